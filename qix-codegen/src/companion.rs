@@ -1,0 +1,34 @@
+//! The companion map: facts about the API that the spec does not state, kept by hand in
+//! `schemas/companion.json`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// The project's own companion map, built in so the binary works on its own.
+pub const BUILTIN: &str = include_str!("../../schemas/companion.json");
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Companion {
+    /// `Class.Method` → class of the handle its `ObjectInterface` result opens.
+    #[serde(rename = "objectInterface", default)]
+    pub object_interface: BTreeMap<String, String>,
+}
+
+impl Companion {
+    pub fn parse(text: &str, origin: &str) -> Result<Companion, String> {
+        serde_json::from_str(text).map_err(|e| format!("{origin}: not a companion map: {e}"))
+    }
+
+    pub fn load(path: &Path) -> Result<Companion, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        Companion::parse(&text, &path.display().to_string())
+    }
+
+    pub fn builtin() -> Companion {
+        Companion::parse(BUILTIN, "schemas/companion.json")
+            .unwrap_or_else(|e| panic!("the built-in companion map is broken: {e}"))
+    }
+}

@@ -1,0 +1,597 @@
+//! Spec → IR, validating as it goes. Every problem is reported with the JSON path of the
+//! item it concerns; lowering collects them all and fails once.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+
+use indexmap::IndexMap;
+
+use crate::companion::Companion;
+use crate::ir::*;
+use crate::names;
+use crate::spec::{Schema, Spec};
+
+/// The name of the catch-all field every generated struct has.
+pub const EXTRA_FIELD: &str = "extra";
+/// The name of the fallback variant every generated enum has.
+pub const UNKNOWN_VARIANT: &str = "Unknown";
+/// Accessors every handle struct has; a method of the same name would collide.
+pub const HANDLE_ACCESSORS: &[&str] = &["handle", "object", "session", "generic_id", "generic_type", "from_object", "new", "into_object"];
+/// The spec type whose result is turned into a handle.
+pub const OBJECT_INTERFACE: &str = "ObjectInterface";
+
+/// One problem found in a spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// All problems found in a spec.
+#[derive(Debug, Clone)]
+pub struct Invalid {
+    pub origin: String,
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} problem(s) in the spec", self.origin, self.problems.len())?;
+        for p in &self.problems {
+            write!(f, "\n  {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+struct Lowerer<'a> {
+    spec: &'a Spec,
+    companion: &'a Companion,
+    problems: Vec<Problem>,
+}
+
+/// Validates a spec and lowers it to the IR.
+pub fn lower(spec: &Spec, companion: &Companion, origin: &str) -> Result<Api, Invalid> {
+    let mut l = Lowerer {
+        spec,
+        companion,
+        problems: Vec::new(),
+    };
+    let api = l.api();
+    if l.problems.is_empty() {
+        Ok(api)
+    } else {
+        Err(Invalid {
+            origin: origin.to_string(),
+            problems: l.problems,
+        })
+    }
+}
+
+impl Lowerer<'_> {
+    fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    fn api(&mut self) -> Api {
+        let spec = self.spec;
+        if spec.info.version.trim().is_empty() {
+            self.problem("$.info.version", "empty or missing: the spec must name its engine version");
+        }
+        let mut types = IndexMap::new();
+        for (name, schema) in &spec.components.schemas {
+            let path = format!("$.components.schemas.{name}");
+            if let Some(t) = self.type_def(name, schema, &path) {
+                types.insert(name.clone(), t);
+            }
+        }
+        self.check_unique(
+            types.keys().map(|n| (names::type_name(n), n.clone())),
+            "$.components.schemas",
+            "type",
+        );
+        mark_boxed(&mut types);
+
+        let mut classes: BTreeMap<String, Vec<MethodDef>> = BTreeMap::new();
+        for (i, m) in spec.methods.iter().enumerate() {
+            let path = format!("$.methods[{i}]({})", m.name);
+            let Some((class, short)) = m.name.split_once('.') else {
+                self.problem(path, "a method name must be `Class.Method`");
+                continue;
+            };
+            if class.is_empty() || short.is_empty() {
+                self.problem(path, "a method name must be `Class.Method`");
+                continue;
+            }
+            if let Some(def) = self.method(class, short, m, &path) {
+                classes.entry(class.to_string()).or_default().push(def);
+            }
+        }
+        for (class, methods) in &classes {
+            let path = format!("$.methods[{class}.*]");
+            self.check_unique(
+                methods
+                    .iter()
+                    .map(|m| (m.rust_name.clone(), m.full_name()))
+                    .chain(HANDLE_ACCESSORS.iter().map(|a| (a.to_string(), format!("(handle accessor `{a}`)")))),
+                &path,
+                "method",
+            );
+            self.check_unique(
+                methods
+                    .iter()
+                    .map(|m| (names::camel(&m.name), m.full_name())),
+                &path,
+                "request type",
+            );
+        }
+
+        let mut errors = Vec::new();
+        for (name, e) in &spec.components.errors {
+            let path = format!("$.components.errors.{name}");
+            match (e.code, &e.one_of) {
+                (Some(code), _) => errors.push(ErrorCodeDef {
+                    name: name.clone(),
+                    rust_name: names::camel(name.strip_prefix("LOCERR_").unwrap_or(name)),
+                    code,
+                    message: e.message.clone(),
+                    since: None,
+                }),
+                (None, Some(refs)) => {
+                    for (j, r) in refs.iter().enumerate() {
+                        match r.ref_name() {
+                            Some(target) if spec.components.errors.contains_key(target) => {}
+                            _ => self.problem(format!("{path}.oneOf[{j}]"), format!("unresolved $ref {:?}", r.reference)),
+                        }
+                    }
+                }
+                (None, None) => self.problem(path, "an error has neither `code` nor `oneOf`"),
+            }
+        }
+        self.check_unique(
+            errors
+                .iter()
+                .map(|e| (e.rust_name.clone(), e.name.clone()))
+                .chain(std::iter::once((UNKNOWN_VARIANT.to_string(), "(fallback variant)".to_string()))),
+            "$.components.errors",
+            "error code",
+        );
+        let mut seen_codes = HashMap::new();
+        for e in &errors {
+            if let Some(other) = seen_codes.insert(e.code, e.name.clone()) {
+                self.problem(
+                    format!("$.components.errors.{}", e.name),
+                    format!("code {} is also used by {other}", e.code),
+                );
+            }
+        }
+
+        Api {
+            version: spec.info.version.clone(),
+            title: spec.info.title.clone(),
+            default_stability: spec.stability.clone(),
+            classes: classes
+                .into_iter()
+                .map(|(name, methods)| Class { name, methods })
+                .collect(),
+            types,
+            errors,
+        }
+    }
+
+    /// Reports Rust names that two spec names map to.
+    fn check_unique(&mut self, names: impl IntoIterator<Item = (String, String)>, path: &str, what: &str) {
+        let mut seen: HashMap<String, String> = HashMap::new();
+        let mut clashes = Vec::new();
+        for (rust, spec) in names {
+            if let Some(first) = seen.get(&rust) {
+                clashes.push(format!("{what} names {first} and {spec} both become `{rust}` in Rust"));
+            } else {
+                seen.insert(rust, spec);
+            }
+        }
+        for c in clashes {
+            self.problem(path, c);
+        }
+    }
+
+    fn facts(&self, stability: &Option<String>, deprecated: bool, text: &Option<String>, access: &[String]) -> Facts {
+        Facts {
+            stability: stability.clone(),
+            deprecated: deprecated.then(|| Deprecation { text: text.clone() }),
+            access_control: access.to_vec(),
+            since: None,
+        }
+    }
+
+    fn type_def(&mut self, name: &str, s: &Schema, path: &str) -> Option<TypeDef> {
+        let doc = s.description.clone();
+        let facts = self.facts(&s.stability, s.deprecated, &s.deprecation_description, &[]);
+        if s.one_of.is_some() {
+            if !s.is_enum() {
+                self.problem(path, "oneOf entries of a schema must all have a `title` (enum values)");
+                return None;
+            }
+            if s.ty.as_deref().is_some_and(|t| t != "string") {
+                self.problem(path, format!("unknown type/format combination: enum of type {:?}", s.ty));
+                return None;
+            }
+            return Some(TypeDef::Enum(self.enum_def(name, s, path, doc, facts)));
+        }
+        match s.ty.as_deref() {
+            Some("object") if s.properties.is_some() || s.additional_properties.is_some() => {
+                Some(TypeDef::Struct(self.struct_def(name, s, path, doc, facts)))
+            }
+            Some("object") if s.reference.is_none() => Some(TypeDef::Alias(AliasDef {
+                name: name.to_string(),
+                doc,
+                target: TypeRef::Json,
+                facts,
+            })),
+            _ => {
+                let target = self.type_ref(s, path)?;
+                Some(TypeDef::Alias(AliasDef {
+                    name: name.to_string(),
+                    doc,
+                    target,
+                    facts,
+                }))
+            }
+        }
+    }
+
+    fn struct_def(&mut self, name: &str, s: &Schema, path: &str, doc: Option<String>, facts: Facts) -> StructDef {
+        let mut fields = Vec::new();
+        for (pname, p) in s.properties.iter().flatten() {
+            let ppath = format!("{path}.properties.{pname}");
+            let Some(ty) = self.type_ref(p, &ppath) else { continue };
+            fields.push(FieldDef {
+                name: pname.clone(),
+                rust_name: names::field_name(pname),
+                ty,
+                doc: p.description.clone(),
+                default: p.default.clone(),
+                boxed: false,
+                facts: self.facts(&p.stability, p.deprecated, &p.deprecation_description, &[]),
+            });
+        }
+        let mut dynamic = Vec::new();
+        if let Some(extra) = &s.additional_properties {
+            for (i, alt) in extra.any_of.iter().flatten().enumerate() {
+                let apath = format!("{path}.additionalProperties.anyOf[{i}]");
+                let (Some(aname), Some(aschema)) = (&alt.name, &alt.schema) else {
+                    self.problem(apath, "an anyOf entry needs `name` and `schema`");
+                    continue;
+                };
+                let Some(ty) = self.type_ref(aschema, &format!("{apath}.schema")) else { continue };
+                if fields.iter().any(|f| &f.name == aname) {
+                    continue;
+                }
+                dynamic.push(FieldDef {
+                    name: aname.clone(),
+                    rust_name: names::field_name(aname),
+                    ty,
+                    doc: alt.description.clone(),
+                    default: None,
+                    boxed: false,
+                    facts: Facts::default(),
+                });
+            }
+        }
+        self.check_unique(
+            fields
+                .iter()
+                .chain(&dynamic)
+                .map(|f| (names::bare(&f.rust_name).to_string(), f.name.clone()))
+                .chain(std::iter::once((EXTRA_FIELD.to_string(), "(unknown-properties field)".to_string()))),
+            path,
+            "property",
+        );
+        StructDef {
+            name: name.to_string(),
+            doc,
+            fields,
+            dynamic,
+            facts,
+        }
+    }
+
+    fn enum_def(&mut self, name: &str, s: &Schema, path: &str, doc: Option<String>, facts: Facts) -> EnumDef {
+        let values: Vec<&Schema> = s.one_of.iter().flatten().collect();
+        let long_names: Vec<Option<String>> = values
+            .iter()
+            .map(|v| v.description.clone().filter(|d| is_identifier(d)))
+            .collect();
+        // Variants are named after the long names (`NX_DIM_CELL_VALUE` → `Value`) when every
+        // value has one: titles are often single letters. The shared prefix is dropped.
+        let use_long = long_names.iter().all(Option::is_some);
+        let prefix = if use_long && long_names.len() > 1 {
+            common_word_prefix(long_names.iter().flatten().map(String::as_str))
+        } else {
+            String::new()
+        };
+        let mut out = Vec::new();
+        let mut used = BTreeSet::from([UNKNOWN_VARIANT.to_string()]);
+        for (i, v) in values.iter().enumerate() {
+            let title = v.title.clone().unwrap_or_default();
+            let long = long_names[i].clone();
+            let from_long = long
+                .as_deref()
+                .filter(|_| use_long)
+                .map(|l| names::camel(&l[prefix.len()..]));
+            let mut rust = from_long.unwrap_or_else(|| names::camel(&title));
+            if used.contains(&rust) {
+                rust = names::camel(&title);
+            }
+            if used.contains(&rust) {
+                self.problem(
+                    format!("{path}.oneOf[{i}]"),
+                    format!("enum value {title:?} becomes `{rust}` in Rust, which another value (or the fallback) already has"),
+                );
+            }
+            used.insert(rust.clone());
+            out.push(EnumValue {
+                title,
+                long_name: long,
+                constant: v.qlik_const,
+                rust_name: rust,
+                since: None,
+            });
+        }
+        let mut titles = HashMap::new();
+        for (i, v) in out.iter().enumerate() {
+            if let Some(prev) = titles.insert(v.title.clone(), i) {
+                self.problem(format!("{path}.oneOf[{i}]"), format!("title {:?} is also the title of value {prev}", v.title));
+            }
+        }
+        EnumDef {
+            name: name.to_string(),
+            doc,
+            values: out,
+            facts,
+        }
+    }
+
+    /// The type a property, param, item or out-property refers to.
+    fn type_ref(&mut self, s: &Schema, path: &str) -> Option<TypeRef> {
+        if let Some(r) = &s.reference {
+            let target = r.strip_prefix("#/components/schemas/");
+            return match target {
+                Some(t) if self.spec.components.schemas.contains_key(t) => Some(TypeRef::Named(t.to_string())),
+                _ => {
+                    self.problem(path, format!("unresolved $ref {r:?}"));
+                    None
+                }
+            };
+        }
+        if s.one_of.is_some() {
+            self.problem(path, "an inline enum (oneOf) must be a named component schema");
+            return None;
+        }
+        let ty = s.ty.as_deref();
+        let format = s.format.as_deref();
+        Some(match (ty, format) {
+            (Some("boolean"), None) => TypeRef::Bool,
+            (Some("integer"), None | Some("int64")) => TypeRef::Int(IntKind::I64),
+            (Some("integer"), Some("int32")) => TypeRef::Int(IntKind::I32),
+            (Some("integer"), Some("int8")) => TypeRef::Int(IntKind::I8),
+            (Some("integer"), Some("byte")) => TypeRef::Int(IntKind::U8),
+            (Some("number"), None | Some("double") | Some("float")) => TypeRef::Number,
+            (Some("string"), None) if s.content_encoding.as_deref() == Some("base64") => TypeRef::Blob,
+            (Some("string"), None) if s.content_encoding.is_none() => TypeRef::String,
+            (Some("array"), None) => match &s.items {
+                Some(items) => TypeRef::Array(Box::new(self.type_ref(items, &format!("{path}.items"))?)),
+                None => {
+                    self.problem(path, "an array needs `items`");
+                    return None;
+                }
+            },
+            (Some("object"), None) if s.properties.is_none() => TypeRef::Json,
+            (Some("object"), None) => {
+                self.problem(path, "an inline object with properties must be a named component schema");
+                return None;
+            }
+            (None, None) => {
+                self.problem(path, "no `type` and no `$ref`");
+                return None;
+            }
+            _ => {
+                self.problem(
+                    path,
+                    format!(
+                        "unknown type/format combination: type {:?}, format {:?}{}",
+                        ty.unwrap_or("-"),
+                        format.unwrap_or("-"),
+                        s.content_encoding.as_deref().map(|c| format!(", contentEncoding {c:?}")).unwrap_or_default()
+                    ),
+                );
+                return None;
+            }
+        })
+    }
+
+    fn method(&mut self, class: &str, short: &str, m: &crate::spec::Method, path: &str) -> Option<MethodDef> {
+        let mut params = Vec::new();
+        for (i, p) in m.params.iter().enumerate() {
+            let ppath = format!("{path}.params[{i}]({})", p.name);
+            let Some(ty) = self.type_ref(&p.schema, &format!("{ppath}.schema")) else { continue };
+            params.push(ParamDef {
+                name: p.name.clone(),
+                rust_name: names::field_name(&p.name),
+                required: p.required,
+                position: i,
+                ty,
+                doc: p.description.clone(),
+                default: p.schema.default.clone(),
+                since: None,
+            });
+        }
+        self.check_unique(
+            params
+                .iter()
+                .map(|p| (names::bare(&p.rust_name).to_string(), p.name.clone()))
+                .chain(["into_future", "object", "timeout"].map(|r| (r.to_string(), format!("(request method `{r}`)")))),
+            path,
+            "param",
+        );
+        let mut results = Vec::new();
+        let rschema = &m.result.schema;
+        for (name, o) in rschema.properties.iter().flatten() {
+            let opath = format!("{path}.result.schema.properties.{name}");
+            let Some(ty) = self.type_ref(o, &opath) else { continue };
+            let object_class = if ty == TypeRef::Named(OBJECT_INTERFACE.to_string()) {
+                match self.companion.object_interface.get(&m.name) {
+                    Some(c) => Some(c.clone()),
+                    None => {
+                        self.problem(
+                            opath.clone(),
+                            format!(
+                                "{} returns an ObjectInterface, but the companion map (schemas/companion.json, objectInterface) does not say which class it opens",
+                                m.name
+                            ),
+                        );
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            results.push(OutDef {
+                name: name.clone(),
+                rust_name: names::field_name(name),
+                ty,
+                doc: o.description.clone(),
+                object_class,
+                since: None,
+            });
+        }
+        self.check_unique(
+            results.iter().map(|o| (names::bare(&o.rust_name).to_string(), o.name.clone())),
+            path,
+            "out-property",
+        );
+        Some(MethodDef {
+            class: class.to_string(),
+            name: short.to_string(),
+            rust_name: names::method_name(short),
+            doc: m.description.clone(),
+            params,
+            results,
+            facts: self.facts(&m.stability, m.deprecated, &m.deprecation_description, &m.access_control),
+        })
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !s.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// The longest prefix ending in `_` shared by all names, such that no name is left empty
+/// or starting with a digit.
+fn common_word_prefix<'a>(names: impl Iterator<Item = &'a str> + Clone) -> String {
+    let Some(first) = names.clone().next() else { return String::new() };
+    let mut best = String::new();
+    for (i, c) in first.char_indices() {
+        if c != '_' {
+            continue;
+        }
+        let cand = &first[..=i];
+        let ok = names.clone().all(|n| {
+            n.starts_with(cand) && n.len() > cand.len() && !n[cand.len()..].starts_with(|c: char| c.is_ascii_digit())
+        });
+        if ok {
+            best = cand.to_string();
+        } else {
+            break;
+        }
+    }
+    best
+}
+
+/// Boxes every struct field that closes a cycle of directly contained structs.
+fn mark_boxed(types: &mut IndexMap<String, TypeDef>) {
+    // Direct containment: a field whose type is a struct, not behind an array.
+    let direct: HashMap<String, Vec<String>> = types
+        .iter()
+        .filter_map(|(n, t)| match t {
+            TypeDef::Struct(s) => Some((
+                n.clone(),
+                s.fields
+                    .iter()
+                    .chain(&s.dynamic)
+                    .filter_map(|f| match &f.ty {
+                        TypeRef::Named(t) => Some(t.clone()),
+                        _ => None,
+                    })
+                    .collect(),
+            )),
+            _ => None,
+        })
+        .collect();
+    let reaches = |from: &str, to: &str| -> bool {
+        let mut stack = vec![from.to_string()];
+        let mut seen = BTreeSet::new();
+        while let Some(n) = stack.pop() {
+            if n == to {
+                return true;
+            }
+            if !seen.insert(n.clone()) {
+                continue;
+            }
+            if let Some(next) = direct.get(&n) {
+                stack.extend(next.iter().cloned());
+            }
+        }
+        false
+    };
+    let mut to_box = Vec::new();
+    for (name, t) in types.iter() {
+        if let TypeDef::Struct(s) = t {
+            for (i, f) in s.fields.iter().chain(&s.dynamic).enumerate() {
+                if let TypeRef::Named(target) = &f.ty {
+                    if direct.contains_key(target) && reaches(target, name) {
+                        to_box.push((name.clone(), i));
+                    }
+                }
+            }
+        }
+    }
+    for (name, i) in to_box {
+        if let Some(TypeDef::Struct(s)) = types.get_mut(&name) {
+            let n = s.fields.len();
+            if i < n {
+                s.fields[i].boxed = true;
+            } else {
+                s.dynamic[i - n].boxed = true;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::common_word_prefix;
+
+    #[test]
+    fn prefix_stops_before_digits_and_empty_names() {
+        let v = ["NX_DIM_CELL_VALUE", "NX_DIM_CELL_EMPTY"];
+        assert_eq!(common_word_prefix(v.iter().copied()), "NX_DIM_CELL_");
+        let v = ["CONNECT_64", "CONNECT_32", "CONNECT_DEFAULT"];
+        assert_eq!(common_word_prefix(v.iter().copied()), "");
+        let v = ["A_B", "A_B_C"];
+        assert_eq!(common_word_prefix(v.iter().copied()), "A_");
+        let v = ["A_B", "A_"];
+        assert_eq!(common_word_prefix(v.iter().copied()), "");
+    }
+}
