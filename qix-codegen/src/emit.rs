@@ -343,14 +343,20 @@ impl<'a> Cx<'a> {
     /// A struct with the generated lossless `Deserialize`/`Serialize`. `fields[i].ty` is the
     /// full field type (`Option<T>` or `Vec<T>`).
     fn struct_tokens(&self, name: &Ident, spec_name: &str, fields: &[StructField], public: bool) -> TokenStream {
+        // Public structs travel both ways; the private raw results are only decoded.
         let vis = if public { quote!(pub) } else { quote!(pub(crate)) };
         let decls = fields.iter().map(|f| {
             let StructField { wire, ident, ty, doc, deprecated, .. } = f;
             let docs = doc_attrs(doc);
+            let rename = if public {
+                quote!(#[cfg_attr(feature = "schemars", schemars(rename = #wire))])
+            } else {
+                quote!()
+            };
             quote! {
                 #docs
                 #deprecated
-                #[cfg_attr(feature = "schemars", schemars(rename = #wire))]
+                #rename
                 #vis #ident: #ty,
             }
         });
@@ -401,14 +407,39 @@ impl<'a> Cx<'a> {
             }
         }
         let expecting = format!("a {spec_name} object");
+        let serialize = if public {
+            quote! {
+                impl ::serde::Serialize for #name {
+                    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+                        use ::serde::ser::SerializeMap;
+                        let mut m = s.serialize_map(::std::option::Option::None)?;
+                        #(#ser_stmts)*
+                        self.extra.serialize_entries(&mut m)?;
+                        m.end()
+                    }
+                }
+            }
+        } else {
+            quote!()
+        };
+        let skip = if public {
+            quote!(#[cfg_attr(feature = "schemars", schemars(skip))])
+        } else {
+            quote!()
+        };
+        let derive_schema = if public {
+            quote!(#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))])
+        } else {
+            quote!()
+        };
         let extra_doc = " Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.";
         quote! {
             #[derive(Debug, Clone, Default, PartialEq)]
-            #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+            #derive_schema
             #vis struct #name {
                 #(#decls)*
                 #[doc = #extra_doc]
-                #[cfg_attr(feature = "schemars", schemars(skip))]
+                #skip
                 #vis extra: ::qix_runtime::Extra,
             }
 
@@ -435,15 +466,7 @@ impl<'a> Cx<'a> {
                 }
             }
 
-            impl ::serde::Serialize for #name {
-                fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
-                    use ::serde::ser::SerializeMap;
-                    let mut m = s.serialize_map(::std::option::Option::None)?;
-                    #(#ser_stmts)*
-                    self.extra.serialize_entries(&mut m)?;
-                    m.end()
-                }
-            }
+            #serialize
         }
     }
 
@@ -910,6 +933,7 @@ impl<'a> Cx<'a> {
         }
 
         let (output_ty, decode, output_item) = self.output(class, m)?;
+        let p_binding = if m.params.is_empty() { quote!(p) } else { quote!(mut p) };
         let since_const = match &m.facts.since {
             Some(s) => quote!(::std::option::Option::Some(#s)),
             None => quote!(::std::option::Option::None),
@@ -962,7 +986,7 @@ impl<'a> Cx<'a> {
                 type Output = ::qix_runtime::Result<#output_ty>;
                 type IntoFuture = ::qix_runtime::CallFuture<#output_ty>;
                 fn into_future(self) -> Self::IntoFuture {
-                    let mut p = ::qix_runtime::Params::new();
+                    let #p_binding = ::qix_runtime::Params::new();
                     #(#writes)*
                     self.object.call(#wire_method, p, self.timeout, #decode)
                 }
@@ -1000,6 +1024,11 @@ impl<'a> Cx<'a> {
             many => {
                 let out = format_ident!("{}Output", names::camel(&m.name));
                 let raw_name = format_ident!("{}Raw", out);
+                let session_arg = if many.iter().any(|o| o.object_class.is_some()) {
+                    quote!(s)
+                } else {
+                    quote!(_s)
+                };
                 let mut raw_fields = Vec::new();
                 let mut pub_fields = Vec::new();
                 let mut convert = Vec::new();
@@ -1069,7 +1098,7 @@ impl<'a> Cx<'a> {
                     #raw_struct
 
                     impl #out {
-                        fn from_raw(s: &::qix_runtime::Session, raw: #raw_name) -> ::qix_runtime::Result<Self> {
+                        fn from_raw(#session_arg: &::qix_runtime::Session, raw: #raw_name) -> ::qix_runtime::Result<Self> {
                             ::std::result::Result::Ok(Self {
                                 #(#convert)*
                                 extra: raw.extra,

@@ -1,1 +1,53 @@
-fn main() {}
+//! `cargo xtask`: the project's own commands.
+//!
+//! ```text
+//! cargo xtask regenerate [--spec FILE|VERSION] [--history DIR | --no-history]
+//! cargo xtask check      [--history DIR | --no-history]
+//! cargo xtask diff OLD NEW [--format text|markdown|json] [--fail-on breaking|dangerous] [--docs]
+//! cargo xtask compile-all [--dir DIR] [--versions A,B,…] [--build]
+//! ```
+
+mod codegen;
+mod compile_all;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <command>
+  regenerate [--spec FILE|VERSION] [--history DIR|--no-history]
+      write qix-generated/src from the pinned spec (schemas/spec.pin), or from the given one
+  check [--history DIR|--no-history]
+      fail, naming the files, if qix-generated/src differs from what the pinned spec gives
+  diff OLD NEW [--format text|markdown|json] [--fail-on breaking|dangerous] [--docs]
+      what changed between two spec versions (files or versions on the spec search path)
+  compile-all [--versions A,B,...] [--dir DIR] [--build]
+      generate a crate for every spec on the search path (or the listed versions) and compile
+      them all in one workspace; reports the time
+  bench [--compile] [--quick]
+      the benchmark table (see the README)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(cmd) = args.first() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let rest = &args[1..];
+    let result = match cmd.as_str() {
+        "regenerate" => codegen::regenerate(rest),
+        "check" => codegen::check(rest),
+        "diff" => qix_codegen::diff::run_cli(rest),
+        "compile-all" => compile_all::run(rest),
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        other => Err(format!("unknown command {other:?}\n{USAGE}")),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xtask {cmd}: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

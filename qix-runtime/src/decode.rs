@@ -1,0 +1,146 @@
+//! Decoding a call's `result` into what the generated method returns.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+
+use crate::de::Key;
+use crate::error::{DecodeError, Error, Result};
+use crate::object::{Object, ObjectInfo};
+use crate::session::Session;
+
+/// The `ObjectInterface` the engine answers with when a method opens an object.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct ObjectRef {
+    #[serde(rename = "qType", default)]
+    pub qtype: Option<String>,
+    #[serde(rename = "qHandle", default)]
+    pub handle: Option<i32>,
+    #[serde(rename = "qGenericType", default)]
+    pub generic_type: Option<String>,
+    #[serde(rename = "qGenericId", default)]
+    pub generic_id: Option<String>,
+}
+
+const RAW_LIMIT: usize = 64 * 1024;
+
+fn cut(raw: &str) -> String {
+    let mut cut = raw.len().min(RAW_LIMIT);
+    while !raw.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    raw[..cut].to_string()
+}
+
+/// A decode failure with the path of the failing field. The path is found by decoding
+/// again, on the failure path only, so the fast path pays nothing for it.
+fn decode_error<T: DeserializeOwned>(raw: &str, method: &str, err: serde_json::Error) -> Error {
+    let mut de = serde_json::Deserializer::from_str(raw);
+    let (path, message) = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Err(e) => (e.path().to_string(), e.into_inner().to_string()),
+        Ok(_) => (String::new(), err.to_string()),
+    };
+    Error::Decode(Box::new(DecodeError {
+        method: method.to_string(),
+        path,
+        message,
+        raw: cut(raw),
+    }))
+}
+
+/// Like [`decode_error`] for one out-property: the path starts with its name.
+fn out_error<T: DeserializeOwned>(raw: &str, name: &str, method: &str, err: serde_json::Error) -> Error {
+    let value = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(raw)
+        .ok()
+        .and_then(|mut m| m.remove(name));
+    let (path, message) = match value.map(serde_path_to_error::deserialize::<_, T>) {
+        Some(Err(e)) => {
+            let inner = e.path().to_string();
+            let path = if inner == "." { name.to_string() } else { format!("{name}.{inner}") };
+            (path, e.into_inner().to_string())
+        }
+        _ => (name.to_string(), err.to_string()),
+    };
+    Error::Decode(Box::new(DecodeError {
+        method: method.to_string(),
+        path,
+        message,
+        raw: cut(raw),
+    }))
+}
+
+/// Decodes the whole result as `T`.
+pub fn all<T: DeserializeOwned>(raw: &str, method: &str) -> Result<T> {
+    serde_json::from_str(raw).map_err(|e| decode_error::<T>(raw, method, e))
+}
+
+/// The value of one out-property; `T::default()` when the engine leaves it out (it omits
+/// properties at their default value).
+pub fn out<T: DeserializeOwned + Default>(raw: &str, name: &'static str, method: &str) -> Result<T> {
+    let mut de = serde_json::Deserializer::from_str(raw);
+    let found = OutSeed::<T> {
+        name,
+        _t: PhantomData,
+    }
+    .deserialize(&mut de)
+    .and_then(|v| de.end().map(|()| v));
+    match found {
+        Ok(v) => Ok(v.unwrap_or_default()),
+        Err(e) => Err(out_error::<T>(raw, name, method, e)),
+    }
+}
+
+struct OutSeed<T> {
+    name: &'static str,
+    _t: PhantomData<T>,
+}
+
+impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for OutSeed<T> {
+    type Value = Option<T>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, T: DeserializeOwned> Visitor<'de> for OutSeed<T> {
+    type Value = Option<T>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a result object with {}", self.name)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<T>, A::Error> {
+        let mut out = None;
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            if key.as_str() == self.name {
+                out = Some(map.next_value::<T>()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The object an out-property opens, as a handle of this session.
+pub fn object(session: &Session, raw: &str, name: &'static str, method: &str) -> Result<Object> {
+    let r: Option<ObjectRef> = out(raw, name, method)?;
+    into_object(session, r, name, method)
+}
+
+/// Turns an `ObjectInterface` into a handle; a null handle or type means "not found".
+pub fn into_object(session: &Session, r: Option<ObjectRef>, name: &str, method: &str) -> Result<Object> {
+    let r = r.unwrap_or_default();
+    match (r.handle, r.qtype) {
+        (Some(handle), Some(qtype)) => Ok(session.register_object(ObjectInfo {
+            handle,
+            qtype: qtype.into(),
+            generic_type: r.generic_type,
+            generic_id: r.generic_id,
+        })),
+        _ => Err(Error::ObjectNotFound {
+            method: method.to_string(),
+            detail: format!("{name} has no qHandle/qType (the object does not exist or is not accessible)"),
+        }),
+    }
+}

@@ -1,0 +1,235 @@
+//! `regenerate` and `check`: the generated crate from the pinned spec.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use qix_codegen::{Companion, File, Generated, Spec, specpath};
+use sha2::{Digest, Sha256};
+
+/// The workspace root (xtask lives one level below it).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The pinned spec: version and sha256, from `schemas/spec.pin`.
+pub struct Pin {
+    pub version: String,
+    pub sha256: String,
+}
+
+pub fn read_pin() -> Result<Pin, String> {
+    let path = root().join("schemas/spec.pin");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut version = None;
+    let mut sha256 = None;
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        match line.split_once('=').map(|(k, v)| (k.trim(), v.trim())) {
+            Some(("version", v)) => version = Some(v.to_string()),
+            Some(("sha256", v)) => sha256 = Some(v.to_lowercase()),
+            _ => return Err(format!("{}: cannot read line {line:?}", path.display())),
+        }
+    }
+    Ok(Pin {
+        version: version.ok_or_else(|| format!("{}: no `version =` line", path.display()))?,
+        sha256: sha256.ok_or_else(|| format!("{}: no `sha256 =` line", path.display()))?,
+    })
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+struct Args {
+    spec: Option<String>,
+    history: History,
+}
+
+enum History {
+    /// The shared spec folder when it is there.
+    Default,
+    Dir(PathBuf),
+    None,
+}
+
+fn parse(args: &[String], allow_spec: bool) -> Result<Args, String> {
+    let mut out = Args {
+        spec: None,
+        history: History::Default,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--spec" if allow_spec => out.spec = Some(it.next().ok_or("--spec needs a value")?.clone()),
+            "--history" => out.history = History::Dir(PathBuf::from(it.next().ok_or("--history needs a folder")?)),
+            "--no-history" => out.history = History::None,
+            other => return Err(format!("unexpected argument {other:?}")),
+        }
+    }
+    Ok(out)
+}
+
+/// The folder of every known spec version: the last folder of the search path that exists
+/// (the shared folder), which is what `--history` defaults to.
+fn default_history_dir() -> Option<PathBuf> {
+    specpath::search_dirs(None)
+        .into_iter()
+        .map(|(d, _)| d)
+        .filter(|d| specpath::versions_in(d).len() > 1)
+        .last()
+}
+
+/// Generates from the pinned spec (or `--spec`), with the since-version history.
+fn generate(args: &Args) -> Result<(Generated, String), String> {
+    let companion_path = root().join("schemas/companion.json");
+    let companion = Companion::load(&companion_path)?;
+    let (path, pinned) = match &args.spec {
+        Some(s) => (specpath::find_spec(s, None)?, None),
+        None => {
+            let pin = read_pin()?;
+            (specpath::find_spec(&pin.version, None)?, Some(pin))
+        }
+    };
+    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Some(pin) = &pinned {
+        let got = sha256_hex(&bytes);
+        if got != pin.sha256 {
+            return Err(format!(
+                "{} is not the pinned spec {}: its sha256 is {got}, schemas/spec.pin says {}. \
+                 Use the pinned file, or pass --spec to build from another one (and update the pin).",
+                path.display(),
+                pin.version,
+                pin.sha256
+            ));
+        }
+    }
+    let origin = path.display().to_string();
+    let spec = Spec::parse(&bytes, &origin).map_err(|e| e.to_string())?;
+    let history_dir = match &args.history {
+        History::Default => default_history_dir(),
+        History::Dir(d) => Some(d.clone()),
+        History::None => None,
+    };
+    let history = match &history_dir {
+        Some(d) => qix_codegen::history::load_history(d, &companion)?,
+        None => Vec::new(),
+    };
+    let g = qix_codegen::generate_with_history(&spec, &companion, &origin, &history)?;
+    let note = match &history_dir {
+        Some(d) => format!("from {} with the history of {} specs in {}", path.display(), history.len(), d.display()),
+        None => format!("from {} without history (no since-version notes)", path.display()),
+    };
+    Ok((g, note))
+}
+
+fn out_dir() -> PathBuf {
+    root().join("qix-generated/src")
+}
+
+pub fn regenerate(args: &[String]) -> Result<ExitCode, String> {
+    let args = parse(args, true)?;
+    let t0 = Instant::now();
+    let (g, note) = generate(&args)?;
+    for w in &g.warnings {
+        eprintln!("warning: {w}");
+    }
+    let dir = out_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut changed = 0;
+    for f in &g.files {
+        let path = dir.join(&f.path);
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(f.contents.as_str()) {
+            changed += 1;
+        }
+        qix_codegen::write_if_changed(&path, &f.contents)?;
+    }
+    for stale in stale_files(&dir, &g.files)? {
+        std::fs::remove_file(&stale).map_err(|e| format!("{}: {e}", stale.display()))?;
+        eprintln!("removed {}", stale.display());
+    }
+    eprintln!("{}", qix_codegen::summary(&g));
+    eprintln!(
+        "regenerated qix-generated/src {note}: {changed} file(s) changed, in {:.2?}",
+        t0.elapsed()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Files in the generated folder that the generator no longer writes.
+fn stale_files(dir: &Path, files: &[File]) -> Result<Vec<PathBuf>, String> {
+    let wanted: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    let mut stale = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.ends_with(".rs") && !wanted.contains(name.as_str()) {
+            stale.push(e.path());
+        }
+    }
+    stale.sort();
+    Ok(stale)
+}
+
+/// The files of `qix-generated/src` that differ from a fresh generation, as messages.
+pub fn drift() -> Result<Vec<String>, String> {
+    let (g, _) = generate(&parse(&[], false)?)?;
+    let dir = out_dir();
+    let mut problems = Vec::new();
+    for f in &g.files {
+        let path = dir.join(&f.path);
+        match std::fs::read_to_string(&path) {
+            Ok(old) if old == f.contents => {}
+            Ok(old) => {
+                let line = old
+                    .lines()
+                    .zip(f.contents.lines())
+                    .position(|(a, b)| a != b)
+                    .map(|i| i + 1)
+                    .unwrap_or_else(|| old.lines().count().min(f.contents.lines().count()) + 1);
+                problems.push(format!("qix-generated/src/{} differs (first at line {line})", f.path));
+            }
+            Err(_) => problems.push(format!("qix-generated/src/{} is missing", f.path)),
+        }
+    }
+    for stale in stale_files(&dir, &g.files)? {
+        problems.push(format!("{} is not generated any more", stale.display()));
+    }
+    Ok(problems)
+}
+
+pub fn check(args: &[String]) -> Result<ExitCode, String> {
+    if !args.is_empty() {
+        // check always compares with what `regenerate` writes by default.
+        parse(args, false)?;
+    }
+    let problems = drift()?;
+    if problems.is_empty() {
+        eprintln!("qix-generated is up to date with the pinned spec");
+        return Ok(ExitCode::SUCCESS);
+    }
+    for p in &problems {
+        eprintln!("{p}");
+    }
+    eprintln!("qix-generated is out of date: run `cargo xtask regenerate` (never edit generated files)");
+    Ok(ExitCode::from(1))
+}
+
+#[cfg(test)]
+mod tests {
+    /// The generated crate is what the generator makes of the pinned spec (rust-analyzer's
+    /// `ensure_file_contents`): editing it by hand, or changing the generator without
+    /// regenerating, fails here.
+    #[test]
+    fn generated_code_is_up_to_date() {
+        let problems = super::drift().unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            problems.is_empty(),
+            "qix-generated is out of date; run `cargo xtask regenerate`:\n{}",
+            problems.join("\n")
+        );
+    }
+}
