@@ -315,8 +315,9 @@ impl Lowerer<'_> {
             .collect();
         // Variants are named after the long names (`NX_DIM_CELL_VALUE` → `Value`) when every
         // value has one: titles are often single letters. The shared prefix is dropped.
-        let use_long = long_names.iter().all(Option::is_some);
-        let prefix = if use_long && long_names.len() > 1 {
+        // Values without a long name (a `NSTATES` sentinel, say) are named by their title.
+        let use_long = long_names.iter().filter(|l| l.is_some()).count() * 2 > long_names.len();
+        let prefix = if use_long && long_names.iter().flatten().count() > 1 {
             common_word_prefix(long_names.iter().flatten().map(String::as_str))
         } else {
             String::new()

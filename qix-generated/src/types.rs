@@ -32452,21 +32452,21 @@ impl ::serde::Serialize for SourceKeyRecord {
 #[non_exhaustive]
 pub enum StateEnumType {
     /// `L` (`LOCKED`)
-    L,
+    Locked,
     /// `S` (`SELECTED`)
-    S,
+    Selected,
     /// `O` (`OPTION`)
-    O,
+    Option,
     /// `D` (`DESELECTED`)
-    D,
+    Deselected,
     /// `A` (`ALTERNATIVE`)
-    A,
+    Alternative,
     /// `X` (`EXCLUDED`)
-    X,
+    Excluded,
     /// `XS` (`EXCL_SELECTED`)
-    Xs,
+    ExclSelected,
     /// `XL` (`EXCL_LOCKED`)
-    Xl,
+    ExclLocked,
     /// `NSTATES`
     Nstates,
     /// A value this version of the API does not know, as sent by the engine.
@@ -32475,27 +32475,27 @@ pub enum StateEnumType {
 impl StateEnumType {
     /// Every value this version knows.
     pub const KNOWN: &'static [Self] = &[
-        Self::L,
-        Self::S,
-        Self::O,
-        Self::D,
-        Self::A,
-        Self::X,
-        Self::Xs,
-        Self::Xl,
+        Self::Locked,
+        Self::Selected,
+        Self::Option,
+        Self::Deselected,
+        Self::Alternative,
+        Self::Excluded,
+        Self::ExclSelected,
+        Self::ExclLocked,
         Self::Nstates,
     ];
     /// The wire form (the spec's `title`).
     pub fn as_str(&self) -> &str {
         match self {
-            Self::L => "L",
-            Self::S => "S",
-            Self::O => "O",
-            Self::D => "D",
-            Self::A => "A",
-            Self::X => "X",
-            Self::Xs => "XS",
-            Self::Xl => "XL",
+            Self::Locked => "L",
+            Self::Selected => "S",
+            Self::Option => "O",
+            Self::Deselected => "D",
+            Self::Alternative => "A",
+            Self::Excluded => "X",
+            Self::ExclSelected => "XS",
+            Self::ExclLocked => "XL",
             Self::Nstates => "NSTATES",
             Self::Unknown(s) => s,
         }
@@ -32503,14 +32503,14 @@ impl StateEnumType {
     /// The engine's long name for the value, when the spec gives one.
     pub fn long_name(&self) -> ::std::option::Option<&'static str> {
         match self {
-            Self::L => ::std::option::Option::Some("LOCKED"),
-            Self::S => ::std::option::Option::Some("SELECTED"),
-            Self::O => ::std::option::Option::Some("OPTION"),
-            Self::D => ::std::option::Option::Some("DESELECTED"),
-            Self::A => ::std::option::Option::Some("ALTERNATIVE"),
-            Self::X => ::std::option::Option::Some("EXCLUDED"),
-            Self::Xs => ::std::option::Option::Some("EXCL_SELECTED"),
-            Self::Xl => ::std::option::Option::Some("EXCL_LOCKED"),
+            Self::Locked => ::std::option::Option::Some("LOCKED"),
+            Self::Selected => ::std::option::Option::Some("SELECTED"),
+            Self::Option => ::std::option::Option::Some("OPTION"),
+            Self::Deselected => ::std::option::Option::Some("DESELECTED"),
+            Self::Alternative => ::std::option::Option::Some("ALTERNATIVE"),
+            Self::Excluded => ::std::option::Option::Some("EXCLUDED"),
+            Self::ExclSelected => ::std::option::Option::Some("EXCL_SELECTED"),
+            Self::ExclLocked => ::std::option::Option::Some("EXCL_LOCKED"),
             Self::Nstates => ::std::option::Option::None,
             Self::Unknown(_) => ::std::option::Option::None,
         }
@@ -32518,14 +32518,14 @@ impl StateEnumType {
     /// Decodes a wire value (short form or long name); never fails.
     pub fn from_wire(s: &str) -> Self {
         match s {
-            "L" | "LOCKED" => Self::L,
-            "S" | "SELECTED" => Self::S,
-            "O" | "OPTION" => Self::O,
-            "D" | "DESELECTED" => Self::D,
-            "A" | "ALTERNATIVE" => Self::A,
-            "X" | "EXCLUDED" => Self::X,
-            "XS" | "EXCL_SELECTED" => Self::Xs,
-            "XL" | "EXCL_LOCKED" => Self::Xl,
+            "L" | "LOCKED" => Self::Locked,
+            "S" | "SELECTED" => Self::Selected,
+            "O" | "OPTION" => Self::Option,
+            "D" | "DESELECTED" => Self::Deselected,
+            "A" | "ALTERNATIVE" => Self::Alternative,
+            "X" | "EXCLUDED" => Self::Excluded,
+            "XS" | "EXCL_SELECTED" => Self::ExclSelected,
+            "XL" | "EXCL_LOCKED" => Self::ExclLocked,
             "NSTATES" => Self::Nstates,
             other => Self::Unknown(other.to_owned()),
         }
