@@ -16,7 +16,10 @@ pub const EXTRA_FIELD: &str = "extra";
 /// The name of the fallback variant every generated enum has.
 pub const UNKNOWN_VARIANT: &str = "Unknown";
 /// Accessors every handle struct has; a method of the same name would collide.
-pub const HANDLE_ACCESSORS: &[&str] = &["handle", "object", "session", "generic_id", "generic_type", "from_object", "new", "into_object"];
+pub const HANDLE_ACCESSORS: &[&str] = &[
+    "handle", "object", "session", "generic_id", "generic_type", "from_object", "new", "into_object", "changed",
+    "closed", "is_closed",
+];
 /// The spec type whose result is turned into a handle.
 pub const OBJECT_INTERFACE: &str = "ObjectInterface";
 

@@ -39,6 +39,19 @@ impl GenericDimension {
     pub fn generic_type(&self) -> ::std::option::Option<&str> {
         self.object.generic_type()
     }
+    /// Yields once per `change` the engine reports for this object (refetch its
+    /// layout); see [`qix_runtime::Object::changed`].
+    pub fn changed(&self) -> ::qix_runtime::BroadcastStream<()> {
+        self.object.changed()
+    }
+    /// Waits until the engine closes this object (or the session ends).
+    pub async fn closed(&self) {
+        self.object.closed().await
+    }
+    /// True once the engine has closed this object; calls then fail at once.
+    pub fn is_closed(&self) -> bool {
+        self.object.is_closed()
+    }
     /// Evaluates a dimension and displays its properties, including the dynamic properties.
     ///
     /// Engine method: `GenericDimension.GetLayout`.
