@@ -122,6 +122,18 @@ impl Lowerer<'_> {
             }
         }
         for (class, methods) in &classes {
+            for m in methods {
+                for o in &m.results {
+                    if let Some(target) = &o.object_class {
+                        if !classes.contains_key(target) {
+                            self.problem(
+                                format!("$.methods({}).result.{}", m.full_name(), o.name),
+                                format!("the companion map says it opens a {target}, but the spec has no methods of class {target}"),
+                            );
+                        }
+                    }
+                }
+            }
             let path = format!("$.methods[{class}.*]");
             self.check_unique(
                 methods

@@ -1,0 +1,134 @@
+//! Golden tests: one small hand-written spec per generation rule (optional params, several
+//! out-properties, ObjectInterface results, enums, NaN numbers and integer formats, Rust
+//! keywords, recursive types, deprecation and docs), each with its generated code as a
+//! snapshot. `UPDATE_SNAPSHOTS=1 cargo test -p qix-codegen --test golden` rewrites them.
+
+use std::path::{Path, PathBuf};
+
+use qix_codegen::{Companion, Spec};
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+/// All generated files of a spec, one after another.
+fn generate(name: &str) -> String {
+    let path = golden_dir().join(format!("{name}.openrpc"));
+    let spec = Spec::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let g = qix_codegen::generate(&spec, &Companion::builtin(), name).unwrap_or_else(|e| panic!("{e}"));
+    let mut out = String::new();
+    for f in &g.files {
+        out.push_str(&format!("// ==== {} ====\n", f.path));
+        out.push_str(&f.contents);
+    }
+    out
+}
+
+fn check(name: &str) -> String {
+    let got = generate(name);
+    let snap = golden_dir().join(format!("{name}.snap.rs.txt"));
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&snap, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(&snap)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_SNAPSHOTS=1 to create it)", snap.display()));
+    if got != want {
+        let line = got.lines().zip(want.lines()).position(|(a, b)| a != b).map_or(0, |i| i + 1);
+        panic!(
+            "{name}: generated code differs from {} (first at line {line}); if the change is intended, rerun with UPDATE_SNAPSHOTS=1 and review the diff",
+            snap.display()
+        );
+    }
+    got
+}
+
+#[test]
+fn optional_params_are_builder_methods_and_never_sent_unset() {
+    let code = check("optional_params");
+    // Required params are arguments; optional ones are builder methods with Option storage.
+    assert!(code.contains("pub fn get_field(\n        &self,\n        field_name: impl ::std::convert::Into<::std::string::String>,\n    ) -> GetField"));
+    assert!(code.contains("pub fn state_name(\n        mut self,\n        value: impl ::std::convert::Into<::std::string::String>,\n    ) -> Self {"));
+    assert!(code.contains("if let ::std::option::Option::Some(v) = &self.state_name {"));
+    assert!(code.contains("Engine default: `10`."));
+    // The ObjectInterface result is the typed handle.
+    assert!(code.contains("type Output = ::qix_runtime::Result<crate::Field>;"));
+}
+
+#[test]
+fn several_out_properties_make_a_struct_with_all_of_them() {
+    let code = check("multi_out");
+    assert!(code.contains("pub struct CreateSessionAppOutput {"));
+    assert!(code.contains("pub session_app_id: ::std::string::String,"));
+    assert!(code.contains("pub r#return: crate::Doc,"));
+    assert!(code.contains("pub struct GetAppLayoutishOutput {"));
+    assert!(code.contains("::qix_runtime::de::Nums"));
+    assert!(code.contains("type Output = ::qix_runtime::Result<()>;"));
+    assert!(code.contains("the caller needs the `create` privilege"));
+}
+
+#[test]
+fn enums_are_open_and_named_after_long_names() {
+    let code = check("enums");
+    assert!(code.contains("pub enum NxDimCellType {"));
+    assert!(code.contains("\"V\" | \"NX_DIM_CELL_VALUE\" => Self::Value,"));
+    assert!(code.contains("Unknown(::std::string::String),"));
+    assert!(code.contains("#[non_exhaustive]"));
+    // A value without a long name keeps its title; titles with digits stay valid names.
+    assert!(code.contains("Nstates,"));
+    assert!(code.contains("Connect64,"));
+}
+
+#[test]
+fn numbers_integer_formats_and_keywords() {
+    let code = check("numbers_and_keywords");
+    assert!(code.contains("::qix_runtime::de::OptNum"));
+    assert!(code.contains("::qix_runtime::ser::Num(v)"));
+    assert!(code.contains("pub r#type: ::std::option::Option<::std::string::String>,"));
+    assert!(code.contains("pub self_: ::std::option::Option<bool>,"));
+    assert!(code.contains("pub small: ::std::option::Option<i8>,"));
+    assert!(code.contains("pub byte: ::std::option::Option<u8>,"));
+    assert!(code.contains("pub big: ::std::option::Option<i64>,"));
+    assert!(code.contains("pub type Blob = ::qix_runtime::Blob;"));
+    assert!(code.contains("pub type JsonObject = ::serde_json::Value;"));
+}
+
+#[test]
+fn recursive_types_are_boxed() {
+    let code = check("recursion");
+    assert!(code.contains("pub parent: ::std::option::Option<::std::boxed::Box<crate::types::NxPatches>>,"));
+    // Through a Vec no box is needed.
+    assert!(code.contains("pub children: ::std::vec::Vec<crate::types::NxPatches>,"));
+    assert!(code.contains("::std::option::Option<::std::boxed::Box<crate::types::TreeB>>"));
+}
+
+#[test]
+fn deprecation_stability_and_docs() {
+    let code = check("deprecation");
+    assert!(code.contains("#[deprecated(note = \"Use _GenericVariable::GetProperties_ method instead\")]"));
+    assert!(code.contains("Stability: **experimental**"));
+    assert!(code.contains("/// **Note:** Old."));
+    // Indentation that would make a doctest is flattened; help links keep their text.
+    assert!(!code.contains("///     indented"));
+    assert!(code.contains("/// see"));
+}
+
+#[test]
+fn output_is_deterministic() {
+    for name in ["optional_params", "enums", "recursion"] {
+        assert_eq!(generate(name), generate(name));
+    }
+}
+
+#[test]
+fn every_golden_spec_has_a_test() {
+    let mut specs: Vec<String> = std::fs::read_dir(golden_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".openrpc").map(str::to_string))
+        .collect();
+    specs.sort();
+    assert_eq!(
+        specs,
+        ["deprecation", "enums", "multi_out", "numbers_and_keywords", "optional_params", "recursion"]
+    );
+}

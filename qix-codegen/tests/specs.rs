@@ -1,0 +1,130 @@
+//! The generator against every real spec version, and its errors on bad input.
+
+use std::path::{Path, PathBuf};
+
+use qix_codegen::{Companion, Spec};
+
+fn shared_specs() -> PathBuf {
+    let dir = match std::env::var_os("QIX_SCHEMAS_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/schemas/openrpc"),
+    };
+    assert!(dir.is_dir(), "no spec folder at {} (set QIX_SCHEMAS_DIR)", dir.display());
+    dir
+}
+
+fn all_specs() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(shared_specs())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 40, "expected the 40 shared specs, found {}", files.len());
+    files
+}
+
+#[test]
+fn every_shared_spec_generates() {
+    let companion = Companion::builtin();
+    for path in all_specs() {
+        let g = qix_codegen::generate_file(&path, &companion).unwrap_or_else(|e| panic!("{e}"));
+        assert!(g.api.method_count() > 300, "{}", path.display());
+        assert!(g.warnings.is_empty(), "{}: {:?}", path.display(), g.warnings);
+        assert_eq!(g.api.classes.len(), 9, "{}", path.display());
+    }
+}
+
+/// The companion map names the class of every `ObjectInterface` result of every version.
+#[test]
+fn companion_map_covers_every_object_interface_result() {
+    let companion = Companion::builtin();
+    let mut used = std::collections::BTreeSet::new();
+    for path in all_specs() {
+        let spec = Spec::load(&path).unwrap();
+        for m in &spec.methods {
+            for (name, out) in m.result.schema.properties.iter().flatten() {
+                if out.ref_name() == Some("ObjectInterface") {
+                    let class = companion.object_interface.get(&m.name).unwrap_or_else(|| {
+                        panic!("{}: {} ({name}) is not in schemas/companion.json", path.display(), m.name)
+                    });
+                    assert!(spec.methods.iter().any(|x| x.class() == class), "{class} is not a class");
+                    used.insert(m.name.clone());
+                }
+            }
+        }
+    }
+    let listed: std::collections::BTreeSet<String> = companion.object_interface.keys().cloned().collect();
+    assert_eq!(used, listed, "the companion map lists methods no spec has, or misses some");
+}
+
+fn problems(json: &str) -> String {
+    match Spec::parse(json.as_bytes(), "test.json") {
+        Err(e) => e.to_string(),
+        Ok(spec) => match qix_codegen::generate(&spec, &Companion::builtin(), "test.json") {
+            Err(e) => e,
+            Ok(_) => panic!("expected an error for {json}"),
+        },
+    }
+}
+
+const HEAD: &str = r##""openrpc": "1.0.0", "info": {"title": "QIX", "version": "12.1.0"}"##;
+
+#[test]
+fn bad_specs_get_errors_that_name_the_place() {
+    let e = problems("{not json");
+    assert!(e.contains("test.json: not JSON (line 1, column 2)"), "{e}");
+
+    let e = problems(r##"{"openrpc": "1.0.0", "info": {"title": "QIX"}, "methods": [], "components": {}}"##);
+    assert!(e.contains("$.info.version: empty or missing"), "{e}");
+
+    let e = problems(&format!(
+        r##"{{{HEAD}, "methods": [], "components": {{"schemas": {{"A": {{"type": "object", "properties": {{"qB": {{"$ref": "#/components/schemas/Nope"}}}}}}}}}}}}"##
+    ));
+    assert!(e.contains("$.components.schemas.A.properties.qB: unresolved $ref \"#/components/schemas/Nope\""), "{e}");
+
+    let e = problems(&format!(
+        r##"{{{HEAD}, "methods": [], "components": {{"schemas": {{"A": {{"type": "object", "properties": {{"qB": {{"type": "integer", "format": "uint128"}}}}}}}}}}}}"##
+    ));
+    assert!(e.contains("$.components.schemas.A.properties.qB: unknown type/format combination: type \"integer\", format \"uint128\""), "{e}");
+
+    let e = problems(&format!(
+        r##"{{{HEAD}, "methods": [{{"name": "Doc.OpenThing", "params": [], "result": {{"schema": {{"type": "object", "properties": {{"qReturn": {{"$ref": "#/components/schemas/ObjectInterface"}}}}}}}}}}],
+           "components": {{"schemas": {{"ObjectInterface": {{"type": "object", "properties": {{"qHandle": {{"type": "integer"}}}}}}}}}}}}"##
+    ));
+    assert!(e.contains("$.methods[0](Doc.OpenThing).result.schema.properties.qReturn"), "{e}");
+    assert!(e.contains("companion map"), "{e}");
+
+    let e = problems(&format!(
+        r##"{{{HEAD}, "methods": [], "components": {{"schemas": {{"A": {{"type": "object", "properties": {{"qFooBar": {{"type": "string"}}, "qfoo_bar": {{"type": "string"}}}}}}}}}}}}"##
+    ));
+    assert!(e.contains("$.components.schemas.A: property names qFooBar and qfoo_bar both become `foo_bar` in Rust"), "{e}");
+
+    let e = problems(&format!(r##"{{{HEAD}, "methods": [{{"name": "NoClass", "result": {{"schema": {{}}}}}}], "components": {{}}}}"##));
+    assert!(e.contains("$.methods[0](NoClass): a method name must be `Class.Method`"), "{e}");
+
+    // A wrong shape names the JSON path of the value.
+    let e = problems(&format!(r##"{{{HEAD}, "methods": [{{"name": "A.B", "params": 3, "result": {{"schema": {{}}}}}}], "components": {{}}}}"##));
+    assert!(e.contains("at $.methods[0].params"), "{e}");
+}
+
+#[test]
+fn unknown_keys_are_warnings() {
+    let json = format!(
+        r##"{{{HEAD}, "x-new-top": 1, "methods": [{{"name": "A.B", "x-new": true, "result": {{"schema": {{"type": "object"}}}}}}], "components": {{}}}}"##
+    );
+    let spec = Spec::parse(json.as_bytes(), "t").unwrap();
+    let g = qix_codegen::generate(&spec, &Companion::builtin(), "t").unwrap();
+    assert_eq!(
+        g.warnings,
+        ["t: unknown key `x-new-top` at $", "t: unknown key `x-new` at $.methods[0](A.B)"]
+    );
+}
+
+#[test]
+fn regenerating_gives_identical_bytes() {
+    let path = shared_specs().join("12.2528.0.json");
+    let a = qix_codegen::generate_file(&path, &Companion::builtin()).unwrap();
+    let b = qix_codegen::generate_file(&path, &Companion::builtin()).unwrap();
+    assert_eq!(a.files, b.files);
+}
