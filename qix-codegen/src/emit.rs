@@ -236,6 +236,18 @@ impl<'a> Cx<'a> {
                 TypeDef::Alias(a) => self.alias_item(a),
             });
         }
+        let registry = self.api.types.keys().map(|n| {
+            let id = ident(&names::type_name(n));
+            quote!((#n, <#id as ::schemars::JsonSchema>::json_schema(generator)),)
+        });
+        items.push(quote! {
+            /// The JSON schema of every type, by spec name (inline, not as a `$ref`): for
+            /// checking the generated types against the spec, or publishing them.
+            #[cfg(feature = "schemars")]
+            pub fn json_schemas(generator: &mut ::schemars::SchemaGenerator) -> ::std::vec::Vec<(&'static str, ::schemars::Schema)> {
+                ::std::vec![#(#registry)*]
+            }
+        });
         Ok(quote! {
             //! Every component type of the engine API, by its spec name.
             //!
@@ -588,7 +600,8 @@ impl<'a> Cx<'a> {
                     #spec_name.into()
                 }
                 fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-                    ::schemars::json_schema!({ "type": "string", "enum": [#(#titles),*] })
+                    let values: &[&str] = &[#(#titles),*];
+                    ::schemars::json_schema!({ "type": "string", "enum": values })
                 }
             }
         }

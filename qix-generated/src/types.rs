@@ -703,10 +703,12 @@ impl ::schemars::JsonSchema for ApplyGroupStateWarningType {
         "ApplyGroupStateWarningType".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["group_missing", "group_not_applicable",
-            "fielddef_missing"] }
-        )
+        let values: &[&str] = &[
+            "group_missing",
+            "group_not_applicable",
+            "fielddef_missing",
+        ];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 /// Result of applying GroupState to multiple cyclic groups.
@@ -1246,7 +1248,8 @@ impl ::schemars::JsonSchema for BNFDefMetaType {
         "BNFDefMetaType".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!({ "type" : "string", "enum" : ["N", "D", "R", "V"] })
+        let values: &[&str] = &["N", "D", "R", "V"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 /// On the wire a value is its short form (`as_str`); decoding also accepts the long name. A value this version does not know is kept in `Unknown`.
@@ -1320,7 +1323,8 @@ impl ::schemars::JsonSchema for BNFType {
         "BNFType".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!({ "type" : "string", "enum" : ["S", "E"] })
+        let values: &[&str] = &["S", "E"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 pub type Blob = ::qix_runtime::Blob;
@@ -2061,10 +2065,14 @@ impl ::schemars::JsonSchema for BookmarkFieldVerifyResultState {
         "BookmarkFieldVerifyResultState".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["NOT_VERIFIED", "FIELD_VALUE_MATCH_ALL",
-            "FIELD_MISSING", "FIELD_VALUE_MISSING", "STATE_MISSING"] }
-        )
+        let values: &[&str] = &[
+            "NOT_VERIFIED",
+            "FIELD_VALUE_MATCH_ALL",
+            "FIELD_MISSING",
+            "FIELD_VALUE_MISSING",
+            "STATE_MISSING",
+        ];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 /// Available since engine 12.1416.0.
@@ -2608,7 +2616,8 @@ impl ::schemars::JsonSchema for CharEncodingType {
         "CharEncodingType".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!({ "type" : "string", "enum" : ["Utf8", "Utf16"] })
+        let values: &[&str] = &["Utf8", "Utf16"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -4900,10 +4909,15 @@ impl ::schemars::JsonSchema for DriveType {
         "DriveType".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["REMOVABLE", "FIXED", "NETWORK", "CD_ROM",
-            "RAM", "UNKNOWN_TYPE"] }
-        )
+        let values: &[&str] = &[
+            "REMOVABLE",
+            "FIXED",
+            "NETWORK",
+            "CD_ROM",
+            "RAM",
+            "UNKNOWN_TYPE",
+        ];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -5166,10 +5180,8 @@ impl ::schemars::JsonSchema for ErrorDataCode {
         "ErrorDataCode".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["EDC_ERROR", "EDC_WARNING",
-            "EDC_CIRCULAR_REFERENCE"] }
-        )
+        let values: &[&str] = &["EDC_ERROR", "EDC_WARNING", "EDC_CIRCULAR_REFERENCE"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -5736,10 +5748,8 @@ impl ::schemars::JsonSchema for FieldAttrType {
         "FieldAttrType".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["U", "A", "I", "R", "F", "M", "D", "T", "TS",
-            "IV"] }
-        )
+        let values: &[&str] = &["U", "A", "I", "R", "F", "M", "D", "T", "TS", "IV"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 /// Sets the formatting of a field.
@@ -7311,10 +7321,17 @@ impl ::schemars::JsonSchema for FieldType {
         "FieldType".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["NOT_PRESENT", "PRESENT", "IS_CYCLIC_GROUP",
-            "IS_DRILL_GROUP", "IS_VAR", "IS_EXPR", "IS_IMPLICIT", "IS_DETAIL"] }
-        )
+        let values: &[&str] = &[
+            "NOT_PRESENT",
+            "PRESENT",
+            "IS_CYCLIC_GROUP",
+            "IS_DRILL_GROUP",
+            "IS_VAR",
+            "IS_EXPR",
+            "IS_IMPLICIT",
+            "IS_DETAIL",
+        ];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -7723,10 +7740,21 @@ impl ::schemars::JsonSchema for FileType {
         "FileType".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["CSV", "FIX", "DIF", "EXCEL_BIFF",
-            "EXCEL_OOXML", "HTML", "QVD", "XML", "QVX", "JSON", "KML", "PARQUET"] }
-        )
+        let values: &[&str] = &[
+            "CSV",
+            "FIX",
+            "DIF",
+            "EXCEL_BIFF",
+            "EXCEL_OOXML",
+            "HTML",
+            "QVD",
+            "XML",
+            "QVX",
+            "JSON",
+            "KML",
+            "PARQUET",
+        ];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -7864,7 +7892,8 @@ impl ::schemars::JsonSchema for FilterType {
         "FilterType".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!({ "type" : "string", "enum" : ["NONE", "RAW"] })
+        let values: &[&str] = &["NONE", "RAW"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -8012,9 +8041,8 @@ impl ::schemars::JsonSchema for FolderItemType {
         "FolderItemType".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["FOLDER", "FILE", "OTHER"] }
-        )
+        let values: &[&str] = &["FOLDER", "FILE", "OTHER"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -8477,12 +8505,41 @@ impl ::schemars::JsonSchema for FunctionGroup {
         "FunctionGroup".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["ALL", "U", "NONE", "AGGR", "NUM", "RNG",
-            "EXP", "TRIG", "FIN", "MATH", "COUNT", "STR", "MAPP", "RCRD", "CND", "LOG",
-            "NULL", "SYS", "FILE", "TBL", "DATE", "NUMI", "FRMT", "CLR", "RNK", "GEO",
-            "EXT", "PROB", "ARRAY", "LEG", "DB", "WINDOW"] }
-        )
+        let values: &[&str] = &[
+            "ALL",
+            "U",
+            "NONE",
+            "AGGR",
+            "NUM",
+            "RNG",
+            "EXP",
+            "TRIG",
+            "FIN",
+            "MATH",
+            "COUNT",
+            "STR",
+            "MAPP",
+            "RCRD",
+            "CND",
+            "LOG",
+            "NULL",
+            "SYS",
+            "FILE",
+            "TBL",
+            "DATE",
+            "NUMI",
+            "FRMT",
+            "CLR",
+            "RNK",
+            "GEO",
+            "EXT",
+            "PROB",
+            "ARRAY",
+            "LEG",
+            "DB",
+            "WINDOW",
+        ];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -8828,10 +8885,8 @@ impl ::schemars::JsonSchema for GenericConnectMachine {
         "GenericConnectMachine".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["CONNECT_DEFAULT", "CONNECT_64", "CONNECT_32"]
-            }
-        )
+        let values: &[&str] = &["CONNECT_DEFAULT", "CONNECT_64", "CONNECT_32"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -10203,9 +10258,8 @@ impl ::schemars::JsonSchema for GenericVariableType {
         "GenericVariableType".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["any", "number", "text"] }
-        )
+        let values: &[&str] = &["any", "number", "text"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 /// On the wire a value is its short form (`as_str`); decoding also accepts the long name. A value this version does not know is kept in `Unknown`.
@@ -10354,13 +10408,23 @@ impl ::schemars::JsonSchema for GraphMode {
         "GraphMode".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["GRAPH_MODE_BAR", "GRAPH_MODE_PIE",
-            "GRAPH_MODE_PIVOTTABLE", "GRAPH_MODE_SCATTER", "GRAPH_MODE_LINE",
-            "GRAPH_MODE_STRAIGHTTABLE", "GRAPH_MODE_COMBO", "GRAPH_MODE_RADAR",
-            "GRAPH_MODE_GAUGE", "GRAPH_MODE_GRID", "GRAPH_MODE_BLOCK",
-            "GRAPH_MODE_FUNNEL", "GRAPH_MODE_MEKKO", "GRAPH_MODE_LAST"] }
-        )
+        let values: &[&str] = &[
+            "GRAPH_MODE_BAR",
+            "GRAPH_MODE_PIE",
+            "GRAPH_MODE_PIVOTTABLE",
+            "GRAPH_MODE_SCATTER",
+            "GRAPH_MODE_LINE",
+            "GRAPH_MODE_STRAIGHTTABLE",
+            "GRAPH_MODE_COMBO",
+            "GRAPH_MODE_RADAR",
+            "GRAPH_MODE_GAUGE",
+            "GRAPH_MODE_GRID",
+            "GRAPH_MODE_BLOCK",
+            "GRAPH_MODE_FUNNEL",
+            "GRAPH_MODE_MEKKO",
+            "GRAPH_MODE_LAST",
+        ];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -11644,10 +11708,16 @@ impl ::schemars::JsonSchema for InteractType {
         "InteractType".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["IT_MSGBOX", "IT_SCRIPTLINE", "IT_BREAK",
-            "IT_INPUT", "IT_END", "IT_PASSWD", "IT_USERNAME"] }
-        )
+        let values: &[&str] = &[
+            "IT_MSGBOX",
+            "IT_SCRIPTLINE",
+            "IT_BREAK",
+            "IT_INPUT",
+            "IT_END",
+            "IT_PASSWD",
+            "IT_USERNAME",
+        ];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 /// Contains dynamic JSON data specified by the client.
@@ -11738,10 +11808,8 @@ impl ::schemars::JsonSchema for KeyType {
         "KeyType".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["NOT_KEY", "ANY_KEY", "PRIMARY_KEY",
-            "PERFECT_KEY"] }
-        )
+        let values: &[&str] = &["NOT_KEY", "ANY_KEY", "PRIMARY_KEY", "PERFECT_KEY"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -12545,10 +12613,8 @@ impl ::schemars::JsonSchema for LogOnType {
         "LogOnType".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["LOG_ON_SERVICE_USER", "LOG_ON_CURRENT_USER"]
-            }
-        )
+        let values: &[&str] = &["LOG_ON_SERVICE_USER", "LOG_ON_CURRENT_USER"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 /// Lists the measures. Is the layout for _MeasureListDef_.
@@ -14812,9 +14878,8 @@ impl ::schemars::JsonSchema for NxContinuousMode {
         "NxContinuousMode".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["Never", "Possible", "Time"] }
-        )
+        let values: &[&str] = &["Never", "Possible", "Time"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -15402,9 +15467,8 @@ impl ::schemars::JsonSchema for NxDataReductionMode {
         "NxDataReductionMode".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["N", "D1", "S", "C", "ST"] }
-        )
+        let values: &[&str] = &["N", "D1", "S", "C", "ST"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -15872,10 +15936,8 @@ impl ::schemars::JsonSchema for NxDimCellType {
         "NxDimCellType".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["V", "E", "N", "T", "O", "A", "P", "R", "U",
-            "G"] }
-        )
+        let values: &[&str] = &["V", "E", "N", "T", "O", "A", "P", "R", "U", "G"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 /// **Note:** The fields or expressions in the dimension are either defined in **qDef** or in the master dimension referred to by **qLibraryId**. If **qLibraryId** is set then the qFieldDefs, qFieldLabels, qGrouping, qLabelExpression and qAlias of the master dimension will be used.
@@ -16515,7 +16577,8 @@ impl ::schemars::JsonSchema for NxDimensionType {
         "NxDimensionType".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!({ "type" : "string", "enum" : ["D", "N", "T"] })
+        let values: &[&str] = &["D", "N", "T"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -16800,9 +16863,8 @@ impl ::schemars::JsonSchema for NxExportFileType {
         "NxExportFileType".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["CSV_C", "CSV_T", "OOXML", "PARQUET"] }
-        )
+        let values: &[&str] = &["CSV_C", "CSV_T", "OOXML", "PARQUET"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 /// On the wire a value is its short form (`as_str`); decoding also accepts the long name. A value this version does not know is kept in `Unknown`.
@@ -16876,7 +16938,8 @@ impl ::schemars::JsonSchema for NxExportState {
         "NxExportState".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!({ "type" : "string", "enum" : ["P", "A"] })
+        let values: &[&str] = &["P", "A"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 /// Available since engine 12.1325.0.
@@ -17097,14 +17160,29 @@ impl ::schemars::JsonSchema for NxFeature {
         "NxFeature".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["binningData", "bookmarks",
-            "calculatedFields", "continuousData", "invertedSelections",
-            "rangeSelections", "reducingData", "search", "selectionCount",
-            "selectionInsights", "tableMiniChart", "trendlines", "calculatedDimensions",
-            "includeZeroValues", "includeNullValues", "filterPanePaging",
-            "filterPaneCustomSorting", "showFrequency", "limitation", "totals"] }
-        )
+        let values: &[&str] = &[
+            "binningData",
+            "bookmarks",
+            "calculatedFields",
+            "continuousData",
+            "invertedSelections",
+            "rangeSelections",
+            "reducingData",
+            "search",
+            "selectionCount",
+            "selectionInsights",
+            "tableMiniChart",
+            "trendlines",
+            "calculatedDimensions",
+            "includeZeroValues",
+            "includeNullValues",
+            "filterPanePaging",
+            "filterPaneCustomSorting",
+            "showFrequency",
+            "limitation",
+            "totals",
+        ];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 /// ### NxDerivedFieldsdata
@@ -17574,9 +17652,8 @@ impl ::schemars::JsonSchema for NxFieldSelectionMode {
         "NxFieldSelectionMode".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["NORMAL", "AND", "NOT"] }
-        )
+        let values: &[&str] = &["NORMAL", "AND", "NOT"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 /// Available since engine 12.1325.0.
@@ -17734,7 +17811,8 @@ impl ::schemars::JsonSchema for NxFrequencyMode {
         "NxFrequencyMode".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!({ "type" : "string", "enum" : ["N", "V", "P", "R"] })
+        let values: &[&str] = &["N", "V", "P", "R"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -18086,7 +18164,8 @@ impl ::schemars::JsonSchema for NxGroupMemberClass {
         "NxGroupMemberClass".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!({ "type" : "string", "enum" : ["bookmark", "object"] })
+        let values: &[&str] = &["bookmark", "object"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 /// Holds the ID of a _NxGroupDef_'s member.
@@ -18306,7 +18385,8 @@ impl ::schemars::JsonSchema for NxGrpType {
         "NxGrpType".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!({ "type" : "string", "enum" : ["N", "H", "C"] })
+        let values: &[&str] = &["N", "H", "C"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -18459,9 +18539,8 @@ impl ::schemars::JsonSchema for NxHypercubeMode {
         "NxHypercubeMode".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["S", "P", "K", "T", "D"] }
-        )
+        let values: &[&str] = &["S", "P", "K", "T", "D"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -19008,10 +19087,17 @@ impl ::schemars::JsonSchema for NxLTrendlineType {
         "NxLTrendlineType".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["AVERAGE", "LINEAR", "POLYNOMIAL2",
-            "POLYNOMIAL3", "POLYNOMIAL4", "EXPONENTIAL", "POWER", "LOG"] }
-        )
+        let values: &[&str] = &[
+            "AVERAGE",
+            "LINEAR",
+            "POLYNOMIAL2",
+            "POLYNOMIAL3",
+            "POLYNOMIAL4",
+            "EXPONENTIAL",
+            "POWER",
+            "LOG",
+        ];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -22309,79 +22395,147 @@ impl ::schemars::JsonSchema for NxLocalizedErrorCode {
         "NxLocalizedErrorCode".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["LOCERR_INTERNAL_ERROR",
-            "LOCERR_GENERIC_UNKNOWN", "LOCERR_GENERIC_OK", "LOCERR_GENERIC_NOT_SET",
-            "LOCERR_GENERIC_NOT_FOUND", "LOCERR_GENERIC_ALREADY_EXISTS",
-            "LOCERR_GENERIC_INVALID_PATH", "LOCERR_GENERIC_ACCESS_DENIED",
-            "LOCERR_GENERIC_OUT_OF_MEMORY", "LOCERR_GENERIC_NOT_INITIALIZED",
-            "LOCERR_GENERIC_INVALID_PARAMETERS", "LOCERR_GENERIC_EMPTY_PARAMETERS",
-            "LOCERR_GENERIC_INTERNAL_ERROR", "LOCERR_GENERIC_CORRUPT_DATA",
+        let values: &[&str] = &[
+            "LOCERR_INTERNAL_ERROR",
+            "LOCERR_GENERIC_UNKNOWN",
+            "LOCERR_GENERIC_OK",
+            "LOCERR_GENERIC_NOT_SET",
+            "LOCERR_GENERIC_NOT_FOUND",
+            "LOCERR_GENERIC_ALREADY_EXISTS",
+            "LOCERR_GENERIC_INVALID_PATH",
+            "LOCERR_GENERIC_ACCESS_DENIED",
+            "LOCERR_GENERIC_OUT_OF_MEMORY",
+            "LOCERR_GENERIC_NOT_INITIALIZED",
+            "LOCERR_GENERIC_INVALID_PARAMETERS",
+            "LOCERR_GENERIC_EMPTY_PARAMETERS",
+            "LOCERR_GENERIC_INTERNAL_ERROR",
+            "LOCERR_GENERIC_CORRUPT_DATA",
             "LOCERR_GENERIC_MEMORY_INCONSISTENCY",
-            "LOCERR_GENERIC_INVISIBLE_OWNER_ABORT", "LOCERR_GENERIC_PROHIBIT_VALIDATE",
-            "LOCERR_GENERIC_ABORTED", "LOCERR_GENERIC_CONNECTION_LOST",
+            "LOCERR_GENERIC_INVISIBLE_OWNER_ABORT",
+            "LOCERR_GENERIC_PROHIBIT_VALIDATE",
+            "LOCERR_GENERIC_ABORTED",
+            "LOCERR_GENERIC_CONNECTION_LOST",
             "LOCERR_GENERIC_UNSUPPORTED_IN_PRODUCT_VERSION",
             "LOCERR_GENERIC_REST_CONNECTION_FAILURE",
-            "LOCERR_GENERIC_MEMORY_LIMIT_REACHED", "LOCERR_GENERIC_NOT_IMPLEMENTED",
-            "LOCERR_GENERIC_ENGINE_TERMINATED", "LOCERR_HTTP_400", "LOCERR_HTTP_401",
-            "LOCERR_HTTP_402", "LOCERR_HTTP_403", "LOCERR_HTTP_404", "LOCERR_HTTP_405",
-            "LOCERR_HTTP_406", "LOCERR_HTTP_407", "LOCERR_HTTP_408", "LOCERR_HTTP_409",
-            "LOCERR_HTTP_410", "LOCERR_HTTP_411", "LOCERR_HTTP_412", "LOCERR_HTTP_413",
-            "LOCERR_HTTP_414", "LOCERR_HTTP_415", "LOCERR_HTTP_416", "LOCERR_HTTP_417",
-            "LOCERR_HTTP_422", "LOCERR_HTTP_423", "LOCERR_HTTP_429", "LOCERR_HTTP_500",
-            "LOCERR_HTTP_501", "LOCERR_HTTP_502", "LOCERR_HTTP_503", "LOCERR_HTTP_504",
-            "LOCERR_HTTP_505", "LOCERR_HTTP_509", "LOCERR_HTTP_COULD_NOT_RESOLVE_HOST",
-            "LOCERR_APP_ALREADY_EXISTS", "LOCERR_APP_INVALID_NAME",
-            "LOCERR_APP_ALREADY_OPEN", "LOCERR_APP_NOT_FOUND",
-            "LOCERR_APP_IMPORT_FAILED", "LOCERR_APP_SAVE_FAILED",
-            "LOCERR_APP_CREATE_FAILED", "LOCERR_APP_INVALID",
-            "LOCERR_APP_CONNECT_FAILED", "LOCERR_APP_ALREADY_OPEN_IN_DIFFERENT_MODE",
+            "LOCERR_GENERIC_MEMORY_LIMIT_REACHED",
+            "LOCERR_GENERIC_NOT_IMPLEMENTED",
+            "LOCERR_GENERIC_ENGINE_TERMINATED",
+            "LOCERR_HTTP_400",
+            "LOCERR_HTTP_401",
+            "LOCERR_HTTP_402",
+            "LOCERR_HTTP_403",
+            "LOCERR_HTTP_404",
+            "LOCERR_HTTP_405",
+            "LOCERR_HTTP_406",
+            "LOCERR_HTTP_407",
+            "LOCERR_HTTP_408",
+            "LOCERR_HTTP_409",
+            "LOCERR_HTTP_410",
+            "LOCERR_HTTP_411",
+            "LOCERR_HTTP_412",
+            "LOCERR_HTTP_413",
+            "LOCERR_HTTP_414",
+            "LOCERR_HTTP_415",
+            "LOCERR_HTTP_416",
+            "LOCERR_HTTP_417",
+            "LOCERR_HTTP_422",
+            "LOCERR_HTTP_423",
+            "LOCERR_HTTP_429",
+            "LOCERR_HTTP_500",
+            "LOCERR_HTTP_501",
+            "LOCERR_HTTP_502",
+            "LOCERR_HTTP_503",
+            "LOCERR_HTTP_504",
+            "LOCERR_HTTP_505",
+            "LOCERR_HTTP_509",
+            "LOCERR_HTTP_COULD_NOT_RESOLVE_HOST",
+            "LOCERR_APP_ALREADY_EXISTS",
+            "LOCERR_APP_INVALID_NAME",
+            "LOCERR_APP_ALREADY_OPEN",
+            "LOCERR_APP_NOT_FOUND",
+            "LOCERR_APP_IMPORT_FAILED",
+            "LOCERR_APP_SAVE_FAILED",
+            "LOCERR_APP_CREATE_FAILED",
+            "LOCERR_APP_INVALID",
+            "LOCERR_APP_CONNECT_FAILED",
+            "LOCERR_APP_ALREADY_OPEN_IN_DIFFERENT_MODE",
             "LOCERR_APP_MIGRATION_COULD_NOT_CONTACT_MIGRATION_SERVICE",
             "LOCERR_APP_MIGRATION_COULD_NOT_START_MIGRATION",
-            "LOCERR_APP_MIGRATION_FAILURE", "LOCERR_APP_SCRIPT_MISSING",
-            "LOCERR_APP_EXPORT_FAILED", "LOCERR_APP_SIZE_EXCEEDED",
-            "LOCERR_APP_DIRECT_QUERY_WORKLOAD_NOT_SUPPORTED", "LOCERR_APP_NOT_OPEN",
-            "LOCERR_APP_EVENT_SOURCE_TIMEOUT", "LOCERR_CONNECTION_ALREADY_EXISTS",
-            "LOCERR_CONNECTION_NOT_FOUND", "LOCERR_CONNECTION_FAILED_TO_LOAD",
-            "LOCERR_CONNECTION_FAILED_TO_IMPORT", "LOCERR_CONNECTION_NAME_IS_INVALID",
+            "LOCERR_APP_MIGRATION_FAILURE",
+            "LOCERR_APP_SCRIPT_MISSING",
+            "LOCERR_APP_EXPORT_FAILED",
+            "LOCERR_APP_SIZE_EXCEEDED",
+            "LOCERR_APP_DIRECT_QUERY_WORKLOAD_NOT_SUPPORTED",
+            "LOCERR_APP_NOT_OPEN",
+            "LOCERR_APP_EVENT_SOURCE_TIMEOUT",
+            "LOCERR_CONNECTION_ALREADY_EXISTS",
+            "LOCERR_CONNECTION_NOT_FOUND",
+            "LOCERR_CONNECTION_FAILED_TO_LOAD",
+            "LOCERR_CONNECTION_FAILED_TO_IMPORT",
+            "LOCERR_CONNECTION_NAME_IS_INVALID",
             "LOCERR_CONNECTION_MISSING_CREDENTIALS",
             "LOCERR_CONNECTOR_NO_FILE_STREAMING_SUPPORT",
             "LOCERR_CONNECTOR_FILESIZE_EXCEEDED_BUFFER_SIZE",
-            "LOCERR_FILE_ACCESS_DENIED", "LOCERR_FILE_NAME_INVALID",
-            "LOCERR_FILE_CORRUPT", "LOCERR_FILE_NOT_FOUND",
-            "LOCERR_FILE_FORMAT_UNSUPPORTED", "LOCERR_FILE_OPENED_IN_UNSUPPORTED_MODE",
-            "LOCERR_FILE_TABLE_NOT_FOUND", "LOCERR_USER_ACCESS_DENIED",
+            "LOCERR_FILE_ACCESS_DENIED",
+            "LOCERR_FILE_NAME_INVALID",
+            "LOCERR_FILE_CORRUPT",
+            "LOCERR_FILE_NOT_FOUND",
+            "LOCERR_FILE_FORMAT_UNSUPPORTED",
+            "LOCERR_FILE_OPENED_IN_UNSUPPORTED_MODE",
+            "LOCERR_FILE_TABLE_NOT_FOUND",
+            "LOCERR_USER_ACCESS_DENIED",
             "LOCERR_USER_IMPERSONATION_FAILED",
             "LOCERR_SERVER_OUT_OF_SESSION_AND_USER_CALS",
-            "LOCERR_SERVER_OUT_OF_SESSION_CALS", "LOCERR_SERVER_OUT_OF_USAGE_CALS",
-            "LOCERR_SERVER_OUT_OF_CALS", "LOCERR_SERVER_OUT_OF_NAMED_CALS",
-            "LOCERR_SERVER_OFF_DUTY", "LOCERR_SERVER_BUSY",
-            "LOCERR_SERVER_LICENSE_EXPIRED", "LOCERR_SERVER_AJAX_DISABLED",
-            "LOCERR_SERVER_NO_TOKEN", "LOCERR_HC_INVALID_OBJECT",
-            "LOCERR_HC_RESULT_TOO_LARGE", "LOCERR_HC_INVALID_OBJECT_STATE",
-            "LOCERR_HC_MODAL_OBJECT_ERROR", "LOCERR_CALC_INVALID_DEF",
-            "LOCERR_CALC_NOT_IN_LIB", "LOCERR_CALC_HEAP_ERROR", "LOCERR_CALC_TOO_LARGE",
-            "LOCERR_CALC_TIMEOUT", "LOCERR_CALC_EVAL_CONDITION_FAILED",
-            "LOCERR_CALC_MIXED_LINKED_AGGREGATION", "LOCERR_CALC_MISSING_LINKED",
-            "LOCERR_CALC_INVALID_COL_SORT", "LOCERR_CALC_PAGES_TOO_LARGE",
+            "LOCERR_SERVER_OUT_OF_SESSION_CALS",
+            "LOCERR_SERVER_OUT_OF_USAGE_CALS",
+            "LOCERR_SERVER_OUT_OF_CALS",
+            "LOCERR_SERVER_OUT_OF_NAMED_CALS",
+            "LOCERR_SERVER_OFF_DUTY",
+            "LOCERR_SERVER_BUSY",
+            "LOCERR_SERVER_LICENSE_EXPIRED",
+            "LOCERR_SERVER_AJAX_DISABLED",
+            "LOCERR_SERVER_NO_TOKEN",
+            "LOCERR_HC_INVALID_OBJECT",
+            "LOCERR_HC_RESULT_TOO_LARGE",
+            "LOCERR_HC_INVALID_OBJECT_STATE",
+            "LOCERR_HC_MODAL_OBJECT_ERROR",
+            "LOCERR_CALC_INVALID_DEF",
+            "LOCERR_CALC_NOT_IN_LIB",
+            "LOCERR_CALC_HEAP_ERROR",
+            "LOCERR_CALC_TOO_LARGE",
+            "LOCERR_CALC_TIMEOUT",
+            "LOCERR_CALC_EVAL_CONDITION_FAILED",
+            "LOCERR_CALC_MIXED_LINKED_AGGREGATION",
+            "LOCERR_CALC_MISSING_LINKED",
+            "LOCERR_CALC_INVALID_COL_SORT",
+            "LOCERR_CALC_PAGES_TOO_LARGE",
             "LOCERR_CALC_SEMANTIC_FIELD_NOT_ALLOWED",
             "LOCERR_CALC_VALIDATION_STATE_INVALID",
             "LOCERR_CALC_PIVOT_DIMENSIONS_ALREADY_EXISTS",
-            "LOCERR_CALC_MISSING_LINKED_FIELD", "LOCERR_CALC_NOT_CALCULATED",
-            "LOCERR_LAYOUT_EXTENDS_INVALID_ID", "LOCERR_LAYOUT_LINKED_OBJECT_NOT_FOUND",
-            "LOCERR_LAYOUT_LINKED_OBJECT_INVALID", "LOCERR_PERSISTENCE_WRITE_FAILED",
-            "LOCERR_PERSISTENCE_READ_FAILED", "LOCERR_PERSISTENCE_DELETE_FAILED",
-            "LOCERR_PERSISTENCE_NOT_FOUND", "LOCERR_PERSISTENCE_UNSUPPORTED_VERSION",
+            "LOCERR_CALC_MISSING_LINKED_FIELD",
+            "LOCERR_CALC_NOT_CALCULATED",
+            "LOCERR_LAYOUT_EXTENDS_INVALID_ID",
+            "LOCERR_LAYOUT_LINKED_OBJECT_NOT_FOUND",
+            "LOCERR_LAYOUT_LINKED_OBJECT_INVALID",
+            "LOCERR_PERSISTENCE_WRITE_FAILED",
+            "LOCERR_PERSISTENCE_READ_FAILED",
+            "LOCERR_PERSISTENCE_DELETE_FAILED",
+            "LOCERR_PERSISTENCE_NOT_FOUND",
+            "LOCERR_PERSISTENCE_UNSUPPORTED_VERSION",
             "LOCERR_PERSISTENCE_MIGRATION_FAILED_READ_ONLY",
             "LOCERR_PERSISTENCE_MIGRATION_CANCELLED",
-            "LOCERR_PERSISTENCE_MIGRATION_BACKUP_FAILED", "LOCERR_PERSISTENCE_DISK_FULL",
+            "LOCERR_PERSISTENCE_MIGRATION_BACKUP_FAILED",
+            "LOCERR_PERSISTENCE_DISK_FULL",
             "LOCERR_PERSISTENCE_NOT_SUPPORTED_FOR_SESSION_APP",
-            "LOCERR_PERSISTENCE_MOVE_FAILED", "LOCERR_PERSISTENCE_OBJECT_LOCKED",
+            "LOCERR_PERSISTENCE_MOVE_FAILED",
+            "LOCERR_PERSISTENCE_OBJECT_LOCKED",
             "LOCERR_PERSISTENCE_ENCRYPTION_KEY_MIGRATION_ONGOING",
             "LOCERR_PERSISTENCE_SYNC_SET_CHUNK_INVALID_PARAMETERS",
             "LOCERR_PERSISTENCE_SYNC_GET_CHUNK_INVALID_PARAMETERS",
-            "LOCERR_SCRIPT_DATASOURCE_ACCESS_DENIED", "LOCERR_RELOAD_IN_PROGRESS",
-            "LOCERR_RELOAD_TABLE_X_NOT_FOUND", "LOCERR_RELOAD_UNKNOWN_STATEMENT",
+            "LOCERR_SCRIPT_DATASOURCE_ACCESS_DENIED",
+            "LOCERR_RELOAD_IN_PROGRESS",
+            "LOCERR_RELOAD_TABLE_X_NOT_FOUND",
+            "LOCERR_RELOAD_UNKNOWN_STATEMENT",
             "LOCERR_RELOAD_EXPECTED_SOMETHING_FOUND_UNKNOWN",
             "LOCERR_RELOAD_EXPECTED_NOTHING_FOUND_UNKNOWN",
             "LOCERR_RELOAD_EXPECTED_ONE_OF_1_TOKENS_FOUND_UNKNOWN",
@@ -22392,12 +22546,16 @@ impl ::schemars::JsonSchema for NxLocalizedErrorCode {
             "LOCERR_RELOAD_EXPECTED_ONE_OF_6_TOKENS_FOUND_UNKNOWN",
             "LOCERR_RELOAD_EXPECTED_ONE_OF_7_TOKENS_FOUND_UNKNOWN",
             "LOCERR_RELOAD_EXPECTED_ONE_OF_8_OR_MORE_TOKENS_FOUND_UNKNOWN",
-            "LOCERR_RELOAD_FIELD_X_NOT_FOUND", "LOCERR_RELOAD_MAPPING_TABLE_X_NOT_FOUND",
+            "LOCERR_RELOAD_FIELD_X_NOT_FOUND",
+            "LOCERR_RELOAD_MAPPING_TABLE_X_NOT_FOUND",
             "LOCERR_RELOAD_LIB_CONNECTION_X_NOT_FOUND",
-            "LOCERR_RELOAD_NAME_ALREADY_TAKEN", "LOCERR_RELOAD_WRONG_FILE_FORMAT_DIF",
+            "LOCERR_RELOAD_NAME_ALREADY_TAKEN",
+            "LOCERR_RELOAD_WRONG_FILE_FORMAT_DIF",
             "LOCERR_RELOAD_WRONG_FILE_FORMAT_BIFF",
-            "LOCERR_RELOAD_WRONG_FILE_FORMAT_ENCRYPTED", "LOCERR_RELOAD_OPEN_FILE_ERROR",
-            "LOCERR_RELOAD_AUTO_GENERATE_COUNT", "LOCERR_RELOAD_PE_ILLEGAL_PREFIX_COMB",
+            "LOCERR_RELOAD_WRONG_FILE_FORMAT_ENCRYPTED",
+            "LOCERR_RELOAD_OPEN_FILE_ERROR",
+            "LOCERR_RELOAD_AUTO_GENERATE_COUNT",
+            "LOCERR_RELOAD_PE_ILLEGAL_PREFIX_COMB",
             "LOCERR_RELOAD_MATCHING_CONTROL_STATEMENT_ERROR",
             "LOCERR_RELOAD_MATCHING_LIBPATH_X_NOT_FOUND",
             "LOCERR_RELOAD_MATCHING_LIBPATH_X_INVALID",
@@ -22408,9 +22566,12 @@ impl ::schemars::JsonSchema for NxLocalizedErrorCode {
             "LOCERR_RELOAD_NO_OPEN_DATABASE",
             "LOCERR_RELOAD_AGGREGATION_REQUIRED_BY_GROUP_BY",
             "LOCERR_RELOAD_CONNECT_MUST_USE_LIB_PREFIX_IN_THIS_MODE",
-            "LOCERR_RELOAD_ODBC_CONNECT_FAILED", "LOCERR_RELOAD_OLEDB_CONNECT_FAILED",
-            "LOCERR_RELOAD_CUSTOM_CONNECT_FAILED", "LOCERR_RELOAD_ODBC_READ_FAILED",
-            "LOCERR_RELOAD_OLEDB_READ_FAILED", "LOCERR_RELOAD_CUSTOM_READ_FAILED",
+            "LOCERR_RELOAD_ODBC_CONNECT_FAILED",
+            "LOCERR_RELOAD_OLEDB_CONNECT_FAILED",
+            "LOCERR_RELOAD_CUSTOM_CONNECT_FAILED",
+            "LOCERR_RELOAD_ODBC_READ_FAILED",
+            "LOCERR_RELOAD_OLEDB_READ_FAILED",
+            "LOCERR_RELOAD_CUSTOM_READ_FAILED",
             "LOCERR_RELOAD_BINARY_LOAD_PROHIBITED",
             "LOCERR_RELOAD_CONNECTOR_START_FAILED",
             "LOCERR_RELOAD_CONNECTOR_NOT_RESPONDING",
@@ -22421,11 +22582,15 @@ impl ::schemars::JsonSchema for NxLocalizedErrorCode {
             "LOCERR_RELOAD_CONCATENATE_LOAD_NO_PREVIOUS_TABLE",
             "LOCERR_RELOAD_WRONG_FILE_FORMAT_QVD",
             "LOCERR_RELOAD_ACTION_BLOCKED_ENTITLEMENT",
-            "LOCERR_PERSONAL_NEW_VERSION_AVAILABLE", "LOCERR_PERSONAL_VERSION_EXPIRED",
+            "LOCERR_PERSONAL_NEW_VERSION_AVAILABLE",
+            "LOCERR_PERSONAL_VERSION_EXPIRED",
             "LOCERR_PERSONAL_SECTION_ACCESS_DETECTED",
-            "LOCERR_PERSONAL_APP_DELETION_FAILED", "LOCERR_USER_AUTHENTICATION_FAILURE",
-            "LOCERR_EXPORT_OUT_OF_MEMORY", "LOCERR_EXPORT_NO_DATA",
-            "LOCERR_SYNC_INVALID_OFFSET", "LOCERR_SEARCH_TIMEOUT",
+            "LOCERR_PERSONAL_APP_DELETION_FAILED",
+            "LOCERR_USER_AUTHENTICATION_FAILURE",
+            "LOCERR_EXPORT_OUT_OF_MEMORY",
+            "LOCERR_EXPORT_NO_DATA",
+            "LOCERR_SYNC_INVALID_OFFSET",
+            "LOCERR_SEARCH_TIMEOUT",
             "LOCERR_DIRECT_DISCOVERY_LINKED_EXPRESSION_FAIL",
             "LOCERR_DIRECT_DISCOVERY_ROWCOUNT_OVERFLOW",
             "LOCERR_DIRECT_DISCOVERY_EMPTY_RESULT",
@@ -22435,22 +22600,37 @@ impl ::schemars::JsonSchema for NxLocalizedErrorCode {
             "LOCERR_DIRECT_DISCOVERY_NOT_SYNTH_CIRCULAR_ALLOWED",
             "LOCERR_DIRECT_DISCOVERY_ONLY_ONE_DD_TABLE_ALLOWED",
             "LOCERR_DIRECT_DISCOVERY_DB_AUTHORIZATION_FAILED",
-            "LOCERR_SMART_LOAD_TABLE_NOT_FOUND", "LOCERR_SMART_LOAD_TABLE_DUPLICATED",
-            "LOCERR_VARIABLE_NO_NAME", "LOCERR_VARIABLE_DUPLICATE_NAME",
-            "LOCERR_VARIABLE_INCONSISTENCY", "LOCERR_VARIABLE_CONSTRAINT_INCONSISTENCY",
-            "LOCERR_VARIABLE_CONSTRAINT_FAILED", "LOCERR_MEDIA_LIBRARY_LIST_FAILED",
-            "LOCERR_MEDIA_LIBRARY_CONTENT_FAILED", "LOCERR_MEDIA_BUNDLING_FAILED",
-            "LOCERR_MEDIA_UNBUNDLING_FAILED", "LOCERR_MEDIA_LIBRARY_NOT_FOUND",
-            "LOCERR_FEATURE_DISABLED", "LOCERR_LOAD_TOO_MANY_FIELDS",
-            "LOCERR_LOAD_TOO_MANY_TABLES", "LOCERR_JSON_RPC_INVALID_REQUEST",
-            "LOCERR_JSON_RPC_METHOD_NOT_FOUND", "LOCERR_JSON_RPC_INVALID_PARAMETERS",
-            "LOCERR_JSON_RPC_INTERNAL_ERROR", "LOCERR_JSON_RPC_RESPONSE_TOO_LARGE",
-            "LOCERR_JSON_RPC_PARSE_ERROR", "LOCERR_MQ_SOCKET_CONNECT_FAILURE",
-            "LOCERR_MQ_SOCKET_OPEN_FAILURE", "LOCERR_MQ_PROTOCOL_NO_RESPONE",
+            "LOCERR_SMART_LOAD_TABLE_NOT_FOUND",
+            "LOCERR_SMART_LOAD_TABLE_DUPLICATED",
+            "LOCERR_VARIABLE_NO_NAME",
+            "LOCERR_VARIABLE_DUPLICATE_NAME",
+            "LOCERR_VARIABLE_INCONSISTENCY",
+            "LOCERR_VARIABLE_CONSTRAINT_INCONSISTENCY",
+            "LOCERR_VARIABLE_CONSTRAINT_FAILED",
+            "LOCERR_MEDIA_LIBRARY_LIST_FAILED",
+            "LOCERR_MEDIA_LIBRARY_CONTENT_FAILED",
+            "LOCERR_MEDIA_BUNDLING_FAILED",
+            "LOCERR_MEDIA_UNBUNDLING_FAILED",
+            "LOCERR_MEDIA_LIBRARY_NOT_FOUND",
+            "LOCERR_FEATURE_DISABLED",
+            "LOCERR_LOAD_TOO_MANY_FIELDS",
+            "LOCERR_LOAD_TOO_MANY_TABLES",
+            "LOCERR_JSON_RPC_INVALID_REQUEST",
+            "LOCERR_JSON_RPC_METHOD_NOT_FOUND",
+            "LOCERR_JSON_RPC_INVALID_PARAMETERS",
+            "LOCERR_JSON_RPC_INTERNAL_ERROR",
+            "LOCERR_JSON_RPC_RESPONSE_TOO_LARGE",
+            "LOCERR_JSON_RPC_PARSE_ERROR",
+            "LOCERR_MQ_SOCKET_CONNECT_FAILURE",
+            "LOCERR_MQ_SOCKET_OPEN_FAILURE",
+            "LOCERR_MQ_PROTOCOL_NO_RESPONE",
             "LOCERR_MQ_PROTOCOL_LIBRARY_EXCEPTION",
-            "LOCERR_MQ_PROTOCOL_CONNECTION_CLOSED", "LOCERR_MQ_PROTOCOL_CHANNEL_CLOSED",
-            "LOCERR_MQ_PROTOCOL_UNKNOWN_ERROR", "LOCERR_MQ_PROTOCOL_INVALID_STATUS",
-            "LOCERR_EXTENGINE_GRPC_STATUS_OK", "LOCERR_EXTENGINE_GRPC_STATUS_CANCELLED",
+            "LOCERR_MQ_PROTOCOL_CONNECTION_CLOSED",
+            "LOCERR_MQ_PROTOCOL_CHANNEL_CLOSED",
+            "LOCERR_MQ_PROTOCOL_UNKNOWN_ERROR",
+            "LOCERR_MQ_PROTOCOL_INVALID_STATUS",
+            "LOCERR_EXTENGINE_GRPC_STATUS_OK",
+            "LOCERR_EXTENGINE_GRPC_STATUS_CANCELLED",
             "LOCERR_EXTENGINE_GRPC_STATUS_UNKNOWN",
             "LOCERR_EXTENGINE_GRPC_STATUS_INVALID_ARGUMENT",
             "LOCERR_EXTENGINE_GRPC_STATUS_DEADLINE_EXCEEDED",
@@ -22465,55 +22645,91 @@ impl ::schemars::JsonSchema for NxLocalizedErrorCode {
             "LOCERR_EXTENGINE_GRPC_STATUS_INTERNAL",
             "LOCERR_EXTENGINE_GRPC_STATUS_UNAVAILABLE",
             "LOCERR_EXTENGINE_GRPC_STATUS_DATA_LOSS",
-            "LOCERR_EXTENGINE_GRPC_STATUS_UNAUTHENTICATED", "LOCERR_LXW_INVALID_OBJ",
-            "LOCERR_LXW_INVALID_FILE", "LOCERR_LXW_INVALID_SHEET",
-            "LOCERR_LXW_INVALID_EXPORT_RANGE", "LOCERR_LXW_ERROR",
+            "LOCERR_EXTENGINE_GRPC_STATUS_UNAUTHENTICATED",
+            "LOCERR_LXW_INVALID_OBJ",
+            "LOCERR_LXW_INVALID_FILE",
+            "LOCERR_LXW_INVALID_SHEET",
+            "LOCERR_LXW_INVALID_EXPORT_RANGE",
+            "LOCERR_LXW_ERROR",
             "LOCERR_LXW_ERROR_MEMORY_MALLOC_FAILED",
-            "LOCERR_LXW_ERROR_CREATING_XLSX_FILE", "LOCERR_LXW_ERROR_CREATING_TMPFILE",
-            "LOCERR_LXW_ERROR_ZIP_FILE_OPERATION", "LOCERR_LXW_ERROR_ZIP_FILE_ADD",
-            "LOCERR_LXW_ERROR_ZIP_CLOSE", "LOCERR_LXW_ERROR_NULL_PARAMETER_IGNORED",
+            "LOCERR_LXW_ERROR_CREATING_XLSX_FILE",
+            "LOCERR_LXW_ERROR_CREATING_TMPFILE",
+            "LOCERR_LXW_ERROR_ZIP_FILE_OPERATION",
+            "LOCERR_LXW_ERROR_ZIP_FILE_ADD",
+            "LOCERR_LXW_ERROR_ZIP_CLOSE",
+            "LOCERR_LXW_ERROR_NULL_PARAMETER_IGNORED",
             "LOCERR_LXW_ERROR_MAX_STRING_LENGTH_EXCEEDED",
             "LOCERR_LXW_ERROR_255_STRING_LENGTH_EXCEEDED",
             "LOCERR_LXW_ERROR_SHARED_STRING_INDEX_NOT_FOUND",
             "LOCERR_LXW_ERROR_WORKSHEET_INDEX_OUT_OF_RANGE",
             "LOCERR_LXW_ERROR_WORKSHEET_MAX_NUMBER_URLS_EXCEEDED",
-            "LOCERR_BDI_STATUS_OK", "LOCERR_BDI_GENERIC_ERROR_NOT_TRANSLATED",
-            "LOCERR_TRENDLINE_INVALID_DEF", "LOCERR_TRENDLINE_INVALID_MATH_ERROR",
-            "LOCERR_CURL_UNSUPPORTED_PROTOCOL", "LOCERR_CURL_COULDNT_RESOLVE_PROXY",
-            "LOCERR_CURL_COULDNT_CONNECT", "LOCERR_CURL_REMOTE_ACCESS_DENIED",
-            "LOCERR_CURL_FTP_ACCEPT_FAILED", "LOCERR_CURL_FTP_ACCEPT_TIMEOUT",
-            "LOCERR_CURL_FTP_CANT_GET_HOST", "LOCERR_CURL_PARTIAL_FILE",
-            "LOCERR_CURL_QUOTE_ERROR", "LOCERR_CURL_WRITE_ERROR",
-            "LOCERR_CURL_UPLOAD_FAILED", "LOCERR_CURL_OUT_OF_MEMORY",
-            "LOCERR_CURL_OPERATION_TIMEDOUT", "LOCERR_CURL_FTP_COULDNT_USE_REST",
-            "LOCERR_CURL_HTTP_POST_ERROR", "LOCERR_CURL_SSL_CONNECT_ERROR",
-            "LOCERR_CURL_FILE_COULDNT_READ_FILE", "LOCERR_CURL_LDAP_CANNOT_BIND",
-            "LOCERR_CURL_LDAP_SEARCH_FAILED", "LOCERR_CURL_TOO_MANY_REDIRECTS",
-            "LOCERR_CURL_PEER_FAILED_VERIFICATION", "LOCERR_CURL_GOT_NOTHING",
-            "LOCERR_CURL_SSL_ENGINE_NOTFOUND", "LOCERR_CURL_SSL_ENGINE_SETFAILED",
-            "LOCERR_CURL_SSL_CERTPROBLEM", "LOCERR_CURL_SSL_CIPHER",
-            "LOCERR_CURL_SSL_CACERT", "LOCERR_CURL_BAD_CONTENT_ENCODING",
-            "LOCERR_CURL_LDAP_INVALID_URL", "LOCERR_CURL_USE_SSL_FAILED",
-            "LOCERR_CURL_SSL_ENGINE_INITFAILED", "LOCERR_CURL_LOGIN_DENIED",
-            "LOCERR_CURL_TFTP_NOTFOUND", "LOCERR_CURL_TFTP_ILLEGAL", "LOCERR_CURL_SSH",
-            "LOCERR_SETEXPRESSION_TOO_LARGE", "LOCERR_RELOAD_MERGE_LOAD_ERROR",
-            "LOCERR_WIN_FTP_DROPPED", "LOCERR_WIN_FTP_NO_PASSIVE_MODE",
+            "LOCERR_BDI_STATUS_OK",
+            "LOCERR_BDI_GENERIC_ERROR_NOT_TRANSLATED",
+            "LOCERR_TRENDLINE_INVALID_DEF",
+            "LOCERR_TRENDLINE_INVALID_MATH_ERROR",
+            "LOCERR_CURL_UNSUPPORTED_PROTOCOL",
+            "LOCERR_CURL_COULDNT_RESOLVE_PROXY",
+            "LOCERR_CURL_COULDNT_CONNECT",
+            "LOCERR_CURL_REMOTE_ACCESS_DENIED",
+            "LOCERR_CURL_FTP_ACCEPT_FAILED",
+            "LOCERR_CURL_FTP_ACCEPT_TIMEOUT",
+            "LOCERR_CURL_FTP_CANT_GET_HOST",
+            "LOCERR_CURL_PARTIAL_FILE",
+            "LOCERR_CURL_QUOTE_ERROR",
+            "LOCERR_CURL_WRITE_ERROR",
+            "LOCERR_CURL_UPLOAD_FAILED",
+            "LOCERR_CURL_OUT_OF_MEMORY",
+            "LOCERR_CURL_OPERATION_TIMEDOUT",
+            "LOCERR_CURL_FTP_COULDNT_USE_REST",
+            "LOCERR_CURL_HTTP_POST_ERROR",
+            "LOCERR_CURL_SSL_CONNECT_ERROR",
+            "LOCERR_CURL_FILE_COULDNT_READ_FILE",
+            "LOCERR_CURL_LDAP_CANNOT_BIND",
+            "LOCERR_CURL_LDAP_SEARCH_FAILED",
+            "LOCERR_CURL_TOO_MANY_REDIRECTS",
+            "LOCERR_CURL_PEER_FAILED_VERIFICATION",
+            "LOCERR_CURL_GOT_NOTHING",
+            "LOCERR_CURL_SSL_ENGINE_NOTFOUND",
+            "LOCERR_CURL_SSL_ENGINE_SETFAILED",
+            "LOCERR_CURL_SSL_CERTPROBLEM",
+            "LOCERR_CURL_SSL_CIPHER",
+            "LOCERR_CURL_SSL_CACERT",
+            "LOCERR_CURL_BAD_CONTENT_ENCODING",
+            "LOCERR_CURL_LDAP_INVALID_URL",
+            "LOCERR_CURL_USE_SSL_FAILED",
+            "LOCERR_CURL_SSL_ENGINE_INITFAILED",
+            "LOCERR_CURL_LOGIN_DENIED",
+            "LOCERR_CURL_TFTP_NOTFOUND",
+            "LOCERR_CURL_TFTP_ILLEGAL",
+            "LOCERR_CURL_SSH",
+            "LOCERR_SETEXPRESSION_TOO_LARGE",
+            "LOCERR_RELOAD_MERGE_LOAD_ERROR",
+            "LOCERR_WIN_FTP_DROPPED",
+            "LOCERR_WIN_FTP_NO_PASSIVE_MODE",
             "LOCERR_WIN_HTTP_DOWNLEVEL_SERVER",
             "LOCERR_WIN_HTTP_INVALID_SERVER_RESPONSE",
             "LOCERR_WIN_HTTP_REDIRECT_NEEDS_CONFIRMATION",
-            "LOCERR_WIN_INTERNET_FORCE_RETRY", "LOCERR_WIN_INTERNET_CANNOT_CONNECT",
+            "LOCERR_WIN_INTERNET_FORCE_RETRY",
+            "LOCERR_WIN_INTERNET_CANNOT_CONNECT",
             "LOCERR_WIN_INTERNET_CONNECTION_ABORTED",
-            "LOCERR_WIN_INTERNET_CONNECTION_RESET", "LOCERR_WIN_INTERNET_DISCONNECTED",
-            "LOCERR_WIN_INTERNET_INCORRECT_FORMAT", "LOCERR_WIN_INTERNET_INVALID_CA",
-            "LOCERR_WIN_INTERNET_INVALID_OPERATION", "LOCERR_WIN_INTERNET_INVALID_URL",
-            "LOCERR_WIN_INTERNET_ITEM_NOT_FOUND", "LOCERR_WIN_INTERNET_LOGIN_FAILURE",
-            "LOCERR_WIN_INTERNET_NAME_NOT_RESOLVED", "LOCERR_WIN_INTERNET_NEED_UI",
+            "LOCERR_WIN_INTERNET_CONNECTION_RESET",
+            "LOCERR_WIN_INTERNET_DISCONNECTED",
+            "LOCERR_WIN_INTERNET_INCORRECT_FORMAT",
+            "LOCERR_WIN_INTERNET_INVALID_CA",
+            "LOCERR_WIN_INTERNET_INVALID_OPERATION",
+            "LOCERR_WIN_INTERNET_INVALID_URL",
+            "LOCERR_WIN_INTERNET_ITEM_NOT_FOUND",
+            "LOCERR_WIN_INTERNET_LOGIN_FAILURE",
+            "LOCERR_WIN_INTERNET_NAME_NOT_RESOLVED",
+            "LOCERR_WIN_INTERNET_NEED_UI",
             "LOCERR_WIN_INTERNET_SEC_CERT_CN_INVALID",
             "LOCERR_WIN_INTERNET_SEC_CERT_DATE_INVALID",
             "LOCERR_WIN_INTERNET_SEC_CERT_ERRORS",
             "LOCERR_WIN_INTERNET_SEC_INVALID_CERT",
-            "LOCERR_WIN_INTERNET_SERVER_UNREACHABLE", "LOCERR_BM_RESULT_TOO_LARGE"] }
-        )
+            "LOCERR_WIN_INTERNET_SERVER_UNREACHABLE",
+            "LOCERR_BM_RESULT_TOO_LARGE",
+        ];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 /// On the wire a value is its short form (`as_str`); decoding also accepts the long name. A value this version does not know is kept in `Unknown`.
@@ -22616,12 +22832,14 @@ impl ::schemars::JsonSchema for NxLocalizedWarningCode {
         "NxLocalizedWarningCode".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["LOCWARN_PERSONAL_RELOAD_REQUIRED",
-            "LOCWARN_PERSONAL_VERSION_EXPIRES_SOON", "LOCWARN_EXPORT_DATA_TRUNCATED",
+        let values: &[&str] = &[
+            "LOCWARN_PERSONAL_RELOAD_REQUIRED",
+            "LOCWARN_PERSONAL_VERSION_EXPIRES_SOON",
+            "LOCWARN_EXPORT_DATA_TRUNCATED",
             "LOCWARN_COULD_NOT_OPEN_ALL_OBJECTS",
-            "LOCWARN_SEARCH_INVALID_SEARCHFIELD_DETECTED"] }
-        )
+            "LOCWARN_SEARCH_INVALID_SEARCHFIELD_DETECTED",
+        ];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -22765,10 +22983,11 @@ impl ::schemars::JsonSchema for NxMatchingFieldMode {
         "NxMatchingFieldMode".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["MATCHINGFIELDMODE_MATCH_ALL",
-            "MATCHINGFIELDMODE_MATCH_ONE"] }
-        )
+        let values: &[&str] = &[
+            "MATCHINGFIELDMODE_MATCH_ALL",
+            "MATCHINGFIELDMODE_MATCH_ONE",
+        ];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 /// **Note:** Either **qDef** or **qLibraryId** must be set, but not both. If both are set, the library measure's qDef and qLabel will be used.
@@ -24029,9 +24248,8 @@ impl ::schemars::JsonSchema for NxPatchOperationType {
         "NxPatchOperationType".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["add", "remove", "replace"] }
-        )
+        let values: &[&str] = &["add", "remove", "replace"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -24780,7 +24998,8 @@ impl ::schemars::JsonSchema for NxSelectionCellType {
         "NxSelectionCellType".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!({ "type" : "string", "enum" : ["D", "T", "L"] })
+        let values: &[&str] = &["D", "T", "L"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -25057,7 +25276,8 @@ impl ::schemars::JsonSchema for NxSortIndicatorType {
         "NxSortIndicatorType".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!({ "type" : "string", "enum" : ["N", "A", "D"] })
+        let values: &[&str] = &["N", "A", "D"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -27081,7 +27301,8 @@ impl ::schemars::JsonSchema for NxTrendlineMode {
         "NxTrendlineMode".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!({ "type" : "string", "enum" : ["Multi", "Sum"] })
+        let values: &[&str] = &["Multi", "Sum"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -27816,10 +28037,13 @@ impl ::schemars::JsonSchema for OtherLimitMode {
         "OtherLimitMode".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["OTHER_GE_LIMIT", "OTHER_LE_LIMIT",
-            "OTHER_GT_LIMIT", "OTHER_LT_LIMIT"] }
-        )
+        let values: &[&str] = &[
+            "OTHER_GE_LIMIT",
+            "OTHER_LE_LIMIT",
+            "OTHER_GT_LIMIT",
+            "OTHER_LT_LIMIT",
+        ];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 /// On the wire a value is its short form (`as_str`); decoding also accepts the long name. A value this version does not know is kept in `Unknown`.
@@ -27920,11 +28144,15 @@ impl ::schemars::JsonSchema for OtherMode {
         "OtherMode".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["OTHER_OFF", "OTHER_COUNTED",
-            "OTHER_ABS_LIMITED", "OTHER_ABS_ACC_TARGET", "OTHER_REL_LIMITED",
-            "OTHER_REL_ACC_TARGET"] }
-        )
+        let values: &[&str] = &[
+            "OTHER_OFF",
+            "OTHER_COUNTED",
+            "OTHER_ABS_LIMITED",
+            "OTHER_ABS_ACC_TARGET",
+            "OTHER_REL_LIMITED",
+            "OTHER_REL_ACC_TARGET",
+        ];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 /// On the wire a value is its short form (`as_str`); decoding also accepts the long name. A value this version does not know is kept in `Unknown`.
@@ -28007,10 +28235,12 @@ impl ::schemars::JsonSchema for OtherSortMode {
         "OtherSortMode".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["OTHER_SORT_DEFAULT", "OTHER_SORT_DESCENDING",
-            "OTHER_SORT_ASCENDING"] }
-        )
+        let values: &[&str] = &[
+            "OTHER_SORT_DEFAULT",
+            "OTHER_SORT_DESCENDING",
+            "OTHER_SORT_ASCENDING",
+        ];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -30009,10 +30239,8 @@ impl ::schemars::JsonSchema for SearchContextType {
         "SearchContextType".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["Cleared", "LockedFieldsOnly",
-            "CurrentSelections"] }
-        )
+        let values: &[&str] = &["Cleared", "LockedFieldsOnly", "CurrentSelections"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 #[deprecated]
@@ -30271,10 +30499,14 @@ impl ::schemars::JsonSchema for SearchFieldMatchType {
         "SearchFieldMatchType".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["FieldMatchNone", "FieldMatchSubString",
-            "FieldMatchWord", "FieldMatchExact", "FieldMatchLast"] }
-        )
+        let values: &[&str] = &[
+            "FieldMatchNone",
+            "FieldMatchSubString",
+            "FieldMatchWord",
+            "FieldMatchExact",
+            "FieldMatchLast",
+        ];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 /// Stability: **experimental** (may change in later engine versions).
@@ -30414,7 +30646,8 @@ impl ::schemars::JsonSchema for SearchFieldSelectionMode {
         "SearchFieldSelectionMode".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!({ "type" : "string", "enum" : ["OneAndOnlyOne"] })
+        let values: &[&str] = &["OneAndOnlyOne"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 /// Stability: **experimental** (may change in later engine versions).
@@ -30971,9 +31204,8 @@ impl ::schemars::JsonSchema for SearchGroupItemType {
         "SearchGroupItemType".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["Field", "GenericObject"] }
-        )
+        let values: &[&str] = &["Field", "GenericObject"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -31134,9 +31366,8 @@ impl ::schemars::JsonSchema for SearchGroupType {
         "SearchGroupType".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["DatasetType", "GenericObjectsType"] }
-        )
+        let values: &[&str] = &["DatasetType", "GenericObjectsType"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 #[deprecated]
@@ -32563,10 +32794,8 @@ impl ::schemars::JsonSchema for StateEnumType {
         "StateEnumType".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["L", "S", "O", "D", "A", "X", "XS", "XL",
-            "NSTATES"] }
-        )
+        let values: &[&str] = &["L", "S", "O", "D", "A", "X", "XS", "XL", "NSTATES"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 /// Available since engine 12.2399.0.
@@ -34038,9 +34267,8 @@ impl ::schemars::JsonSchema for TotalMode {
         "TotalMode".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["TOTAL_OFF", "TOTAL_EXPR"] }
-        )
+        let values: &[&str] = &["TOTAL_OFF", "TOTAL_EXPR"];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 /// Available since engine 12.1368.0.
@@ -34728,10 +34956,13 @@ impl ::schemars::JsonSchema for UsageEnum {
         "UsageEnum".into()
     }
     fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-        ::schemars::json_schema!(
-            { "type" : "string", "enum" : ["ANALYTICS", "DATA_PREPARATION",
-            "DATAFLOW_PREP", "SINGLE_TABLE_PREP"] }
-        )
+        let values: &[&str] = &[
+            "ANALYTICS",
+            "DATA_PREPARATION",
+            "DATAFLOW_PREP",
+            "SINGLE_TABLE_PREP",
+        ];
+        ::schemars::json_schema!({ "type" : "string", "enum" : values })
     }
 }
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -35003,4 +35234,442 @@ impl ::serde::Serialize for VariableListDef {
         self.extra.serialize_entries(&mut m)?;
         m.end()
     }
+}
+/// The JSON schema of every type, by spec name (inline, not as a `$ref`): for
+/// checking the generated types against the spec, or publishing them.
+#[cfg(feature = "schemars")]
+pub fn json_schemas(
+    generator: &mut ::schemars::SchemaGenerator,
+) -> ::std::vec::Vec<(&'static str, ::schemars::Schema)> {
+    ::std::vec![
+        ("AlfaNumString", < AlfaNumString as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("AlternateStateData", < AlternateStateData as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("AppEntry", < AppEntry as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("AppObjectList", <
+        AppObjectList as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("AppObjectListDef", < AppObjectListDef as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("AppScript", < AppScript as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("AppScriptMeta", < AppScriptMeta as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("ApplyGroupStateWarning", <
+        ApplyGroupStateWarning as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("ApplyGroupStateWarningType", < ApplyGroupStateWarningType as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("ApplyGroupStatesResult", <
+        ApplyGroupStatesResult as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("ArrayOfNxValuePoint", < ArrayOfNxValuePoint as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("AssociationScore", < AssociationScore as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("BNFDef", < BNFDef as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("BNFDefMetaType", <
+        BNFDefMetaType as ::schemars::JsonSchema > ::json_schema(generator)), ("BNFType",
+        < BNFType as ::schemars::JsonSchema > ::json_schema(generator)), ("Blob", < Blob
+        as ::schemars::JsonSchema > ::json_schema(generator)), ("Bookmark", < Bookmark as
+        ::schemars::JsonSchema > ::json_schema(generator)),
+        ("BookmarkApplyAndVerifyResult", < BookmarkApplyAndVerifyResult as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("BookmarkFieldItem", <
+        BookmarkFieldItem as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("BookmarkFieldPage", < BookmarkFieldPage as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("BookmarkFieldPageEx", < BookmarkFieldPageEx as
+        ::schemars::JsonSchema > ::json_schema(generator)),
+        ("BookmarkFieldVerifyResultState", < BookmarkFieldVerifyResultState as
+        ::schemars::JsonSchema > ::json_schema(generator)),
+        ("BookmarkFieldVerifyWarning", < BookmarkFieldVerifyWarning as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("BookmarkList", <
+        BookmarkList as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("BookmarkListDef", < BookmarkListDef as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("BookmarkStateFieldPages", < BookmarkStateFieldPages
+        as ::schemars::JsonSchema > ::json_schema(generator)), ("BookmarkVariableItem", <
+        BookmarkVariableItem as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("CalendarStrings", < CalendarStrings as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("CharEncodingType", < CharEncodingType as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("CharRange", < CharRange as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("ChildList", < ChildList as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("ChildListDef", <
+        ChildListDef as ::schemars::JsonSchema > ::json_schema(generator)), ("CodePage",
+        < CodePage as ::schemars::JsonSchema > ::json_schema(generator)), ("CondDef", <
+        CondDef as ::schemars::JsonSchema > ::json_schema(generator)), ("Connection", <
+        Connection as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("ContentLibraryList", < ContentLibraryList as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("ContentLibraryListItem", < ContentLibraryListItem as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("CustomConnector", <
+        CustomConnector as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("CyclicGroupPosition", < CyclicGroupPosition as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("DataField", < DataField as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("DataRecord", < DataRecord as ::schemars::JsonSchema
+        > ::json_schema(generator)), ("DataTable", < DataTable as ::schemars::JsonSchema
+        > ::json_schema(generator)), ("DataTableEx", < DataTableEx as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("Database", < Database as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("DatabaseInfo", <
+        DatabaseInfo as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("DatabaseOwner", < DatabaseOwner as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("DelimiterInfo", < DelimiterInfo as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("DerivedFieldsInTableData",
+        < DerivedFieldsInTableData as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("DimensionList", < DimensionList as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("DimensionListDef", < DimensionListDef as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("DimensionReference", <
+        DimensionReference as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("DoReloadExParams", < DoReloadExParams as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("DoReloadExResult", < DoReloadExResult as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("DocListEntry", <
+        DocListEntry as ::schemars::JsonSchema > ::json_schema(generator)), ("DriveInfo",
+        < DriveInfo as ::schemars::JsonSchema > ::json_schema(generator)), ("DriveType",
+        < DriveType as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("EditorBreakpoint", < EditorBreakpoint as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("EmbeddedSnapshot", < EmbeddedSnapshot as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("EmbeddedSnapshotDef", <
+        EmbeddedSnapshotDef as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("ErrorData", < ErrorData as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("ErrorDataCode", < ErrorDataCode as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("ExpansionData", < ExpansionData as
+        ::schemars::JsonSchema > ::json_schema(generator)),
+        ("ExtendedLayoutBookmarkData", < ExtendedLayoutBookmarkData as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("ExtendedPivotStateData", <
+        ExtendedPivotStateData as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("ExtensionList", < ExtensionList as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("ExtensionListDef", < ExtensionListDef as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("FailureData", < FailureData
+        as ::schemars::JsonSchema > ::json_schema(generator)), ("FieldAttrType", <
+        FieldAttrType as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("FieldAttributes", < FieldAttributes as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("FieldDefEx", < FieldDefEx as ::schemars::JsonSchema
+        > ::json_schema(generator)), ("FieldDescription", < FieldDescription as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("FieldInTableData", <
+        FieldInTableData as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("FieldInTableProfilingData", < FieldInTableProfilingData as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("FieldList", < FieldList as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("FieldListDef", <
+        FieldListDef as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("FieldOrColumn", < FieldOrColumn as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("FieldScores", < FieldScores as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("FieldType", < FieldType as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("FieldValue", < FieldValue
+        as ::schemars::JsonSchema > ::json_schema(generator)), ("FileDataFormat", <
+        FileDataFormat as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("FileType", < FileType as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("FilterInfo", < FilterInfo as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("FilterType", < FilterType as ::schemars::JsonSchema
+        > ::json_schema(generator)), ("FolderItem", < FolderItem as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("FolderItemType", <
+        FolderItemType as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("FrequencyDistributionData", < FrequencyDistributionData as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("Function", < Function as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("FunctionGroup", <
+        FunctionGroup as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("GenericBookmarkEntry", < GenericBookmarkEntry as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("GenericBookmarkLayout", < GenericBookmarkLayout as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("GenericBookmarkProperties",
+        < GenericBookmarkProperties as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("GenericConnectMachine", < GenericConnectMachine as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("GenericDimensionInfo", <
+        GenericDimensionInfo as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("GenericDimensionLayout", < GenericDimensionLayout as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("GenericDimensionProperties", <
+        GenericDimensionProperties as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("GenericMeasureLayout", < GenericMeasureLayout as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("GenericMeasureProperties", <
+        GenericMeasureProperties as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("GenericObjectEntry", < GenericObjectEntry as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("GenericObjectLayout", < GenericObjectLayout as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("GenericObjectProperties", <
+        GenericObjectProperties as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("GenericVariableConstraints", < GenericVariableConstraints as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("GenericVariableLayout", <
+        GenericVariableLayout as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("GenericVariableProperties", < GenericVariableProperties as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("GenericVariableType", <
+        GenericVariableType as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("GraphMode", < GraphMode as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("GroupBookmarkData", < GroupBookmarkData as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("GroupState", < GroupState as ::schemars::JsonSchema
+        > ::json_schema(generator)), ("GroupStateInfo", < GroupStateInfo as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("HyperCube", < HyperCube as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("HyperCubeDef", <
+        HyperCubeDef as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("InputFieldItem", < InputFieldItem as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("InterFieldSortData", < InterFieldSortData as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("InteractDef", < InteractDef
+        as ::schemars::JsonSchema > ::json_schema(generator)), ("InteractType", <
+        InteractType as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("JsonObject", < JsonObject as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("KeyType", < KeyType as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("LayoutBookmarkData", < LayoutBookmarkData as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("LayoutExclude", <
+        LayoutExclude as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("LayoutFieldInfo", < LayoutFieldInfo as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("LineageInfo", < LineageInfo as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("ListObject", < ListObject
+        as ::schemars::JsonSchema > ::json_schema(generator)), ("ListObjectDef", <
+        ListObjectDef as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("LocaleInfo", < LocaleInfo as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("LogOnType", < LogOnType as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("MeasureList", < MeasureList as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("MeasureListDef", <
+        MeasureListDef as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("MediaList", < MediaList as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("MediaListDef", < MediaListDef as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("MediaListItem", < MediaListItem as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("MetaData", < MetaData as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxAppLayout", < NxAppLayout
+        as ::schemars::JsonSchema > ::json_schema(generator)), ("NxAppProperties", <
+        NxAppProperties as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxAttrDimDef", < NxAttrDimDef as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxAttrDimInfo", < NxAttrDimInfo as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxAttrExprDef", <
+        NxAttrExprDef as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxAttrExprInfo", < NxAttrExprInfo as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxAttributeDimValues", < NxAttributeDimValues as
+        ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxAttributeExpressionValues", < NxAttributeExpressionValues as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxAutoSortByStateDef", <
+        NxAutoSortByStateDef as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxAxisData", < NxAxisData as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxAxisTicks", < NxAxisTicks as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxBookmark", < NxBookmark
+        as ::schemars::JsonSchema > ::json_schema(generator)), ("NxCalcCond", <
+        NxCalcCond as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxCardinalities", < NxCardinalities as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxCell", < NxCell as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxCellPosition", < NxCellPosition as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxCellRows", < NxCellRows
+        as ::schemars::JsonSchema > ::json_schema(generator)), ("NxContainerEntry", <
+        NxContainerEntry as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxContinuousDataOptions", < NxContinuousDataOptions as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxContinuousMode", < NxContinuousMode as
+        ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxContinuousRangeSelectInfo", < NxContinuousRangeSelectInfo as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxCurrentSelectionItem", <
+        NxCurrentSelectionItem as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxDataAreaPage", < NxDataAreaPage as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxDataPage", < NxDataPage as ::schemars::JsonSchema
+        > ::json_schema(generator)), ("NxDataReductionMode", < NxDataReductionMode as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxDerivedField", <
+        NxDerivedField as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxDerivedFieldDescriptionList", < NxDerivedFieldDescriptionList as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxDerivedFieldsData", <
+        NxDerivedFieldsData as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxDerivedGroup", < NxDerivedGroup as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxDimCellType", < NxDimCellType as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxDimension", < NxDimension
+        as ::schemars::JsonSchema > ::json_schema(generator)), ("NxDimensionInfo", <
+        NxDimensionInfo as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxDimensionType", < NxDimensionType as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxDownloadInfo", < NxDownloadInfo as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxDownloadOptions", <
+        NxDownloadOptions as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxEngineVersion", < NxEngineVersion as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxExportFileType", < NxExportFileType as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxExportState", <
+        NxExportState as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxFeature", < NxFeature as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxFieldDescription", < NxFieldDescription as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxFieldProperties", < NxFieldProperties as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxFieldResourceId", <
+        NxFieldResourceId as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxFieldSelectionInfo", < NxFieldSelectionInfo as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxFieldSelectionMode", < NxFieldSelectionMode as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxFieldTableResourceId", <
+        NxFieldTableResourceId as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxFrequencyMode", < NxFrequencyMode as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxGetBookmarkOptions", < NxGetBookmarkOptions as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxGetObjectOptions", <
+        NxGetObjectOptions as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxGroupDef", < NxGroupDef as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxGroupMemberClass", < NxGroupMemberClass as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxGroupObjectId", <
+        NxGroupObjectId as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxGroupTail", < NxGroupTail as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxGrpType", < NxGrpType as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxHighlightRanges", < NxHighlightRanges as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxHypercubeMode", <
+        NxHypercubeMode as ::schemars::JsonSchema > ::json_schema(generator)), ("NxInfo",
+        < NxInfo as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxInlineDimensionDef", < NxInlineDimensionDef as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxInlineMeasureDef", < NxInlineMeasureDef as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxLTrendlineType", <
+        NxLTrendlineType as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxLayoutErrors", < NxLayoutErrors as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxLibraryDimension", < NxLibraryDimension as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxLibraryDimensionDef", <
+        NxLibraryDimensionDef as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxLibraryMeasure", < NxLibraryMeasure as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxLibraryMeasureDef", < NxLibraryMeasureDef as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxLinkedObjectInfo", <
+        NxLinkedObjectInfo as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxListObjectExpression", < NxListObjectExpression as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxListObjectExpressionDef", <
+        NxListObjectExpressionDef as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxLocalizedErrorCode", < NxLocalizedErrorCode as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxLocalizedWarningCode", < NxLocalizedWarningCode as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxMatchingFieldInfo", <
+        NxMatchingFieldInfo as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxMatchingFieldMode", < NxMatchingFieldMode as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxMeasure", < NxMeasure as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxMeasureInfo", < NxMeasureInfo as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxMeta", < NxMeta as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxMetaDef", < NxMetaDef as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxMiniChart", < NxMiniChart
+        as ::schemars::JsonSchema > ::json_schema(generator)), ("NxMiniChartCell", <
+        NxMiniChartCell as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxMiniChartData", < NxMiniChartData as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxMiniChartDef", < NxMiniChartDef as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxMiniChartRows", <
+        NxMiniChartRows as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxMultiRangeSelectInfo", < NxMultiRangeSelectInfo as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxPage", < NxPage as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxPageTreeLevel", < NxPageTreeLevel as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxPageTreeNode", <
+        NxPageTreeNode as ::schemars::JsonSchema > ::json_schema(generator)), ("NxPatch",
+        < NxPatch as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxPatchOperationType", < NxPatchOperationType as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxPatches", < NxPatches as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxPivotDimensionCell", < NxPivotDimensionCell as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxPivotPage", < NxPivotPage
+        as ::schemars::JsonSchema > ::json_schema(generator)), ("NxPivotValuePoint", <
+        NxPivotValuePoint as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxRange", < NxRange as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxRangeSelectInfo", < NxRangeSelectInfo as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxSelectionCell", < NxSelectionCell as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxSelectionCellType", <
+        NxSelectionCellType as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxSelectionInfo", < NxSelectionInfo as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxSimpleDimValue", < NxSimpleDimValue as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxSimpleValue", <
+        NxSimpleValue as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxSortIndicatorType", < NxSortIndicatorType as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxStackPage", < NxStackPage as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxStackedPivotCell", <
+        NxStackedPivotCell as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxStateCounts", < NxStateCounts as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxStreamListEntry", < NxStreamListEntry as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxTempBookmarkOptions", <
+        NxTempBookmarkOptions as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxTickCell", < NxTickCell as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxTreeDataOption", < NxTreeDataOption as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxTreeDimensionDef", <
+        NxTreeDimensionDef as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxTreeDimensionInfo", < NxTreeDimensionInfo as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxTreeMultiRangeSelectInfo", <
+        NxTreeMultiRangeSelectInfo as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxTreeNode", < NxTreeNode as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxTreeRangeSelectInfo", < NxTreeRangeSelectInfo as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxTreeValue", < NxTreeValue
+        as ::schemars::JsonSchema > ::json_schema(generator)), ("NxTrendline", <
+        NxTrendline as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxTrendlineDef", < NxTrendlineDef as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxTrendlineMode", < NxTrendlineMode as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxValidationError", <
+        NxValidationError as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("NxVariableListItem", < NxVariableListItem as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("NxVariableProperties", < NxVariableProperties as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("NxViewPort", < NxViewPort
+        as ::schemars::JsonSchema > ::json_schema(generator)), ("ObjectInterface", <
+        ObjectInterface as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("OdbcDsn", < OdbcDsn as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("OleDbProvider", < OleDbProvider as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("OtherLimitMode", < OtherLimitMode as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("OtherMode", < OtherMode as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("OtherSortMode", <
+        OtherSortMode as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("OtherTotalSpecProp", < OtherTotalSpecProp as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("Point", < Point as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("PositionMark", < PositionMark as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("ProgressData", <
+        ProgressData as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("ProgressMessage", < ProgressMessage as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("Range", < Range as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("RangeSelectInfo", < RangeSelectInfo as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("Rect", < Rect as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("ReloadError", < ReloadError
+        as ::schemars::JsonSchema > ::json_schema(generator)), ("SampleResult", <
+        SampleResult as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("ScriptSyntaxError", < ScriptSyntaxError as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("ScrollPosition", < ScrollPosition as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("SearchAssociationResult", <
+        SearchAssociationResult as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("SearchAttribute", < SearchAttribute as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("SearchCharRange", < SearchCharRange as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("SearchCombinationOptions",
+        < SearchCombinationOptions as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("SearchContextType", < SearchContextType as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("SearchFieldDictionary", < SearchFieldDictionary as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("SearchFieldMatch", <
+        SearchFieldMatch as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("SearchFieldMatchType", < SearchFieldMatchType as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("SearchFieldMatchesItem", < SearchFieldMatchesItem as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("SearchFieldSelectionMode",
+        < SearchFieldSelectionMode as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("SearchFieldValueItem", < SearchFieldValueItem as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("SearchGroup", < SearchGroup as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("SearchGroupItem", <
+        SearchGroupItem as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("SearchGroupItemMatch", < SearchGroupItemMatch as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("SearchGroupItemOptions", < SearchGroupItemOptions as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("SearchGroupItemType", <
+        SearchGroupItemType as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("SearchGroupOptions", < SearchGroupOptions as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("SearchGroupType", < SearchGroupType as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("SearchMatchCombination", <
+        SearchMatchCombination as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("SearchMatchCombinations", < SearchMatchCombinations as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("SearchObjectOptions", < SearchObjectOptions as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("SearchPage", < SearchPage
+        as ::schemars::JsonSchema > ::json_schema(generator)), ("SearchResult", <
+        SearchResult as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("SearchSuggestItem", < SearchSuggestItem as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("SearchSuggestionResult", < SearchSuggestionResult as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("SearchTermResult", <
+        SearchTermResult as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("SearchValueOptions", < SearchValueOptions as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("SearchValuePage", < SearchValuePage as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("SearchValueResult", <
+        SearchValueResult as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("SelectInfo", < SelectInfo as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("SelectionObject", < SelectionObject as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("SelectionObjectDef", <
+        SelectionObjectDef as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("Size", < Size as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("SortCriteria", < SortCriteria as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("SourceKeyRecord", < SourceKeyRecord as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("StateEnumType", <
+        StateEnumType as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("StateFieldValues", < StateFieldValues as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("StaticContentList", < StaticContentList as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("StaticContentListItem", <
+        StaticContentListItem as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("StaticContentUrl", < StaticContentUrl as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("StaticContentUrlDef", < StaticContentUrlDef as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("StringExpr", < StringExpr
+        as ::schemars::JsonSchema > ::json_schema(generator)), ("StringExpression", <
+        StringExpression as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("SymbolFrequency", < SymbolFrequency as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("SymbolValue", < SymbolValue as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("TableProfilingData", <
+        TableProfilingData as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("TableRecord", < TableRecord as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("TableRow", < TableRow as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("TableViewBroomPointSaveInfo", <
+        TableViewBroomPointSaveInfo as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("TableViewConnectionPointSaveInfo", <
+        TableViewConnectionPointSaveInfo as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("TableViewCtlSaveInfo", < TableViewCtlSaveInfo as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("TableViewDlgSaveInfo", <
+        TableViewDlgSaveInfo as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("TableViewSaveInfo", < TableViewSaveInfo as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("TableViewTableWinSaveInfo", <
+        TableViewTableWinSaveInfo as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("TextMacro", < TextMacro as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("TotalMode", < TotalMode as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("TransformAppParameters", < TransformAppParameters as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("TransformAppResult", < TransformAppResult as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("TreeData", < TreeData as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("TreeDataDef", < TreeDataDef
+        as ::schemars::JsonSchema > ::json_schema(generator)), ("UndoInfo", < UndoInfo as
+        ::schemars::JsonSchema > ::json_schema(generator)), ("UndoInfoDef", < UndoInfoDef
+        as ::schemars::JsonSchema > ::json_schema(generator)), ("UsageEnum", < UsageEnum
+        as ::schemars::JsonSchema > ::json_schema(generator)), ("ValueExpr", < ValueExpr
+        as ::schemars::JsonSchema > ::json_schema(generator)), ("ValueExpression", <
+        ValueExpression as ::schemars::JsonSchema > ::json_schema(generator)),
+        ("VariableList", < VariableList as ::schemars::JsonSchema >
+        ::json_schema(generator)), ("VariableListDef", < VariableListDef as
+        ::schemars::JsonSchema > ::json_schema(generator)),
+    ]
 }
