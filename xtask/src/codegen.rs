@@ -75,12 +75,12 @@ fn parse(args: &[String], allow_spec: bool) -> Result<Args, String> {
 
 /// The folder of every known spec version: the last folder of the search path that exists
 /// (the shared folder), which is what `--history` defaults to.
-fn default_history_dir() -> Option<PathBuf> {
+pub fn default_history_dir() -> Option<PathBuf> {
     specpath::search_dirs(None)
         .into_iter()
         .map(|(d, _)| d)
-        .filter(|d| specpath::versions_in(d).len() > 1)
-        .last()
+        .rev()
+        .find(|d| specpath::versions_in(d).len() > 1)
 }
 
 /// Generates from the pinned spec (or `--spec`), with the since-version history.

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use qix_codegen::{Companion, specpath};
 
-use crate::codegen::root;
+use crate::codegen::{default_history_dir, root};
 
 pub fn run(args: &[String]) -> Result<ExitCode, String> {
     let mut versions: Option<Vec<String>> = None;
@@ -27,12 +27,7 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
     let versions = match versions {
         Some(v) => v,
         None => {
-            let shared = specpath::search_dirs(None)
-                .into_iter()
-                .map(|(d, _)| d)
-                .filter(|d| specpath::versions_in(d).len() > 1)
-                .last()
-                .ok_or("no folder of specs on the search path (see the README)")?;
+            let shared = default_history_dir().ok_or("no folder of specs on the search path (see the README)")?;
             specpath::versions_in(&shared)
         }
     };
