@@ -33,6 +33,9 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
     let Some(cmd) = args.first() else {
         return Err(USAGE.to_string());
     };
+    if cmd == "diff" {
+        return qix_codegen::diff::run_cli(&args[1..]);
+    }
     let opts = Opts::parse(&args[1..])?;
     match cmd.as_str() {
         "generate" => {
