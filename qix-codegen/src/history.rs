@@ -22,7 +22,8 @@ pub fn load_api(path: &Path, companion: &Companion) -> Result<Api, String> {
 /// Loads and lowers every spec in `dir` (files named `<version>.json`; other files, such as
 /// `companion.json`, are skipped), oldest version first. Files are read in parallel.
 pub fn load_history(dir: &Path, companion: &Companion) -> Result<Vec<Api>, String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: cannot list the folder: {e}", dir.display()))?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: cannot list the folder: {e}", dir.display()))?;
     let mut files: Vec<PathBuf> = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| format!("{}: cannot list the folder: {e}", dir.display()))?;
@@ -37,7 +38,10 @@ pub fn load_history(dir: &Path, companion: &Companion) -> Result<Vec<Api>, Strin
         }
     }
     if files.is_empty() {
-        return Err(format!("{}: no specs (files named <version>.json) in this folder", dir.display()));
+        return Err(format!(
+            "{}: no specs (files named <version>.json) in this folder",
+            dir.display()
+        ));
     }
     let mut apis = load_all(&files, companion)?;
     apis.sort_by(|a, b| version_cmp(&a.version, &b.version));
@@ -46,9 +50,12 @@ pub fn load_history(dir: &Path, companion: &Companion) -> Result<Vec<Api>, Strin
 
 /// Loads files on as many threads as there are cores; the first error (in file order) wins.
 fn load_all(files: &[PathBuf], companion: &Companion) -> Result<Vec<Api>, String> {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(files.len());
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len());
     let next = AtomicUsize::new(0);
-    let slots: Mutex<Vec<Option<Result<Api, String>>>> = Mutex::new(files.iter().map(|_| None).collect());
+    let slots: Mutex<Vec<Option<Result<Api, String>>>> =
+        Mutex::new(files.iter().map(|_| None).collect());
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| {
@@ -63,11 +70,15 @@ fn load_all(files: &[PathBuf], companion: &Companion) -> Result<Vec<Api>, String
             });
         }
     });
-    let slots = slots.into_inner().map_err(|_| "loading the specs failed: a worker panicked".to_string())?;
+    let slots = slots
+        .into_inner()
+        .map_err(|_| "loading the specs failed: a worker panicked".to_string())?;
     slots
         .into_iter()
         .zip(files)
-        .map(|(slot, path)| slot.unwrap_or_else(|| Err(format!("{}: loading the spec panicked", path.display()))))
+        .map(|(slot, path)| {
+            slot.unwrap_or_else(|| Err(format!("{}: loading the spec panicked", path.display())))
+        })
         .collect()
 }
 
@@ -82,7 +93,9 @@ fn load_all(files: &[PathBuf], companion: &Companion) -> Result<Vec<Api>, String
 pub fn annotate(api: &mut Api, history: &[Api]) {
     let mut versions: Vec<&Api> = history.iter().collect();
     versions.sort_by(|a, b| version_cmp(&a.version, &b.version));
-    let Some(oldest) = versions.first() else { return };
+    let Some(oldest) = versions.first() else {
+        return;
+    };
     let oldest = oldest.version.clone();
 
     let mut first_seen: HashMap<String, usize> = HashMap::new();
@@ -91,7 +104,9 @@ pub fn annotate(api: &mut Api, history: &[Api]) {
             first_seen.entry(key).or_insert(i);
         }
     }
-    let own = version_cmp(&api.version, &oldest).is_gt().then(|| api.version.clone());
+    let own = version_cmp(&api.version, &oldest)
+        .is_gt()
+        .then(|| api.version.clone());
     let since = |key: String| -> Option<String> {
         match first_seen.get(&key) {
             Some(0) => None,
@@ -167,7 +182,12 @@ fn keys(api: &Api) -> Vec<String> {
     for (name, t) in &api.types {
         out.push(type_key(name));
         match t {
-            TypeDef::Struct(s) => out.extend(s.fields.iter().chain(&s.dynamic).map(|f| field_key(name, &f.name))),
+            TypeDef::Struct(s) => out.extend(
+                s.fields
+                    .iter()
+                    .chain(&s.dynamic)
+                    .map(|f| field_key(name, &f.name)),
+            ),
             TypeDef::Enum(e) => out.extend(e.values.iter().map(|v| value_key(name, &v.title))),
             TypeDef::Alias(_) => {}
         }
@@ -181,11 +201,21 @@ mod tests {
     use super::*;
     use crate::ir::TypeDef;
 
-    fn api(version: &str, extra_method: bool, extra_param: bool, extra_value: bool, extra_error: bool) -> Api {
+    fn api(
+        version: &str,
+        extra_method: bool,
+        extra_param: bool,
+        extra_value: bool,
+        extra_error: bool,
+    ) -> Api {
         let mut methods = vec![format!(
             r##"{{"name": "Doc.GetField", "params": [{{"name": "qName", "required": true, "schema": {{"type": "string"}}}}{}],
                 "result": {{"name": "r", "schema": {{"type": "object", "properties": {{"qReturn": {{"$ref": "#/components/schemas/Page"}}}}}}}}}}"##,
-            if extra_param { r#", {"name": "qState", "schema": {"type": "string"}}"# } else { "" }
+            if extra_param {
+                r#", {"name": "qState", "schema": {"type": "string"}}"#
+            } else {
+                ""
+            }
         )];
         if extra_method {
             methods.push(r#"{"name": "Doc.Clear", "params": [], "result": {"name": "r", "schema": {"type": "object"}}}"#.into());
@@ -197,9 +227,21 @@ mod tests {
                     "Kind": {{"type": "string", "oneOf": [{{"title": "V", "x-qlik-const": 0}}{}]}}
                 }}, "errors": {{"LOCERR_A": {{"code": 1}}{}}}}}}}"#,
             methods.join(","),
-            if extra_param { r#", "qLeft": {"type": "integer"}"# } else { "" },
-            if extra_value { r#", {"title": "E", "x-qlik-const": 1}"# } else { "" },
-            if extra_error { r#", "LOCERR_B": {"code": 2}"# } else { "" },
+            if extra_param {
+                r#", "qLeft": {"type": "integer"}"#
+            } else {
+                ""
+            },
+            if extra_value {
+                r#", {"title": "E", "x-qlik-const": 1}"#
+            } else {
+                ""
+            },
+            if extra_error {
+                r#", "LOCERR_B": {"code": 2}"#
+            } else {
+                ""
+            },
         );
         let spec = Spec::parse(text.as_bytes(), version).unwrap();
         lower::lower(&spec, &Companion::default(), version).unwrap()
@@ -222,11 +264,16 @@ mod tests {
         assert_eq!(get_field.params[0].since, None);
         assert_eq!(get_field.params[1].since.as_deref(), Some("12.2000.0"));
         assert_eq!(get_field.results[0].since, None);
-        let Some(TypeDef::Struct(page)) = current.types.get("Page") else { panic!() };
+        let Some(TypeDef::Struct(page)) = current.types.get("Page") else {
+            panic!()
+        };
         assert_eq!(page.facts.since, None);
-        assert_eq!(page.fields[0].facts.since, None);
-        assert_eq!(page.fields[1].facts.since.as_deref(), Some("12.2000.0"));
-        let Some(TypeDef::Enum(kind)) = current.types.get("Kind") else { panic!() };
+        let field = |name: &str| page.fields.iter().find(|f| f.name == name).unwrap();
+        assert_eq!(field("qTop").facts.since, None);
+        assert_eq!(field("qLeft").facts.since.as_deref(), Some("12.2000.0"));
+        let Some(TypeDef::Enum(kind)) = current.types.get("Kind") else {
+            panic!()
+        };
         assert_eq!(kind.values[0].since, None);
         assert_eq!(kind.values[1].since.as_deref(), Some("12.1205.0"));
         assert_eq!(current.errors[0].since, None);
@@ -237,7 +284,11 @@ mod tests {
     fn items_missing_from_the_whole_history_are_new_in_the_api_itself() {
         let mut current = api("12.3000.0", true, false, false, false);
         annotate(&mut current, &[api("12.999.0", false, false, false, false)]);
-        let clear = current.classes[0].methods.iter().find(|m| m.name == "Clear").unwrap();
+        let clear = current.classes[0]
+            .methods
+            .iter()
+            .find(|m| m.name == "Clear")
+            .unwrap();
         assert_eq!(clear.facts.since.as_deref(), Some("12.3000.0"));
     }
 
@@ -245,6 +296,12 @@ mod tests {
     fn an_empty_history_changes_nothing() {
         let mut current = api("12.3000.0", true, true, true, true);
         annotate(&mut current, &[]);
-        assert!(current.classes.iter().flat_map(|c| &c.methods).all(|m| m.facts.since.is_none()));
+        assert!(
+            current
+                .classes
+                .iter()
+                .flat_map(|c| &c.methods)
+                .all(|m| m.facts.since.is_none())
+        );
     }
 }

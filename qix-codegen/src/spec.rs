@@ -217,27 +217,29 @@ impl Spec {
             path,
             message,
         };
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        // Straight from the bytes (not through `serde_json::Value`, whose maps are sorted),
+        // so properties keep the spec's order.
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let spec: Spec = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            match inner.classify() {
+                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => err(
+                    String::new(),
+                    format!(
+                        "not JSON (line {}, column {}): {inner}",
+                        inner.line(),
+                        inner.column()
+                    ),
+                ),
+                _ if path == "." => err("$".into(), inner.to_string()),
+                _ => err(format!("$.{path}"), inner.to_string()),
+            }
+        })?;
+        de.end().map_err(|e| {
             err(
                 String::new(),
-                format!(
-                    "not JSON (line {}, column {}): {e}",
-                    e.line(),
-                    e.column()
-                ),
-            )
-        })?;
-        if !value.is_object() {
-            return Err(err(
-                "$".into(),
-                "the document is not a JSON object".into(),
-            ));
-        }
-        let spec: Spec = serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            err(
-                format!("$.{path}"),
-                e.into_inner().to_string(),
+                format!("not JSON (line {}, column {}): {e}", e.line(), e.column()),
             )
         })?;
         Ok(spec)
@@ -269,7 +271,8 @@ impl Spec {
             for (j, p) in m.params.iter().enumerate() {
                 let at = format!("{at}.params[{j}]({})", p.name);
                 push(&at, &p.unknown);
-                p.schema.collect_unknown(&format!("{at}.schema"), &mut schema_keys);
+                p.schema
+                    .collect_unknown(&format!("{at}.schema"), &mut schema_keys);
             }
             push(&format!("{at}.result"), &m.result.unknown);
             m.result
@@ -318,7 +321,9 @@ impl Schema {
 
     /// The component name a `$ref` points at (`#/components/schemas/NxPage` → `NxPage`).
     pub fn ref_name(&self) -> Option<&str> {
-        self.reference.as_deref().map(|r| r.rsplit('/').next().unwrap_or(r))
+        self.reference
+            .as_deref()
+            .map(|r| r.rsplit('/').next().unwrap_or(r))
     }
 
     /// True when this schema lists enum values (`oneOf` entries with a `title`).

@@ -50,7 +50,10 @@ pub fn find_spec(name_or_path: &str, extra_dir: Option<&Path>) -> Result<PathBuf
     }
     let has_dir = given.components().count() > 1;
     if has_dir {
-        return Err(format!("{name_or_path}: no such spec file{}", how_to_get(name_or_path)));
+        return Err(format!(
+            "{name_or_path}: no such spec file{}",
+            how_to_get(name_or_path)
+        ));
     }
     let file = if name_or_path.ends_with(".json") {
         name_or_path.to_string()
@@ -94,7 +97,12 @@ pub fn versions_in(dir: &Path) -> Vec<String> {
     };
     let mut versions: Vec<String> = entries
         .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".json")).map(str::to_string))
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".json"))
+                .map(str::to_string)
+        })
         .filter(|stem| is_version(stem))
         .collect();
     versions.sort_by(|a, b| version_cmp(a, b));
@@ -103,7 +111,9 @@ pub fn versions_in(dir: &Path) -> Vec<String> {
 
 /// A name made of dot-separated parts that start with a digit (`12.2528.0`).
 pub fn is_version(s: &str) -> bool {
-    !s.is_empty() && s.split('.').all(|p| p.starts_with(|c: char| c.is_ascii_digit()))
+    !s.is_empty()
+        && s.split('.')
+            .all(|p| p.starts_with(|c: char| c.is_ascii_digit()))
 }
 
 /// Orders engine versions by their numeric components (`12.999.0` < `12.1205.0`); parts that
@@ -147,8 +157,14 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("qix-specpath-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("1.2.0.json"), "{}").unwrap();
-        assert_eq!(find_spec("1.2.0", Some(&dir)).unwrap(), dir.join("1.2.0.json"));
-        assert_eq!(find_spec("1.2.0.json", Some(&dir)).unwrap(), dir.join("1.2.0.json"));
+        assert_eq!(
+            find_spec("1.2.0", Some(&dir)).unwrap(),
+            dir.join("1.2.0.json")
+        );
+        assert_eq!(
+            find_spec("1.2.0.json", Some(&dir)).unwrap(),
+            dir.join("1.2.0.json")
+        );
         let err = find_spec("0.0.0-missing", Some(&dir)).unwrap_err();
         assert!(err.contains(&dir.display().to_string()), "{err}");
         assert!(err.contains("has 1.2.0"), "{err}");

@@ -3830,18 +3830,18 @@ impl ::std::future::IntoFuture for GetTablesAndKeys {
 /// Everything [`Doc::get_tables_and_keys`] returns (`Doc.GetTablesAndKeys`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
 pub struct GetTablesAndKeysOutput {
-    /// Wire name: `qk`.
-    pub k: ::std::vec::Vec<crate::types::SourceKeyRecord>,
     /// Wire name: `qtr`.
     pub tr: ::std::vec::Vec<crate::types::TableRecord>,
+    /// Wire name: `qk`.
+    pub k: ::std::vec::Vec<crate::types::SourceKeyRecord>,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
 #[doc(hidden)]
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct GetTablesAndKeysOutputRaw {
-    pub(crate) k: ::std::vec::Vec<crate::types::SourceKeyRecord>,
     pub(crate) tr: ::std::vec::Vec<crate::types::TableRecord>,
+    pub(crate) k: ::std::vec::Vec<crate::types::SourceKeyRecord>,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -3864,12 +3864,12 @@ impl<'de> ::serde::Deserialize<'de> for GetTablesAndKeysOutputRaw {
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
-                        "qk" => {
-                            out.k = map.next_value()?;
-                            out.extra.mark_list(0u32);
-                        }
                         "qtr" => {
                             out.tr = map.next_value()?;
+                            out.extra.mark_list(0u32);
+                        }
+                        "qk" => {
+                            out.k = map.next_value()?;
                             out.extra.mark_list(1u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
@@ -3887,8 +3887,8 @@ impl GetTablesAndKeysOutput {
         raw: GetTablesAndKeysOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
-            k: raw.k,
             tr: raw.tr,
+            k: raw.k,
             extra: raw.extra,
         })
     }
@@ -6063,21 +6063,21 @@ impl ::std::future::IntoFuture for CheckExpression {
 /// Everything [`Doc::check_expression`] returns (`Doc.CheckExpression`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
 pub struct CheckExpressionOutput {
+    /// Wire name: `qErrorMsg`.
+    pub error_msg: ::std::string::String,
     /// Wire name: `qBadFieldNames`.
     pub bad_field_names: ::std::vec::Vec<crate::types::NxRange>,
     /// Wire name: `qDangerousFieldNames`.
     pub dangerous_field_names: ::std::vec::Vec<crate::types::NxRange>,
-    /// Wire name: `qErrorMsg`.
-    pub error_msg: ::std::string::String,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
 #[doc(hidden)]
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CheckExpressionOutputRaw {
+    pub(crate) error_msg: ::std::option::Option<::std::string::String>,
     pub(crate) bad_field_names: ::std::vec::Vec<crate::types::NxRange>,
     pub(crate) dangerous_field_names: ::std::vec::Vec<crate::types::NxRange>,
-    pub(crate) error_msg: ::std::option::Option<::std::string::String>,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -6100,6 +6100,7 @@ impl<'de> ::serde::Deserialize<'de> for CheckExpressionOutputRaw {
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
+                        "qErrorMsg" => out.error_msg = map.next_value()?,
                         "qBadFieldNames" => {
                             out.bad_field_names = map.next_value()?;
                             out.extra.mark_list(0u32);
@@ -6108,7 +6109,6 @@ impl<'de> ::serde::Deserialize<'de> for CheckExpressionOutputRaw {
                             out.dangerous_field_names = map.next_value()?;
                             out.extra.mark_list(1u32);
                         }
-                        "qErrorMsg" => out.error_msg = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -6124,9 +6124,9 @@ impl CheckExpressionOutput {
         raw: CheckExpressionOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
+            error_msg: raw.error_msg.unwrap_or_default(),
             bad_field_names: raw.bad_field_names,
             dangerous_field_names: raw.dangerous_field_names,
-            error_msg: raw.error_msg.unwrap_or_default(),
             extra: raw.extra,
         })
     }
@@ -6175,18 +6175,18 @@ impl ::std::future::IntoFuture for CheckNumberOrExpression {
 /// Everything [`Doc::check_number_or_expression`] returns (`Doc.CheckNumberOrExpression`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
 pub struct CheckNumberOrExpressionOutput {
-    /// Wire name: `qBadFieldNames`.
-    pub bad_field_names: ::std::vec::Vec<crate::types::NxRange>,
     /// Wire name: `qErrorMsg`.
     pub error_msg: ::std::string::String,
+    /// Wire name: `qBadFieldNames`.
+    pub bad_field_names: ::std::vec::Vec<crate::types::NxRange>,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
 #[doc(hidden)]
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CheckNumberOrExpressionOutputRaw {
-    pub(crate) bad_field_names: ::std::vec::Vec<crate::types::NxRange>,
     pub(crate) error_msg: ::std::option::Option<::std::string::String>,
+    pub(crate) bad_field_names: ::std::vec::Vec<crate::types::NxRange>,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -6209,11 +6209,11 @@ impl<'de> ::serde::Deserialize<'de> for CheckNumberOrExpressionOutputRaw {
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
+                        "qErrorMsg" => out.error_msg = map.next_value()?,
                         "qBadFieldNames" => {
                             out.bad_field_names = map.next_value()?;
                             out.extra.mark_list(0u32);
                         }
-                        "qErrorMsg" => out.error_msg = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -6229,8 +6229,8 @@ impl CheckNumberOrExpressionOutput {
         raw: CheckNumberOrExpressionOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
-            bad_field_names: raw.bad_field_names,
             error_msg: raw.error_msg.unwrap_or_default(),
+            bad_field_names: raw.bad_field_names,
             extra: raw.extra,
         })
     }
@@ -8672,18 +8672,18 @@ impl ::std::future::IntoFuture for GetFileTablePreview {
 /// Everything [`Doc::get_file_table_preview`] returns (`Doc.GetFileTablePreview`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
 pub struct GetFileTablePreviewOutput {
-    /// Wire name: `qFormatSpec`.
-    pub format_spec: ::std::string::String,
     /// Wire name: `qPreview`.
     pub preview: ::std::vec::Vec<crate::types::DataRecord>,
+    /// Wire name: `qFormatSpec`.
+    pub format_spec: ::std::string::String,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
 #[doc(hidden)]
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct GetFileTablePreviewOutputRaw {
-    pub(crate) format_spec: ::std::option::Option<::std::string::String>,
     pub(crate) preview: ::std::vec::Vec<crate::types::DataRecord>,
+    pub(crate) format_spec: ::std::option::Option<::std::string::String>,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -8706,11 +8706,11 @@ impl<'de> ::serde::Deserialize<'de> for GetFileTablePreviewOutputRaw {
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
-                        "qFormatSpec" => out.format_spec = map.next_value()?,
                         "qPreview" => {
                             out.preview = map.next_value()?;
                             out.extra.mark_list(0u32);
                         }
+                        "qFormatSpec" => out.format_spec = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -8726,8 +8726,8 @@ impl GetFileTablePreviewOutput {
         raw: GetFileTablePreviewOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
-            format_spec: raw.format_spec.unwrap_or_default(),
             preview: raw.preview,
+            format_spec: raw.format_spec.unwrap_or_default(),
             extra: raw.extra,
         })
     }

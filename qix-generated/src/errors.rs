@@ -8,292 +8,54 @@ use qix_runtime::Error;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorCode {
-    /// `LOCERR_APP_ALREADY_EXISTS` (1000): App already exists
-    AppAlreadyExists,
-    /// `LOCERR_APP_ALREADY_OPEN` (1002): App already open
-    AppAlreadyOpen,
-    /// `LOCERR_APP_ALREADY_OPEN_IN_DIFFERENT_MODE` (1009): App already open in different mode
-    AppAlreadyOpenInDifferentMode,
-    /// `LOCERR_APP_CONNECT_FAILED` (1008): Failed to connect to app
-    AppConnectFailed,
-    /// `LOCERR_APP_CREATE_FAILED` (1006): App creation failed
-    AppCreateFailed,
-    /// `LOCERR_APP_DIRECT_QUERY_WORKLOAD_NOT_SUPPORTED` (1016): Direct Query mode not supported. Available since engine 12.1368.0.
-    AppDirectQueryWorkloadNotSupported,
-    /// `LOCERR_APP_EVENT_SOURCE_TIMEOUT` (1018): App event source timeout. Available since engine 12.1885.0.
-    AppEventSourceTimeout,
-    /// `LOCERR_APP_EXPORT_FAILED` (1014): App export failed
-    AppExportFailed,
-    /// `LOCERR_APP_IMPORT_FAILED` (1004): App import failed
-    AppImportFailed,
-    /// `LOCERR_APP_INVALID` (1007): App invalid
-    AppInvalid,
-    /// `LOCERR_APP_INVALID_NAME` (1001): Invalid app name
-    AppInvalidName,
-    /// `LOCERR_APP_MIGRATION_COULD_NOT_CONTACT_MIGRATION_SERVICE` (1010): App migration service could not be contacted
-    AppMigrationCouldNotContactMigrationService,
-    /// `LOCERR_APP_MIGRATION_COULD_NOT_START_MIGRATION` (1011): Could not start the app migration
-    AppMigrationCouldNotStartMigration,
-    /// `LOCERR_APP_MIGRATION_FAILURE` (1012): Migration service could not migrate app
-    AppMigrationFailure,
-    /// `LOCERR_APP_NOT_FOUND` (1003): App not found
-    AppNotFound,
-    /// `LOCERR_APP_NOT_OPEN` (1017): Unknown error. Available since engine 12.1885.0.
-    AppNotOpen,
-    /// `LOCERR_APP_SAVE_FAILED` (1005): App save failed
-    AppSaveFailed,
-    /// `LOCERR_APP_SCRIPT_MISSING` (1013): Unknown error
-    AppScriptMissing,
-    /// `LOCERR_APP_SIZE_EXCEEDED` (1015): Static App size exceeded
-    AppSizeExceeded,
-    /// `LOCERR_BDI_GENERIC_ERROR_NOT_TRANSLATED` (24001): Direct Query Mode error
-    BdiGenericErrorNotTranslated,
-    /// `LOCERR_BDI_STATUS_OK` (24000): OK
-    BdiStatusOk,
-    /// `LOCERR_BM_RESULT_TOO_LARGE` (31000): Unknown error. Available since engine 12.2399.0.
-    BmResultTooLarge,
-    /// `LOCERR_CALC_EVAL_CONDITION_FAILED` (7005): Calculation condition unfulfilled
-    CalcEvalConditionFailed,
-    /// `LOCERR_CALC_HEAP_ERROR` (7002): Out of object memory
-    CalcHeapError,
-    /// `LOCERR_CALC_INVALID_COL_SORT` (7008): Invalid properties sort order
-    CalcInvalidColSort,
-    /// `LOCERR_CALC_INVALID_DEF` (7000): All expressions disabled
-    CalcInvalidDef,
-    /// `LOCERR_CALC_MISSING_LINKED` (7007): Direct query attempted against missing or non-direct table
-    CalcMissingLinked,
-    /// `LOCERR_CALC_MISSING_LINKED_FIELD` (7013): A direct table field is missing
-    CalcMissingLinkedField,
-    /// `LOCERR_CALC_MIXED_LINKED_AGGREGATION` (7006): Mixed DBMS and in-memory aggregation is not supported
-    CalcMixedLinkedAggregation,
-    /// `LOCERR_CALC_NOT_CALCULATED` (7014): A calculation condition stopped the calculation
-    CalcNotCalculated,
-    /// `LOCERR_CALC_NOT_IN_LIB` (7001): Dimension or measure not in library
-    CalcNotInLib,
-    /// `LOCERR_CALC_PAGES_TOO_LARGE` (7009): Calculation pages too large
-    CalcPagesTooLarge,
-    /// `LOCERR_CALC_PIVOT_DIMENSIONS_ALREADY_EXISTS` (7012): The pivot dimensions already exist
-    CalcPivotDimensionsAlreadyExists,
-    /// `LOCERR_CALC_SEMANTIC_FIELD_NOT_ALLOWED` (7010): Semantic fields not allowed in calculation
-    CalcSemanticFieldNotAllowed,
-    /// `LOCERR_CALC_TIMEOUT` (7004): Calculation timed out
-    CalcTimeout,
-    /// `LOCERR_CALC_TOO_LARGE` (7003): Too many cells
-    CalcTooLarge,
-    /// `LOCERR_CALC_VALIDATION_STATE_INVALID` (7011): The object is not in a valid data state
-    CalcValidationStateInvalid,
-    /// `LOCERR_CONNECTION_ALREADY_EXISTS` (2000): Connection already exists
-    ConnectionAlreadyExists,
-    /// `LOCERR_CONNECTION_FAILED_TO_IMPORT` (2003): Failed to import connection
-    ConnectionFailedToImport,
-    /// `LOCERR_CONNECTION_FAILED_TO_LOAD` (2002): Failed to load connection
-    ConnectionFailedToLoad,
-    /// `LOCERR_CONNECTION_MISSING_CREDENTIALS` (2005): Connection is missing credentials. Available since engine 12.1368.0.
-    ConnectionMissingCredentials,
-    /// `LOCERR_CONNECTION_NAME_IS_INVALID` (2004): Connection name is invalid. Should be 1-256 characters and not contain &lt;>:"/|?*
-    ConnectionNameIsInvalid,
-    /// `LOCERR_CONNECTION_NOT_FOUND` (2001): Connection not found
-    ConnectionNotFound,
-    /// `LOCERR_CONNECTOR_FILESIZE_EXCEEDED_BUFFER_SIZE` (2301): Data file size exceeded file streaming buffer size
-    ConnectorFilesizeExceededBufferSize,
-    /// `LOCERR_CONNECTOR_NO_FILE_STREAMING_SUPPORT` (2300): Connector does not support file streaming
-    ConnectorNoFileStreamingSupport,
-    /// `LOCERR_CURL_BAD_CONTENT_ENCODING` (30027): Bad content encoding
-    CurlBadContentEncoding,
-    /// `LOCERR_CURL_COULDNT_CONNECT` (30002): Failed to connect to host or proxy
-    CurlCouldntConnect,
-    /// `LOCERR_CURL_COULDNT_RESOLVE_PROXY` (30001): Provided proxy can not be resolved
-    CurlCouldntResolveProxy,
-    /// `LOCERR_CURL_FILE_COULDNT_READ_FILE` (30016): File read failed
-    CurlFileCouldntReadFile,
-    /// `LOCERR_CURL_FTP_ACCEPT_FAILED` (30004): FTP accept failed
-    CurlFtpAcceptFailed,
-    /// `LOCERR_CURL_FTP_ACCEPT_TIMEOUT` (30005): FTP accept timeout
-    CurlFtpAcceptTimeout,
-    /// `LOCERR_CURL_FTP_CANT_GET_HOST` (30006): FTP can not get the host
-    CurlFtpCantGetHost,
-    /// `LOCERR_CURL_FTP_COULDNT_USE_REST` (30013): FTP REST command failed
-    CurlFtpCouldntUseRest,
-    /// `LOCERR_CURL_GOT_NOTHING` (30021): Got nothing from remote server
-    CurlGotNothing,
-    /// `LOCERR_CURL_HTTP_POST_ERROR` (30014): POST command failed
-    CurlHttpPostError,
-    /// `LOCERR_CURL_LDAP_CANNOT_BIND` (30017): LDAP bind failed
-    CurlLdapCannotBind,
-    /// `LOCERR_CURL_LDAP_INVALID_URL` (30028): Invalid LDAP URL
-    CurlLdapInvalidUrl,
-    /// `LOCERR_CURL_LDAP_SEARCH_FAILED` (30018): LDAP search failed
-    CurlLdapSearchFailed,
-    /// `LOCERR_CURL_LOGIN_DENIED` (30031): Remote server login denied
-    CurlLoginDenied,
-    /// `LOCERR_CURL_OPERATION_TIMEDOUT` (30012): Operation timeout
-    CurlOperationTimedout,
-    /// `LOCERR_CURL_OUT_OF_MEMORY` (30011): Memory allocation failed
-    CurlOutOfMemory,
-    /// `LOCERR_CURL_PARTIAL_FILE` (30007): File transfer did not match the expected transfer size
-    CurlPartialFile,
-    /// `LOCERR_CURL_PEER_FAILED_VERIFICATION` (30020): SSL certificate or SSH md5 fingerprint failed to verify
-    CurlPeerFailedVerification,
-    /// `LOCERR_CURL_QUOTE_ERROR` (30008): Custom QUOTE commands failed
-    CurlQuoteError,
-    /// `LOCERR_CURL_REMOTE_ACCESS_DENIED` (30003): Access denied for resource in the URL
-    CurlRemoteAccessDenied,
-    /// `LOCERR_CURL_SSH` (30034): Error occurred during SSH session
-    CurlSsh,
-    /// `LOCERR_CURL_SSL_CACERT` (30026): Peer certificate cannot be authenticated
-    CurlSslCacert,
-    /// `LOCERR_CURL_SSL_CERTPROBLEM` (30024): Problem with the local client certificate
-    CurlSslCertproblem,
-    /// `LOCERR_CURL_SSL_CIPHER` (30025): Specified cipher can not be used
-    CurlSslCipher,
-    /// `LOCERR_CURL_SSL_CONNECT_ERROR` (30015): SSL/TSL handshake failed. Certificates and/or passwords are invalid
-    CurlSslConnectError,
-    /// `LOCERR_CURL_SSL_ENGINE_INITFAILED` (30030): Initiating the SSL Engine failed
-    CurlSslEngineInitfailed,
-    /// `LOCERR_CURL_SSL_ENGINE_NOTFOUND` (30022): Specified crypto engine not found
-    CurlSslEngineNotfound,
-    /// `LOCERR_CURL_SSL_ENGINE_SETFAILED` (30023): Failed to set the selected SSL crypto engine
-    CurlSslEngineSetfailed,
-    /// `LOCERR_CURL_TFTP_ILLEGAL` (30033): Illegal TFTP operation
-    CurlTftpIllegal,
-    /// `LOCERR_CURL_TFTP_NOTFOUND` (30032): File on FTP server not found
-    CurlTftpNotfound,
-    /// `LOCERR_CURL_TOO_MANY_REDIRECTS` (30019): Failure due to too many redirects
-    CurlTooManyRedirects,
-    /// `LOCERR_CURL_UNSUPPORTED_PROTOCOL` (30000): Provided URL use an unsupported protocol
-    CurlUnsupportedProtocol,
-    /// `LOCERR_CURL_UPLOAD_FAILED` (30010): Upload failed
-    CurlUploadFailed,
-    /// `LOCERR_CURL_USE_SSL_FAILED` (30029): Requested FTP SSL level failed
-    CurlUseSslFailed,
-    /// `LOCERR_CURL_WRITE_ERROR` (30009): Write failed
-    CurlWriteError,
-    /// `LOCERR_DIRECT_DISCOVERY_DB_AUTHORIZATION_FAILED` (16008): Unknown error
-    DirectDiscoveryDbAuthorizationFailed,
-    /// `LOCERR_DIRECT_DISCOVERY_DB_CONNECTION_FAILED` (16003): Database connection failed
-    DirectDiscoveryDbConnectionFailed,
-    /// `LOCERR_DIRECT_DISCOVERY_DETAIL_NOT_ALLOWED` (16005): Unknown error
-    DirectDiscoveryDetailNotAllowed,
-    /// `LOCERR_DIRECT_DISCOVERY_EMPTY_RESULT` (16002): Unknown error
-    DirectDiscoveryEmptyResult,
-    /// `LOCERR_DIRECT_DISCOVERY_LINKED_EXPRESSION_FAIL` (16000): Direct Discovery expression failed
-    DirectDiscoveryLinkedExpressionFail,
-    /// `LOCERR_DIRECT_DISCOVERY_MEASURE_NOT_ALLOWED` (16004): Unknown error
-    DirectDiscoveryMeasureNotAllowed,
-    /// `LOCERR_DIRECT_DISCOVERY_NOT_SYNTH_CIRCULAR_ALLOWED` (16006): Unknown error
-    DirectDiscoveryNotSynthCircularAllowed,
-    /// `LOCERR_DIRECT_DISCOVERY_ONLY_ONE_DD_TABLE_ALLOWED` (16007): Unknown error
-    DirectDiscoveryOnlyOneDdTableAllowed,
-    /// `LOCERR_DIRECT_DISCOVERY_ROWCOUNT_OVERFLOW` (16001): Direct Discovery row count overflow
-    DirectDiscoveryRowcountOverflow,
-    /// `LOCERR_EXPORT_NO_DATA` (13001): No data
-    ExportNoData,
-    /// `LOCERR_EXPORT_OUT_OF_MEMORY` (13000): Out of memory
-    ExportOutOfMemory,
-    /// `LOCERR_EXTENGINE_GRPC_STATUS_ABORTED` (22010): Operation aborted.
-    ExtengineGrpcStatusAborted,
-    /// `LOCERR_EXTENGINE_GRPC_STATUS_ALREADY_EXISTS` (22006): Resource already exists.
-    ExtengineGrpcStatusAlreadyExists,
-    /// `LOCERR_EXTENGINE_GRPC_STATUS_CANCELLED` (22001): Operation cancelled.
-    ExtengineGrpcStatusCancelled,
-    /// `LOCERR_EXTENGINE_GRPC_STATUS_DATA_LOSS` (22015): Unrecoverable data loss or corruption.
-    ExtengineGrpcStatusDataLoss,
-    /// `LOCERR_EXTENGINE_GRPC_STATUS_DEADLINE_EXCEEDED` (22004): Deadline exceeded.
-    ExtengineGrpcStatusDeadlineExceeded,
-    /// `LOCERR_EXTENGINE_GRPC_STATUS_FAILED_PRECONDITION` (22009): Operation rejected, failed precondition.
-    ExtengineGrpcStatusFailedPrecondition,
-    /// `LOCERR_EXTENGINE_GRPC_STATUS_INTERNAL` (22013): Internal error.
-    ExtengineGrpcStatusInternal,
-    /// `LOCERR_EXTENGINE_GRPC_STATUS_INVALID_ARGUMENT` (22003): Invalid argument.
-    ExtengineGrpcStatusInvalidArgument,
-    /// `LOCERR_EXTENGINE_GRPC_STATUS_NOT_FOUND` (22005): Resource not found.
-    ExtengineGrpcStatusNotFound,
-    /// `LOCERR_EXTENGINE_GRPC_STATUS_OK` (22000): OK
-    ExtengineGrpcStatusOk,
-    /// `LOCERR_EXTENGINE_GRPC_STATUS_OUT_OF_RANGE` (22011): Operation out of range.
-    ExtengineGrpcStatusOutOfRange,
-    /// `LOCERR_EXTENGINE_GRPC_STATUS_PERMISSION_DENIED` (22007): Permission Denied.
-    ExtengineGrpcStatusPermissionDenied,
-    /// `LOCERR_EXTENGINE_GRPC_STATUS_RESOURCE_EXHAUSTED` (22008): Resource exhausted.
-    ExtengineGrpcStatusResourceExhausted,
-    /// `LOCERR_EXTENGINE_GRPC_STATUS_UNAUTHENTICATED` (22016): Invalid authentication.
-    ExtengineGrpcStatusUnauthenticated,
-    /// `LOCERR_EXTENGINE_GRPC_STATUS_UNAVAILABLE` (22014): Service unavailable.
-    ExtengineGrpcStatusUnavailable,
-    /// `LOCERR_EXTENGINE_GRPC_STATUS_UNIMPLEMENTED` (22012): Operation not implemented.
-    ExtengineGrpcStatusUnimplemented,
-    /// `LOCERR_EXTENGINE_GRPC_STATUS_UNKNOWN` (22002): Unknown error.
-    ExtengineGrpcStatusUnknown,
-    /// `LOCERR_FEATURE_DISABLED` (20000): Feature disabled
-    FeatureDisabled,
-    /// `LOCERR_FILE_ACCESS_DENIED` (3000): File access denied
-    FileAccessDenied,
-    /// `LOCERR_FILE_CORRUPT` (3002): File corrupted
-    FileCorrupt,
-    /// `LOCERR_FILE_FORMAT_UNSUPPORTED` (3004): Unsupported file format version
-    FileFormatUnsupported,
-    /// `LOCERR_FILE_NAME_INVALID` (3001): Invalid file name
-    FileNameInvalid,
-    /// `LOCERR_FILE_NOT_FOUND` (3003): File not found
-    FileNotFound,
-    /// `LOCERR_FILE_OPENED_IN_UNSUPPORTED_MODE` (3005): File opened in unsupported mode
-    FileOpenedInUnsupportedMode,
-    /// `LOCERR_FILE_TABLE_NOT_FOUND` (3006): Table not found
-    FileTableNotFound,
-    /// `LOCERR_GENERIC_ABORTED` (15): Request aborted
-    GenericAborted,
-    /// `LOCERR_GENERIC_ACCESS_DENIED` (5): Access denied
-    GenericAccessDenied,
-    /// `LOCERR_GENERIC_ALREADY_EXISTS` (3): Resource already exists
-    GenericAlreadyExists,
-    /// `LOCERR_GENERIC_CONNECTION_LOST` (16): Unknown error
-    GenericConnectionLost,
-    /// `LOCERR_GENERIC_CORRUPT_DATA` (11): Corrupt data
-    GenericCorruptData,
-    /// `LOCERR_GENERIC_EMPTY_PARAMETERS` (9): Empty parameters
-    GenericEmptyParameters,
-    /// `LOCERR_GENERIC_ENGINE_TERMINATED` (21): Engine Terminated. Available since engine 12.2399.0.
-    GenericEngineTerminated,
-    /// `LOCERR_GENERIC_INTERNAL_ERROR` (10): Internal error
-    GenericInternalError,
-    /// `LOCERR_GENERIC_INVALID_PARAMETERS` (8): Invalid parameters
-    GenericInvalidParameters,
-    /// `LOCERR_GENERIC_INVALID_PATH` (4): Invalid path
-    GenericInvalidPath,
-    /// `LOCERR_GENERIC_INVISIBLE_OWNER_ABORT` (13): Invisible owner abort
-    GenericInvisibleOwnerAbort,
-    /// `LOCERR_GENERIC_MEMORY_INCONSISTENCY` (12): Memory inconsistency
-    GenericMemoryInconsistency,
-    /// `LOCERR_GENERIC_MEMORY_LIMIT_REACHED` (19): Memory limit reached
-    GenericMemoryLimitReached,
-    /// `LOCERR_GENERIC_NOT_FOUND` (2): Resource not found
-    GenericNotFound,
-    /// `LOCERR_GENERIC_NOT_IMPLEMENTED` (20): Not implemented
-    GenericNotImplemented,
-    /// `LOCERR_GENERIC_NOT_INITIALIZED` (7): Not initialized
-    GenericNotInitialized,
-    /// `LOCERR_GENERIC_NOT_SET` (1): Resource not set
-    GenericNotSet,
-    /// `LOCERR_GENERIC_OK` (0): OK
-    GenericOk,
-    /// `LOCERR_GENERIC_OUT_OF_MEMORY` (6): Out of memory
-    GenericOutOfMemory,
-    /// `LOCERR_GENERIC_PROHIBIT_VALIDATE` (14): Prohibit validate
-    GenericProhibitValidate,
-    /// `LOCERR_GENERIC_REST_CONNECTION_FAILURE` (18): Unknown error
-    GenericRestConnectionFailure,
+    /// `LOCERR_INTERNAL_ERROR` (-128): Internal error
+    InternalError,
     /// `LOCERR_GENERIC_UNKNOWN` (-1): Unknown error
     GenericUnknown,
+    /// `LOCERR_GENERIC_OK` (0): OK
+    GenericOk,
+    /// `LOCERR_GENERIC_NOT_SET` (1): Resource not set
+    GenericNotSet,
+    /// `LOCERR_GENERIC_NOT_FOUND` (2): Resource not found
+    GenericNotFound,
+    /// `LOCERR_GENERIC_ALREADY_EXISTS` (3): Resource already exists
+    GenericAlreadyExists,
+    /// `LOCERR_GENERIC_INVALID_PATH` (4): Invalid path
+    GenericInvalidPath,
+    /// `LOCERR_GENERIC_ACCESS_DENIED` (5): Access denied
+    GenericAccessDenied,
+    /// `LOCERR_GENERIC_OUT_OF_MEMORY` (6): Out of memory
+    GenericOutOfMemory,
+    /// `LOCERR_GENERIC_NOT_INITIALIZED` (7): Not initialized
+    GenericNotInitialized,
+    /// `LOCERR_GENERIC_INVALID_PARAMETERS` (8): Invalid parameters
+    GenericInvalidParameters,
+    /// `LOCERR_GENERIC_EMPTY_PARAMETERS` (9): Empty parameters
+    GenericEmptyParameters,
+    /// `LOCERR_GENERIC_INTERNAL_ERROR` (10): Internal error
+    GenericInternalError,
+    /// `LOCERR_GENERIC_CORRUPT_DATA` (11): Corrupt data
+    GenericCorruptData,
+    /// `LOCERR_GENERIC_MEMORY_INCONSISTENCY` (12): Memory inconsistency
+    GenericMemoryInconsistency,
+    /// `LOCERR_GENERIC_INVISIBLE_OWNER_ABORT` (13): Invisible owner abort
+    GenericInvisibleOwnerAbort,
+    /// `LOCERR_GENERIC_PROHIBIT_VALIDATE` (14): Prohibit validate
+    GenericProhibitValidate,
+    /// `LOCERR_GENERIC_ABORTED` (15): Request aborted
+    GenericAborted,
+    /// `LOCERR_GENERIC_CONNECTION_LOST` (16): Unknown error
+    GenericConnectionLost,
     /// `LOCERR_GENERIC_UNSUPPORTED_IN_PRODUCT_VERSION` (17): Unsupported in product version
     GenericUnsupportedInProductVersion,
-    /// `LOCERR_HC_INVALID_OBJECT` (6000): Invalid hypercube object
-    HcInvalidObject,
-    /// `LOCERR_HC_INVALID_OBJECT_STATE` (6002): Invalid hypercube object state
-    HcInvalidObjectState,
-    /// `LOCERR_HC_MODAL_OBJECT_ERROR` (6003): Function not allowed on this object in app modal mode
-    HcModalObjectError,
-    /// `LOCERR_HC_RESULT_TOO_LARGE` (6001): Result too large
-    HcResultTooLarge,
+    /// `LOCERR_GENERIC_REST_CONNECTION_FAILURE` (18): Unknown error
+    GenericRestConnectionFailure,
+    /// `LOCERR_GENERIC_MEMORY_LIMIT_REACHED` (19): Memory limit reached
+    GenericMemoryLimitReached,
+    /// `LOCERR_GENERIC_NOT_IMPLEMENTED` (20): Not implemented
+    GenericNotImplemented,
+    /// `LOCERR_GENERIC_ENGINE_TERMINATED` (21): Engine Terminated. Available since engine 12.2399.0.
+    GenericEngineTerminated,
     /// `LOCERR_HTTP_400` (400): Bad Request
     Http400,
     /// `LOCERR_HTTP_401` (401): Unauthorized
@@ -352,154 +114,182 @@ pub enum ErrorCode {
     Http509,
     /// `LOCERR_HTTP_COULD_NOT_RESOLVE_HOST` (700): Host could not be resolved
     HttpCouldNotResolveHost,
-    /// `LOCERR_INTERNAL_ERROR` (-128): Internal error
-    InternalError,
-    /// `LOCERR_JSON_RPC_INTERNAL_ERROR` (-32603): Internal JSON-RPC error
-    JsonRpcInternalError,
-    /// `LOCERR_JSON_RPC_INVALID_PARAMETERS` (-32602): Invalid method parameter(s)
-    JsonRpcInvalidParameters,
-    /// `LOCERR_JSON_RPC_INVALID_REQUEST` (-32600): Invalid JSON request
-    JsonRpcInvalidRequest,
-    /// `LOCERR_JSON_RPC_METHOD_NOT_FOUND` (-32601): Method does not exist
-    JsonRpcMethodNotFound,
-    /// `LOCERR_JSON_RPC_PARSE_ERROR` (-32700): JSON parse error
-    JsonRpcParseError,
-    /// `LOCERR_JSON_RPC_RESPONSE_TOO_LARGE` (-32604): Response too large. Available since engine 12.2399.0.
-    JsonRpcResponseTooLarge,
+    /// `LOCERR_APP_ALREADY_EXISTS` (1000): App already exists
+    AppAlreadyExists,
+    /// `LOCERR_APP_INVALID_NAME` (1001): Invalid app name
+    AppInvalidName,
+    /// `LOCERR_APP_ALREADY_OPEN` (1002): App already open
+    AppAlreadyOpen,
+    /// `LOCERR_APP_NOT_FOUND` (1003): App not found
+    AppNotFound,
+    /// `LOCERR_APP_IMPORT_FAILED` (1004): App import failed
+    AppImportFailed,
+    /// `LOCERR_APP_SAVE_FAILED` (1005): App save failed
+    AppSaveFailed,
+    /// `LOCERR_APP_CREATE_FAILED` (1006): App creation failed
+    AppCreateFailed,
+    /// `LOCERR_APP_INVALID` (1007): App invalid
+    AppInvalid,
+    /// `LOCERR_APP_CONNECT_FAILED` (1008): Failed to connect to app
+    AppConnectFailed,
+    /// `LOCERR_APP_ALREADY_OPEN_IN_DIFFERENT_MODE` (1009): App already open in different mode
+    AppAlreadyOpenInDifferentMode,
+    /// `LOCERR_APP_MIGRATION_COULD_NOT_CONTACT_MIGRATION_SERVICE` (1010): App migration service could not be contacted
+    AppMigrationCouldNotContactMigrationService,
+    /// `LOCERR_APP_MIGRATION_COULD_NOT_START_MIGRATION` (1011): Could not start the app migration
+    AppMigrationCouldNotStartMigration,
+    /// `LOCERR_APP_MIGRATION_FAILURE` (1012): Migration service could not migrate app
+    AppMigrationFailure,
+    /// `LOCERR_APP_SCRIPT_MISSING` (1013): Unknown error
+    AppScriptMissing,
+    /// `LOCERR_APP_EXPORT_FAILED` (1014): App export failed
+    AppExportFailed,
+    /// `LOCERR_APP_SIZE_EXCEEDED` (1015): Static App size exceeded
+    AppSizeExceeded,
+    /// `LOCERR_APP_DIRECT_QUERY_WORKLOAD_NOT_SUPPORTED` (1016): Direct Query mode not supported. Available since engine 12.1368.0.
+    AppDirectQueryWorkloadNotSupported,
+    /// `LOCERR_APP_NOT_OPEN` (1017): Unknown error. Available since engine 12.1885.0.
+    AppNotOpen,
+    /// `LOCERR_APP_EVENT_SOURCE_TIMEOUT` (1018): App event source timeout. Available since engine 12.1885.0.
+    AppEventSourceTimeout,
+    /// `LOCERR_CONNECTION_ALREADY_EXISTS` (2000): Connection already exists
+    ConnectionAlreadyExists,
+    /// `LOCERR_CONNECTION_NOT_FOUND` (2001): Connection not found
+    ConnectionNotFound,
+    /// `LOCERR_CONNECTION_FAILED_TO_LOAD` (2002): Failed to load connection
+    ConnectionFailedToLoad,
+    /// `LOCERR_CONNECTION_FAILED_TO_IMPORT` (2003): Failed to import connection
+    ConnectionFailedToImport,
+    /// `LOCERR_CONNECTION_NAME_IS_INVALID` (2004): Connection name is invalid. Should be 1-256 characters and not contain &lt;>:"/|?*
+    ConnectionNameIsInvalid,
+    /// `LOCERR_CONNECTION_MISSING_CREDENTIALS` (2005): Connection is missing credentials. Available since engine 12.1368.0.
+    ConnectionMissingCredentials,
+    /// `LOCERR_CONNECTOR_NO_FILE_STREAMING_SUPPORT` (2300): Connector does not support file streaming
+    ConnectorNoFileStreamingSupport,
+    /// `LOCERR_CONNECTOR_FILESIZE_EXCEEDED_BUFFER_SIZE` (2301): Data file size exceeded file streaming buffer size
+    ConnectorFilesizeExceededBufferSize,
+    /// `LOCERR_FILE_ACCESS_DENIED` (3000): File access denied
+    FileAccessDenied,
+    /// `LOCERR_FILE_NAME_INVALID` (3001): Invalid file name
+    FileNameInvalid,
+    /// `LOCERR_FILE_CORRUPT` (3002): File corrupted
+    FileCorrupt,
+    /// `LOCERR_FILE_NOT_FOUND` (3003): File not found
+    FileNotFound,
+    /// `LOCERR_FILE_FORMAT_UNSUPPORTED` (3004): Unsupported file format version
+    FileFormatUnsupported,
+    /// `LOCERR_FILE_OPENED_IN_UNSUPPORTED_MODE` (3005): File opened in unsupported mode
+    FileOpenedInUnsupportedMode,
+    /// `LOCERR_FILE_TABLE_NOT_FOUND` (3006): Table not found
+    FileTableNotFound,
+    /// `LOCERR_USER_ACCESS_DENIED` (4000): User access denied
+    UserAccessDenied,
+    /// `LOCERR_USER_IMPERSONATION_FAILED` (4001): User impersonation failed
+    UserImpersonationFailed,
+    /// `LOCERR_SERVER_OUT_OF_SESSION_AND_USER_CALS` (5000): Server out of session and usage cals
+    ServerOutOfSessionAndUserCals,
+    /// `LOCERR_SERVER_OUT_OF_SESSION_CALS` (5001): File not found
+    ServerOutOfSessionCals,
+    /// `LOCERR_SERVER_OUT_OF_USAGE_CALS` (5002): File not found
+    ServerOutOfUsageCals,
+    /// `LOCERR_SERVER_OUT_OF_CALS` (5003): Server out of cals
+    ServerOutOfCals,
+    /// `LOCERR_SERVER_OUT_OF_NAMED_CALS` (5004): Server out of named cals
+    ServerOutOfNamedCals,
+    /// `LOCERR_SERVER_OFF_DUTY` (5005): Server off duty
+    ServerOffDuty,
+    /// `LOCERR_SERVER_BUSY` (5006): Server busy
+    ServerBusy,
+    /// `LOCERR_SERVER_LICENSE_EXPIRED` (5007): License has expired
+    ServerLicenseExpired,
+    /// `LOCERR_SERVER_AJAX_DISABLED` (5008): Ajax disabled
+    ServerAjaxDisabled,
+    /// `LOCERR_SERVER_NO_TOKEN` (5009): No user license available for the user of this session
+    ServerNoToken,
+    /// `LOCERR_HC_INVALID_OBJECT` (6000): Invalid hypercube object
+    HcInvalidObject,
+    /// `LOCERR_HC_RESULT_TOO_LARGE` (6001): Result too large
+    HcResultTooLarge,
+    /// `LOCERR_HC_INVALID_OBJECT_STATE` (6002): Invalid hypercube object state
+    HcInvalidObjectState,
+    /// `LOCERR_HC_MODAL_OBJECT_ERROR` (6003): Function not allowed on this object in app modal mode
+    HcModalObjectError,
+    /// `LOCERR_CALC_INVALID_DEF` (7000): All expressions disabled
+    CalcInvalidDef,
+    /// `LOCERR_CALC_NOT_IN_LIB` (7001): Dimension or measure not in library
+    CalcNotInLib,
+    /// `LOCERR_CALC_HEAP_ERROR` (7002): Out of object memory
+    CalcHeapError,
+    /// `LOCERR_CALC_TOO_LARGE` (7003): Too many cells
+    CalcTooLarge,
+    /// `LOCERR_CALC_TIMEOUT` (7004): Calculation timed out
+    CalcTimeout,
+    /// `LOCERR_CALC_EVAL_CONDITION_FAILED` (7005): Calculation condition unfulfilled
+    CalcEvalConditionFailed,
+    /// `LOCERR_CALC_MIXED_LINKED_AGGREGATION` (7006): Mixed DBMS and in-memory aggregation is not supported
+    CalcMixedLinkedAggregation,
+    /// `LOCERR_CALC_MISSING_LINKED` (7007): Direct query attempted against missing or non-direct table
+    CalcMissingLinked,
+    /// `LOCERR_CALC_INVALID_COL_SORT` (7008): Invalid properties sort order
+    CalcInvalidColSort,
+    /// `LOCERR_CALC_PAGES_TOO_LARGE` (7009): Calculation pages too large
+    CalcPagesTooLarge,
+    /// `LOCERR_CALC_SEMANTIC_FIELD_NOT_ALLOWED` (7010): Semantic fields not allowed in calculation
+    CalcSemanticFieldNotAllowed,
+    /// `LOCERR_CALC_VALIDATION_STATE_INVALID` (7011): The object is not in a valid data state
+    CalcValidationStateInvalid,
+    /// `LOCERR_CALC_PIVOT_DIMENSIONS_ALREADY_EXISTS` (7012): The pivot dimensions already exist
+    CalcPivotDimensionsAlreadyExists,
+    /// `LOCERR_CALC_MISSING_LINKED_FIELD` (7013): A direct table field is missing
+    CalcMissingLinkedField,
+    /// `LOCERR_CALC_NOT_CALCULATED` (7014): A calculation condition stopped the calculation
+    CalcNotCalculated,
     /// `LOCERR_LAYOUT_EXTENDS_INVALID_ID` (8000): Invalid extends id for properties
     LayoutExtendsInvalidId,
-    /// `LOCERR_LAYOUT_LINKED_OBJECT_INVALID` (8002): Invalid linked object
-    LayoutLinkedObjectInvalid,
     /// `LOCERR_LAYOUT_LINKED_OBJECT_NOT_FOUND` (8001): Linked object not found on layout
     LayoutLinkedObjectNotFound,
-    /// `LOCERR_LOAD_TOO_MANY_FIELDS` (21000): Too many fields in file. Available since engine 12.2399.0.
-    LoadTooManyFields,
-    /// `LOCERR_LOAD_TOO_MANY_TABLES` (21001): Too many tables in file. Available since engine 12.2399.0.
-    LoadTooManyTables,
-    /// `LOCERR_LXW_ERROR` (23005): General error with xlsx writing.
-    LxwError,
-    /// `LOCERR_LXW_ERROR_255_STRING_LENGTH_EXCEEDED` (23014): Parameter exceeds Excel's limit of 255 characters.
-    LxwError255StringLengthExceeded,
-    /// `LOCERR_LXW_ERROR_CREATING_TMPFILE` (23008): Error encountered when creating a tmpfile during file assembly.
-    LxwErrorCreatingTmpfile,
-    /// `LOCERR_LXW_ERROR_CREATING_XLSX_FILE` (23007): Error creating output xlsx file. Usually a permissions error.
-    LxwErrorCreatingXlsxFile,
-    /// `LOCERR_LXW_ERROR_MAX_STRING_LENGTH_EXCEEDED` (23013): String exceeds Excel's limit of 32,767 characters.
-    LxwErrorMaxStringLengthExceeded,
-    /// `LOCERR_LXW_ERROR_MEMORY_MALLOC_FAILED` (23006): Can not allocate memory when writing xlsx file.
-    LxwErrorMemoryMallocFailed,
-    /// `LOCERR_LXW_ERROR_NULL_PARAMETER_IGNORED` (23012): NULL function parameter ignored.
-    LxwErrorNullParameterIgnored,
-    /// `LOCERR_LXW_ERROR_SHARED_STRING_INDEX_NOT_FOUND` (23015): Error finding internal string index.
-    LxwErrorSharedStringIndexNotFound,
-    /// `LOCERR_LXW_ERROR_WORKSHEET_INDEX_OUT_OF_RANGE` (23016): Worksheet row or column index out of range.
-    LxwErrorWorksheetIndexOutOfRange,
-    /// `LOCERR_LXW_ERROR_WORKSHEET_MAX_NUMBER_URLS_EXCEEDED` (23017): Maximum number of worksheet URLs (65530) exceeded.
-    LxwErrorWorksheetMaxNumberUrlsExceeded,
-    /// `LOCERR_LXW_ERROR_ZIP_CLOSE` (23011): Zlib error when closing xlsx file.
-    LxwErrorZipClose,
-    /// `LOCERR_LXW_ERROR_ZIP_FILE_ADD` (23010): Zlib error when adding sub file to xlsx file.
-    LxwErrorZipFileAdd,
-    /// `LOCERR_LXW_ERROR_ZIP_FILE_OPERATION` (23009): Zlib error with a file operation while creating xlsx file.
-    LxwErrorZipFileOperation,
-    /// `LOCERR_LXW_INVALID_EXPORT_RANGE` (23004): Invalid xlsx export range.
-    LxwInvalidExportRange,
-    /// `LOCERR_LXW_INVALID_FILE` (23002): Invalid xlsx file.
-    LxwInvalidFile,
-    /// `LOCERR_LXW_INVALID_OBJ` (23001): Invalid xlsx object.
-    LxwInvalidObj,
-    /// `LOCERR_LXW_INVALID_SHEET` (23003): Invalid xlsx sheet.
-    LxwInvalidSheet,
-    /// `LOCERR_MEDIA_BUNDLING_FAILED` (19002): Media bundling failed
-    MediaBundlingFailed,
-    /// `LOCERR_MEDIA_LIBRARY_CONTENT_FAILED` (19001): Failed getting list of library content
-    MediaLibraryContentFailed,
-    /// `LOCERR_MEDIA_LIBRARY_LIST_FAILED` (19000): Failed getting list of content libraries
-    MediaLibraryListFailed,
-    /// `LOCERR_MEDIA_LIBRARY_NOT_FOUND` (19004): Content library not found
-    MediaLibraryNotFound,
-    /// `LOCERR_MEDIA_UNBUNDLING_FAILED` (19003): Media unbundling failed
-    MediaUnbundlingFailed,
-    /// `LOCERR_MQ_PROTOCOL_CHANNEL_CLOSED` (33005): Unknown error
-    MqProtocolChannelClosed,
-    /// `LOCERR_MQ_PROTOCOL_CONNECTION_CLOSED` (33004): Unknown error
-    MqProtocolConnectionClosed,
-    /// `LOCERR_MQ_PROTOCOL_INVALID_STATUS` (33007): Unknown error
-    MqProtocolInvalidStatus,
-    /// `LOCERR_MQ_PROTOCOL_LIBRARY_EXCEPTION` (33003): Unknown error
-    MqProtocolLibraryException,
-    /// `LOCERR_MQ_PROTOCOL_NO_RESPONE` (33002): Unknown error
-    MqProtocolNoRespone,
-    /// `LOCERR_MQ_PROTOCOL_UNKNOWN_ERROR` (33006): Unknown error
-    MqProtocolUnknownError,
-    /// `LOCERR_MQ_SOCKET_CONNECT_FAILURE` (33000): Unknown error
-    MqSocketConnectFailure,
-    /// `LOCERR_MQ_SOCKET_OPEN_FAILURE` (33001): Unknown error
-    MqSocketOpenFailure,
-    /// `LOCERR_PERSISTENCE_DELETE_FAILED` (9002): Delete Failed
-    PersistenceDeleteFailed,
-    /// `LOCERR_PERSISTENCE_DISK_FULL` (9008): The disk is out of space
-    PersistenceDiskFull,
-    /// `LOCERR_PERSISTENCE_ENCRYPTION_KEY_MIGRATION_ONGOING` (9012): Encryption key migration ongoing. Available since engine 12.1885.0.
-    PersistenceEncryptionKeyMigrationOngoing,
-    /// `LOCERR_PERSISTENCE_MIGRATION_BACKUP_FAILED` (9007): Backup of original file failed when migrating
-    PersistenceMigrationBackupFailed,
-    /// `LOCERR_PERSISTENCE_MIGRATION_CANCELLED` (9006): Migration was aborted
-    PersistenceMigrationCancelled,
-    /// `LOCERR_PERSISTENCE_MIGRATION_FAILED_READ_ONLY` (9005): Migration failed since the file was write protected
-    PersistenceMigrationFailedReadOnly,
-    /// `LOCERR_PERSISTENCE_MOVE_FAILED` (9010): Unknown error
-    PersistenceMoveFailed,
-    /// `LOCERR_PERSISTENCE_NOT_FOUND` (9003): Resource not found
-    PersistenceNotFound,
-    /// `LOCERR_PERSISTENCE_NOT_SUPPORTED_FOR_SESSION_APP` (9009): Unknown error
-    PersistenceNotSupportedForSessionApp,
-    /// `LOCERR_PERSISTENCE_OBJECT_LOCKED` (9011): Object locked. Available since engine 12.1678.0.
-    PersistenceObjectLocked,
-    /// `LOCERR_PERSISTENCE_READ_FAILED` (9001): Read Failed
-    PersistenceReadFailed,
-    /// `LOCERR_PERSISTENCE_SYNC_GET_CHUNK_INVALID_PARAMETERS` (9511): Invalid parameters to GetChunk
-    PersistenceSyncGetChunkInvalidParameters,
-    /// `LOCERR_PERSISTENCE_SYNC_SET_CHUNK_INVALID_PARAMETERS` (9510): Invalid parameters to SetChunk
-    PersistenceSyncSetChunkInvalidParameters,
-    /// `LOCERR_PERSISTENCE_UNSUPPORTED_VERSION` (9004): Unsupported version
-    PersistenceUnsupportedVersion,
+    /// `LOCERR_LAYOUT_LINKED_OBJECT_INVALID` (8002): Invalid linked object
+    LayoutLinkedObjectInvalid,
     /// `LOCERR_PERSISTENCE_WRITE_FAILED` (9000): Write Failed
     PersistenceWriteFailed,
-    /// `LOCERR_PERSONAL_APP_DELETION_FAILED` (12003): Unknown error
-    PersonalAppDeletionFailed,
-    /// `LOCERR_PERSONAL_NEW_VERSION_AVAILABLE` (12000): New Qlik Sense Desktop version available
-    PersonalNewVersionAvailable,
-    /// `LOCERR_PERSONAL_SECTION_ACCESS_DETECTED` (12002): Section access detected when opening an app
-    PersonalSectionAccessDetected,
-    /// `LOCERR_PERSONAL_VERSION_EXPIRED` (12001): This engine has expired
-    PersonalVersionExpired,
-    /// `LOCERR_RELOAD_ACTION_BLOCKED_ENTITLEMENT` (11048): Action is blocked due to that an entitlement quota limit has been reached.. Available since engine 12.1520.0.
-    ReloadActionBlockedEntitlement,
-    /// `LOCERR_RELOAD_AGGREGATION_REQUIRED_BY_GROUP_BY` (11031): Aggregation expressions required by GROUP BY clause.
-    ReloadAggregationRequiredByGroupBy,
-    /// `LOCERR_RELOAD_AUTO_GENERATE_COUNT` (11021): Invalid Autogenerate count: {0}
-    ReloadAutoGenerateCount,
-    /// `LOCERR_RELOAD_BINARY_LOAD_PROHIBITED` (11039): Binary Load is not allowed on: {0}
-    ReloadBinaryLoadProhibited,
-    /// `LOCERR_RELOAD_CONCATENATE_LOAD_NO_PREVIOUS_TABLE` (11046): No previous table for concatenate load.
-    ReloadConcatenateLoadNoPreviousTable,
-    /// `LOCERR_RELOAD_CONNECTOR_CONNECT_ERROR` (11043): Connector connect error: {0}
-    ReloadConnectorConnectError,
-    /// `LOCERR_RELOAD_CONNECTOR_NOT_FOUND_ERROR` (11044): Connector {0} not found
-    ReloadConnectorNotFoundError,
-    /// `LOCERR_RELOAD_CONNECTOR_NOT_RESPONDING` (11041): Connector is not responding
-    ReloadConnectorNotResponding,
-    /// `LOCERR_RELOAD_CONNECTOR_REPLY_ERROR` (11042): Connector reply error: {0}
-    ReloadConnectorReplyError,
-    /// `LOCERR_RELOAD_CONNECTOR_START_FAILED` (11040): Failed to start connector: {0}
-    ReloadConnectorStartFailed,
-    /// `LOCERR_RELOAD_CONNECT_MUST_USE_LIB_PREFIX_IN_THIS_MODE` (11032): CONNECTs other than LIB CONNECT are not available in this script mode.
-    ReloadConnectMustUseLibPrefixInThisMode,
-    /// `LOCERR_RELOAD_CUSTOM_CONNECT_FAILED` (11035): Custom connection failed
-    ReloadCustomConnectFailed,
-    /// `LOCERR_RELOAD_CUSTOM_READ_FAILED` (11038): Custom read failed
-    ReloadCustomReadFailed,
+    /// `LOCERR_PERSISTENCE_READ_FAILED` (9001): Read Failed
+    PersistenceReadFailed,
+    /// `LOCERR_PERSISTENCE_DELETE_FAILED` (9002): Delete Failed
+    PersistenceDeleteFailed,
+    /// `LOCERR_PERSISTENCE_NOT_FOUND` (9003): Resource not found
+    PersistenceNotFound,
+    /// `LOCERR_PERSISTENCE_UNSUPPORTED_VERSION` (9004): Unsupported version
+    PersistenceUnsupportedVersion,
+    /// `LOCERR_PERSISTENCE_MIGRATION_FAILED_READ_ONLY` (9005): Migration failed since the file was write protected
+    PersistenceMigrationFailedReadOnly,
+    /// `LOCERR_PERSISTENCE_MIGRATION_CANCELLED` (9006): Migration was aborted
+    PersistenceMigrationCancelled,
+    /// `LOCERR_PERSISTENCE_MIGRATION_BACKUP_FAILED` (9007): Backup of original file failed when migrating
+    PersistenceMigrationBackupFailed,
+    /// `LOCERR_PERSISTENCE_DISK_FULL` (9008): The disk is out of space
+    PersistenceDiskFull,
+    /// `LOCERR_PERSISTENCE_NOT_SUPPORTED_FOR_SESSION_APP` (9009): Unknown error
+    PersistenceNotSupportedForSessionApp,
+    /// `LOCERR_PERSISTENCE_MOVE_FAILED` (9010): Unknown error
+    PersistenceMoveFailed,
+    /// `LOCERR_PERSISTENCE_OBJECT_LOCKED` (9011): Object locked. Available since engine 12.1678.0.
+    PersistenceObjectLocked,
+    /// `LOCERR_PERSISTENCE_ENCRYPTION_KEY_MIGRATION_ONGOING` (9012): Encryption key migration ongoing. Available since engine 12.1885.0.
+    PersistenceEncryptionKeyMigrationOngoing,
+    /// `LOCERR_PERSISTENCE_SYNC_SET_CHUNK_INVALID_PARAMETERS` (9510): Invalid parameters to SetChunk
+    PersistenceSyncSetChunkInvalidParameters,
+    /// `LOCERR_PERSISTENCE_SYNC_GET_CHUNK_INVALID_PARAMETERS` (9511): Invalid parameters to GetChunk
+    PersistenceSyncGetChunkInvalidParameters,
+    /// `LOCERR_SCRIPT_DATASOURCE_ACCESS_DENIED` (10000): Data source access denied
+    ScriptDatasourceAccessDenied,
+    /// `LOCERR_RELOAD_IN_PROGRESS` (11000): Reload in progress
+    ReloadInProgress,
+    /// `LOCERR_RELOAD_TABLE_X_NOT_FOUND` (11001): Table '{0}' not found
+    ReloadTableXNotFound,
+    /// `LOCERR_RELOAD_UNKNOWN_STATEMENT` (11002): Unknown statement: {0}
+    ReloadUnknownStatement,
+    /// `LOCERR_RELOAD_EXPECTED_SOMETHING_FOUND_UNKNOWN` (11003): Unexpected token: {0}
+    ReloadExpectedSomethingFoundUnknown,
     /// `LOCERR_RELOAD_EXPECTED_NOTHING_FOUND_UNKNOWN` (11004): Unexpected token: '{0}', expected nothing
     ReloadExpectedNothingFoundUnknown,
     /// `LOCERR_RELOAD_EXPECTED_ONE_OF_1_TOKENS_FOUND_UNKNOWN` (11005): Unexpected token: '{0}', expected: '{1}'
@@ -518,114 +308,322 @@ pub enum ErrorCode {
     ReloadExpectedOneOf7TokensFoundUnknown,
     /// `LOCERR_RELOAD_EXPECTED_ONE_OF_8_OR_MORE_TOKENS_FOUND_UNKNOWN` (11012): Unexpected token: '{0}', expected one of: '{1}', '{2}', '{3}', '{4}', '{5}', '{6}', '{7}', ...
     ReloadExpectedOneOf8OrMoreTokensFoundUnknown,
-    /// `LOCERR_RELOAD_EXPECTED_SOMETHING_FOUND_UNKNOWN` (11003): Unexpected token: {0}
-    ReloadExpectedSomethingFoundUnknown,
     /// `LOCERR_RELOAD_FIELD_X_NOT_FOUND` (11013): Field '{0}' not found
     ReloadFieldXNotFound,
-    /// `LOCERR_RELOAD_INCONSISTENT_USE_OF_SEMANTIC_FIELDS` (11029): Inconsistent use of semantic fields
-    ReloadInconsistentUseOfSemanticFields,
-    /// `LOCERR_RELOAD_INPUT_FIELD_WITH_DUPLICATE_KEYS` (11045): Duplicate keys when loading Input Field {0}
-    ReloadInputFieldWithDuplicateKeys,
-    /// `LOCERR_RELOAD_IN_PROGRESS` (11000): Reload in progress
-    ReloadInProgress,
-    /// `LOCERR_RELOAD_LIB_CONNECTION_X_NOT_FOUND` (11015): Connection '{0}' not found
-    ReloadLibConnectionXNotFound,
     /// `LOCERR_RELOAD_MAPPING_TABLE_X_NOT_FOUND` (11014): Mapping table '{0}' not found
     ReloadMappingTableXNotFound,
-    /// `LOCERR_RELOAD_MATCHING_CONTROL_STATEMENT_ERROR` (11023): The control statement is not correctly matched with its corresponding start statement.
-    ReloadMatchingControlStatementError,
-    /// `LOCERR_RELOAD_MATCHING_LIBPATH_X_INVALID` (11025): Connection {0} is invalid
-    ReloadMatchingLibpathXInvalid,
-    /// `LOCERR_RELOAD_MATCHING_LIBPATH_X_NOT_FOUND` (11024): Connection not found: {0}
-    ReloadMatchingLibpathXNotFound,
-    /// `LOCERR_RELOAD_MATCHING_LIBPATH_X_OUTSIDE` (11026): The path '{0}' is outside the folder defined by the connection
-    ReloadMatchingLibpathXOutside,
-    /// `LOCERR_RELOAD_MERGE_LOAD_ERROR` (30101): Merge Load error: {0}
-    ReloadMergeLoadError,
-    /// `LOCERR_RELOAD_MODE_STATEMENT_ONLY_FOR_LIB_PATHS` (11028): This statement only works with lib:// paths in this script mode
-    ReloadModeStatementOnlyForLibPaths,
+    /// `LOCERR_RELOAD_LIB_CONNECTION_X_NOT_FOUND` (11015): Connection '{0}' not found
+    ReloadLibConnectionXNotFound,
     /// `LOCERR_RELOAD_NAME_ALREADY_TAKEN` (11016): The name '{0}' already exists.
     ReloadNameAlreadyTaken,
-    /// `LOCERR_RELOAD_NO_OPEN_DATABASE` (11030): There is no open data connection.
-    ReloadNoOpenDatabase,
-    /// `LOCERR_RELOAD_NO_QUALIFIED_PATH_FOR_FILE` (11027): No qualified path for file: {0}
-    ReloadNoQualifiedPathForFile,
-    /// `LOCERR_RELOAD_ODBC_CONNECT_FAILED` (11033): ODBC connection failed
-    ReloadOdbcConnectFailed,
-    /// `LOCERR_RELOAD_ODBC_READ_FAILED` (11036): ODBC read failed
-    ReloadOdbcReadFailed,
-    /// `LOCERR_RELOAD_OLEDB_CONNECT_FAILED` (11034): OLEDB connection failed
-    ReloadOledbConnectFailed,
-    /// `LOCERR_RELOAD_OLEDB_READ_FAILED` (11037): OLEDB read failed
-    ReloadOledbReadFailed,
-    /// `LOCERR_RELOAD_OPEN_FILE_ERROR` (11020): Cannot open file: '{0}'
-    ReloadOpenFileError,
-    /// `LOCERR_RELOAD_PE_ILLEGAL_PREFIX_COMB` (11022): Illegal combination of prefixes
-    ReloadPeIllegalPrefixComb,
-    /// `LOCERR_RELOAD_TABLE_X_NOT_FOUND` (11001): Table '{0}' not found
-    ReloadTableXNotFound,
-    /// `LOCERR_RELOAD_UNKNOWN_STATEMENT` (11002): Unknown statement: {0}
-    ReloadUnknownStatement,
-    /// `LOCERR_RELOAD_WRONG_FILE_FORMAT_BIFF` (11018): Unsupported or bad format in BIFF file
-    ReloadWrongFileFormatBiff,
     /// `LOCERR_RELOAD_WRONG_FILE_FORMAT_DIF` (11017): Unsupported or bad format in DIF file
     ReloadWrongFileFormatDif,
+    /// `LOCERR_RELOAD_WRONG_FILE_FORMAT_BIFF` (11018): Unsupported or bad format in BIFF file
+    ReloadWrongFileFormatBiff,
     /// `LOCERR_RELOAD_WRONG_FILE_FORMAT_ENCRYPTED` (11019): Cannot read file because it is encrypted
     ReloadWrongFileFormatEncrypted,
+    /// `LOCERR_RELOAD_OPEN_FILE_ERROR` (11020): Cannot open file: '{0}'
+    ReloadOpenFileError,
+    /// `LOCERR_RELOAD_AUTO_GENERATE_COUNT` (11021): Invalid Autogenerate count: {0}
+    ReloadAutoGenerateCount,
+    /// `LOCERR_RELOAD_PE_ILLEGAL_PREFIX_COMB` (11022): Illegal combination of prefixes
+    ReloadPeIllegalPrefixComb,
+    /// `LOCERR_RELOAD_MATCHING_CONTROL_STATEMENT_ERROR` (11023): The control statement is not correctly matched with its corresponding start statement.
+    ReloadMatchingControlStatementError,
+    /// `LOCERR_RELOAD_MATCHING_LIBPATH_X_NOT_FOUND` (11024): Connection not found: {0}
+    ReloadMatchingLibpathXNotFound,
+    /// `LOCERR_RELOAD_MATCHING_LIBPATH_X_INVALID` (11025): Connection {0} is invalid
+    ReloadMatchingLibpathXInvalid,
+    /// `LOCERR_RELOAD_MATCHING_LIBPATH_X_OUTSIDE` (11026): The path '{0}' is outside the folder defined by the connection
+    ReloadMatchingLibpathXOutside,
+    /// `LOCERR_RELOAD_NO_QUALIFIED_PATH_FOR_FILE` (11027): No qualified path for file: {0}
+    ReloadNoQualifiedPathForFile,
+    /// `LOCERR_RELOAD_MODE_STATEMENT_ONLY_FOR_LIB_PATHS` (11028): This statement only works with lib:// paths in this script mode
+    ReloadModeStatementOnlyForLibPaths,
+    /// `LOCERR_RELOAD_INCONSISTENT_USE_OF_SEMANTIC_FIELDS` (11029): Inconsistent use of semantic fields
+    ReloadInconsistentUseOfSemanticFields,
+    /// `LOCERR_RELOAD_NO_OPEN_DATABASE` (11030): There is no open data connection.
+    ReloadNoOpenDatabase,
+    /// `LOCERR_RELOAD_AGGREGATION_REQUIRED_BY_GROUP_BY` (11031): Aggregation expressions required by GROUP BY clause.
+    ReloadAggregationRequiredByGroupBy,
+    /// `LOCERR_RELOAD_CONNECT_MUST_USE_LIB_PREFIX_IN_THIS_MODE` (11032): CONNECTs other than LIB CONNECT are not available in this script mode.
+    ReloadConnectMustUseLibPrefixInThisMode,
+    /// `LOCERR_RELOAD_ODBC_CONNECT_FAILED` (11033): ODBC connection failed
+    ReloadOdbcConnectFailed,
+    /// `LOCERR_RELOAD_OLEDB_CONNECT_FAILED` (11034): OLEDB connection failed
+    ReloadOledbConnectFailed,
+    /// `LOCERR_RELOAD_CUSTOM_CONNECT_FAILED` (11035): Custom connection failed
+    ReloadCustomConnectFailed,
+    /// `LOCERR_RELOAD_ODBC_READ_FAILED` (11036): ODBC read failed
+    ReloadOdbcReadFailed,
+    /// `LOCERR_RELOAD_OLEDB_READ_FAILED` (11037): OLEDB read failed
+    ReloadOledbReadFailed,
+    /// `LOCERR_RELOAD_CUSTOM_READ_FAILED` (11038): Custom read failed
+    ReloadCustomReadFailed,
+    /// `LOCERR_RELOAD_BINARY_LOAD_PROHIBITED` (11039): Binary Load is not allowed on: {0}
+    ReloadBinaryLoadProhibited,
+    /// `LOCERR_RELOAD_CONNECTOR_START_FAILED` (11040): Failed to start connector: {0}
+    ReloadConnectorStartFailed,
+    /// `LOCERR_RELOAD_CONNECTOR_NOT_RESPONDING` (11041): Connector is not responding
+    ReloadConnectorNotResponding,
+    /// `LOCERR_RELOAD_CONNECTOR_REPLY_ERROR` (11042): Connector reply error: {0}
+    ReloadConnectorReplyError,
+    /// `LOCERR_RELOAD_CONNECTOR_CONNECT_ERROR` (11043): Connector connect error: {0}
+    ReloadConnectorConnectError,
+    /// `LOCERR_RELOAD_CONNECTOR_NOT_FOUND_ERROR` (11044): Connector {0} not found
+    ReloadConnectorNotFoundError,
+    /// `LOCERR_RELOAD_INPUT_FIELD_WITH_DUPLICATE_KEYS` (11045): Duplicate keys when loading Input Field {0}
+    ReloadInputFieldWithDuplicateKeys,
+    /// `LOCERR_RELOAD_CONCATENATE_LOAD_NO_PREVIOUS_TABLE` (11046): No previous table for concatenate load.
+    ReloadConcatenateLoadNoPreviousTable,
     /// `LOCERR_RELOAD_WRONG_FILE_FORMAT_QVD` (11047): Unsupported or bad format in QVD file
     ReloadWrongFileFormatQvd,
-    /// `LOCERR_SCRIPT_DATASOURCE_ACCESS_DENIED` (10000): Data source access denied
-    ScriptDatasourceAccessDenied,
-    /// `LOCERR_SEARCH_TIMEOUT` (15000): Search timeout
-    SearchTimeout,
-    /// `LOCERR_SERVER_AJAX_DISABLED` (5008): Ajax disabled
-    ServerAjaxDisabled,
-    /// `LOCERR_SERVER_BUSY` (5006): Server busy
-    ServerBusy,
-    /// `LOCERR_SERVER_LICENSE_EXPIRED` (5007): License has expired
-    ServerLicenseExpired,
-    /// `LOCERR_SERVER_NO_TOKEN` (5009): No user license available for the user of this session
-    ServerNoToken,
-    /// `LOCERR_SERVER_OFF_DUTY` (5005): Server off duty
-    ServerOffDuty,
-    /// `LOCERR_SERVER_OUT_OF_CALS` (5003): Server out of cals
-    ServerOutOfCals,
-    /// `LOCERR_SERVER_OUT_OF_NAMED_CALS` (5004): Server out of named cals
-    ServerOutOfNamedCals,
-    /// `LOCERR_SERVER_OUT_OF_SESSION_AND_USER_CALS` (5000): Server out of session and usage cals
-    ServerOutOfSessionAndUserCals,
-    /// `LOCERR_SERVER_OUT_OF_SESSION_CALS` (5001): File not found
-    ServerOutOfSessionCals,
-    /// `LOCERR_SERVER_OUT_OF_USAGE_CALS` (5002): File not found
-    ServerOutOfUsageCals,
-    /// `LOCERR_SETEXPRESSION_TOO_LARGE` (30100): Set analysis expression too large
-    SetexpressionTooLarge,
-    /// `LOCERR_SMART_LOAD_TABLE_DUPLICATED` (17001): Found duplicated table names
-    SmartLoadTableDuplicated,
-    /// `LOCERR_SMART_LOAD_TABLE_NOT_FOUND` (17000): Table not found in current App
-    SmartLoadTableNotFound,
-    /// `LOCERR_SYNC_INVALID_OFFSET` (14000): Unknown error
-    SyncInvalidOffset,
-    /// `LOCERR_TRENDLINE_INVALID_DEF` (25000): Invalid trendline def
-    TrendlineInvalidDef,
-    /// `LOCERR_TRENDLINE_INVALID_MATH_ERROR` (25001): Math error
-    TrendlineInvalidMathError,
-    /// `LOCERR_USER_ACCESS_DENIED` (4000): User access denied
-    UserAccessDenied,
+    /// `LOCERR_RELOAD_ACTION_BLOCKED_ENTITLEMENT` (11048): Action is blocked due to that an entitlement quota limit has been reached.. Available since engine 12.1520.0.
+    ReloadActionBlockedEntitlement,
+    /// `LOCERR_PERSONAL_NEW_VERSION_AVAILABLE` (12000): New Qlik Sense Desktop version available
+    PersonalNewVersionAvailable,
+    /// `LOCERR_PERSONAL_VERSION_EXPIRED` (12001): This engine has expired
+    PersonalVersionExpired,
+    /// `LOCERR_PERSONAL_SECTION_ACCESS_DETECTED` (12002): Section access detected when opening an app
+    PersonalSectionAccessDetected,
+    /// `LOCERR_PERSONAL_APP_DELETION_FAILED` (12003): Unknown error
+    PersonalAppDeletionFailed,
     /// `LOCERR_USER_AUTHENTICATION_FAILURE` (12004): User authentication failure
     UserAuthenticationFailure,
-    /// `LOCERR_USER_IMPERSONATION_FAILED` (4001): User impersonation failed
-    UserImpersonationFailed,
-    /// `LOCERR_VARIABLE_CONSTRAINT_FAILED` (18004): Variable constraint failed. Available since engine 12.2528.0.
-    VariableConstraintFailed,
-    /// `LOCERR_VARIABLE_CONSTRAINT_INCONSISTENCY` (18003): Variable constraint inconsistency. Available since engine 12.2528.0.
-    VariableConstraintInconsistency,
+    /// `LOCERR_EXPORT_OUT_OF_MEMORY` (13000): Out of memory
+    ExportOutOfMemory,
+    /// `LOCERR_EXPORT_NO_DATA` (13001): No data
+    ExportNoData,
+    /// `LOCERR_SYNC_INVALID_OFFSET` (14000): Unknown error
+    SyncInvalidOffset,
+    /// `LOCERR_SEARCH_TIMEOUT` (15000): Search timeout
+    SearchTimeout,
+    /// `LOCERR_DIRECT_DISCOVERY_LINKED_EXPRESSION_FAIL` (16000): Direct Discovery expression failed
+    DirectDiscoveryLinkedExpressionFail,
+    /// `LOCERR_DIRECT_DISCOVERY_ROWCOUNT_OVERFLOW` (16001): Direct Discovery row count overflow
+    DirectDiscoveryRowcountOverflow,
+    /// `LOCERR_DIRECT_DISCOVERY_EMPTY_RESULT` (16002): Unknown error
+    DirectDiscoveryEmptyResult,
+    /// `LOCERR_DIRECT_DISCOVERY_DB_CONNECTION_FAILED` (16003): Database connection failed
+    DirectDiscoveryDbConnectionFailed,
+    /// `LOCERR_DIRECT_DISCOVERY_MEASURE_NOT_ALLOWED` (16004): Unknown error
+    DirectDiscoveryMeasureNotAllowed,
+    /// `LOCERR_DIRECT_DISCOVERY_DETAIL_NOT_ALLOWED` (16005): Unknown error
+    DirectDiscoveryDetailNotAllowed,
+    /// `LOCERR_DIRECT_DISCOVERY_NOT_SYNTH_CIRCULAR_ALLOWED` (16006): Unknown error
+    DirectDiscoveryNotSynthCircularAllowed,
+    /// `LOCERR_DIRECT_DISCOVERY_ONLY_ONE_DD_TABLE_ALLOWED` (16007): Unknown error
+    DirectDiscoveryOnlyOneDdTableAllowed,
+    /// `LOCERR_DIRECT_DISCOVERY_DB_AUTHORIZATION_FAILED` (16008): Unknown error
+    DirectDiscoveryDbAuthorizationFailed,
+    /// `LOCERR_SMART_LOAD_TABLE_NOT_FOUND` (17000): Table not found in current App
+    SmartLoadTableNotFound,
+    /// `LOCERR_SMART_LOAD_TABLE_DUPLICATED` (17001): Found duplicated table names
+    SmartLoadTableDuplicated,
+    /// `LOCERR_VARIABLE_NO_NAME` (18000): Variable must have a name
+    VariableNoName,
     /// `LOCERR_VARIABLE_DUPLICATE_NAME` (18001): Variable already exists
     VariableDuplicateName,
     /// `LOCERR_VARIABLE_INCONSISTENCY` (18002): Variable inconsistency
     VariableInconsistency,
-    /// `LOCERR_VARIABLE_NO_NAME` (18000): Variable must have a name
-    VariableNoName,
+    /// `LOCERR_VARIABLE_CONSTRAINT_INCONSISTENCY` (18003): Variable constraint inconsistency. Available since engine 12.2528.0.
+    VariableConstraintInconsistency,
+    /// `LOCERR_VARIABLE_CONSTRAINT_FAILED` (18004): Variable constraint failed. Available since engine 12.2528.0.
+    VariableConstraintFailed,
+    /// `LOCERR_MEDIA_LIBRARY_LIST_FAILED` (19000): Failed getting list of content libraries
+    MediaLibraryListFailed,
+    /// `LOCERR_MEDIA_LIBRARY_CONTENT_FAILED` (19001): Failed getting list of library content
+    MediaLibraryContentFailed,
+    /// `LOCERR_MEDIA_BUNDLING_FAILED` (19002): Media bundling failed
+    MediaBundlingFailed,
+    /// `LOCERR_MEDIA_UNBUNDLING_FAILED` (19003): Media unbundling failed
+    MediaUnbundlingFailed,
+    /// `LOCERR_MEDIA_LIBRARY_NOT_FOUND` (19004): Content library not found
+    MediaLibraryNotFound,
+    /// `LOCERR_FEATURE_DISABLED` (20000): Feature disabled
+    FeatureDisabled,
+    /// `LOCERR_LOAD_TOO_MANY_FIELDS` (21000): Too many fields in file. Available since engine 12.2399.0.
+    LoadTooManyFields,
+    /// `LOCERR_LOAD_TOO_MANY_TABLES` (21001): Too many tables in file. Available since engine 12.2399.0.
+    LoadTooManyTables,
+    /// `LOCERR_JSON_RPC_INVALID_REQUEST` (-32600): Invalid JSON request
+    JsonRpcInvalidRequest,
+    /// `LOCERR_JSON_RPC_METHOD_NOT_FOUND` (-32601): Method does not exist
+    JsonRpcMethodNotFound,
+    /// `LOCERR_JSON_RPC_INVALID_PARAMETERS` (-32602): Invalid method parameter(s)
+    JsonRpcInvalidParameters,
+    /// `LOCERR_JSON_RPC_INTERNAL_ERROR` (-32603): Internal JSON-RPC error
+    JsonRpcInternalError,
+    /// `LOCERR_JSON_RPC_RESPONSE_TOO_LARGE` (-32604): Response too large. Available since engine 12.2399.0.
+    JsonRpcResponseTooLarge,
+    /// `LOCERR_JSON_RPC_PARSE_ERROR` (-32700): JSON parse error
+    JsonRpcParseError,
+    /// `LOCERR_MQ_SOCKET_CONNECT_FAILURE` (33000): Unknown error
+    MqSocketConnectFailure,
+    /// `LOCERR_MQ_SOCKET_OPEN_FAILURE` (33001): Unknown error
+    MqSocketOpenFailure,
+    /// `LOCERR_MQ_PROTOCOL_NO_RESPONE` (33002): Unknown error
+    MqProtocolNoRespone,
+    /// `LOCERR_MQ_PROTOCOL_LIBRARY_EXCEPTION` (33003): Unknown error
+    MqProtocolLibraryException,
+    /// `LOCERR_MQ_PROTOCOL_CONNECTION_CLOSED` (33004): Unknown error
+    MqProtocolConnectionClosed,
+    /// `LOCERR_MQ_PROTOCOL_CHANNEL_CLOSED` (33005): Unknown error
+    MqProtocolChannelClosed,
+    /// `LOCERR_MQ_PROTOCOL_UNKNOWN_ERROR` (33006): Unknown error
+    MqProtocolUnknownError,
+    /// `LOCERR_MQ_PROTOCOL_INVALID_STATUS` (33007): Unknown error
+    MqProtocolInvalidStatus,
+    /// `LOCERR_EXTENGINE_GRPC_STATUS_OK` (22000): OK
+    ExtengineGrpcStatusOk,
+    /// `LOCERR_EXTENGINE_GRPC_STATUS_CANCELLED` (22001): Operation cancelled.
+    ExtengineGrpcStatusCancelled,
+    /// `LOCERR_EXTENGINE_GRPC_STATUS_UNKNOWN` (22002): Unknown error.
+    ExtengineGrpcStatusUnknown,
+    /// `LOCERR_EXTENGINE_GRPC_STATUS_INVALID_ARGUMENT` (22003): Invalid argument.
+    ExtengineGrpcStatusInvalidArgument,
+    /// `LOCERR_EXTENGINE_GRPC_STATUS_DEADLINE_EXCEEDED` (22004): Deadline exceeded.
+    ExtengineGrpcStatusDeadlineExceeded,
+    /// `LOCERR_EXTENGINE_GRPC_STATUS_NOT_FOUND` (22005): Resource not found.
+    ExtengineGrpcStatusNotFound,
+    /// `LOCERR_EXTENGINE_GRPC_STATUS_ALREADY_EXISTS` (22006): Resource already exists.
+    ExtengineGrpcStatusAlreadyExists,
+    /// `LOCERR_EXTENGINE_GRPC_STATUS_PERMISSION_DENIED` (22007): Permission Denied.
+    ExtengineGrpcStatusPermissionDenied,
+    /// `LOCERR_EXTENGINE_GRPC_STATUS_RESOURCE_EXHAUSTED` (22008): Resource exhausted.
+    ExtengineGrpcStatusResourceExhausted,
+    /// `LOCERR_EXTENGINE_GRPC_STATUS_FAILED_PRECONDITION` (22009): Operation rejected, failed precondition.
+    ExtengineGrpcStatusFailedPrecondition,
+    /// `LOCERR_EXTENGINE_GRPC_STATUS_ABORTED` (22010): Operation aborted.
+    ExtengineGrpcStatusAborted,
+    /// `LOCERR_EXTENGINE_GRPC_STATUS_OUT_OF_RANGE` (22011): Operation out of range.
+    ExtengineGrpcStatusOutOfRange,
+    /// `LOCERR_EXTENGINE_GRPC_STATUS_UNIMPLEMENTED` (22012): Operation not implemented.
+    ExtengineGrpcStatusUnimplemented,
+    /// `LOCERR_EXTENGINE_GRPC_STATUS_INTERNAL` (22013): Internal error.
+    ExtengineGrpcStatusInternal,
+    /// `LOCERR_EXTENGINE_GRPC_STATUS_UNAVAILABLE` (22014): Service unavailable.
+    ExtengineGrpcStatusUnavailable,
+    /// `LOCERR_EXTENGINE_GRPC_STATUS_DATA_LOSS` (22015): Unrecoverable data loss or corruption.
+    ExtengineGrpcStatusDataLoss,
+    /// `LOCERR_EXTENGINE_GRPC_STATUS_UNAUTHENTICATED` (22016): Invalid authentication.
+    ExtengineGrpcStatusUnauthenticated,
+    /// `LOCERR_LXW_INVALID_OBJ` (23001): Invalid xlsx object.
+    LxwInvalidObj,
+    /// `LOCERR_LXW_INVALID_FILE` (23002): Invalid xlsx file.
+    LxwInvalidFile,
+    /// `LOCERR_LXW_INVALID_SHEET` (23003): Invalid xlsx sheet.
+    LxwInvalidSheet,
+    /// `LOCERR_LXW_INVALID_EXPORT_RANGE` (23004): Invalid xlsx export range.
+    LxwInvalidExportRange,
+    /// `LOCERR_LXW_ERROR` (23005): General error with xlsx writing.
+    LxwError,
+    /// `LOCERR_LXW_ERROR_MEMORY_MALLOC_FAILED` (23006): Can not allocate memory when writing xlsx file.
+    LxwErrorMemoryMallocFailed,
+    /// `LOCERR_LXW_ERROR_CREATING_XLSX_FILE` (23007): Error creating output xlsx file. Usually a permissions error.
+    LxwErrorCreatingXlsxFile,
+    /// `LOCERR_LXW_ERROR_CREATING_TMPFILE` (23008): Error encountered when creating a tmpfile during file assembly.
+    LxwErrorCreatingTmpfile,
+    /// `LOCERR_LXW_ERROR_ZIP_FILE_OPERATION` (23009): Zlib error with a file operation while creating xlsx file.
+    LxwErrorZipFileOperation,
+    /// `LOCERR_LXW_ERROR_ZIP_FILE_ADD` (23010): Zlib error when adding sub file to xlsx file.
+    LxwErrorZipFileAdd,
+    /// `LOCERR_LXW_ERROR_ZIP_CLOSE` (23011): Zlib error when closing xlsx file.
+    LxwErrorZipClose,
+    /// `LOCERR_LXW_ERROR_NULL_PARAMETER_IGNORED` (23012): NULL function parameter ignored.
+    LxwErrorNullParameterIgnored,
+    /// `LOCERR_LXW_ERROR_MAX_STRING_LENGTH_EXCEEDED` (23013): String exceeds Excel's limit of 32,767 characters.
+    LxwErrorMaxStringLengthExceeded,
+    /// `LOCERR_LXW_ERROR_255_STRING_LENGTH_EXCEEDED` (23014): Parameter exceeds Excel's limit of 255 characters.
+    LxwError255StringLengthExceeded,
+    /// `LOCERR_LXW_ERROR_SHARED_STRING_INDEX_NOT_FOUND` (23015): Error finding internal string index.
+    LxwErrorSharedStringIndexNotFound,
+    /// `LOCERR_LXW_ERROR_WORKSHEET_INDEX_OUT_OF_RANGE` (23016): Worksheet row or column index out of range.
+    LxwErrorWorksheetIndexOutOfRange,
+    /// `LOCERR_LXW_ERROR_WORKSHEET_MAX_NUMBER_URLS_EXCEEDED` (23017): Maximum number of worksheet URLs (65530) exceeded.
+    LxwErrorWorksheetMaxNumberUrlsExceeded,
+    /// `LOCERR_BDI_STATUS_OK` (24000): OK
+    BdiStatusOk,
+    /// `LOCERR_BDI_GENERIC_ERROR_NOT_TRANSLATED` (24001): Direct Query Mode error
+    BdiGenericErrorNotTranslated,
+    /// `LOCERR_TRENDLINE_INVALID_DEF` (25000): Invalid trendline def
+    TrendlineInvalidDef,
+    /// `LOCERR_TRENDLINE_INVALID_MATH_ERROR` (25001): Math error
+    TrendlineInvalidMathError,
+    /// `LOCERR_CURL_UNSUPPORTED_PROTOCOL` (30000): Provided URL use an unsupported protocol
+    CurlUnsupportedProtocol,
+    /// `LOCERR_CURL_COULDNT_RESOLVE_PROXY` (30001): Provided proxy can not be resolved
+    CurlCouldntResolveProxy,
+    /// `LOCERR_CURL_COULDNT_CONNECT` (30002): Failed to connect to host or proxy
+    CurlCouldntConnect,
+    /// `LOCERR_CURL_REMOTE_ACCESS_DENIED` (30003): Access denied for resource in the URL
+    CurlRemoteAccessDenied,
+    /// `LOCERR_CURL_FTP_ACCEPT_FAILED` (30004): FTP accept failed
+    CurlFtpAcceptFailed,
+    /// `LOCERR_CURL_FTP_ACCEPT_TIMEOUT` (30005): FTP accept timeout
+    CurlFtpAcceptTimeout,
+    /// `LOCERR_CURL_FTP_CANT_GET_HOST` (30006): FTP can not get the host
+    CurlFtpCantGetHost,
+    /// `LOCERR_CURL_PARTIAL_FILE` (30007): File transfer did not match the expected transfer size
+    CurlPartialFile,
+    /// `LOCERR_CURL_QUOTE_ERROR` (30008): Custom QUOTE commands failed
+    CurlQuoteError,
+    /// `LOCERR_CURL_WRITE_ERROR` (30009): Write failed
+    CurlWriteError,
+    /// `LOCERR_CURL_UPLOAD_FAILED` (30010): Upload failed
+    CurlUploadFailed,
+    /// `LOCERR_CURL_OUT_OF_MEMORY` (30011): Memory allocation failed
+    CurlOutOfMemory,
+    /// `LOCERR_CURL_OPERATION_TIMEDOUT` (30012): Operation timeout
+    CurlOperationTimedout,
+    /// `LOCERR_CURL_FTP_COULDNT_USE_REST` (30013): FTP REST command failed
+    CurlFtpCouldntUseRest,
+    /// `LOCERR_CURL_HTTP_POST_ERROR` (30014): POST command failed
+    CurlHttpPostError,
+    /// `LOCERR_CURL_SSL_CONNECT_ERROR` (30015): SSL/TSL handshake failed. Certificates and/or passwords are invalid
+    CurlSslConnectError,
+    /// `LOCERR_CURL_FILE_COULDNT_READ_FILE` (30016): File read failed
+    CurlFileCouldntReadFile,
+    /// `LOCERR_CURL_LDAP_CANNOT_BIND` (30017): LDAP bind failed
+    CurlLdapCannotBind,
+    /// `LOCERR_CURL_LDAP_SEARCH_FAILED` (30018): LDAP search failed
+    CurlLdapSearchFailed,
+    /// `LOCERR_CURL_TOO_MANY_REDIRECTS` (30019): Failure due to too many redirects
+    CurlTooManyRedirects,
+    /// `LOCERR_CURL_PEER_FAILED_VERIFICATION` (30020): SSL certificate or SSH md5 fingerprint failed to verify
+    CurlPeerFailedVerification,
+    /// `LOCERR_CURL_GOT_NOTHING` (30021): Got nothing from remote server
+    CurlGotNothing,
+    /// `LOCERR_CURL_SSL_ENGINE_NOTFOUND` (30022): Specified crypto engine not found
+    CurlSslEngineNotfound,
+    /// `LOCERR_CURL_SSL_ENGINE_SETFAILED` (30023): Failed to set the selected SSL crypto engine
+    CurlSslEngineSetfailed,
+    /// `LOCERR_CURL_SSL_CERTPROBLEM` (30024): Problem with the local client certificate
+    CurlSslCertproblem,
+    /// `LOCERR_CURL_SSL_CIPHER` (30025): Specified cipher can not be used
+    CurlSslCipher,
+    /// `LOCERR_CURL_SSL_CACERT` (30026): Peer certificate cannot be authenticated
+    CurlSslCacert,
+    /// `LOCERR_CURL_BAD_CONTENT_ENCODING` (30027): Bad content encoding
+    CurlBadContentEncoding,
+    /// `LOCERR_CURL_LDAP_INVALID_URL` (30028): Invalid LDAP URL
+    CurlLdapInvalidUrl,
+    /// `LOCERR_CURL_USE_SSL_FAILED` (30029): Requested FTP SSL level failed
+    CurlUseSslFailed,
+    /// `LOCERR_CURL_SSL_ENGINE_INITFAILED` (30030): Initiating the SSL Engine failed
+    CurlSslEngineInitfailed,
+    /// `LOCERR_CURL_LOGIN_DENIED` (30031): Remote server login denied
+    CurlLoginDenied,
+    /// `LOCERR_CURL_TFTP_NOTFOUND` (30032): File on FTP server not found
+    CurlTftpNotfound,
+    /// `LOCERR_CURL_TFTP_ILLEGAL` (30033): Illegal TFTP operation
+    CurlTftpIllegal,
+    /// `LOCERR_CURL_SSH` (30034): Error occurred during SSH session
+    CurlSsh,
+    /// `LOCERR_SETEXPRESSION_TOO_LARGE` (30100): Set analysis expression too large
+    SetexpressionTooLarge,
+    /// `LOCERR_RELOAD_MERGE_LOAD_ERROR` (30101): Merge Load error: {0}
+    ReloadMergeLoadError,
     /// `LOCERR_WIN_FTP_DROPPED` (30200): The FTP operation was not completed because the session was aborted. Available since engine 12.1325.0.
     WinFtpDropped,
     /// `LOCERR_WIN_FTP_NO_PASSIVE_MODE` (30201): Passive mode is not available on the server. Available since engine 12.1325.0.
@@ -636,6 +634,8 @@ pub enum ErrorCode {
     WinHttpInvalidServerResponse,
     /// `LOCERR_WIN_HTTP_REDIRECT_NEEDS_CONFIRMATION` (30212): The redirection requires user confirmation. Available since engine 12.1325.0.
     WinHttpRedirectNeedsConfirmation,
+    /// `LOCERR_WIN_INTERNET_FORCE_RETRY` (30220): The function needs to redo the request. Available since engine 12.1325.0.
+    WinInternetForceRetry,
     /// `LOCERR_WIN_INTERNET_CANNOT_CONNECT` (30221): The attempt to connect to the server failed. Available since engine 12.1325.0.
     WinInternetCannotConnect,
     /// `LOCERR_WIN_INTERNET_CONNECTION_ABORTED` (30222): The connection with the server has been terminated. Available since engine 12.1325.0.
@@ -644,8 +644,6 @@ pub enum ErrorCode {
     WinInternetConnectionReset,
     /// `LOCERR_WIN_INTERNET_DISCONNECTED` (30224): The Internet connection has been lost. Available since engine 12.1325.0.
     WinInternetDisconnected,
-    /// `LOCERR_WIN_INTERNET_FORCE_RETRY` (30220): The function needs to redo the request. Available since engine 12.1325.0.
-    WinInternetForceRetry,
     /// `LOCERR_WIN_INTERNET_INCORRECT_FORMAT` (30225): The format of the request is invalid. Available since engine 12.1325.0.
     WinInternetIncorrectFormat,
     /// `LOCERR_WIN_INTERNET_INVALID_CA` (30226): The function is unfamiliar with the Certificate Authority that generated the server's certificate. Available since engine 12.1325.0.
@@ -672,6 +670,8 @@ pub enum ErrorCode {
     WinInternetSecInvalidCert,
     /// `LOCERR_WIN_INTERNET_SERVER_UNREACHABLE` (30237): The website or server indicated is unreachable. Available since engine 12.1325.0.
     WinInternetServerUnreachable,
+    /// `LOCERR_BM_RESULT_TOO_LARGE` (31000): Unknown error. Available since engine 12.2399.0.
+    BmResultTooLarge,
     /// A code this version of the API does not know.
     Unknown(i32),
 }
@@ -679,149 +679,30 @@ impl ErrorCode {
     /// The numeric code sent by the engine.
     pub fn code(self) -> i32 {
         match self {
-            Self::AppAlreadyExists => 1000i32,
-            Self::AppAlreadyOpen => 1002i32,
-            Self::AppAlreadyOpenInDifferentMode => 1009i32,
-            Self::AppConnectFailed => 1008i32,
-            Self::AppCreateFailed => 1006i32,
-            Self::AppDirectQueryWorkloadNotSupported => 1016i32,
-            Self::AppEventSourceTimeout => 1018i32,
-            Self::AppExportFailed => 1014i32,
-            Self::AppImportFailed => 1004i32,
-            Self::AppInvalid => 1007i32,
-            Self::AppInvalidName => 1001i32,
-            Self::AppMigrationCouldNotContactMigrationService => 1010i32,
-            Self::AppMigrationCouldNotStartMigration => 1011i32,
-            Self::AppMigrationFailure => 1012i32,
-            Self::AppNotFound => 1003i32,
-            Self::AppNotOpen => 1017i32,
-            Self::AppSaveFailed => 1005i32,
-            Self::AppScriptMissing => 1013i32,
-            Self::AppSizeExceeded => 1015i32,
-            Self::BdiGenericErrorNotTranslated => 24001i32,
-            Self::BdiStatusOk => 24000i32,
-            Self::BmResultTooLarge => 31000i32,
-            Self::CalcEvalConditionFailed => 7005i32,
-            Self::CalcHeapError => 7002i32,
-            Self::CalcInvalidColSort => 7008i32,
-            Self::CalcInvalidDef => 7000i32,
-            Self::CalcMissingLinked => 7007i32,
-            Self::CalcMissingLinkedField => 7013i32,
-            Self::CalcMixedLinkedAggregation => 7006i32,
-            Self::CalcNotCalculated => 7014i32,
-            Self::CalcNotInLib => 7001i32,
-            Self::CalcPagesTooLarge => 7009i32,
-            Self::CalcPivotDimensionsAlreadyExists => 7012i32,
-            Self::CalcSemanticFieldNotAllowed => 7010i32,
-            Self::CalcTimeout => 7004i32,
-            Self::CalcTooLarge => 7003i32,
-            Self::CalcValidationStateInvalid => 7011i32,
-            Self::ConnectionAlreadyExists => 2000i32,
-            Self::ConnectionFailedToImport => 2003i32,
-            Self::ConnectionFailedToLoad => 2002i32,
-            Self::ConnectionMissingCredentials => 2005i32,
-            Self::ConnectionNameIsInvalid => 2004i32,
-            Self::ConnectionNotFound => 2001i32,
-            Self::ConnectorFilesizeExceededBufferSize => 2301i32,
-            Self::ConnectorNoFileStreamingSupport => 2300i32,
-            Self::CurlBadContentEncoding => 30027i32,
-            Self::CurlCouldntConnect => 30002i32,
-            Self::CurlCouldntResolveProxy => 30001i32,
-            Self::CurlFileCouldntReadFile => 30016i32,
-            Self::CurlFtpAcceptFailed => 30004i32,
-            Self::CurlFtpAcceptTimeout => 30005i32,
-            Self::CurlFtpCantGetHost => 30006i32,
-            Self::CurlFtpCouldntUseRest => 30013i32,
-            Self::CurlGotNothing => 30021i32,
-            Self::CurlHttpPostError => 30014i32,
-            Self::CurlLdapCannotBind => 30017i32,
-            Self::CurlLdapInvalidUrl => 30028i32,
-            Self::CurlLdapSearchFailed => 30018i32,
-            Self::CurlLoginDenied => 30031i32,
-            Self::CurlOperationTimedout => 30012i32,
-            Self::CurlOutOfMemory => 30011i32,
-            Self::CurlPartialFile => 30007i32,
-            Self::CurlPeerFailedVerification => 30020i32,
-            Self::CurlQuoteError => 30008i32,
-            Self::CurlRemoteAccessDenied => 30003i32,
-            Self::CurlSsh => 30034i32,
-            Self::CurlSslCacert => 30026i32,
-            Self::CurlSslCertproblem => 30024i32,
-            Self::CurlSslCipher => 30025i32,
-            Self::CurlSslConnectError => 30015i32,
-            Self::CurlSslEngineInitfailed => 30030i32,
-            Self::CurlSslEngineNotfound => 30022i32,
-            Self::CurlSslEngineSetfailed => 30023i32,
-            Self::CurlTftpIllegal => 30033i32,
-            Self::CurlTftpNotfound => 30032i32,
-            Self::CurlTooManyRedirects => 30019i32,
-            Self::CurlUnsupportedProtocol => 30000i32,
-            Self::CurlUploadFailed => 30010i32,
-            Self::CurlUseSslFailed => 30029i32,
-            Self::CurlWriteError => 30009i32,
-            Self::DirectDiscoveryDbAuthorizationFailed => 16008i32,
-            Self::DirectDiscoveryDbConnectionFailed => 16003i32,
-            Self::DirectDiscoveryDetailNotAllowed => 16005i32,
-            Self::DirectDiscoveryEmptyResult => 16002i32,
-            Self::DirectDiscoveryLinkedExpressionFail => 16000i32,
-            Self::DirectDiscoveryMeasureNotAllowed => 16004i32,
-            Self::DirectDiscoveryNotSynthCircularAllowed => 16006i32,
-            Self::DirectDiscoveryOnlyOneDdTableAllowed => 16007i32,
-            Self::DirectDiscoveryRowcountOverflow => 16001i32,
-            Self::ExportNoData => 13001i32,
-            Self::ExportOutOfMemory => 13000i32,
-            Self::ExtengineGrpcStatusAborted => 22010i32,
-            Self::ExtengineGrpcStatusAlreadyExists => 22006i32,
-            Self::ExtengineGrpcStatusCancelled => 22001i32,
-            Self::ExtengineGrpcStatusDataLoss => 22015i32,
-            Self::ExtengineGrpcStatusDeadlineExceeded => 22004i32,
-            Self::ExtengineGrpcStatusFailedPrecondition => 22009i32,
-            Self::ExtengineGrpcStatusInternal => 22013i32,
-            Self::ExtengineGrpcStatusInvalidArgument => 22003i32,
-            Self::ExtengineGrpcStatusNotFound => 22005i32,
-            Self::ExtengineGrpcStatusOk => 22000i32,
-            Self::ExtengineGrpcStatusOutOfRange => 22011i32,
-            Self::ExtengineGrpcStatusPermissionDenied => 22007i32,
-            Self::ExtengineGrpcStatusResourceExhausted => 22008i32,
-            Self::ExtengineGrpcStatusUnauthenticated => 22016i32,
-            Self::ExtengineGrpcStatusUnavailable => 22014i32,
-            Self::ExtengineGrpcStatusUnimplemented => 22012i32,
-            Self::ExtengineGrpcStatusUnknown => 22002i32,
-            Self::FeatureDisabled => 20000i32,
-            Self::FileAccessDenied => 3000i32,
-            Self::FileCorrupt => 3002i32,
-            Self::FileFormatUnsupported => 3004i32,
-            Self::FileNameInvalid => 3001i32,
-            Self::FileNotFound => 3003i32,
-            Self::FileOpenedInUnsupportedMode => 3005i32,
-            Self::FileTableNotFound => 3006i32,
-            Self::GenericAborted => 15i32,
-            Self::GenericAccessDenied => 5i32,
-            Self::GenericAlreadyExists => 3i32,
-            Self::GenericConnectionLost => 16i32,
-            Self::GenericCorruptData => 11i32,
-            Self::GenericEmptyParameters => 9i32,
-            Self::GenericEngineTerminated => 21i32,
-            Self::GenericInternalError => 10i32,
-            Self::GenericInvalidParameters => 8i32,
-            Self::GenericInvalidPath => 4i32,
-            Self::GenericInvisibleOwnerAbort => 13i32,
-            Self::GenericMemoryInconsistency => 12i32,
-            Self::GenericMemoryLimitReached => 19i32,
-            Self::GenericNotFound => 2i32,
-            Self::GenericNotImplemented => 20i32,
-            Self::GenericNotInitialized => 7i32,
-            Self::GenericNotSet => 1i32,
-            Self::GenericOk => 0i32,
-            Self::GenericOutOfMemory => 6i32,
-            Self::GenericProhibitValidate => 14i32,
-            Self::GenericRestConnectionFailure => 18i32,
+            Self::InternalError => -128i32,
             Self::GenericUnknown => -1i32,
+            Self::GenericOk => 0i32,
+            Self::GenericNotSet => 1i32,
+            Self::GenericNotFound => 2i32,
+            Self::GenericAlreadyExists => 3i32,
+            Self::GenericInvalidPath => 4i32,
+            Self::GenericAccessDenied => 5i32,
+            Self::GenericOutOfMemory => 6i32,
+            Self::GenericNotInitialized => 7i32,
+            Self::GenericInvalidParameters => 8i32,
+            Self::GenericEmptyParameters => 9i32,
+            Self::GenericInternalError => 10i32,
+            Self::GenericCorruptData => 11i32,
+            Self::GenericMemoryInconsistency => 12i32,
+            Self::GenericInvisibleOwnerAbort => 13i32,
+            Self::GenericProhibitValidate => 14i32,
+            Self::GenericAborted => 15i32,
+            Self::GenericConnectionLost => 16i32,
             Self::GenericUnsupportedInProductVersion => 17i32,
-            Self::HcInvalidObject => 6000i32,
-            Self::HcInvalidObjectState => 6002i32,
-            Self::HcModalObjectError => 6003i32,
-            Self::HcResultTooLarge => 6001i32,
+            Self::GenericRestConnectionFailure => 18i32,
+            Self::GenericMemoryLimitReached => 19i32,
+            Self::GenericNotImplemented => 20i32,
+            Self::GenericEngineTerminated => 21i32,
             Self::Http400 => 400i32,
             Self::Http401 => 401i32,
             Self::Http402 => 402i32,
@@ -851,80 +732,94 @@ impl ErrorCode {
             Self::Http505 => 505i32,
             Self::Http509 => 509i32,
             Self::HttpCouldNotResolveHost => 700i32,
-            Self::InternalError => -128i32,
-            Self::JsonRpcInternalError => -32603i32,
-            Self::JsonRpcInvalidParameters => -32602i32,
-            Self::JsonRpcInvalidRequest => -32600i32,
-            Self::JsonRpcMethodNotFound => -32601i32,
-            Self::JsonRpcParseError => -32700i32,
-            Self::JsonRpcResponseTooLarge => -32604i32,
+            Self::AppAlreadyExists => 1000i32,
+            Self::AppInvalidName => 1001i32,
+            Self::AppAlreadyOpen => 1002i32,
+            Self::AppNotFound => 1003i32,
+            Self::AppImportFailed => 1004i32,
+            Self::AppSaveFailed => 1005i32,
+            Self::AppCreateFailed => 1006i32,
+            Self::AppInvalid => 1007i32,
+            Self::AppConnectFailed => 1008i32,
+            Self::AppAlreadyOpenInDifferentMode => 1009i32,
+            Self::AppMigrationCouldNotContactMigrationService => 1010i32,
+            Self::AppMigrationCouldNotStartMigration => 1011i32,
+            Self::AppMigrationFailure => 1012i32,
+            Self::AppScriptMissing => 1013i32,
+            Self::AppExportFailed => 1014i32,
+            Self::AppSizeExceeded => 1015i32,
+            Self::AppDirectQueryWorkloadNotSupported => 1016i32,
+            Self::AppNotOpen => 1017i32,
+            Self::AppEventSourceTimeout => 1018i32,
+            Self::ConnectionAlreadyExists => 2000i32,
+            Self::ConnectionNotFound => 2001i32,
+            Self::ConnectionFailedToLoad => 2002i32,
+            Self::ConnectionFailedToImport => 2003i32,
+            Self::ConnectionNameIsInvalid => 2004i32,
+            Self::ConnectionMissingCredentials => 2005i32,
+            Self::ConnectorNoFileStreamingSupport => 2300i32,
+            Self::ConnectorFilesizeExceededBufferSize => 2301i32,
+            Self::FileAccessDenied => 3000i32,
+            Self::FileNameInvalid => 3001i32,
+            Self::FileCorrupt => 3002i32,
+            Self::FileNotFound => 3003i32,
+            Self::FileFormatUnsupported => 3004i32,
+            Self::FileOpenedInUnsupportedMode => 3005i32,
+            Self::FileTableNotFound => 3006i32,
+            Self::UserAccessDenied => 4000i32,
+            Self::UserImpersonationFailed => 4001i32,
+            Self::ServerOutOfSessionAndUserCals => 5000i32,
+            Self::ServerOutOfSessionCals => 5001i32,
+            Self::ServerOutOfUsageCals => 5002i32,
+            Self::ServerOutOfCals => 5003i32,
+            Self::ServerOutOfNamedCals => 5004i32,
+            Self::ServerOffDuty => 5005i32,
+            Self::ServerBusy => 5006i32,
+            Self::ServerLicenseExpired => 5007i32,
+            Self::ServerAjaxDisabled => 5008i32,
+            Self::ServerNoToken => 5009i32,
+            Self::HcInvalidObject => 6000i32,
+            Self::HcResultTooLarge => 6001i32,
+            Self::HcInvalidObjectState => 6002i32,
+            Self::HcModalObjectError => 6003i32,
+            Self::CalcInvalidDef => 7000i32,
+            Self::CalcNotInLib => 7001i32,
+            Self::CalcHeapError => 7002i32,
+            Self::CalcTooLarge => 7003i32,
+            Self::CalcTimeout => 7004i32,
+            Self::CalcEvalConditionFailed => 7005i32,
+            Self::CalcMixedLinkedAggregation => 7006i32,
+            Self::CalcMissingLinked => 7007i32,
+            Self::CalcInvalidColSort => 7008i32,
+            Self::CalcPagesTooLarge => 7009i32,
+            Self::CalcSemanticFieldNotAllowed => 7010i32,
+            Self::CalcValidationStateInvalid => 7011i32,
+            Self::CalcPivotDimensionsAlreadyExists => 7012i32,
+            Self::CalcMissingLinkedField => 7013i32,
+            Self::CalcNotCalculated => 7014i32,
             Self::LayoutExtendsInvalidId => 8000i32,
-            Self::LayoutLinkedObjectInvalid => 8002i32,
             Self::LayoutLinkedObjectNotFound => 8001i32,
-            Self::LoadTooManyFields => 21000i32,
-            Self::LoadTooManyTables => 21001i32,
-            Self::LxwError => 23005i32,
-            Self::LxwError255StringLengthExceeded => 23014i32,
-            Self::LxwErrorCreatingTmpfile => 23008i32,
-            Self::LxwErrorCreatingXlsxFile => 23007i32,
-            Self::LxwErrorMaxStringLengthExceeded => 23013i32,
-            Self::LxwErrorMemoryMallocFailed => 23006i32,
-            Self::LxwErrorNullParameterIgnored => 23012i32,
-            Self::LxwErrorSharedStringIndexNotFound => 23015i32,
-            Self::LxwErrorWorksheetIndexOutOfRange => 23016i32,
-            Self::LxwErrorWorksheetMaxNumberUrlsExceeded => 23017i32,
-            Self::LxwErrorZipClose => 23011i32,
-            Self::LxwErrorZipFileAdd => 23010i32,
-            Self::LxwErrorZipFileOperation => 23009i32,
-            Self::LxwInvalidExportRange => 23004i32,
-            Self::LxwInvalidFile => 23002i32,
-            Self::LxwInvalidObj => 23001i32,
-            Self::LxwInvalidSheet => 23003i32,
-            Self::MediaBundlingFailed => 19002i32,
-            Self::MediaLibraryContentFailed => 19001i32,
-            Self::MediaLibraryListFailed => 19000i32,
-            Self::MediaLibraryNotFound => 19004i32,
-            Self::MediaUnbundlingFailed => 19003i32,
-            Self::MqProtocolChannelClosed => 33005i32,
-            Self::MqProtocolConnectionClosed => 33004i32,
-            Self::MqProtocolInvalidStatus => 33007i32,
-            Self::MqProtocolLibraryException => 33003i32,
-            Self::MqProtocolNoRespone => 33002i32,
-            Self::MqProtocolUnknownError => 33006i32,
-            Self::MqSocketConnectFailure => 33000i32,
-            Self::MqSocketOpenFailure => 33001i32,
-            Self::PersistenceDeleteFailed => 9002i32,
-            Self::PersistenceDiskFull => 9008i32,
-            Self::PersistenceEncryptionKeyMigrationOngoing => 9012i32,
-            Self::PersistenceMigrationBackupFailed => 9007i32,
-            Self::PersistenceMigrationCancelled => 9006i32,
-            Self::PersistenceMigrationFailedReadOnly => 9005i32,
-            Self::PersistenceMoveFailed => 9010i32,
-            Self::PersistenceNotFound => 9003i32,
-            Self::PersistenceNotSupportedForSessionApp => 9009i32,
-            Self::PersistenceObjectLocked => 9011i32,
-            Self::PersistenceReadFailed => 9001i32,
-            Self::PersistenceSyncGetChunkInvalidParameters => 9511i32,
-            Self::PersistenceSyncSetChunkInvalidParameters => 9510i32,
-            Self::PersistenceUnsupportedVersion => 9004i32,
+            Self::LayoutLinkedObjectInvalid => 8002i32,
             Self::PersistenceWriteFailed => 9000i32,
-            Self::PersonalAppDeletionFailed => 12003i32,
-            Self::PersonalNewVersionAvailable => 12000i32,
-            Self::PersonalSectionAccessDetected => 12002i32,
-            Self::PersonalVersionExpired => 12001i32,
-            Self::ReloadActionBlockedEntitlement => 11048i32,
-            Self::ReloadAggregationRequiredByGroupBy => 11031i32,
-            Self::ReloadAutoGenerateCount => 11021i32,
-            Self::ReloadBinaryLoadProhibited => 11039i32,
-            Self::ReloadConcatenateLoadNoPreviousTable => 11046i32,
-            Self::ReloadConnectorConnectError => 11043i32,
-            Self::ReloadConnectorNotFoundError => 11044i32,
-            Self::ReloadConnectorNotResponding => 11041i32,
-            Self::ReloadConnectorReplyError => 11042i32,
-            Self::ReloadConnectorStartFailed => 11040i32,
-            Self::ReloadConnectMustUseLibPrefixInThisMode => 11032i32,
-            Self::ReloadCustomConnectFailed => 11035i32,
-            Self::ReloadCustomReadFailed => 11038i32,
+            Self::PersistenceReadFailed => 9001i32,
+            Self::PersistenceDeleteFailed => 9002i32,
+            Self::PersistenceNotFound => 9003i32,
+            Self::PersistenceUnsupportedVersion => 9004i32,
+            Self::PersistenceMigrationFailedReadOnly => 9005i32,
+            Self::PersistenceMigrationCancelled => 9006i32,
+            Self::PersistenceMigrationBackupFailed => 9007i32,
+            Self::PersistenceDiskFull => 9008i32,
+            Self::PersistenceNotSupportedForSessionApp => 9009i32,
+            Self::PersistenceMoveFailed => 9010i32,
+            Self::PersistenceObjectLocked => 9011i32,
+            Self::PersistenceEncryptionKeyMigrationOngoing => 9012i32,
+            Self::PersistenceSyncSetChunkInvalidParameters => 9510i32,
+            Self::PersistenceSyncGetChunkInvalidParameters => 9511i32,
+            Self::ScriptDatasourceAccessDenied => 10000i32,
+            Self::ReloadInProgress => 11000i32,
+            Self::ReloadTableXNotFound => 11001i32,
+            Self::ReloadUnknownStatement => 11002i32,
+            Self::ReloadExpectedSomethingFoundUnknown => 11003i32,
             Self::ReloadExpectedNothingFoundUnknown => 11004i32,
             Self::ReloadExpectedOneOf1TokensFoundUnknown => 11005i32,
             Self::ReloadExpectedOneOf2TokensFoundUnknown => 11006i32,
@@ -934,70 +829,174 @@ impl ErrorCode {
             Self::ReloadExpectedOneOf6TokensFoundUnknown => 11010i32,
             Self::ReloadExpectedOneOf7TokensFoundUnknown => 11011i32,
             Self::ReloadExpectedOneOf8OrMoreTokensFoundUnknown => 11012i32,
-            Self::ReloadExpectedSomethingFoundUnknown => 11003i32,
             Self::ReloadFieldXNotFound => 11013i32,
-            Self::ReloadInconsistentUseOfSemanticFields => 11029i32,
-            Self::ReloadInputFieldWithDuplicateKeys => 11045i32,
-            Self::ReloadInProgress => 11000i32,
-            Self::ReloadLibConnectionXNotFound => 11015i32,
             Self::ReloadMappingTableXNotFound => 11014i32,
-            Self::ReloadMatchingControlStatementError => 11023i32,
-            Self::ReloadMatchingLibpathXInvalid => 11025i32,
-            Self::ReloadMatchingLibpathXNotFound => 11024i32,
-            Self::ReloadMatchingLibpathXOutside => 11026i32,
-            Self::ReloadMergeLoadError => 30101i32,
-            Self::ReloadModeStatementOnlyForLibPaths => 11028i32,
+            Self::ReloadLibConnectionXNotFound => 11015i32,
             Self::ReloadNameAlreadyTaken => 11016i32,
-            Self::ReloadNoOpenDatabase => 11030i32,
-            Self::ReloadNoQualifiedPathForFile => 11027i32,
-            Self::ReloadOdbcConnectFailed => 11033i32,
-            Self::ReloadOdbcReadFailed => 11036i32,
-            Self::ReloadOledbConnectFailed => 11034i32,
-            Self::ReloadOledbReadFailed => 11037i32,
-            Self::ReloadOpenFileError => 11020i32,
-            Self::ReloadPeIllegalPrefixComb => 11022i32,
-            Self::ReloadTableXNotFound => 11001i32,
-            Self::ReloadUnknownStatement => 11002i32,
-            Self::ReloadWrongFileFormatBiff => 11018i32,
             Self::ReloadWrongFileFormatDif => 11017i32,
+            Self::ReloadWrongFileFormatBiff => 11018i32,
             Self::ReloadWrongFileFormatEncrypted => 11019i32,
+            Self::ReloadOpenFileError => 11020i32,
+            Self::ReloadAutoGenerateCount => 11021i32,
+            Self::ReloadPeIllegalPrefixComb => 11022i32,
+            Self::ReloadMatchingControlStatementError => 11023i32,
+            Self::ReloadMatchingLibpathXNotFound => 11024i32,
+            Self::ReloadMatchingLibpathXInvalid => 11025i32,
+            Self::ReloadMatchingLibpathXOutside => 11026i32,
+            Self::ReloadNoQualifiedPathForFile => 11027i32,
+            Self::ReloadModeStatementOnlyForLibPaths => 11028i32,
+            Self::ReloadInconsistentUseOfSemanticFields => 11029i32,
+            Self::ReloadNoOpenDatabase => 11030i32,
+            Self::ReloadAggregationRequiredByGroupBy => 11031i32,
+            Self::ReloadConnectMustUseLibPrefixInThisMode => 11032i32,
+            Self::ReloadOdbcConnectFailed => 11033i32,
+            Self::ReloadOledbConnectFailed => 11034i32,
+            Self::ReloadCustomConnectFailed => 11035i32,
+            Self::ReloadOdbcReadFailed => 11036i32,
+            Self::ReloadOledbReadFailed => 11037i32,
+            Self::ReloadCustomReadFailed => 11038i32,
+            Self::ReloadBinaryLoadProhibited => 11039i32,
+            Self::ReloadConnectorStartFailed => 11040i32,
+            Self::ReloadConnectorNotResponding => 11041i32,
+            Self::ReloadConnectorReplyError => 11042i32,
+            Self::ReloadConnectorConnectError => 11043i32,
+            Self::ReloadConnectorNotFoundError => 11044i32,
+            Self::ReloadInputFieldWithDuplicateKeys => 11045i32,
+            Self::ReloadConcatenateLoadNoPreviousTable => 11046i32,
             Self::ReloadWrongFileFormatQvd => 11047i32,
-            Self::ScriptDatasourceAccessDenied => 10000i32,
-            Self::SearchTimeout => 15000i32,
-            Self::ServerAjaxDisabled => 5008i32,
-            Self::ServerBusy => 5006i32,
-            Self::ServerLicenseExpired => 5007i32,
-            Self::ServerNoToken => 5009i32,
-            Self::ServerOffDuty => 5005i32,
-            Self::ServerOutOfCals => 5003i32,
-            Self::ServerOutOfNamedCals => 5004i32,
-            Self::ServerOutOfSessionAndUserCals => 5000i32,
-            Self::ServerOutOfSessionCals => 5001i32,
-            Self::ServerOutOfUsageCals => 5002i32,
-            Self::SetexpressionTooLarge => 30100i32,
-            Self::SmartLoadTableDuplicated => 17001i32,
-            Self::SmartLoadTableNotFound => 17000i32,
-            Self::SyncInvalidOffset => 14000i32,
-            Self::TrendlineInvalidDef => 25000i32,
-            Self::TrendlineInvalidMathError => 25001i32,
-            Self::UserAccessDenied => 4000i32,
+            Self::ReloadActionBlockedEntitlement => 11048i32,
+            Self::PersonalNewVersionAvailable => 12000i32,
+            Self::PersonalVersionExpired => 12001i32,
+            Self::PersonalSectionAccessDetected => 12002i32,
+            Self::PersonalAppDeletionFailed => 12003i32,
             Self::UserAuthenticationFailure => 12004i32,
-            Self::UserImpersonationFailed => 4001i32,
-            Self::VariableConstraintFailed => 18004i32,
-            Self::VariableConstraintInconsistency => 18003i32,
+            Self::ExportOutOfMemory => 13000i32,
+            Self::ExportNoData => 13001i32,
+            Self::SyncInvalidOffset => 14000i32,
+            Self::SearchTimeout => 15000i32,
+            Self::DirectDiscoveryLinkedExpressionFail => 16000i32,
+            Self::DirectDiscoveryRowcountOverflow => 16001i32,
+            Self::DirectDiscoveryEmptyResult => 16002i32,
+            Self::DirectDiscoveryDbConnectionFailed => 16003i32,
+            Self::DirectDiscoveryMeasureNotAllowed => 16004i32,
+            Self::DirectDiscoveryDetailNotAllowed => 16005i32,
+            Self::DirectDiscoveryNotSynthCircularAllowed => 16006i32,
+            Self::DirectDiscoveryOnlyOneDdTableAllowed => 16007i32,
+            Self::DirectDiscoveryDbAuthorizationFailed => 16008i32,
+            Self::SmartLoadTableNotFound => 17000i32,
+            Self::SmartLoadTableDuplicated => 17001i32,
+            Self::VariableNoName => 18000i32,
             Self::VariableDuplicateName => 18001i32,
             Self::VariableInconsistency => 18002i32,
-            Self::VariableNoName => 18000i32,
+            Self::VariableConstraintInconsistency => 18003i32,
+            Self::VariableConstraintFailed => 18004i32,
+            Self::MediaLibraryListFailed => 19000i32,
+            Self::MediaLibraryContentFailed => 19001i32,
+            Self::MediaBundlingFailed => 19002i32,
+            Self::MediaUnbundlingFailed => 19003i32,
+            Self::MediaLibraryNotFound => 19004i32,
+            Self::FeatureDisabled => 20000i32,
+            Self::LoadTooManyFields => 21000i32,
+            Self::LoadTooManyTables => 21001i32,
+            Self::JsonRpcInvalidRequest => -32600i32,
+            Self::JsonRpcMethodNotFound => -32601i32,
+            Self::JsonRpcInvalidParameters => -32602i32,
+            Self::JsonRpcInternalError => -32603i32,
+            Self::JsonRpcResponseTooLarge => -32604i32,
+            Self::JsonRpcParseError => -32700i32,
+            Self::MqSocketConnectFailure => 33000i32,
+            Self::MqSocketOpenFailure => 33001i32,
+            Self::MqProtocolNoRespone => 33002i32,
+            Self::MqProtocolLibraryException => 33003i32,
+            Self::MqProtocolConnectionClosed => 33004i32,
+            Self::MqProtocolChannelClosed => 33005i32,
+            Self::MqProtocolUnknownError => 33006i32,
+            Self::MqProtocolInvalidStatus => 33007i32,
+            Self::ExtengineGrpcStatusOk => 22000i32,
+            Self::ExtengineGrpcStatusCancelled => 22001i32,
+            Self::ExtengineGrpcStatusUnknown => 22002i32,
+            Self::ExtengineGrpcStatusInvalidArgument => 22003i32,
+            Self::ExtengineGrpcStatusDeadlineExceeded => 22004i32,
+            Self::ExtengineGrpcStatusNotFound => 22005i32,
+            Self::ExtengineGrpcStatusAlreadyExists => 22006i32,
+            Self::ExtengineGrpcStatusPermissionDenied => 22007i32,
+            Self::ExtengineGrpcStatusResourceExhausted => 22008i32,
+            Self::ExtengineGrpcStatusFailedPrecondition => 22009i32,
+            Self::ExtengineGrpcStatusAborted => 22010i32,
+            Self::ExtengineGrpcStatusOutOfRange => 22011i32,
+            Self::ExtengineGrpcStatusUnimplemented => 22012i32,
+            Self::ExtengineGrpcStatusInternal => 22013i32,
+            Self::ExtengineGrpcStatusUnavailable => 22014i32,
+            Self::ExtengineGrpcStatusDataLoss => 22015i32,
+            Self::ExtengineGrpcStatusUnauthenticated => 22016i32,
+            Self::LxwInvalidObj => 23001i32,
+            Self::LxwInvalidFile => 23002i32,
+            Self::LxwInvalidSheet => 23003i32,
+            Self::LxwInvalidExportRange => 23004i32,
+            Self::LxwError => 23005i32,
+            Self::LxwErrorMemoryMallocFailed => 23006i32,
+            Self::LxwErrorCreatingXlsxFile => 23007i32,
+            Self::LxwErrorCreatingTmpfile => 23008i32,
+            Self::LxwErrorZipFileOperation => 23009i32,
+            Self::LxwErrorZipFileAdd => 23010i32,
+            Self::LxwErrorZipClose => 23011i32,
+            Self::LxwErrorNullParameterIgnored => 23012i32,
+            Self::LxwErrorMaxStringLengthExceeded => 23013i32,
+            Self::LxwError255StringLengthExceeded => 23014i32,
+            Self::LxwErrorSharedStringIndexNotFound => 23015i32,
+            Self::LxwErrorWorksheetIndexOutOfRange => 23016i32,
+            Self::LxwErrorWorksheetMaxNumberUrlsExceeded => 23017i32,
+            Self::BdiStatusOk => 24000i32,
+            Self::BdiGenericErrorNotTranslated => 24001i32,
+            Self::TrendlineInvalidDef => 25000i32,
+            Self::TrendlineInvalidMathError => 25001i32,
+            Self::CurlUnsupportedProtocol => 30000i32,
+            Self::CurlCouldntResolveProxy => 30001i32,
+            Self::CurlCouldntConnect => 30002i32,
+            Self::CurlRemoteAccessDenied => 30003i32,
+            Self::CurlFtpAcceptFailed => 30004i32,
+            Self::CurlFtpAcceptTimeout => 30005i32,
+            Self::CurlFtpCantGetHost => 30006i32,
+            Self::CurlPartialFile => 30007i32,
+            Self::CurlQuoteError => 30008i32,
+            Self::CurlWriteError => 30009i32,
+            Self::CurlUploadFailed => 30010i32,
+            Self::CurlOutOfMemory => 30011i32,
+            Self::CurlOperationTimedout => 30012i32,
+            Self::CurlFtpCouldntUseRest => 30013i32,
+            Self::CurlHttpPostError => 30014i32,
+            Self::CurlSslConnectError => 30015i32,
+            Self::CurlFileCouldntReadFile => 30016i32,
+            Self::CurlLdapCannotBind => 30017i32,
+            Self::CurlLdapSearchFailed => 30018i32,
+            Self::CurlTooManyRedirects => 30019i32,
+            Self::CurlPeerFailedVerification => 30020i32,
+            Self::CurlGotNothing => 30021i32,
+            Self::CurlSslEngineNotfound => 30022i32,
+            Self::CurlSslEngineSetfailed => 30023i32,
+            Self::CurlSslCertproblem => 30024i32,
+            Self::CurlSslCipher => 30025i32,
+            Self::CurlSslCacert => 30026i32,
+            Self::CurlBadContentEncoding => 30027i32,
+            Self::CurlLdapInvalidUrl => 30028i32,
+            Self::CurlUseSslFailed => 30029i32,
+            Self::CurlSslEngineInitfailed => 30030i32,
+            Self::CurlLoginDenied => 30031i32,
+            Self::CurlTftpNotfound => 30032i32,
+            Self::CurlTftpIllegal => 30033i32,
+            Self::CurlSsh => 30034i32,
+            Self::SetexpressionTooLarge => 30100i32,
+            Self::ReloadMergeLoadError => 30101i32,
             Self::WinFtpDropped => 30200i32,
             Self::WinFtpNoPassiveMode => 30201i32,
             Self::WinHttpDownlevelServer => 30210i32,
             Self::WinHttpInvalidServerResponse => 30211i32,
             Self::WinHttpRedirectNeedsConfirmation => 30212i32,
+            Self::WinInternetForceRetry => 30220i32,
             Self::WinInternetCannotConnect => 30221i32,
             Self::WinInternetConnectionAborted => 30222i32,
             Self::WinInternetConnectionReset => 30223i32,
             Self::WinInternetDisconnected => 30224i32,
-            Self::WinInternetForceRetry => 30220i32,
             Self::WinInternetIncorrectFormat => 30225i32,
             Self::WinInternetInvalidCa => 30226i32,
             Self::WinInternetInvalidOperation => 30227i32,
@@ -1011,155 +1010,37 @@ impl ErrorCode {
             Self::WinInternetSecCertErrors => 30235i32,
             Self::WinInternetSecInvalidCert => 30236i32,
             Self::WinInternetServerUnreachable => 30237i32,
+            Self::BmResultTooLarge => 31000i32,
             Self::Unknown(c) => c,
         }
     }
     /// The code for a number; never fails.
     pub fn from_code(code: i32) -> Self {
         match code {
-            1000i32 => Self::AppAlreadyExists,
-            1002i32 => Self::AppAlreadyOpen,
-            1009i32 => Self::AppAlreadyOpenInDifferentMode,
-            1008i32 => Self::AppConnectFailed,
-            1006i32 => Self::AppCreateFailed,
-            1016i32 => Self::AppDirectQueryWorkloadNotSupported,
-            1018i32 => Self::AppEventSourceTimeout,
-            1014i32 => Self::AppExportFailed,
-            1004i32 => Self::AppImportFailed,
-            1007i32 => Self::AppInvalid,
-            1001i32 => Self::AppInvalidName,
-            1010i32 => Self::AppMigrationCouldNotContactMigrationService,
-            1011i32 => Self::AppMigrationCouldNotStartMigration,
-            1012i32 => Self::AppMigrationFailure,
-            1003i32 => Self::AppNotFound,
-            1017i32 => Self::AppNotOpen,
-            1005i32 => Self::AppSaveFailed,
-            1013i32 => Self::AppScriptMissing,
-            1015i32 => Self::AppSizeExceeded,
-            24001i32 => Self::BdiGenericErrorNotTranslated,
-            24000i32 => Self::BdiStatusOk,
-            31000i32 => Self::BmResultTooLarge,
-            7005i32 => Self::CalcEvalConditionFailed,
-            7002i32 => Self::CalcHeapError,
-            7008i32 => Self::CalcInvalidColSort,
-            7000i32 => Self::CalcInvalidDef,
-            7007i32 => Self::CalcMissingLinked,
-            7013i32 => Self::CalcMissingLinkedField,
-            7006i32 => Self::CalcMixedLinkedAggregation,
-            7014i32 => Self::CalcNotCalculated,
-            7001i32 => Self::CalcNotInLib,
-            7009i32 => Self::CalcPagesTooLarge,
-            7012i32 => Self::CalcPivotDimensionsAlreadyExists,
-            7010i32 => Self::CalcSemanticFieldNotAllowed,
-            7004i32 => Self::CalcTimeout,
-            7003i32 => Self::CalcTooLarge,
-            7011i32 => Self::CalcValidationStateInvalid,
-            2000i32 => Self::ConnectionAlreadyExists,
-            2003i32 => Self::ConnectionFailedToImport,
-            2002i32 => Self::ConnectionFailedToLoad,
-            2005i32 => Self::ConnectionMissingCredentials,
-            2004i32 => Self::ConnectionNameIsInvalid,
-            2001i32 => Self::ConnectionNotFound,
-            2301i32 => Self::ConnectorFilesizeExceededBufferSize,
-            2300i32 => Self::ConnectorNoFileStreamingSupport,
-            30027i32 => Self::CurlBadContentEncoding,
-            30002i32 => Self::CurlCouldntConnect,
-            30001i32 => Self::CurlCouldntResolveProxy,
-            30016i32 => Self::CurlFileCouldntReadFile,
-            30004i32 => Self::CurlFtpAcceptFailed,
-            30005i32 => Self::CurlFtpAcceptTimeout,
-            30006i32 => Self::CurlFtpCantGetHost,
-            30013i32 => Self::CurlFtpCouldntUseRest,
-            30021i32 => Self::CurlGotNothing,
-            30014i32 => Self::CurlHttpPostError,
-            30017i32 => Self::CurlLdapCannotBind,
-            30028i32 => Self::CurlLdapInvalidUrl,
-            30018i32 => Self::CurlLdapSearchFailed,
-            30031i32 => Self::CurlLoginDenied,
-            30012i32 => Self::CurlOperationTimedout,
-            30011i32 => Self::CurlOutOfMemory,
-            30007i32 => Self::CurlPartialFile,
-            30020i32 => Self::CurlPeerFailedVerification,
-            30008i32 => Self::CurlQuoteError,
-            30003i32 => Self::CurlRemoteAccessDenied,
-            30034i32 => Self::CurlSsh,
-            30026i32 => Self::CurlSslCacert,
-            30024i32 => Self::CurlSslCertproblem,
-            30025i32 => Self::CurlSslCipher,
-            30015i32 => Self::CurlSslConnectError,
-            30030i32 => Self::CurlSslEngineInitfailed,
-            30022i32 => Self::CurlSslEngineNotfound,
-            30023i32 => Self::CurlSslEngineSetfailed,
-            30033i32 => Self::CurlTftpIllegal,
-            30032i32 => Self::CurlTftpNotfound,
-            30019i32 => Self::CurlTooManyRedirects,
-            30000i32 => Self::CurlUnsupportedProtocol,
-            30010i32 => Self::CurlUploadFailed,
-            30029i32 => Self::CurlUseSslFailed,
-            30009i32 => Self::CurlWriteError,
-            16008i32 => Self::DirectDiscoveryDbAuthorizationFailed,
-            16003i32 => Self::DirectDiscoveryDbConnectionFailed,
-            16005i32 => Self::DirectDiscoveryDetailNotAllowed,
-            16002i32 => Self::DirectDiscoveryEmptyResult,
-            16000i32 => Self::DirectDiscoveryLinkedExpressionFail,
-            16004i32 => Self::DirectDiscoveryMeasureNotAllowed,
-            16006i32 => Self::DirectDiscoveryNotSynthCircularAllowed,
-            16007i32 => Self::DirectDiscoveryOnlyOneDdTableAllowed,
-            16001i32 => Self::DirectDiscoveryRowcountOverflow,
-            13001i32 => Self::ExportNoData,
-            13000i32 => Self::ExportOutOfMemory,
-            22010i32 => Self::ExtengineGrpcStatusAborted,
-            22006i32 => Self::ExtengineGrpcStatusAlreadyExists,
-            22001i32 => Self::ExtengineGrpcStatusCancelled,
-            22015i32 => Self::ExtengineGrpcStatusDataLoss,
-            22004i32 => Self::ExtengineGrpcStatusDeadlineExceeded,
-            22009i32 => Self::ExtengineGrpcStatusFailedPrecondition,
-            22013i32 => Self::ExtengineGrpcStatusInternal,
-            22003i32 => Self::ExtengineGrpcStatusInvalidArgument,
-            22005i32 => Self::ExtengineGrpcStatusNotFound,
-            22000i32 => Self::ExtengineGrpcStatusOk,
-            22011i32 => Self::ExtengineGrpcStatusOutOfRange,
-            22007i32 => Self::ExtengineGrpcStatusPermissionDenied,
-            22008i32 => Self::ExtengineGrpcStatusResourceExhausted,
-            22016i32 => Self::ExtengineGrpcStatusUnauthenticated,
-            22014i32 => Self::ExtengineGrpcStatusUnavailable,
-            22012i32 => Self::ExtengineGrpcStatusUnimplemented,
-            22002i32 => Self::ExtengineGrpcStatusUnknown,
-            20000i32 => Self::FeatureDisabled,
-            3000i32 => Self::FileAccessDenied,
-            3002i32 => Self::FileCorrupt,
-            3004i32 => Self::FileFormatUnsupported,
-            3001i32 => Self::FileNameInvalid,
-            3003i32 => Self::FileNotFound,
-            3005i32 => Self::FileOpenedInUnsupportedMode,
-            3006i32 => Self::FileTableNotFound,
-            15i32 => Self::GenericAborted,
-            5i32 => Self::GenericAccessDenied,
-            3i32 => Self::GenericAlreadyExists,
-            16i32 => Self::GenericConnectionLost,
-            11i32 => Self::GenericCorruptData,
-            9i32 => Self::GenericEmptyParameters,
-            21i32 => Self::GenericEngineTerminated,
-            10i32 => Self::GenericInternalError,
-            8i32 => Self::GenericInvalidParameters,
-            4i32 => Self::GenericInvalidPath,
-            13i32 => Self::GenericInvisibleOwnerAbort,
-            12i32 => Self::GenericMemoryInconsistency,
-            19i32 => Self::GenericMemoryLimitReached,
-            2i32 => Self::GenericNotFound,
-            20i32 => Self::GenericNotImplemented,
-            7i32 => Self::GenericNotInitialized,
-            1i32 => Self::GenericNotSet,
-            0i32 => Self::GenericOk,
-            6i32 => Self::GenericOutOfMemory,
-            14i32 => Self::GenericProhibitValidate,
-            18i32 => Self::GenericRestConnectionFailure,
+            -128i32 => Self::InternalError,
             -1i32 => Self::GenericUnknown,
+            0i32 => Self::GenericOk,
+            1i32 => Self::GenericNotSet,
+            2i32 => Self::GenericNotFound,
+            3i32 => Self::GenericAlreadyExists,
+            4i32 => Self::GenericInvalidPath,
+            5i32 => Self::GenericAccessDenied,
+            6i32 => Self::GenericOutOfMemory,
+            7i32 => Self::GenericNotInitialized,
+            8i32 => Self::GenericInvalidParameters,
+            9i32 => Self::GenericEmptyParameters,
+            10i32 => Self::GenericInternalError,
+            11i32 => Self::GenericCorruptData,
+            12i32 => Self::GenericMemoryInconsistency,
+            13i32 => Self::GenericInvisibleOwnerAbort,
+            14i32 => Self::GenericProhibitValidate,
+            15i32 => Self::GenericAborted,
+            16i32 => Self::GenericConnectionLost,
             17i32 => Self::GenericUnsupportedInProductVersion,
-            6000i32 => Self::HcInvalidObject,
-            6002i32 => Self::HcInvalidObjectState,
-            6003i32 => Self::HcModalObjectError,
-            6001i32 => Self::HcResultTooLarge,
+            18i32 => Self::GenericRestConnectionFailure,
+            19i32 => Self::GenericMemoryLimitReached,
+            20i32 => Self::GenericNotImplemented,
+            21i32 => Self::GenericEngineTerminated,
             400i32 => Self::Http400,
             401i32 => Self::Http401,
             402i32 => Self::Http402,
@@ -1189,80 +1070,94 @@ impl ErrorCode {
             505i32 => Self::Http505,
             509i32 => Self::Http509,
             700i32 => Self::HttpCouldNotResolveHost,
-            -128i32 => Self::InternalError,
-            -32603i32 => Self::JsonRpcInternalError,
-            -32602i32 => Self::JsonRpcInvalidParameters,
-            -32600i32 => Self::JsonRpcInvalidRequest,
-            -32601i32 => Self::JsonRpcMethodNotFound,
-            -32700i32 => Self::JsonRpcParseError,
-            -32604i32 => Self::JsonRpcResponseTooLarge,
+            1000i32 => Self::AppAlreadyExists,
+            1001i32 => Self::AppInvalidName,
+            1002i32 => Self::AppAlreadyOpen,
+            1003i32 => Self::AppNotFound,
+            1004i32 => Self::AppImportFailed,
+            1005i32 => Self::AppSaveFailed,
+            1006i32 => Self::AppCreateFailed,
+            1007i32 => Self::AppInvalid,
+            1008i32 => Self::AppConnectFailed,
+            1009i32 => Self::AppAlreadyOpenInDifferentMode,
+            1010i32 => Self::AppMigrationCouldNotContactMigrationService,
+            1011i32 => Self::AppMigrationCouldNotStartMigration,
+            1012i32 => Self::AppMigrationFailure,
+            1013i32 => Self::AppScriptMissing,
+            1014i32 => Self::AppExportFailed,
+            1015i32 => Self::AppSizeExceeded,
+            1016i32 => Self::AppDirectQueryWorkloadNotSupported,
+            1017i32 => Self::AppNotOpen,
+            1018i32 => Self::AppEventSourceTimeout,
+            2000i32 => Self::ConnectionAlreadyExists,
+            2001i32 => Self::ConnectionNotFound,
+            2002i32 => Self::ConnectionFailedToLoad,
+            2003i32 => Self::ConnectionFailedToImport,
+            2004i32 => Self::ConnectionNameIsInvalid,
+            2005i32 => Self::ConnectionMissingCredentials,
+            2300i32 => Self::ConnectorNoFileStreamingSupport,
+            2301i32 => Self::ConnectorFilesizeExceededBufferSize,
+            3000i32 => Self::FileAccessDenied,
+            3001i32 => Self::FileNameInvalid,
+            3002i32 => Self::FileCorrupt,
+            3003i32 => Self::FileNotFound,
+            3004i32 => Self::FileFormatUnsupported,
+            3005i32 => Self::FileOpenedInUnsupportedMode,
+            3006i32 => Self::FileTableNotFound,
+            4000i32 => Self::UserAccessDenied,
+            4001i32 => Self::UserImpersonationFailed,
+            5000i32 => Self::ServerOutOfSessionAndUserCals,
+            5001i32 => Self::ServerOutOfSessionCals,
+            5002i32 => Self::ServerOutOfUsageCals,
+            5003i32 => Self::ServerOutOfCals,
+            5004i32 => Self::ServerOutOfNamedCals,
+            5005i32 => Self::ServerOffDuty,
+            5006i32 => Self::ServerBusy,
+            5007i32 => Self::ServerLicenseExpired,
+            5008i32 => Self::ServerAjaxDisabled,
+            5009i32 => Self::ServerNoToken,
+            6000i32 => Self::HcInvalidObject,
+            6001i32 => Self::HcResultTooLarge,
+            6002i32 => Self::HcInvalidObjectState,
+            6003i32 => Self::HcModalObjectError,
+            7000i32 => Self::CalcInvalidDef,
+            7001i32 => Self::CalcNotInLib,
+            7002i32 => Self::CalcHeapError,
+            7003i32 => Self::CalcTooLarge,
+            7004i32 => Self::CalcTimeout,
+            7005i32 => Self::CalcEvalConditionFailed,
+            7006i32 => Self::CalcMixedLinkedAggregation,
+            7007i32 => Self::CalcMissingLinked,
+            7008i32 => Self::CalcInvalidColSort,
+            7009i32 => Self::CalcPagesTooLarge,
+            7010i32 => Self::CalcSemanticFieldNotAllowed,
+            7011i32 => Self::CalcValidationStateInvalid,
+            7012i32 => Self::CalcPivotDimensionsAlreadyExists,
+            7013i32 => Self::CalcMissingLinkedField,
+            7014i32 => Self::CalcNotCalculated,
             8000i32 => Self::LayoutExtendsInvalidId,
-            8002i32 => Self::LayoutLinkedObjectInvalid,
             8001i32 => Self::LayoutLinkedObjectNotFound,
-            21000i32 => Self::LoadTooManyFields,
-            21001i32 => Self::LoadTooManyTables,
-            23005i32 => Self::LxwError,
-            23014i32 => Self::LxwError255StringLengthExceeded,
-            23008i32 => Self::LxwErrorCreatingTmpfile,
-            23007i32 => Self::LxwErrorCreatingXlsxFile,
-            23013i32 => Self::LxwErrorMaxStringLengthExceeded,
-            23006i32 => Self::LxwErrorMemoryMallocFailed,
-            23012i32 => Self::LxwErrorNullParameterIgnored,
-            23015i32 => Self::LxwErrorSharedStringIndexNotFound,
-            23016i32 => Self::LxwErrorWorksheetIndexOutOfRange,
-            23017i32 => Self::LxwErrorWorksheetMaxNumberUrlsExceeded,
-            23011i32 => Self::LxwErrorZipClose,
-            23010i32 => Self::LxwErrorZipFileAdd,
-            23009i32 => Self::LxwErrorZipFileOperation,
-            23004i32 => Self::LxwInvalidExportRange,
-            23002i32 => Self::LxwInvalidFile,
-            23001i32 => Self::LxwInvalidObj,
-            23003i32 => Self::LxwInvalidSheet,
-            19002i32 => Self::MediaBundlingFailed,
-            19001i32 => Self::MediaLibraryContentFailed,
-            19000i32 => Self::MediaLibraryListFailed,
-            19004i32 => Self::MediaLibraryNotFound,
-            19003i32 => Self::MediaUnbundlingFailed,
-            33005i32 => Self::MqProtocolChannelClosed,
-            33004i32 => Self::MqProtocolConnectionClosed,
-            33007i32 => Self::MqProtocolInvalidStatus,
-            33003i32 => Self::MqProtocolLibraryException,
-            33002i32 => Self::MqProtocolNoRespone,
-            33006i32 => Self::MqProtocolUnknownError,
-            33000i32 => Self::MqSocketConnectFailure,
-            33001i32 => Self::MqSocketOpenFailure,
-            9002i32 => Self::PersistenceDeleteFailed,
-            9008i32 => Self::PersistenceDiskFull,
-            9012i32 => Self::PersistenceEncryptionKeyMigrationOngoing,
-            9007i32 => Self::PersistenceMigrationBackupFailed,
-            9006i32 => Self::PersistenceMigrationCancelled,
-            9005i32 => Self::PersistenceMigrationFailedReadOnly,
-            9010i32 => Self::PersistenceMoveFailed,
-            9003i32 => Self::PersistenceNotFound,
-            9009i32 => Self::PersistenceNotSupportedForSessionApp,
-            9011i32 => Self::PersistenceObjectLocked,
-            9001i32 => Self::PersistenceReadFailed,
-            9511i32 => Self::PersistenceSyncGetChunkInvalidParameters,
-            9510i32 => Self::PersistenceSyncSetChunkInvalidParameters,
-            9004i32 => Self::PersistenceUnsupportedVersion,
+            8002i32 => Self::LayoutLinkedObjectInvalid,
             9000i32 => Self::PersistenceWriteFailed,
-            12003i32 => Self::PersonalAppDeletionFailed,
-            12000i32 => Self::PersonalNewVersionAvailable,
-            12002i32 => Self::PersonalSectionAccessDetected,
-            12001i32 => Self::PersonalVersionExpired,
-            11048i32 => Self::ReloadActionBlockedEntitlement,
-            11031i32 => Self::ReloadAggregationRequiredByGroupBy,
-            11021i32 => Self::ReloadAutoGenerateCount,
-            11039i32 => Self::ReloadBinaryLoadProhibited,
-            11046i32 => Self::ReloadConcatenateLoadNoPreviousTable,
-            11043i32 => Self::ReloadConnectorConnectError,
-            11044i32 => Self::ReloadConnectorNotFoundError,
-            11041i32 => Self::ReloadConnectorNotResponding,
-            11042i32 => Self::ReloadConnectorReplyError,
-            11040i32 => Self::ReloadConnectorStartFailed,
-            11032i32 => Self::ReloadConnectMustUseLibPrefixInThisMode,
-            11035i32 => Self::ReloadCustomConnectFailed,
-            11038i32 => Self::ReloadCustomReadFailed,
+            9001i32 => Self::PersistenceReadFailed,
+            9002i32 => Self::PersistenceDeleteFailed,
+            9003i32 => Self::PersistenceNotFound,
+            9004i32 => Self::PersistenceUnsupportedVersion,
+            9005i32 => Self::PersistenceMigrationFailedReadOnly,
+            9006i32 => Self::PersistenceMigrationCancelled,
+            9007i32 => Self::PersistenceMigrationBackupFailed,
+            9008i32 => Self::PersistenceDiskFull,
+            9009i32 => Self::PersistenceNotSupportedForSessionApp,
+            9010i32 => Self::PersistenceMoveFailed,
+            9011i32 => Self::PersistenceObjectLocked,
+            9012i32 => Self::PersistenceEncryptionKeyMigrationOngoing,
+            9510i32 => Self::PersistenceSyncSetChunkInvalidParameters,
+            9511i32 => Self::PersistenceSyncGetChunkInvalidParameters,
+            10000i32 => Self::ScriptDatasourceAccessDenied,
+            11000i32 => Self::ReloadInProgress,
+            11001i32 => Self::ReloadTableXNotFound,
+            11002i32 => Self::ReloadUnknownStatement,
+            11003i32 => Self::ReloadExpectedSomethingFoundUnknown,
             11004i32 => Self::ReloadExpectedNothingFoundUnknown,
             11005i32 => Self::ReloadExpectedOneOf1TokensFoundUnknown,
             11006i32 => Self::ReloadExpectedOneOf2TokensFoundUnknown,
@@ -1272,70 +1167,174 @@ impl ErrorCode {
             11010i32 => Self::ReloadExpectedOneOf6TokensFoundUnknown,
             11011i32 => Self::ReloadExpectedOneOf7TokensFoundUnknown,
             11012i32 => Self::ReloadExpectedOneOf8OrMoreTokensFoundUnknown,
-            11003i32 => Self::ReloadExpectedSomethingFoundUnknown,
             11013i32 => Self::ReloadFieldXNotFound,
-            11029i32 => Self::ReloadInconsistentUseOfSemanticFields,
-            11045i32 => Self::ReloadInputFieldWithDuplicateKeys,
-            11000i32 => Self::ReloadInProgress,
-            11015i32 => Self::ReloadLibConnectionXNotFound,
             11014i32 => Self::ReloadMappingTableXNotFound,
-            11023i32 => Self::ReloadMatchingControlStatementError,
-            11025i32 => Self::ReloadMatchingLibpathXInvalid,
-            11024i32 => Self::ReloadMatchingLibpathXNotFound,
-            11026i32 => Self::ReloadMatchingLibpathXOutside,
-            30101i32 => Self::ReloadMergeLoadError,
-            11028i32 => Self::ReloadModeStatementOnlyForLibPaths,
+            11015i32 => Self::ReloadLibConnectionXNotFound,
             11016i32 => Self::ReloadNameAlreadyTaken,
-            11030i32 => Self::ReloadNoOpenDatabase,
-            11027i32 => Self::ReloadNoQualifiedPathForFile,
-            11033i32 => Self::ReloadOdbcConnectFailed,
-            11036i32 => Self::ReloadOdbcReadFailed,
-            11034i32 => Self::ReloadOledbConnectFailed,
-            11037i32 => Self::ReloadOledbReadFailed,
-            11020i32 => Self::ReloadOpenFileError,
-            11022i32 => Self::ReloadPeIllegalPrefixComb,
-            11001i32 => Self::ReloadTableXNotFound,
-            11002i32 => Self::ReloadUnknownStatement,
-            11018i32 => Self::ReloadWrongFileFormatBiff,
             11017i32 => Self::ReloadWrongFileFormatDif,
+            11018i32 => Self::ReloadWrongFileFormatBiff,
             11019i32 => Self::ReloadWrongFileFormatEncrypted,
+            11020i32 => Self::ReloadOpenFileError,
+            11021i32 => Self::ReloadAutoGenerateCount,
+            11022i32 => Self::ReloadPeIllegalPrefixComb,
+            11023i32 => Self::ReloadMatchingControlStatementError,
+            11024i32 => Self::ReloadMatchingLibpathXNotFound,
+            11025i32 => Self::ReloadMatchingLibpathXInvalid,
+            11026i32 => Self::ReloadMatchingLibpathXOutside,
+            11027i32 => Self::ReloadNoQualifiedPathForFile,
+            11028i32 => Self::ReloadModeStatementOnlyForLibPaths,
+            11029i32 => Self::ReloadInconsistentUseOfSemanticFields,
+            11030i32 => Self::ReloadNoOpenDatabase,
+            11031i32 => Self::ReloadAggregationRequiredByGroupBy,
+            11032i32 => Self::ReloadConnectMustUseLibPrefixInThisMode,
+            11033i32 => Self::ReloadOdbcConnectFailed,
+            11034i32 => Self::ReloadOledbConnectFailed,
+            11035i32 => Self::ReloadCustomConnectFailed,
+            11036i32 => Self::ReloadOdbcReadFailed,
+            11037i32 => Self::ReloadOledbReadFailed,
+            11038i32 => Self::ReloadCustomReadFailed,
+            11039i32 => Self::ReloadBinaryLoadProhibited,
+            11040i32 => Self::ReloadConnectorStartFailed,
+            11041i32 => Self::ReloadConnectorNotResponding,
+            11042i32 => Self::ReloadConnectorReplyError,
+            11043i32 => Self::ReloadConnectorConnectError,
+            11044i32 => Self::ReloadConnectorNotFoundError,
+            11045i32 => Self::ReloadInputFieldWithDuplicateKeys,
+            11046i32 => Self::ReloadConcatenateLoadNoPreviousTable,
             11047i32 => Self::ReloadWrongFileFormatQvd,
-            10000i32 => Self::ScriptDatasourceAccessDenied,
-            15000i32 => Self::SearchTimeout,
-            5008i32 => Self::ServerAjaxDisabled,
-            5006i32 => Self::ServerBusy,
-            5007i32 => Self::ServerLicenseExpired,
-            5009i32 => Self::ServerNoToken,
-            5005i32 => Self::ServerOffDuty,
-            5003i32 => Self::ServerOutOfCals,
-            5004i32 => Self::ServerOutOfNamedCals,
-            5000i32 => Self::ServerOutOfSessionAndUserCals,
-            5001i32 => Self::ServerOutOfSessionCals,
-            5002i32 => Self::ServerOutOfUsageCals,
-            30100i32 => Self::SetexpressionTooLarge,
-            17001i32 => Self::SmartLoadTableDuplicated,
-            17000i32 => Self::SmartLoadTableNotFound,
-            14000i32 => Self::SyncInvalidOffset,
-            25000i32 => Self::TrendlineInvalidDef,
-            25001i32 => Self::TrendlineInvalidMathError,
-            4000i32 => Self::UserAccessDenied,
+            11048i32 => Self::ReloadActionBlockedEntitlement,
+            12000i32 => Self::PersonalNewVersionAvailable,
+            12001i32 => Self::PersonalVersionExpired,
+            12002i32 => Self::PersonalSectionAccessDetected,
+            12003i32 => Self::PersonalAppDeletionFailed,
             12004i32 => Self::UserAuthenticationFailure,
-            4001i32 => Self::UserImpersonationFailed,
-            18004i32 => Self::VariableConstraintFailed,
-            18003i32 => Self::VariableConstraintInconsistency,
+            13000i32 => Self::ExportOutOfMemory,
+            13001i32 => Self::ExportNoData,
+            14000i32 => Self::SyncInvalidOffset,
+            15000i32 => Self::SearchTimeout,
+            16000i32 => Self::DirectDiscoveryLinkedExpressionFail,
+            16001i32 => Self::DirectDiscoveryRowcountOverflow,
+            16002i32 => Self::DirectDiscoveryEmptyResult,
+            16003i32 => Self::DirectDiscoveryDbConnectionFailed,
+            16004i32 => Self::DirectDiscoveryMeasureNotAllowed,
+            16005i32 => Self::DirectDiscoveryDetailNotAllowed,
+            16006i32 => Self::DirectDiscoveryNotSynthCircularAllowed,
+            16007i32 => Self::DirectDiscoveryOnlyOneDdTableAllowed,
+            16008i32 => Self::DirectDiscoveryDbAuthorizationFailed,
+            17000i32 => Self::SmartLoadTableNotFound,
+            17001i32 => Self::SmartLoadTableDuplicated,
+            18000i32 => Self::VariableNoName,
             18001i32 => Self::VariableDuplicateName,
             18002i32 => Self::VariableInconsistency,
-            18000i32 => Self::VariableNoName,
+            18003i32 => Self::VariableConstraintInconsistency,
+            18004i32 => Self::VariableConstraintFailed,
+            19000i32 => Self::MediaLibraryListFailed,
+            19001i32 => Self::MediaLibraryContentFailed,
+            19002i32 => Self::MediaBundlingFailed,
+            19003i32 => Self::MediaUnbundlingFailed,
+            19004i32 => Self::MediaLibraryNotFound,
+            20000i32 => Self::FeatureDisabled,
+            21000i32 => Self::LoadTooManyFields,
+            21001i32 => Self::LoadTooManyTables,
+            -32600i32 => Self::JsonRpcInvalidRequest,
+            -32601i32 => Self::JsonRpcMethodNotFound,
+            -32602i32 => Self::JsonRpcInvalidParameters,
+            -32603i32 => Self::JsonRpcInternalError,
+            -32604i32 => Self::JsonRpcResponseTooLarge,
+            -32700i32 => Self::JsonRpcParseError,
+            33000i32 => Self::MqSocketConnectFailure,
+            33001i32 => Self::MqSocketOpenFailure,
+            33002i32 => Self::MqProtocolNoRespone,
+            33003i32 => Self::MqProtocolLibraryException,
+            33004i32 => Self::MqProtocolConnectionClosed,
+            33005i32 => Self::MqProtocolChannelClosed,
+            33006i32 => Self::MqProtocolUnknownError,
+            33007i32 => Self::MqProtocolInvalidStatus,
+            22000i32 => Self::ExtengineGrpcStatusOk,
+            22001i32 => Self::ExtengineGrpcStatusCancelled,
+            22002i32 => Self::ExtengineGrpcStatusUnknown,
+            22003i32 => Self::ExtengineGrpcStatusInvalidArgument,
+            22004i32 => Self::ExtengineGrpcStatusDeadlineExceeded,
+            22005i32 => Self::ExtengineGrpcStatusNotFound,
+            22006i32 => Self::ExtengineGrpcStatusAlreadyExists,
+            22007i32 => Self::ExtengineGrpcStatusPermissionDenied,
+            22008i32 => Self::ExtengineGrpcStatusResourceExhausted,
+            22009i32 => Self::ExtengineGrpcStatusFailedPrecondition,
+            22010i32 => Self::ExtengineGrpcStatusAborted,
+            22011i32 => Self::ExtengineGrpcStatusOutOfRange,
+            22012i32 => Self::ExtengineGrpcStatusUnimplemented,
+            22013i32 => Self::ExtengineGrpcStatusInternal,
+            22014i32 => Self::ExtengineGrpcStatusUnavailable,
+            22015i32 => Self::ExtengineGrpcStatusDataLoss,
+            22016i32 => Self::ExtengineGrpcStatusUnauthenticated,
+            23001i32 => Self::LxwInvalidObj,
+            23002i32 => Self::LxwInvalidFile,
+            23003i32 => Self::LxwInvalidSheet,
+            23004i32 => Self::LxwInvalidExportRange,
+            23005i32 => Self::LxwError,
+            23006i32 => Self::LxwErrorMemoryMallocFailed,
+            23007i32 => Self::LxwErrorCreatingXlsxFile,
+            23008i32 => Self::LxwErrorCreatingTmpfile,
+            23009i32 => Self::LxwErrorZipFileOperation,
+            23010i32 => Self::LxwErrorZipFileAdd,
+            23011i32 => Self::LxwErrorZipClose,
+            23012i32 => Self::LxwErrorNullParameterIgnored,
+            23013i32 => Self::LxwErrorMaxStringLengthExceeded,
+            23014i32 => Self::LxwError255StringLengthExceeded,
+            23015i32 => Self::LxwErrorSharedStringIndexNotFound,
+            23016i32 => Self::LxwErrorWorksheetIndexOutOfRange,
+            23017i32 => Self::LxwErrorWorksheetMaxNumberUrlsExceeded,
+            24000i32 => Self::BdiStatusOk,
+            24001i32 => Self::BdiGenericErrorNotTranslated,
+            25000i32 => Self::TrendlineInvalidDef,
+            25001i32 => Self::TrendlineInvalidMathError,
+            30000i32 => Self::CurlUnsupportedProtocol,
+            30001i32 => Self::CurlCouldntResolveProxy,
+            30002i32 => Self::CurlCouldntConnect,
+            30003i32 => Self::CurlRemoteAccessDenied,
+            30004i32 => Self::CurlFtpAcceptFailed,
+            30005i32 => Self::CurlFtpAcceptTimeout,
+            30006i32 => Self::CurlFtpCantGetHost,
+            30007i32 => Self::CurlPartialFile,
+            30008i32 => Self::CurlQuoteError,
+            30009i32 => Self::CurlWriteError,
+            30010i32 => Self::CurlUploadFailed,
+            30011i32 => Self::CurlOutOfMemory,
+            30012i32 => Self::CurlOperationTimedout,
+            30013i32 => Self::CurlFtpCouldntUseRest,
+            30014i32 => Self::CurlHttpPostError,
+            30015i32 => Self::CurlSslConnectError,
+            30016i32 => Self::CurlFileCouldntReadFile,
+            30017i32 => Self::CurlLdapCannotBind,
+            30018i32 => Self::CurlLdapSearchFailed,
+            30019i32 => Self::CurlTooManyRedirects,
+            30020i32 => Self::CurlPeerFailedVerification,
+            30021i32 => Self::CurlGotNothing,
+            30022i32 => Self::CurlSslEngineNotfound,
+            30023i32 => Self::CurlSslEngineSetfailed,
+            30024i32 => Self::CurlSslCertproblem,
+            30025i32 => Self::CurlSslCipher,
+            30026i32 => Self::CurlSslCacert,
+            30027i32 => Self::CurlBadContentEncoding,
+            30028i32 => Self::CurlLdapInvalidUrl,
+            30029i32 => Self::CurlUseSslFailed,
+            30030i32 => Self::CurlSslEngineInitfailed,
+            30031i32 => Self::CurlLoginDenied,
+            30032i32 => Self::CurlTftpNotfound,
+            30033i32 => Self::CurlTftpIllegal,
+            30034i32 => Self::CurlSsh,
+            30100i32 => Self::SetexpressionTooLarge,
+            30101i32 => Self::ReloadMergeLoadError,
             30200i32 => Self::WinFtpDropped,
             30201i32 => Self::WinFtpNoPassiveMode,
             30210i32 => Self::WinHttpDownlevelServer,
             30211i32 => Self::WinHttpInvalidServerResponse,
             30212i32 => Self::WinHttpRedirectNeedsConfirmation,
+            30220i32 => Self::WinInternetForceRetry,
             30221i32 => Self::WinInternetCannotConnect,
             30222i32 => Self::WinInternetConnectionAborted,
             30223i32 => Self::WinInternetConnectionReset,
             30224i32 => Self::WinInternetDisconnected,
-            30220i32 => Self::WinInternetForceRetry,
             30225i32 => Self::WinInternetIncorrectFormat,
             30226i32 => Self::WinInternetInvalidCa,
             30227i32 => Self::WinInternetInvalidOperation,
@@ -1349,213 +1348,41 @@ impl ErrorCode {
             30235i32 => Self::WinInternetSecCertErrors,
             30236i32 => Self::WinInternetSecInvalidCert,
             30237i32 => Self::WinInternetServerUnreachable,
+            31000i32 => Self::BmResultTooLarge,
             other => Self::Unknown(other),
         }
     }
     /// The spec's name (`LOCERR_GENERIC_NOT_FOUND`), or `""` for an unknown code.
     pub fn name(self) -> &'static str {
         match self {
-            Self::AppAlreadyExists => "LOCERR_APP_ALREADY_EXISTS",
-            Self::AppAlreadyOpen => "LOCERR_APP_ALREADY_OPEN",
-            Self::AppAlreadyOpenInDifferentMode => {
-                "LOCERR_APP_ALREADY_OPEN_IN_DIFFERENT_MODE"
-            }
-            Self::AppConnectFailed => "LOCERR_APP_CONNECT_FAILED",
-            Self::AppCreateFailed => "LOCERR_APP_CREATE_FAILED",
-            Self::AppDirectQueryWorkloadNotSupported => {
-                "LOCERR_APP_DIRECT_QUERY_WORKLOAD_NOT_SUPPORTED"
-            }
-            Self::AppEventSourceTimeout => "LOCERR_APP_EVENT_SOURCE_TIMEOUT",
-            Self::AppExportFailed => "LOCERR_APP_EXPORT_FAILED",
-            Self::AppImportFailed => "LOCERR_APP_IMPORT_FAILED",
-            Self::AppInvalid => "LOCERR_APP_INVALID",
-            Self::AppInvalidName => "LOCERR_APP_INVALID_NAME",
-            Self::AppMigrationCouldNotContactMigrationService => {
-                "LOCERR_APP_MIGRATION_COULD_NOT_CONTACT_MIGRATION_SERVICE"
-            }
-            Self::AppMigrationCouldNotStartMigration => {
-                "LOCERR_APP_MIGRATION_COULD_NOT_START_MIGRATION"
-            }
-            Self::AppMigrationFailure => "LOCERR_APP_MIGRATION_FAILURE",
-            Self::AppNotFound => "LOCERR_APP_NOT_FOUND",
-            Self::AppNotOpen => "LOCERR_APP_NOT_OPEN",
-            Self::AppSaveFailed => "LOCERR_APP_SAVE_FAILED",
-            Self::AppScriptMissing => "LOCERR_APP_SCRIPT_MISSING",
-            Self::AppSizeExceeded => "LOCERR_APP_SIZE_EXCEEDED",
-            Self::BdiGenericErrorNotTranslated => {
-                "LOCERR_BDI_GENERIC_ERROR_NOT_TRANSLATED"
-            }
-            Self::BdiStatusOk => "LOCERR_BDI_STATUS_OK",
-            Self::BmResultTooLarge => "LOCERR_BM_RESULT_TOO_LARGE",
-            Self::CalcEvalConditionFailed => "LOCERR_CALC_EVAL_CONDITION_FAILED",
-            Self::CalcHeapError => "LOCERR_CALC_HEAP_ERROR",
-            Self::CalcInvalidColSort => "LOCERR_CALC_INVALID_COL_SORT",
-            Self::CalcInvalidDef => "LOCERR_CALC_INVALID_DEF",
-            Self::CalcMissingLinked => "LOCERR_CALC_MISSING_LINKED",
-            Self::CalcMissingLinkedField => "LOCERR_CALC_MISSING_LINKED_FIELD",
-            Self::CalcMixedLinkedAggregation => "LOCERR_CALC_MIXED_LINKED_AGGREGATION",
-            Self::CalcNotCalculated => "LOCERR_CALC_NOT_CALCULATED",
-            Self::CalcNotInLib => "LOCERR_CALC_NOT_IN_LIB",
-            Self::CalcPagesTooLarge => "LOCERR_CALC_PAGES_TOO_LARGE",
-            Self::CalcPivotDimensionsAlreadyExists => {
-                "LOCERR_CALC_PIVOT_DIMENSIONS_ALREADY_EXISTS"
-            }
-            Self::CalcSemanticFieldNotAllowed => "LOCERR_CALC_SEMANTIC_FIELD_NOT_ALLOWED",
-            Self::CalcTimeout => "LOCERR_CALC_TIMEOUT",
-            Self::CalcTooLarge => "LOCERR_CALC_TOO_LARGE",
-            Self::CalcValidationStateInvalid => "LOCERR_CALC_VALIDATION_STATE_INVALID",
-            Self::ConnectionAlreadyExists => "LOCERR_CONNECTION_ALREADY_EXISTS",
-            Self::ConnectionFailedToImport => "LOCERR_CONNECTION_FAILED_TO_IMPORT",
-            Self::ConnectionFailedToLoad => "LOCERR_CONNECTION_FAILED_TO_LOAD",
-            Self::ConnectionMissingCredentials => "LOCERR_CONNECTION_MISSING_CREDENTIALS",
-            Self::ConnectionNameIsInvalid => "LOCERR_CONNECTION_NAME_IS_INVALID",
-            Self::ConnectionNotFound => "LOCERR_CONNECTION_NOT_FOUND",
-            Self::ConnectorFilesizeExceededBufferSize => {
-                "LOCERR_CONNECTOR_FILESIZE_EXCEEDED_BUFFER_SIZE"
-            }
-            Self::ConnectorNoFileStreamingSupport => {
-                "LOCERR_CONNECTOR_NO_FILE_STREAMING_SUPPORT"
-            }
-            Self::CurlBadContentEncoding => "LOCERR_CURL_BAD_CONTENT_ENCODING",
-            Self::CurlCouldntConnect => "LOCERR_CURL_COULDNT_CONNECT",
-            Self::CurlCouldntResolveProxy => "LOCERR_CURL_COULDNT_RESOLVE_PROXY",
-            Self::CurlFileCouldntReadFile => "LOCERR_CURL_FILE_COULDNT_READ_FILE",
-            Self::CurlFtpAcceptFailed => "LOCERR_CURL_FTP_ACCEPT_FAILED",
-            Self::CurlFtpAcceptTimeout => "LOCERR_CURL_FTP_ACCEPT_TIMEOUT",
-            Self::CurlFtpCantGetHost => "LOCERR_CURL_FTP_CANT_GET_HOST",
-            Self::CurlFtpCouldntUseRest => "LOCERR_CURL_FTP_COULDNT_USE_REST",
-            Self::CurlGotNothing => "LOCERR_CURL_GOT_NOTHING",
-            Self::CurlHttpPostError => "LOCERR_CURL_HTTP_POST_ERROR",
-            Self::CurlLdapCannotBind => "LOCERR_CURL_LDAP_CANNOT_BIND",
-            Self::CurlLdapInvalidUrl => "LOCERR_CURL_LDAP_INVALID_URL",
-            Self::CurlLdapSearchFailed => "LOCERR_CURL_LDAP_SEARCH_FAILED",
-            Self::CurlLoginDenied => "LOCERR_CURL_LOGIN_DENIED",
-            Self::CurlOperationTimedout => "LOCERR_CURL_OPERATION_TIMEDOUT",
-            Self::CurlOutOfMemory => "LOCERR_CURL_OUT_OF_MEMORY",
-            Self::CurlPartialFile => "LOCERR_CURL_PARTIAL_FILE",
-            Self::CurlPeerFailedVerification => "LOCERR_CURL_PEER_FAILED_VERIFICATION",
-            Self::CurlQuoteError => "LOCERR_CURL_QUOTE_ERROR",
-            Self::CurlRemoteAccessDenied => "LOCERR_CURL_REMOTE_ACCESS_DENIED",
-            Self::CurlSsh => "LOCERR_CURL_SSH",
-            Self::CurlSslCacert => "LOCERR_CURL_SSL_CACERT",
-            Self::CurlSslCertproblem => "LOCERR_CURL_SSL_CERTPROBLEM",
-            Self::CurlSslCipher => "LOCERR_CURL_SSL_CIPHER",
-            Self::CurlSslConnectError => "LOCERR_CURL_SSL_CONNECT_ERROR",
-            Self::CurlSslEngineInitfailed => "LOCERR_CURL_SSL_ENGINE_INITFAILED",
-            Self::CurlSslEngineNotfound => "LOCERR_CURL_SSL_ENGINE_NOTFOUND",
-            Self::CurlSslEngineSetfailed => "LOCERR_CURL_SSL_ENGINE_SETFAILED",
-            Self::CurlTftpIllegal => "LOCERR_CURL_TFTP_ILLEGAL",
-            Self::CurlTftpNotfound => "LOCERR_CURL_TFTP_NOTFOUND",
-            Self::CurlTooManyRedirects => "LOCERR_CURL_TOO_MANY_REDIRECTS",
-            Self::CurlUnsupportedProtocol => "LOCERR_CURL_UNSUPPORTED_PROTOCOL",
-            Self::CurlUploadFailed => "LOCERR_CURL_UPLOAD_FAILED",
-            Self::CurlUseSslFailed => "LOCERR_CURL_USE_SSL_FAILED",
-            Self::CurlWriteError => "LOCERR_CURL_WRITE_ERROR",
-            Self::DirectDiscoveryDbAuthorizationFailed => {
-                "LOCERR_DIRECT_DISCOVERY_DB_AUTHORIZATION_FAILED"
-            }
-            Self::DirectDiscoveryDbConnectionFailed => {
-                "LOCERR_DIRECT_DISCOVERY_DB_CONNECTION_FAILED"
-            }
-            Self::DirectDiscoveryDetailNotAllowed => {
-                "LOCERR_DIRECT_DISCOVERY_DETAIL_NOT_ALLOWED"
-            }
-            Self::DirectDiscoveryEmptyResult => "LOCERR_DIRECT_DISCOVERY_EMPTY_RESULT",
-            Self::DirectDiscoveryLinkedExpressionFail => {
-                "LOCERR_DIRECT_DISCOVERY_LINKED_EXPRESSION_FAIL"
-            }
-            Self::DirectDiscoveryMeasureNotAllowed => {
-                "LOCERR_DIRECT_DISCOVERY_MEASURE_NOT_ALLOWED"
-            }
-            Self::DirectDiscoveryNotSynthCircularAllowed => {
-                "LOCERR_DIRECT_DISCOVERY_NOT_SYNTH_CIRCULAR_ALLOWED"
-            }
-            Self::DirectDiscoveryOnlyOneDdTableAllowed => {
-                "LOCERR_DIRECT_DISCOVERY_ONLY_ONE_DD_TABLE_ALLOWED"
-            }
-            Self::DirectDiscoveryRowcountOverflow => {
-                "LOCERR_DIRECT_DISCOVERY_ROWCOUNT_OVERFLOW"
-            }
-            Self::ExportNoData => "LOCERR_EXPORT_NO_DATA",
-            Self::ExportOutOfMemory => "LOCERR_EXPORT_OUT_OF_MEMORY",
-            Self::ExtengineGrpcStatusAborted => "LOCERR_EXTENGINE_GRPC_STATUS_ABORTED",
-            Self::ExtengineGrpcStatusAlreadyExists => {
-                "LOCERR_EXTENGINE_GRPC_STATUS_ALREADY_EXISTS"
-            }
-            Self::ExtengineGrpcStatusCancelled => {
-                "LOCERR_EXTENGINE_GRPC_STATUS_CANCELLED"
-            }
-            Self::ExtengineGrpcStatusDataLoss => "LOCERR_EXTENGINE_GRPC_STATUS_DATA_LOSS",
-            Self::ExtengineGrpcStatusDeadlineExceeded => {
-                "LOCERR_EXTENGINE_GRPC_STATUS_DEADLINE_EXCEEDED"
-            }
-            Self::ExtengineGrpcStatusFailedPrecondition => {
-                "LOCERR_EXTENGINE_GRPC_STATUS_FAILED_PRECONDITION"
-            }
-            Self::ExtengineGrpcStatusInternal => "LOCERR_EXTENGINE_GRPC_STATUS_INTERNAL",
-            Self::ExtengineGrpcStatusInvalidArgument => {
-                "LOCERR_EXTENGINE_GRPC_STATUS_INVALID_ARGUMENT"
-            }
-            Self::ExtengineGrpcStatusNotFound => "LOCERR_EXTENGINE_GRPC_STATUS_NOT_FOUND",
-            Self::ExtengineGrpcStatusOk => "LOCERR_EXTENGINE_GRPC_STATUS_OK",
-            Self::ExtengineGrpcStatusOutOfRange => {
-                "LOCERR_EXTENGINE_GRPC_STATUS_OUT_OF_RANGE"
-            }
-            Self::ExtengineGrpcStatusPermissionDenied => {
-                "LOCERR_EXTENGINE_GRPC_STATUS_PERMISSION_DENIED"
-            }
-            Self::ExtengineGrpcStatusResourceExhausted => {
-                "LOCERR_EXTENGINE_GRPC_STATUS_RESOURCE_EXHAUSTED"
-            }
-            Self::ExtengineGrpcStatusUnauthenticated => {
-                "LOCERR_EXTENGINE_GRPC_STATUS_UNAUTHENTICATED"
-            }
-            Self::ExtengineGrpcStatusUnavailable => {
-                "LOCERR_EXTENGINE_GRPC_STATUS_UNAVAILABLE"
-            }
-            Self::ExtengineGrpcStatusUnimplemented => {
-                "LOCERR_EXTENGINE_GRPC_STATUS_UNIMPLEMENTED"
-            }
-            Self::ExtengineGrpcStatusUnknown => "LOCERR_EXTENGINE_GRPC_STATUS_UNKNOWN",
-            Self::FeatureDisabled => "LOCERR_FEATURE_DISABLED",
-            Self::FileAccessDenied => "LOCERR_FILE_ACCESS_DENIED",
-            Self::FileCorrupt => "LOCERR_FILE_CORRUPT",
-            Self::FileFormatUnsupported => "LOCERR_FILE_FORMAT_UNSUPPORTED",
-            Self::FileNameInvalid => "LOCERR_FILE_NAME_INVALID",
-            Self::FileNotFound => "LOCERR_FILE_NOT_FOUND",
-            Self::FileOpenedInUnsupportedMode => "LOCERR_FILE_OPENED_IN_UNSUPPORTED_MODE",
-            Self::FileTableNotFound => "LOCERR_FILE_TABLE_NOT_FOUND",
-            Self::GenericAborted => "LOCERR_GENERIC_ABORTED",
-            Self::GenericAccessDenied => "LOCERR_GENERIC_ACCESS_DENIED",
-            Self::GenericAlreadyExists => "LOCERR_GENERIC_ALREADY_EXISTS",
-            Self::GenericConnectionLost => "LOCERR_GENERIC_CONNECTION_LOST",
-            Self::GenericCorruptData => "LOCERR_GENERIC_CORRUPT_DATA",
-            Self::GenericEmptyParameters => "LOCERR_GENERIC_EMPTY_PARAMETERS",
-            Self::GenericEngineTerminated => "LOCERR_GENERIC_ENGINE_TERMINATED",
-            Self::GenericInternalError => "LOCERR_GENERIC_INTERNAL_ERROR",
-            Self::GenericInvalidParameters => "LOCERR_GENERIC_INVALID_PARAMETERS",
-            Self::GenericInvalidPath => "LOCERR_GENERIC_INVALID_PATH",
-            Self::GenericInvisibleOwnerAbort => "LOCERR_GENERIC_INVISIBLE_OWNER_ABORT",
-            Self::GenericMemoryInconsistency => "LOCERR_GENERIC_MEMORY_INCONSISTENCY",
-            Self::GenericMemoryLimitReached => "LOCERR_GENERIC_MEMORY_LIMIT_REACHED",
-            Self::GenericNotFound => "LOCERR_GENERIC_NOT_FOUND",
-            Self::GenericNotImplemented => "LOCERR_GENERIC_NOT_IMPLEMENTED",
-            Self::GenericNotInitialized => "LOCERR_GENERIC_NOT_INITIALIZED",
-            Self::GenericNotSet => "LOCERR_GENERIC_NOT_SET",
-            Self::GenericOk => "LOCERR_GENERIC_OK",
-            Self::GenericOutOfMemory => "LOCERR_GENERIC_OUT_OF_MEMORY",
-            Self::GenericProhibitValidate => "LOCERR_GENERIC_PROHIBIT_VALIDATE",
-            Self::GenericRestConnectionFailure => {
-                "LOCERR_GENERIC_REST_CONNECTION_FAILURE"
-            }
+            Self::InternalError => "LOCERR_INTERNAL_ERROR",
             Self::GenericUnknown => "LOCERR_GENERIC_UNKNOWN",
+            Self::GenericOk => "LOCERR_GENERIC_OK",
+            Self::GenericNotSet => "LOCERR_GENERIC_NOT_SET",
+            Self::GenericNotFound => "LOCERR_GENERIC_NOT_FOUND",
+            Self::GenericAlreadyExists => "LOCERR_GENERIC_ALREADY_EXISTS",
+            Self::GenericInvalidPath => "LOCERR_GENERIC_INVALID_PATH",
+            Self::GenericAccessDenied => "LOCERR_GENERIC_ACCESS_DENIED",
+            Self::GenericOutOfMemory => "LOCERR_GENERIC_OUT_OF_MEMORY",
+            Self::GenericNotInitialized => "LOCERR_GENERIC_NOT_INITIALIZED",
+            Self::GenericInvalidParameters => "LOCERR_GENERIC_INVALID_PARAMETERS",
+            Self::GenericEmptyParameters => "LOCERR_GENERIC_EMPTY_PARAMETERS",
+            Self::GenericInternalError => "LOCERR_GENERIC_INTERNAL_ERROR",
+            Self::GenericCorruptData => "LOCERR_GENERIC_CORRUPT_DATA",
+            Self::GenericMemoryInconsistency => "LOCERR_GENERIC_MEMORY_INCONSISTENCY",
+            Self::GenericInvisibleOwnerAbort => "LOCERR_GENERIC_INVISIBLE_OWNER_ABORT",
+            Self::GenericProhibitValidate => "LOCERR_GENERIC_PROHIBIT_VALIDATE",
+            Self::GenericAborted => "LOCERR_GENERIC_ABORTED",
+            Self::GenericConnectionLost => "LOCERR_GENERIC_CONNECTION_LOST",
             Self::GenericUnsupportedInProductVersion => {
                 "LOCERR_GENERIC_UNSUPPORTED_IN_PRODUCT_VERSION"
             }
-            Self::HcInvalidObject => "LOCERR_HC_INVALID_OBJECT",
-            Self::HcInvalidObjectState => "LOCERR_HC_INVALID_OBJECT_STATE",
-            Self::HcModalObjectError => "LOCERR_HC_MODAL_OBJECT_ERROR",
-            Self::HcResultTooLarge => "LOCERR_HC_RESULT_TOO_LARGE",
+            Self::GenericRestConnectionFailure => {
+                "LOCERR_GENERIC_REST_CONNECTION_FAILURE"
+            }
+            Self::GenericMemoryLimitReached => "LOCERR_GENERIC_MEMORY_LIMIT_REACHED",
+            Self::GenericNotImplemented => "LOCERR_GENERIC_NOT_IMPLEMENTED",
+            Self::GenericEngineTerminated => "LOCERR_GENERIC_ENGINE_TERMINATED",
             Self::Http400 => "LOCERR_HTTP_400",
             Self::Http401 => "LOCERR_HTTP_401",
             Self::Http402 => "LOCERR_HTTP_402",
@@ -1585,122 +1412,130 @@ impl ErrorCode {
             Self::Http505 => "LOCERR_HTTP_505",
             Self::Http509 => "LOCERR_HTTP_509",
             Self::HttpCouldNotResolveHost => "LOCERR_HTTP_COULD_NOT_RESOLVE_HOST",
-            Self::InternalError => "LOCERR_INTERNAL_ERROR",
-            Self::JsonRpcInternalError => "LOCERR_JSON_RPC_INTERNAL_ERROR",
-            Self::JsonRpcInvalidParameters => "LOCERR_JSON_RPC_INVALID_PARAMETERS",
-            Self::JsonRpcInvalidRequest => "LOCERR_JSON_RPC_INVALID_REQUEST",
-            Self::JsonRpcMethodNotFound => "LOCERR_JSON_RPC_METHOD_NOT_FOUND",
-            Self::JsonRpcParseError => "LOCERR_JSON_RPC_PARSE_ERROR",
-            Self::JsonRpcResponseTooLarge => "LOCERR_JSON_RPC_RESPONSE_TOO_LARGE",
+            Self::AppAlreadyExists => "LOCERR_APP_ALREADY_EXISTS",
+            Self::AppInvalidName => "LOCERR_APP_INVALID_NAME",
+            Self::AppAlreadyOpen => "LOCERR_APP_ALREADY_OPEN",
+            Self::AppNotFound => "LOCERR_APP_NOT_FOUND",
+            Self::AppImportFailed => "LOCERR_APP_IMPORT_FAILED",
+            Self::AppSaveFailed => "LOCERR_APP_SAVE_FAILED",
+            Self::AppCreateFailed => "LOCERR_APP_CREATE_FAILED",
+            Self::AppInvalid => "LOCERR_APP_INVALID",
+            Self::AppConnectFailed => "LOCERR_APP_CONNECT_FAILED",
+            Self::AppAlreadyOpenInDifferentMode => {
+                "LOCERR_APP_ALREADY_OPEN_IN_DIFFERENT_MODE"
+            }
+            Self::AppMigrationCouldNotContactMigrationService => {
+                "LOCERR_APP_MIGRATION_COULD_NOT_CONTACT_MIGRATION_SERVICE"
+            }
+            Self::AppMigrationCouldNotStartMigration => {
+                "LOCERR_APP_MIGRATION_COULD_NOT_START_MIGRATION"
+            }
+            Self::AppMigrationFailure => "LOCERR_APP_MIGRATION_FAILURE",
+            Self::AppScriptMissing => "LOCERR_APP_SCRIPT_MISSING",
+            Self::AppExportFailed => "LOCERR_APP_EXPORT_FAILED",
+            Self::AppSizeExceeded => "LOCERR_APP_SIZE_EXCEEDED",
+            Self::AppDirectQueryWorkloadNotSupported => {
+                "LOCERR_APP_DIRECT_QUERY_WORKLOAD_NOT_SUPPORTED"
+            }
+            Self::AppNotOpen => "LOCERR_APP_NOT_OPEN",
+            Self::AppEventSourceTimeout => "LOCERR_APP_EVENT_SOURCE_TIMEOUT",
+            Self::ConnectionAlreadyExists => "LOCERR_CONNECTION_ALREADY_EXISTS",
+            Self::ConnectionNotFound => "LOCERR_CONNECTION_NOT_FOUND",
+            Self::ConnectionFailedToLoad => "LOCERR_CONNECTION_FAILED_TO_LOAD",
+            Self::ConnectionFailedToImport => "LOCERR_CONNECTION_FAILED_TO_IMPORT",
+            Self::ConnectionNameIsInvalid => "LOCERR_CONNECTION_NAME_IS_INVALID",
+            Self::ConnectionMissingCredentials => "LOCERR_CONNECTION_MISSING_CREDENTIALS",
+            Self::ConnectorNoFileStreamingSupport => {
+                "LOCERR_CONNECTOR_NO_FILE_STREAMING_SUPPORT"
+            }
+            Self::ConnectorFilesizeExceededBufferSize => {
+                "LOCERR_CONNECTOR_FILESIZE_EXCEEDED_BUFFER_SIZE"
+            }
+            Self::FileAccessDenied => "LOCERR_FILE_ACCESS_DENIED",
+            Self::FileNameInvalid => "LOCERR_FILE_NAME_INVALID",
+            Self::FileCorrupt => "LOCERR_FILE_CORRUPT",
+            Self::FileNotFound => "LOCERR_FILE_NOT_FOUND",
+            Self::FileFormatUnsupported => "LOCERR_FILE_FORMAT_UNSUPPORTED",
+            Self::FileOpenedInUnsupportedMode => "LOCERR_FILE_OPENED_IN_UNSUPPORTED_MODE",
+            Self::FileTableNotFound => "LOCERR_FILE_TABLE_NOT_FOUND",
+            Self::UserAccessDenied => "LOCERR_USER_ACCESS_DENIED",
+            Self::UserImpersonationFailed => "LOCERR_USER_IMPERSONATION_FAILED",
+            Self::ServerOutOfSessionAndUserCals => {
+                "LOCERR_SERVER_OUT_OF_SESSION_AND_USER_CALS"
+            }
+            Self::ServerOutOfSessionCals => "LOCERR_SERVER_OUT_OF_SESSION_CALS",
+            Self::ServerOutOfUsageCals => "LOCERR_SERVER_OUT_OF_USAGE_CALS",
+            Self::ServerOutOfCals => "LOCERR_SERVER_OUT_OF_CALS",
+            Self::ServerOutOfNamedCals => "LOCERR_SERVER_OUT_OF_NAMED_CALS",
+            Self::ServerOffDuty => "LOCERR_SERVER_OFF_DUTY",
+            Self::ServerBusy => "LOCERR_SERVER_BUSY",
+            Self::ServerLicenseExpired => "LOCERR_SERVER_LICENSE_EXPIRED",
+            Self::ServerAjaxDisabled => "LOCERR_SERVER_AJAX_DISABLED",
+            Self::ServerNoToken => "LOCERR_SERVER_NO_TOKEN",
+            Self::HcInvalidObject => "LOCERR_HC_INVALID_OBJECT",
+            Self::HcResultTooLarge => "LOCERR_HC_RESULT_TOO_LARGE",
+            Self::HcInvalidObjectState => "LOCERR_HC_INVALID_OBJECT_STATE",
+            Self::HcModalObjectError => "LOCERR_HC_MODAL_OBJECT_ERROR",
+            Self::CalcInvalidDef => "LOCERR_CALC_INVALID_DEF",
+            Self::CalcNotInLib => "LOCERR_CALC_NOT_IN_LIB",
+            Self::CalcHeapError => "LOCERR_CALC_HEAP_ERROR",
+            Self::CalcTooLarge => "LOCERR_CALC_TOO_LARGE",
+            Self::CalcTimeout => "LOCERR_CALC_TIMEOUT",
+            Self::CalcEvalConditionFailed => "LOCERR_CALC_EVAL_CONDITION_FAILED",
+            Self::CalcMixedLinkedAggregation => "LOCERR_CALC_MIXED_LINKED_AGGREGATION",
+            Self::CalcMissingLinked => "LOCERR_CALC_MISSING_LINKED",
+            Self::CalcInvalidColSort => "LOCERR_CALC_INVALID_COL_SORT",
+            Self::CalcPagesTooLarge => "LOCERR_CALC_PAGES_TOO_LARGE",
+            Self::CalcSemanticFieldNotAllowed => "LOCERR_CALC_SEMANTIC_FIELD_NOT_ALLOWED",
+            Self::CalcValidationStateInvalid => "LOCERR_CALC_VALIDATION_STATE_INVALID",
+            Self::CalcPivotDimensionsAlreadyExists => {
+                "LOCERR_CALC_PIVOT_DIMENSIONS_ALREADY_EXISTS"
+            }
+            Self::CalcMissingLinkedField => "LOCERR_CALC_MISSING_LINKED_FIELD",
+            Self::CalcNotCalculated => "LOCERR_CALC_NOT_CALCULATED",
             Self::LayoutExtendsInvalidId => "LOCERR_LAYOUT_EXTENDS_INVALID_ID",
-            Self::LayoutLinkedObjectInvalid => "LOCERR_LAYOUT_LINKED_OBJECT_INVALID",
             Self::LayoutLinkedObjectNotFound => "LOCERR_LAYOUT_LINKED_OBJECT_NOT_FOUND",
-            Self::LoadTooManyFields => "LOCERR_LOAD_TOO_MANY_FIELDS",
-            Self::LoadTooManyTables => "LOCERR_LOAD_TOO_MANY_TABLES",
-            Self::LxwError => "LOCERR_LXW_ERROR",
-            Self::LxwError255StringLengthExceeded => {
-                "LOCERR_LXW_ERROR_255_STRING_LENGTH_EXCEEDED"
-            }
-            Self::LxwErrorCreatingTmpfile => "LOCERR_LXW_ERROR_CREATING_TMPFILE",
-            Self::LxwErrorCreatingXlsxFile => "LOCERR_LXW_ERROR_CREATING_XLSX_FILE",
-            Self::LxwErrorMaxStringLengthExceeded => {
-                "LOCERR_LXW_ERROR_MAX_STRING_LENGTH_EXCEEDED"
-            }
-            Self::LxwErrorMemoryMallocFailed => "LOCERR_LXW_ERROR_MEMORY_MALLOC_FAILED",
-            Self::LxwErrorNullParameterIgnored => {
-                "LOCERR_LXW_ERROR_NULL_PARAMETER_IGNORED"
-            }
-            Self::LxwErrorSharedStringIndexNotFound => {
-                "LOCERR_LXW_ERROR_SHARED_STRING_INDEX_NOT_FOUND"
-            }
-            Self::LxwErrorWorksheetIndexOutOfRange => {
-                "LOCERR_LXW_ERROR_WORKSHEET_INDEX_OUT_OF_RANGE"
-            }
-            Self::LxwErrorWorksheetMaxNumberUrlsExceeded => {
-                "LOCERR_LXW_ERROR_WORKSHEET_MAX_NUMBER_URLS_EXCEEDED"
-            }
-            Self::LxwErrorZipClose => "LOCERR_LXW_ERROR_ZIP_CLOSE",
-            Self::LxwErrorZipFileAdd => "LOCERR_LXW_ERROR_ZIP_FILE_ADD",
-            Self::LxwErrorZipFileOperation => "LOCERR_LXW_ERROR_ZIP_FILE_OPERATION",
-            Self::LxwInvalidExportRange => "LOCERR_LXW_INVALID_EXPORT_RANGE",
-            Self::LxwInvalidFile => "LOCERR_LXW_INVALID_FILE",
-            Self::LxwInvalidObj => "LOCERR_LXW_INVALID_OBJ",
-            Self::LxwInvalidSheet => "LOCERR_LXW_INVALID_SHEET",
-            Self::MediaBundlingFailed => "LOCERR_MEDIA_BUNDLING_FAILED",
-            Self::MediaLibraryContentFailed => "LOCERR_MEDIA_LIBRARY_CONTENT_FAILED",
-            Self::MediaLibraryListFailed => "LOCERR_MEDIA_LIBRARY_LIST_FAILED",
-            Self::MediaLibraryNotFound => "LOCERR_MEDIA_LIBRARY_NOT_FOUND",
-            Self::MediaUnbundlingFailed => "LOCERR_MEDIA_UNBUNDLING_FAILED",
-            Self::MqProtocolChannelClosed => "LOCERR_MQ_PROTOCOL_CHANNEL_CLOSED",
-            Self::MqProtocolConnectionClosed => "LOCERR_MQ_PROTOCOL_CONNECTION_CLOSED",
-            Self::MqProtocolInvalidStatus => "LOCERR_MQ_PROTOCOL_INVALID_STATUS",
-            Self::MqProtocolLibraryException => "LOCERR_MQ_PROTOCOL_LIBRARY_EXCEPTION",
-            Self::MqProtocolNoRespone => "LOCERR_MQ_PROTOCOL_NO_RESPONE",
-            Self::MqProtocolUnknownError => "LOCERR_MQ_PROTOCOL_UNKNOWN_ERROR",
-            Self::MqSocketConnectFailure => "LOCERR_MQ_SOCKET_CONNECT_FAILURE",
-            Self::MqSocketOpenFailure => "LOCERR_MQ_SOCKET_OPEN_FAILURE",
+            Self::LayoutLinkedObjectInvalid => "LOCERR_LAYOUT_LINKED_OBJECT_INVALID",
+            Self::PersistenceWriteFailed => "LOCERR_PERSISTENCE_WRITE_FAILED",
+            Self::PersistenceReadFailed => "LOCERR_PERSISTENCE_READ_FAILED",
             Self::PersistenceDeleteFailed => "LOCERR_PERSISTENCE_DELETE_FAILED",
-            Self::PersistenceDiskFull => "LOCERR_PERSISTENCE_DISK_FULL",
-            Self::PersistenceEncryptionKeyMigrationOngoing => {
-                "LOCERR_PERSISTENCE_ENCRYPTION_KEY_MIGRATION_ONGOING"
-            }
-            Self::PersistenceMigrationBackupFailed => {
-                "LOCERR_PERSISTENCE_MIGRATION_BACKUP_FAILED"
-            }
-            Self::PersistenceMigrationCancelled => {
-                "LOCERR_PERSISTENCE_MIGRATION_CANCELLED"
+            Self::PersistenceNotFound => "LOCERR_PERSISTENCE_NOT_FOUND",
+            Self::PersistenceUnsupportedVersion => {
+                "LOCERR_PERSISTENCE_UNSUPPORTED_VERSION"
             }
             Self::PersistenceMigrationFailedReadOnly => {
                 "LOCERR_PERSISTENCE_MIGRATION_FAILED_READ_ONLY"
             }
-            Self::PersistenceMoveFailed => "LOCERR_PERSISTENCE_MOVE_FAILED",
-            Self::PersistenceNotFound => "LOCERR_PERSISTENCE_NOT_FOUND",
+            Self::PersistenceMigrationCancelled => {
+                "LOCERR_PERSISTENCE_MIGRATION_CANCELLED"
+            }
+            Self::PersistenceMigrationBackupFailed => {
+                "LOCERR_PERSISTENCE_MIGRATION_BACKUP_FAILED"
+            }
+            Self::PersistenceDiskFull => "LOCERR_PERSISTENCE_DISK_FULL",
             Self::PersistenceNotSupportedForSessionApp => {
                 "LOCERR_PERSISTENCE_NOT_SUPPORTED_FOR_SESSION_APP"
             }
+            Self::PersistenceMoveFailed => "LOCERR_PERSISTENCE_MOVE_FAILED",
             Self::PersistenceObjectLocked => "LOCERR_PERSISTENCE_OBJECT_LOCKED",
-            Self::PersistenceReadFailed => "LOCERR_PERSISTENCE_READ_FAILED",
-            Self::PersistenceSyncGetChunkInvalidParameters => {
-                "LOCERR_PERSISTENCE_SYNC_GET_CHUNK_INVALID_PARAMETERS"
+            Self::PersistenceEncryptionKeyMigrationOngoing => {
+                "LOCERR_PERSISTENCE_ENCRYPTION_KEY_MIGRATION_ONGOING"
             }
             Self::PersistenceSyncSetChunkInvalidParameters => {
                 "LOCERR_PERSISTENCE_SYNC_SET_CHUNK_INVALID_PARAMETERS"
             }
-            Self::PersistenceUnsupportedVersion => {
-                "LOCERR_PERSISTENCE_UNSUPPORTED_VERSION"
+            Self::PersistenceSyncGetChunkInvalidParameters => {
+                "LOCERR_PERSISTENCE_SYNC_GET_CHUNK_INVALID_PARAMETERS"
             }
-            Self::PersistenceWriteFailed => "LOCERR_PERSISTENCE_WRITE_FAILED",
-            Self::PersonalAppDeletionFailed => "LOCERR_PERSONAL_APP_DELETION_FAILED",
-            Self::PersonalNewVersionAvailable => "LOCERR_PERSONAL_NEW_VERSION_AVAILABLE",
-            Self::PersonalSectionAccessDetected => {
-                "LOCERR_PERSONAL_SECTION_ACCESS_DETECTED"
+            Self::ScriptDatasourceAccessDenied => {
+                "LOCERR_SCRIPT_DATASOURCE_ACCESS_DENIED"
             }
-            Self::PersonalVersionExpired => "LOCERR_PERSONAL_VERSION_EXPIRED",
-            Self::ReloadActionBlockedEntitlement => {
-                "LOCERR_RELOAD_ACTION_BLOCKED_ENTITLEMENT"
+            Self::ReloadInProgress => "LOCERR_RELOAD_IN_PROGRESS",
+            Self::ReloadTableXNotFound => "LOCERR_RELOAD_TABLE_X_NOT_FOUND",
+            Self::ReloadUnknownStatement => "LOCERR_RELOAD_UNKNOWN_STATEMENT",
+            Self::ReloadExpectedSomethingFoundUnknown => {
+                "LOCERR_RELOAD_EXPECTED_SOMETHING_FOUND_UNKNOWN"
             }
-            Self::ReloadAggregationRequiredByGroupBy => {
-                "LOCERR_RELOAD_AGGREGATION_REQUIRED_BY_GROUP_BY"
-            }
-            Self::ReloadAutoGenerateCount => "LOCERR_RELOAD_AUTO_GENERATE_COUNT",
-            Self::ReloadBinaryLoadProhibited => "LOCERR_RELOAD_BINARY_LOAD_PROHIBITED",
-            Self::ReloadConcatenateLoadNoPreviousTable => {
-                "LOCERR_RELOAD_CONCATENATE_LOAD_NO_PREVIOUS_TABLE"
-            }
-            Self::ReloadConnectorConnectError => "LOCERR_RELOAD_CONNECTOR_CONNECT_ERROR",
-            Self::ReloadConnectorNotFoundError => {
-                "LOCERR_RELOAD_CONNECTOR_NOT_FOUND_ERROR"
-            }
-            Self::ReloadConnectorNotResponding => {
-                "LOCERR_RELOAD_CONNECTOR_NOT_RESPONDING"
-            }
-            Self::ReloadConnectorReplyError => "LOCERR_RELOAD_CONNECTOR_REPLY_ERROR",
-            Self::ReloadConnectorStartFailed => "LOCERR_RELOAD_CONNECTOR_START_FAILED",
-            Self::ReloadConnectMustUseLibPrefixInThisMode => {
-                "LOCERR_RELOAD_CONNECT_MUST_USE_LIB_PREFIX_IN_THIS_MODE"
-            }
-            Self::ReloadCustomConnectFailed => "LOCERR_RELOAD_CUSTOM_CONNECT_FAILED",
-            Self::ReloadCustomReadFailed => "LOCERR_RELOAD_CUSTOM_READ_FAILED",
             Self::ReloadExpectedNothingFoundUnknown => {
                 "LOCERR_RELOAD_EXPECTED_NOTHING_FOUND_UNKNOWN"
             }
@@ -1728,90 +1563,254 @@ impl ErrorCode {
             Self::ReloadExpectedOneOf8OrMoreTokensFoundUnknown => {
                 "LOCERR_RELOAD_EXPECTED_ONE_OF_8_OR_MORE_TOKENS_FOUND_UNKNOWN"
             }
-            Self::ReloadExpectedSomethingFoundUnknown => {
-                "LOCERR_RELOAD_EXPECTED_SOMETHING_FOUND_UNKNOWN"
-            }
             Self::ReloadFieldXNotFound => "LOCERR_RELOAD_FIELD_X_NOT_FOUND",
-            Self::ReloadInconsistentUseOfSemanticFields => {
-                "LOCERR_RELOAD_INCONSISTENT_USE_OF_SEMANTIC_FIELDS"
-            }
-            Self::ReloadInputFieldWithDuplicateKeys => {
-                "LOCERR_RELOAD_INPUT_FIELD_WITH_DUPLICATE_KEYS"
-            }
-            Self::ReloadInProgress => "LOCERR_RELOAD_IN_PROGRESS",
-            Self::ReloadLibConnectionXNotFound => {
-                "LOCERR_RELOAD_LIB_CONNECTION_X_NOT_FOUND"
-            }
             Self::ReloadMappingTableXNotFound => {
                 "LOCERR_RELOAD_MAPPING_TABLE_X_NOT_FOUND"
             }
+            Self::ReloadLibConnectionXNotFound => {
+                "LOCERR_RELOAD_LIB_CONNECTION_X_NOT_FOUND"
+            }
+            Self::ReloadNameAlreadyTaken => "LOCERR_RELOAD_NAME_ALREADY_TAKEN",
+            Self::ReloadWrongFileFormatDif => "LOCERR_RELOAD_WRONG_FILE_FORMAT_DIF",
+            Self::ReloadWrongFileFormatBiff => "LOCERR_RELOAD_WRONG_FILE_FORMAT_BIFF",
+            Self::ReloadWrongFileFormatEncrypted => {
+                "LOCERR_RELOAD_WRONG_FILE_FORMAT_ENCRYPTED"
+            }
+            Self::ReloadOpenFileError => "LOCERR_RELOAD_OPEN_FILE_ERROR",
+            Self::ReloadAutoGenerateCount => "LOCERR_RELOAD_AUTO_GENERATE_COUNT",
+            Self::ReloadPeIllegalPrefixComb => "LOCERR_RELOAD_PE_ILLEGAL_PREFIX_COMB",
             Self::ReloadMatchingControlStatementError => {
                 "LOCERR_RELOAD_MATCHING_CONTROL_STATEMENT_ERROR"
-            }
-            Self::ReloadMatchingLibpathXInvalid => {
-                "LOCERR_RELOAD_MATCHING_LIBPATH_X_INVALID"
             }
             Self::ReloadMatchingLibpathXNotFound => {
                 "LOCERR_RELOAD_MATCHING_LIBPATH_X_NOT_FOUND"
             }
+            Self::ReloadMatchingLibpathXInvalid => {
+                "LOCERR_RELOAD_MATCHING_LIBPATH_X_INVALID"
+            }
             Self::ReloadMatchingLibpathXOutside => {
                 "LOCERR_RELOAD_MATCHING_LIBPATH_X_OUTSIDE"
             }
-            Self::ReloadMergeLoadError => "LOCERR_RELOAD_MERGE_LOAD_ERROR",
-            Self::ReloadModeStatementOnlyForLibPaths => {
-                "LOCERR_RELOAD_MODE_STATEMENT_ONLY_FOR_LIB_PATHS"
-            }
-            Self::ReloadNameAlreadyTaken => "LOCERR_RELOAD_NAME_ALREADY_TAKEN",
-            Self::ReloadNoOpenDatabase => "LOCERR_RELOAD_NO_OPEN_DATABASE",
             Self::ReloadNoQualifiedPathForFile => {
                 "LOCERR_RELOAD_NO_QUALIFIED_PATH_FOR_FILE"
             }
+            Self::ReloadModeStatementOnlyForLibPaths => {
+                "LOCERR_RELOAD_MODE_STATEMENT_ONLY_FOR_LIB_PATHS"
+            }
+            Self::ReloadInconsistentUseOfSemanticFields => {
+                "LOCERR_RELOAD_INCONSISTENT_USE_OF_SEMANTIC_FIELDS"
+            }
+            Self::ReloadNoOpenDatabase => "LOCERR_RELOAD_NO_OPEN_DATABASE",
+            Self::ReloadAggregationRequiredByGroupBy => {
+                "LOCERR_RELOAD_AGGREGATION_REQUIRED_BY_GROUP_BY"
+            }
+            Self::ReloadConnectMustUseLibPrefixInThisMode => {
+                "LOCERR_RELOAD_CONNECT_MUST_USE_LIB_PREFIX_IN_THIS_MODE"
+            }
             Self::ReloadOdbcConnectFailed => "LOCERR_RELOAD_ODBC_CONNECT_FAILED",
-            Self::ReloadOdbcReadFailed => "LOCERR_RELOAD_ODBC_READ_FAILED",
             Self::ReloadOledbConnectFailed => "LOCERR_RELOAD_OLEDB_CONNECT_FAILED",
+            Self::ReloadCustomConnectFailed => "LOCERR_RELOAD_CUSTOM_CONNECT_FAILED",
+            Self::ReloadOdbcReadFailed => "LOCERR_RELOAD_ODBC_READ_FAILED",
             Self::ReloadOledbReadFailed => "LOCERR_RELOAD_OLEDB_READ_FAILED",
-            Self::ReloadOpenFileError => "LOCERR_RELOAD_OPEN_FILE_ERROR",
-            Self::ReloadPeIllegalPrefixComb => "LOCERR_RELOAD_PE_ILLEGAL_PREFIX_COMB",
-            Self::ReloadTableXNotFound => "LOCERR_RELOAD_TABLE_X_NOT_FOUND",
-            Self::ReloadUnknownStatement => "LOCERR_RELOAD_UNKNOWN_STATEMENT",
-            Self::ReloadWrongFileFormatBiff => "LOCERR_RELOAD_WRONG_FILE_FORMAT_BIFF",
-            Self::ReloadWrongFileFormatDif => "LOCERR_RELOAD_WRONG_FILE_FORMAT_DIF",
-            Self::ReloadWrongFileFormatEncrypted => {
-                "LOCERR_RELOAD_WRONG_FILE_FORMAT_ENCRYPTED"
+            Self::ReloadCustomReadFailed => "LOCERR_RELOAD_CUSTOM_READ_FAILED",
+            Self::ReloadBinaryLoadProhibited => "LOCERR_RELOAD_BINARY_LOAD_PROHIBITED",
+            Self::ReloadConnectorStartFailed => "LOCERR_RELOAD_CONNECTOR_START_FAILED",
+            Self::ReloadConnectorNotResponding => {
+                "LOCERR_RELOAD_CONNECTOR_NOT_RESPONDING"
+            }
+            Self::ReloadConnectorReplyError => "LOCERR_RELOAD_CONNECTOR_REPLY_ERROR",
+            Self::ReloadConnectorConnectError => "LOCERR_RELOAD_CONNECTOR_CONNECT_ERROR",
+            Self::ReloadConnectorNotFoundError => {
+                "LOCERR_RELOAD_CONNECTOR_NOT_FOUND_ERROR"
+            }
+            Self::ReloadInputFieldWithDuplicateKeys => {
+                "LOCERR_RELOAD_INPUT_FIELD_WITH_DUPLICATE_KEYS"
+            }
+            Self::ReloadConcatenateLoadNoPreviousTable => {
+                "LOCERR_RELOAD_CONCATENATE_LOAD_NO_PREVIOUS_TABLE"
             }
             Self::ReloadWrongFileFormatQvd => "LOCERR_RELOAD_WRONG_FILE_FORMAT_QVD",
-            Self::ScriptDatasourceAccessDenied => {
-                "LOCERR_SCRIPT_DATASOURCE_ACCESS_DENIED"
+            Self::ReloadActionBlockedEntitlement => {
+                "LOCERR_RELOAD_ACTION_BLOCKED_ENTITLEMENT"
             }
-            Self::SearchTimeout => "LOCERR_SEARCH_TIMEOUT",
-            Self::ServerAjaxDisabled => "LOCERR_SERVER_AJAX_DISABLED",
-            Self::ServerBusy => "LOCERR_SERVER_BUSY",
-            Self::ServerLicenseExpired => "LOCERR_SERVER_LICENSE_EXPIRED",
-            Self::ServerNoToken => "LOCERR_SERVER_NO_TOKEN",
-            Self::ServerOffDuty => "LOCERR_SERVER_OFF_DUTY",
-            Self::ServerOutOfCals => "LOCERR_SERVER_OUT_OF_CALS",
-            Self::ServerOutOfNamedCals => "LOCERR_SERVER_OUT_OF_NAMED_CALS",
-            Self::ServerOutOfSessionAndUserCals => {
-                "LOCERR_SERVER_OUT_OF_SESSION_AND_USER_CALS"
+            Self::PersonalNewVersionAvailable => "LOCERR_PERSONAL_NEW_VERSION_AVAILABLE",
+            Self::PersonalVersionExpired => "LOCERR_PERSONAL_VERSION_EXPIRED",
+            Self::PersonalSectionAccessDetected => {
+                "LOCERR_PERSONAL_SECTION_ACCESS_DETECTED"
             }
-            Self::ServerOutOfSessionCals => "LOCERR_SERVER_OUT_OF_SESSION_CALS",
-            Self::ServerOutOfUsageCals => "LOCERR_SERVER_OUT_OF_USAGE_CALS",
-            Self::SetexpressionTooLarge => "LOCERR_SETEXPRESSION_TOO_LARGE",
-            Self::SmartLoadTableDuplicated => "LOCERR_SMART_LOAD_TABLE_DUPLICATED",
-            Self::SmartLoadTableNotFound => "LOCERR_SMART_LOAD_TABLE_NOT_FOUND",
-            Self::SyncInvalidOffset => "LOCERR_SYNC_INVALID_OFFSET",
-            Self::TrendlineInvalidDef => "LOCERR_TRENDLINE_INVALID_DEF",
-            Self::TrendlineInvalidMathError => "LOCERR_TRENDLINE_INVALID_MATH_ERROR",
-            Self::UserAccessDenied => "LOCERR_USER_ACCESS_DENIED",
+            Self::PersonalAppDeletionFailed => "LOCERR_PERSONAL_APP_DELETION_FAILED",
             Self::UserAuthenticationFailure => "LOCERR_USER_AUTHENTICATION_FAILURE",
-            Self::UserImpersonationFailed => "LOCERR_USER_IMPERSONATION_FAILED",
-            Self::VariableConstraintFailed => "LOCERR_VARIABLE_CONSTRAINT_FAILED",
+            Self::ExportOutOfMemory => "LOCERR_EXPORT_OUT_OF_MEMORY",
+            Self::ExportNoData => "LOCERR_EXPORT_NO_DATA",
+            Self::SyncInvalidOffset => "LOCERR_SYNC_INVALID_OFFSET",
+            Self::SearchTimeout => "LOCERR_SEARCH_TIMEOUT",
+            Self::DirectDiscoveryLinkedExpressionFail => {
+                "LOCERR_DIRECT_DISCOVERY_LINKED_EXPRESSION_FAIL"
+            }
+            Self::DirectDiscoveryRowcountOverflow => {
+                "LOCERR_DIRECT_DISCOVERY_ROWCOUNT_OVERFLOW"
+            }
+            Self::DirectDiscoveryEmptyResult => "LOCERR_DIRECT_DISCOVERY_EMPTY_RESULT",
+            Self::DirectDiscoveryDbConnectionFailed => {
+                "LOCERR_DIRECT_DISCOVERY_DB_CONNECTION_FAILED"
+            }
+            Self::DirectDiscoveryMeasureNotAllowed => {
+                "LOCERR_DIRECT_DISCOVERY_MEASURE_NOT_ALLOWED"
+            }
+            Self::DirectDiscoveryDetailNotAllowed => {
+                "LOCERR_DIRECT_DISCOVERY_DETAIL_NOT_ALLOWED"
+            }
+            Self::DirectDiscoveryNotSynthCircularAllowed => {
+                "LOCERR_DIRECT_DISCOVERY_NOT_SYNTH_CIRCULAR_ALLOWED"
+            }
+            Self::DirectDiscoveryOnlyOneDdTableAllowed => {
+                "LOCERR_DIRECT_DISCOVERY_ONLY_ONE_DD_TABLE_ALLOWED"
+            }
+            Self::DirectDiscoveryDbAuthorizationFailed => {
+                "LOCERR_DIRECT_DISCOVERY_DB_AUTHORIZATION_FAILED"
+            }
+            Self::SmartLoadTableNotFound => "LOCERR_SMART_LOAD_TABLE_NOT_FOUND",
+            Self::SmartLoadTableDuplicated => "LOCERR_SMART_LOAD_TABLE_DUPLICATED",
+            Self::VariableNoName => "LOCERR_VARIABLE_NO_NAME",
+            Self::VariableDuplicateName => "LOCERR_VARIABLE_DUPLICATE_NAME",
+            Self::VariableInconsistency => "LOCERR_VARIABLE_INCONSISTENCY",
             Self::VariableConstraintInconsistency => {
                 "LOCERR_VARIABLE_CONSTRAINT_INCONSISTENCY"
             }
-            Self::VariableDuplicateName => "LOCERR_VARIABLE_DUPLICATE_NAME",
-            Self::VariableInconsistency => "LOCERR_VARIABLE_INCONSISTENCY",
-            Self::VariableNoName => "LOCERR_VARIABLE_NO_NAME",
+            Self::VariableConstraintFailed => "LOCERR_VARIABLE_CONSTRAINT_FAILED",
+            Self::MediaLibraryListFailed => "LOCERR_MEDIA_LIBRARY_LIST_FAILED",
+            Self::MediaLibraryContentFailed => "LOCERR_MEDIA_LIBRARY_CONTENT_FAILED",
+            Self::MediaBundlingFailed => "LOCERR_MEDIA_BUNDLING_FAILED",
+            Self::MediaUnbundlingFailed => "LOCERR_MEDIA_UNBUNDLING_FAILED",
+            Self::MediaLibraryNotFound => "LOCERR_MEDIA_LIBRARY_NOT_FOUND",
+            Self::FeatureDisabled => "LOCERR_FEATURE_DISABLED",
+            Self::LoadTooManyFields => "LOCERR_LOAD_TOO_MANY_FIELDS",
+            Self::LoadTooManyTables => "LOCERR_LOAD_TOO_MANY_TABLES",
+            Self::JsonRpcInvalidRequest => "LOCERR_JSON_RPC_INVALID_REQUEST",
+            Self::JsonRpcMethodNotFound => "LOCERR_JSON_RPC_METHOD_NOT_FOUND",
+            Self::JsonRpcInvalidParameters => "LOCERR_JSON_RPC_INVALID_PARAMETERS",
+            Self::JsonRpcInternalError => "LOCERR_JSON_RPC_INTERNAL_ERROR",
+            Self::JsonRpcResponseTooLarge => "LOCERR_JSON_RPC_RESPONSE_TOO_LARGE",
+            Self::JsonRpcParseError => "LOCERR_JSON_RPC_PARSE_ERROR",
+            Self::MqSocketConnectFailure => "LOCERR_MQ_SOCKET_CONNECT_FAILURE",
+            Self::MqSocketOpenFailure => "LOCERR_MQ_SOCKET_OPEN_FAILURE",
+            Self::MqProtocolNoRespone => "LOCERR_MQ_PROTOCOL_NO_RESPONE",
+            Self::MqProtocolLibraryException => "LOCERR_MQ_PROTOCOL_LIBRARY_EXCEPTION",
+            Self::MqProtocolConnectionClosed => "LOCERR_MQ_PROTOCOL_CONNECTION_CLOSED",
+            Self::MqProtocolChannelClosed => "LOCERR_MQ_PROTOCOL_CHANNEL_CLOSED",
+            Self::MqProtocolUnknownError => "LOCERR_MQ_PROTOCOL_UNKNOWN_ERROR",
+            Self::MqProtocolInvalidStatus => "LOCERR_MQ_PROTOCOL_INVALID_STATUS",
+            Self::ExtengineGrpcStatusOk => "LOCERR_EXTENGINE_GRPC_STATUS_OK",
+            Self::ExtengineGrpcStatusCancelled => {
+                "LOCERR_EXTENGINE_GRPC_STATUS_CANCELLED"
+            }
+            Self::ExtengineGrpcStatusUnknown => "LOCERR_EXTENGINE_GRPC_STATUS_UNKNOWN",
+            Self::ExtengineGrpcStatusInvalidArgument => {
+                "LOCERR_EXTENGINE_GRPC_STATUS_INVALID_ARGUMENT"
+            }
+            Self::ExtengineGrpcStatusDeadlineExceeded => {
+                "LOCERR_EXTENGINE_GRPC_STATUS_DEADLINE_EXCEEDED"
+            }
+            Self::ExtengineGrpcStatusNotFound => "LOCERR_EXTENGINE_GRPC_STATUS_NOT_FOUND",
+            Self::ExtengineGrpcStatusAlreadyExists => {
+                "LOCERR_EXTENGINE_GRPC_STATUS_ALREADY_EXISTS"
+            }
+            Self::ExtengineGrpcStatusPermissionDenied => {
+                "LOCERR_EXTENGINE_GRPC_STATUS_PERMISSION_DENIED"
+            }
+            Self::ExtengineGrpcStatusResourceExhausted => {
+                "LOCERR_EXTENGINE_GRPC_STATUS_RESOURCE_EXHAUSTED"
+            }
+            Self::ExtengineGrpcStatusFailedPrecondition => {
+                "LOCERR_EXTENGINE_GRPC_STATUS_FAILED_PRECONDITION"
+            }
+            Self::ExtengineGrpcStatusAborted => "LOCERR_EXTENGINE_GRPC_STATUS_ABORTED",
+            Self::ExtengineGrpcStatusOutOfRange => {
+                "LOCERR_EXTENGINE_GRPC_STATUS_OUT_OF_RANGE"
+            }
+            Self::ExtengineGrpcStatusUnimplemented => {
+                "LOCERR_EXTENGINE_GRPC_STATUS_UNIMPLEMENTED"
+            }
+            Self::ExtengineGrpcStatusInternal => "LOCERR_EXTENGINE_GRPC_STATUS_INTERNAL",
+            Self::ExtengineGrpcStatusUnavailable => {
+                "LOCERR_EXTENGINE_GRPC_STATUS_UNAVAILABLE"
+            }
+            Self::ExtengineGrpcStatusDataLoss => "LOCERR_EXTENGINE_GRPC_STATUS_DATA_LOSS",
+            Self::ExtengineGrpcStatusUnauthenticated => {
+                "LOCERR_EXTENGINE_GRPC_STATUS_UNAUTHENTICATED"
+            }
+            Self::LxwInvalidObj => "LOCERR_LXW_INVALID_OBJ",
+            Self::LxwInvalidFile => "LOCERR_LXW_INVALID_FILE",
+            Self::LxwInvalidSheet => "LOCERR_LXW_INVALID_SHEET",
+            Self::LxwInvalidExportRange => "LOCERR_LXW_INVALID_EXPORT_RANGE",
+            Self::LxwError => "LOCERR_LXW_ERROR",
+            Self::LxwErrorMemoryMallocFailed => "LOCERR_LXW_ERROR_MEMORY_MALLOC_FAILED",
+            Self::LxwErrorCreatingXlsxFile => "LOCERR_LXW_ERROR_CREATING_XLSX_FILE",
+            Self::LxwErrorCreatingTmpfile => "LOCERR_LXW_ERROR_CREATING_TMPFILE",
+            Self::LxwErrorZipFileOperation => "LOCERR_LXW_ERROR_ZIP_FILE_OPERATION",
+            Self::LxwErrorZipFileAdd => "LOCERR_LXW_ERROR_ZIP_FILE_ADD",
+            Self::LxwErrorZipClose => "LOCERR_LXW_ERROR_ZIP_CLOSE",
+            Self::LxwErrorNullParameterIgnored => {
+                "LOCERR_LXW_ERROR_NULL_PARAMETER_IGNORED"
+            }
+            Self::LxwErrorMaxStringLengthExceeded => {
+                "LOCERR_LXW_ERROR_MAX_STRING_LENGTH_EXCEEDED"
+            }
+            Self::LxwError255StringLengthExceeded => {
+                "LOCERR_LXW_ERROR_255_STRING_LENGTH_EXCEEDED"
+            }
+            Self::LxwErrorSharedStringIndexNotFound => {
+                "LOCERR_LXW_ERROR_SHARED_STRING_INDEX_NOT_FOUND"
+            }
+            Self::LxwErrorWorksheetIndexOutOfRange => {
+                "LOCERR_LXW_ERROR_WORKSHEET_INDEX_OUT_OF_RANGE"
+            }
+            Self::LxwErrorWorksheetMaxNumberUrlsExceeded => {
+                "LOCERR_LXW_ERROR_WORKSHEET_MAX_NUMBER_URLS_EXCEEDED"
+            }
+            Self::BdiStatusOk => "LOCERR_BDI_STATUS_OK",
+            Self::BdiGenericErrorNotTranslated => {
+                "LOCERR_BDI_GENERIC_ERROR_NOT_TRANSLATED"
+            }
+            Self::TrendlineInvalidDef => "LOCERR_TRENDLINE_INVALID_DEF",
+            Self::TrendlineInvalidMathError => "LOCERR_TRENDLINE_INVALID_MATH_ERROR",
+            Self::CurlUnsupportedProtocol => "LOCERR_CURL_UNSUPPORTED_PROTOCOL",
+            Self::CurlCouldntResolveProxy => "LOCERR_CURL_COULDNT_RESOLVE_PROXY",
+            Self::CurlCouldntConnect => "LOCERR_CURL_COULDNT_CONNECT",
+            Self::CurlRemoteAccessDenied => "LOCERR_CURL_REMOTE_ACCESS_DENIED",
+            Self::CurlFtpAcceptFailed => "LOCERR_CURL_FTP_ACCEPT_FAILED",
+            Self::CurlFtpAcceptTimeout => "LOCERR_CURL_FTP_ACCEPT_TIMEOUT",
+            Self::CurlFtpCantGetHost => "LOCERR_CURL_FTP_CANT_GET_HOST",
+            Self::CurlPartialFile => "LOCERR_CURL_PARTIAL_FILE",
+            Self::CurlQuoteError => "LOCERR_CURL_QUOTE_ERROR",
+            Self::CurlWriteError => "LOCERR_CURL_WRITE_ERROR",
+            Self::CurlUploadFailed => "LOCERR_CURL_UPLOAD_FAILED",
+            Self::CurlOutOfMemory => "LOCERR_CURL_OUT_OF_MEMORY",
+            Self::CurlOperationTimedout => "LOCERR_CURL_OPERATION_TIMEDOUT",
+            Self::CurlFtpCouldntUseRest => "LOCERR_CURL_FTP_COULDNT_USE_REST",
+            Self::CurlHttpPostError => "LOCERR_CURL_HTTP_POST_ERROR",
+            Self::CurlSslConnectError => "LOCERR_CURL_SSL_CONNECT_ERROR",
+            Self::CurlFileCouldntReadFile => "LOCERR_CURL_FILE_COULDNT_READ_FILE",
+            Self::CurlLdapCannotBind => "LOCERR_CURL_LDAP_CANNOT_BIND",
+            Self::CurlLdapSearchFailed => "LOCERR_CURL_LDAP_SEARCH_FAILED",
+            Self::CurlTooManyRedirects => "LOCERR_CURL_TOO_MANY_REDIRECTS",
+            Self::CurlPeerFailedVerification => "LOCERR_CURL_PEER_FAILED_VERIFICATION",
+            Self::CurlGotNothing => "LOCERR_CURL_GOT_NOTHING",
+            Self::CurlSslEngineNotfound => "LOCERR_CURL_SSL_ENGINE_NOTFOUND",
+            Self::CurlSslEngineSetfailed => "LOCERR_CURL_SSL_ENGINE_SETFAILED",
+            Self::CurlSslCertproblem => "LOCERR_CURL_SSL_CERTPROBLEM",
+            Self::CurlSslCipher => "LOCERR_CURL_SSL_CIPHER",
+            Self::CurlSslCacert => "LOCERR_CURL_SSL_CACERT",
+            Self::CurlBadContentEncoding => "LOCERR_CURL_BAD_CONTENT_ENCODING",
+            Self::CurlLdapInvalidUrl => "LOCERR_CURL_LDAP_INVALID_URL",
+            Self::CurlUseSslFailed => "LOCERR_CURL_USE_SSL_FAILED",
+            Self::CurlSslEngineInitfailed => "LOCERR_CURL_SSL_ENGINE_INITFAILED",
+            Self::CurlLoginDenied => "LOCERR_CURL_LOGIN_DENIED",
+            Self::CurlTftpNotfound => "LOCERR_CURL_TFTP_NOTFOUND",
+            Self::CurlTftpIllegal => "LOCERR_CURL_TFTP_ILLEGAL",
+            Self::CurlSsh => "LOCERR_CURL_SSH",
+            Self::SetexpressionTooLarge => "LOCERR_SETEXPRESSION_TOO_LARGE",
+            Self::ReloadMergeLoadError => "LOCERR_RELOAD_MERGE_LOAD_ERROR",
             Self::WinFtpDropped => "LOCERR_WIN_FTP_DROPPED",
             Self::WinFtpNoPassiveMode => "LOCERR_WIN_FTP_NO_PASSIVE_MODE",
             Self::WinHttpDownlevelServer => "LOCERR_WIN_HTTP_DOWNLEVEL_SERVER",
@@ -1821,13 +1820,13 @@ impl ErrorCode {
             Self::WinHttpRedirectNeedsConfirmation => {
                 "LOCERR_WIN_HTTP_REDIRECT_NEEDS_CONFIRMATION"
             }
+            Self::WinInternetForceRetry => "LOCERR_WIN_INTERNET_FORCE_RETRY",
             Self::WinInternetCannotConnect => "LOCERR_WIN_INTERNET_CANNOT_CONNECT",
             Self::WinInternetConnectionAborted => {
                 "LOCERR_WIN_INTERNET_CONNECTION_ABORTED"
             }
             Self::WinInternetConnectionReset => "LOCERR_WIN_INTERNET_CONNECTION_RESET",
             Self::WinInternetDisconnected => "LOCERR_WIN_INTERNET_DISCONNECTED",
-            Self::WinInternetForceRetry => "LOCERR_WIN_INTERNET_FORCE_RETRY",
             Self::WinInternetIncorrectFormat => "LOCERR_WIN_INTERNET_INCORRECT_FORMAT",
             Self::WinInternetInvalidCa => "LOCERR_WIN_INTERNET_INVALID_CA",
             Self::WinInternetInvalidOperation => "LOCERR_WIN_INTERNET_INVALID_OPERATION",
@@ -1847,189 +1846,37 @@ impl ErrorCode {
             Self::WinInternetServerUnreachable => {
                 "LOCERR_WIN_INTERNET_SERVER_UNREACHABLE"
             }
+            Self::BmResultTooLarge => "LOCERR_BM_RESULT_TOO_LARGE",
             Self::Unknown(_) => "",
         }
     }
     /// The spec's message for the code (the engine may send another text).
     pub fn spec_message(self) -> &'static str {
         match self {
-            Self::AppAlreadyExists => "App already exists",
-            Self::AppAlreadyOpen => "App already open",
-            Self::AppAlreadyOpenInDifferentMode => "App already open in different mode",
-            Self::AppConnectFailed => "Failed to connect to app",
-            Self::AppCreateFailed => "App creation failed",
-            Self::AppDirectQueryWorkloadNotSupported => "Direct Query mode not supported",
-            Self::AppEventSourceTimeout => "App event source timeout",
-            Self::AppExportFailed => "App export failed",
-            Self::AppImportFailed => "App import failed",
-            Self::AppInvalid => "App invalid",
-            Self::AppInvalidName => "Invalid app name",
-            Self::AppMigrationCouldNotContactMigrationService => {
-                "App migration service could not be contacted"
-            }
-            Self::AppMigrationCouldNotStartMigration => {
-                "Could not start the app migration"
-            }
-            Self::AppMigrationFailure => "Migration service could not migrate app",
-            Self::AppNotFound => "App not found",
-            Self::AppNotOpen => "Unknown error",
-            Self::AppSaveFailed => "App save failed",
-            Self::AppScriptMissing => "Unknown error",
-            Self::AppSizeExceeded => "Static App size exceeded",
-            Self::BdiGenericErrorNotTranslated => "Direct Query Mode error",
-            Self::BdiStatusOk => "OK",
-            Self::BmResultTooLarge => "Unknown error",
-            Self::CalcEvalConditionFailed => "Calculation condition unfulfilled",
-            Self::CalcHeapError => "Out of object memory",
-            Self::CalcInvalidColSort => "Invalid properties sort order",
-            Self::CalcInvalidDef => "All expressions disabled",
-            Self::CalcMissingLinked => {
-                "Direct query attempted against missing or non-direct table"
-            }
-            Self::CalcMissingLinkedField => "A direct table field is missing",
-            Self::CalcMixedLinkedAggregation => {
-                "Mixed DBMS and in-memory aggregation is not supported"
-            }
-            Self::CalcNotCalculated => "A calculation condition stopped the calculation",
-            Self::CalcNotInLib => "Dimension or measure not in library",
-            Self::CalcPagesTooLarge => "Calculation pages too large",
-            Self::CalcPivotDimensionsAlreadyExists => {
-                "The pivot dimensions already exist"
-            }
-            Self::CalcSemanticFieldNotAllowed => {
-                "Semantic fields not allowed in calculation"
-            }
-            Self::CalcTimeout => "Calculation timed out",
-            Self::CalcTooLarge => "Too many cells",
-            Self::CalcValidationStateInvalid => "The object is not in a valid data state",
-            Self::ConnectionAlreadyExists => "Connection already exists",
-            Self::ConnectionFailedToImport => "Failed to import connection",
-            Self::ConnectionFailedToLoad => "Failed to load connection",
-            Self::ConnectionMissingCredentials => "Connection is missing credentials",
-            Self::ConnectionNameIsInvalid => {
-                "Connection name is invalid. Should be 1-256 characters and not contain <>:\"/|?*"
-            }
-            Self::ConnectionNotFound => "Connection not found",
-            Self::ConnectorFilesizeExceededBufferSize => {
-                "Data file size exceeded file streaming buffer size"
-            }
-            Self::ConnectorNoFileStreamingSupport => {
-                "Connector does not support file streaming"
-            }
-            Self::CurlBadContentEncoding => "Bad content encoding",
-            Self::CurlCouldntConnect => "Failed to connect to host or proxy",
-            Self::CurlCouldntResolveProxy => "Provided proxy can not be resolved",
-            Self::CurlFileCouldntReadFile => "File read failed",
-            Self::CurlFtpAcceptFailed => "FTP accept failed",
-            Self::CurlFtpAcceptTimeout => "FTP accept timeout",
-            Self::CurlFtpCantGetHost => "FTP can not get the host",
-            Self::CurlFtpCouldntUseRest => "FTP REST command failed",
-            Self::CurlGotNothing => "Got nothing from remote server",
-            Self::CurlHttpPostError => "POST command failed",
-            Self::CurlLdapCannotBind => "LDAP bind failed",
-            Self::CurlLdapInvalidUrl => "Invalid LDAP URL",
-            Self::CurlLdapSearchFailed => "LDAP search failed",
-            Self::CurlLoginDenied => "Remote server login denied",
-            Self::CurlOperationTimedout => "Operation timeout",
-            Self::CurlOutOfMemory => "Memory allocation failed",
-            Self::CurlPartialFile => {
-                "File transfer did not match the expected transfer size"
-            }
-            Self::CurlPeerFailedVerification => {
-                "SSL certificate or SSH md5 fingerprint failed to verify"
-            }
-            Self::CurlQuoteError => "Custom QUOTE commands failed",
-            Self::CurlRemoteAccessDenied => "Access denied for resource in the URL",
-            Self::CurlSsh => "Error occurred during SSH session",
-            Self::CurlSslCacert => "Peer certificate cannot be authenticated",
-            Self::CurlSslCertproblem => "Problem with the local client certificate",
-            Self::CurlSslCipher => "Specified cipher can not be used",
-            Self::CurlSslConnectError => {
-                "SSL/TSL handshake failed. Certificates and/or passwords are invalid"
-            }
-            Self::CurlSslEngineInitfailed => "Initiating the SSL Engine failed",
-            Self::CurlSslEngineNotfound => "Specified crypto engine not found",
-            Self::CurlSslEngineSetfailed => {
-                "Failed to set the selected SSL crypto engine"
-            }
-            Self::CurlTftpIllegal => "Illegal TFTP operation",
-            Self::CurlTftpNotfound => "File on FTP server not found",
-            Self::CurlTooManyRedirects => "Failure due to too many redirects",
-            Self::CurlUnsupportedProtocol => "Provided URL use an unsupported protocol",
-            Self::CurlUploadFailed => "Upload failed",
-            Self::CurlUseSslFailed => "Requested FTP SSL level failed",
-            Self::CurlWriteError => "Write failed",
-            Self::DirectDiscoveryDbAuthorizationFailed => "Unknown error",
-            Self::DirectDiscoveryDbConnectionFailed => "Database connection failed",
-            Self::DirectDiscoveryDetailNotAllowed => "Unknown error",
-            Self::DirectDiscoveryEmptyResult => "Unknown error",
-            Self::DirectDiscoveryLinkedExpressionFail => {
-                "Direct Discovery expression failed"
-            }
-            Self::DirectDiscoveryMeasureNotAllowed => "Unknown error",
-            Self::DirectDiscoveryNotSynthCircularAllowed => "Unknown error",
-            Self::DirectDiscoveryOnlyOneDdTableAllowed => "Unknown error",
-            Self::DirectDiscoveryRowcountOverflow => {
-                "Direct Discovery row count overflow"
-            }
-            Self::ExportNoData => "No data",
-            Self::ExportOutOfMemory => "Out of memory",
-            Self::ExtengineGrpcStatusAborted => "Operation aborted.",
-            Self::ExtengineGrpcStatusAlreadyExists => "Resource already exists.",
-            Self::ExtengineGrpcStatusCancelled => "Operation cancelled.",
-            Self::ExtengineGrpcStatusDataLoss => "Unrecoverable data loss or corruption.",
-            Self::ExtengineGrpcStatusDeadlineExceeded => "Deadline exceeded.",
-            Self::ExtengineGrpcStatusFailedPrecondition => {
-                "Operation rejected, failed precondition."
-            }
-            Self::ExtengineGrpcStatusInternal => "Internal error.",
-            Self::ExtengineGrpcStatusInvalidArgument => "Invalid argument.",
-            Self::ExtengineGrpcStatusNotFound => "Resource not found.",
-            Self::ExtengineGrpcStatusOk => "OK",
-            Self::ExtengineGrpcStatusOutOfRange => "Operation out of range.",
-            Self::ExtengineGrpcStatusPermissionDenied => "Permission Denied.",
-            Self::ExtengineGrpcStatusResourceExhausted => "Resource exhausted.",
-            Self::ExtengineGrpcStatusUnauthenticated => "Invalid authentication.",
-            Self::ExtengineGrpcStatusUnavailable => "Service unavailable.",
-            Self::ExtengineGrpcStatusUnimplemented => "Operation not implemented.",
-            Self::ExtengineGrpcStatusUnknown => "Unknown error.",
-            Self::FeatureDisabled => "Feature disabled",
-            Self::FileAccessDenied => "File access denied",
-            Self::FileCorrupt => "File corrupted",
-            Self::FileFormatUnsupported => "Unsupported file format version",
-            Self::FileNameInvalid => "Invalid file name",
-            Self::FileNotFound => "File not found",
-            Self::FileOpenedInUnsupportedMode => "File opened in unsupported mode",
-            Self::FileTableNotFound => "Table not found",
-            Self::GenericAborted => "Request aborted",
-            Self::GenericAccessDenied => "Access denied",
-            Self::GenericAlreadyExists => "Resource already exists",
-            Self::GenericConnectionLost => "Unknown error",
-            Self::GenericCorruptData => "Corrupt data",
-            Self::GenericEmptyParameters => "Empty parameters",
-            Self::GenericEngineTerminated => "Engine Terminated",
-            Self::GenericInternalError => "Internal error",
-            Self::GenericInvalidParameters => "Invalid parameters",
-            Self::GenericInvalidPath => "Invalid path",
-            Self::GenericInvisibleOwnerAbort => "Invisible owner abort",
-            Self::GenericMemoryInconsistency => "Memory inconsistency",
-            Self::GenericMemoryLimitReached => "Memory limit reached",
-            Self::GenericNotFound => "Resource not found",
-            Self::GenericNotImplemented => "Not implemented",
-            Self::GenericNotInitialized => "Not initialized",
-            Self::GenericNotSet => "Resource not set",
-            Self::GenericOk => "OK",
-            Self::GenericOutOfMemory => "Out of memory",
-            Self::GenericProhibitValidate => "Prohibit validate",
-            Self::GenericRestConnectionFailure => "Unknown error",
+            Self::InternalError => "Internal error",
             Self::GenericUnknown => "Unknown error",
+            Self::GenericOk => "OK",
+            Self::GenericNotSet => "Resource not set",
+            Self::GenericNotFound => "Resource not found",
+            Self::GenericAlreadyExists => "Resource already exists",
+            Self::GenericInvalidPath => "Invalid path",
+            Self::GenericAccessDenied => "Access denied",
+            Self::GenericOutOfMemory => "Out of memory",
+            Self::GenericNotInitialized => "Not initialized",
+            Self::GenericInvalidParameters => "Invalid parameters",
+            Self::GenericEmptyParameters => "Empty parameters",
+            Self::GenericInternalError => "Internal error",
+            Self::GenericCorruptData => "Corrupt data",
+            Self::GenericMemoryInconsistency => "Memory inconsistency",
+            Self::GenericInvisibleOwnerAbort => "Invisible owner abort",
+            Self::GenericProhibitValidate => "Prohibit validate",
+            Self::GenericAborted => "Request aborted",
+            Self::GenericConnectionLost => "Unknown error",
             Self::GenericUnsupportedInProductVersion => "Unsupported in product version",
-            Self::HcInvalidObject => "Invalid hypercube object",
-            Self::HcInvalidObjectState => "Invalid hypercube object state",
-            Self::HcModalObjectError => {
-                "Function not allowed on this object in app modal mode"
-            }
-            Self::HcResultTooLarge => "Result too large",
+            Self::GenericRestConnectionFailure => "Unknown error",
+            Self::GenericMemoryLimitReached => "Memory limit reached",
+            Self::GenericNotImplemented => "Not implemented",
+            Self::GenericEngineTerminated => "Engine Terminated",
             Self::Http400 => "Bad Request",
             Self::Http401 => "Unauthorized",
             Self::Http402 => "Payment Required",
@@ -2059,120 +1906,126 @@ impl ErrorCode {
             Self::Http505 => "HTTP Version Not Supported",
             Self::Http509 => "Bandwidth Limit Exceeded",
             Self::HttpCouldNotResolveHost => "Host could not be resolved",
-            Self::InternalError => "Internal error",
-            Self::JsonRpcInternalError => "Internal JSON-RPC error",
-            Self::JsonRpcInvalidParameters => "Invalid method parameter(s)",
-            Self::JsonRpcInvalidRequest => "Invalid JSON request",
-            Self::JsonRpcMethodNotFound => "Method does not exist",
-            Self::JsonRpcParseError => "JSON parse error",
-            Self::JsonRpcResponseTooLarge => "Response too large",
+            Self::AppAlreadyExists => "App already exists",
+            Self::AppInvalidName => "Invalid app name",
+            Self::AppAlreadyOpen => "App already open",
+            Self::AppNotFound => "App not found",
+            Self::AppImportFailed => "App import failed",
+            Self::AppSaveFailed => "App save failed",
+            Self::AppCreateFailed => "App creation failed",
+            Self::AppInvalid => "App invalid",
+            Self::AppConnectFailed => "Failed to connect to app",
+            Self::AppAlreadyOpenInDifferentMode => "App already open in different mode",
+            Self::AppMigrationCouldNotContactMigrationService => {
+                "App migration service could not be contacted"
+            }
+            Self::AppMigrationCouldNotStartMigration => {
+                "Could not start the app migration"
+            }
+            Self::AppMigrationFailure => "Migration service could not migrate app",
+            Self::AppScriptMissing => "Unknown error",
+            Self::AppExportFailed => "App export failed",
+            Self::AppSizeExceeded => "Static App size exceeded",
+            Self::AppDirectQueryWorkloadNotSupported => "Direct Query mode not supported",
+            Self::AppNotOpen => "Unknown error",
+            Self::AppEventSourceTimeout => "App event source timeout",
+            Self::ConnectionAlreadyExists => "Connection already exists",
+            Self::ConnectionNotFound => "Connection not found",
+            Self::ConnectionFailedToLoad => "Failed to load connection",
+            Self::ConnectionFailedToImport => "Failed to import connection",
+            Self::ConnectionNameIsInvalid => {
+                "Connection name is invalid. Should be 1-256 characters and not contain <>:\"/|?*"
+            }
+            Self::ConnectionMissingCredentials => "Connection is missing credentials",
+            Self::ConnectorNoFileStreamingSupport => {
+                "Connector does not support file streaming"
+            }
+            Self::ConnectorFilesizeExceededBufferSize => {
+                "Data file size exceeded file streaming buffer size"
+            }
+            Self::FileAccessDenied => "File access denied",
+            Self::FileNameInvalid => "Invalid file name",
+            Self::FileCorrupt => "File corrupted",
+            Self::FileNotFound => "File not found",
+            Self::FileFormatUnsupported => "Unsupported file format version",
+            Self::FileOpenedInUnsupportedMode => "File opened in unsupported mode",
+            Self::FileTableNotFound => "Table not found",
+            Self::UserAccessDenied => "User access denied",
+            Self::UserImpersonationFailed => "User impersonation failed",
+            Self::ServerOutOfSessionAndUserCals => "Server out of session and usage cals",
+            Self::ServerOutOfSessionCals => "File not found",
+            Self::ServerOutOfUsageCals => "File not found",
+            Self::ServerOutOfCals => "Server out of cals",
+            Self::ServerOutOfNamedCals => "Server out of named cals",
+            Self::ServerOffDuty => "Server off duty",
+            Self::ServerBusy => "Server busy",
+            Self::ServerLicenseExpired => "License has expired",
+            Self::ServerAjaxDisabled => "Ajax disabled",
+            Self::ServerNoToken => {
+                "No user license available for the user of this session"
+            }
+            Self::HcInvalidObject => "Invalid hypercube object",
+            Self::HcResultTooLarge => "Result too large",
+            Self::HcInvalidObjectState => "Invalid hypercube object state",
+            Self::HcModalObjectError => {
+                "Function not allowed on this object in app modal mode"
+            }
+            Self::CalcInvalidDef => "All expressions disabled",
+            Self::CalcNotInLib => "Dimension or measure not in library",
+            Self::CalcHeapError => "Out of object memory",
+            Self::CalcTooLarge => "Too many cells",
+            Self::CalcTimeout => "Calculation timed out",
+            Self::CalcEvalConditionFailed => "Calculation condition unfulfilled",
+            Self::CalcMixedLinkedAggregation => {
+                "Mixed DBMS and in-memory aggregation is not supported"
+            }
+            Self::CalcMissingLinked => {
+                "Direct query attempted against missing or non-direct table"
+            }
+            Self::CalcInvalidColSort => "Invalid properties sort order",
+            Self::CalcPagesTooLarge => "Calculation pages too large",
+            Self::CalcSemanticFieldNotAllowed => {
+                "Semantic fields not allowed in calculation"
+            }
+            Self::CalcValidationStateInvalid => "The object is not in a valid data state",
+            Self::CalcPivotDimensionsAlreadyExists => {
+                "The pivot dimensions already exist"
+            }
+            Self::CalcMissingLinkedField => "A direct table field is missing",
+            Self::CalcNotCalculated => "A calculation condition stopped the calculation",
             Self::LayoutExtendsInvalidId => "Invalid extends id for properties",
-            Self::LayoutLinkedObjectInvalid => "Invalid linked object",
             Self::LayoutLinkedObjectNotFound => "Linked object not found on layout",
-            Self::LoadTooManyFields => "Too many fields in file",
-            Self::LoadTooManyTables => "Too many tables in file",
-            Self::LxwError => "General error with xlsx writing.",
-            Self::LxwError255StringLengthExceeded => {
-                "Parameter exceeds Excel's limit of 255 characters."
-            }
-            Self::LxwErrorCreatingTmpfile => {
-                "Error encountered when creating a tmpfile during file assembly."
-            }
-            Self::LxwErrorCreatingXlsxFile => {
-                "Error creating output xlsx file. Usually a permissions error."
-            }
-            Self::LxwErrorMaxStringLengthExceeded => {
-                "String exceeds Excel's limit of 32,767 characters."
-            }
-            Self::LxwErrorMemoryMallocFailed => {
-                "Can not allocate memory when writing xlsx file."
-            }
-            Self::LxwErrorNullParameterIgnored => "NULL function parameter ignored.",
-            Self::LxwErrorSharedStringIndexNotFound => {
-                "Error finding internal string index."
-            }
-            Self::LxwErrorWorksheetIndexOutOfRange => {
-                "Worksheet row or column index out of range."
-            }
-            Self::LxwErrorWorksheetMaxNumberUrlsExceeded => {
-                "Maximum number of worksheet URLs (65530) exceeded."
-            }
-            Self::LxwErrorZipClose => "Zlib error when closing xlsx file.",
-            Self::LxwErrorZipFileAdd => "Zlib error when adding sub file to xlsx file.",
-            Self::LxwErrorZipFileOperation => {
-                "Zlib error with a file operation while creating xlsx file."
-            }
-            Self::LxwInvalidExportRange => "Invalid xlsx export range.",
-            Self::LxwInvalidFile => "Invalid xlsx file.",
-            Self::LxwInvalidObj => "Invalid xlsx object.",
-            Self::LxwInvalidSheet => "Invalid xlsx sheet.",
-            Self::MediaBundlingFailed => "Media bundling failed",
-            Self::MediaLibraryContentFailed => "Failed getting list of library content",
-            Self::MediaLibraryListFailed => "Failed getting list of content libraries",
-            Self::MediaLibraryNotFound => "Content library not found",
-            Self::MediaUnbundlingFailed => "Media unbundling failed",
-            Self::MqProtocolChannelClosed => "Unknown error",
-            Self::MqProtocolConnectionClosed => "Unknown error",
-            Self::MqProtocolInvalidStatus => "Unknown error",
-            Self::MqProtocolLibraryException => "Unknown error",
-            Self::MqProtocolNoRespone => "Unknown error",
-            Self::MqProtocolUnknownError => "Unknown error",
-            Self::MqSocketConnectFailure => "Unknown error",
-            Self::MqSocketOpenFailure => "Unknown error",
+            Self::LayoutLinkedObjectInvalid => "Invalid linked object",
+            Self::PersistenceWriteFailed => "Write Failed",
+            Self::PersistenceReadFailed => "Read Failed",
             Self::PersistenceDeleteFailed => "Delete Failed",
-            Self::PersistenceDiskFull => "The disk is out of space",
-            Self::PersistenceEncryptionKeyMigrationOngoing => {
-                "Encryption key migration ongoing"
-            }
-            Self::PersistenceMigrationBackupFailed => {
-                "Backup of original file failed when migrating"
-            }
-            Self::PersistenceMigrationCancelled => "Migration was aborted",
+            Self::PersistenceNotFound => "Resource not found",
+            Self::PersistenceUnsupportedVersion => "Unsupported version",
             Self::PersistenceMigrationFailedReadOnly => {
                 "Migration failed since the file was write protected"
             }
-            Self::PersistenceMoveFailed => "Unknown error",
-            Self::PersistenceNotFound => "Resource not found",
+            Self::PersistenceMigrationCancelled => "Migration was aborted",
+            Self::PersistenceMigrationBackupFailed => {
+                "Backup of original file failed when migrating"
+            }
+            Self::PersistenceDiskFull => "The disk is out of space",
             Self::PersistenceNotSupportedForSessionApp => "Unknown error",
+            Self::PersistenceMoveFailed => "Unknown error",
             Self::PersistenceObjectLocked => "Object locked",
-            Self::PersistenceReadFailed => "Read Failed",
-            Self::PersistenceSyncGetChunkInvalidParameters => {
-                "Invalid parameters to GetChunk"
+            Self::PersistenceEncryptionKeyMigrationOngoing => {
+                "Encryption key migration ongoing"
             }
             Self::PersistenceSyncSetChunkInvalidParameters => {
                 "Invalid parameters to SetChunk"
             }
-            Self::PersistenceUnsupportedVersion => "Unsupported version",
-            Self::PersistenceWriteFailed => "Write Failed",
-            Self::PersonalAppDeletionFailed => "Unknown error",
-            Self::PersonalNewVersionAvailable => {
-                "New Qlik Sense Desktop version available"
+            Self::PersistenceSyncGetChunkInvalidParameters => {
+                "Invalid parameters to GetChunk"
             }
-            Self::PersonalSectionAccessDetected => {
-                "Section access detected when opening an app"
-            }
-            Self::PersonalVersionExpired => "This engine has expired",
-            Self::ReloadActionBlockedEntitlement => {
-                "Action is blocked due to that an entitlement quota limit has been reached."
-            }
-            Self::ReloadAggregationRequiredByGroupBy => {
-                "Aggregation expressions required by GROUP BY clause."
-            }
-            Self::ReloadAutoGenerateCount => "Invalid Autogenerate count: {0}",
-            Self::ReloadBinaryLoadProhibited => "Binary Load is not allowed on: {0}",
-            Self::ReloadConcatenateLoadNoPreviousTable => {
-                "No previous table for concatenate load."
-            }
-            Self::ReloadConnectorConnectError => "Connector connect error: {0}",
-            Self::ReloadConnectorNotFoundError => "Connector {0} not found",
-            Self::ReloadConnectorNotResponding => "Connector is not responding",
-            Self::ReloadConnectorReplyError => "Connector reply error: {0}",
-            Self::ReloadConnectorStartFailed => "Failed to start connector: {0}",
-            Self::ReloadConnectMustUseLibPrefixInThisMode => {
-                "CONNECTs other than LIB CONNECT are not available in this script mode."
-            }
-            Self::ReloadCustomConnectFailed => "Custom connection failed",
-            Self::ReloadCustomReadFailed => "Custom read failed",
+            Self::ScriptDatasourceAccessDenied => "Data source access denied",
+            Self::ReloadInProgress => "Reload in progress",
+            Self::ReloadTableXNotFound => "Table '{0}' not found",
+            Self::ReloadUnknownStatement => "Unknown statement: {0}",
+            Self::ReloadExpectedSomethingFoundUnknown => "Unexpected token: {0}",
             Self::ReloadExpectedNothingFoundUnknown => {
                 "Unexpected token: '{0}', expected nothing"
             }
@@ -2200,74 +2053,220 @@ impl ErrorCode {
             Self::ReloadExpectedOneOf8OrMoreTokensFoundUnknown => {
                 "Unexpected token: '{0}', expected one of: '{1}', '{2}', '{3}', '{4}', '{5}', '{6}', '{7}', ..."
             }
-            Self::ReloadExpectedSomethingFoundUnknown => "Unexpected token: {0}",
             Self::ReloadFieldXNotFound => "Field '{0}' not found",
-            Self::ReloadInconsistentUseOfSemanticFields => {
-                "Inconsistent use of semantic fields"
-            }
-            Self::ReloadInputFieldWithDuplicateKeys => {
-                "Duplicate keys when loading Input Field {0}"
-            }
-            Self::ReloadInProgress => "Reload in progress",
-            Self::ReloadLibConnectionXNotFound => "Connection '{0}' not found",
             Self::ReloadMappingTableXNotFound => "Mapping table '{0}' not found",
-            Self::ReloadMatchingControlStatementError => {
-                "The control statement is not correctly matched with its corresponding start statement."
-            }
-            Self::ReloadMatchingLibpathXInvalid => "Connection {0} is invalid",
-            Self::ReloadMatchingLibpathXNotFound => "Connection not found: {0}",
-            Self::ReloadMatchingLibpathXOutside => {
-                "The path '{0}' is outside the folder defined by the connection"
-            }
-            Self::ReloadMergeLoadError => "Merge Load error: {0}",
-            Self::ReloadModeStatementOnlyForLibPaths => {
-                "This statement only works with lib:// paths in this script mode"
-            }
+            Self::ReloadLibConnectionXNotFound => "Connection '{0}' not found",
             Self::ReloadNameAlreadyTaken => "The name '{0}' already exists.",
-            Self::ReloadNoOpenDatabase => "There is no open data connection.",
-            Self::ReloadNoQualifiedPathForFile => "No qualified path for file: {0}",
-            Self::ReloadOdbcConnectFailed => "ODBC connection failed",
-            Self::ReloadOdbcReadFailed => "ODBC read failed",
-            Self::ReloadOledbConnectFailed => "OLEDB connection failed",
-            Self::ReloadOledbReadFailed => "OLEDB read failed",
-            Self::ReloadOpenFileError => "Cannot open file: '{0}'",
-            Self::ReloadPeIllegalPrefixComb => "Illegal combination of prefixes",
-            Self::ReloadTableXNotFound => "Table '{0}' not found",
-            Self::ReloadUnknownStatement => "Unknown statement: {0}",
-            Self::ReloadWrongFileFormatBiff => "Unsupported or bad format in BIFF file",
             Self::ReloadWrongFileFormatDif => "Unsupported or bad format in DIF file",
+            Self::ReloadWrongFileFormatBiff => "Unsupported or bad format in BIFF file",
             Self::ReloadWrongFileFormatEncrypted => {
                 "Cannot read file because it is encrypted"
             }
-            Self::ReloadWrongFileFormatQvd => "Unsupported or bad format in QVD file",
-            Self::ScriptDatasourceAccessDenied => "Data source access denied",
-            Self::SearchTimeout => "Search timeout",
-            Self::ServerAjaxDisabled => "Ajax disabled",
-            Self::ServerBusy => "Server busy",
-            Self::ServerLicenseExpired => "License has expired",
-            Self::ServerNoToken => {
-                "No user license available for the user of this session"
+            Self::ReloadOpenFileError => "Cannot open file: '{0}'",
+            Self::ReloadAutoGenerateCount => "Invalid Autogenerate count: {0}",
+            Self::ReloadPeIllegalPrefixComb => "Illegal combination of prefixes",
+            Self::ReloadMatchingControlStatementError => {
+                "The control statement is not correctly matched with its corresponding start statement."
             }
-            Self::ServerOffDuty => "Server off duty",
-            Self::ServerOutOfCals => "Server out of cals",
-            Self::ServerOutOfNamedCals => "Server out of named cals",
-            Self::ServerOutOfSessionAndUserCals => "Server out of session and usage cals",
-            Self::ServerOutOfSessionCals => "File not found",
-            Self::ServerOutOfUsageCals => "File not found",
-            Self::SetexpressionTooLarge => "Set analysis expression too large",
-            Self::SmartLoadTableDuplicated => "Found duplicated table names",
-            Self::SmartLoadTableNotFound => "Table not found in current App",
-            Self::SyncInvalidOffset => "Unknown error",
-            Self::TrendlineInvalidDef => "Invalid trendline def",
-            Self::TrendlineInvalidMathError => "Math error",
-            Self::UserAccessDenied => "User access denied",
+            Self::ReloadMatchingLibpathXNotFound => "Connection not found: {0}",
+            Self::ReloadMatchingLibpathXInvalid => "Connection {0} is invalid",
+            Self::ReloadMatchingLibpathXOutside => {
+                "The path '{0}' is outside the folder defined by the connection"
+            }
+            Self::ReloadNoQualifiedPathForFile => "No qualified path for file: {0}",
+            Self::ReloadModeStatementOnlyForLibPaths => {
+                "This statement only works with lib:// paths in this script mode"
+            }
+            Self::ReloadInconsistentUseOfSemanticFields => {
+                "Inconsistent use of semantic fields"
+            }
+            Self::ReloadNoOpenDatabase => "There is no open data connection.",
+            Self::ReloadAggregationRequiredByGroupBy => {
+                "Aggregation expressions required by GROUP BY clause."
+            }
+            Self::ReloadConnectMustUseLibPrefixInThisMode => {
+                "CONNECTs other than LIB CONNECT are not available in this script mode."
+            }
+            Self::ReloadOdbcConnectFailed => "ODBC connection failed",
+            Self::ReloadOledbConnectFailed => "OLEDB connection failed",
+            Self::ReloadCustomConnectFailed => "Custom connection failed",
+            Self::ReloadOdbcReadFailed => "ODBC read failed",
+            Self::ReloadOledbReadFailed => "OLEDB read failed",
+            Self::ReloadCustomReadFailed => "Custom read failed",
+            Self::ReloadBinaryLoadProhibited => "Binary Load is not allowed on: {0}",
+            Self::ReloadConnectorStartFailed => "Failed to start connector: {0}",
+            Self::ReloadConnectorNotResponding => "Connector is not responding",
+            Self::ReloadConnectorReplyError => "Connector reply error: {0}",
+            Self::ReloadConnectorConnectError => "Connector connect error: {0}",
+            Self::ReloadConnectorNotFoundError => "Connector {0} not found",
+            Self::ReloadInputFieldWithDuplicateKeys => {
+                "Duplicate keys when loading Input Field {0}"
+            }
+            Self::ReloadConcatenateLoadNoPreviousTable => {
+                "No previous table for concatenate load."
+            }
+            Self::ReloadWrongFileFormatQvd => "Unsupported or bad format in QVD file",
+            Self::ReloadActionBlockedEntitlement => {
+                "Action is blocked due to that an entitlement quota limit has been reached."
+            }
+            Self::PersonalNewVersionAvailable => {
+                "New Qlik Sense Desktop version available"
+            }
+            Self::PersonalVersionExpired => "This engine has expired",
+            Self::PersonalSectionAccessDetected => {
+                "Section access detected when opening an app"
+            }
+            Self::PersonalAppDeletionFailed => "Unknown error",
             Self::UserAuthenticationFailure => "User authentication failure",
-            Self::UserImpersonationFailed => "User impersonation failed",
-            Self::VariableConstraintFailed => "Variable constraint failed",
-            Self::VariableConstraintInconsistency => "Variable constraint inconsistency",
+            Self::ExportOutOfMemory => "Out of memory",
+            Self::ExportNoData => "No data",
+            Self::SyncInvalidOffset => "Unknown error",
+            Self::SearchTimeout => "Search timeout",
+            Self::DirectDiscoveryLinkedExpressionFail => {
+                "Direct Discovery expression failed"
+            }
+            Self::DirectDiscoveryRowcountOverflow => {
+                "Direct Discovery row count overflow"
+            }
+            Self::DirectDiscoveryEmptyResult => "Unknown error",
+            Self::DirectDiscoveryDbConnectionFailed => "Database connection failed",
+            Self::DirectDiscoveryMeasureNotAllowed => "Unknown error",
+            Self::DirectDiscoveryDetailNotAllowed => "Unknown error",
+            Self::DirectDiscoveryNotSynthCircularAllowed => "Unknown error",
+            Self::DirectDiscoveryOnlyOneDdTableAllowed => "Unknown error",
+            Self::DirectDiscoveryDbAuthorizationFailed => "Unknown error",
+            Self::SmartLoadTableNotFound => "Table not found in current App",
+            Self::SmartLoadTableDuplicated => "Found duplicated table names",
+            Self::VariableNoName => "Variable must have a name",
             Self::VariableDuplicateName => "Variable already exists",
             Self::VariableInconsistency => "Variable inconsistency",
-            Self::VariableNoName => "Variable must have a name",
+            Self::VariableConstraintInconsistency => "Variable constraint inconsistency",
+            Self::VariableConstraintFailed => "Variable constraint failed",
+            Self::MediaLibraryListFailed => "Failed getting list of content libraries",
+            Self::MediaLibraryContentFailed => "Failed getting list of library content",
+            Self::MediaBundlingFailed => "Media bundling failed",
+            Self::MediaUnbundlingFailed => "Media unbundling failed",
+            Self::MediaLibraryNotFound => "Content library not found",
+            Self::FeatureDisabled => "Feature disabled",
+            Self::LoadTooManyFields => "Too many fields in file",
+            Self::LoadTooManyTables => "Too many tables in file",
+            Self::JsonRpcInvalidRequest => "Invalid JSON request",
+            Self::JsonRpcMethodNotFound => "Method does not exist",
+            Self::JsonRpcInvalidParameters => "Invalid method parameter(s)",
+            Self::JsonRpcInternalError => "Internal JSON-RPC error",
+            Self::JsonRpcResponseTooLarge => "Response too large",
+            Self::JsonRpcParseError => "JSON parse error",
+            Self::MqSocketConnectFailure => "Unknown error",
+            Self::MqSocketOpenFailure => "Unknown error",
+            Self::MqProtocolNoRespone => "Unknown error",
+            Self::MqProtocolLibraryException => "Unknown error",
+            Self::MqProtocolConnectionClosed => "Unknown error",
+            Self::MqProtocolChannelClosed => "Unknown error",
+            Self::MqProtocolUnknownError => "Unknown error",
+            Self::MqProtocolInvalidStatus => "Unknown error",
+            Self::ExtengineGrpcStatusOk => "OK",
+            Self::ExtengineGrpcStatusCancelled => "Operation cancelled.",
+            Self::ExtengineGrpcStatusUnknown => "Unknown error.",
+            Self::ExtengineGrpcStatusInvalidArgument => "Invalid argument.",
+            Self::ExtengineGrpcStatusDeadlineExceeded => "Deadline exceeded.",
+            Self::ExtengineGrpcStatusNotFound => "Resource not found.",
+            Self::ExtengineGrpcStatusAlreadyExists => "Resource already exists.",
+            Self::ExtengineGrpcStatusPermissionDenied => "Permission Denied.",
+            Self::ExtengineGrpcStatusResourceExhausted => "Resource exhausted.",
+            Self::ExtengineGrpcStatusFailedPrecondition => {
+                "Operation rejected, failed precondition."
+            }
+            Self::ExtengineGrpcStatusAborted => "Operation aborted.",
+            Self::ExtengineGrpcStatusOutOfRange => "Operation out of range.",
+            Self::ExtengineGrpcStatusUnimplemented => "Operation not implemented.",
+            Self::ExtengineGrpcStatusInternal => "Internal error.",
+            Self::ExtengineGrpcStatusUnavailable => "Service unavailable.",
+            Self::ExtengineGrpcStatusDataLoss => "Unrecoverable data loss or corruption.",
+            Self::ExtengineGrpcStatusUnauthenticated => "Invalid authentication.",
+            Self::LxwInvalidObj => "Invalid xlsx object.",
+            Self::LxwInvalidFile => "Invalid xlsx file.",
+            Self::LxwInvalidSheet => "Invalid xlsx sheet.",
+            Self::LxwInvalidExportRange => "Invalid xlsx export range.",
+            Self::LxwError => "General error with xlsx writing.",
+            Self::LxwErrorMemoryMallocFailed => {
+                "Can not allocate memory when writing xlsx file."
+            }
+            Self::LxwErrorCreatingXlsxFile => {
+                "Error creating output xlsx file. Usually a permissions error."
+            }
+            Self::LxwErrorCreatingTmpfile => {
+                "Error encountered when creating a tmpfile during file assembly."
+            }
+            Self::LxwErrorZipFileOperation => {
+                "Zlib error with a file operation while creating xlsx file."
+            }
+            Self::LxwErrorZipFileAdd => "Zlib error when adding sub file to xlsx file.",
+            Self::LxwErrorZipClose => "Zlib error when closing xlsx file.",
+            Self::LxwErrorNullParameterIgnored => "NULL function parameter ignored.",
+            Self::LxwErrorMaxStringLengthExceeded => {
+                "String exceeds Excel's limit of 32,767 characters."
+            }
+            Self::LxwError255StringLengthExceeded => {
+                "Parameter exceeds Excel's limit of 255 characters."
+            }
+            Self::LxwErrorSharedStringIndexNotFound => {
+                "Error finding internal string index."
+            }
+            Self::LxwErrorWorksheetIndexOutOfRange => {
+                "Worksheet row or column index out of range."
+            }
+            Self::LxwErrorWorksheetMaxNumberUrlsExceeded => {
+                "Maximum number of worksheet URLs (65530) exceeded."
+            }
+            Self::BdiStatusOk => "OK",
+            Self::BdiGenericErrorNotTranslated => "Direct Query Mode error",
+            Self::TrendlineInvalidDef => "Invalid trendline def",
+            Self::TrendlineInvalidMathError => "Math error",
+            Self::CurlUnsupportedProtocol => "Provided URL use an unsupported protocol",
+            Self::CurlCouldntResolveProxy => "Provided proxy can not be resolved",
+            Self::CurlCouldntConnect => "Failed to connect to host or proxy",
+            Self::CurlRemoteAccessDenied => "Access denied for resource in the URL",
+            Self::CurlFtpAcceptFailed => "FTP accept failed",
+            Self::CurlFtpAcceptTimeout => "FTP accept timeout",
+            Self::CurlFtpCantGetHost => "FTP can not get the host",
+            Self::CurlPartialFile => {
+                "File transfer did not match the expected transfer size"
+            }
+            Self::CurlQuoteError => "Custom QUOTE commands failed",
+            Self::CurlWriteError => "Write failed",
+            Self::CurlUploadFailed => "Upload failed",
+            Self::CurlOutOfMemory => "Memory allocation failed",
+            Self::CurlOperationTimedout => "Operation timeout",
+            Self::CurlFtpCouldntUseRest => "FTP REST command failed",
+            Self::CurlHttpPostError => "POST command failed",
+            Self::CurlSslConnectError => {
+                "SSL/TSL handshake failed. Certificates and/or passwords are invalid"
+            }
+            Self::CurlFileCouldntReadFile => "File read failed",
+            Self::CurlLdapCannotBind => "LDAP bind failed",
+            Self::CurlLdapSearchFailed => "LDAP search failed",
+            Self::CurlTooManyRedirects => "Failure due to too many redirects",
+            Self::CurlPeerFailedVerification => {
+                "SSL certificate or SSH md5 fingerprint failed to verify"
+            }
+            Self::CurlGotNothing => "Got nothing from remote server",
+            Self::CurlSslEngineNotfound => "Specified crypto engine not found",
+            Self::CurlSslEngineSetfailed => {
+                "Failed to set the selected SSL crypto engine"
+            }
+            Self::CurlSslCertproblem => "Problem with the local client certificate",
+            Self::CurlSslCipher => "Specified cipher can not be used",
+            Self::CurlSslCacert => "Peer certificate cannot be authenticated",
+            Self::CurlBadContentEncoding => "Bad content encoding",
+            Self::CurlLdapInvalidUrl => "Invalid LDAP URL",
+            Self::CurlUseSslFailed => "Requested FTP SSL level failed",
+            Self::CurlSslEngineInitfailed => "Initiating the SSL Engine failed",
+            Self::CurlLoginDenied => "Remote server login denied",
+            Self::CurlTftpNotfound => "File on FTP server not found",
+            Self::CurlTftpIllegal => "Illegal TFTP operation",
+            Self::CurlSsh => "Error occurred during SSH session",
+            Self::SetexpressionTooLarge => "Set analysis expression too large",
+            Self::ReloadMergeLoadError => "Merge Load error: {0}",
             Self::WinFtpDropped => {
                 "The FTP operation was not completed because the session was aborted"
             }
@@ -2279,6 +2278,7 @@ impl ErrorCode {
             Self::WinHttpRedirectNeedsConfirmation => {
                 "The redirection requires user confirmation"
             }
+            Self::WinInternetForceRetry => "The function needs to redo the request",
             Self::WinInternetCannotConnect => {
                 "The attempt to connect to the server failed"
             }
@@ -2289,7 +2289,6 @@ impl ErrorCode {
                 "The connection with the server has been reset"
             }
             Self::WinInternetDisconnected => "The Internet connection has been lost",
-            Self::WinInternetForceRetry => "The function needs to redo the request",
             Self::WinInternetIncorrectFormat => "The format of the request is invalid",
             Self::WinInternetInvalidCa => {
                 "The function is unfamiliar with the Certificate Authority that generated the server's certificate"
@@ -2315,6 +2314,7 @@ impl ErrorCode {
             Self::WinInternetServerUnreachable => {
                 "The website or server indicated is unreachable"
             }
+            Self::BmResultTooLarge => "Unknown error",
             Self::Unknown(_) => "",
         }
     }

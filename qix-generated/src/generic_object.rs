@@ -2110,18 +2110,18 @@ impl ::std::future::IntoFuture for GetHyperCubeContinuousData {
 /// Everything [`GenericObject::get_hyper_cube_continuous_data`] returns (`GenericObject.GetHyperCubeContinuousData`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
 pub struct GetHyperCubeContinuousDataOutput {
-    /// Wire name: `qAxisData`.
-    pub axis_data: crate::types::NxAxisData,
     /// Wire name: `qDataPages`.
     pub data_pages: ::std::vec::Vec<crate::types::NxDataPage>,
+    /// Wire name: `qAxisData`.
+    pub axis_data: crate::types::NxAxisData,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
 #[doc(hidden)]
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct GetHyperCubeContinuousDataOutputRaw {
-    pub(crate) axis_data: ::std::option::Option<crate::types::NxAxisData>,
     pub(crate) data_pages: ::std::vec::Vec<crate::types::NxDataPage>,
+    pub(crate) axis_data: ::std::option::Option<crate::types::NxAxisData>,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -2144,11 +2144,11 @@ impl<'de> ::serde::Deserialize<'de> for GetHyperCubeContinuousDataOutputRaw {
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
-                        "qAxisData" => out.axis_data = map.next_value()?,
                         "qDataPages" => {
                             out.data_pages = map.next_value()?;
                             out.extra.mark_list(0u32);
                         }
+                        "qAxisData" => out.axis_data = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -2164,8 +2164,8 @@ impl GetHyperCubeContinuousDataOutput {
         raw: GetHyperCubeContinuousDataOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
-            axis_data: raw.axis_data.unwrap_or_default(),
             data_pages: raw.data_pages,
+            axis_data: raw.axis_data.unwrap_or_default(),
             extra: raw.extra,
         })
     }

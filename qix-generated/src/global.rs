@@ -1727,18 +1727,18 @@ impl ::std::future::IntoFuture for CreateApp {
 /// Everything [`Global::create_app`] returns (`Global.CreateApp`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
 pub struct CreateAppOutput {
-    /// Wire name: `qAppId`.
-    pub app_id: ::std::string::String,
     /// Wire name: `qSuccess`.
     pub success: bool,
+    /// Wire name: `qAppId`.
+    pub app_id: ::std::string::String,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
 #[doc(hidden)]
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CreateAppOutputRaw {
-    pub(crate) app_id: ::std::option::Option<::std::string::String>,
     pub(crate) success: ::std::option::Option<bool>,
+    pub(crate) app_id: ::std::option::Option<::std::string::String>,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -1761,8 +1761,8 @@ impl<'de> ::serde::Deserialize<'de> for CreateAppOutputRaw {
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
-                        "qAppId" => out.app_id = map.next_value()?,
                         "qSuccess" => out.success = map.next_value()?,
+                        "qAppId" => out.app_id = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -1778,8 +1778,8 @@ impl CreateAppOutput {
         raw: CreateAppOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
-            app_id: raw.app_id.unwrap_or_default(),
             success: raw.success.unwrap_or_default(),
+            app_id: raw.app_id.unwrap_or_default(),
             extra: raw.extra,
         })
     }
@@ -2337,18 +2337,18 @@ impl ::std::future::IntoFuture for CreateSessionApp {
 /// Everything [`Global::create_session_app`] returns (`Global.CreateSessionApp`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
 pub struct CreateSessionAppOutput {
-    /// Wire name: `qReturn`.
-    pub r#return: crate::Doc,
     /// Wire name: `qSessionAppId`.
     pub session_app_id: ::std::string::String,
+    /// Wire name: `qReturn`.
+    pub r#return: crate::Doc,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
 #[doc(hidden)]
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CreateSessionAppOutputRaw {
-    pub(crate) r#return: ::std::option::Option<::qix_runtime::decode::ObjectRef>,
     pub(crate) session_app_id: ::std::option::Option<::std::string::String>,
+    pub(crate) r#return: ::std::option::Option<::qix_runtime::decode::ObjectRef>,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -2371,8 +2371,8 @@ impl<'de> ::serde::Deserialize<'de> for CreateSessionAppOutputRaw {
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
-                        "qReturn" => out.r#return = map.next_value()?,
                         "qSessionAppId" => out.session_app_id = map.next_value()?,
+                        "qReturn" => out.r#return = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -2388,6 +2388,7 @@ impl CreateSessionAppOutput {
         raw: CreateSessionAppOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
+            session_app_id: raw.session_app_id.unwrap_or_default(),
             r#return: crate::Doc::from_object(
                 ::qix_runtime::decode::into_object(
                     s,
@@ -2396,7 +2397,6 @@ impl CreateSessionAppOutput {
                     "Global.CreateSessionApp",
                 )?,
             ),
-            session_app_id: raw.session_app_id.unwrap_or_default(),
             extra: raw.extra,
         })
     }
@@ -2445,18 +2445,18 @@ impl ::std::future::IntoFuture for CreateSessionAppFromApp {
 /// Everything [`Global::create_session_app_from_app`] returns (`Global.CreateSessionAppFromApp`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
 pub struct CreateSessionAppFromAppOutput {
-    /// Wire name: `qReturn`.
-    pub r#return: crate::Doc,
     /// Wire name: `qSessionAppId`.
     pub session_app_id: ::std::string::String,
+    /// Wire name: `qReturn`.
+    pub r#return: crate::Doc,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
 #[doc(hidden)]
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CreateSessionAppFromAppOutputRaw {
-    pub(crate) r#return: ::std::option::Option<::qix_runtime::decode::ObjectRef>,
     pub(crate) session_app_id: ::std::option::Option<::std::string::String>,
+    pub(crate) r#return: ::std::option::Option<::qix_runtime::decode::ObjectRef>,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -2479,8 +2479,8 @@ impl<'de> ::serde::Deserialize<'de> for CreateSessionAppFromAppOutputRaw {
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
-                        "qReturn" => out.r#return = map.next_value()?,
                         "qSessionAppId" => out.session_app_id = map.next_value()?,
+                        "qReturn" => out.r#return = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -2496,6 +2496,7 @@ impl CreateSessionAppFromAppOutput {
         raw: CreateSessionAppFromAppOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
+            session_app_id: raw.session_app_id.unwrap_or_default(),
             r#return: crate::Doc::from_object(
                 ::qix_runtime::decode::into_object(
                     s,
@@ -2504,7 +2505,6 @@ impl CreateSessionAppFromAppOutput {
                     "Global.CreateSessionAppFromApp",
                 )?,
             ),
-            session_app_id: raw.session_app_id.unwrap_or_default(),
             extra: raw.extra,
         })
     }
@@ -3405,18 +3405,18 @@ impl ::std::future::IntoFuture for GetBaseBnfString {
 /// Everything [`Global::get_base_bnf_string`] returns (`Global.GetBaseBNFString`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
 pub struct GetBaseBnfStringOutput {
-    /// Wire name: `qBnfHash`.
-    pub bnf_hash: ::std::string::String,
     /// Wire name: `qBnfStr`.
     pub bnf_str: ::std::string::String,
+    /// Wire name: `qBnfHash`.
+    pub bnf_hash: ::std::string::String,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
 #[doc(hidden)]
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct GetBaseBnfStringOutputRaw {
-    pub(crate) bnf_hash: ::std::option::Option<::std::string::String>,
     pub(crate) bnf_str: ::std::option::Option<::std::string::String>,
+    pub(crate) bnf_hash: ::std::option::Option<::std::string::String>,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -3439,8 +3439,8 @@ impl<'de> ::serde::Deserialize<'de> for GetBaseBnfStringOutputRaw {
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
-                        "qBnfHash" => out.bnf_hash = map.next_value()?,
                         "qBnfStr" => out.bnf_str = map.next_value()?,
+                        "qBnfHash" => out.bnf_hash = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -3456,8 +3456,8 @@ impl GetBaseBnfStringOutput {
         raw: GetBaseBnfStringOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
-            bnf_hash: raw.bnf_hash.unwrap_or_default(),
             bnf_str: raw.bnf_str.unwrap_or_default(),
+            bnf_hash: raw.bnf_hash.unwrap_or_default(),
             extra: raw.extra,
         })
     }

@@ -1,6 +1,6 @@
 //! The `diff` command.
 
-use std::io::Write as _;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -43,12 +43,22 @@ struct Args {
 /// `diff` is skipped). Prints the report on stdout. `Ok(0)` when no change reaches the
 /// `--fail-on` threshold, `Ok(1)` when one does; `Err` (exit status 2) when the tool fails.
 pub fn run_cli(args: &[String]) -> Result<ExitCode, String> {
+    run_cli_to(args, &mut std::io::stdout().lock())
+}
+
+/// [`run_cli`], writing the report (or the usage, for `--help`) to `out`.
+pub fn run_cli_to(args: &[String], out: &mut dyn Write) -> Result<ExitCode, String> {
     let args = match args.first().map(String::as_str) {
         Some("diff") => &args[1..],
         _ => args,
     };
+    let write = |out: &mut dyn Write, text: &str| {
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| format!("cannot write the report: {e}"))
+    };
     if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("{USAGE}");
+        write(out, &format!("{USAGE}\n"))?;
         return Ok(ExitCode::SUCCESS);
     }
     let args = parse(args)?;
@@ -72,21 +82,24 @@ pub fn run_cli(args: &[String]) -> Result<ExitCode, String> {
         changes: &changes,
         docs: args.docs,
     };
-    let out = match args.format {
+    let text = match args.format {
         Format::Text => render::text(&report),
         Format::Markdown => render::markdown(&report),
         Format::Json => render::json(&report),
     };
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(out.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(|e| format!("cannot write the report: {e}"))?;
+    write(out, &text)?;
     let crossed = changes.iter().any(|c| c.worst() >= args.fail_on);
-    Ok(if crossed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if crossed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
-fn join<T>(handle: std::thread::ScopedJoinHandle<'_, Result<T, String>>, path: &Path) -> Result<T, String> {
+fn join<T>(
+    handle: std::thread::ScopedJoinHandle<'_, Result<T, String>>,
+    path: &Path,
+) -> Result<T, String> {
     handle
         .join()
         .unwrap_or_else(|_| Err(format!("{}: loading the spec panicked", path.display())))
@@ -109,7 +122,10 @@ fn parse(args: &[String]) -> Result<Args, String> {
         let mut value = |name: &str| -> Result<String, String> {
             match &inline {
                 Some(v) => Ok(v.clone()),
-                None => it.next().cloned().ok_or_else(|| format!("{name} needs a value\n{USAGE}")),
+                None => it
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| format!("{name} needs a value\n{USAGE}")),
             }
         };
         match key {
@@ -118,14 +134,20 @@ fn parse(args: &[String]) -> Result<Args, String> {
                     "text" => Format::Text,
                     "markdown" | "md" => Format::Markdown,
                     "json" => Format::Json,
-                    other => return Err(format!("--format: unknown format {other:?} (text, markdown or json)")),
+                    other => {
+                        return Err(format!(
+                            "--format: unknown format {other:?} (text, markdown or json)"
+                        ));
+                    }
                 }
             }
             "--fail-on" => {
                 let v = value("--fail-on")?;
                 fail_on = match Verdict::parse(&v) {
                     Some(Verdict::Compatible) | None => {
-                        return Err(format!("--fail-on: {v:?} is not a threshold (breaking or dangerous)"));
+                        return Err(format!(
+                            "--fail-on: {v:?} is not a threshold (breaking or dangerous)"
+                        ));
                     }
                     Some(t) => t,
                 }
@@ -142,9 +164,9 @@ fn parse(args: &[String]) -> Result<Args, String> {
             _ => positional.push(arg.clone()),
         }
     }
-    let [old, new]: [String; 2] = positional
-        .try_into()
-        .map_err(|p: Vec<String>| format!("expected two specs (OLD NEW), got {}\n{USAGE}", p.len()))?;
+    let [old, new]: [String; 2] = positional.try_into().map_err(|p: Vec<String>| {
+        format!("expected two specs (OLD NEW), got {}\n{USAGE}", p.len())
+    })?;
     Ok(Args {
         old,
         new,
@@ -166,7 +188,10 @@ mod tests {
 
     #[test]
     fn parses_options_in_any_order_and_both_spellings() {
-        let a = parse(&args("--format=json a.json --fail-on dangerous b --docs --spec-dir d")).unwrap();
+        let a = parse(&args(
+            "--format=json a.json --fail-on dangerous b --docs --spec-dir d",
+        ))
+        .unwrap();
         assert_eq!((a.old.as_str(), a.new.as_str()), ("a.json", "b"));
         assert_eq!(a.format, Format::Json);
         assert_eq!(a.fail_on, Verdict::Dangerous);

@@ -7,7 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::ir::{Api, EnumDef, ErrorCodeDef, Facts, FieldDef, MethodDef, OutDef, ParamDef, StructDef, TypeDef, TypeRef};
+use crate::ir::{
+    Api, EnumDef, ErrorCodeDef, Facts, FieldDef, MethodDef, OutDef, ParamDef, StructDef, TypeDef,
+    TypeRef,
+};
 
 use super::model::{Change, Context, Kind, Scope, Verdict};
 use super::policy;
@@ -73,7 +76,9 @@ impl<'a> Differ<'a> {
         self.methods();
         self.types();
         self.errors();
-        self.out.sort_by(|a, b| (&a.scope, &a.path, a.kind, &a.id).cmp(&(&b.scope, &b.path, b.kind, &b.id)));
+        self.out.sort_by(|a, b| {
+            (&a.scope, &a.path, a.kind, &a.id).cmp(&(&b.scope, &b.path, b.kind, &b.id))
+        });
         self.out
     }
 
@@ -81,12 +86,17 @@ impl<'a> Differ<'a> {
         let (wire, krate, why, context) = match policy::rule_for(e.kind, e.context) {
             Some(r) => (r.wire, r.krate, r.why, r.context),
             // Unreachable while the policy tests pass; judged harshly rather than hidden.
-            None => (Verdict::Breaking, Verdict::Breaking, "no policy row for this change", e.context),
+            None => (
+                Verdict::Breaking,
+                Verdict::Breaking,
+                "no policy row for this change",
+                e.context,
+            ),
         };
         let mut id = format!("{}:{}", e.kind, e.path.replace(' ', ""));
         if let Some(a) = e.aspect {
             id.push('#');
-            id.push_str(a);
+            id.push_str(&a.replace(' ', "_"));
         }
         self.out.push(Change {
             id,
@@ -103,14 +113,22 @@ impl<'a> Differ<'a> {
         });
     }
 
-    fn doc(&mut self, scope: &Scope, path: &str, aspect: &'static str, old: Option<&str>, new: Option<&str>) {
+    fn doc(
+        &mut self,
+        scope: &Scope,
+        path: &str,
+        aspect: &'static str,
+        old: Option<&str>,
+        new: Option<&str>,
+    ) {
         if same_text(old, new) {
             return;
         }
+        let (before, after) = excerpts(old, new);
         let mut e = Entry::new(
             Kind::DocChanged,
             path,
-            format!("{aspect} changed: {} → {}", clip(old), clip(new)),
+            format!("{aspect} changed: {before} → {after}"),
         )
         .values(old.map(str::to_string), new.map(str::to_string));
         e.aspect = Some(aspect);
@@ -122,29 +140,53 @@ impl<'a> Differ<'a> {
         let before = Stability::effective(old, self.old);
         let after = Stability::effective(new, self.new);
         if before.value != after.value {
-            let lowered = matches!((rank(before.value), rank(after.value)), (Some(a), Some(b)) if b < a);
+            let lowered =
+                matches!((rank(before.value), rank(after.value)), (Some(a), Some(b)) if b < a);
             self.push(
                 scope,
-                Entry::new(what.stability, path, format!("stability {before} → {after}"))
-                    .context(if lowered { Context::Lowered } else { Context::Raised })
-                    .values(before.value.map(str::to_string), after.value.map(str::to_string)),
+                Entry::new(
+                    what.stability,
+                    path,
+                    format!("stability {before} → {after}"),
+                )
+                .context(if lowered {
+                    Context::Lowered
+                } else {
+                    Context::Raised
+                })
+                .values(
+                    before.value.map(str::to_string),
+                    after.value.map(str::to_string),
+                ),
             );
         }
         match (&old.deprecated, &new.deprecated) {
             (None, Some(d)) => {
-                let note = d.text.as_deref().map(|t| format!(": {}", one_line(t))).unwrap_or_default();
+                let note = d
+                    .text
+                    .as_deref()
+                    .map(|t| format!(": {}", one_line(t)))
+                    .unwrap_or_default();
                 self.push(
                     scope,
-                    Entry::new(what.deprecated, path, format!("deprecated{note}")).values(None, d.text.clone()),
+                    Entry::new(what.deprecated, path, format!("deprecated{note}"))
+                        .values(None, d.text.clone()),
                 );
             }
             (Some(d), None) => {
                 self.push(
                     scope,
-                    Entry::new(what.undeprecated, path, "no longer deprecated").values(d.text.clone(), None),
+                    Entry::new(what.undeprecated, path, "no longer deprecated")
+                        .values(d.text.clone(), None),
                 );
             }
-            (Some(a), Some(b)) => self.doc(scope, path, "deprecation note", a.text.as_deref(), b.text.as_deref()),
+            (Some(a), Some(b)) => self.doc(
+                scope,
+                path,
+                "deprecation note",
+                a.text.as_deref(),
+                b.text.as_deref(),
+            ),
             (None, None) => {}
         }
     }
@@ -167,12 +209,21 @@ impl<'a> Differ<'a> {
             };
             match (old.get(key), new.get(key)) {
                 (Some(m), None) => {
-                    let e = Entry::new(Kind::MethodRemoved, m.full_name(), "method removed").values(Some(signature(m)), None);
+                    let e = Entry::new(
+                        Kind::MethodRemoved,
+                        m.full_name(),
+                        format!("method removed (was `{}`)", signature(m)),
+                    )
+                    .values(Some(signature(m)), None);
                     self.push(&scope, e);
                 }
                 (None, Some(m)) => {
-                    let e = Entry::new(Kind::MethodAdded, m.full_name(), format!("new method {}", signature(m)))
-                        .values(None, Some(signature(m)));
+                    let e = Entry::new(
+                        Kind::MethodAdded,
+                        m.full_name(),
+                        format!("new method `{}`", signature(m)),
+                    )
+                    .values(None, Some(signature(m)));
                     self.push(&scope, e);
                 }
                 (Some(a), Some(b)) => self.method(&scope, a, b),
@@ -192,25 +243,51 @@ impl<'a> Differ<'a> {
                 Entry::new(
                     Kind::MethodAccessControlChanged,
                     &path,
-                    format!("access control [{}] → [{}]", before.join(", "), after.join(", ")),
+                    format!(
+                        "access control [{}] → [{}]",
+                        before.join(", "),
+                        after.join(", ")
+                    ),
                 )
-                .context(if stricter { Context::Stricter } else { Context::Looser })
+                .context(if stricter {
+                    Context::Stricter
+                } else {
+                    Context::Looser
+                })
                 .values(Some(before.join(", ")), Some(after.join(", "))),
             );
         }
-        self.doc(scope, &path, "description", a.doc.as_deref(), b.doc.as_deref());
+        self.doc(
+            scope,
+            &path,
+            "description",
+            a.doc.as_deref(),
+            b.doc.as_deref(),
+        );
         self.params(scope, &path, a, b);
         self.results(scope, &path, a, b);
     }
 
     fn params(&mut self, scope: &Scope, method: &str, a: &'a MethodDef, b: &'a MethodDef) {
         let find = |list: &'a [ParamDef], name: &str| list.iter().find(|p| p.name == name);
-        let gone: Vec<&ParamDef> = a.params.iter().filter(|p| find(&b.params, &p.name).is_none()).collect();
-        let came: Vec<&ParamDef> = b.params.iter().filter(|p| find(&a.params, &p.name).is_none()).collect();
+        let gone: Vec<&ParamDef> = a
+            .params
+            .iter()
+            .filter(|p| find(&b.params, &p.name).is_none())
+            .collect();
+        let came: Vec<&ParamDef> = b
+            .params
+            .iter()
+            .filter(|p| find(&a.params, &p.name).is_none())
+            .collect();
         // A param that disappears where another of the same type appears was renamed.
         let renamed: Vec<(&ParamDef, &ParamDef)> = gone
             .iter()
-            .filter_map(|g| came.iter().find(|c| c.position == g.position && c.ty == g.ty).map(|c| (*g, *c)))
+            .filter_map(|g| {
+                came.iter()
+                    .find(|c| c.position == g.position && c.ty == g.ty)
+                    .map(|c| (*g, *c))
+            })
             .collect();
         let is_renamed_old = |p: &ParamDef| renamed.iter().any(|(o, _)| o.name == p.name);
         let is_renamed_new = |p: &ParamDef| renamed.iter().any(|(_, n)| n.name == p.name);
@@ -219,20 +296,44 @@ impl<'a> Differ<'a> {
             let e = Entry::new(
                 Kind::ParamRemoved,
                 format!("{method}({})", p.name),
-                format!("{} param `{}: {}` at position {} removed", required_word(p), p.name, p.ty.describe(), p.position),
+                format!(
+                    "{} param `{}: {}` at position {} removed",
+                    required_word(p),
+                    p.name,
+                    p.ty.describe(),
+                    p.position
+                ),
             )
-            .context(if p.required { Context::Required } else { Context::Optional })
+            .context(if p.required {
+                Context::Required
+            } else {
+                Context::Optional
+            })
             .values(Some(param_sig(p)), None);
             self.push(scope, e);
         }
         for p in came.iter().filter(|p| !is_renamed_new(p)) {
-            let default = p.default.as_ref().map(|d| format!(" (engine default {d})")).unwrap_or_default();
+            let default = p
+                .default
+                .as_ref()
+                .map(|d| format!(" (engine default {d})"))
+                .unwrap_or_default();
             let e = Entry::new(
                 Kind::ParamAdded,
                 format!("{method}({})", p.name),
-                format!("new {} param `{}: {}` at position {}{default}", required_word(p), p.name, p.ty.describe(), p.position),
+                format!(
+                    "new {} param `{}: {}` at position {}{default}",
+                    required_word(p),
+                    p.name,
+                    p.ty.describe(),
+                    p.position
+                ),
             )
-            .context(if p.required { Context::Required } else { Context::Optional })
+            .context(if p.required {
+                Context::Required
+            } else {
+                Context::Optional
+            })
             .values(None, Some(param_sig(p)));
             self.push(scope, e);
         }
@@ -245,9 +346,19 @@ impl<'a> Differ<'a> {
             let e = Entry::new(
                 Kind::ParamRenamed,
                 format!("{method}({})", n.name),
-                format!("param at position {} renamed `{}` → `{}` ({})", n.position, o.name, n.name, n.ty.describe()),
+                format!(
+                    "param at position {} renamed `{}` → `{}` (`{}`)",
+                    n.position,
+                    o.name,
+                    n.name,
+                    n.ty.describe()
+                ),
             )
-            .context(if o.required { Context::Required } else { Context::Optional })
+            .context(if o.required {
+                Context::Required
+            } else {
+                Context::Optional
+            })
             .values(Some(o.name.clone()), Some(n.name.clone()));
             self.push(scope, e);
         }
@@ -256,8 +367,12 @@ impl<'a> Differ<'a> {
         for (o, n) in &pairs {
             let path = format!("{method}({})", n.name);
             if o.ty != n.ty {
-                let e = Entry::new(Kind::ParamTypeChanged, &path, format!("type {} → {}", o.ty.describe(), n.ty.describe()))
-                    .values(Some(o.ty.describe()), Some(n.ty.describe()));
+                let e = Entry::new(
+                    Kind::ParamTypeChanged,
+                    &path,
+                    format!("type `{}` → `{}`", o.ty.describe(), n.ty.describe()),
+                )
+                .values(Some(o.ty.describe()), Some(n.ty.describe()));
                 self.push(scope, e);
             }
             if o.required != n.required {
@@ -266,7 +381,11 @@ impl<'a> Differ<'a> {
                     &path,
                     format!("{} → {}", required_word(o), required_word(n)),
                 )
-                .context(if n.required { Context::ToRequired } else { Context::ToOptional })
+                .context(if n.required {
+                    Context::ToRequired
+                } else {
+                    Context::ToOptional
+                })
                 .values(Some(required_word(o).into()), Some(required_word(n).into()));
                 self.push(scope, e);
             }
@@ -274,25 +393,49 @@ impl<'a> Differ<'a> {
                 let e = Entry::new(
                     Kind::ParamDefaultChanged,
                     &path,
-                    format!("engine default {} → {}", show_default(&o.default), show_default(&n.default)),
+                    format!(
+                        "engine default {} → {}",
+                        show_default(&o.default),
+                        show_default(&n.default)
+                    ),
                 )
-                .values(o.default.as_ref().map(Value::to_string), n.default.as_ref().map(Value::to_string));
+                .values(
+                    o.default.as_ref().map(Value::to_string),
+                    n.default.as_ref().map(Value::to_string),
+                );
                 self.push(scope, e);
             }
-            self.doc(scope, &path, "description", o.doc.as_deref(), n.doc.as_deref());
+            self.doc(
+                scope,
+                &path,
+                "description",
+                o.doc.as_deref(),
+                n.doc.as_deref(),
+            );
         }
 
         // Reordered: the params both versions have (renamed ones count as the same) are in a
         // different relative order. Only the order of the required ones reaches Rust callers.
-        let (before, after) = (order(&pairs, Side::Old, false), order(&pairs, Side::New, false));
+        let (before, after) = (
+            order(&pairs, Side::Old, false),
+            order(&pairs, Side::New, false),
+        );
         if before != after {
             let required_moved = order(&pairs, Side::Old, true) != order(&pairs, Side::New, true);
             let e = Entry::new(
                 Kind::ParamReordered,
                 method,
-                format!("params reordered: ({}) → ({})", before.join(", "), after.join(", ")),
+                format!(
+                    "params reordered: ({}) → ({})",
+                    before.join(", "),
+                    after.join(", ")
+                ),
             )
-            .context(if required_moved { Context::RequiredOrder } else { Context::OptionalOrder })
+            .context(if required_moved {
+                Context::RequiredOrder
+            } else {
+                Context::OptionalOrder
+            })
             .values(Some(before.join(", ")), Some(after.join(", ")));
             self.push(scope, e);
         }
@@ -302,29 +445,60 @@ impl<'a> Differ<'a> {
         let shape = |n: usize| n.min(2);
         let shape_changed = shape(a.results.len()) != shape(b.results.len());
         let find = |list: &'a [OutDef], name: &str| list.iter().find(|o| o.name == name);
-        let names: BTreeSet<&str> = a.results.iter().chain(&b.results).map(|o| o.name.as_str()).collect();
+        let names: BTreeSet<&str> = a
+            .results
+            .iter()
+            .chain(&b.results)
+            .map(|o| o.name.as_str())
+            .collect();
         for name in names {
             let path = format!("{method} -> {name}");
             match (find(&a.results, name), find(&b.results, name)) {
                 (Some(o), None) => {
-                    let e = Entry::new(Kind::ResultRemoved, &path, format!("out-property `{}: {}` removed", o.name, out_type(o)))
-                        .context(if a.results.len() == 1 { Context::Sole } else { Context::Many })
-                        .values(Some(out_type(o)), None);
+                    let e = Entry::new(
+                        Kind::ResultRemoved,
+                        &path,
+                        format!("out-property `{}: {}` removed", o.name, out_type(o)),
+                    )
+                    .context(if a.results.len() == 1 {
+                        Context::Sole
+                    } else {
+                        Context::Many
+                    })
+                    .values(Some(out_type(o)), None);
                     self.push(scope, e);
                 }
                 (None, Some(n)) => {
-                    let e = Entry::new(Kind::ResultAdded, &path, format!("new out-property `{}: {}`", n.name, out_type(n)))
-                        .context(if shape_changed { Context::ShapeChanged } else { Context::ShapeKept })
-                        .values(None, Some(out_type(n)));
+                    let e = Entry::new(
+                        Kind::ResultAdded,
+                        &path,
+                        format!("new out-property `{}: {}`", n.name, out_type(n)),
+                    )
+                    .context(if shape_changed {
+                        Context::ShapeChanged
+                    } else {
+                        Context::ShapeKept
+                    })
+                    .values(None, Some(out_type(n)));
                     self.push(scope, e);
                 }
                 (Some(o), Some(n)) => {
                     if o.ty != n.ty || o.object_class != n.object_class {
-                        let e = Entry::new(Kind::ResultChanged, &path, format!("type {} → {}", out_type(o), out_type(n)))
-                            .values(Some(out_type(o)), Some(out_type(n)));
+                        let e = Entry::new(
+                            Kind::ResultChanged,
+                            &path,
+                            format!("type `{}` → `{}`", out_type(o), out_type(n)),
+                        )
+                        .values(Some(out_type(o)), Some(out_type(n)));
                         self.push(scope, e);
                     }
-                    self.doc(scope, &path, "description", o.doc.as_deref(), n.doc.as_deref());
+                    self.doc(
+                        scope,
+                        &path,
+                        "description",
+                        o.doc.as_deref(),
+                        n.doc.as_deref(),
+                    );
                 }
                 (None, None) => {}
             }
@@ -344,12 +518,18 @@ impl<'a> Differ<'a> {
             };
             match (old, new) {
                 (Some(t), None) => {
-                    let e = Entry::new(Kind::SchemaRemoved, name, format!("{} removed", describe_type(t)))
-                        .values(Some(shape(t)), None);
+                    let e = Entry::new(
+                        Kind::SchemaRemoved,
+                        name,
+                        format!("{} removed", describe_type(t)),
+                    )
+                    .values(Some(shape(t)), None);
                     self.push(&scope, e);
                 }
                 (None, Some(t)) => {
-                    let e = Entry::new(Kind::SchemaAdded, name, format!("new {}", describe_type(t))).values(None, Some(shape(t)));
+                    let e =
+                        Entry::new(Kind::SchemaAdded, name, format!("new {}", describe_type(t)))
+                            .values(None, Some(shape(t)));
                     self.push(&scope, e);
                 }
                 (Some(a), Some(b)) => self.type_def(&scope, name, a, b),
@@ -366,33 +546,56 @@ impl<'a> Differ<'a> {
             (TypeDef::Struct(x), TypeDef::Struct(y)) => self.fields(scope, name, used, x, y),
             (TypeDef::Enum(x), TypeDef::Enum(y)) => self.enum_values(scope, name, used, x, y),
             _ if shape(a) != shape(b) => {
-                let e = Entry::new(Kind::SchemaKindChanged, name, format!("{} → {}", shape(a), shape(b)))
-                    .context(used)
-                    .values(Some(shape(a)), Some(shape(b)));
+                let e = Entry::new(
+                    Kind::SchemaKindChanged,
+                    name,
+                    format!("`{}` → `{}`", shape(a), shape(b)),
+                )
+                .context(used)
+                .values(Some(shape(a)), Some(shape(b)));
                 self.push(scope, e);
             }
             _ => {}
         }
     }
 
-    fn fields(&mut self, scope: &Scope, type_name: &str, used: Context, a: &'a StructDef, b: &'a StructDef) {
+    fn fields(
+        &mut self,
+        scope: &Scope,
+        type_name: &str,
+        used: Context,
+        a: &'a StructDef,
+        b: &'a StructDef,
+    ) {
         let all = |s: &'a StructDef| -> BTreeMap<&'a str, &'a FieldDef> {
-            s.fields.iter().chain(&s.dynamic).map(|f| (f.name.as_str(), f)).collect()
+            s.fields
+                .iter()
+                .chain(&s.dynamic)
+                .map(|f| (f.name.as_str(), f))
+                .collect()
         };
         let (old, new) = (all(a), all(b));
         for name in old.keys().chain(new.keys()).collect::<BTreeSet<_>>() {
             let path = format!("{type_name}.{name}");
             match (old.get(name), new.get(name)) {
                 (Some(f), None) => {
-                    let e = Entry::new(Kind::PropertyRemoved, &path, format!("property `{}: {}` removed", f.name, f.ty.describe()))
-                        .context(used)
-                        .values(Some(f.ty.describe()), None);
+                    let e = Entry::new(
+                        Kind::PropertyRemoved,
+                        &path,
+                        format!("property `{}: {}` removed", f.name, f.ty.describe()),
+                    )
+                    .context(used)
+                    .values(Some(f.ty.describe()), None);
                     self.push(scope, e);
                 }
                 (None, Some(f)) => {
-                    let e = Entry::new(Kind::PropertyAdded, &path, format!("new property `{}: {}`", f.name, f.ty.describe()))
-                        .context(used)
-                        .values(None, Some(f.ty.describe()));
+                    let e = Entry::new(
+                        Kind::PropertyAdded,
+                        &path,
+                        format!("new property `{}: {}`", f.name, f.ty.describe()),
+                    )
+                    .context(used)
+                    .values(None, Some(f.ty.describe()));
                     self.push(scope, e);
                 }
                 (Some(x), Some(y)) => self.field(scope, &path, used, x, y),
@@ -403,16 +606,27 @@ impl<'a> Differ<'a> {
 
     fn field(&mut self, scope: &Scope, path: &str, used: Context, x: &FieldDef, y: &FieldDef) {
         if x.ty != y.ty {
-            let e = Entry::new(Kind::PropertyTypeChanged, path, format!("type {} → {}", x.ty.describe(), y.ty.describe()))
-                .context(used)
-                .values(Some(x.ty.describe()), Some(y.ty.describe()));
+            let e = Entry::new(
+                Kind::PropertyTypeChanged,
+                path,
+                format!("type `{}` → `{}`", x.ty.describe(), y.ty.describe()),
+            )
+            .context(used)
+            .values(Some(x.ty.describe()), Some(y.ty.describe()));
             self.push(scope, e);
         } else if x.boxed != y.boxed {
-            let (from, to) = if y.boxed { ("T", "Box<T>") } else { ("Box<T>", "T") };
+            let (from, to) = if y.boxed {
+                ("T", "Box<T>")
+            } else {
+                ("Box<T>", "T")
+            };
             let e = Entry::new(
                 Kind::PropertyBoxingChanged,
                 path,
-                format!("Rust field type {from} → {to} (a cycle of types {})", if y.boxed { "appeared" } else { "went away" }),
+                format!(
+                    "Rust field type `{from}` → `{to}` (a cycle of types {})",
+                    if y.boxed { "appeared" } else { "went away" }
+                ),
             )
             .values(Some(from.into()), Some(to.into()));
             self.push(scope, e);
@@ -421,17 +635,37 @@ impl<'a> Differ<'a> {
             let e = Entry::new(
                 Kind::PropertyDefaultChanged,
                 path,
-                format!("engine default {} → {}", show_default(&x.default), show_default(&y.default)),
+                format!(
+                    "engine default {} → {}",
+                    show_default(&x.default),
+                    show_default(&y.default)
+                ),
             )
             .context(used)
-            .values(x.default.as_ref().map(Value::to_string), y.default.as_ref().map(Value::to_string));
+            .values(
+                x.default.as_ref().map(Value::to_string),
+                y.default.as_ref().map(Value::to_string),
+            );
             self.push(scope, e);
         }
         self.facts(scope, path, FactKinds::PROPERTY, &x.facts, &y.facts);
-        self.doc(scope, path, "description", x.doc.as_deref(), y.doc.as_deref());
+        self.doc(
+            scope,
+            path,
+            "description",
+            x.doc.as_deref(),
+            y.doc.as_deref(),
+        );
     }
 
-    fn enum_values(&mut self, scope: &Scope, type_name: &str, used: Context, a: &'a EnumDef, b: &'a EnumDef) {
+    fn enum_values(
+        &mut self,
+        scope: &Scope,
+        type_name: &str,
+        used: Context,
+        a: &'a EnumDef,
+        b: &'a EnumDef,
+    ) {
         let by_title = |e: &'a EnumDef| -> BTreeMap<&'a str, &'a crate::ir::EnumValue> {
             e.values.iter().map(|v| (v.title.as_str(), v)).collect()
         };
@@ -440,15 +674,23 @@ impl<'a> Differ<'a> {
             let path = format!("{type_name}::{title}");
             match (old.get(title), new.get(title)) {
                 (Some(v), None) => {
-                    let e = Entry::new(Kind::EnumValueRemoved, &path, format!("value {} removed", value_desc(v)))
-                        .context(used)
-                        .values(Some(v.title.clone()), None);
+                    let e = Entry::new(
+                        Kind::EnumValueRemoved,
+                        &path,
+                        format!("value {} removed", value_desc(v)),
+                    )
+                    .context(used)
+                    .values(Some(v.title.clone()), None);
                     self.push(scope, e);
                 }
                 (None, Some(v)) => {
-                    let e = Entry::new(Kind::EnumValueAdded, &path, format!("new value {}", value_desc(v)))
-                        .context(used)
-                        .values(None, Some(v.title.clone()));
+                    let e = Entry::new(
+                        Kind::EnumValueAdded,
+                        &path,
+                        format!("new value {}", value_desc(v)),
+                    )
+                    .context(used)
+                    .values(None, Some(v.title.clone()));
                     self.push(scope, e);
                 }
                 (Some(x), Some(y)) => {
@@ -459,19 +701,27 @@ impl<'a> Differ<'a> {
                             &path,
                             format!("x-qlik-const {} → {}", show(x.constant), show(y.constant)),
                         )
-                        .values(x.constant.map(|c| c.to_string()), y.constant.map(|c| c.to_string()));
+                        .values(
+                            x.constant.map(|c| c.to_string()),
+                            y.constant.map(|c| c.to_string()),
+                        );
                         self.push(scope, e);
                     }
                     let variant = format!("Rust variant `{}` → `{}`", x.rust_name, y.rust_name);
                     if x.long_name != y.long_name {
                         let renames = x.rust_name != y.rust_name;
                         let show = |l: &Option<String>| l.clone().unwrap_or_else(|| "none".into());
-                        let mut msg = format!("long name {} → {}", show(&x.long_name), show(&y.long_name));
+                        let mut msg =
+                            format!("long name {} → {}", show(&x.long_name), show(&y.long_name));
                         if renames {
                             msg.push_str(&format!("; {variant}"));
                         }
                         let e = Entry::new(Kind::EnumLongNameChanged, &path, msg)
-                            .context(if renames { Context::RenamesVariant } else { Context::KeepsVariant })
+                            .context(if renames {
+                                Context::RenamesVariant
+                            } else {
+                                Context::KeepsVariant
+                            })
                             .values(x.long_name.clone(), y.long_name.clone());
                         self.push(scope, e);
                     } else if x.rust_name != y.rust_name {
@@ -495,23 +745,45 @@ impl<'a> Differ<'a> {
         for name in old.keys().chain(new.keys()).collect::<BTreeSet<_>>() {
             match (old.get(name), new.get(name)) {
                 (Some(e), None) => {
-                    let x = Entry::new(Kind::ErrorRemoved, *name, format!("error code {} removed", e.code))
-                        .values(Some(e.code.to_string()), None);
+                    let x = Entry::new(
+                        Kind::ErrorRemoved,
+                        *name,
+                        format!("error code {} removed", e.code),
+                    )
+                    .values(Some(e.code.to_string()), None);
                     self.push(&Scope::Error, x);
                 }
                 (None, Some(e)) => {
-                    let msg = e.message.as_deref().map(|m| format!(": {}", one_line(m))).unwrap_or_default();
-                    let x = Entry::new(Kind::ErrorAdded, *name, format!("new error code {}{msg}", e.code))
-                        .values(None, Some(e.code.to_string()));
+                    let msg = e
+                        .message
+                        .as_deref()
+                        .map(|m| format!(": {}", one_line(m)))
+                        .unwrap_or_default();
+                    let x = Entry::new(
+                        Kind::ErrorAdded,
+                        *name,
+                        format!("new error code {}{msg}", e.code),
+                    )
+                    .values(None, Some(e.code.to_string()));
                     self.push(&Scope::Error, x);
                 }
                 (Some(a), Some(b)) => {
                     if a.code != b.code {
-                        let x = Entry::new(Kind::ErrorRenumbered, *name, format!("code {} → {}", a.code, b.code))
-                            .values(Some(a.code.to_string()), Some(b.code.to_string()));
+                        let x = Entry::new(
+                            Kind::ErrorRenumbered,
+                            *name,
+                            format!("code {} → {}", a.code, b.code),
+                        )
+                        .values(Some(a.code.to_string()), Some(b.code.to_string()));
                         self.push(&Scope::Error, x);
                     }
-                    self.doc(&Scope::Error, name, "message", a.message.as_deref(), b.message.as_deref());
+                    self.doc(
+                        &Scope::Error,
+                        name,
+                        "message",
+                        a.message.as_deref(),
+                        b.message.as_deref(),
+                    );
                 }
                 (None, None) => {}
             }
@@ -579,7 +851,10 @@ struct Stability<'s> {
 impl<'s> Stability<'s> {
     fn effective(facts: &'s Facts, api: &'s Api) -> Stability<'s> {
         match &facts.stability {
-            Some(s) => Stability { value: Some(s), inherited: false },
+            Some(s) => Stability {
+                value: Some(s),
+                inherited: false,
+            },
             None => Stability {
                 value: api.default_stability.as_deref(),
                 inherited: true,
@@ -610,24 +885,40 @@ fn rank(stability: Option<&str>) -> Option<u8> {
 
 /// Texts that differ only in whitespace (or absent vs empty) are the same.
 fn same_text(a: Option<&str>, b: Option<&str>) -> bool {
-    fn words(s: Option<&str>) -> Vec<&str> {
-        s.unwrap_or("").split_whitespace().collect()
-    }
     words(a) == words(b)
+}
+
+fn words(s: Option<&str>) -> Vec<&str> {
+    s.unwrap_or("").split_whitespace().collect()
 }
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// A short quoted form of a text for one-line messages.
-fn clip(s: Option<&str>) -> String {
-    const MAX: usize = 60;
-    match s.map(one_line) {
-        None => "(none)".into(),
-        Some(t) if t.chars().count() > MAX => format!("{:?}", format!("{}…", t.chars().take(MAX).collect::<String>())),
-        Some(t) => format!("{t:?}"),
-    }
+/// Short quoted forms of two texts for a one-line message, starting a few words before the
+/// first word that differs (long descriptions often change only at the end).
+fn excerpts(old: Option<&str>, new: Option<&str>) -> (String, String) {
+    const MAX_CHARS: usize = 60;
+    const LEAD_WORDS: usize = 3;
+    let (a, b) = (words(old), words(new));
+    let same = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let start = same.saturating_sub(LEAD_WORDS);
+    let show = |text: Option<&str>, ws: &[&str]| -> String {
+        if text.is_none() {
+            return "(none)".into();
+        }
+        let rest = ws.get(start..).unwrap_or_default().join(" ");
+        let mut shown: String = rest.chars().take(MAX_CHARS).collect();
+        if shown.len() < rest.len() {
+            shown.push('…');
+        }
+        if start > 0 {
+            shown.insert(0, '…');
+        }
+        format!("{shown:?}")
+    };
+    (show(old, &a), show(new, &b))
 }
 
 fn required_word(p: &ParamDef) -> &'static str {
@@ -635,7 +926,12 @@ fn required_word(p: &ParamDef) -> &'static str {
 }
 
 fn param_sig(p: &ParamDef) -> String {
-    format!("{}{}: {}", p.name, if p.required { "" } else { "?" }, p.ty.describe())
+    format!(
+        "{}{}: {}",
+        p.name,
+        if p.required { "" } else { "?" },
+        p.ty.describe()
+    )
 }
 
 fn out_type(o: &OutDef) -> String {
@@ -648,7 +944,11 @@ fn out_type(o: &OutDef) -> String {
 /// `Doc.GetObject(qId: string) -> qReturn: ObjectInterface (GenericObject)`.
 fn signature(m: &MethodDef) -> String {
     let params: Vec<String> = m.params.iter().map(param_sig).collect();
-    let results: Vec<String> = m.results.iter().map(|o| format!("{}: {}", o.name, out_type(o))).collect();
+    let results: Vec<String> = m
+        .results
+        .iter()
+        .map(|o| format!("{}: {}", o.name, out_type(o)))
+        .collect();
     let mut s = format!("{}({})", m.full_name(), params.join(", "));
     if !results.is_empty() {
         s.push_str(&format!(" -> {}", results.join(", ")));
@@ -674,14 +974,26 @@ fn shape(t: &TypeDef) -> String {
 
 fn describe_type(t: &TypeDef) -> String {
     match t {
-        TypeDef::Struct(s) => format!("object type with {} properties", s.fields.len() + s.dynamic.len()),
+        TypeDef::Struct(s) => format!(
+            "object type with {} properties",
+            s.fields.len() + s.dynamic.len()
+        ),
         TypeDef::Enum(e) => {
             const SHOWN: usize = 8;
-            let titles: Vec<&str> = e.values.iter().take(SHOWN).map(|v| v.title.as_str()).collect();
+            let titles: Vec<String> = e
+                .values
+                .iter()
+                .take(SHOWN)
+                .map(|v| format!("`{}`", v.title))
+                .collect();
             let more = if e.values.len() > SHOWN { ", …" } else { "" };
-            format!("enum of {} values ({}{more})", e.values.len(), titles.join(", "))
+            format!(
+                "enum of {} values ({}{more})",
+                e.values.len(),
+                titles.join(", ")
+            )
         }
-        TypeDef::Alias(a) => format!("alias of {}", a.target.describe()),
+        TypeDef::Alias(a) => format!("alias of `{}`", a.target.describe()),
     }
 }
 

@@ -15,7 +15,7 @@ mod usage;
 
 use crate::ir::Api;
 
-pub use cli::run_cli;
+pub use cli::{run_cli, run_cli_to};
 pub use model::{Change, Context, Kind, Scope, Verdict};
 pub use render::Report;
 

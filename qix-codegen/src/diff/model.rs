@@ -187,7 +187,7 @@ impl Context {
     /// A phrase for the policy table (`when …`).
     pub fn describe(self) -> &'static str {
         match self {
-            Context::Any => "",
+            Context::Any => "—",
             Context::Required => "required param",
             Context::Optional => "optional param",
             Context::ToRequired => "optional → required",
@@ -198,9 +198,9 @@ impl Context {
             Context::ShapeKept => "return type keeps its shape",
             Context::Sole => "the only out-property",
             Context::Many => "one of several out-properties",
-            Context::Request => "type sent in requests only",
-            Context::Response => "type received in responses only",
-            Context::Both => "type used in requests and responses",
+            Context::Request => "type in requests only",
+            Context::Response => "type in responses only",
+            Context::Both => "type in requests and responses",
             Context::Unused => "type no method uses",
             Context::Lowered => "towards experimental",
             Context::Raised => "towards locked (or unranked)",

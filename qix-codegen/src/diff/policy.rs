@@ -20,8 +20,20 @@ pub struct Rule {
     pub why: &'static str,
 }
 
-const fn rule(kind: Kind, context: Context, wire: Verdict, krate: Verdict, why: &'static str) -> Rule {
-    Rule { kind, context, wire, krate, why }
+const fn rule(
+    kind: Kind,
+    context: Context,
+    wire: Verdict,
+    krate: Verdict,
+    why: &'static str,
+) -> Rule {
+    Rule {
+        kind,
+        context,
+        wire,
+        krate,
+        why,
+    }
 }
 
 #[rustfmt::skip]
@@ -52,9 +64,9 @@ pub const POLICY: &[Rule] = &[
     rule(ResultChanged, Any, B, B, "the old client cannot decode the new type; the return type changes"),
     rule(SchemaAdded, Any, C, C, "a new type"),
     rule(SchemaRemoved, Any, C, B, "methods that used it are reported on their own; the type is gone"),
-    rule(SchemaKindChanged, Request, B, B, "the engine cannot read what old clients send; the type changes"),
-    rule(SchemaKindChanged, Response, B, B, "old clients cannot decode it; the type changes"),
-    rule(SchemaKindChanged, Both, B, B, "neither side can read the other; the type changes"),
+    rule(SchemaKindChanged, Request, B, B, "one side cannot read what the other sends; the type changes"),
+    rule(SchemaKindChanged, Response, B, B, "one side cannot read what the other sends; the type changes"),
+    rule(SchemaKindChanged, Both, B, B, "one side cannot read what the other sends; the type changes"),
     rule(SchemaKindChanged, Unused, C, B, "no method carries it; the type changes"),
     rule(SchemaStabilityChanged, Lowered, D, C, "the engine no longer promises to keep the type as it is"),
     rule(SchemaStabilityChanged, Raised, C, C, "a stronger promise"),
@@ -65,27 +77,27 @@ pub const POLICY: &[Rule] = &[
     rule(PropertyRemoved, Response, C, B, "the field is an `Option` and stays `None`; the field is gone"),
     rule(PropertyRemoved, Both, D, B, "the engine ignores what old clients set; the field is gone"),
     rule(PropertyRemoved, Unused, C, B, "no method carries it; the field is gone"),
-    rule(PropertyTypeChanged, Request, B, B, "the engine cannot read what old clients send; the field type changes"),
-    rule(PropertyTypeChanged, Response, B, B, "old clients cannot decode it; the field type changes"),
-    rule(PropertyTypeChanged, Both, B, B, "neither side can read the other; the field type changes"),
+    rule(PropertyTypeChanged, Request, B, B, "one side cannot read what the other sends; the field type changes"),
+    rule(PropertyTypeChanged, Response, B, B, "one side cannot read what the other sends; the field type changes"),
+    rule(PropertyTypeChanged, Both, B, B, "one side cannot read what the other sends; the field type changes"),
     rule(PropertyTypeChanged, Unused, C, B, "no method carries it; the field type changes"),
     rule(PropertyDefaultChanged, Request, D, C, "requests that leave it unset behave differently"),
-    rule(PropertyDefaultChanged, Response, C, C, "documentation of what the engine sends"),
+    rule(PropertyDefaultChanged, Response, C, C, "no request leaves it unset"),
     rule(PropertyDefaultChanged, Both, D, C, "requests that leave it unset behave differently"),
-    rule(PropertyDefaultChanged, Unused, C, C, "no method carries it"),
+    rule(PropertyDefaultChanged, Unused, C, C, "no request leaves it unset"),
     rule(PropertyBoxingChanged, Any, C, B, "a Rust-only change: the field type gains or loses a `Box` (a cycle of types)"),
     rule(PropertyStabilityChanged, Lowered, D, C, "the engine no longer promises to keep the property as it is"),
     rule(PropertyStabilityChanged, Raised, C, C, "a stronger promise"),
     rule(PropertyDeprecated, Any, C, C, "still works; `#[deprecated]` only warns"),
     rule(PropertyUndeprecated, Any, C, C, "the warning goes away"),
-    rule(EnumValueAdded, Request, C, C, "old clients never send it; enums are `#[non_exhaustive]`"),
+    rule(EnumValueAdded, Request, C, C, "old clients never receive it; enums are `#[non_exhaustive]`"),
     rule(EnumValueAdded, Response, D, C, "old clients decode it as `Unknown(..)`; enums are `#[non_exhaustive]`"),
     rule(EnumValueAdded, Both, D, C, "old clients decode it as `Unknown(..)`; enums are `#[non_exhaustive]`"),
-    rule(EnumValueAdded, Unused, C, C, "no method carries it; enums are `#[non_exhaustive]`"),
+    rule(EnumValueAdded, Unused, C, C, "old clients never receive it; enums are `#[non_exhaustive]`"),
     rule(EnumValueRemoved, Request, B, B, "the engine rejects a value old clients may send; the variant is gone"),
-    rule(EnumValueRemoved, Response, C, B, "the engine just stops sending it; the variant is gone"),
+    rule(EnumValueRemoved, Response, C, B, "old clients never send it; the variant is gone"),
     rule(EnumValueRemoved, Both, B, B, "the engine rejects a value old clients may send; the variant is gone"),
-    rule(EnumValueRemoved, Unused, C, B, "no method carries it; the variant is gone"),
+    rule(EnumValueRemoved, Unused, C, B, "old clients never send it; the variant is gone"),
     rule(EnumConstantChanged, Any, C, C, "the wire carries titles, not `x-qlik-const` numbers; the constant is not in the crate"),
     rule(EnumLongNameChanged, RenamesVariant, C, B, "the engine sends titles; the Rust variant is named after the long name"),
     rule(EnumLongNameChanged, KeepsVariant, C, C, "the engine sends titles; only `long_name()` changes"),
@@ -105,20 +117,46 @@ pub fn rule_for(kind: Kind, context: Context) -> Option<&'static Rule> {
         .or_else(|| POLICY.iter().find(|r| r.kind == kind && r.context == Any))
 }
 
-/// The policy as a markdown table (kind, when, wire, crate, why), as in `DIFF.md`.
+/// The policy as a markdown table (change, when, wire, crate, why), as in `DIFF.md`. Rows of
+/// one kind that agree in everything but the situation are shown as one.
 pub fn markdown_table() -> String {
-    let mut out = String::from("| Change | When | Wire | Crate | Why |\n|---|---|---|---|---|\n");
+    let mut rows: Vec<(Kind, Vec<Context>, Verdict, Verdict, &str)> = Vec::new();
     for r in POLICY {
+        let same = |row: &&mut (Kind, Vec<Context>, Verdict, Verdict, &str)| {
+            (row.0, row.2, row.3, row.4) == (r.kind, r.wire, r.krate, r.why)
+        };
+        match rows.iter_mut().find(same) {
+            Some(row) => row.1.push(r.context),
+            None => rows.push((r.kind, vec![r.context], r.wire, r.krate, r.why)),
+        }
+    }
+    let mut out = String::from("| Change | When | Wire | Crate | Why |\n|---|---|---|---|---|\n");
+    for (kind, contexts, wire, krate, why) in rows {
+        let when = describe_all(&contexts);
         out.push_str(&format!(
-            "| `{}` | {} | {} | {} | {} |\n",
-            r.kind,
-            r.context.describe(),
-            r.wire,
-            r.krate,
-            r.why.replace('|', "\\|")
+            "| `{kind}` | {when} | {wire} | {krate} | {} |\n",
+            why.replace('|', "\\|")
         ));
     }
     out
+}
+
+/// The situations of a merged row, in words: usage sets get a name of their own.
+fn describe_all(contexts: &[Context]) -> String {
+    let mut set = contexts.to_vec();
+    set.sort();
+    match set.as_slice() {
+        [Request, Response, Both] => "type some method uses".into(),
+        [Request, Both] => "type old clients send".into(),
+        [Response, Both] => "type old clients receive".into(),
+        [Request, Unused] => "type old clients never receive".into(),
+        [Response, Unused] => "type old clients never send".into(),
+        _ => contexts
+            .iter()
+            .map(|c| c.describe())
+            .collect::<Vec<_>>()
+            .join(" or "),
+    }
 }
 
 #[cfg(test)]
@@ -132,14 +170,22 @@ mod tests {
         }
         for (i, a) in POLICY.iter().enumerate() {
             for b in &POLICY[i + 1..] {
-                assert!(!(a.kind == b.kind && a.context == b.context), "two rows for {} / {:?}", a.kind, a.context);
+                assert!(
+                    !(a.kind == b.kind && a.context == b.context),
+                    "two rows for {} / {:?}",
+                    a.kind,
+                    a.context
+                );
             }
         }
     }
 
     #[test]
     fn kinds_judged_by_type_usage_cover_every_usage() {
-        for r in POLICY.iter().filter(|r| matches!(r.context, Request | Response | Both | Unused)) {
+        for r in POLICY
+            .iter()
+            .filter(|r| matches!(r.context, Request | Response | Both | Unused))
+        {
             for c in [Request, Response, Both, Unused] {
                 assert!(
                     POLICY.iter().any(|x| x.kind == r.kind && x.context == c),

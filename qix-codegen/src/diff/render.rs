@@ -23,18 +23,32 @@ impl<'a> Report<'a> {
     /// The changes to list.
     pub fn listed(&self) -> impl Iterator<Item = &'a Change> + 'a {
         let docs = self.docs;
-        self.changes.iter().filter(move |c| docs || c.kind != Kind::DocChanged)
+        self.changes
+            .iter()
+            .filter(move |c| docs || c.kind != Kind::DocChanged)
     }
 
     fn doc_count(&self) -> usize {
-        self.changes.iter().filter(|c| c.kind == Kind::DocChanged).count()
+        self.changes
+            .iter()
+            .filter(|c| c.kind == Kind::DocChanged)
+            .count()
     }
 
     fn headline(&self) -> String {
         let listed: Vec<&Change> = self.listed().collect();
-        let wire = listed.iter().filter(|c| c.wire == Verdict::Breaking).count();
-        let krate = listed.iter().filter(|c| c.krate == Verdict::Breaking).count();
-        let dangerous = listed.iter().filter(|c| c.worst() == Verdict::Dangerous).count();
+        let wire = listed
+            .iter()
+            .filter(|c| c.wire == Verdict::Breaking)
+            .count();
+        let krate = listed
+            .iter()
+            .filter(|c| c.krate == Verdict::Breaking)
+            .count();
+        let dangerous = listed
+            .iter()
+            .filter(|c| c.worst() == Verdict::Dangerous)
+            .count();
         format!(
             "{} change{}: {wire} wire-breaking, {krate} crate-breaking, {dangerous} dangerous (and not breaking)",
             listed.len(),
@@ -44,7 +58,12 @@ impl<'a> Report<'a> {
 
     fn docs_line(&self, how: &str) -> Option<String> {
         let n = self.doc_count();
-        (n > 0 && !self.docs).then(|| format!("{n} description-only change{} not listed ({how} lists them).", if n == 1 { "" } else { "s" }))
+        (n > 0 && !self.docs).then(|| {
+            format!(
+                "{n} description-only change{} not listed ({how} lists them).",
+                if n == 1 { "" } else { "s" }
+            )
+        })
     }
 
     fn counts(&self) -> BTreeMap<&'static str, usize> {
@@ -58,7 +77,12 @@ impl<'a> Report<'a> {
 
 /// The text summary: a headline, counts per kind, then every change, worst first.
 pub fn text(r: &Report) -> String {
-    let mut out = format!("QIX API {} → {}: {}\n", r.old_version, r.new_version, r.headline());
+    let mut out = format!(
+        "QIX API {} → {}: {}\n",
+        r.old_version,
+        r.new_version,
+        r.headline()
+    );
     if let Some(l) = r.docs_line("--docs") {
         out.push_str(&l);
         out.push('\n');
@@ -73,8 +97,16 @@ pub fn text(r: &Report) -> String {
     }
     let mut listed: Vec<&Change> = r.listed().collect();
     listed.sort_by_key(|c| std::cmp::Reverse((c.worst(), c.wire)));
-    let kind_width = listed.iter().map(|c| c.kind.as_str().len()).max().unwrap_or(0);
-    let _ = writeln!(out, "\n{:<10}  {:<10}  {:<kind_width$}  change", "wire", "crate", "kind");
+    let kind_width = listed
+        .iter()
+        .map(|c| c.kind.as_str().len())
+        .max()
+        .unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "\n{:<10}  {:<10}  {:<kind_width$}  change",
+        "wire", "crate", "kind"
+    );
     for c in listed {
         let _ = writeln!(
             out,
@@ -91,7 +123,12 @@ pub fn text(r: &Report) -> String {
 
 /// A markdown changelog.
 pub fn markdown(r: &Report) -> String {
-    let mut out = format!("# QIX API changes: {} → {}\n\n{}.", r.old_version, r.new_version, r.headline());
+    let mut out = format!(
+        "# QIX API changes: {} → {}\n\n{}.",
+        r.old_version,
+        r.new_version,
+        r.headline()
+    );
     if let Some(l) = r.docs_line("`--docs`") {
         let _ = write!(out, " {l}");
     }
@@ -113,29 +150,40 @@ pub fn markdown(r: &Report) -> String {
     }
 
     let listed: Vec<&Change> = r.listed().collect();
-    let section = |title: &str, out: &mut String, items: &[&Change], heading: &dyn Fn(&Change) -> Vec<String>| {
+    let section = |title: &str,
+                   out: &mut String,
+                   items: &[&Change],
+                   heading: &dyn Fn(&Change) -> Vec<String>| {
         if items.is_empty() {
             return;
         }
-        let _ = write!(out, "\n## {title}\n");
+        blank_line(out);
+        let _ = writeln!(out, "## {title}");
         let mut open: Vec<String> = Vec::new();
+        let mut in_list = false;
         for c in items {
             let heads = heading(c);
             for (depth, h) in heads.iter().enumerate() {
                 if open.get(depth) != Some(h) {
                     open.truncate(depth);
                     open.push(h.clone());
-                    let _ = write!(out, "\n{} {h}\n\n", "#".repeat(depth + 3));
+                    blank_line(out);
+                    let _ = writeln!(out, "{} {h}", "#".repeat(depth + 3));
+                    in_list = false;
                 }
             }
-            if heads.is_empty() && open.is_empty() {
-                out.push('\n');
-                open.push(String::new());
+            if !in_list {
+                blank_line(out);
+                in_list = true;
             }
             let _ = writeln!(out, "- {}", item(c));
         }
     };
-    let methods: Vec<&Change> = listed.iter().copied().filter(|c| matches!(c.scope, Scope::Method { .. })).collect();
+    let methods: Vec<&Change> = listed
+        .iter()
+        .copied()
+        .filter(|c| matches!(c.scope, Scope::Method { .. }))
+        .collect();
     section("Methods", &mut out, &methods, &|c| match &c.scope {
         Scope::Method { class, method } => vec![class.clone(), format!("`{class}.{method}`")],
         _ => Vec::new(),
@@ -152,8 +200,41 @@ pub fn markdown(r: &Report) -> String {
         .filter(|c| matches!(c.scope, Scope::Type { is_enum: true, .. }))
         .collect();
     section("Enums", &mut out, &enums, &type_heading);
-    let errors: Vec<&Change> = listed.iter().copied().filter(|c| c.scope == Scope::Error).collect();
+    let errors: Vec<&Change> = listed
+        .iter()
+        .copied()
+        .filter(|c| c.scope == Scope::Error)
+        .collect();
     section("Error codes", &mut out, &errors, &|_| Vec::new());
+    out
+}
+
+/// Ends `out` with an empty line (markdown blocks need one between them).
+fn blank_line(out: &mut String) {
+    while !out.ends_with("\n\n") {
+        out.push('\n');
+    }
+}
+
+/// Escapes markdown outside `code spans`: spec texts hold `<div>`s, `**` and `_`s.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_code = false;
+    for ch in s.chars() {
+        match ch {
+            '`' => {
+                in_code = !in_code;
+                out.push(ch);
+            }
+            '<' if !in_code => out.push_str("&lt;"),
+            '>' if !in_code => out.push_str("&gt;"),
+            '\\' | '*' | '_' | '[' | ']' | '#' if !in_code => {
+                out.push('\\');
+                out.push(ch);
+            }
+            _ => out.push(ch),
+        }
+    }
     out
 }
 
@@ -173,7 +254,7 @@ fn item(c: &Change) -> String {
         "`{}` `{}`: {} (wire: {}, crate: {})",
         c.kind,
         c.path,
-        c.message,
+        escape(&c.message),
         verdict(c.wire),
         verdict(c.krate)
     )

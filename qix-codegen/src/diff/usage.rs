@@ -42,13 +42,19 @@ impl Usage {
                 TypeRef::Array(inner) => stack.push(inner),
                 TypeRef::Named(name) => {
                     let entry = self.by_type.entry(name.clone()).or_default();
-                    let flag = if request { &mut entry.request } else { &mut entry.response };
+                    let flag = if request {
+                        &mut entry.request
+                    } else {
+                        &mut entry.response
+                    };
                     if *flag {
                         continue;
                     }
                     *flag = true;
                     match api.types.get(name) {
-                        Some(TypeDef::Struct(s)) => stack.extend(s.fields.iter().chain(&s.dynamic).map(|f| &f.ty)),
+                        Some(TypeDef::Struct(s)) => {
+                            stack.extend(s.fields.iter().chain(&s.dynamic).map(|f| &f.ty))
+                        }
                         Some(TypeDef::Alias(a)) => stack.push(&a.target),
                         Some(TypeDef::Enum(_)) | None => {}
                     }
@@ -61,10 +67,22 @@ impl Usage {
     /// The policy context of a type: `Request`, `Response`, `Both` or `Unused`.
     pub fn context(&self, type_name: &str) -> Context {
         match self.by_type.get(type_name).copied().unwrap_or_default() {
-            Use { request: true, response: true } => Context::Both,
-            Use { request: true, response: false } => Context::Request,
-            Use { request: false, response: true } => Context::Response,
-            Use { request: false, response: false } => Context::Unused,
+            Use {
+                request: true,
+                response: true,
+            } => Context::Both,
+            Use {
+                request: true,
+                response: false,
+            } => Context::Request,
+            Use {
+                request: false,
+                response: true,
+            } => Context::Response,
+            Use {
+                request: false,
+                response: false,
+            } => Context::Unused,
         }
     }
 }
