@@ -3,7 +3,7 @@
 //! one?) and *crate* (does code written against the old generated crate still compile?).
 //!
 //! [`diff`] compares two lowered APIs ([`ir::Api`](crate::ir::Api)); the verdicts come from
-//! one table, [`policy::POLICY`] (documented in `DIFF.md`); [`render`] prints text, markdown
+//! one table, [`policy::POLICY`] (documented in the workspace README); [`render`] prints text, markdown
 //! or JSON; [`run_cli`] is the `diff` command.
 
 mod cli;
