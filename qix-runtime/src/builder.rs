@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::MaybeTlsStream;
 
 use crate::error::{Error, Result};
-use crate::notification::{Notification, SessionState};
+use crate::notification::SessionState;
 use crate::session::{Session, SessionOptions};
 use crate::traffic::TrafficHook;
 use crate::transport::{Transport, WsTransport};
@@ -200,7 +200,25 @@ impl SessionBuilder {
                 .await
                 .map_err(|e| Error::Transport(format!("cannot reach {host}:{port}: {e}")))?;
             let _ = tcp.set_nodelay(true);
-            tokio_tungstenite::client_async_tls_with_config(request, tcp, Some(config), connector)
+            #[cfg(feature = "rustls")]
+            let handshake = tokio_tungstenite::client_async_tls_with_config(
+                request,
+                tcp,
+                Some(config),
+                connector,
+            );
+            // Without a TLS feature tokio-tungstenite has no TLS entry point; `wss://` was
+            // refused above, so the stream is plain.
+            #[cfg(not(feature = "rustls"))]
+            let handshake = {
+                let _ = connector;
+                tokio_tungstenite::client_async_with_config(
+                    request,
+                    MaybeTlsStream::Plain(tcp),
+                    Some(config),
+                )
+            };
+            handshake
                 .await
                 .map_err(|e| Error::Transport(format!("WebSocket handshake with {redacted} failed: {e}")))
         };
@@ -224,22 +242,7 @@ impl SessionBuilder {
         let Some(wait) = on_connected_timeout else {
             return Ok(session);
         };
-        // The first notification is in the broadcast already if it came before we looked;
-        // `state()` covers that case.
-        let mut notes = session.notifications();
-        let state = async {
-            loop {
-                if let Some(s) = session.state() {
-                    return Ok(s.clone());
-                }
-                match notes.next_item().await {
-                    Some(Ok(Notification::Connected { state })) => return Ok(state),
-                    Some(_) => continue,
-                    None => return Err(session.closed_error()),
-                }
-            }
-        };
-        match tokio::time::timeout(wait, state).await {
+        match tokio::time::timeout(wait, session.connected()).await {
             // Engines behind some proxies never send OnConnected: go on without it.
             Err(_) => Ok(session),
             Ok(Err(e)) => Err(e),

@@ -6,7 +6,9 @@
 //!   client certificates, timeouts;
 //! - [`Error`]: the one error type;
 //! - helpers the generated code calls ([`Params`], [`decode`], [`de`], [`ser`], [`Extra`]);
-//! - [`transport`]: the WebSocket, or an in-memory pair for tests.
+//! - [`transport`]: the WebSocket, or an in-memory pair for tests;
+//! - [`layout::Live`]: a layout kept fresh as its object changes;
+//! - `testing` (feature `testing`): a mock engine, replay of recorded sessions.
 
 mod blob;
 mod builder;
@@ -17,12 +19,15 @@ pub mod decode;
 mod envelope;
 mod error;
 mod extra;
+pub mod layout;
 mod notification;
 mod object;
 mod params;
 pub mod ser;
 mod session;
 mod stream;
+#[cfg(feature = "testing")]
+pub mod testing;
 #[cfg(feature = "rustls")]
 mod tls;
 mod traffic;

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
 
 use crate::call::{CallFuture, Decoder, Reply};
 use crate::connection;
@@ -89,12 +89,17 @@ impl Drop for SessionInner {
 pub(crate) struct Shared {
     next_id: AtomicI64,
     table: Mutex<CallTable>,
-    notifications: broadcast::Sender<Notification>,
-    changes: broadcast::Sender<Arc<[i32]>>,
+    // Created on the first subscription: a broadcast buffer of `notification_capacity`
+    // slots is most of an idle session's memory, and a send with no subscriber is
+    // dropped either way.
+    notifications: OnceLock<broadcast::Sender<Notification>>,
+    changes: OnceLock<broadcast::Sender<Arc<[i32]>>>,
     objects: Mutex<HashMap<i32, Weak<ObjectInner>>>,
     global: Arc<ObjectInner>,
     pub(crate) options: SessionOptions,
     state: OnceLock<SessionState>,
+    /// Woken when `state` is set.
+    connected: Notify,
     closed: watch::Sender<Option<Error>>,
 }
 
@@ -125,12 +130,11 @@ impl Session {
     /// [`SessionBuilder::connect_transport`](crate::SessionBuilder::connect_transport).
     pub fn from_transport<T: Transport>(transport: T, options: SessionOptions) -> Session {
         let (tx, rx) = mpsc::unbounded_channel();
-        let capacity = options.notification_capacity.max(1);
         let shared = Arc::new(Shared {
             next_id: AtomicI64::new(1),
             table: Mutex::new(CallTable::default()),
-            notifications: broadcast::channel(capacity).0,
-            changes: broadcast::channel(capacity).0,
+            notifications: OnceLock::new(),
+            changes: OnceLock::new(),
             objects: Mutex::new(HashMap::new()),
             global: Arc::new(ObjectInner::new(ObjectInfo {
                 handle: GLOBAL_HANDLE,
@@ -140,6 +144,7 @@ impl Session {
             })),
             options,
             state: OnceLock::new(),
+            connected: Notify::new(),
             closed: watch::channel(None).0,
         });
         tokio::spawn(connection::run(transport, shared.clone(), rx));
@@ -162,13 +167,46 @@ impl Session {
     /// than `notification_capacity` behind gets `Err(Lagged)` and continues after the gap;
     /// it never stalls the connection.
     pub fn notifications(&self) -> BroadcastStream<Notification> {
-        BroadcastStream::new(self.inner.shared.notifications.subscribe())
+        let shared = &self.inner.shared;
+        let tx = shared
+            .notifications
+            .get_or_init(|| broadcast::channel(shared.capacity()).0);
+        BroadcastStream::new(tx.subscribe())
     }
 
     /// A stream of the `change` lists the engine sends (handles whose layouts are invalid).
-    /// Change lists are published before the response that carried them is delivered.
+    ///
+    /// Ordering: a frame's `change` list is published here and to each
+    /// [`Object::changed`](crate::Object::changed) stream, and its `close` list marks the
+    /// objects closed, *before* the response in that frame is delivered to its caller. So
+    /// when an awaited call returns, the changes it caused are already in every
+    /// subscriber's stream, and calls on the objects it closed already fail.
     pub fn changes(&self) -> BroadcastStream<Arc<[i32]>> {
-        BroadcastStream::new(self.inner.shared.changes.subscribe())
+        let shared = &self.inner.shared;
+        let tx = shared
+            .changes
+            .get_or_init(|| broadcast::channel(shared.capacity()).0);
+        BroadcastStream::new(tx.subscribe())
+    }
+
+    /// Waits for `OnConnected` and returns the state it reported (at once if it came
+    /// already); fails if the connection ends first.
+    pub async fn connected(&self) -> Result<SessionState> {
+        let shared = &self.inner.shared;
+        loop {
+            let mut notified = std::pin::pin!(shared.connected.notified());
+            notified.as_mut().enable();
+            if let Some(s) = shared.state.get() {
+                return Ok(s.clone());
+            }
+            tokio::select! {
+                () = notified => {}
+                e = self.closed() => {
+                    // OnConnected may have come in the frame just before the close.
+                    return shared.state.get().cloned().ok_or(e);
+                }
+            }
+        }
     }
 
     /// True once the connection has ended.
@@ -338,6 +376,10 @@ fn request_frame(id: i64, handle: i32, method: &str, params: &str) -> String {
 }
 
 impl Shared {
+    fn capacity(&self) -> usize {
+        self.options.notification_capacity.max(1)
+    }
+
     pub(crate) fn trace(&self, dir: Direction, text: &str) {
         for hook in &self.options.traffic {
             hook.frame(dir, text);
@@ -399,8 +441,11 @@ impl Shared {
                 let n = Notification::from_wire(method, params);
                 if let Notification::Connected { state } = &n {
                     let _ = self.state.set(state.clone());
+                    self.connected.notify_waiters();
                 }
-                let _ = self.notifications.send(n);
+                if let Some(tx) = self.notifications.get() {
+                    let _ = tx.send(n);
+                }
             }
         }
         Ok(())
@@ -427,7 +472,9 @@ impl Shared {
             out
         };
         if !change.is_empty() {
-            let _ = self.changes.send(change.into());
+            if let Some(tx) = self.changes.get() {
+                let _ = tx.send(change.into());
+            }
         }
         for (closing, o) in targets {
             if closing {

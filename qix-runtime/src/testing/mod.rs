@@ -1,0 +1,64 @@
+//! Testing kit (feature `testing`): a [`MockEngine`] on a real loopback WebSocket, a
+//! [`Replay`] of recorded sessions, and request matching by meaning.
+//!
+//! Recording is [`JsonLinesLog`](crate::JsonLinesLog): what it writes,
+//! [`Recording::parse`] reads.
+
+mod matching;
+mod mock;
+mod replay;
+mod wire;
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+pub use matching::{MockRequest, NormalParams, ParamMatch, ParamNames, diff_params};
+pub use mock::{ConnectionInfo, Expectation, Fault, MockEngine, Reply};
+pub use replay::{Recording, Replay, ReplayTransport, Row};
+pub use wire::UNMATCHED_ERROR_CODE;
+
+/// What [`MockEngine::verify`] or [`Replay::verify`] found wrong: one problem per entry,
+/// each with a diff of what was expected against what was sent. Its `Debug` is its
+/// `Display`, so `verify().unwrap()` prints a readable report.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VerifyError {
+    pub problems: Vec<String>,
+}
+
+impl VerifyError {
+    pub(crate) fn check(problems: Vec<String>) -> Result<(), VerifyError> {
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(VerifyError { problems })
+        }
+    }
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} problem(s):", self.problems.len())?;
+        for p in &self.problems {
+            write!(f, "\n  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for VerifyError {}
+
+/// Runs `fut`, panicking with `what` if it takes longer than `limit`: a test that would
+/// hang fails instead.
+pub async fn within<F: Future>(limit: Duration, what: &str, fut: F) -> F::Output {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("{what} did not finish within {limit:?}"),
+    }
+}

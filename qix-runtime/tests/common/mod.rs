@@ -1,0 +1,85 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use qix_runtime::testing::MockEngine;
+use qix_runtime::{CallFuture, Object, Params, Session};
+use serde_json::Value;
+
+/// Every test is bounded by this: a bug fails the test instead of hanging CI.
+pub const LIMIT: Duration = Duration::from_secs(20);
+
+/// A session to the mock that waited for `OnConnected`.
+pub async fn connect(mock: &MockEngine) -> Session {
+    Session::builder(mock.url())
+        .connect_timeout(Duration::from_secs(5))
+        .on_connected_timeout(Some(Duration::from_secs(5)))
+        .connect()
+        .await
+        .expect("connect to the mock engine")
+}
+
+/// A call as generated code makes it: sent now, result decoded as JSON.
+pub fn call(
+    obj: &Object,
+    method: &'static str,
+    params: Value,
+    timeout: Option<Duration>,
+) -> CallFuture<Value> {
+    let mut p = Params::new();
+    if let Value::Object(m) = params {
+        for (k, v) in &m {
+            p.arg(k, v);
+        }
+    }
+    obj.call(method, p, timeout, |_, raw| {
+        qix_runtime::decode::all::<Value>(raw, "test call")
+    })
+}
+
+/// `../shared/corpus/traffic` beside the checkout.
+pub fn corpus_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/traffic");
+    assert!(
+        dir.is_dir(),
+        "the recorded traffic corpus is missing at {}: the tests expect ../shared/ beside the project checkout",
+        dir.display()
+    );
+    dir
+}
+
+/// Every file of the corpus (README-like files excepted), sorted.
+pub fn corpus_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus_dir())
+        .expect("read the corpus directory")
+        .map(|e| e.expect("corpus entry").path())
+        .filter(|p| p.is_file() && p.extension().is_none_or(|e| e != "md"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "the traffic corpus is empty");
+    files
+}
+
+/// A `Write` into memory that the test can read back.
+#[derive(Clone, Default)]
+pub struct SharedBuf(pub Arc<Mutex<Vec<u8>>>);
+
+impl SharedBuf {
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl Write for SharedBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
