@@ -95,6 +95,9 @@ pub(crate) struct Shared {
     notifications: OnceLock<broadcast::Sender<Notification>>,
     changes: OnceLock<broadcast::Sender<Arc<[i32]>>>,
     objects: Mutex<HashMap<i32, Weak<ObjectInner>>>,
+    /// Handles the engine closed (and has not handed out again): raw calls on them fail
+    /// at once, like typed ones.
+    closed_handles: Mutex<HashSet<i32>>,
     global: Arc<ObjectInner>,
     pub(crate) options: SessionOptions,
     state: OnceLock<SessionState>,
@@ -136,6 +139,7 @@ impl Session {
             notifications: OnceLock::new(),
             changes: OnceLock::new(),
             objects: Mutex::new(HashMap::new()),
+            closed_handles: Mutex::new(HashSet::new()),
             global: Arc::new(ObjectInner::new(ObjectInfo {
                 handle: GLOBAL_HANDLE,
                 qtype: "Global".into(),
@@ -248,10 +252,22 @@ impl Session {
     /// whole `result` object.
     pub async fn call_raw(&self, handle: i32, method: &str, params: Value) -> Result<Value> {
         let params = Params::from_value(&params).map_err(Error::Encode)?;
+        if lock(&self.inner.shared.closed_handles).contains(&handle) {
+            return Err(Error::ObjectClosed {
+                handle,
+                method: method.to_string(),
+            });
+        }
         let class: Arc<str> = self
             .live_object(handle)
             .map(|o| o.info.qtype.clone())
-            .unwrap_or_else(|| if handle == GLOBAL_HANDLE { "Global".into() } else { format!("handle {handle}").into() });
+            .unwrap_or_else(|| {
+                if handle == GLOBAL_HANDLE {
+                    "Global".into()
+                } else {
+                    format!("handle {handle}").into()
+                }
+            });
         self.send(
             handle,
             class,
@@ -265,6 +281,8 @@ impl Session {
 
     /// Wraps an object the engine opened (from a raw call) as a handle of this session.
     pub fn register_object(&self, info: ObjectInfo) -> Object {
+        // The engine reuses the numbers of closed handles.
+        lock(&self.inner.shared.closed_handles).remove(&info.handle);
         let mut objects = lock(&self.inner.shared.objects);
         if let Some(existing) = objects.get(&info.handle).and_then(Weak::upgrade) {
             if !existing.is_closed() && existing.info.qtype == info.qtype {
@@ -281,7 +299,9 @@ impl Session {
         if handle == GLOBAL_HANDLE {
             return Some(self.inner.shared.global.clone());
         }
-        lock(&self.inner.shared.objects).get(&handle).and_then(Weak::upgrade)
+        lock(&self.inner.shared.objects)
+            .get(&handle)
+            .and_then(Weak::upgrade)
     }
 
     /// Sends a call and returns the future of its decoded result.
@@ -361,8 +381,14 @@ fn closed_by_client() -> Error {
 fn request_frame(id: i64, handle: i32, method: &str, params: &str) -> String {
     use std::fmt::Write;
     let mut frame = String::with_capacity(64 + method.len() + params.len());
-    let _ = write!(frame, "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"handle\":{handle},\"method\":");
-    if method.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.') {
+    let _ = write!(
+        frame,
+        "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"handle\":{handle},\"method\":"
+    );
+    if method
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+    {
         frame.push('"');
         frame.push_str(method);
         frame.push('"');
@@ -471,6 +497,9 @@ impl Shared {
             }
             out
         };
+        if !close.is_empty() {
+            lock(&self.closed_handles).extend(close.iter().copied());
+        }
         if !change.is_empty() {
             if let Some(tx) = self.changes.get() {
                 let _ = tx.send(change.into());

@@ -97,7 +97,30 @@ fn ws_error(e: tungstenite::Error) -> Error {
                 reason: "connection closed".into(),
             })
         }
-        tungstenite::Error::Protocol(p) => Error::Transport(format!("WebSocket protocol error: {p}")),
+        // The peer went away without a close frame: the connection is closed, not broken.
+        tungstenite::Error::Protocol(
+            tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+        ) => Error::ConnectionClosed(CloseInfo {
+            code: None,
+            reason: "the connection dropped (reset without a closing handshake)".into(),
+        }),
+        tungstenite::Error::Io(io)
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            ) =>
+        {
+            Error::ConnectionClosed(CloseInfo {
+                code: None,
+                reason: format!("the connection dropped: {io}"),
+            })
+        }
+        tungstenite::Error::Protocol(p) => {
+            Error::Transport(format!("WebSocket protocol error: {p}"))
+        }
         tungstenite::Error::Capacity(c) => Error::Protocol(format!("frame too large: {c}")),
         other => Error::Transport(other.to_string()),
     }

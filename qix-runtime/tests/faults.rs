@@ -108,6 +108,10 @@ async fn a_dropped_tcp_connection_fails_every_pending_call() {
         mock.wait_for("GetDocList", 6, LIMIT).await.unwrap();
         mock.drop_connections();
         let why = session.closed().await;
+        assert!(
+            matches!(&why, Error::ConnectionClosed(c) if c.code.is_none()),
+            "{why:?}"
+        );
         for r in join_all(pending).await {
             let e = r.unwrap_err();
             assert_eq!(e.to_string(), why.to_string());

@@ -66,6 +66,9 @@ async fn a_closed_handle_fails_at_once_without_being_sent() {
             "{err:?}"
         );
         assert!(err.to_string().contains("not sent"), "{err}");
+        // Raw calls on the closed handle fail the same way.
+        let raw = session.call_raw(2, "GetLayout", json!({})).await.unwrap_err();
+        assert!(matches!(raw, Error::ObjectClosed { handle: 2, .. }), "{raw:?}");
         assert!(!doc.is_closed() && !session.is_closed());
         // Round trip: had GetLayout been sent, the mock would have it by now.
         call(&doc, "DestroyChild", json!({"qId": "y"}), None).await.unwrap();
@@ -408,7 +411,9 @@ async fn every_call_emits_a_tracing_event() {
         let mock = MockEngine::start().await;
         mock.expect("GetDocList").returns(json!({"qDocList": []}));
         let session = connect(&mock).await;
-        call(&session.global_object(), "GetDocList", json!({}), None).await.unwrap();
+        call(&session.global_object(), "GetDocList", json!({}), None)
+            .await
+            .unwrap();
     })
     .await;
     let events = events.0.lock().unwrap();
