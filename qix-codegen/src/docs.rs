@@ -26,7 +26,11 @@ pub fn clean(text: &str) -> String {
         let indent = trimmed.len() - trimmed.trim_start().len();
         let body = trimmed.trim_start();
         let kept = indent.min(2);
-        out.push(format!("{}{}", " ".repeat(kept), escape_brackets(&unlink(body))));
+        out.push(format!(
+            "{}{}",
+            " ".repeat(kept),
+            escape_brackets(&unlink(body))
+        ));
     }
     if in_fence {
         out.push("```".to_string());
@@ -99,9 +103,13 @@ fn unlink(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut rest = line;
     while let Some(start) = rest.find('[') {
-        let Some(mid) = rest[start..].find("](") else { break };
+        let Some(mid) = rest[start..].find("](") else {
+            break;
+        };
         let mid = start + mid;
-        let Some(end) = rest[mid..].find(')') else { break };
+        let Some(end) = rest[mid..].find(')') else {
+            break;
+        };
         let end = mid + end;
         let target = &rest[mid + 2..end];
         out.push_str(&rest[..start]);
@@ -150,8 +158,13 @@ mod tests {
 
     #[test]
     fn html_and_links_become_markdown() {
-        let got = clean("Reloads.\n<div class=note>Only in <i>desktop</i>.</div>\nSee [Get values](#csh-get-values).");
-        assert_eq!(got, "Reloads.\n\n**Note:** Only in *desktop*.\n\nSee Get values.");
+        let got = clean(
+            "Reloads.\n<div class=note>Only in <i>desktop</i>.</div>\nSee [Get values](#csh-get-values).",
+        );
+        assert_eq!(
+            got,
+            "Reloads.\n\n**Note:** Only in *desktop*.\n\nSee Get values."
+        );
     }
 
     #[test]

@@ -70,7 +70,8 @@ impl<'a> Cx<'a> {
     }
 
     fn file(&self, path: &str, tokens: TokenStream, is_root: bool) -> Result<File, String> {
-        let parsed: syn::File = syn::parse2(tokens).map_err(|e| format!("{path}: generated tokens do not parse: {e}"))?;
+        let parsed: syn::File = syn::parse2(tokens)
+            .map_err(|e| format!("{path}: generated tokens do not parse: {e}"))?;
         let mut contents = header(&self.api.version);
         if !is_root {
             contents.push('\n');
@@ -106,9 +107,10 @@ impl<'a> Cx<'a> {
             TypeRef::Number => Ok(Wire::Num),
             TypeRef::Array(inner) => match self.resolve(inner) {
                 TypeRef::Number => Ok(Wire::Nums),
-                TypeRef::Array(deeper) if self.resolve(deeper) == &TypeRef::Number => {
-                    Err(format!("nested arrays of numbers ({}) are not supported", ty.describe()))
-                }
+                TypeRef::Array(deeper) if self.resolve(deeper) == &TypeRef::Number => Err(format!(
+                    "nested arrays of numbers ({}) are not supported",
+                    ty.describe()
+                )),
                 _ => Ok(Wire::Plain),
             },
             _ => Ok(Wire::Plain),
@@ -142,15 +144,27 @@ impl<'a> Cx<'a> {
         if let Some(since) = &facts.since {
             notes.push(format!("Available since engine {since}."));
         }
-        let stability = facts.stability.as_deref().or(self.api.default_stability.as_deref());
+        let stability = facts
+            .stability
+            .as_deref()
+            .or(self.api.default_stability.as_deref());
         if let Some(s) = stability {
             if s != "locked" {
-                notes.push(format!("Stability: **{s}** (may change in later engine versions)."));
+                notes.push(format!(
+                    "Stability: **{s}** (may change in later engine versions)."
+                ));
             }
         }
         if !facts.access_control.is_empty() {
-            let list: Vec<String> = facts.access_control.iter().map(|a| format!("`{a}`")).collect();
-            notes.push(format!("Access control: the caller needs the {} privilege on the {what}.", list.join(" and ")));
+            let list: Vec<String> = facts
+                .access_control
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect();
+            notes.push(format!(
+                "Access control: the caller needs the {} privilege on the {what}.",
+                list.join(" and ")
+            ));
         }
         notes.join("\n\n")
     }
@@ -180,9 +194,13 @@ impl<'a> Cx<'a> {
             .map(|c| {
                 let m = ident(&module_name(&c.name));
                 let t = ident(&c.name);
-                let doc = format!(" Methods of the engine class `{}` and their request types.", c.name);
+                let doc = format!(
+                    " Methods of the engine class `{}` and their request types.",
+                    c.name
+                );
                 quote! {
                     #[doc = #doc]
+                    #[rustfmt::skip]
                     pub mod #m;
                     pub use #m::#t;
                 }
@@ -199,14 +217,17 @@ impl<'a> Cx<'a> {
             #![allow(deprecated)]
             #![allow(clippy::all)]
 
+            // Generated modules are formatted by the generator (prettyplease), not rustfmt.
+            #[rustfmt::skip]
             pub mod types;
+            #[rustfmt::skip]
             pub mod catalog;
+            #[rustfmt::skip]
             mod errors;
             pub use errors::{ErrorCode, ErrorCodeExt};
-            #(#mods)*
-
-            pub use qix_runtime::{Error, Object, Result, Session};
             pub use qix_runtime;
+            pub use qix_runtime::{Error, Object, Result, Session};
+            #(#mods)*
 
             /// The engine API version this crate was generated from.
             pub const API_VERSION: &str = #version;
@@ -322,7 +343,9 @@ impl<'a> Cx<'a> {
                     ident: ident(&f.rust_name),
                     ty: self.field_type(f),
                     list: self.is_list(&f.ty),
-                    wire_kind: self.wire(&f.ty).map_err(|e| format!("{}.{}: {e}", s.name, f.name))?,
+                    wire_kind: self
+                        .wire(&f.ty)
+                        .map_err(|e| format!("{}.{}: {e}", s.name, f.name))?,
                     doc: self.field_doc(f),
                     deprecated: self.deprecated_attr(&f.facts),
                 })
@@ -354,11 +377,28 @@ impl<'a> Cx<'a> {
 
     /// A struct with the generated lossless `Deserialize`/`Serialize`. `fields[i].ty` is the
     /// full field type (`Option<T>` or `Vec<T>`).
-    fn struct_tokens(&self, name: &Ident, spec_name: &str, fields: &[StructField], public: bool) -> TokenStream {
+    fn struct_tokens(
+        &self,
+        name: &Ident,
+        spec_name: &str,
+        fields: &[StructField],
+        public: bool,
+    ) -> TokenStream {
         // Public structs travel both ways; the private raw results are only decoded.
-        let vis = if public { quote!(pub) } else { quote!(pub(crate)) };
+        let vis = if public {
+            quote!(pub)
+        } else {
+            quote!(pub(crate))
+        };
         let decls = fields.iter().map(|f| {
-            let StructField { wire, ident, ty, doc, deprecated, .. } = f;
+            let StructField {
+                wire,
+                ident,
+                ty,
+                doc,
+                deprecated,
+                ..
+            } = f;
             let docs = doc_attrs(doc);
             let rename = if public {
                 quote!(#[cfg_attr(feature = "schemars", schemars(rename = #wire))])
@@ -867,7 +907,11 @@ impl<'a> Cx<'a> {
     }
 
     /// The handle method and the request type (plus output type) for one API method.
-    fn method_items(&self, class: &Class, m: &MethodDef) -> Result<(TokenStream, TokenStream), String> {
+    fn method_items(
+        &self,
+        class: &Class,
+        m: &MethodDef,
+    ) -> Result<(TokenStream, TokenStream), String> {
         let full = m.full_name();
         let fn_name = ident(&m.rust_name);
         let req = ident(&names::camel(&m.name));
@@ -880,13 +924,26 @@ impl<'a> Cx<'a> {
         if !required.is_empty() {
             doc.push_str("\n\n# Parameters\n");
             for p in &required {
-                let pd = p.doc.as_deref().map(docs::clean).unwrap_or_default().replace('\n', " ");
-                doc.push_str(&format!("\n* `{}` (`{}`): {}", names::bare(&p.rust_name), p.name, pd));
+                let pd = p
+                    .doc
+                    .as_deref()
+                    .map(docs::clean)
+                    .unwrap_or_default()
+                    .replace('\n', " ");
+                doc.push_str(&format!(
+                    "\n* `{}` (`{}`): {}",
+                    names::bare(&p.rust_name),
+                    p.name,
+                    pd
+                ));
             }
         }
         if !optional.is_empty() {
             doc.push_str(&format!("\n\nOptional params are methods of [`{}`]: ", req));
-            let list: Vec<String> = optional.iter().map(|p| format!("[`{0}`]({1}::{0})", names::bare(&p.rust_name), req)).collect();
+            let list: Vec<String> = optional
+                .iter()
+                .map(|p| format!("[`{0}`]({1}::{0})", names::bare(&p.rust_name), req))
+                .collect();
             doc.push_str(&list.join(", "));
             doc.push('.');
         }
@@ -903,7 +960,10 @@ impl<'a> Cx<'a> {
         for p in &m.params {
             let id = ident(&p.rust_name);
             let ty = self.rust_type(&p.ty);
-            let write_value = match self.wire(&p.ty).map_err(|e| format!("{full}({}): {e}", p.name))? {
+            let write_value = match self
+                .wire(&p.ty)
+                .map_err(|e| format!("{full}({}): {e}", p.name))?
+            {
                 Wire::Num => quote!(&::qix_runtime::ser::Num(v)),
                 Wire::Nums => quote!(&::qix_runtime::ser::Nums(v)),
                 Wire::Plain => quote!(v),
@@ -947,7 +1007,10 @@ impl<'a> Cx<'a> {
                 bdoc.push_str(&format!("\n\nWire name: `{pname}`. Not sent unless set."));
                 let bdoc = doc_attrs(&bdoc);
                 let (arg, val) = if is_string {
-                    (quote!(value: impl ::std::convert::Into<::std::string::String>), quote!(value.into()))
+                    (
+                        quote!(value: impl ::std::convert::Into<::std::string::String>),
+                        quote!(value.into()),
+                    )
                 } else {
                     (quote!(value: #ty), quote!(value))
                 };
@@ -962,7 +1025,11 @@ impl<'a> Cx<'a> {
         }
 
         let (output_ty, decode, output_item) = self.output(class, m)?;
-        let p_binding = if m.params.is_empty() { quote!(p) } else { quote!(mut p) };
+        let p_binding = if m.params.is_empty() {
+            quote!(p)
+        } else {
+            quote!(mut p)
+        };
         let since_const = match &m.facts.since {
             Some(s) => quote!(::std::option::Option::Some(#s)),
             None => quote!(::std::option::Option::None),
@@ -1028,10 +1095,18 @@ impl<'a> Cx<'a> {
 
     /// The output type of a method, the decoder (a closure that coerces to a fn pointer),
     /// and any output struct it needs.
-    fn output(&self, class: &Class, m: &MethodDef) -> Result<(TokenStream, TokenStream, TokenStream), String> {
+    fn output(
+        &self,
+        class: &Class,
+        m: &MethodDef,
+    ) -> Result<(TokenStream, TokenStream, TokenStream), String> {
         let full = m.full_name();
         match m.results.as_slice() {
-            [] => Ok((quote!(()), quote!(|_, _| ::std::result::Result::Ok(())), quote!())),
+            [] => Ok((
+                quote!(()),
+                quote!(|_, _| ::std::result::Result::Ok(())),
+                quote!(),
+            )),
             [one] => {
                 let name = &one.name;
                 if let Some(c) = &one.object_class {
@@ -1044,9 +1119,15 @@ impl<'a> Cx<'a> {
                 }
                 let ty = self.rust_type(&one.ty);
                 let decode = match self.wire(&one.ty).map_err(|e| format!("{full}: {e}"))? {
-                    Wire::Num => quote!(|_, raw| ::qix_runtime::decode::out::<::qix_runtime::de::Num>(raw, #name, #full).map(|v| v.0)),
-                    Wire::Nums => quote!(|_, raw| ::qix_runtime::decode::out::<::qix_runtime::de::Nums>(raw, #name, #full).map(|v| v.0)),
-                    Wire::Plain => quote!(|_, raw| ::qix_runtime::decode::out::<#ty>(raw, #name, #full)),
+                    Wire::Num => {
+                        quote!(|_, raw| ::qix_runtime::decode::out::<::qix_runtime::de::Num>(raw, #name, #full).map(|v| v.0))
+                    }
+                    Wire::Nums => {
+                        quote!(|_, raw| ::qix_runtime::decode::out::<::qix_runtime::de::Nums>(raw, #name, #full).map(|v| v.0))
+                    }
+                    Wire::Plain => {
+                        quote!(|_, raw| ::qix_runtime::decode::out::<#ty>(raw, #name, #full))
+                    }
                 };
                 Ok((ty, decode, quote!()))
             }
@@ -1094,7 +1175,11 @@ impl<'a> Cx<'a> {
                         raw_fields.push(StructField {
                             wire: wire.clone(),
                             ident: id.clone(),
-                            ty: if list { base.clone() } else { quote!(::std::option::Option<#base>) },
+                            ty: if list {
+                                base.clone()
+                            } else {
+                                quote!(::std::option::Option<#base>)
+                            },
                             list,
                             wire_kind: self.wire(&o.ty).map_err(|e| format!("{full}: {e}"))?,
                             doc: String::new(),
@@ -1108,7 +1193,8 @@ impl<'a> Cx<'a> {
                         }
                     }
                 }
-                let raw_struct = self.struct_tokens(&raw_name, &format!("{full} result"), &raw_fields, false);
+                let raw_struct =
+                    self.struct_tokens(&raw_name, &format!("{full} result"), &raw_fields, false);
                 let out_doc = format!(
                     " Everything [`{}::{}`] returns (`{full}`); an out-property the engine leaves out has its default value.",
                     class.name,
@@ -1158,7 +1244,11 @@ fn doc_attrs(text: &str) -> TokenStream {
         return quote!();
     }
     let lines = text.lines().map(|l| {
-        let l = if l.is_empty() { String::new() } else { format!(" {l}") };
+        let l = if l.is_empty() {
+            String::new()
+        } else {
+            format!(" {l}")
+        };
         quote!(#[doc = #l])
     });
     quote!(#(#lines)*)

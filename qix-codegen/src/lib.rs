@@ -62,7 +62,11 @@ pub fn generate_with_history(
         history::annotate(&mut api, history);
     }
     let files = emit::emit(&api).map_err(|e| format!("{origin}: {e}"))?;
-    Ok(Generated { api, files, warnings })
+    Ok(Generated {
+        api,
+        files,
+        warnings,
+    })
 }
 
 /// A one-paragraph account of what was generated: counts of classes, methods, types,

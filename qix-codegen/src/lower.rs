@@ -17,8 +17,17 @@ pub const EXTRA_FIELD: &str = "extra";
 pub const UNKNOWN_VARIANT: &str = "Unknown";
 /// Accessors every handle struct has; a method of the same name would collide.
 pub const HANDLE_ACCESSORS: &[&str] = &[
-    "handle", "object", "session", "generic_id", "generic_type", "from_object", "new", "into_object", "changed",
-    "closed", "is_closed",
+    "handle",
+    "object",
+    "session",
+    "generic_id",
+    "generic_type",
+    "from_object",
+    "new",
+    "into_object",
+    "changed",
+    "closed",
+    "is_closed",
 ];
 /// The spec type whose result is turned into a handle.
 pub const OBJECT_INTERFACE: &str = "ObjectInterface";
@@ -45,7 +54,12 @@ pub struct Invalid {
 
 impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {} problem(s) in the spec", self.origin, self.problems.len())?;
+        write!(
+            f,
+            "{}: {} problem(s) in the spec",
+            self.origin,
+            self.problems.len()
+        )?;
         for p in &self.problems {
             write!(f, "\n  {p}")?;
         }
@@ -90,7 +104,10 @@ impl Lowerer<'_> {
     fn api(&mut self) -> Api {
         let spec = self.spec;
         if spec.info.version.trim().is_empty() {
-            self.problem("$.info.version", "empty or missing: the spec must name its engine version");
+            self.problem(
+                "$.info.version",
+                "empty or missing: the spec must name its engine version",
+            );
         }
         let mut types = IndexMap::new();
         for (name, schema) in &spec.components.schemas {
@@ -139,7 +156,11 @@ impl Lowerer<'_> {
                 methods
                     .iter()
                     .map(|m| (m.rust_name.clone(), m.full_name()))
-                    .chain(HANDLE_ACCESSORS.iter().map(|a| (a.to_string(), format!("(handle accessor `{a}`)")))),
+                    .chain(
+                        HANDLE_ACCESSORS
+                            .iter()
+                            .map(|a| (a.to_string(), format!("(handle accessor `{a}`)"))),
+                    ),
                 &path,
                 "method",
             );
@@ -167,7 +188,10 @@ impl Lowerer<'_> {
                     for (j, r) in refs.iter().enumerate() {
                         match r.ref_name() {
                             Some(target) if spec.components.errors.contains_key(target) => {}
-                            _ => self.problem(format!("{path}.oneOf[{j}]"), format!("unresolved $ref {:?}", r.reference)),
+                            _ => self.problem(
+                                format!("{path}.oneOf[{j}]"),
+                                format!("unresolved $ref {:?}", r.reference),
+                            ),
                         }
                     }
                 }
@@ -178,7 +202,10 @@ impl Lowerer<'_> {
             errors
                 .iter()
                 .map(|e| (e.rust_name.clone(), e.name.clone()))
-                .chain(std::iter::once((UNKNOWN_VARIANT.to_string(), "(fallback variant)".to_string()))),
+                .chain(std::iter::once((
+                    UNKNOWN_VARIANT.to_string(),
+                    "(fallback variant)".to_string(),
+                ))),
             "$.components.errors",
             "error code",
         );
@@ -206,12 +233,19 @@ impl Lowerer<'_> {
     }
 
     /// Reports Rust names that two spec names map to.
-    fn check_unique(&mut self, names: impl IntoIterator<Item = (String, String)>, path: &str, what: &str) {
+    fn check_unique(
+        &mut self,
+        names: impl IntoIterator<Item = (String, String)>,
+        path: &str,
+        what: &str,
+    ) {
         let mut seen: HashMap<String, String> = HashMap::new();
         let mut clashes = Vec::new();
         for (rust, spec) in names {
             if let Some(first) = seen.get(&rust) {
-                clashes.push(format!("{what} names {first} and {spec} both become `{rust}` in Rust"));
+                clashes.push(format!(
+                    "{what} names {first} and {spec} both become `{rust}` in Rust"
+                ));
             } else {
                 seen.insert(rust, spec);
             }
@@ -221,7 +255,13 @@ impl Lowerer<'_> {
         }
     }
 
-    fn facts(&self, stability: &Option<String>, deprecated: bool, text: &Option<String>, access: &[String]) -> Facts {
+    fn facts(
+        &self,
+        stability: &Option<String>,
+        deprecated: bool,
+        text: &Option<String>,
+        access: &[String],
+    ) -> Facts {
         Facts {
             stability: stability.clone(),
             deprecated: deprecated.then(|| Deprecation { text: text.clone() }),
@@ -235,11 +275,17 @@ impl Lowerer<'_> {
         let facts = self.facts(&s.stability, s.deprecated, &s.deprecation_description, &[]);
         if s.one_of.is_some() {
             if !s.is_enum() {
-                self.problem(path, "oneOf entries of a schema must all have a `title` (enum values)");
+                self.problem(
+                    path,
+                    "oneOf entries of a schema must all have a `title` (enum values)",
+                );
                 return None;
             }
             if s.ty.as_deref().is_some_and(|t| t != "string") {
-                self.problem(path, format!("unknown type/format combination: enum of type {:?}", s.ty));
+                self.problem(
+                    path,
+                    format!("unknown type/format combination: enum of type {:?}", s.ty),
+                );
                 return None;
             }
             return Some(TypeDef::Enum(self.enum_def(name, s, path, doc, facts)));
@@ -266,11 +312,20 @@ impl Lowerer<'_> {
         }
     }
 
-    fn struct_def(&mut self, name: &str, s: &Schema, path: &str, doc: Option<String>, facts: Facts) -> StructDef {
+    fn struct_def(
+        &mut self,
+        name: &str,
+        s: &Schema,
+        path: &str,
+        doc: Option<String>,
+        facts: Facts,
+    ) -> StructDef {
         let mut fields = Vec::new();
         for (pname, p) in s.properties.iter().flatten() {
             let ppath = format!("{path}.properties.{pname}");
-            let Some(ty) = self.type_ref(p, &ppath) else { continue };
+            let Some(ty) = self.type_ref(p, &ppath) else {
+                continue;
+            };
             fields.push(FieldDef {
                 name: pname.clone(),
                 rust_name: names::field_name(pname),
@@ -289,7 +344,9 @@ impl Lowerer<'_> {
                     self.problem(apath, "an anyOf entry needs `name` and `schema`");
                     continue;
                 };
-                let Some(ty) = self.type_ref(aschema, &format!("{apath}.schema")) else { continue };
+                let Some(ty) = self.type_ref(aschema, &format!("{apath}.schema")) else {
+                    continue;
+                };
                 if fields.iter().any(|f| &f.name == aname) {
                     continue;
                 }
@@ -309,7 +366,10 @@ impl Lowerer<'_> {
                 .iter()
                 .chain(&dynamic)
                 .map(|f| (names::bare(&f.rust_name).to_string(), f.name.clone()))
-                .chain(std::iter::once((EXTRA_FIELD.to_string(), "(unknown-properties field)".to_string()))),
+                .chain(std::iter::once((
+                    EXTRA_FIELD.to_string(),
+                    "(unknown-properties field)".to_string(),
+                ))),
             path,
             "property",
         );
@@ -322,7 +382,14 @@ impl Lowerer<'_> {
         }
     }
 
-    fn enum_def(&mut self, name: &str, s: &Schema, path: &str, doc: Option<String>, facts: Facts) -> EnumDef {
+    fn enum_def(
+        &mut self,
+        name: &str,
+        s: &Schema,
+        path: &str,
+        doc: Option<String>,
+        facts: Facts,
+    ) -> EnumDef {
         let values: Vec<&Schema> = s.one_of.iter().flatten().collect();
         let long_names: Vec<Option<String>> = values
             .iter()
@@ -368,7 +435,10 @@ impl Lowerer<'_> {
         let mut titles = HashMap::new();
         for (i, v) in out.iter().enumerate() {
             if let Some(prev) = titles.insert(v.title.clone(), i) {
-                self.problem(format!("{path}.oneOf[{i}]"), format!("title {:?} is also the title of value {prev}", v.title));
+                self.problem(
+                    format!("{path}.oneOf[{i}]"),
+                    format!("title {:?} is also the title of value {prev}", v.title),
+                );
             }
         }
         EnumDef {
@@ -384,7 +454,9 @@ impl Lowerer<'_> {
         if let Some(r) = &s.reference {
             let target = r.strip_prefix("#/components/schemas/");
             return match target {
-                Some(t) if self.spec.components.schemas.contains_key(t) => Some(TypeRef::Named(t.to_string())),
+                Some(t) if self.spec.components.schemas.contains_key(t) => {
+                    Some(TypeRef::Named(t.to_string()))
+                }
                 _ => {
                     self.problem(path, format!("unresolved $ref {r:?}"));
                     None
@@ -392,7 +464,10 @@ impl Lowerer<'_> {
             };
         }
         if s.one_of.is_some() {
-            self.problem(path, "an inline enum (oneOf) must be a named component schema");
+            self.problem(
+                path,
+                "an inline enum (oneOf) must be a named component schema",
+            );
             return None;
         }
         let ty = s.ty.as_deref();
@@ -404,10 +479,14 @@ impl Lowerer<'_> {
             (Some("integer"), Some("int8")) => TypeRef::Int(IntKind::I8),
             (Some("integer"), Some("byte")) => TypeRef::Int(IntKind::U8),
             (Some("number"), None | Some("double") | Some("float")) => TypeRef::Number,
-            (Some("string"), None) if s.content_encoding.as_deref() == Some("base64") => TypeRef::Blob,
+            (Some("string"), None) if s.content_encoding.as_deref() == Some("base64") => {
+                TypeRef::Blob
+            }
             (Some("string"), None) if s.content_encoding.is_none() => TypeRef::String,
             (Some("array"), None) => match &s.items {
-                Some(items) => TypeRef::Array(Box::new(self.type_ref(items, &format!("{path}.items"))?)),
+                Some(items) => {
+                    TypeRef::Array(Box::new(self.type_ref(items, &format!("{path}.items"))?))
+                }
                 None => {
                     self.problem(path, "an array needs `items`");
                     return None;
@@ -415,7 +494,10 @@ impl Lowerer<'_> {
             },
             (Some("object"), None) if s.properties.is_none() => TypeRef::Json,
             (Some("object"), None) => {
-                self.problem(path, "an inline object with properties must be a named component schema");
+                self.problem(
+                    path,
+                    "an inline object with properties must be a named component schema",
+                );
                 return None;
             }
             (None, None) => {
@@ -429,7 +511,10 @@ impl Lowerer<'_> {
                         "unknown type/format combination: type {:?}, format {:?}{}",
                         ty.unwrap_or("-"),
                         format.unwrap_or("-"),
-                        s.content_encoding.as_deref().map(|c| format!(", contentEncoding {c:?}")).unwrap_or_default()
+                        s.content_encoding
+                            .as_deref()
+                            .map(|c| format!(", contentEncoding {c:?}"))
+                            .unwrap_or_default()
                     ),
                 );
                 return None;
@@ -437,11 +522,19 @@ impl Lowerer<'_> {
         })
     }
 
-    fn method(&mut self, class: &str, short: &str, m: &crate::spec::Method, path: &str) -> Option<MethodDef> {
+    fn method(
+        &mut self,
+        class: &str,
+        short: &str,
+        m: &crate::spec::Method,
+        path: &str,
+    ) -> Option<MethodDef> {
         let mut params = Vec::new();
         for (i, p) in m.params.iter().enumerate() {
             let ppath = format!("{path}.params[{i}]({})", p.name);
-            let Some(ty) = self.type_ref(&p.schema, &format!("{ppath}.schema")) else { continue };
+            let Some(ty) = self.type_ref(&p.schema, &format!("{ppath}.schema")) else {
+                continue;
+            };
             params.push(ParamDef {
                 name: p.name.clone(),
                 rust_name: names::field_name(&p.name),
@@ -457,7 +550,10 @@ impl Lowerer<'_> {
             params
                 .iter()
                 .map(|p| (names::bare(&p.rust_name).to_string(), p.name.clone()))
-                .chain(["into_future", "object", "timeout"].map(|r| (r.to_string(), format!("(request method `{r}`)")))),
+                .chain(
+                    ["into_future", "object", "timeout"]
+                        .map(|r| (r.to_string(), format!("(request method `{r}`)"))),
+                ),
             path,
             "param",
         );
@@ -465,7 +561,9 @@ impl Lowerer<'_> {
         let rschema = &m.result.schema;
         for (name, o) in rschema.properties.iter().flatten() {
             let opath = format!("{path}.result.schema.properties.{name}");
-            let Some(ty) = self.type_ref(o, &opath) else { continue };
+            let Some(ty) = self.type_ref(o, &opath) else {
+                continue;
+            };
             let object_class = if ty == TypeRef::Named(OBJECT_INTERFACE.to_string()) {
                 match self.companion.object_interface.get(&m.name) {
                     Some(c) => Some(c.clone()),
@@ -493,7 +591,9 @@ impl Lowerer<'_> {
             });
         }
         self.check_unique(
-            results.iter().map(|o| (names::bare(&o.rust_name).to_string(), o.name.clone())),
+            results
+                .iter()
+                .map(|o| (names::bare(&o.rust_name).to_string(), o.name.clone())),
             path,
             "out-property",
         );
@@ -504,19 +604,28 @@ impl Lowerer<'_> {
             doc: m.description.clone(),
             params,
             results,
-            facts: self.facts(&m.stability, m.deprecated, &m.deprecation_description, &m.access_control),
+            facts: self.facts(
+                &m.stability,
+                m.deprecated,
+                &m.deprecation_description,
+                &m.access_control,
+            ),
         })
     }
 }
 
 fn is_identifier(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !s.starts_with(|c: char| c.is_ascii_digit())
+    !s.is_empty()
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !s.starts_with(|c: char| c.is_ascii_digit())
 }
 
 /// The longest prefix ending in `_` shared by all names, such that no name is left empty
 /// or starting with a digit.
 fn common_word_prefix<'a>(names: impl Iterator<Item = &'a str> + Clone) -> String {
-    let Some(first) = names.clone().next() else { return String::new() };
+    let Some(first) = names.clone().next() else {
+        return String::new();
+    };
     let mut best = String::new();
     for (i, c) in first.char_indices() {
         if c != '_' {
@@ -524,7 +633,9 @@ fn common_word_prefix<'a>(names: impl Iterator<Item = &'a str> + Clone) -> Strin
         }
         let cand = &first[..=i];
         let ok = names.clone().all(|n| {
-            n.starts_with(cand) && n.len() > cand.len() && !n[cand.len()..].starts_with(|c: char| c.is_ascii_digit())
+            n.starts_with(cand)
+                && n.len() > cand.len()
+                && !n[cand.len()..].starts_with(|c: char| c.is_ascii_digit())
         });
         if ok {
             best = cand.to_string();

@@ -50,7 +50,9 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                 Some(p) => PathBuf::from(p),
                 None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../qix-runtime"),
             };
-            let runtime = runtime.canonicalize().map_err(|e| format!("{}: {e}", runtime.display()))?;
+            let runtime = runtime
+                .canonicalize()
+                .map_err(|e| format!("{}: {e}", runtime.display()))?;
             qix_codegen::write_crate(&out, &generated, &runtime)?;
             eprintln!(
                 "wrote {} files for engine API {} into {}",
@@ -97,11 +99,16 @@ impl Opts {
     }
 
     fn get(&self, key: &str) -> Option<&str> {
-        self.pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     fn required(&self, key: &str) -> Result<&str, String> {
-        self.get(key).ok_or_else(|| format!("{key} is required\n{USAGE}"))
+        self.get(key)
+            .ok_or_else(|| format!("{key} is required\n{USAGE}"))
     }
 
     fn companion(&self) -> Result<Companion, String> {

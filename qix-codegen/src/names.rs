@@ -4,11 +4,11 @@ use heck::{ToSnakeCase, ToUpperCamelCase};
 
 /// Keywords that can be used as raw identifiers (`r#type`).
 const RAW_KEYWORDS: &[&str] = &[
-    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "do",
-    "dyn", "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl", "in",
-    "let", "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref",
-    "return", "static", "struct", "trait", "true", "try", "type", "typeof", "unsafe",
-    "unsized", "use", "virtual", "where", "while", "yield",
+    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "do", "dyn",
+    "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl", "in", "let",
+    "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref", "return",
+    "static", "struct", "trait", "true", "try", "type", "typeof", "unsafe", "unsized", "use",
+    "virtual", "where", "while", "yield",
 ];
 
 /// Keywords that cannot be raw identifiers; these get a trailing underscore.
@@ -33,7 +33,13 @@ pub fn method_name(wire: &str) -> String {
 pub fn type_name(spec: &str) -> String {
     let mut out: String = spec
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if out.starts_with(|c: char| c.is_ascii_digit()) || out.is_empty() {
         out.insert(0, 'T');
@@ -87,7 +93,10 @@ mod tests {
         assert_eq!(field_name("qSelf"), "self_");
         assert_eq!(field_name("q"), "q");
         assert_eq!(field_name("title"), "title");
-        assert_eq!(field_name("qPersonalEditionHash_OBSOLETE"), "personal_edition_hash_obsolete");
+        assert_eq!(
+            field_name("qPersonalEditionHash_OBSOLETE"),
+            "personal_edition_hash_obsolete"
+        );
     }
 
     #[test]

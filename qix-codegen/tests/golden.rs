@@ -15,7 +15,8 @@ fn golden_dir() -> PathBuf {
 fn generate(name: &str) -> String {
     let path = golden_dir().join(format!("{name}.openrpc"));
     let spec = Spec::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    let g = qix_codegen::generate(&spec, &Companion::builtin(), name).unwrap_or_else(|e| panic!("{e}"));
+    let g =
+        qix_codegen::generate(&spec, &Companion::builtin(), name).unwrap_or_else(|e| panic!("{e}"));
     let mut out = String::new();
     for f in &g.files {
         out.push_str(&format!("// ==== {} ====\n", f.path));
@@ -30,10 +31,18 @@ fn check(name: &str) -> String {
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
         std::fs::write(&snap, &got).unwrap();
     }
-    let want = std::fs::read_to_string(&snap)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_SNAPSHOTS=1 to create it)", snap.display()));
+    let want = std::fs::read_to_string(&snap).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with UPDATE_SNAPSHOTS=1 to create it)",
+            snap.display()
+        )
+    });
     if got != want {
-        let line = got.lines().zip(want.lines()).position(|(a, b)| a != b).map_or(0, |i| i + 1);
+        let line = got
+            .lines()
+            .zip(want.lines())
+            .position(|(a, b)| a != b)
+            .map_or(0, |i| i + 1);
         panic!(
             "{name}: generated code differs from {} (first at line {line}); if the change is intended, rerun with UPDATE_SNAPSHOTS=1 and review the diff",
             snap.display()
@@ -95,7 +104,9 @@ fn numbers_integer_formats_and_keywords() {
 #[test]
 fn recursive_types_are_boxed() {
     let code = check("recursion");
-    assert!(code.contains("pub parent: ::std::option::Option<::std::boxed::Box<crate::types::NxPatches>>,"));
+    assert!(code.contains(
+        "pub parent: ::std::option::Option<::std::boxed::Box<crate::types::NxPatches>>,"
+    ));
     // Through a Vec no box is needed.
     assert!(code.contains("pub children: ::std::vec::Vec<crate::types::NxPatches>,"));
     assert!(code.contains("::std::option::Option<::std::boxed::Box<crate::types::TreeB>>"));
@@ -104,7 +115,11 @@ fn recursive_types_are_boxed() {
 #[test]
 fn deprecation_stability_and_docs() {
     let code = check("deprecation");
-    assert!(code.contains("#[deprecated(note = \"Use _GenericVariable::GetProperties_ method instead\")]"));
+    assert!(
+        code.contains(
+            "#[deprecated(note = \"Use _GenericVariable::GetProperties_ method instead\")]"
+        )
+    );
     assert!(code.contains("Stability: **experimental**"));
     assert!(code.contains("/// **Note:** Old."));
     // Indentation that would make a doctest is flattened; help links keep their text.
@@ -124,11 +139,23 @@ fn every_golden_spec_has_a_test() {
     let mut specs: Vec<String> = std::fs::read_dir(golden_dir())
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".openrpc").map(str::to_string))
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".openrpc")
+                .map(str::to_string)
+        })
         .collect();
     specs.sort();
     assert_eq!(
         specs,
-        ["deprecation", "enums", "multi_out", "numbers_and_keywords", "optional_params", "recursion"]
+        [
+            "deprecation",
+            "enums",
+            "multi_out",
+            "numbers_and_keywords",
+            "optional_params",
+            "recursion"
+        ]
     );
 }

@@ -9,7 +9,11 @@ fn shared_specs() -> PathBuf {
         Some(d) => PathBuf::from(d),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/schemas/openrpc"),
     };
-    assert!(dir.is_dir(), "no spec folder at {} (set QIX_SCHEMAS_DIR)", dir.display());
+    assert!(
+        dir.is_dir(),
+        "no spec folder at {} (set QIX_SCHEMAS_DIR)",
+        dir.display()
+    );
     dir
 }
 
@@ -20,7 +24,11 @@ fn all_specs() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     files.sort();
-    assert!(files.len() >= 40, "expected the 40 shared specs, found {}", files.len());
+    assert!(
+        files.len() >= 40,
+        "expected the 40 shared specs, found {}",
+        files.len()
+    );
     files
 }
 
@@ -30,7 +38,12 @@ fn every_shared_spec_generates() {
     for path in all_specs() {
         let g = qix_codegen::generate_file(&path, &companion).unwrap_or_else(|e| panic!("{e}"));
         assert!(g.api.method_count() > 300, "{}", path.display());
-        assert!(g.warnings.is_empty(), "{}: {:?}", path.display(), g.warnings);
+        assert!(
+            g.warnings.is_empty(),
+            "{}: {:?}",
+            path.display(),
+            g.warnings
+        );
         assert_eq!(g.api.classes.len(), 9, "{}", path.display());
     }
 }
@@ -46,16 +59,27 @@ fn companion_map_covers_every_object_interface_result() {
             for (name, out) in m.result.schema.properties.iter().flatten() {
                 if out.ref_name() == Some("ObjectInterface") {
                     let class = companion.object_interface.get(&m.name).unwrap_or_else(|| {
-                        panic!("{}: {} ({name}) is not in schemas/companion.json", path.display(), m.name)
+                        panic!(
+                            "{}: {} ({name}) is not in schemas/companion.json",
+                            path.display(),
+                            m.name
+                        )
                     });
-                    assert!(spec.methods.iter().any(|x| x.class() == class), "{class} is not a class");
+                    assert!(
+                        spec.methods.iter().any(|x| x.class() == class),
+                        "{class} is not a class"
+                    );
                     used.insert(m.name.clone());
                 }
             }
         }
     }
-    let listed: std::collections::BTreeSet<String> = companion.object_interface.keys().cloned().collect();
-    assert_eq!(used, listed, "the companion map lists methods no spec has, or misses some");
+    let listed: std::collections::BTreeSet<String> =
+        companion.object_interface.keys().cloned().collect();
+    assert_eq!(
+        used, listed,
+        "the companion map lists methods no spec has, or misses some"
+    );
 }
 
 fn problems(json: &str) -> String {
@@ -75,13 +99,20 @@ fn bad_specs_get_errors_that_name_the_place() {
     let e = problems("{not json");
     assert!(e.contains("test.json: not JSON (line 1, column 2)"), "{e}");
 
-    let e = problems(r##"{"openrpc": "1.0.0", "info": {"title": "QIX"}, "methods": [], "components": {}}"##);
+    let e = problems(
+        r##"{"openrpc": "1.0.0", "info": {"title": "QIX"}, "methods": [], "components": {}}"##,
+    );
     assert!(e.contains("$.info.version: empty or missing"), "{e}");
 
     let e = problems(&format!(
         r##"{{{HEAD}, "methods": [], "components": {{"schemas": {{"A": {{"type": "object", "properties": {{"qB": {{"$ref": "#/components/schemas/Nope"}}}}}}}}}}}}"##
     ));
-    assert!(e.contains("$.components.schemas.A.properties.qB: unresolved $ref \"#/components/schemas/Nope\""), "{e}");
+    assert!(
+        e.contains(
+            "$.components.schemas.A.properties.qB: unresolved $ref \"#/components/schemas/Nope\""
+        ),
+        "{e}"
+    );
 
     let e = problems(&format!(
         r##"{{{HEAD}, "methods": [], "components": {{"schemas": {{"A": {{"type": "object", "properties": {{"qB": {{"type": "integer", "format": "uint128"}}}}}}}}}}}}"##
@@ -92,7 +123,10 @@ fn bad_specs_get_errors_that_name_the_place() {
         r##"{{{HEAD}, "methods": [{{"name": "Doc.OpenThing", "params": [], "result": {{"schema": {{"type": "object", "properties": {{"qReturn": {{"$ref": "#/components/schemas/ObjectInterface"}}}}}}}}}}],
            "components": {{"schemas": {{"ObjectInterface": {{"type": "object", "properties": {{"qHandle": {{"type": "integer"}}}}}}}}}}}}"##
     ));
-    assert!(e.contains("$.methods[0](Doc.OpenThing).result.schema.properties.qReturn"), "{e}");
+    assert!(
+        e.contains("$.methods[0](Doc.OpenThing).result.schema.properties.qReturn"),
+        "{e}"
+    );
     assert!(e.contains("companion map"), "{e}");
 
     let e = problems(&format!(
@@ -100,11 +134,18 @@ fn bad_specs_get_errors_that_name_the_place() {
     ));
     assert!(e.contains("$.components.schemas.A: property names qFooBar and qfoo_bar both become `foo_bar` in Rust"), "{e}");
 
-    let e = problems(&format!(r##"{{{HEAD}, "methods": [{{"name": "NoClass", "result": {{"schema": {{}}}}}}], "components": {{}}}}"##));
-    assert!(e.contains("$.methods[0](NoClass): a method name must be `Class.Method`"), "{e}");
+    let e = problems(&format!(
+        r##"{{{HEAD}, "methods": [{{"name": "NoClass", "result": {{"schema": {{}}}}}}], "components": {{}}}}"##
+    ));
+    assert!(
+        e.contains("$.methods[0](NoClass): a method name must be `Class.Method`"),
+        "{e}"
+    );
 
     // A wrong shape names the JSON path of the value.
-    let e = problems(&format!(r##"{{{HEAD}, "methods": [{{"name": "A.B", "params": 3, "result": {{"schema": {{}}}}}}], "components": {{}}}}"##));
+    let e = problems(&format!(
+        r##"{{{HEAD}, "methods": [{{"name": "A.B", "params": 3, "result": {{"schema": {{}}}}}}], "components": {{}}}}"##
+    ));
     assert!(e.contains("at $.methods[0].params"), "{e}");
 }
 
@@ -117,7 +158,10 @@ fn unknown_keys_are_warnings() {
     let g = qix_codegen::generate(&spec, &Companion::builtin(), "t").unwrap();
     assert_eq!(
         g.warnings,
-        ["t: unknown key `x-new-top` at $", "t: unknown key `x-new` at $.methods[0](A.B)"]
+        [
+            "t: unknown key `x-new-top` at $",
+            "t: unknown key `x-new` at $.methods[0](A.B)"
+        ]
     );
 }
 

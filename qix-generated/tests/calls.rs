@@ -25,7 +25,9 @@ async fn request(peer: &mut ChannelPeer) -> Value {
 }
 
 fn answer(peer: &ChannelPeer, req: &Value, result: Value) {
-    assert!(peer.send_text(json!({"jsonrpc": "2.0", "id": req["id"], "result": result}).to_string()));
+    assert!(
+        peer.send_text(json!({"jsonrpc": "2.0", "id": req["id"], "result": result}).to_string())
+    );
 }
 
 #[tokio::test]
@@ -40,17 +42,31 @@ async fn params_go_by_name_and_unset_optional_ones_are_not_sent() {
     assert_eq!(req["method"], "OpenDoc");
     assert_eq!(req["handle"], -1);
     // qUserName, qPassword, qSerial were not set: not sent, not sent as "".
-    assert_eq!(req["params"], json!({"qDocName": "app.qvf", "qNoData": true}));
-    answer(&peer, &req, json!({"qReturn": {"qType": "Doc", "qHandle": 1, "qGenericId": "app.qvf"}}));
+    assert_eq!(
+        req["params"],
+        json!({"qDocName": "app.qvf", "qNoData": true})
+    );
+    answer(
+        &peer,
+        &req,
+        json!({"qReturn": {"qType": "Doc", "qHandle": 1, "qGenericId": "app.qvf"}}),
+    );
     let doc = call.await.unwrap().unwrap();
     assert_eq!((doc.handle(), doc.generic_id()), (1, Some("app.qvf")));
 
     // A method on the doc: its handle, and positional-free named params.
     let call = tokio::spawn(async move { doc.get_field("Region").await });
     let req = request(&mut peer).await;
-    assert_eq!((req["method"].as_str(), req["handle"].as_i64()), (Some("GetField"), Some(1)));
+    assert_eq!(
+        (req["method"].as_str(), req["handle"].as_i64()),
+        (Some("GetField"), Some(1))
+    );
     assert_eq!(req["params"], json!({"qFieldName": "Region"}));
-    answer(&peer, &req, json!({"qReturn": {"qType": "Field", "qHandle": 2}}));
+    answer(
+        &peer,
+        &req,
+        json!({"qReturn": {"qType": "Field", "qHandle": 2}}),
+    );
     let field = call.await.unwrap().unwrap();
     assert_eq!(field.handle(), 2);
 }
@@ -61,7 +77,11 @@ async fn a_null_handle_is_object_not_found() {
     let doc = session.global().get_active_doc();
     let call = tokio::spawn(async move { doc.await });
     let req = request(&mut peer).await;
-    answer(&peer, &req, json!({"qReturn": {"qType": null, "qHandle": null}}));
+    answer(
+        &peer,
+        &req,
+        json!({"qReturn": {"qType": null, "qHandle": null}}),
+    );
     match call.await.unwrap() {
         Err(Error::ObjectNotFound { method, .. }) => assert_eq!(method, "Global.GetActiveDoc"),
         other => panic!("expected ObjectNotFound, got {other:?}"),
@@ -93,8 +113,14 @@ async fn pages_decode_with_nan_and_states() {
     let (session, mut peer) = session();
     let obj = session.register_object(qix_runtime::ObjectInfo::new(3, "GenericObject"));
     let obj = qix_generated::GenericObject::from_object(obj);
-    let page = NxPage { top: Some(0), height: Some(1), width: Some(2), ..Default::default() };
-    let call = tokio::spawn(async move { obj.get_hyper_cube_data("/qHyperCubeDef", vec![page]).await });
+    let page = NxPage {
+        top: Some(0),
+        height: Some(1),
+        width: Some(2),
+        ..Default::default()
+    };
+    let call =
+        tokio::spawn(async move { obj.get_hyper_cube_data("/qHyperCubeDef", vec![page]).await });
     let req = request(&mut peer).await;
     assert_eq!(
         req["params"],

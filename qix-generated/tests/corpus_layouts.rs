@@ -15,8 +15,10 @@ use common::{same_json, shared};
 /// Decodes `value` as `T`, encodes it again and compares.
 fn round_trip<T: DeserializeOwned + Serialize>(value: &Value, what: &str) -> T {
     let text = value.to_string();
-    let typed: T = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: does not decode: {e}"));
-    let back = serde_json::to_value(&typed).unwrap_or_else(|e| panic!("{what}: does not encode: {e}"));
+    let typed: T =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: does not decode: {e}"));
+    let back =
+        serde_json::to_value(&typed).unwrap_or_else(|e| panic!("{what}: does not encode: {e}"));
     if let Err(diff) = same_json(value, &back, "$") {
         panic!("{what}: re-encoded JSON differs at {diff}");
     }
@@ -46,27 +48,53 @@ fn every_corpus_file_is_covered() {
     seen.sort();
     let mut known: Vec<String> = KNOWN.iter().map(|(f, _)| f.to_string()).collect();
     known.sort();
-    assert_eq!(seen, known, "files in {} and the list in this test differ", root.display());
+    assert_eq!(
+        seen,
+        known,
+        "files in {} and the list in this test differ",
+        root.display()
+    );
 }
 
 /// File → the type its content is.
 const KNOWN: &[(&str, &str)] = &[
-    ("corectl/TestBookmarkManagementCommands_bookmark_properties_bookmark-1.json", "GenericBookmarkProperties"),
-    ("corectl/TestDimensionManagementCommands_dimension_layout_dimension-abcs.json", "GenericDimensionLayout"),
-    ("corectl/TestGetFullPropertyTree_object_properties_a699ee97-152d-4470-9655-ae7c82d71491_--full.json", "GenericObjectEntry"),
-    ("corectl/TestMeasureManagementCommands_measure_layout_measure-sum-numbers.json", "GenericMeasureLayout"),
-    ("corectl/TestObjectManagementCommands_object_properties_object-using-inline.json", "GenericObjectProperties"),
+    (
+        "corectl/TestBookmarkManagementCommands_bookmark_properties_bookmark-1.json",
+        "GenericBookmarkProperties",
+    ),
+    (
+        "corectl/TestDimensionManagementCommands_dimension_layout_dimension-abcs.json",
+        "GenericDimensionLayout",
+    ),
+    (
+        "corectl/TestGetFullPropertyTree_object_properties_a699ee97-152d-4470-9655-ae7c82d71491_--full.json",
+        "GenericObjectEntry",
+    ),
+    (
+        "corectl/TestMeasureManagementCommands_measure_layout_measure-sum-numbers.json",
+        "GenericMeasureLayout",
+    ),
+    (
+        "corectl/TestObjectManagementCommands_object_properties_object-using-inline.json",
+        "GenericObjectProperties",
+    ),
     ("halyard/hyper-cube@a56355d.json", "HyperCube"),
     ("halyard/hypercube-dual@c3b569d.json", "HyperCube"),
     ("halyard/hypercube-months@7b1d4c4.json", "HyperCube"),
     ("qlik-to-d3-render/qLayout.json", "GetLayout response"),
-    ("qlik-to-d3-render/qlik-radar-chart-1.json", "GetLayout response"),
+    (
+        "qlik-to-d3-render/qlik-radar-chart-1.json",
+        "GetLayout response",
+    ),
 ];
 
 #[test]
 fn corectl_properties_and_layouts_round_trip() {
     let b: GenericBookmarkProperties = round_trip(&read(KNOWN[0].0), KNOWN[0].0);
-    assert_eq!(b.info.as_ref().and_then(|i| i.id.as_deref()), Some("bookmark-1"));
+    assert_eq!(
+        b.info.as_ref().and_then(|i| i.id.as_deref()),
+        Some("bookmark-1")
+    );
     // qMetaDef is open-ended: its custom keys are kept.
     assert_eq!(
         b.meta_def.as_ref().and_then(|m| m.get("title")),
@@ -79,18 +107,27 @@ fn corectl_properties_and_layouts_round_trip() {
 
     let e: GenericObjectEntry = round_trip(&read(KNOWN[2].0), KNOWN[2].0);
     let prop = e.property.as_ref().expect("qProperty");
-    assert_eq!(prop.info.as_ref().and_then(|i| i.r#type.as_deref()), Some("sheet"));
+    assert_eq!(
+        prop.info.as_ref().and_then(|i| i.r#type.as_deref()),
+        Some("sheet")
+    );
     // Custom properties of a sheet (`cells`, `rank: null`) survive in `extra`.
     assert!(prop.extra.get("cells").is_some_and(Value::is_array));
     assert_eq!(prop.extra.get("rank"), Some(&Value::Null));
     assert!(!e.children.is_empty());
 
     let m: GenericMeasureLayout = round_trip(&read(KNOWN[3].0), KNOWN[3].0);
-    assert_eq!(m.measure.as_ref().and_then(|m| m.def.as_deref()), Some("Sum(numbers)"));
+    assert_eq!(
+        m.measure.as_ref().and_then(|m| m.def.as_deref()),
+        Some("Sum(numbers)")
+    );
 
     let o: GenericObjectProperties = round_trip(&read(KNOWN[4].0), KNOWN[4].0);
     let cube = o.hyper_cube_def.as_ref().expect("qHyperCubeDef is typed");
-    let other = cube.dimensions[0].other_total_spec.as_ref().expect("qOtherTotalSpec");
+    let other = cube.dimensions[0]
+        .other_total_spec
+        .as_ref()
+        .expect("qOtherTotalSpec");
     // The engine wrote the long enum names here; they decode to the same variants.
     assert_eq!(other.other_mode, Some(OtherMode::OtherOff));
     assert_eq!(other.other_limit_mode, Some(OtherLimitMode::OtherGtLimit));
@@ -102,7 +139,12 @@ fn halyard_hypercubes_round_trip() {
         let cube: HyperCube = round_trip(&read(file), file);
         let size = cube.size.as_ref().expect("qSize");
         assert!(size.cx.unwrap_or(0) > 0, "{file}");
-        let cells: usize = cube.data_pages.iter().flat_map(|p| &p.matrix).map(Vec::len).sum();
+        let cells: usize = cube
+            .data_pages
+            .iter()
+            .flat_map(|p| &p.matrix)
+            .map(Vec::len)
+            .sum();
         assert!(cells > 0, "{file}: no cells decoded");
     }
     // "NaN" in number fields decodes to NaN and is written back as "NaN".
@@ -114,7 +156,10 @@ fn halyard_hypercubes_round_trip() {
         .flatten()
         .find(|c| c.num.is_some_and(f64::is_nan));
     let nan = nan.expect("hyper-cube@a56355d.json has a NaN qNum");
-    assert_eq!(serde_json::to_value(nan).unwrap()["qNum"], Value::from("NaN"));
+    assert_eq!(
+        serde_json::to_value(nan).unwrap()["qNum"],
+        Value::from("NaN")
+    );
 }
 
 #[test]
@@ -123,12 +168,20 @@ fn qlik_sense_layouts_round_trip() {
     for (file, _) in &KNOWN[8..] {
         let response = read(file);
         let layout: GenericObjectLayout = round_trip(&response["result"]["qLayout"], file);
-        assert!(layout.info.as_ref().and_then(|i| i.id.as_ref()).is_some(), "{file}");
+        assert!(
+            layout.info.as_ref().and_then(|i| i.id.as_ref()).is_some(),
+            "{file}"
+        );
         layouts.push(layout);
     }
     // A box plot keeps its hypercube inside a custom property: kept verbatim in `extra`.
     assert!(layouts[0].hyper_cube.is_none());
-    assert!(layouts[0].extra.get("boxplotDef").is_some_and(|b| b.get("qHyperCube").is_some()));
+    assert!(
+        layouts[0]
+            .extra
+            .get("boxplotDef")
+            .is_some_and(|b| b.get("qHyperCube").is_some())
+    );
     // A radar chart has it at the top: typed, with hundreds of rows of real cells.
     let cube = layouts[1].hyper_cube.as_ref().expect("qHyperCube is typed");
     let rows: usize = cube.data_pages.iter().map(|p| p.matrix.len()).sum();

@@ -11,7 +11,8 @@ fn spec_kind(s: &Value, defs: &Map<String, Value>) -> String {
     if let Some(r) = s.get("$ref").and_then(Value::as_str) {
         let name = r.rsplit('/').next().unwrap_or(r);
         let target = &defs[name];
-        let is_struct = target.get("properties").is_some() || target.get("additionalProperties").is_some();
+        let is_struct =
+            target.get("properties").is_some() || target.get("additionalProperties").is_some();
         let is_enum = target.get("oneOf").is_some();
         if is_struct || is_enum {
             return format!("ref:{name}");
@@ -23,7 +24,10 @@ fn spec_kind(s: &Value, defs: &Map<String, Value>) -> String {
         return spec_kind(target, defs);
     }
     match s.get("type").and_then(Value::as_str) {
-        Some("integer") => format!("integer:{}", s.get("format").and_then(Value::as_str).unwrap_or("int64")),
+        Some("integer") => format!(
+            "integer:{}",
+            s.get("format").and_then(Value::as_str).unwrap_or("int64")
+        ),
         Some("number") => "number".into(),
         Some("boolean") => "boolean".into(),
         Some("string") if s.get("contentEncoding").is_some() => "ref:Blob".into(),
@@ -39,7 +43,10 @@ fn rust_kind(s: &Value) -> String {
         return "any".into();
     }
     if let Some(alts) = s.get("anyOf").and_then(Value::as_array) {
-        let non_null: Vec<&Value> = alts.iter().filter(|a| a.get("type") != Some(&Value::from("null"))).collect();
+        let non_null: Vec<&Value> = alts
+            .iter()
+            .filter(|a| a.get("type") != Some(&Value::from("null")))
+            .collect();
         assert_eq!(non_null.len(), 1, "{s}");
         return rust_kind(non_null[0]);
     }
@@ -47,7 +54,12 @@ fn rust_kind(s: &Value) -> String {
         return format!("ref:{}", r.rsplit('/').next().unwrap_or(r));
     }
     let ty = match s.get("type") {
-        Some(Value::Array(types)) => types.iter().find(|t| *t != "null").and_then(Value::as_str).unwrap_or("null").to_string(),
+        Some(Value::Array(types)) => types
+            .iter()
+            .find(|t| *t != "null")
+            .and_then(Value::as_str)
+            .unwrap_or("null")
+            .to_string(),
         Some(Value::String(t)) => t.clone(),
         // No constraint at all (a documented `serde_json::Value`).
         _ => return "any".into(),
@@ -67,20 +79,33 @@ fn rust_kind(s: &Value) -> String {
 
 #[test]
 fn every_type_matches_its_spec_definition() {
-    let path = common::shared().join("schemas/openrpc").join(format!("{}.json", qix_generated::API_VERSION));
+    let path = common::shared()
+        .join("schemas/openrpc")
+        .join(format!("{}.json", qix_generated::API_VERSION));
     let spec: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let defs = spec["components"]["schemas"].as_object().unwrap();
 
     let mut generator = schemars::SchemaGenerator::default();
     let ours = qix_generated::types::json_schemas(&mut generator);
-    assert_eq!(ours.len(), defs.len(), "one generated type per component schema");
+    assert_eq!(
+        ours.len(),
+        defs.len(),
+        "one generated type per component schema"
+    );
 
     let mut checked_props = 0;
     for (name, schema) in ours {
         let schema = schema.as_value();
-        let def = defs.get(name).unwrap_or_else(|| panic!("{name} is not in the spec"));
+        let def = defs
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} is not in the spec"));
         if let Some(values) = def.get("oneOf") {
-            let titles: Vec<&Value> = values.as_array().unwrap().iter().map(|v| &v["title"]).collect();
+            let titles: Vec<&Value> = values
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| &v["title"])
+                .collect();
             let enum_values: Vec<&Value> = schema["enum"].as_array().unwrap().iter().collect();
             assert_eq!(enum_values, titles, "{name}: enum values");
             continue;
@@ -95,8 +120,16 @@ fn every_type_matches_its_spec_definition() {
             .flatten()
             .map(|(p, s)| (p.clone(), spec_kind(s, defs)))
             .collect();
-        for alt in def.pointer("/additionalProperties/anyOf").and_then(Value::as_array).into_iter().flatten() {
-            want.push((alt["name"].as_str().unwrap().to_string(), spec_kind(&alt["schema"], defs)));
+        for alt in def
+            .pointer("/additionalProperties/anyOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            want.push((
+                alt["name"].as_str().unwrap().to_string(),
+                spec_kind(&alt["schema"], defs),
+            ));
         }
         let mut got: Vec<(String, String)> = schema["properties"]
             .as_object()
@@ -112,9 +145,16 @@ fn every_type_matches_its_spec_definition() {
     let in_spec: usize = defs
         .values()
         .map(|d| {
-            d.get("properties").and_then(Value::as_object).map_or(0, Map::len)
-                + d.pointer("/additionalProperties/anyOf").and_then(Value::as_array).map_or(0, Vec::len)
+            d.get("properties")
+                .and_then(Value::as_object)
+                .map_or(0, Map::len)
+                + d.pointer("/additionalProperties/anyOf")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len)
         })
         .sum();
-    assert_eq!(checked_props, in_spec, "every property of the spec was compared");
+    assert_eq!(
+        checked_props, in_spec,
+        "every property of the spec was compared"
+    );
 }

@@ -36,9 +36,17 @@ fn named(method: &str, params: &Value) -> Map<String, Value> {
     match params {
         Value::Object(m) => m.clone(),
         Value::Array(items) => {
-            let names = catalog::params_of(None, method).unwrap_or_else(|| panic!("{method} is not in the catalog"));
-            assert!(items.len() <= names.len(), "{method}: more params than the spec has");
-            names.iter().zip(items).map(|(n, v)| (n.to_string(), v.clone())).collect()
+            let names = catalog::params_of(None, method)
+                .unwrap_or_else(|| panic!("{method} is not in the catalog"));
+            assert!(
+                items.len() <= names.len(),
+                "{method}: more params than the spec has"
+            );
+            names
+                .iter()
+                .zip(items)
+                .map(|(n, v)| (n.to_string(), v.clone()))
+                .collect()
         }
         other => panic!("params of {method} are {other}"),
     }
@@ -61,7 +69,9 @@ async fn engine(mut peer: ChannelPeer, rows: Vec<(bool, Value)>) {
             let want = Value::Object(named(method, &frame["params"]));
             let have = Value::Object(named(method, &got["params"]));
             if let Err(d) = same_json(&want, &have, method) {
-                panic!("{method}: the typed call sent other params than recorded: {d}\n recorded {want}\n sent     {have}");
+                panic!(
+                    "{method}: the typed call sent other params than recorded: {d}\n recorded {want}\n sent     {have}"
+                );
             }
             ids.insert(frame["id"].as_i64().unwrap(), got["id"].as_i64().unwrap());
         } else {
@@ -93,7 +103,10 @@ async fn enigma_go_mock_mode_replays_through_typed_calls() {
     // OnConnected arrives between this request and its response.
     let created = global.create_session_app().await.unwrap();
     assert_eq!(session.state(), Some(&SessionState::Created));
-    assert_eq!(created.session_app_id, "SessionApp_8c6857ed-4a13-4a09-a999-0ffaef7e82b0");
+    assert_eq!(
+        created.session_app_id,
+        "SessionApp_8c6857ed-4a13-4a09-a999-0ffaef7e82b0"
+    );
     let doc = created.r#return;
     assert_eq!(doc.handle(), 1);
     assert_eq!(&*changes.next().await.unwrap().unwrap(), &[1]);
@@ -101,7 +114,14 @@ async fn enigma_go_mock_mode_replays_through_typed_calls() {
     doc.set_script("\nTempTable:\nLoad\nRecNo() as ID,\nRand() as Value\nAutoGenerate 100\n")
         .await
         .unwrap();
-    assert!(doc.do_reload().mode(0).partial(false).debug(false).await.unwrap());
+    assert!(
+        doc.do_reload()
+            .mode(0)
+            .partial(false)
+            .debug(false)
+            .await
+            .unwrap()
+    );
 
     let props = GenericObjectProperties {
         info: Some(NxInfo {
@@ -136,7 +156,10 @@ async fn enigma_go_mock_mode_replays_through_typed_calls() {
     let obj = created.r#return;
     assert_eq!(obj.handle(), 2);
     assert_eq!(obj.generic_type(), Some("my-straight-hypercube"));
-    assert_eq!(obj.generic_id(), Some("fc9e7114-b3f3-4e75-9157-184f36f94995"));
+    assert_eq!(
+        obj.generic_id(),
+        Some("fc9e7114-b3f3-4e75-9157-184f36f94995")
+    );
     // The second out-property, which enigma-go drops.
     assert_eq!(created.info.id.as_deref(), obj.generic_id());
     let mut obj_changes = obj.changed();
@@ -144,7 +167,12 @@ async fn enigma_go_mock_mode_replays_through_typed_calls() {
 
     let layout = obj.get_layout().await.unwrap();
     let recorded = recorded_result(&rows, 5);
-    same_json(&recorded["qLayout"], &serde_json::to_value(&layout).unwrap(), "qLayout").unwrap();
+    same_json(
+        &recorded["qLayout"],
+        &serde_json::to_value(&layout).unwrap(),
+        "qLayout",
+    )
+    .unwrap();
     let cube = layout.hyper_cube.as_ref().unwrap();
     assert_eq!(cube.size.as_ref().unwrap().cy, Some(100));
     let first = &cube.data_pages[0].matrix[0];
@@ -166,10 +194,18 @@ async fn enigma_go_mock_mode_replays_through_typed_calls() {
 
     let layout = obj.get_layout().await.unwrap();
     let recorded = recorded_result(&rows, 7);
-    same_json(&recorded["qLayout"], &serde_json::to_value(&layout).unwrap(), "qLayout").unwrap();
+    same_json(
+        &recorded["qLayout"],
+        &serde_json::to_value(&layout).unwrap(),
+        "qLayout",
+    )
+    .unwrap();
     let cube = layout.hyper_cube.unwrap();
     assert_eq!(cube.size.unwrap().cy, Some(3));
-    assert_eq!(cube.data_pages[0].matrix[0][0].state, Some(StateEnumType::Selected));
+    assert_eq!(
+        cube.data_pages[0].matrix[0][0].state,
+        Some(StateEnumType::Selected)
+    );
 
     replay.await.unwrap();
 }

@@ -48,7 +48,6 @@ impl<'de> serde::Deserialize<'de> for Blob {
     }
 }
 
-
 #[cfg(feature = "schemars")]
 impl schemars::JsonSchema for Blob {
     fn schema_name() -> std::borrow::Cow<'static, str> {

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
+use tokio_tungstenite::MaybeTlsStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::MaybeTlsStream;
 
 use crate::error::{Error, Result};
 use crate::notification::SessionState;
@@ -82,7 +82,10 @@ impl SessionBuilder {
     /// `X-Qlik-User: UserDirectory=<dir>; UserId=<id>` (Qlik Sense Enterprise with client
     /// certificates).
     pub fn qlik_user(self, directory: &str, user: &str) -> Self {
-        self.header("X-Qlik-User", format!("UserDirectory={directory}; UserId={user}"))
+        self.header(
+            "X-Qlik-User",
+            format!("UserDirectory={directory}; UserId={user}"),
+        )
     }
 
     /// A `Cookie` header (a proxy session cookie, say).
@@ -192,7 +195,11 @@ impl SessionBuilder {
         config.max_message_size = self.max_frame_size;
         config.max_frame_size = self.max_frame_size;
 
-        let connector = if secure { Some(self.tls_connector()?) } else { None };
+        let connector = if secure {
+            Some(self.tls_connector()?)
+        } else {
+            None
+        };
         let timeout = self.connect_timeout;
         let redacted = redact_url(&self.url);
         let open = async {
@@ -218,14 +225,17 @@ impl SessionBuilder {
                     Some(config),
                 )
             };
-            handshake
-                .await
-                .map_err(|e| Error::Transport(format!("WebSocket handshake with {redacted} failed: {e}")))
+            handshake.await.map_err(|e| {
+                Error::Transport(format!("WebSocket handshake with {redacted} failed: {e}"))
+            })
         };
-        let (ws, _response) = tokio::time::timeout(timeout, open).await.map_err(|_| Error::Timeout {
-            what: format!("connecting to {redacted}"),
-            after: timeout,
-        })??;
+        let (ws, _response) =
+            tokio::time::timeout(timeout, open)
+                .await
+                .map_err(|_| Error::Timeout {
+                    what: format!("connecting to {redacted}"),
+                    after: timeout,
+                })??;
         let transport: WsTransport<MaybeTlsStream<TcpStream>> = WsTransport::new(ws);
         self.finish(transport).await
     }

@@ -175,7 +175,11 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Engine(e) => {
-                write!(f, "{} failed: engine error {}: {}", e.method, e.code, e.message)?;
+                write!(
+                    f,
+                    "{} failed: engine error {}: {}",
+                    e.method, e.code, e.message
+                )?;
                 if !e.parameter.is_empty() {
                     write!(f, " ({})", e.parameter)?;
                 }

@@ -20,7 +20,10 @@ impl fmt::Display for Lagged {
 
 impl std::error::Error for Lagged {}
 
-type Recv<T> = (Result<T, broadcast::error::RecvError>, broadcast::Receiver<T>);
+type Recv<T> = (
+    Result<T, broadcast::error::RecvError>,
+    broadcast::Receiver<T>,
+);
 
 /// A `Stream` over a bounded broadcast channel. Ends when the session ends.
 pub struct BroadcastStream<T> {

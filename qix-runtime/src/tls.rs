@@ -13,18 +13,28 @@ use crate::builder::TlsOptions;
 use crate::error::{Error, Result};
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
-    let file = File::open(path).map_err(|e| Error::Config(format!("cannot read certificate {}: {e}", path.display())))?;
+    let file = File::open(path)
+        .map_err(|e| Error::Config(format!("cannot read certificate {}: {e}", path.display())))?;
     let certs: Vec<_> = rustls_pemfile::certs(&mut BufReader::new(file))
         .collect::<std::result::Result<_, _>>()
-        .map_err(|e| Error::Config(format!("{} is not a PEM certificate file: {e}", path.display())))?;
+        .map_err(|e| {
+            Error::Config(format!(
+                "{} is not a PEM certificate file: {e}",
+                path.display()
+            ))
+        })?;
     if certs.is_empty() {
-        return Err(Error::Config(format!("{} holds no PEM certificate", path.display())));
+        return Err(Error::Config(format!(
+            "{} holds no PEM certificate",
+            path.display()
+        )));
     }
     Ok(certs)
 }
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
-    let file = File::open(path).map_err(|e| Error::Config(format!("cannot read key {}: {e}", path.display())))?;
+    let file = File::open(path)
+        .map_err(|e| Error::Config(format!("cannot read key {}: {e}", path.display())))?;
     rustls_pemfile::private_key(&mut BufReader::new(file))
         .map_err(|e| Error::Config(format!("{} is not a PEM key file: {e}", path.display())))?
         .ok_or_else(|| Error::Config(format!("{} holds no private key", path.display())))
@@ -92,7 +102,12 @@ impl ServerCertVerifier for AcceptAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -101,7 +116,12 @@ impl ServerCertVerifier for AcceptAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -122,9 +122,17 @@ mod tests {
 
     #[test]
     fn documented_forms() {
-        let u = EngineUrl::new("wss://host/").app("a b").identity("x").ttl(30);
+        let u = EngineUrl::new("wss://host/")
+            .app("a b")
+            .identity("x")
+            .ttl(30);
         assert_eq!(u.to_string(), "wss://host/app/a%20b/identity/x/ttl/30");
-        let s = EngineUrl::new("wss://host").random_session_app().to_string();
-        assert!(s.starts_with("wss://host/app/SessionApp_") && s.len() > 40, "{s}");
+        let s = EngineUrl::new("wss://host")
+            .random_session_app()
+            .to_string();
+        assert!(
+            s.starts_with("wss://host/app/SessionApp_") && s.len() > 40,
+            "{s}"
+        );
     }
 }

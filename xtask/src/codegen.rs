@@ -27,7 +27,11 @@ pub fn read_pin() -> Result<Pin, String> {
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut version = None;
     let mut sha256 = None;
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         match line.split_once('=').map(|(k, v)| (k.trim(), v.trim())) {
             Some(("version", v)) => version = Some(v.to_string()),
             Some(("sha256", v)) => sha256 = Some(v.to_lowercase()),
@@ -41,7 +45,10 @@ pub fn read_pin() -> Result<Pin, String> {
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 struct Args {
@@ -64,8 +71,13 @@ fn parse(args: &[String], allow_spec: bool) -> Result<Args, String> {
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--spec" if allow_spec => out.spec = Some(it.next().ok_or("--spec needs a value")?.clone()),
-            "--history" => out.history = History::Dir(PathBuf::from(it.next().ok_or("--history needs a folder")?)),
+            "--spec" if allow_spec => {
+                out.spec = Some(it.next().ok_or("--spec needs a value")?.clone())
+            }
+            "--history" => {
+                out.history =
+                    History::Dir(PathBuf::from(it.next().ok_or("--history needs a folder")?))
+            }
             "--no-history" => out.history = History::None,
             other => return Err(format!("unexpected argument {other:?}")),
         }
@@ -120,8 +132,16 @@ fn generate(args: &Args) -> Result<(Generated, String), String> {
     };
     let g = qix_codegen::generate_with_history(&spec, &companion, &origin, &history)?;
     let note = match &history_dir {
-        Some(d) => format!("from {} with the history of {} specs in {}", path.display(), history.len(), d.display()),
-        None => format!("from {} without history (no since-version notes)", path.display()),
+        Some(d) => format!(
+            "from {} with the history of {} specs in {}",
+            path.display(),
+            history.len(),
+            d.display()
+        ),
+        None => format!(
+            "from {} without history (no since-version notes)",
+            path.display()
+        ),
     };
     Ok((g, note))
 }
@@ -190,7 +210,10 @@ pub fn drift() -> Result<Vec<String>, String> {
                     .position(|(a, b)| a != b)
                     .map(|i| i + 1)
                     .unwrap_or_else(|| old.lines().count().min(f.contents.lines().count()) + 1);
-                problems.push(format!("qix-generated/src/{} differs (first at line {line})", f.path));
+                problems.push(format!(
+                    "qix-generated/src/{} differs (first at line {line})",
+                    f.path
+                ));
             }
             Err(_) => problems.push(format!("qix-generated/src/{} is missing", f.path)),
         }
@@ -214,7 +237,9 @@ pub fn check(args: &[String]) -> Result<ExitCode, String> {
     for p in &problems {
         eprintln!("{p}");
     }
-    eprintln!("qix-generated is out of date: run `cargo xtask regenerate` (never edit generated files)");
+    eprintln!(
+        "qix-generated is out of date: run `cargo xtask regenerate` (never edit generated files)"
+    );
     Ok(ExitCode::from(1))
 }
 

@@ -17,7 +17,13 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
         match a.as_str() {
             "--versions" => {
                 let list = it.next().ok_or("--versions needs a comma-separated list")?;
-                versions = Some(list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect());
+                versions = Some(
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect(),
+                );
             }
             "--dir" => dir = PathBuf::from(it.next().ok_or("--dir needs a folder")?),
             "--build" => build = true,
@@ -27,7 +33,8 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
     let versions = match versions {
         Some(v) => v,
         None => {
-            let shared = default_history_dir().ok_or("no folder of specs on the search path (see the README)")?;
+            let shared = default_history_dir()
+                .ok_or("no folder of specs on the search path (see the README)")?;
             specpath::versions_in(&shared)
         }
     };
@@ -56,7 +63,11 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
     let generated_in = t0.elapsed();
     let manifest = format!(
         "# Written by `cargo xtask compile-all`.\n[workspace]\nresolver = \"3\"\nmembers = [{}]\n\n[profile.dev]\ndebug = false\n",
-        members.iter().map(|m| format!("{m:?}")).collect::<Vec<_>>().join(", ")
+        members
+            .iter()
+            .map(|m| format!("{m:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     qix_codegen::write_if_changed(&dir.join("Cargo.toml"), &manifest)?;
 
@@ -79,6 +90,9 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
     if status.success() {
         Ok(ExitCode::SUCCESS)
     } else {
-        Err(format!("some generated crates do not compile (see above; crates in {})", dir.display()))
+        Err(format!(
+            "some generated crates do not compile (see above; crates in {})",
+            dir.display()
+        ))
     }
 }
