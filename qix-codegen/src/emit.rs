@@ -102,6 +102,16 @@ impl<'a> Cx<'a> {
         matches!(self.resolve(ty), TypeRef::Array(_))
     }
 
+    /// Whether values of `ty` implement `qix_runtime::de::DecodeInPlace`: generated structs
+    /// and lists of them.
+    fn in_place(&self, ty: &TypeRef) -> bool {
+        match self.resolve(ty) {
+            TypeRef::Named(n) => matches!(self.kinds.get(n.as_str()), Some(TypeDef::Struct(_))),
+            TypeRef::Array(inner) => self.in_place(inner),
+            _ => false,
+        }
+    }
+
     fn wire(&self, ty: &TypeRef) -> Result<Wire, String> {
         match self.resolve(ty) {
             TypeRef::Number => Ok(Wire::Num),
@@ -343,6 +353,7 @@ impl<'a> Cx<'a> {
                     ident: ident(&f.rust_name),
                     ty: self.field_type(f),
                     list: self.is_list(&f.ty),
+                    in_place: self.is_list(&f.ty) && self.in_place(&f.ty),
                     wire_kind: self
                         .wire(&f.ty)
                         .map_err(|e| format!("{}.{}: {e}", s.name, f.name))?,
@@ -422,15 +433,18 @@ impl<'a> Cx<'a> {
                 let bit = list_index;
                 list_index += 1;
                 let value = match f.wire_kind {
-                    Wire::Nums => quote!(map.next_value::<::qix_runtime::de::Nums>()?.0),
-                    _ => quote!(map.next_value()?),
+                    Wire::Nums => quote!(out.#id = map.next_value::<::qix_runtime::de::Nums>()?.0),
+                    _ if f.in_place => {
+                        quote!(::qix_runtime::de::next_value_in_place(&mut map, &mut out.#id)?)
+                    }
+                    _ => quote!(out.#id = map.next_value()?),
                 };
                 let ser_value = match f.wire_kind {
                     Wire::Nums => quote!(&::qix_runtime::ser::Nums(&self.#id)),
                     _ => quote!(&self.#id),
                 };
                 de_arms.push(quote! {
-                    #wire => { out.#id = #value; out.extra.mark_list(#bit); }
+                    #wire => { #value; out.extra.mark_list(#bit); }
                 });
                 ser_stmts.push(quote! {
                     if !self.#id.is_empty() || self.extra.has_list(#bit) {
@@ -497,24 +511,32 @@ impl<'a> Cx<'a> {
 
             impl<'de> ::serde::Deserialize<'de> for #name {
                 fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-                    struct V;
-                    impl<'de> ::serde::de::Visitor<'de> for V {
-                        type Value = #name;
+                    let mut out = #name::default();
+                    <#name as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+                    ::std::result::Result::Ok(out)
+                }
+            }
+
+            impl ::qix_runtime::de::DecodeInPlace for #name {
+                fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(d: D, place: &mut Self) -> ::std::result::Result<(), D::Error> {
+                    struct V<'a>(&'a mut #name);
+                    impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+                        type Value = ();
                         fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                             f.write_str(#expecting)
                         }
-                        fn visit_map<A: ::serde::de::MapAccess<'de>>(self, mut map: A) -> ::std::result::Result<#name, A::Error> {
-                            let mut out = #name::default();
+                        fn visit_map<A: ::serde::de::MapAccess<'de>>(self, mut map: A) -> ::std::result::Result<(), A::Error> {
+                            let out = self.0;
                             while let ::std::option::Option::Some(key) = map.next_key::<::qix_runtime::de::Key<'de>>()? {
                                 match key.as_str() {
                                     #(#de_arms)*
                                     _ => out.extra.insert_next(key, &mut map)?,
                                 }
                             }
-                            ::std::result::Result::Ok(out)
+                            ::std::result::Result::Ok(())
                         }
                     }
-                    d.deserialize_map(V)
+                    d.deserialize_map(V(place))
                 }
             }
 
@@ -1065,7 +1087,8 @@ impl<'a> Cx<'a> {
                 /// The engine method this request calls.
                 pub const METHOD: &'static str = #wire_method;
                 /// The oldest engine version known to have this method (when the crate was
-                /// generated with a spec history); compare with `Global::engine_version`.
+                /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+                /// engine at `Global::engine_version` has it.
                 pub const SINCE: ::std::option::Option<&'static str> = #since_const;
 
                 #(#builders)*
@@ -1161,6 +1184,7 @@ impl<'a> Cx<'a> {
                             ident: id.clone(),
                             ty: quote!(::std::option::Option<::qix_runtime::decode::ObjectRef>),
                             list: false,
+                            in_place: false,
                             wire_kind: Wire::Plain,
                             doc: String::new(),
                             deprecated: quote!(),
@@ -1181,6 +1205,7 @@ impl<'a> Cx<'a> {
                                 quote!(::std::option::Option<#base>)
                             },
                             list,
+                            in_place: list && self.in_place(&o.ty),
                             wire_kind: self.wire(&o.ty).map_err(|e| format!("{full}: {e}"))?,
                             doc: String::new(),
                             deprecated: quote!(),
@@ -1233,6 +1258,8 @@ struct StructField {
     ident: Ident,
     ty: TokenStream,
     list: bool,
+    /// A list of generated structs (or of lists of them): decoded in place.
+    in_place: bool,
     wire_kind: Wire,
     doc: String,
     deprecated: TokenStream,

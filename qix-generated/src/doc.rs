@@ -3190,7 +3190,8 @@ impl GetField {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetField";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Name of the alternate state.
     /// Default state is current selections.
@@ -3243,7 +3244,8 @@ impl GetFieldDescription {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetFieldDescription";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3281,7 +3283,8 @@ impl GetVariable {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetVariable";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3319,7 +3322,8 @@ impl GetLooselyCoupledVector {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetLooselyCoupledVector";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3356,7 +3360,8 @@ impl SetLooselyCoupledVector {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SetLooselyCoupledVector";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3394,7 +3399,8 @@ impl Evaluate {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "Evaluate";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3432,7 +3438,8 @@ impl EvaluateEx {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "EvaluateEx";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3471,7 +3478,8 @@ impl ClearAll {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ClearAll";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// When true, clears the selection for locked fields.
     ///
@@ -3524,7 +3532,8 @@ impl LockAll {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "LockAll";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Alternate state name. When set, applies to alternate state instead of current.
     ///
@@ -3567,7 +3576,8 @@ impl UnlockAll {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "UnlockAll";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Alternate state name. When set, applies to alternate state instead of current.
     ///
@@ -3609,7 +3619,8 @@ impl Back {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "Back";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3637,7 +3648,8 @@ impl Forward {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "Forward";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3667,7 +3679,8 @@ impl CreateVariable {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CreateVariable";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3705,7 +3718,8 @@ impl RemoveVariable {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "RemoveVariable";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3742,7 +3756,8 @@ impl GetLocaleInfo {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetLocaleInfo";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3784,7 +3799,8 @@ impl GetTablesAndKeys {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetTablesAndKeys";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// If set to true, profiling information is included.
     ///
@@ -3849,36 +3865,55 @@ impl<'de> ::serde::Deserialize<'de> for GetTablesAndKeysOutputRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = GetTablesAndKeysOutputRaw;
+        let mut out = GetTablesAndKeysOutputRaw::default();
+        <GetTablesAndKeysOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for GetTablesAndKeysOutputRaw {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut GetTablesAndKeysOutputRaw);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Doc.GetTablesAndKeys result object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<GetTablesAndKeysOutputRaw, A::Error> {
-                let mut out = GetTablesAndKeysOutputRaw::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qtr" => {
-                            out.tr = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.tr,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qk" => {
-                            out.k = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.k,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl GetTablesAndKeysOutput {
@@ -3904,7 +3939,8 @@ impl GetViewDlgSaveInfo {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetViewDlgSaveInfo";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3941,7 +3977,8 @@ impl SetViewDlgSaveInfo {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SetViewDlgSaveInfo";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3977,7 +4014,8 @@ impl GetEmptyScript {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetEmptyScript";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Name of the script section.
     /// The default value is _Main_ .
@@ -4030,7 +4068,8 @@ impl DoReload {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "DoReload";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Error handling mode
     /// One of:
@@ -4102,7 +4141,8 @@ impl GetScriptBreakpoints {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetScriptBreakpoints";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4141,7 +4181,8 @@ impl SetScriptBreakpoints {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SetScriptBreakpoints";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4176,7 +4217,8 @@ impl GetScript {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetScript";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4212,7 +4254,8 @@ impl GetTextMacros {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetTextMacros";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4251,7 +4294,8 @@ impl SetFetchLimit {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SetFetchLimit";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4282,7 +4326,8 @@ impl DoSave {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "DoSave";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Name of the file to save.
     ///
@@ -4327,7 +4372,8 @@ impl GetTableData {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetTableData";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4367,7 +4413,8 @@ impl GetAppLayout {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetAppLayout";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4404,7 +4451,8 @@ impl SetAppProperties {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SetAppProperties";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4439,7 +4487,8 @@ impl GetAppProperties {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetAppProperties";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4475,7 +4524,8 @@ impl GetLineage {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetLineage";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4514,7 +4564,8 @@ impl CreateSessionObject {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CreateSessionObject";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4558,7 +4609,8 @@ impl DestroySessionObject {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "DestroySessionObject";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4596,7 +4648,8 @@ impl CreateObject {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CreateObject";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4647,17 +4700,30 @@ impl<'de> ::serde::Deserialize<'de> for CreateObjectOutputRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = CreateObjectOutputRaw;
+        let mut out = CreateObjectOutputRaw::default();
+        <CreateObjectOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for CreateObjectOutputRaw {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut CreateObjectOutputRaw);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Doc.CreateObject result object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<CreateObjectOutputRaw, A::Error> {
-                let mut out = CreateObjectOutputRaw::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -4667,10 +4733,10 @@ impl<'de> ::serde::Deserialize<'de> for CreateObjectOutputRaw {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl CreateObjectOutput {
@@ -4704,7 +4770,8 @@ impl GetOrCreateObject {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetOrCreateObject";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "12.2528.0",
     );
@@ -4757,17 +4824,30 @@ impl<'de> ::serde::Deserialize<'de> for GetOrCreateObjectOutputRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = GetOrCreateObjectOutputRaw;
+        let mut out = GetOrCreateObjectOutputRaw::default();
+        <GetOrCreateObjectOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for GetOrCreateObjectOutputRaw {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut GetOrCreateObjectOutputRaw);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Doc.GetOrCreateObject result object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<GetOrCreateObjectOutputRaw, A::Error> {
-                let mut out = GetOrCreateObjectOutputRaw::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -4777,10 +4857,10 @@ impl<'de> ::serde::Deserialize<'de> for GetOrCreateObjectOutputRaw {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl GetOrCreateObjectOutput {
@@ -4814,7 +4894,8 @@ impl DestroyObject {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "DestroyObject";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4852,7 +4933,8 @@ impl GetObject {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetObject";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4891,7 +4973,8 @@ impl GetObjects {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetObjects";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4931,7 +5014,8 @@ impl GetBookmarks {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetBookmarks";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4971,7 +5055,8 @@ impl CloneObject {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CloneObject";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -5009,7 +5094,8 @@ impl CreateDraft {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CreateDraft";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -5047,7 +5133,8 @@ impl CommitDraft {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CommitDraft";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -5079,7 +5166,8 @@ impl DestroyDraft {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "DestroyDraft";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -5117,7 +5205,8 @@ impl Undo {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "Undo";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -5151,7 +5240,8 @@ impl Redo {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "Redo";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -5185,7 +5275,8 @@ impl ClearUndoBuffer {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ClearUndoBuffer";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -5220,7 +5311,8 @@ impl CreateDimension {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CreateDimension";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -5271,17 +5363,30 @@ impl<'de> ::serde::Deserialize<'de> for CreateDimensionOutputRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = CreateDimensionOutputRaw;
+        let mut out = CreateDimensionOutputRaw::default();
+        <CreateDimensionOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for CreateDimensionOutputRaw {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut CreateDimensionOutputRaw);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Doc.CreateDimension result object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<CreateDimensionOutputRaw, A::Error> {
-                let mut out = CreateDimensionOutputRaw::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -5291,10 +5396,10 @@ impl<'de> ::serde::Deserialize<'de> for CreateDimensionOutputRaw {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl CreateDimensionOutput {
@@ -5328,7 +5433,8 @@ impl DestroyDimension {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "DestroyDimension";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -5366,7 +5472,8 @@ impl GetDimension {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetDimension";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -5405,7 +5512,8 @@ impl CloneDimension {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CloneDimension";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -5443,7 +5551,8 @@ impl CreateMeasure {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CreateMeasure";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -5494,17 +5603,30 @@ impl<'de> ::serde::Deserialize<'de> for CreateMeasureOutputRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = CreateMeasureOutputRaw;
+        let mut out = CreateMeasureOutputRaw::default();
+        <CreateMeasureOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for CreateMeasureOutputRaw {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut CreateMeasureOutputRaw);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Doc.CreateMeasure result object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<CreateMeasureOutputRaw, A::Error> {
-                let mut out = CreateMeasureOutputRaw::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -5514,10 +5636,10 @@ impl<'de> ::serde::Deserialize<'de> for CreateMeasureOutputRaw {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl CreateMeasureOutput {
@@ -5551,7 +5673,8 @@ impl DestroyMeasure {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "DestroyMeasure";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -5589,7 +5712,8 @@ impl GetMeasure {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetMeasure";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -5628,7 +5752,8 @@ impl CloneMeasure {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CloneMeasure";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -5666,7 +5791,8 @@ impl CreateSessionVariable {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CreateSessionVariable";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -5710,7 +5836,8 @@ impl DestroySessionVariable {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "DestroySessionVariable";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -5748,7 +5875,8 @@ impl CreateVariableEx {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CreateVariableEx";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -5799,17 +5927,30 @@ impl<'de> ::serde::Deserialize<'de> for CreateVariableExOutputRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = CreateVariableExOutputRaw;
+        let mut out = CreateVariableExOutputRaw::default();
+        <CreateVariableExOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for CreateVariableExOutputRaw {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut CreateVariableExOutputRaw);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Doc.CreateVariableEx result object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<CreateVariableExOutputRaw, A::Error> {
-                let mut out = CreateVariableExOutputRaw::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -5819,10 +5960,10 @@ impl<'de> ::serde::Deserialize<'de> for CreateVariableExOutputRaw {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl CreateVariableExOutput {
@@ -5856,7 +5997,8 @@ impl DestroyVariableById {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "DestroyVariableById";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -5894,7 +6036,8 @@ impl DestroyVariableByName {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "DestroyVariableByName";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -5932,7 +6075,8 @@ impl GetVariableById {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetVariableById";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -5976,7 +6120,8 @@ impl GetVariableByName {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetVariableByName";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -6021,7 +6166,8 @@ impl CheckExpression {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CheckExpression";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// List of labels.
     ///
@@ -6085,37 +6231,56 @@ impl<'de> ::serde::Deserialize<'de> for CheckExpressionOutputRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = CheckExpressionOutputRaw;
+        let mut out = CheckExpressionOutputRaw::default();
+        <CheckExpressionOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for CheckExpressionOutputRaw {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut CheckExpressionOutputRaw);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Doc.CheckExpression result object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<CheckExpressionOutputRaw, A::Error> {
-                let mut out = CheckExpressionOutputRaw::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qErrorMsg" => out.error_msg = map.next_value()?,
                         "qBadFieldNames" => {
-                            out.bad_field_names = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.bad_field_names,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qDangerousFieldNames" => {
-                            out.dangerous_field_names = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.dangerous_field_names,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl CheckExpressionOutput {
@@ -6143,7 +6308,8 @@ impl CheckNumberOrExpression {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CheckNumberOrExpression";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -6194,33 +6360,49 @@ impl<'de> ::serde::Deserialize<'de> for CheckNumberOrExpressionOutputRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = CheckNumberOrExpressionOutputRaw;
+        let mut out = CheckNumberOrExpressionOutputRaw::default();
+        <CheckNumberOrExpressionOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for CheckNumberOrExpressionOutputRaw {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut CheckNumberOrExpressionOutputRaw);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Doc.CheckNumberOrExpression result object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<CheckNumberOrExpressionOutputRaw, A::Error> {
-                let mut out = CheckNumberOrExpressionOutputRaw::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qErrorMsg" => out.error_msg = map.next_value()?,
                         "qBadFieldNames" => {
-                            out.bad_field_names = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.bad_field_names,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl CheckNumberOrExpressionOutput {
@@ -6247,7 +6429,8 @@ impl AddAlternateState {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "AddAlternateState";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -6283,7 +6466,8 @@ impl RemoveAlternateState {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "RemoveAlternateState";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -6320,7 +6504,8 @@ impl AddSessionAlternateState {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "AddSessionAlternateState";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Name of existing state to copy the initial selections from
     ///
@@ -6369,7 +6554,8 @@ impl RemoveSessionAlternateState {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "RemoveSessionAlternateState";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -6407,7 +6593,8 @@ impl CreateBookmark {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CreateBookmark";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -6458,17 +6645,30 @@ impl<'de> ::serde::Deserialize<'de> for CreateBookmarkOutputRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = CreateBookmarkOutputRaw;
+        let mut out = CreateBookmarkOutputRaw::default();
+        <CreateBookmarkOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for CreateBookmarkOutputRaw {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut CreateBookmarkOutputRaw);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Doc.CreateBookmark result object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<CreateBookmarkOutputRaw, A::Error> {
-                let mut out = CreateBookmarkOutputRaw::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -6478,10 +6678,10 @@ impl<'de> ::serde::Deserialize<'de> for CreateBookmarkOutputRaw {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl CreateBookmarkOutput {
@@ -6515,7 +6715,8 @@ impl DestroyBookmark {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "DestroyBookmark";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -6553,7 +6754,8 @@ impl GetBookmark {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetBookmark";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -6592,7 +6794,8 @@ impl ApplyBookmark {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ApplyBookmark";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -6630,7 +6833,8 @@ impl ApplyAndVerifyBookmark {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ApplyAndVerifyBookmark";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "12.1416.0",
     );
@@ -6672,7 +6876,8 @@ impl CloneBookmark {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CloneBookmark";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -6711,7 +6916,8 @@ impl AddFieldFromExpression {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "AddFieldFromExpression";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -6750,7 +6956,8 @@ impl GetFieldOnTheFlyByName {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetFieldOnTheFlyByName";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -6787,7 +6994,8 @@ impl GetAllInfos {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetAllInfos";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -6823,7 +7031,8 @@ impl Resume {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "Resume";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -6852,7 +7061,8 @@ impl AbortModal {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "AbortModal";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -6884,7 +7094,8 @@ impl Publish {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "Publish";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Name of the published app.
     /// If this parameter is not set, the engine automatically gives a new name to the published app.
@@ -6930,7 +7141,8 @@ impl GetMatchingFields {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetMatchingFields";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Matching field mode.
     /// The default value is MATCHINGFIELDMODE_MATCH_ALL.
@@ -6991,7 +7203,8 @@ impl FindMatchingFields {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "FindMatchingFields";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -7034,7 +7247,8 @@ impl Scramble {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "Scramble";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -7064,7 +7278,8 @@ impl SaveObjects {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SaveObjects";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -7095,7 +7310,8 @@ impl GetAssociationScores {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetAssociationScores";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -7135,7 +7351,8 @@ impl GetMediaList {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetMediaList";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -7185,17 +7402,30 @@ impl<'de> ::serde::Deserialize<'de> for GetMediaListOutputRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = GetMediaListOutputRaw;
+        let mut out = GetMediaListOutputRaw::default();
+        <GetMediaListOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for GetMediaListOutputRaw {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut GetMediaListOutputRaw);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Doc.GetMediaList result object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<GetMediaListOutputRaw, A::Error> {
-                let mut out = GetMediaListOutputRaw::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -7205,10 +7435,10 @@ impl<'de> ::serde::Deserialize<'de> for GetMediaListOutputRaw {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl GetMediaListOutput {
@@ -7234,7 +7464,8 @@ impl GetContentLibraries {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetContentLibraries";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -7271,7 +7502,8 @@ impl GetLibraryContent {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetLibraryContent";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -7309,7 +7541,8 @@ impl DoReloadEx {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "DoReloadEx";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     ///
     ///
@@ -7355,7 +7588,8 @@ impl BackCount {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "BackCount";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -7391,7 +7625,8 @@ impl ForwardCount {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ForwardCount";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -7428,7 +7663,8 @@ impl ExportReducedData {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ExportReducedData";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// BookmarkId used to reduced the app on and an expire time.
     ///
@@ -7476,7 +7712,8 @@ impl GetSetAnalysis {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetSetAnalysis";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Optional. The name of the state to get set analysis expression for. If left empty, the default state will be retrieved.
     ///
@@ -7539,7 +7776,8 @@ impl SetScript {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SetScript";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -7569,7 +7807,8 @@ impl CheckScriptSyntax {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CheckScriptSyntax";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -7609,7 +7848,8 @@ impl GetFavoriteVariables {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetFavoriteVariables";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -7646,7 +7886,8 @@ impl SetFavoriteVariables {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SetFavoriteVariables";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -7682,7 +7923,8 @@ impl GetIncludeFileContent {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetIncludeFileContent";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -7720,7 +7962,8 @@ impl CreateConnection {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CreateConnection";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -7760,7 +8003,8 @@ impl ModifyConnection {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ModifyConnection";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set this parameter to true to override the user name and password.
     ///
@@ -7807,7 +8051,8 @@ impl DeleteConnection {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "DeleteConnection";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -7843,7 +8088,8 @@ impl GetConnection {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetConnection";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -7880,7 +8126,8 @@ impl GetConnections {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetConnections";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -7919,7 +8166,8 @@ impl GetDatabaseInfo {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetDatabaseInfo";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -7957,7 +8205,8 @@ impl GetDatabases {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetDatabases";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -7996,7 +8245,8 @@ impl GetDatabaseOwners {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetDatabaseOwners";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Name of the database.
     ///
@@ -8051,7 +8301,8 @@ impl GetDatabaseTables {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetDatabaseTables";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Name of the database.
     /// If _qDatabase_ is not set then _qOwner_ must be set.
@@ -8122,7 +8373,8 @@ impl GetDatabaseTableFields {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetDatabaseTableFields";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Name of the database.
     /// If _qDatabase_ is not set then _qOwner_ must be set.
@@ -8195,7 +8447,8 @@ impl GetDatabaseTablePreview {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetDatabaseTablePreview";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Name of the database.
     /// If _qDatabase_ is not set then _qOwner_ must be set.
@@ -8285,33 +8538,49 @@ impl<'de> ::serde::Deserialize<'de> for GetDatabaseTablePreviewOutputRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = GetDatabaseTablePreviewOutputRaw;
+        let mut out = GetDatabaseTablePreviewOutputRaw::default();
+        <GetDatabaseTablePreviewOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for GetDatabaseTablePreviewOutputRaw {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut GetDatabaseTablePreviewOutputRaw);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Doc.GetDatabaseTablePreview result object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<GetDatabaseTablePreviewOutputRaw, A::Error> {
-                let mut out = GetDatabaseTablePreviewOutputRaw::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qPreview" => {
-                            out.preview = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.preview,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qRowCount" => out.row_count = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl GetDatabaseTablePreviewOutput {
@@ -8339,7 +8608,8 @@ impl GetFolderItemsForConnection {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetFolderItemsForConnection";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Relative path of the connection.
     ///
@@ -8393,7 +8663,8 @@ impl GuessFileType {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GuessFileType";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Path of the connection file.
     ///
@@ -8446,7 +8717,8 @@ impl GetFileTables {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetFileTables";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Path of the connection file.
     ///
@@ -8503,7 +8775,8 @@ impl GetFileTableFields {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetFileTableFields";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Path of the connection file.
     ///
@@ -8569,33 +8842,49 @@ impl<'de> ::serde::Deserialize<'de> for GetFileTableFieldsOutputRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = GetFileTableFieldsOutputRaw;
+        let mut out = GetFileTableFieldsOutputRaw::default();
+        <GetFileTableFieldsOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for GetFileTableFieldsOutputRaw {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut GetFileTableFieldsOutputRaw);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Doc.GetFileTableFields result object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<GetFileTableFieldsOutputRaw, A::Error> {
-                let mut out = GetFileTableFieldsOutputRaw::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qFields" => {
-                            out.fields = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.fields,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qFormatSpec" => out.format_spec = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl GetFileTableFieldsOutput {
@@ -8625,7 +8914,8 @@ impl GetFileTablePreview {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetFileTablePreview";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Path of the connection file.
     ///
@@ -8691,33 +8981,49 @@ impl<'de> ::serde::Deserialize<'de> for GetFileTablePreviewOutputRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = GetFileTablePreviewOutputRaw;
+        let mut out = GetFileTablePreviewOutputRaw::default();
+        <GetFileTablePreviewOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for GetFileTablePreviewOutputRaw {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut GetFileTablePreviewOutputRaw);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Doc.GetFileTablePreview result object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<GetFileTablePreviewOutputRaw, A::Error> {
-                let mut out = GetFileTablePreviewOutputRaw::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qPreview" => {
-                            out.preview = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.preview,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qFormatSpec" => out.format_spec = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl GetFileTablePreviewOutput {
@@ -8746,7 +9052,8 @@ impl GetFileTablesEx {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetFileTablesEx";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Path of the connection file.
     ///
@@ -8804,7 +9111,8 @@ impl SendGenericCommandToCustomConnector {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SendGenericCommandToCustomConnector";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -8847,7 +9155,8 @@ impl SearchSuggest {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SearchSuggest";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -8888,7 +9197,8 @@ impl SearchAssociations {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SearchAssociations";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -8931,7 +9241,8 @@ impl SelectAssociations {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SelectAssociations";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// This parameter is deprecated and should not be set.
     ///
@@ -8981,7 +9292,8 @@ impl SearchResults {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SearchResults";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -9023,7 +9335,8 @@ impl SearchObjects {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SearchObjects";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -9065,7 +9378,8 @@ impl GetFieldAndColumnSamples {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetFieldAndColumnSamples";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Optional. Sets the random number seed. Should only be set for test purposes.
     ///
@@ -9115,7 +9429,8 @@ impl GetScriptEx {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetScriptEx";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -9152,7 +9467,8 @@ impl GetVariables {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetVariables";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -9194,7 +9510,8 @@ impl ExpandExpression {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ExpandExpression";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -9232,7 +9549,8 @@ impl DestroySessionVariableById {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "DestroySessionVariableById";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -9270,7 +9588,8 @@ impl DestroySessionVariableByName {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "DestroySessionVariableByName";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -9307,7 +9626,8 @@ impl GetGroupStates {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetGroupStates";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "12.2064.0",
     );
@@ -9348,7 +9668,8 @@ impl ApplyGroupStates {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ApplyGroupStates";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "12.2064.0",
     );
@@ -9389,7 +9710,8 @@ impl CreateBookmarkEx {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CreateBookmarkEx";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Add softpatches for this objects if available. If empty all softpatches are added to the bookmark.
     ///
@@ -9453,17 +9775,30 @@ impl<'de> ::serde::Deserialize<'de> for CreateBookmarkExOutputRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = CreateBookmarkExOutputRaw;
+        let mut out = CreateBookmarkExOutputRaw::default();
+        <CreateBookmarkExOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for CreateBookmarkExOutputRaw {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut CreateBookmarkExOutputRaw);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Doc.CreateBookmarkEx result object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<CreateBookmarkExOutputRaw, A::Error> {
-                let mut out = CreateBookmarkExOutputRaw::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -9473,10 +9808,10 @@ impl<'de> ::serde::Deserialize<'de> for CreateBookmarkExOutputRaw {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl CreateBookmarkExOutput {
@@ -9510,7 +9845,8 @@ impl SaveAs {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SaveAs";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -9548,7 +9884,8 @@ impl StoreTempSelectionState {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "StoreTempSelectionState";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Time to live in seconds for stored selection state
     ///
@@ -9608,17 +9945,30 @@ impl<'de> ::serde::Deserialize<'de> for StoreTempSelectionStateOutputRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = StoreTempSelectionStateOutputRaw;
+        let mut out = StoreTempSelectionStateOutputRaw::default();
+        <StoreTempSelectionStateOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for StoreTempSelectionStateOutputRaw {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut StoreTempSelectionStateOutputRaw);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Doc.StoreTempSelectionState result object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<StoreTempSelectionStateOutputRaw, A::Error> {
-                let mut out = StoreTempSelectionStateOutputRaw::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -9628,10 +9978,10 @@ impl<'de> ::serde::Deserialize<'de> for StoreTempSelectionStateOutputRaw {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl StoreTempSelectionStateOutput {
@@ -9658,7 +10008,8 @@ impl RestoreTempSelectionState {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "RestoreTempSelectionState";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -9696,7 +10047,8 @@ impl ChangeSessionAppOwner {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ChangeSessionAppOwner";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -9734,7 +10086,8 @@ impl ChangeSessionAppSpace {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ChangeSessionAppSpace";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -9772,7 +10125,8 @@ impl GetTableProfileData {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetTableProfileData";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -9810,7 +10164,8 @@ impl GetMeasureWithLabel {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetMeasureWithLabel";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -9856,7 +10211,8 @@ impl SearchValues {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SearchValues";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -9896,7 +10252,8 @@ impl GetFieldsFromExpression {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetFieldsFromExpression";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "12.1325.0",
     );
@@ -9936,7 +10293,8 @@ impl GetFieldsResourceIds {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetFieldsResourceIds";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "12.1325.0",
     );
@@ -9979,7 +10337,8 @@ impl GetExpressionBnf {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetExpressionBNF";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "12.1351.0",
     );
@@ -10031,33 +10390,49 @@ impl<'de> ::serde::Deserialize<'de> for GetExpressionBnfOutputRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = GetExpressionBnfOutputRaw;
+        let mut out = GetExpressionBnfOutputRaw::default();
+        <GetExpressionBnfOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for GetExpressionBnfOutputRaw {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut GetExpressionBnfOutputRaw);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Doc.GetExpressionBNF result object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<GetExpressionBnfOutputRaw, A::Error> {
-                let mut out = GetExpressionBnfOutputRaw::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qBnfDefs" => {
-                            out.bnf_defs = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.bnf_defs,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qBnfHash" => out.bnf_hash = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl GetExpressionBnfOutput {
@@ -10083,7 +10458,8 @@ impl GetExpressionBnfHash {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetExpressionBNFHash";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "12.1351.0",
     );
@@ -10122,7 +10498,8 @@ impl SetProhibitBinaryLoad {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SetProhibitBinaryLoad";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "12.1351.0",
     );
@@ -10160,7 +10537,8 @@ impl TransformApp {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "TransformApp";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "12.1368.0",
     );
@@ -10201,7 +10579,8 @@ impl CreateTemporaryBookmark {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CreateTemporaryBookmark";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "12.1373.0",
     );
@@ -10270,17 +10649,30 @@ impl<'de> ::serde::Deserialize<'de> for CreateTemporaryBookmarkOutputRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = CreateTemporaryBookmarkOutputRaw;
+        let mut out = CreateTemporaryBookmarkOutputRaw::default();
+        <CreateTemporaryBookmarkOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for CreateTemporaryBookmarkOutputRaw {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut CreateTemporaryBookmarkOutputRaw);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Doc.CreateTemporaryBookmark result object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<CreateTemporaryBookmarkOutputRaw, A::Error> {
-                let mut out = CreateTemporaryBookmarkOutputRaw::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -10290,10 +10682,10 @@ impl<'de> ::serde::Deserialize<'de> for CreateTemporaryBookmarkOutputRaw {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl CreateTemporaryBookmarkOutput {
@@ -10320,7 +10712,8 @@ impl ApplyTemporaryBookmark {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ApplyTemporaryBookmark";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "12.1373.0",
     );
@@ -10359,7 +10752,8 @@ impl GetScriptMeta {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetScriptMeta";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "12.1595.0",
     );
@@ -10400,7 +10794,8 @@ impl ReplaceBookmark {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ReplaceBookmark";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "12.1678.0",
     );
@@ -10480,17 +10875,30 @@ impl<'de> ::serde::Deserialize<'de> for ReplaceBookmarkOutputRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = ReplaceBookmarkOutputRaw;
+        let mut out = ReplaceBookmarkOutputRaw::default();
+        <ReplaceBookmarkOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for ReplaceBookmarkOutputRaw {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut ReplaceBookmarkOutputRaw);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Doc.ReplaceBookmark result object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<ReplaceBookmarkOutputRaw, A::Error> {
-                let mut out = ReplaceBookmarkOutputRaw::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -10500,10 +10908,10 @@ impl<'de> ::serde::Deserialize<'de> for ReplaceBookmarkOutputRaw {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ReplaceBookmarkOutput {
@@ -10536,7 +10944,8 @@ impl ClearAllSoftPatches {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ClearAllSoftPatches";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "12.1777.0",
     );
@@ -10573,7 +10982,8 @@ impl CommitScript {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CommitScript";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "12.1490.0",
     );

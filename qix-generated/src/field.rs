@@ -299,7 +299,8 @@ impl GetCardinal {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetCardinal";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -335,7 +336,8 @@ impl GetAndMode {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetAndMode";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -374,7 +376,8 @@ impl SelectValues {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SelectValues";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// The default value is false.
     ///
@@ -435,7 +438,8 @@ impl Select {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "Select";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
@@ -496,7 +500,8 @@ impl ToggleSelect {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ToggleSelect";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
@@ -555,7 +560,8 @@ impl ClearAllButThis {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ClearAllButThis";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
@@ -603,7 +609,8 @@ impl SelectPossible {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SelectPossible";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
@@ -651,7 +658,8 @@ impl SelectExcluded {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SelectExcluded";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
@@ -699,7 +707,8 @@ impl SelectAll {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SelectAll";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
@@ -746,7 +755,8 @@ impl Lock {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "Lock";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -780,7 +790,8 @@ impl Unlock {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "Unlock";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -816,7 +827,8 @@ impl GetNxProperties {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetNxProperties";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -853,7 +865,8 @@ impl SetNxProperties {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SetNxProperties";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -889,7 +902,8 @@ impl SetAndMode {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SetAndMode";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -920,7 +934,8 @@ impl SelectAlternative {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SelectAlternative";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
@@ -970,7 +985,8 @@ impl LowLevelSelect {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "LowLevelSelect";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
@@ -1019,7 +1035,8 @@ impl Clear {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "Clear";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).

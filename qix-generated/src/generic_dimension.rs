@@ -258,7 +258,8 @@ impl GetLayout {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetLayout";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -295,7 +296,8 @@ impl ApplyPatches {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ApplyPatches";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -326,7 +328,8 @@ impl SetProperties {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SetProperties";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -356,7 +359,8 @@ impl GetProperties {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetProperties";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -394,7 +398,8 @@ impl GetInfo {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetInfo";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -430,7 +435,8 @@ impl GetDimension {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetDimension";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -466,7 +472,8 @@ impl GetLinkedObjects {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetLinkedObjects";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -506,7 +513,8 @@ impl Publish {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "Publish";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -535,7 +543,8 @@ impl UnPublish {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "UnPublish";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -564,7 +573,8 @@ impl Approve {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "Approve";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -593,7 +603,8 @@ impl UnApprove {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "UnApprove";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -623,7 +634,8 @@ impl StepCycle {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "StepCycle";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "12.1976.0",
     );
@@ -656,7 +668,8 @@ impl SetActiveField {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SetActiveField";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "12.1976.0",
     );
@@ -693,7 +706,8 @@ impl GetActiveField {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetActiveField";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "12.1976.0",
     );

@@ -1801,7 +1801,8 @@ impl GetLayout {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetLayout";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -1839,7 +1840,8 @@ impl GetListObjectData {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetListObjectData";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -1881,7 +1883,8 @@ impl GetHyperCubeData {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetHyperCubeData";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -1925,7 +1928,8 @@ impl GetHyperCubeReducedData {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetHyperCubeReducedData";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -1969,7 +1973,8 @@ impl GetHyperCubePivotData {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetHyperCubePivotData";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -2012,7 +2017,8 @@ impl GetHyperCubeStackData {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetHyperCubeStackData";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Maximum number of cells at outer level.
     /// The default value is 10 000.
@@ -2066,7 +2072,8 @@ impl GetHyperCubeContinuousData {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetHyperCubeContinuousData";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// If set to true the returned data pages are reverse sorted.
     /// Optional.
@@ -2129,33 +2136,49 @@ impl<'de> ::serde::Deserialize<'de> for GetHyperCubeContinuousDataOutputRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = GetHyperCubeContinuousDataOutputRaw;
+        let mut out = GetHyperCubeContinuousDataOutputRaw::default();
+        <GetHyperCubeContinuousDataOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for GetHyperCubeContinuousDataOutputRaw {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut GetHyperCubeContinuousDataOutputRaw);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a GenericObject.GetHyperCubeContinuousData result object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<GetHyperCubeContinuousDataOutputRaw, A::Error> {
-                let mut out = GetHyperCubeContinuousDataOutputRaw::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qDataPages" => {
-                            out.data_pages = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.data_pages,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qAxisData" => out.axis_data = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl GetHyperCubeContinuousDataOutput {
@@ -2183,7 +2206,8 @@ impl GetHyperCubeTreeData {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetHyperCubeTreeData";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Specifies all the paging filters needed to define the tree to be fetched. If left out the complete tree is returned.
     ///
@@ -2239,7 +2263,8 @@ impl GetHyperCubeBinnedData {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetHyperCubeBinnedData";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -2286,7 +2311,8 @@ impl ApplyPatches {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ApplyPatches";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// If set to true, it means that the properties to be applied are not persistent. The patch is a soft patch.
     /// The default value is false.
@@ -2327,7 +2353,8 @@ impl ClearSoftPatches {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ClearSoftPatches";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -2362,7 +2389,8 @@ impl SetProperties {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SetProperties";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -2392,7 +2420,8 @@ impl GetProperties {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetProperties";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -2428,7 +2457,8 @@ impl GetEffectiveProperties {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetEffectiveProperties";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -2465,7 +2495,8 @@ impl SetFullPropertyTree {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SetFullPropertyTree";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -2500,7 +2531,8 @@ impl GetFullPropertyTree {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetFullPropertyTree";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -2536,7 +2568,8 @@ impl GetInfo {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetInfo";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -2574,7 +2607,8 @@ impl ClearSelections {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ClearSelections";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Array of dimension numbers or indexes. The selections are cleared in the specified dimensions.
     /// Dimension numbers/indexes start from 0.
@@ -2626,7 +2660,8 @@ impl ExportData {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ExportData";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Path to the definition of the object to be exported.
     /// For example, _/qHyperCubeDef_ .
@@ -2736,17 +2771,30 @@ impl<'de> ::serde::Deserialize<'de> for ExportDataOutputRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = ExportDataOutputRaw;
+        let mut out = ExportDataOutputRaw::default();
+        <ExportDataOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for ExportDataOutputRaw {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut ExportDataOutputRaw);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a GenericObject.ExportData result object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<ExportDataOutputRaw, A::Error> {
-                let mut out = ExportDataOutputRaw::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -2759,10 +2807,10 @@ impl<'de> ::serde::Deserialize<'de> for ExportDataOutputRaw {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ExportDataOutput {
@@ -2792,7 +2840,8 @@ impl SelectListObjectValues {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SelectListObjectValues";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
@@ -2844,7 +2893,8 @@ impl SelectListObjectPossible {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SelectListObjectPossible";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
@@ -2894,7 +2944,8 @@ impl SelectListObjectExcluded {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SelectListObjectExcluded";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
@@ -2944,7 +2995,8 @@ impl SelectListObjectAlternative {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SelectListObjectAlternative";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
@@ -2994,7 +3046,8 @@ impl SelectListObjectAll {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SelectListObjectAll";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
@@ -3045,7 +3098,8 @@ impl SelectListObjectContinuousRange {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SelectListObjectContinuousRange";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
@@ -3096,7 +3150,8 @@ impl SearchListObjectFor {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SearchListObjectFor";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3135,7 +3190,8 @@ impl AbortListObjectSearch {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "AbortListObjectSearch";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3173,7 +3229,8 @@ impl AcceptListObjectSearch {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "AcceptListObjectSearch";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
@@ -3224,7 +3281,8 @@ impl ExpandLeft {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ExpandLeft";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3261,7 +3319,8 @@ impl ExpandTop {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ExpandTop";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3298,7 +3357,8 @@ impl CollapseLeft {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CollapseLeft";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3335,7 +3395,8 @@ impl CollapseTop {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CollapseTop";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3371,7 +3432,8 @@ impl DrillUp {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "DrillUp";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3405,7 +3467,8 @@ impl Lock {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "Lock";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Dimension numbers or dimension indexes where the lock should apply.
     /// Dimension numbers/indexes start from 0.
@@ -3448,7 +3511,8 @@ impl Unlock {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "Unlock";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Dimension numbers/indexes where the unlock should apply.
     /// Dimension numbers/indexes start from 0.
@@ -3492,7 +3556,8 @@ impl StepCycle {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "StepCycle";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "12.2399.0",
     );
@@ -3529,7 +3594,8 @@ impl SetActiveField {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SetActiveField";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "12.2399.0",
     );
@@ -3572,7 +3638,8 @@ impl SelectHyperCubeValues {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SelectHyperCubeValues";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3617,7 +3684,8 @@ impl SelectHyperCubeCells {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SelectHyperCubeCells";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     ///
@@ -3681,7 +3749,8 @@ impl SelectPivotCells {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SelectPivotCells";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     ///
@@ -3745,7 +3814,8 @@ impl RangeSelectHyperCubeValues {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "RangeSelectHyperCubeValues";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Indicates which dimensions to select.
     /// The dimensions numbering starts at 0 (first dimension is 0).
@@ -3823,7 +3893,8 @@ impl MultiRangeSelectHyperCubeValues {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "MultiRangeSelectHyperCubeValues";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Applies to hypercubes with multiple measures.
     /// If set to true, it means that at least one of the measures must be in the range of selections for the group of measures to be selected.
@@ -3889,7 +3960,8 @@ impl MultiRangeSelectTreeDataValues {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "MultiRangeSelectTreeDataValues";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     ///
     ///
@@ -3950,7 +4022,8 @@ impl SelectHyperCubeContinuousRange {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SelectHyperCubeContinuousRange";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
@@ -4000,7 +4073,8 @@ impl GetChild {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetChild";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4043,7 +4117,8 @@ impl GetParent {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetParent";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4085,7 +4160,8 @@ impl GetChildInfos {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetChildInfos";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4123,7 +4199,8 @@ impl CreateChild {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CreateChild";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Identifier of the parent's object.
     /// Should be set to update the properties of the parent's object at the same time the child is created.
@@ -4188,17 +4265,30 @@ impl<'de> ::serde::Deserialize<'de> for CreateChildOutputRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = CreateChildOutputRaw;
+        let mut out = CreateChildOutputRaw::default();
+        <CreateChildOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for CreateChildOutputRaw {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut CreateChildOutputRaw);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a GenericObject.CreateChild result object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<CreateChildOutputRaw, A::Error> {
-                let mut out = CreateChildOutputRaw::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -4208,10 +4298,10 @@ impl<'de> ::serde::Deserialize<'de> for CreateChildOutputRaw {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl CreateChildOutput {
@@ -4246,7 +4336,8 @@ impl DestroyChild {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "DestroyChild";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Identifier of the parent's object and property to update.
     /// Should be set to update the properties of the parent's object at the same time the child is created.
@@ -4298,7 +4389,8 @@ impl DestroyAllChildren {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "DestroyAllChildren";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Identifier of the parent's object and property to update.
     /// Should be set to update the properties of the parent's object at the same time the child is created.
@@ -4347,7 +4439,8 @@ impl SetChildArrayOrder {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SetChildArrayOrder";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4382,7 +4475,8 @@ impl GetLinkedObjects {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetLinkedObjects";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4423,7 +4517,8 @@ impl CopyFrom {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CopyFrom";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4454,7 +4549,8 @@ impl BeginSelections {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "BeginSelections";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4490,7 +4586,8 @@ impl EndSelections {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "EndSelections";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4520,7 +4617,8 @@ impl ResetMadeSelections {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ResetMadeSelections";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4555,7 +4653,8 @@ impl EmbedSnapshotObject {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "EmbedSnapshotObject";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4590,7 +4689,8 @@ impl GetSnapshotObject {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetSnapshotObject";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4632,7 +4732,8 @@ impl Publish {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "Publish";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4661,7 +4762,8 @@ impl UnPublish {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "UnPublish";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4690,7 +4792,8 @@ impl Approve {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "Approve";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4719,7 +4822,8 @@ impl UnApprove {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "UnApprove";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -4751,7 +4855,8 @@ impl CreateGroup {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CreateGroup";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "12.2528.0",
     );
@@ -4810,7 +4915,8 @@ impl AddGroupMembers {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "AddGroupMembers";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "12.2528.0",
     );
@@ -4881,7 +4987,8 @@ impl RemoveGroupMembers {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "RemoveGroupMembers";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "12.2528.0",
     );
@@ -4936,7 +5043,8 @@ impl RemoveGroup {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "RemoveGroup";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "12.2528.0",
     );
@@ -4972,7 +5080,8 @@ impl SetGroupLabel {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SetGroupLabel";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
         "12.2528.0",
     );

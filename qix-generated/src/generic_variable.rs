@@ -206,7 +206,8 @@ impl GetLayout {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetLayout";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -243,7 +244,8 @@ impl ApplyPatches {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ApplyPatches";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -274,7 +276,8 @@ impl SetProperties {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SetProperties";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -304,7 +307,8 @@ impl GetProperties {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetProperties";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -340,7 +344,8 @@ impl GetInfo {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetInfo";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -377,7 +382,8 @@ impl SetStringValue {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SetStringValue";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -413,7 +419,8 @@ impl SetNumValue {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SetNumValue";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -445,7 +452,8 @@ impl SetDualValue {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SetDualValue";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -476,7 +484,8 @@ impl GetRawContent {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetRawContent";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).

@@ -973,7 +973,8 @@ impl AbortRequest {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "AbortRequest";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -1003,7 +1004,8 @@ impl AbortAll {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "AbortAll";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -1033,7 +1035,8 @@ impl GetProgress {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetProgress";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -1070,7 +1073,8 @@ impl QvVersion {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "QvVersion";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -1106,7 +1110,8 @@ impl OsVersion {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "OSVersion";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -1142,7 +1147,8 @@ impl OsName {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "OSName";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -1178,7 +1184,8 @@ impl QtProduct {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "QTProduct";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -1214,7 +1221,8 @@ impl GetDocList {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetDocList";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -1253,7 +1261,8 @@ impl GetInteract {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetInteract";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -1304,17 +1313,30 @@ impl<'de> ::serde::Deserialize<'de> for GetInteractOutputRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = GetInteractOutputRaw;
+        let mut out = GetInteractOutputRaw::default();
+        <GetInteractOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for GetInteractOutputRaw {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut GetInteractOutputRaw);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Global.GetInteract result object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<GetInteractOutputRaw, A::Error> {
-                let mut out = GetInteractOutputRaw::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -1324,10 +1346,10 @@ impl<'de> ::serde::Deserialize<'de> for GetInteractOutputRaw {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl GetInteractOutput {
@@ -1355,7 +1377,8 @@ impl InteractDone {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "InteractDone";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -1386,7 +1409,8 @@ impl GetAuthenticatedUser {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetAuthenticatedUser";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -1427,7 +1451,8 @@ impl CreateDocEx {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CreateDocEx";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Name of the user.
     ///
@@ -1531,17 +1556,30 @@ impl<'de> ::serde::Deserialize<'de> for CreateDocExOutputRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = CreateDocExOutputRaw;
+        let mut out = CreateDocExOutputRaw::default();
+        <CreateDocExOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for CreateDocExOutputRaw {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut CreateDocExOutputRaw);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Global.CreateDocEx result object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<CreateDocExOutputRaw, A::Error> {
-                let mut out = CreateDocExOutputRaw::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -1551,10 +1589,10 @@ impl<'de> ::serde::Deserialize<'de> for CreateDocExOutputRaw {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl CreateDocExOutput {
@@ -1587,7 +1625,8 @@ impl GetActiveDoc {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetActiveDoc";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -1629,7 +1668,8 @@ impl AllowCreateApp {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "AllowCreateApp";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -1668,7 +1708,8 @@ impl CreateApp {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CreateApp";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Name of the first section in the script editor.
     /// The default value is _Main_.
@@ -1746,17 +1787,30 @@ impl<'de> ::serde::Deserialize<'de> for CreateAppOutputRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = CreateAppOutputRaw;
+        let mut out = CreateAppOutputRaw::default();
+        <CreateAppOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for CreateAppOutputRaw {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut CreateAppOutputRaw);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Global.CreateApp result object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<CreateAppOutputRaw, A::Error> {
-                let mut out = CreateAppOutputRaw::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -1766,10 +1820,10 @@ impl<'de> ::serde::Deserialize<'de> for CreateAppOutputRaw {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl CreateAppOutput {
@@ -1796,7 +1850,8 @@ impl DeleteApp {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "DeleteApp";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -1833,7 +1888,8 @@ impl IsDesktopMode {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "IsDesktopMode";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -1870,7 +1926,8 @@ impl CancelRequest {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CancelRequest";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -1900,7 +1957,8 @@ impl ShutdownProcess {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ShutdownProcess";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -1934,7 +1992,8 @@ impl ReloadExtensionList {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ReloadExtensionList";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -1971,7 +2030,8 @@ impl ReplaceAppFromId {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ReplaceAppFromID";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -2013,7 +2073,8 @@ impl CopyApp {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CopyApp";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -2056,7 +2117,8 @@ impl ExportApp {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ExportApp";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set this parameter to true if the data should be omitted in the exported app.
     ///
@@ -2108,7 +2170,8 @@ impl PublishApp {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "PublishApp";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -2140,7 +2203,8 @@ impl IsPersonalMode {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "IsPersonalMode";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -2176,7 +2240,8 @@ impl GetUniqueId {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetUniqueID";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -2217,7 +2282,8 @@ impl OpenDoc {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "OpenDoc";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Name of the user that opens the app.
     ///
@@ -2306,7 +2372,8 @@ impl CreateSessionApp {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CreateSessionApp";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -2356,17 +2423,30 @@ impl<'de> ::serde::Deserialize<'de> for CreateSessionAppOutputRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = CreateSessionAppOutputRaw;
+        let mut out = CreateSessionAppOutputRaw::default();
+        <CreateSessionAppOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for CreateSessionAppOutputRaw {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut CreateSessionAppOutputRaw);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Global.CreateSessionApp result object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<CreateSessionAppOutputRaw, A::Error> {
-                let mut out = CreateSessionAppOutputRaw::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -2376,10 +2456,10 @@ impl<'de> ::serde::Deserialize<'de> for CreateSessionAppOutputRaw {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl CreateSessionAppOutput {
@@ -2413,7 +2493,8 @@ impl CreateSessionAppFromApp {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CreateSessionAppFromApp";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -2464,17 +2545,30 @@ impl<'de> ::serde::Deserialize<'de> for CreateSessionAppFromAppOutputRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = CreateSessionAppFromAppOutputRaw;
+        let mut out = CreateSessionAppFromAppOutputRaw::default();
+        <CreateSessionAppFromAppOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for CreateSessionAppFromAppOutputRaw {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut CreateSessionAppFromAppOutputRaw);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Global.CreateSessionAppFromApp result object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<CreateSessionAppFromAppOutputRaw, A::Error> {
-                let mut out = CreateSessionAppFromAppOutputRaw::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -2484,10 +2578,10 @@ impl<'de> ::serde::Deserialize<'de> for CreateSessionAppFromAppOutputRaw {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl CreateSessionAppFromAppOutput {
@@ -2520,7 +2614,8 @@ impl ProductVersion {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ProductVersion";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -2557,7 +2652,8 @@ impl GetAppEntry {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetAppEntry";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -2597,7 +2693,8 @@ impl ConfigureReload {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ConfigureReload";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -2635,7 +2732,8 @@ impl CancelReload {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "CancelReload";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Reason for why the reload was cancelled. This will be echoed back to the user in the script log.
     ///
@@ -2680,7 +2778,8 @@ impl GetBnf {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetBNF";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -2718,7 +2817,8 @@ impl GetFunctions {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetFunctions";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Name of the group.
     /// Default is all groups.
@@ -2802,7 +2902,8 @@ impl GetOdbcDsns {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetOdbcDsns";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -2838,7 +2939,8 @@ impl GetOleDbProviders {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetOleDbProviders";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -2877,7 +2979,8 @@ impl GetDatabasesFromConnectionString {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetDatabasesFromConnectionString";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -2915,7 +3018,8 @@ impl IsValidConnectionString {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "IsValidConnectionString";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -2952,7 +3056,8 @@ impl GetDefaultAppFolder {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetDefaultAppFolder";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -2988,7 +3093,8 @@ impl GetLogicalDriveStrings {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetLogicalDriveStrings";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3027,7 +3133,8 @@ impl GetFolderItemsForPath {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetFolderItemsForPath";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3066,7 +3173,8 @@ impl GetSupportedCodePages {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetSupportedCodePages";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3103,7 +3211,8 @@ impl GetCustomConnectors {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetCustomConnectors";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Sets if the list of custom connectors should be reloaded or not.
     /// If set to false, only the connectors that were returned the previous time are returned. If new connectors have been added since the last call to the _GetCustomConnectors_ method was made, the new connectors are not returned.
@@ -3154,7 +3263,8 @@ impl GetStreamList {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetStreamList";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3194,7 +3304,8 @@ impl EngineVersion {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "EngineVersion";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3231,7 +3342,8 @@ impl GetBaseBnf {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetBaseBNF";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3282,33 +3394,49 @@ impl<'de> ::serde::Deserialize<'de> for GetBaseBnfOutputRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = GetBaseBnfOutputRaw;
+        let mut out = GetBaseBnfOutputRaw::default();
+        <GetBaseBnfOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for GetBaseBnfOutputRaw {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut GetBaseBnfOutputRaw);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Global.GetBaseBNF result object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<GetBaseBnfOutputRaw, A::Error> {
-                let mut out = GetBaseBnfOutputRaw::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qBnfDefs" => {
-                            out.bnf_defs = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.bnf_defs,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qBnfHash" => out.bnf_hash = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl GetBaseBnfOutput {
@@ -3335,7 +3463,8 @@ impl GetBaseBnfHash {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetBaseBNFHash";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3373,7 +3502,8 @@ impl GetBaseBnfString {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetBaseBNFString";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -3424,17 +3554,30 @@ impl<'de> ::serde::Deserialize<'de> for GetBaseBnfStringOutputRaw {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = GetBaseBnfStringOutputRaw;
+        let mut out = GetBaseBnfStringOutputRaw::default();
+        <GetBaseBnfStringOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for GetBaseBnfStringOutputRaw {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut GetBaseBnfStringOutputRaw);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Global.GetBaseBNFString result object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<GetBaseBnfStringOutputRaw, A::Error> {
-                let mut out = GetBaseBnfStringOutputRaw::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -3444,10 +3587,10 @@ impl<'de> ::serde::Deserialize<'de> for GetBaseBnfStringOutputRaw {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl GetBaseBnfStringOutput {
@@ -3474,7 +3617,8 @@ impl SaveAs {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SaveAs";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).

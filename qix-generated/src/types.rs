@@ -3059,17 +3059,27 @@ impl<'de> ::serde::Deserialize<'de> for FieldValue {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = FieldValue;
+        let mut out = FieldValue::default();
+        <FieldValue as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for FieldValue {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut FieldValue);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a FieldValue object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<FieldValue, A::Error> {
-                let mut out = FieldValue::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -3082,10 +3092,10 @@ impl<'de> ::serde::Deserialize<'de> for FieldValue {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for FieldValue {
@@ -3127,17 +3137,30 @@ impl<'de> ::serde::Deserialize<'de> for NxFieldProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxFieldProperties;
+        let mut out = NxFieldProperties::default();
+        <NxFieldProperties as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxFieldProperties {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxFieldProperties);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxFieldProperties object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxFieldProperties, A::Error> {
-                let mut out = NxFieldProperties::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -3146,10 +3169,10 @@ impl<'de> ::serde::Deserialize<'de> for NxFieldProperties {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxFieldProperties {
@@ -3188,17 +3211,30 @@ impl<'de> ::serde::Deserialize<'de> for AlfaNumString {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = AlfaNumString;
+        let mut out = AlfaNumString::default();
+        <AlfaNumString as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for AlfaNumString {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut AlfaNumString);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a AlfaNumString object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<AlfaNumString, A::Error> {
-                let mut out = AlfaNumString::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -3208,10 +3244,10 @@ impl<'de> ::serde::Deserialize<'de> for AlfaNumString {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for AlfaNumString {
@@ -3274,17 +3310,30 @@ impl<'de> ::serde::Deserialize<'de> for NxVariableProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxVariableProperties;
+        let mut out = NxVariableProperties::default();
+        <NxVariableProperties as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxVariableProperties {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxVariableProperties);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxVariableProperties object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxVariableProperties, A::Error> {
-                let mut out = NxVariableProperties::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -3306,10 +3355,10 @@ impl<'de> ::serde::Deserialize<'de> for NxVariableProperties {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxVariableProperties {
@@ -3444,17 +3493,30 @@ impl<'de> ::serde::Deserialize<'de> for FieldAttributes {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = FieldAttributes;
+        let mut out = FieldAttributes::default();
+        <FieldAttributes as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for FieldAttributes {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut FieldAttributes);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a FieldAttributes object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<FieldAttributes, A::Error> {
-                let mut out = FieldAttributes::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -3468,10 +3530,10 @@ impl<'de> ::serde::Deserialize<'de> for FieldAttributes {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for FieldAttributes {
@@ -3736,17 +3798,30 @@ impl<'de> ::serde::Deserialize<'de> for GenericObjectLayout {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = GenericObjectLayout;
+        let mut out = GenericObjectLayout::default();
+        <GenericObjectLayout as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for GenericObjectLayout {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut GenericObjectLayout);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a GenericObjectLayout object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<GenericObjectLayout, A::Error> {
-                let mut out = GenericObjectLayout::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -3781,10 +3856,10 @@ impl<'de> ::serde::Deserialize<'de> for GenericObjectLayout {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for GenericObjectLayout {
@@ -3898,17 +3973,27 @@ impl<'de> ::serde::Deserialize<'de> for NxInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxInfo;
+        let mut out = NxInfo::default();
+        <NxInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxInfo, A::Error> {
-                let mut out = NxInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -3918,10 +4003,10 @@ impl<'de> ::serde::Deserialize<'de> for NxInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxInfo {
@@ -3959,17 +4044,27 @@ impl<'de> ::serde::Deserialize<'de> for NxMeta {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxMeta;
+        let mut out = NxMeta::default();
+        <NxMeta as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxMeta {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxMeta);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxMeta object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxMeta, A::Error> {
-                let mut out = NxMeta::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -3978,10 +4073,10 @@ impl<'de> ::serde::Deserialize<'de> for NxMeta {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxMeta {
@@ -4014,17 +4109,30 @@ impl<'de> ::serde::Deserialize<'de> for NxLayoutErrors {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxLayoutErrors;
+        let mut out = NxLayoutErrors::default();
+        <NxLayoutErrors as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxLayoutErrors {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxLayoutErrors);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxLayoutErrors object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxLayoutErrors, A::Error> {
-                let mut out = NxLayoutErrors::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -4033,10 +4141,10 @@ impl<'de> ::serde::Deserialize<'de> for NxLayoutErrors {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxLayoutErrors {
@@ -4076,17 +4184,30 @@ impl<'de> ::serde::Deserialize<'de> for NxSelectionInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxSelectionInfo;
+        let mut out = NxSelectionInfo::default();
+        <NxSelectionInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxSelectionInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxSelectionInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxSelectionInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxSelectionInfo, A::Error> {
-                let mut out = NxSelectionInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -4096,10 +4217,10 @@ impl<'de> ::serde::Deserialize<'de> for NxSelectionInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxSelectionInfo {
@@ -4152,17 +4273,27 @@ impl<'de> ::serde::Deserialize<'de> for NxPage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxPage;
+        let mut out = NxPage::default();
+        <NxPage as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxPage {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxPage);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxPage object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxPage, A::Error> {
-                let mut out = NxPage::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -4174,10 +4305,10 @@ impl<'de> ::serde::Deserialize<'de> for NxPage {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxPage {
@@ -4239,27 +4370,43 @@ impl<'de> ::serde::Deserialize<'de> for NxDataPage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxDataPage;
+        let mut out = NxDataPage::default();
+        <NxDataPage as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxDataPage {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxDataPage);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxDataPage object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxDataPage, A::Error> {
-                let mut out = NxDataPage::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qMatrix" => {
-                            out.matrix = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.matrix,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qTails" => {
-                            out.tails = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.tails,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         "qArea" => out.area = map.next_value()?,
@@ -4267,10 +4414,10 @@ impl<'de> ::serde::Deserialize<'de> for NxDataPage {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxDataPage {
@@ -4403,17 +4550,27 @@ impl<'de> ::serde::Deserialize<'de> for NxCell {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxCell;
+        let mut out = NxCell::default();
+        <NxCell as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxCell {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxCell);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxCell object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxCell, A::Error> {
-                let mut out = NxCell::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -4437,10 +4594,10 @@ impl<'de> ::serde::Deserialize<'de> for NxCell {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxCell {
@@ -4632,32 +4789,48 @@ impl<'de> ::serde::Deserialize<'de> for NxHighlightRanges {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxHighlightRanges;
+        let mut out = NxHighlightRanges::default();
+        <NxHighlightRanges as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxHighlightRanges {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxHighlightRanges);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxHighlightRanges object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxHighlightRanges, A::Error> {
-                let mut out = NxHighlightRanges::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qRanges" => {
-                            out.ranges = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.ranges,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxHighlightRanges {
@@ -4695,17 +4868,27 @@ impl<'de> ::serde::Deserialize<'de> for CharRange {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = CharRange;
+        let mut out = CharRange::default();
+        <CharRange as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for CharRange {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut CharRange);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a CharRange object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<CharRange, A::Error> {
-                let mut out = CharRange::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -4715,10 +4898,10 @@ impl<'de> ::serde::Deserialize<'de> for CharRange {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for CharRange {
@@ -4754,32 +4937,48 @@ impl<'de> ::serde::Deserialize<'de> for NxAttributeExpressionValues {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxAttributeExpressionValues;
+        let mut out = NxAttributeExpressionValues::default();
+        <NxAttributeExpressionValues as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxAttributeExpressionValues {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxAttributeExpressionValues);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxAttributeExpressionValues object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxAttributeExpressionValues, A::Error> {
-                let mut out = NxAttributeExpressionValues::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qValues" => {
-                            out.values = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.values,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxAttributeExpressionValues {
@@ -4818,17 +5017,30 @@ impl<'de> ::serde::Deserialize<'de> for NxSimpleValue {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxSimpleValue;
+        let mut out = NxSimpleValue::default();
+        <NxSimpleValue as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxSimpleValue {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxSimpleValue);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxSimpleValue object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxSimpleValue, A::Error> {
-                let mut out = NxSimpleValue::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -4840,10 +5052,10 @@ impl<'de> ::serde::Deserialize<'de> for NxSimpleValue {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxSimpleValue {
@@ -4879,32 +5091,48 @@ impl<'de> ::serde::Deserialize<'de> for NxAttributeDimValues {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxAttributeDimValues;
+        let mut out = NxAttributeDimValues::default();
+        <NxAttributeDimValues as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxAttributeDimValues {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxAttributeDimValues);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxAttributeDimValues object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxAttributeDimValues, A::Error> {
-                let mut out = NxAttributeDimValues::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qValues" => {
-                            out.values = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.values,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxAttributeDimValues {
@@ -4943,17 +5171,30 @@ impl<'de> ::serde::Deserialize<'de> for NxSimpleDimValue {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxSimpleDimValue;
+        let mut out = NxSimpleDimValue::default();
+        <NxSimpleDimValue as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxSimpleDimValue {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxSimpleDimValue);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxSimpleDimValue object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxSimpleDimValue, A::Error> {
-                let mut out = NxSimpleDimValue::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -4963,10 +5204,10 @@ impl<'de> ::serde::Deserialize<'de> for NxSimpleDimValue {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxSimpleDimValue {
@@ -5013,23 +5254,39 @@ impl<'de> ::serde::Deserialize<'de> for NxMiniChartData {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxMiniChartData;
+        let mut out = NxMiniChartData::default();
+        <NxMiniChartData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxMiniChartData {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxMiniChartData);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxMiniChartData object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxMiniChartData, A::Error> {
-                let mut out = NxMiniChartData::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qMatrix" => {
-                            out.matrix = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.matrix,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qMin" => {
@@ -5042,10 +5299,10 @@ impl<'de> ::serde::Deserialize<'de> for NxMiniChartData {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxMiniChartData {
@@ -5110,17 +5367,30 @@ impl<'de> ::serde::Deserialize<'de> for NxMiniChartCell {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxMiniChartCell;
+        let mut out = NxMiniChartCell::default();
+        <NxMiniChartCell as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxMiniChartCell {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxMiniChartCell);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxMiniChartCell object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxMiniChartCell, A::Error> {
-                let mut out = NxMiniChartCell::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -5134,10 +5404,10 @@ impl<'de> ::serde::Deserialize<'de> for NxMiniChartCell {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxMiniChartCell {
@@ -5193,17 +5463,30 @@ impl<'de> ::serde::Deserialize<'de> for NxValidationError {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxValidationError;
+        let mut out = NxValidationError::default();
+        <NxValidationError as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxValidationError {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxValidationError);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxValidationError object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxValidationError, A::Error> {
-                let mut out = NxValidationError::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -5214,10 +5497,10 @@ impl<'de> ::serde::Deserialize<'de> for NxValidationError {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxValidationError {
@@ -5267,17 +5550,27 @@ impl<'de> ::serde::Deserialize<'de> for NxGroupTail {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxGroupTail;
+        let mut out = NxGroupTail::default();
+        <NxGroupTail as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxGroupTail {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxGroupTail);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxGroupTail object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxGroupTail, A::Error> {
-                let mut out = NxGroupTail::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -5287,10 +5580,10 @@ impl<'de> ::serde::Deserialize<'de> for NxGroupTail {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxGroupTail {
@@ -5343,17 +5636,27 @@ impl<'de> ::serde::Deserialize<'de> for Rect {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = Rect;
+        let mut out = Rect::default();
+        <Rect as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for Rect {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut Rect);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Rect object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<Rect, A::Error> {
-                let mut out = Rect::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -5365,10 +5668,10 @@ impl<'de> ::serde::Deserialize<'de> for Rect {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for Rect {
@@ -5521,41 +5824,60 @@ impl<'de> ::serde::Deserialize<'de> for NxPivotPage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxPivotPage;
+        let mut out = NxPivotPage::default();
+        <NxPivotPage as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxPivotPage {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxPivotPage);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxPivotPage object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxPivotPage, A::Error> {
-                let mut out = NxPivotPage::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qLeft" => {
-                            out.left = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.left,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qTop" => {
-                            out.top = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.top,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         "qData" => {
-                            out.data = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.data,
+                            )?;
                             out.extra.mark_list(2u32);
                         }
                         "qArea" => out.area = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxPivotPage {
@@ -5667,17 +5989,30 @@ impl<'de> ::serde::Deserialize<'de> for NxPivotDimensionCell {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxPivotDimensionCell;
+        let mut out = NxPivotDimensionCell::default();
+        <NxPivotDimensionCell as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxPivotDimensionCell {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxPivotDimensionCell);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxPivotDimensionCell object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxPivotDimensionCell, A::Error> {
-                let mut out = NxPivotDimensionCell::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -5693,7 +6028,10 @@ impl<'de> ::serde::Deserialize<'de> for NxPivotDimensionCell {
                         "qUp" => out.up = map.next_value()?,
                         "qDown" => out.down = map.next_value()?,
                         "qSubNodes" => {
-                            out.sub_nodes = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.sub_nodes,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qAttrExps" => out.attr_exps = map.next_value()?,
@@ -5701,10 +6039,10 @@ impl<'de> ::serde::Deserialize<'de> for NxPivotDimensionCell {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxPivotDimensionCell {
@@ -5930,17 +6268,30 @@ impl<'de> ::serde::Deserialize<'de> for NxPivotValuePoint {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxPivotValuePoint;
+        let mut out = NxPivotValuePoint::default();
+        <NxPivotValuePoint as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxPivotValuePoint {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxPivotValuePoint);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxPivotValuePoint object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxPivotValuePoint, A::Error> {
-                let mut out = NxPivotValuePoint::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -5956,10 +6307,10 @@ impl<'de> ::serde::Deserialize<'de> for NxPivotValuePoint {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxPivotValuePoint {
@@ -6012,33 +6363,46 @@ impl<'de> ::serde::Deserialize<'de> for NxStackPage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxStackPage;
+        let mut out = NxStackPage::default();
+        <NxStackPage as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxStackPage {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxStackPage);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxStackPage object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxStackPage, A::Error> {
-                let mut out = NxStackPage::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qData" => {
-                            out.data = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.data,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qArea" => out.area = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxStackPage {
@@ -6157,17 +6521,30 @@ impl<'de> ::serde::Deserialize<'de> for NxStackedPivotCell {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxStackedPivotCell;
+        let mut out = NxStackedPivotCell::default();
+        <NxStackedPivotCell as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxStackedPivotCell {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxStackedPivotCell);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxStackedPivotCell object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxStackedPivotCell, A::Error> {
-                let mut out = NxStackedPivotCell::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -6194,7 +6571,10 @@ impl<'de> ::serde::Deserialize<'de> for NxStackedPivotCell {
                         "qDown" => out.down = map.next_value()?,
                         "qRow" => out.row = map.next_value()?,
                         "qSubNodes" => {
-                            out.sub_nodes = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.sub_nodes,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qAttrExps" => out.attr_exps = map.next_value()?,
@@ -6202,10 +6582,10 @@ impl<'de> ::serde::Deserialize<'de> for NxStackedPivotCell {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxStackedPivotCell {
@@ -6299,17 +6679,30 @@ impl<'de> ::serde::Deserialize<'de> for NxContinuousDataOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxContinuousDataOptions;
+        let mut out = NxContinuousDataOptions::default();
+        <NxContinuousDataOptions as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxContinuousDataOptions {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxContinuousDataOptions);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxContinuousDataOptions object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxContinuousDataOptions, A::Error> {
-                let mut out = NxContinuousDataOptions::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -6326,10 +6719,10 @@ impl<'de> ::serde::Deserialize<'de> for NxContinuousDataOptions {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxContinuousDataOptions {
@@ -6374,32 +6767,45 @@ impl<'de> ::serde::Deserialize<'de> for NxAxisData {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxAxisData;
+        let mut out = NxAxisData::default();
+        <NxAxisData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxAxisData {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxAxisData);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxAxisData object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxAxisData, A::Error> {
-                let mut out = NxAxisData::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qAxis" => {
-                            out.axis = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.axis,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxAxisData {
@@ -6442,17 +6848,27 @@ impl<'de> ::serde::Deserialize<'de> for NxAxisTicks {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxAxisTicks;
+        let mut out = NxAxisTicks::default();
+        <NxAxisTicks as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxAxisTicks {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxAxisTicks);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxAxisTicks object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxAxisTicks, A::Error> {
-                let mut out = NxAxisTicks::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -6463,16 +6879,19 @@ impl<'de> ::serde::Deserialize<'de> for NxAxisTicks {
                             out.extra.mark_list(0u32);
                         }
                         "qTicks" => {
-                            out.ticks = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.ticks,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxAxisTicks {
@@ -6521,17 +6940,27 @@ impl<'de> ::serde::Deserialize<'de> for NxTickCell {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxTickCell;
+        let mut out = NxTickCell::default();
+        <NxTickCell as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxTickCell {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxTickCell);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxTickCell object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxTickCell, A::Error> {
-                let mut out = NxTickCell::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -6546,10 +6975,10 @@ impl<'de> ::serde::Deserialize<'de> for NxTickCell {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxTickCell {
@@ -6601,34 +7030,50 @@ impl<'de> ::serde::Deserialize<'de> for NxTreeDataOption {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxTreeDataOption;
+        let mut out = NxTreeDataOption::default();
+        <NxTreeDataOption as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxTreeDataOption {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxTreeDataOption);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxTreeDataOption object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxTreeDataOption, A::Error> {
-                let mut out = NxTreeDataOption::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qMaxNbrOfNodes" => out.max_nbr_of_nodes = map.next_value()?,
                         "qTreeNodes" => {
-                            out.tree_nodes = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.tree_nodes,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qTreeLevels" => out.tree_levels = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxTreeDataOption {
@@ -6675,17 +7120,30 @@ impl<'de> ::serde::Deserialize<'de> for NxPageTreeNode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxPageTreeNode;
+        let mut out = NxPageTreeNode::default();
+        <NxPageTreeNode as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxPageTreeNode {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxPageTreeNode);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxPageTreeNode object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxPageTreeNode, A::Error> {
-                let mut out = NxPageTreeNode::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -6695,10 +7153,10 @@ impl<'de> ::serde::Deserialize<'de> for NxPageTreeNode {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxPageTreeNode {
@@ -6742,17 +7200,30 @@ impl<'de> ::serde::Deserialize<'de> for NxPageTreeLevel {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxPageTreeLevel;
+        let mut out = NxPageTreeLevel::default();
+        <NxPageTreeLevel as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxPageTreeLevel {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxPageTreeLevel);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxPageTreeLevel object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxPageTreeLevel, A::Error> {
-                let mut out = NxPageTreeLevel::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -6762,10 +7233,10 @@ impl<'de> ::serde::Deserialize<'de> for NxPageTreeLevel {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxPageTreeLevel {
@@ -6913,17 +7384,27 @@ impl<'de> ::serde::Deserialize<'de> for NxTreeNode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxTreeNode;
+        let mut out = NxTreeNode::default();
+        <NxTreeNode as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxTreeNode {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxTreeNode);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxTreeNode object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxTreeNode, A::Error> {
-                let mut out = NxTreeNode::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -6938,11 +7419,17 @@ impl<'de> ::serde::Deserialize<'de> for NxTreeNode {
                         "qRow" => out.row = map.next_value()?,
                         "qType" => out.r#type = map.next_value()?,
                         "qValues" => {
-                            out.values = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.values,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qNodes" => {
-                            out.nodes = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.nodes,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         "qAttrExps" => out.attr_exps = map.next_value()?,
@@ -6965,10 +7452,10 @@ impl<'de> ::serde::Deserialize<'de> for NxTreeNode {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxTreeNode {
@@ -7068,17 +7555,27 @@ impl<'de> ::serde::Deserialize<'de> for NxTreeValue {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxTreeValue;
+        let mut out = NxTreeValue::default();
+        <NxTreeValue as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxTreeValue {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxTreeValue);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxTreeValue object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxTreeValue, A::Error> {
-                let mut out = NxTreeValue::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -7092,10 +7589,10 @@ impl<'de> ::serde::Deserialize<'de> for NxTreeValue {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxTreeValue {
@@ -7147,17 +7644,27 @@ impl<'de> ::serde::Deserialize<'de> for NxViewPort {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxViewPort;
+        let mut out = NxViewPort::default();
+        <NxViewPort as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxViewPort {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxViewPort);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxViewPort object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxViewPort, A::Error> {
-                let mut out = NxViewPort::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -7168,10 +7675,10 @@ impl<'de> ::serde::Deserialize<'de> for NxViewPort {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxViewPort {
@@ -7229,17 +7736,30 @@ impl<'de> ::serde::Deserialize<'de> for NxDataAreaPage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxDataAreaPage;
+        let mut out = NxDataAreaPage::default();
+        <NxDataAreaPage as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxDataAreaPage {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxDataAreaPage);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxDataAreaPage object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxDataAreaPage, A::Error> {
-                let mut out = NxDataAreaPage::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -7259,10 +7779,10 @@ impl<'de> ::serde::Deserialize<'de> for NxDataAreaPage {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxDataAreaPage {
@@ -7322,17 +7842,27 @@ impl<'de> ::serde::Deserialize<'de> for NxPatch {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxPatch;
+        let mut out = NxPatch::default();
+        <NxPatch as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxPatch {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxPatch);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxPatch object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxPatch, A::Error> {
-                let mut out = NxPatch::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -7343,10 +7873,10 @@ impl<'de> ::serde::Deserialize<'de> for NxPatch {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxPatch {
@@ -7549,17 +8079,30 @@ impl<'de> ::serde::Deserialize<'de> for GenericObjectProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = GenericObjectProperties;
+        let mut out = GenericObjectProperties::default();
+        <GenericObjectProperties as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for GenericObjectProperties {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut GenericObjectProperties);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a GenericObjectProperties object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<GenericObjectProperties, A::Error> {
-                let mut out = GenericObjectProperties::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -7604,10 +8147,10 @@ impl<'de> ::serde::Deserialize<'de> for GenericObjectProperties {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for GenericObjectProperties {
@@ -7727,24 +8270,40 @@ impl<'de> ::serde::Deserialize<'de> for GenericObjectEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = GenericObjectEntry;
+        let mut out = GenericObjectEntry::default();
+        <GenericObjectEntry as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for GenericObjectEntry {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut GenericObjectEntry);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a GenericObjectEntry object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<GenericObjectEntry, A::Error> {
-                let mut out = GenericObjectEntry::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qProperty" => out.property = map.next_value()?,
                         "qChildren" => {
-                            out.children = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.children,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qEmbeddedSnapshotRef" => {
@@ -7753,10 +8312,10 @@ impl<'de> ::serde::Deserialize<'de> for GenericObjectEntry {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for GenericObjectEntry {
@@ -7810,17 +8369,30 @@ impl<'de> ::serde::Deserialize<'de> for GenericBookmarkEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = GenericBookmarkEntry;
+        let mut out = GenericBookmarkEntry::default();
+        <GenericBookmarkEntry as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for GenericBookmarkEntry {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut GenericBookmarkEntry);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a GenericBookmarkEntry object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<GenericBookmarkEntry, A::Error> {
-                let mut out = GenericBookmarkEntry::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -7832,10 +8404,10 @@ impl<'de> ::serde::Deserialize<'de> for GenericBookmarkEntry {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for GenericBookmarkEntry {
@@ -7905,17 +8477,30 @@ impl<'de> ::serde::Deserialize<'de> for GenericBookmarkProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = GenericBookmarkProperties;
+        let mut out = GenericBookmarkProperties::default();
+        <GenericBookmarkProperties as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for GenericBookmarkProperties {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut GenericBookmarkProperties);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a GenericBookmarkProperties object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<GenericBookmarkProperties, A::Error> {
-                let mut out = GenericBookmarkProperties::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -7927,10 +8512,10 @@ impl<'de> ::serde::Deserialize<'de> for GenericBookmarkProperties {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for GenericBookmarkProperties {
@@ -8001,23 +8586,36 @@ impl<'de> ::serde::Deserialize<'de> for NxBookmark {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxBookmark;
+        let mut out = NxBookmark::default();
+        <NxBookmark as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxBookmark {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxBookmark);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxBookmark object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxBookmark, A::Error> {
-                let mut out = NxBookmark::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qStateData" => {
-                            out.state_data = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.state_data,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qUtcModifyTime" => {
@@ -8026,28 +8624,40 @@ impl<'de> ::serde::Deserialize<'de> for NxBookmark {
                                 .0;
                         }
                         "qVariableItems" => {
-                            out.variable_items = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.variable_items,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         "qPatches" => {
-                            out.patches = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.patches,
+                            )?;
                             out.extra.mark_list(2u32);
                         }
                         "qCyclicGroupStates" => {
-                            out.cyclic_group_states = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.cyclic_group_states,
+                            )?;
                             out.extra.mark_list(3u32);
                         }
                         "qGroupStates" => {
-                            out.group_states = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.group_states,
+                            )?;
                             out.extra.mark_list(4u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxBookmark {
@@ -8101,33 +8711,49 @@ impl<'de> ::serde::Deserialize<'de> for AlternateStateData {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = AlternateStateData;
+        let mut out = AlternateStateData::default();
+        <AlternateStateData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for AlternateStateData {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut AlternateStateData);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a AlternateStateData object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<AlternateStateData, A::Error> {
-                let mut out = AlternateStateData::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qStateName" => out.state_name = map.next_value()?,
                         "qFieldItems" => {
-                            out.field_items = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.field_items,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for AlternateStateData {
@@ -8214,17 +8840,30 @@ impl<'de> ::serde::Deserialize<'de> for BookmarkFieldItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = BookmarkFieldItem;
+        let mut out = BookmarkFieldItem::default();
+        <BookmarkFieldItem as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for BookmarkFieldItem {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut BookmarkFieldItem);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a BookmarkFieldItem object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<BookmarkFieldItem, A::Error> {
-                let mut out = BookmarkFieldItem::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -8233,11 +8872,17 @@ impl<'de> ::serde::Deserialize<'de> for BookmarkFieldItem {
                         "qLocked" => out.locked = map.next_value()?,
                         "qSelectInfo" => out.select_info = map.next_value()?,
                         "qValues" => {
-                            out.values = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.values,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qExcludedValues" => {
-                            out.excluded_values = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.excluded_values,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         "qAndMode" => out.and_mode = map.next_value()?,
@@ -8249,10 +8894,10 @@ impl<'de> ::serde::Deserialize<'de> for BookmarkFieldItem {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for BookmarkFieldItem {
@@ -8324,17 +8969,27 @@ impl<'de> ::serde::Deserialize<'de> for FieldDefEx {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = FieldDefEx;
+        let mut out = FieldDefEx::default();
+        <FieldDefEx as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for FieldDefEx {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut FieldDefEx);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a FieldDefEx object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<FieldDefEx, A::Error> {
-                let mut out = FieldDefEx::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -8344,10 +8999,10 @@ impl<'de> ::serde::Deserialize<'de> for FieldDefEx {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for FieldDefEx {
@@ -8558,17 +9213,27 @@ impl<'de> ::serde::Deserialize<'de> for SelectInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SelectInfo;
+        let mut out = SelectInfo::default();
+        <SelectInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SelectInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SelectInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SelectInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SelectInfo, A::Error> {
-                let mut out = SelectInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -8586,12 +9251,18 @@ impl<'de> ::serde::Deserialize<'de> for SelectInfo {
                         }
                         "qNumberFormat" => out.number_format = map.next_value()?,
                         "qRangeInfo" => {
-                            out.range_info = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.range_info,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qSoftLock" => out.soft_lock = map.next_value()?,
                         "qContinuousRangeInfo" => {
-                            out.continuous_range_info = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.continuous_range_info,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         "qSelectFieldSearch" => {
@@ -8600,10 +9271,10 @@ impl<'de> ::serde::Deserialize<'de> for SelectInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SelectInfo {
@@ -8671,17 +9342,30 @@ impl<'de> ::serde::Deserialize<'de> for RangeSelectInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = RangeSelectInfo;
+        let mut out = RangeSelectInfo::default();
+        <RangeSelectInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for RangeSelectInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut RangeSelectInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a RangeSelectInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<RangeSelectInfo, A::Error> {
-                let mut out = RangeSelectInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -8700,10 +9384,10 @@ impl<'de> ::serde::Deserialize<'de> for RangeSelectInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for RangeSelectInfo {
@@ -8761,17 +9445,27 @@ impl<'de> ::serde::Deserialize<'de> for Range {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = Range;
+        let mut out = Range::default();
+        <Range as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for Range {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut Range);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Range object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<Range, A::Error> {
-                let mut out = Range::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -8787,10 +9481,10 @@ impl<'de> ::serde::Deserialize<'de> for Range {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for Range {
@@ -8844,17 +9538,30 @@ impl<'de> ::serde::Deserialize<'de> for BookmarkVariableItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = BookmarkVariableItem;
+        let mut out = BookmarkVariableItem::default();
+        <BookmarkVariableItem as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for BookmarkVariableItem {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut BookmarkVariableItem);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a BookmarkVariableItem object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<BookmarkVariableItem, A::Error> {
-                let mut out = BookmarkVariableItem::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -8865,10 +9572,10 @@ impl<'de> ::serde::Deserialize<'de> for BookmarkVariableItem {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for BookmarkVariableItem {
@@ -8917,37 +9624,53 @@ impl<'de> ::serde::Deserialize<'de> for NxPatches {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxPatches;
+        let mut out = NxPatches::default();
+        <NxPatches as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxPatches {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxPatches);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxPatches object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxPatches, A::Error> {
-                let mut out = NxPatches::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
                         "qPatches" => {
-                            out.patches = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.patches,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qChildren" => {
-                            out.children = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.children,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxPatches {
@@ -8996,17 +9719,30 @@ impl<'de> ::serde::Deserialize<'de> for CyclicGroupPosition {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = CyclicGroupPosition;
+        let mut out = CyclicGroupPosition::default();
+        <CyclicGroupPosition as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for CyclicGroupPosition {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut CyclicGroupPosition);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a CyclicGroupPosition object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<CyclicGroupPosition, A::Error> {
-                let mut out = CyclicGroupPosition::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -9016,10 +9752,10 @@ impl<'de> ::serde::Deserialize<'de> for CyclicGroupPosition {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for CyclicGroupPosition {
@@ -9067,17 +9803,27 @@ impl<'de> ::serde::Deserialize<'de> for GroupState {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = GroupState;
+        let mut out = GroupState::default();
+        <GroupState as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for GroupState {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut GroupState);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a GroupState object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<GroupState, A::Error> {
-                let mut out = GroupState::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -9087,10 +9833,10 @@ impl<'de> ::serde::Deserialize<'de> for GroupState {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for GroupState {
@@ -9203,17 +9949,27 @@ impl<'de> ::serde::Deserialize<'de> for Bookmark {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = Bookmark;
+        let mut out = Bookmark::default();
+        <Bookmark as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for Bookmark {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut Bookmark);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Bookmark object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<Bookmark, A::Error> {
-                let mut out = Bookmark::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -9233,16 +9989,25 @@ impl<'de> ::serde::Deserialize<'de> for Bookmark {
                         "qRecallCount" => out.recall_count = map.next_value()?,
                         "qApplyAdditive" => out.apply_additive = map.next_value()?,
                         "qFieldItems" => {
-                            out.field_items = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.field_items,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qVariableItems" => {
-                            out.variable_items = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.variable_items,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         "qSheetId" => out.sheet_id = map.next_value()?,
                         "qObjects" => {
-                            out.objects = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.objects,
+                            )?;
                             out.extra.mark_list(2u32);
                         }
                         "qApplyLayoutState" => out.apply_layout_state = map.next_value()?,
@@ -9250,7 +10015,10 @@ impl<'de> ::serde::Deserialize<'de> for Bookmark {
                         "qInfoText" => out.info_text = map.next_value()?,
                         "qOwner" => out.owner = map.next_value()?,
                         "qGroups" => {
-                            out.groups = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.groups,
+                            )?;
                             out.extra.mark_list(3u32);
                         }
                         "qShow" => out.show = map.next_value()?,
@@ -9258,11 +10026,17 @@ impl<'de> ::serde::Deserialize<'de> for Bookmark {
                             out.apply_input_field_values = map.next_value()?;
                         }
                         "qInputFieldItems" => {
-                            out.input_field_items = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.input_field_items,
+                            )?;
                             out.extra.mark_list(4u32);
                         }
                         "qObjectsLayout" => {
-                            out.objects_layout = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.objects_layout,
+                            )?;
                             out.extra.mark_list(5u32);
                         }
                         "qIncludeSelectionState" => {
@@ -9272,7 +10046,10 @@ impl<'de> ::serde::Deserialize<'de> for Bookmark {
                             out.include_scroll_position = map.next_value()?;
                         }
                         "qAlternateStateData" => {
-                            out.alternate_state_data = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.alternate_state_data,
+                            )?;
                             out.extra.mark_list(6u32);
                         }
                         "qForAnnotations" => out.for_annotations = map.next_value()?,
@@ -9282,10 +10059,10 @@ impl<'de> ::serde::Deserialize<'de> for Bookmark {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for Bookmark {
@@ -9394,17 +10171,30 @@ impl<'de> ::serde::Deserialize<'de> for LayoutBookmarkData {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = LayoutBookmarkData;
+        let mut out = LayoutBookmarkData::default();
+        <LayoutBookmarkData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for LayoutBookmarkData {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut LayoutBookmarkData);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a LayoutBookmarkData object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<LayoutBookmarkData, A::Error> {
-                let mut out = LayoutBookmarkData::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -9416,10 +10206,10 @@ impl<'de> ::serde::Deserialize<'de> for LayoutBookmarkData {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for LayoutBookmarkData {
@@ -9462,17 +10252,30 @@ impl<'de> ::serde::Deserialize<'de> for ScrollPosition {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = ScrollPosition;
+        let mut out = ScrollPosition::default();
+        <ScrollPosition as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for ScrollPosition {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut ScrollPosition);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a ScrollPosition object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<ScrollPosition, A::Error> {
-                let mut out = ScrollPosition::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -9482,10 +10285,10 @@ impl<'de> ::serde::Deserialize<'de> for ScrollPosition {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for ScrollPosition {
@@ -9528,17 +10331,27 @@ impl<'de> ::serde::Deserialize<'de> for Point {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = Point;
+        let mut out = Point::default();
+        <Point as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for Point {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut Point);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Point object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<Point, A::Error> {
-                let mut out = Point::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -9548,10 +10361,10 @@ impl<'de> ::serde::Deserialize<'de> for Point {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for Point {
@@ -9588,17 +10401,30 @@ impl<'de> ::serde::Deserialize<'de> for GroupBookmarkData {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = GroupBookmarkData;
+        let mut out = GroupBookmarkData::default();
+        <GroupBookmarkData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for GroupBookmarkData {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut GroupBookmarkData);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a GroupBookmarkData object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<GroupBookmarkData, A::Error> {
-                let mut out = GroupBookmarkData::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -9608,10 +10434,10 @@ impl<'de> ::serde::Deserialize<'de> for GroupBookmarkData {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for GroupBookmarkData {
@@ -9650,17 +10476,27 @@ impl<'de> ::serde::Deserialize<'de> for CondDef {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = CondDef;
+        let mut out = CondDef::default();
+        <CondDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for CondDef {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut CondDef);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a CondDef object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<CondDef, A::Error> {
-                let mut out = CondDef::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -9670,10 +10506,10 @@ impl<'de> ::serde::Deserialize<'de> for CondDef {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for CondDef {
@@ -9709,17 +10545,27 @@ impl<'de> ::serde::Deserialize<'de> for ValueExpr {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = ValueExpr;
+        let mut out = ValueExpr::default();
+        <ValueExpr as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for ValueExpr {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut ValueExpr);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a ValueExpr object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<ValueExpr, A::Error> {
-                let mut out = ValueExpr::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -9728,10 +10574,10 @@ impl<'de> ::serde::Deserialize<'de> for ValueExpr {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for ValueExpr {
@@ -9768,24 +10614,40 @@ impl<'de> ::serde::Deserialize<'de> for InputFieldItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = InputFieldItem;
+        let mut out = InputFieldItem::default();
+        <InputFieldItem as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for InputFieldItem {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut InputFieldItem);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a InputFieldItem object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<InputFieldItem, A::Error> {
-                let mut out = InputFieldItem::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qFieldName" => out.field_name = map.next_value()?,
                         "qValues" => {
-                            out.values = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.values,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qPackedHashKeys" => {
@@ -9795,10 +10657,10 @@ impl<'de> ::serde::Deserialize<'de> for InputFieldItem {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for InputFieldItem {
@@ -9892,17 +10754,30 @@ impl<'de> ::serde::Deserialize<'de> for ExtendedLayoutBookmarkData {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = ExtendedLayoutBookmarkData;
+        let mut out = ExtendedLayoutBookmarkData::default();
+        <ExtendedLayoutBookmarkData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for ExtendedLayoutBookmarkData {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut ExtendedLayoutBookmarkData);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a ExtendedLayoutBookmarkData object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<ExtendedLayoutBookmarkData, A::Error> {
-                let mut out = ExtendedLayoutBookmarkData::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -9912,21 +10787,33 @@ impl<'de> ::serde::Deserialize<'de> for ExtendedLayoutBookmarkData {
                         "qShowMode" => out.show_mode = map.next_value()?,
                         "qScrollPos" => out.scroll_pos = map.next_value()?,
                         "qExpansionInfo" => {
-                            out.expansion_info = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.expansion_info,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qLeftCollapsed" => out.left_collapsed = map.next_value()?,
                         "qTopCollapsed" => out.top_collapsed = map.next_value()?,
                         "qSortData" => {
-                            out.sort_data = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.sort_data,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         "qDimensionGroupPos" => {
-                            out.dimension_group_pos = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.dimension_group_pos,
+                            )?;
                             out.extra.mark_list(2u32);
                         }
                         "qExpressionGroupPos" => {
-                            out.expression_group_pos = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.expression_group_pos,
+                            )?;
                             out.extra.mark_list(3u32);
                         }
                         "qUseGraphMode" => out.use_graph_mode = map.next_value()?,
@@ -9940,10 +10827,10 @@ impl<'de> ::serde::Deserialize<'de> for ExtendedLayoutBookmarkData {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for ExtendedLayoutBookmarkData {
@@ -10016,17 +10903,30 @@ impl<'de> ::serde::Deserialize<'de> for ExpansionData {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = ExpansionData;
+        let mut out = ExpansionData::default();
+        <ExpansionData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for ExpansionData {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut ExpansionData);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a ExpansionData object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<ExpansionData, A::Error> {
-                let mut out = ExpansionData::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -10036,10 +10936,10 @@ impl<'de> ::serde::Deserialize<'de> for ExpansionData {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for ExpansionData {
@@ -10079,17 +10979,30 @@ impl<'de> ::serde::Deserialize<'de> for PositionMark {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = PositionMark;
+        let mut out = PositionMark::default();
+        <PositionMark as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for PositionMark {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut PositionMark);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a PositionMark object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<PositionMark, A::Error> {
-                let mut out = PositionMark::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -10106,10 +11019,10 @@ impl<'de> ::serde::Deserialize<'de> for PositionMark {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for PositionMark {
@@ -10150,17 +11063,30 @@ impl<'de> ::serde::Deserialize<'de> for InterFieldSortData {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = InterFieldSortData;
+        let mut out = InterFieldSortData::default();
+        <InterFieldSortData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for InterFieldSortData {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut InterFieldSortData);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a InterFieldSortData object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<InterFieldSortData, A::Error> {
-                let mut out = InterFieldSortData::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -10170,10 +11096,10 @@ impl<'de> ::serde::Deserialize<'de> for InterFieldSortData {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for InterFieldSortData {
@@ -10210,17 +11136,30 @@ impl<'de> ::serde::Deserialize<'de> for GroupStateInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = GroupStateInfo;
+        let mut out = GroupStateInfo::default();
+        <GroupStateInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for GroupStateInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut GroupStateInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a GroupStateInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<GroupStateInfo, A::Error> {
-                let mut out = GroupStateInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -10230,10 +11169,10 @@ impl<'de> ::serde::Deserialize<'de> for GroupStateInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for GroupStateInfo {
@@ -10441,17 +11380,30 @@ impl<'de> ::serde::Deserialize<'de> for ExtendedPivotStateData {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = ExtendedPivotStateData;
+        let mut out = ExtendedPivotStateData::default();
+        <ExtendedPivotStateData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for ExtendedPivotStateData {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut ExtendedPivotStateData);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a ExtendedPivotStateData object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<ExtendedPivotStateData, A::Error> {
-                let mut out = ExtendedPivotStateData::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -10473,10 +11425,10 @@ impl<'de> ::serde::Deserialize<'de> for ExtendedPivotStateData {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for ExtendedPivotStateData {
@@ -10542,17 +11494,27 @@ impl<'de> ::serde::Deserialize<'de> for MetaData {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = MetaData;
+        let mut out = MetaData::default();
+        <MetaData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for MetaData {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut MetaData);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a MetaData object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<MetaData, A::Error> {
-                let mut out = MetaData::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -10581,10 +11543,10 @@ impl<'de> ::serde::Deserialize<'de> for MetaData {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for MetaData {
@@ -10831,17 +11793,30 @@ impl<'de> ::serde::Deserialize<'de> for NxSelectionCell {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxSelectionCell;
+        let mut out = NxSelectionCell::default();
+        <NxSelectionCell as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxSelectionCell {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxSelectionCell);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxSelectionCell object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxSelectionCell, A::Error> {
-                let mut out = NxSelectionCell::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -10852,10 +11827,10 @@ impl<'de> ::serde::Deserialize<'de> for NxSelectionCell {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxSelectionCell {
@@ -10980,17 +11955,30 @@ impl<'de> ::serde::Deserialize<'de> for NxRangeSelectInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxRangeSelectInfo;
+        let mut out = NxRangeSelectInfo::default();
+        <NxRangeSelectInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxRangeSelectInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxRangeSelectInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxRangeSelectInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxRangeSelectInfo, A::Error> {
-                let mut out = NxRangeSelectInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -11000,10 +11988,10 @@ impl<'de> ::serde::Deserialize<'de> for NxRangeSelectInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxRangeSelectInfo {
@@ -11040,23 +12028,39 @@ impl<'de> ::serde::Deserialize<'de> for NxMultiRangeSelectInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxMultiRangeSelectInfo;
+        let mut out = NxMultiRangeSelectInfo::default();
+        <NxMultiRangeSelectInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxMultiRangeSelectInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxMultiRangeSelectInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxMultiRangeSelectInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxMultiRangeSelectInfo, A::Error> {
-                let mut out = NxMultiRangeSelectInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qRanges" => {
-                            out.ranges = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.ranges,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qColumnsToSelect" => {
@@ -11066,10 +12070,10 @@ impl<'de> ::serde::Deserialize<'de> for NxMultiRangeSelectInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxMultiRangeSelectInfo {
@@ -11106,32 +12110,48 @@ impl<'de> ::serde::Deserialize<'de> for NxTreeMultiRangeSelectInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxTreeMultiRangeSelectInfo;
+        let mut out = NxTreeMultiRangeSelectInfo::default();
+        <NxTreeMultiRangeSelectInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxTreeMultiRangeSelectInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxTreeMultiRangeSelectInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxTreeMultiRangeSelectInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxTreeMultiRangeSelectInfo, A::Error> {
-                let mut out = NxTreeMultiRangeSelectInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qRanges" => {
-                            out.ranges = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.ranges,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxTreeMultiRangeSelectInfo {
@@ -11177,17 +12197,30 @@ impl<'de> ::serde::Deserialize<'de> for NxTreeRangeSelectInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxTreeRangeSelectInfo;
+        let mut out = NxTreeRangeSelectInfo::default();
+        <NxTreeRangeSelectInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxTreeRangeSelectInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxTreeRangeSelectInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxTreeRangeSelectInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxTreeRangeSelectInfo, A::Error> {
-                let mut out = NxTreeRangeSelectInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -11198,10 +12231,10 @@ impl<'de> ::serde::Deserialize<'de> for NxTreeRangeSelectInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxTreeRangeSelectInfo {
@@ -11245,17 +12278,30 @@ impl<'de> ::serde::Deserialize<'de> for NxContinuousRangeSelectInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxContinuousRangeSelectInfo;
+        let mut out = NxContinuousRangeSelectInfo::default();
+        <NxContinuousRangeSelectInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxContinuousRangeSelectInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxContinuousRangeSelectInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxContinuousRangeSelectInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxContinuousRangeSelectInfo, A::Error> {
-                let mut out = NxContinuousRangeSelectInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -11265,10 +12311,10 @@ impl<'de> ::serde::Deserialize<'de> for NxContinuousRangeSelectInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxContinuousRangeSelectInfo {
@@ -11319,17 +12365,30 @@ impl<'de> ::serde::Deserialize<'de> for ObjectInterface {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = ObjectInterface;
+        let mut out = ObjectInterface::default();
+        <ObjectInterface as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for ObjectInterface {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut ObjectInterface);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a ObjectInterface object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<ObjectInterface, A::Error> {
-                let mut out = ObjectInterface::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -11341,10 +12400,10 @@ impl<'de> ::serde::Deserialize<'de> for ObjectInterface {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for ObjectInterface {
@@ -11393,17 +12452,30 @@ impl<'de> ::serde::Deserialize<'de> for NxLinkedObjectInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxLinkedObjectInfo;
+        let mut out = NxLinkedObjectInfo::default();
+        <NxLinkedObjectInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxLinkedObjectInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxLinkedObjectInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxLinkedObjectInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxLinkedObjectInfo, A::Error> {
-                let mut out = NxLinkedObjectInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -11413,10 +12485,10 @@ impl<'de> ::serde::Deserialize<'de> for NxLinkedObjectInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxLinkedObjectInfo {
@@ -11495,17 +12567,27 @@ impl<'de> ::serde::Deserialize<'de> for NxGroupDef {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxGroupDef;
+        let mut out = NxGroupDef::default();
+        <NxGroupDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxGroupDef {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxGroupDef);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxGroupDef object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxGroupDef, A::Error> {
-                let mut out = NxGroupDef::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -11515,16 +12597,19 @@ impl<'de> ::serde::Deserialize<'de> for NxGroupDef {
                         "qGroupType" => out.group_type = map.next_value()?,
                         "qLabel" => out.label = map.next_value()?,
                         "qMemberIds" => {
-                            out.member_ids = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.member_ids,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxGroupDef {
@@ -11658,17 +12743,30 @@ impl<'de> ::serde::Deserialize<'de> for NxGroupObjectId {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxGroupObjectId;
+        let mut out = NxGroupObjectId::default();
+        <NxGroupObjectId as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxGroupObjectId {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxGroupObjectId);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxGroupObjectId object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxGroupObjectId, A::Error> {
-                let mut out = NxGroupObjectId::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -11678,10 +12776,10 @@ impl<'de> ::serde::Deserialize<'de> for NxGroupObjectId {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxGroupObjectId {
@@ -11726,17 +12824,30 @@ impl<'de> ::serde::Deserialize<'de> for AppObjectListDef {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = AppObjectListDef;
+        let mut out = AppObjectListDef::default();
+        <AppObjectListDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for AppObjectListDef {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut AppObjectListDef);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a AppObjectListDef object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<AppObjectListDef, A::Error> {
-                let mut out = AppObjectListDef::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -11746,10 +12857,10 @@ impl<'de> ::serde::Deserialize<'de> for AppObjectListDef {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for AppObjectListDef {
@@ -11790,32 +12901,48 @@ impl<'de> ::serde::Deserialize<'de> for AppObjectList {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = AppObjectList;
+        let mut out = AppObjectList::default();
+        <AppObjectList as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for AppObjectList {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut AppObjectList);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a AppObjectList object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<AppObjectList, A::Error> {
-                let mut out = AppObjectList::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qItems" => {
-                            out.items = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.items,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for AppObjectList {
@@ -11858,17 +12985,30 @@ impl<'de> ::serde::Deserialize<'de> for NxContainerEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxContainerEntry;
+        let mut out = NxContainerEntry::default();
+        <NxContainerEntry as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxContainerEntry {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxContainerEntry);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxContainerEntry object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxContainerEntry, A::Error> {
-                let mut out = NxContainerEntry::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -11879,10 +13019,10 @@ impl<'de> ::serde::Deserialize<'de> for NxContainerEntry {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxContainerEntry {
@@ -11934,17 +13074,30 @@ impl<'de> ::serde::Deserialize<'de> for BookmarkListDef {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = BookmarkListDef;
+        let mut out = BookmarkListDef::default();
+        <BookmarkListDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for BookmarkListDef {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut BookmarkListDef);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a BookmarkListDef object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<BookmarkListDef, A::Error> {
-                let mut out = BookmarkListDef::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -11955,10 +13108,10 @@ impl<'de> ::serde::Deserialize<'de> for BookmarkListDef {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for BookmarkListDef {
@@ -11998,32 +13151,48 @@ impl<'de> ::serde::Deserialize<'de> for BookmarkList {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = BookmarkList;
+        let mut out = BookmarkList::default();
+        <BookmarkList as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for BookmarkList {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut BookmarkList);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a BookmarkList object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<BookmarkList, A::Error> {
-                let mut out = BookmarkList::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qItems" => {
-                            out.items = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.items,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for BookmarkList {
@@ -12059,17 +13228,30 @@ impl<'de> ::serde::Deserialize<'de> for ChildListDef {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = ChildListDef;
+        let mut out = ChildListDef::default();
+        <ChildListDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for ChildListDef {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut ChildListDef);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a ChildListDef object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<ChildListDef, A::Error> {
-                let mut out = ChildListDef::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -12078,10 +13260,10 @@ impl<'de> ::serde::Deserialize<'de> for ChildListDef {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for ChildListDef {
@@ -12117,32 +13299,45 @@ impl<'de> ::serde::Deserialize<'de> for ChildList {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = ChildList;
+        let mut out = ChildList::default();
+        <ChildList as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for ChildList {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut ChildList);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a ChildList object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<ChildList, A::Error> {
-                let mut out = ChildList::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qItems" => {
-                            out.items = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.items,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for ChildList {
@@ -12181,17 +13376,30 @@ impl<'de> ::serde::Deserialize<'de> for DimensionListDef {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = DimensionListDef;
+        let mut out = DimensionListDef::default();
+        <DimensionListDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for DimensionListDef {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut DimensionListDef);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a DimensionListDef object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<DimensionListDef, A::Error> {
-                let mut out = DimensionListDef::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -12201,10 +13409,10 @@ impl<'de> ::serde::Deserialize<'de> for DimensionListDef {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for DimensionListDef {
@@ -12241,32 +13449,48 @@ impl<'de> ::serde::Deserialize<'de> for DimensionList {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = DimensionList;
+        let mut out = DimensionList::default();
+        <DimensionList as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for DimensionList {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut DimensionList);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a DimensionList object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<DimensionList, A::Error> {
-                let mut out = DimensionList::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qItems" => {
-                            out.items = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.items,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for DimensionList {
@@ -12313,17 +13537,30 @@ impl<'de> ::serde::Deserialize<'de> for ExtensionList {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = ExtensionList;
+        let mut out = ExtensionList::default();
+        <ExtensionList as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for ExtensionList {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut ExtensionList);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a ExtensionList object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<ExtensionList, A::Error> {
-                let mut out = ExtensionList::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -12335,10 +13572,10 @@ impl<'de> ::serde::Deserialize<'de> for ExtensionList {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for ExtensionList {
@@ -12423,17 +13660,30 @@ impl<'de> ::serde::Deserialize<'de> for FieldListDef {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = FieldListDef;
+        let mut out = FieldListDef::default();
+        <FieldListDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for FieldListDef {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut FieldListDef);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a FieldListDef object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<FieldListDef, A::Error> {
-                let mut out = FieldListDef::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -12452,10 +13702,10 @@ impl<'de> ::serde::Deserialize<'de> for FieldListDef {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for FieldListDef {
@@ -12507,32 +13757,45 @@ impl<'de> ::serde::Deserialize<'de> for FieldList {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = FieldList;
+        let mut out = FieldList::default();
+        <FieldList as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for FieldList {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut FieldList);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a FieldList object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<FieldList, A::Error> {
-                let mut out = FieldList::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qItems" => {
-                            out.items = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.items,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for FieldList {
@@ -12649,17 +13912,30 @@ impl<'de> ::serde::Deserialize<'de> for NxFieldDescription {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxFieldDescription;
+        let mut out = NxFieldDescription::default();
+        <NxFieldDescription as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxFieldDescription {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxFieldDescription);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxFieldDescription object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxFieldDescription, A::Error> {
-                let mut out = NxFieldDescription::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -12682,10 +13958,10 @@ impl<'de> ::serde::Deserialize<'de> for NxFieldDescription {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxFieldDescription {
@@ -12751,32 +14027,48 @@ impl<'de> ::serde::Deserialize<'de> for NxDerivedFieldDescriptionList {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxDerivedFieldDescriptionList;
+        let mut out = NxDerivedFieldDescriptionList::default();
+        <NxDerivedFieldDescriptionList as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxDerivedFieldDescriptionList {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxDerivedFieldDescriptionList);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxDerivedFieldDescriptionList object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxDerivedFieldDescriptionList, A::Error> {
-                let mut out = NxDerivedFieldDescriptionList::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qDerivedFieldLists" => {
-                            out.derived_field_lists = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.derived_field_lists,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxDerivedFieldDescriptionList {
@@ -12824,17 +14116,30 @@ impl<'de> ::serde::Deserialize<'de> for NxDerivedFieldsData {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxDerivedFieldsData;
+        let mut out = NxDerivedFieldsData::default();
+        <NxDerivedFieldsData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxDerivedFieldsData {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxDerivedFieldsData);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxDerivedFieldsData object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxDerivedFieldsData, A::Error> {
-                let mut out = NxDerivedFieldsData::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -12843,11 +14148,17 @@ impl<'de> ::serde::Deserialize<'de> for NxDerivedFieldsData {
                             out.derived_definition_name = map.next_value()?;
                         }
                         "qFieldDefs" => {
-                            out.field_defs = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.field_defs,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qGroupDefs" => {
-                            out.group_defs = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.group_defs,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         "qTags" => {
@@ -12857,10 +14168,10 @@ impl<'de> ::serde::Deserialize<'de> for NxDerivedFieldsData {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxDerivedFieldsData {
@@ -12928,17 +14239,30 @@ impl<'de> ::serde::Deserialize<'de> for NxDerivedField {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxDerivedField;
+        let mut out = NxDerivedField::default();
+        <NxDerivedField as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxDerivedField {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxDerivedField);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxDerivedField object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxDerivedField, A::Error> {
-                let mut out = NxDerivedField::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -12954,10 +14278,10 @@ impl<'de> ::serde::Deserialize<'de> for NxDerivedField {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxDerivedField {
@@ -13024,17 +14348,30 @@ impl<'de> ::serde::Deserialize<'de> for NxDerivedGroup {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxDerivedGroup;
+        let mut out = NxDerivedGroup::default();
+        <NxDerivedGroup as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxDerivedGroup {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxDerivedGroup);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxDerivedGroup object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxDerivedGroup, A::Error> {
-                let mut out = NxDerivedGroup::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -13049,10 +14386,10 @@ impl<'de> ::serde::Deserialize<'de> for NxDerivedGroup {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxDerivedGroup {
@@ -13385,28 +14722,47 @@ impl<'de> ::serde::Deserialize<'de> for HyperCubeDef {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = HyperCubeDef;
+        let mut out = HyperCubeDef::default();
+        <HyperCubeDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for HyperCubeDef {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut HyperCubeDef);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a HyperCubeDef object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<HyperCubeDef, A::Error> {
-                let mut out = HyperCubeDef::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qStateName" => out.state_name = map.next_value()?,
                         "qDimensions" => {
-                            out.dimensions = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.dimensions,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qMeasures" => {
-                            out.measures = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.measures,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         "qInterColumnSortOrder" => {
@@ -13416,7 +14772,10 @@ impl<'de> ::serde::Deserialize<'de> for HyperCubeDef {
                         "qSuppressZero" => out.suppress_zero = map.next_value()?,
                         "qSuppressMissing" => out.suppress_missing = map.next_value()?,
                         "qInitialDataFetch" => {
-                            out.initial_data_fetch = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.initial_data_fetch,
+                            )?;
                             out.extra.mark_list(3u32);
                         }
                         "qReductionMode" => out.reduction_mode = map.next_value()?,
@@ -13439,7 +14798,10 @@ impl<'de> ::serde::Deserialize<'de> for HyperCubeDef {
                             out.extra.mark_list(4u32);
                         }
                         "qExpansionState" => {
-                            out.expansion_state = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.expansion_state,
+                            )?;
                             out.extra.mark_list(5u32);
                         }
                         "qDynamicScript" => {
@@ -13455,10 +14817,10 @@ impl<'de> ::serde::Deserialize<'de> for HyperCubeDef {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for HyperCubeDef {
@@ -13646,17 +15008,27 @@ impl<'de> ::serde::Deserialize<'de> for NxDimension {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxDimension;
+        let mut out = NxDimension::default();
+        <NxDimension as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxDimension {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxDimension);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxDimension object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxDimension, A::Error> {
-                let mut out = NxDimension::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -13672,21 +15044,27 @@ impl<'de> ::serde::Deserialize<'de> for NxDimension {
                         "qTotalLabel" => out.total_label = map.next_value()?,
                         "qCalcCond" => out.calc_cond = map.next_value()?,
                         "qAttributeExpressions" => {
-                            out.attribute_expressions = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.attribute_expressions,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qAttributeDimensions" => {
-                            out.attribute_dimensions = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.attribute_dimensions,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         "qCalcCondition" => out.calc_condition = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxDimension {
@@ -13813,17 +15191,30 @@ impl<'de> ::serde::Deserialize<'de> for NxInlineDimensionDef {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxInlineDimensionDef;
+        let mut out = NxInlineDimensionDef::default();
+        <NxInlineDimensionDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxInlineDimensionDef {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxInlineDimensionDef);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxInlineDimensionDef object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxInlineDimensionDef, A::Error> {
-                let mut out = NxInlineDimensionDef::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -13838,11 +15229,17 @@ impl<'de> ::serde::Deserialize<'de> for NxInlineDimensionDef {
                             out.extra.mark_list(1u32);
                         }
                         "qSortCriterias" => {
-                            out.sort_criterias = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.sort_criterias,
+                            )?;
                             out.extra.mark_list(2u32);
                         }
                         "qNumberPresentations" => {
-                            out.number_presentations = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.number_presentations,
+                            )?;
                             out.extra.mark_list(3u32);
                         }
                         "qReverseSort" => out.reverse_sort = map.next_value()?,
@@ -13852,10 +15249,10 @@ impl<'de> ::serde::Deserialize<'de> for NxInlineDimensionDef {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxInlineDimensionDef {
@@ -13945,17 +15342,30 @@ impl<'de> ::serde::Deserialize<'de> for SortCriteria {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SortCriteria;
+        let mut out = SortCriteria::default();
+        <SortCriteria as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SortCriteria {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SortCriteria);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SortCriteria object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SortCriteria, A::Error> {
-                let mut out = SortCriteria::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -13971,10 +15381,10 @@ impl<'de> ::serde::Deserialize<'de> for SortCriteria {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SortCriteria {
@@ -14156,17 +15566,30 @@ impl<'de> ::serde::Deserialize<'de> for OtherTotalSpecProp {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = OtherTotalSpecProp;
+        let mut out = OtherTotalSpecProp::default();
+        <OtherTotalSpecProp as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for OtherTotalSpecProp {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut OtherTotalSpecProp);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a OtherTotalSpecProp object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<OtherTotalSpecProp, A::Error> {
-                let mut out = OtherTotalSpecProp::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -14196,10 +15619,10 @@ impl<'de> ::serde::Deserialize<'de> for OtherTotalSpecProp {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for OtherTotalSpecProp {
@@ -14634,17 +16057,27 @@ impl<'de> ::serde::Deserialize<'de> for StringExpr {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = StringExpr;
+        let mut out = StringExpr::default();
+        <StringExpr as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for StringExpr {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut StringExpr);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a StringExpr object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<StringExpr, A::Error> {
-                let mut out = StringExpr::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -14653,10 +16086,10 @@ impl<'de> ::serde::Deserialize<'de> for StringExpr {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for StringExpr {
@@ -14717,17 +16150,30 @@ impl<'de> ::serde::Deserialize<'de> for NxAttrExprDef {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxAttrExprDef;
+        let mut out = NxAttrExprDef::default();
+        <NxAttrExprDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxAttrExprDef {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxAttrExprDef);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxAttrExprDef object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxAttrExprDef, A::Error> {
-                let mut out = NxAttrExprDef::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -14741,10 +16187,10 @@ impl<'de> ::serde::Deserialize<'de> for NxAttrExprDef {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxAttrExprDef {
@@ -14808,17 +16254,30 @@ impl<'de> ::serde::Deserialize<'de> for NxAttrDimDef {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxAttrDimDef;
+        let mut out = NxAttrDimDef::default();
+        <NxAttrDimDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxAttrDimDef {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxAttrDimDef);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxAttrDimDef object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxAttrDimDef, A::Error> {
-                let mut out = NxAttrDimDef::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -14830,10 +16289,10 @@ impl<'de> ::serde::Deserialize<'de> for NxAttrDimDef {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxAttrDimDef {
@@ -14880,17 +16339,27 @@ impl<'de> ::serde::Deserialize<'de> for NxCalcCond {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxCalcCond;
+        let mut out = NxCalcCond::default();
+        <NxCalcCond as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxCalcCond {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxCalcCond);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxCalcCond object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxCalcCond, A::Error> {
-                let mut out = NxCalcCond::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -14900,10 +16369,10 @@ impl<'de> ::serde::Deserialize<'de> for NxCalcCond {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxCalcCond {
@@ -14994,17 +16463,27 @@ impl<'de> ::serde::Deserialize<'de> for NxMeasure {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxMeasure;
+        let mut out = NxMeasure::default();
+        <NxMeasure as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxMeasure {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxMeasure);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxMeasure object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxMeasure, A::Error> {
-                let mut out = NxMeasure::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -15013,27 +16492,36 @@ impl<'de> ::serde::Deserialize<'de> for NxMeasure {
                         "qDef" => out.def = map.next_value()?,
                         "qSortBy" => out.sort_by = map.next_value()?,
                         "qAttributeExpressions" => {
-                            out.attribute_expressions = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.attribute_expressions,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qAttributeDimensions" => {
-                            out.attribute_dimensions = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.attribute_dimensions,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         "qCalcCond" => out.calc_cond = map.next_value()?,
                         "qCalcCondition" => out.calc_condition = map.next_value()?,
                         "qTrendLines" => {
-                            out.trend_lines = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.trend_lines,
+                            )?;
                             out.extra.mark_list(2u32);
                         }
                         "qMiniChartDef" => out.mini_chart_def = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxMeasure {
@@ -15186,17 +16674,30 @@ impl<'de> ::serde::Deserialize<'de> for NxInlineMeasureDef {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxInlineMeasureDef;
+        let mut out = NxInlineMeasureDef::default();
+        <NxInlineMeasureDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxInlineMeasureDef {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxInlineMeasureDef);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxInlineMeasureDef object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxInlineMeasureDef, A::Error> {
-                let mut out = NxInlineMeasureDef::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -15224,10 +16725,10 @@ impl<'de> ::serde::Deserialize<'de> for NxInlineMeasureDef {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxInlineMeasureDef {
@@ -15352,17 +16853,30 @@ impl<'de> ::serde::Deserialize<'de> for NxTrendlineDef {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxTrendlineDef;
+        let mut out = NxTrendlineDef::default();
+        <NxTrendlineDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxTrendlineDef {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxTrendlineDef);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxTrendlineDef object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxTrendlineDef, A::Error> {
-                let mut out = NxTrendlineDef::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -15375,10 +16889,10 @@ impl<'de> ::serde::Deserialize<'de> for NxTrendlineDef {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxTrendlineDef {
@@ -15729,17 +17243,30 @@ impl<'de> ::serde::Deserialize<'de> for NxMiniChartDef {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxMiniChartDef;
+        let mut out = NxMiniChartDef::default();
+        <NxMiniChartDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxMiniChartDef {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxMiniChartDef);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxMiniChartDef object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxMiniChartDef, A::Error> {
-                let mut out = NxMiniChartDef::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -15750,17 +17277,20 @@ impl<'de> ::serde::Deserialize<'de> for NxMiniChartDef {
                         "qOtherTotalSpec" => out.other_total_spec = map.next_value()?,
                         "qMaxNumberPoints" => out.max_number_points = map.next_value()?,
                         "qAttributeExpressions" => {
-                            out.attribute_expressions = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.attribute_expressions,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qNullSuppression" => out.null_suppression = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxMiniChartDef {
@@ -16046,17 +17576,27 @@ impl<'de> ::serde::Deserialize<'de> for HyperCube {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = HyperCube;
+        let mut out = HyperCube::default();
+        <HyperCube as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for HyperCube {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut HyperCube);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a HyperCube object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<HyperCube, A::Error> {
-                let mut out = HyperCube::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -16065,11 +17605,17 @@ impl<'de> ::serde::Deserialize<'de> for HyperCube {
                         "qSize" => out.size = map.next_value()?,
                         "qError" => out.error = map.next_value()?,
                         "qDimensionInfo" => {
-                            out.dimension_info = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.dimension_info,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qMeasureInfo" => {
-                            out.measure_info = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.measure_info,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         "qEffectiveInterColumnSortOrder" => {
@@ -16077,19 +17623,31 @@ impl<'de> ::serde::Deserialize<'de> for HyperCube {
                             out.extra.mark_list(2u32);
                         }
                         "qGrandTotalRow" => {
-                            out.grand_total_row = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.grand_total_row,
+                            )?;
                             out.extra.mark_list(3u32);
                         }
                         "qDataPages" => {
-                            out.data_pages = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.data_pages,
+                            )?;
                             out.extra.mark_list(4u32);
                         }
                         "qPivotDataPages" => {
-                            out.pivot_data_pages = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.pivot_data_pages,
+                            )?;
                             out.extra.mark_list(5u32);
                         }
                         "qStackedDataPages" => {
-                            out.stacked_data_pages = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.stacked_data_pages,
+                            )?;
                             out.extra.mark_list(6u32);
                         }
                         "qMode" => out.mode = map.next_value()?,
@@ -16110,10 +17668,10 @@ impl<'de> ::serde::Deserialize<'de> for HyperCube {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for HyperCube {
@@ -16210,17 +17768,27 @@ impl<'de> ::serde::Deserialize<'de> for Size {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = Size;
+        let mut out = Size::default();
+        <Size as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for Size {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut Size);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Size object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<Size, A::Error> {
-                let mut out = Size::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -16230,10 +17798,10 @@ impl<'de> ::serde::Deserialize<'de> for Size {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for Size {
@@ -16444,17 +18012,30 @@ impl<'de> ::serde::Deserialize<'de> for NxDimensionInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxDimensionInfo;
+        let mut out = NxDimensionInfo::default();
+        <NxDimensionInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxDimensionInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxDimensionInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxDimensionInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxDimensionInfo, A::Error> {
-                let mut out = NxDimensionInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -16497,11 +18078,17 @@ impl<'de> ::serde::Deserialize<'de> for NxDimensionInfo {
                         "qIsCyclic" => out.is_cyclic = map.next_value()?,
                         "qDerivedField" => out.derived_field = map.next_value()?,
                         "qAttrExprInfo" => {
-                            out.attr_expr_info = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.attr_expr_info,
+                            )?;
                             out.extra.mark_list(3u32);
                         }
                         "qAttrDimInfo" => {
-                            out.attr_dim_info = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.attr_dim_info,
+                            )?;
                             out.extra.mark_list(4u32);
                         }
                         "qCalcCondMsg" => out.calc_cond_msg = map.next_value()?,
@@ -16515,10 +18102,10 @@ impl<'de> ::serde::Deserialize<'de> for NxDimensionInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxDimensionInfo {
@@ -16753,17 +18340,30 @@ impl<'de> ::serde::Deserialize<'de> for NxStateCounts {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxStateCounts;
+        let mut out = NxStateCounts::default();
+        <NxStateCounts as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxStateCounts {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxStateCounts);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxStateCounts object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxStateCounts, A::Error> {
-                let mut out = NxStateCounts::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -16779,10 +18379,10 @@ impl<'de> ::serde::Deserialize<'de> for NxStateCounts {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxStateCounts {
@@ -16946,17 +18546,30 @@ impl<'de> ::serde::Deserialize<'de> for NxAttrExprInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxAttrExprInfo;
+        let mut out = NxAttrExprInfo::default();
+        <NxAttrExprInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxAttrExprInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxAttrExprInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxAttrExprInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxAttrExprInfo, A::Error> {
-                let mut out = NxAttrExprInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -16975,10 +18588,10 @@ impl<'de> ::serde::Deserialize<'de> for NxAttrExprInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxAttrExprInfo {
@@ -17057,17 +18670,30 @@ impl<'de> ::serde::Deserialize<'de> for NxAttrDimInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxAttrDimInfo;
+        let mut out = NxAttrDimInfo::default();
+        <NxAttrDimInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxAttrDimInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxAttrDimInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxAttrDimInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxAttrDimInfo, A::Error> {
-                let mut out = NxAttrDimInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -17081,10 +18707,10 @@ impl<'de> ::serde::Deserialize<'de> for NxAttrDimInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxAttrDimInfo {
@@ -17145,17 +18771,30 @@ impl<'de> ::serde::Deserialize<'de> for NxCardinalities {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxCardinalities;
+        let mut out = NxCardinalities::default();
+        <NxCardinalities as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxCardinalities {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxCardinalities);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxCardinalities object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxCardinalities, A::Error> {
-                let mut out = NxCardinalities::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -17170,10 +18809,10 @@ impl<'de> ::serde::Deserialize<'de> for NxCardinalities {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxCardinalities {
@@ -17296,17 +18935,30 @@ impl<'de> ::serde::Deserialize<'de> for NxMeasureInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxMeasureInfo;
+        let mut out = NxMeasureInfo::default();
+        <NxMeasureInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxMeasureInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxMeasureInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxMeasureInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxMeasureInfo, A::Error> {
-                let mut out = NxMeasureInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -17328,27 +18980,36 @@ impl<'de> ::serde::Deserialize<'de> for NxMeasureInfo {
                         "qReverseSort" => out.reverse_sort = map.next_value()?,
                         "qIsAutoFormat" => out.is_auto_format = map.next_value()?,
                         "qAttrExprInfo" => {
-                            out.attr_expr_info = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.attr_expr_info,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qAttrDimInfo" => {
-                            out.attr_dim_info = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.attr_dim_info,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         "qCalcCondMsg" => out.calc_cond_msg = map.next_value()?,
                         "qLibraryId" => out.library_id = map.next_value()?,
                         "qTrendLines" => {
-                            out.trend_lines = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.trend_lines,
+                            )?;
                             out.extra.mark_list(2u32);
                         }
                         "qMiniChart" => out.mini_chart = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxMeasureInfo {
@@ -17464,17 +19125,27 @@ impl<'de> ::serde::Deserialize<'de> for NxTrendline {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxTrendline;
+        let mut out = NxTrendline::default();
+        <NxTrendline as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxTrendline {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxTrendline);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxTrendline object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxTrendline, A::Error> {
-                let mut out = NxTrendline::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -17493,10 +19164,10 @@ impl<'de> ::serde::Deserialize<'de> for NxTrendline {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxTrendline {
@@ -17561,17 +19232,27 @@ impl<'de> ::serde::Deserialize<'de> for NxMiniChart {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxMiniChart;
+        let mut out = NxMiniChart::default();
+        <NxMiniChart as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxMiniChart {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxMiniChart);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxMiniChart object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxMiniChart, A::Error> {
-                let mut out = NxMiniChart::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -17589,17 +19270,20 @@ impl<'de> ::serde::Deserialize<'de> for NxMiniChart {
                             out.x_max = map.next_value::<::qix_runtime::de::OptNum>()?.0;
                         }
                         "qAttrExprInfo" => {
-                            out.attr_expr_info = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.attr_expr_info,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qError" => out.error = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxMiniChart {
@@ -17652,17 +19336,30 @@ impl<'de> ::serde::Deserialize<'de> for NxCellPosition {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxCellPosition;
+        let mut out = NxCellPosition::default();
+        <NxCellPosition as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxCellPosition {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxCellPosition);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxCellPosition object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxCellPosition, A::Error> {
-                let mut out = NxCellPosition::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -17672,10 +19369,10 @@ impl<'de> ::serde::Deserialize<'de> for NxCellPosition {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxCellPosition {
@@ -17777,17 +19474,30 @@ impl<'de> ::serde::Deserialize<'de> for ListObjectDef {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = ListObjectDef;
+        let mut out = ListObjectDef::default();
+        <ListObjectDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for ListObjectDef {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut ListObjectDef);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a ListObjectDef object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<ListObjectDef, A::Error> {
-                let mut out = ListObjectDef::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -17799,11 +19509,17 @@ impl<'de> ::serde::Deserialize<'de> for ListObjectDef {
                         "qFrequencyMode" => out.frequency_mode = map.next_value()?,
                         "qShowAlternatives" => out.show_alternatives = map.next_value()?,
                         "qInitialDataFetch" => {
-                            out.initial_data_fetch = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.initial_data_fetch,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qExpressions" => {
-                            out.expressions = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.expressions,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         "qDirectQuerySimplifiedView" => {
@@ -17812,10 +19528,10 @@ impl<'de> ::serde::Deserialize<'de> for ListObjectDef {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for ListObjectDef {
@@ -17874,17 +19590,30 @@ impl<'de> ::serde::Deserialize<'de> for NxAutoSortByStateDef {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxAutoSortByStateDef;
+        let mut out = NxAutoSortByStateDef::default();
+        <NxAutoSortByStateDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxAutoSortByStateDef {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxAutoSortByStateDef);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxAutoSortByStateDef object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxAutoSortByStateDef, A::Error> {
-                let mut out = NxAutoSortByStateDef::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -17895,10 +19624,10 @@ impl<'de> ::serde::Deserialize<'de> for NxAutoSortByStateDef {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxAutoSortByStateDef {
@@ -18026,17 +19755,30 @@ impl<'de> ::serde::Deserialize<'de> for NxListObjectExpressionDef {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxListObjectExpressionDef;
+        let mut out = NxListObjectExpressionDef::default();
+        <NxListObjectExpressionDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxListObjectExpressionDef {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxListObjectExpressionDef);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxListObjectExpressionDef object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxListObjectExpressionDef, A::Error> {
-                let mut out = NxListObjectExpressionDef::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -18046,10 +19788,10 @@ impl<'de> ::serde::Deserialize<'de> for NxListObjectExpressionDef {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxListObjectExpressionDef {
@@ -18116,17 +19858,27 @@ impl<'de> ::serde::Deserialize<'de> for ListObject {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = ListObject;
+        let mut out = ListObject::default();
+        <ListObject as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for ListObject {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut ListObject);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a ListObject object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<ListObject, A::Error> {
-                let mut out = ListObject::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -18136,20 +19888,26 @@ impl<'de> ::serde::Deserialize<'de> for ListObject {
                         "qError" => out.error = map.next_value()?,
                         "qDimensionInfo" => out.dimension_info = map.next_value()?,
                         "qExpressions" => {
-                            out.expressions = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.expressions,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qDataPages" => {
-                            out.data_pages = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.data_pages,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for ListObject {
@@ -18203,17 +19961,30 @@ impl<'de> ::serde::Deserialize<'de> for NxListObjectExpression {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxListObjectExpression;
+        let mut out = NxListObjectExpression::default();
+        <NxListObjectExpression as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxListObjectExpression {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxListObjectExpression);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxListObjectExpression object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxListObjectExpression, A::Error> {
-                let mut out = NxListObjectExpression::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -18223,10 +19994,10 @@ impl<'de> ::serde::Deserialize<'de> for NxListObjectExpression {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxListObjectExpression {
@@ -18268,17 +20039,30 @@ impl<'de> ::serde::Deserialize<'de> for MeasureListDef {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = MeasureListDef;
+        let mut out = MeasureListDef::default();
+        <MeasureListDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for MeasureListDef {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut MeasureListDef);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a MeasureListDef object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<MeasureListDef, A::Error> {
-                let mut out = MeasureListDef::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -18288,10 +20072,10 @@ impl<'de> ::serde::Deserialize<'de> for MeasureListDef {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for MeasureListDef {
@@ -18328,32 +20112,45 @@ impl<'de> ::serde::Deserialize<'de> for MeasureList {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = MeasureList;
+        let mut out = MeasureList::default();
+        <MeasureList as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for MeasureList {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut MeasureList);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a MeasureList object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<MeasureList, A::Error> {
-                let mut out = MeasureList::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qItems" => {
-                            out.items = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.items,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for MeasureList {
@@ -18402,32 +20199,45 @@ impl<'de> ::serde::Deserialize<'de> for MediaList {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = MediaList;
+        let mut out = MediaList::default();
+        <MediaList as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for MediaList {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut MediaList);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a MediaList object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<MediaList, A::Error> {
-                let mut out = MediaList::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qItems" => {
-                            out.items = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.items,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for MediaList {
@@ -18472,17 +20282,30 @@ impl<'de> ::serde::Deserialize<'de> for MediaListItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = MediaListItem;
+        let mut out = MediaListItem::default();
+        <MediaListItem as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for MediaListItem {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut MediaListItem);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a MediaListItem object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<MediaListItem, A::Error> {
-                let mut out = MediaListItem::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -18492,10 +20315,10 @@ impl<'de> ::serde::Deserialize<'de> for MediaListItem {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for MediaListItem {
@@ -18563,17 +20386,30 @@ impl<'de> ::serde::Deserialize<'de> for NxLibraryDimensionDef {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxLibraryDimensionDef;
+        let mut out = NxLibraryDimensionDef::default();
+        <NxLibraryDimensionDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxLibraryDimensionDef {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxLibraryDimensionDef);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxLibraryDimensionDef object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxLibraryDimensionDef, A::Error> {
-                let mut out = NxLibraryDimensionDef::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -18593,10 +20429,10 @@ impl<'de> ::serde::Deserialize<'de> for NxLibraryDimensionDef {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxLibraryDimensionDef {
@@ -18674,17 +20510,30 @@ impl<'de> ::serde::Deserialize<'de> for NxLibraryDimension {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxLibraryDimension;
+        let mut out = NxLibraryDimension::default();
+        <NxLibraryDimension as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxLibraryDimension {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxLibraryDimension);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxLibraryDimension object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxLibraryDimension, A::Error> {
-                let mut out = NxLibraryDimension::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -18704,10 +20553,10 @@ impl<'de> ::serde::Deserialize<'de> for NxLibraryDimension {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxLibraryDimension {
@@ -18800,17 +20649,30 @@ impl<'de> ::serde::Deserialize<'de> for NxLibraryMeasureDef {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxLibraryMeasureDef;
+        let mut out = NxLibraryMeasureDef::default();
+        <NxLibraryMeasureDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxLibraryMeasureDef {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxLibraryMeasureDef);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxLibraryMeasureDef object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxLibraryMeasureDef, A::Error> {
-                let mut out = NxLibraryMeasureDef::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -18829,10 +20691,10 @@ impl<'de> ::serde::Deserialize<'de> for NxLibraryMeasureDef {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxLibraryMeasureDef {
@@ -18916,17 +20778,30 @@ impl<'de> ::serde::Deserialize<'de> for NxLibraryMeasure {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxLibraryMeasure;
+        let mut out = NxLibraryMeasure::default();
+        <NxLibraryMeasure as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxLibraryMeasure {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxLibraryMeasure);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxLibraryMeasure object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxLibraryMeasure, A::Error> {
-                let mut out = NxLibraryMeasure::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -18945,10 +20820,10 @@ impl<'de> ::serde::Deserialize<'de> for NxLibraryMeasure {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxLibraryMeasure {
@@ -19008,17 +20883,30 @@ impl<'de> ::serde::Deserialize<'de> for SelectionObjectDef {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SelectionObjectDef;
+        let mut out = SelectionObjectDef::default();
+        <SelectionObjectDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SelectionObjectDef {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SelectionObjectDef);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SelectionObjectDef object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SelectionObjectDef, A::Error> {
-                let mut out = SelectionObjectDef::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -19027,10 +20915,10 @@ impl<'de> ::serde::Deserialize<'de> for SelectionObjectDef {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SelectionObjectDef {
@@ -19080,17 +20968,30 @@ impl<'de> ::serde::Deserialize<'de> for SelectionObject {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SelectionObject;
+        let mut out = SelectionObject::default();
+        <SelectionObject as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SelectionObject {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SelectionObject);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SelectionObject object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SelectionObject, A::Error> {
-                let mut out = SelectionObject::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -19098,17 +20999,20 @@ impl<'de> ::serde::Deserialize<'de> for SelectionObject {
                         "qBackCount" => out.back_count = map.next_value()?,
                         "qForwardCount" => out.forward_count = map.next_value()?,
                         "qSelections" => {
-                            out.selections = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.selections,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qStateName" => out.state_name = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SelectionObject {
@@ -19251,17 +21155,30 @@ impl<'de> ::serde::Deserialize<'de> for NxCurrentSelectionItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxCurrentSelectionItem;
+        let mut out = NxCurrentSelectionItem::default();
+        <NxCurrentSelectionItem as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxCurrentSelectionItem {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxCurrentSelectionItem);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxCurrentSelectionItem object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxCurrentSelectionItem, A::Error> {
-                let mut out = NxCurrentSelectionItem::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -19275,17 +21192,26 @@ impl<'de> ::serde::Deserialize<'de> for NxCurrentSelectionItem {
                         "qSelectedCount" => out.selected_count = map.next_value()?,
                         "qSelected" => out.selected = map.next_value()?,
                         "qRangeInfo" => {
-                            out.range_info = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.range_info,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qSortIndex" => out.sort_index = map.next_value()?,
                         "qStateCounts" => out.state_counts = map.next_value()?,
                         "qSelectedFieldSelectionInfo" => {
-                            out.selected_field_selection_info = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.selected_field_selection_info,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         "qNotSelectedFieldSelectionInfo" => {
-                            out.not_selected_field_selection_info = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.not_selected_field_selection_info,
+                            )?;
                             out.extra.mark_list(2u32);
                         }
                         "qSelectionThreshold" => {
@@ -19294,16 +21220,19 @@ impl<'de> ::serde::Deserialize<'de> for NxCurrentSelectionItem {
                         "qReadableName" => out.readable_name = map.next_value()?,
                         "qIsHidden" => out.is_hidden = map.next_value()?,
                         "qDimensionReferences" => {
-                            out.dimension_references = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.dimension_references,
+                            )?;
                             out.extra.mark_list(3u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxCurrentSelectionItem {
@@ -19406,17 +21335,30 @@ impl<'de> ::serde::Deserialize<'de> for NxFieldSelectionInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxFieldSelectionInfo;
+        let mut out = NxFieldSelectionInfo::default();
+        <NxFieldSelectionInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxFieldSelectionInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxFieldSelectionInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxFieldSelectionInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxFieldSelectionInfo, A::Error> {
-                let mut out = NxFieldSelectionInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -19428,10 +21370,10 @@ impl<'de> ::serde::Deserialize<'de> for NxFieldSelectionInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxFieldSelectionInfo {
@@ -19561,17 +21503,30 @@ impl<'de> ::serde::Deserialize<'de> for DimensionReference {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = DimensionReference;
+        let mut out = DimensionReference::default();
+        <DimensionReference as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for DimensionReference {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut DimensionReference);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a DimensionReference object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<DimensionReference, A::Error> {
-                let mut out = DimensionReference::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -19581,10 +21536,10 @@ impl<'de> ::serde::Deserialize<'de> for DimensionReference {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for DimensionReference {
@@ -19621,17 +21576,30 @@ impl<'de> ::serde::Deserialize<'de> for StaticContentUrlDef {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = StaticContentUrlDef;
+        let mut out = StaticContentUrlDef::default();
+        <StaticContentUrlDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for StaticContentUrlDef {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut StaticContentUrlDef);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a StaticContentUrlDef object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<StaticContentUrlDef, A::Error> {
-                let mut out = StaticContentUrlDef::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -19640,10 +21608,10 @@ impl<'de> ::serde::Deserialize<'de> for StaticContentUrlDef {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for StaticContentUrlDef {
@@ -19677,17 +21645,30 @@ impl<'de> ::serde::Deserialize<'de> for StaticContentUrl {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = StaticContentUrl;
+        let mut out = StaticContentUrl::default();
+        <StaticContentUrl as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for StaticContentUrl {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut StaticContentUrl);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a StaticContentUrl object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<StaticContentUrl, A::Error> {
-                let mut out = StaticContentUrl::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -19696,10 +21677,10 @@ impl<'de> ::serde::Deserialize<'de> for StaticContentUrl {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for StaticContentUrl {
@@ -19743,17 +21724,30 @@ impl<'de> ::serde::Deserialize<'de> for StringExpression {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = StringExpression;
+        let mut out = StringExpression::default();
+        <StringExpression as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for StringExpression {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut StringExpression);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a StringExpression object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<StringExpression, A::Error> {
-                let mut out = StringExpression::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -19762,10 +21756,10 @@ impl<'de> ::serde::Deserialize<'de> for StringExpression {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for StringExpression {
@@ -19883,24 +21877,37 @@ impl<'de> ::serde::Deserialize<'de> for TreeDataDef {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = TreeDataDef;
+        let mut out = TreeDataDef::default();
+        <TreeDataDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for TreeDataDef {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut TreeDataDef);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a TreeDataDef object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<TreeDataDef, A::Error> {
-                let mut out = TreeDataDef::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qStateName" => out.state_name = map.next_value()?,
                         "qDimensions" => {
-                            out.dimensions = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.dimensions,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qInterColumnSortOrder" => {
@@ -19916,15 +21923,24 @@ impl<'de> ::serde::Deserialize<'de> for TreeDataDef {
                         "qCalcCondition" => out.calc_condition = map.next_value()?,
                         "qTitle" => out.title = map.next_value()?,
                         "qInitialDataFetch" => {
-                            out.initial_data_fetch = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.initial_data_fetch,
+                            )?;
                             out.extra.mark_list(2u32);
                         }
                         "qExpansionState" => {
-                            out.expansion_state = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.expansion_state,
+                            )?;
                             out.extra.mark_list(3u32);
                         }
                         "qValueExprs" => {
-                            out.value_exprs = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.value_exprs,
+                            )?;
                             out.extra.mark_list(4u32);
                         }
                         "qContextSetExpression" => {
@@ -19933,10 +21949,10 @@ impl<'de> ::serde::Deserialize<'de> for TreeDataDef {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for TreeDataDef {
@@ -20075,17 +22091,30 @@ impl<'de> ::serde::Deserialize<'de> for NxTreeDimensionDef {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxTreeDimensionDef;
+        let mut out = NxTreeDimensionDef::default();
+        <NxTreeDimensionDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxTreeDimensionDef {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxTreeDimensionDef);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxTreeDimensionDef object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxTreeDimensionDef, A::Error> {
-                let mut out = NxTreeDimensionDef::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -20093,7 +22122,10 @@ impl<'de> ::serde::Deserialize<'de> for NxTreeDimensionDef {
                         "qLibraryId" => out.library_id = map.next_value()?,
                         "qDef" => out.def = map.next_value()?,
                         "qValueExprs" => {
-                            out.value_exprs = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.value_exprs,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qNullSuppression" => out.null_suppression = map.next_value()?,
@@ -20103,20 +22135,26 @@ impl<'de> ::serde::Deserialize<'de> for NxTreeDimensionDef {
                         "qTotalLabel" => out.total_label = map.next_value()?,
                         "qCalcCondition" => out.calc_condition = map.next_value()?,
                         "qAttributeExpressions" => {
-                            out.attribute_expressions = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.attribute_expressions,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         "qAttributeDimensions" => {
-                            out.attribute_dimensions = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.attribute_dimensions,
+                            )?;
                             out.extra.mark_list(2u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxTreeDimensionDef {
@@ -20243,17 +22281,27 @@ impl<'de> ::serde::Deserialize<'de> for TreeData {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = TreeData;
+        let mut out = TreeData::default();
+        <TreeData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for TreeData {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut TreeData);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a TreeData object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<TreeData, A::Error> {
-                let mut out = TreeData::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -20265,7 +22313,10 @@ impl<'de> ::serde::Deserialize<'de> for TreeData {
                         }
                         "qError" => out.error = map.next_value()?,
                         "qDimensionInfo" => {
-                            out.dimension_info = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.dimension_info,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         "qEffectiveInterColumnSortOrder" => {
@@ -20277,20 +22328,26 @@ impl<'de> ::serde::Deserialize<'de> for TreeData {
                         "qLastExpandedPos" => out.last_expanded_pos = map.next_value()?,
                         "qCalcCondMsg" => out.calc_cond_msg = map.next_value()?,
                         "qTreeDataPages" => {
-                            out.tree_data_pages = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.tree_data_pages,
+                            )?;
                             out.extra.mark_list(3u32);
                         }
                         "qMeasureInfo" => {
-                            out.measure_info = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.measure_info,
+                            )?;
                             out.extra.mark_list(4u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for TreeData {
@@ -20539,17 +22596,30 @@ impl<'de> ::serde::Deserialize<'de> for NxTreeDimensionInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxTreeDimensionInfo;
+        let mut out = NxTreeDimensionInfo::default();
+        <NxTreeDimensionInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxTreeDimensionInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxTreeDimensionInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxTreeDimensionInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxTreeDimensionInfo, A::Error> {
-                let mut out = NxTreeDimensionInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -20592,15 +22662,24 @@ impl<'de> ::serde::Deserialize<'de> for NxTreeDimensionInfo {
                         "qIsCyclic" => out.is_cyclic = map.next_value()?,
                         "qDerivedField" => out.derived_field = map.next_value()?,
                         "qMeasureInfo" => {
-                            out.measure_info = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.measure_info,
+                            )?;
                             out.extra.mark_list(3u32);
                         }
                         "qAttrExprInfo" => {
-                            out.attr_expr_info = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.attr_expr_info,
+                            )?;
                             out.extra.mark_list(4u32);
                         }
                         "qAttrDimInfo" => {
-                            out.attr_dim_info = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.attr_dim_info,
+                            )?;
                             out.extra.mark_list(5u32);
                         }
                         "qCalcCondMsg" => out.calc_cond_msg = map.next_value()?,
@@ -20614,10 +22693,10 @@ impl<'de> ::serde::Deserialize<'de> for NxTreeDimensionInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxTreeDimensionInfo {
@@ -20752,17 +22831,27 @@ impl<'de> ::serde::Deserialize<'de> for UndoInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = UndoInfo;
+        let mut out = UndoInfo::default();
+        <UndoInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for UndoInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut UndoInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a UndoInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<UndoInfo, A::Error> {
-                let mut out = UndoInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -20772,10 +22861,10 @@ impl<'de> ::serde::Deserialize<'de> for UndoInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for UndoInfo {
@@ -20820,17 +22909,30 @@ impl<'de> ::serde::Deserialize<'de> for ValueExpression {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = ValueExpression;
+        let mut out = ValueExpression::default();
+        <ValueExpression as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for ValueExpression {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut ValueExpression);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a ValueExpression object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<ValueExpression, A::Error> {
-                let mut out = ValueExpression::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -20839,10 +22941,10 @@ impl<'de> ::serde::Deserialize<'de> for ValueExpression {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for ValueExpression {
@@ -20896,17 +22998,30 @@ impl<'de> ::serde::Deserialize<'de> for VariableListDef {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = VariableListDef;
+        let mut out = VariableListDef::default();
+        <VariableListDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for VariableListDef {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut VariableListDef);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a VariableListDef object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<VariableListDef, A::Error> {
-                let mut out = VariableListDef::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -20919,10 +23034,10 @@ impl<'de> ::serde::Deserialize<'de> for VariableListDef {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for VariableListDef {
@@ -20968,32 +23083,48 @@ impl<'de> ::serde::Deserialize<'de> for VariableList {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = VariableList;
+        let mut out = VariableList::default();
+        <VariableList as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for VariableList {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut VariableList);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a VariableList object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<VariableList, A::Error> {
-                let mut out = VariableList::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qItems" => {
-                            out.items = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.items,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for VariableList {
@@ -21080,17 +23211,30 @@ impl<'de> ::serde::Deserialize<'de> for NxVariableListItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxVariableListItem;
+        let mut out = NxVariableListItem::default();
+        <NxVariableListItem as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxVariableListItem {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxVariableListItem);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxVariableListItem object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxVariableListItem, A::Error> {
-                let mut out = NxVariableListItem::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -21107,10 +23251,10 @@ impl<'de> ::serde::Deserialize<'de> for NxVariableListItem {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxVariableListItem {
@@ -21184,17 +23328,30 @@ impl<'de> ::serde::Deserialize<'de> for GenericDimensionLayout {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = GenericDimensionLayout;
+        let mut out = GenericDimensionLayout::default();
+        <GenericDimensionLayout as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for GenericDimensionLayout {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut GenericDimensionLayout);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a GenericDimensionLayout object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<GenericDimensionLayout, A::Error> {
-                let mut out = GenericDimensionLayout::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -21203,16 +23360,19 @@ impl<'de> ::serde::Deserialize<'de> for GenericDimensionLayout {
                         "qMeta" => out.meta = map.next_value()?,
                         "qDim" => out.dim = map.next_value()?,
                         "qDimInfos" => {
-                            out.dim_infos = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.dim_infos,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for GenericDimensionLayout {
@@ -21276,17 +23436,30 @@ impl<'de> ::serde::Deserialize<'de> for GenericDimensionInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = GenericDimensionInfo;
+        let mut out = GenericDimensionInfo::default();
+        <GenericDimensionInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for GenericDimensionInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut GenericDimensionInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a GenericDimensionInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<GenericDimensionInfo, A::Error> {
-                let mut out = GenericDimensionInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -21304,10 +23477,10 @@ impl<'de> ::serde::Deserialize<'de> for GenericDimensionInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for GenericDimensionInfo {
@@ -21364,17 +23537,30 @@ impl<'de> ::serde::Deserialize<'de> for GenericDimensionProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = GenericDimensionProperties;
+        let mut out = GenericDimensionProperties::default();
+        <GenericDimensionProperties as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for GenericDimensionProperties {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut GenericDimensionProperties);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a GenericDimensionProperties object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<GenericDimensionProperties, A::Error> {
-                let mut out = GenericDimensionProperties::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -21385,10 +23571,10 @@ impl<'de> ::serde::Deserialize<'de> for GenericDimensionProperties {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for GenericDimensionProperties {
@@ -21433,17 +23619,30 @@ impl<'de> ::serde::Deserialize<'de> for BookmarkFieldPage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = BookmarkFieldPage;
+        let mut out = BookmarkFieldPage::default();
+        <BookmarkFieldPage as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for BookmarkFieldPage {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut BookmarkFieldPage);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a BookmarkFieldPage object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<BookmarkFieldPage, A::Error> {
-                let mut out = BookmarkFieldPage::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -21453,10 +23652,10 @@ impl<'de> ::serde::Deserialize<'de> for BookmarkFieldPage {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for BookmarkFieldPage {
@@ -21495,32 +23694,48 @@ impl<'de> ::serde::Deserialize<'de> for BookmarkStateFieldPages {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = BookmarkStateFieldPages;
+        let mut out = BookmarkStateFieldPages::default();
+        <BookmarkStateFieldPages as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for BookmarkStateFieldPages {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut BookmarkStateFieldPages);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a BookmarkStateFieldPages object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<BookmarkStateFieldPages, A::Error> {
-                let mut out = BookmarkStateFieldPages::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qStatePages" => {
-                            out.state_pages = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.state_pages,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for BookmarkStateFieldPages {
@@ -21576,17 +23791,30 @@ impl<'de> ::serde::Deserialize<'de> for BookmarkFieldPageEx {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = BookmarkFieldPageEx;
+        let mut out = BookmarkFieldPageEx::default();
+        <BookmarkFieldPageEx as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for BookmarkFieldPageEx {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut BookmarkFieldPageEx);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a BookmarkFieldPageEx object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<BookmarkFieldPageEx, A::Error> {
-                let mut out = BookmarkFieldPageEx::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -21597,10 +23825,10 @@ impl<'de> ::serde::Deserialize<'de> for BookmarkFieldPageEx {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for BookmarkFieldPageEx {
@@ -21649,33 +23877,49 @@ impl<'de> ::serde::Deserialize<'de> for StateFieldValues {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = StateFieldValues;
+        let mut out = StateFieldValues::default();
+        <StateFieldValues as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for StateFieldValues {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut StateFieldValues);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a StateFieldValues object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<StateFieldValues, A::Error> {
-                let mut out = StateFieldValues::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qStateName" => out.state_name = map.next_value()?,
                         "qFieldValues" => {
-                            out.field_values = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.field_values,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for StateFieldValues {
@@ -21727,17 +23971,30 @@ impl<'de> ::serde::Deserialize<'de> for GenericBookmarkLayout {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = GenericBookmarkLayout;
+        let mut out = GenericBookmarkLayout::default();
+        <GenericBookmarkLayout as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for GenericBookmarkLayout {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut GenericBookmarkLayout);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a GenericBookmarkLayout object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<GenericBookmarkLayout, A::Error> {
-                let mut out = GenericBookmarkLayout::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -21746,16 +24003,19 @@ impl<'de> ::serde::Deserialize<'de> for GenericBookmarkLayout {
                         "qMeta" => out.meta = map.next_value()?,
                         "qBookmark" => out.bookmark = map.next_value()?,
                         "qFieldInfos" => {
-                            out.field_infos = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.field_infos,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for GenericBookmarkLayout {
@@ -21808,17 +24068,30 @@ impl<'de> ::serde::Deserialize<'de> for LayoutFieldInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = LayoutFieldInfo;
+        let mut out = LayoutFieldInfo::default();
+        <LayoutFieldInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for LayoutFieldInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut LayoutFieldInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a LayoutFieldInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<LayoutFieldInfo, A::Error> {
-                let mut out = LayoutFieldInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -21831,10 +24104,10 @@ impl<'de> ::serde::Deserialize<'de> for LayoutFieldInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for LayoutFieldInfo {
@@ -21892,34 +24165,50 @@ impl<'de> ::serde::Deserialize<'de> for BookmarkApplyAndVerifyResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = BookmarkApplyAndVerifyResult;
+        let mut out = BookmarkApplyAndVerifyResult::default();
+        <BookmarkApplyAndVerifyResult as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for BookmarkApplyAndVerifyResult {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut BookmarkApplyAndVerifyResult);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a BookmarkApplyAndVerifyResult object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<BookmarkApplyAndVerifyResult, A::Error> {
-                let mut out = BookmarkApplyAndVerifyResult::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qApplySuccess" => out.apply_success = map.next_value()?,
                         "qWarnings" => {
-                            out.warnings = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.warnings,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qGroupStateResult" => out.group_state_result = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for BookmarkApplyAndVerifyResult {
@@ -21993,17 +24282,30 @@ impl<'de> ::serde::Deserialize<'de> for BookmarkFieldVerifyWarning {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = BookmarkFieldVerifyWarning;
+        let mut out = BookmarkFieldVerifyWarning::default();
+        <BookmarkFieldVerifyWarning as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for BookmarkFieldVerifyWarning {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut BookmarkFieldVerifyWarning);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a BookmarkFieldVerifyWarning object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<BookmarkFieldVerifyWarning, A::Error> {
-                let mut out = BookmarkFieldVerifyWarning::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -22018,10 +24320,10 @@ impl<'de> ::serde::Deserialize<'de> for BookmarkFieldVerifyWarning {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for BookmarkFieldVerifyWarning {
@@ -22181,33 +24483,49 @@ impl<'de> ::serde::Deserialize<'de> for ApplyGroupStatesResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = ApplyGroupStatesResult;
+        let mut out = ApplyGroupStatesResult::default();
+        <ApplyGroupStatesResult as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for ApplyGroupStatesResult {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut ApplyGroupStatesResult);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a ApplyGroupStatesResult object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<ApplyGroupStatesResult, A::Error> {
-                let mut out = ApplyGroupStatesResult::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qApplySuccess" => out.apply_success = map.next_value()?,
                         "qWarnings" => {
-                            out.warnings = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.warnings,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for ApplyGroupStatesResult {
@@ -22260,17 +24578,30 @@ impl<'de> ::serde::Deserialize<'de> for ApplyGroupStateWarning {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = ApplyGroupStateWarning;
+        let mut out = ApplyGroupStateWarning::default();
+        <ApplyGroupStateWarning as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for ApplyGroupStateWarning {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut ApplyGroupStateWarning);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a ApplyGroupStateWarning object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<ApplyGroupStateWarning, A::Error> {
-                let mut out = ApplyGroupStateWarning::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -22280,10 +24611,10 @@ impl<'de> ::serde::Deserialize<'de> for ApplyGroupStateWarning {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for ApplyGroupStateWarning {
@@ -22434,17 +24765,30 @@ impl<'de> ::serde::Deserialize<'de> for GenericVariableLayout {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = GenericVariableLayout;
+        let mut out = GenericVariableLayout::default();
+        <GenericVariableLayout as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for GenericVariableLayout {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut GenericVariableLayout);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a GenericVariableLayout object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<GenericVariableLayout, A::Error> {
-                let mut out = GenericVariableLayout::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -22459,10 +24803,10 @@ impl<'de> ::serde::Deserialize<'de> for GenericVariableLayout {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for GenericVariableLayout {
@@ -22552,17 +24896,30 @@ impl<'de> ::serde::Deserialize<'de> for GenericVariableProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = GenericVariableProperties;
+        let mut out = GenericVariableProperties::default();
+        <GenericVariableProperties as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for GenericVariableProperties {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut GenericVariableProperties);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a GenericVariableProperties object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<GenericVariableProperties, A::Error> {
-                let mut out = GenericVariableProperties::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -22582,10 +24939,10 @@ impl<'de> ::serde::Deserialize<'de> for GenericVariableProperties {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for GenericVariableProperties {
@@ -22650,17 +25007,30 @@ impl<'de> ::serde::Deserialize<'de> for GenericVariableConstraints {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = GenericVariableConstraints;
+        let mut out = GenericVariableConstraints::default();
+        <GenericVariableConstraints as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for GenericVariableConstraints {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut GenericVariableConstraints);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a GenericVariableConstraints object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<GenericVariableConstraints, A::Error> {
-                let mut out = GenericVariableConstraints::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -22679,10 +25049,10 @@ impl<'de> ::serde::Deserialize<'de> for GenericVariableConstraints {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for GenericVariableConstraints {
@@ -22817,17 +25187,30 @@ impl<'de> ::serde::Deserialize<'de> for GenericMeasureLayout {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = GenericMeasureLayout;
+        let mut out = GenericMeasureLayout::default();
+        <GenericMeasureLayout as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for GenericMeasureLayout {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut GenericMeasureLayout);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a GenericMeasureLayout object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<GenericMeasureLayout, A::Error> {
-                let mut out = GenericMeasureLayout::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -22838,10 +25221,10 @@ impl<'de> ::serde::Deserialize<'de> for GenericMeasureLayout {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for GenericMeasureLayout {
@@ -22892,17 +25275,30 @@ impl<'de> ::serde::Deserialize<'de> for GenericMeasureProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = GenericMeasureProperties;
+        let mut out = GenericMeasureProperties::default();
+        <GenericMeasureProperties as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for GenericMeasureProperties {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut GenericMeasureProperties);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a GenericMeasureProperties object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<GenericMeasureProperties, A::Error> {
-                let mut out = GenericMeasureProperties::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -22913,10 +25309,10 @@ impl<'de> ::serde::Deserialize<'de> for GenericMeasureProperties {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for GenericMeasureProperties {
@@ -23052,17 +25448,30 @@ impl<'de> ::serde::Deserialize<'de> for FieldDescription {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = FieldDescription;
+        let mut out = FieldDescription::default();
+        <FieldDescription as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for FieldDescription {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut FieldDescription);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a FieldDescription object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<FieldDescription, A::Error> {
-                let mut out = FieldDescription::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -23099,10 +25508,10 @@ impl<'de> ::serde::Deserialize<'de> for FieldDescription {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for FieldDescription {
@@ -23301,17 +25710,27 @@ impl<'de> ::serde::Deserialize<'de> for LocaleInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = LocaleInfo;
+        let mut out = LocaleInfo::default();
+        <LocaleInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for LocaleInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut LocaleInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a LocaleInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<LocaleInfo, A::Error> {
-                let mut out = LocaleInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -23340,10 +25759,10 @@ impl<'de> ::serde::Deserialize<'de> for LocaleInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for LocaleInfo {
@@ -23439,17 +25858,30 @@ impl<'de> ::serde::Deserialize<'de> for CalendarStrings {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = CalendarStrings;
+        let mut out = CalendarStrings::default();
+        <CalendarStrings as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for CalendarStrings {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut CalendarStrings);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a CalendarStrings object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<CalendarStrings, A::Error> {
-                let mut out = CalendarStrings::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -23473,10 +25905,10 @@ impl<'de> ::serde::Deserialize<'de> for CalendarStrings {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for CalendarStrings {
@@ -23564,17 +25996,27 @@ impl<'de> ::serde::Deserialize<'de> for TableRecord {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = TableRecord;
+        let mut out = TableRecord::default();
+        <TableRecord as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for TableRecord {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut TableRecord);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a TableRecord object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<TableRecord, A::Error> {
-                let mut out = TableRecord::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -23583,7 +26025,10 @@ impl<'de> ::serde::Deserialize<'de> for TableRecord {
                         "qLoose" => out.loose = map.next_value()?,
                         "qNoOfRows" => out.no_of_rows = map.next_value()?,
                         "qFields" => {
-                            out.fields = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.fields,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qPos" => out.pos = map.next_value()?,
@@ -23600,10 +26045,10 @@ impl<'de> ::serde::Deserialize<'de> for TableRecord {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for TableRecord {
@@ -23753,17 +26198,30 @@ impl<'de> ::serde::Deserialize<'de> for FieldInTableData {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = FieldInTableData;
+        let mut out = FieldInTableData::default();
+        <FieldInTableData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for FieldInTableData {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut FieldInTableData);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a FieldInTableData object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<FieldInTableData, A::Error> {
-                let mut out = FieldInTableData::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -23803,7 +26261,10 @@ impl<'de> ::serde::Deserialize<'de> for FieldInTableData {
                             out.extra.mark_list(1u32);
                         }
                         "qDerivedFields" => {
-                            out.derived_fields = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.derived_fields,
+                            )?;
                             out.extra.mark_list(2u32);
                         }
                         "qIsFieldOnTheFly" => out.is_field_on_the_fly = map.next_value()?,
@@ -23811,10 +26272,10 @@ impl<'de> ::serde::Deserialize<'de> for FieldInTableData {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for FieldInTableData {
@@ -24001,17 +26462,30 @@ impl<'de> ::serde::Deserialize<'de> for DerivedFieldsInTableData {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = DerivedFieldsInTableData;
+        let mut out = DerivedFieldsInTableData::default();
+        <DerivedFieldsInTableData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for DerivedFieldsInTableData {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut DerivedFieldsInTableData);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a DerivedFieldsInTableData object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<DerivedFieldsInTableData, A::Error> {
-                let mut out = DerivedFieldsInTableData::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -24025,10 +26499,10 @@ impl<'de> ::serde::Deserialize<'de> for DerivedFieldsInTableData {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for DerivedFieldsInTableData {
@@ -24072,33 +26546,49 @@ impl<'de> ::serde::Deserialize<'de> for TableProfilingData {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = TableProfilingData;
+        let mut out = TableProfilingData::default();
+        <TableProfilingData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for TableProfilingData {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut TableProfilingData);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a TableProfilingData object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<TableProfilingData, A::Error> {
-                let mut out = TableProfilingData::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qNoOfRows" => out.no_of_rows = map.next_value()?,
                         "qFieldProfiling" => {
-                            out.field_profiling = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.field_profiling,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for TableProfilingData {
@@ -24291,17 +26781,30 @@ impl<'de> ::serde::Deserialize<'de> for FieldInTableProfilingData {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = FieldInTableProfilingData;
+        let mut out = FieldInTableProfilingData::default();
+        <FieldInTableProfilingData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for FieldInTableProfilingData {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut FieldInTableProfilingData);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a FieldInTableProfilingData object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<FieldInTableProfilingData, A::Error> {
-                let mut out = FieldInTableProfilingData::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -24376,7 +26879,10 @@ impl<'de> ::serde::Deserialize<'de> for FieldInTableProfilingData {
                         "qFirstSorted" => out.first_sorted = map.next_value()?,
                         "qLastSorted" => out.last_sorted = map.next_value()?,
                         "qMostFrequent" => {
-                            out.most_frequent = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.most_frequent,
+                            )?;
                             out.extra.mark_list(2u32);
                         }
                         "qFrequencyDistribution" => {
@@ -24390,10 +26896,10 @@ impl<'de> ::serde::Deserialize<'de> for FieldInTableProfilingData {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for FieldInTableProfilingData {
@@ -24524,17 +27030,30 @@ impl<'de> ::serde::Deserialize<'de> for SymbolFrequency {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SymbolFrequency;
+        let mut out = SymbolFrequency::default();
+        <SymbolFrequency as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SymbolFrequency {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SymbolFrequency);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SymbolFrequency object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SymbolFrequency, A::Error> {
-                let mut out = SymbolFrequency::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -24544,10 +27063,10 @@ impl<'de> ::serde::Deserialize<'de> for SymbolFrequency {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SymbolFrequency {
@@ -24588,17 +27107,27 @@ impl<'de> ::serde::Deserialize<'de> for SymbolValue {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SymbolValue;
+        let mut out = SymbolValue::default();
+        <SymbolValue as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SymbolValue {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SymbolValue);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SymbolValue object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SymbolValue, A::Error> {
-                let mut out = SymbolValue::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -24610,10 +27139,10 @@ impl<'de> ::serde::Deserialize<'de> for SymbolValue {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SymbolValue {
@@ -24659,17 +27188,30 @@ impl<'de> ::serde::Deserialize<'de> for FrequencyDistributionData {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = FrequencyDistributionData;
+        let mut out = FrequencyDistributionData::default();
+        <FrequencyDistributionData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for FrequencyDistributionData {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut FrequencyDistributionData);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a FrequencyDistributionData object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<FrequencyDistributionData, A::Error> {
-                let mut out = FrequencyDistributionData::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -24688,10 +27230,10 @@ impl<'de> ::serde::Deserialize<'de> for FrequencyDistributionData {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for FrequencyDistributionData {
@@ -24738,17 +27280,30 @@ impl<'de> ::serde::Deserialize<'de> for SourceKeyRecord {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SourceKeyRecord;
+        let mut out = SourceKeyRecord::default();
+        <SourceKeyRecord as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SourceKeyRecord {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SourceKeyRecord);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SourceKeyRecord object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SourceKeyRecord, A::Error> {
-                let mut out = SourceKeyRecord::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -24764,10 +27319,10 @@ impl<'de> ::serde::Deserialize<'de> for SourceKeyRecord {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SourceKeyRecord {
@@ -24817,17 +27372,30 @@ impl<'de> ::serde::Deserialize<'de> for TableViewDlgSaveInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = TableViewDlgSaveInfo;
+        let mut out = TableViewDlgSaveInfo::default();
+        <TableViewDlgSaveInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for TableViewDlgSaveInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut TableViewDlgSaveInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a TableViewDlgSaveInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<TableViewDlgSaveInfo, A::Error> {
-                let mut out = TableViewDlgSaveInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -24838,10 +27406,10 @@ impl<'de> ::serde::Deserialize<'de> for TableViewDlgSaveInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for TableViewDlgSaveInfo {
@@ -24885,17 +27453,30 @@ impl<'de> ::serde::Deserialize<'de> for TableViewCtlSaveInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = TableViewCtlSaveInfo;
+        let mut out = TableViewCtlSaveInfo::default();
+        <TableViewCtlSaveInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for TableViewCtlSaveInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut TableViewCtlSaveInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a TableViewCtlSaveInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<TableViewCtlSaveInfo, A::Error> {
-                let mut out = TableViewCtlSaveInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -24905,10 +27486,10 @@ impl<'de> ::serde::Deserialize<'de> for TableViewCtlSaveInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for TableViewCtlSaveInfo {
@@ -24966,31 +27547,53 @@ impl<'de> ::serde::Deserialize<'de> for TableViewSaveInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = TableViewSaveInfo;
+        let mut out = TableViewSaveInfo::default();
+        <TableViewSaveInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for TableViewSaveInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut TableViewSaveInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a TableViewSaveInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<TableViewSaveInfo, A::Error> {
-                let mut out = TableViewSaveInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qTables" => {
-                            out.tables = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.tables,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qBroomPoints" => {
-                            out.broom_points = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.broom_points,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         "qConnectionPoints" => {
-                            out.connection_points = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.connection_points,
+                            )?;
                             out.extra.mark_list(2u32);
                         }
                         "qZoomFactor" => {
@@ -25001,10 +27604,10 @@ impl<'de> ::serde::Deserialize<'de> for TableViewSaveInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for TableViewSaveInfo {
@@ -25051,17 +27654,30 @@ impl<'de> ::serde::Deserialize<'de> for TableViewTableWinSaveInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = TableViewTableWinSaveInfo;
+        let mut out = TableViewTableWinSaveInfo::default();
+        <TableViewTableWinSaveInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for TableViewTableWinSaveInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut TableViewTableWinSaveInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a TableViewTableWinSaveInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<TableViewTableWinSaveInfo, A::Error> {
-                let mut out = TableViewTableWinSaveInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -25071,10 +27687,10 @@ impl<'de> ::serde::Deserialize<'de> for TableViewTableWinSaveInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for TableViewTableWinSaveInfo {
@@ -25120,17 +27736,30 @@ impl<'de> ::serde::Deserialize<'de> for TableViewBroomPointSaveInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = TableViewBroomPointSaveInfo;
+        let mut out = TableViewBroomPointSaveInfo::default();
+        <TableViewBroomPointSaveInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for TableViewBroomPointSaveInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut TableViewBroomPointSaveInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a TableViewBroomPointSaveInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<TableViewBroomPointSaveInfo, A::Error> {
-                let mut out = TableViewBroomPointSaveInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -25144,10 +27773,10 @@ impl<'de> ::serde::Deserialize<'de> for TableViewBroomPointSaveInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for TableViewBroomPointSaveInfo {
@@ -25191,17 +27820,30 @@ impl<'de> ::serde::Deserialize<'de> for TableViewConnectionPointSaveInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = TableViewConnectionPointSaveInfo;
+        let mut out = TableViewConnectionPointSaveInfo::default();
+        <TableViewConnectionPointSaveInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for TableViewConnectionPointSaveInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut TableViewConnectionPointSaveInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a TableViewConnectionPointSaveInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<TableViewConnectionPointSaveInfo, A::Error> {
-                let mut out = TableViewConnectionPointSaveInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -25214,10 +27856,10 @@ impl<'de> ::serde::Deserialize<'de> for TableViewConnectionPointSaveInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for TableViewConnectionPointSaveInfo {
@@ -25263,17 +27905,30 @@ impl<'de> ::serde::Deserialize<'de> for EditorBreakpoint {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = EditorBreakpoint;
+        let mut out = EditorBreakpoint::default();
+        <EditorBreakpoint as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for EditorBreakpoint {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut EditorBreakpoint);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a EditorBreakpoint object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<EditorBreakpoint, A::Error> {
-                let mut out = EditorBreakpoint::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -25284,10 +27939,10 @@ impl<'de> ::serde::Deserialize<'de> for EditorBreakpoint {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for EditorBreakpoint {
@@ -25357,17 +28012,27 @@ impl<'de> ::serde::Deserialize<'de> for TextMacro {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = TextMacro;
+        let mut out = TextMacro::default();
+        <TextMacro as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for TextMacro {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut TextMacro);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a TextMacro object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<TextMacro, A::Error> {
-                let mut out = TextMacro::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -25381,10 +28046,10 @@ impl<'de> ::serde::Deserialize<'de> for TextMacro {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for TextMacro {
@@ -25432,32 +28097,45 @@ impl<'de> ::serde::Deserialize<'de> for TableRow {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = TableRow;
+        let mut out = TableRow::default();
+        <TableRow as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for TableRow {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut TableRow);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a TableRow object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<TableRow, A::Error> {
-                let mut out = TableRow::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qValue" => {
-                            out.value = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.value,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for TableRow {
@@ -25598,17 +28276,27 @@ impl<'de> ::serde::Deserialize<'de> for NxAppLayout {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxAppLayout;
+        let mut out = NxAppLayout::default();
+        <NxAppLayout as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxAppLayout {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxAppLayout);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxAppLayout object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxAppLayout, A::Error> {
-                let mut out = NxAppLayout::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -25646,10 +28334,10 @@ impl<'de> ::serde::Deserialize<'de> for NxAppLayout {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxAppLayout {
@@ -26127,17 +28815,30 @@ impl<'de> ::serde::Deserialize<'de> for NxAppProperties {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxAppProperties;
+        let mut out = NxAppProperties::default();
+        <NxAppProperties as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxAppProperties {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxAppProperties);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxAppProperties object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxAppProperties, A::Error> {
-                let mut out = NxAppProperties::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -26154,10 +28855,10 @@ impl<'de> ::serde::Deserialize<'de> for NxAppProperties {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxAppProperties {
@@ -26221,17 +28922,27 @@ impl<'de> ::serde::Deserialize<'de> for LineageInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = LineageInfo;
+        let mut out = LineageInfo::default();
+        <LineageInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for LineageInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut LineageInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a LineageInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<LineageInfo, A::Error> {
-                let mut out = LineageInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -26241,10 +28952,10 @@ impl<'de> ::serde::Deserialize<'de> for LineageInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for LineageInfo {
@@ -26293,17 +29004,30 @@ impl<'de> ::serde::Deserialize<'de> for NxGetObjectOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxGetObjectOptions;
+        let mut out = NxGetObjectOptions::default();
+        <NxGetObjectOptions as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxGetObjectOptions {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxGetObjectOptions);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxGetObjectOptions object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxGetObjectOptions, A::Error> {
-                let mut out = NxGetObjectOptions::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -26319,10 +29043,10 @@ impl<'de> ::serde::Deserialize<'de> for NxGetObjectOptions {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxGetObjectOptions {
@@ -26373,17 +29097,30 @@ impl<'de> ::serde::Deserialize<'de> for NxGetBookmarkOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxGetBookmarkOptions;
+        let mut out = NxGetBookmarkOptions::default();
+        <NxGetBookmarkOptions as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxGetBookmarkOptions {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxGetBookmarkOptions);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxGetBookmarkOptions object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxGetBookmarkOptions, A::Error> {
-                let mut out = NxGetBookmarkOptions::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -26397,10 +29134,10 @@ impl<'de> ::serde::Deserialize<'de> for NxGetBookmarkOptions {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxGetBookmarkOptions {
@@ -26444,17 +29181,27 @@ impl<'de> ::serde::Deserialize<'de> for NxRange {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxRange;
+        let mut out = NxRange::default();
+        <NxRange as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxRange {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxRange);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxRange object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxRange, A::Error> {
-                let mut out = NxRange::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -26464,10 +29211,10 @@ impl<'de> ::serde::Deserialize<'de> for NxRange {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxRange {
@@ -26508,17 +29255,30 @@ impl<'de> ::serde::Deserialize<'de> for NxMatchingFieldInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxMatchingFieldInfo;
+        let mut out = NxMatchingFieldInfo::default();
+        <NxMatchingFieldInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxMatchingFieldInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxMatchingFieldInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxMatchingFieldInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxMatchingFieldInfo, A::Error> {
-                let mut out = NxMatchingFieldInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -26531,10 +29291,10 @@ impl<'de> ::serde::Deserialize<'de> for NxMatchingFieldInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxMatchingFieldInfo {
@@ -26681,17 +29441,30 @@ impl<'de> ::serde::Deserialize<'de> for AssociationScore {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = AssociationScore;
+        let mut out = AssociationScore::default();
+        <AssociationScore as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for AssociationScore {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut AssociationScore);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a AssociationScore object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<AssociationScore, A::Error> {
-                let mut out = AssociationScore::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -26703,10 +29476,10 @@ impl<'de> ::serde::Deserialize<'de> for AssociationScore {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for AssociationScore {
@@ -26770,17 +29543,27 @@ impl<'de> ::serde::Deserialize<'de> for FieldScores {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = FieldScores;
+        let mut out = FieldScores::default();
+        <FieldScores as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for FieldScores {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut FieldScores);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a FieldScores object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<FieldScores, A::Error> {
-                let mut out = FieldScores::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -26805,10 +29588,10 @@ impl<'de> ::serde::Deserialize<'de> for FieldScores {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for FieldScores {
@@ -26853,32 +29636,48 @@ impl<'de> ::serde::Deserialize<'de> for ContentLibraryList {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = ContentLibraryList;
+        let mut out = ContentLibraryList::default();
+        <ContentLibraryList as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for ContentLibraryList {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut ContentLibraryList);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a ContentLibraryList object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<ContentLibraryList, A::Error> {
-                let mut out = ContentLibraryList::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qItems" => {
-                            out.items = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.items,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for ContentLibraryList {
@@ -26921,17 +29720,30 @@ impl<'de> ::serde::Deserialize<'de> for ContentLibraryListItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = ContentLibraryListItem;
+        let mut out = ContentLibraryListItem::default();
+        <ContentLibraryListItem as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for ContentLibraryListItem {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut ContentLibraryListItem);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a ContentLibraryListItem object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<ContentLibraryListItem, A::Error> {
-                let mut out = ContentLibraryListItem::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -26942,10 +29754,10 @@ impl<'de> ::serde::Deserialize<'de> for ContentLibraryListItem {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for ContentLibraryListItem {
@@ -26984,32 +29796,48 @@ impl<'de> ::serde::Deserialize<'de> for StaticContentList {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = StaticContentList;
+        let mut out = StaticContentList::default();
+        <StaticContentList as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for StaticContentList {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut StaticContentList);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a StaticContentList object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<StaticContentList, A::Error> {
-                let mut out = StaticContentList::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qItems" => {
-                            out.items = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.items,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for StaticContentList {
@@ -27062,17 +29890,30 @@ impl<'de> ::serde::Deserialize<'de> for StaticContentListItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = StaticContentListItem;
+        let mut out = StaticContentListItem::default();
+        <StaticContentListItem as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for StaticContentListItem {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut StaticContentListItem);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a StaticContentListItem object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<StaticContentListItem, A::Error> {
-                let mut out = StaticContentListItem::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -27082,10 +29923,10 @@ impl<'de> ::serde::Deserialize<'de> for StaticContentListItem {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for StaticContentListItem {
@@ -27141,17 +29982,30 @@ impl<'de> ::serde::Deserialize<'de> for DoReloadExResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = DoReloadExResult;
+        let mut out = DoReloadExResult::default();
+        <DoReloadExResult as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for DoReloadExResult {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut DoReloadExResult);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a DoReloadExResult object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<DoReloadExResult, A::Error> {
-                let mut out = DoReloadExResult::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -27165,10 +30019,10 @@ impl<'de> ::serde::Deserialize<'de> for DoReloadExResult {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for DoReloadExResult {
@@ -27213,32 +30067,45 @@ impl<'de> ::serde::Deserialize<'de> for FailureData {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = FailureData;
+        let mut out = FailureData::default();
+        <FailureData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for FailureData {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut FailureData);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a FailureData object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<FailureData, A::Error> {
-                let mut out = FailureData::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qErrors" => {
-                            out.errors = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.errors,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for FailureData {
@@ -27643,17 +30510,27 @@ impl<'de> ::serde::Deserialize<'de> for ReloadError {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = ReloadError;
+        let mut out = ReloadError::default();
+        <ReloadError as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for ReloadError {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut ReloadError);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a ReloadError object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<ReloadError, A::Error> {
-                let mut out = ReloadError::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -27667,10 +30544,10 @@ impl<'de> ::serde::Deserialize<'de> for ReloadError {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for ReloadError {
@@ -27764,17 +30641,30 @@ impl<'de> ::serde::Deserialize<'de> for DoReloadExParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = DoReloadExParams;
+        let mut out = DoReloadExParams::default();
+        <DoReloadExParams as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for DoReloadExParams {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut DoReloadExParams);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a DoReloadExParams object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<DoReloadExParams, A::Error> {
-                let mut out = DoReloadExParams::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -27788,10 +30678,10 @@ impl<'de> ::serde::Deserialize<'de> for DoReloadExParams {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for DoReloadExParams {
@@ -27846,17 +30736,30 @@ impl<'de> ::serde::Deserialize<'de> for NxDownloadInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxDownloadInfo;
+        let mut out = NxDownloadInfo::default();
+        <NxDownloadInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxDownloadInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxDownloadInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxDownloadInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxDownloadInfo, A::Error> {
-                let mut out = NxDownloadInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -27866,10 +30769,10 @@ impl<'de> ::serde::Deserialize<'de> for NxDownloadInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxDownloadInfo {
@@ -27917,17 +30820,30 @@ impl<'de> ::serde::Deserialize<'de> for NxDownloadOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxDownloadOptions;
+        let mut out = NxDownloadOptions::default();
+        <NxDownloadOptions as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxDownloadOptions {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxDownloadOptions);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxDownloadOptions object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxDownloadOptions, A::Error> {
-                let mut out = NxDownloadOptions::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -27938,10 +30854,10 @@ impl<'de> ::serde::Deserialize<'de> for NxDownloadOptions {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxDownloadOptions {
@@ -28015,17 +30931,30 @@ impl<'de> ::serde::Deserialize<'de> for ScriptSyntaxError {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = ScriptSyntaxError;
+        let mut out = ScriptSyntaxError::default();
+        <ScriptSyntaxError as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for ScriptSyntaxError {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut ScriptSyntaxError);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a ScriptSyntaxError object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<ScriptSyntaxError, A::Error> {
-                let mut out = ScriptSyntaxError::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -28039,10 +30968,10 @@ impl<'de> ::serde::Deserialize<'de> for ScriptSyntaxError {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for ScriptSyntaxError {
@@ -28161,17 +31090,27 @@ impl<'de> ::serde::Deserialize<'de> for Connection {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = Connection;
+        let mut out = Connection::default();
+        <Connection as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for Connection {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut Connection);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Connection object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<Connection, A::Error> {
-                let mut out = Connection::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -28188,10 +31127,10 @@ impl<'de> ::serde::Deserialize<'de> for Connection {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for Connection {
@@ -28385,17 +31324,30 @@ impl<'de> ::serde::Deserialize<'de> for DatabaseInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = DatabaseInfo;
+        let mut out = DatabaseInfo::default();
+        <DatabaseInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for DatabaseInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut DatabaseInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a DatabaseInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<DatabaseInfo, A::Error> {
-                let mut out = DatabaseInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -28417,10 +31369,10 @@ impl<'de> ::serde::Deserialize<'de> for DatabaseInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for DatabaseInfo {
@@ -28488,17 +31440,27 @@ impl<'de> ::serde::Deserialize<'de> for Database {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = Database;
+        let mut out = Database::default();
+        <Database as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for Database {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut Database);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Database object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<Database, A::Error> {
-                let mut out = Database::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -28508,10 +31470,10 @@ impl<'de> ::serde::Deserialize<'de> for Database {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for Database {
@@ -28547,17 +31509,30 @@ impl<'de> ::serde::Deserialize<'de> for DatabaseOwner {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = DatabaseOwner;
+        let mut out = DatabaseOwner::default();
+        <DatabaseOwner as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for DatabaseOwner {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut DatabaseOwner);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a DatabaseOwner object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<DatabaseOwner, A::Error> {
-                let mut out = DatabaseOwner::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -28566,10 +31541,10 @@ impl<'de> ::serde::Deserialize<'de> for DatabaseOwner {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for DatabaseOwner {
@@ -28608,17 +31583,27 @@ impl<'de> ::serde::Deserialize<'de> for DataTable {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = DataTable;
+        let mut out = DataTable::default();
+        <DataTable as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for DataTable {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut DataTable);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a DataTable object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<DataTable, A::Error> {
-                let mut out = DataTable::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -28628,10 +31613,10 @@ impl<'de> ::serde::Deserialize<'de> for DataTable {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for DataTable {
@@ -28681,17 +31666,27 @@ impl<'de> ::serde::Deserialize<'de> for DataField {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = DataField;
+        let mut out = DataField::default();
+        <DataField as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for DataField {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut DataField);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a DataField object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<DataField, A::Error> {
-                let mut out = DataField::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -28704,10 +31699,10 @@ impl<'de> ::serde::Deserialize<'de> for DataField {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for DataField {
@@ -28748,17 +31743,27 @@ impl<'de> ::serde::Deserialize<'de> for DataRecord {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = DataRecord;
+        let mut out = DataRecord::default();
+        <DataRecord as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for DataRecord {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut DataRecord);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a DataRecord object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<DataRecord, A::Error> {
-                let mut out = DataRecord::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -28770,10 +31775,10 @@ impl<'de> ::serde::Deserialize<'de> for DataRecord {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for DataRecord {
@@ -28811,17 +31816,27 @@ impl<'de> ::serde::Deserialize<'de> for FilterInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = FilterInfo;
+        let mut out = FilterInfo::default();
+        <FilterInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for FilterInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut FilterInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a FilterInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<FilterInfo, A::Error> {
-                let mut out = FilterInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -28831,10 +31846,10 @@ impl<'de> ::serde::Deserialize<'de> for FilterInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for FilterInfo {
@@ -28955,17 +31970,27 @@ impl<'de> ::serde::Deserialize<'de> for FolderItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = FolderItem;
+        let mut out = FolderItem::default();
+        <FolderItem as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for FolderItem {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut FolderItem);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a FolderItem object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<FolderItem, A::Error> {
-                let mut out = FolderItem::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -28975,10 +32000,10 @@ impl<'de> ::serde::Deserialize<'de> for FolderItem {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for FolderItem {
@@ -29190,17 +32215,30 @@ impl<'de> ::serde::Deserialize<'de> for FileDataFormat {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = FileDataFormat;
+        let mut out = FileDataFormat::default();
+        <FileDataFormat as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for FileDataFormat {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut FileDataFormat);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a FileDataFormat object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<FileDataFormat, A::Error> {
-                let mut out = FileDataFormat::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -29221,10 +32259,10 @@ impl<'de> ::serde::Deserialize<'de> for FileDataFormat {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for FileDataFormat {
@@ -29457,17 +32495,30 @@ impl<'de> ::serde::Deserialize<'de> for DelimiterInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = DelimiterInfo;
+        let mut out = DelimiterInfo::default();
+        <DelimiterInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for DelimiterInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut DelimiterInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a DelimiterInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<DelimiterInfo, A::Error> {
-                let mut out = DelimiterInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -29479,10 +32530,10 @@ impl<'de> ::serde::Deserialize<'de> for DelimiterInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for DelimiterInfo {
@@ -29538,34 +32589,47 @@ impl<'de> ::serde::Deserialize<'de> for DataTableEx {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = DataTableEx;
+        let mut out = DataTableEx::default();
+        <DataTableEx as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for DataTableEx {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut DataTableEx);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a DataTableEx object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<DataTableEx, A::Error> {
-                let mut out = DataTableEx::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qName" => out.name = map.next_value()?,
                         "qFields" => {
-                            out.fields = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.fields,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qFormatSpec" => out.format_spec = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for DataTableEx {
@@ -29639,17 +32703,30 @@ impl<'de> ::serde::Deserialize<'de> for SearchCombinationOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SearchCombinationOptions;
+        let mut out = SearchCombinationOptions::default();
+        <SearchCombinationOptions as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SearchCombinationOptions {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SearchCombinationOptions);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SearchCombinationOptions object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SearchCombinationOptions, A::Error> {
-                let mut out = SearchCombinationOptions::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -29667,10 +32744,10 @@ impl<'de> ::serde::Deserialize<'de> for SearchCombinationOptions {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SearchCombinationOptions {
@@ -29880,23 +32957,39 @@ impl<'de> ::serde::Deserialize<'de> for SearchSuggestionResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SearchSuggestionResult;
+        let mut out = SearchSuggestionResult::default();
+        <SearchSuggestionResult as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SearchSuggestionResult {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SearchSuggestionResult);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SearchSuggestionResult object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SearchSuggestionResult, A::Error> {
-                let mut out = SearchSuggestionResult::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qSuggestions" => {
-                            out.suggestions = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.suggestions,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qFieldNames" => {
@@ -29906,10 +32999,10 @@ impl<'de> ::serde::Deserialize<'de> for SearchSuggestionResult {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SearchSuggestionResult {
@@ -29951,17 +33044,30 @@ impl<'de> ::serde::Deserialize<'de> for SearchSuggestItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SearchSuggestItem;
+        let mut out = SearchSuggestItem::default();
+        <SearchSuggestItem as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SearchSuggestItem {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SearchSuggestItem);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SearchSuggestItem object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SearchSuggestItem, A::Error> {
-                let mut out = SearchSuggestItem::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -29971,10 +33077,10 @@ impl<'de> ::serde::Deserialize<'de> for SearchSuggestItem {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SearchSuggestItem {
@@ -30039,17 +33145,27 @@ impl<'de> ::serde::Deserialize<'de> for SearchPage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SearchPage;
+        let mut out = SearchPage::default();
+        <SearchPage as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SearchPage {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SearchPage);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SearchPage object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SearchPage, A::Error> {
-                let mut out = SearchPage::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -30060,20 +33176,26 @@ impl<'de> ::serde::Deserialize<'de> for SearchPage {
                             out.max_nbr_field_matches = map.next_value()?;
                         }
                         "qGroupOptions" => {
-                            out.group_options = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.group_options,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qGroupItemOptions" => {
-                            out.group_item_options = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.group_item_options,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SearchPage {
@@ -30140,17 +33262,30 @@ impl<'de> ::serde::Deserialize<'de> for SearchGroupOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SearchGroupOptions;
+        let mut out = SearchGroupOptions::default();
+        <SearchGroupOptions as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SearchGroupOptions {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SearchGroupOptions);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SearchGroupOptions object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SearchGroupOptions, A::Error> {
-                let mut out = SearchGroupOptions::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -30161,10 +33296,10 @@ impl<'de> ::serde::Deserialize<'de> for SearchGroupOptions {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SearchGroupOptions {
@@ -30302,17 +33437,30 @@ impl<'de> ::serde::Deserialize<'de> for SearchGroupItemOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SearchGroupItemOptions;
+        let mut out = SearchGroupItemOptions::default();
+        <SearchGroupItemOptions as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SearchGroupItemOptions {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SearchGroupItemOptions);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SearchGroupItemOptions object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SearchGroupItemOptions, A::Error> {
-                let mut out = SearchGroupItemOptions::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -30323,10 +33471,10 @@ impl<'de> ::serde::Deserialize<'de> for SearchGroupItemOptions {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SearchGroupItemOptions {
@@ -30463,17 +33611,30 @@ impl<'de> ::serde::Deserialize<'de> for SearchAssociationResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SearchAssociationResult;
+        let mut out = SearchAssociationResult::default();
+        <SearchAssociationResult as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SearchAssociationResult {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SearchAssociationResult);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SearchAssociationResult object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SearchAssociationResult, A::Error> {
-                let mut out = SearchAssociationResult::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -30487,11 +33648,17 @@ impl<'de> ::serde::Deserialize<'de> for SearchAssociationResult {
                             out.extra.mark_list(1u32);
                         }
                         "qFieldDictionaries" => {
-                            out.field_dictionaries = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.field_dictionaries,
+                            )?;
                             out.extra.mark_list(2u32);
                         }
                         "qSearchTermsMatched" => {
-                            out.search_terms_matched = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.search_terms_matched,
+                            )?;
                             out.extra.mark_list(3u32);
                         }
                         "qTotalSearchResults" => {
@@ -30500,10 +33667,10 @@ impl<'de> ::serde::Deserialize<'de> for SearchAssociationResult {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SearchAssociationResult {
@@ -30556,33 +33723,49 @@ impl<'de> ::serde::Deserialize<'de> for SearchFieldDictionary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SearchFieldDictionary;
+        let mut out = SearchFieldDictionary::default();
+        <SearchFieldDictionary as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SearchFieldDictionary {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SearchFieldDictionary);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SearchFieldDictionary object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SearchFieldDictionary, A::Error> {
-                let mut out = SearchFieldDictionary::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qField" => out.field = map.next_value()?,
                         "qResult" => {
-                            out.result = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.result,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SearchFieldDictionary {
@@ -30630,17 +33813,30 @@ impl<'de> ::serde::Deserialize<'de> for SearchTermResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SearchTermResult;
+        let mut out = SearchTermResult::default();
+        <SearchTermResult as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SearchTermResult {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SearchTermResult);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SearchTermResult object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SearchTermResult, A::Error> {
-                let mut out = SearchTermResult::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -30648,16 +33844,19 @@ impl<'de> ::serde::Deserialize<'de> for SearchTermResult {
                         "qText" => out.text = map.next_value()?,
                         "qElemNumber" => out.elem_number = map.next_value()?,
                         "qRanges" => {
-                            out.ranges = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.ranges,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SearchTermResult {
@@ -30706,17 +33905,30 @@ impl<'de> ::serde::Deserialize<'de> for SearchCharRange {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SearchCharRange;
+        let mut out = SearchCharRange::default();
+        <SearchCharRange as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SearchCharRange {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SearchCharRange);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SearchCharRange object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SearchCharRange, A::Error> {
-                let mut out = SearchCharRange::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -30727,10 +33939,10 @@ impl<'de> ::serde::Deserialize<'de> for SearchCharRange {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SearchCharRange {
@@ -30777,33 +33989,49 @@ impl<'de> ::serde::Deserialize<'de> for SearchMatchCombination {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SearchMatchCombination;
+        let mut out = SearchMatchCombination::default();
+        <SearchMatchCombination as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SearchMatchCombination {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SearchMatchCombination);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SearchMatchCombination object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SearchMatchCombination, A::Error> {
-                let mut out = SearchMatchCombination::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qId" => out.id = map.next_value()?,
                         "qFieldMatches" => {
-                            out.field_matches = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.field_matches,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SearchMatchCombination {
@@ -30858,17 +34086,30 @@ impl<'de> ::serde::Deserialize<'de> for SearchFieldMatch {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SearchFieldMatch;
+        let mut out = SearchFieldMatch::default();
+        <SearchFieldMatch as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SearchFieldMatch {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SearchFieldMatch);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SearchFieldMatch object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SearchFieldMatch, A::Error> {
-                let mut out = SearchFieldMatch::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -30886,10 +34127,10 @@ impl<'de> ::serde::Deserialize<'de> for SearchFieldMatch {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SearchFieldMatch {
@@ -30942,17 +34183,30 @@ impl<'de> ::serde::Deserialize<'de> for SearchResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SearchResult;
+        let mut out = SearchResult::default();
+        <SearchResult as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SearchResult {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SearchResult);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SearchResult object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SearchResult, A::Error> {
-                let mut out = SearchResult::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -30965,16 +34219,19 @@ impl<'de> ::serde::Deserialize<'de> for SearchResult {
                             out.total_number_of_groups = map.next_value()?;
                         }
                         "qSearchGroupArray" => {
-                            out.search_group_array = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.search_group_array,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SearchResult {
@@ -31038,17 +34295,27 @@ impl<'de> ::serde::Deserialize<'de> for SearchGroup {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SearchGroup;
+        let mut out = SearchGroup::default();
+        <SearchGroup as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SearchGroup {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SearchGroup);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SearchGroup object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SearchGroup, A::Error> {
-                let mut out = SearchGroup::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -31063,16 +34330,19 @@ impl<'de> ::serde::Deserialize<'de> for SearchGroup {
                             out.total_number_of_items = map.next_value()?;
                         }
                         "qItems" => {
-                            out.items = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.items,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SearchGroup {
@@ -31159,17 +34429,30 @@ impl<'de> ::serde::Deserialize<'de> for SearchGroupItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SearchGroupItem;
+        let mut out = SearchGroupItem::default();
+        <SearchGroupItem as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SearchGroupItem {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SearchGroupItem);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SearchGroupItem object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SearchGroupItem, A::Error> {
-                let mut out = SearchGroupItem::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -31180,7 +34463,10 @@ impl<'de> ::serde::Deserialize<'de> for SearchGroupItem {
                         }
                         "qIdentifier" => out.identifier = map.next_value()?,
                         "qItemMatches" => {
-                            out.item_matches = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.item_matches,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qSearchTermsMatched" => {
@@ -31191,10 +34477,10 @@ impl<'de> ::serde::Deserialize<'de> for SearchGroupItem {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SearchGroupItem {
@@ -31268,17 +34554,30 @@ impl<'de> ::serde::Deserialize<'de> for SearchGroupItemMatch {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SearchGroupItemMatch;
+        let mut out = SearchGroupItemMatch::default();
+        <SearchGroupItemMatch as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SearchGroupItemMatch {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SearchGroupItemMatch);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SearchGroupItemMatch object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SearchGroupItemMatch, A::Error> {
-                let mut out = SearchGroupItemMatch::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -31288,20 +34587,26 @@ impl<'de> ::serde::Deserialize<'de> for SearchGroupItemMatch {
                             out.field_selection_mode = map.next_value()?;
                         }
                         "qRanges" => {
-                            out.ranges = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.ranges,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qAttributes" => {
-                            out.attributes = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.attributes,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SearchGroupItemMatch {
@@ -31418,17 +34723,30 @@ impl<'de> ::serde::Deserialize<'de> for SearchAttribute {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SearchAttribute;
+        let mut out = SearchAttribute::default();
+        <SearchAttribute as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SearchAttribute {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SearchAttribute);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SearchAttribute object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SearchAttribute, A::Error> {
-                let mut out = SearchAttribute::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -31438,10 +34756,10 @@ impl<'de> ::serde::Deserialize<'de> for SearchAttribute {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SearchAttribute {
@@ -31594,17 +34912,30 @@ impl<'de> ::serde::Deserialize<'de> for SearchObjectOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SearchObjectOptions;
+        let mut out = SearchObjectOptions::default();
+        <SearchObjectOptions as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SearchObjectOptions {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SearchObjectOptions);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SearchObjectOptions object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SearchObjectOptions, A::Error> {
-                let mut out = SearchObjectOptions::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -31617,10 +34948,10 @@ impl<'de> ::serde::Deserialize<'de> for SearchObjectOptions {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SearchObjectOptions {
@@ -31661,17 +34992,30 @@ impl<'de> ::serde::Deserialize<'de> for FieldOrColumn {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = FieldOrColumn;
+        let mut out = FieldOrColumn::default();
+        <FieldOrColumn as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for FieldOrColumn {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut FieldOrColumn);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a FieldOrColumn object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<FieldOrColumn, A::Error> {
-                let mut out = FieldOrColumn::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -31681,10 +35025,10 @@ impl<'de> ::serde::Deserialize<'de> for FieldOrColumn {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for FieldOrColumn {
@@ -31725,33 +35069,49 @@ impl<'de> ::serde::Deserialize<'de> for SampleResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SampleResult;
+        let mut out = SampleResult::default();
+        <SampleResult as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SampleResult {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SampleResult);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SampleResult object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SampleResult, A::Error> {
-                let mut out = SampleResult::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qFieldOrColumn" => out.field_or_column = map.next_value()?,
                         "qValues" => {
-                            out.values = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.values,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SampleResult {
@@ -31800,17 +35160,27 @@ impl<'de> ::serde::Deserialize<'de> for AppScript {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = AppScript;
+        let mut out = AppScript::default();
+        <AppScript as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for AppScript {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut AppScript);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a AppScript object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<AppScript, A::Error> {
-                let mut out = AppScript::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -31821,10 +35191,10 @@ impl<'de> ::serde::Deserialize<'de> for AppScript {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for AppScript {
@@ -31865,17 +35235,30 @@ impl<'de> ::serde::Deserialize<'de> for SearchValueOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SearchValueOptions;
+        let mut out = SearchValueOptions::default();
+        <SearchValueOptions as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SearchValueOptions {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SearchValueOptions);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SearchValueOptions object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SearchValueOptions, A::Error> {
-                let mut out = SearchValueOptions::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -31887,10 +35270,10 @@ impl<'de> ::serde::Deserialize<'de> for SearchValueOptions {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SearchValueOptions {
@@ -31937,17 +35320,30 @@ impl<'de> ::serde::Deserialize<'de> for SearchValuePage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SearchValuePage;
+        let mut out = SearchValuePage::default();
+        <SearchValuePage as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SearchValuePage {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SearchValuePage);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SearchValuePage object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SearchValuePage, A::Error> {
-                let mut out = SearchValuePage::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -31960,10 +35356,10 @@ impl<'de> ::serde::Deserialize<'de> for SearchValuePage {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SearchValuePage {
@@ -32009,17 +35405,30 @@ impl<'de> ::serde::Deserialize<'de> for SearchValueResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SearchValueResult;
+        let mut out = SearchValueResult::default();
+        <SearchValueResult as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SearchValueResult {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SearchValueResult);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SearchValueResult object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SearchValueResult, A::Error> {
-                let mut out = SearchValueResult::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -32029,16 +35438,19 @@ impl<'de> ::serde::Deserialize<'de> for SearchValueResult {
                             out.extra.mark_list(0u32);
                         }
                         "qFieldMatches" => {
-                            out.field_matches = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.field_matches,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SearchValueResult {
@@ -32080,33 +35492,49 @@ impl<'de> ::serde::Deserialize<'de> for SearchFieldValueItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SearchFieldValueItem;
+        let mut out = SearchFieldValueItem::default();
+        <SearchFieldValueItem as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SearchFieldValueItem {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SearchFieldValueItem);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SearchFieldValueItem object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SearchFieldValueItem, A::Error> {
-                let mut out = SearchFieldValueItem::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qFieldName" => out.field_name = map.next_value()?,
                         "qValues" => {
-                            out.values = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.values,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SearchFieldValueItem {
@@ -32147,17 +35575,30 @@ impl<'de> ::serde::Deserialize<'de> for SearchFieldMatchesItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = SearchFieldMatchesItem;
+        let mut out = SearchFieldMatchesItem::default();
+        <SearchFieldMatchesItem as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for SearchFieldMatchesItem {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut SearchFieldMatchesItem);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a SearchFieldMatchesItem object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<SearchFieldMatchesItem, A::Error> {
-                let mut out = SearchFieldMatchesItem::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -32171,10 +35612,10 @@ impl<'de> ::serde::Deserialize<'de> for SearchFieldMatchesItem {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for SearchFieldMatchesItem {
@@ -32223,33 +35664,49 @@ impl<'de> ::serde::Deserialize<'de> for NxFieldResourceId {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxFieldResourceId;
+        let mut out = NxFieldResourceId::default();
+        <NxFieldResourceId as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxFieldResourceId {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxFieldResourceId);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxFieldResourceId object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxFieldResourceId, A::Error> {
-                let mut out = NxFieldResourceId::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qName" => out.name = map.next_value()?,
                         "qResourceIds" => {
-                            out.resource_ids = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.resource_ids,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxFieldResourceId {
@@ -32295,17 +35752,30 @@ impl<'de> ::serde::Deserialize<'de> for NxFieldTableResourceId {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxFieldTableResourceId;
+        let mut out = NxFieldTableResourceId::default();
+        <NxFieldTableResourceId as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxFieldTableResourceId {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxFieldTableResourceId);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxFieldTableResourceId object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxFieldTableResourceId, A::Error> {
-                let mut out = NxFieldTableResourceId::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -32315,10 +35785,10 @@ impl<'de> ::serde::Deserialize<'de> for NxFieldTableResourceId {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxFieldTableResourceId {
@@ -32506,17 +35976,27 @@ impl<'de> ::serde::Deserialize<'de> for BNFDef {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = BNFDef;
+        let mut out = BNFDef::default();
+        <BNFDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for BNFDef {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut BNFDef);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a BNFDef object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<BNFDef, A::Error> {
-                let mut out = BNFDef::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -32547,10 +36027,10 @@ impl<'de> ::serde::Deserialize<'de> for BNFDef {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for BNFDef {
@@ -33043,17 +36523,30 @@ impl<'de> ::serde::Deserialize<'de> for TransformAppParameters {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = TransformAppParameters;
+        let mut out = TransformAppParameters::default();
+        <TransformAppParameters as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for TransformAppParameters {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut TransformAppParameters);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a TransformAppParameters object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<TransformAppParameters, A::Error> {
-                let mut out = TransformAppParameters::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -33066,10 +36559,10 @@ impl<'de> ::serde::Deserialize<'de> for TransformAppParameters {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for TransformAppParameters {
@@ -33111,17 +36604,30 @@ impl<'de> ::serde::Deserialize<'de> for TransformAppResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = TransformAppResult;
+        let mut out = TransformAppResult::default();
+        <TransformAppResult as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for TransformAppResult {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut TransformAppResult);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a TransformAppResult object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<TransformAppResult, A::Error> {
-                let mut out = TransformAppResult::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -33130,10 +36636,10 @@ impl<'de> ::serde::Deserialize<'de> for TransformAppResult {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for TransformAppResult {
@@ -33176,17 +36682,30 @@ impl<'de> ::serde::Deserialize<'de> for NxTempBookmarkOptions {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxTempBookmarkOptions;
+        let mut out = NxTempBookmarkOptions::default();
+        <NxTempBookmarkOptions as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxTempBookmarkOptions {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxTempBookmarkOptions);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxTempBookmarkOptions object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxTempBookmarkOptions, A::Error> {
-                let mut out = NxTempBookmarkOptions::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -33198,10 +36717,10 @@ impl<'de> ::serde::Deserialize<'de> for NxTempBookmarkOptions {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxTempBookmarkOptions {
@@ -33250,17 +36769,30 @@ impl<'de> ::serde::Deserialize<'de> for AppScriptMeta {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = AppScriptMeta;
+        let mut out = AppScriptMeta::default();
+        <AppScriptMeta as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for AppScriptMeta {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut AppScriptMeta);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a AppScriptMeta object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<AppScriptMeta, A::Error> {
-                let mut out = AppScriptMeta::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -33270,10 +36802,10 @@ impl<'de> ::serde::Deserialize<'de> for AppScriptMeta {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for AppScriptMeta {
@@ -33364,17 +36896,30 @@ impl<'de> ::serde::Deserialize<'de> for ProgressData {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = ProgressData;
+        let mut out = ProgressData::default();
+        <ProgressData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for ProgressData {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut ProgressData);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a ProgressData object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<ProgressData, A::Error> {
-                let mut out = ProgressData::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -33395,11 +36940,17 @@ impl<'de> ::serde::Deserialize<'de> for ProgressData {
                             out.transient_progress = map.next_value()?;
                         }
                         "qErrorData" => {
-                            out.error_data = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.error_data,
+                            )?;
                             out.extra.mark_list(0u32);
                         }
                         "qPersistentProgressMessages" => {
-                            out.persistent_progress_messages = map.next_value()?;
+                            ::qix_runtime::de::next_value_in_place(
+                                &mut map,
+                                &mut out.persistent_progress_messages,
+                            )?;
                             out.extra.mark_list(1u32);
                         }
                         "qTransientProgressMessage" => {
@@ -33408,10 +36959,10 @@ impl<'de> ::serde::Deserialize<'de> for ProgressData {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for ProgressData {
@@ -33503,17 +37054,27 @@ impl<'de> ::serde::Deserialize<'de> for ErrorData {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = ErrorData;
+        let mut out = ErrorData::default();
+        <ErrorData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for ErrorData {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut ErrorData);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a ErrorData object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<ErrorData, A::Error> {
-                let mut out = ErrorData::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -33526,10 +37087,10 @@ impl<'de> ::serde::Deserialize<'de> for ErrorData {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for ErrorData {
@@ -33663,17 +37224,30 @@ impl<'de> ::serde::Deserialize<'de> for ProgressMessage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = ProgressMessage;
+        let mut out = ProgressMessage::default();
+        <ProgressMessage as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for ProgressMessage {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut ProgressMessage);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a ProgressMessage object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<ProgressMessage, A::Error> {
-                let mut out = ProgressMessage::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -33686,10 +37260,10 @@ impl<'de> ::serde::Deserialize<'de> for ProgressMessage {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for ProgressMessage {
@@ -33799,17 +37373,30 @@ impl<'de> ::serde::Deserialize<'de> for DocListEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = DocListEntry;
+        let mut out = DocListEntry::default();
+        <DocListEntry as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for DocListEntry {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut DocListEntry);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a DocListEntry object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<DocListEntry, A::Error> {
-                let mut out = DocListEntry::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -33840,10 +37427,10 @@ impl<'de> ::serde::Deserialize<'de> for DocListEntry {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for DocListEntry {
@@ -33983,17 +37570,27 @@ impl<'de> ::serde::Deserialize<'de> for InteractDef {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = InteractDef;
+        let mut out = InteractDef::default();
+        <InteractDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for InteractDef {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut InteractDef);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a InteractDef object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<InteractDef, A::Error> {
-                let mut out = InteractDef::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -34012,10 +37609,10 @@ impl<'de> ::serde::Deserialize<'de> for InteractDef {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for InteractDef {
@@ -34232,17 +37829,27 @@ impl<'de> ::serde::Deserialize<'de> for AppEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = AppEntry;
+        let mut out = AppEntry::default();
+        <AppEntry as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for AppEntry {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut AppEntry);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a AppEntry object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<AppEntry, A::Error> {
-                let mut out = AppEntry::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -34259,10 +37866,10 @@ impl<'de> ::serde::Deserialize<'de> for AppEntry {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for AppEntry {
@@ -34439,17 +38046,27 @@ impl<'de> ::serde::Deserialize<'de> for Function {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = Function;
+        let mut out = Function::default();
+        <Function as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for Function {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut Function);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a Function object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<Function, A::Error> {
-                let mut out = Function::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -34460,10 +38077,10 @@ impl<'de> ::serde::Deserialize<'de> for Function {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for Function {
@@ -34524,17 +38141,27 @@ impl<'de> ::serde::Deserialize<'de> for OdbcDsn {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = OdbcDsn;
+        let mut out = OdbcDsn::default();
+        <OdbcDsn as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for OdbcDsn {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut OdbcDsn);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a OdbcDsn object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<OdbcDsn, A::Error> {
-                let mut out = OdbcDsn::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -34546,10 +38173,10 @@ impl<'de> ::serde::Deserialize<'de> for OdbcDsn {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for OdbcDsn {
@@ -34605,17 +38232,30 @@ impl<'de> ::serde::Deserialize<'de> for OleDbProvider {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = OleDbProvider;
+        let mut out = OleDbProvider::default();
+        <OleDbProvider as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for OleDbProvider {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut OleDbProvider);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a OleDbProvider object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<OleDbProvider, A::Error> {
-                let mut out = OleDbProvider::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -34626,10 +38266,10 @@ impl<'de> ::serde::Deserialize<'de> for OleDbProvider {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for OleDbProvider {
@@ -34697,17 +38337,27 @@ impl<'de> ::serde::Deserialize<'de> for DriveInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = DriveInfo;
+        let mut out = DriveInfo::default();
+        <DriveInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for DriveInfo {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut DriveInfo);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a DriveInfo object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<DriveInfo, A::Error> {
-                let mut out = DriveInfo::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -34720,10 +38370,10 @@ impl<'de> ::serde::Deserialize<'de> for DriveInfo {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for DriveInfo {
@@ -34887,17 +38537,27 @@ impl<'de> ::serde::Deserialize<'de> for CodePage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = CodePage;
+        let mut out = CodePage::default();
+        <CodePage as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for CodePage {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut CodePage);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a CodePage object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<CodePage, A::Error> {
-                let mut out = CodePage::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -34908,10 +38568,10 @@ impl<'de> ::serde::Deserialize<'de> for CodePage {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for CodePage {
@@ -34973,17 +38633,30 @@ impl<'de> ::serde::Deserialize<'de> for CustomConnector {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = CustomConnector;
+        let mut out = CustomConnector::default();
+        <CustomConnector as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for CustomConnector {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut CustomConnector);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a CustomConnector object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<CustomConnector, A::Error> {
-                let mut out = CustomConnector::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -34998,10 +38671,10 @@ impl<'de> ::serde::Deserialize<'de> for CustomConnector {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for CustomConnector {
@@ -35137,17 +38810,30 @@ impl<'de> ::serde::Deserialize<'de> for NxStreamListEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxStreamListEntry;
+        let mut out = NxStreamListEntry::default();
+        <NxStreamListEntry as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxStreamListEntry {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxStreamListEntry);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxStreamListEntry object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxStreamListEntry, A::Error> {
-                let mut out = NxStreamListEntry::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -35157,10 +38843,10 @@ impl<'de> ::serde::Deserialize<'de> for NxStreamListEntry {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxStreamListEntry {
@@ -35196,17 +38882,30 @@ impl<'de> ::serde::Deserialize<'de> for NxEngineVersion {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> ::serde::de::Visitor<'de> for V {
-            type Value = NxEngineVersion;
+        let mut out = NxEngineVersion::default();
+        <NxEngineVersion as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
+        ::std::result::Result::Ok(out)
+    }
+}
+impl ::qix_runtime::de::DecodeInPlace for NxEngineVersion {
+    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
+        d: D,
+        place: &mut Self,
+    ) -> ::std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut NxEngineVersion);
+        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
+            type Value = ();
             fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
                 f.write_str("a NxEngineVersion object")
             }
             fn visit_map<A: ::serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> ::std::result::Result<NxEngineVersion, A::Error> {
-                let mut out = NxEngineVersion::default();
+            ) -> ::std::result::Result<(), A::Error> {
+                let out = self.0;
                 while let ::std::option::Option::Some(key) = map
                     .next_key::<::qix_runtime::de::Key<'de>>()?
                 {
@@ -35215,10 +38914,10 @@ impl<'de> ::serde::Deserialize<'de> for NxEngineVersion {
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
-                ::std::result::Result::Ok(out)
+                ::std::result::Result::Ok(())
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(place))
     }
 }
 impl ::serde::Serialize for NxEngineVersion {

@@ -156,7 +156,8 @@ impl GetContent {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetContent";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -192,7 +193,8 @@ impl GetRawContent {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetRawContent";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -230,7 +232,8 @@ impl SetContent {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SetContent";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -270,7 +273,8 @@ impl ForceContent {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "ForceContent";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -301,7 +305,8 @@ impl GetNxProperties {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "GetNxProperties";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
@@ -338,7 +343,8 @@ impl SetNxProperties {
     /// The engine method this request calls.
     pub const METHOD: &'static str = "SetNxProperties";
     /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history); compare with `Global::engine_version`.
+    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
+    /// engine at `Global::engine_version` has it.
     pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).

@@ -229,13 +229,14 @@ impl SessionBuilder {
                 Error::Transport(format!("WebSocket handshake with {redacted} failed: {e}"))
             })
         };
-        let (ws, _response) =
-            tokio::time::timeout(timeout, open)
-                .await
-                .map_err(|_| Error::Timeout {
-                    what: format!("connecting to {redacted}"),
-                    after: timeout,
-                })??;
+        // Boxed: the TCP, TLS and WebSocket handshake state is ~10 KB, and inline it would
+        // make every future that awaits `connect` that big (and moved that much).
+        let (ws, _response) = tokio::time::timeout(timeout, Box::pin(open))
+            .await
+            .map_err(|_| Error::Timeout {
+                what: format!("connecting to {redacted}"),
+                after: timeout,
+            })??;
         let transport: WsTransport<MaybeTlsStream<TcpStream>> = WsTransport::new(ws);
         self.finish(transport).await
     }

@@ -105,7 +105,9 @@ impl<T> Future for CallFuture<T> {
             return Poll::Ready(Err(e));
         }
         let Some(w) = self.waiting.as_mut() else {
-            return Poll::Ready(Err(Error::Protocol("call future polled after completion".into())));
+            return Poll::Ready(Err(Error::Protocol(
+                "call future polled after completion".into(),
+            )));
         };
         let reply = match Pin::new(&mut w.rx).poll(cx) {
             Poll::Ready(r) => r,

@@ -24,7 +24,17 @@ pub(crate) async fn run<T: Transport>(
 ) {
     let mut dirty = false;
     let mut closing = false;
-    let why = poll_fn(|cx| poll(cx, &mut transport, &shared, &mut rx, &mut dirty, &mut closing)).await;
+    let why = poll_fn(|cx| {
+        poll(
+            cx,
+            &mut transport,
+            &shared,
+            &mut rx,
+            &mut dirty,
+            &mut closing,
+        )
+    })
+    .await;
     if closing {
         // Best effort: the close handshake must not keep the task alive.
         let close = poll_fn(|cx| Pin::new(&mut transport).poll_close(cx));

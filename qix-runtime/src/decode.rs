@@ -3,8 +3,8 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
 use crate::de::Key;
 use crate::error::{DecodeError, Error, Result};
@@ -51,14 +51,23 @@ fn decode_error<T: DeserializeOwned>(raw: &str, method: &str, err: serde_json::E
 }
 
 /// Like [`decode_error`] for one out-property: the path starts with its name.
-fn out_error<T: DeserializeOwned>(raw: &str, name: &str, method: &str, err: serde_json::Error) -> Error {
+fn out_error<T: DeserializeOwned>(
+    raw: &str,
+    name: &str,
+    method: &str,
+    err: serde_json::Error,
+) -> Error {
     let value = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(raw)
         .ok()
         .and_then(|mut m| m.remove(name));
     let (path, message) = match value.map(serde_path_to_error::deserialize::<_, T>) {
         Some(Err(e)) => {
             let inner = e.path().to_string();
-            let path = if inner == "." { name.to_string() } else { format!("{name}.{inner}") };
+            let path = if inner == "." {
+                name.to_string()
+            } else {
+                format!("{name}.{inner}")
+            };
             (path, e.into_inner().to_string())
         }
         _ => (name.to_string(), err.to_string()),
@@ -78,7 +87,11 @@ pub fn all<T: DeserializeOwned>(raw: &str, method: &str) -> Result<T> {
 
 /// The value of one out-property; `T::default()` when the engine leaves it out (it omits
 /// properties at their default value).
-pub fn out<T: DeserializeOwned + Default>(raw: &str, name: &'static str, method: &str) -> Result<T> {
+pub fn out<T: DeserializeOwned + Default>(
+    raw: &str,
+    name: &'static str,
+    method: &str,
+) -> Result<T> {
     let mut de = serde_json::Deserializer::from_str(raw);
     let found = OutSeed::<T> {
         name,
@@ -129,7 +142,12 @@ pub fn object(session: &Session, raw: &str, name: &'static str, method: &str) ->
 }
 
 /// Turns an `ObjectInterface` into a handle; a null handle or type means "not found".
-pub fn into_object(session: &Session, r: Option<ObjectRef>, name: &str, method: &str) -> Result<Object> {
+pub fn into_object(
+    session: &Session,
+    r: Option<ObjectRef>,
+    name: &str,
+    method: &str,
+) -> Result<Object> {
     let r = r.unwrap_or_default();
     match (r.handle, r.qtype) {
         (Some(handle), Some(qtype)) => Ok(session.register_object(ObjectInfo {
@@ -140,7 +158,9 @@ pub fn into_object(session: &Session, r: Option<ObjectRef>, name: &str, method: 
         })),
         _ => Err(Error::ObjectNotFound {
             method: method.to_string(),
-            detail: format!("{name} has no qHandle/qType (the object does not exist or is not accessible)"),
+            detail: format!(
+                "{name} has no qHandle/qType (the object does not exist or is not accessible)"
+            ),
         }),
     }
 }

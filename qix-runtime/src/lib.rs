@@ -33,6 +33,7 @@ mod tls;
 mod traffic;
 pub mod transport;
 mod url;
+mod version;
 
 pub use blob::Blob;
 pub use builder::{SessionBuilder, TlsOptions};
@@ -46,3 +47,4 @@ pub use session::{GLOBAL_HANDLE, Session, SessionOptions};
 pub use stream::{BroadcastStream, Lagged};
 pub use traffic::{Direction, JsonLinesLog, TrafficHook};
 pub use url::EngineUrl;
+pub use version::{compare_versions, supports};

@@ -32,12 +32,10 @@ impl Params {
             self.buf.push(b',');
         }
         // Names are identifiers from the spec; they still go through the JSON writer.
-        if let Err(e) = serde_json::to_writer(&mut self.buf, name)
-            .and_then(|()| {
-                self.buf.push(b':');
-                serde_json::to_writer(&mut self.buf, value)
-            })
-        {
+        if let Err(e) = serde_json::to_writer(&mut self.buf, name).and_then(|()| {
+            self.buf.push(b':');
+            serde_json::to_writer(&mut self.buf, value)
+        }) {
             self.error = Some(format!("param {name}: {e}"));
         }
         self

@@ -7,6 +7,7 @@
 //! cargo xtask compile-all [--dir DIR] [--versions A,B,…] [--build]
 //! ```
 
+mod bench; // TEMP-BENCH-WIRING
 mod codegen;
 mod compile_all;
 
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
         "check" => codegen::check(rest),
         "diff" => qix_codegen::diff::run_cli(rest),
         "compile-all" => compile_all::run(rest),
+        "bench" => bench::run(rest), // TEMP-BENCH-WIRING
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
