@@ -7,7 +7,7 @@
 //! cargo xtask compile-all [--dir DIR] [--versions A,B,…] [--build]
 //! ```
 
-mod bench; // TEMP-BENCH-WIRING
+mod bench;
 mod codegen;
 mod compile_all;
 
@@ -23,7 +23,7 @@ const USAGE: &str = "usage: cargo xtask <command>
   compile-all [--versions A,B,...] [--dir DIR] [--build]
       generate a crate for every spec on the search path (or the listed versions) and compile
       them all in one workspace; reports the time
-  bench [--compile] [--quick]
+  bench [--quick] [--compile] [--skip-runtime] [--reps N]
       the benchmark table (see the README)";
 
 fn main() -> ExitCode {
@@ -38,7 +38,7 @@ fn main() -> ExitCode {
         "check" => codegen::check(rest),
         "diff" => qix_codegen::diff::run_cli(rest),
         "compile-all" => compile_all::run(rest),
-        "bench" => bench::run(rest), // TEMP-BENCH-WIRING
+        "bench" => bench::run(rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
