@@ -14,6 +14,9 @@ pub struct Companion {
     /// `Class.Method` → class of the handle its `ObjectInterface` result opens.
     #[serde(rename = "objectInterface", default)]
     pub object_interface: BTreeMap<String, String>,
+    /// The class of the session's root object (handle -1): `Global`.
+    #[serde(rename = "rootClass", default)]
+    pub root_class: Option<String>,
 }
 
 impl Companion {

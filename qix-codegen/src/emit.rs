@@ -216,6 +216,26 @@ impl<'a> Cx<'a> {
                 }
             })
             .collect();
+        let session_ext = match &self.api.root_class {
+            Some(root) => {
+                let root = ident(root);
+                let doc = format!(" The `{root}` object of this session (handle -1).");
+                quote! {
+                    /// Gives a [`Session`] its typed entry point.
+                    pub trait SessionExt {
+                        #[doc = #doc]
+                        fn global(&self) -> #root;
+                    }
+
+                    impl SessionExt for Session {
+                        fn global(&self) -> #root {
+                            #root::new(self)
+                        }
+                    }
+                }
+            }
+            None => quote!(),
+        };
         quote! {
             #![doc = #title]
             #![doc = ""]
@@ -242,17 +262,7 @@ impl<'a> Cx<'a> {
             /// The engine API version this crate was generated from.
             pub const API_VERSION: &str = #version;
 
-            /// Gives a [`Session`] its typed entry point.
-            pub trait SessionExt {
-                /// The `Global` class of this session (handle -1).
-                fn global(&self) -> Global;
-            }
-
-            impl SessionExt for Session {
-                fn global(&self) -> Global {
-                    Global::new(self)
-                }
-            }
+            #session_ext
         }
     }
 
@@ -837,9 +847,10 @@ impl<'a> Cx<'a> {
         let doc = format!(
             " A handle to an engine object of class `{class_name}`: a cheap clone of the session and the handle number. Each API method of the class is a method here that returns a request; `.await` sends it."
         );
-        let ctor = if class.name == "Global" {
+        let ctor = if self.api.root_class.as_deref() == Some(class.name.as_str()) {
+            let doc = format!(" The `{class_name}` object of a session (handle -1).");
             quote! {
-                /// The `Global` object of a session (handle -1).
+                #[doc = #doc]
                 pub fn new(session: &::qix_runtime::Session) -> Self {
                     Self::from_object(session.global_object())
                 }

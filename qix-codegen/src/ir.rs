@@ -19,6 +19,9 @@ pub struct Api {
     pub types: IndexMap<String, TypeDef>,
     /// Error codes in spec order (groups such as `GenericErrors` are not codes).
     pub errors: Vec<ErrorCodeDef>,
+    /// The class of the session's root object (handle -1), when the spec has it (from the
+    /// companion map).
+    pub root_class: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -219,10 +219,16 @@ impl Lowerer<'_> {
             }
         }
 
+        let root_class = self
+            .companion
+            .root_class
+            .clone()
+            .filter(|c| classes.contains_key(c));
         Api {
             version: spec.info.version.clone(),
             title: spec.info.title.clone(),
             default_stability: spec.stability.clone(),
+            root_class,
             classes: classes
                 .into_iter()
                 .map(|(name, methods)| Class { name, methods })

@@ -58,7 +58,7 @@ pub use variable::Variable;
 pub const API_VERSION: &str = "12.2528.0";
 /// Gives a [`Session`] its typed entry point.
 pub trait SessionExt {
-    /// The `Global` class of this session (handle -1).
+    /// The `Global` object of this session (handle -1).
     fn global(&self) -> Global;
 }
 impl SessionExt for Session {
