@@ -896,7 +896,8 @@ impl<'a> Cx<'a> {
                     self.object
                 }
 
-                /// The engine's handle number for this object.
+                /// The engine's handle number for this object now (a reconnection that
+                /// restores the object changes it; this value keeps working).
                 pub fn handle(&self) -> i32 {
                     self.object.handle()
                 }
@@ -916,14 +917,16 @@ impl<'a> Cx<'a> {
                     self.object.generic_type()
                 }
 
-                /// Yields once per `change` the engine reports for this object (refetch its
-                /// layout); see [`qix_runtime::Object::changed`].
+                /// Yields once per `change` the engine reports for this object, and after a
+                /// reconnection restored it (refetch its layout); ends when the object
+                /// closes. See [`qix_runtime::Object::changed`].
                 pub fn changed(&self) -> ::qix_runtime::BroadcastStream<()> {
                     self.object.changed()
                 }
 
-                /// Waits until the engine closes this object (or the session ends).
-                pub async fn closed(&self) {
+                /// Waits until this object is closed (by the engine, the end of the session,
+                /// or a reconnection that could not restore it) and returns why.
+                pub async fn closed(&self) -> ::qix_runtime::ClosedReason {
                     self.object.closed().await
                 }
 
@@ -1058,6 +1061,21 @@ impl<'a> Cx<'a> {
         }
 
         let (output_ty, decode, output_item) = self.output(class, m)?;
+        // The delta protocol, as enigma.js asks for it: methods with exactly one
+        // out-param other than `qSuccess` (and not an object: its handle is the point).
+        let mut method_info = quote!(::qix_runtime::MethodInfo::new(#wire_method));
+        if let [one] = m.results.as_slice() {
+            if one.name != "qSuccess" && one.object_class.is_none() {
+                let out = &one.name;
+                method_info = quote!(#method_info.delta(#out));
+            }
+        }
+        if m.results
+            .iter()
+            .any(|r| r.name == "qReturn" && r.object_class.is_some())
+        {
+            method_info = quote!(#method_info.opens());
+        }
         let p_binding = if m.params.is_empty() {
             quote!(p)
         } else {
@@ -1079,7 +1097,7 @@ impl<'a> Cx<'a> {
                 #req {
                     object: self.object.clone(),
                     #(#field_inits)*
-                    timeout: ::std::option::Option::None,
+                    call_options: ::std::default::Default::default(),
                 }
             }
         };
@@ -1091,7 +1109,7 @@ impl<'a> Cx<'a> {
             pub struct #req {
                 object: ::qix_runtime::Object,
                 #(#field_decls)*
-                timeout: ::std::option::Option<::std::time::Duration>,
+                call_options: ::qix_runtime::CallOptions,
             }
 
             impl #req {
@@ -1107,7 +1125,14 @@ impl<'a> Cx<'a> {
                 /// Fails the call with a timeout error if no answer arrives in time (the
                 /// engine is asked to cancel it).
                 pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-                    self.timeout = ::std::option::Option::Some(timeout);
+                    self.call_options.timeout = ::std::option::Option::Some(timeout);
+                    self
+                }
+
+                /// How often to send the call again when the engine aborts it (error 15);
+                /// default: the session's retry policy.
+                pub fn retries(mut self, retries: u32) -> Self {
+                    self.call_options.retries = ::std::option::Option::Some(retries);
                     self
                 }
             }
@@ -1118,7 +1143,7 @@ impl<'a> Cx<'a> {
                 fn into_future(self) -> Self::IntoFuture {
                     let #p_binding = ::qix_runtime::Params::new();
                     #(#writes)*
-                    self.object.call(#wire_method, p, self.timeout, #decode)
+                    self.object.call(#method_info, p, self.call_options, #decode)
                 }
             }
 
@@ -1249,7 +1274,7 @@ impl<'a> Cx<'a> {
                     #raw_struct
 
                     impl #out {
-                        fn from_raw(#session_arg: &::qix_runtime::Session, raw: #raw_name) -> ::qix_runtime::Result<Self> {
+                        fn from_raw(#session_arg: &::qix_runtime::DecodeContext<'_>, raw: #raw_name) -> ::qix_runtime::Result<Self> {
                             ::std::result::Result::Ok(Self {
                                 #(#convert)*
                                 extra: raw.extra,

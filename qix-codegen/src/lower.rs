@@ -557,8 +557,14 @@ impl Lowerer<'_> {
                 .iter()
                 .map(|p| (names::bare(&p.rust_name).to_string(), p.name.clone()))
                 .chain(
-                    ["into_future", "object", "timeout"]
-                        .map(|r| (r.to_string(), format!("(request method `{r}`)"))),
+                    [
+                        "into_future",
+                        "object",
+                        "call_options",
+                        "timeout",
+                        "retries",
+                    ]
+                    .map(|r| (r.to_string(), format!("(request method `{r}`)"))),
                 ),
             path,
             "param",

@@ -23,7 +23,8 @@ impl Doc {
     pub fn into_object(self) -> ::qix_runtime::Object {
         self.object
     }
-    /// The engine's handle number for this object.
+    /// The engine's handle number for this object now (a reconnection that
+    /// restores the object changes it; this value keeps working).
     pub fn handle(&self) -> i32 {
         self.object.handle()
     }
@@ -39,13 +40,15 @@ impl Doc {
     pub fn generic_type(&self) -> ::std::option::Option<&str> {
         self.object.generic_type()
     }
-    /// Yields once per `change` the engine reports for this object (refetch its
-    /// layout); see [`qix_runtime::Object::changed`].
+    /// Yields once per `change` the engine reports for this object, and after a
+    /// reconnection restored it (refetch its layout); ends when the object
+    /// closes. See [`qix_runtime::Object::changed`].
     pub fn changed(&self) -> ::qix_runtime::BroadcastStream<()> {
         self.object.changed()
     }
-    /// Waits until the engine closes this object (or the session ends).
-    pub async fn closed(&self) {
+    /// Waits until this object is closed (by the engine, the end of the session,
+    /// or a reconnection that could not restore it) and returns why.
+    pub async fn closed(&self) -> ::qix_runtime::ClosedReason {
         self.object.closed().await
     }
     /// True once the engine has closed this object; calls then fail at once.
@@ -69,7 +72,7 @@ impl Doc {
             object: self.object.clone(),
             field_name: field_name.into(),
             state_name: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the description of a field.
@@ -86,7 +89,7 @@ impl Doc {
         GetFieldDescription {
             object: self.object.clone(),
             field_name: field_name.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns a handle to a variable.
@@ -106,7 +109,7 @@ impl Doc {
         GetVariable {
             object: self.object.clone(),
             name: name.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns a list of table states.
@@ -124,7 +127,7 @@ impl Doc {
     pub fn get_loosely_coupled_vector(&self) -> GetLooselyCoupledVector {
         GetLooselyCoupledVector {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Sets a list of table states, one for each table.
@@ -150,7 +153,7 @@ impl Doc {
         SetLooselyCoupledVector {
             object: self.object.clone(),
             v,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Evaluates an expression and returns the result as a string.
@@ -191,7 +194,7 @@ impl Doc {
         Evaluate {
             object: self.object.clone(),
             expression: expression.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Evaluates an expression and returns the result as a dual.
@@ -232,7 +235,7 @@ impl Doc {
         EvaluateEx {
             object: self.object.clone(),
             expression: expression.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Clear selections in fields for current state. Locked fields are not cleared by default.
@@ -245,7 +248,7 @@ impl Doc {
             object: self.object.clone(),
             locked_also: ::std::option::Option::None,
             state_name: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Locks all selections in fields for current state.
@@ -257,7 +260,7 @@ impl Doc {
         LockAll {
             object: self.object.clone(),
             state_name: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Unlocks all selections in fields for current state.
@@ -269,7 +272,7 @@ impl Doc {
         UnlockAll {
             object: self.object.clone(),
             state_name: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Loads the last logical operation (if any).
@@ -278,7 +281,7 @@ impl Doc {
     pub fn back(&self) -> Back {
         Back {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Loads the next logical operation (if any).
@@ -287,7 +290,7 @@ impl Doc {
     pub fn forward(&self) -> Forward {
         Forward {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Creates a variable.
@@ -307,7 +310,7 @@ impl Doc {
         CreateVariable {
             object: self.object.clone(),
             name: name.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Removes a variable.
@@ -329,7 +332,7 @@ impl Doc {
         RemoveVariable {
             object: self.object.clone(),
             name: name.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns locale information.
@@ -338,7 +341,7 @@ impl Doc {
     pub fn get_locale_info(&self) -> GetLocaleInfo {
         GetLocaleInfo {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns:
@@ -373,7 +376,7 @@ impl Doc {
             synthetic_mode,
             include_sys_vars,
             include_profiling: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns information about the position of the tables in the data model viewer.
@@ -384,7 +387,7 @@ impl Doc {
     pub fn get_view_dlg_save_info(&self) -> GetViewDlgSaveInfo {
         GetViewDlgSaveInfo {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Sets the positions of the tables in the data model viewer.
@@ -405,7 +408,7 @@ impl Doc {
         SetViewDlgSaveInfo {
             object: self.object.clone(),
             info,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Creates a script that contains one section. This section contains **SET** statements that give localized information from the regional settings of the computer.
@@ -421,7 +424,7 @@ impl Doc {
         GetEmptyScript {
             object: self.object.clone(),
             localized_main_section: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Reloads the script that is set in an app.
@@ -459,7 +462,7 @@ impl Doc {
             mode: ::std::option::Option::None,
             partial: ::std::option::Option::None,
             debug: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Lists the breakpoints in the script of an app.
@@ -470,7 +473,7 @@ impl Doc {
     pub fn get_script_breakpoints(&self) -> GetScriptBreakpoints {
         GetScriptBreakpoints {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Set some breakpoints in the script of an app.
@@ -489,7 +492,7 @@ impl Doc {
         SetScriptBreakpoints {
             object: self.object.clone(),
             breakpoints,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Gets values in script.
@@ -500,7 +503,7 @@ impl Doc {
     pub fn get_script(&self) -> GetScript {
         GetScript {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Fetches updated variables after a statement execution.
@@ -513,7 +516,7 @@ impl Doc {
     pub fn get_text_macros(&self) -> GetTextMacros {
         GetTextMacros {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Limits the number of rows of data to load from a data source.
@@ -530,7 +533,7 @@ impl Doc {
         SetFetchLimit {
             object: self.object.clone(),
             limit,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Saves an app. All objects and data in the data model are saved.
@@ -544,7 +547,7 @@ impl Doc {
         DoSave {
             object: self.object.clone(),
             file_name: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Retrieves the data of a specific table.
@@ -570,7 +573,7 @@ impl Doc {
             rows,
             synthetic_mode,
             table_name: table_name.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Evaluates an app.
@@ -581,7 +584,7 @@ impl Doc {
     pub fn get_app_layout(&self) -> GetAppLayout {
         GetAppLayout {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Sets properties to an app.
@@ -602,7 +605,7 @@ impl Doc {
         SetAppProperties {
             object: self.object.clone(),
             prop,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Gets the properties of an app.
@@ -611,7 +614,7 @@ impl Doc {
     pub fn get_app_properties(&self) -> GetAppProperties {
         GetAppProperties {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Gets the lineage information of the app. The lineage information includes the LOAD and STORE statements from the data load script associated with this app.
@@ -623,7 +626,7 @@ impl Doc {
     pub fn get_lineage(&self) -> GetLineage {
         GetLineage {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Creates a transient object. For example, you can use a transient object to create an app overview or a story overview.
@@ -645,7 +648,7 @@ impl Doc {
         CreateSessionObject {
             object: self.object.clone(),
             prop,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Removes a transient object.
@@ -664,7 +667,7 @@ impl Doc {
         DestroySessionObject {
             object: self.object.clone(),
             id: id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Creates a generic object at app level. For more information on generic objects, see _Generic object_.
@@ -688,7 +691,7 @@ impl Doc {
         CreateObject {
             object: self.object.clone(),
             prop,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Get or create a generic object at app level with a specific Id and Type.
@@ -716,7 +719,7 @@ impl Doc {
         GetOrCreateObject {
             object: self.object.clone(),
             prop,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Removes an app object.
@@ -738,7 +741,7 @@ impl Doc {
         DestroyObject {
             object: self.object.clone(),
             id: id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the type of the app object and the corresponding handle.
@@ -755,7 +758,7 @@ impl Doc {
         GetObject {
             object: self.object.clone(),
             id: id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns all objects compatible with options.
@@ -769,7 +772,7 @@ impl Doc {
         GetObjects {
             object: self.object.clone(),
             options,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns all bookmarks compatible with options.
@@ -786,7 +789,7 @@ impl Doc {
         GetBookmarks {
             object: self.object.clone(),
             options,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Clones root level objects, such as sheets and stories. The CloneObject method works for both app objects and child objects.
@@ -811,7 +814,7 @@ impl Doc {
         CloneObject {
             object: self.object.clone(),
             id: id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Creates a draft of an object.
@@ -835,7 +838,7 @@ impl Doc {
         CreateDraft {
             object: self.object.clone(),
             id: id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Commits the draft of an object that was previously created by invoking the _CreateDraft method_.
@@ -856,7 +859,7 @@ impl Doc {
         CommitDraft {
             object: self.object.clone(),
             id: id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Removes the draft of an object.
@@ -883,7 +886,7 @@ impl Doc {
             object: self.object.clone(),
             id: id.into(),
             source_id: source_id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Undoes the previous operation.
@@ -894,7 +897,7 @@ impl Doc {
     pub fn undo(&self) -> Undo {
         Undo {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Redoes the previous operation.
@@ -905,7 +908,7 @@ impl Doc {
     pub fn redo(&self) -> Redo {
         Redo {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Clears entirely the undo and redo buffer.
@@ -914,7 +917,7 @@ impl Doc {
     pub fn clear_undo_buffer(&self) -> ClearUndoBuffer {
         ClearUndoBuffer {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Creates a master dimension.
@@ -934,7 +937,7 @@ impl Doc {
         CreateDimension {
             object: self.object.clone(),
             prop,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Removes a dimension.
@@ -955,7 +958,7 @@ impl Doc {
         DestroyDimension {
             object: self.object.clone(),
             id: id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the handle of a dimension.
@@ -972,7 +975,7 @@ impl Doc {
         GetDimension {
             object: self.object.clone(),
             id: id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Clones a dimension.
@@ -993,7 +996,7 @@ impl Doc {
         CloneDimension {
             object: self.object.clone(),
             id: id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Creates a master measure.
@@ -1013,7 +1016,7 @@ impl Doc {
         CreateMeasure {
             object: self.object.clone(),
             prop,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Removes a generic measure.
@@ -1034,7 +1037,7 @@ impl Doc {
         DestroyMeasure {
             object: self.object.clone(),
             id: id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the handle of a measure.
@@ -1051,7 +1054,7 @@ impl Doc {
         GetMeasure {
             object: self.object.clone(),
             id: id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Clones a measure.
@@ -1072,7 +1075,7 @@ impl Doc {
         CloneMeasure {
             object: self.object.clone(),
             id: id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Creates a transient variable.
@@ -1100,7 +1103,7 @@ impl Doc {
         CreateSessionVariable {
             object: self.object.clone(),
             prop,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Removes a transient variable.
@@ -1119,7 +1122,7 @@ impl Doc {
         DestroySessionVariable {
             object: self.object.clone(),
             id: id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Creates a variable.
@@ -1152,7 +1155,7 @@ impl Doc {
         CreateVariableEx {
             object: self.object.clone(),
             prop,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Removes a variable.
@@ -1174,7 +1177,7 @@ impl Doc {
         DestroyVariableById {
             object: self.object.clone(),
             id: id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Removes a variable.
@@ -1196,7 +1199,7 @@ impl Doc {
         DestroyVariableByName {
             object: self.object.clone(),
             name: name.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Gets the handle of a variable.
@@ -1213,7 +1216,7 @@ impl Doc {
         GetVariableById {
             object: self.object.clone(),
             id: id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Gets the handle of a variable.
@@ -1230,7 +1233,7 @@ impl Doc {
         GetVariableByName {
             object: self.object.clone(),
             name: name.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Checks if a given expression is valid.
@@ -1252,7 +1255,7 @@ impl Doc {
             object: self.object.clone(),
             expr: expr.into(),
             labels: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Checks if:
@@ -1271,7 +1274,7 @@ impl Doc {
         CheckNumberOrExpression {
             object: self.object.clone(),
             expr: expr.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Adds an alternate state in the app.
@@ -1291,7 +1294,7 @@ impl Doc {
         AddAlternateState {
             object: self.object.clone(),
             state_name: state_name.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Removes an alternate state in the app.
@@ -1310,7 +1313,7 @@ impl Doc {
         RemoveAlternateState {
             object: self.object.clone(),
             state_name: state_name.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Adds an session alternate state in the app.
@@ -1333,7 +1336,7 @@ impl Doc {
             object: self.object.clone(),
             state_name: state_name.into(),
             source_state_name: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Removes an session alternate state in the app.
@@ -1352,7 +1355,7 @@ impl Doc {
         RemoveSessionAlternateState {
             object: self.object.clone(),
             state_name: state_name.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Creates a bookmark.
@@ -1371,7 +1374,7 @@ impl Doc {
         CreateBookmark {
             object: self.object.clone(),
             prop,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Removes a bookmark.
@@ -1392,7 +1395,7 @@ impl Doc {
         DestroyBookmark {
             object: self.object.clone(),
             id: id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the handle of a bookmark.
@@ -1409,7 +1412,7 @@ impl Doc {
         GetBookmark {
             object: self.object.clone(),
             id: id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Applies a bookmark.
@@ -1428,7 +1431,7 @@ impl Doc {
         ApplyBookmark {
             object: self.object.clone(),
             id: id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Applies a bookmark and verifies result dataset against originally selected values.
@@ -1451,7 +1454,7 @@ impl Doc {
         ApplyAndVerifyBookmark {
             object: self.object.clone(),
             id: id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Clones a bookmark.
@@ -1472,7 +1475,7 @@ impl Doc {
         CloneBookmark {
             object: self.object.clone(),
             id: id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Adds a field on the fly.
@@ -1496,7 +1499,7 @@ impl Doc {
             object: self.object.clone(),
             name: name.into(),
             expr: expr.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Find the field-on-the-fly by passing its readable name.
@@ -1513,7 +1516,7 @@ impl Doc {
         GetFieldOnTheFlyByName {
             object: self.object.clone(),
             readable_name: readable_name.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the identifier and the type of any generic object in the app.
@@ -1522,7 +1525,7 @@ impl Doc {
     pub fn get_all_infos(&self) -> GetAllInfos {
         GetAllInfos {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Resumes the app as the user left it.
@@ -1531,7 +1534,7 @@ impl Doc {
     pub fn resume(&self) -> Resume {
         Resume {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Aborts any selection mode in an app. For more information about selection mode, see _BeginSelections method_.
@@ -1545,7 +1548,7 @@ impl Doc {
         AbortModal {
             object: self.object.clone(),
             accept,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Publishes an app.
@@ -1570,7 +1573,7 @@ impl Doc {
             object: self.object.clone(),
             stream_id: stream_id.into(),
             name: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Retrieves any fields that match all of the specified tags or just one of them in the data model of an app.
@@ -1592,7 +1595,7 @@ impl Doc {
             object: self.object.clone(),
             tags,
             matching_field_mode: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Retrieves any fields that belong to the same archipelago as the specified field and that match at least one of the specified tags.
@@ -1614,7 +1617,7 @@ impl Doc {
             object: self.object.clone(),
             field_name: field_name.into(),
             tags,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Scrambles a field so the data is not recognizable. Some properties are retained to help debugging. For example, special characters are not changed, and small numbers are scrambled to another small number.
@@ -1635,7 +1638,7 @@ impl Doc {
         Scramble {
             object: self.object.clone(),
             field_name: field_name.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Saves all objects that were modified in the app.
@@ -1650,7 +1653,7 @@ impl Doc {
     pub fn save_objects(&self) -> SaveObjects {
         SaveObjects {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Computes a set of association scores for each pair of fields between two given tables that have been loaded in an app.
@@ -1671,7 +1674,7 @@ impl Doc {
             object: self.object.clone(),
             table1: table1.into(),
             table2: table2.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Lists the media files.
@@ -1681,7 +1684,7 @@ impl Doc {
     pub fn get_media_list(&self) -> GetMediaList {
         GetMediaList {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Lists the content libraries.
@@ -1701,7 +1704,7 @@ impl Doc {
     pub fn get_content_libraries(&self) -> GetContentLibraries {
         GetContentLibraries {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the content of a library.
@@ -1726,7 +1729,7 @@ impl Doc {
         GetLibraryContent {
             object: self.object.clone(),
             name: name.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Reloads the script that is set in an app and returns the path to the script log file.
@@ -1824,7 +1827,7 @@ impl Doc {
         DoReloadEx {
             object: self.object.clone(),
             params: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the number of entries on the back stack.
@@ -1833,7 +1836,7 @@ impl Doc {
     pub fn back_count(&self) -> BackCount {
         BackCount {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the number of entries on the Forward stack.
@@ -1842,7 +1845,7 @@ impl Doc {
     pub fn forward_count(&self) -> ForwardCount {
         ForwardCount {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Applies a bookmark to reduce (slice) the data on. Returns a url and file size to the reduced application. Section Access is always applied.
@@ -1856,7 +1859,7 @@ impl Doc {
         ExportReducedData {
             object: self.object.clone(),
             options: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns a set analysis expression from active selections or from a saved bookmark. Fields on the fly and Calculated dimensions will not be included in the generated expressions, instead a message indicating 'missing fields' will provided within the expression.
@@ -1873,7 +1876,7 @@ impl Doc {
             object: self.object.clone(),
             state_name: ::std::option::Option::None,
             bookmark_id: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Sets values in script.
@@ -1892,7 +1895,7 @@ impl Doc {
         SetScript {
             object: self.object.clone(),
             script: script.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Checks the syntax of a script.
@@ -1940,7 +1943,7 @@ impl Doc {
     pub fn check_script_syntax(&self) -> CheckScriptSyntax {
         CheckScriptSyntax {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Retrieves the variables that are tagged as favorite.
@@ -1951,7 +1954,7 @@ impl Doc {
     pub fn get_favorite_variables(&self) -> GetFavoriteVariables {
         GetFavoriteVariables {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Set some variables as favorite.
@@ -1970,7 +1973,7 @@ impl Doc {
         SetFavoriteVariables {
             object: self.object.clone(),
             names,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Gets the content of a file.
@@ -1989,7 +1992,7 @@ impl Doc {
         GetIncludeFileContent {
             object: self.object.clone(),
             path: path.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Creates a connection.
@@ -2009,7 +2012,7 @@ impl Doc {
         CreateConnection {
             object: self.object.clone(),
             connection,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Updates a connection.
@@ -2036,7 +2039,7 @@ impl Doc {
             connection_id: connection_id.into(),
             connection,
             override_credentials: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Deletes a connection.
@@ -2057,7 +2060,7 @@ impl Doc {
         DeleteConnection {
             object: self.object.clone(),
             connection_id: connection_id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Retrieves a connection and returns:
@@ -2081,7 +2084,7 @@ impl Doc {
         GetConnection {
             object: self.object.clone(),
             connection_id: connection_id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Lists the connections in an app.
@@ -2094,7 +2097,7 @@ impl Doc {
     pub fn get_connections(&self) -> GetConnections {
         GetConnections {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Gives information about an ODBC, OLEDB or CUSTOM connection. See _Outputs_ for more details.
@@ -2113,7 +2116,7 @@ impl Doc {
         GetDatabaseInfo {
             object: self.object.clone(),
             connection_id: connection_id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Lists the databases inside a ODBC, OLEDB or CUSTOM data source.
@@ -2132,7 +2135,7 @@ impl Doc {
         GetDatabases {
             object: self.object.clone(),
             connection_id: connection_id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Lists the owners of a database for a ODBC, OLEDB or CUSTOM connection.
@@ -2154,7 +2157,7 @@ impl Doc {
             object: self.object.clone(),
             connection_id: connection_id.into(),
             database: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Lists the tables inside a database for a ODBC, OLEDB or CUSTOM connection.
@@ -2177,7 +2180,7 @@ impl Doc {
             connection_id: connection_id.into(),
             database: ::std::option::Option::None,
             owner: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Lists the fields inside a table of a database for a ODBC, OLEDB or CUSTOM connection.
@@ -2203,7 +2206,7 @@ impl Doc {
             database: ::std::option::Option::None,
             owner: ::std::option::Option::None,
             table: table.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Retrieves the values of the specified table of a database for a ODBC, OLEDB or CUSTOM connection.
@@ -2230,7 +2233,7 @@ impl Doc {
             owner: ::std::option::Option::None,
             table: table.into(),
             conditions: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Lists the items for a folder connection.
@@ -2252,7 +2255,7 @@ impl Doc {
             object: self.object.clone(),
             connection_id: connection_id.into(),
             relative_path: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Guesses the data format for a given file.
@@ -2302,7 +2305,7 @@ impl Doc {
             object: self.object.clone(),
             connection_id: connection_id.into(),
             relative_path: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Lists the tables for a folder connection.
@@ -2342,7 +2345,7 @@ impl Doc {
             connection_id: connection_id.into(),
             relative_path: ::std::option::Option::None,
             data_format,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Lists the fields of a table for a folder connection.
@@ -2385,7 +2388,7 @@ impl Doc {
             relative_path: ::std::option::Option::None,
             data_format,
             table: table.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Lists the values in a table for a folder connection.
@@ -2428,7 +2431,7 @@ impl Doc {
             relative_path: ::std::option::Option::None,
             data_format,
             table: table.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Lists the tables and fields of a JSON or XML file for a folder connection.
@@ -2453,7 +2456,7 @@ impl Doc {
             connection_id: connection_id.into(),
             relative_path: ::std::option::Option::None,
             data_format,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Sends a generic command to a custom connector.
@@ -2485,7 +2488,7 @@ impl Doc {
             method: method.into(),
             parameters,
             append_connection: append_connection.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns search terms suggestions.
@@ -2505,7 +2508,7 @@ impl Doc {
             object: self.object.clone(),
             options,
             terms,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the search matches for one or more search terms.
@@ -2541,7 +2544,7 @@ impl Doc {
             options,
             terms,
             page,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Selects all search hits for a specified group.
@@ -2569,7 +2572,7 @@ impl Doc {
             terms,
             match_ix,
             soft_lock: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the search matches for one or more search terms.
@@ -2605,7 +2608,7 @@ impl Doc {
             options,
             terms,
             page,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the generic objects corresponding to one or more search terms. The search is performed within the title, subtitle, footnote and type. In addition, associated dimension values are also searched in. For example, if the country “Japan” is selected and the object contains the dimension City, the object will appear in the results for “Osaka” but not for “Johannesburg”. The generic objects with the following types will never appear in the results: _slideitem_ , _sheet_ , _story_ , _slide_ , _masterobject_ , _snapshot_ , _LoadModel_ , _appprops_ and _searchhistory_ .
@@ -2628,7 +2631,7 @@ impl Doc {
             options,
             terms,
             page,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Get sample values from either a column in a table or from a field.
@@ -2654,7 +2657,7 @@ impl Doc {
             fields_or_columns_with_wildcards,
             max_number_of_values,
             rand_seed: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Gets script and script meta-data.
@@ -2665,7 +2668,7 @@ impl Doc {
     pub fn get_script_ex(&self) -> GetScriptEx {
         GetScriptEx {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     ///
@@ -2682,7 +2685,7 @@ impl Doc {
         GetVariables {
             object: self.object.clone(),
             list_def,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Expands the expression.
@@ -2699,7 +2702,7 @@ impl Doc {
         ExpandExpression {
             object: self.object.clone(),
             expression: expression.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Removes a transient variable.
@@ -2718,7 +2721,7 @@ impl Doc {
         DestroySessionVariableById {
             object: self.object.clone(),
             id: id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Removes a transient variable.
@@ -2737,7 +2740,7 @@ impl Doc {
         DestroySessionVariableByName {
             object: self.object.clone(),
             name: name.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Available since engine 12.2064.0.
@@ -2748,7 +2751,7 @@ impl Doc {
     pub fn get_group_states(&self) -> GetGroupStates {
         GetGroupStates {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Available since engine 12.2064.0.
@@ -2767,7 +2770,7 @@ impl Doc {
         ApplyGroupStates {
             object: self.object.clone(),
             group_states,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Creates a bookmark with softpatches.
@@ -2791,7 +2794,7 @@ impl Doc {
             object: self.object.clone(),
             prop,
             object_ids_to_patch: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Save a copy of an app with a different name.
@@ -2811,7 +2814,7 @@ impl Doc {
         SaveAs {
             object: self.object.clone(),
             new_app_name: new_app_name.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Store current selection state temporarily.
@@ -2827,7 +2830,7 @@ impl Doc {
         StoreTempSelectionState {
             object: self.object.clone(),
             ttl_of_temp_state: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Restore a temporary selection state identified by Id.
@@ -2846,7 +2849,7 @@ impl Doc {
         RestoreTempSelectionState {
             object: self.object.clone(),
             id: id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Change the owner of a session app.
@@ -2870,7 +2873,7 @@ impl Doc {
         ChangeSessionAppOwner {
             object: self.object.clone(),
             new_owner_id: new_owner_id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Add a session app to a space.
@@ -2892,7 +2895,7 @@ impl Doc {
         ChangeSessionAppSpace {
             object: self.object.clone(),
             space_id: space_id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns profile data for a given table.
@@ -2911,7 +2914,7 @@ impl Doc {
         GetTableProfileData {
             object: self.object.clone(),
             table_name: table_name.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the handle of a measure with a label.
@@ -2929,7 +2932,7 @@ impl Doc {
         GetMeasureWithLabel {
             object: self.object.clone(),
             label: label.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Stability: **experimental** (may change in later engine versions).
@@ -2952,7 +2955,7 @@ impl Doc {
             options,
             terms,
             page,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Retrives any fields from an expression.
@@ -2971,7 +2974,7 @@ impl Doc {
         GetFieldsFromExpression {
             object: self.object.clone(),
             expr: expr.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns a list of resource ids (QRI) for fields that belongs to the datamodel.
@@ -2993,7 +2996,7 @@ impl Doc {
         GetFieldsResourceIds {
             object: self.object.clone(),
             field_names,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Gets the current Backus-Naur Form (BNF) grammar of the Qlik chart expressions supported within a given App.
@@ -3006,7 +3009,7 @@ impl Doc {
     pub fn get_expression_bnf(&self) -> GetExpressionBnf {
         GetExpressionBnf {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Gets a string hash calculated from the current Backus-Naur Form (BNF) grammar  of the Qlik chart expressions supported within a given App.
@@ -3019,7 +3022,7 @@ impl Doc {
     pub fn get_expression_bnf_hash(&self) -> GetExpressionBnfHash {
         GetExpressionBnfHash {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Prohibit binary load of this app.
@@ -3038,7 +3041,7 @@ impl Doc {
         SetProhibitBinaryLoad {
             object: self.object.clone(),
             prohibit,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Transform current app into an instance of the targeted mode
@@ -3057,7 +3060,7 @@ impl Doc {
         TransformApp {
             object: self.object.clone(),
             dst_parameters,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Create temporary bookmark
@@ -3081,7 +3084,7 @@ impl Doc {
             object: self.object.clone(),
             options,
             object_ids_to_patch: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Apply temporary bookmark identified by Id.
@@ -3102,7 +3105,7 @@ impl Doc {
         ApplyTemporaryBookmark {
             object: self.object.clone(),
             id: id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Gets script meta-data.
@@ -3117,7 +3120,7 @@ impl Doc {
     pub fn get_script_meta(&self) -> GetScriptMeta {
         GetScriptMeta {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Replace a bookmark. Optional inparams to change the original bookmarks properties, original are kept if left out.
@@ -3142,7 +3145,7 @@ impl Doc {
             id: id.into(),
             ignore_patches: ::std::option::Option::None,
             object_ids_to_patch: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Clear the soft properties of all generic objects in the app
@@ -3155,7 +3158,7 @@ impl Doc {
     pub fn clear_all_soft_patches(&self) -> ClearAllSoftPatches {
         ClearAllSoftPatches {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Commits the current script version so that any future changes will be part of a new version.
@@ -3173,7 +3176,7 @@ impl Doc {
         CommitScript {
             object: self.object.clone(),
             commit_message: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
 }
@@ -3184,7 +3187,7 @@ pub struct GetField {
     object: ::qix_runtime::Object,
     field_name: ::std::string::String,
     state_name: ::std::option::Option<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetField {
     /// The engine method this request calls.
@@ -3207,7 +3210,13 @@ impl GetField {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3222,9 +3231,9 @@ impl ::std::future::IntoFuture for GetField {
         }
         self.object
             .call(
-                "GetField",
+                ::qix_runtime::MethodInfo::new("GetField").opens(),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| {
                     ::qix_runtime::decode::object(s, raw, "qReturn", "Doc.GetField")
                         .map(crate::Field::from_object)
@@ -3238,7 +3247,7 @@ impl ::std::future::IntoFuture for GetField {
 pub struct GetFieldDescription {
     object: ::qix_runtime::Object,
     field_name: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetFieldDescription {
     /// The engine method this request calls.
@@ -3250,7 +3259,13 @@ impl GetFieldDescription {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3262,9 +3277,9 @@ impl ::std::future::IntoFuture for GetFieldDescription {
         p.arg("qFieldName", &self.field_name);
         self.object
             .call(
-                "GetFieldDescription",
+                ::qix_runtime::MethodInfo::new("GetFieldDescription").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::FieldDescription,
                 >(raw, "qReturn", "Doc.GetFieldDescription"),
@@ -3277,7 +3292,7 @@ impl ::std::future::IntoFuture for GetFieldDescription {
 pub struct GetVariable {
     object: ::qix_runtime::Object,
     name: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetVariable {
     /// The engine method this request calls.
@@ -3289,7 +3304,13 @@ impl GetVariable {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3301,9 +3322,9 @@ impl ::std::future::IntoFuture for GetVariable {
         p.arg("qName", &self.name);
         self.object
             .call(
-                "GetVariable",
+                ::qix_runtime::MethodInfo::new("GetVariable").opens(),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| {
                     ::qix_runtime::decode::object(s, raw, "qReturn", "Doc.GetVariable")
                         .map(crate::Variable::from_object)
@@ -3316,7 +3337,7 @@ impl ::std::future::IntoFuture for GetVariable {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetLooselyCoupledVector {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetLooselyCoupledVector {
     /// The engine method this request calls.
@@ -3328,7 +3349,13 @@ impl GetLooselyCoupledVector {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3339,9 +3366,9 @@ impl ::std::future::IntoFuture for GetLooselyCoupledVector {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetLooselyCoupledVector",
+                ::qix_runtime::MethodInfo::new("GetLooselyCoupledVector").delta("qv"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<u8>,
                 >(raw, "qv", "Doc.GetLooselyCoupledVector"),
@@ -3354,7 +3381,7 @@ impl ::std::future::IntoFuture for GetLooselyCoupledVector {
 pub struct SetLooselyCoupledVector {
     object: ::qix_runtime::Object,
     v: ::std::vec::Vec<u8>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SetLooselyCoupledVector {
     /// The engine method this request calls.
@@ -3366,7 +3393,13 @@ impl SetLooselyCoupledVector {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3378,9 +3411,10 @@ impl ::std::future::IntoFuture for SetLooselyCoupledVector {
         p.arg("qv", &self.v);
         self.object
             .call(
-                "SetLooselyCoupledVector",
+                ::qix_runtime::MethodInfo::new("SetLooselyCoupledVector")
+                    .delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qReturn", "Doc.SetLooselyCoupledVector"),
@@ -3393,7 +3427,7 @@ impl ::std::future::IntoFuture for SetLooselyCoupledVector {
 pub struct Evaluate {
     object: ::qix_runtime::Object,
     expression: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl Evaluate {
     /// The engine method this request calls.
@@ -3405,7 +3439,13 @@ impl Evaluate {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3417,9 +3457,9 @@ impl ::std::future::IntoFuture for Evaluate {
         p.arg("qExpression", &self.expression);
         self.object
             .call(
-                "Evaluate",
+                ::qix_runtime::MethodInfo::new("Evaluate").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qReturn", "Doc.Evaluate"),
@@ -3432,7 +3472,7 @@ impl ::std::future::IntoFuture for Evaluate {
 pub struct EvaluateEx {
     object: ::qix_runtime::Object,
     expression: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl EvaluateEx {
     /// The engine method this request calls.
@@ -3444,7 +3484,13 @@ impl EvaluateEx {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3456,9 +3502,9 @@ impl ::std::future::IntoFuture for EvaluateEx {
         p.arg("qExpression", &self.expression);
         self.object
             .call(
-                "EvaluateEx",
+                ::qix_runtime::MethodInfo::new("EvaluateEx").delta("qValue"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::FieldValue,
                 >(raw, "qValue", "Doc.EvaluateEx"),
@@ -3472,7 +3518,7 @@ pub struct ClearAll {
     object: ::qix_runtime::Object,
     locked_also: ::std::option::Option<bool>,
     state_name: ::std::option::Option<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ClearAll {
     /// The engine method this request calls.
@@ -3501,7 +3547,13 @@ impl ClearAll {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3517,7 +3569,12 @@ impl ::std::future::IntoFuture for ClearAll {
             p.arg("qStateName", v);
         }
         self.object
-            .call("ClearAll", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("ClearAll"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`Doc::lock_all`] (`Doc.LockAll`), not yet sent: set optional params with its methods, then `.await` it.
@@ -3526,7 +3583,7 @@ impl ::std::future::IntoFuture for ClearAll {
 pub struct LockAll {
     object: ::qix_runtime::Object,
     state_name: ::std::option::Option<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl LockAll {
     /// The engine method this request calls.
@@ -3548,7 +3605,13 @@ impl LockAll {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3561,7 +3624,12 @@ impl ::std::future::IntoFuture for LockAll {
             p.arg("qStateName", v);
         }
         self.object
-            .call("LockAll", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("LockAll"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`Doc::unlock_all`] (`Doc.UnlockAll`), not yet sent: set optional params with its methods, then `.await` it.
@@ -3570,7 +3638,7 @@ impl ::std::future::IntoFuture for LockAll {
 pub struct UnlockAll {
     object: ::qix_runtime::Object,
     state_name: ::std::option::Option<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl UnlockAll {
     /// The engine method this request calls.
@@ -3592,7 +3660,13 @@ impl UnlockAll {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3605,7 +3679,12 @@ impl ::std::future::IntoFuture for UnlockAll {
             p.arg("qStateName", v);
         }
         self.object
-            .call("UnlockAll", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("UnlockAll"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`Doc::back`] (`Doc.Back`), not yet sent: set optional params with its methods, then `.await` it.
@@ -3613,7 +3692,7 @@ impl ::std::future::IntoFuture for UnlockAll {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct Back {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl Back {
     /// The engine method this request calls.
@@ -3625,7 +3704,13 @@ impl Back {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3634,7 +3719,13 @@ impl ::std::future::IntoFuture for Back {
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
         let p = ::qix_runtime::Params::new();
-        self.object.call("Back", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+        self.object
+            .call(
+                ::qix_runtime::MethodInfo::new("Back"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`Doc::forward`] (`Doc.Forward`), not yet sent: set optional params with its methods, then `.await` it.
@@ -3642,7 +3733,7 @@ impl ::std::future::IntoFuture for Back {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct Forward {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl Forward {
     /// The engine method this request calls.
@@ -3654,7 +3745,13 @@ impl Forward {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3664,7 +3761,12 @@ impl ::std::future::IntoFuture for Forward {
     fn into_future(self) -> Self::IntoFuture {
         let p = ::qix_runtime::Params::new();
         self.object
-            .call("Forward", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("Forward"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`Doc::create_variable`] (`Doc.CreateVariable`), not yet sent: set optional params with its methods, then `.await` it.
@@ -3673,7 +3775,7 @@ impl ::std::future::IntoFuture for Forward {
 pub struct CreateVariable {
     object: ::qix_runtime::Object,
     name: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CreateVariable {
     /// The engine method this request calls.
@@ -3685,7 +3787,13 @@ impl CreateVariable {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3697,9 +3805,9 @@ impl ::std::future::IntoFuture for CreateVariable {
         p.arg("qName", &self.name);
         self.object
             .call(
-                "CreateVariable",
+                ::qix_runtime::MethodInfo::new("CreateVariable").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qReturn", "Doc.CreateVariable"),
@@ -3712,7 +3820,7 @@ impl ::std::future::IntoFuture for CreateVariable {
 pub struct RemoveVariable {
     object: ::qix_runtime::Object,
     name: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl RemoveVariable {
     /// The engine method this request calls.
@@ -3724,7 +3832,13 @@ impl RemoveVariable {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3736,9 +3850,9 @@ impl ::std::future::IntoFuture for RemoveVariable {
         p.arg("qName", &self.name);
         self.object
             .call(
-                "RemoveVariable",
+                ::qix_runtime::MethodInfo::new("RemoveVariable").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qReturn", "Doc.RemoveVariable"),
@@ -3750,7 +3864,7 @@ impl ::std::future::IntoFuture for RemoveVariable {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetLocaleInfo {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetLocaleInfo {
     /// The engine method this request calls.
@@ -3762,7 +3876,13 @@ impl GetLocaleInfo {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3773,9 +3893,9 @@ impl ::std::future::IntoFuture for GetLocaleInfo {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetLocaleInfo",
+                ::qix_runtime::MethodInfo::new("GetLocaleInfo").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::LocaleInfo,
                 >(raw, "qReturn", "Doc.GetLocaleInfo"),
@@ -3793,7 +3913,7 @@ pub struct GetTablesAndKeys {
     synthetic_mode: bool,
     include_sys_vars: bool,
     include_profiling: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetTablesAndKeys {
     /// The engine method this request calls.
@@ -3812,7 +3932,13 @@ impl GetTablesAndKeys {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3831,9 +3957,9 @@ impl ::std::future::IntoFuture for GetTablesAndKeys {
         }
         self.object
             .call(
-                "GetTablesAndKeys",
+                ::qix_runtime::MethodInfo::new("GetTablesAndKeys"),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| GetTablesAndKeysOutput::from_raw(
                     s,
                     ::qix_runtime::decode::all::<
@@ -3918,7 +4044,7 @@ impl ::qix_runtime::de::DecodeInPlace for GetTablesAndKeysOutputRaw {
 }
 impl GetTablesAndKeysOutput {
     fn from_raw(
-        _s: &::qix_runtime::Session,
+        _s: &::qix_runtime::DecodeContext<'_>,
         raw: GetTablesAndKeysOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
@@ -3933,7 +4059,7 @@ impl GetTablesAndKeysOutput {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetViewDlgSaveInfo {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetViewDlgSaveInfo {
     /// The engine method this request calls.
@@ -3945,7 +4071,13 @@ impl GetViewDlgSaveInfo {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3956,9 +4088,9 @@ impl ::std::future::IntoFuture for GetViewDlgSaveInfo {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetViewDlgSaveInfo",
+                ::qix_runtime::MethodInfo::new("GetViewDlgSaveInfo").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::TableViewDlgSaveInfo,
                 >(raw, "qReturn", "Doc.GetViewDlgSaveInfo"),
@@ -3971,7 +4103,7 @@ impl ::std::future::IntoFuture for GetViewDlgSaveInfo {
 pub struct SetViewDlgSaveInfo {
     object: ::qix_runtime::Object,
     info: crate::types::TableViewDlgSaveInfo,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SetViewDlgSaveInfo {
     /// The engine method this request calls.
@@ -3983,7 +4115,13 @@ impl SetViewDlgSaveInfo {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3995,9 +4133,9 @@ impl ::std::future::IntoFuture for SetViewDlgSaveInfo {
         p.arg("qInfo", &self.info);
         self.object
             .call(
-                "SetViewDlgSaveInfo",
+                ::qix_runtime::MethodInfo::new("SetViewDlgSaveInfo"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -4008,7 +4146,7 @@ impl ::std::future::IntoFuture for SetViewDlgSaveInfo {
 pub struct GetEmptyScript {
     object: ::qix_runtime::Object,
     localized_main_section: ::std::option::Option<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetEmptyScript {
     /// The engine method this request calls.
@@ -4031,7 +4169,13 @@ impl GetEmptyScript {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4045,9 +4189,9 @@ impl ::std::future::IntoFuture for GetEmptyScript {
         }
         self.object
             .call(
-                "GetEmptyScript",
+                ::qix_runtime::MethodInfo::new("GetEmptyScript").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qReturn", "Doc.GetEmptyScript"),
@@ -4062,7 +4206,7 @@ pub struct DoReload {
     mode: ::std::option::Option<i64>,
     partial: ::std::option::Option<bool>,
     debug: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl DoReload {
     /// The engine method this request calls.
@@ -4101,7 +4245,13 @@ impl DoReload {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4121,9 +4271,9 @@ impl ::std::future::IntoFuture for DoReload {
         }
         self.object
             .call(
-                "DoReload",
+                ::qix_runtime::MethodInfo::new("DoReload").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qReturn", "Doc.DoReload"),
@@ -4135,7 +4285,7 @@ impl ::std::future::IntoFuture for DoReload {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetScriptBreakpoints {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetScriptBreakpoints {
     /// The engine method this request calls.
@@ -4147,7 +4297,13 @@ impl GetScriptBreakpoints {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4160,9 +4316,10 @@ impl ::std::future::IntoFuture for GetScriptBreakpoints {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetScriptBreakpoints",
+                ::qix_runtime::MethodInfo::new("GetScriptBreakpoints")
+                    .delta("qBreakpoints"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::EditorBreakpoint>,
                 >(raw, "qBreakpoints", "Doc.GetScriptBreakpoints"),
@@ -4175,7 +4332,7 @@ impl ::std::future::IntoFuture for GetScriptBreakpoints {
 pub struct SetScriptBreakpoints {
     object: ::qix_runtime::Object,
     breakpoints: ::std::vec::Vec<crate::types::EditorBreakpoint>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SetScriptBreakpoints {
     /// The engine method this request calls.
@@ -4187,7 +4344,13 @@ impl SetScriptBreakpoints {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4199,9 +4362,9 @@ impl ::std::future::IntoFuture for SetScriptBreakpoints {
         p.arg("qBreakpoints", &self.breakpoints);
         self.object
             .call(
-                "SetScriptBreakpoints",
+                ::qix_runtime::MethodInfo::new("SetScriptBreakpoints"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -4211,7 +4374,7 @@ impl ::std::future::IntoFuture for SetScriptBreakpoints {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetScript {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetScript {
     /// The engine method this request calls.
@@ -4223,7 +4386,13 @@ impl GetScript {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4234,9 +4403,9 @@ impl ::std::future::IntoFuture for GetScript {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetScript",
+                ::qix_runtime::MethodInfo::new("GetScript").delta("qScript"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qScript", "Doc.GetScript"),
@@ -4248,7 +4417,7 @@ impl ::std::future::IntoFuture for GetScript {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetTextMacros {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetTextMacros {
     /// The engine method this request calls.
@@ -4260,7 +4429,13 @@ impl GetTextMacros {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4273,9 +4448,9 @@ impl ::std::future::IntoFuture for GetTextMacros {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetTextMacros",
+                ::qix_runtime::MethodInfo::new("GetTextMacros").delta("qMacros"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::TextMacro>,
                 >(raw, "qMacros", "Doc.GetTextMacros"),
@@ -4288,7 +4463,7 @@ impl ::std::future::IntoFuture for GetTextMacros {
 pub struct SetFetchLimit {
     object: ::qix_runtime::Object,
     limit: i64,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SetFetchLimit {
     /// The engine method this request calls.
@@ -4300,7 +4475,13 @@ impl SetFetchLimit {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4311,7 +4492,12 @@ impl ::std::future::IntoFuture for SetFetchLimit {
         let mut p = ::qix_runtime::Params::new();
         p.arg("qLimit", &self.limit);
         self.object
-            .call("SetFetchLimit", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("SetFetchLimit"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`Doc::do_save`] (`Doc.DoSave`), not yet sent: set optional params with its methods, then `.await` it.
@@ -4320,7 +4506,7 @@ impl ::std::future::IntoFuture for SetFetchLimit {
 pub struct DoSave {
     object: ::qix_runtime::Object,
     file_name: ::std::option::Option<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl DoSave {
     /// The engine method this request calls.
@@ -4342,7 +4528,13 @@ impl DoSave {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4354,7 +4546,13 @@ impl ::std::future::IntoFuture for DoSave {
         if let ::std::option::Option::Some(v) = &self.file_name {
             p.arg("qFileName", v);
         }
-        self.object.call("DoSave", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+        self.object
+            .call(
+                ::qix_runtime::MethodInfo::new("DoSave"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`Doc::get_table_data`] (`Doc.GetTableData`), not yet sent: set optional params with its methods, then `.await` it.
@@ -4366,7 +4564,7 @@ pub struct GetTableData {
     rows: i64,
     synthetic_mode: bool,
     table_name: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetTableData {
     /// The engine method this request calls.
@@ -4378,7 +4576,13 @@ impl GetTableData {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4393,9 +4597,9 @@ impl ::std::future::IntoFuture for GetTableData {
         p.arg("qTableName", &self.table_name);
         self.object
             .call(
-                "GetTableData",
+                ::qix_runtime::MethodInfo::new("GetTableData").delta("qData"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::TableRow>,
                 >(raw, "qData", "Doc.GetTableData"),
@@ -4407,7 +4611,7 @@ impl ::std::future::IntoFuture for GetTableData {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetAppLayout {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetAppLayout {
     /// The engine method this request calls.
@@ -4419,7 +4623,13 @@ impl GetAppLayout {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4430,9 +4640,9 @@ impl ::std::future::IntoFuture for GetAppLayout {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetAppLayout",
+                ::qix_runtime::MethodInfo::new("GetAppLayout").delta("qLayout"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::NxAppLayout,
                 >(raw, "qLayout", "Doc.GetAppLayout"),
@@ -4445,7 +4655,7 @@ impl ::std::future::IntoFuture for GetAppLayout {
 pub struct SetAppProperties {
     object: ::qix_runtime::Object,
     prop: crate::types::NxAppProperties,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SetAppProperties {
     /// The engine method this request calls.
@@ -4457,7 +4667,13 @@ impl SetAppProperties {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4469,9 +4685,9 @@ impl ::std::future::IntoFuture for SetAppProperties {
         p.arg("qProp", &self.prop);
         self.object
             .call(
-                "SetAppProperties",
+                ::qix_runtime::MethodInfo::new("SetAppProperties"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -4481,7 +4697,7 @@ impl ::std::future::IntoFuture for SetAppProperties {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetAppProperties {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetAppProperties {
     /// The engine method this request calls.
@@ -4493,7 +4709,13 @@ impl GetAppProperties {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4504,9 +4726,9 @@ impl ::std::future::IntoFuture for GetAppProperties {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetAppProperties",
+                ::qix_runtime::MethodInfo::new("GetAppProperties").delta("qProp"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::NxAppProperties,
                 >(raw, "qProp", "Doc.GetAppProperties"),
@@ -4518,7 +4740,7 @@ impl ::std::future::IntoFuture for GetAppProperties {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetLineage {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetLineage {
     /// The engine method this request calls.
@@ -4530,7 +4752,13 @@ impl GetLineage {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4543,9 +4771,9 @@ impl ::std::future::IntoFuture for GetLineage {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetLineage",
+                ::qix_runtime::MethodInfo::new("GetLineage").delta("qLineage"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::LineageInfo>,
                 >(raw, "qLineage", "Doc.GetLineage"),
@@ -4558,7 +4786,7 @@ impl ::std::future::IntoFuture for GetLineage {
 pub struct CreateSessionObject {
     object: ::qix_runtime::Object,
     prop: crate::types::GenericObjectProperties,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CreateSessionObject {
     /// The engine method this request calls.
@@ -4570,7 +4798,13 @@ impl CreateSessionObject {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4582,9 +4816,9 @@ impl ::std::future::IntoFuture for CreateSessionObject {
         p.arg("qProp", &self.prop);
         self.object
             .call(
-                "CreateSessionObject",
+                ::qix_runtime::MethodInfo::new("CreateSessionObject").opens(),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| {
                     ::qix_runtime::decode::object(
                             s,
@@ -4603,7 +4837,7 @@ impl ::std::future::IntoFuture for CreateSessionObject {
 pub struct DestroySessionObject {
     object: ::qix_runtime::Object,
     id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl DestroySessionObject {
     /// The engine method this request calls.
@@ -4615,7 +4849,13 @@ impl DestroySessionObject {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4627,9 +4867,9 @@ impl ::std::future::IntoFuture for DestroySessionObject {
         p.arg("qId", &self.id);
         self.object
             .call(
-                "DestroySessionObject",
+                ::qix_runtime::MethodInfo::new("DestroySessionObject"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroySessionObject"),
@@ -4642,7 +4882,7 @@ impl ::std::future::IntoFuture for DestroySessionObject {
 pub struct CreateObject {
     object: ::qix_runtime::Object,
     prop: crate::types::GenericObjectProperties,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CreateObject {
     /// The engine method this request calls.
@@ -4654,7 +4894,13 @@ impl CreateObject {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4666,9 +4912,9 @@ impl ::std::future::IntoFuture for CreateObject {
         p.arg("qProp", &self.prop);
         self.object
             .call(
-                "CreateObject",
+                ::qix_runtime::MethodInfo::new("CreateObject").opens(),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| CreateObjectOutput::from_raw(
                     s,
                     ::qix_runtime::decode::all::<
@@ -4741,7 +4987,7 @@ impl ::qix_runtime::de::DecodeInPlace for CreateObjectOutputRaw {
 }
 impl CreateObjectOutput {
     fn from_raw(
-        s: &::qix_runtime::Session,
+        s: &::qix_runtime::DecodeContext<'_>,
         raw: CreateObjectOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
@@ -4764,7 +5010,7 @@ impl CreateObjectOutput {
 pub struct GetOrCreateObject {
     object: ::qix_runtime::Object,
     prop: crate::types::GenericObjectProperties,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetOrCreateObject {
     /// The engine method this request calls.
@@ -4778,7 +5024,13 @@ impl GetOrCreateObject {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4790,9 +5042,9 @@ impl ::std::future::IntoFuture for GetOrCreateObject {
         p.arg("qProp", &self.prop);
         self.object
             .call(
-                "GetOrCreateObject",
+                ::qix_runtime::MethodInfo::new("GetOrCreateObject").opens(),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| GetOrCreateObjectOutput::from_raw(
                     s,
                     ::qix_runtime::decode::all::<
@@ -4865,7 +5117,7 @@ impl ::qix_runtime::de::DecodeInPlace for GetOrCreateObjectOutputRaw {
 }
 impl GetOrCreateObjectOutput {
     fn from_raw(
-        s: &::qix_runtime::Session,
+        s: &::qix_runtime::DecodeContext<'_>,
         raw: GetOrCreateObjectOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
@@ -4888,7 +5140,7 @@ impl GetOrCreateObjectOutput {
 pub struct DestroyObject {
     object: ::qix_runtime::Object,
     id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl DestroyObject {
     /// The engine method this request calls.
@@ -4900,7 +5152,13 @@ impl DestroyObject {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4912,9 +5170,9 @@ impl ::std::future::IntoFuture for DestroyObject {
         p.arg("qId", &self.id);
         self.object
             .call(
-                "DestroyObject",
+                ::qix_runtime::MethodInfo::new("DestroyObject"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroyObject"),
@@ -4927,7 +5185,7 @@ impl ::std::future::IntoFuture for DestroyObject {
 pub struct GetObject {
     object: ::qix_runtime::Object,
     id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetObject {
     /// The engine method this request calls.
@@ -4939,7 +5197,13 @@ impl GetObject {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4951,9 +5215,9 @@ impl ::std::future::IntoFuture for GetObject {
         p.arg("qId", &self.id);
         self.object
             .call(
-                "GetObject",
+                ::qix_runtime::MethodInfo::new("GetObject").opens(),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| {
                     ::qix_runtime::decode::object(s, raw, "qReturn", "Doc.GetObject")
                         .map(crate::GenericObject::from_object)
@@ -4967,7 +5231,7 @@ impl ::std::future::IntoFuture for GetObject {
 pub struct GetObjects {
     object: ::qix_runtime::Object,
     options: crate::types::NxGetObjectOptions,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetObjects {
     /// The engine method this request calls.
@@ -4979,7 +5243,13 @@ impl GetObjects {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4993,9 +5263,9 @@ impl ::std::future::IntoFuture for GetObjects {
         p.arg("qOptions", &self.options);
         self.object
             .call(
-                "GetObjects",
+                ::qix_runtime::MethodInfo::new("GetObjects").delta("qList"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::NxContainerEntry>,
                 >(raw, "qList", "Doc.GetObjects"),
@@ -5008,7 +5278,7 @@ impl ::std::future::IntoFuture for GetObjects {
 pub struct GetBookmarks {
     object: ::qix_runtime::Object,
     options: crate::types::NxGetBookmarkOptions,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetBookmarks {
     /// The engine method this request calls.
@@ -5020,7 +5290,13 @@ impl GetBookmarks {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -5034,9 +5310,9 @@ impl ::std::future::IntoFuture for GetBookmarks {
         p.arg("qOptions", &self.options);
         self.object
             .call(
-                "GetBookmarks",
+                ::qix_runtime::MethodInfo::new("GetBookmarks").delta("qList"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::NxContainerEntry>,
                 >(raw, "qList", "Doc.GetBookmarks"),
@@ -5049,7 +5325,7 @@ impl ::std::future::IntoFuture for GetBookmarks {
 pub struct CloneObject {
     object: ::qix_runtime::Object,
     id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CloneObject {
     /// The engine method this request calls.
@@ -5061,7 +5337,13 @@ impl CloneObject {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -5073,9 +5355,9 @@ impl ::std::future::IntoFuture for CloneObject {
         p.arg("qId", &self.id);
         self.object
             .call(
-                "CloneObject",
+                ::qix_runtime::MethodInfo::new("CloneObject").delta("qCloneId"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qCloneId", "Doc.CloneObject"),
@@ -5088,7 +5370,7 @@ impl ::std::future::IntoFuture for CloneObject {
 pub struct CreateDraft {
     object: ::qix_runtime::Object,
     id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CreateDraft {
     /// The engine method this request calls.
@@ -5100,7 +5382,13 @@ impl CreateDraft {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -5112,9 +5400,9 @@ impl ::std::future::IntoFuture for CreateDraft {
         p.arg("qId", &self.id);
         self.object
             .call(
-                "CreateDraft",
+                ::qix_runtime::MethodInfo::new("CreateDraft").delta("qDraftId"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qDraftId", "Doc.CreateDraft"),
@@ -5127,7 +5415,7 @@ impl ::std::future::IntoFuture for CreateDraft {
 pub struct CommitDraft {
     object: ::qix_runtime::Object,
     id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CommitDraft {
     /// The engine method this request calls.
@@ -5139,7 +5427,13 @@ impl CommitDraft {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -5150,7 +5444,12 @@ impl ::std::future::IntoFuture for CommitDraft {
         let mut p = ::qix_runtime::Params::new();
         p.arg("qId", &self.id);
         self.object
-            .call("CommitDraft", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("CommitDraft"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`Doc::destroy_draft`] (`Doc.DestroyDraft`), not yet sent: set optional params with its methods, then `.await` it.
@@ -5160,7 +5459,7 @@ pub struct DestroyDraft {
     object: ::qix_runtime::Object,
     id: ::std::string::String,
     source_id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl DestroyDraft {
     /// The engine method this request calls.
@@ -5172,7 +5471,13 @@ impl DestroyDraft {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -5185,9 +5490,9 @@ impl ::std::future::IntoFuture for DestroyDraft {
         p.arg("qSourceId", &self.source_id);
         self.object
             .call(
-                "DestroyDraft",
+                ::qix_runtime::MethodInfo::new("DestroyDraft"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroyDraft"),
@@ -5199,7 +5504,7 @@ impl ::std::future::IntoFuture for DestroyDraft {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct Undo {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl Undo {
     /// The engine method this request calls.
@@ -5211,7 +5516,13 @@ impl Undo {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -5222,9 +5533,9 @@ impl ::std::future::IntoFuture for Undo {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "Undo",
+                ::qix_runtime::MethodInfo::new("Undo"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<bool>(raw, "qSuccess", "Doc.Undo"),
             )
     }
@@ -5234,7 +5545,7 @@ impl ::std::future::IntoFuture for Undo {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct Redo {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl Redo {
     /// The engine method this request calls.
@@ -5246,7 +5557,13 @@ impl Redo {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -5257,9 +5574,9 @@ impl ::std::future::IntoFuture for Redo {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "Redo",
+                ::qix_runtime::MethodInfo::new("Redo"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<bool>(raw, "qSuccess", "Doc.Redo"),
             )
     }
@@ -5269,7 +5586,7 @@ impl ::std::future::IntoFuture for Redo {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct ClearUndoBuffer {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ClearUndoBuffer {
     /// The engine method this request calls.
@@ -5281,7 +5598,13 @@ impl ClearUndoBuffer {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -5292,9 +5615,9 @@ impl ::std::future::IntoFuture for ClearUndoBuffer {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "ClearUndoBuffer",
+                ::qix_runtime::MethodInfo::new("ClearUndoBuffer"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -5305,7 +5628,7 @@ impl ::std::future::IntoFuture for ClearUndoBuffer {
 pub struct CreateDimension {
     object: ::qix_runtime::Object,
     prop: crate::types::GenericDimensionProperties,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CreateDimension {
     /// The engine method this request calls.
@@ -5317,7 +5640,13 @@ impl CreateDimension {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -5329,9 +5658,9 @@ impl ::std::future::IntoFuture for CreateDimension {
         p.arg("qProp", &self.prop);
         self.object
             .call(
-                "CreateDimension",
+                ::qix_runtime::MethodInfo::new("CreateDimension").opens(),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| CreateDimensionOutput::from_raw(
                     s,
                     ::qix_runtime::decode::all::<
@@ -5404,7 +5733,7 @@ impl ::qix_runtime::de::DecodeInPlace for CreateDimensionOutputRaw {
 }
 impl CreateDimensionOutput {
     fn from_raw(
-        s: &::qix_runtime::Session,
+        s: &::qix_runtime::DecodeContext<'_>,
         raw: CreateDimensionOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
@@ -5427,7 +5756,7 @@ impl CreateDimensionOutput {
 pub struct DestroyDimension {
     object: ::qix_runtime::Object,
     id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl DestroyDimension {
     /// The engine method this request calls.
@@ -5439,7 +5768,13 @@ impl DestroyDimension {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -5451,9 +5786,9 @@ impl ::std::future::IntoFuture for DestroyDimension {
         p.arg("qId", &self.id);
         self.object
             .call(
-                "DestroyDimension",
+                ::qix_runtime::MethodInfo::new("DestroyDimension"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroyDimension"),
@@ -5466,7 +5801,7 @@ impl ::std::future::IntoFuture for DestroyDimension {
 pub struct GetDimension {
     object: ::qix_runtime::Object,
     id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetDimension {
     /// The engine method this request calls.
@@ -5478,7 +5813,13 @@ impl GetDimension {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -5490,9 +5831,9 @@ impl ::std::future::IntoFuture for GetDimension {
         p.arg("qId", &self.id);
         self.object
             .call(
-                "GetDimension",
+                ::qix_runtime::MethodInfo::new("GetDimension").opens(),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| {
                     ::qix_runtime::decode::object(s, raw, "qReturn", "Doc.GetDimension")
                         .map(crate::GenericDimension::from_object)
@@ -5506,7 +5847,7 @@ impl ::std::future::IntoFuture for GetDimension {
 pub struct CloneDimension {
     object: ::qix_runtime::Object,
     id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CloneDimension {
     /// The engine method this request calls.
@@ -5518,7 +5859,13 @@ impl CloneDimension {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -5530,9 +5877,9 @@ impl ::std::future::IntoFuture for CloneDimension {
         p.arg("qId", &self.id);
         self.object
             .call(
-                "CloneDimension",
+                ::qix_runtime::MethodInfo::new("CloneDimension").delta("qCloneId"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qCloneId", "Doc.CloneDimension"),
@@ -5545,7 +5892,7 @@ impl ::std::future::IntoFuture for CloneDimension {
 pub struct CreateMeasure {
     object: ::qix_runtime::Object,
     prop: crate::types::GenericMeasureProperties,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CreateMeasure {
     /// The engine method this request calls.
@@ -5557,7 +5904,13 @@ impl CreateMeasure {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -5569,9 +5922,9 @@ impl ::std::future::IntoFuture for CreateMeasure {
         p.arg("qProp", &self.prop);
         self.object
             .call(
-                "CreateMeasure",
+                ::qix_runtime::MethodInfo::new("CreateMeasure").opens(),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| CreateMeasureOutput::from_raw(
                     s,
                     ::qix_runtime::decode::all::<
@@ -5644,7 +5997,7 @@ impl ::qix_runtime::de::DecodeInPlace for CreateMeasureOutputRaw {
 }
 impl CreateMeasureOutput {
     fn from_raw(
-        s: &::qix_runtime::Session,
+        s: &::qix_runtime::DecodeContext<'_>,
         raw: CreateMeasureOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
@@ -5667,7 +6020,7 @@ impl CreateMeasureOutput {
 pub struct DestroyMeasure {
     object: ::qix_runtime::Object,
     id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl DestroyMeasure {
     /// The engine method this request calls.
@@ -5679,7 +6032,13 @@ impl DestroyMeasure {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -5691,9 +6050,9 @@ impl ::std::future::IntoFuture for DestroyMeasure {
         p.arg("qId", &self.id);
         self.object
             .call(
-                "DestroyMeasure",
+                ::qix_runtime::MethodInfo::new("DestroyMeasure"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroyMeasure"),
@@ -5706,7 +6065,7 @@ impl ::std::future::IntoFuture for DestroyMeasure {
 pub struct GetMeasure {
     object: ::qix_runtime::Object,
     id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetMeasure {
     /// The engine method this request calls.
@@ -5718,7 +6077,13 @@ impl GetMeasure {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -5730,9 +6095,9 @@ impl ::std::future::IntoFuture for GetMeasure {
         p.arg("qId", &self.id);
         self.object
             .call(
-                "GetMeasure",
+                ::qix_runtime::MethodInfo::new("GetMeasure").opens(),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| {
                     ::qix_runtime::decode::object(s, raw, "qReturn", "Doc.GetMeasure")
                         .map(crate::GenericMeasure::from_object)
@@ -5746,7 +6111,7 @@ impl ::std::future::IntoFuture for GetMeasure {
 pub struct CloneMeasure {
     object: ::qix_runtime::Object,
     id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CloneMeasure {
     /// The engine method this request calls.
@@ -5758,7 +6123,13 @@ impl CloneMeasure {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -5770,9 +6141,9 @@ impl ::std::future::IntoFuture for CloneMeasure {
         p.arg("qId", &self.id);
         self.object
             .call(
-                "CloneMeasure",
+                ::qix_runtime::MethodInfo::new("CloneMeasure").delta("qCloneId"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qCloneId", "Doc.CloneMeasure"),
@@ -5785,7 +6156,7 @@ impl ::std::future::IntoFuture for CloneMeasure {
 pub struct CreateSessionVariable {
     object: ::qix_runtime::Object,
     prop: crate::types::GenericVariableProperties,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CreateSessionVariable {
     /// The engine method this request calls.
@@ -5797,7 +6168,13 @@ impl CreateSessionVariable {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -5809,9 +6186,9 @@ impl ::std::future::IntoFuture for CreateSessionVariable {
         p.arg("qProp", &self.prop);
         self.object
             .call(
-                "CreateSessionVariable",
+                ::qix_runtime::MethodInfo::new("CreateSessionVariable").opens(),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| {
                     ::qix_runtime::decode::object(
                             s,
@@ -5830,7 +6207,7 @@ impl ::std::future::IntoFuture for CreateSessionVariable {
 pub struct DestroySessionVariable {
     object: ::qix_runtime::Object,
     id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl DestroySessionVariable {
     /// The engine method this request calls.
@@ -5842,7 +6219,13 @@ impl DestroySessionVariable {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -5854,9 +6237,9 @@ impl ::std::future::IntoFuture for DestroySessionVariable {
         p.arg("qId", &self.id);
         self.object
             .call(
-                "DestroySessionVariable",
+                ::qix_runtime::MethodInfo::new("DestroySessionVariable"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroySessionVariable"),
@@ -5869,7 +6252,7 @@ impl ::std::future::IntoFuture for DestroySessionVariable {
 pub struct CreateVariableEx {
     object: ::qix_runtime::Object,
     prop: crate::types::GenericVariableProperties,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CreateVariableEx {
     /// The engine method this request calls.
@@ -5881,7 +6264,13 @@ impl CreateVariableEx {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -5893,9 +6282,9 @@ impl ::std::future::IntoFuture for CreateVariableEx {
         p.arg("qProp", &self.prop);
         self.object
             .call(
-                "CreateVariableEx",
+                ::qix_runtime::MethodInfo::new("CreateVariableEx").opens(),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| CreateVariableExOutput::from_raw(
                     s,
                     ::qix_runtime::decode::all::<
@@ -5968,7 +6357,7 @@ impl ::qix_runtime::de::DecodeInPlace for CreateVariableExOutputRaw {
 }
 impl CreateVariableExOutput {
     fn from_raw(
-        s: &::qix_runtime::Session,
+        s: &::qix_runtime::DecodeContext<'_>,
         raw: CreateVariableExOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
@@ -5991,7 +6380,7 @@ impl CreateVariableExOutput {
 pub struct DestroyVariableById {
     object: ::qix_runtime::Object,
     id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl DestroyVariableById {
     /// The engine method this request calls.
@@ -6003,7 +6392,13 @@ impl DestroyVariableById {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -6015,9 +6410,9 @@ impl ::std::future::IntoFuture for DestroyVariableById {
         p.arg("qId", &self.id);
         self.object
             .call(
-                "DestroyVariableById",
+                ::qix_runtime::MethodInfo::new("DestroyVariableById"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroyVariableById"),
@@ -6030,7 +6425,7 @@ impl ::std::future::IntoFuture for DestroyVariableById {
 pub struct DestroyVariableByName {
     object: ::qix_runtime::Object,
     name: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl DestroyVariableByName {
     /// The engine method this request calls.
@@ -6042,7 +6437,13 @@ impl DestroyVariableByName {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -6054,9 +6455,9 @@ impl ::std::future::IntoFuture for DestroyVariableByName {
         p.arg("qName", &self.name);
         self.object
             .call(
-                "DestroyVariableByName",
+                ::qix_runtime::MethodInfo::new("DestroyVariableByName"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroyVariableByName"),
@@ -6069,7 +6470,7 @@ impl ::std::future::IntoFuture for DestroyVariableByName {
 pub struct GetVariableById {
     object: ::qix_runtime::Object,
     id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetVariableById {
     /// The engine method this request calls.
@@ -6081,7 +6482,13 @@ impl GetVariableById {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -6093,9 +6500,9 @@ impl ::std::future::IntoFuture for GetVariableById {
         p.arg("qId", &self.id);
         self.object
             .call(
-                "GetVariableById",
+                ::qix_runtime::MethodInfo::new("GetVariableById").opens(),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| {
                     ::qix_runtime::decode::object(
                             s,
@@ -6114,7 +6521,7 @@ impl ::std::future::IntoFuture for GetVariableById {
 pub struct GetVariableByName {
     object: ::qix_runtime::Object,
     name: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetVariableByName {
     /// The engine method this request calls.
@@ -6126,7 +6533,13 @@ impl GetVariableByName {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -6138,9 +6551,9 @@ impl ::std::future::IntoFuture for GetVariableByName {
         p.arg("qName", &self.name);
         self.object
             .call(
-                "GetVariableByName",
+                ::qix_runtime::MethodInfo::new("GetVariableByName").opens(),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| {
                     ::qix_runtime::decode::object(
                             s,
@@ -6160,7 +6573,7 @@ pub struct CheckExpression {
     object: ::qix_runtime::Object,
     expr: ::std::string::String,
     labels: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CheckExpression {
     /// The engine method this request calls.
@@ -6179,7 +6592,13 @@ impl CheckExpression {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -6194,9 +6613,9 @@ impl ::std::future::IntoFuture for CheckExpression {
         }
         self.object
             .call(
-                "CheckExpression",
+                ::qix_runtime::MethodInfo::new("CheckExpression"),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| CheckExpressionOutput::from_raw(
                     s,
                     ::qix_runtime::decode::all::<
@@ -6285,7 +6704,7 @@ impl ::qix_runtime::de::DecodeInPlace for CheckExpressionOutputRaw {
 }
 impl CheckExpressionOutput {
     fn from_raw(
-        _s: &::qix_runtime::Session,
+        _s: &::qix_runtime::DecodeContext<'_>,
         raw: CheckExpressionOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
@@ -6302,7 +6721,7 @@ impl CheckExpressionOutput {
 pub struct CheckNumberOrExpression {
     object: ::qix_runtime::Object,
     expr: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CheckNumberOrExpression {
     /// The engine method this request calls.
@@ -6314,7 +6733,13 @@ impl CheckNumberOrExpression {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -6326,9 +6751,9 @@ impl ::std::future::IntoFuture for CheckNumberOrExpression {
         p.arg("qExpr", &self.expr);
         self.object
             .call(
-                "CheckNumberOrExpression",
+                ::qix_runtime::MethodInfo::new("CheckNumberOrExpression"),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| CheckNumberOrExpressionOutput::from_raw(
                     s,
                     ::qix_runtime::decode::all::<
@@ -6407,7 +6832,7 @@ impl ::qix_runtime::de::DecodeInPlace for CheckNumberOrExpressionOutputRaw {
 }
 impl CheckNumberOrExpressionOutput {
     fn from_raw(
-        _s: &::qix_runtime::Session,
+        _s: &::qix_runtime::DecodeContext<'_>,
         raw: CheckNumberOrExpressionOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
@@ -6423,7 +6848,7 @@ impl CheckNumberOrExpressionOutput {
 pub struct AddAlternateState {
     object: ::qix_runtime::Object,
     state_name: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl AddAlternateState {
     /// The engine method this request calls.
@@ -6435,7 +6860,13 @@ impl AddAlternateState {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -6447,9 +6878,9 @@ impl ::std::future::IntoFuture for AddAlternateState {
         p.arg("qStateName", &self.state_name);
         self.object
             .call(
-                "AddAlternateState",
+                ::qix_runtime::MethodInfo::new("AddAlternateState"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -6460,7 +6891,7 @@ impl ::std::future::IntoFuture for AddAlternateState {
 pub struct RemoveAlternateState {
     object: ::qix_runtime::Object,
     state_name: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl RemoveAlternateState {
     /// The engine method this request calls.
@@ -6472,7 +6903,13 @@ impl RemoveAlternateState {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -6484,9 +6921,9 @@ impl ::std::future::IntoFuture for RemoveAlternateState {
         p.arg("qStateName", &self.state_name);
         self.object
             .call(
-                "RemoveAlternateState",
+                ::qix_runtime::MethodInfo::new("RemoveAlternateState"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -6498,7 +6935,7 @@ pub struct AddSessionAlternateState {
     object: ::qix_runtime::Object,
     state_name: ::std::string::String,
     source_state_name: ::std::option::Option<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl AddSessionAlternateState {
     /// The engine method this request calls.
@@ -6520,7 +6957,13 @@ impl AddSessionAlternateState {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -6535,9 +6978,9 @@ impl ::std::future::IntoFuture for AddSessionAlternateState {
         }
         self.object
             .call(
-                "AddSessionAlternateState",
+                ::qix_runtime::MethodInfo::new("AddSessionAlternateState"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -6548,7 +6991,7 @@ impl ::std::future::IntoFuture for AddSessionAlternateState {
 pub struct RemoveSessionAlternateState {
     object: ::qix_runtime::Object,
     state_name: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl RemoveSessionAlternateState {
     /// The engine method this request calls.
@@ -6560,7 +7003,13 @@ impl RemoveSessionAlternateState {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -6572,9 +7021,9 @@ impl ::std::future::IntoFuture for RemoveSessionAlternateState {
         p.arg("qStateName", &self.state_name);
         self.object
             .call(
-                "RemoveSessionAlternateState",
+                ::qix_runtime::MethodInfo::new("RemoveSessionAlternateState"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.RemoveSessionAlternateState"),
@@ -6587,7 +7036,7 @@ impl ::std::future::IntoFuture for RemoveSessionAlternateState {
 pub struct CreateBookmark {
     object: ::qix_runtime::Object,
     prop: crate::types::GenericBookmarkProperties,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CreateBookmark {
     /// The engine method this request calls.
@@ -6599,7 +7048,13 @@ impl CreateBookmark {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -6611,9 +7066,9 @@ impl ::std::future::IntoFuture for CreateBookmark {
         p.arg("qProp", &self.prop);
         self.object
             .call(
-                "CreateBookmark",
+                ::qix_runtime::MethodInfo::new("CreateBookmark").opens(),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| CreateBookmarkOutput::from_raw(
                     s,
                     ::qix_runtime::decode::all::<
@@ -6686,7 +7141,7 @@ impl ::qix_runtime::de::DecodeInPlace for CreateBookmarkOutputRaw {
 }
 impl CreateBookmarkOutput {
     fn from_raw(
-        s: &::qix_runtime::Session,
+        s: &::qix_runtime::DecodeContext<'_>,
         raw: CreateBookmarkOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
@@ -6709,7 +7164,7 @@ impl CreateBookmarkOutput {
 pub struct DestroyBookmark {
     object: ::qix_runtime::Object,
     id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl DestroyBookmark {
     /// The engine method this request calls.
@@ -6721,7 +7176,13 @@ impl DestroyBookmark {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -6733,9 +7194,9 @@ impl ::std::future::IntoFuture for DestroyBookmark {
         p.arg("qId", &self.id);
         self.object
             .call(
-                "DestroyBookmark",
+                ::qix_runtime::MethodInfo::new("DestroyBookmark"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroyBookmark"),
@@ -6748,7 +7209,7 @@ impl ::std::future::IntoFuture for DestroyBookmark {
 pub struct GetBookmark {
     object: ::qix_runtime::Object,
     id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetBookmark {
     /// The engine method this request calls.
@@ -6760,7 +7221,13 @@ impl GetBookmark {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -6772,9 +7239,9 @@ impl ::std::future::IntoFuture for GetBookmark {
         p.arg("qId", &self.id);
         self.object
             .call(
-                "GetBookmark",
+                ::qix_runtime::MethodInfo::new("GetBookmark").opens(),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| {
                     ::qix_runtime::decode::object(s, raw, "qReturn", "Doc.GetBookmark")
                         .map(crate::GenericBookmark::from_object)
@@ -6788,7 +7255,7 @@ impl ::std::future::IntoFuture for GetBookmark {
 pub struct ApplyBookmark {
     object: ::qix_runtime::Object,
     id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ApplyBookmark {
     /// The engine method this request calls.
@@ -6800,7 +7267,13 @@ impl ApplyBookmark {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -6812,9 +7285,9 @@ impl ::std::future::IntoFuture for ApplyBookmark {
         p.arg("qId", &self.id);
         self.object
             .call(
-                "ApplyBookmark",
+                ::qix_runtime::MethodInfo::new("ApplyBookmark"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.ApplyBookmark"),
@@ -6827,7 +7300,7 @@ impl ::std::future::IntoFuture for ApplyBookmark {
 pub struct ApplyAndVerifyBookmark {
     object: ::qix_runtime::Object,
     id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ApplyAndVerifyBookmark {
     /// The engine method this request calls.
@@ -6841,7 +7314,13 @@ impl ApplyAndVerifyBookmark {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -6855,9 +7334,10 @@ impl ::std::future::IntoFuture for ApplyAndVerifyBookmark {
         p.arg("qId", &self.id);
         self.object
             .call(
-                "ApplyAndVerifyBookmark",
+                ::qix_runtime::MethodInfo::new("ApplyAndVerifyBookmark")
+                    .delta("qResult"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::BookmarkApplyAndVerifyResult,
                 >(raw, "qResult", "Doc.ApplyAndVerifyBookmark"),
@@ -6870,7 +7350,7 @@ impl ::std::future::IntoFuture for ApplyAndVerifyBookmark {
 pub struct CloneBookmark {
     object: ::qix_runtime::Object,
     id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CloneBookmark {
     /// The engine method this request calls.
@@ -6882,7 +7362,13 @@ impl CloneBookmark {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -6894,9 +7380,9 @@ impl ::std::future::IntoFuture for CloneBookmark {
         p.arg("qId", &self.id);
         self.object
             .call(
-                "CloneBookmark",
+                ::qix_runtime::MethodInfo::new("CloneBookmark").delta("qCloneId"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qCloneId", "Doc.CloneBookmark"),
@@ -6910,7 +7396,7 @@ pub struct AddFieldFromExpression {
     object: ::qix_runtime::Object,
     name: ::std::string::String,
     expr: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl AddFieldFromExpression {
     /// The engine method this request calls.
@@ -6922,7 +7408,13 @@ impl AddFieldFromExpression {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -6935,9 +7427,9 @@ impl ::std::future::IntoFuture for AddFieldFromExpression {
         p.arg("qExpr", &self.expr);
         self.object
             .call(
-                "AddFieldFromExpression",
+                ::qix_runtime::MethodInfo::new("AddFieldFromExpression"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.AddFieldFromExpression"),
@@ -6950,7 +7442,7 @@ impl ::std::future::IntoFuture for AddFieldFromExpression {
 pub struct GetFieldOnTheFlyByName {
     object: ::qix_runtime::Object,
     readable_name: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetFieldOnTheFlyByName {
     /// The engine method this request calls.
@@ -6962,7 +7454,13 @@ impl GetFieldOnTheFlyByName {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -6974,9 +7472,9 @@ impl ::std::future::IntoFuture for GetFieldOnTheFlyByName {
         p.arg("qReadableName", &self.readable_name);
         self.object
             .call(
-                "GetFieldOnTheFlyByName",
+                ::qix_runtime::MethodInfo::new("GetFieldOnTheFlyByName").delta("qName"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qName", "Doc.GetFieldOnTheFlyByName"),
@@ -6988,7 +7486,7 @@ impl ::std::future::IntoFuture for GetFieldOnTheFlyByName {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetAllInfos {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetAllInfos {
     /// The engine method this request calls.
@@ -7000,7 +7498,13 @@ impl GetAllInfos {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -7011,9 +7515,9 @@ impl ::std::future::IntoFuture for GetAllInfos {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetAllInfos",
+                ::qix_runtime::MethodInfo::new("GetAllInfos").delta("qInfos"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::NxInfo>,
                 >(raw, "qInfos", "Doc.GetAllInfos"),
@@ -7025,7 +7529,7 @@ impl ::std::future::IntoFuture for GetAllInfos {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct Resume {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl Resume {
     /// The engine method this request calls.
@@ -7037,7 +7541,13 @@ impl Resume {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -7046,7 +7556,13 @@ impl ::std::future::IntoFuture for Resume {
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
         let p = ::qix_runtime::Params::new();
-        self.object.call("Resume", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+        self.object
+            .call(
+                ::qix_runtime::MethodInfo::new("Resume"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`Doc::abort_modal`] (`Doc.AbortModal`), not yet sent: set optional params with its methods, then `.await` it.
@@ -7055,7 +7571,7 @@ impl ::std::future::IntoFuture for Resume {
 pub struct AbortModal {
     object: ::qix_runtime::Object,
     accept: bool,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl AbortModal {
     /// The engine method this request calls.
@@ -7067,7 +7583,13 @@ impl AbortModal {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -7078,7 +7600,12 @@ impl ::std::future::IntoFuture for AbortModal {
         let mut p = ::qix_runtime::Params::new();
         p.arg("qAccept", &self.accept);
         self.object
-            .call("AbortModal", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("AbortModal"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`Doc::publish`] (`Doc.Publish`), not yet sent: set optional params with its methods, then `.await` it.
@@ -7088,7 +7615,7 @@ pub struct Publish {
     object: ::qix_runtime::Object,
     stream_id: ::std::string::String,
     name: ::std::option::Option<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl Publish {
     /// The engine method this request calls.
@@ -7111,7 +7638,13 @@ impl Publish {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -7125,7 +7658,12 @@ impl ::std::future::IntoFuture for Publish {
             p.arg("qName", v);
         }
         self.object
-            .call("Publish", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("Publish"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`Doc::get_matching_fields`] (`Doc.GetMatchingFields`), not yet sent: set optional params with its methods, then `.await` it.
@@ -7135,7 +7673,7 @@ pub struct GetMatchingFields {
     object: ::qix_runtime::Object,
     tags: ::std::vec::Vec<::std::string::String>,
     matching_field_mode: ::std::option::Option<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetMatchingFields {
     /// The engine method this request calls.
@@ -7162,7 +7700,13 @@ impl GetMatchingFields {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -7181,9 +7725,9 @@ impl ::std::future::IntoFuture for GetMatchingFields {
         }
         self.object
             .call(
-                "GetMatchingFields",
+                ::qix_runtime::MethodInfo::new("GetMatchingFields").delta("qFieldNames"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::NxMatchingFieldInfo>,
                 >(raw, "qFieldNames", "Doc.GetMatchingFields"),
@@ -7197,7 +7741,7 @@ pub struct FindMatchingFields {
     object: ::qix_runtime::Object,
     field_name: ::std::string::String,
     tags: ::std::vec::Vec<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl FindMatchingFields {
     /// The engine method this request calls.
@@ -7209,7 +7753,13 @@ impl FindMatchingFields {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -7226,9 +7776,10 @@ impl ::std::future::IntoFuture for FindMatchingFields {
         p.arg("qTags", &self.tags);
         self.object
             .call(
-                "FindMatchingFields",
+                ::qix_runtime::MethodInfo::new("FindMatchingFields")
+                    .delta("qFieldNames"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::NxMatchingFieldInfo>,
                 >(raw, "qFieldNames", "Doc.FindMatchingFields"),
@@ -7241,7 +7792,7 @@ impl ::std::future::IntoFuture for FindMatchingFields {
 pub struct Scramble {
     object: ::qix_runtime::Object,
     field_name: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl Scramble {
     /// The engine method this request calls.
@@ -7253,7 +7804,13 @@ impl Scramble {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -7264,7 +7821,12 @@ impl ::std::future::IntoFuture for Scramble {
         let mut p = ::qix_runtime::Params::new();
         p.arg("qFieldName", &self.field_name);
         self.object
-            .call("Scramble", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("Scramble"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`Doc::save_objects`] (`Doc.SaveObjects`), not yet sent: set optional params with its methods, then `.await` it.
@@ -7272,7 +7834,7 @@ impl ::std::future::IntoFuture for Scramble {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct SaveObjects {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SaveObjects {
     /// The engine method this request calls.
@@ -7284,7 +7846,13 @@ impl SaveObjects {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -7294,7 +7862,12 @@ impl ::std::future::IntoFuture for SaveObjects {
     fn into_future(self) -> Self::IntoFuture {
         let p = ::qix_runtime::Params::new();
         self.object
-            .call("SaveObjects", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("SaveObjects"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`Doc::get_association_scores`] (`Doc.GetAssociationScores`), not yet sent: set optional params with its methods, then `.await` it.
@@ -7304,7 +7877,7 @@ pub struct GetAssociationScores {
     object: ::qix_runtime::Object,
     table1: ::std::string::String,
     table2: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetAssociationScores {
     /// The engine method this request calls.
@@ -7316,7 +7889,13 @@ impl GetAssociationScores {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -7331,9 +7910,9 @@ impl ::std::future::IntoFuture for GetAssociationScores {
         p.arg("qTable2", &self.table2);
         self.object
             .call(
-                "GetAssociationScores",
+                ::qix_runtime::MethodInfo::new("GetAssociationScores").delta("qScore"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::AssociationScore>,
                 >(raw, "qScore", "Doc.GetAssociationScores"),
@@ -7345,7 +7924,7 @@ impl ::std::future::IntoFuture for GetAssociationScores {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetMediaList {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetMediaList {
     /// The engine method this request calls.
@@ -7357,7 +7936,13 @@ impl GetMediaList {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -7368,9 +7953,9 @@ impl ::std::future::IntoFuture for GetMediaList {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetMediaList",
+                ::qix_runtime::MethodInfo::new("GetMediaList"),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| GetMediaListOutput::from_raw(
                     s,
                     ::qix_runtime::decode::all::<
@@ -7443,7 +8028,7 @@ impl ::qix_runtime::de::DecodeInPlace for GetMediaListOutputRaw {
 }
 impl GetMediaListOutput {
     fn from_raw(
-        _s: &::qix_runtime::Session,
+        _s: &::qix_runtime::DecodeContext<'_>,
         raw: GetMediaListOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
@@ -7458,7 +8043,7 @@ impl GetMediaListOutput {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetContentLibraries {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetContentLibraries {
     /// The engine method this request calls.
@@ -7470,7 +8055,13 @@ impl GetContentLibraries {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -7481,9 +8072,9 @@ impl ::std::future::IntoFuture for GetContentLibraries {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetContentLibraries",
+                ::qix_runtime::MethodInfo::new("GetContentLibraries").delta("qList"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::ContentLibraryList,
                 >(raw, "qList", "Doc.GetContentLibraries"),
@@ -7496,7 +8087,7 @@ impl ::std::future::IntoFuture for GetContentLibraries {
 pub struct GetLibraryContent {
     object: ::qix_runtime::Object,
     name: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetLibraryContent {
     /// The engine method this request calls.
@@ -7508,7 +8099,13 @@ impl GetLibraryContent {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -7520,9 +8117,9 @@ impl ::std::future::IntoFuture for GetLibraryContent {
         p.arg("qName", &self.name);
         self.object
             .call(
-                "GetLibraryContent",
+                ::qix_runtime::MethodInfo::new("GetLibraryContent").delta("qList"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::StaticContentList,
                 >(raw, "qList", "Doc.GetLibraryContent"),
@@ -7535,7 +8132,7 @@ impl ::std::future::IntoFuture for GetLibraryContent {
 pub struct DoReloadEx {
     object: ::qix_runtime::Object,
     params: ::std::option::Option<crate::types::DoReloadExParams>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl DoReloadEx {
     /// The engine method this request calls.
@@ -7554,7 +8151,13 @@ impl DoReloadEx {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -7568,9 +8171,9 @@ impl ::std::future::IntoFuture for DoReloadEx {
         }
         self.object
             .call(
-                "DoReloadEx",
+                ::qix_runtime::MethodInfo::new("DoReloadEx").delta("qResult"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::DoReloadExResult,
                 >(raw, "qResult", "Doc.DoReloadEx"),
@@ -7582,7 +8185,7 @@ impl ::std::future::IntoFuture for DoReloadEx {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct BackCount {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl BackCount {
     /// The engine method this request calls.
@@ -7594,7 +8197,13 @@ impl BackCount {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -7605,9 +8214,9 @@ impl ::std::future::IntoFuture for BackCount {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "BackCount",
+                ::qix_runtime::MethodInfo::new("BackCount").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     i64,
                 >(raw, "qReturn", "Doc.BackCount"),
@@ -7619,7 +8228,7 @@ impl ::std::future::IntoFuture for BackCount {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct ForwardCount {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ForwardCount {
     /// The engine method this request calls.
@@ -7631,7 +8240,13 @@ impl ForwardCount {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -7642,9 +8257,9 @@ impl ::std::future::IntoFuture for ForwardCount {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "ForwardCount",
+                ::qix_runtime::MethodInfo::new("ForwardCount").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     i64,
                 >(raw, "qReturn", "Doc.ForwardCount"),
@@ -7657,7 +8272,7 @@ impl ::std::future::IntoFuture for ForwardCount {
 pub struct ExportReducedData {
     object: ::qix_runtime::Object,
     options: ::std::option::Option<crate::types::NxDownloadOptions>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ExportReducedData {
     /// The engine method this request calls.
@@ -7676,7 +8291,13 @@ impl ExportReducedData {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -7690,9 +8311,10 @@ impl ::std::future::IntoFuture for ExportReducedData {
         }
         self.object
             .call(
-                "ExportReducedData",
+                ::qix_runtime::MethodInfo::new("ExportReducedData")
+                    .delta("qDownloadInfo"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::NxDownloadInfo,
                 >(raw, "qDownloadInfo", "Doc.ExportReducedData"),
@@ -7706,7 +8328,7 @@ pub struct GetSetAnalysis {
     object: ::qix_runtime::Object,
     state_name: ::std::option::Option<::std::string::String>,
     bookmark_id: ::std::option::Option<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetSetAnalysis {
     /// The engine method this request calls.
@@ -7738,7 +8360,13 @@ impl GetSetAnalysis {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -7755,9 +8383,9 @@ impl ::std::future::IntoFuture for GetSetAnalysis {
         }
         self.object
             .call(
-                "GetSetAnalysis",
+                ::qix_runtime::MethodInfo::new("GetSetAnalysis").delta("qSetExpression"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qSetExpression", "Doc.GetSetAnalysis"),
@@ -7770,7 +8398,7 @@ impl ::std::future::IntoFuture for GetSetAnalysis {
 pub struct SetScript {
     object: ::qix_runtime::Object,
     script: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SetScript {
     /// The engine method this request calls.
@@ -7782,7 +8410,13 @@ impl SetScript {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -7793,7 +8427,12 @@ impl ::std::future::IntoFuture for SetScript {
         let mut p = ::qix_runtime::Params::new();
         p.arg("qScript", &self.script);
         self.object
-            .call("SetScript", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("SetScript"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`Doc::check_script_syntax`] (`Doc.CheckScriptSyntax`), not yet sent: set optional params with its methods, then `.await` it.
@@ -7801,7 +8440,7 @@ impl ::std::future::IntoFuture for SetScript {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct CheckScriptSyntax {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CheckScriptSyntax {
     /// The engine method this request calls.
@@ -7813,7 +8452,13 @@ impl CheckScriptSyntax {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -7828,9 +8473,9 @@ impl ::std::future::IntoFuture for CheckScriptSyntax {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "CheckScriptSyntax",
+                ::qix_runtime::MethodInfo::new("CheckScriptSyntax").delta("qErrors"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::ScriptSyntaxError>,
                 >(raw, "qErrors", "Doc.CheckScriptSyntax"),
@@ -7842,7 +8487,7 @@ impl ::std::future::IntoFuture for CheckScriptSyntax {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetFavoriteVariables {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetFavoriteVariables {
     /// The engine method this request calls.
@@ -7854,7 +8499,13 @@ impl GetFavoriteVariables {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -7865,9 +8516,9 @@ impl ::std::future::IntoFuture for GetFavoriteVariables {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetFavoriteVariables",
+                ::qix_runtime::MethodInfo::new("GetFavoriteVariables").delta("qNames"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<::std::string::String>,
                 >(raw, "qNames", "Doc.GetFavoriteVariables"),
@@ -7880,7 +8531,7 @@ impl ::std::future::IntoFuture for GetFavoriteVariables {
 pub struct SetFavoriteVariables {
     object: ::qix_runtime::Object,
     names: ::std::vec::Vec<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SetFavoriteVariables {
     /// The engine method this request calls.
@@ -7892,7 +8543,13 @@ impl SetFavoriteVariables {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -7904,9 +8561,9 @@ impl ::std::future::IntoFuture for SetFavoriteVariables {
         p.arg("qNames", &self.names);
         self.object
             .call(
-                "SetFavoriteVariables",
+                ::qix_runtime::MethodInfo::new("SetFavoriteVariables"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -7917,7 +8574,7 @@ impl ::std::future::IntoFuture for SetFavoriteVariables {
 pub struct GetIncludeFileContent {
     object: ::qix_runtime::Object,
     path: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetIncludeFileContent {
     /// The engine method this request calls.
@@ -7929,7 +8586,13 @@ impl GetIncludeFileContent {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -7941,9 +8604,10 @@ impl ::std::future::IntoFuture for GetIncludeFileContent {
         p.arg("qPath", &self.path);
         self.object
             .call(
-                "GetIncludeFileContent",
+                ::qix_runtime::MethodInfo::new("GetIncludeFileContent")
+                    .delta("qContent"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qContent", "Doc.GetIncludeFileContent"),
@@ -7956,7 +8620,7 @@ impl ::std::future::IntoFuture for GetIncludeFileContent {
 pub struct CreateConnection {
     object: ::qix_runtime::Object,
     connection: crate::types::Connection,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CreateConnection {
     /// The engine method this request calls.
@@ -7968,7 +8632,13 @@ impl CreateConnection {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -7980,9 +8650,10 @@ impl ::std::future::IntoFuture for CreateConnection {
         p.arg("qConnection", &self.connection);
         self.object
             .call(
-                "CreateConnection",
+                ::qix_runtime::MethodInfo::new("CreateConnection")
+                    .delta("qConnectionId"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qConnectionId", "Doc.CreateConnection"),
@@ -7997,7 +8668,7 @@ pub struct ModifyConnection {
     connection_id: ::std::string::String,
     connection: crate::types::Connection,
     override_credentials: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ModifyConnection {
     /// The engine method this request calls.
@@ -8016,7 +8687,13 @@ impl ModifyConnection {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -8032,9 +8709,9 @@ impl ::std::future::IntoFuture for ModifyConnection {
         }
         self.object
             .call(
-                "ModifyConnection",
+                ::qix_runtime::MethodInfo::new("ModifyConnection"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -8045,7 +8722,7 @@ impl ::std::future::IntoFuture for ModifyConnection {
 pub struct DeleteConnection {
     object: ::qix_runtime::Object,
     connection_id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl DeleteConnection {
     /// The engine method this request calls.
@@ -8057,7 +8734,13 @@ impl DeleteConnection {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -8069,9 +8752,9 @@ impl ::std::future::IntoFuture for DeleteConnection {
         p.arg("qConnectionId", &self.connection_id);
         self.object
             .call(
-                "DeleteConnection",
+                ::qix_runtime::MethodInfo::new("DeleteConnection"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -8082,7 +8765,7 @@ impl ::std::future::IntoFuture for DeleteConnection {
 pub struct GetConnection {
     object: ::qix_runtime::Object,
     connection_id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetConnection {
     /// The engine method this request calls.
@@ -8094,7 +8777,13 @@ impl GetConnection {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -8106,9 +8795,9 @@ impl ::std::future::IntoFuture for GetConnection {
         p.arg("qConnectionId", &self.connection_id);
         self.object
             .call(
-                "GetConnection",
+                ::qix_runtime::MethodInfo::new("GetConnection").delta("qConnection"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::Connection,
                 >(raw, "qConnection", "Doc.GetConnection"),
@@ -8120,7 +8809,7 @@ impl ::std::future::IntoFuture for GetConnection {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetConnections {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetConnections {
     /// The engine method this request calls.
@@ -8132,7 +8821,13 @@ impl GetConnections {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -8145,9 +8840,9 @@ impl ::std::future::IntoFuture for GetConnections {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetConnections",
+                ::qix_runtime::MethodInfo::new("GetConnections").delta("qConnections"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::Connection>,
                 >(raw, "qConnections", "Doc.GetConnections"),
@@ -8160,7 +8855,7 @@ impl ::std::future::IntoFuture for GetConnections {
 pub struct GetDatabaseInfo {
     object: ::qix_runtime::Object,
     connection_id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetDatabaseInfo {
     /// The engine method this request calls.
@@ -8172,7 +8867,13 @@ impl GetDatabaseInfo {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -8184,9 +8885,9 @@ impl ::std::future::IntoFuture for GetDatabaseInfo {
         p.arg("qConnectionId", &self.connection_id);
         self.object
             .call(
-                "GetDatabaseInfo",
+                ::qix_runtime::MethodInfo::new("GetDatabaseInfo").delta("qInfo"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::DatabaseInfo,
                 >(raw, "qInfo", "Doc.GetDatabaseInfo"),
@@ -8199,7 +8900,7 @@ impl ::std::future::IntoFuture for GetDatabaseInfo {
 pub struct GetDatabases {
     object: ::qix_runtime::Object,
     connection_id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetDatabases {
     /// The engine method this request calls.
@@ -8211,7 +8912,13 @@ impl GetDatabases {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -8223,9 +8930,9 @@ impl ::std::future::IntoFuture for GetDatabases {
         p.arg("qConnectionId", &self.connection_id);
         self.object
             .call(
-                "GetDatabases",
+                ::qix_runtime::MethodInfo::new("GetDatabases").delta("qDatabases"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::Database>,
                 >(raw, "qDatabases", "Doc.GetDatabases"),
@@ -8239,7 +8946,7 @@ pub struct GetDatabaseOwners {
     object: ::qix_runtime::Object,
     connection_id: ::std::string::String,
     database: ::std::option::Option<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetDatabaseOwners {
     /// The engine method this request calls.
@@ -8261,7 +8968,13 @@ impl GetDatabaseOwners {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -8278,9 +8991,9 @@ impl ::std::future::IntoFuture for GetDatabaseOwners {
         }
         self.object
             .call(
-                "GetDatabaseOwners",
+                ::qix_runtime::MethodInfo::new("GetDatabaseOwners").delta("qOwners"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::DatabaseOwner>,
                 >(raw, "qOwners", "Doc.GetDatabaseOwners"),
@@ -8295,7 +9008,7 @@ pub struct GetDatabaseTables {
     connection_id: ::std::string::String,
     database: ::std::option::Option<::std::string::String>,
     owner: ::std::option::Option<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetDatabaseTables {
     /// The engine method this request calls.
@@ -8329,7 +9042,13 @@ impl GetDatabaseTables {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -8349,9 +9068,9 @@ impl ::std::future::IntoFuture for GetDatabaseTables {
         }
         self.object
             .call(
-                "GetDatabaseTables",
+                ::qix_runtime::MethodInfo::new("GetDatabaseTables").delta("qTables"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::DataTable>,
                 >(raw, "qTables", "Doc.GetDatabaseTables"),
@@ -8367,7 +9086,7 @@ pub struct GetDatabaseTableFields {
     database: ::std::option::Option<::std::string::String>,
     owner: ::std::option::Option<::std::string::String>,
     table: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetDatabaseTableFields {
     /// The engine method this request calls.
@@ -8401,7 +9120,13 @@ impl GetDatabaseTableFields {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -8422,9 +9147,10 @@ impl ::std::future::IntoFuture for GetDatabaseTableFields {
         p.arg("qTable", &self.table);
         self.object
             .call(
-                "GetDatabaseTableFields",
+                ::qix_runtime::MethodInfo::new("GetDatabaseTableFields")
+                    .delta("qFields"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::DataField>,
                 >(raw, "qFields", "Doc.GetDatabaseTableFields"),
@@ -8441,7 +9167,7 @@ pub struct GetDatabaseTablePreview {
     owner: ::std::option::Option<::std::string::String>,
     table: ::std::string::String,
     conditions: ::std::option::Option<crate::types::FilterInfo>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetDatabaseTablePreview {
     /// The engine method this request calls.
@@ -8482,7 +9208,13 @@ impl GetDatabaseTablePreview {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -8504,9 +9236,9 @@ impl ::std::future::IntoFuture for GetDatabaseTablePreview {
         }
         self.object
             .call(
-                "GetDatabaseTablePreview",
+                ::qix_runtime::MethodInfo::new("GetDatabaseTablePreview"),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| GetDatabaseTablePreviewOutput::from_raw(
                     s,
                     ::qix_runtime::decode::all::<
@@ -8585,7 +9317,7 @@ impl ::qix_runtime::de::DecodeInPlace for GetDatabaseTablePreviewOutputRaw {
 }
 impl GetDatabaseTablePreviewOutput {
     fn from_raw(
-        _s: &::qix_runtime::Session,
+        _s: &::qix_runtime::DecodeContext<'_>,
         raw: GetDatabaseTablePreviewOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
@@ -8602,7 +9334,7 @@ pub struct GetFolderItemsForConnection {
     object: ::qix_runtime::Object,
     connection_id: ::std::string::String,
     relative_path: ::std::option::Option<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetFolderItemsForConnection {
     /// The engine method this request calls.
@@ -8624,7 +9356,13 @@ impl GetFolderItemsForConnection {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -8641,9 +9379,10 @@ impl ::std::future::IntoFuture for GetFolderItemsForConnection {
         }
         self.object
             .call(
-                "GetFolderItemsForConnection",
+                ::qix_runtime::MethodInfo::new("GetFolderItemsForConnection")
+                    .delta("qFolderItems"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::FolderItem>,
                 >(raw, "qFolderItems", "Doc.GetFolderItemsForConnection"),
@@ -8657,7 +9396,7 @@ pub struct GuessFileType {
     object: ::qix_runtime::Object,
     connection_id: ::std::string::String,
     relative_path: ::std::option::Option<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GuessFileType {
     /// The engine method this request calls.
@@ -8679,7 +9418,13 @@ impl GuessFileType {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -8694,9 +9439,9 @@ impl ::std::future::IntoFuture for GuessFileType {
         }
         self.object
             .call(
-                "GuessFileType",
+                ::qix_runtime::MethodInfo::new("GuessFileType").delta("qDataFormat"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::FileDataFormat,
                 >(raw, "qDataFormat", "Doc.GuessFileType"),
@@ -8711,7 +9456,7 @@ pub struct GetFileTables {
     connection_id: ::std::string::String,
     relative_path: ::std::option::Option<::std::string::String>,
     data_format: crate::types::FileDataFormat,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetFileTables {
     /// The engine method this request calls.
@@ -8733,7 +9478,13 @@ impl GetFileTables {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -8751,9 +9502,9 @@ impl ::std::future::IntoFuture for GetFileTables {
         p.arg("qDataFormat", &self.data_format);
         self.object
             .call(
-                "GetFileTables",
+                ::qix_runtime::MethodInfo::new("GetFileTables").delta("qTables"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::DataTable>,
                 >(raw, "qTables", "Doc.GetFileTables"),
@@ -8769,7 +9520,7 @@ pub struct GetFileTableFields {
     relative_path: ::std::option::Option<::std::string::String>,
     data_format: crate::types::FileDataFormat,
     table: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetFileTableFields {
     /// The engine method this request calls.
@@ -8791,7 +9542,13 @@ impl GetFileTableFields {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -8808,9 +9565,9 @@ impl ::std::future::IntoFuture for GetFileTableFields {
         p.arg("qTable", &self.table);
         self.object
             .call(
-                "GetFileTableFields",
+                ::qix_runtime::MethodInfo::new("GetFileTableFields"),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| GetFileTableFieldsOutput::from_raw(
                     s,
                     ::qix_runtime::decode::all::<
@@ -8889,7 +9646,7 @@ impl ::qix_runtime::de::DecodeInPlace for GetFileTableFieldsOutputRaw {
 }
 impl GetFileTableFieldsOutput {
     fn from_raw(
-        _s: &::qix_runtime::Session,
+        _s: &::qix_runtime::DecodeContext<'_>,
         raw: GetFileTableFieldsOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
@@ -8908,7 +9665,7 @@ pub struct GetFileTablePreview {
     relative_path: ::std::option::Option<::std::string::String>,
     data_format: crate::types::FileDataFormat,
     table: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetFileTablePreview {
     /// The engine method this request calls.
@@ -8930,7 +9687,13 @@ impl GetFileTablePreview {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -8947,9 +9710,9 @@ impl ::std::future::IntoFuture for GetFileTablePreview {
         p.arg("qTable", &self.table);
         self.object
             .call(
-                "GetFileTablePreview",
+                ::qix_runtime::MethodInfo::new("GetFileTablePreview"),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| GetFileTablePreviewOutput::from_raw(
                     s,
                     ::qix_runtime::decode::all::<
@@ -9028,7 +9791,7 @@ impl ::qix_runtime::de::DecodeInPlace for GetFileTablePreviewOutputRaw {
 }
 impl GetFileTablePreviewOutput {
     fn from_raw(
-        _s: &::qix_runtime::Session,
+        _s: &::qix_runtime::DecodeContext<'_>,
         raw: GetFileTablePreviewOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
@@ -9046,7 +9809,7 @@ pub struct GetFileTablesEx {
     connection_id: ::std::string::String,
     relative_path: ::std::option::Option<::std::string::String>,
     data_format: crate::types::FileDataFormat,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetFileTablesEx {
     /// The engine method this request calls.
@@ -9068,7 +9831,13 @@ impl GetFileTablesEx {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -9086,9 +9855,9 @@ impl ::std::future::IntoFuture for GetFileTablesEx {
         p.arg("qDataFormat", &self.data_format);
         self.object
             .call(
-                "GetFileTablesEx",
+                ::qix_runtime::MethodInfo::new("GetFileTablesEx").delta("qTables"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::DataTableEx>,
                 >(raw, "qTables", "Doc.GetFileTablesEx"),
@@ -9105,7 +9874,7 @@ pub struct SendGenericCommandToCustomConnector {
     method: ::std::string::String,
     parameters: ::std::vec::Vec<::std::string::String>,
     append_connection: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SendGenericCommandToCustomConnector {
     /// The engine method this request calls.
@@ -9117,7 +9886,13 @@ impl SendGenericCommandToCustomConnector {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -9133,9 +9908,10 @@ impl ::std::future::IntoFuture for SendGenericCommandToCustomConnector {
         p.arg("qAppendConnection", &self.append_connection);
         self.object
             .call(
-                "SendGenericCommandToCustomConnector",
+                ::qix_runtime::MethodInfo::new("SendGenericCommandToCustomConnector")
+                    .delta("qResult"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qResult", "Doc.SendGenericCommandToCustomConnector"),
@@ -9149,7 +9925,7 @@ pub struct SearchSuggest {
     object: ::qix_runtime::Object,
     options: crate::types::SearchCombinationOptions,
     terms: ::std::vec::Vec<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SearchSuggest {
     /// The engine method this request calls.
@@ -9161,7 +9937,13 @@ impl SearchSuggest {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -9174,9 +9956,9 @@ impl ::std::future::IntoFuture for SearchSuggest {
         p.arg("qTerms", &self.terms);
         self.object
             .call(
-                "SearchSuggest",
+                ::qix_runtime::MethodInfo::new("SearchSuggest").delta("qResult"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::SearchSuggestionResult,
                 >(raw, "qResult", "Doc.SearchSuggest"),
@@ -9191,7 +9973,7 @@ pub struct SearchAssociations {
     options: crate::types::SearchCombinationOptions,
     terms: ::std::vec::Vec<::std::string::String>,
     page: crate::types::SearchPage,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SearchAssociations {
     /// The engine method this request calls.
@@ -9203,7 +9985,13 @@ impl SearchAssociations {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -9217,9 +10005,9 @@ impl ::std::future::IntoFuture for SearchAssociations {
         p.arg("qPage", &self.page);
         self.object
             .call(
-                "SearchAssociations",
+                ::qix_runtime::MethodInfo::new("SearchAssociations").delta("qResults"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::SearchAssociationResult,
                 >(raw, "qResults", "Doc.SearchAssociations"),
@@ -9235,7 +10023,7 @@ pub struct SelectAssociations {
     terms: ::std::vec::Vec<::std::string::String>,
     match_ix: i64,
     soft_lock: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SelectAssociations {
     /// The engine method this request calls.
@@ -9254,7 +10042,13 @@ impl SelectAssociations {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -9271,9 +10065,9 @@ impl ::std::future::IntoFuture for SelectAssociations {
         }
         self.object
             .call(
-                "SelectAssociations",
+                ::qix_runtime::MethodInfo::new("SelectAssociations"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -9286,7 +10080,7 @@ pub struct SearchResults {
     options: crate::types::SearchCombinationOptions,
     terms: ::std::vec::Vec<::std::string::String>,
     page: crate::types::SearchPage,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SearchResults {
     /// The engine method this request calls.
@@ -9298,7 +10092,13 @@ impl SearchResults {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -9312,9 +10112,9 @@ impl ::std::future::IntoFuture for SearchResults {
         p.arg("qPage", &self.page);
         self.object
             .call(
-                "SearchResults",
+                ::qix_runtime::MethodInfo::new("SearchResults").delta("qResult"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::SearchResult,
                 >(raw, "qResult", "Doc.SearchResults"),
@@ -9329,7 +10129,7 @@ pub struct SearchObjects {
     options: crate::types::SearchObjectOptions,
     terms: ::std::vec::Vec<::std::string::String>,
     page: crate::types::SearchPage,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SearchObjects {
     /// The engine method this request calls.
@@ -9341,7 +10141,13 @@ impl SearchObjects {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -9355,9 +10161,9 @@ impl ::std::future::IntoFuture for SearchObjects {
         p.arg("qPage", &self.page);
         self.object
             .call(
-                "SearchObjects",
+                ::qix_runtime::MethodInfo::new("SearchObjects").delta("qResult"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::SearchResult,
                 >(raw, "qResult", "Doc.SearchObjects"),
@@ -9372,7 +10178,7 @@ pub struct GetFieldAndColumnSamples {
     fields_or_columns_with_wildcards: ::std::vec::Vec<crate::types::FieldOrColumn>,
     max_number_of_values: i64,
     rand_seed: ::std::option::Option<i64>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetFieldAndColumnSamples {
     /// The engine method this request calls.
@@ -9391,7 +10197,13 @@ impl GetFieldAndColumnSamples {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -9409,9 +10221,10 @@ impl ::std::future::IntoFuture for GetFieldAndColumnSamples {
         }
         self.object
             .call(
-                "GetFieldAndColumnSamples",
+                ::qix_runtime::MethodInfo::new("GetFieldAndColumnSamples")
+                    .delta("qResult"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::SampleResult>,
                 >(raw, "qResult", "Doc.GetFieldAndColumnSamples"),
@@ -9423,7 +10236,7 @@ impl ::std::future::IntoFuture for GetFieldAndColumnSamples {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetScriptEx {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetScriptEx {
     /// The engine method this request calls.
@@ -9435,7 +10248,13 @@ impl GetScriptEx {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -9446,9 +10265,9 @@ impl ::std::future::IntoFuture for GetScriptEx {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetScriptEx",
+                ::qix_runtime::MethodInfo::new("GetScriptEx").delta("qScript"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::AppScript,
                 >(raw, "qScript", "Doc.GetScriptEx"),
@@ -9461,7 +10280,7 @@ impl ::std::future::IntoFuture for GetScriptEx {
 pub struct GetVariables {
     object: ::qix_runtime::Object,
     list_def: crate::types::VariableListDef,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetVariables {
     /// The engine method this request calls.
@@ -9473,7 +10292,13 @@ impl GetVariables {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -9489,9 +10314,9 @@ impl ::std::future::IntoFuture for GetVariables {
         p.arg("qListDef", &self.list_def);
         self.object
             .call(
-                "GetVariables",
+                ::qix_runtime::MethodInfo::new("GetVariables").delta("qList"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::NxVariableListItem>,
                 >(raw, "qList", "Doc.GetVariables"),
@@ -9504,7 +10329,7 @@ impl ::std::future::IntoFuture for GetVariables {
 pub struct ExpandExpression {
     object: ::qix_runtime::Object,
     expression: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ExpandExpression {
     /// The engine method this request calls.
@@ -9516,7 +10341,13 @@ impl ExpandExpression {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -9528,9 +10359,10 @@ impl ::std::future::IntoFuture for ExpandExpression {
         p.arg("qExpression", &self.expression);
         self.object
             .call(
-                "ExpandExpression",
+                ::qix_runtime::MethodInfo::new("ExpandExpression")
+                    .delta("qExpandedExpression"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qExpandedExpression", "Doc.ExpandExpression"),
@@ -9543,7 +10375,7 @@ impl ::std::future::IntoFuture for ExpandExpression {
 pub struct DestroySessionVariableById {
     object: ::qix_runtime::Object,
     id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl DestroySessionVariableById {
     /// The engine method this request calls.
@@ -9555,7 +10387,13 @@ impl DestroySessionVariableById {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -9567,9 +10405,9 @@ impl ::std::future::IntoFuture for DestroySessionVariableById {
         p.arg("qId", &self.id);
         self.object
             .call(
-                "DestroySessionVariableById",
+                ::qix_runtime::MethodInfo::new("DestroySessionVariableById"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroySessionVariableById"),
@@ -9582,7 +10420,7 @@ impl ::std::future::IntoFuture for DestroySessionVariableById {
 pub struct DestroySessionVariableByName {
     object: ::qix_runtime::Object,
     name: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl DestroySessionVariableByName {
     /// The engine method this request calls.
@@ -9594,7 +10432,13 @@ impl DestroySessionVariableByName {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -9606,9 +10450,9 @@ impl ::std::future::IntoFuture for DestroySessionVariableByName {
         p.arg("qName", &self.name);
         self.object
             .call(
-                "DestroySessionVariableByName",
+                ::qix_runtime::MethodInfo::new("DestroySessionVariableByName"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroySessionVariableByName"),
@@ -9620,7 +10464,7 @@ impl ::std::future::IntoFuture for DestroySessionVariableByName {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetGroupStates {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetGroupStates {
     /// The engine method this request calls.
@@ -9634,7 +10478,13 @@ impl GetGroupStates {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -9647,9 +10497,9 @@ impl ::std::future::IntoFuture for GetGroupStates {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetGroupStates",
+                ::qix_runtime::MethodInfo::new("GetGroupStates").delta("qGroupStates"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::GroupState>,
                 >(raw, "qGroupStates", "Doc.GetGroupStates"),
@@ -9662,7 +10512,7 @@ impl ::std::future::IntoFuture for GetGroupStates {
 pub struct ApplyGroupStates {
     object: ::qix_runtime::Object,
     group_states: ::std::vec::Vec<crate::types::GroupState>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ApplyGroupStates {
     /// The engine method this request calls.
@@ -9676,7 +10526,13 @@ impl ApplyGroupStates {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -9688,9 +10544,9 @@ impl ::std::future::IntoFuture for ApplyGroupStates {
         p.arg("qGroupStates", &self.group_states);
         self.object
             .call(
-                "ApplyGroupStates",
+                ::qix_runtime::MethodInfo::new("ApplyGroupStates").delta("qResult"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::ApplyGroupStatesResult,
                 >(raw, "qResult", "Doc.ApplyGroupStates"),
@@ -9704,7 +10560,7 @@ pub struct CreateBookmarkEx {
     object: ::qix_runtime::Object,
     prop: crate::types::GenericBookmarkProperties,
     object_ids_to_patch: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CreateBookmarkEx {
     /// The engine method this request calls.
@@ -9726,7 +10582,13 @@ impl CreateBookmarkEx {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -9741,9 +10603,9 @@ impl ::std::future::IntoFuture for CreateBookmarkEx {
         }
         self.object
             .call(
-                "CreateBookmarkEx",
+                ::qix_runtime::MethodInfo::new("CreateBookmarkEx").opens(),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| CreateBookmarkExOutput::from_raw(
                     s,
                     ::qix_runtime::decode::all::<
@@ -9816,7 +10678,7 @@ impl ::qix_runtime::de::DecodeInPlace for CreateBookmarkExOutputRaw {
 }
 impl CreateBookmarkExOutput {
     fn from_raw(
-        s: &::qix_runtime::Session,
+        s: &::qix_runtime::DecodeContext<'_>,
         raw: CreateBookmarkExOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
@@ -9839,7 +10701,7 @@ impl CreateBookmarkExOutput {
 pub struct SaveAs {
     object: ::qix_runtime::Object,
     new_app_name: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SaveAs {
     /// The engine method this request calls.
@@ -9851,7 +10713,13 @@ impl SaveAs {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -9863,9 +10731,9 @@ impl ::std::future::IntoFuture for SaveAs {
         p.arg("qNewAppName", &self.new_app_name);
         self.object
             .call(
-                "SaveAs",
+                ::qix_runtime::MethodInfo::new("SaveAs").delta("qNewAppId"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qNewAppId", "Doc.SaveAs"),
@@ -9878,7 +10746,7 @@ impl ::std::future::IntoFuture for SaveAs {
 pub struct StoreTempSelectionState {
     object: ::qix_runtime::Object,
     ttl_of_temp_state: ::std::option::Option<i64>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl StoreTempSelectionState {
     /// The engine method this request calls.
@@ -9897,7 +10765,13 @@ impl StoreTempSelectionState {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -9911,9 +10785,9 @@ impl ::std::future::IntoFuture for StoreTempSelectionState {
         }
         self.object
             .call(
-                "StoreTempSelectionState",
+                ::qix_runtime::MethodInfo::new("StoreTempSelectionState"),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| StoreTempSelectionStateOutput::from_raw(
                     s,
                     ::qix_runtime::decode::all::<
@@ -9986,7 +10860,7 @@ impl ::qix_runtime::de::DecodeInPlace for StoreTempSelectionStateOutputRaw {
 }
 impl StoreTempSelectionStateOutput {
     fn from_raw(
-        _s: &::qix_runtime::Session,
+        _s: &::qix_runtime::DecodeContext<'_>,
         raw: StoreTempSelectionStateOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
@@ -10002,7 +10876,7 @@ impl StoreTempSelectionStateOutput {
 pub struct RestoreTempSelectionState {
     object: ::qix_runtime::Object,
     id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl RestoreTempSelectionState {
     /// The engine method this request calls.
@@ -10014,7 +10888,13 @@ impl RestoreTempSelectionState {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -10026,9 +10906,10 @@ impl ::std::future::IntoFuture for RestoreTempSelectionState {
         p.arg("qId", &self.id);
         self.object
             .call(
-                "RestoreTempSelectionState",
+                ::qix_runtime::MethodInfo::new("RestoreTempSelectionState")
+                    .delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qReturn", "Doc.RestoreTempSelectionState"),
@@ -10041,7 +10922,7 @@ impl ::std::future::IntoFuture for RestoreTempSelectionState {
 pub struct ChangeSessionAppOwner {
     object: ::qix_runtime::Object,
     new_owner_id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ChangeSessionAppOwner {
     /// The engine method this request calls.
@@ -10053,7 +10934,13 @@ impl ChangeSessionAppOwner {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -10065,9 +10952,9 @@ impl ::std::future::IntoFuture for ChangeSessionAppOwner {
         p.arg("qNewOwnerId", &self.new_owner_id);
         self.object
             .call(
-                "ChangeSessionAppOwner",
+                ::qix_runtime::MethodInfo::new("ChangeSessionAppOwner"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.ChangeSessionAppOwner"),
@@ -10080,7 +10967,7 @@ impl ::std::future::IntoFuture for ChangeSessionAppOwner {
 pub struct ChangeSessionAppSpace {
     object: ::qix_runtime::Object,
     space_id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ChangeSessionAppSpace {
     /// The engine method this request calls.
@@ -10092,7 +10979,13 @@ impl ChangeSessionAppSpace {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -10104,9 +10997,9 @@ impl ::std::future::IntoFuture for ChangeSessionAppSpace {
         p.arg("qSpaceId", &self.space_id);
         self.object
             .call(
-                "ChangeSessionAppSpace",
+                ::qix_runtime::MethodInfo::new("ChangeSessionAppSpace"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.ChangeSessionAppSpace"),
@@ -10119,7 +11012,7 @@ impl ::std::future::IntoFuture for ChangeSessionAppSpace {
 pub struct GetTableProfileData {
     object: ::qix_runtime::Object,
     table_name: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetTableProfileData {
     /// The engine method this request calls.
@@ -10131,7 +11024,13 @@ impl GetTableProfileData {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -10143,9 +11042,10 @@ impl ::std::future::IntoFuture for GetTableProfileData {
         p.arg("qTableName", &self.table_name);
         self.object
             .call(
-                "GetTableProfileData",
+                ::qix_runtime::MethodInfo::new("GetTableProfileData")
+                    .delta("qProfiling"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::TableProfilingData,
                 >(raw, "qProfiling", "Doc.GetTableProfileData"),
@@ -10158,7 +11058,7 @@ impl ::std::future::IntoFuture for GetTableProfileData {
 pub struct GetMeasureWithLabel {
     object: ::qix_runtime::Object,
     label: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetMeasureWithLabel {
     /// The engine method this request calls.
@@ -10170,7 +11070,13 @@ impl GetMeasureWithLabel {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -10182,9 +11088,9 @@ impl ::std::future::IntoFuture for GetMeasureWithLabel {
         p.arg("qLabel", &self.label);
         self.object
             .call(
-                "GetMeasureWithLabel",
+                ::qix_runtime::MethodInfo::new("GetMeasureWithLabel").opens(),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| {
                     ::qix_runtime::decode::object(
                             s,
@@ -10205,7 +11111,7 @@ pub struct SearchValues {
     options: crate::types::SearchValueOptions,
     terms: ::std::vec::Vec<::std::string::String>,
     page: crate::types::SearchValuePage,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SearchValues {
     /// The engine method this request calls.
@@ -10217,7 +11123,13 @@ impl SearchValues {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -10231,9 +11143,9 @@ impl ::std::future::IntoFuture for SearchValues {
         p.arg("qPage", &self.page);
         self.object
             .call(
-                "SearchValues",
+                ::qix_runtime::MethodInfo::new("SearchValues").delta("qResult"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::SearchValueResult,
                 >(raw, "qResult", "Doc.SearchValues"),
@@ -10246,7 +11158,7 @@ impl ::std::future::IntoFuture for SearchValues {
 pub struct GetFieldsFromExpression {
     object: ::qix_runtime::Object,
     expr: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetFieldsFromExpression {
     /// The engine method this request calls.
@@ -10260,7 +11172,13 @@ impl GetFieldsFromExpression {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -10272,9 +11190,10 @@ impl ::std::future::IntoFuture for GetFieldsFromExpression {
         p.arg("qExpr", &self.expr);
         self.object
             .call(
-                "GetFieldsFromExpression",
+                ::qix_runtime::MethodInfo::new("GetFieldsFromExpression")
+                    .delta("qFieldNames"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<::std::string::String>,
                 >(raw, "qFieldNames", "Doc.GetFieldsFromExpression"),
@@ -10287,7 +11206,7 @@ impl ::std::future::IntoFuture for GetFieldsFromExpression {
 pub struct GetFieldsResourceIds {
     object: ::qix_runtime::Object,
     field_names: ::std::vec::Vec<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetFieldsResourceIds {
     /// The engine method this request calls.
@@ -10301,7 +11220,13 @@ impl GetFieldsResourceIds {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -10317,9 +11242,9 @@ impl ::std::future::IntoFuture for GetFieldsResourceIds {
         p.arg("qFieldNames", &self.field_names);
         self.object
             .call(
-                "GetFieldsResourceIds",
+                ::qix_runtime::MethodInfo::new("GetFieldsResourceIds").delta("qFields"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::NxFieldResourceId>,
                 >(raw, "qFields", "Doc.GetFieldsResourceIds"),
@@ -10331,7 +11256,7 @@ impl ::std::future::IntoFuture for GetFieldsResourceIds {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetExpressionBnf {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetExpressionBnf {
     /// The engine method this request calls.
@@ -10345,7 +11270,13 @@ impl GetExpressionBnf {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -10356,9 +11287,9 @@ impl ::std::future::IntoFuture for GetExpressionBnf {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetExpressionBNF",
+                ::qix_runtime::MethodInfo::new("GetExpressionBNF"),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| GetExpressionBnfOutput::from_raw(
                     s,
                     ::qix_runtime::decode::all::<
@@ -10437,7 +11368,7 @@ impl ::qix_runtime::de::DecodeInPlace for GetExpressionBnfOutputRaw {
 }
 impl GetExpressionBnfOutput {
     fn from_raw(
-        _s: &::qix_runtime::Session,
+        _s: &::qix_runtime::DecodeContext<'_>,
         raw: GetExpressionBnfOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
@@ -10452,7 +11383,7 @@ impl GetExpressionBnfOutput {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetExpressionBnfHash {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetExpressionBnfHash {
     /// The engine method this request calls.
@@ -10466,7 +11397,13 @@ impl GetExpressionBnfHash {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -10477,9 +11414,9 @@ impl ::std::future::IntoFuture for GetExpressionBnfHash {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetExpressionBNFHash",
+                ::qix_runtime::MethodInfo::new("GetExpressionBNFHash").delta("qBnfHash"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qBnfHash", "Doc.GetExpressionBNFHash"),
@@ -10492,7 +11429,7 @@ impl ::std::future::IntoFuture for GetExpressionBnfHash {
 pub struct SetProhibitBinaryLoad {
     object: ::qix_runtime::Object,
     prohibit: bool,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SetProhibitBinaryLoad {
     /// The engine method this request calls.
@@ -10506,7 +11443,13 @@ impl SetProhibitBinaryLoad {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -10518,9 +11461,9 @@ impl ::std::future::IntoFuture for SetProhibitBinaryLoad {
         p.arg("qProhibit", &self.prohibit);
         self.object
             .call(
-                "SetProhibitBinaryLoad",
+                ::qix_runtime::MethodInfo::new("SetProhibitBinaryLoad"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -10531,7 +11474,7 @@ impl ::std::future::IntoFuture for SetProhibitBinaryLoad {
 pub struct TransformApp {
     object: ::qix_runtime::Object,
     dst_parameters: crate::types::TransformAppParameters,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl TransformApp {
     /// The engine method this request calls.
@@ -10545,7 +11488,13 @@ impl TransformApp {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -10557,9 +11506,9 @@ impl ::std::future::IntoFuture for TransformApp {
         p.arg("qDstParameters", &self.dst_parameters);
         self.object
             .call(
-                "TransformApp",
+                ::qix_runtime::MethodInfo::new("TransformApp").delta("qResult"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::TransformAppResult,
                 >(raw, "qResult", "Doc.TransformApp"),
@@ -10573,7 +11522,7 @@ pub struct CreateTemporaryBookmark {
     object: ::qix_runtime::Object,
     options: crate::types::NxTempBookmarkOptions,
     object_ids_to_patch: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CreateTemporaryBookmark {
     /// The engine method this request calls.
@@ -10600,7 +11549,13 @@ impl CreateTemporaryBookmark {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -10615,9 +11570,9 @@ impl ::std::future::IntoFuture for CreateTemporaryBookmark {
         }
         self.object
             .call(
-                "CreateTemporaryBookmark",
+                ::qix_runtime::MethodInfo::new("CreateTemporaryBookmark"),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| CreateTemporaryBookmarkOutput::from_raw(
                     s,
                     ::qix_runtime::decode::all::<
@@ -10690,7 +11645,7 @@ impl ::qix_runtime::de::DecodeInPlace for CreateTemporaryBookmarkOutputRaw {
 }
 impl CreateTemporaryBookmarkOutput {
     fn from_raw(
-        _s: &::qix_runtime::Session,
+        _s: &::qix_runtime::DecodeContext<'_>,
         raw: CreateTemporaryBookmarkOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
@@ -10706,7 +11661,7 @@ impl CreateTemporaryBookmarkOutput {
 pub struct ApplyTemporaryBookmark {
     object: ::qix_runtime::Object,
     id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ApplyTemporaryBookmark {
     /// The engine method this request calls.
@@ -10720,7 +11675,13 @@ impl ApplyTemporaryBookmark {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -10732,9 +11693,10 @@ impl ::std::future::IntoFuture for ApplyTemporaryBookmark {
         p.arg("qId", &self.id);
         self.object
             .call(
-                "ApplyTemporaryBookmark",
+                ::qix_runtime::MethodInfo::new("ApplyTemporaryBookmark")
+                    .delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qReturn", "Doc.ApplyTemporaryBookmark"),
@@ -10746,7 +11708,7 @@ impl ::std::future::IntoFuture for ApplyTemporaryBookmark {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetScriptMeta {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetScriptMeta {
     /// The engine method this request calls.
@@ -10760,7 +11722,13 @@ impl GetScriptMeta {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -10771,9 +11739,9 @@ impl ::std::future::IntoFuture for GetScriptMeta {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetScriptMeta",
+                ::qix_runtime::MethodInfo::new("GetScriptMeta").delta("qMeta"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::AppScriptMeta,
                 >(raw, "qMeta", "Doc.GetScriptMeta"),
@@ -10788,7 +11756,7 @@ pub struct ReplaceBookmark {
     id: ::std::string::String,
     ignore_patches: ::std::option::Option<bool>,
     object_ids_to_patch: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ReplaceBookmark {
     /// The engine method this request calls.
@@ -10823,7 +11791,13 @@ impl ReplaceBookmark {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -10841,9 +11815,9 @@ impl ::std::future::IntoFuture for ReplaceBookmark {
         }
         self.object
             .call(
-                "ReplaceBookmark",
+                ::qix_runtime::MethodInfo::new("ReplaceBookmark").opens(),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| ReplaceBookmarkOutput::from_raw(
                     s,
                     ::qix_runtime::decode::all::<
@@ -10916,7 +11890,7 @@ impl ::qix_runtime::de::DecodeInPlace for ReplaceBookmarkOutputRaw {
 }
 impl ReplaceBookmarkOutput {
     fn from_raw(
-        s: &::qix_runtime::Session,
+        s: &::qix_runtime::DecodeContext<'_>,
         raw: ReplaceBookmarkOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
@@ -10938,7 +11912,7 @@ impl ReplaceBookmarkOutput {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct ClearAllSoftPatches {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ClearAllSoftPatches {
     /// The engine method this request calls.
@@ -10952,7 +11926,13 @@ impl ClearAllSoftPatches {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -10963,9 +11943,9 @@ impl ::std::future::IntoFuture for ClearAllSoftPatches {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "ClearAllSoftPatches",
+                ::qix_runtime::MethodInfo::new("ClearAllSoftPatches"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -10976,7 +11956,7 @@ impl ::std::future::IntoFuture for ClearAllSoftPatches {
 pub struct CommitScript {
     object: ::qix_runtime::Object,
     commit_message: ::std::option::Option<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CommitScript {
     /// The engine method this request calls.
@@ -11004,7 +11984,13 @@ impl CommitScript {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -11017,6 +12003,11 @@ impl ::std::future::IntoFuture for CommitScript {
             p.arg("qCommitMessage", v);
         }
         self.object
-            .call("CommitScript", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("CommitScript"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }

@@ -23,7 +23,8 @@ impl Field {
     pub fn into_object(self) -> ::qix_runtime::Object {
         self.object
     }
-    /// The engine's handle number for this object.
+    /// The engine's handle number for this object now (a reconnection that
+    /// restores the object changes it; this value keeps working).
     pub fn handle(&self) -> i32 {
         self.object.handle()
     }
@@ -39,13 +40,15 @@ impl Field {
     pub fn generic_type(&self) -> ::std::option::Option<&str> {
         self.object.generic_type()
     }
-    /// Yields once per `change` the engine reports for this object (refetch its
-    /// layout); see [`qix_runtime::Object::changed`].
+    /// Yields once per `change` the engine reports for this object, and after a
+    /// reconnection restored it (refetch its layout); ends when the object
+    /// closes. See [`qix_runtime::Object::changed`].
     pub fn changed(&self) -> ::qix_runtime::BroadcastStream<()> {
         self.object.changed()
     }
-    /// Waits until the engine closes this object (or the session ends).
-    pub async fn closed(&self) {
+    /// Waits until this object is closed (by the engine, the end of the session,
+    /// or a reconnection that could not restore it) and returns why.
+    pub async fn closed(&self) -> ::qix_runtime::ClosedReason {
         self.object.closed().await
     }
     /// True once the engine has closed this object; calls then fail at once.
@@ -58,7 +61,7 @@ impl Field {
     pub fn get_cardinal(&self) -> GetCardinal {
         GetCardinal {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the AND mode status of a field.
@@ -67,7 +70,7 @@ impl Field {
     pub fn get_and_mode(&self) -> GetAndMode {
         GetAndMode {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Selects some values in a field, by entering the values to select.
@@ -88,7 +91,7 @@ impl Field {
             field_values,
             toggle_mode: ::std::option::Option::None,
             soft_lock: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Selects field values matching a search string.
@@ -109,7 +112,7 @@ impl Field {
             r#match: r#match.into(),
             soft_lock: ::std::option::Option::None,
             excluded_values_mode: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Toggle selects field values matching a search string.
@@ -130,7 +133,7 @@ impl Field {
             r#match: r#match.into(),
             soft_lock: ::std::option::Option::None,
             excluded_values_mode: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Maintains the selections in the current field while clearing the selections in the other fields.
@@ -142,7 +145,7 @@ impl Field {
         ClearAllButThis {
             object: self.object.clone(),
             soft_lock: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Selects all possible values in a specific field.
@@ -154,7 +157,7 @@ impl Field {
         SelectPossible {
             object: self.object.clone(),
             soft_lock: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Inverts the current selections.
@@ -166,7 +169,7 @@ impl Field {
         SelectExcluded {
             object: self.object.clone(),
             soft_lock: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Selects all values of a field. Excluded values are also selected.
@@ -178,7 +181,7 @@ impl Field {
         SelectAll {
             object: self.object.clone(),
             soft_lock: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Locks all selected values of a specific field.
@@ -187,7 +190,7 @@ impl Field {
     pub fn lock(&self) -> Lock {
         Lock {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Unlocks all selected values of a specific field if the target (or handle ) is a field.
@@ -196,7 +199,7 @@ impl Field {
     pub fn unlock(&self) -> Unlock {
         Unlock {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Gets the properties of a field.
@@ -207,7 +210,7 @@ impl Field {
     pub fn get_nx_properties(&self) -> GetNxProperties {
         GetNxProperties {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Sets some properties to a field.
@@ -224,7 +227,7 @@ impl Field {
         SetNxProperties {
             object: self.object.clone(),
             properties,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Sets a field in the AND mode.
@@ -238,7 +241,7 @@ impl Field {
         SetAndMode {
             object: self.object.clone(),
             and_mode,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Selects all alternatives values in a specific field.
@@ -252,7 +255,7 @@ impl Field {
         SelectAlternative {
             object: self.object.clone(),
             soft_lock: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Selects some values in a field, by entering the element numbers related to the values to select.
@@ -275,7 +278,7 @@ impl Field {
             values,
             toggle_mode,
             soft_lock: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Clears the selections in a specific field.
@@ -284,7 +287,7 @@ impl Field {
     pub fn clear(&self) -> Clear {
         Clear {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
 }
@@ -293,7 +296,7 @@ impl Field {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetCardinal {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetCardinal {
     /// The engine method this request calls.
@@ -305,7 +308,13 @@ impl GetCardinal {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -316,9 +325,9 @@ impl ::std::future::IntoFuture for GetCardinal {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetCardinal",
+                ::qix_runtime::MethodInfo::new("GetCardinal").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     i64,
                 >(raw, "qReturn", "Field.GetCardinal"),
@@ -330,7 +339,7 @@ impl ::std::future::IntoFuture for GetCardinal {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetAndMode {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetAndMode {
     /// The engine method this request calls.
@@ -342,7 +351,13 @@ impl GetAndMode {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -353,9 +368,9 @@ impl ::std::future::IntoFuture for GetAndMode {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetAndMode",
+                ::qix_runtime::MethodInfo::new("GetAndMode").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qReturn", "Field.GetAndMode"),
@@ -370,7 +385,7 @@ pub struct SelectValues {
     field_values: ::std::vec::Vec<crate::types::FieldValue>,
     toggle_mode: ::std::option::Option<bool>,
     soft_lock: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SelectValues {
     /// The engine method this request calls.
@@ -397,7 +412,13 @@ impl SelectValues {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -415,9 +436,9 @@ impl ::std::future::IntoFuture for SelectValues {
         }
         self.object
             .call(
-                "SelectValues",
+                ::qix_runtime::MethodInfo::new("SelectValues").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qReturn", "Field.SelectValues"),
@@ -432,7 +453,7 @@ pub struct Select {
     r#match: ::std::string::String,
     soft_lock: ::std::option::Option<bool>,
     excluded_values_mode: ::std::option::Option<i64>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl Select {
     /// The engine method this request calls.
@@ -459,7 +480,13 @@ impl Select {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -477,9 +504,9 @@ impl ::std::future::IntoFuture for Select {
         }
         self.object
             .call(
-                "Select",
+                ::qix_runtime::MethodInfo::new("Select").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qReturn", "Field.Select"),
@@ -494,7 +521,7 @@ pub struct ToggleSelect {
     r#match: ::std::string::String,
     soft_lock: ::std::option::Option<bool>,
     excluded_values_mode: ::std::option::Option<i64>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ToggleSelect {
     /// The engine method this request calls.
@@ -521,7 +548,13 @@ impl ToggleSelect {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -539,9 +572,9 @@ impl ::std::future::IntoFuture for ToggleSelect {
         }
         self.object
             .call(
-                "ToggleSelect",
+                ::qix_runtime::MethodInfo::new("ToggleSelect").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qReturn", "Field.ToggleSelect"),
@@ -554,7 +587,7 @@ impl ::std::future::IntoFuture for ToggleSelect {
 pub struct ClearAllButThis {
     object: ::qix_runtime::Object,
     soft_lock: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ClearAllButThis {
     /// The engine method this request calls.
@@ -574,7 +607,13 @@ impl ClearAllButThis {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -588,9 +627,9 @@ impl ::std::future::IntoFuture for ClearAllButThis {
         }
         self.object
             .call(
-                "ClearAllButThis",
+                ::qix_runtime::MethodInfo::new("ClearAllButThis").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qReturn", "Field.ClearAllButThis"),
@@ -603,7 +642,7 @@ impl ::std::future::IntoFuture for ClearAllButThis {
 pub struct SelectPossible {
     object: ::qix_runtime::Object,
     soft_lock: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SelectPossible {
     /// The engine method this request calls.
@@ -623,7 +662,13 @@ impl SelectPossible {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -637,9 +682,9 @@ impl ::std::future::IntoFuture for SelectPossible {
         }
         self.object
             .call(
-                "SelectPossible",
+                ::qix_runtime::MethodInfo::new("SelectPossible").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qReturn", "Field.SelectPossible"),
@@ -652,7 +697,7 @@ impl ::std::future::IntoFuture for SelectPossible {
 pub struct SelectExcluded {
     object: ::qix_runtime::Object,
     soft_lock: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SelectExcluded {
     /// The engine method this request calls.
@@ -672,7 +717,13 @@ impl SelectExcluded {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -686,9 +737,9 @@ impl ::std::future::IntoFuture for SelectExcluded {
         }
         self.object
             .call(
-                "SelectExcluded",
+                ::qix_runtime::MethodInfo::new("SelectExcluded").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qReturn", "Field.SelectExcluded"),
@@ -701,7 +752,7 @@ impl ::std::future::IntoFuture for SelectExcluded {
 pub struct SelectAll {
     object: ::qix_runtime::Object,
     soft_lock: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SelectAll {
     /// The engine method this request calls.
@@ -721,7 +772,13 @@ impl SelectAll {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -735,9 +792,9 @@ impl ::std::future::IntoFuture for SelectAll {
         }
         self.object
             .call(
-                "SelectAll",
+                ::qix_runtime::MethodInfo::new("SelectAll").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qReturn", "Field.SelectAll"),
@@ -749,7 +806,7 @@ impl ::std::future::IntoFuture for SelectAll {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct Lock {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl Lock {
     /// The engine method this request calls.
@@ -761,7 +818,13 @@ impl Lock {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -772,9 +835,9 @@ impl ::std::future::IntoFuture for Lock {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "Lock",
+                ::qix_runtime::MethodInfo::new("Lock").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<bool>(raw, "qReturn", "Field.Lock"),
             )
     }
@@ -784,7 +847,7 @@ impl ::std::future::IntoFuture for Lock {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct Unlock {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl Unlock {
     /// The engine method this request calls.
@@ -796,7 +859,13 @@ impl Unlock {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -807,9 +876,9 @@ impl ::std::future::IntoFuture for Unlock {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "Unlock",
+                ::qix_runtime::MethodInfo::new("Unlock").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qReturn", "Field.Unlock"),
@@ -821,7 +890,7 @@ impl ::std::future::IntoFuture for Unlock {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetNxProperties {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetNxProperties {
     /// The engine method this request calls.
@@ -833,7 +902,13 @@ impl GetNxProperties {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -844,9 +919,9 @@ impl ::std::future::IntoFuture for GetNxProperties {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetNxProperties",
+                ::qix_runtime::MethodInfo::new("GetNxProperties").delta("qProperties"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::NxFieldProperties,
                 >(raw, "qProperties", "Field.GetNxProperties"),
@@ -859,7 +934,7 @@ impl ::std::future::IntoFuture for GetNxProperties {
 pub struct SetNxProperties {
     object: ::qix_runtime::Object,
     properties: crate::types::NxFieldProperties,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SetNxProperties {
     /// The engine method this request calls.
@@ -871,7 +946,13 @@ impl SetNxProperties {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -883,9 +964,9 @@ impl ::std::future::IntoFuture for SetNxProperties {
         p.arg("qProperties", &self.properties);
         self.object
             .call(
-                "SetNxProperties",
+                ::qix_runtime::MethodInfo::new("SetNxProperties"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -896,7 +977,7 @@ impl ::std::future::IntoFuture for SetNxProperties {
 pub struct SetAndMode {
     object: ::qix_runtime::Object,
     and_mode: bool,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SetAndMode {
     /// The engine method this request calls.
@@ -908,7 +989,13 @@ impl SetAndMode {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -919,7 +1006,12 @@ impl ::std::future::IntoFuture for SetAndMode {
         let mut p = ::qix_runtime::Params::new();
         p.arg("qAndMode", &self.and_mode);
         self.object
-            .call("SetAndMode", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("SetAndMode"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`Field::select_alternative`] (`Field.SelectAlternative`), not yet sent: set optional params with its methods, then `.await` it.
@@ -928,7 +1020,7 @@ impl ::std::future::IntoFuture for SetAndMode {
 pub struct SelectAlternative {
     object: ::qix_runtime::Object,
     soft_lock: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SelectAlternative {
     /// The engine method this request calls.
@@ -948,7 +1040,13 @@ impl SelectAlternative {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -962,9 +1060,9 @@ impl ::std::future::IntoFuture for SelectAlternative {
         }
         self.object
             .call(
-                "SelectAlternative",
+                ::qix_runtime::MethodInfo::new("SelectAlternative").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qReturn", "Field.SelectAlternative"),
@@ -979,7 +1077,7 @@ pub struct LowLevelSelect {
     values: ::std::vec::Vec<i32>,
     toggle_mode: bool,
     soft_lock: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl LowLevelSelect {
     /// The engine method this request calls.
@@ -999,7 +1097,13 @@ impl LowLevelSelect {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1015,9 +1119,9 @@ impl ::std::future::IntoFuture for LowLevelSelect {
         }
         self.object
             .call(
-                "LowLevelSelect",
+                ::qix_runtime::MethodInfo::new("LowLevelSelect").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qReturn", "Field.LowLevelSelect"),
@@ -1029,7 +1133,7 @@ impl ::std::future::IntoFuture for LowLevelSelect {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct Clear {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl Clear {
     /// The engine method this request calls.
@@ -1041,7 +1145,13 @@ impl Clear {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1052,9 +1162,9 @@ impl ::std::future::IntoFuture for Clear {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "Clear",
+                ::qix_runtime::MethodInfo::new("Clear").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qReturn", "Field.Clear"),

@@ -23,7 +23,8 @@ impl GenericBookmark {
     pub fn into_object(self) -> ::qix_runtime::Object {
         self.object
     }
-    /// The engine's handle number for this object.
+    /// The engine's handle number for this object now (a reconnection that
+    /// restores the object changes it; this value keeps working).
     pub fn handle(&self) -> i32 {
         self.object.handle()
     }
@@ -39,13 +40,15 @@ impl GenericBookmark {
     pub fn generic_type(&self) -> ::std::option::Option<&str> {
         self.object.generic_type()
     }
-    /// Yields once per `change` the engine reports for this object (refetch its
-    /// layout); see [`qix_runtime::Object::changed`].
+    /// Yields once per `change` the engine reports for this object, and after a
+    /// reconnection restored it (refetch its layout); ends when the object
+    /// closes. See [`qix_runtime::Object::changed`].
     pub fn changed(&self) -> ::qix_runtime::BroadcastStream<()> {
         self.object.changed()
     }
-    /// Waits until the engine closes this object (or the session ends).
-    pub async fn closed(&self) {
+    /// Waits until this object is closed (by the engine, the end of the session,
+    /// or a reconnection that could not restore it) and returns why.
+    pub async fn closed(&self) -> ::qix_runtime::ClosedReason {
         self.object.closed().await
     }
     /// True once the engine has closed this object; calls then fail at once.
@@ -96,7 +99,7 @@ impl GenericBookmark {
             field: field.into(),
             get_excluded_values,
             data_page,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Retrieves the values of a field per state.
@@ -145,7 +148,7 @@ impl GenericBookmark {
             field: field.into(),
             get_excluded_values,
             data_pages,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Evaluates an object and displays its properties including the dynamic properties.
@@ -155,7 +158,7 @@ impl GenericBookmark {
     pub fn get_layout(&self) -> GetLayout {
         GetLayout {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Applies a patch to the properties of an object. Allows an update to some of the properties. It should not be possible to patch "/qInfo/qId",
@@ -176,7 +179,7 @@ impl GenericBookmark {
         ApplyPatches {
             object: self.object.clone(),
             patches,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Sets some properties for a bookmark.
@@ -195,7 +198,7 @@ impl GenericBookmark {
         SetProperties {
             object: self.object.clone(),
             prop,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Shows the properties of an object.
@@ -208,7 +211,7 @@ impl GenericBookmark {
     pub fn get_properties(&self) -> GetProperties {
         GetProperties {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns:
@@ -219,7 +222,7 @@ impl GenericBookmark {
     pub fn get_info(&self) -> GetInfo {
         GetInfo {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Applies a bookmark.
@@ -230,7 +233,7 @@ impl GenericBookmark {
     pub fn apply(&self) -> Apply {
         Apply {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Applies a bookmark and verify result dataset against originally selected values.
@@ -245,7 +248,7 @@ impl GenericBookmark {
     pub fn apply_and_verify(&self) -> ApplyAndVerify {
         ApplyAndVerify {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Publishes a bookmark.
@@ -258,7 +261,7 @@ impl GenericBookmark {
     pub fn publish(&self) -> Publish {
         Publish {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Unpublishes a bookmark.
@@ -271,7 +274,7 @@ impl GenericBookmark {
     pub fn un_publish(&self) -> UnPublish {
         UnPublish {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Adds the generic bookmark to the list of approved objects
@@ -284,7 +287,7 @@ impl GenericBookmark {
     pub fn approve(&self) -> Approve {
         Approve {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Removes the generic bookmark from the list of approved objects
@@ -297,7 +300,7 @@ impl GenericBookmark {
     pub fn un_approve(&self) -> UnApprove {
         UnApprove {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
 }
@@ -309,7 +312,7 @@ pub struct GetFieldValues {
     field: ::std::string::String,
     get_excluded_values: bool,
     data_page: crate::types::BookmarkFieldPage,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetFieldValues {
     /// The engine method this request calls.
@@ -321,7 +324,13 @@ impl GetFieldValues {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -337,9 +346,9 @@ impl ::std::future::IntoFuture for GetFieldValues {
         p.arg("qDataPage", &self.data_page);
         self.object
             .call(
-                "GetFieldValues",
+                ::qix_runtime::MethodInfo::new("GetFieldValues").delta("qFieldValues"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::FieldValue>,
                 >(raw, "qFieldValues", "GenericBookmark.GetFieldValues"),
@@ -354,7 +363,7 @@ pub struct GetFieldValuesEx {
     field: ::std::string::String,
     get_excluded_values: bool,
     data_pages: crate::types::BookmarkStateFieldPages,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetFieldValuesEx {
     /// The engine method this request calls.
@@ -368,7 +377,13 @@ impl GetFieldValuesEx {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -384,9 +399,9 @@ impl ::std::future::IntoFuture for GetFieldValuesEx {
         p.arg("qDataPages", &self.data_pages);
         self.object
             .call(
-                "GetFieldValuesEx",
+                ::qix_runtime::MethodInfo::new("GetFieldValuesEx").delta("qFieldValues"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::StateFieldValues>,
                 >(raw, "qFieldValues", "GenericBookmark.GetFieldValuesEx"),
@@ -398,7 +413,7 @@ impl ::std::future::IntoFuture for GetFieldValuesEx {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetLayout {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetLayout {
     /// The engine method this request calls.
@@ -410,7 +425,13 @@ impl GetLayout {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -421,9 +442,9 @@ impl ::std::future::IntoFuture for GetLayout {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetLayout",
+                ::qix_runtime::MethodInfo::new("GetLayout").delta("qLayout"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::GenericBookmarkLayout,
                 >(raw, "qLayout", "GenericBookmark.GetLayout"),
@@ -436,7 +457,7 @@ impl ::std::future::IntoFuture for GetLayout {
 pub struct ApplyPatches {
     object: ::qix_runtime::Object,
     patches: ::std::vec::Vec<crate::types::NxPatch>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ApplyPatches {
     /// The engine method this request calls.
@@ -448,7 +469,13 @@ impl ApplyPatches {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -459,7 +486,12 @@ impl ::std::future::IntoFuture for ApplyPatches {
         let mut p = ::qix_runtime::Params::new();
         p.arg("qPatches", &self.patches);
         self.object
-            .call("ApplyPatches", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("ApplyPatches"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericBookmark::set_properties`] (`GenericBookmark.SetProperties`), not yet sent: set optional params with its methods, then `.await` it.
@@ -468,7 +500,7 @@ impl ::std::future::IntoFuture for ApplyPatches {
 pub struct SetProperties {
     object: ::qix_runtime::Object,
     prop: crate::types::GenericBookmarkProperties,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SetProperties {
     /// The engine method this request calls.
@@ -480,7 +512,13 @@ impl SetProperties {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -491,7 +529,12 @@ impl ::std::future::IntoFuture for SetProperties {
         let mut p = ::qix_runtime::Params::new();
         p.arg("qProp", &self.prop);
         self.object
-            .call("SetProperties", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("SetProperties"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericBookmark::get_properties`] (`GenericBookmark.GetProperties`), not yet sent: set optional params with its methods, then `.await` it.
@@ -499,7 +542,7 @@ impl ::std::future::IntoFuture for SetProperties {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetProperties {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetProperties {
     /// The engine method this request calls.
@@ -511,7 +554,13 @@ impl GetProperties {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -522,9 +571,9 @@ impl ::std::future::IntoFuture for GetProperties {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetProperties",
+                ::qix_runtime::MethodInfo::new("GetProperties").delta("qProp"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::GenericBookmarkProperties,
                 >(raw, "qProp", "GenericBookmark.GetProperties"),
@@ -536,7 +585,7 @@ impl ::std::future::IntoFuture for GetProperties {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetInfo {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetInfo {
     /// The engine method this request calls.
@@ -548,7 +597,13 @@ impl GetInfo {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -559,9 +614,9 @@ impl ::std::future::IntoFuture for GetInfo {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetInfo",
+                ::qix_runtime::MethodInfo::new("GetInfo").delta("qInfo"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::NxInfo,
                 >(raw, "qInfo", "GenericBookmark.GetInfo"),
@@ -573,7 +628,7 @@ impl ::std::future::IntoFuture for GetInfo {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct Apply {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl Apply {
     /// The engine method this request calls.
@@ -585,7 +640,13 @@ impl Apply {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -596,9 +657,9 @@ impl ::std::future::IntoFuture for Apply {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "Apply",
+                ::qix_runtime::MethodInfo::new("Apply"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericBookmark.Apply"),
@@ -610,7 +671,7 @@ impl ::std::future::IntoFuture for Apply {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct ApplyAndVerify {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ApplyAndVerify {
     /// The engine method this request calls.
@@ -624,7 +685,13 @@ impl ApplyAndVerify {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -637,9 +704,9 @@ impl ::std::future::IntoFuture for ApplyAndVerify {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "ApplyAndVerify",
+                ::qix_runtime::MethodInfo::new("ApplyAndVerify").delta("qResult"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::BookmarkApplyAndVerifyResult,
                 >(raw, "qResult", "GenericBookmark.ApplyAndVerify"),
@@ -651,7 +718,7 @@ impl ::std::future::IntoFuture for ApplyAndVerify {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct Publish {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl Publish {
     /// The engine method this request calls.
@@ -663,7 +730,13 @@ impl Publish {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -673,7 +746,12 @@ impl ::std::future::IntoFuture for Publish {
     fn into_future(self) -> Self::IntoFuture {
         let p = ::qix_runtime::Params::new();
         self.object
-            .call("Publish", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("Publish"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericBookmark::un_publish`] (`GenericBookmark.UnPublish`), not yet sent: set optional params with its methods, then `.await` it.
@@ -681,7 +759,7 @@ impl ::std::future::IntoFuture for Publish {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct UnPublish {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl UnPublish {
     /// The engine method this request calls.
@@ -693,7 +771,13 @@ impl UnPublish {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -703,7 +787,12 @@ impl ::std::future::IntoFuture for UnPublish {
     fn into_future(self) -> Self::IntoFuture {
         let p = ::qix_runtime::Params::new();
         self.object
-            .call("UnPublish", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("UnPublish"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericBookmark::approve`] (`GenericBookmark.Approve`), not yet sent: set optional params with its methods, then `.await` it.
@@ -711,7 +800,7 @@ impl ::std::future::IntoFuture for UnPublish {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct Approve {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl Approve {
     /// The engine method this request calls.
@@ -723,7 +812,13 @@ impl Approve {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -733,7 +828,12 @@ impl ::std::future::IntoFuture for Approve {
     fn into_future(self) -> Self::IntoFuture {
         let p = ::qix_runtime::Params::new();
         self.object
-            .call("Approve", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("Approve"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericBookmark::un_approve`] (`GenericBookmark.UnApprove`), not yet sent: set optional params with its methods, then `.await` it.
@@ -741,7 +841,7 @@ impl ::std::future::IntoFuture for Approve {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct UnApprove {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl UnApprove {
     /// The engine method this request calls.
@@ -753,7 +853,13 @@ impl UnApprove {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -763,6 +869,11 @@ impl ::std::future::IntoFuture for UnApprove {
     fn into_future(self) -> Self::IntoFuture {
         let p = ::qix_runtime::Params::new();
         self.object
-            .call("UnApprove", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("UnApprove"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }

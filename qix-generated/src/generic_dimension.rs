@@ -23,7 +23,8 @@ impl GenericDimension {
     pub fn into_object(self) -> ::qix_runtime::Object {
         self.object
     }
-    /// The engine's handle number for this object.
+    /// The engine's handle number for this object now (a reconnection that
+    /// restores the object changes it; this value keeps working).
     pub fn handle(&self) -> i32 {
         self.object.handle()
     }
@@ -39,13 +40,15 @@ impl GenericDimension {
     pub fn generic_type(&self) -> ::std::option::Option<&str> {
         self.object.generic_type()
     }
-    /// Yields once per `change` the engine reports for this object (refetch its
-    /// layout); see [`qix_runtime::Object::changed`].
+    /// Yields once per `change` the engine reports for this object, and after a
+    /// reconnection restored it (refetch its layout); ends when the object
+    /// closes. See [`qix_runtime::Object::changed`].
     pub fn changed(&self) -> ::qix_runtime::BroadcastStream<()> {
         self.object.changed()
     }
-    /// Waits until the engine closes this object (or the session ends).
-    pub async fn closed(&self) {
+    /// Waits until this object is closed (by the engine, the end of the session,
+    /// or a reconnection that could not restore it) and returns why.
+    pub async fn closed(&self) -> ::qix_runtime::ClosedReason {
         self.object.closed().await
     }
     /// True once the engine has closed this object; calls then fail at once.
@@ -58,7 +61,7 @@ impl GenericDimension {
     pub fn get_layout(&self) -> GetLayout {
         GetLayout {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Applies a patch to the properties of an object. Allows an update to some of the properties. It should not be possible to patch "/qInfo/qId",
@@ -79,7 +82,7 @@ impl GenericDimension {
         ApplyPatches {
             object: self.object.clone(),
             patches,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Sets some properties for a dimension.
@@ -98,7 +101,7 @@ impl GenericDimension {
         SetProperties {
             object: self.object.clone(),
             prop,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Shows the properties of an object.
@@ -110,7 +113,7 @@ impl GenericDimension {
     pub fn get_properties(&self) -> GetProperties {
         GetProperties {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the type and identifier of the object.
@@ -119,7 +122,7 @@ impl GenericDimension {
     pub fn get_info(&self) -> GetInfo {
         GetInfo {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the definition of a dimension.
@@ -130,7 +133,7 @@ impl GenericDimension {
     pub fn get_dimension(&self) -> GetDimension {
         GetDimension {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Lists the linked objects to a generic object, a dimension or a measure.
@@ -139,7 +142,7 @@ impl GenericDimension {
     pub fn get_linked_objects(&self) -> GetLinkedObjects {
         GetLinkedObjects {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Publishes a dimension.
@@ -152,7 +155,7 @@ impl GenericDimension {
     pub fn publish(&self) -> Publish {
         Publish {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Unpublishes a dimension.
@@ -165,7 +168,7 @@ impl GenericDimension {
     pub fn un_publish(&self) -> UnPublish {
         UnPublish {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Adds the generic dimension to the list of approved objects
@@ -178,7 +181,7 @@ impl GenericDimension {
     pub fn approve(&self) -> Approve {
         Approve {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Removes the generic dimension from the list of approved objects
@@ -191,7 +194,7 @@ impl GenericDimension {
     pub fn un_approve(&self) -> UnApprove {
         UnApprove {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Step active field in a cyclic dimension.
@@ -210,7 +213,7 @@ impl GenericDimension {
         StepCycle {
             object: self.object.clone(),
             step,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Set a cyclic dimension's active field directly.
@@ -229,7 +232,7 @@ impl GenericDimension {
         SetActiveField {
             object: self.object.clone(),
             ix,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Get a cyclic dimension's active field.
@@ -243,7 +246,7 @@ impl GenericDimension {
     pub fn get_active_field(&self) -> GetActiveField {
         GetActiveField {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
 }
@@ -252,7 +255,7 @@ impl GenericDimension {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetLayout {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetLayout {
     /// The engine method this request calls.
@@ -264,7 +267,13 @@ impl GetLayout {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -275,9 +284,9 @@ impl ::std::future::IntoFuture for GetLayout {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetLayout",
+                ::qix_runtime::MethodInfo::new("GetLayout").delta("qLayout"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::GenericDimensionLayout,
                 >(raw, "qLayout", "GenericDimension.GetLayout"),
@@ -290,7 +299,7 @@ impl ::std::future::IntoFuture for GetLayout {
 pub struct ApplyPatches {
     object: ::qix_runtime::Object,
     patches: ::std::vec::Vec<crate::types::NxPatch>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ApplyPatches {
     /// The engine method this request calls.
@@ -302,7 +311,13 @@ impl ApplyPatches {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -313,7 +328,12 @@ impl ::std::future::IntoFuture for ApplyPatches {
         let mut p = ::qix_runtime::Params::new();
         p.arg("qPatches", &self.patches);
         self.object
-            .call("ApplyPatches", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("ApplyPatches"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericDimension::set_properties`] (`GenericDimension.SetProperties`), not yet sent: set optional params with its methods, then `.await` it.
@@ -322,7 +342,7 @@ impl ::std::future::IntoFuture for ApplyPatches {
 pub struct SetProperties {
     object: ::qix_runtime::Object,
     prop: crate::types::GenericDimensionProperties,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SetProperties {
     /// The engine method this request calls.
@@ -334,7 +354,13 @@ impl SetProperties {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -345,7 +371,12 @@ impl ::std::future::IntoFuture for SetProperties {
         let mut p = ::qix_runtime::Params::new();
         p.arg("qProp", &self.prop);
         self.object
-            .call("SetProperties", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("SetProperties"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericDimension::get_properties`] (`GenericDimension.GetProperties`), not yet sent: set optional params with its methods, then `.await` it.
@@ -353,7 +384,7 @@ impl ::std::future::IntoFuture for SetProperties {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetProperties {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetProperties {
     /// The engine method this request calls.
@@ -365,7 +396,13 @@ impl GetProperties {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -378,9 +415,9 @@ impl ::std::future::IntoFuture for GetProperties {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetProperties",
+                ::qix_runtime::MethodInfo::new("GetProperties").delta("qProp"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::GenericDimensionProperties,
                 >(raw, "qProp", "GenericDimension.GetProperties"),
@@ -392,7 +429,7 @@ impl ::std::future::IntoFuture for GetProperties {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetInfo {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetInfo {
     /// The engine method this request calls.
@@ -404,7 +441,13 @@ impl GetInfo {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -415,9 +458,9 @@ impl ::std::future::IntoFuture for GetInfo {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetInfo",
+                ::qix_runtime::MethodInfo::new("GetInfo").delta("qInfo"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::NxInfo,
                 >(raw, "qInfo", "GenericDimension.GetInfo"),
@@ -429,7 +472,7 @@ impl ::std::future::IntoFuture for GetInfo {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetDimension {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetDimension {
     /// The engine method this request calls.
@@ -441,7 +484,13 @@ impl GetDimension {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -452,9 +501,9 @@ impl ::std::future::IntoFuture for GetDimension {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetDimension",
+                ::qix_runtime::MethodInfo::new("GetDimension").delta("qDim"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::NxLibraryDimensionDef,
                 >(raw, "qDim", "GenericDimension.GetDimension"),
@@ -466,7 +515,7 @@ impl ::std::future::IntoFuture for GetDimension {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetLinkedObjects {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetLinkedObjects {
     /// The engine method this request calls.
@@ -478,7 +527,13 @@ impl GetLinkedObjects {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -493,9 +548,9 @@ impl ::std::future::IntoFuture for GetLinkedObjects {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetLinkedObjects",
+                ::qix_runtime::MethodInfo::new("GetLinkedObjects").delta("qItems"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::NxLinkedObjectInfo>,
                 >(raw, "qItems", "GenericDimension.GetLinkedObjects"),
@@ -507,7 +562,7 @@ impl ::std::future::IntoFuture for GetLinkedObjects {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct Publish {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl Publish {
     /// The engine method this request calls.
@@ -519,7 +574,13 @@ impl Publish {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -529,7 +590,12 @@ impl ::std::future::IntoFuture for Publish {
     fn into_future(self) -> Self::IntoFuture {
         let p = ::qix_runtime::Params::new();
         self.object
-            .call("Publish", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("Publish"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericDimension::un_publish`] (`GenericDimension.UnPublish`), not yet sent: set optional params with its methods, then `.await` it.
@@ -537,7 +603,7 @@ impl ::std::future::IntoFuture for Publish {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct UnPublish {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl UnPublish {
     /// The engine method this request calls.
@@ -549,7 +615,13 @@ impl UnPublish {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -559,7 +631,12 @@ impl ::std::future::IntoFuture for UnPublish {
     fn into_future(self) -> Self::IntoFuture {
         let p = ::qix_runtime::Params::new();
         self.object
-            .call("UnPublish", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("UnPublish"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericDimension::approve`] (`GenericDimension.Approve`), not yet sent: set optional params with its methods, then `.await` it.
@@ -567,7 +644,7 @@ impl ::std::future::IntoFuture for UnPublish {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct Approve {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl Approve {
     /// The engine method this request calls.
@@ -579,7 +656,13 @@ impl Approve {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -589,7 +672,12 @@ impl ::std::future::IntoFuture for Approve {
     fn into_future(self) -> Self::IntoFuture {
         let p = ::qix_runtime::Params::new();
         self.object
-            .call("Approve", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("Approve"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericDimension::un_approve`] (`GenericDimension.UnApprove`), not yet sent: set optional params with its methods, then `.await` it.
@@ -597,7 +685,7 @@ impl ::std::future::IntoFuture for Approve {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct UnApprove {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl UnApprove {
     /// The engine method this request calls.
@@ -609,7 +697,13 @@ impl UnApprove {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -619,7 +713,12 @@ impl ::std::future::IntoFuture for UnApprove {
     fn into_future(self) -> Self::IntoFuture {
         let p = ::qix_runtime::Params::new();
         self.object
-            .call("UnApprove", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("UnApprove"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericDimension::step_cycle`] (`GenericDimension.StepCycle`), not yet sent: set optional params with its methods, then `.await` it.
@@ -628,7 +727,7 @@ impl ::std::future::IntoFuture for UnApprove {
 pub struct StepCycle {
     object: ::qix_runtime::Object,
     step: i64,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl StepCycle {
     /// The engine method this request calls.
@@ -642,7 +741,13 @@ impl StepCycle {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -653,7 +758,12 @@ impl ::std::future::IntoFuture for StepCycle {
         let mut p = ::qix_runtime::Params::new();
         p.arg("qStep", &self.step);
         self.object
-            .call("StepCycle", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("StepCycle"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericDimension::set_active_field`] (`GenericDimension.SetActiveField`), not yet sent: set optional params with its methods, then `.await` it.
@@ -662,7 +772,7 @@ impl ::std::future::IntoFuture for StepCycle {
 pub struct SetActiveField {
     object: ::qix_runtime::Object,
     ix: i64,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SetActiveField {
     /// The engine method this request calls.
@@ -676,7 +786,13 @@ impl SetActiveField {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -688,9 +804,9 @@ impl ::std::future::IntoFuture for SetActiveField {
         p.arg("qIx", &self.ix);
         self.object
             .call(
-                "SetActiveField",
+                ::qix_runtime::MethodInfo::new("SetActiveField"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -700,7 +816,7 @@ impl ::std::future::IntoFuture for SetActiveField {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetActiveField {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetActiveField {
     /// The engine method this request calls.
@@ -714,7 +830,13 @@ impl GetActiveField {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -725,9 +847,9 @@ impl ::std::future::IntoFuture for GetActiveField {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetActiveField",
+                ::qix_runtime::MethodInfo::new("GetActiveField").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     i64,
                 >(raw, "qReturn", "GenericDimension.GetActiveField"),

@@ -23,7 +23,8 @@ impl GenericMeasure {
     pub fn into_object(self) -> ::qix_runtime::Object {
         self.object
     }
-    /// The engine's handle number for this object.
+    /// The engine's handle number for this object now (a reconnection that
+    /// restores the object changes it; this value keeps working).
     pub fn handle(&self) -> i32 {
         self.object.handle()
     }
@@ -39,13 +40,15 @@ impl GenericMeasure {
     pub fn generic_type(&self) -> ::std::option::Option<&str> {
         self.object.generic_type()
     }
-    /// Yields once per `change` the engine reports for this object (refetch its
-    /// layout); see [`qix_runtime::Object::changed`].
+    /// Yields once per `change` the engine reports for this object, and after a
+    /// reconnection restored it (refetch its layout); ends when the object
+    /// closes. See [`qix_runtime::Object::changed`].
     pub fn changed(&self) -> ::qix_runtime::BroadcastStream<()> {
         self.object.changed()
     }
-    /// Waits until the engine closes this object (or the session ends).
-    pub async fn closed(&self) {
+    /// Waits until this object is closed (by the engine, the end of the session,
+    /// or a reconnection that could not restore it) and returns why.
+    pub async fn closed(&self) -> ::qix_runtime::ClosedReason {
         self.object.closed().await
     }
     /// True once the engine has closed this object; calls then fail at once.
@@ -58,7 +61,7 @@ impl GenericMeasure {
     pub fn get_layout(&self) -> GetLayout {
         GetLayout {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Applies a patch to the properties of an object. Allows an update to some of the properties. It should not be possible to patch "/qInfo/qId",
@@ -79,7 +82,7 @@ impl GenericMeasure {
         ApplyPatches {
             object: self.object.clone(),
             patches,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Sets some properties for a measure.
@@ -98,7 +101,7 @@ impl GenericMeasure {
         SetProperties {
             object: self.object.clone(),
             prop,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Shows the properties of an object.
@@ -112,7 +115,7 @@ impl GenericMeasure {
     pub fn get_properties(&self) -> GetProperties {
         GetProperties {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the type and identifier of the object.
@@ -121,7 +124,7 @@ impl GenericMeasure {
     pub fn get_info(&self) -> GetInfo {
         GetInfo {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the definition of a measure.
@@ -130,7 +133,7 @@ impl GenericMeasure {
     pub fn get_measure(&self) -> GetMeasure {
         GetMeasure {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Lists the linked objects to a generic object, a dimension or a measure.
@@ -139,7 +142,7 @@ impl GenericMeasure {
     pub fn get_linked_objects(&self) -> GetLinkedObjects {
         GetLinkedObjects {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Publishes a measure.
@@ -152,7 +155,7 @@ impl GenericMeasure {
     pub fn publish(&self) -> Publish {
         Publish {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Unpublishes a measure.
@@ -165,7 +168,7 @@ impl GenericMeasure {
     pub fn un_publish(&self) -> UnPublish {
         UnPublish {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Adds the generic measure to the list of approved objects
@@ -178,7 +181,7 @@ impl GenericMeasure {
     pub fn approve(&self) -> Approve {
         Approve {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Removes the generic measure from the list of approved objects
@@ -191,7 +194,7 @@ impl GenericMeasure {
     pub fn un_approve(&self) -> UnApprove {
         UnApprove {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
 }
@@ -200,7 +203,7 @@ impl GenericMeasure {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetLayout {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetLayout {
     /// The engine method this request calls.
@@ -212,7 +215,13 @@ impl GetLayout {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -223,9 +232,9 @@ impl ::std::future::IntoFuture for GetLayout {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetLayout",
+                ::qix_runtime::MethodInfo::new("GetLayout").delta("qLayout"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::GenericMeasureLayout,
                 >(raw, "qLayout", "GenericMeasure.GetLayout"),
@@ -238,7 +247,7 @@ impl ::std::future::IntoFuture for GetLayout {
 pub struct ApplyPatches {
     object: ::qix_runtime::Object,
     patches: ::std::vec::Vec<crate::types::NxPatch>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ApplyPatches {
     /// The engine method this request calls.
@@ -250,7 +259,13 @@ impl ApplyPatches {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -261,7 +276,12 @@ impl ::std::future::IntoFuture for ApplyPatches {
         let mut p = ::qix_runtime::Params::new();
         p.arg("qPatches", &self.patches);
         self.object
-            .call("ApplyPatches", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("ApplyPatches"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericMeasure::set_properties`] (`GenericMeasure.SetProperties`), not yet sent: set optional params with its methods, then `.await` it.
@@ -270,7 +290,7 @@ impl ::std::future::IntoFuture for ApplyPatches {
 pub struct SetProperties {
     object: ::qix_runtime::Object,
     prop: crate::types::GenericMeasureProperties,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SetProperties {
     /// The engine method this request calls.
@@ -282,7 +302,13 @@ impl SetProperties {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -293,7 +319,12 @@ impl ::std::future::IntoFuture for SetProperties {
         let mut p = ::qix_runtime::Params::new();
         p.arg("qProp", &self.prop);
         self.object
-            .call("SetProperties", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("SetProperties"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericMeasure::get_properties`] (`GenericMeasure.GetProperties`), not yet sent: set optional params with its methods, then `.await` it.
@@ -301,7 +332,7 @@ impl ::std::future::IntoFuture for SetProperties {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetProperties {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetProperties {
     /// The engine method this request calls.
@@ -313,7 +344,13 @@ impl GetProperties {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -324,9 +361,9 @@ impl ::std::future::IntoFuture for GetProperties {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetProperties",
+                ::qix_runtime::MethodInfo::new("GetProperties").delta("qProp"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::GenericMeasureProperties,
                 >(raw, "qProp", "GenericMeasure.GetProperties"),
@@ -338,7 +375,7 @@ impl ::std::future::IntoFuture for GetProperties {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetInfo {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetInfo {
     /// The engine method this request calls.
@@ -350,7 +387,13 @@ impl GetInfo {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -361,9 +404,9 @@ impl ::std::future::IntoFuture for GetInfo {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetInfo",
+                ::qix_runtime::MethodInfo::new("GetInfo").delta("qInfo"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::NxInfo,
                 >(raw, "qInfo", "GenericMeasure.GetInfo"),
@@ -375,7 +418,7 @@ impl ::std::future::IntoFuture for GetInfo {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetMeasure {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetMeasure {
     /// The engine method this request calls.
@@ -387,7 +430,13 @@ impl GetMeasure {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -398,9 +447,9 @@ impl ::std::future::IntoFuture for GetMeasure {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetMeasure",
+                ::qix_runtime::MethodInfo::new("GetMeasure").delta("qMeasure"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::NxLibraryMeasureDef,
                 >(raw, "qMeasure", "GenericMeasure.GetMeasure"),
@@ -412,7 +461,7 @@ impl ::std::future::IntoFuture for GetMeasure {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetLinkedObjects {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetLinkedObjects {
     /// The engine method this request calls.
@@ -424,7 +473,13 @@ impl GetLinkedObjects {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -439,9 +494,9 @@ impl ::std::future::IntoFuture for GetLinkedObjects {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetLinkedObjects",
+                ::qix_runtime::MethodInfo::new("GetLinkedObjects").delta("qItems"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::NxLinkedObjectInfo>,
                 >(raw, "qItems", "GenericMeasure.GetLinkedObjects"),
@@ -453,7 +508,7 @@ impl ::std::future::IntoFuture for GetLinkedObjects {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct Publish {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl Publish {
     /// The engine method this request calls.
@@ -465,7 +520,13 @@ impl Publish {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -475,7 +536,12 @@ impl ::std::future::IntoFuture for Publish {
     fn into_future(self) -> Self::IntoFuture {
         let p = ::qix_runtime::Params::new();
         self.object
-            .call("Publish", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("Publish"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericMeasure::un_publish`] (`GenericMeasure.UnPublish`), not yet sent: set optional params with its methods, then `.await` it.
@@ -483,7 +549,7 @@ impl ::std::future::IntoFuture for Publish {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct UnPublish {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl UnPublish {
     /// The engine method this request calls.
@@ -495,7 +561,13 @@ impl UnPublish {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -505,7 +577,12 @@ impl ::std::future::IntoFuture for UnPublish {
     fn into_future(self) -> Self::IntoFuture {
         let p = ::qix_runtime::Params::new();
         self.object
-            .call("UnPublish", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("UnPublish"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericMeasure::approve`] (`GenericMeasure.Approve`), not yet sent: set optional params with its methods, then `.await` it.
@@ -513,7 +590,7 @@ impl ::std::future::IntoFuture for UnPublish {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct Approve {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl Approve {
     /// The engine method this request calls.
@@ -525,7 +602,13 @@ impl Approve {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -535,7 +618,12 @@ impl ::std::future::IntoFuture for Approve {
     fn into_future(self) -> Self::IntoFuture {
         let p = ::qix_runtime::Params::new();
         self.object
-            .call("Approve", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("Approve"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericMeasure::un_approve`] (`GenericMeasure.UnApprove`), not yet sent: set optional params with its methods, then `.await` it.
@@ -543,7 +631,7 @@ impl ::std::future::IntoFuture for Approve {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct UnApprove {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl UnApprove {
     /// The engine method this request calls.
@@ -555,7 +643,13 @@ impl UnApprove {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -565,6 +659,11 @@ impl ::std::future::IntoFuture for UnApprove {
     fn into_future(self) -> Self::IntoFuture {
         let p = ::qix_runtime::Params::new();
         self.object
-            .call("UnApprove", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("UnApprove"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }

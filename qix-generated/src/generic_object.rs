@@ -23,7 +23,8 @@ impl GenericObject {
     pub fn into_object(self) -> ::qix_runtime::Object {
         self.object
     }
-    /// The engine's handle number for this object.
+    /// The engine's handle number for this object now (a reconnection that
+    /// restores the object changes it; this value keeps working).
     pub fn handle(&self) -> i32 {
         self.object.handle()
     }
@@ -39,13 +40,15 @@ impl GenericObject {
     pub fn generic_type(&self) -> ::std::option::Option<&str> {
         self.object.generic_type()
     }
-    /// Yields once per `change` the engine reports for this object (refetch its
-    /// layout); see [`qix_runtime::Object::changed`].
+    /// Yields once per `change` the engine reports for this object, and after a
+    /// reconnection restored it (refetch its layout); ends when the object
+    /// closes. See [`qix_runtime::Object::changed`].
     pub fn changed(&self) -> ::qix_runtime::BroadcastStream<()> {
         self.object.changed()
     }
-    /// Waits until the engine closes this object (or the session ends).
-    pub async fn closed(&self) {
+    /// Waits until this object is closed (by the engine, the end of the session,
+    /// or a reconnection that could not restore it) and returns why.
+    pub async fn closed(&self) -> ::qix_runtime::ClosedReason {
         self.object.closed().await
     }
     /// True once the engine has closed this object; calls then fail at once.
@@ -69,7 +72,7 @@ impl GenericObject {
     pub fn get_layout(&self) -> GetLayout {
         GetLayout {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Retrieves the values of a list object.
@@ -94,7 +97,7 @@ impl GenericObject {
             object: self.object.clone(),
             path: path.into(),
             pages,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Retrieves the calculated data for a chart, a table, or a scatter plot. It is possible to retrieve specific pages of data.
@@ -122,7 +125,7 @@ impl GenericObject {
             object: self.object.clone(),
             path: path.into(),
             pages,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Reduces the data of a bar chart, a line chart or a scatter plot chart and retrieves them.
@@ -174,7 +177,7 @@ impl GenericObject {
             pages,
             zoom_factor,
             reduction_mode: reduction_mode.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Retrieves the values of a pivot table. It is possible to retrieve specific pages of data.
@@ -196,7 +199,7 @@ impl GenericObject {
             object: self.object.clone(),
             path: path.into(),
             pages,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Retrieves the values of a stacked pivot table. It is possible to retrieve specific pages of data.
@@ -221,7 +224,7 @@ impl GenericObject {
             path: path.into(),
             pages,
             max_nbr_cells: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Retrieves and packs compressed hypercube and axis data. It is possible to retrieve specific pages of data.
@@ -246,7 +249,7 @@ impl GenericObject {
             path: path.into(),
             options,
             reverse_sort: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Retrieves data for nodes in a tree structure. It is possible to retrieve specific pages of data.
@@ -270,7 +273,7 @@ impl GenericObject {
             object: self.object.clone(),
             path: path.into(),
             node_options: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// This method supports data binning.
@@ -451,7 +454,7 @@ impl GenericObject {
             max_nbr_cells,
             query_level,
             binning_method,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Applies a patch to the properties of an object. Allows an update to some of the properties.
@@ -477,7 +480,7 @@ impl GenericObject {
             object: self.object.clone(),
             patches,
             soft_patch: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Clears the soft properties of a generic object.
@@ -487,7 +490,7 @@ impl GenericObject {
     pub fn clear_soft_patches(&self) -> ClearSoftPatches {
         ClearSoftPatches {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Sets some properties for a generic object.
@@ -508,7 +511,7 @@ impl GenericObject {
         SetProperties {
             object: self.object.clone(),
             prop,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the identifier, the type and the properties of the object.
@@ -524,7 +527,7 @@ impl GenericObject {
     pub fn get_properties(&self) -> GetProperties {
         GetProperties {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the identifier, the type and the properties of the object.
@@ -535,7 +538,7 @@ impl GenericObject {
     pub fn get_effective_properties(&self) -> GetEffectiveProperties {
         GetEffectiveProperties {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Sets the properties of:
@@ -561,7 +564,7 @@ impl GenericObject {
         SetFullPropertyTree {
             object: self.object.clone(),
             prop_entry,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Gets the properties of:
@@ -573,7 +576,7 @@ impl GenericObject {
     pub fn get_full_property_tree(&self) -> GetFullPropertyTree {
         GetFullPropertyTree {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the type and identifier of the object.
@@ -582,7 +585,7 @@ impl GenericObject {
     pub fn get_info(&self) -> GetInfo {
         GetInfo {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Clears the selections in a dimension of a visualization.
@@ -602,7 +605,7 @@ impl GenericObject {
             object: self.object.clone(),
             path: path.into(),
             col_indices: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Exports the data of any generic object to an Excel file or a open XML file. If the object contains excluded values, those excluded values are not exported.
@@ -652,7 +655,7 @@ impl GenericObject {
             file_name: ::std::option::Option::None,
             export_state: ::std::option::Option::None,
             serve_once: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Makes single selections in dimensions.
@@ -686,7 +689,7 @@ impl GenericObject {
             values,
             toggle_mode,
             soft_lock: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Selects all possible values of a list object.
@@ -714,7 +717,7 @@ impl GenericObject {
             object: self.object.clone(),
             path: path.into(),
             soft_lock: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Inverts the current selections in a specific field.
@@ -742,7 +745,7 @@ impl GenericObject {
             object: self.object.clone(),
             path: path.into(),
             soft_lock: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Selects all alternative values in a specific field.
@@ -772,7 +775,7 @@ impl GenericObject {
             object: self.object.clone(),
             path: path.into(),
             soft_lock: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Selects all values of a field.
@@ -800,7 +803,7 @@ impl GenericObject {
             object: self.object.clone(),
             path: path.into(),
             soft_lock: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// The following is returned in the output:
@@ -825,7 +828,7 @@ impl GenericObject {
             path: path.into(),
             ranges,
             soft_lock: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Searches for a string in a list object.
@@ -851,7 +854,7 @@ impl GenericObject {
             object: self.object.clone(),
             path: path.into(),
             r#match: r#match.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Aborts the results of a search in a list object.
@@ -872,7 +875,7 @@ impl GenericObject {
         AbortListObjectSearch {
             object: self.object.clone(),
             path: path.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Accept the results of a search in a list object. The search results become selected in the field.
@@ -899,7 +902,7 @@ impl GenericObject {
             path: path.into(),
             toggle_mode,
             soft_lock: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Expands the left dimensions of a pivot table. This method applies only to pivot tables that are not always fully expanded.
@@ -926,7 +929,7 @@ impl GenericObject {
             row,
             col,
             all,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Expands the top dimensions of a pivot table. This method applies only to pivot tables that are not always fully expanded.
@@ -953,7 +956,7 @@ impl GenericObject {
             row,
             col,
             all,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Collapses the left dimensions of a pivot table. This method applies only to pivot tables that are not always fully expanded.
@@ -980,7 +983,7 @@ impl GenericObject {
             row,
             col,
             all,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Collapses the top dimensions of a pivot table. This method applies only to pivot tables that are not always fully expanded.
@@ -1007,7 +1010,7 @@ impl GenericObject {
             row,
             col,
             all,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// You can use the drillUp method with any object that contains a drill-down group as a dimension.
@@ -1032,7 +1035,7 @@ impl GenericObject {
             path: path.into(),
             dim_no,
             nbr_steps,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Locks the selected values of a generic object.
@@ -1049,7 +1052,7 @@ impl GenericObject {
             object: self.object.clone(),
             path: path.into(),
             col_indices: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Unlocks the selected values of a generic object if the target (or handle ) is a generic object
@@ -1069,7 +1072,7 @@ impl GenericObject {
             object: self.object.clone(),
             path: path.into(),
             col_indices: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// You can use the StepCycle method with any object that contains a cyclic group as a dimension.
@@ -1098,7 +1101,7 @@ impl GenericObject {
             path: path.into(),
             dim_no,
             nbr_steps,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// You can use the SetActiveField method with any object that contains a cyclic group as a dimension.
@@ -1127,7 +1130,7 @@ impl GenericObject {
             path: path.into(),
             dim_no,
             new_index,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Selects some values in one dimension.
@@ -1162,7 +1165,7 @@ impl GenericObject {
             dim_no,
             values,
             toggle_mode,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Makes selections in multiple dimensions and measures.
@@ -1197,7 +1200,7 @@ impl GenericObject {
             col_indices,
             soft_lock: ::std::option::Option::None,
             deselect_only_one_selected: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// **Note:** This method only applies to hypercubes that are not represented as straight tables. The parameter _qMode_ in _HyperCubeDef_ must be set either to _P_  or _K_ .
@@ -1235,7 +1238,7 @@ impl GenericObject {
             selections,
             soft_lock: ::std::option::Option::None,
             deselect_only_one_selected: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Makes range selections in measures.
@@ -1268,7 +1271,7 @@ impl GenericObject {
             columns_to_select: ::std::option::Option::None,
             or_mode: ::std::option::Option::None,
             deselect_only_one_selected: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Makes multiple range selections in measures.
@@ -1300,7 +1303,7 @@ impl GenericObject {
             ranges,
             or_mode: ::std::option::Option::None,
             deselect_only_one_selected: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Stability: **stable** (may change in later engine versions).
@@ -1324,7 +1327,7 @@ impl GenericObject {
             ranges,
             or_mode: ::std::option::Option::None,
             deselect_only_one_selected: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// The following is returned in the output:
@@ -1349,7 +1352,7 @@ impl GenericObject {
             path: path.into(),
             ranges,
             soft_lock: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the type of the object and the corresponding handle.
@@ -1366,7 +1369,7 @@ impl GenericObject {
         GetChild {
             object: self.object.clone(),
             id: id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the type of the object and the corresponding handle to the parent object in the hiearchy.
@@ -1375,7 +1378,7 @@ impl GenericObject {
     pub fn get_parent(&self) -> GetParent {
         GetParent {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the identifier and the type for each child in an app object. If the child contains extra properties in _qInfos_ , these properties are returned.
@@ -1386,7 +1389,7 @@ impl GenericObject {
     pub fn get_child_infos(&self) -> GetChildInfos {
         GetChildInfos {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Creates a generic object that is a child of another generic object.
@@ -1412,7 +1415,7 @@ impl GenericObject {
             object: self.object.clone(),
             prop,
             prop_for_this: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Removes a child object.
@@ -1440,7 +1443,7 @@ impl GenericObject {
             object: self.object.clone(),
             id: id.into(),
             prop_for_this: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Removes all children and all children to the children on an object.
@@ -1454,7 +1457,7 @@ impl GenericObject {
         DestroyAllChildren {
             object: self.object.clone(),
             prop_for_this: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Sets the order of the children in a generic object.
@@ -1475,7 +1478,7 @@ impl GenericObject {
         SetChildArrayOrder {
             object: self.object.clone(),
             ids,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Lists the linked objects to a generic object, a dimension or a measure.
@@ -1484,7 +1487,7 @@ impl GenericObject {
     pub fn get_linked_objects(&self) -> GetLinkedObjects {
         GetLinkedObjects {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Copies the properties of a generic object and its children.
@@ -1506,7 +1509,7 @@ impl GenericObject {
         CopyFrom {
             object: self.object.clone(),
             from_id: from_id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Begins the selection mode. The app enters the modal state. The specified object enters the selection mode and a modal window is opened. The selection mode can apply to only one object in an app at a time.
@@ -1529,7 +1532,7 @@ impl GenericObject {
         BeginSelections {
             object: self.object.clone(),
             paths,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Ends the selection mode on a visualization. The selections are accepted or aborted when exiting the selection mode, depending on the _qAccept_ parameter value.
@@ -1543,7 +1546,7 @@ impl GenericObject {
         EndSelections {
             object: self.object.clone(),
             accept,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Resets all selections made in selection mode.
@@ -1552,7 +1555,7 @@ impl GenericObject {
     pub fn reset_made_selections(&self) -> ResetMadeSelections {
         ResetMadeSelections {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Adds a snapshot to a generic object.
@@ -1575,7 +1578,7 @@ impl GenericObject {
         EmbedSnapshotObject {
             object: self.object.clone(),
             id: id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the type of the object and the corresponding handle.
@@ -1584,7 +1587,7 @@ impl GenericObject {
     pub fn get_snapshot_object(&self) -> GetSnapshotObject {
         GetSnapshotObject {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Publishes a generic object.
@@ -1597,7 +1600,7 @@ impl GenericObject {
     pub fn publish(&self) -> Publish {
         Publish {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Unpublishes a generic object.
@@ -1610,7 +1613,7 @@ impl GenericObject {
     pub fn un_publish(&self) -> UnPublish {
         UnPublish {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Adds the generic object to the list of approved objects
@@ -1623,7 +1626,7 @@ impl GenericObject {
     pub fn approve(&self) -> Approve {
         Approve {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Removes the generic object from the list of approved objects
@@ -1636,7 +1639,7 @@ impl GenericObject {
     pub fn un_approve(&self) -> UnApprove {
         UnApprove {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// You can use the CreateGroup method with any object that contains an object grouping definition.
@@ -1667,7 +1670,7 @@ impl GenericObject {
             path: path.into(),
             group_def,
             target_group_id: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// You can use the AddGroupMembers method with any object that contains an object grouping definition.
@@ -1698,7 +1701,7 @@ impl GenericObject {
             members,
             target_group_id: ::std::option::Option::None,
             pos_id: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// You can use the RemoveGroupMembers method with any object that contains an object grouping definition.
@@ -1728,7 +1731,7 @@ impl GenericObject {
             path: path.into(),
             members,
             target_group_id: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// You can use the RemoveGroup method with any object that contains an object grouping definition.
@@ -1756,7 +1759,7 @@ impl GenericObject {
             object: self.object.clone(),
             path: path.into(),
             group_id: group_id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// You can use the SetGroupLabel method with any object that contains an object grouping definition.
@@ -1786,7 +1789,7 @@ impl GenericObject {
             path: path.into(),
             new_label: new_label.into(),
             target_group_id: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
 }
@@ -1795,7 +1798,7 @@ impl GenericObject {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetLayout {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetLayout {
     /// The engine method this request calls.
@@ -1807,7 +1810,13 @@ impl GetLayout {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1818,9 +1827,9 @@ impl ::std::future::IntoFuture for GetLayout {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetLayout",
+                ::qix_runtime::MethodInfo::new("GetLayout").delta("qLayout"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::GenericObjectLayout,
                 >(raw, "qLayout", "GenericObject.GetLayout"),
@@ -1834,7 +1843,7 @@ pub struct GetListObjectData {
     object: ::qix_runtime::Object,
     path: ::std::string::String,
     pages: ::std::vec::Vec<crate::types::NxPage>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetListObjectData {
     /// The engine method this request calls.
@@ -1846,7 +1855,13 @@ impl GetListObjectData {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1861,9 +1876,9 @@ impl ::std::future::IntoFuture for GetListObjectData {
         p.arg("qPages", &self.pages);
         self.object
             .call(
-                "GetListObjectData",
+                ::qix_runtime::MethodInfo::new("GetListObjectData").delta("qDataPages"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::NxDataPage>,
                 >(raw, "qDataPages", "GenericObject.GetListObjectData"),
@@ -1877,7 +1892,7 @@ pub struct GetHyperCubeData {
     object: ::qix_runtime::Object,
     path: ::std::string::String,
     pages: ::std::vec::Vec<crate::types::NxPage>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetHyperCubeData {
     /// The engine method this request calls.
@@ -1889,7 +1904,13 @@ impl GetHyperCubeData {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1904,9 +1925,9 @@ impl ::std::future::IntoFuture for GetHyperCubeData {
         p.arg("qPages", &self.pages);
         self.object
             .call(
-                "GetHyperCubeData",
+                ::qix_runtime::MethodInfo::new("GetHyperCubeData").delta("qDataPages"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::NxDataPage>,
                 >(raw, "qDataPages", "GenericObject.GetHyperCubeData"),
@@ -1922,7 +1943,7 @@ pub struct GetHyperCubeReducedData {
     pages: ::std::vec::Vec<crate::types::NxPage>,
     zoom_factor: i64,
     reduction_mode: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetHyperCubeReducedData {
     /// The engine method this request calls.
@@ -1934,7 +1955,13 @@ impl GetHyperCubeReducedData {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1951,9 +1978,10 @@ impl ::std::future::IntoFuture for GetHyperCubeReducedData {
         p.arg("qReductionMode", &self.reduction_mode);
         self.object
             .call(
-                "GetHyperCubeReducedData",
+                ::qix_runtime::MethodInfo::new("GetHyperCubeReducedData")
+                    .delta("qDataPages"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::NxDataPage>,
                 >(raw, "qDataPages", "GenericObject.GetHyperCubeReducedData"),
@@ -1967,7 +1995,7 @@ pub struct GetHyperCubePivotData {
     object: ::qix_runtime::Object,
     path: ::std::string::String,
     pages: ::std::vec::Vec<crate::types::NxPage>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetHyperCubePivotData {
     /// The engine method this request calls.
@@ -1979,7 +2007,13 @@ impl GetHyperCubePivotData {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1994,9 +2028,10 @@ impl ::std::future::IntoFuture for GetHyperCubePivotData {
         p.arg("qPages", &self.pages);
         self.object
             .call(
-                "GetHyperCubePivotData",
+                ::qix_runtime::MethodInfo::new("GetHyperCubePivotData")
+                    .delta("qDataPages"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::NxPivotPage>,
                 >(raw, "qDataPages", "GenericObject.GetHyperCubePivotData"),
@@ -2011,7 +2046,7 @@ pub struct GetHyperCubeStackData {
     path: ::std::string::String,
     pages: ::std::vec::Vec<crate::types::NxPage>,
     max_nbr_cells: ::std::option::Option<i64>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetHyperCubeStackData {
     /// The engine method this request calls.
@@ -2031,7 +2066,13 @@ impl GetHyperCubeStackData {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2049,9 +2090,10 @@ impl ::std::future::IntoFuture for GetHyperCubeStackData {
         }
         self.object
             .call(
-                "GetHyperCubeStackData",
+                ::qix_runtime::MethodInfo::new("GetHyperCubeStackData")
+                    .delta("qDataPages"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::NxStackPage>,
                 >(raw, "qDataPages", "GenericObject.GetHyperCubeStackData"),
@@ -2066,7 +2108,7 @@ pub struct GetHyperCubeContinuousData {
     path: ::std::string::String,
     options: crate::types::NxContinuousDataOptions,
     reverse_sort: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetHyperCubeContinuousData {
     /// The engine method this request calls.
@@ -2086,7 +2128,13 @@ impl GetHyperCubeContinuousData {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2102,9 +2150,9 @@ impl ::std::future::IntoFuture for GetHyperCubeContinuousData {
         }
         self.object
             .call(
-                "GetHyperCubeContinuousData",
+                ::qix_runtime::MethodInfo::new("GetHyperCubeContinuousData"),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| GetHyperCubeContinuousDataOutput::from_raw(
                     s,
                     ::qix_runtime::decode::all::<
@@ -2183,7 +2231,7 @@ impl ::qix_runtime::de::DecodeInPlace for GetHyperCubeContinuousDataOutputRaw {
 }
 impl GetHyperCubeContinuousDataOutput {
     fn from_raw(
-        _s: &::qix_runtime::Session,
+        _s: &::qix_runtime::DecodeContext<'_>,
         raw: GetHyperCubeContinuousDataOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
@@ -2200,7 +2248,7 @@ pub struct GetHyperCubeTreeData {
     object: ::qix_runtime::Object,
     path: ::std::string::String,
     node_options: ::std::option::Option<crate::types::NxTreeDataOption>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetHyperCubeTreeData {
     /// The engine method this request calls.
@@ -2219,7 +2267,13 @@ impl GetHyperCubeTreeData {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2236,9 +2290,9 @@ impl ::std::future::IntoFuture for GetHyperCubeTreeData {
         }
         self.object
             .call(
-                "GetHyperCubeTreeData",
+                ::qix_runtime::MethodInfo::new("GetHyperCubeTreeData").delta("qNodes"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::NxTreeNode>,
                 >(raw, "qNodes", "GenericObject.GetHyperCubeTreeData"),
@@ -2257,7 +2311,7 @@ pub struct GetHyperCubeBinnedData {
     max_nbr_cells: i64,
     query_level: i64,
     binning_method: i64,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetHyperCubeBinnedData {
     /// The engine method this request calls.
@@ -2269,7 +2323,13 @@ impl GetHyperCubeBinnedData {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2289,9 +2349,10 @@ impl ::std::future::IntoFuture for GetHyperCubeBinnedData {
         p.arg("qBinningMethod", &self.binning_method);
         self.object
             .call(
-                "GetHyperCubeBinnedData",
+                ::qix_runtime::MethodInfo::new("GetHyperCubeBinnedData")
+                    .delta("qDataPages"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::NxDataPage>,
                 >(raw, "qDataPages", "GenericObject.GetHyperCubeBinnedData"),
@@ -2305,7 +2366,7 @@ pub struct ApplyPatches {
     object: ::qix_runtime::Object,
     patches: ::std::vec::Vec<crate::types::NxPatch>,
     soft_patch: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ApplyPatches {
     /// The engine method this request calls.
@@ -2325,7 +2386,13 @@ impl ApplyPatches {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2339,7 +2406,12 @@ impl ::std::future::IntoFuture for ApplyPatches {
             p.arg("qSoftPatch", v);
         }
         self.object
-            .call("ApplyPatches", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("ApplyPatches"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericObject::clear_soft_patches`] (`GenericObject.ClearSoftPatches`), not yet sent: set optional params with its methods, then `.await` it.
@@ -2347,7 +2419,7 @@ impl ::std::future::IntoFuture for ApplyPatches {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct ClearSoftPatches {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ClearSoftPatches {
     /// The engine method this request calls.
@@ -2359,7 +2431,13 @@ impl ClearSoftPatches {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2370,9 +2448,9 @@ impl ::std::future::IntoFuture for ClearSoftPatches {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "ClearSoftPatches",
+                ::qix_runtime::MethodInfo::new("ClearSoftPatches"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -2383,7 +2461,7 @@ impl ::std::future::IntoFuture for ClearSoftPatches {
 pub struct SetProperties {
     object: ::qix_runtime::Object,
     prop: crate::types::GenericObjectProperties,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SetProperties {
     /// The engine method this request calls.
@@ -2395,7 +2473,13 @@ impl SetProperties {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2406,7 +2490,12 @@ impl ::std::future::IntoFuture for SetProperties {
         let mut p = ::qix_runtime::Params::new();
         p.arg("qProp", &self.prop);
         self.object
-            .call("SetProperties", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("SetProperties"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericObject::get_properties`] (`GenericObject.GetProperties`), not yet sent: set optional params with its methods, then `.await` it.
@@ -2414,7 +2503,7 @@ impl ::std::future::IntoFuture for SetProperties {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetProperties {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetProperties {
     /// The engine method this request calls.
@@ -2426,7 +2515,13 @@ impl GetProperties {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2437,9 +2532,9 @@ impl ::std::future::IntoFuture for GetProperties {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetProperties",
+                ::qix_runtime::MethodInfo::new("GetProperties").delta("qProp"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::GenericObjectProperties,
                 >(raw, "qProp", "GenericObject.GetProperties"),
@@ -2451,7 +2546,7 @@ impl ::std::future::IntoFuture for GetProperties {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetEffectiveProperties {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetEffectiveProperties {
     /// The engine method this request calls.
@@ -2463,7 +2558,13 @@ impl GetEffectiveProperties {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2474,9 +2575,9 @@ impl ::std::future::IntoFuture for GetEffectiveProperties {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetEffectiveProperties",
+                ::qix_runtime::MethodInfo::new("GetEffectiveProperties").delta("qProp"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::GenericObjectProperties,
                 >(raw, "qProp", "GenericObject.GetEffectiveProperties"),
@@ -2489,7 +2590,7 @@ impl ::std::future::IntoFuture for GetEffectiveProperties {
 pub struct SetFullPropertyTree {
     object: ::qix_runtime::Object,
     prop_entry: crate::types::GenericObjectEntry,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SetFullPropertyTree {
     /// The engine method this request calls.
@@ -2501,7 +2602,13 @@ impl SetFullPropertyTree {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2513,9 +2620,9 @@ impl ::std::future::IntoFuture for SetFullPropertyTree {
         p.arg("qPropEntry", &self.prop_entry);
         self.object
             .call(
-                "SetFullPropertyTree",
+                ::qix_runtime::MethodInfo::new("SetFullPropertyTree"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -2525,7 +2632,7 @@ impl ::std::future::IntoFuture for SetFullPropertyTree {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetFullPropertyTree {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetFullPropertyTree {
     /// The engine method this request calls.
@@ -2537,7 +2644,13 @@ impl GetFullPropertyTree {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2548,9 +2661,10 @@ impl ::std::future::IntoFuture for GetFullPropertyTree {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetFullPropertyTree",
+                ::qix_runtime::MethodInfo::new("GetFullPropertyTree")
+                    .delta("qPropEntry"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::GenericObjectEntry,
                 >(raw, "qPropEntry", "GenericObject.GetFullPropertyTree"),
@@ -2562,7 +2676,7 @@ impl ::std::future::IntoFuture for GetFullPropertyTree {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetInfo {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetInfo {
     /// The engine method this request calls.
@@ -2574,7 +2688,13 @@ impl GetInfo {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2585,9 +2705,9 @@ impl ::std::future::IntoFuture for GetInfo {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetInfo",
+                ::qix_runtime::MethodInfo::new("GetInfo").delta("qInfo"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::NxInfo,
                 >(raw, "qInfo", "GenericObject.GetInfo"),
@@ -2601,7 +2721,7 @@ pub struct ClearSelections {
     object: ::qix_runtime::Object,
     path: ::std::string::String,
     col_indices: ::std::option::Option<::std::vec::Vec<i32>>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ClearSelections {
     /// The engine method this request calls.
@@ -2622,7 +2742,13 @@ impl ClearSelections {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2637,9 +2763,9 @@ impl ::std::future::IntoFuture for ClearSelections {
         }
         self.object
             .call(
-                "ClearSelections",
+                ::qix_runtime::MethodInfo::new("ClearSelections"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -2654,7 +2780,7 @@ pub struct ExportData {
     file_name: ::std::option::Option<::std::string::String>,
     export_state: ::std::option::Option<::std::string::String>,
     serve_once: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ExportData {
     /// The engine method this request calls.
@@ -2713,7 +2839,13 @@ impl ExportData {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2737,9 +2869,9 @@ impl ::std::future::IntoFuture for ExportData {
         }
         self.object
             .call(
-                "ExportData",
+                ::qix_runtime::MethodInfo::new("ExportData"),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| ExportDataOutput::from_raw(
                     s,
                     ::qix_runtime::decode::all::<
@@ -2815,7 +2947,7 @@ impl ::qix_runtime::de::DecodeInPlace for ExportDataOutputRaw {
 }
 impl ExportDataOutput {
     fn from_raw(
-        _s: &::qix_runtime::Session,
+        _s: &::qix_runtime::DecodeContext<'_>,
         raw: ExportDataOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
@@ -2834,7 +2966,7 @@ pub struct SelectListObjectValues {
     values: ::std::vec::Vec<i32>,
     toggle_mode: bool,
     soft_lock: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SelectListObjectValues {
     /// The engine method this request calls.
@@ -2854,7 +2986,13 @@ impl SelectListObjectValues {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2871,9 +3009,9 @@ impl ::std::future::IntoFuture for SelectListObjectValues {
         }
         self.object
             .call(
-                "SelectListObjectValues",
+                ::qix_runtime::MethodInfo::new("SelectListObjectValues"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectListObjectValues"),
@@ -2887,7 +3025,7 @@ pub struct SelectListObjectPossible {
     object: ::qix_runtime::Object,
     path: ::std::string::String,
     soft_lock: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SelectListObjectPossible {
     /// The engine method this request calls.
@@ -2907,7 +3045,13 @@ impl SelectListObjectPossible {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2922,9 +3066,9 @@ impl ::std::future::IntoFuture for SelectListObjectPossible {
         }
         self.object
             .call(
-                "SelectListObjectPossible",
+                ::qix_runtime::MethodInfo::new("SelectListObjectPossible"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectListObjectPossible"),
@@ -2938,7 +3082,7 @@ pub struct SelectListObjectExcluded {
     object: ::qix_runtime::Object,
     path: ::std::string::String,
     soft_lock: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SelectListObjectExcluded {
     /// The engine method this request calls.
@@ -2958,7 +3102,13 @@ impl SelectListObjectExcluded {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2973,9 +3123,9 @@ impl ::std::future::IntoFuture for SelectListObjectExcluded {
         }
         self.object
             .call(
-                "SelectListObjectExcluded",
+                ::qix_runtime::MethodInfo::new("SelectListObjectExcluded"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectListObjectExcluded"),
@@ -2989,7 +3139,7 @@ pub struct SelectListObjectAlternative {
     object: ::qix_runtime::Object,
     path: ::std::string::String,
     soft_lock: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SelectListObjectAlternative {
     /// The engine method this request calls.
@@ -3009,7 +3159,13 @@ impl SelectListObjectAlternative {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3024,9 +3180,9 @@ impl ::std::future::IntoFuture for SelectListObjectAlternative {
         }
         self.object
             .call(
-                "SelectListObjectAlternative",
+                ::qix_runtime::MethodInfo::new("SelectListObjectAlternative"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectListObjectAlternative"),
@@ -3040,7 +3196,7 @@ pub struct SelectListObjectAll {
     object: ::qix_runtime::Object,
     path: ::std::string::String,
     soft_lock: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SelectListObjectAll {
     /// The engine method this request calls.
@@ -3060,7 +3216,13 @@ impl SelectListObjectAll {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3075,9 +3237,9 @@ impl ::std::future::IntoFuture for SelectListObjectAll {
         }
         self.object
             .call(
-                "SelectListObjectAll",
+                ::qix_runtime::MethodInfo::new("SelectListObjectAll"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectListObjectAll"),
@@ -3092,7 +3254,7 @@ pub struct SelectListObjectContinuousRange {
     path: ::std::string::String,
     ranges: ::std::vec::Vec<crate::types::Range>,
     soft_lock: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SelectListObjectContinuousRange {
     /// The engine method this request calls.
@@ -3112,7 +3274,13 @@ impl SelectListObjectContinuousRange {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3128,9 +3296,9 @@ impl ::std::future::IntoFuture for SelectListObjectContinuousRange {
         }
         self.object
             .call(
-                "SelectListObjectContinuousRange",
+                ::qix_runtime::MethodInfo::new("SelectListObjectContinuousRange"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectListObjectContinuousRange"),
@@ -3144,7 +3312,7 @@ pub struct SearchListObjectFor {
     object: ::qix_runtime::Object,
     path: ::std::string::String,
     r#match: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SearchListObjectFor {
     /// The engine method this request calls.
@@ -3156,7 +3324,13 @@ impl SearchListObjectFor {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3169,9 +3343,9 @@ impl ::std::future::IntoFuture for SearchListObjectFor {
         p.arg("qMatch", &self.r#match);
         self.object
             .call(
-                "SearchListObjectFor",
+                ::qix_runtime::MethodInfo::new("SearchListObjectFor"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SearchListObjectFor"),
@@ -3184,7 +3358,7 @@ impl ::std::future::IntoFuture for SearchListObjectFor {
 pub struct AbortListObjectSearch {
     object: ::qix_runtime::Object,
     path: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl AbortListObjectSearch {
     /// The engine method this request calls.
@@ -3196,7 +3370,13 @@ impl AbortListObjectSearch {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3208,9 +3388,9 @@ impl ::std::future::IntoFuture for AbortListObjectSearch {
         p.arg("qPath", &self.path);
         self.object
             .call(
-                "AbortListObjectSearch",
+                ::qix_runtime::MethodInfo::new("AbortListObjectSearch"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -3223,7 +3403,7 @@ pub struct AcceptListObjectSearch {
     path: ::std::string::String,
     toggle_mode: bool,
     soft_lock: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl AcceptListObjectSearch {
     /// The engine method this request calls.
@@ -3243,7 +3423,13 @@ impl AcceptListObjectSearch {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3259,9 +3445,9 @@ impl ::std::future::IntoFuture for AcceptListObjectSearch {
         }
         self.object
             .call(
-                "AcceptListObjectSearch",
+                ::qix_runtime::MethodInfo::new("AcceptListObjectSearch"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -3275,7 +3461,7 @@ pub struct ExpandLeft {
     row: i64,
     col: i64,
     all: bool,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ExpandLeft {
     /// The engine method this request calls.
@@ -3287,7 +3473,13 @@ impl ExpandLeft {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3301,7 +3493,12 @@ impl ::std::future::IntoFuture for ExpandLeft {
         p.arg("qCol", &self.col);
         p.arg("qAll", &self.all);
         self.object
-            .call("ExpandLeft", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("ExpandLeft"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericObject::expand_top`] (`GenericObject.ExpandTop`), not yet sent: set optional params with its methods, then `.await` it.
@@ -3313,7 +3510,7 @@ pub struct ExpandTop {
     row: i64,
     col: i64,
     all: bool,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ExpandTop {
     /// The engine method this request calls.
@@ -3325,7 +3522,13 @@ impl ExpandTop {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3339,7 +3542,12 @@ impl ::std::future::IntoFuture for ExpandTop {
         p.arg("qCol", &self.col);
         p.arg("qAll", &self.all);
         self.object
-            .call("ExpandTop", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("ExpandTop"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericObject::collapse_left`] (`GenericObject.CollapseLeft`), not yet sent: set optional params with its methods, then `.await` it.
@@ -3351,7 +3559,7 @@ pub struct CollapseLeft {
     row: i64,
     col: i64,
     all: bool,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CollapseLeft {
     /// The engine method this request calls.
@@ -3363,7 +3571,13 @@ impl CollapseLeft {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3377,7 +3591,12 @@ impl ::std::future::IntoFuture for CollapseLeft {
         p.arg("qCol", &self.col);
         p.arg("qAll", &self.all);
         self.object
-            .call("CollapseLeft", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("CollapseLeft"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericObject::collapse_top`] (`GenericObject.CollapseTop`), not yet sent: set optional params with its methods, then `.await` it.
@@ -3389,7 +3608,7 @@ pub struct CollapseTop {
     row: i64,
     col: i64,
     all: bool,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CollapseTop {
     /// The engine method this request calls.
@@ -3401,7 +3620,13 @@ impl CollapseTop {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3415,7 +3640,12 @@ impl ::std::future::IntoFuture for CollapseTop {
         p.arg("qCol", &self.col);
         p.arg("qAll", &self.all);
         self.object
-            .call("CollapseTop", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("CollapseTop"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericObject::drill_up`] (`GenericObject.DrillUp`), not yet sent: set optional params with its methods, then `.await` it.
@@ -3426,7 +3656,7 @@ pub struct DrillUp {
     path: ::std::string::String,
     dim_no: i64,
     nbr_steps: i64,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl DrillUp {
     /// The engine method this request calls.
@@ -3438,7 +3668,13 @@ impl DrillUp {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3451,7 +3687,12 @@ impl ::std::future::IntoFuture for DrillUp {
         p.arg("qDimNo", &self.dim_no);
         p.arg("qNbrSteps", &self.nbr_steps);
         self.object
-            .call("DrillUp", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("DrillUp"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericObject::lock`] (`GenericObject.Lock`), not yet sent: set optional params with its methods, then `.await` it.
@@ -3461,7 +3702,7 @@ pub struct Lock {
     object: ::qix_runtime::Object,
     path: ::std::string::String,
     col_indices: ::std::option::Option<::std::vec::Vec<i32>>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl Lock {
     /// The engine method this request calls.
@@ -3482,7 +3723,13 @@ impl Lock {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3495,7 +3742,13 @@ impl ::std::future::IntoFuture for Lock {
         if let ::std::option::Option::Some(v) = &self.col_indices {
             p.arg("qColIndices", v);
         }
-        self.object.call("Lock", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+        self.object
+            .call(
+                ::qix_runtime::MethodInfo::new("Lock"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericObject::unlock`] (`GenericObject.Unlock`), not yet sent: set optional params with its methods, then `.await` it.
@@ -3505,7 +3758,7 @@ pub struct Unlock {
     object: ::qix_runtime::Object,
     path: ::std::string::String,
     col_indices: ::std::option::Option<::std::vec::Vec<i32>>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl Unlock {
     /// The engine method this request calls.
@@ -3526,7 +3779,13 @@ impl Unlock {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3539,7 +3798,13 @@ impl ::std::future::IntoFuture for Unlock {
         if let ::std::option::Option::Some(v) = &self.col_indices {
             p.arg("qColIndices", v);
         }
-        self.object.call("Unlock", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+        self.object
+            .call(
+                ::qix_runtime::MethodInfo::new("Unlock"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericObject::step_cycle`] (`GenericObject.StepCycle`), not yet sent: set optional params with its methods, then `.await` it.
@@ -3550,7 +3815,7 @@ pub struct StepCycle {
     path: ::std::string::String,
     dim_no: i64,
     nbr_steps: i64,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl StepCycle {
     /// The engine method this request calls.
@@ -3564,7 +3829,13 @@ impl StepCycle {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3577,7 +3848,12 @@ impl ::std::future::IntoFuture for StepCycle {
         p.arg("qDimNo", &self.dim_no);
         p.arg("qNbrSteps", &self.nbr_steps);
         self.object
-            .call("StepCycle", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("StepCycle"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericObject::set_active_field`] (`GenericObject.SetActiveField`), not yet sent: set optional params with its methods, then `.await` it.
@@ -3588,7 +3864,7 @@ pub struct SetActiveField {
     path: ::std::string::String,
     dim_no: i64,
     new_index: i64,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SetActiveField {
     /// The engine method this request calls.
@@ -3602,7 +3878,13 @@ impl SetActiveField {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3616,9 +3898,9 @@ impl ::std::future::IntoFuture for SetActiveField {
         p.arg("qNewIndex", &self.new_index);
         self.object
             .call(
-                "SetActiveField",
+                ::qix_runtime::MethodInfo::new("SetActiveField"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -3632,7 +3914,7 @@ pub struct SelectHyperCubeValues {
     dim_no: i64,
     values: ::std::vec::Vec<i32>,
     toggle_mode: bool,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SelectHyperCubeValues {
     /// The engine method this request calls.
@@ -3644,7 +3926,13 @@ impl SelectHyperCubeValues {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3659,9 +3947,9 @@ impl ::std::future::IntoFuture for SelectHyperCubeValues {
         p.arg("qToggleMode", &self.toggle_mode);
         self.object
             .call(
-                "SelectHyperCubeValues",
+                ::qix_runtime::MethodInfo::new("SelectHyperCubeValues"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectHyperCubeValues"),
@@ -3678,7 +3966,7 @@ pub struct SelectHyperCubeCells {
     col_indices: ::std::vec::Vec<i32>,
     soft_lock: ::std::option::Option<bool>,
     deselect_only_one_selected: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SelectHyperCubeCells {
     /// The engine method this request calls.
@@ -3705,7 +3993,13 @@ impl SelectHyperCubeCells {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3725,9 +4019,9 @@ impl ::std::future::IntoFuture for SelectHyperCubeCells {
         }
         self.object
             .call(
-                "SelectHyperCubeCells",
+                ::qix_runtime::MethodInfo::new("SelectHyperCubeCells"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectHyperCubeCells"),
@@ -3743,7 +4037,7 @@ pub struct SelectPivotCells {
     selections: ::std::vec::Vec<crate::types::NxSelectionCell>,
     soft_lock: ::std::option::Option<bool>,
     deselect_only_one_selected: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SelectPivotCells {
     /// The engine method this request calls.
@@ -3770,7 +4064,13 @@ impl SelectPivotCells {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3789,9 +4089,9 @@ impl ::std::future::IntoFuture for SelectPivotCells {
         }
         self.object
             .call(
-                "SelectPivotCells",
+                ::qix_runtime::MethodInfo::new("SelectPivotCells"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectPivotCells"),
@@ -3808,7 +4108,7 @@ pub struct RangeSelectHyperCubeValues {
     columns_to_select: ::std::option::Option<::std::vec::Vec<i32>>,
     or_mode: ::std::option::Option<bool>,
     deselect_only_one_selected: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl RangeSelectHyperCubeValues {
     /// The engine method this request calls.
@@ -3847,7 +4147,13 @@ impl RangeSelectHyperCubeValues {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3869,9 +4175,9 @@ impl ::std::future::IntoFuture for RangeSelectHyperCubeValues {
         }
         self.object
             .call(
-                "RangeSelectHyperCubeValues",
+                ::qix_runtime::MethodInfo::new("RangeSelectHyperCubeValues"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.RangeSelectHyperCubeValues"),
@@ -3887,7 +4193,7 @@ pub struct MultiRangeSelectHyperCubeValues {
     ranges: ::std::vec::Vec<crate::types::NxMultiRangeSelectInfo>,
     or_mode: ::std::option::Option<bool>,
     deselect_only_one_selected: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl MultiRangeSelectHyperCubeValues {
     /// The engine method this request calls.
@@ -3917,7 +4223,13 @@ impl MultiRangeSelectHyperCubeValues {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3936,9 +4248,9 @@ impl ::std::future::IntoFuture for MultiRangeSelectHyperCubeValues {
         }
         self.object
             .call(
-                "MultiRangeSelectHyperCubeValues",
+                ::qix_runtime::MethodInfo::new("MultiRangeSelectHyperCubeValues"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.MultiRangeSelectHyperCubeValues"),
@@ -3954,7 +4266,7 @@ pub struct MultiRangeSelectTreeDataValues {
     ranges: ::std::vec::Vec<crate::types::NxTreeMultiRangeSelectInfo>,
     or_mode: ::std::option::Option<bool>,
     deselect_only_one_selected: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl MultiRangeSelectTreeDataValues {
     /// The engine method this request calls.
@@ -3980,7 +4292,13 @@ impl MultiRangeSelectTreeDataValues {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3999,9 +4317,9 @@ impl ::std::future::IntoFuture for MultiRangeSelectTreeDataValues {
         }
         self.object
             .call(
-                "MultiRangeSelectTreeDataValues",
+                ::qix_runtime::MethodInfo::new("MultiRangeSelectTreeDataValues"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.MultiRangeSelectTreeDataValues"),
@@ -4016,7 +4334,7 @@ pub struct SelectHyperCubeContinuousRange {
     path: ::std::string::String,
     ranges: ::std::vec::Vec<crate::types::NxContinuousRangeSelectInfo>,
     soft_lock: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SelectHyperCubeContinuousRange {
     /// The engine method this request calls.
@@ -4036,7 +4354,13 @@ impl SelectHyperCubeContinuousRange {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4052,9 +4376,9 @@ impl ::std::future::IntoFuture for SelectHyperCubeContinuousRange {
         }
         self.object
             .call(
-                "SelectHyperCubeContinuousRange",
+                ::qix_runtime::MethodInfo::new("SelectHyperCubeContinuousRange"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectHyperCubeContinuousRange"),
@@ -4067,7 +4391,7 @@ impl ::std::future::IntoFuture for SelectHyperCubeContinuousRange {
 pub struct GetChild {
     object: ::qix_runtime::Object,
     id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetChild {
     /// The engine method this request calls.
@@ -4079,7 +4403,13 @@ impl GetChild {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4091,9 +4421,9 @@ impl ::std::future::IntoFuture for GetChild {
         p.arg("qId", &self.id);
         self.object
             .call(
-                "GetChild",
+                ::qix_runtime::MethodInfo::new("GetChild").opens(),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| {
                     ::qix_runtime::decode::object(
                             s,
@@ -4111,7 +4441,7 @@ impl ::std::future::IntoFuture for GetChild {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetParent {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetParent {
     /// The engine method this request calls.
@@ -4123,7 +4453,13 @@ impl GetParent {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4134,9 +4470,9 @@ impl ::std::future::IntoFuture for GetParent {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetParent",
+                ::qix_runtime::MethodInfo::new("GetParent").opens(),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| {
                     ::qix_runtime::decode::object(
                             s,
@@ -4154,7 +4490,7 @@ impl ::std::future::IntoFuture for GetParent {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetChildInfos {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetChildInfos {
     /// The engine method this request calls.
@@ -4166,7 +4502,13 @@ impl GetChildInfos {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4177,9 +4519,9 @@ impl ::std::future::IntoFuture for GetChildInfos {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetChildInfos",
+                ::qix_runtime::MethodInfo::new("GetChildInfos").delta("qInfos"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::NxInfo>,
                 >(raw, "qInfos", "GenericObject.GetChildInfos"),
@@ -4193,7 +4535,7 @@ pub struct CreateChild {
     object: ::qix_runtime::Object,
     prop: crate::types::GenericObjectProperties,
     prop_for_this: ::std::option::Option<crate::types::GenericObjectProperties>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CreateChild {
     /// The engine method this request calls.
@@ -4216,7 +4558,13 @@ impl CreateChild {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4231,9 +4579,9 @@ impl ::std::future::IntoFuture for CreateChild {
         }
         self.object
             .call(
-                "CreateChild",
+                ::qix_runtime::MethodInfo::new("CreateChild").opens(),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| CreateChildOutput::from_raw(
                     s,
                     ::qix_runtime::decode::all::<
@@ -4306,7 +4654,7 @@ impl ::qix_runtime::de::DecodeInPlace for CreateChildOutputRaw {
 }
 impl CreateChildOutput {
     fn from_raw(
-        s: &::qix_runtime::Session,
+        s: &::qix_runtime::DecodeContext<'_>,
         raw: CreateChildOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
@@ -4330,7 +4678,7 @@ pub struct DestroyChild {
     object: ::qix_runtime::Object,
     id: ::std::string::String,
     prop_for_this: ::std::option::Option<crate::types::GenericObjectProperties>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl DestroyChild {
     /// The engine method this request calls.
@@ -4353,7 +4701,13 @@ impl DestroyChild {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4368,9 +4722,9 @@ impl ::std::future::IntoFuture for DestroyChild {
         }
         self.object
             .call(
-                "DestroyChild",
+                ::qix_runtime::MethodInfo::new("DestroyChild"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.DestroyChild"),
@@ -4383,7 +4737,7 @@ impl ::std::future::IntoFuture for DestroyChild {
 pub struct DestroyAllChildren {
     object: ::qix_runtime::Object,
     prop_for_this: ::std::option::Option<crate::types::GenericObjectProperties>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl DestroyAllChildren {
     /// The engine method this request calls.
@@ -4406,7 +4760,13 @@ impl DestroyAllChildren {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4420,9 +4780,9 @@ impl ::std::future::IntoFuture for DestroyAllChildren {
         }
         self.object
             .call(
-                "DestroyAllChildren",
+                ::qix_runtime::MethodInfo::new("DestroyAllChildren"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -4433,7 +4793,7 @@ impl ::std::future::IntoFuture for DestroyAllChildren {
 pub struct SetChildArrayOrder {
     object: ::qix_runtime::Object,
     ids: ::std::vec::Vec<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SetChildArrayOrder {
     /// The engine method this request calls.
@@ -4445,7 +4805,13 @@ impl SetChildArrayOrder {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4457,9 +4823,9 @@ impl ::std::future::IntoFuture for SetChildArrayOrder {
         p.arg("qIds", &self.ids);
         self.object
             .call(
-                "SetChildArrayOrder",
+                ::qix_runtime::MethodInfo::new("SetChildArrayOrder"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -4469,7 +4835,7 @@ impl ::std::future::IntoFuture for SetChildArrayOrder {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetLinkedObjects {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetLinkedObjects {
     /// The engine method this request calls.
@@ -4481,7 +4847,13 @@ impl GetLinkedObjects {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4496,9 +4868,9 @@ impl ::std::future::IntoFuture for GetLinkedObjects {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetLinkedObjects",
+                ::qix_runtime::MethodInfo::new("GetLinkedObjects").delta("qItems"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::NxLinkedObjectInfo>,
                 >(raw, "qItems", "GenericObject.GetLinkedObjects"),
@@ -4511,7 +4883,7 @@ impl ::std::future::IntoFuture for GetLinkedObjects {
 pub struct CopyFrom {
     object: ::qix_runtime::Object,
     from_id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CopyFrom {
     /// The engine method this request calls.
@@ -4523,7 +4895,13 @@ impl CopyFrom {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4534,7 +4912,12 @@ impl ::std::future::IntoFuture for CopyFrom {
         let mut p = ::qix_runtime::Params::new();
         p.arg("qFromId", &self.from_id);
         self.object
-            .call("CopyFrom", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("CopyFrom"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericObject::begin_selections`] (`GenericObject.BeginSelections`), not yet sent: set optional params with its methods, then `.await` it.
@@ -4543,7 +4926,7 @@ impl ::std::future::IntoFuture for CopyFrom {
 pub struct BeginSelections {
     object: ::qix_runtime::Object,
     paths: ::std::vec::Vec<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl BeginSelections {
     /// The engine method this request calls.
@@ -4555,7 +4938,13 @@ impl BeginSelections {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4567,9 +4956,9 @@ impl ::std::future::IntoFuture for BeginSelections {
         p.arg("qPaths", &self.paths);
         self.object
             .call(
-                "BeginSelections",
+                ::qix_runtime::MethodInfo::new("BeginSelections"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -4580,7 +4969,7 @@ impl ::std::future::IntoFuture for BeginSelections {
 pub struct EndSelections {
     object: ::qix_runtime::Object,
     accept: bool,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl EndSelections {
     /// The engine method this request calls.
@@ -4592,7 +4981,13 @@ impl EndSelections {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4603,7 +4998,12 @@ impl ::std::future::IntoFuture for EndSelections {
         let mut p = ::qix_runtime::Params::new();
         p.arg("qAccept", &self.accept);
         self.object
-            .call("EndSelections", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("EndSelections"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericObject::reset_made_selections`] (`GenericObject.ResetMadeSelections`), not yet sent: set optional params with its methods, then `.await` it.
@@ -4611,7 +5011,7 @@ impl ::std::future::IntoFuture for EndSelections {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct ResetMadeSelections {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ResetMadeSelections {
     /// The engine method this request calls.
@@ -4623,7 +5023,13 @@ impl ResetMadeSelections {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4634,9 +5040,9 @@ impl ::std::future::IntoFuture for ResetMadeSelections {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "ResetMadeSelections",
+                ::qix_runtime::MethodInfo::new("ResetMadeSelections"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -4647,7 +5053,7 @@ impl ::std::future::IntoFuture for ResetMadeSelections {
 pub struct EmbedSnapshotObject {
     object: ::qix_runtime::Object,
     id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl EmbedSnapshotObject {
     /// The engine method this request calls.
@@ -4659,7 +5065,13 @@ impl EmbedSnapshotObject {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4671,9 +5083,9 @@ impl ::std::future::IntoFuture for EmbedSnapshotObject {
         p.arg("qId", &self.id);
         self.object
             .call(
-                "EmbedSnapshotObject",
+                ::qix_runtime::MethodInfo::new("EmbedSnapshotObject"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -4683,7 +5095,7 @@ impl ::std::future::IntoFuture for EmbedSnapshotObject {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetSnapshotObject {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetSnapshotObject {
     /// The engine method this request calls.
@@ -4695,7 +5107,13 @@ impl GetSnapshotObject {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4706,9 +5124,9 @@ impl ::std::future::IntoFuture for GetSnapshotObject {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetSnapshotObject",
+                ::qix_runtime::MethodInfo::new("GetSnapshotObject").opens(),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| {
                     ::qix_runtime::decode::object(
                             s,
@@ -4726,7 +5144,7 @@ impl ::std::future::IntoFuture for GetSnapshotObject {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct Publish {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl Publish {
     /// The engine method this request calls.
@@ -4738,7 +5156,13 @@ impl Publish {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4748,7 +5172,12 @@ impl ::std::future::IntoFuture for Publish {
     fn into_future(self) -> Self::IntoFuture {
         let p = ::qix_runtime::Params::new();
         self.object
-            .call("Publish", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("Publish"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericObject::un_publish`] (`GenericObject.UnPublish`), not yet sent: set optional params with its methods, then `.await` it.
@@ -4756,7 +5185,7 @@ impl ::std::future::IntoFuture for Publish {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct UnPublish {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl UnPublish {
     /// The engine method this request calls.
@@ -4768,7 +5197,13 @@ impl UnPublish {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4778,7 +5213,12 @@ impl ::std::future::IntoFuture for UnPublish {
     fn into_future(self) -> Self::IntoFuture {
         let p = ::qix_runtime::Params::new();
         self.object
-            .call("UnPublish", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("UnPublish"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericObject::approve`] (`GenericObject.Approve`), not yet sent: set optional params with its methods, then `.await` it.
@@ -4786,7 +5226,7 @@ impl ::std::future::IntoFuture for UnPublish {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct Approve {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl Approve {
     /// The engine method this request calls.
@@ -4798,7 +5238,13 @@ impl Approve {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4808,7 +5254,12 @@ impl ::std::future::IntoFuture for Approve {
     fn into_future(self) -> Self::IntoFuture {
         let p = ::qix_runtime::Params::new();
         self.object
-            .call("Approve", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("Approve"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericObject::un_approve`] (`GenericObject.UnApprove`), not yet sent: set optional params with its methods, then `.await` it.
@@ -4816,7 +5267,7 @@ impl ::std::future::IntoFuture for Approve {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct UnApprove {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl UnApprove {
     /// The engine method this request calls.
@@ -4828,7 +5279,13 @@ impl UnApprove {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4838,7 +5295,12 @@ impl ::std::future::IntoFuture for UnApprove {
     fn into_future(self) -> Self::IntoFuture {
         let p = ::qix_runtime::Params::new();
         self.object
-            .call("UnApprove", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("UnApprove"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericObject::create_group`] (`GenericObject.CreateGroup`), not yet sent: set optional params with its methods, then `.await` it.
@@ -4849,7 +5311,7 @@ pub struct CreateGroup {
     path: ::std::string::String,
     group_def: crate::types::NxGroupDef,
     target_group_id: ::std::option::Option<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CreateGroup {
     /// The engine method this request calls.
@@ -4875,7 +5337,13 @@ impl CreateGroup {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4891,9 +5359,9 @@ impl ::std::future::IntoFuture for CreateGroup {
         }
         self.object
             .call(
-                "CreateGroup",
+                ::qix_runtime::MethodInfo::new("CreateGroup").delta("qGroupId"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qGroupId", "GenericObject.CreateGroup"),
@@ -4909,7 +5377,7 @@ pub struct AddGroupMembers {
     members: ::std::vec::Vec<crate::types::NxGroupObjectId>,
     target_group_id: ::std::option::Option<::std::string::String>,
     pos_id: ::std::option::Option<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl AddGroupMembers {
     /// The engine method this request calls.
@@ -4947,7 +5415,13 @@ impl AddGroupMembers {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4966,9 +5440,9 @@ impl ::std::future::IntoFuture for AddGroupMembers {
         }
         self.object
             .call(
-                "AddGroupMembers",
+                ::qix_runtime::MethodInfo::new("AddGroupMembers"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -4981,7 +5455,7 @@ pub struct RemoveGroupMembers {
     path: ::std::string::String,
     members: ::std::vec::Vec<::std::string::String>,
     target_group_id: ::std::option::Option<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl RemoveGroupMembers {
     /// The engine method this request calls.
@@ -5007,7 +5481,13 @@ impl RemoveGroupMembers {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -5023,9 +5503,9 @@ impl ::std::future::IntoFuture for RemoveGroupMembers {
         }
         self.object
             .call(
-                "RemoveGroupMembers",
+                ::qix_runtime::MethodInfo::new("RemoveGroupMembers"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -5037,7 +5517,7 @@ pub struct RemoveGroup {
     object: ::qix_runtime::Object,
     path: ::std::string::String,
     group_id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl RemoveGroup {
     /// The engine method this request calls.
@@ -5051,7 +5531,13 @@ impl RemoveGroup {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -5063,7 +5549,12 @@ impl ::std::future::IntoFuture for RemoveGroup {
         p.arg("qPath", &self.path);
         p.arg("qGroupId", &self.group_id);
         self.object
-            .call("RemoveGroup", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("RemoveGroup"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericObject::set_group_label`] (`GenericObject.SetGroupLabel`), not yet sent: set optional params with its methods, then `.await` it.
@@ -5074,7 +5565,7 @@ pub struct SetGroupLabel {
     path: ::std::string::String,
     new_label: ::std::string::String,
     target_group_id: ::std::option::Option<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SetGroupLabel {
     /// The engine method this request calls.
@@ -5100,7 +5591,13 @@ impl SetGroupLabel {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -5115,6 +5612,11 @@ impl ::std::future::IntoFuture for SetGroupLabel {
             p.arg("qTargetGroupId", v);
         }
         self.object
-            .call("SetGroupLabel", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("SetGroupLabel"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }

@@ -23,7 +23,8 @@ impl GenericVariable {
     pub fn into_object(self) -> ::qix_runtime::Object {
         self.object
     }
-    /// The engine's handle number for this object.
+    /// The engine's handle number for this object now (a reconnection that
+    /// restores the object changes it; this value keeps working).
     pub fn handle(&self) -> i32 {
         self.object.handle()
     }
@@ -39,13 +40,15 @@ impl GenericVariable {
     pub fn generic_type(&self) -> ::std::option::Option<&str> {
         self.object.generic_type()
     }
-    /// Yields once per `change` the engine reports for this object (refetch its
-    /// layout); see [`qix_runtime::Object::changed`].
+    /// Yields once per `change` the engine reports for this object, and after a
+    /// reconnection restored it (refetch its layout); ends when the object
+    /// closes. See [`qix_runtime::Object::changed`].
     pub fn changed(&self) -> ::qix_runtime::BroadcastStream<()> {
         self.object.changed()
     }
-    /// Waits until the engine closes this object (or the session ends).
-    pub async fn closed(&self) {
+    /// Waits until this object is closed (by the engine, the end of the session,
+    /// or a reconnection that could not restore it) and returns why.
+    pub async fn closed(&self) -> ::qix_runtime::ClosedReason {
         self.object.closed().await
     }
     /// True once the engine has closed this object; calls then fail at once.
@@ -59,7 +62,7 @@ impl GenericVariable {
     pub fn get_layout(&self) -> GetLayout {
         GetLayout {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Applies a patch to the properties of a variable. Allows an update to some of the properties. It should not be possible to patch "/qInfo/qId",
@@ -80,7 +83,7 @@ impl GenericVariable {
         ApplyPatches {
             object: self.object.clone(),
             patches,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Sets some properties for a variable.
@@ -103,7 +106,7 @@ impl GenericVariable {
         SetProperties {
             object: self.object.clone(),
             prop,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Shows the properties of an object.
@@ -116,7 +119,7 @@ impl GenericVariable {
     pub fn get_properties(&self) -> GetProperties {
         GetProperties {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the type and identifier of the object.
@@ -125,7 +128,7 @@ impl GenericVariable {
     pub fn get_info(&self) -> GetInfo {
         GetInfo {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Sets a string value to a variable.
@@ -144,7 +147,7 @@ impl GenericVariable {
         SetStringValue {
             object: self.object.clone(),
             val: val.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Sets a numerical value to a variable.
@@ -160,7 +163,7 @@ impl GenericVariable {
         SetNumValue {
             object: self.object.clone(),
             val,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Sets the value of a dual variable.
@@ -182,7 +185,7 @@ impl GenericVariable {
             object: self.object.clone(),
             text: text.into(),
             num,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the raw value of a variable.
@@ -191,7 +194,7 @@ impl GenericVariable {
     pub fn get_raw_content(&self) -> GetRawContent {
         GetRawContent {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
 }
@@ -200,7 +203,7 @@ impl GenericVariable {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetLayout {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetLayout {
     /// The engine method this request calls.
@@ -212,7 +215,13 @@ impl GetLayout {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -223,9 +232,9 @@ impl ::std::future::IntoFuture for GetLayout {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetLayout",
+                ::qix_runtime::MethodInfo::new("GetLayout").delta("qLayout"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::GenericVariableLayout,
                 >(raw, "qLayout", "GenericVariable.GetLayout"),
@@ -238,7 +247,7 @@ impl ::std::future::IntoFuture for GetLayout {
 pub struct ApplyPatches {
     object: ::qix_runtime::Object,
     patches: ::std::vec::Vec<crate::types::NxPatch>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ApplyPatches {
     /// The engine method this request calls.
@@ -250,7 +259,13 @@ impl ApplyPatches {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -261,7 +276,12 @@ impl ::std::future::IntoFuture for ApplyPatches {
         let mut p = ::qix_runtime::Params::new();
         p.arg("qPatches", &self.patches);
         self.object
-            .call("ApplyPatches", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("ApplyPatches"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericVariable::set_properties`] (`GenericVariable.SetProperties`), not yet sent: set optional params with its methods, then `.await` it.
@@ -270,7 +290,7 @@ impl ::std::future::IntoFuture for ApplyPatches {
 pub struct SetProperties {
     object: ::qix_runtime::Object,
     prop: crate::types::GenericVariableProperties,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SetProperties {
     /// The engine method this request calls.
@@ -282,7 +302,13 @@ impl SetProperties {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -293,7 +319,12 @@ impl ::std::future::IntoFuture for SetProperties {
         let mut p = ::qix_runtime::Params::new();
         p.arg("qProp", &self.prop);
         self.object
-            .call("SetProperties", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("SetProperties"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericVariable::get_properties`] (`GenericVariable.GetProperties`), not yet sent: set optional params with its methods, then `.await` it.
@@ -301,7 +332,7 @@ impl ::std::future::IntoFuture for SetProperties {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetProperties {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetProperties {
     /// The engine method this request calls.
@@ -313,7 +344,13 @@ impl GetProperties {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -324,9 +361,9 @@ impl ::std::future::IntoFuture for GetProperties {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetProperties",
+                ::qix_runtime::MethodInfo::new("GetProperties").delta("qProp"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::GenericVariableProperties,
                 >(raw, "qProp", "GenericVariable.GetProperties"),
@@ -338,7 +375,7 @@ impl ::std::future::IntoFuture for GetProperties {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetInfo {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetInfo {
     /// The engine method this request calls.
@@ -350,7 +387,13 @@ impl GetInfo {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -361,9 +404,9 @@ impl ::std::future::IntoFuture for GetInfo {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetInfo",
+                ::qix_runtime::MethodInfo::new("GetInfo").delta("qInfo"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::NxInfo,
                 >(raw, "qInfo", "GenericVariable.GetInfo"),
@@ -376,7 +419,7 @@ impl ::std::future::IntoFuture for GetInfo {
 pub struct SetStringValue {
     object: ::qix_runtime::Object,
     val: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SetStringValue {
     /// The engine method this request calls.
@@ -388,7 +431,13 @@ impl SetStringValue {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -400,9 +449,9 @@ impl ::std::future::IntoFuture for SetStringValue {
         p.arg("qVal", &self.val);
         self.object
             .call(
-                "SetStringValue",
+                ::qix_runtime::MethodInfo::new("SetStringValue"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -413,7 +462,7 @@ impl ::std::future::IntoFuture for SetStringValue {
 pub struct SetNumValue {
     object: ::qix_runtime::Object,
     val: f64,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SetNumValue {
     /// The engine method this request calls.
@@ -425,7 +474,13 @@ impl SetNumValue {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -436,7 +491,12 @@ impl ::std::future::IntoFuture for SetNumValue {
         let mut p = ::qix_runtime::Params::new();
         p.arg("qVal", &::qix_runtime::ser::Num(self.val));
         self.object
-            .call("SetNumValue", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("SetNumValue"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericVariable::set_dual_value`] (`GenericVariable.SetDualValue`), not yet sent: set optional params with its methods, then `.await` it.
@@ -446,7 +506,7 @@ pub struct SetDualValue {
     object: ::qix_runtime::Object,
     text: ::std::string::String,
     num: f64,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SetDualValue {
     /// The engine method this request calls.
@@ -458,7 +518,13 @@ impl SetDualValue {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -470,7 +536,12 @@ impl ::std::future::IntoFuture for SetDualValue {
         p.arg("qText", &self.text);
         p.arg("qNum", &::qix_runtime::ser::Num(self.num));
         self.object
-            .call("SetDualValue", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("SetDualValue"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`GenericVariable::get_raw_content`] (`GenericVariable.GetRawContent`), not yet sent: set optional params with its methods, then `.await` it.
@@ -478,7 +549,7 @@ impl ::std::future::IntoFuture for SetDualValue {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetRawContent {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetRawContent {
     /// The engine method this request calls.
@@ -490,7 +561,13 @@ impl GetRawContent {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -501,9 +578,9 @@ impl ::std::future::IntoFuture for GetRawContent {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetRawContent",
+                ::qix_runtime::MethodInfo::new("GetRawContent").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qReturn", "GenericVariable.GetRawContent"),

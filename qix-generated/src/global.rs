@@ -27,7 +27,8 @@ impl Global {
     pub fn into_object(self) -> ::qix_runtime::Object {
         self.object
     }
-    /// The engine's handle number for this object.
+    /// The engine's handle number for this object now (a reconnection that
+    /// restores the object changes it; this value keeps working).
     pub fn handle(&self) -> i32 {
         self.object.handle()
     }
@@ -43,13 +44,15 @@ impl Global {
     pub fn generic_type(&self) -> ::std::option::Option<&str> {
         self.object.generic_type()
     }
-    /// Yields once per `change` the engine reports for this object (refetch its
-    /// layout); see [`qix_runtime::Object::changed`].
+    /// Yields once per `change` the engine reports for this object, and after a
+    /// reconnection restored it (refetch its layout); ends when the object
+    /// closes. See [`qix_runtime::Object::changed`].
     pub fn changed(&self) -> ::qix_runtime::BroadcastStream<()> {
         self.object.changed()
     }
-    /// Waits until the engine closes this object (or the session ends).
-    pub async fn closed(&self) {
+    /// Waits until this object is closed (by the engine, the end of the session,
+    /// or a reconnection that could not restore it) and returns why.
+    pub async fn closed(&self) -> ::qix_runtime::ClosedReason {
         self.object.closed().await
     }
     /// True once the engine has closed this object; calls then fail at once.
@@ -69,7 +72,7 @@ impl Global {
         AbortRequest {
             object: self.object.clone(),
             request_id,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Sets an abort flag on all pending and ongoing requests in the current engine session.
@@ -80,7 +83,7 @@ impl Global {
     pub fn abort_all(&self) -> AbortAll {
         AbortAll {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Gives information about the progress of the _DoReload_ and _DoSave_ calls.
@@ -96,7 +99,7 @@ impl Global {
         GetProgress {
             object: self.object.clone(),
             request_id,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the Qlik Sense version number.
@@ -106,7 +109,7 @@ impl Global {
     pub fn qv_version(&self) -> QvVersion {
         QvVersion {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the version number of the operating system.
@@ -115,7 +118,7 @@ impl Global {
     pub fn os_version(&self) -> OsVersion {
         OsVersion {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the name of the operating system.
@@ -124,7 +127,7 @@ impl Global {
     pub fn os_name(&self) -> OsName {
         OsName {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the Qlik product name.
@@ -133,7 +136,7 @@ impl Global {
     pub fn qt_product(&self) -> QtProduct {
         QtProduct {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the list of apps.
@@ -150,7 +153,7 @@ impl Global {
     pub fn get_doc_list(&self) -> GetDocList {
         GetDocList {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Retrieves information on the user interaction that is requested by the engine.
@@ -173,7 +176,7 @@ impl Global {
         GetInteract {
             object: self.object.clone(),
             request_id,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Informs the engine that a user interaction (which was earlier requested by the engine) was performed and indicates to the engine what to do next.
@@ -195,7 +198,7 @@ impl Global {
             object: self.object.clone(),
             request_id,
             def,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Retrieves information about the authenticated user.
@@ -204,7 +207,7 @@ impl Global {
     pub fn get_authenticated_user(&self) -> GetAuthenticatedUser {
         GetAuthenticatedUser {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Creates an app and opens an engine session.
@@ -231,7 +234,7 @@ impl Global {
             password: ::std::option::Option::None,
             serial: ::std::option::Option::None,
             localized_script_main_section: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the handle of the current app.
@@ -240,7 +243,7 @@ impl Global {
     pub fn get_active_doc(&self) -> GetActiveDoc {
         GetActiveDoc {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Indicates whether or not a user is able to create an app.
@@ -249,7 +252,7 @@ impl Global {
     pub fn allow_create_app(&self) -> AllowCreateApp {
         AllowCreateApp {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Creates an app.
@@ -304,7 +307,7 @@ impl Global {
             app_name: app_name.into(),
             localized_script_main_section: ::std::option::Option::None,
             locale: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Deletes an app from the Qlik Sense repository or from the file system.
@@ -361,7 +364,7 @@ impl Global {
         DeleteApp {
             object: self.object.clone(),
             app_id: app_id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Indicates whether the user is working in Qlik Sense Desktop.
@@ -370,7 +373,7 @@ impl Global {
     pub fn is_desktop_mode(&self) -> IsDesktopMode {
         IsDesktopMode {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Cancels an ongoing request. The request is stopped.
@@ -384,7 +387,7 @@ impl Global {
         CancelRequest {
             object: self.object.clone(),
             request_id,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Shuts down the Qlik engine.
@@ -395,7 +398,7 @@ impl Global {
     pub fn shutdown_process(&self) -> ShutdownProcess {
         ShutdownProcess {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Reloads the list of extensions.
@@ -404,7 +407,7 @@ impl Global {
     pub fn reload_extension_list(&self) -> ReloadExtensionList {
         ReloadExtensionList {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Replaces objects of a target app with the objects from a source app.
@@ -436,7 +439,7 @@ impl Global {
             target_app_id: target_app_id.into(),
             src_app_id: src_app_id.into(),
             ids,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Copies an app that is in the Qlik Sense repository.
@@ -464,7 +467,7 @@ impl Global {
             target_app_id: target_app_id.into(),
             src_app_id: src_app_id.into(),
             ids,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Exports an app from the Qlik Sense repository to the file system.
@@ -512,7 +515,7 @@ impl Global {
             src_app_id: src_app_id.into(),
             ids,
             no_data: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Publishes an app to the supplied stream.
@@ -537,7 +540,7 @@ impl Global {
             app_id: app_id.into(),
             name: name.into(),
             stream_id: stream_id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Indicates whether or not the user is working in personal mode (Qlik Sense Desktop).
@@ -547,7 +550,7 @@ impl Global {
     pub fn is_personal_mode(&self) -> IsPersonalMode {
         IsPersonalMode {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the unique identifier of the endpoint for the current user in the current app.
@@ -558,7 +561,7 @@ impl Global {
     pub fn get_unique_id(&self) -> GetUniqueId {
         GetUniqueId {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Opens an app and checks if the app needs to be migrated (if the app is deprecated).
@@ -594,7 +597,7 @@ impl Global {
             password: ::std::option::Option::None,
             serial: ::std::option::Option::None,
             no_data: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Creates an empty session app.
@@ -608,7 +611,7 @@ impl Global {
     pub fn create_session_app(&self) -> CreateSessionApp {
         CreateSessionApp {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Creates a session app from a source app.
@@ -633,7 +636,7 @@ impl Global {
         CreateSessionAppFromApp {
             object: self.object.clone(),
             src_app_id: src_app_id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the Qlik Sense version number.
@@ -643,7 +646,7 @@ impl Global {
     pub fn product_version(&self) -> ProductVersion {
         ProductVersion {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Retrieves the meta data of an app.
@@ -660,7 +663,7 @@ impl Global {
         GetAppEntry {
             object: self.object.clone(),
             app_id: app_id.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Configures the engine's behavior during a reload.
@@ -687,7 +690,7 @@ impl Global {
             cancel_on_script_error,
             use_error_data,
             interact_on_error,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Cancels an ongoing reload. The reload of the app is stopped. The indexation can be canceled and _true_ is still the return value of the reload task.
@@ -701,7 +704,7 @@ impl Global {
         CancelReload {
             object: self.object.clone(),
             reason: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Gets the current Backus-Naur Form (BNF) grammar of the Qlik engine scripting language. The BNF rules define the syntax for the script statements and the script or chart functions.
@@ -720,7 +723,7 @@ impl Global {
         GetBnf {
             object: self.object.clone(),
             bnf_type: bnf_type.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Gets the list of all the script functions.
@@ -732,7 +735,7 @@ impl Global {
         GetFunctions {
             object: self.object.clone(),
             group: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the list of the ODBC connectors that are installed in the system.
@@ -743,7 +746,7 @@ impl Global {
     pub fn get_odbc_dsns(&self) -> GetOdbcDsns {
         GetOdbcDsns {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the list of the OLEDB providers installed on the system.
@@ -754,7 +757,7 @@ impl Global {
     pub fn get_ole_db_providers(&self) -> GetOleDbProviders {
         GetOleDbProviders {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Lists the databases in a ODBC, OLEDB or CUSTOM data source.
@@ -773,7 +776,7 @@ impl Global {
         GetDatabasesFromConnectionString {
             object: self.object.clone(),
             connection,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Checks if a connection string is valid.
@@ -792,7 +795,7 @@ impl Global {
         IsValidConnectionString {
             object: self.object.clone(),
             connection,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the folder where the apps are stored.
@@ -805,7 +808,7 @@ impl Global {
     pub fn get_default_app_folder(&self) -> GetDefaultAppFolder {
         GetDefaultAppFolder {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Lists the logical drives in the system.
@@ -818,7 +821,7 @@ impl Global {
     pub fn get_logical_drive_strings(&self) -> GetLogicalDriveStrings {
         GetLogicalDriveStrings {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the files and folders located at a specified path.
@@ -837,7 +840,7 @@ impl Global {
         GetFolderItemsForPath {
             object: self.object.clone(),
             path: path.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Lists the supported code pages.
@@ -848,7 +851,7 @@ impl Global {
     pub fn get_supported_code_pages(&self) -> GetSupportedCodePages {
         GetSupportedCodePages {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// List the custom connectors available in the system.
@@ -862,7 +865,7 @@ impl Global {
         GetCustomConnectors {
             object: self.object.clone(),
             reload_list: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Lists the streams.
@@ -874,7 +877,7 @@ impl Global {
     pub fn get_stream_list(&self) -> GetStreamList {
         GetStreamList {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the version number of the Qlik engine component.
@@ -883,7 +886,7 @@ impl Global {
     pub fn engine_version(&self) -> EngineVersion {
         EngineVersion {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Gets the current Backus-Naur Form (BNF) grammar of the Qlik engine scripting language, as well as a string hash calculated from that grammar. The BNF rules define the syntax for the script statements and the script or chart functions. If the hash changes between subsequent calls to this method, this indicates that the BNF has changed.
@@ -901,7 +904,7 @@ impl Global {
         GetBaseBnf {
             object: self.object.clone(),
             bnf_type: bnf_type.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Gets a string hash calculated from the current Backus-Naur Form (BNF) grammar of the Qlik engine scripting language. If the hash changes between subsequent calls to this method, this indicates that the BNF grammar has changed.
@@ -918,7 +921,7 @@ impl Global {
         GetBaseBnfHash {
             object: self.object.clone(),
             bnf_type: bnf_type.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Gets the current Backus-Naur Form (BNF) grammar of the Qlik engine scripting language, as well as a string hash calculated from that grammar. The BNF rules define the syntax for the script statements and the script or chart functions. If the hash changes between subsequent calls to this method, this indicates that the BNF has changed.
@@ -936,7 +939,7 @@ impl Global {
         GetBaseBnfString {
             object: self.object.clone(),
             bnf_type: bnf_type.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Save a copy of an app with a different name.
@@ -957,7 +960,7 @@ impl Global {
         SaveAs {
             object: self.object.clone(),
             new_app_name: new_app_name.into(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
 }
@@ -967,7 +970,7 @@ impl Global {
 pub struct AbortRequest {
     object: ::qix_runtime::Object,
     request_id: i64,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl AbortRequest {
     /// The engine method this request calls.
@@ -979,7 +982,13 @@ impl AbortRequest {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -990,7 +999,12 @@ impl ::std::future::IntoFuture for AbortRequest {
         let mut p = ::qix_runtime::Params::new();
         p.arg("qRequestId", &self.request_id);
         self.object
-            .call("AbortRequest", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("AbortRequest"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`Global::abort_all`] (`Global.AbortAll`), not yet sent: set optional params with its methods, then `.await` it.
@@ -998,7 +1012,7 @@ impl ::std::future::IntoFuture for AbortRequest {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct AbortAll {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl AbortAll {
     /// The engine method this request calls.
@@ -1010,7 +1024,13 @@ impl AbortAll {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1020,7 +1040,12 @@ impl ::std::future::IntoFuture for AbortAll {
     fn into_future(self) -> Self::IntoFuture {
         let p = ::qix_runtime::Params::new();
         self.object
-            .call("AbortAll", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("AbortAll"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`Global::get_progress`] (`Global.GetProgress`), not yet sent: set optional params with its methods, then `.await` it.
@@ -1029,7 +1054,7 @@ impl ::std::future::IntoFuture for AbortAll {
 pub struct GetProgress {
     object: ::qix_runtime::Object,
     request_id: i64,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetProgress {
     /// The engine method this request calls.
@@ -1041,7 +1066,13 @@ impl GetProgress {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1053,9 +1084,9 @@ impl ::std::future::IntoFuture for GetProgress {
         p.arg("qRequestId", &self.request_id);
         self.object
             .call(
-                "GetProgress",
+                ::qix_runtime::MethodInfo::new("GetProgress").delta("qProgressData"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::ProgressData,
                 >(raw, "qProgressData", "Global.GetProgress"),
@@ -1067,7 +1098,7 @@ impl ::std::future::IntoFuture for GetProgress {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct QvVersion {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl QvVersion {
     /// The engine method this request calls.
@@ -1079,7 +1110,13 @@ impl QvVersion {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1090,9 +1127,9 @@ impl ::std::future::IntoFuture for QvVersion {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "QvVersion",
+                ::qix_runtime::MethodInfo::new("QvVersion").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qReturn", "Global.QvVersion"),
@@ -1104,7 +1141,7 @@ impl ::std::future::IntoFuture for QvVersion {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct OsVersion {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl OsVersion {
     /// The engine method this request calls.
@@ -1116,7 +1153,13 @@ impl OsVersion {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1127,9 +1170,9 @@ impl ::std::future::IntoFuture for OsVersion {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "OSVersion",
+                ::qix_runtime::MethodInfo::new("OSVersion").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qReturn", "Global.OSVersion"),
@@ -1141,7 +1184,7 @@ impl ::std::future::IntoFuture for OsVersion {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct OsName {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl OsName {
     /// The engine method this request calls.
@@ -1153,7 +1196,13 @@ impl OsName {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1164,9 +1213,9 @@ impl ::std::future::IntoFuture for OsName {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "OSName",
+                ::qix_runtime::MethodInfo::new("OSName").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qReturn", "Global.OSName"),
@@ -1178,7 +1227,7 @@ impl ::std::future::IntoFuture for OsName {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct QtProduct {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl QtProduct {
     /// The engine method this request calls.
@@ -1190,7 +1239,13 @@ impl QtProduct {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1201,9 +1256,9 @@ impl ::std::future::IntoFuture for QtProduct {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "QTProduct",
+                ::qix_runtime::MethodInfo::new("QTProduct").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qReturn", "Global.QTProduct"),
@@ -1215,7 +1270,7 @@ impl ::std::future::IntoFuture for QtProduct {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetDocList {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetDocList {
     /// The engine method this request calls.
@@ -1227,7 +1282,13 @@ impl GetDocList {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1240,9 +1301,9 @@ impl ::std::future::IntoFuture for GetDocList {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetDocList",
+                ::qix_runtime::MethodInfo::new("GetDocList").delta("qDocList"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::DocListEntry>,
                 >(raw, "qDocList", "Global.GetDocList"),
@@ -1255,7 +1316,7 @@ impl ::std::future::IntoFuture for GetDocList {
 pub struct GetInteract {
     object: ::qix_runtime::Object,
     request_id: i64,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetInteract {
     /// The engine method this request calls.
@@ -1267,7 +1328,13 @@ impl GetInteract {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1279,9 +1346,9 @@ impl ::std::future::IntoFuture for GetInteract {
         p.arg("qRequestId", &self.request_id);
         self.object
             .call(
-                "GetInteract",
+                ::qix_runtime::MethodInfo::new("GetInteract"),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| GetInteractOutput::from_raw(
                     s,
                     ::qix_runtime::decode::all::<
@@ -1354,7 +1421,7 @@ impl ::qix_runtime::de::DecodeInPlace for GetInteractOutputRaw {
 }
 impl GetInteractOutput {
     fn from_raw(
-        _s: &::qix_runtime::Session,
+        _s: &::qix_runtime::DecodeContext<'_>,
         raw: GetInteractOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
@@ -1371,7 +1438,7 @@ pub struct InteractDone {
     object: ::qix_runtime::Object,
     request_id: i64,
     def: crate::types::InteractDef,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl InteractDone {
     /// The engine method this request calls.
@@ -1383,7 +1450,13 @@ impl InteractDone {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1395,7 +1468,12 @@ impl ::std::future::IntoFuture for InteractDone {
         p.arg("qRequestId", &self.request_id);
         p.arg("qDef", &self.def);
         self.object
-            .call("InteractDone", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("InteractDone"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`Global::get_authenticated_user`] (`Global.GetAuthenticatedUser`), not yet sent: set optional params with its methods, then `.await` it.
@@ -1403,7 +1481,7 @@ impl ::std::future::IntoFuture for InteractDone {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetAuthenticatedUser {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetAuthenticatedUser {
     /// The engine method this request calls.
@@ -1415,7 +1493,13 @@ impl GetAuthenticatedUser {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1426,9 +1510,9 @@ impl ::std::future::IntoFuture for GetAuthenticatedUser {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetAuthenticatedUser",
+                ::qix_runtime::MethodInfo::new("GetAuthenticatedUser").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qReturn", "Global.GetAuthenticatedUser"),
@@ -1445,7 +1529,7 @@ pub struct CreateDocEx {
     password: ::std::option::Option<::std::string::String>,
     serial: ::std::option::Option<::std::string::String>,
     localized_script_main_section: ::std::option::Option<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CreateDocEx {
     /// The engine method this request calls.
@@ -1498,7 +1582,13 @@ impl CreateDocEx {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1522,9 +1612,9 @@ impl ::std::future::IntoFuture for CreateDocEx {
         }
         self.object
             .call(
-                "CreateDocEx",
+                ::qix_runtime::MethodInfo::new("CreateDocEx").opens(),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| CreateDocExOutput::from_raw(
                     s,
                     ::qix_runtime::decode::all::<
@@ -1597,7 +1687,7 @@ impl ::qix_runtime::de::DecodeInPlace for CreateDocExOutputRaw {
 }
 impl CreateDocExOutput {
     fn from_raw(
-        s: &::qix_runtime::Session,
+        s: &::qix_runtime::DecodeContext<'_>,
         raw: CreateDocExOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
@@ -1619,7 +1709,7 @@ impl CreateDocExOutput {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetActiveDoc {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetActiveDoc {
     /// The engine method this request calls.
@@ -1631,7 +1721,13 @@ impl GetActiveDoc {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1642,9 +1738,9 @@ impl ::std::future::IntoFuture for GetActiveDoc {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetActiveDoc",
+                ::qix_runtime::MethodInfo::new("GetActiveDoc").opens(),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| {
                     ::qix_runtime::decode::object(
                             s,
@@ -1662,7 +1758,7 @@ impl ::std::future::IntoFuture for GetActiveDoc {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct AllowCreateApp {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl AllowCreateApp {
     /// The engine method this request calls.
@@ -1674,7 +1770,13 @@ impl AllowCreateApp {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1685,9 +1787,9 @@ impl ::std::future::IntoFuture for AllowCreateApp {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "AllowCreateApp",
+                ::qix_runtime::MethodInfo::new("AllowCreateApp").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qReturn", "Global.AllowCreateApp"),
@@ -1702,7 +1804,7 @@ pub struct CreateApp {
     app_name: ::std::string::String,
     localized_script_main_section: ::std::option::Option<::std::string::String>,
     locale: ::std::option::Option<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CreateApp {
     /// The engine method this request calls.
@@ -1735,7 +1837,13 @@ impl CreateApp {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1753,9 +1861,9 @@ impl ::std::future::IntoFuture for CreateApp {
         }
         self.object
             .call(
-                "CreateApp",
+                ::qix_runtime::MethodInfo::new("CreateApp"),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| CreateAppOutput::from_raw(
                     s,
                     ::qix_runtime::decode::all::<
@@ -1828,7 +1936,7 @@ impl ::qix_runtime::de::DecodeInPlace for CreateAppOutputRaw {
 }
 impl CreateAppOutput {
     fn from_raw(
-        _s: &::qix_runtime::Session,
+        _s: &::qix_runtime::DecodeContext<'_>,
         raw: CreateAppOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
@@ -1844,7 +1952,7 @@ impl CreateAppOutput {
 pub struct DeleteApp {
     object: ::qix_runtime::Object,
     app_id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl DeleteApp {
     /// The engine method this request calls.
@@ -1856,7 +1964,13 @@ impl DeleteApp {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1868,9 +1982,9 @@ impl ::std::future::IntoFuture for DeleteApp {
         p.arg("qAppId", &self.app_id);
         self.object
             .call(
-                "DeleteApp",
+                ::qix_runtime::MethodInfo::new("DeleteApp"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Global.DeleteApp"),
@@ -1882,7 +1996,7 @@ impl ::std::future::IntoFuture for DeleteApp {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct IsDesktopMode {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl IsDesktopMode {
     /// The engine method this request calls.
@@ -1894,7 +2008,13 @@ impl IsDesktopMode {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1905,9 +2025,9 @@ impl ::std::future::IntoFuture for IsDesktopMode {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "IsDesktopMode",
+                ::qix_runtime::MethodInfo::new("IsDesktopMode").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qReturn", "Global.IsDesktopMode"),
@@ -1920,7 +2040,7 @@ impl ::std::future::IntoFuture for IsDesktopMode {
 pub struct CancelRequest {
     object: ::qix_runtime::Object,
     request_id: i64,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CancelRequest {
     /// The engine method this request calls.
@@ -1932,7 +2052,13 @@ impl CancelRequest {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1943,7 +2069,12 @@ impl ::std::future::IntoFuture for CancelRequest {
         let mut p = ::qix_runtime::Params::new();
         p.arg("qRequestId", &self.request_id);
         self.object
-            .call("CancelRequest", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("CancelRequest"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`Global::shutdown_process`] (`Global.ShutdownProcess`), not yet sent: set optional params with its methods, then `.await` it.
@@ -1951,7 +2082,7 @@ impl ::std::future::IntoFuture for CancelRequest {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct ShutdownProcess {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ShutdownProcess {
     /// The engine method this request calls.
@@ -1963,7 +2094,13 @@ impl ShutdownProcess {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1974,9 +2111,9 @@ impl ::std::future::IntoFuture for ShutdownProcess {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "ShutdownProcess",
+                ::qix_runtime::MethodInfo::new("ShutdownProcess"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -1986,7 +2123,7 @@ impl ::std::future::IntoFuture for ShutdownProcess {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct ReloadExtensionList {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ReloadExtensionList {
     /// The engine method this request calls.
@@ -1998,7 +2135,13 @@ impl ReloadExtensionList {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2009,9 +2152,9 @@ impl ::std::future::IntoFuture for ReloadExtensionList {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "ReloadExtensionList",
+                ::qix_runtime::MethodInfo::new("ReloadExtensionList"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -2024,7 +2167,7 @@ pub struct ReplaceAppFromId {
     target_app_id: ::std::string::String,
     src_app_id: ::std::string::String,
     ids: ::std::vec::Vec<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ReplaceAppFromId {
     /// The engine method this request calls.
@@ -2036,7 +2179,13 @@ impl ReplaceAppFromId {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2050,9 +2199,9 @@ impl ::std::future::IntoFuture for ReplaceAppFromId {
         p.arg("qIds", &self.ids);
         self.object
             .call(
-                "ReplaceAppFromID",
+                ::qix_runtime::MethodInfo::new("ReplaceAppFromID"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Global.ReplaceAppFromID"),
@@ -2067,7 +2216,7 @@ pub struct CopyApp {
     target_app_id: ::std::string::String,
     src_app_id: ::std::string::String,
     ids: ::std::vec::Vec<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CopyApp {
     /// The engine method this request calls.
@@ -2079,7 +2228,13 @@ impl CopyApp {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2093,9 +2248,9 @@ impl ::std::future::IntoFuture for CopyApp {
         p.arg("qIds", &self.ids);
         self.object
             .call(
-                "CopyApp",
+                ::qix_runtime::MethodInfo::new("CopyApp"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Global.CopyApp"),
@@ -2111,7 +2266,7 @@ pub struct ExportApp {
     src_app_id: ::std::string::String,
     ids: ::std::vec::Vec<::std::string::String>,
     no_data: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ExportApp {
     /// The engine method this request calls.
@@ -2130,7 +2285,13 @@ impl ExportApp {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2147,9 +2308,9 @@ impl ::std::future::IntoFuture for ExportApp {
         }
         self.object
             .call(
-                "ExportApp",
+                ::qix_runtime::MethodInfo::new("ExportApp"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Global.ExportApp"),
@@ -2164,7 +2325,7 @@ pub struct PublishApp {
     app_id: ::std::string::String,
     name: ::std::string::String,
     stream_id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl PublishApp {
     /// The engine method this request calls.
@@ -2176,7 +2337,13 @@ impl PublishApp {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2189,7 +2356,12 @@ impl ::std::future::IntoFuture for PublishApp {
         p.arg("qName", &self.name);
         p.arg("qStreamId", &self.stream_id);
         self.object
-            .call("PublishApp", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("PublishApp"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`Global::is_personal_mode`] (`Global.IsPersonalMode`), not yet sent: set optional params with its methods, then `.await` it.
@@ -2197,7 +2369,7 @@ impl ::std::future::IntoFuture for PublishApp {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct IsPersonalMode {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl IsPersonalMode {
     /// The engine method this request calls.
@@ -2209,7 +2381,13 @@ impl IsPersonalMode {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2220,9 +2398,9 @@ impl ::std::future::IntoFuture for IsPersonalMode {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "IsPersonalMode",
+                ::qix_runtime::MethodInfo::new("IsPersonalMode").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qReturn", "Global.IsPersonalMode"),
@@ -2234,7 +2412,7 @@ impl ::std::future::IntoFuture for IsPersonalMode {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetUniqueId {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetUniqueId {
     /// The engine method this request calls.
@@ -2246,7 +2424,13 @@ impl GetUniqueId {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2257,9 +2441,9 @@ impl ::std::future::IntoFuture for GetUniqueId {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetUniqueID",
+                ::qix_runtime::MethodInfo::new("GetUniqueID").delta("qUniqueID"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qUniqueID", "Global.GetUniqueID"),
@@ -2276,7 +2460,7 @@ pub struct OpenDoc {
     password: ::std::option::Option<::std::string::String>,
     serial: ::std::option::Option<::std::string::String>,
     no_data: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl OpenDoc {
     /// The engine method this request calls.
@@ -2327,7 +2511,13 @@ impl OpenDoc {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2351,9 +2541,9 @@ impl ::std::future::IntoFuture for OpenDoc {
         }
         self.object
             .call(
-                "OpenDoc",
+                ::qix_runtime::MethodInfo::new("OpenDoc").opens(),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| {
                     ::qix_runtime::decode::object(s, raw, "qReturn", "Global.OpenDoc")
                         .map(crate::Doc::from_object)
@@ -2366,7 +2556,7 @@ impl ::std::future::IntoFuture for OpenDoc {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct CreateSessionApp {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CreateSessionApp {
     /// The engine method this request calls.
@@ -2378,7 +2568,13 @@ impl CreateSessionApp {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2389,9 +2585,9 @@ impl ::std::future::IntoFuture for CreateSessionApp {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "CreateSessionApp",
+                ::qix_runtime::MethodInfo::new("CreateSessionApp").opens(),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| CreateSessionAppOutput::from_raw(
                     s,
                     ::qix_runtime::decode::all::<
@@ -2464,7 +2660,7 @@ impl ::qix_runtime::de::DecodeInPlace for CreateSessionAppOutputRaw {
 }
 impl CreateSessionAppOutput {
     fn from_raw(
-        s: &::qix_runtime::Session,
+        s: &::qix_runtime::DecodeContext<'_>,
         raw: CreateSessionAppOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
@@ -2487,7 +2683,7 @@ impl CreateSessionAppOutput {
 pub struct CreateSessionAppFromApp {
     object: ::qix_runtime::Object,
     src_app_id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CreateSessionAppFromApp {
     /// The engine method this request calls.
@@ -2499,7 +2695,13 @@ impl CreateSessionAppFromApp {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2511,9 +2713,9 @@ impl ::std::future::IntoFuture for CreateSessionAppFromApp {
         p.arg("qSrcAppId", &self.src_app_id);
         self.object
             .call(
-                "CreateSessionAppFromApp",
+                ::qix_runtime::MethodInfo::new("CreateSessionAppFromApp").opens(),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| CreateSessionAppFromAppOutput::from_raw(
                     s,
                     ::qix_runtime::decode::all::<
@@ -2586,7 +2788,7 @@ impl ::qix_runtime::de::DecodeInPlace for CreateSessionAppFromAppOutputRaw {
 }
 impl CreateSessionAppFromAppOutput {
     fn from_raw(
-        s: &::qix_runtime::Session,
+        s: &::qix_runtime::DecodeContext<'_>,
         raw: CreateSessionAppFromAppOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
@@ -2608,7 +2810,7 @@ impl CreateSessionAppFromAppOutput {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct ProductVersion {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ProductVersion {
     /// The engine method this request calls.
@@ -2620,7 +2822,13 @@ impl ProductVersion {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2631,9 +2839,9 @@ impl ::std::future::IntoFuture for ProductVersion {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "ProductVersion",
+                ::qix_runtime::MethodInfo::new("ProductVersion").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qReturn", "Global.ProductVersion"),
@@ -2646,7 +2854,7 @@ impl ::std::future::IntoFuture for ProductVersion {
 pub struct GetAppEntry {
     object: ::qix_runtime::Object,
     app_id: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetAppEntry {
     /// The engine method this request calls.
@@ -2658,7 +2866,13 @@ impl GetAppEntry {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2670,9 +2884,9 @@ impl ::std::future::IntoFuture for GetAppEntry {
         p.arg("qAppID", &self.app_id);
         self.object
             .call(
-                "GetAppEntry",
+                ::qix_runtime::MethodInfo::new("GetAppEntry").delta("qEntry"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::AppEntry,
                 >(raw, "qEntry", "Global.GetAppEntry"),
@@ -2687,7 +2901,7 @@ pub struct ConfigureReload {
     cancel_on_script_error: bool,
     use_error_data: bool,
     interact_on_error: bool,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ConfigureReload {
     /// The engine method this request calls.
@@ -2699,7 +2913,13 @@ impl ConfigureReload {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2713,9 +2933,9 @@ impl ::std::future::IntoFuture for ConfigureReload {
         p.arg("qInteractOnError", &self.interact_on_error);
         self.object
             .call(
-                "ConfigureReload",
+                ::qix_runtime::MethodInfo::new("ConfigureReload"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }
@@ -2726,7 +2946,7 @@ impl ::std::future::IntoFuture for ConfigureReload {
 pub struct CancelReload {
     object: ::qix_runtime::Object,
     reason: ::std::option::Option<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl CancelReload {
     /// The engine method this request calls.
@@ -2750,7 +2970,13 @@ impl CancelReload {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2763,7 +2989,12 @@ impl ::std::future::IntoFuture for CancelReload {
             p.arg("qReason", v);
         }
         self.object
-            .call("CancelReload", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("CancelReload"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`Global::get_bnf`] (`Global.GetBNF`), not yet sent: set optional params with its methods, then `.await` it.
@@ -2772,7 +3003,7 @@ impl ::std::future::IntoFuture for CancelReload {
 pub struct GetBnf {
     object: ::qix_runtime::Object,
     bnf_type: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetBnf {
     /// The engine method this request calls.
@@ -2784,7 +3015,13 @@ impl GetBnf {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2796,9 +3033,9 @@ impl ::std::future::IntoFuture for GetBnf {
         p.arg("qBnfType", &self.bnf_type);
         self.object
             .call(
-                "GetBNF",
+                ::qix_runtime::MethodInfo::new("GetBNF").delta("qBnfDefs"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::BNFDef>,
                 >(raw, "qBnfDefs", "Global.GetBNF"),
@@ -2811,7 +3048,7 @@ impl ::std::future::IntoFuture for GetBnf {
 pub struct GetFunctions {
     object: ::qix_runtime::Object,
     group: ::std::option::Option<::std::string::String>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetFunctions {
     /// The engine method this request calls.
@@ -2868,7 +3105,13 @@ impl GetFunctions {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2882,9 +3125,9 @@ impl ::std::future::IntoFuture for GetFunctions {
         }
         self.object
             .call(
-                "GetFunctions",
+                ::qix_runtime::MethodInfo::new("GetFunctions").delta("qFunctions"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::Function>,
                 >(raw, "qFunctions", "Global.GetFunctions"),
@@ -2896,7 +3139,7 @@ impl ::std::future::IntoFuture for GetFunctions {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetOdbcDsns {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetOdbcDsns {
     /// The engine method this request calls.
@@ -2908,7 +3151,13 @@ impl GetOdbcDsns {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2919,9 +3168,9 @@ impl ::std::future::IntoFuture for GetOdbcDsns {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetOdbcDsns",
+                ::qix_runtime::MethodInfo::new("GetOdbcDsns").delta("qOdbcDsns"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::OdbcDsn>,
                 >(raw, "qOdbcDsns", "Global.GetOdbcDsns"),
@@ -2933,7 +3182,7 @@ impl ::std::future::IntoFuture for GetOdbcDsns {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetOleDbProviders {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetOleDbProviders {
     /// The engine method this request calls.
@@ -2945,7 +3194,13 @@ impl GetOleDbProviders {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2958,9 +3213,10 @@ impl ::std::future::IntoFuture for GetOleDbProviders {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetOleDbProviders",
+                ::qix_runtime::MethodInfo::new("GetOleDbProviders")
+                    .delta("qOleDbProviders"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::OleDbProvider>,
                 >(raw, "qOleDbProviders", "Global.GetOleDbProviders"),
@@ -2973,7 +3229,7 @@ impl ::std::future::IntoFuture for GetOleDbProviders {
 pub struct GetDatabasesFromConnectionString {
     object: ::qix_runtime::Object,
     connection: crate::types::Connection,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetDatabasesFromConnectionString {
     /// The engine method this request calls.
@@ -2985,7 +3241,13 @@ impl GetDatabasesFromConnectionString {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2997,9 +3259,10 @@ impl ::std::future::IntoFuture for GetDatabasesFromConnectionString {
         p.arg("qConnection", &self.connection);
         self.object
             .call(
-                "GetDatabasesFromConnectionString",
+                ::qix_runtime::MethodInfo::new("GetDatabasesFromConnectionString")
+                    .delta("qDatabases"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::Database>,
                 >(raw, "qDatabases", "Global.GetDatabasesFromConnectionString"),
@@ -3012,7 +3275,7 @@ impl ::std::future::IntoFuture for GetDatabasesFromConnectionString {
 pub struct IsValidConnectionString {
     object: ::qix_runtime::Object,
     connection: crate::types::Connection,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl IsValidConnectionString {
     /// The engine method this request calls.
@@ -3024,7 +3287,13 @@ impl IsValidConnectionString {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3036,9 +3305,10 @@ impl ::std::future::IntoFuture for IsValidConnectionString {
         p.arg("qConnection", &self.connection);
         self.object
             .call(
-                "IsValidConnectionString",
+                ::qix_runtime::MethodInfo::new("IsValidConnectionString")
+                    .delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qReturn", "Global.IsValidConnectionString"),
@@ -3050,7 +3320,7 @@ impl ::std::future::IntoFuture for IsValidConnectionString {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetDefaultAppFolder {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetDefaultAppFolder {
     /// The engine method this request calls.
@@ -3062,7 +3332,13 @@ impl GetDefaultAppFolder {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3073,9 +3349,9 @@ impl ::std::future::IntoFuture for GetDefaultAppFolder {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetDefaultAppFolder",
+                ::qix_runtime::MethodInfo::new("GetDefaultAppFolder").delta("qPath"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qPath", "Global.GetDefaultAppFolder"),
@@ -3087,7 +3363,7 @@ impl ::std::future::IntoFuture for GetDefaultAppFolder {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetLogicalDriveStrings {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetLogicalDriveStrings {
     /// The engine method this request calls.
@@ -3099,7 +3375,13 @@ impl GetLogicalDriveStrings {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3112,9 +3394,10 @@ impl ::std::future::IntoFuture for GetLogicalDriveStrings {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetLogicalDriveStrings",
+                ::qix_runtime::MethodInfo::new("GetLogicalDriveStrings")
+                    .delta("qDrives"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::DriveInfo>,
                 >(raw, "qDrives", "Global.GetLogicalDriveStrings"),
@@ -3127,7 +3410,7 @@ impl ::std::future::IntoFuture for GetLogicalDriveStrings {
 pub struct GetFolderItemsForPath {
     object: ::qix_runtime::Object,
     path: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetFolderItemsForPath {
     /// The engine method this request calls.
@@ -3139,7 +3422,13 @@ impl GetFolderItemsForPath {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3153,9 +3442,10 @@ impl ::std::future::IntoFuture for GetFolderItemsForPath {
         p.arg("qPath", &self.path);
         self.object
             .call(
-                "GetFolderItemsForPath",
+                ::qix_runtime::MethodInfo::new("GetFolderItemsForPath")
+                    .delta("qFolderItems"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::FolderItem>,
                 >(raw, "qFolderItems", "Global.GetFolderItemsForPath"),
@@ -3167,7 +3457,7 @@ impl ::std::future::IntoFuture for GetFolderItemsForPath {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetSupportedCodePages {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetSupportedCodePages {
     /// The engine method this request calls.
@@ -3179,7 +3469,13 @@ impl GetSupportedCodePages {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3190,9 +3486,10 @@ impl ::std::future::IntoFuture for GetSupportedCodePages {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetSupportedCodePages",
+                ::qix_runtime::MethodInfo::new("GetSupportedCodePages")
+                    .delta("qCodePages"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::CodePage>,
                 >(raw, "qCodePages", "Global.GetSupportedCodePages"),
@@ -3205,7 +3502,7 @@ impl ::std::future::IntoFuture for GetSupportedCodePages {
 pub struct GetCustomConnectors {
     object: ::qix_runtime::Object,
     reload_list: ::std::option::Option<bool>,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetCustomConnectors {
     /// The engine method this request calls.
@@ -3227,7 +3524,13 @@ impl GetCustomConnectors {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3243,9 +3546,10 @@ impl ::std::future::IntoFuture for GetCustomConnectors {
         }
         self.object
             .call(
-                "GetCustomConnectors",
+                ::qix_runtime::MethodInfo::new("GetCustomConnectors")
+                    .delta("qConnectors"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::CustomConnector>,
                 >(raw, "qConnectors", "Global.GetCustomConnectors"),
@@ -3257,7 +3561,7 @@ impl ::std::future::IntoFuture for GetCustomConnectors {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetStreamList {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetStreamList {
     /// The engine method this request calls.
@@ -3269,7 +3573,13 @@ impl GetStreamList {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3284,9 +3594,9 @@ impl ::std::future::IntoFuture for GetStreamList {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetStreamList",
+                ::qix_runtime::MethodInfo::new("GetStreamList").delta("qStreamList"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::vec::Vec<crate::types::NxStreamListEntry>,
                 >(raw, "qStreamList", "Global.GetStreamList"),
@@ -3298,7 +3608,7 @@ impl ::std::future::IntoFuture for GetStreamList {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct EngineVersion {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl EngineVersion {
     /// The engine method this request calls.
@@ -3310,7 +3620,13 @@ impl EngineVersion {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3321,9 +3637,9 @@ impl ::std::future::IntoFuture for EngineVersion {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "EngineVersion",
+                ::qix_runtime::MethodInfo::new("EngineVersion").delta("qVersion"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::NxEngineVersion,
                 >(raw, "qVersion", "Global.EngineVersion"),
@@ -3336,7 +3652,7 @@ impl ::std::future::IntoFuture for EngineVersion {
 pub struct GetBaseBnf {
     object: ::qix_runtime::Object,
     bnf_type: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetBaseBnf {
     /// The engine method this request calls.
@@ -3348,7 +3664,13 @@ impl GetBaseBnf {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3360,9 +3682,9 @@ impl ::std::future::IntoFuture for GetBaseBnf {
         p.arg("qBnfType", &self.bnf_type);
         self.object
             .call(
-                "GetBaseBNF",
+                ::qix_runtime::MethodInfo::new("GetBaseBNF"),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| GetBaseBnfOutput::from_raw(
                     s,
                     ::qix_runtime::decode::all::<
@@ -3441,7 +3763,7 @@ impl ::qix_runtime::de::DecodeInPlace for GetBaseBnfOutputRaw {
 }
 impl GetBaseBnfOutput {
     fn from_raw(
-        _s: &::qix_runtime::Session,
+        _s: &::qix_runtime::DecodeContext<'_>,
         raw: GetBaseBnfOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
@@ -3457,7 +3779,7 @@ impl GetBaseBnfOutput {
 pub struct GetBaseBnfHash {
     object: ::qix_runtime::Object,
     bnf_type: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetBaseBnfHash {
     /// The engine method this request calls.
@@ -3469,7 +3791,13 @@ impl GetBaseBnfHash {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3481,9 +3809,9 @@ impl ::std::future::IntoFuture for GetBaseBnfHash {
         p.arg("qBnfType", &self.bnf_type);
         self.object
             .call(
-                "GetBaseBNFHash",
+                ::qix_runtime::MethodInfo::new("GetBaseBNFHash").delta("qBnfHash"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qBnfHash", "Global.GetBaseBNFHash"),
@@ -3496,7 +3824,7 @@ impl ::std::future::IntoFuture for GetBaseBnfHash {
 pub struct GetBaseBnfString {
     object: ::qix_runtime::Object,
     bnf_type: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetBaseBnfString {
     /// The engine method this request calls.
@@ -3508,7 +3836,13 @@ impl GetBaseBnfString {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3520,9 +3854,9 @@ impl ::std::future::IntoFuture for GetBaseBnfString {
         p.arg("qBnfType", &self.bnf_type);
         self.object
             .call(
-                "GetBaseBNFString",
+                ::qix_runtime::MethodInfo::new("GetBaseBNFString"),
                 p,
-                self.timeout,
+                self.call_options,
                 |s, raw| GetBaseBnfStringOutput::from_raw(
                     s,
                     ::qix_runtime::decode::all::<
@@ -3595,7 +3929,7 @@ impl ::qix_runtime::de::DecodeInPlace for GetBaseBnfStringOutputRaw {
 }
 impl GetBaseBnfStringOutput {
     fn from_raw(
-        _s: &::qix_runtime::Session,
+        _s: &::qix_runtime::DecodeContext<'_>,
         raw: GetBaseBnfStringOutputRaw,
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
@@ -3611,7 +3945,7 @@ impl GetBaseBnfStringOutput {
 pub struct SaveAs {
     object: ::qix_runtime::Object,
     new_app_name: ::std::string::String,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SaveAs {
     /// The engine method this request calls.
@@ -3623,7 +3957,13 @@ impl SaveAs {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3635,9 +3975,9 @@ impl ::std::future::IntoFuture for SaveAs {
         p.arg("qNewAppName", &self.new_app_name);
         self.object
             .call(
-                "SaveAs",
+                ::qix_runtime::MethodInfo::new("SaveAs").delta("qNewAppId"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qNewAppId", "Global.SaveAs"),

@@ -23,7 +23,8 @@ impl Variable {
     pub fn into_object(self) -> ::qix_runtime::Object {
         self.object
     }
-    /// The engine's handle number for this object.
+    /// The engine's handle number for this object now (a reconnection that
+    /// restores the object changes it; this value keeps working).
     pub fn handle(&self) -> i32 {
         self.object.handle()
     }
@@ -39,13 +40,15 @@ impl Variable {
     pub fn generic_type(&self) -> ::std::option::Option<&str> {
         self.object.generic_type()
     }
-    /// Yields once per `change` the engine reports for this object (refetch its
-    /// layout); see [`qix_runtime::Object::changed`].
+    /// Yields once per `change` the engine reports for this object, and after a
+    /// reconnection restored it (refetch its layout); ends when the object
+    /// closes. See [`qix_runtime::Object::changed`].
     pub fn changed(&self) -> ::qix_runtime::BroadcastStream<()> {
         self.object.changed()
     }
-    /// Waits until the engine closes this object (or the session ends).
-    pub async fn closed(&self) {
+    /// Waits until this object is closed (by the engine, the end of the session,
+    /// or a reconnection that could not restore it) and returns why.
+    pub async fn closed(&self) -> ::qix_runtime::ClosedReason {
         self.object.closed().await
     }
     /// True once the engine has closed this object; calls then fail at once.
@@ -59,7 +62,7 @@ impl Variable {
     pub fn get_content(&self) -> GetContent {
         GetContent {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Returns the raw value of a variable.
@@ -69,7 +72,7 @@ impl Variable {
     pub fn get_raw_content(&self) -> GetRawContent {
         GetRawContent {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Sets a value to a variable.
@@ -90,7 +93,7 @@ impl Variable {
             object: self.object.clone(),
             content: content.into(),
             update_mru,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Sets the value of a dual variable overriding any input constraints.
@@ -111,7 +114,7 @@ impl Variable {
             object: self.object.clone(),
             s: s.into(),
             d,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Gets the properties of a variable.
@@ -121,7 +124,7 @@ impl Variable {
     pub fn get_nx_properties(&self) -> GetNxProperties {
         GetNxProperties {
             object: self.object.clone(),
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
     /// Sets some properties to a variable.
@@ -141,7 +144,7 @@ impl Variable {
         SetNxProperties {
             object: self.object.clone(),
             properties,
-            timeout: ::std::option::Option::None,
+            call_options: ::std::default::Default::default(),
         }
     }
 }
@@ -150,7 +153,7 @@ impl Variable {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetContent {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetContent {
     /// The engine method this request calls.
@@ -162,7 +165,13 @@ impl GetContent {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -173,9 +182,9 @@ impl ::std::future::IntoFuture for GetContent {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetContent",
+                ::qix_runtime::MethodInfo::new("GetContent").delta("qContent"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::AlfaNumString,
                 >(raw, "qContent", "Variable.GetContent"),
@@ -187,7 +196,7 @@ impl ::std::future::IntoFuture for GetContent {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetRawContent {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetRawContent {
     /// The engine method this request calls.
@@ -199,7 +208,13 @@ impl GetRawContent {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -210,9 +225,9 @@ impl ::std::future::IntoFuture for GetRawContent {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetRawContent",
+                ::qix_runtime::MethodInfo::new("GetRawContent").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     ::std::string::String,
                 >(raw, "qReturn", "Variable.GetRawContent"),
@@ -226,7 +241,7 @@ pub struct SetContent {
     object: ::qix_runtime::Object,
     content: ::std::string::String,
     update_mru: bool,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SetContent {
     /// The engine method this request calls.
@@ -238,7 +253,13 @@ impl SetContent {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -251,9 +272,9 @@ impl ::std::future::IntoFuture for SetContent {
         p.arg("qUpdateMRU", &self.update_mru);
         self.object
             .call(
-                "SetContent",
+                ::qix_runtime::MethodInfo::new("SetContent").delta("qReturn"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     bool,
                 >(raw, "qReturn", "Variable.SetContent"),
@@ -267,7 +288,7 @@ pub struct ForceContent {
     object: ::qix_runtime::Object,
     s: ::std::string::String,
     d: f64,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl ForceContent {
     /// The engine method this request calls.
@@ -279,7 +300,13 @@ impl ForceContent {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -291,7 +318,12 @@ impl ::std::future::IntoFuture for ForceContent {
         p.arg("qs", &self.s);
         p.arg("qd", &::qix_runtime::ser::Num(self.d));
         self.object
-            .call("ForceContent", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
+            .call(
+                ::qix_runtime::MethodInfo::new("ForceContent"),
+                p,
+                self.call_options,
+                |_, _| ::std::result::Result::Ok(()),
+            )
     }
 }
 /// A call of [`Variable::get_nx_properties`] (`Variable.GetNxProperties`), not yet sent: set optional params with its methods, then `.await` it.
@@ -299,7 +331,7 @@ impl ::std::future::IntoFuture for ForceContent {
 #[must_use = "a request does nothing until it is awaited"]
 pub struct GetNxProperties {
     object: ::qix_runtime::Object,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl GetNxProperties {
     /// The engine method this request calls.
@@ -311,7 +343,13 @@ impl GetNxProperties {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -322,9 +360,9 @@ impl ::std::future::IntoFuture for GetNxProperties {
         let p = ::qix_runtime::Params::new();
         self.object
             .call(
-                "GetNxProperties",
+                ::qix_runtime::MethodInfo::new("GetNxProperties").delta("qProperties"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, raw| ::qix_runtime::decode::out::<
                     crate::types::NxVariableProperties,
                 >(raw, "qProperties", "Variable.GetNxProperties"),
@@ -337,7 +375,7 @@ impl ::std::future::IntoFuture for GetNxProperties {
 pub struct SetNxProperties {
     object: ::qix_runtime::Object,
     properties: crate::types::NxVariableProperties,
-    timeout: ::std::option::Option<::std::time::Duration>,
+    call_options: ::qix_runtime::CallOptions,
 }
 impl SetNxProperties {
     /// The engine method this request calls.
@@ -349,7 +387,13 @@ impl SetNxProperties {
     /// Fails the call with a timeout error if no answer arrives in time (the
     /// engine is asked to cancel it).
     pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout);
+        self.call_options.timeout = ::std::option::Option::Some(timeout);
+        self
+    }
+    /// How often to send the call again when the engine aborts it (error 15);
+    /// default: the session's retry policy.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -361,9 +405,9 @@ impl ::std::future::IntoFuture for SetNxProperties {
         p.arg("qProperties", &self.properties);
         self.object
             .call(
-                "SetNxProperties",
+                ::qix_runtime::MethodInfo::new("SetNxProperties"),
                 p,
-                self.timeout,
+                self.call_options,
                 |_, _| ::std::result::Result::Ok(()),
             )
     }

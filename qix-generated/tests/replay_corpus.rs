@@ -184,7 +184,7 @@ async fn every_corectl_recording_replays_with_typed_calls() {
                 .unwrap();
             assert_eq!(
                 session.state(),
-                Some(&recorded_state(replay.recording())),
+                Some(recorded_state(replay.recording())),
                 "{}",
                 file.display()
             );
@@ -204,7 +204,7 @@ async fn every_corectl_recording_replays_over_a_websocket() {
             let replay = replay_of(&file);
             let mock = replay.serve().await.unwrap();
             let session = Session::connect(mock.url()).await.unwrap();
-            assert_eq!(session.state(), Some(&recorded_state(replay.recording())));
+            assert_eq!(session.state(), Some(recorded_state(replay.recording())));
             drive_typed(&session, replay.recording(), &file).await;
             mock.verify()
                 .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
@@ -223,7 +223,7 @@ async fn no_active_document_is_engine_error_1007() {
             .connect_transport(replay.transport())
             .await
             .unwrap();
-        assert_eq!(session.state(), Some(&SessionState::Created));
+        assert_eq!(session.state(), Some(SessionState::Created));
         let err = session.global().get_active_doc().await.unwrap_err();
         let Error::Engine(e) = &err else {
             panic!("{err:?}")
@@ -262,7 +262,7 @@ async fn an_attached_session_is_reported() {
             .connect_transport(replay.transport())
             .await
             .unwrap();
-        assert_eq!(session.state(), Some(&SessionState::Attached));
+        assert_eq!(session.state(), Some(SessionState::Attached));
         let doc = session.global().get_active_doc().await.unwrap();
         assert_eq!(doc.generic_id(), Some("/apps/project1.qvf"));
     })

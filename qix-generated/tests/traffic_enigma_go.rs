@@ -102,7 +102,7 @@ async fn enigma_go_mock_mode_replays_through_typed_calls() {
 
     // OnConnected arrives between this request and its response.
     let created = global.create_session_app().await.unwrap();
-    assert_eq!(session.state(), Some(&SessionState::Created));
+    assert_eq!(session.state(), Some(SessionState::Created));
     assert_eq!(
         created.session_app_id,
         "SessionApp_8c6857ed-4a13-4a09-a999-0ffaef7e82b0"

@@ -11,11 +11,15 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use crate::connection::Connector;
 use crate::error::{Error, Result};
+use crate::intercept::Interceptor;
 use crate::notification::SessionState;
+use crate::reconnect::{Reconnect, RetryPolicy};
 use crate::session::{Session, SessionOptions};
 use crate::traffic::TrafficHook;
 use crate::transport::{Transport, WsTransport};
+use tracing::Instrument;
 
 /// TLS settings for `wss://` (rustls).
 #[derive(Debug, Clone, Default)]
@@ -122,8 +126,9 @@ impl SessionBuilder {
         self
     }
 
-    /// How long `connect` waits for `OnConnected` (default 10 s); `None` returns as soon
-    /// as the socket is open.
+    /// How long `connect` (and a reconnection) waits for `OnConnected` (default 10 s);
+    /// without it, `connect` fails with [`Error::Timeout`]. `None` returns as soon as the
+    /// socket is open (for peers that never send it).
     pub fn on_connected_timeout(mut self, t: Option<Duration>) -> Self {
         self.on_connected_timeout = t;
         self
@@ -152,7 +157,53 @@ impl SessionBuilder {
         self
     }
 
-    /// A hook that sees every frame (see [`JsonLinesLog`](crate::JsonLinesLog)).
+    /// Turns the delta protocol off (it is on by default: large results such as layouts
+    /// come as JSON-Patch lists against the last value, and are decoded the same).
+    pub fn delta(mut self, on: bool) -> Self {
+        self.options.delta = on;
+        self
+    }
+
+    /// Reconnects by itself when the connection is lost (see [`Reconnect`]); without it a
+    /// lost connection ends the session. Either way `Session::suspend`/`resume` work.
+    pub fn reconnect(mut self, policy: Reconnect) -> Self {
+        self.options.reconnect = Some(policy);
+        self
+    }
+
+    /// How calls the engine aborted (error 15) are retried (default: twice).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.options.retry = policy;
+        self
+    }
+
+    /// Adds an interceptor around every call (see [`Interceptor`]).
+    pub fn interceptor(mut self, i: Arc<dyn Interceptor>) -> Self {
+        self.options.interceptors.push(i);
+        self
+    }
+
+    /// At most this many calls sent and unanswered (default 4096); more wait for a slot.
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.options.max_in_flight = n.max(1);
+        self
+    }
+
+    /// Fails a call whose result is bigger than this (default: no limit but the frame
+    /// size).
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.options.max_response_bytes = Some(bytes);
+        self
+    }
+
+    /// All the session options at once.
+    pub fn options(mut self, options: SessionOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// A hook that sees every frame (see [`JsonLinesLog`](crate::JsonLinesLog)). Hooks run
+    /// on a thread of their own, in frame order.
     pub fn traffic(mut self, hook: Arc<dyn TrafficHook>) -> Self {
         self.options.traffic.push(hook);
         self
@@ -195,67 +246,51 @@ impl SessionBuilder {
         config.max_message_size = self.max_frame_size;
         config.max_frame_size = self.max_frame_size;
 
-        let connector = if secure {
+        let tls = if secure {
             Some(self.tls_connector()?)
         } else {
             None
         };
         let timeout = self.connect_timeout;
         let redacted = redact_url(&self.url);
-        let open = async {
-            let tcp = TcpStream::connect((host.as_str(), port))
-                .await
-                .map_err(|e| Error::Transport(format!("cannot reach {host}:{port}: {e}")))?;
-            let _ = tcp.set_nodelay(true);
-            #[cfg(feature = "rustls")]
-            let handshake = tokio_tungstenite::client_async_tls_with_config(
-                request,
-                tcp,
-                Some(config),
-                connector,
-            );
-            // Without a TLS feature tokio-tungstenite has no TLS entry point; `wss://` was
-            // refused above, so the stream is plain.
-            #[cfg(not(feature = "rustls"))]
-            let handshake = {
-                let _ = connector;
-                tokio_tungstenite::client_async_with_config(
-                    request,
-                    MaybeTlsStream::Plain(tcp),
-                    Some(config),
-                )
-            };
-            handshake.await.map_err(|e| {
-                Error::Transport(format!("WebSocket handshake with {redacted} failed: {e}"))
-            })
-        };
-        // Boxed: the TCP, TLS and WebSocket handshake state is ~10 KB, and inline it would
-        // make every future that awaits `connect` that big (and moved that much).
-        let (ws, _response) = tokio::time::timeout(timeout, Box::pin(open))
-            .await
-            .map_err(|_| Error::Timeout {
-                what: format!("connecting to {redacted}"),
-                after: timeout,
-            })??;
-        let transport: WsTransport<MaybeTlsStream<TcpStream>> = WsTransport::new(ws);
-        self.finish(transport).await
+        let connector: Connector = Arc::new(move || {
+            let (request, host, tls, redacted) =
+                (request.clone(), host.clone(), tls.clone(), redacted.clone());
+            Box::pin(open(request, host, port, config, tls, timeout, redacted))
+        });
+        let span = tracing::info_span!(target: "qix", "qix.connect", url = %redact_url(&self.url));
+        let first = connector().instrument(span).await?;
+        self.finish(first, Some(connector)).await
     }
 
     /// Starts a session over another transport (an in-memory pair, a recorded peer) and
     /// waits for `OnConnected` as `connect` does.
     pub async fn connect_transport<T: Transport>(self, transport: T) -> Result<Session> {
-        self.finish(transport).await
+        self.finish(Box::new(transport), None).await
     }
 
-    async fn finish<T: Transport>(self, transport: T) -> Result<Session> {
+    async fn finish(
+        mut self,
+        transport: Box<dyn Transport>,
+        connector: Option<Connector>,
+    ) -> Result<Session> {
         let on_connected_timeout = self.on_connected_timeout;
-        let session = Session::from_transport(transport, self.options);
+        self.options.on_connected_timeout = on_connected_timeout;
+        let session = Session::start(transport, self.options, connector);
         let Some(wait) = on_connected_timeout else {
             return Ok(session);
         };
         match tokio::time::timeout(wait, session.connected()).await {
-            // Engines behind some proxies never send OnConnected: go on without it.
-            Err(_) => Ok(session),
+            // Engines always send OnConnected; a peer that does not is refused unless
+            // `on_connected_timeout(None)` said not to wait.
+            Err(_) => {
+                session.close().await;
+                Err(Error::Timeout {
+                    what: "OnConnected (a peer that never sends it needs `on_connected_timeout(None)`)"
+                        .into(),
+                    after: wait,
+                })
+            }
             Ok(Err(e)) => Err(e),
             Ok(Ok(SessionState::Error(state))) => Err(Error::SessionRejected { state }),
             Ok(Ok(_)) => Ok(session),
@@ -294,4 +329,49 @@ fn redact_url(url: &str) -> String {
         Some((base, _)) => format!("{base}?<redacted>"),
         None => url.to_string(),
     }
+}
+
+/// Opens one WebSocket: TCP, TLS, upgrade, within `timeout`.
+async fn open(
+    request: tokio_tungstenite::tungstenite::handshake::client::Request,
+    host: String,
+    port: u16,
+    config: WebSocketConfig,
+    tls: Option<tokio_tungstenite::Connector>,
+    timeout: Duration,
+    redacted: String,
+) -> Result<Box<dyn Transport>> {
+    let open = async {
+        let tcp = TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|e| Error::Transport(format!("cannot reach {host}:{port}: {e}")))?;
+        let _ = tcp.set_nodelay(true);
+        #[cfg(feature = "rustls")]
+        let handshake =
+            tokio_tungstenite::client_async_tls_with_config(request, tcp, Some(config), tls);
+        // Without a TLS feature tokio-tungstenite has no TLS entry point; `wss://` was
+        // refused when the builder connected, so the stream is plain.
+        #[cfg(not(feature = "rustls"))]
+        let handshake = {
+            let _ = tls;
+            tokio_tungstenite::client_async_with_config(
+                request,
+                MaybeTlsStream::Plain(tcp),
+                Some(config),
+            )
+        };
+        handshake.await.map_err(|e| {
+            Error::Transport(format!("WebSocket handshake with {redacted} failed: {e}"))
+        })
+    };
+    // Boxed: the TCP, TLS and WebSocket handshake state is ~10 KB, and inline it would
+    // make every future that awaits `connect` that big (and moved that much).
+    let (ws, _response) = tokio::time::timeout(timeout, Box::pin(open))
+        .await
+        .map_err(|_| Error::Timeout {
+            what: format!("connecting to {redacted}"),
+            after: timeout,
+        })??;
+    let transport: WsTransport<MaybeTlsStream<TcpStream>> = WsTransport::new(ws);
+    Ok(Box::new(transport))
 }

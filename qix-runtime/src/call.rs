@@ -1,4 +1,9 @@
 //! [`CallFuture`]: a call in flight. Dropping it before its answer cancels the call.
+//!
+//! A call is sent when its future is created, if the session is connected and under its
+//! bound of calls in flight; otherwise it waits (in the future, so bounded by its timeout)
+//! and is sent when it can be, with the handle numbers of that moment. The future also
+//! retries what its retry policy or an interceptor asks to.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -8,90 +13,297 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::sync::oneshot;
+use futures_util::future::BoxFuture;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use tokio::time::Sleep;
 
-use crate::error::{Error, Result};
-use crate::session::Session;
+use crate::error::{ABORTED, Error, Result};
+use crate::intercept::{CallInfo, Decision, Outcome};
+use crate::object::{Object, ObjectInfo, ObjectInner};
+use crate::observe;
+use crate::session::{Dispatch, Session};
 use crate::transport::Text;
 
-/// What the connection task hands a caller: the frame and where its `result` is in it.
-pub(crate) type Reply = Result<(Text, Range<usize>)>;
+/// What generated code says about a method besides its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MethodInfo {
+    /// The wire name (`GetLayout`).
+    pub name: &'static str,
+    /// The out-param to ask the delta protocol for: set for methods with exactly one
+    /// out-param that is neither `qSuccess` nor an object.
+    pub delta: Option<&'static str>,
+    /// The method's `qReturn` opens an object: the connection task registers it as soon
+    /// as the answer arrives, so a `close` in a later frame cannot miss it.
+    pub opens: bool,
+}
+
+impl MethodInfo {
+    pub const fn new(name: &'static str) -> Self {
+        MethodInfo {
+            name,
+            delta: None,
+            opens: false,
+        }
+    }
+
+    pub const fn delta(mut self, out: &'static str) -> Self {
+        self.delta = Some(out);
+        self
+    }
+
+    pub const fn opens(mut self) -> Self {
+        self.opens = true;
+        self
+    }
+}
+
+/// Per-call settings; generated requests set them with `.timeout()` and `.retries()`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallOptions {
+    /// Fail with [`Error::Timeout`] if no answer arrives in time (also while the call
+    /// waits for a reconnection); default: the session's call timeout.
+    pub timeout: Option<Duration>,
+    /// How often to send the call again when the engine aborts it (error 15,
+    /// `LOCERR_GENERIC_ABORTED`); default: the session's retry policy.
+    pub retries: Option<u32>,
+}
+
+/// The request a call sends, kept to send it again (after an abort, or with new handle
+/// numbers after a reconnection).
+pub(crate) struct Request {
+    pub(crate) target: Arc<ObjectInner>,
+    pub(crate) method: Cow<'static, str>,
+    pub(crate) params: String,
+    pub(crate) delta: Option<&'static str>,
+    pub(crate) opens: bool,
+}
+
+/// A result the connection task hands a caller: the frame (or the patched value) and where
+/// the `result` is in it, and the object the answer opened.
+pub(crate) struct Answer {
+    pub(crate) text: Text,
+    pub(crate) range: Range<usize>,
+    pub(crate) opened: Option<Arc<ObjectInner>>,
+}
+
+impl Answer {
+    pub(crate) fn whole(text: String) -> Self {
+        let len = text.len();
+        Answer {
+            text: Text::from(text),
+            range: 0..len,
+            opened: None,
+        }
+    }
+}
+
+pub(crate) enum Reply {
+    Done(Result<Answer>),
+    /// The call was not written before its connection was lost: send it again.
+    Requeue,
+}
+
+/// What a decoder gets beside the `result` JSON: the session, and the object the answer
+/// opened (registered by the connection task when the answer arrived).
+pub struct DecodeContext<'a> {
+    session: &'a Session,
+    opened: Option<&'a Arc<ObjectInner>>,
+}
+
+impl<'a> DecodeContext<'a> {
+    pub(crate) fn new(session: &'a Session, opened: Option<&'a Arc<ObjectInner>>) -> Self {
+        DecodeContext { session, opened }
+    }
+
+    pub fn session(&self) -> &Session {
+        self.session
+    }
+
+    /// The handle for an object the answer named: the one registered on arrival (which a
+    /// later `close` may already have closed), or a new registration.
+    pub(crate) fn object(&self, info: ObjectInfo) -> Object {
+        match self.opened {
+            Some(o) if o.info.handle == info.handle && o.info.qtype == info.qtype => {
+                Object::new(self.session.clone(), o.clone())
+            }
+            _ => self.session.register_object(info),
+        }
+    }
+}
 
 /// Decodes a call's `result` JSON into the call's output.
-pub type Decoder<T> = fn(&Session, &str) -> Result<T>;
+pub type Decoder<T> = fn(&DecodeContext<'_>, &str) -> Result<T>;
+
+/// Interceptors may ask for a retry; this bounds a loop of them.
+const MAX_INTERCEPTOR_RETRIES: u32 = 16;
 
 /// The future of a call's result. Generated requests turn into this on `.await`.
 ///
-/// The request is sent when the future is created. Dropping the future before the answer
-/// arrives cancels the call: the engine gets a `CancelRequest` and the late answer is
-/// dropped.
+/// The request is sent when the future is created (unless the session is reconnecting or
+/// at its bound of calls in flight: then when it can be). Dropping the future before the
+/// answer arrives cancels the call: the engine gets a `CancelRequest` and the late answer
+/// is dropped.
 #[must_use = "dropping a call future cancels the call"]
 pub struct CallFuture<T> {
+    inner: Option<Box<Call>>,
     failed: Option<Error>,
-    waiting: Option<Waiting>,
     decode: Decoder<T>,
 }
 
-struct Waiting {
+/// Boxed: a call future is moved into and out of combinators; a pointer moves cheaply.
+struct Call {
     session: Session,
-    rx: oneshot::Receiver<Reply>,
-    id: i64,
-    handle: i32,
-    class: Arc<str>,
-    method: Cow<'static, str>,
+    req: Request,
+    state: State,
+    id: Option<i64>,
     deadline: Option<(Pin<Box<Sleep>>, Duration)>,
+    retries_left: u32,
+    retries: u32,
+    interceptor_retries: u32,
+    permit: Option<OwnedSemaphorePermit>,
+    span: tracing::Span,
+    /// Read only for an enabled span.
     started: Option<Instant>,
+}
+
+enum State {
+    /// Not sent: waiting until the session is connected again, or for a permit.
+    Queued(Option<BoxFuture<'static, Option<OwnedSemaphorePermit>>>),
+    Sent(oneshot::Receiver<Reply>),
+    Done,
 }
 
 impl<T> CallFuture<T> {
     pub(crate) fn failed(e: Error) -> Self {
         CallFuture {
+            inner: None,
             failed: Some(e),
-            waiting: None,
             decode: |_, _| Err(Error::Protocol("decoder of a failed call".into())),
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn waiting(
+    pub(crate) fn start(
         session: Session,
-        id: i64,
-        handle: i32,
-        class: Arc<str>,
-        method: Cow<'static, str>,
-        rx: oneshot::Receiver<Reply>,
-        timeout: Option<Duration>,
+        req: Request,
+        options: CallOptions,
         decode: Decoder<T>,
     ) -> Self {
-        let started = tracing::enabled!(target: "qix", tracing::Level::DEBUG).then(Instant::now);
+        let opts = session.options();
+        let timeout = options.timeout.or(opts.call_timeout);
+        let retries = options.retries.unwrap_or(opts.retry.aborted);
+        let mut call = Box::new(Call {
+            session,
+            req,
+            state: State::Queued(None),
+            id: None,
+            deadline: timeout.map(|t| (Box::pin(tokio::time::sleep(t)), t)),
+            retries_left: retries,
+            retries: 0,
+            interceptor_retries: 0,
+            permit: None,
+            span: tracing::Span::none(),
+            started: None,
+        });
+        let failed = call.try_send().err();
         CallFuture {
-            failed: None,
-            waiting: Some(Waiting {
-                session,
-                rx,
-                id,
-                handle,
-                class,
-                method,
-                deadline: timeout.map(|t| (Box::pin(tokio::time::sleep(t)), t)),
-                started,
-            }),
+            inner: Some(call),
+            failed,
             decode,
         }
     }
 
     /// The JSON-RPC id of the request (for `Global.GetProgress` while it runs, say);
-    /// `None` if the call failed before it was sent.
+    /// `None` if it was not sent yet (the session is reconnecting) or failed before.
+    /// A retry sends the request again under a new id.
     pub fn request_id(&self) -> Option<i64> {
-        self.waiting.as_ref().map(|w| w.id)
+        self.inner.as_ref().and_then(|c| c.id)
     }
 
     /// Cancels the call now (as dropping it does).
     pub fn cancel(mut self) {
-        if let Some(w) = self.waiting.take() {
-            w.session.cancel(w.id);
+        if let Some(mut c) = self.inner.take() {
+            c.abandon();
         }
+    }
+}
+
+impl Call {
+    fn info(&self) -> CallInfo<'_> {
+        CallInfo {
+            method: &self.req.method,
+            class: self.req.target.class(),
+            handle: self.req.target.handle(),
+            params: &self.req.params,
+            attempt: self.retries + self.interceptor_retries,
+        }
+    }
+
+    /// Sends the request if it can go now; otherwise stays queued. An error ends the call.
+    fn try_send(&mut self) -> Result<()> {
+        if let Some(e) = Object::new(self.session.clone(), self.req.target.clone())
+            .closed_error(&self.req.method)
+        {
+            return Err(e);
+        }
+        let interceptors = self.session.interceptors();
+        if !interceptors.is_empty() && self.id.is_none() {
+            for i in interceptors.iter() {
+                let mut params = std::mem::take(&mut self.req.params);
+                let r = i.request(
+                    &CallInfo {
+                        params: "",
+                        ..self.info()
+                    },
+                    &mut params,
+                );
+                self.req.params = params;
+                r?;
+            }
+        }
+        match self.session.dispatch(&self.req, self.permit.take())? {
+            Dispatch::Sent { id, rx, permit } => {
+                self.id = Some(id);
+                self.permit = permit;
+                if self.span.is_none() {
+                    self.span = observe::call_span(
+                        &self.req.method,
+                        self.req.target.class(),
+                        self.req.target.handle(),
+                        id,
+                        self.req.params.len(),
+                    );
+                    if !self.span.is_disabled() {
+                        self.started = Some(Instant::now());
+                    }
+                }
+                self.state = State::Sent(rx);
+            }
+            Dispatch::Wait(wait) => self.state = State::Queued(Some(wait)),
+        }
+        Ok(())
+    }
+
+    /// The caller gave up: free the slot and ask the engine to stop.
+    fn abandon(&mut self) {
+        if let (State::Sent(_), Some(id)) = (&self.state, self.id) {
+            self.session.cancel(id);
+        }
+        self.state = State::Done;
+    }
+
+    fn finish<T>(&mut self, out: &Result<T>, response_bytes: Option<usize>) {
+        self.state = State::Done;
+        self.permit = None;
+        if let Err(e) = out {
+            observe::count_failure(&self.req.method, e);
+        }
+        observe::end_span(
+            &self.span,
+            self.started,
+            response_bytes,
+            out.as_ref().map(|_| ()),
+            self.retries,
+        );
     }
 }
 
@@ -101,67 +313,153 @@ impl<T> Future for CallFuture<T> {
     type Output = Result<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        let decode = self.decode;
         if let Some(e) = self.failed.take() {
+            if let Some(c) = self.inner.as_mut() {
+                let out = Err(e);
+                c.finish::<T>(&out, None);
+                return Poll::Ready(out);
+            }
             return Poll::Ready(Err(e));
         }
-        let Some(w) = self.waiting.as_mut() else {
+        let Some(c) = self.inner.as_mut() else {
             return Poll::Ready(Err(Error::Protocol(
                 "call future polled after completion".into(),
             )));
         };
-        let reply = match Pin::new(&mut w.rx).poll(cx) {
-            Poll::Ready(r) => r,
-            Poll::Pending => {
-                if let Some((sleep, after)) = &mut w.deadline {
-                    if sleep.as_mut().poll(cx).is_ready() {
-                        let after = *after;
-                        let w = self.waiting.take().expect("checked above");
-                        w.session.cancel(w.id);
-                        return Poll::Ready(Err(Error::Timeout {
-                            what: format!("{}.{} (request {})", w.class, w.method, w.id),
-                            after,
-                        }));
+        loop {
+            let reply = match &mut c.state {
+                State::Done => {
+                    return Poll::Ready(Err(Error::Protocol(
+                        "call future polled after completion".into(),
+                    )));
+                }
+                State::Queued(wait) => {
+                    if let Some(w) = wait {
+                        match w.as_mut().poll(cx) {
+                            Poll::Ready(permit) => {
+                                c.permit = permit;
+                                *wait = None;
+                            }
+                            Poll::Pending => return check_deadline(c, cx),
+                        }
+                    }
+                    if let Err(e) = c.try_send() {
+                        let out = Err(e);
+                        c.finish::<T>(&out, None);
+                        return Poll::Ready(out);
+                    }
+                    continue;
+                }
+                State::Sent(rx) => match Pin::new(rx).poll(cx) {
+                    Poll::Ready(Ok(r)) => r,
+                    // The connection task dropped the slot without answering: only on
+                    // shutdown, which answers every slot first; treat it as closed.
+                    Poll::Ready(Err(_)) => Reply::Done(Err(c.session.closed_error())),
+                    Poll::Pending => return check_deadline(c, cx),
+                },
+            };
+            let done = match reply {
+                Reply::Requeue => {
+                    c.id = None;
+                    c.state = State::Queued(None);
+                    continue;
+                }
+                Reply::Done(done) => done,
+            };
+            // Interceptors see the outcome first; they may replace it or ask for a retry.
+            let interceptors = c.session.interceptors();
+            let mut replaced: Option<Result<String>> = None;
+            let mut retry = false;
+            if !interceptors.is_empty() {
+                for i in interceptors.iter().rev() {
+                    let outcome = match (&replaced, &done) {
+                        (Some(Ok(s)), _) => Outcome::Result(s),
+                        (Some(Err(e)), _) => Outcome::Error(e),
+                        (None, Ok(a)) => Outcome::Result(&a.text.as_str()[a.range.clone()]),
+                        (None, Err(e)) => Outcome::Error(e),
+                    };
+                    match i.response(&c.info(), outcome) {
+                        Decision::Continue => {}
+                        Decision::Replace(r) => replaced = Some(r),
+                        Decision::Retry => {
+                            retry = c.interceptor_retries < MAX_INTERCEPTOR_RETRIES;
+                            break;
+                        }
                     }
                 }
-                return Poll::Pending;
             }
-        };
-        let w = self.waiting.take().expect("checked above");
-        let out = match reply {
-            Ok(Ok((text, range))) => {
-                let raw = &text.as_str()[range];
-                if let Some(t0) = w.started {
-                    tracing::debug!(
-                        target: "qix",
-                        method = %w.method,
-                        class = %w.class,
-                        handle = w.handle,
-                        id = w.id,
-                        bytes = text.len(),
-                        micros = t0.elapsed().as_micros() as u64,
-                        "call done"
-                    );
+            if retry {
+                c.interceptor_retries += 1;
+                c.id = None;
+                c.state = State::Queued(None);
+                continue;
+            }
+            let aborted = matches!(&done, Err(Error::Engine(e)) if e.code == ABORTED);
+            if replaced.is_none() && aborted && c.retries_left > 0 {
+                c.retries_left -= 1;
+                c.retries += 1;
+                c.id = None;
+                c.state = State::Queued(None);
+                continue;
+            }
+            let (out, bytes) = match (replaced, done) {
+                (Some(Ok(json)), opened) => {
+                    let opened = opened.ok().and_then(|a| a.opened);
+                    let ctx = DecodeContext::new(&c.session, opened.as_ref());
+                    (
+                        decode(&ctx, &json).map_err(|e| label(e, c)),
+                        Some(json.len()),
+                    )
                 }
-                (self.decode)(&w.session, raw).map_err(|e| label(e, &w))
-            }
-            Ok(Err(e)) => Err(e),
-            // The connection task dropped the slot without answering: only on shutdown,
-            // which answers every slot first; treat it as a closed connection.
-            Err(_) => Err(w.session.closed_error()),
-        };
-        Poll::Ready(out)
+                (Some(Err(e)), _) => (Err(e), None),
+                (None, Ok(a)) => {
+                    let ctx = DecodeContext::new(&c.session, a.opened.as_ref());
+                    let raw = &a.text.as_str()[a.range.clone()];
+                    (
+                        decode(&ctx, raw).map_err(|e| label(e, c)),
+                        Some(a.text.len()),
+                    )
+                }
+                (None, Err(e)) => (Err(e), None),
+            };
+            c.finish(&out, bytes);
+            return Poll::Ready(out);
+        }
     }
 }
 
+fn check_deadline<T>(c: &mut Call, cx: &mut Context<'_>) -> Poll<Result<T>> {
+    if let Some((sleep, after)) = &mut c.deadline {
+        if sleep.as_mut().poll(cx).is_ready() {
+            let after = *after;
+            let what = match c.id {
+                Some(id) => format!("{}.{} (request {id})", c.req.target.class(), c.req.method),
+                None => format!(
+                    "{}.{} (never sent: the session was not connected)",
+                    c.req.target.class(),
+                    c.req.method
+                ),
+            };
+            c.abandon();
+            let out = Err(Error::Timeout { what, after });
+            c.finish::<T>(&out, None);
+            return Poll::Ready(out);
+        }
+    }
+    Poll::Pending
+}
+
 /// Puts the class in front of the method name of decode errors (`Doc.GetLayout`).
-fn label(e: Error, w: &Waiting) -> Error {
+fn label(e: Error, c: &Call) -> Error {
+    let full = || format!("{}.{}", c.req.target.class(), c.req.method);
     match e {
         Error::Decode(mut d) => {
-            d.method = format!("{}.{}", w.class, w.method);
+            d.method = full();
             Error::Decode(d)
         }
         Error::ObjectNotFound { detail, .. } => Error::ObjectNotFound {
-            method: format!("{}.{}", w.class, w.method),
+            method: full(),
             detail,
         },
         other => other,
@@ -170,8 +468,10 @@ fn label(e: Error, w: &Waiting) -> Error {
 
 impl<T> Drop for CallFuture<T> {
     fn drop(&mut self) {
-        if let Some(w) = self.waiting.take() {
-            w.session.cancel(w.id);
+        if let Some(c) = self.inner.as_mut() {
+            if !matches!(c.state, State::Done) {
+                c.abandon();
+            }
         }
     }
 }

@@ -6,10 +6,10 @@ use std::marker::PhantomData;
 use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
+use crate::call::DecodeContext;
 use crate::de::Key;
 use crate::error::{DecodeError, Error, Result};
 use crate::object::{Object, ObjectInfo};
-use crate::session::Session;
 
 /// The `ObjectInterface` the engine answers with when a method opens an object.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -136,21 +136,26 @@ impl<'de, T: DeserializeOwned> Visitor<'de> for OutSeed<T> {
 }
 
 /// The object an out-property opens, as a handle of this session.
-pub fn object(session: &Session, raw: &str, name: &'static str, method: &str) -> Result<Object> {
+pub fn object(
+    ctx: &DecodeContext<'_>,
+    raw: &str,
+    name: &'static str,
+    method: &str,
+) -> Result<Object> {
     let r: Option<ObjectRef> = out(raw, name, method)?;
-    into_object(session, r, name, method)
+    into_object(ctx, r, name, method)
 }
 
 /// Turns an `ObjectInterface` into a handle; a null handle or type means "not found".
 pub fn into_object(
-    session: &Session,
+    ctx: &DecodeContext<'_>,
     r: Option<ObjectRef>,
     name: &str,
     method: &str,
 ) -> Result<Object> {
     let r = r.unwrap_or_default();
     match (r.handle, r.qtype) {
-        (Some(handle), Some(qtype)) => Ok(session.register_object(ObjectInfo {
+        (Some(handle), Some(qtype)) => Ok(ctx.object(ObjectInfo {
             handle,
             qtype: qtype.into(),
             generic_type: r.generic_type,

@@ -20,6 +20,8 @@ pub(crate) enum Incoming<'a> {
         outcome: Outcome<'a>,
         change: Vec<i32>,
         close: Vec<i32>,
+        /// `"delta": true`: the result's out-params are JSON-Patch lists.
+        delta: bool,
     },
     Notification {
         method: &'a str,
@@ -65,6 +67,7 @@ struct Members<'a> {
     params: Option<Option<Raw<'a>>>,
     change: Option<Option<Vec<i32>>>,
     close: Option<Option<Vec<i32>>>,
+    delta: Option<Option<bool>>,
 }
 
 /// Parses a frame; the error says what is wrong with it.
@@ -92,6 +95,7 @@ pub(crate) fn parse(text: &str) -> Result<Incoming<'_>, String> {
                 outcome,
                 change,
                 close,
+                delta: env.delta.flatten().unwrap_or(false),
             })
         }
         (None, Some(method)) => Ok(Incoming::Notification {
@@ -152,6 +156,7 @@ fn members(text: &str) -> Result<Members<'_>, String> {
                 }
                 "change" => set(&mut m.change, "change", json(value)?)?,
                 "close" => set(&mut m.close, "close", json(value)?)?,
+                "delta" => set(&mut m.delta, "delta", json(value)?)?,
                 _ => validate(value)?,
             }
             i = ws(b, end);
@@ -561,11 +566,13 @@ mod tests {
                 outcome: Outcome::Result(r),
                 change,
                 close,
+                delta,
             } => {
                 assert_eq!(id, 7);
                 assert_eq!(r.get(), page);
                 assert_eq!(change, vec![2, 3]);
                 assert!(close.is_empty());
+                assert!(!delta);
             }
             _ => panic!("not a result"),
         }
@@ -577,7 +584,11 @@ mod tests {
                 outcome: Outcome::Result(r),
                 change,
                 close,
-            } => assert_eq!((id, r.get(), change, close), (8, "{}", vec![1], vec![4])),
+                delta,
+            } => assert_eq!(
+                (id, r.get(), change, close, delta),
+                (8, "{}", vec![1], vec![4], true)
+            ),
             _ => panic!("not a result"),
         }
         let frame = r#"{"jsonrpc":"2.0","id":9,"error":{"code":1007,"parameter":"x","message":"App invalid"}}"#;

@@ -21,6 +21,20 @@ pub struct EngineError {
 pub struct CloseInfo {
     pub code: Option<u16>,
     pub reason: String,
+    /// This client closed the connection (`Session::close`, the last handle dropped,
+    /// `suspend`): retrying makes no sense.
+    pub by_client: bool,
+}
+
+impl CloseInfo {
+    /// A close the engine (or the network) caused.
+    pub fn remote(code: Option<u16>, reason: impl Into<String>) -> Self {
+        CloseInfo {
+            code,
+            reason: reason.into(),
+            by_client: false,
+        }
+    }
 }
 
 /// The close codes the engine documents for its WebSocket.
@@ -110,6 +124,20 @@ pub struct DecodeError {
     pub raw: String,
 }
 
+/// A delta patch that did not apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeltaError {
+    /// The method whose answer it was (`GenericObject.GetLayout`).
+    pub method: String,
+    /// The out-param (`qLayout`).
+    pub out: String,
+    /// The failing operation: its index in the list, kind and path.
+    pub index: usize,
+    pub op: String,
+    pub path: String,
+    pub message: String,
+}
+
 /// Everything that can go wrong in a session or a call.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -122,8 +150,9 @@ pub enum Error {
     Transport(String),
     /// The call or the connect got no answer in time.
     Timeout { what: String, after: Duration },
-    /// The call was cancelled before its answer arrived.
-    Cancelled { method: String },
+    /// A delta answer (a JSON-Patch list) did not apply to the last value of its cache.
+    /// That cache starts over: the next call of the method asks for the whole value.
+    Delta(Box<DeltaError>),
     /// The peer broke the protocol: a malformed frame, a response to an unknown id, ….
     Protocol(String),
     /// A result did not match its type.
@@ -157,16 +186,45 @@ impl Error {
         }
     }
 
-    /// True when retrying later may help (engine busy, no engine available, timeouts,
-    /// dropped connections).
+    /// True when retrying later may help: the engine was busy (4205), no engine was
+    /// available (4240), the connection dropped without a close code, a timeout, a
+    /// transport failure, or the engine aborted the request for a newer one (error 15,
+    /// `LOCERR_GENERIC_ABORTED`). False for a close this client made.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::ConnectionClosed(c) => matches!(
-                c.engine_code(),
-                Some(EngineCloseCode::Busy | EngineCloseCode::NoEngineAvailable) | None
-            ),
+            Error::ConnectionClosed(c) => {
+                !c.by_client
+                    && match c.code {
+                        None => true,
+                        Some(code) => matches!(
+                            EngineCloseCode::from_code(code),
+                            Some(EngineCloseCode::Busy | EngineCloseCode::NoEngineAvailable)
+                        ),
+                    }
+            }
             Error::Timeout { .. } | Error::Transport(_) => true,
+            Error::Engine(e) => e.code == ABORTED,
             _ => false,
+        }
+    }
+
+    /// A short name of the kind of failure, for metrics and logs: `engine`, `closed`,
+    /// `transport`, `timeout`, `protocol`, `decode`, `delta`, `not_found`,
+    /// `object_closed`, `rejected`, `encode`, `config`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Engine(_) => "engine",
+            Error::ConnectionClosed(_) => "closed",
+            Error::Transport(_) => "transport",
+            Error::Timeout { .. } => "timeout",
+            Error::Protocol(_) => "protocol",
+            Error::Decode(_) => "decode",
+            Error::Delta(_) => "delta",
+            Error::ObjectNotFound { .. } => "not_found",
+            Error::ObjectClosed { .. } => "object_closed",
+            Error::SessionRejected { .. } => "rejected",
+            Error::Encode(_) => "encode",
+            Error::Config(_) => "config",
         }
     }
 }
@@ -188,7 +246,11 @@ impl fmt::Display for Error {
             Error::ConnectionClosed(c) => write!(f, "connection to the engine closed: {c}"),
             Error::Transport(m) => write!(f, "transport error: {m}"),
             Error::Timeout { what, after } => write!(f, "{what} timed out after {after:?}"),
-            Error::Cancelled { method } => write!(f, "{method} was cancelled"),
+            Error::Delta(d) => write!(
+                f,
+                "the delta answer of {} ({}) does not apply: operation {} (`{}` at `{}`): {}",
+                d.method, d.out, d.index, d.op, d.path, d.message
+            ),
             Error::Protocol(m) => write!(f, "protocol violation by the engine: {m}"),
             Error::Decode(d) => write!(
                 f,
@@ -212,6 +274,10 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// The engine's error code for a request it aborted because a newer one (a selection,
+/// typically) made it moot: nothing was done, so the request can be sent again.
+pub const ABORTED: i32 = 15;
 
 /// The runtime's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -80,7 +80,7 @@ impl<T: Send + Sync + 'static> Live<T> {
             loop {
                 let result = tokio::select! {
                     r = fetch() => Some(r),
-                    () = object.closed() => None,
+                    _ = object.closed() => None,
                 };
                 let Some(result) = result else { break };
                 tx.send_modify(|s| {
@@ -97,7 +97,7 @@ impl<T: Send + Sync + 'static> Live<T> {
                 // covers them all. A lagged subscriber missed changes: fetch as well.
                 let changed = tokio::select! {
                     c = changes.next_item() => c.is_some(),
-                    () = object.closed() => false,
+                    _ = object.closed() => false,
                 };
                 if !changed {
                     break;

@@ -64,6 +64,30 @@ pub enum Notification {
     EngineWebsocketFailure,
     /// A notification this version does not know, kept as sent.
     Unknown { method: String, params: Value },
+    /// Sent by this client, not the engine: the connection was lost (or
+    /// [`Session::suspend`](crate::Session::suspend) was called). Calls made now wait for
+    /// the connection to come back (bounded by their timeouts).
+    Suspended {
+        /// Why (`connection to the engine closed: …`).
+        reason: String,
+    },
+    /// Sent by this client, not the engine: the session is connected again and its
+    /// objects are restored (or closed); see [`ResumeReport`].
+    Resumed(ResumeReport),
+}
+
+/// What a reconnection found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumeReport {
+    /// `Attached`: the engine kept the session and its handles. `Created`: it had lost
+    /// them, and the objects were opened again.
+    pub state: SessionState,
+    /// The objects that work again (with their new handle numbers).
+    pub restored: Vec<crate::ObjectInfo>,
+    /// The objects that could not be restored, each with the reason; they are closed.
+    pub closed: Vec<(crate::ObjectInfo, String)>,
+    /// Connection attempts it took.
+    pub attempts: u32,
 }
 
 impl Notification {
@@ -105,6 +129,8 @@ impl Notification {
             Notification::NoEngineAvailable => "OnNoEngineAvailable",
             Notification::EngineWebsocketFailure => "OnEngineWebsocketFailure",
             Notification::Unknown { method, .. } => method,
+            Notification::Suspended { .. } => "Suspended",
+            Notification::Resumed(_) => "Resumed",
         }
     }
 }

@@ -1,22 +1,23 @@
 //! [`Object`]: a handle to an engine object (a doc, a generic object, a field, …) with its
-//! lifecycle: change notifications and closing.
+//! lifecycle: change notifications, closing, and restoring after a reconnection.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{Notify, broadcast};
 
-use crate::call::{CallFuture, Decoder};
+use crate::call::{CallFuture, CallOptions, Decoder, MethodInfo, Request};
 use crate::error::Error;
 use crate::params::Params;
+use crate::restore::Origin;
 use crate::session::Session;
 use crate::stream::BroadcastStream;
 
 /// What the engine said about an object it opened (`ObjectInterface`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {
+    /// The handle number (it changes when a reconnection restores the object).
     pub handle: i32,
     /// The engine class (`qType`: `Doc`, `GenericObject`, …).
     pub qtype: Arc<str>,
@@ -37,41 +38,121 @@ impl ObjectInfo {
     }
 }
 
+/// Why an object is closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClosedReason {
+    /// The engine closed it (its handle was in a response's `close` list).
+    Engine,
+    /// The session ended; the text says why.
+    SessionEnded(String),
+    /// A reconnection found the engine had lost the session and could not open the object
+    /// again; the text says why.
+    NotRestored(String),
+}
+
+impl std::fmt::Display for ClosedReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClosedReason::Engine => f.write_str("closed by the engine"),
+            ClosedReason::SessionEnded(why) => write!(f, "the session ended: {why}"),
+            ClosedReason::NotRestored(why) => write!(f, "not restored after a reconnection: {why}"),
+        }
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section here is a single insert, remove or assignment: a panic cannot
+    // leave the data half-changed, so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 pub(crate) struct ObjectInner {
+    /// The handle number now; a restore after a reconnection changes it.
+    handle: AtomicI32,
+    /// What the engine said when it opened the object (`info.handle` is the first handle).
     pub(crate) info: ObjectInfo,
     closed: AtomicBool,
+    reason: Mutex<Option<ClosedReason>>,
     closed_notify: Notify,
-    /// Created on the first `changed()` subscription.
-    changes: OnceLock<broadcast::Sender<()>>,
+    /// Created on the first `changed()` subscription, dropped when the object closes so
+    /// that every subscriber's stream ends.
+    changes: Mutex<Option<broadcast::Sender<()>>>,
+    /// How to open the object again on a new engine session.
+    pub(crate) origin: Mutex<Origin>,
+}
+
+impl std::fmt::Debug for ObjectInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the origin: it holds params, which may hold secrets.
+        f.debug_struct("ObjectInner")
+            .field("handle", &self.handle())
+            .field("qtype", &self.info.qtype)
+            .field("generic_id", &self.info.generic_id)
+            .finish()
+    }
 }
 
 impl ObjectInner {
-    pub(crate) fn new(info: ObjectInfo) -> Self {
+    pub(crate) fn new(info: ObjectInfo, origin: Origin) -> Self {
         ObjectInner {
+            handle: AtomicI32::new(info.handle),
             info,
             closed: AtomicBool::new(false),
+            reason: Mutex::new(None),
             closed_notify: Notify::new(),
-            changes: OnceLock::new(),
+            changes: Mutex::new(None),
+            origin: Mutex::new(origin),
         }
+    }
+
+    pub(crate) fn handle(&self) -> i32 {
+        self.handle.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_handle(&self, handle: i32) {
+        self.handle.store(handle, Ordering::Release);
     }
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
 
-    pub(crate) fn mark_closed(&self) {
+    /// Closes the object (once; the first reason stays) and ends its `changed()` streams.
+    pub(crate) fn mark_closed(&self, reason: ClosedReason) {
+        {
+            let mut r = lock(&self.reason);
+            if r.is_none() {
+                *r = Some(reason);
+            }
+        }
         self.closed.store(true, Ordering::Release);
+        lock(&self.changes).take();
         self.closed_notify.notify_waiters();
     }
 
     pub(crate) fn notify_changed(&self) {
-        if let Some(tx) = self.changes.get() {
+        if let Some(tx) = lock(&self.changes).as_ref() {
             let _ = tx.send(());
         }
     }
+
+    pub(crate) fn snapshot(&self) -> ObjectInfo {
+        ObjectInfo {
+            handle: self.handle(),
+            ..self.info.clone()
+        }
+    }
+
+    pub(crate) fn class(&self) -> &Arc<str> {
+        &self.info.qtype
+    }
 }
 
-/// A handle to an engine object: a cheap clone of the session and the handle number.
+/// A handle to an engine object: a cheap clone of the session and the object.
+///
+/// After a reconnection that restored the object, the same `Object` (and every clone)
+/// addresses it under its new handle number.
 #[derive(Clone)]
 pub struct Object {
     session: Session,
@@ -83,16 +164,18 @@ impl Object {
         Object { session, inner }
     }
 
+    /// The handle number now (a restore after a reconnection changes it).
     pub fn handle(&self) -> i32 {
-        self.inner.info.handle
+        self.inner.handle()
     }
 
     pub fn session(&self) -> &Session {
         &self.session
     }
 
-    pub fn info(&self) -> &ObjectInfo {
-        &self.inner.info
+    /// What the engine said when it opened the object, with the handle number now.
+    pub fn info(&self) -> ObjectInfo {
+        self.inner.snapshot()
     }
 
     /// The engine class (`Doc`, `GenericObject`, …).
@@ -108,28 +191,40 @@ impl Object {
         self.inner.info.generic_type.as_deref()
     }
 
-    /// True once the engine has closed the object (or the session ended). Calls on a
-    /// closed object fail at once, without being sent.
+    /// True once the object is closed (by the engine, the end of the session, or a
+    /// reconnection that could not restore it). Calls on a closed object fail at once,
+    /// without being sent.
     pub fn is_closed(&self) -> bool {
         self.inner.is_closed()
     }
 
-    /// Waits until the engine closes the object (or the session ends).
-    pub async fn closed(&self) {
+    /// Why the object is closed, once it is.
+    pub fn closed_reason(&self) -> Option<ClosedReason> {
+        lock(&self.inner.reason).clone()
+    }
+
+    /// Waits until the object is closed and returns why.
+    pub async fn closed(&self) -> ClosedReason {
         loop {
             let notified = self.inner.closed_notify.notified();
-            if self.inner.is_closed() {
-                return;
+            if let Some(r) = self.closed_reason() {
+                return r;
             }
             notified.await;
         }
     }
 
     /// A stream that yields once per `change` the engine reports for this object (its
-    /// layout is invalid: refetch it). Events are published before the response that
-    /// carried them is delivered. A subscriber that falls behind gets `Err(Lagged)`.
+    /// layout is invalid: refetch it), and once when a reconnection restored it. Events
+    /// are published before the response that carried them is delivered. A subscriber
+    /// that falls behind gets `Err(Lagged)`. The stream ends when the object closes
+    /// (which includes the end of the session).
     pub fn changed(&self) -> BroadcastStream<()> {
-        let tx = self.inner.changes.get_or_init(|| broadcast::channel(16).0);
+        let mut slot = lock(&self.inner.changes);
+        if self.inner.is_closed() {
+            return BroadcastStream::ended();
+        }
+        let tx = slot.get_or_insert_with(|| broadcast::channel(16).0);
         BroadcastStream::new(tx.subscribe())
     }
 
@@ -137,39 +232,46 @@ impl Object {
     /// `result` JSON into the output.
     pub fn call<T>(
         &self,
-        method: &'static str,
+        method: MethodInfo,
         params: Params,
-        timeout: Option<Duration>,
+        options: CallOptions,
         decode: Decoder<T>,
     ) -> CallFuture<T> {
-        if self.inner.is_closed() {
-            return CallFuture::failed(match self.session.closed_reason() {
-                Some(e) => e,
-                None => Error::ObjectClosed {
-                    handle: self.handle(),
-                    method: format!("{}.{method}", self.inner.info.qtype),
-                },
-            });
+        if let Some(e) = self.closed_error(method.name) {
+            return CallFuture::failed(e);
         }
         let params = match params.finish() {
             Ok(p) => p,
             Err(e) => return CallFuture::failed(Error::Encode(e)),
         };
-        self.session.send(
-            self.handle(),
-            self.inner.info.qtype.clone(),
-            Cow::Borrowed(method),
+        let req = Request {
+            target: self.inner.clone(),
+            method: Cow::Borrowed(method.name),
             params,
-            timeout,
-            decode,
-        )
+            delta: method.delta,
+            opens: method.opens,
+        };
+        CallFuture::start(self.session.clone(), req, options, decode)
+    }
+
+    pub(crate) fn closed_error(&self, method: &str) -> Option<Error> {
+        if !self.inner.is_closed() {
+            return None;
+        }
+        Some(match self.session.closed_reason() {
+            Some(e) => e,
+            None => Error::ObjectClosed {
+                handle: self.handle(),
+                method: format!("{}.{method}", self.inner.info.qtype),
+            },
+        })
     }
 }
 
 impl std::fmt::Debug for Object {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Object")
-            .field("handle", &self.inner.info.handle)
+            .field("handle", &self.handle())
             .field("qtype", &self.inner.info.qtype)
             .field("generic_id", &self.inner.info.generic_id)
             .field("closed", &self.is_closed())

@@ -6,20 +6,26 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use serde_json::Value;
-use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot, watch};
 
-use crate::call::{CallFuture, Decoder, Reply};
-use crate::connection;
+use crate::call::{Answer, CallFuture, Reply, Request};
+use crate::connection::{self, Connector};
+use crate::decode::ObjectRef;
+use crate::delta;
 use crate::envelope::{self, Incoming, Outcome};
-use crate::error::{CloseInfo, EngineError, Error, Result};
-use crate::notification::{Notification, SessionState};
-use crate::object::{Object, ObjectInfo, ObjectInner};
-use crate::params::Params;
+use crate::error::{CloseInfo, DeltaError, EngineError, Error, Result};
+use crate::intercept::Interceptor;
+use crate::notification::{Notification, ResumeReport, SessionState};
+use crate::object::{ClosedReason, Object, ObjectInfo, ObjectInner, lock};
+use crate::observe::{MethodMetrics, SessionMetrics};
+use crate::reconnect::{Reconnect, RetryPolicy};
+use crate::restore::{self, Origin};
 use crate::stream::BroadcastStream;
 use crate::traffic::{Direction, TrafficHook};
 use crate::transport::{Text, Transport};
@@ -28,16 +34,38 @@ use crate::transport::{Text, Transport};
 pub const GLOBAL_HANDLE: i32 = -1;
 
 /// What a session does beside carrying calls; see [`SessionBuilder`](crate::SessionBuilder)
-/// for connecting.
+/// for connecting. Every limit has a default that fits an interactive client.
 #[derive(Clone)]
 pub struct SessionOptions {
-    /// A timeout for every call that sets none of its own.
+    /// A timeout for every call that sets none of its own (default: none).
     pub call_timeout: Option<Duration>,
     /// How many notifications (and change lists) a slow subscriber may fall behind before
-    /// it is told it lagged.
+    /// it is told it lagged (default 256).
     pub notification_capacity: usize,
-    /// Hooks that see every frame sent and received.
+    /// Hooks that see every frame sent and received, on a thread of their own.
     pub traffic: Vec<Arc<dyn TrafficHook>>,
+    /// Ask for the delta protocol (default: on).
+    pub delta: bool,
+    /// The delta caches of a session hold at most this many bytes (default 64 MiB) and
+    /// `delta_cache_entries` values (default 4096); past that the least recently used
+    /// start over.
+    pub delta_cache_bytes: usize,
+    pub delta_cache_entries: usize,
+    /// Calls sent and not answered at most (default 4096); a call past it waits, in its
+    /// future, for a slot.
+    pub max_in_flight: usize,
+    /// A response bigger than this fails its call with [`Error::Protocol`] instead of
+    /// being decoded (default: none; the transport's maximum frame size still applies).
+    pub max_response_bytes: Option<usize>,
+    /// Retries of calls the engine aborted (default: 2).
+    pub retry: RetryPolicy,
+    /// Automatic reconnection (default: none: a lost connection ends the session).
+    pub reconnect: Option<Reconnect>,
+    /// Hooks around every call.
+    pub interceptors: Vec<Arc<dyn Interceptor>>,
+    /// How long a reconnection waits for `OnConnected` (default 10 s; `None`: it does
+    /// not wait, and treats the engine session as new).
+    pub on_connected_timeout: Option<Duration>,
 }
 
 impl Default for SessionOptions {
@@ -46,6 +74,15 @@ impl Default for SessionOptions {
             call_timeout: None,
             notification_capacity: 256,
             traffic: Vec::new(),
+            delta: true,
+            delta_cache_bytes: 64 << 20,
+            delta_cache_entries: 4096,
+            max_in_flight: 4096,
+            max_response_bytes: None,
+            retry: RetryPolicy::default(),
+            reconnect: None,
+            interceptors: Vec::new(),
+            on_connected_timeout: Some(Duration::from_secs(10)),
         }
     }
 }
@@ -56,13 +93,27 @@ impl std::fmt::Debug for SessionOptions {
             .field("call_timeout", &self.call_timeout)
             .field("notification_capacity", &self.notification_capacity)
             .field("traffic", &self.traffic.len())
+            .field("delta", &self.delta)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("retry", &self.retry)
+            .field("reconnect", &self.reconnect)
+            .field("interceptors", &self.interceptors.len())
             .finish()
     }
 }
 
 pub(crate) enum Command {
-    Frame(String),
+    /// A request frame, built for connection `epoch`.
+    Call {
+        id: i64,
+        epoch: u64,
+        frame: String,
+    },
+    /// A `CancelRequest` frame.
+    Cancel(String),
     Close,
+    Suspend,
+    Resume(oneshot::Sender<Result<ResumeReport>>),
 }
 
 /// A connection to an engine. Cheap to clone; every clone and every handle opened on it
@@ -85,71 +136,119 @@ impl Drop for SessionInner {
     }
 }
 
+/// `link`: bit 63 set while connected; the low bits count connections (the epoch).
+const LIVE: u64 = 1 << 63;
+const ENDED: u64 = 1 << 62;
+
 /// State shared by the session handles and the connection task.
 pub(crate) struct Shared {
     next_id: AtomicI64,
     table: Mutex<CallTable>,
     // Created on the first subscription: a broadcast buffer of `notification_capacity`
     // slots is most of an idle session's memory, and a send with no subscriber is
-    // dropped either way.
-    notifications: OnceLock<broadcast::Sender<Notification>>,
-    changes: OnceLock<broadcast::Sender<Arc<[i32]>>>,
+    // dropped either way. Taken at the end of the session, so that streams end.
+    notifications: Mutex<Option<broadcast::Sender<Notification>>>,
+    changes: Mutex<Option<broadcast::Sender<Arc<[i32]>>>>,
     objects: Mutex<HashMap<i32, Weak<ObjectInner>>>,
     /// Handles the engine closed (and has not handed out again): raw calls on them fail
     /// at once, like typed ones.
     closed_handles: Mutex<HashSet<i32>>,
-    global: Arc<ObjectInner>,
+    pub(crate) global: Arc<ObjectInner>,
     pub(crate) options: SessionOptions,
-    state: OnceLock<SessionState>,
+    /// What the last `OnConnected` said (reset for each new connection).
+    state: Mutex<Option<SessionState>>,
     /// Woken when `state` is set.
-    connected: Notify,
+    pub(crate) connected: Notify,
     closed: watch::Sender<Option<Error>>,
+    link: AtomicU64,
+    link_changed: Notify,
+    permits: Arc<Semaphore>,
+    hooks: Option<std::sync::mpsc::Sender<(Direction, Text)>>,
+    pub(crate) connector: Option<Connector>,
 }
 
 #[derive(Default)]
 struct CallTable {
     pending: HashMap<i64, Pending>,
-    /// Ids whose caller gave up: their late responses are dropped quietly.
-    cancelled: HashSet<i64>,
-    /// Set once, when the connection ends: every later call fails with it.
+    /// Ids whose caller gave up: their late responses are dropped quietly (after their
+    /// delta patches are applied: the engine's cache moved on either way).
+    cancelled: HashMap<i64, Option<DeltaSlot>>,
+    /// Set once, when the session ends: every later call fails with it.
     closed: Option<Error>,
+    delta: Option<delta::Cache>,
+    metrics: Option<SessionMetrics>,
+}
+
+#[derive(Clone, Copy)]
+struct DeltaSlot {
+    key: delta::Key,
+    out: &'static str,
+    /// `"delta": true` was sent (else the method could have, but its cache starts over).
+    asked: bool,
 }
 
 struct Pending {
     tx: oneshot::Sender<Reply>,
     method: Cow<'static, str>,
-    class: Arc<str>,
+    target: Arc<ObjectInner>,
+    sent_at: std::time::Instant,
+    /// The connection task wrote it: a lost connection fails it instead of sending it
+    /// again.
+    written: bool,
+    delta: Option<DeltaSlot>,
+    opens: bool,
+    /// Params kept to restore objects (see `restore::keeps_params`).
+    params: Option<String>,
+    metrics: Option<Arc<MethodMetrics>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding these locks cannot leave them inconsistent (single inserts and
-    // removes), so a poisoned lock is still usable.
-    m.lock().unwrap_or_else(|p| p.into_inner())
+/// What sending a request did.
+pub(crate) enum Dispatch {
+    Sent {
+        id: i64,
+        rx: oneshot::Receiver<Reply>,
+        permit: Option<OwnedSemaphorePermit>,
+    },
+    /// Not sent: try again when this resolves (with a permit, if it got one).
+    Wait(futures_util::future::BoxFuture<'static, Option<OwnedSemaphorePermit>>),
 }
 
 impl Session {
     /// Starts a session over any transport (the connection task is spawned on the current
     /// tokio runtime). Does not wait for `OnConnected`; see
     /// [`SessionBuilder::connect_transport`](crate::SessionBuilder::connect_transport).
+    /// Such a session cannot reconnect: it has no way to open another transport.
     pub fn from_transport<T: Transport>(transport: T, options: SessionOptions) -> Session {
+        Self::start(Box::new(transport), options, None)
+    }
+
+    pub(crate) fn start(
+        transport: Box<dyn Transport>,
+        options: SessionOptions,
+        connector: Option<Connector>,
+    ) -> Session {
         let (tx, rx) = mpsc::unbounded_channel();
+        let hooks = (!options.traffic.is_empty()).then(|| spawn_hooks(options.traffic.clone()));
         let shared = Arc::new(Shared {
             next_id: AtomicI64::new(1),
             table: Mutex::new(CallTable::default()),
-            notifications: OnceLock::new(),
-            changes: OnceLock::new(),
+            notifications: Mutex::new(None),
+            changes: Mutex::new(None),
             objects: Mutex::new(HashMap::new()),
             closed_handles: Mutex::new(HashSet::new()),
-            global: Arc::new(ObjectInner::new(ObjectInfo {
-                handle: GLOBAL_HANDLE,
-                qtype: "Global".into(),
-                generic_type: None,
-                generic_id: None,
-            })),
+            global: Arc::new(ObjectInner::new(
+                ObjectInfo::new(GLOBAL_HANDLE, "Global"),
+                Origin::Root,
+            )),
+            permits: Arc::new(Semaphore::new(options.max_in_flight.max(1))),
             options,
-            state: OnceLock::new(),
+            state: Mutex::new(None),
             connected: Notify::new(),
             closed: watch::channel(None).0,
+            link: AtomicU64::new(LIVE),
+            link_changed: Notify::new(),
+            hooks,
+            connector,
         });
         tokio::spawn(connection::run(transport, shared.clone(), rx));
         Session {
@@ -157,28 +256,37 @@ impl Session {
         }
     }
 
+    pub(crate) fn options(&self) -> &SessionOptions {
+        &self.inner.shared.options
+    }
+
+    pub(crate) fn interceptors(&self) -> &[Arc<dyn Interceptor>] {
+        &self.inner.shared.options.interceptors
+    }
+
     /// The untyped `Global` object (handle -1). `qix_generated` wraps it as `Global`.
     pub fn global_object(&self) -> Object {
         Object::new(self.clone(), self.inner.shared.global.clone())
     }
 
-    /// The state `OnConnected` reported, once it arrived.
-    pub fn state(&self) -> Option<&SessionState> {
-        self.inner.shared.state.get()
+    /// The state the last `OnConnected` reported, once it arrived.
+    pub fn state(&self) -> Option<SessionState> {
+        lock(&self.inner.shared.state).clone()
     }
 
-    /// A stream of the engine's notifications from now on. A subscriber that falls more
-    /// than `notification_capacity` behind gets `Err(Lagged)` and continues after the gap;
-    /// it never stalls the connection.
+    /// A stream of the engine's notifications from now on (and this client's own
+    /// [`Notification::Suspended`] and [`Notification::Resumed`]). A subscriber that falls
+    /// more than `notification_capacity` behind gets `Err(Lagged)` and continues after the
+    /// gap; it never stalls the connection. The stream ends when the session ends.
     pub fn notifications(&self) -> BroadcastStream<Notification> {
         let shared = &self.inner.shared;
-        let tx = shared
-            .notifications
-            .get_or_init(|| broadcast::channel(shared.capacity()).0);
-        BroadcastStream::new(tx.subscribe())
+        subscribe(&shared.notifications, shared.capacity(), || {
+            shared.closed.borrow().is_some()
+        })
     }
 
     /// A stream of the `change` lists the engine sends (handles whose layouts are invalid).
+    /// It ends when the session ends.
     ///
     /// Ordering: a frame's `change` list is published here and to each
     /// [`Object::changed`](crate::Object::changed) stream, and its `close` list marks the
@@ -187,10 +295,9 @@ impl Session {
     /// subscriber's stream, and calls on the objects it closed already fail.
     pub fn changes(&self) -> BroadcastStream<Arc<[i32]>> {
         let shared = &self.inner.shared;
-        let tx = shared
-            .changes
-            .get_or_init(|| broadcast::channel(shared.capacity()).0);
-        BroadcastStream::new(tx.subscribe())
+        subscribe(&shared.changes, shared.capacity(), || {
+            shared.closed.borrow().is_some()
+        })
     }
 
     /// Waits for `OnConnected` and returns the state it reported (at once if it came
@@ -200,25 +307,31 @@ impl Session {
         loop {
             let mut notified = std::pin::pin!(shared.connected.notified());
             notified.as_mut().enable();
-            if let Some(s) = shared.state.get() {
-                return Ok(s.clone());
+            if let Some(s) = lock(&shared.state).clone() {
+                return Ok(s);
             }
             tokio::select! {
                 () = notified => {}
                 e = self.closed() => {
                     // OnConnected may have come in the frame just before the close.
-                    return shared.state.get().cloned().ok_or(e);
+                    return lock(&shared.state).clone().ok_or(e);
                 }
             }
         }
     }
 
-    /// True once the connection has ended.
+    /// True once the session has ended (closed, or lost for good).
     pub fn is_closed(&self) -> bool {
         self.inner.shared.closed.borrow().is_some()
     }
 
-    /// Waits until the connection ends and returns why.
+    /// True while the session has a connection (not suspended, not reconnecting, not
+    /// ended).
+    pub fn is_connected(&self) -> bool {
+        self.inner.shared.link.load(Ordering::Acquire) & LIVE != 0
+    }
+
+    /// Waits until the session ends and returns why.
     pub async fn closed(&self) -> Error {
         let mut rx = self.inner.shared.closed.subscribe();
         loop {
@@ -231,7 +344,7 @@ impl Session {
         }
     }
 
-    /// Why the connection ended, once it has.
+    /// Why the session ended, once it has.
     pub fn closed_reason(&self) -> Option<Error> {
         self.inner.shared.closed.borrow().clone()
     }
@@ -247,49 +360,90 @@ impl Session {
         self.closed().await;
     }
 
+    /// Closes the connection but keeps the session: calls made now wait (bounded by their
+    /// timeouts) until [`Session::resume`]. Calls in flight fail with a retryable
+    /// [`Error::ConnectionClosed`]. Subscribers get [`Notification::Suspended`].
+    pub fn suspend(&self) -> Result<()> {
+        if self.inner.shared.connector.is_none() {
+            return Err(no_connector());
+        }
+        self.inner
+            .tx
+            .send(Command::Suspend)
+            .map_err(|_| self.closed_error())
+    }
+
+    /// Connects again after [`Session::suspend`] (or at once, during an automatic
+    /// reconnection's wait) with the same URL and headers, restores the objects (see
+    /// [`ResumeReport`]) and returns what it did.
+    pub async fn resume(&self) -> Result<ResumeReport> {
+        if self.inner.shared.connector.is_none() {
+            return Err(no_connector());
+        }
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .tx
+            .send(Command::Resume(tx))
+            .map_err(|_| self.closed_error())?;
+        match rx.await {
+            Ok(r) => r,
+            Err(_) => Err(self.closed_error()),
+        }
+    }
+
     /// Calls any method by name on any handle: for methods newer than the generated crate.
     /// `params` is an object (sent by name) or an array (sent by position). Returns the
     /// whole `result` object.
     pub async fn call_raw(&self, handle: i32, method: &str, params: Value) -> Result<Value> {
-        let params = Params::from_value(&params).map_err(Error::Encode)?;
+        let params = crate::Params::from_value(&params).map_err(Error::Encode)?;
         if lock(&self.inner.shared.closed_handles).contains(&handle) {
             return Err(Error::ObjectClosed {
                 handle,
                 method: method.to_string(),
             });
         }
-        let class: Arc<str> = self
-            .live_object(handle)
-            .map(|o| o.info.qtype.clone())
-            .unwrap_or_else(|| {
-                if handle == GLOBAL_HANDLE {
-                    "Global".into()
-                } else {
-                    format!("handle {handle}").into()
-                }
-            });
-        self.send(
-            handle,
-            class,
-            Cow::Owned(method.to_string()),
+        let target = self.live_object(handle).unwrap_or_else(|| {
+            let class = if handle == GLOBAL_HANDLE {
+                "Global".to_string()
+            } else {
+                format!("handle {handle}")
+            };
+            Arc::new(ObjectInner::new(
+                ObjectInfo::new(handle, &class),
+                Origin::Unrestorable("an unregistered handle".into()),
+            ))
+        });
+        let req = Request {
+            target,
+            method: Cow::Owned(method.to_string()),
             params,
-            None,
-            |_, raw| crate::decode::all::<Value>(raw, "raw call"),
-        )
+            delta: None,
+            opens: false,
+        };
+        CallFuture::start(self.clone(), req, Default::default(), |_, raw| {
+            crate::decode::all::<Value>(raw, "raw call")
+        })
         .await
     }
 
     /// Wraps an object the engine opened (from a raw call) as a handle of this session.
     pub fn register_object(&self, info: ObjectInfo) -> Object {
+        let shared = &self.inner.shared;
         // The engine reuses the numbers of closed handles.
-        lock(&self.inner.shared.closed_handles).remove(&info.handle);
-        let mut objects = lock(&self.inner.shared.objects);
+        lock(&shared.closed_handles).remove(&info.handle);
+        let mut objects = lock(&shared.objects);
         if let Some(existing) = objects.get(&info.handle).and_then(Weak::upgrade) {
             if !existing.is_closed() && existing.info.qtype == info.qtype {
                 return Object::new(self.clone(), existing);
             }
         }
-        let inner = Arc::new(ObjectInner::new(info));
+        let docs: Vec<Arc<ObjectInner>> = objects
+            .values()
+            .filter_map(Weak::upgrade)
+            .filter(|o| &*o.info.qtype == "Doc" && !o.is_closed())
+            .collect();
+        let origin = restore::origin_guess(&info, &docs);
+        let inner = Arc::new(ObjectInner::new(info, origin));
         objects.insert(inner.info.handle, Arc::downgrade(&inner));
         drop(objects);
         Object::new(self.clone(), inner)
@@ -304,67 +458,184 @@ impl Session {
             .and_then(Weak::upgrade)
     }
 
-    /// Sends a call and returns the future of its decoded result.
-    pub(crate) fn send<T>(
+    /// Sends a request now if the session is connected and has a free slot.
+    pub(crate) fn dispatch(
         &self,
-        handle: i32,
-        class: Arc<str>,
-        method: Cow<'static, str>,
-        params: String,
-        timeout: Option<Duration>,
-        decode: Decoder<T>,
-    ) -> CallFuture<T> {
+        req: &Request,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Result<Dispatch> {
         let shared = &self.inner.shared;
+        let link = shared.link.load(Ordering::Acquire);
+        if link & ENDED != 0 {
+            return Err(self.closed_error());
+        }
+        if link & LIVE == 0 {
+            let s = shared.clone();
+            return Ok(Dispatch::Wait(
+                async move {
+                    loop {
+                        let notified = s.link_changed.notified();
+                        let l = s.link.load(Ordering::Acquire);
+                        if l & (LIVE | ENDED) != 0 {
+                            return None;
+                        }
+                        notified.await;
+                    }
+                }
+                .boxed(),
+            ));
+        }
+        let permit = match permit {
+            Some(p) => p,
+            None => match shared.permits.clone().try_acquire_owned() {
+                Ok(p) => p,
+                Err(_) => {
+                    let sem = shared.permits.clone();
+                    return Ok(Dispatch::Wait(
+                        async move { sem.acquire_owned().await.ok() }.boxed(),
+                    ));
+                }
+            },
+        };
+        let epoch = link & !LIVE;
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let frame = request_frame(id, handle, &method, &params);
+        let handle = req.target.handle();
         let (tx, rx) = oneshot::channel();
+        let keep_params = restore::keeps_params(&req.method, &req.target);
+        let frame;
         {
             let mut table = lock(&shared.table);
             if let Some(e) = &table.closed {
-                return CallFuture::failed(e.clone());
+                return Err(e.clone());
             }
+            let delta = match (&req.method, req.delta) {
+                (Cow::Borrowed(method), Some(out)) if shared.options.delta => {
+                    let key = (handle, *method);
+                    let asked = table.delta.as_ref().is_none_or(|c| c.may_ask(&key));
+                    Some(DeltaSlot { key, out, asked })
+                }
+                _ => None,
+            };
+            frame = request_frame(
+                id,
+                handle,
+                &req.method,
+                &req.params,
+                delta.is_some_and(|d| d.asked),
+            );
+            let metrics = table
+                .metrics
+                .get_or_insert_with(SessionMetrics::new)
+                .method(&req.method);
             table.pending.insert(
                 id,
                 Pending {
                     tx,
-                    method: method.clone(),
-                    class: class.clone(),
+                    method: req.method.clone(),
+                    target: req.target.clone(),
+                    sent_at: std::time::Instant::now(),
+                    written: false,
+                    delta,
+                    opens: req.opens,
+                    params: keep_params.then(|| req.params.clone()),
+                    metrics: Some(metrics),
                 },
             );
+            if let Some(m) = &table.metrics {
+                m.in_flight.increment(1.0);
+            }
         }
-        if self.inner.tx.send(Command::Frame(frame)).is_err() {
+        if self
+            .inner
+            .tx
+            .send(Command::Call { id, epoch, frame })
+            .is_err()
+        {
             lock(&shared.table).pending.remove(&id);
-            return CallFuture::failed(closed_by_client());
+            return Err(self.closed_error());
         }
-        let timeout = timeout.or(shared.options.call_timeout);
-        CallFuture::waiting(self.clone(), id, handle, class, method, rx, timeout, decode)
+        Ok(Dispatch::Sent {
+            id,
+            rx,
+            permit: Some(permit),
+        })
     }
 
     /// Gives up on a call: its slot is freed, its late response will be dropped, and the
-    /// engine is asked to stop working on it (`Global.CancelRequest`).
+    /// engine is asked to stop working on it (`Global.CancelRequest`) if it was sent.
     pub(crate) fn cancel(&self, id: i64) {
         let shared = &self.inner.shared;
-        let cancel_id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-        {
+        let written = {
             let mut table = lock(&shared.table);
-            if table.pending.remove(&id).is_none() || table.closed.is_some() {
+            let Some(p) = table.pending.remove(&id) else {
+                return;
+            };
+            if let Some(m) = &table.metrics {
+                m.in_flight.decrement(1.0);
+            }
+            if !p.written || table.closed.is_some() {
+                // Never written: the connection task will skip its frame.
                 return;
             }
-            table.cancelled.insert(id);
-            table.cancelled.insert(cancel_id);
+            table.cancelled.insert(id, p.delta);
+            true
+        };
+        if written {
+            let cancel_id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+            lock(&shared.table).cancelled.insert(cancel_id, None);
+            let params = format!("{{\"qRequestId\":{id}}}");
+            let frame = request_frame(cancel_id, GLOBAL_HANDLE, "CancelRequest", &params, false);
+            let _ = self.inner.tx.send(Command::Cancel(frame));
         }
-        let params = format!("{{\"qRequestId\":{id}}}");
-        let frame = request_frame(cancel_id, GLOBAL_HANDLE, "CancelRequest", &params);
-        let _ = self.inner.tx.send(Command::Frame(frame));
     }
+}
+
+fn subscribe<T: Clone + Send + 'static>(
+    slot: &Mutex<Option<broadcast::Sender<T>>>,
+    capacity: usize,
+    ended: impl Fn() -> bool,
+) -> BroadcastStream<T> {
+    let mut slot = lock(slot);
+    if slot.is_none() && ended() {
+        return BroadcastStream::ended();
+    }
+    let tx = slot.get_or_insert_with(|| broadcast::channel(capacity).0);
+    BroadcastStream::new(tx.subscribe())
+}
+
+/// Runs traffic hooks on a thread of their own: a hook that writes a file must not stall
+/// the connection task (and with it every call). Frames reach hooks in order.
+fn spawn_hooks(hooks: Vec<Arc<dyn TrafficHook>>) -> std::sync::mpsc::Sender<(Direction, Text)> {
+    let (tx, rx) = std::sync::mpsc::channel::<(Direction, Text)>();
+    let spawned = std::thread::Builder::new()
+        .name("qix-traffic".into())
+        .spawn(move || {
+            // Ends when the session (the sender) is gone.
+            while let Ok((dir, text)) = rx.recv() {
+                for hook in &hooks {
+                    hook.frame(dir, text.as_str());
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(target: "qix", error = %e, "cannot start the traffic hook thread");
+    }
+    tx
+}
+
+fn no_connector() -> Error {
+    Error::Config(
+        "this session was started over a given transport; it has no URL to connect to again".into(),
+    )
 }
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let table = lock(&self.inner.shared.table);
         f.debug_struct("Session")
-            .field("state", &self.inner.shared.state.get())
+            .field("state", &*lock(&self.inner.shared.state))
             .field("pending", &table.pending.len())
+            .field("connected", &self.is_connected())
             .field("closed", &table.closed.is_some())
             .finish()
     }
@@ -374,13 +645,20 @@ fn closed_by_client() -> Error {
     Error::ConnectionClosed(CloseInfo {
         code: None,
         reason: "the session was closed by the client".into(),
+        by_client: true,
     })
 }
 
 /// `{"jsonrpc":"2.0","id":…,"handle":…,"method":…,"params":…}`.
-fn request_frame(id: i64, handle: i32, method: &str, params: &str) -> String {
+pub(crate) fn request_frame(
+    id: i64,
+    handle: i32,
+    method: &str,
+    params: &str,
+    delta: bool,
+) -> String {
     use std::fmt::Write;
-    let mut frame = String::with_capacity(64 + method.len() + params.len());
+    let mut frame = String::with_capacity(80 + method.len() + params.len());
     let _ = write!(
         frame,
         "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"handle\":{handle},\"method\":"
@@ -397,6 +675,9 @@ fn request_frame(id: i64, handle: i32, method: &str, params: &str) -> String {
     }
     frame.push_str(",\"params\":");
     frame.push_str(params);
+    if delta {
+        frame.push_str(",\"delta\":true");
+    }
     frame.push('}');
     frame
 }
@@ -406,16 +687,92 @@ impl Shared {
         self.options.notification_capacity.max(1)
     }
 
-    pub(crate) fn trace(&self, dir: Direction, text: &str) {
-        for hook in &self.options.traffic {
-            hook.frame(dir, text);
+    pub(crate) fn trace(&self, dir: Direction, text: Text) {
+        if let Some(tx) = &self.hooks {
+            let _ = tx.send((dir, text));
         }
+    }
+
+    pub(crate) fn epoch(&self) -> u64 {
+        self.link.load(Ordering::Acquire) & !(LIVE | ENDED)
+    }
+
+    /// A new connection (`live`: it carries user calls now; else it is being restored).
+    pub(crate) fn set_link(&self, epoch: u64, live: bool) {
+        self.link
+            .store(epoch | if live { LIVE } else { 0 }, Ordering::Release);
+        self.link_changed.notify_waiters();
+    }
+
+    pub(crate) fn reset_state(&self) {
+        *lock(&self.state) = None;
+    }
+
+    pub(crate) fn state(&self) -> Option<SessionState> {
+        lock(&self.state).clone()
+    }
+
+    /// Picks the frames to write from a batch of commands: calls of an older connection are
+    /// sent back to be sent again (with new handles), calls already given up are skipped.
+    pub(crate) fn select_writes(&self, batch: &mut Vec<(i64, u64, String)>) -> Vec<String> {
+        let epoch = self.epoch();
+        let mut out = Vec::with_capacity(batch.len());
+        let mut table = lock(&self.table);
+        for (id, e, frame) in batch.drain(..) {
+            if e != epoch {
+                if let Some(p) = table.pending.remove(&id) {
+                    let _ = p.tx.send(Reply::Requeue);
+                }
+                continue;
+            }
+            if let Some(p) = table.pending.get_mut(&id) {
+                p.written = true;
+                out.push(frame);
+            }
+        }
+        out
+    }
+
+    pub(crate) fn count_sent(&self, bytes: usize) {
+        if let Some(m) = &lock(&self.table).metrics {
+            m.sent_bytes.increment(bytes as u64);
+        }
+    }
+
+    /// Registers an internal call (restoring objects) and returns its frame.
+    pub(crate) fn internal_call(
+        &self,
+        handle: i32,
+        method: &'static str,
+        params: &str,
+    ) -> Result<(String, oneshot::Receiver<Reply>)> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        let mut table = lock(&self.table);
+        if let Some(e) = &table.closed {
+            return Err(e.clone());
+        }
+        table.pending.insert(
+            id,
+            Pending {
+                tx,
+                method: Cow::Borrowed(method),
+                target: self.global.clone(),
+                sent_at: std::time::Instant::now(),
+                written: true,
+                delta: None,
+                opens: false,
+                params: None,
+                metrics: None,
+            },
+        );
+        Ok((request_frame(id, handle, method, params, false), rx))
     }
 
     /// Routes one incoming frame. An error means the frame is malformed and the
     /// connection must end (a pending call could otherwise wait forever).
     pub(crate) fn on_frame(&self, text: Text) -> Result<()> {
-        self.trace(Direction::Received, text.as_str());
+        self.trace(Direction::Received, text.clone());
         let s = text.as_str();
         match envelope::parse(s).map_err(Error::Protocol)? {
             Incoming::Response {
@@ -423,35 +780,54 @@ impl Shared {
                 outcome,
                 change,
                 close,
+                delta,
             } => {
                 self.apply_lifecycle(&change, &close);
-                let reply = {
+                let (pending, late_delta) = {
                     let mut table = lock(&self.table);
+                    if let Some(m) = &table.metrics {
+                        m.received_bytes.increment(s.len() as u64);
+                    }
                     match table.pending.remove(&id) {
-                        Some(p) => Some((p, outcome)),
-                        None => {
-                            if !table.cancelled.remove(&id) {
-                                tracing::warn!(target: "qix", id, "response to an unknown request id dropped");
+                        Some(p) => {
+                            if let Some(m) = &table.metrics {
+                                m.in_flight.decrement(1.0);
                             }
-                            None
+                            (Some(p), None)
                         }
+                        None => match table.cancelled.remove(&id) {
+                            Some(d) => (None, d),
+                            None => {
+                                tracing::warn!(target: "qix", id, "response to an unknown request id dropped");
+                                (None, None)
+                            }
+                        },
                     }
                 };
-                if let Some((p, outcome)) = reply {
-                    let reply = match outcome {
-                        Outcome::Result(raw) => {
-                            let start = raw.get().as_ptr() as usize - s.as_ptr() as usize;
-                            Ok((text.clone(), start..start + raw.get().len()))
-                        }
-                        Outcome::Error(e) => Err(Error::Engine(EngineError {
-                            code: e.code,
-                            parameter: e.parameter.unwrap_or_default(),
-                            message: e.message.unwrap_or_default(),
-                            method: format!("{}.{}", p.class, p.method),
-                        })),
-                    };
-                    let _ = p.tx.send(reply);
+                let Some(p) = pending else {
+                    // A late answer: its patches still move the cache along.
+                    if let (Some(d), Outcome::Result(raw)) = (late_delta, &outcome) {
+                        let _ = self.patch(d, raw.get(), delta, "a cancelled call");
+                    }
+                    return Ok(());
+                };
+                let full = || format!("{}.{}", p.target.info.qtype, p.method);
+                let reply = match outcome {
+                    Outcome::Error(e) => Err(Error::Engine(EngineError {
+                        code: e.code,
+                        parameter: e.parameter.unwrap_or_default(),
+                        message: e.message.unwrap_or_default(),
+                        method: full(),
+                    })),
+                    Outcome::Result(raw) => self.answer(&p, &text, raw.get(), delta, &full),
+                };
+                if let Some(m) = &p.metrics {
+                    m.duration.record(p.sent_at.elapsed());
+                    if reply.is_ok() {
+                        m.ok.increment(1);
+                    }
                 }
+                let _ = p.tx.send(Reply::Done(reply));
             }
             Incoming::Notification {
                 method,
@@ -466,15 +842,126 @@ impl Shared {
                 };
                 let n = Notification::from_wire(method, params);
                 if let Notification::Connected { state } = &n {
-                    let _ = self.state.set(state.clone());
+                    *lock(&self.state) = Some(state.clone());
                     self.connected.notify_waiters();
                 }
-                if let Some(tx) = self.notifications.get() {
-                    let _ = tx.send(n);
-                }
+                self.notify(n);
             }
         }
         Ok(())
+    }
+
+    pub(crate) fn notify(&self, n: Notification) {
+        if let Some(tx) = lock(&self.notifications).as_ref() {
+            let _ = tx.send(n);
+        }
+    }
+
+    /// A successful result: patched (delta), size-checked, and with the object it opened
+    /// registered now, before any later frame can close it.
+    fn answer(
+        &self,
+        p: &Pending,
+        text: &Text,
+        raw: &str,
+        delta: bool,
+        full: &dyn Fn() -> String,
+    ) -> Result<Answer> {
+        if let Some(max) = self.options.max_response_bytes {
+            if raw.len() > max {
+                return Err(Error::Protocol(format!(
+                    "the result of {} is {} bytes, more than the session's limit of {max}",
+                    full(),
+                    raw.len()
+                )));
+            }
+        }
+        let mut answer = match p.delta {
+            Some(d) => match self.patch(d, raw, delta, &full())? {
+                Some(patched) => Answer::whole(patched),
+                None => Answer::whole_of(text, raw),
+            },
+            None => Answer::whole_of(text, raw),
+        };
+        if p.opens {
+            if let Ok(Some(r)) =
+                crate::decode::out::<Option<ObjectRef>>(raw, "qReturn", "registration")
+            {
+                if let (Some(handle), Some(qtype)) = (r.handle, r.qtype) {
+                    let info = ObjectInfo {
+                        handle,
+                        qtype: qtype.as_str().into(),
+                        generic_type: r.generic_type,
+                        generic_id: r.generic_id,
+                    };
+                    let origin =
+                        restore::origin_of(&p.target, &p.method, p.params.as_deref(), &qtype);
+                    let inner = Arc::new(ObjectInner::new(info, origin));
+                    lock(&self.closed_handles).remove(&handle);
+                    lock(&self.objects).insert(handle, Arc::downgrade(&inner));
+                    answer.opened = Some(inner);
+                }
+            }
+        }
+        if let Some(params) = &p.params {
+            restore::track(&p.target, &p.method, params);
+        }
+        Ok(answer)
+    }
+
+    /// Applies a delta answer to its cache and returns `{"<out>": <value>}` to decode;
+    /// `None` when the answer was not a delta (the result is used as it is).
+    fn patch(&self, d: DeltaSlot, raw: &str, delta: bool, method: &str) -> Result<Option<String>> {
+        if !delta {
+            if let Some(c) = lock(&self.table).delta.as_mut() {
+                c.full_answer(&d.key);
+            }
+            return Ok(None);
+        }
+        let fail = |index: usize, op: &str, path: &str, message: String| {
+            if let Some(c) = lock(&self.table).delta.as_mut() {
+                c.forget(d.key);
+            }
+            Error::Delta(Box::new(DeltaError {
+                method: method.to_string(),
+                out: d.out.to_string(),
+                index,
+                op: op.to_string(),
+                path: path.to_string(),
+                message,
+            }))
+        };
+        let mut ops: HashMap<String, Vec<delta::Op>> = serde_json::from_str(raw)
+            .map_err(|e| fail(0, "-", "-", format!("the answer is not a patch list: {e}")))?;
+        let ops = ops.remove(d.out).unwrap_or_default();
+        let mut value = {
+            let mut table = lock(&self.table);
+            let opts = &self.options;
+            table
+                .delta
+                .get_or_insert_with(|| {
+                    delta::Cache::new(opts.delta_cache_bytes, opts.delta_cache_entries)
+                })
+                .take(&d.key)
+        };
+        delta::apply(&mut value, ops).map_err(|e| fail(e.index, &e.op, &e.path, e.message))?;
+        let mut text = String::with_capacity(raw.len() + d.out.len() + 8);
+        text.push_str("{\"");
+        text.push_str(d.out);
+        text.push_str("\":");
+        match &value {
+            Some(v) => {
+                use std::fmt::Write;
+                let _ = write!(text, "{v}");
+            }
+            None => text.push_str("null"),
+        }
+        text.push('}');
+        let bytes = text.len();
+        if let Some(c) = lock(&self.table).delta.as_mut() {
+            c.put(d.key, value, bytes);
+        }
+        Ok(Some(text))
     }
 
     /// `change`: layouts to refetch; `close`: handles the engine closed.
@@ -499,43 +986,135 @@ impl Shared {
         };
         if !close.is_empty() {
             lock(&self.closed_handles).extend(close.iter().copied());
+            if let Some(c) = lock(&self.table).delta.as_mut() {
+                for h in close {
+                    c.drop_handle(*h);
+                }
+            }
         }
         if !change.is_empty() {
-            if let Some(tx) = self.changes.get() {
+            if let Some(tx) = lock(&self.changes).as_ref() {
                 let _ = tx.send(change.into());
             }
         }
         for (closing, o) in targets {
             if closing {
-                o.mark_closed();
+                o.mark_closed(ClosedReason::Engine);
             } else {
                 o.notify_changed();
             }
         }
     }
 
-    /// Ends the session: every pending call fails with `why`, every object is closed.
+    /// The connection was lost: calls written on it fail with `why` (retryable when the
+    /// engine or the network caused it); calls not yet written wait to be sent again.
+    pub(crate) fn connection_lost(&self, why: &Error) {
+        self.link.fetch_and(!LIVE, Ordering::AcqRel);
+        self.link_changed.notify_waiters();
+        let failed: Vec<Pending> = {
+            let mut table = lock(&self.table);
+            let ids: Vec<i64> = table
+                .pending
+                .iter()
+                .filter(|(_, p)| p.written)
+                .map(|(id, _)| *id)
+                .collect();
+            table.cancelled.clear();
+            let failed: Vec<Pending> = ids
+                .iter()
+                .filter_map(|id| table.pending.remove(id))
+                .collect();
+            if let Some(m) = &table.metrics {
+                m.in_flight.decrement(failed.len() as f64);
+            }
+            failed
+        };
+        for p in failed {
+            let _ = p.tx.send(Reply::Done(Err(why.clone())));
+        }
+    }
+
+    /// Every object the user still holds, but `Global`.
+    pub(crate) fn live_objects(&self) -> Vec<Arc<ObjectInner>> {
+        let mut objects = lock(&self.objects);
+        objects.retain(|_, w| w.strong_count() > 0);
+        objects
+            .values()
+            .filter_map(Weak::upgrade)
+            .filter(|o| !o.is_closed())
+            .collect()
+    }
+
+    /// After a reconnection: the objects under their (new) handles, and the caches.
+    pub(crate) fn restored(&self, created: bool, restored: &[Arc<ObjectInner>]) {
+        {
+            let mut objects = lock(&self.objects);
+            if created {
+                objects.clear();
+                lock(&self.closed_handles).clear();
+            }
+            for o in restored {
+                objects.insert(o.handle(), Arc::downgrade(o));
+            }
+        }
+        if let Some(c) = lock(&self.table).delta.as_mut() {
+            if created {
+                c.clear();
+            } else {
+                c.restart_all();
+            }
+        }
+        for o in restored {
+            o.notify_changed();
+        }
+    }
+
+    /// Ends the session: every pending call fails with `why`, every object is closed,
+    /// every stream ends.
     pub(crate) fn shutdown(&self, why: Error) {
+        self.link.store(ENDED, Ordering::Release);
+        self.link_changed.notify_waiters();
         let pending: Vec<Pending> = {
             let mut table = lock(&self.table);
             if table.closed.is_none() {
                 table.closed = Some(why.clone());
             }
             table.cancelled.clear();
-            table.pending.drain().map(|(_, p)| p).collect()
+            table.delta = None;
+            let drained: Vec<Pending> = table.pending.drain().map(|(_, p)| p).collect();
+            if let Some(m) = &table.metrics {
+                m.in_flight.decrement(drained.len() as f64);
+            }
+            drained
         };
         for p in pending {
-            let _ = p.tx.send(Err(why.clone()));
+            let _ = p.tx.send(Reply::Done(Err(why.clone())));
         }
         let objects: Vec<Arc<ObjectInner>> = lock(&self.objects)
             .drain()
             .filter_map(|(_, w)| w.upgrade())
             .collect();
+        let reason = ClosedReason::SessionEnded(why.to_string());
         for o in objects {
-            o.mark_closed();
+            o.mark_closed(reason.clone());
         }
-        self.global.mark_closed();
+        self.global.mark_closed(reason);
         self.closed.send_replace(Some(why));
+        // The last items are out; dropping the senders ends every subscriber's stream.
+        lock(&self.notifications).take();
+        lock(&self.changes).take();
+        self.connected.notify_waiters();
+    }
+}
+
+impl Answer {
+    fn whole_of(text: &Text, raw: &str) -> Self {
+        let start = raw.as_ptr() as usize - text.as_str().as_ptr() as usize;
+        Answer {
+            text: text.clone(),
+            range: start..start + raw.len(),
+            opened: None,
+        }
     }
 }
 

@@ -25,7 +25,8 @@ type Recv<T> = (
     broadcast::Receiver<T>,
 );
 
-/// A `Stream` over a bounded broadcast channel. Ends when the session ends.
+/// A `Stream` over a bounded broadcast channel. Ends when its source ends: the session
+/// (notifications, changes) or the object (`changed`).
 pub struct BroadcastStream<T> {
     fut: Option<BoxFuture<'static, Recv<T>>>,
 }
@@ -40,6 +41,11 @@ impl<T: Clone + Send + 'static> BroadcastStream<T> {
         BroadcastStream {
             fut: Some(Box::pin(recv(rx))),
         }
+    }
+
+    /// A stream that has ended already (a subscription made after the end).
+    pub(crate) fn ended() -> Self {
+        BroadcastStream { fut: None }
     }
 
     /// The next item; `None` when the session has ended.
@@ -65,6 +71,7 @@ impl<T: Clone + Send + 'static> Stream for BroadcastStream<T> {
                 Poll::Ready(Some(Ok(v)))
             }
             Err(broadcast::error::RecvError::Lagged(n)) => {
+                crate::observe::count_lagged(n);
                 self.fut = Some(Box::pin(recv(rx)));
                 Poll::Ready(Some(Err(Lagged(n))))
             }

@@ -95,6 +95,7 @@ fn ws_error(e: tungstenite::Error) -> Error {
             Error::ConnectionClosed(CloseInfo {
                 code: None,
                 reason: "connection closed".into(),
+                by_client: false,
             })
         }
         // The peer went away without a close frame: the connection is closed, not broken.
@@ -103,6 +104,7 @@ fn ws_error(e: tungstenite::Error) -> Error {
         ) => Error::ConnectionClosed(CloseInfo {
             code: None,
             reason: "the connection dropped (reset without a closing handshake)".into(),
+            by_client: false,
         }),
         tungstenite::Error::Io(io)
             if matches!(
@@ -116,6 +118,7 @@ fn ws_error(e: tungstenite::Error) -> Error {
             Error::ConnectionClosed(CloseInfo {
                 code: None,
                 reason: format!("the connection dropped: {io}"),
+                by_client: false,
             })
         }
         tungstenite::Error::Protocol(p) => {
@@ -130,6 +133,7 @@ fn close_info(frame: Option<CloseFrame>) -> Option<CloseInfo> {
     frame.map(|f| CloseInfo {
         code: Some(u16::from(f.code)),
         reason: f.reason.to_string(),
+        by_client: false,
     })
 }
 
@@ -216,6 +220,7 @@ impl ChannelPeer {
             .send(Frame::Close(Some(CloseInfo {
                 code: Some(code),
                 reason: reason.to_string(),
+                by_client: false,
             })))
             .is_ok()
     }
@@ -245,6 +250,7 @@ impl Sink<String> for ChannelTransport {
             Error::ConnectionClosed(CloseInfo {
                 code: None,
                 reason: "the peer is gone".into(),
+                by_client: false,
             })
         })
     }

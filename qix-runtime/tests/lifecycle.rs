@@ -117,11 +117,20 @@ async fn a_dropped_call_sends_exactly_one_cancel_request() {
         assert_eq!(mock.received_method("CancelRequest").len(), 1);
         // `cancel()` is the same as dropping.
         let fut = call(&doc, "DoReload", json!({}), None);
+        mock.wait_for("DoReload", 2, LIMIT).await.unwrap();
         fut.cancel();
         mock.wait_for("CancelRequest", 2, LIMIT).await.unwrap();
         call(&global, "EngineVersion", json!({}), None)
             .await
             .unwrap();
+        assert_eq!(mock.received_method("CancelRequest").len(), 2);
+        // A call given up before the connection task wrote it is never sent at all, so
+        // there is nothing to cancel.
+        call(&doc, "DoReload", json!({}), None).cancel();
+        call(&global, "EngineVersion", json!({}), None)
+            .await
+            .unwrap();
+        assert_eq!(mock.received_method("DoReload").len(), 2);
         assert_eq!(mock.received_method("CancelRequest").len(), 2);
         mock.verify().unwrap();
     })
@@ -139,7 +148,9 @@ async fn a_late_answer_to_a_cancelled_call_is_dropped() {
             .returns(json!({"qVersion": {"qComponentVersion": "1"}}));
         let session = connect(&mock).await;
         let doc = session.register_object(ObjectInfo::new(1, "Doc"));
-        drop(call(&doc, "DoReload", json!({}), None));
+        let fut = call(&doc, "DoReload", json!({}), None);
+        mock.wait_for("DoReload", 1, LIMIT).await.unwrap();
+        drop(fut);
         mock.wait_for("CancelRequest", 1, LIMIT).await.unwrap();
         tokio::time::sleep(Duration::from_millis(40)).await;
         let v = call(&session.global_object(), "EngineVersion", json!({}), None)
@@ -303,16 +314,27 @@ async fn on_connected_states_reach_the_session() {
         let mock = MockEngine::start().await;
         mock.on_connected(Some("SESSION_ATTACHED"));
         let s = connect(&mock).await;
-        assert_eq!(s.state(), Some(&SessionState::Attached));
+        assert_eq!(s.state(), Some(SessionState::Attached));
         mock.on_connected(Some("SESSION_ERROR_NO_LICENSE"));
         let err = Session::connect(mock.url()).await.unwrap_err();
         assert!(
             matches!(&err, Error::SessionRejected { state } if state == "SESSION_ERROR_NO_LICENSE"),
             "{err:?}"
         );
+        // Engines always send OnConnected: a peer that does not is refused in time…
         mock.on_connected(None);
-        let s = Session::builder(mock.url())
+        let err = Session::builder(mock.url())
             .on_connected_timeout(Some(Duration::from_millis(20)))
+            .connect()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Timeout { what, .. } if what.contains("OnConnected")),
+            "{err:?}"
+        );
+        // …unless told not to wait for it.
+        let s = Session::builder(mock.url())
+            .on_connected_timeout(None)
             .connect()
             .await
             .unwrap();
@@ -330,22 +352,21 @@ fn every_error_displays_as_one_line() {
             message: "m".into(),
             method: "Doc.GetObject".into(),
         }),
-        Error::ConnectionClosed(CloseInfo {
-            code: Some(4204),
-            reason: "gone".into(),
-        }),
-        Error::ConnectionClosed(CloseInfo {
-            code: None,
-            reason: String::new(),
-        }),
+        Error::ConnectionClosed(CloseInfo::remote(Some(4204), "gone")),
+        Error::ConnectionClosed(CloseInfo::remote(None, "")),
         Error::Transport("x".into()),
         Error::Timeout {
             what: "Doc.DoReload (request 3)".into(),
             after: Duration::from_secs(1),
         },
-        Error::Cancelled {
-            method: "Doc.DoReload".into(),
-        },
+        Error::Delta(Box::new(qix_runtime::DeltaError {
+            method: "GenericObject.GetLayout".into(),
+            out: "qLayout".into(),
+            index: 1,
+            op: "replace".into(),
+            path: "/qInfo/qId".into(),
+            message: "path does not exist".into(),
+        })),
         Error::Protocol("bad".into()),
         Error::ObjectNotFound {
             method: "Doc.GetObject".into(),
@@ -365,36 +386,46 @@ fn every_error_displays_as_one_line() {
         let s = e.to_string();
         assert!(!s.is_empty() && !s.contains('\n'), "{s:?}");
     }
-    let closed = Error::ConnectionClosed(CloseInfo {
-        code: Some(4204),
-        reason: "gone".into(),
-    });
+    let closed = Error::ConnectionClosed(CloseInfo::remote(Some(4204), "gone"));
     assert_eq!(
         closed.to_string(),
         "connection to the engine closed: close code 4204 (app not found): gone"
     );
 }
 
-/// Collects the `qix` events' fields as text.
+/// Collects the `qix` spans' and events' fields as text, one entry per span (its
+/// attributes and later records) and per event.
 #[derive(Default)]
 struct Events(std::sync::Mutex<Vec<String>>);
+
+struct Fields(String);
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+        self.0.push_str(&format!("{}={v:?} ", f.name()));
+    }
+}
 
 impl tracing::Subscriber for Events {
     fn enabled(&self, m: &tracing::Metadata<'_>) -> bool {
         m.target() == "qix"
     }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
+    fn new_span(&self, a: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        let mut fields = Fields(format!("span={} ", a.metadata().name()));
+        a.record(&mut fields);
+        let mut all = self.0.lock().unwrap();
+        all.push(fields.0);
+        tracing::span::Id::from_u64(all.len() as u64)
     }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record(&self, id: &tracing::span::Id, r: &tracing::span::Record<'_>) {
+        let mut fields = Fields(String::new());
+        r.record(&mut fields);
+        let mut all = self.0.lock().unwrap();
+        if let Some(s) = all.get_mut(id.into_u64() as usize - 1) {
+            s.push_str(&fields.0);
+        }
+    }
     fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
     fn event(&self, e: &tracing::Event<'_>) {
-        struct Fields(String);
-        impl tracing::field::Visit for Fields {
-            fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
-                self.0.push_str(&format!("{}={v:?} ", f.name()));
-            }
-        }
         let mut fields = Fields(String::new());
         e.record(&mut fields);
         self.0.lock().unwrap().push(fields.0);
@@ -404,24 +435,55 @@ impl tracing::Subscriber for Events {
 }
 
 #[tokio::test]
-async fn every_call_emits_a_tracing_event() {
+async fn every_call_has_a_tracing_span_with_its_outcome() {
     let events = Arc::new(Events::default());
     let _guard = tracing::subscriber::set_default(events.clone());
     within(LIMIT, "tracing", async {
         let mock = MockEngine::start().await;
         mock.expect("GetDocList").returns(json!({"qDocList": []}));
+        mock.expect("GetObject").returns_error(2, "x", "not found");
         let session = connect(&mock).await;
         call(&session.global_object(), "GetDocList", json!({}), None)
             .await
             .unwrap();
+        let doc = session.register_object(ObjectInfo::new(1, "Doc"));
+        call(&doc, "GetObject", json!({"qId": "x"}), None)
+            .await
+            .unwrap_err();
     })
     .await;
     let events = events.0.lock().unwrap();
+    let span = |method: &str| {
+        events
+            .iter()
+            .find(|e| e.starts_with("span=qix.call") && e.contains(&format!("method=\"{method}\"")))
+            .unwrap_or_else(|| panic!("no span for {method}: {events:?}"))
+            .clone()
+    };
+    let ok = span("GetDocList");
+    for field in [
+        "class=\"Global\"",
+        "handle=-1",
+        "id=1",
+        "request_bytes=2",
+        "response_bytes=",
+        "micros=",
+        "outcome=\"ok\"",
+    ] {
+        assert!(ok.contains(field), "{field} missing from {ok}");
+    }
+    let failed = span("GetObject");
+    for field in ["class=\"Doc\"", "handle=1", "outcome=\"engine\"", "code=2"] {
+        assert!(failed.contains(field), "{field} missing from {failed}");
+    }
     assert!(
-        events.iter().any(|e| e.contains("message=call done")
-            && e.contains("method=GetDocList")
-            && e.contains("class=Global")
-            && e.contains("id=1")),
+        events.iter().any(|e| e.contains("message=call failed")),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("span=qix.connect") && e.contains("url=ws://127.0.0.1")),
         "{events:?}"
     );
 }

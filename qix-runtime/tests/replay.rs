@@ -126,7 +126,7 @@ async fn enigma_go_recording_pushes_on_connected_between_request_and_response() 
             .await
             .unwrap();
         assert_eq!(app["qReturn"]["qHandle"], 1);
-        assert_eq!(session.state(), Some(&SessionState::Created));
+        assert_eq!(session.state(), Some(SessionState::Created));
         assert!(matches!(
             notes.next_item().await,
             Some(Ok(Notification::Connected { .. }))
@@ -161,7 +161,7 @@ async fn named_params_match_a_recording_of_positional_ones() {
             .connect_transport(replay.transport())
             .await
             .unwrap();
-        assert_eq!(session.state(), Some(&SessionState::Created));
+        assert_eq!(session.state(), Some(SessionState::Created));
         let global = session.global_object();
         let err = call(&global, "GetActiveDoc", json!({}), None)
             .await
@@ -304,7 +304,7 @@ async fn a_replay_serves_over_a_websocket() {
         let replay = Replay::load(&file).unwrap().param_names(names);
         let mock = replay.serve().await.unwrap();
         let session = connect(&mock).await;
-        assert_eq!(session.state(), Some(&SessionState::Attached));
+        assert_eq!(session.state(), Some(SessionState::Attached));
         let global = session.global_object();
         let r = call(&global, "GetActiveDoc", json!({}), None)
             .await

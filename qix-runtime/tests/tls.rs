@@ -117,7 +117,7 @@ async fn wss_with_a_trusted_self_signed_certificate() {
             .connect()
             .await
             .unwrap();
-        assert_eq!(session.state(), Some(&SessionState::Created));
+        assert_eq!(session.state(), Some(SessionState::Created));
         let v = session
             .call_raw(-1, "EngineVersion", json!({}))
             .await
@@ -160,7 +160,7 @@ async fn wss_with_a_trusted_self_signed_certificate() {
             .connect()
             .await
             .unwrap();
-        assert_eq!(s.state(), Some(&SessionState::Created));
+        assert_eq!(s.state(), Some(SessionState::Created));
     };
     tokio::time::timeout(LIMIT, run)
         .await

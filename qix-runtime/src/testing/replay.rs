@@ -548,10 +548,7 @@ fn push_frame(outbox: &mut VecDeque<Frame>, action: Action) -> bool {
             false
         }
         Action::Close { code, reason } => {
-            outbox.push_back(Frame::Close(Some(CloseInfo {
-                code: Some(code),
-                reason,
-            })));
+            outbox.push_back(Frame::Close(Some(CloseInfo::remote(Some(code), reason))));
             true
         }
         Action::Drop | Action::PartialFrame(_) => {

@@ -36,9 +36,16 @@ pub fn call(
             p.arg(k, v);
         }
     }
-    obj.call(method, p, timeout, |_, raw| {
-        qix_runtime::decode::all::<Value>(raw, "test call")
-    })
+    let options = qix_runtime::CallOptions {
+        timeout,
+        ..Default::default()
+    };
+    obj.call(
+        qix_runtime::MethodInfo::new(method),
+        p,
+        options,
+        |_, raw| qix_runtime::decode::all::<Value>(raw, "test call"),
+    )
 }
 
 /// `../shared/corpus/traffic` beside the checkout.
