@@ -163,7 +163,7 @@ pub(crate) struct Shared {
     link: AtomicU64,
     link_changed: Notify,
     permits: Arc<Semaphore>,
-    hooks: Option<std::sync::mpsc::Sender<(Direction, Text)>>,
+    hooks: Option<std::sync::mpsc::Sender<HookMsg>>,
     pub(crate) connector: Option<Connector>,
 }
 
@@ -353,11 +353,24 @@ impl Session {
         self.closed_reason().unwrap_or_else(closed_by_client)
     }
 
-    /// Closes the connection (a WebSocket close frame) and waits until it is closed.
-    /// Pending calls fail with [`Error::ConnectionClosed`].
+    /// Closes the connection (a WebSocket close frame) and waits until it is closed and
+    /// every frame has reached the traffic hooks. Pending calls fail with
+    /// [`Error::ConnectionClosed`].
     pub async fn close(&self) {
         let _ = self.inner.tx.send(Command::Close);
         self.closed().await;
+        self.flush_traffic().await;
+    }
+
+    /// Waits until every frame so far has reached the traffic hooks (they run on a thread
+    /// of their own).
+    pub async fn flush_traffic(&self) {
+        if let Some(tx) = &self.inner.shared.hooks {
+            let (done, wait) = oneshot::channel();
+            if tx.send(HookMsg::Flush(done)).is_ok() {
+                let _ = wait.await;
+            }
+        }
     }
 
     /// Closes the connection but keeps the session: calls made now wait (bounded by their
@@ -605,15 +618,28 @@ fn subscribe<T: Clone + Send + 'static>(
 
 /// Runs traffic hooks on a thread of their own: a hook that writes a file must not stall
 /// the connection task (and with it every call). Frames reach hooks in order.
-fn spawn_hooks(hooks: Vec<Arc<dyn TrafficHook>>) -> std::sync::mpsc::Sender<(Direction, Text)> {
-    let (tx, rx) = std::sync::mpsc::channel::<(Direction, Text)>();
+pub(crate) enum HookMsg {
+    Frame(Direction, Text),
+    /// Answered once every frame before it reached the hooks.
+    Flush(oneshot::Sender<()>),
+}
+
+fn spawn_hooks(hooks: Vec<Arc<dyn TrafficHook>>) -> std::sync::mpsc::Sender<HookMsg> {
+    let (tx, rx) = std::sync::mpsc::channel::<HookMsg>();
     let spawned = std::thread::Builder::new()
         .name("qix-traffic".into())
         .spawn(move || {
             // Ends when the session (the sender) is gone.
-            while let Ok((dir, text)) = rx.recv() {
-                for hook in &hooks {
-                    hook.frame(dir, text.as_str());
+            while let Ok(msg) = rx.recv() {
+                match msg {
+                    HookMsg::Frame(dir, text) => {
+                        for hook in &hooks {
+                            hook.frame(dir, text.as_str());
+                        }
+                    }
+                    HookMsg::Flush(done) => {
+                        let _ = done.send(());
+                    }
                 }
             }
         });
@@ -689,7 +715,7 @@ impl Shared {
 
     pub(crate) fn trace(&self, dir: Direction, text: Text) {
         if let Some(tx) = &self.hooks {
-            let _ = tx.send((dir, text));
+            let _ = tx.send(HookMsg::Frame(dir, text));
         }
     }
 

@@ -351,6 +351,8 @@ pub struct MockRequest {
     pub class: Option<String>,
     /// Which connection of the mock sent it (0, 1, … in accept order).
     pub connection: usize,
+    /// The request asked for the delta protocol (`"delta": true`).
+    pub delta: bool,
     /// The frame as received.
     pub raw: String,
 }
@@ -395,6 +397,7 @@ impl MockRequest {
             named,
             class,
             connection,
+            delta: v.get("delta").and_then(Value::as_bool).unwrap_or(false),
             raw: raw.to_string(),
         })
     }

@@ -129,6 +129,8 @@ pub struct Reply {
     outcome: Outcome,
     change: Vec<i32>,
     close: Vec<i32>,
+    delta: bool,
+    fault: Option<Fault>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -148,6 +150,8 @@ impl Reply {
             outcome: Outcome::Result(to_json(value)),
             change: Vec::new(),
             close: Vec::new(),
+            delta: false,
+            fault: None,
         }
     }
 
@@ -161,6 +165,24 @@ impl Reply {
             },
             change: Vec::new(),
             close: Vec::new(),
+            delta: false,
+            fault: None,
+        }
+    }
+
+    /// Marks the response `"delta": true`: each out-param of the result is a JSON-Patch
+    /// list (as the engine answers requests that asked for delta).
+    pub fn with_delta(mut self) -> Self {
+        self.delta = true;
+        self
+    }
+
+    /// A fault instead of this response (for responders that decide per request, such as
+    /// cutting the connection every N calls).
+    pub fn fault(fault: Fault) -> Self {
+        Reply {
+            fault: Some(fault),
+            ..Reply::result(json!({}))
         }
     }
 
@@ -193,6 +215,9 @@ impl Reply {
         }
         if !close.is_empty() {
             frame["close"] = json!(close);
+        }
+        if self.delta {
+            frame["delta"] = json!(true);
         }
         frame
     }
@@ -999,7 +1024,7 @@ impl ExpectConversation {
         let frame = reply.frame(req.id, &plan.change, &plan.close);
         self.classes.learn(&frame);
         let text = frame.to_string();
-        match plan.fault {
+        match reply.fault.or(plan.fault) {
             None => actions.push(match plan.delay {
                 Some(d) => Action::SendAfter(d, text),
                 None => Action::Send(text),

@@ -90,3 +90,49 @@ impl Write for SharedBuf {
         Ok(())
     }
 }
+
+fn params_of(params: Value) -> Params {
+    let mut p = Params::new();
+    if let Value::Object(m) = params {
+        for (k, v) in &m {
+            p.arg(k, v);
+        }
+    }
+    p
+}
+
+/// A call of a method with one out-param `out`, as generated code makes it for delta
+/// methods: the value of `out` is the result.
+pub fn call_out(
+    obj: &Object,
+    method: &'static str,
+    out: &'static str,
+    params: Value,
+) -> CallFuture<Value> {
+    obj.call(
+        qix_runtime::MethodInfo::new(method).delta(out),
+        params_of(params),
+        Default::default(),
+        |_, raw| {
+            let v: Value = qix_runtime::decode::all(raw, "test call")?;
+            Ok(v.as_object()
+                .and_then(|m| m.values().next().cloned())
+                .unwrap_or(Value::Null))
+        },
+    )
+}
+
+/// A call that opens an object (`qReturn`), as generated code makes it.
+pub fn call_open(obj: &Object, method: &'static str, params: Value) -> CallFuture<Object> {
+    obj.call(
+        qix_runtime::MethodInfo::new(method).opens(),
+        params_of(params),
+        Default::default(),
+        |ctx, raw| qix_runtime::decode::object(ctx, raw, "qReturn", "test open"),
+    )
+}
+
+/// `{"qReturn": {"qType": …, "qHandle": …, "qGenericId": …}}`.
+pub fn opened(qtype: &str, handle: i32, id: &str) -> Value {
+    serde_json::json!({"qReturn": {"qType": qtype, "qHandle": handle, "qGenericId": id}})
+}

@@ -1,0 +1,385 @@
+//! Suspend, resume and automatic reconnection against the mock engine: SESSION_ATTACHED
+//! and SESSION_CREATED, restored docs, objects and session objects, closed fields, calls
+//! in flight and calls made while disconnected, close codes that stop it.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{LIMIT, call, call_open, connect, opened};
+use futures_util::StreamExt;
+use qix_runtime::testing::{MockEngine, Reply, within};
+use qix_runtime::{ClosedReason, Error, Notification, Reconnect, Session, SessionState};
+use serde_json::json;
+
+fn fast() -> Reconnect {
+    Reconnect {
+        initial_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(50),
+        max_attempts: 20,
+        max_elapsed: Duration::from_secs(10),
+        ..Reconnect::default()
+    }
+}
+
+async fn reconnecting(mock: &MockEngine) -> Session {
+    Session::builder(mock.url())
+        .reconnect(fast())
+        .connect()
+        .await
+        .expect("connect")
+}
+
+/// Waits for the next `Resumed` notification.
+async fn resumed(n: &mut qix_runtime::BroadcastStream<Notification>) -> qix_runtime::ResumeReport {
+    loop {
+        match n.next().await {
+            Some(Ok(Notification::Resumed(r))) => return r,
+            Some(_) => {}
+            None => panic!("the session ended instead of resuming"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn attached_keeps_every_handle_and_signals_changes() {
+    within(LIMIT, "attached", async {
+        let mock = MockEngine::start().await;
+        mock.expect("OpenDoc").returns(opened("Doc", 1, "app"));
+        mock.expect("GetObject")
+            .on_handle(1)
+            .returns(opened("GenericObject", 2, "o"));
+        mock.expect("GetLayout")
+            .on_handle(2)
+            .returns(json!({"qLayout": {"n": 1}}));
+        let session = reconnecting(&mock).await;
+        let mut notes = session.notifications();
+        let doc = call_open(
+            &session.global_object(),
+            "OpenDoc",
+            json!({"qDocName": "app"}),
+        )
+        .await
+        .unwrap();
+        let obj = call_open(&doc, "GetObject", json!({"qId": "o"}))
+            .await
+            .unwrap();
+        let mut changed = obj.changed();
+        mock.on_connected(Some("SESSION_ATTACHED"));
+        mock.drop_connections();
+        let report = resumed(&mut notes).await;
+        assert_eq!(report.state, SessionState::Attached);
+        assert_eq!(report.restored.len(), 2);
+        assert!(report.closed.is_empty());
+        assert_eq!((doc.handle(), obj.handle()), (1, 2));
+        changed.next().await.unwrap().unwrap();
+        call(&obj, "GetLayout", json!({}), None).await.unwrap();
+        assert_eq!(mock.received_method("OpenDoc").len(), 1, "nothing reopened");
+        assert_eq!(mock.connections().len(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn created_restores_docs_objects_and_session_objects_under_new_handles() {
+    within(LIMIT, "created", async {
+        let mock = MockEngine::start().await;
+        // First connection.
+        mock.expect("OpenDoc").times(1).with_params(json!({"qDocName": "app", "qNoData": true})).returns(opened("Doc", 1, "app"));
+        mock.expect("GetObject").on_handle(1).times(1).with_params(json!({"qId": "chart"})).returns(opened("GenericObject", 2, "chart"));
+        mock.expect("GetMeasure").on_handle(1).times(1).returns(opened("GenericMeasure", 3, "m1"));
+        mock.expect("CreateSessionObject").on_handle(1).times(1).returns(opened("GenericObject", 4, "sess1"));
+        mock.expect("SetProperties").on_handle(4).times(1).returns(json!({}));
+        mock.expect("ApplyPatches").on_handle(4).times(1).returns(json!({}));
+        mock.expect("GetField").on_handle(1).times(1).returns(opened("Field", 5, ""));
+        mock.expect("GetObject").on_handle(1).times(1).with_params(json!({"qId": "gone"})).returns(opened("GenericObject", 6, "gone"));
+        // Second connection: a new engine session.
+        mock.expect("GetActiveDoc").returns_error(1007, "No active document", "App invalid");
+        mock.expect("OpenDoc").with_params(json!({"qDocName": "app", "qNoData": true})).returns(opened("Doc", 11, "app"));
+        mock.expect("GetObject").on_handle(11).with_params(json!({"qId": "chart"})).returns(opened("GenericObject", 12, "chart"));
+        mock.expect("GetMeasure").on_handle(11).with_params(json!({"qId": "m1"})).returns(opened("GenericMeasure", 13, "m1"));
+        mock.expect("CreateSessionObject")
+            .on_handle(11)
+            .with_params(json!({"qProp": {"qInfo": {"qId": "sess1", "qType": "t"}, "title": "patched", "v": 2}}))
+            .returns(opened("GenericObject", 14, "sess1"));
+        mock.expect("GetObject").on_handle(11).with_params(json!({"qId": "gone"})).returns(json!({"qReturn": {}}));
+        mock.expect("GetLayout").on_handle(12).returns(json!({"qLayout": {"ok": true}}));
+        let session = reconnecting(&mock).await;
+        let mut notes = session.notifications();
+        let g = session.global_object();
+        let doc = call_open(&g, "OpenDoc", json!({"qDocName": "app", "qNoData": true})).await.unwrap();
+        let chart = call_open(&doc, "GetObject", json!({"qId": "chart"})).await.unwrap();
+        let measure = call_open(&doc, "GetMeasure", json!({"qId": "m1"})).await.unwrap();
+        let sess = call_open(&doc, "CreateSessionObject", json!({"qProp": {"qInfo": {"qType": "t"}, "title": "a"}})).await.unwrap();
+        call(&sess, "SetProperties", json!({"qProp": {"qInfo": {"qType": "t"}, "title": "b", "v": 2}}), None).await.unwrap();
+        call(&sess, "ApplyPatches", json!({"qPatches": [{"qOp": "replace", "qPath": "/title", "qValue": "\"patched\""}]}), None).await.unwrap();
+        let field = call_open(&doc, "GetField", json!({"qFieldName": "F"})).await.unwrap();
+        let gone = call_open(&doc, "GetObject", json!({"qId": "gone"})).await.unwrap();
+        let mut chart_changed = chart.changed();
+
+        mock.on_connected(Some("SESSION_CREATED"));
+        let dropped = Instant::now();
+        mock.drop_connections();
+        let report = resumed(&mut notes).await;
+        eprintln!("drop to restored handles on loopback: {:?}", dropped.elapsed());
+        assert_eq!(report.state, SessionState::Created);
+        assert_eq!(report.restored.len(), 4, "{report:?}");
+        assert_eq!(report.closed.len(), 2, "{report:?}");
+        // The user's values are the same objects, under their new handles.
+        assert_eq!((doc.handle(), chart.handle(), measure.handle(), sess.handle()), (11, 12, 13, 14));
+        chart_changed.next().await.unwrap().unwrap();
+        call(&chart, "GetLayout", json!({}), None).await.unwrap();
+        // What could not be restored is closed, with the reason.
+        assert!(field.is_closed() && gone.is_closed());
+        match field.closed().await {
+            ClosedReason::NotRestored(why) => assert!(why.contains("Field"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        match gone.closed().await {
+            ClosedReason::NotRestored(why) => assert!(why.contains("no longer exists"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(call(&field, "GetCardinal", json!({}), None).await, Err(Error::ObjectClosed { .. })));
+        mock.verify().unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn calls_in_flight_fail_retryably_and_calls_made_while_away_wait_for_new_handles() {
+    within(LIMIT, "in flight", async {
+        let mock = MockEngine::start().await;
+        mock.expect("OpenDoc")
+            .times(1)
+            .returns(opened("Doc", 1, "app"));
+        mock.expect("DoReload").on_handle(1).times(1).no_response();
+        mock.expect("GetActiveDoc").returns(opened("Doc", 7, "app"));
+        mock.expect("GetAppProperties")
+            .on_handle(7)
+            .returns(json!({"qProp": {"title": "x"}}));
+        let session = Session::builder(mock.url())
+            .reconnect(Reconnect {
+                initial_delay: Duration::from_millis(100),
+                ..fast()
+            })
+            .connect()
+            .await
+            .unwrap();
+        let mut notes = session.notifications();
+        let doc = call_open(
+            &session.global_object(),
+            "OpenDoc",
+            json!({"qDocName": "app"}),
+        )
+        .await
+        .unwrap();
+        let in_flight = call(&doc, "DoReload", json!({}), None);
+        mock.wait_for("DoReload", 1, LIMIT).await.unwrap();
+        mock.on_connected(Some("SESSION_CREATED"));
+        mock.drop_connections();
+        let e = in_flight.await.unwrap_err();
+        assert!(
+            matches!(e, Error::ConnectionClosed(_)) && e.is_retryable(),
+            "{e:?}"
+        );
+        loop {
+            if let Some(Ok(Notification::Suspended { reason })) = notes.next().await {
+                assert!(reason.contains("closed"), "{reason}");
+                break;
+            }
+        }
+        assert!(!session.is_connected());
+        // Made while disconnected: it waits, then goes to the restored doc's handle.
+        let waiting = call(&doc, "GetAppProperties", json!({}), None);
+        assert_eq!(waiting.request_id(), None, "not sent while disconnected");
+        assert_eq!(waiting.await.unwrap()["qProp"]["title"], "x");
+        assert_eq!(doc.handle(), 7);
+        assert_eq!(
+            mock.received_method("DoReload").len(),
+            1,
+            "nothing is sent twice"
+        );
+        // A call that waits longer than its timeout fails with a timeout.
+        session.suspend().unwrap();
+        let e = call(
+            &doc,
+            "GetAppProperties",
+            json!({}),
+            Some(Duration::from_millis(30)),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&e, Error::Timeout { what, .. } if what.contains("never sent")),
+            "{e:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn suspend_and_resume_by_hand() {
+    within(LIMIT, "suspend", async {
+        let mock = MockEngine::start().await;
+        mock.expect("OpenDoc").returns(opened("Doc", 1, "app"));
+        mock.expect("GetAppProperties")
+            .on_handle(1)
+            .returns(json!({"qProp": {}}));
+        // No automatic reconnection: suspend/resume still work.
+        let session = connect(&mock).await;
+        let doc = call_open(
+            &session.global_object(),
+            "OpenDoc",
+            json!({"qDocName": "app"}),
+        )
+        .await
+        .unwrap();
+        mock.on_connected(Some("SESSION_ATTACHED"));
+        session.suspend().unwrap();
+        let pending = tokio::spawn({
+            let doc = doc.clone();
+            async move { call(&doc, "GetAppProperties", json!({}), None).await }
+        });
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(!pending.is_finished(), "calls wait while suspended");
+        assert_eq!(mock.received_method("GetAppProperties").len(), 0);
+        let report = session.resume().await.unwrap();
+        assert_eq!(report.state, SessionState::Attached);
+        assert_eq!(report.restored.len(), 1);
+        pending.await.unwrap().unwrap();
+        assert_eq!(mock.connections().len(), 2);
+        // Over a given transport there is no URL to connect to again.
+        let (t, _peer) = qix_runtime::transport::channel();
+        let bare = Session::from_transport(t, Default::default());
+        assert!(matches!(bare.suspend(), Err(Error::Config(_))));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn close_codes_decide_whether_to_reconnect() {
+    within(LIMIT, "close codes", async {
+        // 4205 (busy): reconnect with backoff.
+        let mock = MockEngine::start().await;
+        let session = reconnecting(&mock).await;
+        let mut notes = session.notifications();
+        mock.on_connected(Some("SESSION_ATTACHED"));
+        mock.close_connections(4205, "busy");
+        assert_eq!(resumed(&mut notes).await.state, SessionState::Attached);
+        // 4203 and 4204: the session ends; streams end with it.
+        for code in [4203u16, 4204] {
+            let mock = MockEngine::start().await;
+            let session = reconnecting(&mock).await;
+            let mut notes = session.notifications();
+            let mut changes = session.changes();
+            mock.close_connections(code, "no");
+            let why = session.closed().await;
+            assert_eq!(why.close_info().and_then(|c| c.code), Some(code));
+            assert!(!why.is_retryable());
+            while notes.next().await.is_some() {}
+            assert!(changes.next().await.is_none());
+            assert_eq!(mock.connections().len(), 1, "no reconnection after {code}");
+        }
+        // An engine that stays away: the policy's bound ends the session.
+        let mock = MockEngine::start().await;
+        let session = Session::builder(mock.url())
+            .reconnect(Reconnect {
+                max_attempts: 3,
+                ..fast()
+            })
+            .connect()
+            .await
+            .unwrap();
+        let addr = mock.addr();
+        drop(mock);
+        let why = session.closed().await;
+        assert!(
+            matches!(why, Error::Transport(_) | Error::ConnectionClosed(_)),
+            "{why:?} ({addr})"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_refused_session_on_reconnection_ends_it() {
+    within(LIMIT, "refused", async {
+        let mock = MockEngine::start().await;
+        let session = reconnecting(&mock).await;
+        mock.on_connected(Some("SESSION_ERROR_NO_LICENSE"));
+        mock.drop_connections();
+        let why = session.closed().await;
+        assert!(
+            matches!(&why, Error::SessionRejected { state } if state == "SESSION_ERROR_NO_LICENSE"),
+            "{why:?}"
+        );
+    })
+    .await;
+}
+
+/// 50 sessions on one runtime; the mock cuts each connection every few hundred calls;
+/// every call ends (answer or typed error), nothing hangs, every handle works at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_fifty_sessions_through_cuts() {
+    within(Duration::from_secs(120), "soak", async {
+        let mock = MockEngine::start().await;
+        mock.on_connected(Some("SESSION_CREATED"));
+        let next_handle = Arc::new(AtomicI32::new(1));
+        let h = next_handle.clone();
+        mock.expect("OpenDoc").respond_with(move |_| Reply::result(opened("Doc", h.fetch_add(1, Ordering::SeqCst), "app")));
+        mock.expect("GetActiveDoc").returns(json!({"qReturn": {}}));
+        let h = next_handle.clone();
+        mock.expect("GetObject").respond_with(move |_| Reply::result(opened("GenericObject", h.fetch_add(1, Ordering::SeqCst), "o")));
+        let counter = Arc::new(AtomicI32::new(0));
+        let c = counter.clone();
+        mock.expect("GetLayout").respond_with(move |req| {
+            if c.fetch_add(1, Ordering::SeqCst) % 300 == 299 {
+                return Reply::fault(qix_runtime::testing::Fault::DropConnection);
+            }
+            Reply::result(json!({"qLayout": {"handle": req.handle}}))
+        });
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..50 {
+            let url = mock.url();
+            tasks.push(tokio::spawn(async move {
+                let session = Session::builder(url).reconnect(fast()).connect().await.unwrap();
+                let doc = call_open(&session.global_object(), "OpenDoc", json!({"qDocName": "app"})).await.unwrap();
+                let obj = call_open(&doc, "GetObject", json!({"qId": "o"})).await.unwrap();
+                let (mut ok, mut lost) = (0u32, 0u32);
+                for _ in 0..1000 {
+                    match call(&obj, "GetLayout", json!({}), Some(Duration::from_secs(30))).await {
+                        Ok(v) => {
+                            assert_eq!(v["qLayout"]["handle"], obj.handle(), "answered on the handle it was sent to");
+                            ok += 1;
+                        }
+                        Err(e) => {
+                            assert!(e.is_retryable(), "{e:?}");
+                            lost += 1;
+                        }
+                    }
+                }
+                // Every handle works at the end.
+                call(&obj, "GetLayout", json!({}), Some(Duration::from_secs(30))).await.unwrap();
+                assert!(!obj.is_closed() && !doc.is_closed());
+                (ok, lost)
+            }));
+        }
+        let (mut ok, mut lost) = (0, 0);
+        for t in tasks {
+            let (o, l) = t.await.unwrap();
+            ok += o;
+            lost += l;
+        }
+        eprintln!(
+            "soak: 50 sessions x 1000 calls in {:?}: {ok} answered, {lost} failed retryably, {} connections",
+            started.elapsed(),
+            mock.connections().len()
+        );
+        assert_eq!(ok + lost, 50_000);
+        assert!(mock.connections().len() > 50, "the mock cut connections");
+    })
+    .await;
+}
