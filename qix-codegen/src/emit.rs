@@ -1177,15 +1177,27 @@ impl<'a> Cx<'a> {
                     ));
                 }
                 let ty = self.rust_type(&one.ty);
+                // Delta methods (see `method_items`) decode the patched value when the
+                // answer was a delta.
+                let out_fn = if name != "qSuccess" {
+                    quote!(delta_out)
+                } else {
+                    quote!(out)
+                };
+                let (ctx, ctx_arg) = if name != "qSuccess" {
+                    (quote!(ctx), quote!(ctx,))
+                } else {
+                    (quote!(_), quote!())
+                };
                 let decode = match self.wire(&one.ty).map_err(|e| format!("{full}: {e}"))? {
                     Wire::Num => {
-                        quote!(|_, raw| ::qix_runtime::decode::out::<::qix_runtime::de::Num>(raw, #name, #full).map(|v| v.0))
+                        quote!(|#ctx, raw| ::qix_runtime::decode::#out_fn::<::qix_runtime::de::Num>(#ctx_arg raw, #name, #full).map(|v| v.0))
                     }
                     Wire::Nums => {
-                        quote!(|_, raw| ::qix_runtime::decode::out::<::qix_runtime::de::Nums>(raw, #name, #full).map(|v| v.0))
+                        quote!(|#ctx, raw| ::qix_runtime::decode::#out_fn::<::qix_runtime::de::Nums>(#ctx_arg raw, #name, #full).map(|v| v.0))
                     }
                     Wire::Plain => {
-                        quote!(|_, raw| ::qix_runtime::decode::out::<#ty>(raw, #name, #full))
+                        quote!(|#ctx, raw| ::qix_runtime::decode::#out_fn::<#ty>(#ctx_arg raw, #name, #full))
                     }
                 };
                 Ok((ty, decode, quote!()))

@@ -3280,9 +3280,9 @@ impl ::std::future::IntoFuture for GetFieldDescription {
                 ::qix_runtime::MethodInfo::new("GetFieldDescription").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::FieldDescription,
-                >(raw, "qReturn", "Doc.GetFieldDescription"),
+                >(ctx, raw, "qReturn", "Doc.GetFieldDescription"),
             )
     }
 }
@@ -3369,9 +3369,9 @@ impl ::std::future::IntoFuture for GetLooselyCoupledVector {
                 ::qix_runtime::MethodInfo::new("GetLooselyCoupledVector").delta("qv"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<u8>,
-                >(raw, "qv", "Doc.GetLooselyCoupledVector"),
+                >(ctx, raw, "qv", "Doc.GetLooselyCoupledVector"),
             )
     }
 }
@@ -3415,9 +3415,9 @@ impl ::std::future::IntoFuture for SetLooselyCoupledVector {
                     .delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     bool,
-                >(raw, "qReturn", "Doc.SetLooselyCoupledVector"),
+                >(ctx, raw, "qReturn", "Doc.SetLooselyCoupledVector"),
             )
     }
 }
@@ -3460,9 +3460,9 @@ impl ::std::future::IntoFuture for Evaluate {
                 ::qix_runtime::MethodInfo::new("Evaluate").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qReturn", "Doc.Evaluate"),
+                >(ctx, raw, "qReturn", "Doc.Evaluate"),
             )
     }
 }
@@ -3505,9 +3505,9 @@ impl ::std::future::IntoFuture for EvaluateEx {
                 ::qix_runtime::MethodInfo::new("EvaluateEx").delta("qValue"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::FieldValue,
-                >(raw, "qValue", "Doc.EvaluateEx"),
+                >(ctx, raw, "qValue", "Doc.EvaluateEx"),
             )
     }
 }
@@ -3808,9 +3808,9 @@ impl ::std::future::IntoFuture for CreateVariable {
                 ::qix_runtime::MethodInfo::new("CreateVariable").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     bool,
-                >(raw, "qReturn", "Doc.CreateVariable"),
+                >(ctx, raw, "qReturn", "Doc.CreateVariable"),
             )
     }
 }
@@ -3853,9 +3853,9 @@ impl ::std::future::IntoFuture for RemoveVariable {
                 ::qix_runtime::MethodInfo::new("RemoveVariable").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     bool,
-                >(raw, "qReturn", "Doc.RemoveVariable"),
+                >(ctx, raw, "qReturn", "Doc.RemoveVariable"),
             )
     }
 }
@@ -3896,9 +3896,9 @@ impl ::std::future::IntoFuture for GetLocaleInfo {
                 ::qix_runtime::MethodInfo::new("GetLocaleInfo").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::LocaleInfo,
-                >(raw, "qReturn", "Doc.GetLocaleInfo"),
+                >(ctx, raw, "qReturn", "Doc.GetLocaleInfo"),
             )
     }
 }
@@ -4091,9 +4091,9 @@ impl ::std::future::IntoFuture for GetViewDlgSaveInfo {
                 ::qix_runtime::MethodInfo::new("GetViewDlgSaveInfo").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::TableViewDlgSaveInfo,
-                >(raw, "qReturn", "Doc.GetViewDlgSaveInfo"),
+                >(ctx, raw, "qReturn", "Doc.GetViewDlgSaveInfo"),
             )
     }
 }
@@ -4192,9 +4192,9 @@ impl ::std::future::IntoFuture for GetEmptyScript {
                 ::qix_runtime::MethodInfo::new("GetEmptyScript").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qReturn", "Doc.GetEmptyScript"),
+                >(ctx, raw, "qReturn", "Doc.GetEmptyScript"),
             )
     }
 }
@@ -4274,9 +4274,9 @@ impl ::std::future::IntoFuture for DoReload {
                 ::qix_runtime::MethodInfo::new("DoReload").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     bool,
-                >(raw, "qReturn", "Doc.DoReload"),
+                >(ctx, raw, "qReturn", "Doc.DoReload"),
             )
     }
 }
@@ -4320,9 +4320,9 @@ impl ::std::future::IntoFuture for GetScriptBreakpoints {
                     .delta("qBreakpoints"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::EditorBreakpoint>,
-                >(raw, "qBreakpoints", "Doc.GetScriptBreakpoints"),
+                >(ctx, raw, "qBreakpoints", "Doc.GetScriptBreakpoints"),
             )
     }
 }
@@ -4406,9 +4406,9 @@ impl ::std::future::IntoFuture for GetScript {
                 ::qix_runtime::MethodInfo::new("GetScript").delta("qScript"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qScript", "Doc.GetScript"),
+                >(ctx, raw, "qScript", "Doc.GetScript"),
             )
     }
 }
@@ -4451,9 +4451,9 @@ impl ::std::future::IntoFuture for GetTextMacros {
                 ::qix_runtime::MethodInfo::new("GetTextMacros").delta("qMacros"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::TextMacro>,
-                >(raw, "qMacros", "Doc.GetTextMacros"),
+                >(ctx, raw, "qMacros", "Doc.GetTextMacros"),
             )
     }
 }
@@ -4600,9 +4600,9 @@ impl ::std::future::IntoFuture for GetTableData {
                 ::qix_runtime::MethodInfo::new("GetTableData").delta("qData"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::TableRow>,
-                >(raw, "qData", "Doc.GetTableData"),
+                >(ctx, raw, "qData", "Doc.GetTableData"),
             )
     }
 }
@@ -4643,9 +4643,9 @@ impl ::std::future::IntoFuture for GetAppLayout {
                 ::qix_runtime::MethodInfo::new("GetAppLayout").delta("qLayout"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::NxAppLayout,
-                >(raw, "qLayout", "Doc.GetAppLayout"),
+                >(ctx, raw, "qLayout", "Doc.GetAppLayout"),
             )
     }
 }
@@ -4729,9 +4729,9 @@ impl ::std::future::IntoFuture for GetAppProperties {
                 ::qix_runtime::MethodInfo::new("GetAppProperties").delta("qProp"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::NxAppProperties,
-                >(raw, "qProp", "Doc.GetAppProperties"),
+                >(ctx, raw, "qProp", "Doc.GetAppProperties"),
             )
     }
 }
@@ -4774,9 +4774,9 @@ impl ::std::future::IntoFuture for GetLineage {
                 ::qix_runtime::MethodInfo::new("GetLineage").delta("qLineage"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::LineageInfo>,
-                >(raw, "qLineage", "Doc.GetLineage"),
+                >(ctx, raw, "qLineage", "Doc.GetLineage"),
             )
     }
 }
@@ -5266,9 +5266,9 @@ impl ::std::future::IntoFuture for GetObjects {
                 ::qix_runtime::MethodInfo::new("GetObjects").delta("qList"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxContainerEntry>,
-                >(raw, "qList", "Doc.GetObjects"),
+                >(ctx, raw, "qList", "Doc.GetObjects"),
             )
     }
 }
@@ -5313,9 +5313,9 @@ impl ::std::future::IntoFuture for GetBookmarks {
                 ::qix_runtime::MethodInfo::new("GetBookmarks").delta("qList"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxContainerEntry>,
-                >(raw, "qList", "Doc.GetBookmarks"),
+                >(ctx, raw, "qList", "Doc.GetBookmarks"),
             )
     }
 }
@@ -5358,9 +5358,9 @@ impl ::std::future::IntoFuture for CloneObject {
                 ::qix_runtime::MethodInfo::new("CloneObject").delta("qCloneId"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qCloneId", "Doc.CloneObject"),
+                >(ctx, raw, "qCloneId", "Doc.CloneObject"),
             )
     }
 }
@@ -5403,9 +5403,9 @@ impl ::std::future::IntoFuture for CreateDraft {
                 ::qix_runtime::MethodInfo::new("CreateDraft").delta("qDraftId"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qDraftId", "Doc.CreateDraft"),
+                >(ctx, raw, "qDraftId", "Doc.CreateDraft"),
             )
     }
 }
@@ -5880,9 +5880,9 @@ impl ::std::future::IntoFuture for CloneDimension {
                 ::qix_runtime::MethodInfo::new("CloneDimension").delta("qCloneId"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qCloneId", "Doc.CloneDimension"),
+                >(ctx, raw, "qCloneId", "Doc.CloneDimension"),
             )
     }
 }
@@ -6144,9 +6144,9 @@ impl ::std::future::IntoFuture for CloneMeasure {
                 ::qix_runtime::MethodInfo::new("CloneMeasure").delta("qCloneId"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qCloneId", "Doc.CloneMeasure"),
+                >(ctx, raw, "qCloneId", "Doc.CloneMeasure"),
             )
     }
 }
@@ -7338,9 +7338,9 @@ impl ::std::future::IntoFuture for ApplyAndVerifyBookmark {
                     .delta("qResult"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::BookmarkApplyAndVerifyResult,
-                >(raw, "qResult", "Doc.ApplyAndVerifyBookmark"),
+                >(ctx, raw, "qResult", "Doc.ApplyAndVerifyBookmark"),
             )
     }
 }
@@ -7383,9 +7383,9 @@ impl ::std::future::IntoFuture for CloneBookmark {
                 ::qix_runtime::MethodInfo::new("CloneBookmark").delta("qCloneId"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qCloneId", "Doc.CloneBookmark"),
+                >(ctx, raw, "qCloneId", "Doc.CloneBookmark"),
             )
     }
 }
@@ -7475,9 +7475,9 @@ impl ::std::future::IntoFuture for GetFieldOnTheFlyByName {
                 ::qix_runtime::MethodInfo::new("GetFieldOnTheFlyByName").delta("qName"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qName", "Doc.GetFieldOnTheFlyByName"),
+                >(ctx, raw, "qName", "Doc.GetFieldOnTheFlyByName"),
             )
     }
 }
@@ -7518,9 +7518,9 @@ impl ::std::future::IntoFuture for GetAllInfos {
                 ::qix_runtime::MethodInfo::new("GetAllInfos").delta("qInfos"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxInfo>,
-                >(raw, "qInfos", "Doc.GetAllInfos"),
+                >(ctx, raw, "qInfos", "Doc.GetAllInfos"),
             )
     }
 }
@@ -7728,9 +7728,9 @@ impl ::std::future::IntoFuture for GetMatchingFields {
                 ::qix_runtime::MethodInfo::new("GetMatchingFields").delta("qFieldNames"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxMatchingFieldInfo>,
-                >(raw, "qFieldNames", "Doc.GetMatchingFields"),
+                >(ctx, raw, "qFieldNames", "Doc.GetMatchingFields"),
             )
     }
 }
@@ -7780,9 +7780,9 @@ impl ::std::future::IntoFuture for FindMatchingFields {
                     .delta("qFieldNames"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxMatchingFieldInfo>,
-                >(raw, "qFieldNames", "Doc.FindMatchingFields"),
+                >(ctx, raw, "qFieldNames", "Doc.FindMatchingFields"),
             )
     }
 }
@@ -7913,9 +7913,9 @@ impl ::std::future::IntoFuture for GetAssociationScores {
                 ::qix_runtime::MethodInfo::new("GetAssociationScores").delta("qScore"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::AssociationScore>,
-                >(raw, "qScore", "Doc.GetAssociationScores"),
+                >(ctx, raw, "qScore", "Doc.GetAssociationScores"),
             )
     }
 }
@@ -8075,9 +8075,9 @@ impl ::std::future::IntoFuture for GetContentLibraries {
                 ::qix_runtime::MethodInfo::new("GetContentLibraries").delta("qList"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::ContentLibraryList,
-                >(raw, "qList", "Doc.GetContentLibraries"),
+                >(ctx, raw, "qList", "Doc.GetContentLibraries"),
             )
     }
 }
@@ -8120,9 +8120,9 @@ impl ::std::future::IntoFuture for GetLibraryContent {
                 ::qix_runtime::MethodInfo::new("GetLibraryContent").delta("qList"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::StaticContentList,
-                >(raw, "qList", "Doc.GetLibraryContent"),
+                >(ctx, raw, "qList", "Doc.GetLibraryContent"),
             )
     }
 }
@@ -8174,9 +8174,9 @@ impl ::std::future::IntoFuture for DoReloadEx {
                 ::qix_runtime::MethodInfo::new("DoReloadEx").delta("qResult"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::DoReloadExResult,
-                >(raw, "qResult", "Doc.DoReloadEx"),
+                >(ctx, raw, "qResult", "Doc.DoReloadEx"),
             )
     }
 }
@@ -8217,9 +8217,9 @@ impl ::std::future::IntoFuture for BackCount {
                 ::qix_runtime::MethodInfo::new("BackCount").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     i64,
-                >(raw, "qReturn", "Doc.BackCount"),
+                >(ctx, raw, "qReturn", "Doc.BackCount"),
             )
     }
 }
@@ -8260,9 +8260,9 @@ impl ::std::future::IntoFuture for ForwardCount {
                 ::qix_runtime::MethodInfo::new("ForwardCount").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     i64,
-                >(raw, "qReturn", "Doc.ForwardCount"),
+                >(ctx, raw, "qReturn", "Doc.ForwardCount"),
             )
     }
 }
@@ -8315,9 +8315,9 @@ impl ::std::future::IntoFuture for ExportReducedData {
                     .delta("qDownloadInfo"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::NxDownloadInfo,
-                >(raw, "qDownloadInfo", "Doc.ExportReducedData"),
+                >(ctx, raw, "qDownloadInfo", "Doc.ExportReducedData"),
             )
     }
 }
@@ -8386,9 +8386,9 @@ impl ::std::future::IntoFuture for GetSetAnalysis {
                 ::qix_runtime::MethodInfo::new("GetSetAnalysis").delta("qSetExpression"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qSetExpression", "Doc.GetSetAnalysis"),
+                >(ctx, raw, "qSetExpression", "Doc.GetSetAnalysis"),
             )
     }
 }
@@ -8476,9 +8476,9 @@ impl ::std::future::IntoFuture for CheckScriptSyntax {
                 ::qix_runtime::MethodInfo::new("CheckScriptSyntax").delta("qErrors"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::ScriptSyntaxError>,
-                >(raw, "qErrors", "Doc.CheckScriptSyntax"),
+                >(ctx, raw, "qErrors", "Doc.CheckScriptSyntax"),
             )
     }
 }
@@ -8519,9 +8519,9 @@ impl ::std::future::IntoFuture for GetFavoriteVariables {
                 ::qix_runtime::MethodInfo::new("GetFavoriteVariables").delta("qNames"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<::std::string::String>,
-                >(raw, "qNames", "Doc.GetFavoriteVariables"),
+                >(ctx, raw, "qNames", "Doc.GetFavoriteVariables"),
             )
     }
 }
@@ -8608,9 +8608,9 @@ impl ::std::future::IntoFuture for GetIncludeFileContent {
                     .delta("qContent"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qContent", "Doc.GetIncludeFileContent"),
+                >(ctx, raw, "qContent", "Doc.GetIncludeFileContent"),
             )
     }
 }
@@ -8654,9 +8654,9 @@ impl ::std::future::IntoFuture for CreateConnection {
                     .delta("qConnectionId"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qConnectionId", "Doc.CreateConnection"),
+                >(ctx, raw, "qConnectionId", "Doc.CreateConnection"),
             )
     }
 }
@@ -8798,9 +8798,9 @@ impl ::std::future::IntoFuture for GetConnection {
                 ::qix_runtime::MethodInfo::new("GetConnection").delta("qConnection"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::Connection,
-                >(raw, "qConnection", "Doc.GetConnection"),
+                >(ctx, raw, "qConnection", "Doc.GetConnection"),
             )
     }
 }
@@ -8843,9 +8843,9 @@ impl ::std::future::IntoFuture for GetConnections {
                 ::qix_runtime::MethodInfo::new("GetConnections").delta("qConnections"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::Connection>,
-                >(raw, "qConnections", "Doc.GetConnections"),
+                >(ctx, raw, "qConnections", "Doc.GetConnections"),
             )
     }
 }
@@ -8888,9 +8888,9 @@ impl ::std::future::IntoFuture for GetDatabaseInfo {
                 ::qix_runtime::MethodInfo::new("GetDatabaseInfo").delta("qInfo"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::DatabaseInfo,
-                >(raw, "qInfo", "Doc.GetDatabaseInfo"),
+                >(ctx, raw, "qInfo", "Doc.GetDatabaseInfo"),
             )
     }
 }
@@ -8933,9 +8933,9 @@ impl ::std::future::IntoFuture for GetDatabases {
                 ::qix_runtime::MethodInfo::new("GetDatabases").delta("qDatabases"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::Database>,
-                >(raw, "qDatabases", "Doc.GetDatabases"),
+                >(ctx, raw, "qDatabases", "Doc.GetDatabases"),
             )
     }
 }
@@ -8994,9 +8994,9 @@ impl ::std::future::IntoFuture for GetDatabaseOwners {
                 ::qix_runtime::MethodInfo::new("GetDatabaseOwners").delta("qOwners"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::DatabaseOwner>,
-                >(raw, "qOwners", "Doc.GetDatabaseOwners"),
+                >(ctx, raw, "qOwners", "Doc.GetDatabaseOwners"),
             )
     }
 }
@@ -9071,9 +9071,9 @@ impl ::std::future::IntoFuture for GetDatabaseTables {
                 ::qix_runtime::MethodInfo::new("GetDatabaseTables").delta("qTables"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::DataTable>,
-                >(raw, "qTables", "Doc.GetDatabaseTables"),
+                >(ctx, raw, "qTables", "Doc.GetDatabaseTables"),
             )
     }
 }
@@ -9151,9 +9151,9 @@ impl ::std::future::IntoFuture for GetDatabaseTableFields {
                     .delta("qFields"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::DataField>,
-                >(raw, "qFields", "Doc.GetDatabaseTableFields"),
+                >(ctx, raw, "qFields", "Doc.GetDatabaseTableFields"),
             )
     }
 }
@@ -9383,9 +9383,9 @@ impl ::std::future::IntoFuture for GetFolderItemsForConnection {
                     .delta("qFolderItems"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::FolderItem>,
-                >(raw, "qFolderItems", "Doc.GetFolderItemsForConnection"),
+                >(ctx, raw, "qFolderItems", "Doc.GetFolderItemsForConnection"),
             )
     }
 }
@@ -9442,9 +9442,9 @@ impl ::std::future::IntoFuture for GuessFileType {
                 ::qix_runtime::MethodInfo::new("GuessFileType").delta("qDataFormat"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::FileDataFormat,
-                >(raw, "qDataFormat", "Doc.GuessFileType"),
+                >(ctx, raw, "qDataFormat", "Doc.GuessFileType"),
             )
     }
 }
@@ -9505,9 +9505,9 @@ impl ::std::future::IntoFuture for GetFileTables {
                 ::qix_runtime::MethodInfo::new("GetFileTables").delta("qTables"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::DataTable>,
-                >(raw, "qTables", "Doc.GetFileTables"),
+                >(ctx, raw, "qTables", "Doc.GetFileTables"),
             )
     }
 }
@@ -9858,9 +9858,9 @@ impl ::std::future::IntoFuture for GetFileTablesEx {
                 ::qix_runtime::MethodInfo::new("GetFileTablesEx").delta("qTables"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::DataTableEx>,
-                >(raw, "qTables", "Doc.GetFileTablesEx"),
+                >(ctx, raw, "qTables", "Doc.GetFileTablesEx"),
             )
     }
 }
@@ -9912,9 +9912,9 @@ impl ::std::future::IntoFuture for SendGenericCommandToCustomConnector {
                     .delta("qResult"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qResult", "Doc.SendGenericCommandToCustomConnector"),
+                >(ctx, raw, "qResult", "Doc.SendGenericCommandToCustomConnector"),
             )
     }
 }
@@ -9959,9 +9959,9 @@ impl ::std::future::IntoFuture for SearchSuggest {
                 ::qix_runtime::MethodInfo::new("SearchSuggest").delta("qResult"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::SearchSuggestionResult,
-                >(raw, "qResult", "Doc.SearchSuggest"),
+                >(ctx, raw, "qResult", "Doc.SearchSuggest"),
             )
     }
 }
@@ -10008,9 +10008,9 @@ impl ::std::future::IntoFuture for SearchAssociations {
                 ::qix_runtime::MethodInfo::new("SearchAssociations").delta("qResults"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::SearchAssociationResult,
-                >(raw, "qResults", "Doc.SearchAssociations"),
+                >(ctx, raw, "qResults", "Doc.SearchAssociations"),
             )
     }
 }
@@ -10115,9 +10115,9 @@ impl ::std::future::IntoFuture for SearchResults {
                 ::qix_runtime::MethodInfo::new("SearchResults").delta("qResult"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::SearchResult,
-                >(raw, "qResult", "Doc.SearchResults"),
+                >(ctx, raw, "qResult", "Doc.SearchResults"),
             )
     }
 }
@@ -10164,9 +10164,9 @@ impl ::std::future::IntoFuture for SearchObjects {
                 ::qix_runtime::MethodInfo::new("SearchObjects").delta("qResult"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::SearchResult,
-                >(raw, "qResult", "Doc.SearchObjects"),
+                >(ctx, raw, "qResult", "Doc.SearchObjects"),
             )
     }
 }
@@ -10225,9 +10225,9 @@ impl ::std::future::IntoFuture for GetFieldAndColumnSamples {
                     .delta("qResult"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::SampleResult>,
-                >(raw, "qResult", "Doc.GetFieldAndColumnSamples"),
+                >(ctx, raw, "qResult", "Doc.GetFieldAndColumnSamples"),
             )
     }
 }
@@ -10268,9 +10268,9 @@ impl ::std::future::IntoFuture for GetScriptEx {
                 ::qix_runtime::MethodInfo::new("GetScriptEx").delta("qScript"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::AppScript,
-                >(raw, "qScript", "Doc.GetScriptEx"),
+                >(ctx, raw, "qScript", "Doc.GetScriptEx"),
             )
     }
 }
@@ -10317,9 +10317,9 @@ impl ::std::future::IntoFuture for GetVariables {
                 ::qix_runtime::MethodInfo::new("GetVariables").delta("qList"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxVariableListItem>,
-                >(raw, "qList", "Doc.GetVariables"),
+                >(ctx, raw, "qList", "Doc.GetVariables"),
             )
     }
 }
@@ -10363,9 +10363,9 @@ impl ::std::future::IntoFuture for ExpandExpression {
                     .delta("qExpandedExpression"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qExpandedExpression", "Doc.ExpandExpression"),
+                >(ctx, raw, "qExpandedExpression", "Doc.ExpandExpression"),
             )
     }
 }
@@ -10500,9 +10500,9 @@ impl ::std::future::IntoFuture for GetGroupStates {
                 ::qix_runtime::MethodInfo::new("GetGroupStates").delta("qGroupStates"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::GroupState>,
-                >(raw, "qGroupStates", "Doc.GetGroupStates"),
+                >(ctx, raw, "qGroupStates", "Doc.GetGroupStates"),
             )
     }
 }
@@ -10547,9 +10547,9 @@ impl ::std::future::IntoFuture for ApplyGroupStates {
                 ::qix_runtime::MethodInfo::new("ApplyGroupStates").delta("qResult"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::ApplyGroupStatesResult,
-                >(raw, "qResult", "Doc.ApplyGroupStates"),
+                >(ctx, raw, "qResult", "Doc.ApplyGroupStates"),
             )
     }
 }
@@ -10734,9 +10734,9 @@ impl ::std::future::IntoFuture for SaveAs {
                 ::qix_runtime::MethodInfo::new("SaveAs").delta("qNewAppId"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qNewAppId", "Doc.SaveAs"),
+                >(ctx, raw, "qNewAppId", "Doc.SaveAs"),
             )
     }
 }
@@ -10910,9 +10910,9 @@ impl ::std::future::IntoFuture for RestoreTempSelectionState {
                     .delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     bool,
-                >(raw, "qReturn", "Doc.RestoreTempSelectionState"),
+                >(ctx, raw, "qReturn", "Doc.RestoreTempSelectionState"),
             )
     }
 }
@@ -11046,9 +11046,9 @@ impl ::std::future::IntoFuture for GetTableProfileData {
                     .delta("qProfiling"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::TableProfilingData,
-                >(raw, "qProfiling", "Doc.GetTableProfileData"),
+                >(ctx, raw, "qProfiling", "Doc.GetTableProfileData"),
             )
     }
 }
@@ -11146,9 +11146,9 @@ impl ::std::future::IntoFuture for SearchValues {
                 ::qix_runtime::MethodInfo::new("SearchValues").delta("qResult"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::SearchValueResult,
-                >(raw, "qResult", "Doc.SearchValues"),
+                >(ctx, raw, "qResult", "Doc.SearchValues"),
             )
     }
 }
@@ -11194,9 +11194,9 @@ impl ::std::future::IntoFuture for GetFieldsFromExpression {
                     .delta("qFieldNames"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<::std::string::String>,
-                >(raw, "qFieldNames", "Doc.GetFieldsFromExpression"),
+                >(ctx, raw, "qFieldNames", "Doc.GetFieldsFromExpression"),
             )
     }
 }
@@ -11245,9 +11245,9 @@ impl ::std::future::IntoFuture for GetFieldsResourceIds {
                 ::qix_runtime::MethodInfo::new("GetFieldsResourceIds").delta("qFields"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxFieldResourceId>,
-                >(raw, "qFields", "Doc.GetFieldsResourceIds"),
+                >(ctx, raw, "qFields", "Doc.GetFieldsResourceIds"),
             )
     }
 }
@@ -11417,9 +11417,9 @@ impl ::std::future::IntoFuture for GetExpressionBnfHash {
                 ::qix_runtime::MethodInfo::new("GetExpressionBNFHash").delta("qBnfHash"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qBnfHash", "Doc.GetExpressionBNFHash"),
+                >(ctx, raw, "qBnfHash", "Doc.GetExpressionBNFHash"),
             )
     }
 }
@@ -11509,9 +11509,9 @@ impl ::std::future::IntoFuture for TransformApp {
                 ::qix_runtime::MethodInfo::new("TransformApp").delta("qResult"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::TransformAppResult,
-                >(raw, "qResult", "Doc.TransformApp"),
+                >(ctx, raw, "qResult", "Doc.TransformApp"),
             )
     }
 }
@@ -11697,9 +11697,9 @@ impl ::std::future::IntoFuture for ApplyTemporaryBookmark {
                     .delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     bool,
-                >(raw, "qReturn", "Doc.ApplyTemporaryBookmark"),
+                >(ctx, raw, "qReturn", "Doc.ApplyTemporaryBookmark"),
             )
     }
 }
@@ -11742,9 +11742,9 @@ impl ::std::future::IntoFuture for GetScriptMeta {
                 ::qix_runtime::MethodInfo::new("GetScriptMeta").delta("qMeta"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::AppScriptMeta,
-                >(raw, "qMeta", "Doc.GetScriptMeta"),
+                >(ctx, raw, "qMeta", "Doc.GetScriptMeta"),
             )
     }
 }

@@ -328,9 +328,9 @@ impl ::std::future::IntoFuture for GetCardinal {
                 ::qix_runtime::MethodInfo::new("GetCardinal").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     i64,
-                >(raw, "qReturn", "Field.GetCardinal"),
+                >(ctx, raw, "qReturn", "Field.GetCardinal"),
             )
     }
 }
@@ -371,9 +371,9 @@ impl ::std::future::IntoFuture for GetAndMode {
                 ::qix_runtime::MethodInfo::new("GetAndMode").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     bool,
-                >(raw, "qReturn", "Field.GetAndMode"),
+                >(ctx, raw, "qReturn", "Field.GetAndMode"),
             )
     }
 }
@@ -439,9 +439,9 @@ impl ::std::future::IntoFuture for SelectValues {
                 ::qix_runtime::MethodInfo::new("SelectValues").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     bool,
-                >(raw, "qReturn", "Field.SelectValues"),
+                >(ctx, raw, "qReturn", "Field.SelectValues"),
             )
     }
 }
@@ -507,9 +507,9 @@ impl ::std::future::IntoFuture for Select {
                 ::qix_runtime::MethodInfo::new("Select").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     bool,
-                >(raw, "qReturn", "Field.Select"),
+                >(ctx, raw, "qReturn", "Field.Select"),
             )
     }
 }
@@ -575,9 +575,9 @@ impl ::std::future::IntoFuture for ToggleSelect {
                 ::qix_runtime::MethodInfo::new("ToggleSelect").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     bool,
-                >(raw, "qReturn", "Field.ToggleSelect"),
+                >(ctx, raw, "qReturn", "Field.ToggleSelect"),
             )
     }
 }
@@ -630,9 +630,9 @@ impl ::std::future::IntoFuture for ClearAllButThis {
                 ::qix_runtime::MethodInfo::new("ClearAllButThis").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     bool,
-                >(raw, "qReturn", "Field.ClearAllButThis"),
+                >(ctx, raw, "qReturn", "Field.ClearAllButThis"),
             )
     }
 }
@@ -685,9 +685,9 @@ impl ::std::future::IntoFuture for SelectPossible {
                 ::qix_runtime::MethodInfo::new("SelectPossible").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     bool,
-                >(raw, "qReturn", "Field.SelectPossible"),
+                >(ctx, raw, "qReturn", "Field.SelectPossible"),
             )
     }
 }
@@ -740,9 +740,9 @@ impl ::std::future::IntoFuture for SelectExcluded {
                 ::qix_runtime::MethodInfo::new("SelectExcluded").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     bool,
-                >(raw, "qReturn", "Field.SelectExcluded"),
+                >(ctx, raw, "qReturn", "Field.SelectExcluded"),
             )
     }
 }
@@ -795,9 +795,9 @@ impl ::std::future::IntoFuture for SelectAll {
                 ::qix_runtime::MethodInfo::new("SelectAll").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     bool,
-                >(raw, "qReturn", "Field.SelectAll"),
+                >(ctx, raw, "qReturn", "Field.SelectAll"),
             )
     }
 }
@@ -838,7 +838,9 @@ impl ::std::future::IntoFuture for Lock {
                 ::qix_runtime::MethodInfo::new("Lock").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<bool>(raw, "qReturn", "Field.Lock"),
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                    bool,
+                >(ctx, raw, "qReturn", "Field.Lock"),
             )
     }
 }
@@ -879,9 +881,9 @@ impl ::std::future::IntoFuture for Unlock {
                 ::qix_runtime::MethodInfo::new("Unlock").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     bool,
-                >(raw, "qReturn", "Field.Unlock"),
+                >(ctx, raw, "qReturn", "Field.Unlock"),
             )
     }
 }
@@ -922,9 +924,9 @@ impl ::std::future::IntoFuture for GetNxProperties {
                 ::qix_runtime::MethodInfo::new("GetNxProperties").delta("qProperties"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::NxFieldProperties,
-                >(raw, "qProperties", "Field.GetNxProperties"),
+                >(ctx, raw, "qProperties", "Field.GetNxProperties"),
             )
     }
 }
@@ -1063,9 +1065,9 @@ impl ::std::future::IntoFuture for SelectAlternative {
                 ::qix_runtime::MethodInfo::new("SelectAlternative").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     bool,
-                >(raw, "qReturn", "Field.SelectAlternative"),
+                >(ctx, raw, "qReturn", "Field.SelectAlternative"),
             )
     }
 }
@@ -1122,9 +1124,9 @@ impl ::std::future::IntoFuture for LowLevelSelect {
                 ::qix_runtime::MethodInfo::new("LowLevelSelect").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     bool,
-                >(raw, "qReturn", "Field.LowLevelSelect"),
+                >(ctx, raw, "qReturn", "Field.LowLevelSelect"),
             )
     }
 }
@@ -1165,9 +1167,9 @@ impl ::std::future::IntoFuture for Clear {
                 ::qix_runtime::MethodInfo::new("Clear").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     bool,
-                >(raw, "qReturn", "Field.Clear"),
+                >(ctx, raw, "qReturn", "Field.Clear"),
             )
     }
 }

@@ -349,9 +349,9 @@ impl ::std::future::IntoFuture for GetFieldValues {
                 ::qix_runtime::MethodInfo::new("GetFieldValues").delta("qFieldValues"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::FieldValue>,
-                >(raw, "qFieldValues", "GenericBookmark.GetFieldValues"),
+                >(ctx, raw, "qFieldValues", "GenericBookmark.GetFieldValues"),
             )
     }
 }
@@ -402,9 +402,9 @@ impl ::std::future::IntoFuture for GetFieldValuesEx {
                 ::qix_runtime::MethodInfo::new("GetFieldValuesEx").delta("qFieldValues"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::StateFieldValues>,
-                >(raw, "qFieldValues", "GenericBookmark.GetFieldValuesEx"),
+                >(ctx, raw, "qFieldValues", "GenericBookmark.GetFieldValuesEx"),
             )
     }
 }
@@ -445,9 +445,9 @@ impl ::std::future::IntoFuture for GetLayout {
                 ::qix_runtime::MethodInfo::new("GetLayout").delta("qLayout"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::GenericBookmarkLayout,
-                >(raw, "qLayout", "GenericBookmark.GetLayout"),
+                >(ctx, raw, "qLayout", "GenericBookmark.GetLayout"),
             )
     }
 }
@@ -574,9 +574,9 @@ impl ::std::future::IntoFuture for GetProperties {
                 ::qix_runtime::MethodInfo::new("GetProperties").delta("qProp"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::GenericBookmarkProperties,
-                >(raw, "qProp", "GenericBookmark.GetProperties"),
+                >(ctx, raw, "qProp", "GenericBookmark.GetProperties"),
             )
     }
 }
@@ -617,9 +617,9 @@ impl ::std::future::IntoFuture for GetInfo {
                 ::qix_runtime::MethodInfo::new("GetInfo").delta("qInfo"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::NxInfo,
-                >(raw, "qInfo", "GenericBookmark.GetInfo"),
+                >(ctx, raw, "qInfo", "GenericBookmark.GetInfo"),
             )
     }
 }
@@ -707,9 +707,9 @@ impl ::std::future::IntoFuture for ApplyAndVerify {
                 ::qix_runtime::MethodInfo::new("ApplyAndVerify").delta("qResult"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::BookmarkApplyAndVerifyResult,
-                >(raw, "qResult", "GenericBookmark.ApplyAndVerify"),
+                >(ctx, raw, "qResult", "GenericBookmark.ApplyAndVerify"),
             )
     }
 }

@@ -287,9 +287,9 @@ impl ::std::future::IntoFuture for GetLayout {
                 ::qix_runtime::MethodInfo::new("GetLayout").delta("qLayout"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::GenericDimensionLayout,
-                >(raw, "qLayout", "GenericDimension.GetLayout"),
+                >(ctx, raw, "qLayout", "GenericDimension.GetLayout"),
             )
     }
 }
@@ -418,9 +418,9 @@ impl ::std::future::IntoFuture for GetProperties {
                 ::qix_runtime::MethodInfo::new("GetProperties").delta("qProp"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::GenericDimensionProperties,
-                >(raw, "qProp", "GenericDimension.GetProperties"),
+                >(ctx, raw, "qProp", "GenericDimension.GetProperties"),
             )
     }
 }
@@ -461,9 +461,9 @@ impl ::std::future::IntoFuture for GetInfo {
                 ::qix_runtime::MethodInfo::new("GetInfo").delta("qInfo"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::NxInfo,
-                >(raw, "qInfo", "GenericDimension.GetInfo"),
+                >(ctx, raw, "qInfo", "GenericDimension.GetInfo"),
             )
     }
 }
@@ -504,9 +504,9 @@ impl ::std::future::IntoFuture for GetDimension {
                 ::qix_runtime::MethodInfo::new("GetDimension").delta("qDim"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::NxLibraryDimensionDef,
-                >(raw, "qDim", "GenericDimension.GetDimension"),
+                >(ctx, raw, "qDim", "GenericDimension.GetDimension"),
             )
     }
 }
@@ -551,9 +551,9 @@ impl ::std::future::IntoFuture for GetLinkedObjects {
                 ::qix_runtime::MethodInfo::new("GetLinkedObjects").delta("qItems"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxLinkedObjectInfo>,
-                >(raw, "qItems", "GenericDimension.GetLinkedObjects"),
+                >(ctx, raw, "qItems", "GenericDimension.GetLinkedObjects"),
             )
     }
 }
@@ -850,9 +850,9 @@ impl ::std::future::IntoFuture for GetActiveField {
                 ::qix_runtime::MethodInfo::new("GetActiveField").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     i64,
-                >(raw, "qReturn", "GenericDimension.GetActiveField"),
+                >(ctx, raw, "qReturn", "GenericDimension.GetActiveField"),
             )
     }
 }

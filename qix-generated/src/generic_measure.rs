@@ -235,9 +235,9 @@ impl ::std::future::IntoFuture for GetLayout {
                 ::qix_runtime::MethodInfo::new("GetLayout").delta("qLayout"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::GenericMeasureLayout,
-                >(raw, "qLayout", "GenericMeasure.GetLayout"),
+                >(ctx, raw, "qLayout", "GenericMeasure.GetLayout"),
             )
     }
 }
@@ -364,9 +364,9 @@ impl ::std::future::IntoFuture for GetProperties {
                 ::qix_runtime::MethodInfo::new("GetProperties").delta("qProp"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::GenericMeasureProperties,
-                >(raw, "qProp", "GenericMeasure.GetProperties"),
+                >(ctx, raw, "qProp", "GenericMeasure.GetProperties"),
             )
     }
 }
@@ -407,9 +407,9 @@ impl ::std::future::IntoFuture for GetInfo {
                 ::qix_runtime::MethodInfo::new("GetInfo").delta("qInfo"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::NxInfo,
-                >(raw, "qInfo", "GenericMeasure.GetInfo"),
+                >(ctx, raw, "qInfo", "GenericMeasure.GetInfo"),
             )
     }
 }
@@ -450,9 +450,9 @@ impl ::std::future::IntoFuture for GetMeasure {
                 ::qix_runtime::MethodInfo::new("GetMeasure").delta("qMeasure"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::NxLibraryMeasureDef,
-                >(raw, "qMeasure", "GenericMeasure.GetMeasure"),
+                >(ctx, raw, "qMeasure", "GenericMeasure.GetMeasure"),
             )
     }
 }
@@ -497,9 +497,9 @@ impl ::std::future::IntoFuture for GetLinkedObjects {
                 ::qix_runtime::MethodInfo::new("GetLinkedObjects").delta("qItems"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxLinkedObjectInfo>,
-                >(raw, "qItems", "GenericMeasure.GetLinkedObjects"),
+                >(ctx, raw, "qItems", "GenericMeasure.GetLinkedObjects"),
             )
     }
 }

@@ -1830,9 +1830,9 @@ impl ::std::future::IntoFuture for GetLayout {
                 ::qix_runtime::MethodInfo::new("GetLayout").delta("qLayout"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::GenericObjectLayout,
-                >(raw, "qLayout", "GenericObject.GetLayout"),
+                >(ctx, raw, "qLayout", "GenericObject.GetLayout"),
             )
     }
 }
@@ -1879,9 +1879,9 @@ impl ::std::future::IntoFuture for GetListObjectData {
                 ::qix_runtime::MethodInfo::new("GetListObjectData").delta("qDataPages"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxDataPage>,
-                >(raw, "qDataPages", "GenericObject.GetListObjectData"),
+                >(ctx, raw, "qDataPages", "GenericObject.GetListObjectData"),
             )
     }
 }
@@ -1928,9 +1928,9 @@ impl ::std::future::IntoFuture for GetHyperCubeData {
                 ::qix_runtime::MethodInfo::new("GetHyperCubeData").delta("qDataPages"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxDataPage>,
-                >(raw, "qDataPages", "GenericObject.GetHyperCubeData"),
+                >(ctx, raw, "qDataPages", "GenericObject.GetHyperCubeData"),
             )
     }
 }
@@ -1982,9 +1982,9 @@ impl ::std::future::IntoFuture for GetHyperCubeReducedData {
                     .delta("qDataPages"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxDataPage>,
-                >(raw, "qDataPages", "GenericObject.GetHyperCubeReducedData"),
+                >(ctx, raw, "qDataPages", "GenericObject.GetHyperCubeReducedData"),
             )
     }
 }
@@ -2032,9 +2032,9 @@ impl ::std::future::IntoFuture for GetHyperCubePivotData {
                     .delta("qDataPages"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxPivotPage>,
-                >(raw, "qDataPages", "GenericObject.GetHyperCubePivotData"),
+                >(ctx, raw, "qDataPages", "GenericObject.GetHyperCubePivotData"),
             )
     }
 }
@@ -2094,9 +2094,9 @@ impl ::std::future::IntoFuture for GetHyperCubeStackData {
                     .delta("qDataPages"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxStackPage>,
-                >(raw, "qDataPages", "GenericObject.GetHyperCubeStackData"),
+                >(ctx, raw, "qDataPages", "GenericObject.GetHyperCubeStackData"),
             )
     }
 }
@@ -2293,9 +2293,9 @@ impl ::std::future::IntoFuture for GetHyperCubeTreeData {
                 ::qix_runtime::MethodInfo::new("GetHyperCubeTreeData").delta("qNodes"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxTreeNode>,
-                >(raw, "qNodes", "GenericObject.GetHyperCubeTreeData"),
+                >(ctx, raw, "qNodes", "GenericObject.GetHyperCubeTreeData"),
             )
     }
 }
@@ -2353,9 +2353,9 @@ impl ::std::future::IntoFuture for GetHyperCubeBinnedData {
                     .delta("qDataPages"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxDataPage>,
-                >(raw, "qDataPages", "GenericObject.GetHyperCubeBinnedData"),
+                >(ctx, raw, "qDataPages", "GenericObject.GetHyperCubeBinnedData"),
             )
     }
 }
@@ -2535,9 +2535,9 @@ impl ::std::future::IntoFuture for GetProperties {
                 ::qix_runtime::MethodInfo::new("GetProperties").delta("qProp"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::GenericObjectProperties,
-                >(raw, "qProp", "GenericObject.GetProperties"),
+                >(ctx, raw, "qProp", "GenericObject.GetProperties"),
             )
     }
 }
@@ -2578,9 +2578,9 @@ impl ::std::future::IntoFuture for GetEffectiveProperties {
                 ::qix_runtime::MethodInfo::new("GetEffectiveProperties").delta("qProp"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::GenericObjectProperties,
-                >(raw, "qProp", "GenericObject.GetEffectiveProperties"),
+                >(ctx, raw, "qProp", "GenericObject.GetEffectiveProperties"),
             )
     }
 }
@@ -2665,9 +2665,9 @@ impl ::std::future::IntoFuture for GetFullPropertyTree {
                     .delta("qPropEntry"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::GenericObjectEntry,
-                >(raw, "qPropEntry", "GenericObject.GetFullPropertyTree"),
+                >(ctx, raw, "qPropEntry", "GenericObject.GetFullPropertyTree"),
             )
     }
 }
@@ -2708,9 +2708,9 @@ impl ::std::future::IntoFuture for GetInfo {
                 ::qix_runtime::MethodInfo::new("GetInfo").delta("qInfo"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::NxInfo,
-                >(raw, "qInfo", "GenericObject.GetInfo"),
+                >(ctx, raw, "qInfo", "GenericObject.GetInfo"),
             )
     }
 }
@@ -4522,9 +4522,9 @@ impl ::std::future::IntoFuture for GetChildInfos {
                 ::qix_runtime::MethodInfo::new("GetChildInfos").delta("qInfos"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxInfo>,
-                >(raw, "qInfos", "GenericObject.GetChildInfos"),
+                >(ctx, raw, "qInfos", "GenericObject.GetChildInfos"),
             )
     }
 }
@@ -4871,9 +4871,9 @@ impl ::std::future::IntoFuture for GetLinkedObjects {
                 ::qix_runtime::MethodInfo::new("GetLinkedObjects").delta("qItems"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxLinkedObjectInfo>,
-                >(raw, "qItems", "GenericObject.GetLinkedObjects"),
+                >(ctx, raw, "qItems", "GenericObject.GetLinkedObjects"),
             )
     }
 }
@@ -5362,9 +5362,9 @@ impl ::std::future::IntoFuture for CreateGroup {
                 ::qix_runtime::MethodInfo::new("CreateGroup").delta("qGroupId"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qGroupId", "GenericObject.CreateGroup"),
+                >(ctx, raw, "qGroupId", "GenericObject.CreateGroup"),
             )
     }
 }

@@ -235,9 +235,9 @@ impl ::std::future::IntoFuture for GetLayout {
                 ::qix_runtime::MethodInfo::new("GetLayout").delta("qLayout"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::GenericVariableLayout,
-                >(raw, "qLayout", "GenericVariable.GetLayout"),
+                >(ctx, raw, "qLayout", "GenericVariable.GetLayout"),
             )
     }
 }
@@ -364,9 +364,9 @@ impl ::std::future::IntoFuture for GetProperties {
                 ::qix_runtime::MethodInfo::new("GetProperties").delta("qProp"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::GenericVariableProperties,
-                >(raw, "qProp", "GenericVariable.GetProperties"),
+                >(ctx, raw, "qProp", "GenericVariable.GetProperties"),
             )
     }
 }
@@ -407,9 +407,9 @@ impl ::std::future::IntoFuture for GetInfo {
                 ::qix_runtime::MethodInfo::new("GetInfo").delta("qInfo"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::NxInfo,
-                >(raw, "qInfo", "GenericVariable.GetInfo"),
+                >(ctx, raw, "qInfo", "GenericVariable.GetInfo"),
             )
     }
 }
@@ -581,9 +581,9 @@ impl ::std::future::IntoFuture for GetRawContent {
                 ::qix_runtime::MethodInfo::new("GetRawContent").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qReturn", "GenericVariable.GetRawContent"),
+                >(ctx, raw, "qReturn", "GenericVariable.GetRawContent"),
             )
     }
 }

@@ -1087,9 +1087,9 @@ impl ::std::future::IntoFuture for GetProgress {
                 ::qix_runtime::MethodInfo::new("GetProgress").delta("qProgressData"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::ProgressData,
-                >(raw, "qProgressData", "Global.GetProgress"),
+                >(ctx, raw, "qProgressData", "Global.GetProgress"),
             )
     }
 }
@@ -1130,9 +1130,9 @@ impl ::std::future::IntoFuture for QvVersion {
                 ::qix_runtime::MethodInfo::new("QvVersion").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qReturn", "Global.QvVersion"),
+                >(ctx, raw, "qReturn", "Global.QvVersion"),
             )
     }
 }
@@ -1173,9 +1173,9 @@ impl ::std::future::IntoFuture for OsVersion {
                 ::qix_runtime::MethodInfo::new("OSVersion").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qReturn", "Global.OSVersion"),
+                >(ctx, raw, "qReturn", "Global.OSVersion"),
             )
     }
 }
@@ -1216,9 +1216,9 @@ impl ::std::future::IntoFuture for OsName {
                 ::qix_runtime::MethodInfo::new("OSName").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qReturn", "Global.OSName"),
+                >(ctx, raw, "qReturn", "Global.OSName"),
             )
     }
 }
@@ -1259,9 +1259,9 @@ impl ::std::future::IntoFuture for QtProduct {
                 ::qix_runtime::MethodInfo::new("QTProduct").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qReturn", "Global.QTProduct"),
+                >(ctx, raw, "qReturn", "Global.QTProduct"),
             )
     }
 }
@@ -1304,9 +1304,9 @@ impl ::std::future::IntoFuture for GetDocList {
                 ::qix_runtime::MethodInfo::new("GetDocList").delta("qDocList"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::DocListEntry>,
-                >(raw, "qDocList", "Global.GetDocList"),
+                >(ctx, raw, "qDocList", "Global.GetDocList"),
             )
     }
 }
@@ -1513,9 +1513,9 @@ impl ::std::future::IntoFuture for GetAuthenticatedUser {
                 ::qix_runtime::MethodInfo::new("GetAuthenticatedUser").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qReturn", "Global.GetAuthenticatedUser"),
+                >(ctx, raw, "qReturn", "Global.GetAuthenticatedUser"),
             )
     }
 }
@@ -1790,9 +1790,9 @@ impl ::std::future::IntoFuture for AllowCreateApp {
                 ::qix_runtime::MethodInfo::new("AllowCreateApp").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     bool,
-                >(raw, "qReturn", "Global.AllowCreateApp"),
+                >(ctx, raw, "qReturn", "Global.AllowCreateApp"),
             )
     }
 }
@@ -2028,9 +2028,9 @@ impl ::std::future::IntoFuture for IsDesktopMode {
                 ::qix_runtime::MethodInfo::new("IsDesktopMode").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     bool,
-                >(raw, "qReturn", "Global.IsDesktopMode"),
+                >(ctx, raw, "qReturn", "Global.IsDesktopMode"),
             )
     }
 }
@@ -2401,9 +2401,9 @@ impl ::std::future::IntoFuture for IsPersonalMode {
                 ::qix_runtime::MethodInfo::new("IsPersonalMode").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     bool,
-                >(raw, "qReturn", "Global.IsPersonalMode"),
+                >(ctx, raw, "qReturn", "Global.IsPersonalMode"),
             )
     }
 }
@@ -2444,9 +2444,9 @@ impl ::std::future::IntoFuture for GetUniqueId {
                 ::qix_runtime::MethodInfo::new("GetUniqueID").delta("qUniqueID"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qUniqueID", "Global.GetUniqueID"),
+                >(ctx, raw, "qUniqueID", "Global.GetUniqueID"),
             )
     }
 }
@@ -2842,9 +2842,9 @@ impl ::std::future::IntoFuture for ProductVersion {
                 ::qix_runtime::MethodInfo::new("ProductVersion").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qReturn", "Global.ProductVersion"),
+                >(ctx, raw, "qReturn", "Global.ProductVersion"),
             )
     }
 }
@@ -2887,9 +2887,9 @@ impl ::std::future::IntoFuture for GetAppEntry {
                 ::qix_runtime::MethodInfo::new("GetAppEntry").delta("qEntry"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::AppEntry,
-                >(raw, "qEntry", "Global.GetAppEntry"),
+                >(ctx, raw, "qEntry", "Global.GetAppEntry"),
             )
     }
 }
@@ -3036,9 +3036,9 @@ impl ::std::future::IntoFuture for GetBnf {
                 ::qix_runtime::MethodInfo::new("GetBNF").delta("qBnfDefs"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::BNFDef>,
-                >(raw, "qBnfDefs", "Global.GetBNF"),
+                >(ctx, raw, "qBnfDefs", "Global.GetBNF"),
             )
     }
 }
@@ -3128,9 +3128,9 @@ impl ::std::future::IntoFuture for GetFunctions {
                 ::qix_runtime::MethodInfo::new("GetFunctions").delta("qFunctions"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::Function>,
-                >(raw, "qFunctions", "Global.GetFunctions"),
+                >(ctx, raw, "qFunctions", "Global.GetFunctions"),
             )
     }
 }
@@ -3171,9 +3171,9 @@ impl ::std::future::IntoFuture for GetOdbcDsns {
                 ::qix_runtime::MethodInfo::new("GetOdbcDsns").delta("qOdbcDsns"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::OdbcDsn>,
-                >(raw, "qOdbcDsns", "Global.GetOdbcDsns"),
+                >(ctx, raw, "qOdbcDsns", "Global.GetOdbcDsns"),
             )
     }
 }
@@ -3217,9 +3217,9 @@ impl ::std::future::IntoFuture for GetOleDbProviders {
                     .delta("qOleDbProviders"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::OleDbProvider>,
-                >(raw, "qOleDbProviders", "Global.GetOleDbProviders"),
+                >(ctx, raw, "qOleDbProviders", "Global.GetOleDbProviders"),
             )
     }
 }
@@ -3263,9 +3263,9 @@ impl ::std::future::IntoFuture for GetDatabasesFromConnectionString {
                     .delta("qDatabases"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::Database>,
-                >(raw, "qDatabases", "Global.GetDatabasesFromConnectionString"),
+                >(ctx, raw, "qDatabases", "Global.GetDatabasesFromConnectionString"),
             )
     }
 }
@@ -3309,9 +3309,9 @@ impl ::std::future::IntoFuture for IsValidConnectionString {
                     .delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     bool,
-                >(raw, "qReturn", "Global.IsValidConnectionString"),
+                >(ctx, raw, "qReturn", "Global.IsValidConnectionString"),
             )
     }
 }
@@ -3352,9 +3352,9 @@ impl ::std::future::IntoFuture for GetDefaultAppFolder {
                 ::qix_runtime::MethodInfo::new("GetDefaultAppFolder").delta("qPath"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qPath", "Global.GetDefaultAppFolder"),
+                >(ctx, raw, "qPath", "Global.GetDefaultAppFolder"),
             )
     }
 }
@@ -3398,9 +3398,9 @@ impl ::std::future::IntoFuture for GetLogicalDriveStrings {
                     .delta("qDrives"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::DriveInfo>,
-                >(raw, "qDrives", "Global.GetLogicalDriveStrings"),
+                >(ctx, raw, "qDrives", "Global.GetLogicalDriveStrings"),
             )
     }
 }
@@ -3446,9 +3446,9 @@ impl ::std::future::IntoFuture for GetFolderItemsForPath {
                     .delta("qFolderItems"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::FolderItem>,
-                >(raw, "qFolderItems", "Global.GetFolderItemsForPath"),
+                >(ctx, raw, "qFolderItems", "Global.GetFolderItemsForPath"),
             )
     }
 }
@@ -3490,9 +3490,9 @@ impl ::std::future::IntoFuture for GetSupportedCodePages {
                     .delta("qCodePages"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::CodePage>,
-                >(raw, "qCodePages", "Global.GetSupportedCodePages"),
+                >(ctx, raw, "qCodePages", "Global.GetSupportedCodePages"),
             )
     }
 }
@@ -3550,9 +3550,9 @@ impl ::std::future::IntoFuture for GetCustomConnectors {
                     .delta("qConnectors"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::CustomConnector>,
-                >(raw, "qConnectors", "Global.GetCustomConnectors"),
+                >(ctx, raw, "qConnectors", "Global.GetCustomConnectors"),
             )
     }
 }
@@ -3597,9 +3597,9 @@ impl ::std::future::IntoFuture for GetStreamList {
                 ::qix_runtime::MethodInfo::new("GetStreamList").delta("qStreamList"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxStreamListEntry>,
-                >(raw, "qStreamList", "Global.GetStreamList"),
+                >(ctx, raw, "qStreamList", "Global.GetStreamList"),
             )
     }
 }
@@ -3640,9 +3640,9 @@ impl ::std::future::IntoFuture for EngineVersion {
                 ::qix_runtime::MethodInfo::new("EngineVersion").delta("qVersion"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::NxEngineVersion,
-                >(raw, "qVersion", "Global.EngineVersion"),
+                >(ctx, raw, "qVersion", "Global.EngineVersion"),
             )
     }
 }
@@ -3812,9 +3812,9 @@ impl ::std::future::IntoFuture for GetBaseBnfHash {
                 ::qix_runtime::MethodInfo::new("GetBaseBNFHash").delta("qBnfHash"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qBnfHash", "Global.GetBaseBNFHash"),
+                >(ctx, raw, "qBnfHash", "Global.GetBaseBNFHash"),
             )
     }
 }
@@ -3978,9 +3978,9 @@ impl ::std::future::IntoFuture for SaveAs {
                 ::qix_runtime::MethodInfo::new("SaveAs").delta("qNewAppId"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qNewAppId", "Global.SaveAs"),
+                >(ctx, raw, "qNewAppId", "Global.SaveAs"),
             )
     }
 }

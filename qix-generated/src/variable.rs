@@ -185,9 +185,9 @@ impl ::std::future::IntoFuture for GetContent {
                 ::qix_runtime::MethodInfo::new("GetContent").delta("qContent"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::AlfaNumString,
-                >(raw, "qContent", "Variable.GetContent"),
+                >(ctx, raw, "qContent", "Variable.GetContent"),
             )
     }
 }
@@ -228,9 +228,9 @@ impl ::std::future::IntoFuture for GetRawContent {
                 ::qix_runtime::MethodInfo::new("GetRawContent").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     ::std::string::String,
-                >(raw, "qReturn", "Variable.GetRawContent"),
+                >(ctx, raw, "qReturn", "Variable.GetRawContent"),
             )
     }
 }
@@ -275,9 +275,9 @@ impl ::std::future::IntoFuture for SetContent {
                 ::qix_runtime::MethodInfo::new("SetContent").delta("qReturn"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     bool,
-                >(raw, "qReturn", "Variable.SetContent"),
+                >(ctx, raw, "qReturn", "Variable.SetContent"),
             )
     }
 }
@@ -363,9 +363,9 @@ impl ::std::future::IntoFuture for GetNxProperties {
                 ::qix_runtime::MethodInfo::new("GetNxProperties").delta("qProperties"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |ctx, raw| ::qix_runtime::decode::delta_out::<
                     crate::types::NxVariableProperties,
-                >(raw, "qProperties", "Variable.GetNxProperties"),
+                >(ctx, raw, "qProperties", "Variable.GetNxProperties"),
             )
     }
 }

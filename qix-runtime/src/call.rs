@@ -84,15 +84,26 @@ pub(crate) struct Answer {
     pub(crate) text: Text,
     pub(crate) range: Range<usize>,
     pub(crate) opened: Option<Arc<ObjectInner>>,
+    /// A delta answer, applied: the out-param's value (the text range is then empty).
+    pub(crate) patched: Option<Patched>,
+}
+
+/// The value of a delta method's out-param after its patches (`None`: removed).
+pub(crate) struct Patched {
+    pub(crate) value: Option<Arc<serde_json::Value>>,
+    pub(crate) out: &'static str,
 }
 
 impl Answer {
-    pub(crate) fn whole(text: String) -> Self {
-        let len = text.len();
-        Answer {
-            text: Text::from(text),
-            range: 0..len,
-            opened: None,
+    /// The `result` JSON as text (built from the value for a delta answer: only for
+    /// interceptors, which see text).
+    fn result_text(&self) -> Cow<'_, str> {
+        match &self.patched {
+            None => Cow::Borrowed(&self.text.as_str()[self.range.clone()]),
+            Some(p) => Cow::Owned(
+                serde_json::json!({ p.out: p.value.as_deref().unwrap_or(&serde_json::Value::Null) })
+                    .to_string(),
+            ),
         }
     }
 }
@@ -108,15 +119,26 @@ pub(crate) enum Reply {
 pub struct DecodeContext<'a> {
     session: &'a Session,
     opened: Option<&'a Arc<ObjectInner>>,
+    patched: Option<&'a Patched>,
 }
 
 impl<'a> DecodeContext<'a> {
     pub(crate) fn new(session: &'a Session, opened: Option<&'a Arc<ObjectInner>>) -> Self {
-        DecodeContext { session, opened }
+        DecodeContext {
+            session,
+            opened,
+            patched: None,
+        }
     }
 
     pub fn session(&self) -> &Session {
         self.session
+    }
+
+    /// For a delta answer: the out-param's value after its patches (`Some(None)`: the
+    /// engine removed it). [`decode::delta_out`](crate::decode::delta_out) reads it.
+    pub fn patched(&self) -> Option<Option<&serde_json::Value>> {
+        self.patched.map(|p| p.value.as_deref())
     }
 
     /// The handle for an object the answer named: the one registered on arrival (which a
@@ -372,11 +394,15 @@ impl<T> Future for CallFuture<T> {
             let mut replaced: Option<Result<String>> = None;
             let mut retry = false;
             if !interceptors.is_empty() {
+                let mut text_view;
                 for i in interceptors.iter().rev() {
                     let outcome = match (&replaced, &done) {
                         (Some(Ok(s)), _) => Outcome::Result(s),
                         (Some(Err(e)), _) => Outcome::Error(e),
-                        (None, Ok(a)) => Outcome::Result(&a.text.as_str()[a.range.clone()]),
+                        (None, Ok(a)) => {
+                            text_view = a.result_text();
+                            Outcome::Result(&text_view)
+                        }
                         (None, Err(e)) => Outcome::Error(e),
                     };
                     match i.response(&c.info(), outcome) {
@@ -414,7 +440,8 @@ impl<T> Future for CallFuture<T> {
                 }
                 (Some(Err(e)), _) => (Err(e), None),
                 (None, Ok(a)) => {
-                    let ctx = DecodeContext::new(&c.session, a.opened.as_ref());
+                    let mut ctx = DecodeContext::new(&c.session, a.opened.as_ref());
+                    ctx.patched = a.patched.as_ref();
                     let raw = &a.text.as_str()[a.range.clone()];
                     (
                         decode(&ctx, raw).map_err(|e| label(e, c)),

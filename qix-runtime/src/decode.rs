@@ -105,6 +105,42 @@ pub fn out<T: DeserializeOwned + Default>(
     }
 }
 
+/// The value of the one out-param of a delta method: read from the patched value when the
+/// answer was a delta (see [`DecodeContext::patched`]), else from the text as [`out`] does.
+pub fn delta_out<T: DeserializeOwned + Default>(
+    ctx: &DecodeContext<'_>,
+    raw: &str,
+    name: &'static str,
+    method: &str,
+) -> Result<T> {
+    let Some(patched) = ctx.patched() else {
+        return out(raw, name, method);
+    };
+    let Some(value) = patched.filter(|v| !v.is_null()) else {
+        return Ok(T::default());
+    };
+    T::deserialize(value).map_err(|e| {
+        let (path, message) = match serde_path_to_error::deserialize::<_, T>(value) {
+            Err(e) => {
+                let inner = e.path().to_string();
+                let path = if inner == "." {
+                    name.to_string()
+                } else {
+                    format!("{name}.{inner}")
+                };
+                (path, e.into_inner().to_string())
+            }
+            Ok(_) => (name.to_string(), e.to_string()),
+        };
+        Error::Decode(Box::new(DecodeError {
+            method: method.to_string(),
+            path,
+            message,
+            raw: cut(&value.to_string()),
+        }))
+    })
+}
+
 struct OutSeed<T> {
     name: &'static str,
     _t: PhantomData<T>,

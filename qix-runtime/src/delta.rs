@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -167,7 +168,9 @@ fn to_crate(op: &Op) -> Result<json_patch::PatchOperation, String> {
 pub(crate) type Key = (i32, &'static str);
 
 struct Entry {
-    value: Option<Value>,
+    /// Shared with the caller that decodes it; copied on the next patch only if that
+    /// caller still holds it.
+    value: Option<Arc<Value>>,
     /// Rough size in bytes (the wire text that built it), for the bound.
     bytes: usize,
     last_used: u64,
@@ -203,14 +206,19 @@ impl Cache {
     }
 
     /// Takes the value out to patch it without holding the session's lock.
-    pub(crate) fn take(&mut self, key: &Key) -> Option<Value> {
+    pub(crate) fn take(&mut self, key: &Key) -> Option<Arc<Value>> {
         let e = self.entries.remove(key)?;
         self.bytes -= e.bytes;
         e.value
     }
 
+    /// The bytes counted for a key so far.
+    pub(crate) fn bytes_of(&self, key: &Key) -> usize {
+        self.entries.get(key).map_or(0, |e| e.bytes)
+    }
+
     /// Puts a patched value back.
-    pub(crate) fn put(&mut self, key: Key, value: Option<Value>, bytes: usize) {
+    pub(crate) fn put(&mut self, key: Key, value: Option<Arc<Value>>, bytes: usize) {
         self.clock += 1;
         self.restart.remove(&key);
         self.bytes += bytes;
@@ -371,7 +379,7 @@ mod tests {
     fn cache_is_bounded_and_restarts_evicted_keys() {
         let mut c = Cache::new(100, 3);
         for (i, m) in ["A", "B", "C", "D"].into_iter().enumerate() {
-            c.put((i as i32, m), Some(json!(i)), 10);
+            c.put((i as i32, m), Some(Arc::new(json!(i))), 10);
         }
         assert_eq!(c.len(), 3);
         assert!(
@@ -379,7 +387,7 @@ mod tests {
             "the oldest was evicted and starts over"
         );
         assert!(c.may_ask(&(3, "D")));
-        c.put((9, "big"), Some(json!(0)), 95);
+        c.put((9, "big"), Some(Arc::new(json!(0))), 95);
         assert_eq!(c.len(), 1, "byte bound keeps only the newest");
         assert_eq!(c.bytes, 95);
         c.drop_handle(9);

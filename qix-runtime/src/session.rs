@@ -14,7 +14,7 @@ use futures_util::FutureExt;
 use serde_json::Value;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot, watch};
 
-use crate::call::{Answer, CallFuture, Reply, Request};
+use crate::call::{Answer, CallFuture, Patched, Reply, Request};
 use crate::connection::{self, Connector};
 use crate::decode::ObjectRef;
 use crate::delta;
@@ -902,13 +902,14 @@ impl Shared {
                 )));
             }
         }
-        let mut answer = match p.delta {
-            Some(d) => match self.patch(d, raw, delta, &full())? {
-                Some(patched) => Answer::whole(patched),
-                None => Answer::whole_of(text, raw),
-            },
-            None => Answer::whole_of(text, raw),
-        };
+        let mut answer = Answer::whole_of(text, raw);
+        if let Some(d) = p.delta {
+            if let Some(patched) = self.patch(d, raw, delta, &full())? {
+                // Decoders of delta methods read the value, not the text.
+                answer.range = 0..0;
+                answer.patched = Some(patched);
+            }
+        }
         if p.opens {
             if let Ok(Some(r)) =
                 crate::decode::out::<Option<ObjectRef>>(raw, "qReturn", "registration")
@@ -935,9 +936,10 @@ impl Shared {
         Ok(answer)
     }
 
-    /// Applies a delta answer to its cache and returns `{"<out>": <value>}` to decode;
-    /// `None` when the answer was not a delta (the result is used as it is).
-    fn patch(&self, d: DeltaSlot, raw: &str, delta: bool, method: &str) -> Result<Option<String>> {
+    /// Applies a delta answer to its cache and returns the patched out-param value (the
+    /// caller decodes it directly: no text round trip); `None` when the answer was not a
+    /// delta (the result is used as it is).
+    fn patch(&self, d: DeltaSlot, raw: &str, delta: bool, method: &str) -> Result<Option<Patched>> {
         if !delta {
             if let Some(c) = lock(&self.table).delta.as_mut() {
                 c.full_answer(&d.key);
@@ -960,34 +962,32 @@ impl Shared {
         let mut ops: HashMap<String, Vec<delta::Op>> = serde_json::from_str(raw)
             .map_err(|e| fail(0, "-", "-", format!("the answer is not a patch list: {e}")))?;
         let ops = ops.remove(d.out).unwrap_or_default();
-        let mut value = {
+        let (shared, bytes) = {
             let mut table = lock(&self.table);
             let opts = &self.options;
-            table
-                .delta
-                .get_or_insert_with(|| {
-                    delta::Cache::new(opts.delta_cache_bytes, opts.delta_cache_entries)
-                })
-                .take(&d.key)
+            let cache = table.delta.get_or_insert_with(|| {
+                delta::Cache::new(opts.delta_cache_bytes, opts.delta_cache_entries)
+            });
+            let bytes = cache.bytes_of(&d.key);
+            (cache.take(&d.key), bytes)
         };
+        // Unshared unless the last caller still holds its value: then it is copied.
+        let mut value = shared.map(|a| Arc::try_unwrap(a).unwrap_or_else(|a| (*a).clone()));
         delta::apply(&mut value, ops).map_err(|e| fail(e.index, &e.op, &e.path, e.message))?;
-        let mut text = String::with_capacity(raw.len() + d.out.len() + 8);
-        text.push_str("{\"");
-        text.push_str(d.out);
-        text.push_str("\":");
-        match &value {
-            Some(v) => {
-                use std::fmt::Write;
-                let _ = write!(text, "{v}");
-            }
-            None => text.push_str("null"),
-        }
-        text.push('}');
-        let bytes = text.len();
+        let value = value.map(Arc::new);
+        // The size bound is approximate and costs nothing to keep: the wire size of the
+        // last whole value, grown by patches big enough to add content (small ones mostly
+        // replace what is there).
+        let root = raw.len() > 64 && bytes == 0;
+        let bytes = if root || raw.len() > 1024 {
+            bytes + raw.len()
+        } else {
+            bytes.max(raw.len())
+        };
         if let Some(c) = lock(&self.table).delta.as_mut() {
-            c.put(d.key, value, bytes);
+            c.put(d.key, value.clone(), bytes);
         }
-        Ok(Some(text))
+        Ok(Some(Patched { value, out: d.out }))
     }
 
     /// `change`: layouts to refetch; `close`: handles the engine closed.
@@ -1140,6 +1140,7 @@ impl Answer {
             text: text.clone(),
             range: start..start + raw.len(),
             opened: None,
+            patched: None,
         }
     }
 }
