@@ -90,6 +90,15 @@ fn parse_args() -> Args {
             "--read-buffer" => {
                 let _ = READ_BUFFER_KIB.set(v);
             }
+            // Not qixbench options: for comparing the library's settings in one harness run.
+            "--delta" => {
+                let _ = DELTA.set(v != 0);
+            }
+            "--metrics" => {
+                if v != 0 {
+                    install_counting_recorder();
+                }
+            }
             _ => die(&format!("unknown option {arg}")),
         }
     }
@@ -159,12 +168,53 @@ fn url(port: u16) -> String {
 /// comparing tungstenite read buffer sizes).
 static READ_BUFFER_KIB: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
 
+/// `--delta 0` turns the delta protocol off (the harness's mock ignores it either way).
+static DELTA: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
 async fn connect(port: u16) -> qix_generated::Result<Session> {
     let mut b = Session::builder(url(port));
     if let Some(&kib) = READ_BUFFER_KIB.get() {
         b = b.read_buffer_size(kib as usize * 1024);
     }
+    if let Some(&delta) = DELTA.get() {
+        b = b.delta(delta);
+    }
     b.connect().await
+}
+
+/// `--metrics 1`: a recorder that keeps every metric in atomics, as cheap as a real one
+/// can be, to show what recording costs next to the no-op recorder.
+fn install_counting_recorder() {
+    use metrics::{
+        Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+    };
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicU64;
+    struct Sum(AtomicU64);
+    impl metrics::HistogramFn for Sum {
+        fn record(&self, v: f64) {
+            self.0
+                .fetch_add((v * 1e9) as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    struct Counting;
+    impl Recorder for Counting {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn register_counter(&self, _: &Key, _: &Metadata<'_>) -> Counter {
+            Counter::from_arc(Arc::new(AtomicU64::new(0)))
+        }
+        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::from_arc(Arc::new(AtomicU64::new(0)))
+        }
+        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::from_arc(Arc::new(Sum(AtomicU64::new(0))))
+        }
+    }
+    if metrics::set_global_recorder(Counting).is_err() {
+        die("a metrics recorder is installed already");
+    }
 }
 
 fn summary(ops: u64, s: f64) -> Value {

@@ -101,6 +101,8 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
             "qix-generated",
             "--example",
             "qixbench",
+            "--example",
+            "delta_bench",
         ],
         None,
     )?;
@@ -128,6 +130,12 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
     match decode(&bench_bin, o.quick) {
         Ok(r) => decode_rows(&mut t, &r),
         Err(e) => failed.push(format!("decode: {e}")),
+    }
+
+    step("delta protocol");
+    match delta(o.quick) {
+        Ok(r) => delta_rows(&mut t, &r),
+        Err(e) => failed.push(format!("delta: {e}")),
     }
 
     if !o.skip_runtime {
@@ -609,6 +617,52 @@ fn decode_rows(t: &mut Table, r: &Value) {
     }
 }
 
+/// Repeated `GetLayout` of the corpus's 60 KiB layout with small changes, in full and as
+/// delta (`examples/delta_bench.rs`).
+fn delta(quick: bool) -> Result<Value, String> {
+    let bin = root().join("target/release/examples/delta_bench");
+    let out = Command::new(&bin)
+        .arg("--corpus")
+        .arg(root().join("../shared/corpus"))
+        .args(["--calls", if quick { "300" } else { "3000" }])
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("{}: {e}", bin.display()))?;
+    if !out.status.success() {
+        return Err(format!("delta_bench failed ({})", out.status));
+    }
+    last_json_line(&String::from_utf8_lossy(&out.stdout))
+        .ok_or_else(|| "no JSON line from delta_bench".into())
+}
+
+fn delta_rows(t: &mut Table, r: &Value) {
+    let f = |mode: &str, k: &str| r[mode][k].as_f64().unwrap_or(f64::NAN);
+    t.row(
+        "delta",
+        &format!(
+            "GetLayout of a 60 KiB layout with one cell changed per call, {} calls: bytes received per call, delta vs full",
+            r["calls"]
+        ),
+        format!("{:.0} B", f("delta", "bytes_per_call")),
+        format!("{:.0} B", f("full", "bytes_per_call")),
+        format!("{:.4}x", f("delta", "bytes_per_call") / f("full", "bytes_per_call")),
+        "",
+        None,
+    );
+    t.row(
+        "delta",
+        "same: client CPU per call (connection task, patching, typed decode), delta vs full",
+        format!("{:.0} µs", f("delta", "cpu_us_per_call")),
+        format!("{:.0} µs", f("full", "cpu_us_per_call")),
+        format!(
+            "{:.2}x",
+            f("delta", "cpu_us_per_call") / f("full", "cpu_us_per_call")
+        ),
+        "",
+        None,
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // 4. runtime
 
@@ -685,6 +739,10 @@ fn runtime(bench_bin: &Path, o: &Opts) -> Result<Runtime, String> {
     let dir = harness_copy()?;
     let mut clients = vec![
         format!("qix={}", bench_bin.display()),
+        // The library's settings compared in the same run: delta off (the mock ignores
+        // delta, so this is its cost) and a metrics recorder installed.
+        format!("qix-delta-off={} --delta 0", bench_bin.display()),
+        format!("qix-metrics={} --metrics 1", bench_bin.display()),
         "raw-rust=target/release/qixbench-raw".to_string(),
         "raw-rust-typed=target/release/qixbench-raw --typed".to_string(),
     ];
@@ -852,7 +910,77 @@ fn idle_sessions(dir: &Path, bench_bin: &Path, n: u64) -> Result<Value, String> 
     result
 }
 
+/// The median of per-repetition ratios `a / b` of one scenario, with their range.
+fn rep_ratio(r: &Runtime, sc: &str, a: &str, b: &str) -> Option<(f64, f64, f64)> {
+    let (Some(x), Some(y)) = (
+        r.per_rep.get(&(sc.to_string(), a.to_string())),
+        r.per_rep.get(&(sc.to_string(), b.to_string())),
+    ) else {
+        return None;
+    };
+    let mut pairs: Vec<f64> = x
+        .iter()
+        .filter_map(|(rep, v)| Some(v / y.get(rep)?))
+        .collect();
+    let lo = pairs.iter().copied().reduce(f64::min)?;
+    let hi = pairs.iter().copied().reduce(f64::max)?;
+    Some((median(&mut pairs), lo, hi))
+}
+
+/// Delta on against off, and a metrics recorder against none, in the same run.
+fn variant_rows(t: &mut Table, r: &Runtime) {
+    let rows: [(&str, &str, &str, &str, Option<f64>); 4] = [
+        (
+            "extract",
+            "qix",
+            "qix-delta-off",
+            "delta on vs off (mock without delta): cells/s",
+            Some(0.95),
+        ),
+        (
+            "seq",
+            "qix",
+            "qix-delta-off",
+            "delta on vs off: calls/s",
+            None,
+        ),
+        (
+            "seq",
+            "qix-metrics",
+            "qix",
+            "metrics recorder installed vs none: calls/s",
+            None,
+        ),
+        (
+            "pipeline",
+            "qix-metrics",
+            "qix",
+            "metrics recorder installed vs none: calls/s",
+            None,
+        ),
+    ];
+    for (sc, a, b, what, target) in rows {
+        let cell = rep_ratio(r, sc, a, b);
+        t.row(
+            "runtime",
+            &format!("{sc}: {what} (median of per-rep ratios)"),
+            cell.map_or("n/a".into(), |(m, lo, hi)| {
+                format!("{m:.3}x (per rep {lo:.2}–{hi:.2})")
+            }),
+            String::new(),
+            String::new(),
+            if target.is_some() {
+                "≥ 0.95x (within 5%)"
+            } else {
+                ""
+            },
+            target.and_then(|x| cell.map(|(m, _, _)| m >= x)),
+        );
+    }
+}
+
 fn runtime_rows(t: &mut Table, r: &Runtime) {
+    variant_rows(t, r);
     let get = |sc: &str, client: &str| r.medians.get(&(sc.to_string(), client.to_string()));
     let size = if r.quick { " (--quick)" } else { "" };
     let specs: [(&str, &str, &str, f64, &str); 4] = [
