@@ -137,6 +137,7 @@ mod tests {
         assert!(worth_reconnecting(&close(None)));
         assert!(worth_reconnecting(&close(Some(4205))));
         assert!(worth_reconnecting(&close(Some(4240))));
+        assert!(worth_reconnecting(&close(Some(4230))));
         assert!(worth_reconnecting(&close(Some(1001))));
         assert!(!worth_reconnecting(&close(Some(4203))));
         assert!(!worth_reconnecting(&close(Some(4204))));

@@ -341,3 +341,26 @@ async fn a_blocked_traffic_hook_stalls_no_call() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_frame_over_the_limit_ends_the_connection_with_a_clear_error() {
+    within(LIMIT, "frame limit", async {
+        let mock = MockEngine::start().await;
+        mock.expect("Big")
+            .returns(json!({"qValue": "x".repeat(5000)}));
+        let session = Session::builder(mock.url())
+            .max_frame_size(1024)
+            .connect()
+            .await
+            .unwrap();
+        let e = call(&session.global_object(), "Big", json!({}), None)
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("too large") || e.to_string().contains("too long"),
+            "{e}"
+        );
+        assert!(session.is_closed());
+    })
+    .await;
+}
