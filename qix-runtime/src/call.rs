@@ -182,6 +182,8 @@ struct Call {
     retries_left: u32,
     retries: u32,
     interceptor_retries: u32,
+    /// The request hooks ran (once per call, not per send).
+    intercepted: bool,
     permit: Option<OwnedSemaphorePermit>,
     span: tracing::Span,
     /// Read only for an enabled span.
@@ -222,6 +224,7 @@ impl<T> CallFuture<T> {
             retries_left: retries,
             retries: 0,
             interceptor_retries: 0,
+            intercepted: false,
             permit: None,
             span: tracing::Span::none(),
             started: None,
@@ -268,7 +271,8 @@ impl Call {
             return Err(e);
         }
         let interceptors = self.session.interceptors();
-        if !interceptors.is_empty() && self.id.is_none() {
+        if !interceptors.is_empty() && !self.intercepted {
+            self.intercepted = true;
             for i in interceptors.iter() {
                 let mut params = std::mem::take(&mut self.req.params);
                 let r = i.request(

@@ -26,12 +26,17 @@ use metrics::{Counter, Gauge, Histogram};
 
 use crate::error::Error;
 
+/// A session's handles, registered when it starts: used without a lock.
 pub(crate) struct SessionMetrics {
     pub(crate) sent_bytes: Counter,
     pub(crate) received_bytes: Counter,
     pub(crate) in_flight: Gauge,
-    per_method: HashMap<Cow<'static, str>, Arc<MethodMetrics>>,
 }
+
+/// The per-method handles, registered on a method's first call (kept under the session's
+/// call-table lock, which every call takes anyway).
+#[derive(Default)]
+pub(crate) struct MethodTable(HashMap<Cow<'static, str>, Arc<MethodMetrics>>);
 
 pub(crate) struct MethodMetrics {
     pub(crate) ok: Counter,
@@ -45,15 +50,16 @@ impl SessionMetrics {
             sent_bytes: metrics::counter!("qix_bytes_sent_total"),
             received_bytes: metrics::counter!("qix_bytes_received_total"),
             in_flight: metrics::gauge!("qix_calls_in_flight"),
-            per_method: HashMap::new(),
         }
     }
+}
 
+impl MethodTable {
     // A `&Cow`, not a `&str`: cloned into the key, a generated method's `&'static str`
     // stays unallocated.
     #[allow(clippy::ptr_arg)]
     pub(crate) fn method(&mut self, method: &Cow<'static, str>) -> Arc<MethodMetrics> {
-        if let Some(m) = self.per_method.get(method) {
+        if let Some(m) = self.0.get(method) {
             return m.clone();
         }
         let name = method.to_string();
@@ -61,7 +67,7 @@ impl SessionMetrics {
             ok: metrics::counter!("qix_calls_total", "method" => name.clone(), "outcome" => "ok"),
             duration: metrics::histogram!("qix_call_duration_seconds", "method" => name),
         });
-        self.per_method.insert(method.clone(), m.clone());
+        self.0.insert(method.clone(), m.clone());
         m
     }
 }

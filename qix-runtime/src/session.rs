@@ -23,7 +23,7 @@ use crate::error::{CloseInfo, DeltaError, EngineError, Error, Result};
 use crate::intercept::Interceptor;
 use crate::notification::{Notification, ResumeReport, SessionState};
 use crate::object::{ClosedReason, Object, ObjectInfo, ObjectInner, lock};
-use crate::observe::{MethodMetrics, SessionMetrics};
+use crate::observe::{MethodMetrics, MethodTable, SessionMetrics};
 use crate::reconnect::{Reconnect, RetryPolicy};
 use crate::restore::{self, Origin};
 use crate::stream::BroadcastStream;
@@ -165,6 +165,7 @@ pub(crate) struct Shared {
     permits: Arc<Semaphore>,
     hooks: Option<std::sync::mpsc::Sender<HookMsg>>,
     pub(crate) connector: Option<Connector>,
+    pub(crate) metrics: SessionMetrics,
 }
 
 #[derive(Default)]
@@ -176,7 +177,7 @@ struct CallTable {
     /// Set once, when the session ends: every later call fails with it.
     closed: Option<Error>,
     delta: Option<delta::Cache>,
-    metrics: Option<SessionMetrics>,
+    methods: MethodTable,
 }
 
 #[derive(Clone, Copy)]
@@ -249,6 +250,7 @@ impl Session {
             link_changed: Notify::new(),
             hooks,
             connector,
+            metrics: SessionMetrics::new(),
         });
         tokio::spawn(connection::run(transport, shared.clone(), rx));
         Session {
@@ -536,10 +538,7 @@ impl Session {
                 &req.params,
                 delta.is_some_and(|d| d.asked),
             );
-            let metrics = table
-                .metrics
-                .get_or_insert_with(SessionMetrics::new)
-                .method(&req.method);
+            let metrics = table.methods.method(&req.method);
             table.pending.insert(
                 id,
                 Pending {
@@ -554,9 +553,7 @@ impl Session {
                     metrics: Some(metrics),
                 },
             );
-            if let Some(m) = &table.metrics {
-                m.in_flight.increment(1.0);
-            }
+            shared.metrics.in_flight.increment(1.0);
         }
         if self
             .inner
@@ -583,9 +580,7 @@ impl Session {
             let Some(p) = table.pending.remove(&id) else {
                 return;
             };
-            if let Some(m) = &table.metrics {
-                m.in_flight.decrement(1.0);
-            }
+            shared.metrics.in_flight.decrement(1.0);
             if !p.written || table.closed.is_some() {
                 // Never written: the connection task will skip its frame.
                 return;
@@ -760,9 +755,7 @@ impl Shared {
     }
 
     pub(crate) fn count_sent(&self, bytes: usize) {
-        if let Some(m) = &lock(&self.table).metrics {
-            m.sent_bytes.increment(bytes as u64);
-        }
+        self.metrics.sent_bytes.increment(bytes as u64);
     }
 
     /// Registers an internal call (restoring objects) and returns its frame.
@@ -811,14 +804,10 @@ impl Shared {
                 self.apply_lifecycle(&change, &close);
                 let (pending, late_delta) = {
                     let mut table = lock(&self.table);
-                    if let Some(m) = &table.metrics {
-                        m.received_bytes.increment(s.len() as u64);
-                    }
+                    self.metrics.received_bytes.increment(s.len() as u64);
                     match table.pending.remove(&id) {
                         Some(p) => {
-                            if let Some(m) = &table.metrics {
-                                m.in_flight.decrement(1.0);
-                            }
+                            self.metrics.in_flight.decrement(1.0);
                             (Some(p), None)
                         }
                         None => match table.cancelled.remove(&id) {
@@ -1050,9 +1039,7 @@ impl Shared {
                 .iter()
                 .filter_map(|id| table.pending.remove(id))
                 .collect();
-            if let Some(m) = &table.metrics {
-                m.in_flight.decrement(failed.len() as f64);
-            }
+            self.metrics.in_flight.decrement(failed.len() as f64);
             failed
         };
         for p in failed {
@@ -1108,9 +1095,7 @@ impl Shared {
             table.cancelled.clear();
             table.delta = None;
             let drained: Vec<Pending> = table.pending.drain().map(|(_, p)| p).collect();
-            if let Some(m) = &table.metrics {
-                m.in_flight.decrement(drained.len() as f64);
-            }
+            self.metrics.in_flight.decrement(drained.len() as f64);
             drained
         };
         for p in pending {
