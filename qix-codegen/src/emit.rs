@@ -216,6 +216,13 @@ impl<'a> Cx<'a> {
                 }
             })
             .collect();
+        let handles: Vec<Ident> = self.api.classes.iter().map(|c| ident(&c.name)).collect();
+        let session_ext_use = match &self.api.root_class {
+            Some(_) => quote!(
+                pub use crate::SessionExt;
+            ),
+            None => quote!(),
+        };
         let session_ext = match &self.api.root_class {
             Some(root) => {
                 let root = ident(root);
@@ -258,6 +265,12 @@ impl<'a> Cx<'a> {
             pub use qix_runtime;
             pub use qix_runtime::{Error, Object, Result, Session};
             #(#mods)*
+
+            /// What most programs need: `use qix_generated::prelude::*;`.
+            pub mod prelude {
+                pub use crate::{ErrorCode, ErrorCodeExt, Error, Result, Session, #(#handles),*};
+                #session_ext_use
+            }
 
             /// The engine API version this crate was generated from.
             pub const API_VERSION: &str = #version;
@@ -443,14 +456,16 @@ impl<'a> Cx<'a> {
                 let bit = list_index;
                 list_index += 1;
                 let value = match f.wire_kind {
-                    Wire::Nums => quote!(out.#id = map.next_value::<::qix_runtime::de::Nums>()?.0),
+                    Wire::Nums => {
+                        quote!(out.#id = map.next_value::<::qix_runtime::__private::de::Nums>()?.0)
+                    }
                     _ if f.in_place => {
-                        quote!(::qix_runtime::de::next_value_in_place(&mut map, &mut out.#id)?)
+                        quote!(::qix_runtime::__private::de::next_value_in_place(&mut map, &mut out.#id)?)
                     }
                     _ => quote!(out.#id = map.next_value()?),
                 };
                 let ser_value = match f.wire_kind {
-                    Wire::Nums => quote!(&::qix_runtime::ser::Nums(&self.#id)),
+                    Wire::Nums => quote!(&::qix_runtime::__private::ser::Nums(&self.#id)),
                     _ => quote!(&self.#id),
                 };
                 de_arms.push(quote! {
@@ -464,10 +479,10 @@ impl<'a> Cx<'a> {
             } else {
                 match f.wire_kind {
                     Wire::Num => {
-                        de_arms.push(quote! { #wire => out.#id = map.next_value::<::qix_runtime::de::OptNum>()?.0, });
+                        de_arms.push(quote! { #wire => out.#id = map.next_value::<::qix_runtime::__private::de::OptNum>()?.0, });
                         ser_stmts.push(quote! {
                             if let ::std::option::Option::Some(v) = self.#id {
-                                m.serialize_entry(#wire, &::qix_runtime::ser::Num(v))?;
+                                m.serialize_entry(#wire, &::qix_runtime::__private::ser::Num(v))?;
                             }
                         });
                     }
@@ -522,12 +537,12 @@ impl<'a> Cx<'a> {
             impl<'de> ::serde::Deserialize<'de> for #name {
                 fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
                     let mut out = #name::default();
-                    <#name as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+                    <#name as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
                     ::std::result::Result::Ok(out)
                 }
             }
 
-            impl ::qix_runtime::de::DecodeInPlace for #name {
+            impl ::qix_runtime::__private::de::DecodeInPlace for #name {
                 fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(d: D, place: &mut Self) -> ::std::result::Result<(), D::Error> {
                     struct V<'a>(&'a mut #name);
                     impl<'de> ::serde::de::Visitor<'de> for V<'_> {
@@ -537,7 +552,7 @@ impl<'a> Cx<'a> {
                         }
                         fn visit_map<A: ::serde::de::MapAccess<'de>>(self, mut map: A) -> ::std::result::Result<(), A::Error> {
                             let out = self.0;
-                            while let ::std::option::Option::Some(key) = map.next_key::<::qix_runtime::de::Key<'de>>()? {
+                            while let ::std::option::Option::Some(key) = map.next_key::<::qix_runtime::__private::de::Key<'de>>()? {
                                 match key.as_str() {
                                     #(#de_arms)*
                                     _ => out.extra.insert_next(key, &mut map)?,
@@ -656,7 +671,7 @@ impl<'a> Cx<'a> {
 
             impl<'de> ::serde::Deserialize<'de> for #name {
                 fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-                    ::qix_runtime::de::enum_str(d, #spec_name, Self::from_wire)
+                    ::qix_runtime::__private::de::enum_str(d, #spec_name, Self::from_wire)
                 }
             }
 
@@ -997,8 +1012,8 @@ impl<'a> Cx<'a> {
                 .wire(&p.ty)
                 .map_err(|e| format!("{full}({}): {e}", p.name))?
             {
-                Wire::Num => quote!(&::qix_runtime::ser::Num(v)),
-                Wire::Nums => quote!(&::qix_runtime::ser::Nums(v)),
+                Wire::Num => quote!(&::qix_runtime::__private::ser::Num(v)),
+                Wire::Nums => quote!(&::qix_runtime::__private::ser::Nums(v)),
                 Wire::Plain => quote!(v),
             };
             let pname = &p.name;
@@ -1013,8 +1028,8 @@ impl<'a> Cx<'a> {
                 }
                 field_decls.push(quote!(#id: #ty,));
                 let v = match self.wire(&p.ty)? {
-                    Wire::Num => quote!(&::qix_runtime::ser::Num(self.#id)),
-                    Wire::Nums => quote!(&::qix_runtime::ser::Nums(&self.#id)),
+                    Wire::Num => quote!(&::qix_runtime::__private::ser::Num(self.#id)),
+                    Wire::Nums => quote!(&::qix_runtime::__private::ser::Nums(&self.#id)),
                     Wire::Plain => quote!(&self.#id),
                 };
                 writes.push(quote!(p.arg(#pname, #v);));
@@ -1022,7 +1037,7 @@ impl<'a> Cx<'a> {
                 field_inits.push(quote!(#id: ::std::option::Option::None,));
                 field_decls.push(quote!(#id: ::std::option::Option<#ty>,));
                 let v = match self.wire(&p.ty)? {
-                    Wire::Num => quote!(&::qix_runtime::ser::Num(*v)),
+                    Wire::Num => quote!(&::qix_runtime::__private::ser::Num(*v)),
                     _ => write_value,
                 };
                 writes.push(quote! {
@@ -1116,7 +1131,7 @@ impl<'a> Cx<'a> {
                 type Output = ::qix_runtime::Result<#output_ty>;
                 type IntoFuture = ::qix_runtime::CallFuture<#output_ty>;
                 fn into_future(self) -> Self::IntoFuture {
-                    let #p_binding = ::qix_runtime::Params::new();
+                    let #p_binding = ::qix_runtime::__private::Params::new();
                     #(#writes)*
                     self.object.call(#wire_method, p, self.timeout, #decode)
                 }
@@ -1147,20 +1162,20 @@ impl<'a> Cx<'a> {
                     let cls = ident(c);
                     return Ok((
                         quote!(crate::#cls),
-                        quote!(|s, raw| ::qix_runtime::decode::object(s, raw, #name, #full).map(crate::#cls::from_object)),
+                        quote!(|s, raw| ::qix_runtime::__private::decode::object(s, raw, #name, #full).map(crate::#cls::from_object)),
                         quote!(),
                     ));
                 }
                 let ty = self.rust_type(&one.ty);
                 let decode = match self.wire(&one.ty).map_err(|e| format!("{full}: {e}"))? {
                     Wire::Num => {
-                        quote!(|_, raw| ::qix_runtime::decode::out::<::qix_runtime::de::Num>(raw, #name, #full).map(|v| v.0))
+                        quote!(|_, raw| ::qix_runtime::__private::decode::out::<::qix_runtime::__private::de::Num>(raw, #name, #full).map(|v| v.0))
                     }
                     Wire::Nums => {
-                        quote!(|_, raw| ::qix_runtime::decode::out::<::qix_runtime::de::Nums>(raw, #name, #full).map(|v| v.0))
+                        quote!(|_, raw| ::qix_runtime::__private::decode::out::<::qix_runtime::__private::de::Nums>(raw, #name, #full).map(|v| v.0))
                     }
                     Wire::Plain => {
-                        quote!(|_, raw| ::qix_runtime::decode::out::<#ty>(raw, #name, #full))
+                        quote!(|_, raw| ::qix_runtime::__private::decode::out::<#ty>(raw, #name, #full))
                     }
                 };
                 Ok((ty, decode, quote!()))
@@ -1193,7 +1208,9 @@ impl<'a> Cx<'a> {
                         raw_fields.push(StructField {
                             wire: wire.clone(),
                             ident: id.clone(),
-                            ty: quote!(::std::option::Option<::qix_runtime::decode::ObjectRef>),
+                            ty: quote!(
+                                ::std::option::Option<::qix_runtime::__private::decode::ObjectRef>
+                            ),
                             list: false,
                             in_place: false,
                             wire_kind: Wire::Plain,
@@ -1202,7 +1219,7 @@ impl<'a> Cx<'a> {
                         });
                         pub_fields.push(quote! { #odoc_attrs pub #id: crate::#cls, });
                         convert.push(quote! {
-                            #id: crate::#cls::from_object(::qix_runtime::decode::into_object(s, raw.#id, #wire, #full)?),
+                            #id: crate::#cls::from_object(::qix_runtime::__private::decode::into_object(s, raw.#id, #wire, #full)?),
                         });
                     } else {
                         let base = self.rust_type(&o.ty);
@@ -1236,9 +1253,18 @@ impl<'a> Cx<'a> {
                     class.name,
                     names::bare(&m.rust_name)
                 );
+                // Handles have no equality (two handles to one object are different
+                // values), so only structs without one compare.
+                let derives = if many.iter().any(|o| o.object_class.is_some()) {
+                    quote!(#[derive(Debug, Clone)])
+                } else {
+                    quote!(#[derive(Debug, Clone, PartialEq)])
+                };
+                // `non_exhaustive`: a newer engine version may add out-properties.
                 let item = quote! {
                     #[doc = #out_doc]
-                    #[derive(Debug, Clone)]
+                    #derives
+                    #[non_exhaustive]
                     pub struct #out {
                         #(#pub_fields)*
                         /// Out-properties this version of the API does not know.
@@ -1257,7 +1283,7 @@ impl<'a> Cx<'a> {
                         }
                     }
                 };
-                let decode = quote!(|s, raw| #out::from_raw(s, ::qix_runtime::decode::all::<#raw_name>(raw, #full)?));
+                let decode = quote!(|s, raw| #out::from_raw(s, ::qix_runtime::__private::decode::all::<#raw_name>(raw, #full)?));
                 Ok((quote!(#out), decode, item))
             }
         }

@@ -3215,7 +3215,7 @@ impl ::std::future::IntoFuture for GetField {
     type Output = ::qix_runtime::Result<crate::Field>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::Field>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qFieldName", &self.field_name);
         if let ::std::option::Option::Some(v) = &self.state_name {
             p.arg("qStateName", v);
@@ -3226,7 +3226,12 @@ impl ::std::future::IntoFuture for GetField {
                 p,
                 self.timeout,
                 |s, raw| {
-                    ::qix_runtime::decode::object(s, raw, "qReturn", "Doc.GetField")
+                    ::qix_runtime::__private::decode::object(
+                            s,
+                            raw,
+                            "qReturn",
+                            "Doc.GetField",
+                        )
                         .map(crate::Field::from_object)
                 },
             )
@@ -3258,14 +3263,14 @@ impl ::std::future::IntoFuture for GetFieldDescription {
     type Output = ::qix_runtime::Result<crate::types::FieldDescription>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::FieldDescription>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qFieldName", &self.field_name);
         self.object
             .call(
                 "GetFieldDescription",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::FieldDescription,
                 >(raw, "qReturn", "Doc.GetFieldDescription"),
             )
@@ -3297,7 +3302,7 @@ impl ::std::future::IntoFuture for GetVariable {
     type Output = ::qix_runtime::Result<crate::Variable>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::Variable>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qName", &self.name);
         self.object
             .call(
@@ -3305,7 +3310,12 @@ impl ::std::future::IntoFuture for GetVariable {
                 p,
                 self.timeout,
                 |s, raw| {
-                    ::qix_runtime::decode::object(s, raw, "qReturn", "Doc.GetVariable")
+                    ::qix_runtime::__private::decode::object(
+                            s,
+                            raw,
+                            "qReturn",
+                            "Doc.GetVariable",
+                        )
                         .map(crate::Variable::from_object)
                 },
             )
@@ -3336,13 +3346,13 @@ impl ::std::future::IntoFuture for GetLooselyCoupledVector {
     type Output = ::qix_runtime::Result<::std::vec::Vec<u8>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<u8>>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetLooselyCoupledVector",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<u8>,
                 >(raw, "qv", "Doc.GetLooselyCoupledVector"),
             )
@@ -3374,14 +3384,14 @@ impl ::std::future::IntoFuture for SetLooselyCoupledVector {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qv", &self.v);
         self.object
             .call(
                 "SetLooselyCoupledVector",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qReturn", "Doc.SetLooselyCoupledVector"),
             )
@@ -3413,14 +3423,14 @@ impl ::std::future::IntoFuture for Evaluate {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qExpression", &self.expression);
         self.object
             .call(
                 "Evaluate",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qReturn", "Doc.Evaluate"),
             )
@@ -3452,14 +3462,14 @@ impl ::std::future::IntoFuture for EvaluateEx {
     type Output = ::qix_runtime::Result<crate::types::FieldValue>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::FieldValue>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qExpression", &self.expression);
         self.object
             .call(
                 "EvaluateEx",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::FieldValue,
                 >(raw, "qValue", "Doc.EvaluateEx"),
             )
@@ -3509,7 +3519,7 @@ impl ::std::future::IntoFuture for ClearAll {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.locked_also {
             p.arg("qLockedAlso", v);
         }
@@ -3556,7 +3566,7 @@ impl ::std::future::IntoFuture for LockAll {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.state_name {
             p.arg("qStateName", v);
         }
@@ -3600,7 +3610,7 @@ impl ::std::future::IntoFuture for UnlockAll {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.state_name {
             p.arg("qStateName", v);
         }
@@ -3633,7 +3643,7 @@ impl ::std::future::IntoFuture for Back {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object.call("Back", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
     }
 }
@@ -3662,7 +3672,7 @@ impl ::std::future::IntoFuture for Forward {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call("Forward", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
     }
@@ -3693,14 +3703,14 @@ impl ::std::future::IntoFuture for CreateVariable {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qName", &self.name);
         self.object
             .call(
                 "CreateVariable",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qReturn", "Doc.CreateVariable"),
             )
@@ -3732,14 +3742,14 @@ impl ::std::future::IntoFuture for RemoveVariable {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qName", &self.name);
         self.object
             .call(
                 "RemoveVariable",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qReturn", "Doc.RemoveVariable"),
             )
@@ -3770,13 +3780,13 @@ impl ::std::future::IntoFuture for GetLocaleInfo {
     type Output = ::qix_runtime::Result<crate::types::LocaleInfo>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::LocaleInfo>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetLocaleInfo",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::LocaleInfo,
                 >(raw, "qReturn", "Doc.GetLocaleInfo"),
             )
@@ -3820,7 +3830,7 @@ impl ::std::future::IntoFuture for GetTablesAndKeys {
     type Output = ::qix_runtime::Result<GetTablesAndKeysOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<GetTablesAndKeysOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qWindowSize", &self.window_size);
         p.arg("qNullSize", &self.null_size);
         p.arg("qCellHeight", &self.cell_height);
@@ -3836,7 +3846,7 @@ impl ::std::future::IntoFuture for GetTablesAndKeys {
                 self.timeout,
                 |s, raw| GetTablesAndKeysOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         GetTablesAndKeysOutputRaw,
                     >(raw, "Doc.GetTablesAndKeys")?,
                 ),
@@ -3844,7 +3854,8 @@ impl ::std::future::IntoFuture for GetTablesAndKeys {
     }
 }
 /// Everything [`Doc::get_tables_and_keys`] returns (`Doc.GetTablesAndKeys`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct GetTablesAndKeysOutput {
     /// Wire name: `qtr`.
     pub tr: ::std::vec::Vec<crate::types::TableRecord>,
@@ -3866,14 +3877,14 @@ impl<'de> ::serde::Deserialize<'de> for GetTablesAndKeysOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GetTablesAndKeysOutputRaw::default();
-        <GetTablesAndKeysOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GetTablesAndKeysOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GetTablesAndKeysOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for GetTablesAndKeysOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -3890,18 +3901,18 @@ impl ::qix_runtime::de::DecodeInPlace for GetTablesAndKeysOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qtr" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.tr,
                             )?;
                             out.extra.mark_list(0u32);
                         }
                         "qk" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.k,
                             )?;
@@ -3953,13 +3964,13 @@ impl ::std::future::IntoFuture for GetViewDlgSaveInfo {
     type Output = ::qix_runtime::Result<crate::types::TableViewDlgSaveInfo>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::TableViewDlgSaveInfo>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetViewDlgSaveInfo",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::TableViewDlgSaveInfo,
                 >(raw, "qReturn", "Doc.GetViewDlgSaveInfo"),
             )
@@ -3991,7 +4002,7 @@ impl ::std::future::IntoFuture for SetViewDlgSaveInfo {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qInfo", &self.info);
         self.object
             .call(
@@ -4039,7 +4050,7 @@ impl ::std::future::IntoFuture for GetEmptyScript {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.localized_main_section {
             p.arg("qLocalizedMainSection", v);
         }
@@ -4048,7 +4059,7 @@ impl ::std::future::IntoFuture for GetEmptyScript {
                 "GetEmptyScript",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qReturn", "Doc.GetEmptyScript"),
             )
@@ -4109,7 +4120,7 @@ impl ::std::future::IntoFuture for DoReload {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.mode {
             p.arg("qMode", v);
         }
@@ -4124,7 +4135,7 @@ impl ::std::future::IntoFuture for DoReload {
                 "DoReload",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qReturn", "Doc.DoReload"),
             )
@@ -4157,13 +4168,13 @@ impl ::std::future::IntoFuture for GetScriptBreakpoints {
         ::std::vec::Vec<crate::types::EditorBreakpoint>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetScriptBreakpoints",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::EditorBreakpoint>,
                 >(raw, "qBreakpoints", "Doc.GetScriptBreakpoints"),
             )
@@ -4195,7 +4206,7 @@ impl ::std::future::IntoFuture for SetScriptBreakpoints {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qBreakpoints", &self.breakpoints);
         self.object
             .call(
@@ -4231,13 +4242,13 @@ impl ::std::future::IntoFuture for GetScript {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetScript",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qScript", "Doc.GetScript"),
             )
@@ -4270,13 +4281,13 @@ impl ::std::future::IntoFuture for GetTextMacros {
         ::std::vec::Vec<crate::types::TextMacro>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetTextMacros",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::TextMacro>,
                 >(raw, "qMacros", "Doc.GetTextMacros"),
             )
@@ -4308,7 +4319,7 @@ impl ::std::future::IntoFuture for SetFetchLimit {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qLimit", &self.limit);
         self.object
             .call("SetFetchLimit", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
@@ -4350,7 +4361,7 @@ impl ::std::future::IntoFuture for DoSave {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.file_name {
             p.arg("qFileName", v);
         }
@@ -4386,7 +4397,7 @@ impl ::std::future::IntoFuture for GetTableData {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::TableRow>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<crate::types::TableRow>>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qOffset", &self.offset);
         p.arg("qRows", &self.rows);
         p.arg("qSyntheticMode", &self.synthetic_mode);
@@ -4396,7 +4407,7 @@ impl ::std::future::IntoFuture for GetTableData {
                 "GetTableData",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::TableRow>,
                 >(raw, "qData", "Doc.GetTableData"),
             )
@@ -4427,13 +4438,13 @@ impl ::std::future::IntoFuture for GetAppLayout {
     type Output = ::qix_runtime::Result<crate::types::NxAppLayout>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxAppLayout>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetAppLayout",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::NxAppLayout,
                 >(raw, "qLayout", "Doc.GetAppLayout"),
             )
@@ -4465,7 +4476,7 @@ impl ::std::future::IntoFuture for SetAppProperties {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         self.object
             .call(
@@ -4501,13 +4512,13 @@ impl ::std::future::IntoFuture for GetAppProperties {
     type Output = ::qix_runtime::Result<crate::types::NxAppProperties>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxAppProperties>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetAppProperties",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::NxAppProperties,
                 >(raw, "qProp", "Doc.GetAppProperties"),
             )
@@ -4540,13 +4551,13 @@ impl ::std::future::IntoFuture for GetLineage {
         ::std::vec::Vec<crate::types::LineageInfo>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetLineage",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::LineageInfo>,
                 >(raw, "qLineage", "Doc.GetLineage"),
             )
@@ -4578,7 +4589,7 @@ impl ::std::future::IntoFuture for CreateSessionObject {
     type Output = ::qix_runtime::Result<crate::GenericObject>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericObject>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         self.object
             .call(
@@ -4586,7 +4597,7 @@ impl ::std::future::IntoFuture for CreateSessionObject {
                 p,
                 self.timeout,
                 |s, raw| {
-                    ::qix_runtime::decode::object(
+                    ::qix_runtime::__private::decode::object(
                             s,
                             raw,
                             "qReturn",
@@ -4623,14 +4634,14 @@ impl ::std::future::IntoFuture for DestroySessionObject {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 "DestroySessionObject",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroySessionObject"),
             )
@@ -4662,7 +4673,7 @@ impl ::std::future::IntoFuture for CreateObject {
     type Output = ::qix_runtime::Result<CreateObjectOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateObjectOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         self.object
             .call(
@@ -4671,7 +4682,7 @@ impl ::std::future::IntoFuture for CreateObject {
                 self.timeout,
                 |s, raw| CreateObjectOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         CreateObjectOutputRaw,
                     >(raw, "Doc.CreateObject")?,
                 ),
@@ -4680,11 +4691,12 @@ impl ::std::future::IntoFuture for CreateObject {
 }
 /// Everything [`Doc::create_object`] returns (`Doc.CreateObject`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CreateObjectOutput {
     /// Wire name: `qInfo`.
     pub info: crate::types::NxInfo,
     /// Wire name: `qReturn`.
-    pub r#return: crate::GenericObject,
+    pub object: crate::GenericObject,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -4692,7 +4704,9 @@ pub struct CreateObjectOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CreateObjectOutputRaw {
     pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
-    pub(crate) r#return: ::std::option::Option<::qix_runtime::decode::ObjectRef>,
+    pub(crate) object: ::std::option::Option<
+        ::qix_runtime::__private::decode::ObjectRef,
+    >,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -4701,14 +4715,14 @@ impl<'de> ::serde::Deserialize<'de> for CreateObjectOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CreateObjectOutputRaw::default();
-        <CreateObjectOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CreateObjectOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CreateObjectOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for CreateObjectOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -4725,11 +4739,11 @@ impl ::qix_runtime::de::DecodeInPlace for CreateObjectOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.object = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -4746,10 +4760,10 @@ impl CreateObjectOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             info: raw.info.unwrap_or_default(),
-            r#return: crate::GenericObject::from_object(
-                ::qix_runtime::decode::into_object(
+            object: crate::GenericObject::from_object(
+                ::qix_runtime::__private::decode::into_object(
                     s,
-                    raw.r#return,
+                    raw.object,
                     "qReturn",
                     "Doc.CreateObject",
                 )?,
@@ -4786,7 +4800,7 @@ impl ::std::future::IntoFuture for GetOrCreateObject {
     type Output = ::qix_runtime::Result<GetOrCreateObjectOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<GetOrCreateObjectOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         self.object
             .call(
@@ -4795,7 +4809,7 @@ impl ::std::future::IntoFuture for GetOrCreateObject {
                 self.timeout,
                 |s, raw| GetOrCreateObjectOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         GetOrCreateObjectOutputRaw,
                     >(raw, "Doc.GetOrCreateObject")?,
                 ),
@@ -4804,11 +4818,12 @@ impl ::std::future::IntoFuture for GetOrCreateObject {
 }
 /// Everything [`Doc::get_or_create_object`] returns (`Doc.GetOrCreateObject`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct GetOrCreateObjectOutput {
     /// Wire name: `qNewObject`.
     pub new_object: bool,
     /// Wire name: `qReturn`.
-    pub r#return: crate::GenericObject,
+    pub object: crate::GenericObject,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -4816,7 +4831,9 @@ pub struct GetOrCreateObjectOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct GetOrCreateObjectOutputRaw {
     pub(crate) new_object: ::std::option::Option<bool>,
-    pub(crate) r#return: ::std::option::Option<::qix_runtime::decode::ObjectRef>,
+    pub(crate) object: ::std::option::Option<
+        ::qix_runtime::__private::decode::ObjectRef,
+    >,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -4825,14 +4842,14 @@ impl<'de> ::serde::Deserialize<'de> for GetOrCreateObjectOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GetOrCreateObjectOutputRaw::default();
-        <GetOrCreateObjectOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GetOrCreateObjectOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GetOrCreateObjectOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for GetOrCreateObjectOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -4849,11 +4866,11 @@ impl ::qix_runtime::de::DecodeInPlace for GetOrCreateObjectOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qNewObject" => out.new_object = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.object = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -4870,10 +4887,10 @@ impl GetOrCreateObjectOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             new_object: raw.new_object.unwrap_or_default(),
-            r#return: crate::GenericObject::from_object(
-                ::qix_runtime::decode::into_object(
+            object: crate::GenericObject::from_object(
+                ::qix_runtime::__private::decode::into_object(
                     s,
-                    raw.r#return,
+                    raw.object,
                     "qReturn",
                     "Doc.GetOrCreateObject",
                 )?,
@@ -4908,14 +4925,14 @@ impl ::std::future::IntoFuture for DestroyObject {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 "DestroyObject",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroyObject"),
             )
@@ -4947,7 +4964,7 @@ impl ::std::future::IntoFuture for GetObject {
     type Output = ::qix_runtime::Result<crate::GenericObject>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericObject>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
@@ -4955,7 +4972,12 @@ impl ::std::future::IntoFuture for GetObject {
                 p,
                 self.timeout,
                 |s, raw| {
-                    ::qix_runtime::decode::object(s, raw, "qReturn", "Doc.GetObject")
+                    ::qix_runtime::__private::decode::object(
+                            s,
+                            raw,
+                            "qReturn",
+                            "Doc.GetObject",
+                        )
                         .map(crate::GenericObject::from_object)
                 },
             )
@@ -4989,14 +5011,14 @@ impl ::std::future::IntoFuture for GetObjects {
         ::std::vec::Vec<crate::types::NxContainerEntry>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qOptions", &self.options);
         self.object
             .call(
                 "GetObjects",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::NxContainerEntry>,
                 >(raw, "qList", "Doc.GetObjects"),
             )
@@ -5030,14 +5052,14 @@ impl ::std::future::IntoFuture for GetBookmarks {
         ::std::vec::Vec<crate::types::NxContainerEntry>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qOptions", &self.options);
         self.object
             .call(
                 "GetBookmarks",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::NxContainerEntry>,
                 >(raw, "qList", "Doc.GetBookmarks"),
             )
@@ -5069,14 +5091,14 @@ impl ::std::future::IntoFuture for CloneObject {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 "CloneObject",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qCloneId", "Doc.CloneObject"),
             )
@@ -5108,14 +5130,14 @@ impl ::std::future::IntoFuture for CreateDraft {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 "CreateDraft",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qDraftId", "Doc.CreateDraft"),
             )
@@ -5147,7 +5169,7 @@ impl ::std::future::IntoFuture for CommitDraft {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call("CommitDraft", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
@@ -5180,7 +5202,7 @@ impl ::std::future::IntoFuture for DestroyDraft {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         p.arg("qSourceId", &self.source_id);
         self.object
@@ -5188,7 +5210,7 @@ impl ::std::future::IntoFuture for DestroyDraft {
                 "DestroyDraft",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroyDraft"),
             )
@@ -5219,13 +5241,15 @@ impl ::std::future::IntoFuture for Undo {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "Undo",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<bool>(raw, "qSuccess", "Doc.Undo"),
+                |_, raw| ::qix_runtime::__private::decode::out::<
+                    bool,
+                >(raw, "qSuccess", "Doc.Undo"),
             )
     }
 }
@@ -5254,13 +5278,15 @@ impl ::std::future::IntoFuture for Redo {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "Redo",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<bool>(raw, "qSuccess", "Doc.Redo"),
+                |_, raw| ::qix_runtime::__private::decode::out::<
+                    bool,
+                >(raw, "qSuccess", "Doc.Redo"),
             )
     }
 }
@@ -5289,7 +5315,7 @@ impl ::std::future::IntoFuture for ClearUndoBuffer {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "ClearUndoBuffer",
@@ -5325,7 +5351,7 @@ impl ::std::future::IntoFuture for CreateDimension {
     type Output = ::qix_runtime::Result<CreateDimensionOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateDimensionOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         self.object
             .call(
@@ -5334,7 +5360,7 @@ impl ::std::future::IntoFuture for CreateDimension {
                 self.timeout,
                 |s, raw| CreateDimensionOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         CreateDimensionOutputRaw,
                     >(raw, "Doc.CreateDimension")?,
                 ),
@@ -5343,11 +5369,12 @@ impl ::std::future::IntoFuture for CreateDimension {
 }
 /// Everything [`Doc::create_dimension`] returns (`Doc.CreateDimension`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CreateDimensionOutput {
     /// Wire name: `qInfo`.
     pub info: crate::types::NxInfo,
     /// Wire name: `qReturn`.
-    pub r#return: crate::GenericDimension,
+    pub dimension: crate::GenericDimension,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -5355,7 +5382,9 @@ pub struct CreateDimensionOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CreateDimensionOutputRaw {
     pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
-    pub(crate) r#return: ::std::option::Option<::qix_runtime::decode::ObjectRef>,
+    pub(crate) dimension: ::std::option::Option<
+        ::qix_runtime::__private::decode::ObjectRef,
+    >,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -5364,14 +5393,14 @@ impl<'de> ::serde::Deserialize<'de> for CreateDimensionOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CreateDimensionOutputRaw::default();
-        <CreateDimensionOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CreateDimensionOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CreateDimensionOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for CreateDimensionOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -5388,11 +5417,11 @@ impl ::qix_runtime::de::DecodeInPlace for CreateDimensionOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.dimension = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -5409,10 +5438,10 @@ impl CreateDimensionOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             info: raw.info.unwrap_or_default(),
-            r#return: crate::GenericDimension::from_object(
-                ::qix_runtime::decode::into_object(
+            dimension: crate::GenericDimension::from_object(
+                ::qix_runtime::__private::decode::into_object(
                     s,
-                    raw.r#return,
+                    raw.dimension,
                     "qReturn",
                     "Doc.CreateDimension",
                 )?,
@@ -5447,14 +5476,14 @@ impl ::std::future::IntoFuture for DestroyDimension {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 "DestroyDimension",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroyDimension"),
             )
@@ -5486,7 +5515,7 @@ impl ::std::future::IntoFuture for GetDimension {
     type Output = ::qix_runtime::Result<crate::GenericDimension>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericDimension>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
@@ -5494,7 +5523,12 @@ impl ::std::future::IntoFuture for GetDimension {
                 p,
                 self.timeout,
                 |s, raw| {
-                    ::qix_runtime::decode::object(s, raw, "qReturn", "Doc.GetDimension")
+                    ::qix_runtime::__private::decode::object(
+                            s,
+                            raw,
+                            "qReturn",
+                            "Doc.GetDimension",
+                        )
                         .map(crate::GenericDimension::from_object)
                 },
             )
@@ -5526,14 +5560,14 @@ impl ::std::future::IntoFuture for CloneDimension {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 "CloneDimension",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qCloneId", "Doc.CloneDimension"),
             )
@@ -5565,7 +5599,7 @@ impl ::std::future::IntoFuture for CreateMeasure {
     type Output = ::qix_runtime::Result<CreateMeasureOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateMeasureOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         self.object
             .call(
@@ -5574,7 +5608,7 @@ impl ::std::future::IntoFuture for CreateMeasure {
                 self.timeout,
                 |s, raw| CreateMeasureOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         CreateMeasureOutputRaw,
                     >(raw, "Doc.CreateMeasure")?,
                 ),
@@ -5583,11 +5617,12 @@ impl ::std::future::IntoFuture for CreateMeasure {
 }
 /// Everything [`Doc::create_measure`] returns (`Doc.CreateMeasure`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CreateMeasureOutput {
     /// Wire name: `qInfo`.
     pub info: crate::types::NxInfo,
     /// Wire name: `qReturn`.
-    pub r#return: crate::GenericMeasure,
+    pub measure: crate::GenericMeasure,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -5595,7 +5630,9 @@ pub struct CreateMeasureOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CreateMeasureOutputRaw {
     pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
-    pub(crate) r#return: ::std::option::Option<::qix_runtime::decode::ObjectRef>,
+    pub(crate) measure: ::std::option::Option<
+        ::qix_runtime::__private::decode::ObjectRef,
+    >,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -5604,14 +5641,14 @@ impl<'de> ::serde::Deserialize<'de> for CreateMeasureOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CreateMeasureOutputRaw::default();
-        <CreateMeasureOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CreateMeasureOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CreateMeasureOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for CreateMeasureOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -5628,11 +5665,11 @@ impl ::qix_runtime::de::DecodeInPlace for CreateMeasureOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.measure = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -5649,10 +5686,10 @@ impl CreateMeasureOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             info: raw.info.unwrap_or_default(),
-            r#return: crate::GenericMeasure::from_object(
-                ::qix_runtime::decode::into_object(
+            measure: crate::GenericMeasure::from_object(
+                ::qix_runtime::__private::decode::into_object(
                     s,
-                    raw.r#return,
+                    raw.measure,
                     "qReturn",
                     "Doc.CreateMeasure",
                 )?,
@@ -5687,14 +5724,14 @@ impl ::std::future::IntoFuture for DestroyMeasure {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 "DestroyMeasure",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroyMeasure"),
             )
@@ -5726,7 +5763,7 @@ impl ::std::future::IntoFuture for GetMeasure {
     type Output = ::qix_runtime::Result<crate::GenericMeasure>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericMeasure>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
@@ -5734,7 +5771,12 @@ impl ::std::future::IntoFuture for GetMeasure {
                 p,
                 self.timeout,
                 |s, raw| {
-                    ::qix_runtime::decode::object(s, raw, "qReturn", "Doc.GetMeasure")
+                    ::qix_runtime::__private::decode::object(
+                            s,
+                            raw,
+                            "qReturn",
+                            "Doc.GetMeasure",
+                        )
                         .map(crate::GenericMeasure::from_object)
                 },
             )
@@ -5766,14 +5808,14 @@ impl ::std::future::IntoFuture for CloneMeasure {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 "CloneMeasure",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qCloneId", "Doc.CloneMeasure"),
             )
@@ -5805,7 +5847,7 @@ impl ::std::future::IntoFuture for CreateSessionVariable {
     type Output = ::qix_runtime::Result<crate::GenericVariable>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericVariable>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         self.object
             .call(
@@ -5813,7 +5855,7 @@ impl ::std::future::IntoFuture for CreateSessionVariable {
                 p,
                 self.timeout,
                 |s, raw| {
-                    ::qix_runtime::decode::object(
+                    ::qix_runtime::__private::decode::object(
                             s,
                             raw,
                             "qReturn",
@@ -5850,14 +5892,14 @@ impl ::std::future::IntoFuture for DestroySessionVariable {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 "DestroySessionVariable",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroySessionVariable"),
             )
@@ -5889,7 +5931,7 @@ impl ::std::future::IntoFuture for CreateVariableEx {
     type Output = ::qix_runtime::Result<CreateVariableExOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateVariableExOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         self.object
             .call(
@@ -5898,7 +5940,7 @@ impl ::std::future::IntoFuture for CreateVariableEx {
                 self.timeout,
                 |s, raw| CreateVariableExOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         CreateVariableExOutputRaw,
                     >(raw, "Doc.CreateVariableEx")?,
                 ),
@@ -5907,11 +5949,12 @@ impl ::std::future::IntoFuture for CreateVariableEx {
 }
 /// Everything [`Doc::create_variable_ex`] returns (`Doc.CreateVariableEx`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CreateVariableExOutput {
     /// Wire name: `qInfo`.
     pub info: crate::types::NxInfo,
     /// Wire name: `qReturn`.
-    pub r#return: crate::GenericVariable,
+    pub variable: crate::GenericVariable,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -5919,7 +5962,9 @@ pub struct CreateVariableExOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CreateVariableExOutputRaw {
     pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
-    pub(crate) r#return: ::std::option::Option<::qix_runtime::decode::ObjectRef>,
+    pub(crate) variable: ::std::option::Option<
+        ::qix_runtime::__private::decode::ObjectRef,
+    >,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -5928,14 +5973,14 @@ impl<'de> ::serde::Deserialize<'de> for CreateVariableExOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CreateVariableExOutputRaw::default();
-        <CreateVariableExOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CreateVariableExOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CreateVariableExOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for CreateVariableExOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -5952,11 +5997,11 @@ impl ::qix_runtime::de::DecodeInPlace for CreateVariableExOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.variable = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -5973,10 +6018,10 @@ impl CreateVariableExOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             info: raw.info.unwrap_or_default(),
-            r#return: crate::GenericVariable::from_object(
-                ::qix_runtime::decode::into_object(
+            variable: crate::GenericVariable::from_object(
+                ::qix_runtime::__private::decode::into_object(
                     s,
-                    raw.r#return,
+                    raw.variable,
                     "qReturn",
                     "Doc.CreateVariableEx",
                 )?,
@@ -6011,14 +6056,14 @@ impl ::std::future::IntoFuture for DestroyVariableById {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 "DestroyVariableById",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroyVariableById"),
             )
@@ -6050,14 +6095,14 @@ impl ::std::future::IntoFuture for DestroyVariableByName {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qName", &self.name);
         self.object
             .call(
                 "DestroyVariableByName",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroyVariableByName"),
             )
@@ -6089,7 +6134,7 @@ impl ::std::future::IntoFuture for GetVariableById {
     type Output = ::qix_runtime::Result<crate::GenericVariable>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericVariable>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
@@ -6097,7 +6142,7 @@ impl ::std::future::IntoFuture for GetVariableById {
                 p,
                 self.timeout,
                 |s, raw| {
-                    ::qix_runtime::decode::object(
+                    ::qix_runtime::__private::decode::object(
                             s,
                             raw,
                             "qReturn",
@@ -6134,7 +6179,7 @@ impl ::std::future::IntoFuture for GetVariableByName {
     type Output = ::qix_runtime::Result<crate::GenericVariable>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericVariable>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qName", &self.name);
         self.object
             .call(
@@ -6142,7 +6187,7 @@ impl ::std::future::IntoFuture for GetVariableByName {
                 p,
                 self.timeout,
                 |s, raw| {
-                    ::qix_runtime::decode::object(
+                    ::qix_runtime::__private::decode::object(
                             s,
                             raw,
                             "qReturn",
@@ -6187,7 +6232,7 @@ impl ::std::future::IntoFuture for CheckExpression {
     type Output = ::qix_runtime::Result<CheckExpressionOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CheckExpressionOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qExpr", &self.expr);
         if let ::std::option::Option::Some(v) = &self.labels {
             p.arg("qLabels", v);
@@ -6199,7 +6244,7 @@ impl ::std::future::IntoFuture for CheckExpression {
                 self.timeout,
                 |s, raw| CheckExpressionOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         CheckExpressionOutputRaw,
                     >(raw, "Doc.CheckExpression")?,
                 ),
@@ -6207,7 +6252,8 @@ impl ::std::future::IntoFuture for CheckExpression {
     }
 }
 /// Everything [`Doc::check_expression`] returns (`Doc.CheckExpression`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct CheckExpressionOutput {
     /// Wire name: `qErrorMsg`.
     pub error_msg: ::std::string::String,
@@ -6232,14 +6278,14 @@ impl<'de> ::serde::Deserialize<'de> for CheckExpressionOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CheckExpressionOutputRaw::default();
-        <CheckExpressionOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CheckExpressionOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CheckExpressionOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for CheckExpressionOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -6256,19 +6302,19 @@ impl ::qix_runtime::de::DecodeInPlace for CheckExpressionOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qErrorMsg" => out.error_msg = map.next_value()?,
                         "qBadFieldNames" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.bad_field_names,
                             )?;
                             out.extra.mark_list(0u32);
                         }
                         "qDangerousFieldNames" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.dangerous_field_names,
                             )?;
@@ -6322,7 +6368,7 @@ impl ::std::future::IntoFuture for CheckNumberOrExpression {
     type Output = ::qix_runtime::Result<CheckNumberOrExpressionOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CheckNumberOrExpressionOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qExpr", &self.expr);
         self.object
             .call(
@@ -6331,7 +6377,7 @@ impl ::std::future::IntoFuture for CheckNumberOrExpression {
                 self.timeout,
                 |s, raw| CheckNumberOrExpressionOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         CheckNumberOrExpressionOutputRaw,
                     >(raw, "Doc.CheckNumberOrExpression")?,
                 ),
@@ -6339,7 +6385,8 @@ impl ::std::future::IntoFuture for CheckNumberOrExpression {
     }
 }
 /// Everything [`Doc::check_number_or_expression`] returns (`Doc.CheckNumberOrExpression`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct CheckNumberOrExpressionOutput {
     /// Wire name: `qErrorMsg`.
     pub error_msg: ::std::string::String,
@@ -6361,14 +6408,14 @@ impl<'de> ::serde::Deserialize<'de> for CheckNumberOrExpressionOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CheckNumberOrExpressionOutputRaw::default();
-        <CheckNumberOrExpressionOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CheckNumberOrExpressionOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CheckNumberOrExpressionOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for CheckNumberOrExpressionOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -6385,12 +6432,12 @@ impl ::qix_runtime::de::DecodeInPlace for CheckNumberOrExpressionOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qErrorMsg" => out.error_msg = map.next_value()?,
                         "qBadFieldNames" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.bad_field_names,
                             )?;
@@ -6443,7 +6490,7 @@ impl ::std::future::IntoFuture for AddAlternateState {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qStateName", &self.state_name);
         self.object
             .call(
@@ -6480,7 +6527,7 @@ impl ::std::future::IntoFuture for RemoveAlternateState {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qStateName", &self.state_name);
         self.object
             .call(
@@ -6528,7 +6575,7 @@ impl ::std::future::IntoFuture for AddSessionAlternateState {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qStateName", &self.state_name);
         if let ::std::option::Option::Some(v) = &self.source_state_name {
             p.arg("qSourceStateName", v);
@@ -6568,14 +6615,14 @@ impl ::std::future::IntoFuture for RemoveSessionAlternateState {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qStateName", &self.state_name);
         self.object
             .call(
                 "RemoveSessionAlternateState",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.RemoveSessionAlternateState"),
             )
@@ -6607,7 +6654,7 @@ impl ::std::future::IntoFuture for CreateBookmark {
     type Output = ::qix_runtime::Result<CreateBookmarkOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateBookmarkOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         self.object
             .call(
@@ -6616,7 +6663,7 @@ impl ::std::future::IntoFuture for CreateBookmark {
                 self.timeout,
                 |s, raw| CreateBookmarkOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         CreateBookmarkOutputRaw,
                     >(raw, "Doc.CreateBookmark")?,
                 ),
@@ -6625,11 +6672,12 @@ impl ::std::future::IntoFuture for CreateBookmark {
 }
 /// Everything [`Doc::create_bookmark`] returns (`Doc.CreateBookmark`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CreateBookmarkOutput {
     /// Wire name: `qInfo`.
     pub info: crate::types::NxInfo,
     /// Wire name: `qReturn`.
-    pub r#return: crate::GenericBookmark,
+    pub bookmark: crate::GenericBookmark,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -6637,7 +6685,9 @@ pub struct CreateBookmarkOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CreateBookmarkOutputRaw {
     pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
-    pub(crate) r#return: ::std::option::Option<::qix_runtime::decode::ObjectRef>,
+    pub(crate) bookmark: ::std::option::Option<
+        ::qix_runtime::__private::decode::ObjectRef,
+    >,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -6646,14 +6696,14 @@ impl<'de> ::serde::Deserialize<'de> for CreateBookmarkOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CreateBookmarkOutputRaw::default();
-        <CreateBookmarkOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CreateBookmarkOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CreateBookmarkOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for CreateBookmarkOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -6670,11 +6720,11 @@ impl ::qix_runtime::de::DecodeInPlace for CreateBookmarkOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.bookmark = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -6691,10 +6741,10 @@ impl CreateBookmarkOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             info: raw.info.unwrap_or_default(),
-            r#return: crate::GenericBookmark::from_object(
-                ::qix_runtime::decode::into_object(
+            bookmark: crate::GenericBookmark::from_object(
+                ::qix_runtime::__private::decode::into_object(
                     s,
-                    raw.r#return,
+                    raw.bookmark,
                     "qReturn",
                     "Doc.CreateBookmark",
                 )?,
@@ -6729,14 +6779,14 @@ impl ::std::future::IntoFuture for DestroyBookmark {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 "DestroyBookmark",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroyBookmark"),
             )
@@ -6768,7 +6818,7 @@ impl ::std::future::IntoFuture for GetBookmark {
     type Output = ::qix_runtime::Result<crate::GenericBookmark>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericBookmark>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
@@ -6776,7 +6826,12 @@ impl ::std::future::IntoFuture for GetBookmark {
                 p,
                 self.timeout,
                 |s, raw| {
-                    ::qix_runtime::decode::object(s, raw, "qReturn", "Doc.GetBookmark")
+                    ::qix_runtime::__private::decode::object(
+                            s,
+                            raw,
+                            "qReturn",
+                            "Doc.GetBookmark",
+                        )
                         .map(crate::GenericBookmark::from_object)
                 },
             )
@@ -6808,14 +6863,14 @@ impl ::std::future::IntoFuture for ApplyBookmark {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 "ApplyBookmark",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.ApplyBookmark"),
             )
@@ -6851,14 +6906,14 @@ impl ::std::future::IntoFuture for ApplyAndVerifyBookmark {
         crate::types::BookmarkApplyAndVerifyResult,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 "ApplyAndVerifyBookmark",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::BookmarkApplyAndVerifyResult,
                 >(raw, "qResult", "Doc.ApplyAndVerifyBookmark"),
             )
@@ -6890,14 +6945,14 @@ impl ::std::future::IntoFuture for CloneBookmark {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 "CloneBookmark",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qCloneId", "Doc.CloneBookmark"),
             )
@@ -6930,7 +6985,7 @@ impl ::std::future::IntoFuture for AddFieldFromExpression {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qName", &self.name);
         p.arg("qExpr", &self.expr);
         self.object
@@ -6938,7 +6993,7 @@ impl ::std::future::IntoFuture for AddFieldFromExpression {
                 "AddFieldFromExpression",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.AddFieldFromExpression"),
             )
@@ -6970,14 +7025,14 @@ impl ::std::future::IntoFuture for GetFieldOnTheFlyByName {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qReadableName", &self.readable_name);
         self.object
             .call(
                 "GetFieldOnTheFlyByName",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qName", "Doc.GetFieldOnTheFlyByName"),
             )
@@ -7008,13 +7063,13 @@ impl ::std::future::IntoFuture for GetAllInfos {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::NxInfo>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<crate::types::NxInfo>>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetAllInfos",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::NxInfo>,
                 >(raw, "qInfos", "Doc.GetAllInfos"),
             )
@@ -7045,7 +7100,7 @@ impl ::std::future::IntoFuture for Resume {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object.call("Resume", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
     }
 }
@@ -7075,7 +7130,7 @@ impl ::std::future::IntoFuture for AbortModal {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qAccept", &self.accept);
         self.object
             .call("AbortModal", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
@@ -7119,7 +7174,7 @@ impl ::std::future::IntoFuture for Publish {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qStreamId", &self.stream_id);
         if let ::std::option::Option::Some(v) = &self.name {
             p.arg("qName", v);
@@ -7174,7 +7229,7 @@ impl ::std::future::IntoFuture for GetMatchingFields {
         ::std::vec::Vec<crate::types::NxMatchingFieldInfo>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qTags", &self.tags);
         if let ::std::option::Option::Some(v) = &self.matching_field_mode {
             p.arg("qMatchingFieldMode", v);
@@ -7184,7 +7239,7 @@ impl ::std::future::IntoFuture for GetMatchingFields {
                 "GetMatchingFields",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::NxMatchingFieldInfo>,
                 >(raw, "qFieldNames", "Doc.GetMatchingFields"),
             )
@@ -7221,7 +7276,7 @@ impl ::std::future::IntoFuture for FindMatchingFields {
         ::std::vec::Vec<crate::types::NxMatchingFieldInfo>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qFieldName", &self.field_name);
         p.arg("qTags", &self.tags);
         self.object
@@ -7229,7 +7284,7 @@ impl ::std::future::IntoFuture for FindMatchingFields {
                 "FindMatchingFields",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::NxMatchingFieldInfo>,
                 >(raw, "qFieldNames", "Doc.FindMatchingFields"),
             )
@@ -7261,7 +7316,7 @@ impl ::std::future::IntoFuture for Scramble {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qFieldName", &self.field_name);
         self.object
             .call("Scramble", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
@@ -7292,7 +7347,7 @@ impl ::std::future::IntoFuture for SaveObjects {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call("SaveObjects", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
     }
@@ -7326,7 +7381,7 @@ impl ::std::future::IntoFuture for GetAssociationScores {
         ::std::vec::Vec<crate::types::AssociationScore>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qTable1", &self.table1);
         p.arg("qTable2", &self.table2);
         self.object
@@ -7334,7 +7389,7 @@ impl ::std::future::IntoFuture for GetAssociationScores {
                 "GetAssociationScores",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::AssociationScore>,
                 >(raw, "qScore", "Doc.GetAssociationScores"),
             )
@@ -7365,7 +7420,7 @@ impl ::std::future::IntoFuture for GetMediaList {
     type Output = ::qix_runtime::Result<GetMediaListOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<GetMediaListOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetMediaList",
@@ -7373,7 +7428,7 @@ impl ::std::future::IntoFuture for GetMediaList {
                 self.timeout,
                 |s, raw| GetMediaListOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         GetMediaListOutputRaw,
                     >(raw, "Doc.GetMediaList")?,
                 ),
@@ -7381,12 +7436,13 @@ impl ::std::future::IntoFuture for GetMediaList {
     }
 }
 /// Everything [`Doc::get_media_list`] returns (`Doc.GetMediaList`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct GetMediaListOutput {
     /// Wire name: `qList`.
     pub list: crate::types::MediaList,
     /// Wire name: `qReturn`.
-    pub r#return: bool,
+    pub success: bool,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -7394,7 +7450,7 @@ pub struct GetMediaListOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct GetMediaListOutputRaw {
     pub(crate) list: ::std::option::Option<crate::types::MediaList>,
-    pub(crate) r#return: ::std::option::Option<bool>,
+    pub(crate) success: ::std::option::Option<bool>,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -7403,14 +7459,14 @@ impl<'de> ::serde::Deserialize<'de> for GetMediaListOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GetMediaListOutputRaw::default();
-        <GetMediaListOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GetMediaListOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GetMediaListOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for GetMediaListOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -7427,11 +7483,11 @@ impl ::qix_runtime::de::DecodeInPlace for GetMediaListOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qList" => out.list = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.success = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -7448,7 +7504,7 @@ impl GetMediaListOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             list: raw.list.unwrap_or_default(),
-            r#return: raw.r#return.unwrap_or_default(),
+            success: raw.success.unwrap_or_default(),
             extra: raw.extra,
         })
     }
@@ -7478,13 +7534,13 @@ impl ::std::future::IntoFuture for GetContentLibraries {
     type Output = ::qix_runtime::Result<crate::types::ContentLibraryList>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::ContentLibraryList>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetContentLibraries",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::ContentLibraryList,
                 >(raw, "qList", "Doc.GetContentLibraries"),
             )
@@ -7516,14 +7572,14 @@ impl ::std::future::IntoFuture for GetLibraryContent {
     type Output = ::qix_runtime::Result<crate::types::StaticContentList>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::StaticContentList>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qName", &self.name);
         self.object
             .call(
                 "GetLibraryContent",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::StaticContentList,
                 >(raw, "qList", "Doc.GetLibraryContent"),
             )
@@ -7562,7 +7618,7 @@ impl ::std::future::IntoFuture for DoReloadEx {
     type Output = ::qix_runtime::Result<crate::types::DoReloadExResult>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::DoReloadExResult>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.params {
             p.arg("qParams", v);
         }
@@ -7571,7 +7627,7 @@ impl ::std::future::IntoFuture for DoReloadEx {
                 "DoReloadEx",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::DoReloadExResult,
                 >(raw, "qResult", "Doc.DoReloadEx"),
             )
@@ -7602,13 +7658,13 @@ impl ::std::future::IntoFuture for BackCount {
     type Output = ::qix_runtime::Result<i64>;
     type IntoFuture = ::qix_runtime::CallFuture<i64>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "BackCount",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     i64,
                 >(raw, "qReturn", "Doc.BackCount"),
             )
@@ -7639,13 +7695,13 @@ impl ::std::future::IntoFuture for ForwardCount {
     type Output = ::qix_runtime::Result<i64>;
     type IntoFuture = ::qix_runtime::CallFuture<i64>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "ForwardCount",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     i64,
                 >(raw, "qReturn", "Doc.ForwardCount"),
             )
@@ -7684,7 +7740,7 @@ impl ::std::future::IntoFuture for ExportReducedData {
     type Output = ::qix_runtime::Result<crate::types::NxDownloadInfo>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxDownloadInfo>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.options {
             p.arg("qOptions", v);
         }
@@ -7693,7 +7749,7 @@ impl ::std::future::IntoFuture for ExportReducedData {
                 "ExportReducedData",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::NxDownloadInfo,
                 >(raw, "qDownloadInfo", "Doc.ExportReducedData"),
             )
@@ -7746,7 +7802,7 @@ impl ::std::future::IntoFuture for GetSetAnalysis {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.state_name {
             p.arg("qStateName", v);
         }
@@ -7758,7 +7814,7 @@ impl ::std::future::IntoFuture for GetSetAnalysis {
                 "GetSetAnalysis",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qSetExpression", "Doc.GetSetAnalysis"),
             )
@@ -7790,7 +7846,7 @@ impl ::std::future::IntoFuture for SetScript {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qScript", &self.script);
         self.object
             .call("SetScript", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
@@ -7825,13 +7881,13 @@ impl ::std::future::IntoFuture for CheckScriptSyntax {
         ::std::vec::Vec<crate::types::ScriptSyntaxError>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "CheckScriptSyntax",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::ScriptSyntaxError>,
                 >(raw, "qErrors", "Doc.CheckScriptSyntax"),
             )
@@ -7862,13 +7918,13 @@ impl ::std::future::IntoFuture for GetFavoriteVariables {
     type Output = ::qix_runtime::Result<::std::vec::Vec<::std::string::String>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<::std::string::String>>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetFavoriteVariables",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<::std::string::String>,
                 >(raw, "qNames", "Doc.GetFavoriteVariables"),
             )
@@ -7900,7 +7956,7 @@ impl ::std::future::IntoFuture for SetFavoriteVariables {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qNames", &self.names);
         self.object
             .call(
@@ -7937,14 +7993,14 @@ impl ::std::future::IntoFuture for GetIncludeFileContent {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         self.object
             .call(
                 "GetIncludeFileContent",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qContent", "Doc.GetIncludeFileContent"),
             )
@@ -7976,14 +8032,14 @@ impl ::std::future::IntoFuture for CreateConnection {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnection", &self.connection);
         self.object
             .call(
                 "CreateConnection",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qConnectionId", "Doc.CreateConnection"),
             )
@@ -8024,7 +8080,7 @@ impl ::std::future::IntoFuture for ModifyConnection {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         p.arg("qConnection", &self.connection);
         if let ::std::option::Option::Some(v) = &self.override_credentials {
@@ -8065,7 +8121,7 @@ impl ::std::future::IntoFuture for DeleteConnection {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         self.object
             .call(
@@ -8102,14 +8158,14 @@ impl ::std::future::IntoFuture for GetConnection {
     type Output = ::qix_runtime::Result<crate::types::Connection>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::Connection>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         self.object
             .call(
                 "GetConnection",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::Connection,
                 >(raw, "qConnection", "Doc.GetConnection"),
             )
@@ -8142,13 +8198,13 @@ impl ::std::future::IntoFuture for GetConnections {
         ::std::vec::Vec<crate::types::Connection>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetConnections",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::Connection>,
                 >(raw, "qConnections", "Doc.GetConnections"),
             )
@@ -8180,14 +8236,14 @@ impl ::std::future::IntoFuture for GetDatabaseInfo {
     type Output = ::qix_runtime::Result<crate::types::DatabaseInfo>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::DatabaseInfo>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         self.object
             .call(
                 "GetDatabaseInfo",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::DatabaseInfo,
                 >(raw, "qInfo", "Doc.GetDatabaseInfo"),
             )
@@ -8219,14 +8275,14 @@ impl ::std::future::IntoFuture for GetDatabases {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::Database>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<crate::types::Database>>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         self.object
             .call(
                 "GetDatabases",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::Database>,
                 >(raw, "qDatabases", "Doc.GetDatabases"),
             )
@@ -8271,7 +8327,7 @@ impl ::std::future::IntoFuture for GetDatabaseOwners {
         ::std::vec::Vec<crate::types::DatabaseOwner>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         if let ::std::option::Option::Some(v) = &self.database {
             p.arg("qDatabase", v);
@@ -8281,7 +8337,7 @@ impl ::std::future::IntoFuture for GetDatabaseOwners {
                 "GetDatabaseOwners",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::DatabaseOwner>,
                 >(raw, "qOwners", "Doc.GetDatabaseOwners"),
             )
@@ -8339,7 +8395,7 @@ impl ::std::future::IntoFuture for GetDatabaseTables {
         ::std::vec::Vec<crate::types::DataTable>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         if let ::std::option::Option::Some(v) = &self.database {
             p.arg("qDatabase", v);
@@ -8352,7 +8408,7 @@ impl ::std::future::IntoFuture for GetDatabaseTables {
                 "GetDatabaseTables",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::DataTable>,
                 >(raw, "qTables", "Doc.GetDatabaseTables"),
             )
@@ -8411,7 +8467,7 @@ impl ::std::future::IntoFuture for GetDatabaseTableFields {
         ::std::vec::Vec<crate::types::DataField>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         if let ::std::option::Option::Some(v) = &self.database {
             p.arg("qDatabase", v);
@@ -8425,7 +8481,7 @@ impl ::std::future::IntoFuture for GetDatabaseTableFields {
                 "GetDatabaseTableFields",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::DataField>,
                 >(raw, "qFields", "Doc.GetDatabaseTableFields"),
             )
@@ -8490,7 +8546,7 @@ impl ::std::future::IntoFuture for GetDatabaseTablePreview {
     type Output = ::qix_runtime::Result<GetDatabaseTablePreviewOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<GetDatabaseTablePreviewOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         if let ::std::option::Option::Some(v) = &self.database {
             p.arg("qDatabase", v);
@@ -8509,7 +8565,7 @@ impl ::std::future::IntoFuture for GetDatabaseTablePreview {
                 self.timeout,
                 |s, raw| GetDatabaseTablePreviewOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         GetDatabaseTablePreviewOutputRaw,
                     >(raw, "Doc.GetDatabaseTablePreview")?,
                 ),
@@ -8517,7 +8573,8 @@ impl ::std::future::IntoFuture for GetDatabaseTablePreview {
     }
 }
 /// Everything [`Doc::get_database_table_preview`] returns (`Doc.GetDatabaseTablePreview`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct GetDatabaseTablePreviewOutput {
     /// Wire name: `qPreview`.
     pub preview: ::std::vec::Vec<crate::types::DataRecord>,
@@ -8539,14 +8596,14 @@ impl<'de> ::serde::Deserialize<'de> for GetDatabaseTablePreviewOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GetDatabaseTablePreviewOutputRaw::default();
-        <GetDatabaseTablePreviewOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GetDatabaseTablePreviewOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GetDatabaseTablePreviewOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for GetDatabaseTablePreviewOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -8563,11 +8620,11 @@ impl ::qix_runtime::de::DecodeInPlace for GetDatabaseTablePreviewOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qPreview" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.preview,
                             )?;
@@ -8634,7 +8691,7 @@ impl ::std::future::IntoFuture for GetFolderItemsForConnection {
         ::std::vec::Vec<crate::types::FolderItem>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         if let ::std::option::Option::Some(v) = &self.relative_path {
             p.arg("qRelativePath", v);
@@ -8644,7 +8701,7 @@ impl ::std::future::IntoFuture for GetFolderItemsForConnection {
                 "GetFolderItemsForConnection",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::FolderItem>,
                 >(raw, "qFolderItems", "Doc.GetFolderItemsForConnection"),
             )
@@ -8687,7 +8744,7 @@ impl ::std::future::IntoFuture for GuessFileType {
     type Output = ::qix_runtime::Result<crate::types::FileDataFormat>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::FileDataFormat>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         if let ::std::option::Option::Some(v) = &self.relative_path {
             p.arg("qRelativePath", v);
@@ -8697,7 +8754,7 @@ impl ::std::future::IntoFuture for GuessFileType {
                 "GuessFileType",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::FileDataFormat,
                 >(raw, "qDataFormat", "Doc.GuessFileType"),
             )
@@ -8743,7 +8800,7 @@ impl ::std::future::IntoFuture for GetFileTables {
         ::std::vec::Vec<crate::types::DataTable>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         if let ::std::option::Option::Some(v) = &self.relative_path {
             p.arg("qRelativePath", v);
@@ -8754,7 +8811,7 @@ impl ::std::future::IntoFuture for GetFileTables {
                 "GetFileTables",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::DataTable>,
                 >(raw, "qTables", "Doc.GetFileTables"),
             )
@@ -8799,7 +8856,7 @@ impl ::std::future::IntoFuture for GetFileTableFields {
     type Output = ::qix_runtime::Result<GetFileTableFieldsOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<GetFileTableFieldsOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         if let ::std::option::Option::Some(v) = &self.relative_path {
             p.arg("qRelativePath", v);
@@ -8813,7 +8870,7 @@ impl ::std::future::IntoFuture for GetFileTableFields {
                 self.timeout,
                 |s, raw| GetFileTableFieldsOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         GetFileTableFieldsOutputRaw,
                     >(raw, "Doc.GetFileTableFields")?,
                 ),
@@ -8821,7 +8878,8 @@ impl ::std::future::IntoFuture for GetFileTableFields {
     }
 }
 /// Everything [`Doc::get_file_table_fields`] returns (`Doc.GetFileTableFields`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct GetFileTableFieldsOutput {
     /// Wire name: `qFields`.
     pub fields: ::std::vec::Vec<crate::types::DataField>,
@@ -8843,14 +8901,14 @@ impl<'de> ::serde::Deserialize<'de> for GetFileTableFieldsOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GetFileTableFieldsOutputRaw::default();
-        <GetFileTableFieldsOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GetFileTableFieldsOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GetFileTableFieldsOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for GetFileTableFieldsOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -8867,11 +8925,11 @@ impl ::qix_runtime::de::DecodeInPlace for GetFileTableFieldsOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qFields" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.fields,
                             )?;
@@ -8938,7 +8996,7 @@ impl ::std::future::IntoFuture for GetFileTablePreview {
     type Output = ::qix_runtime::Result<GetFileTablePreviewOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<GetFileTablePreviewOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         if let ::std::option::Option::Some(v) = &self.relative_path {
             p.arg("qRelativePath", v);
@@ -8952,7 +9010,7 @@ impl ::std::future::IntoFuture for GetFileTablePreview {
                 self.timeout,
                 |s, raw| GetFileTablePreviewOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         GetFileTablePreviewOutputRaw,
                     >(raw, "Doc.GetFileTablePreview")?,
                 ),
@@ -8960,7 +9018,8 @@ impl ::std::future::IntoFuture for GetFileTablePreview {
     }
 }
 /// Everything [`Doc::get_file_table_preview`] returns (`Doc.GetFileTablePreview`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct GetFileTablePreviewOutput {
     /// Wire name: `qPreview`.
     pub preview: ::std::vec::Vec<crate::types::DataRecord>,
@@ -8982,14 +9041,14 @@ impl<'de> ::serde::Deserialize<'de> for GetFileTablePreviewOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GetFileTablePreviewOutputRaw::default();
-        <GetFileTablePreviewOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GetFileTablePreviewOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GetFileTablePreviewOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for GetFileTablePreviewOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -9006,11 +9065,11 @@ impl ::qix_runtime::de::DecodeInPlace for GetFileTablePreviewOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qPreview" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.preview,
                             )?;
@@ -9078,7 +9137,7 @@ impl ::std::future::IntoFuture for GetFileTablesEx {
         ::std::vec::Vec<crate::types::DataTableEx>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         if let ::std::option::Option::Some(v) = &self.relative_path {
             p.arg("qRelativePath", v);
@@ -9089,7 +9148,7 @@ impl ::std::future::IntoFuture for GetFileTablesEx {
                 "GetFileTablesEx",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::DataTableEx>,
                 >(raw, "qTables", "Doc.GetFileTablesEx"),
             )
@@ -9125,7 +9184,7 @@ impl ::std::future::IntoFuture for SendGenericCommandToCustomConnector {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProvider", &self.provider);
         p.arg("qCommand", &self.command);
         p.arg("qMethod", &self.method);
@@ -9136,7 +9195,7 @@ impl ::std::future::IntoFuture for SendGenericCommandToCustomConnector {
                 "SendGenericCommandToCustomConnector",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qResult", "Doc.SendGenericCommandToCustomConnector"),
             )
@@ -9169,7 +9228,7 @@ impl ::std::future::IntoFuture for SearchSuggest {
     type Output = ::qix_runtime::Result<crate::types::SearchSuggestionResult>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::SearchSuggestionResult>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qOptions", &self.options);
         p.arg("qTerms", &self.terms);
         self.object
@@ -9177,7 +9236,7 @@ impl ::std::future::IntoFuture for SearchSuggest {
                 "SearchSuggest",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::SearchSuggestionResult,
                 >(raw, "qResult", "Doc.SearchSuggest"),
             )
@@ -9211,7 +9270,7 @@ impl ::std::future::IntoFuture for SearchAssociations {
     type Output = ::qix_runtime::Result<crate::types::SearchAssociationResult>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::SearchAssociationResult>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qOptions", &self.options);
         p.arg("qTerms", &self.terms);
         p.arg("qPage", &self.page);
@@ -9220,7 +9279,7 @@ impl ::std::future::IntoFuture for SearchAssociations {
                 "SearchAssociations",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::SearchAssociationResult,
                 >(raw, "qResults", "Doc.SearchAssociations"),
             )
@@ -9262,7 +9321,7 @@ impl ::std::future::IntoFuture for SelectAssociations {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qOptions", &self.options);
         p.arg("qTerms", &self.terms);
         p.arg("qMatchIx", &self.match_ix);
@@ -9306,7 +9365,7 @@ impl ::std::future::IntoFuture for SearchResults {
     type Output = ::qix_runtime::Result<crate::types::SearchResult>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::SearchResult>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qOptions", &self.options);
         p.arg("qTerms", &self.terms);
         p.arg("qPage", &self.page);
@@ -9315,7 +9374,7 @@ impl ::std::future::IntoFuture for SearchResults {
                 "SearchResults",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::SearchResult,
                 >(raw, "qResult", "Doc.SearchResults"),
             )
@@ -9349,7 +9408,7 @@ impl ::std::future::IntoFuture for SearchObjects {
     type Output = ::qix_runtime::Result<crate::types::SearchResult>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::SearchResult>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qOptions", &self.options);
         p.arg("qTerms", &self.terms);
         p.arg("qPage", &self.page);
@@ -9358,7 +9417,7 @@ impl ::std::future::IntoFuture for SearchObjects {
                 "SearchObjects",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::SearchResult,
                 >(raw, "qResult", "Doc.SearchObjects"),
             )
@@ -9401,7 +9460,7 @@ impl ::std::future::IntoFuture for GetFieldAndColumnSamples {
         ::std::vec::Vec<crate::types::SampleResult>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qFieldsOrColumnsWithWildcards", &self.fields_or_columns_with_wildcards);
         p.arg("qMaxNumberOfValues", &self.max_number_of_values);
         if let ::std::option::Option::Some(v) = &self.rand_seed {
@@ -9412,7 +9471,7 @@ impl ::std::future::IntoFuture for GetFieldAndColumnSamples {
                 "GetFieldAndColumnSamples",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::SampleResult>,
                 >(raw, "qResult", "Doc.GetFieldAndColumnSamples"),
             )
@@ -9443,13 +9502,13 @@ impl ::std::future::IntoFuture for GetScriptEx {
     type Output = ::qix_runtime::Result<crate::types::AppScript>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::AppScript>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetScriptEx",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::AppScript,
                 >(raw, "qScript", "Doc.GetScriptEx"),
             )
@@ -9485,14 +9544,14 @@ impl ::std::future::IntoFuture for GetVariables {
         ::std::vec::Vec<crate::types::NxVariableListItem>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qListDef", &self.list_def);
         self.object
             .call(
                 "GetVariables",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::NxVariableListItem>,
                 >(raw, "qList", "Doc.GetVariables"),
             )
@@ -9524,14 +9583,14 @@ impl ::std::future::IntoFuture for ExpandExpression {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qExpression", &self.expression);
         self.object
             .call(
                 "ExpandExpression",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qExpandedExpression", "Doc.ExpandExpression"),
             )
@@ -9563,14 +9622,14 @@ impl ::std::future::IntoFuture for DestroySessionVariableById {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 "DestroySessionVariableById",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroySessionVariableById"),
             )
@@ -9602,14 +9661,14 @@ impl ::std::future::IntoFuture for DestroySessionVariableByName {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qName", &self.name);
         self.object
             .call(
                 "DestroySessionVariableByName",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroySessionVariableByName"),
             )
@@ -9644,13 +9703,13 @@ impl ::std::future::IntoFuture for GetGroupStates {
         ::std::vec::Vec<crate::types::GroupState>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetGroupStates",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::GroupState>,
                 >(raw, "qGroupStates", "Doc.GetGroupStates"),
             )
@@ -9684,14 +9743,14 @@ impl ::std::future::IntoFuture for ApplyGroupStates {
     type Output = ::qix_runtime::Result<crate::types::ApplyGroupStatesResult>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::ApplyGroupStatesResult>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qGroupStates", &self.group_states);
         self.object
             .call(
                 "ApplyGroupStates",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::ApplyGroupStatesResult,
                 >(raw, "qResult", "Doc.ApplyGroupStates"),
             )
@@ -9734,7 +9793,7 @@ impl ::std::future::IntoFuture for CreateBookmarkEx {
     type Output = ::qix_runtime::Result<CreateBookmarkExOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateBookmarkExOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         if let ::std::option::Option::Some(v) = &self.object_ids_to_patch {
             p.arg("qObjectIdsToPatch", v);
@@ -9746,7 +9805,7 @@ impl ::std::future::IntoFuture for CreateBookmarkEx {
                 self.timeout,
                 |s, raw| CreateBookmarkExOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         CreateBookmarkExOutputRaw,
                     >(raw, "Doc.CreateBookmarkEx")?,
                 ),
@@ -9755,11 +9814,12 @@ impl ::std::future::IntoFuture for CreateBookmarkEx {
 }
 /// Everything [`Doc::create_bookmark_ex`] returns (`Doc.CreateBookmarkEx`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CreateBookmarkExOutput {
     /// Wire name: `qInfo`.
     pub info: crate::types::NxInfo,
     /// Wire name: `qReturn`.
-    pub r#return: crate::GenericBookmark,
+    pub bookmark: crate::GenericBookmark,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -9767,7 +9827,9 @@ pub struct CreateBookmarkExOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CreateBookmarkExOutputRaw {
     pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
-    pub(crate) r#return: ::std::option::Option<::qix_runtime::decode::ObjectRef>,
+    pub(crate) bookmark: ::std::option::Option<
+        ::qix_runtime::__private::decode::ObjectRef,
+    >,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -9776,14 +9838,14 @@ impl<'de> ::serde::Deserialize<'de> for CreateBookmarkExOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CreateBookmarkExOutputRaw::default();
-        <CreateBookmarkExOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CreateBookmarkExOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CreateBookmarkExOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for CreateBookmarkExOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -9800,11 +9862,11 @@ impl ::qix_runtime::de::DecodeInPlace for CreateBookmarkExOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.bookmark = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -9821,10 +9883,10 @@ impl CreateBookmarkExOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             info: raw.info.unwrap_or_default(),
-            r#return: crate::GenericBookmark::from_object(
-                ::qix_runtime::decode::into_object(
+            bookmark: crate::GenericBookmark::from_object(
+                ::qix_runtime::__private::decode::into_object(
                     s,
-                    raw.r#return,
+                    raw.bookmark,
                     "qReturn",
                     "Doc.CreateBookmarkEx",
                 )?,
@@ -9859,14 +9921,14 @@ impl ::std::future::IntoFuture for SaveAs {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qNewAppName", &self.new_app_name);
         self.object
             .call(
                 "SaveAs",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qNewAppId", "Doc.SaveAs"),
             )
@@ -9905,7 +9967,7 @@ impl ::std::future::IntoFuture for StoreTempSelectionState {
     type Output = ::qix_runtime::Result<StoreTempSelectionStateOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<StoreTempSelectionStateOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.ttl_of_temp_state {
             p.arg("qTTLOfTempState", v);
         }
@@ -9916,7 +9978,7 @@ impl ::std::future::IntoFuture for StoreTempSelectionState {
                 self.timeout,
                 |s, raw| StoreTempSelectionStateOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         StoreTempSelectionStateOutputRaw,
                     >(raw, "Doc.StoreTempSelectionState")?,
                 ),
@@ -9924,12 +9986,13 @@ impl ::std::future::IntoFuture for StoreTempSelectionState {
     }
 }
 /// Everything [`Doc::store_temp_selection_state`] returns (`Doc.StoreTempSelectionState`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct StoreTempSelectionStateOutput {
     /// Wire name: `qId`.
     pub id: ::std::string::String,
     /// Wire name: `qReturn`.
-    pub r#return: bool,
+    pub success: bool,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -9937,7 +10000,7 @@ pub struct StoreTempSelectionStateOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct StoreTempSelectionStateOutputRaw {
     pub(crate) id: ::std::option::Option<::std::string::String>,
-    pub(crate) r#return: ::std::option::Option<bool>,
+    pub(crate) success: ::std::option::Option<bool>,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -9946,14 +10009,14 @@ impl<'de> ::serde::Deserialize<'de> for StoreTempSelectionStateOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = StoreTempSelectionStateOutputRaw::default();
-        <StoreTempSelectionStateOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <StoreTempSelectionStateOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for StoreTempSelectionStateOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for StoreTempSelectionStateOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -9970,11 +10033,11 @@ impl ::qix_runtime::de::DecodeInPlace for StoreTempSelectionStateOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qId" => out.id = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.success = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -9991,7 +10054,7 @@ impl StoreTempSelectionStateOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             id: raw.id.unwrap_or_default(),
-            r#return: raw.r#return.unwrap_or_default(),
+            success: raw.success.unwrap_or_default(),
             extra: raw.extra,
         })
     }
@@ -10022,14 +10085,14 @@ impl ::std::future::IntoFuture for RestoreTempSelectionState {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 "RestoreTempSelectionState",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qReturn", "Doc.RestoreTempSelectionState"),
             )
@@ -10061,14 +10124,14 @@ impl ::std::future::IntoFuture for ChangeSessionAppOwner {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qNewOwnerId", &self.new_owner_id);
         self.object
             .call(
                 "ChangeSessionAppOwner",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.ChangeSessionAppOwner"),
             )
@@ -10100,14 +10163,14 @@ impl ::std::future::IntoFuture for ChangeSessionAppSpace {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qSpaceId", &self.space_id);
         self.object
             .call(
                 "ChangeSessionAppSpace",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.ChangeSessionAppSpace"),
             )
@@ -10139,14 +10202,14 @@ impl ::std::future::IntoFuture for GetTableProfileData {
     type Output = ::qix_runtime::Result<crate::types::TableProfilingData>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::TableProfilingData>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qTableName", &self.table_name);
         self.object
             .call(
                 "GetTableProfileData",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::TableProfilingData,
                 >(raw, "qProfiling", "Doc.GetTableProfileData"),
             )
@@ -10178,7 +10241,7 @@ impl ::std::future::IntoFuture for GetMeasureWithLabel {
     type Output = ::qix_runtime::Result<crate::GenericMeasure>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericMeasure>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qLabel", &self.label);
         self.object
             .call(
@@ -10186,7 +10249,7 @@ impl ::std::future::IntoFuture for GetMeasureWithLabel {
                 p,
                 self.timeout,
                 |s, raw| {
-                    ::qix_runtime::decode::object(
+                    ::qix_runtime::__private::decode::object(
                             s,
                             raw,
                             "qReturn",
@@ -10225,7 +10288,7 @@ impl ::std::future::IntoFuture for SearchValues {
     type Output = ::qix_runtime::Result<crate::types::SearchValueResult>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::SearchValueResult>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qOptions", &self.options);
         p.arg("qTerms", &self.terms);
         p.arg("qPage", &self.page);
@@ -10234,7 +10297,7 @@ impl ::std::future::IntoFuture for SearchValues {
                 "SearchValues",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::SearchValueResult,
                 >(raw, "qResult", "Doc.SearchValues"),
             )
@@ -10268,14 +10331,14 @@ impl ::std::future::IntoFuture for GetFieldsFromExpression {
     type Output = ::qix_runtime::Result<::std::vec::Vec<::std::string::String>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<::std::string::String>>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qExpr", &self.expr);
         self.object
             .call(
                 "GetFieldsFromExpression",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<::std::string::String>,
                 >(raw, "qFieldNames", "Doc.GetFieldsFromExpression"),
             )
@@ -10313,14 +10376,14 @@ impl ::std::future::IntoFuture for GetFieldsResourceIds {
         ::std::vec::Vec<crate::types::NxFieldResourceId>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qFieldNames", &self.field_names);
         self.object
             .call(
                 "GetFieldsResourceIds",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::NxFieldResourceId>,
                 >(raw, "qFields", "Doc.GetFieldsResourceIds"),
             )
@@ -10353,7 +10416,7 @@ impl ::std::future::IntoFuture for GetExpressionBnf {
     type Output = ::qix_runtime::Result<GetExpressionBnfOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<GetExpressionBnfOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetExpressionBNF",
@@ -10361,7 +10424,7 @@ impl ::std::future::IntoFuture for GetExpressionBnf {
                 self.timeout,
                 |s, raw| GetExpressionBnfOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         GetExpressionBnfOutputRaw,
                     >(raw, "Doc.GetExpressionBNF")?,
                 ),
@@ -10369,7 +10432,8 @@ impl ::std::future::IntoFuture for GetExpressionBnf {
     }
 }
 /// Everything [`Doc::get_expression_bnf`] returns (`Doc.GetExpressionBNF`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct GetExpressionBnfOutput {
     /// Wire name: `qBnfDefs`.
     pub bnf_defs: ::std::vec::Vec<crate::types::BNFDef>,
@@ -10391,14 +10455,14 @@ impl<'de> ::serde::Deserialize<'de> for GetExpressionBnfOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GetExpressionBnfOutputRaw::default();
-        <GetExpressionBnfOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GetExpressionBnfOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GetExpressionBnfOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for GetExpressionBnfOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -10415,11 +10479,11 @@ impl ::qix_runtime::de::DecodeInPlace for GetExpressionBnfOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qBnfDefs" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.bnf_defs,
                             )?;
@@ -10474,13 +10538,13 @@ impl ::std::future::IntoFuture for GetExpressionBnfHash {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetExpressionBNFHash",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qBnfHash", "Doc.GetExpressionBNFHash"),
             )
@@ -10514,7 +10578,7 @@ impl ::std::future::IntoFuture for SetProhibitBinaryLoad {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProhibit", &self.prohibit);
         self.object
             .call(
@@ -10553,14 +10617,14 @@ impl ::std::future::IntoFuture for TransformApp {
     type Output = ::qix_runtime::Result<crate::types::TransformAppResult>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::TransformAppResult>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qDstParameters", &self.dst_parameters);
         self.object
             .call(
                 "TransformApp",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::TransformAppResult,
                 >(raw, "qResult", "Doc.TransformApp"),
             )
@@ -10608,7 +10672,7 @@ impl ::std::future::IntoFuture for CreateTemporaryBookmark {
     type Output = ::qix_runtime::Result<CreateTemporaryBookmarkOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateTemporaryBookmarkOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qOptions", &self.options);
         if let ::std::option::Option::Some(v) = &self.object_ids_to_patch {
             p.arg("qObjectIdsToPatch", v);
@@ -10620,7 +10684,7 @@ impl ::std::future::IntoFuture for CreateTemporaryBookmark {
                 self.timeout,
                 |s, raw| CreateTemporaryBookmarkOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         CreateTemporaryBookmarkOutputRaw,
                     >(raw, "Doc.CreateTemporaryBookmark")?,
                 ),
@@ -10628,12 +10692,13 @@ impl ::std::future::IntoFuture for CreateTemporaryBookmark {
     }
 }
 /// Everything [`Doc::create_temporary_bookmark`] returns (`Doc.CreateTemporaryBookmark`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct CreateTemporaryBookmarkOutput {
     /// Wire name: `qId`.
     pub id: ::std::string::String,
     /// Wire name: `qReturn`.
-    pub r#return: bool,
+    pub success: bool,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -10641,7 +10706,7 @@ pub struct CreateTemporaryBookmarkOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CreateTemporaryBookmarkOutputRaw {
     pub(crate) id: ::std::option::Option<::std::string::String>,
-    pub(crate) r#return: ::std::option::Option<bool>,
+    pub(crate) success: ::std::option::Option<bool>,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -10650,14 +10715,14 @@ impl<'de> ::serde::Deserialize<'de> for CreateTemporaryBookmarkOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CreateTemporaryBookmarkOutputRaw::default();
-        <CreateTemporaryBookmarkOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CreateTemporaryBookmarkOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CreateTemporaryBookmarkOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for CreateTemporaryBookmarkOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -10674,11 +10739,11 @@ impl ::qix_runtime::de::DecodeInPlace for CreateTemporaryBookmarkOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qId" => out.id = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.success = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -10695,7 +10760,7 @@ impl CreateTemporaryBookmarkOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             id: raw.id.unwrap_or_default(),
-            r#return: raw.r#return.unwrap_or_default(),
+            success: raw.success.unwrap_or_default(),
             extra: raw.extra,
         })
     }
@@ -10728,14 +10793,14 @@ impl ::std::future::IntoFuture for ApplyTemporaryBookmark {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 "ApplyTemporaryBookmark",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qReturn", "Doc.ApplyTemporaryBookmark"),
             )
@@ -10768,13 +10833,13 @@ impl ::std::future::IntoFuture for GetScriptMeta {
     type Output = ::qix_runtime::Result<crate::types::AppScriptMeta>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::AppScriptMeta>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetScriptMeta",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::AppScriptMeta,
                 >(raw, "qMeta", "Doc.GetScriptMeta"),
             )
@@ -10831,7 +10896,7 @@ impl ::std::future::IntoFuture for ReplaceBookmark {
     type Output = ::qix_runtime::Result<ReplaceBookmarkOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<ReplaceBookmarkOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         if let ::std::option::Option::Some(v) = &self.ignore_patches {
             p.arg("qIgnorePatches", v);
@@ -10846,7 +10911,7 @@ impl ::std::future::IntoFuture for ReplaceBookmark {
                 self.timeout,
                 |s, raw| ReplaceBookmarkOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         ReplaceBookmarkOutputRaw,
                     >(raw, "Doc.ReplaceBookmark")?,
                 ),
@@ -10855,11 +10920,12 @@ impl ::std::future::IntoFuture for ReplaceBookmark {
 }
 /// Everything [`Doc::replace_bookmark`] returns (`Doc.ReplaceBookmark`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ReplaceBookmarkOutput {
     /// Wire name: `qInfo`.
     pub info: crate::types::NxInfo,
     /// Wire name: `qReturn`.
-    pub r#return: crate::GenericBookmark,
+    pub bookmark: crate::GenericBookmark,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -10867,7 +10933,9 @@ pub struct ReplaceBookmarkOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct ReplaceBookmarkOutputRaw {
     pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
-    pub(crate) r#return: ::std::option::Option<::qix_runtime::decode::ObjectRef>,
+    pub(crate) bookmark: ::std::option::Option<
+        ::qix_runtime::__private::decode::ObjectRef,
+    >,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -10876,14 +10944,14 @@ impl<'de> ::serde::Deserialize<'de> for ReplaceBookmarkOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = ReplaceBookmarkOutputRaw::default();
-        <ReplaceBookmarkOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <ReplaceBookmarkOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for ReplaceBookmarkOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for ReplaceBookmarkOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -10900,11 +10968,11 @@ impl ::qix_runtime::de::DecodeInPlace for ReplaceBookmarkOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.bookmark = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -10921,10 +10989,10 @@ impl ReplaceBookmarkOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             info: raw.info.unwrap_or_default(),
-            r#return: crate::GenericBookmark::from_object(
-                ::qix_runtime::decode::into_object(
+            bookmark: crate::GenericBookmark::from_object(
+                ::qix_runtime::__private::decode::into_object(
                     s,
-                    raw.r#return,
+                    raw.bookmark,
                     "qReturn",
                     "Doc.ReplaceBookmark",
                 )?,
@@ -10960,7 +11028,7 @@ impl ::std::future::IntoFuture for ClearAllSoftPatches {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "ClearAllSoftPatches",
@@ -11012,7 +11080,7 @@ impl ::std::future::IntoFuture for CommitScript {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.commit_message {
             p.arg("qCommitMessage", v);
         }

@@ -313,13 +313,13 @@ impl ::std::future::IntoFuture for GetCardinal {
     type Output = ::qix_runtime::Result<i64>;
     type IntoFuture = ::qix_runtime::CallFuture<i64>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetCardinal",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     i64,
                 >(raw, "qReturn", "Field.GetCardinal"),
             )
@@ -350,13 +350,13 @@ impl ::std::future::IntoFuture for GetAndMode {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetAndMode",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qReturn", "Field.GetAndMode"),
             )
@@ -405,7 +405,7 @@ impl ::std::future::IntoFuture for SelectValues {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qFieldValues", &self.field_values);
         if let ::std::option::Option::Some(v) = &self.toggle_mode {
             p.arg("qToggleMode", v);
@@ -418,7 +418,7 @@ impl ::std::future::IntoFuture for SelectValues {
                 "SelectValues",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qReturn", "Field.SelectValues"),
             )
@@ -467,7 +467,7 @@ impl ::std::future::IntoFuture for Select {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qMatch", &self.r#match);
         if let ::std::option::Option::Some(v) = &self.soft_lock {
             p.arg("qSoftLock", v);
@@ -480,7 +480,7 @@ impl ::std::future::IntoFuture for Select {
                 "Select",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qReturn", "Field.Select"),
             )
@@ -529,7 +529,7 @@ impl ::std::future::IntoFuture for ToggleSelect {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qMatch", &self.r#match);
         if let ::std::option::Option::Some(v) = &self.soft_lock {
             p.arg("qSoftLock", v);
@@ -542,7 +542,7 @@ impl ::std::future::IntoFuture for ToggleSelect {
                 "ToggleSelect",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qReturn", "Field.ToggleSelect"),
             )
@@ -582,7 +582,7 @@ impl ::std::future::IntoFuture for ClearAllButThis {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.soft_lock {
             p.arg("qSoftLock", v);
         }
@@ -591,7 +591,7 @@ impl ::std::future::IntoFuture for ClearAllButThis {
                 "ClearAllButThis",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qReturn", "Field.ClearAllButThis"),
             )
@@ -631,7 +631,7 @@ impl ::std::future::IntoFuture for SelectPossible {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.soft_lock {
             p.arg("qSoftLock", v);
         }
@@ -640,7 +640,7 @@ impl ::std::future::IntoFuture for SelectPossible {
                 "SelectPossible",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qReturn", "Field.SelectPossible"),
             )
@@ -680,7 +680,7 @@ impl ::std::future::IntoFuture for SelectExcluded {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.soft_lock {
             p.arg("qSoftLock", v);
         }
@@ -689,7 +689,7 @@ impl ::std::future::IntoFuture for SelectExcluded {
                 "SelectExcluded",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qReturn", "Field.SelectExcluded"),
             )
@@ -729,7 +729,7 @@ impl ::std::future::IntoFuture for SelectAll {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.soft_lock {
             p.arg("qSoftLock", v);
         }
@@ -738,7 +738,7 @@ impl ::std::future::IntoFuture for SelectAll {
                 "SelectAll",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qReturn", "Field.SelectAll"),
             )
@@ -769,13 +769,15 @@ impl ::std::future::IntoFuture for Lock {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "Lock",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<bool>(raw, "qReturn", "Field.Lock"),
+                |_, raw| ::qix_runtime::__private::decode::out::<
+                    bool,
+                >(raw, "qReturn", "Field.Lock"),
             )
     }
 }
@@ -804,13 +806,13 @@ impl ::std::future::IntoFuture for Unlock {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "Unlock",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qReturn", "Field.Unlock"),
             )
@@ -841,13 +843,13 @@ impl ::std::future::IntoFuture for GetNxProperties {
     type Output = ::qix_runtime::Result<crate::types::NxFieldProperties>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxFieldProperties>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetNxProperties",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::NxFieldProperties,
                 >(raw, "qProperties", "Field.GetNxProperties"),
             )
@@ -879,7 +881,7 @@ impl ::std::future::IntoFuture for SetNxProperties {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProperties", &self.properties);
         self.object
             .call(
@@ -916,7 +918,7 @@ impl ::std::future::IntoFuture for SetAndMode {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qAndMode", &self.and_mode);
         self.object
             .call("SetAndMode", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
@@ -956,7 +958,7 @@ impl ::std::future::IntoFuture for SelectAlternative {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.soft_lock {
             p.arg("qSoftLock", v);
         }
@@ -965,7 +967,7 @@ impl ::std::future::IntoFuture for SelectAlternative {
                 "SelectAlternative",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qReturn", "Field.SelectAlternative"),
             )
@@ -1007,7 +1009,7 @@ impl ::std::future::IntoFuture for LowLevelSelect {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qValues", &self.values);
         p.arg("qToggleMode", &self.toggle_mode);
         if let ::std::option::Option::Some(v) = &self.soft_lock {
@@ -1018,7 +1020,7 @@ impl ::std::future::IntoFuture for LowLevelSelect {
                 "LowLevelSelect",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qReturn", "Field.LowLevelSelect"),
             )
@@ -1049,13 +1051,13 @@ impl ::std::future::IntoFuture for Clear {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "Clear",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qReturn", "Field.Clear"),
             )

@@ -331,7 +331,7 @@ impl ::std::future::IntoFuture for GetFieldValues {
         ::std::vec::Vec<crate::types::FieldValue>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qField", &self.field);
         p.arg("qGetExcludedValues", &self.get_excluded_values);
         p.arg("qDataPage", &self.data_page);
@@ -340,7 +340,7 @@ impl ::std::future::IntoFuture for GetFieldValues {
                 "GetFieldValues",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::FieldValue>,
                 >(raw, "qFieldValues", "GenericBookmark.GetFieldValues"),
             )
@@ -378,7 +378,7 @@ impl ::std::future::IntoFuture for GetFieldValuesEx {
         ::std::vec::Vec<crate::types::StateFieldValues>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qField", &self.field);
         p.arg("qGetExcludedValues", &self.get_excluded_values);
         p.arg("qDataPages", &self.data_pages);
@@ -387,7 +387,7 @@ impl ::std::future::IntoFuture for GetFieldValuesEx {
                 "GetFieldValuesEx",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::StateFieldValues>,
                 >(raw, "qFieldValues", "GenericBookmark.GetFieldValuesEx"),
             )
@@ -418,13 +418,13 @@ impl ::std::future::IntoFuture for GetLayout {
     type Output = ::qix_runtime::Result<crate::types::GenericBookmarkLayout>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericBookmarkLayout>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetLayout",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::GenericBookmarkLayout,
                 >(raw, "qLayout", "GenericBookmark.GetLayout"),
             )
@@ -456,7 +456,7 @@ impl ::std::future::IntoFuture for ApplyPatches {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPatches", &self.patches);
         self.object
             .call("ApplyPatches", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
@@ -488,7 +488,7 @@ impl ::std::future::IntoFuture for SetProperties {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         self.object
             .call("SetProperties", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
@@ -519,13 +519,13 @@ impl ::std::future::IntoFuture for GetProperties {
     type Output = ::qix_runtime::Result<crate::types::GenericBookmarkProperties>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericBookmarkProperties>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetProperties",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::GenericBookmarkProperties,
                 >(raw, "qProp", "GenericBookmark.GetProperties"),
             )
@@ -556,13 +556,13 @@ impl ::std::future::IntoFuture for GetInfo {
     type Output = ::qix_runtime::Result<crate::types::NxInfo>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxInfo>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetInfo",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::NxInfo,
                 >(raw, "qInfo", "GenericBookmark.GetInfo"),
             )
@@ -593,13 +593,13 @@ impl ::std::future::IntoFuture for Apply {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "Apply",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericBookmark.Apply"),
             )
@@ -634,13 +634,13 @@ impl ::std::future::IntoFuture for ApplyAndVerify {
         crate::types::BookmarkApplyAndVerifyResult,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "ApplyAndVerify",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::BookmarkApplyAndVerifyResult,
                 >(raw, "qResult", "GenericBookmark.ApplyAndVerify"),
             )
@@ -671,7 +671,7 @@ impl ::std::future::IntoFuture for Publish {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call("Publish", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
     }
@@ -701,7 +701,7 @@ impl ::std::future::IntoFuture for UnPublish {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call("UnPublish", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
     }
@@ -731,7 +731,7 @@ impl ::std::future::IntoFuture for Approve {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call("Approve", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
     }
@@ -761,7 +761,7 @@ impl ::std::future::IntoFuture for UnApprove {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call("UnApprove", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
     }

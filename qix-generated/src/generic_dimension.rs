@@ -272,13 +272,13 @@ impl ::std::future::IntoFuture for GetLayout {
     type Output = ::qix_runtime::Result<crate::types::GenericDimensionLayout>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericDimensionLayout>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetLayout",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::GenericDimensionLayout,
                 >(raw, "qLayout", "GenericDimension.GetLayout"),
             )
@@ -310,7 +310,7 @@ impl ::std::future::IntoFuture for ApplyPatches {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPatches", &self.patches);
         self.object
             .call("ApplyPatches", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
@@ -342,7 +342,7 @@ impl ::std::future::IntoFuture for SetProperties {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         self.object
             .call("SetProperties", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
@@ -375,13 +375,13 @@ impl ::std::future::IntoFuture for GetProperties {
         crate::types::GenericDimensionProperties,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetProperties",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::GenericDimensionProperties,
                 >(raw, "qProp", "GenericDimension.GetProperties"),
             )
@@ -412,13 +412,13 @@ impl ::std::future::IntoFuture for GetInfo {
     type Output = ::qix_runtime::Result<crate::types::NxInfo>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxInfo>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetInfo",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::NxInfo,
                 >(raw, "qInfo", "GenericDimension.GetInfo"),
             )
@@ -449,13 +449,13 @@ impl ::std::future::IntoFuture for GetDimension {
     type Output = ::qix_runtime::Result<crate::types::NxLibraryDimensionDef>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxLibraryDimensionDef>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetDimension",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::NxLibraryDimensionDef,
                 >(raw, "qDim", "GenericDimension.GetDimension"),
             )
@@ -490,13 +490,13 @@ impl ::std::future::IntoFuture for GetLinkedObjects {
         ::std::vec::Vec<crate::types::NxLinkedObjectInfo>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetLinkedObjects",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::NxLinkedObjectInfo>,
                 >(raw, "qItems", "GenericDimension.GetLinkedObjects"),
             )
@@ -527,7 +527,7 @@ impl ::std::future::IntoFuture for Publish {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call("Publish", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
     }
@@ -557,7 +557,7 @@ impl ::std::future::IntoFuture for UnPublish {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call("UnPublish", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
     }
@@ -587,7 +587,7 @@ impl ::std::future::IntoFuture for Approve {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call("Approve", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
     }
@@ -617,7 +617,7 @@ impl ::std::future::IntoFuture for UnApprove {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call("UnApprove", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
     }
@@ -650,7 +650,7 @@ impl ::std::future::IntoFuture for StepCycle {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qStep", &self.step);
         self.object
             .call("StepCycle", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
@@ -684,7 +684,7 @@ impl ::std::future::IntoFuture for SetActiveField {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qIx", &self.ix);
         self.object
             .call(
@@ -722,13 +722,13 @@ impl ::std::future::IntoFuture for GetActiveField {
     type Output = ::qix_runtime::Result<i64>;
     type IntoFuture = ::qix_runtime::CallFuture<i64>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetActiveField",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     i64,
                 >(raw, "qReturn", "GenericDimension.GetActiveField"),
             )

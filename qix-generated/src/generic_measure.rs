@@ -220,13 +220,13 @@ impl ::std::future::IntoFuture for GetLayout {
     type Output = ::qix_runtime::Result<crate::types::GenericMeasureLayout>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericMeasureLayout>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetLayout",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::GenericMeasureLayout,
                 >(raw, "qLayout", "GenericMeasure.GetLayout"),
             )
@@ -258,7 +258,7 @@ impl ::std::future::IntoFuture for ApplyPatches {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPatches", &self.patches);
         self.object
             .call("ApplyPatches", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
@@ -290,7 +290,7 @@ impl ::std::future::IntoFuture for SetProperties {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         self.object
             .call("SetProperties", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
@@ -321,13 +321,13 @@ impl ::std::future::IntoFuture for GetProperties {
     type Output = ::qix_runtime::Result<crate::types::GenericMeasureProperties>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericMeasureProperties>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetProperties",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::GenericMeasureProperties,
                 >(raw, "qProp", "GenericMeasure.GetProperties"),
             )
@@ -358,13 +358,13 @@ impl ::std::future::IntoFuture for GetInfo {
     type Output = ::qix_runtime::Result<crate::types::NxInfo>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxInfo>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetInfo",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::NxInfo,
                 >(raw, "qInfo", "GenericMeasure.GetInfo"),
             )
@@ -395,13 +395,13 @@ impl ::std::future::IntoFuture for GetMeasure {
     type Output = ::qix_runtime::Result<crate::types::NxLibraryMeasureDef>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxLibraryMeasureDef>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetMeasure",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::NxLibraryMeasureDef,
                 >(raw, "qMeasure", "GenericMeasure.GetMeasure"),
             )
@@ -436,13 +436,13 @@ impl ::std::future::IntoFuture for GetLinkedObjects {
         ::std::vec::Vec<crate::types::NxLinkedObjectInfo>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetLinkedObjects",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::NxLinkedObjectInfo>,
                 >(raw, "qItems", "GenericMeasure.GetLinkedObjects"),
             )
@@ -473,7 +473,7 @@ impl ::std::future::IntoFuture for Publish {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call("Publish", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
     }
@@ -503,7 +503,7 @@ impl ::std::future::IntoFuture for UnPublish {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call("UnPublish", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
     }
@@ -533,7 +533,7 @@ impl ::std::future::IntoFuture for Approve {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call("Approve", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
     }
@@ -563,7 +563,7 @@ impl ::std::future::IntoFuture for UnApprove {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call("UnApprove", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
     }

@@ -1815,13 +1815,13 @@ impl ::std::future::IntoFuture for GetLayout {
     type Output = ::qix_runtime::Result<crate::types::GenericObjectLayout>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericObjectLayout>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetLayout",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::GenericObjectLayout,
                 >(raw, "qLayout", "GenericObject.GetLayout"),
             )
@@ -1856,7 +1856,7 @@ impl ::std::future::IntoFuture for GetListObjectData {
         ::std::vec::Vec<crate::types::NxDataPage>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qPages", &self.pages);
         self.object
@@ -1864,7 +1864,7 @@ impl ::std::future::IntoFuture for GetListObjectData {
                 "GetListObjectData",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::NxDataPage>,
                 >(raw, "qDataPages", "GenericObject.GetListObjectData"),
             )
@@ -1899,7 +1899,7 @@ impl ::std::future::IntoFuture for GetHyperCubeData {
         ::std::vec::Vec<crate::types::NxDataPage>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qPages", &self.pages);
         self.object
@@ -1907,7 +1907,7 @@ impl ::std::future::IntoFuture for GetHyperCubeData {
                 "GetHyperCubeData",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::NxDataPage>,
                 >(raw, "qDataPages", "GenericObject.GetHyperCubeData"),
             )
@@ -1944,7 +1944,7 @@ impl ::std::future::IntoFuture for GetHyperCubeReducedData {
         ::std::vec::Vec<crate::types::NxDataPage>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qPages", &self.pages);
         p.arg("qZoomFactor", &self.zoom_factor);
@@ -1954,7 +1954,7 @@ impl ::std::future::IntoFuture for GetHyperCubeReducedData {
                 "GetHyperCubeReducedData",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::NxDataPage>,
                 >(raw, "qDataPages", "GenericObject.GetHyperCubeReducedData"),
             )
@@ -1989,7 +1989,7 @@ impl ::std::future::IntoFuture for GetHyperCubePivotData {
         ::std::vec::Vec<crate::types::NxPivotPage>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qPages", &self.pages);
         self.object
@@ -1997,7 +1997,7 @@ impl ::std::future::IntoFuture for GetHyperCubePivotData {
                 "GetHyperCubePivotData",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::NxPivotPage>,
                 >(raw, "qDataPages", "GenericObject.GetHyperCubePivotData"),
             )
@@ -2041,7 +2041,7 @@ impl ::std::future::IntoFuture for GetHyperCubeStackData {
         ::std::vec::Vec<crate::types::NxStackPage>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qPages", &self.pages);
         if let ::std::option::Option::Some(v) = &self.max_nbr_cells {
@@ -2052,7 +2052,7 @@ impl ::std::future::IntoFuture for GetHyperCubeStackData {
                 "GetHyperCubeStackData",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::NxStackPage>,
                 >(raw, "qDataPages", "GenericObject.GetHyperCubeStackData"),
             )
@@ -2094,7 +2094,7 @@ impl ::std::future::IntoFuture for GetHyperCubeContinuousData {
     type Output = ::qix_runtime::Result<GetHyperCubeContinuousDataOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<GetHyperCubeContinuousDataOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qOptions", &self.options);
         if let ::std::option::Option::Some(v) = &self.reverse_sort {
@@ -2107,7 +2107,7 @@ impl ::std::future::IntoFuture for GetHyperCubeContinuousData {
                 self.timeout,
                 |s, raw| GetHyperCubeContinuousDataOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         GetHyperCubeContinuousDataOutputRaw,
                     >(raw, "GenericObject.GetHyperCubeContinuousData")?,
                 ),
@@ -2115,7 +2115,8 @@ impl ::std::future::IntoFuture for GetHyperCubeContinuousData {
     }
 }
 /// Everything [`GenericObject::get_hyper_cube_continuous_data`] returns (`GenericObject.GetHyperCubeContinuousData`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct GetHyperCubeContinuousDataOutput {
     /// Wire name: `qDataPages`.
     pub data_pages: ::std::vec::Vec<crate::types::NxDataPage>,
@@ -2137,14 +2138,15 @@ impl<'de> ::serde::Deserialize<'de> for GetHyperCubeContinuousDataOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GetHyperCubeContinuousDataOutputRaw::default();
-        <GetHyperCubeContinuousDataOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GetHyperCubeContinuousDataOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GetHyperCubeContinuousDataOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace
+for GetHyperCubeContinuousDataOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -2161,11 +2163,11 @@ impl ::qix_runtime::de::DecodeInPlace for GetHyperCubeContinuousDataOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qDataPages" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.data_pages,
                             )?;
@@ -2229,7 +2231,7 @@ impl ::std::future::IntoFuture for GetHyperCubeTreeData {
         ::std::vec::Vec<crate::types::NxTreeNode>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         if let ::std::option::Option::Some(v) = &self.node_options {
             p.arg("qNodeOptions", v);
@@ -2239,7 +2241,7 @@ impl ::std::future::IntoFuture for GetHyperCubeTreeData {
                 "GetHyperCubeTreeData",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::NxTreeNode>,
                 >(raw, "qNodes", "GenericObject.GetHyperCubeTreeData"),
             )
@@ -2279,7 +2281,7 @@ impl ::std::future::IntoFuture for GetHyperCubeBinnedData {
         ::std::vec::Vec<crate::types::NxDataPage>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qPages", &self.pages);
         p.arg("qViewport", &self.viewport);
@@ -2292,7 +2294,7 @@ impl ::std::future::IntoFuture for GetHyperCubeBinnedData {
                 "GetHyperCubeBinnedData",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::NxDataPage>,
                 >(raw, "qDataPages", "GenericObject.GetHyperCubeBinnedData"),
             )
@@ -2333,7 +2335,7 @@ impl ::std::future::IntoFuture for ApplyPatches {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPatches", &self.patches);
         if let ::std::option::Option::Some(v) = &self.soft_patch {
             p.arg("qSoftPatch", v);
@@ -2367,7 +2369,7 @@ impl ::std::future::IntoFuture for ClearSoftPatches {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "ClearSoftPatches",
@@ -2403,7 +2405,7 @@ impl ::std::future::IntoFuture for SetProperties {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         self.object
             .call("SetProperties", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
@@ -2434,13 +2436,13 @@ impl ::std::future::IntoFuture for GetProperties {
     type Output = ::qix_runtime::Result<crate::types::GenericObjectProperties>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericObjectProperties>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetProperties",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::GenericObjectProperties,
                 >(raw, "qProp", "GenericObject.GetProperties"),
             )
@@ -2471,13 +2473,13 @@ impl ::std::future::IntoFuture for GetEffectiveProperties {
     type Output = ::qix_runtime::Result<crate::types::GenericObjectProperties>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericObjectProperties>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetEffectiveProperties",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::GenericObjectProperties,
                 >(raw, "qProp", "GenericObject.GetEffectiveProperties"),
             )
@@ -2509,7 +2511,7 @@ impl ::std::future::IntoFuture for SetFullPropertyTree {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPropEntry", &self.prop_entry);
         self.object
             .call(
@@ -2545,13 +2547,13 @@ impl ::std::future::IntoFuture for GetFullPropertyTree {
     type Output = ::qix_runtime::Result<crate::types::GenericObjectEntry>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericObjectEntry>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetFullPropertyTree",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::GenericObjectEntry,
                 >(raw, "qPropEntry", "GenericObject.GetFullPropertyTree"),
             )
@@ -2582,13 +2584,13 @@ impl ::std::future::IntoFuture for GetInfo {
     type Output = ::qix_runtime::Result<crate::types::NxInfo>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxInfo>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetInfo",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::NxInfo,
                 >(raw, "qInfo", "GenericObject.GetInfo"),
             )
@@ -2630,7 +2632,7 @@ impl ::std::future::IntoFuture for ClearSelections {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         if let ::std::option::Option::Some(v) = &self.col_indices {
             p.arg("qColIndices", v);
@@ -2721,7 +2723,7 @@ impl ::std::future::IntoFuture for ExportData {
     type Output = ::qix_runtime::Result<ExportDataOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<ExportDataOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qFileType", &self.file_type);
         if let ::std::option::Option::Some(v) = &self.path {
             p.arg("qPath", v);
@@ -2742,7 +2744,7 @@ impl ::std::future::IntoFuture for ExportData {
                 self.timeout,
                 |s, raw| ExportDataOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         ExportDataOutputRaw,
                     >(raw, "GenericObject.ExportData")?,
                 ),
@@ -2750,7 +2752,8 @@ impl ::std::future::IntoFuture for ExportData {
     }
 }
 /// Everything [`GenericObject::export_data`] returns (`GenericObject.ExportData`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ExportDataOutput {
     /// Wire name: `qUrl`.
     pub url: ::std::string::String,
@@ -2772,14 +2775,14 @@ impl<'de> ::serde::Deserialize<'de> for ExportDataOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = ExportDataOutputRaw::default();
-        <ExportDataOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <ExportDataOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for ExportDataOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for ExportDataOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -2796,7 +2799,7 @@ impl ::qix_runtime::de::DecodeInPlace for ExportDataOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qUrl" => out.url = map.next_value()?,
@@ -2862,7 +2865,7 @@ impl ::std::future::IntoFuture for SelectListObjectValues {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qValues", &self.values);
         p.arg("qToggleMode", &self.toggle_mode);
@@ -2874,7 +2877,7 @@ impl ::std::future::IntoFuture for SelectListObjectValues {
                 "SelectListObjectValues",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectListObjectValues"),
             )
@@ -2915,7 +2918,7 @@ impl ::std::future::IntoFuture for SelectListObjectPossible {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         if let ::std::option::Option::Some(v) = &self.soft_lock {
             p.arg("qSoftLock", v);
@@ -2925,7 +2928,7 @@ impl ::std::future::IntoFuture for SelectListObjectPossible {
                 "SelectListObjectPossible",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectListObjectPossible"),
             )
@@ -2966,7 +2969,7 @@ impl ::std::future::IntoFuture for SelectListObjectExcluded {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         if let ::std::option::Option::Some(v) = &self.soft_lock {
             p.arg("qSoftLock", v);
@@ -2976,7 +2979,7 @@ impl ::std::future::IntoFuture for SelectListObjectExcluded {
                 "SelectListObjectExcluded",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectListObjectExcluded"),
             )
@@ -3017,7 +3020,7 @@ impl ::std::future::IntoFuture for SelectListObjectAlternative {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         if let ::std::option::Option::Some(v) = &self.soft_lock {
             p.arg("qSoftLock", v);
@@ -3027,7 +3030,7 @@ impl ::std::future::IntoFuture for SelectListObjectAlternative {
                 "SelectListObjectAlternative",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectListObjectAlternative"),
             )
@@ -3068,7 +3071,7 @@ impl ::std::future::IntoFuture for SelectListObjectAll {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         if let ::std::option::Option::Some(v) = &self.soft_lock {
             p.arg("qSoftLock", v);
@@ -3078,7 +3081,7 @@ impl ::std::future::IntoFuture for SelectListObjectAll {
                 "SelectListObjectAll",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectListObjectAll"),
             )
@@ -3120,7 +3123,7 @@ impl ::std::future::IntoFuture for SelectListObjectContinuousRange {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qRanges", &self.ranges);
         if let ::std::option::Option::Some(v) = &self.soft_lock {
@@ -3131,7 +3134,7 @@ impl ::std::future::IntoFuture for SelectListObjectContinuousRange {
                 "SelectListObjectContinuousRange",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectListObjectContinuousRange"),
             )
@@ -3164,7 +3167,7 @@ impl ::std::future::IntoFuture for SearchListObjectFor {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qMatch", &self.r#match);
         self.object
@@ -3172,7 +3175,7 @@ impl ::std::future::IntoFuture for SearchListObjectFor {
                 "SearchListObjectFor",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SearchListObjectFor"),
             )
@@ -3204,7 +3207,7 @@ impl ::std::future::IntoFuture for AbortListObjectSearch {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         self.object
             .call(
@@ -3251,7 +3254,7 @@ impl ::std::future::IntoFuture for AcceptListObjectSearch {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qToggleMode", &self.toggle_mode);
         if let ::std::option::Option::Some(v) = &self.soft_lock {
@@ -3295,7 +3298,7 @@ impl ::std::future::IntoFuture for ExpandLeft {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qRow", &self.row);
         p.arg("qCol", &self.col);
@@ -3333,7 +3336,7 @@ impl ::std::future::IntoFuture for ExpandTop {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qRow", &self.row);
         p.arg("qCol", &self.col);
@@ -3371,7 +3374,7 @@ impl ::std::future::IntoFuture for CollapseLeft {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qRow", &self.row);
         p.arg("qCol", &self.col);
@@ -3409,7 +3412,7 @@ impl ::std::future::IntoFuture for CollapseTop {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qRow", &self.row);
         p.arg("qCol", &self.col);
@@ -3446,7 +3449,7 @@ impl ::std::future::IntoFuture for DrillUp {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qDimNo", &self.dim_no);
         p.arg("qNbrSteps", &self.nbr_steps);
@@ -3490,7 +3493,7 @@ impl ::std::future::IntoFuture for Lock {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         if let ::std::option::Option::Some(v) = &self.col_indices {
             p.arg("qColIndices", v);
@@ -3534,7 +3537,7 @@ impl ::std::future::IntoFuture for Unlock {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         if let ::std::option::Option::Some(v) = &self.col_indices {
             p.arg("qColIndices", v);
@@ -3572,7 +3575,7 @@ impl ::std::future::IntoFuture for StepCycle {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qDimNo", &self.dim_no);
         p.arg("qNbrSteps", &self.nbr_steps);
@@ -3610,7 +3613,7 @@ impl ::std::future::IntoFuture for SetActiveField {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qDimNo", &self.dim_no);
         p.arg("qNewIndex", &self.new_index);
@@ -3652,7 +3655,7 @@ impl ::std::future::IntoFuture for SelectHyperCubeValues {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qDimNo", &self.dim_no);
         p.arg("qValues", &self.values);
@@ -3662,7 +3665,7 @@ impl ::std::future::IntoFuture for SelectHyperCubeValues {
                 "SelectHyperCubeValues",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectHyperCubeValues"),
             )
@@ -3713,7 +3716,7 @@ impl ::std::future::IntoFuture for SelectHyperCubeCells {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qRowIndices", &self.row_indices);
         p.arg("qColIndices", &self.col_indices);
@@ -3728,7 +3731,7 @@ impl ::std::future::IntoFuture for SelectHyperCubeCells {
                 "SelectHyperCubeCells",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectHyperCubeCells"),
             )
@@ -3778,7 +3781,7 @@ impl ::std::future::IntoFuture for SelectPivotCells {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qSelections", &self.selections);
         if let ::std::option::Option::Some(v) = &self.soft_lock {
@@ -3792,7 +3795,7 @@ impl ::std::future::IntoFuture for SelectPivotCells {
                 "SelectPivotCells",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectPivotCells"),
             )
@@ -3855,7 +3858,7 @@ impl ::std::future::IntoFuture for RangeSelectHyperCubeValues {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qRanges", &self.ranges);
         if let ::std::option::Option::Some(v) = &self.columns_to_select {
@@ -3872,7 +3875,7 @@ impl ::std::future::IntoFuture for RangeSelectHyperCubeValues {
                 "RangeSelectHyperCubeValues",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.RangeSelectHyperCubeValues"),
             )
@@ -3925,7 +3928,7 @@ impl ::std::future::IntoFuture for MultiRangeSelectHyperCubeValues {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qRanges", &self.ranges);
         if let ::std::option::Option::Some(v) = &self.or_mode {
@@ -3939,7 +3942,7 @@ impl ::std::future::IntoFuture for MultiRangeSelectHyperCubeValues {
                 "MultiRangeSelectHyperCubeValues",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.MultiRangeSelectHyperCubeValues"),
             )
@@ -3988,7 +3991,7 @@ impl ::std::future::IntoFuture for MultiRangeSelectTreeDataValues {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qRanges", &self.ranges);
         if let ::std::option::Option::Some(v) = &self.or_mode {
@@ -4002,7 +4005,7 @@ impl ::std::future::IntoFuture for MultiRangeSelectTreeDataValues {
                 "MultiRangeSelectTreeDataValues",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.MultiRangeSelectTreeDataValues"),
             )
@@ -4044,7 +4047,7 @@ impl ::std::future::IntoFuture for SelectHyperCubeContinuousRange {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qRanges", &self.ranges);
         if let ::std::option::Option::Some(v) = &self.soft_lock {
@@ -4055,7 +4058,7 @@ impl ::std::future::IntoFuture for SelectHyperCubeContinuousRange {
                 "SelectHyperCubeContinuousRange",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectHyperCubeContinuousRange"),
             )
@@ -4087,7 +4090,7 @@ impl ::std::future::IntoFuture for GetChild {
     type Output = ::qix_runtime::Result<crate::GenericObject>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericObject>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
@@ -4095,7 +4098,7 @@ impl ::std::future::IntoFuture for GetChild {
                 p,
                 self.timeout,
                 |s, raw| {
-                    ::qix_runtime::decode::object(
+                    ::qix_runtime::__private::decode::object(
                             s,
                             raw,
                             "qReturn",
@@ -4131,14 +4134,14 @@ impl ::std::future::IntoFuture for GetParent {
     type Output = ::qix_runtime::Result<crate::GenericObject>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericObject>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetParent",
                 p,
                 self.timeout,
                 |s, raw| {
-                    ::qix_runtime::decode::object(
+                    ::qix_runtime::__private::decode::object(
                             s,
                             raw,
                             "qReturn",
@@ -4174,13 +4177,13 @@ impl ::std::future::IntoFuture for GetChildInfos {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::NxInfo>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<crate::types::NxInfo>>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetChildInfos",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::NxInfo>,
                 >(raw, "qInfos", "GenericObject.GetChildInfos"),
             )
@@ -4224,7 +4227,7 @@ impl ::std::future::IntoFuture for CreateChild {
     type Output = ::qix_runtime::Result<CreateChildOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateChildOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         if let ::std::option::Option::Some(v) = &self.prop_for_this {
             p.arg("qPropForThis", v);
@@ -4236,7 +4239,7 @@ impl ::std::future::IntoFuture for CreateChild {
                 self.timeout,
                 |s, raw| CreateChildOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         CreateChildOutputRaw,
                     >(raw, "GenericObject.CreateChild")?,
                 ),
@@ -4245,11 +4248,12 @@ impl ::std::future::IntoFuture for CreateChild {
 }
 /// Everything [`GenericObject::create_child`] returns (`GenericObject.CreateChild`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CreateChildOutput {
     /// Wire name: `qInfo`.
     pub info: crate::types::NxInfo,
     /// Wire name: `qReturn`.
-    pub r#return: crate::GenericObject,
+    pub object: crate::GenericObject,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -4257,7 +4261,9 @@ pub struct CreateChildOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CreateChildOutputRaw {
     pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
-    pub(crate) r#return: ::std::option::Option<::qix_runtime::decode::ObjectRef>,
+    pub(crate) object: ::std::option::Option<
+        ::qix_runtime::__private::decode::ObjectRef,
+    >,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -4266,14 +4272,14 @@ impl<'de> ::serde::Deserialize<'de> for CreateChildOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CreateChildOutputRaw::default();
-        <CreateChildOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CreateChildOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CreateChildOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for CreateChildOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -4290,11 +4296,11 @@ impl ::qix_runtime::de::DecodeInPlace for CreateChildOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.object = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -4311,10 +4317,10 @@ impl CreateChildOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             info: raw.info.unwrap_or_default(),
-            r#return: crate::GenericObject::from_object(
-                ::qix_runtime::decode::into_object(
+            object: crate::GenericObject::from_object(
+                ::qix_runtime::__private::decode::into_object(
                     s,
-                    raw.r#return,
+                    raw.object,
                     "qReturn",
                     "GenericObject.CreateChild",
                 )?,
@@ -4361,7 +4367,7 @@ impl ::std::future::IntoFuture for DestroyChild {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         if let ::std::option::Option::Some(v) = &self.prop_for_this {
             p.arg("qPropForThis", v);
@@ -4371,7 +4377,7 @@ impl ::std::future::IntoFuture for DestroyChild {
                 "DestroyChild",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.DestroyChild"),
             )
@@ -4414,7 +4420,7 @@ impl ::std::future::IntoFuture for DestroyAllChildren {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.prop_for_this {
             p.arg("qPropForThis", v);
         }
@@ -4453,7 +4459,7 @@ impl ::std::future::IntoFuture for SetChildArrayOrder {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qIds", &self.ids);
         self.object
             .call(
@@ -4493,13 +4499,13 @@ impl ::std::future::IntoFuture for GetLinkedObjects {
         ::std::vec::Vec<crate::types::NxLinkedObjectInfo>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetLinkedObjects",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::NxLinkedObjectInfo>,
                 >(raw, "qItems", "GenericObject.GetLinkedObjects"),
             )
@@ -4531,7 +4537,7 @@ impl ::std::future::IntoFuture for CopyFrom {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qFromId", &self.from_id);
         self.object
             .call("CopyFrom", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
@@ -4563,7 +4569,7 @@ impl ::std::future::IntoFuture for BeginSelections {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPaths", &self.paths);
         self.object
             .call(
@@ -4600,7 +4606,7 @@ impl ::std::future::IntoFuture for EndSelections {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qAccept", &self.accept);
         self.object
             .call("EndSelections", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
@@ -4631,7 +4637,7 @@ impl ::std::future::IntoFuture for ResetMadeSelections {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "ResetMadeSelections",
@@ -4667,7 +4673,7 @@ impl ::std::future::IntoFuture for EmbedSnapshotObject {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
@@ -4703,14 +4709,14 @@ impl ::std::future::IntoFuture for GetSnapshotObject {
     type Output = ::qix_runtime::Result<crate::GenericObject>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericObject>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetSnapshotObject",
                 p,
                 self.timeout,
                 |s, raw| {
-                    ::qix_runtime::decode::object(
+                    ::qix_runtime::__private::decode::object(
                             s,
                             raw,
                             "qReturn",
@@ -4746,7 +4752,7 @@ impl ::std::future::IntoFuture for Publish {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call("Publish", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
     }
@@ -4776,7 +4782,7 @@ impl ::std::future::IntoFuture for UnPublish {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call("UnPublish", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
     }
@@ -4806,7 +4812,7 @@ impl ::std::future::IntoFuture for Approve {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call("Approve", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
     }
@@ -4836,7 +4842,7 @@ impl ::std::future::IntoFuture for UnApprove {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call("UnApprove", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
     }
@@ -4883,7 +4889,7 @@ impl ::std::future::IntoFuture for CreateGroup {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qGroupDef", &self.group_def);
         if let ::std::option::Option::Some(v) = &self.target_group_id {
@@ -4894,7 +4900,7 @@ impl ::std::future::IntoFuture for CreateGroup {
                 "CreateGroup",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qGroupId", "GenericObject.CreateGroup"),
             )
@@ -4955,7 +4961,7 @@ impl ::std::future::IntoFuture for AddGroupMembers {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qMembers", &self.members);
         if let ::std::option::Option::Some(v) = &self.target_group_id {
@@ -5015,7 +5021,7 @@ impl ::std::future::IntoFuture for RemoveGroupMembers {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qMembers", &self.members);
         if let ::std::option::Option::Some(v) = &self.target_group_id {
@@ -5059,7 +5065,7 @@ impl ::std::future::IntoFuture for RemoveGroup {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qGroupId", &self.group_id);
         self.object
@@ -5108,7 +5114,7 @@ impl ::std::future::IntoFuture for SetGroupLabel {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qNewLabel", &self.new_label);
         if let ::std::option::Option::Some(v) = &self.target_group_id {

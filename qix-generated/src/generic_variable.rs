@@ -220,13 +220,13 @@ impl ::std::future::IntoFuture for GetLayout {
     type Output = ::qix_runtime::Result<crate::types::GenericVariableLayout>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericVariableLayout>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetLayout",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::GenericVariableLayout,
                 >(raw, "qLayout", "GenericVariable.GetLayout"),
             )
@@ -258,7 +258,7 @@ impl ::std::future::IntoFuture for ApplyPatches {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPatches", &self.patches);
         self.object
             .call("ApplyPatches", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
@@ -290,7 +290,7 @@ impl ::std::future::IntoFuture for SetProperties {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         self.object
             .call("SetProperties", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
@@ -321,13 +321,13 @@ impl ::std::future::IntoFuture for GetProperties {
     type Output = ::qix_runtime::Result<crate::types::GenericVariableProperties>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericVariableProperties>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetProperties",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::GenericVariableProperties,
                 >(raw, "qProp", "GenericVariable.GetProperties"),
             )
@@ -358,13 +358,13 @@ impl ::std::future::IntoFuture for GetInfo {
     type Output = ::qix_runtime::Result<crate::types::NxInfo>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxInfo>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetInfo",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::NxInfo,
                 >(raw, "qInfo", "GenericVariable.GetInfo"),
             )
@@ -396,7 +396,7 @@ impl ::std::future::IntoFuture for SetStringValue {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qVal", &self.val);
         self.object
             .call(
@@ -433,8 +433,8 @@ impl ::std::future::IntoFuture for SetNumValue {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
-        p.arg("qVal", &::qix_runtime::ser::Num(self.val));
+        let mut p = ::qix_runtime::__private::Params::new();
+        p.arg("qVal", &::qix_runtime::__private::ser::Num(self.val));
         self.object
             .call("SetNumValue", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
     }
@@ -466,9 +466,9 @@ impl ::std::future::IntoFuture for SetDualValue {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qText", &self.text);
-        p.arg("qNum", &::qix_runtime::ser::Num(self.num));
+        p.arg("qNum", &::qix_runtime::__private::ser::Num(self.num));
         self.object
             .call("SetDualValue", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
     }
@@ -498,13 +498,13 @@ impl ::std::future::IntoFuture for GetRawContent {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetRawContent",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qReturn", "GenericVariable.GetRawContent"),
             )

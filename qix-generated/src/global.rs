@@ -987,7 +987,7 @@ impl ::std::future::IntoFuture for AbortRequest {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qRequestId", &self.request_id);
         self.object
             .call("AbortRequest", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
@@ -1018,7 +1018,7 @@ impl ::std::future::IntoFuture for AbortAll {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call("AbortAll", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
     }
@@ -1049,14 +1049,14 @@ impl ::std::future::IntoFuture for GetProgress {
     type Output = ::qix_runtime::Result<crate::types::ProgressData>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::ProgressData>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qRequestId", &self.request_id);
         self.object
             .call(
                 "GetProgress",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::ProgressData,
                 >(raw, "qProgressData", "Global.GetProgress"),
             )
@@ -1087,13 +1087,13 @@ impl ::std::future::IntoFuture for QvVersion {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "QvVersion",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qReturn", "Global.QvVersion"),
             )
@@ -1124,13 +1124,13 @@ impl ::std::future::IntoFuture for OsVersion {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "OSVersion",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qReturn", "Global.OSVersion"),
             )
@@ -1161,13 +1161,13 @@ impl ::std::future::IntoFuture for OsName {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "OSName",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qReturn", "Global.OSName"),
             )
@@ -1198,13 +1198,13 @@ impl ::std::future::IntoFuture for QtProduct {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "QTProduct",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qReturn", "Global.QTProduct"),
             )
@@ -1237,13 +1237,13 @@ impl ::std::future::IntoFuture for GetDocList {
         ::std::vec::Vec<crate::types::DocListEntry>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetDocList",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::DocListEntry>,
                 >(raw, "qDocList", "Global.GetDocList"),
             )
@@ -1275,7 +1275,7 @@ impl ::std::future::IntoFuture for GetInteract {
     type Output = ::qix_runtime::Result<GetInteractOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<GetInteractOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qRequestId", &self.request_id);
         self.object
             .call(
@@ -1284,7 +1284,7 @@ impl ::std::future::IntoFuture for GetInteract {
                 self.timeout,
                 |s, raw| GetInteractOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         GetInteractOutputRaw,
                     >(raw, "Global.GetInteract")?,
                 ),
@@ -1292,12 +1292,13 @@ impl ::std::future::IntoFuture for GetInteract {
     }
 }
 /// Everything [`Global::get_interact`] returns (`Global.GetInteract`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct GetInteractOutput {
     /// Wire name: `qDef`.
     pub def: crate::types::InteractDef,
     /// Wire name: `qReturn`.
-    pub r#return: bool,
+    pub success: bool,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -1305,7 +1306,7 @@ pub struct GetInteractOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct GetInteractOutputRaw {
     pub(crate) def: ::std::option::Option<crate::types::InteractDef>,
-    pub(crate) r#return: ::std::option::Option<bool>,
+    pub(crate) success: ::std::option::Option<bool>,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -1314,14 +1315,14 @@ impl<'de> ::serde::Deserialize<'de> for GetInteractOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GetInteractOutputRaw::default();
-        <GetInteractOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GetInteractOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GetInteractOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for GetInteractOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -1338,11 +1339,11 @@ impl ::qix_runtime::de::DecodeInPlace for GetInteractOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qDef" => out.def = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.success = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -1359,7 +1360,7 @@ impl GetInteractOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             def: raw.def.unwrap_or_default(),
-            r#return: raw.r#return.unwrap_or_default(),
+            success: raw.success.unwrap_or_default(),
             extra: raw.extra,
         })
     }
@@ -1391,7 +1392,7 @@ impl ::std::future::IntoFuture for InteractDone {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qRequestId", &self.request_id);
         p.arg("qDef", &self.def);
         self.object
@@ -1423,13 +1424,13 @@ impl ::std::future::IntoFuture for GetAuthenticatedUser {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetAuthenticatedUser",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qReturn", "Global.GetAuthenticatedUser"),
             )
@@ -1506,7 +1507,7 @@ impl ::std::future::IntoFuture for CreateDocEx {
     type Output = ::qix_runtime::Result<CreateDocExOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateDocExOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qDocName", &self.doc_name);
         if let ::std::option::Option::Some(v) = &self.user_name {
             p.arg("qUserName", v);
@@ -1527,7 +1528,7 @@ impl ::std::future::IntoFuture for CreateDocEx {
                 self.timeout,
                 |s, raw| CreateDocExOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         CreateDocExOutputRaw,
                     >(raw, "Global.CreateDocEx")?,
                 ),
@@ -1536,11 +1537,12 @@ impl ::std::future::IntoFuture for CreateDocEx {
 }
 /// Everything [`Global::create_doc_ex`] returns (`Global.CreateDocEx`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CreateDocExOutput {
     /// Wire name: `qDocId`.
     pub doc_id: ::std::string::String,
     /// Wire name: `qReturn`.
-    pub r#return: crate::Doc,
+    pub doc: crate::Doc,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -1548,7 +1550,7 @@ pub struct CreateDocExOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CreateDocExOutputRaw {
     pub(crate) doc_id: ::std::option::Option<::std::string::String>,
-    pub(crate) r#return: ::std::option::Option<::qix_runtime::decode::ObjectRef>,
+    pub(crate) doc: ::std::option::Option<::qix_runtime::__private::decode::ObjectRef>,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -1557,14 +1559,14 @@ impl<'de> ::serde::Deserialize<'de> for CreateDocExOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CreateDocExOutputRaw::default();
-        <CreateDocExOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CreateDocExOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CreateDocExOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for CreateDocExOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -1581,11 +1583,11 @@ impl ::qix_runtime::de::DecodeInPlace for CreateDocExOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qDocId" => out.doc_id = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.doc = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -1602,10 +1604,10 @@ impl CreateDocExOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             doc_id: raw.doc_id.unwrap_or_default(),
-            r#return: crate::Doc::from_object(
-                ::qix_runtime::decode::into_object(
+            doc: crate::Doc::from_object(
+                ::qix_runtime::__private::decode::into_object(
                     s,
-                    raw.r#return,
+                    raw.doc,
                     "qReturn",
                     "Global.CreateDocEx",
                 )?,
@@ -1639,14 +1641,14 @@ impl ::std::future::IntoFuture for GetActiveDoc {
     type Output = ::qix_runtime::Result<crate::Doc>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::Doc>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetActiveDoc",
                 p,
                 self.timeout,
                 |s, raw| {
-                    ::qix_runtime::decode::object(
+                    ::qix_runtime::__private::decode::object(
                             s,
                             raw,
                             "qReturn",
@@ -1682,13 +1684,13 @@ impl ::std::future::IntoFuture for AllowCreateApp {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "AllowCreateApp",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qReturn", "Global.AllowCreateApp"),
             )
@@ -1743,7 +1745,7 @@ impl ::std::future::IntoFuture for CreateApp {
     type Output = ::qix_runtime::Result<CreateAppOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateAppOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qAppName", &self.app_name);
         if let ::std::option::Option::Some(v) = &self.localized_script_main_section {
             p.arg("qLocalizedScriptMainSection", v);
@@ -1758,7 +1760,7 @@ impl ::std::future::IntoFuture for CreateApp {
                 self.timeout,
                 |s, raw| CreateAppOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         CreateAppOutputRaw,
                     >(raw, "Global.CreateApp")?,
                 ),
@@ -1766,7 +1768,8 @@ impl ::std::future::IntoFuture for CreateApp {
     }
 }
 /// Everything [`Global::create_app`] returns (`Global.CreateApp`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct CreateAppOutput {
     /// Wire name: `qSuccess`.
     pub success: bool,
@@ -1788,14 +1791,14 @@ impl<'de> ::serde::Deserialize<'de> for CreateAppOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CreateAppOutputRaw::default();
-        <CreateAppOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CreateAppOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CreateAppOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for CreateAppOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -1812,7 +1815,7 @@ impl ::qix_runtime::de::DecodeInPlace for CreateAppOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qSuccess" => out.success = map.next_value()?,
@@ -1864,14 +1867,14 @@ impl ::std::future::IntoFuture for DeleteApp {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qAppId", &self.app_id);
         self.object
             .call(
                 "DeleteApp",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Global.DeleteApp"),
             )
@@ -1902,13 +1905,13 @@ impl ::std::future::IntoFuture for IsDesktopMode {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "IsDesktopMode",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qReturn", "Global.IsDesktopMode"),
             )
@@ -1940,7 +1943,7 @@ impl ::std::future::IntoFuture for CancelRequest {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qRequestId", &self.request_id);
         self.object
             .call("CancelRequest", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
@@ -1971,7 +1974,7 @@ impl ::std::future::IntoFuture for ShutdownProcess {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "ShutdownProcess",
@@ -2006,7 +2009,7 @@ impl ::std::future::IntoFuture for ReloadExtensionList {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "ReloadExtensionList",
@@ -2044,7 +2047,7 @@ impl ::std::future::IntoFuture for ReplaceAppFromId {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qTargetAppId", &self.target_app_id);
         p.arg("qSrcAppID", &self.src_app_id);
         p.arg("qIds", &self.ids);
@@ -2053,7 +2056,7 @@ impl ::std::future::IntoFuture for ReplaceAppFromId {
                 "ReplaceAppFromID",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Global.ReplaceAppFromID"),
             )
@@ -2087,7 +2090,7 @@ impl ::std::future::IntoFuture for CopyApp {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qTargetAppId", &self.target_app_id);
         p.arg("qSrcAppId", &self.src_app_id);
         p.arg("qIds", &self.ids);
@@ -2096,7 +2099,7 @@ impl ::std::future::IntoFuture for CopyApp {
                 "CopyApp",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Global.CopyApp"),
             )
@@ -2138,7 +2141,7 @@ impl ::std::future::IntoFuture for ExportApp {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qTargetPath", &self.target_path);
         p.arg("qSrcAppId", &self.src_app_id);
         p.arg("qIds", &self.ids);
@@ -2150,7 +2153,7 @@ impl ::std::future::IntoFuture for ExportApp {
                 "ExportApp",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Global.ExportApp"),
             )
@@ -2184,7 +2187,7 @@ impl ::std::future::IntoFuture for PublishApp {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qAppId", &self.app_id);
         p.arg("qName", &self.name);
         p.arg("qStreamId", &self.stream_id);
@@ -2217,13 +2220,13 @@ impl ::std::future::IntoFuture for IsPersonalMode {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "IsPersonalMode",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qReturn", "Global.IsPersonalMode"),
             )
@@ -2254,13 +2257,13 @@ impl ::std::future::IntoFuture for GetUniqueId {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetUniqueID",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qUniqueID", "Global.GetUniqueID"),
             )
@@ -2335,7 +2338,7 @@ impl ::std::future::IntoFuture for OpenDoc {
     type Output = ::qix_runtime::Result<crate::Doc>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::Doc>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qDocName", &self.doc_name);
         if let ::std::option::Option::Some(v) = &self.user_name {
             p.arg("qUserName", v);
@@ -2355,7 +2358,12 @@ impl ::std::future::IntoFuture for OpenDoc {
                 p,
                 self.timeout,
                 |s, raw| {
-                    ::qix_runtime::decode::object(s, raw, "qReturn", "Global.OpenDoc")
+                    ::qix_runtime::__private::decode::object(
+                            s,
+                            raw,
+                            "qReturn",
+                            "Global.OpenDoc",
+                        )
                         .map(crate::Doc::from_object)
                 },
             )
@@ -2386,7 +2394,7 @@ impl ::std::future::IntoFuture for CreateSessionApp {
     type Output = ::qix_runtime::Result<CreateSessionAppOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateSessionAppOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "CreateSessionApp",
@@ -2394,7 +2402,7 @@ impl ::std::future::IntoFuture for CreateSessionApp {
                 self.timeout,
                 |s, raw| CreateSessionAppOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         CreateSessionAppOutputRaw,
                     >(raw, "Global.CreateSessionApp")?,
                 ),
@@ -2403,11 +2411,12 @@ impl ::std::future::IntoFuture for CreateSessionApp {
 }
 /// Everything [`Global::create_session_app`] returns (`Global.CreateSessionApp`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CreateSessionAppOutput {
     /// Wire name: `qSessionAppId`.
     pub session_app_id: ::std::string::String,
     /// Wire name: `qReturn`.
-    pub r#return: crate::Doc,
+    pub doc: crate::Doc,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -2415,7 +2424,7 @@ pub struct CreateSessionAppOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CreateSessionAppOutputRaw {
     pub(crate) session_app_id: ::std::option::Option<::std::string::String>,
-    pub(crate) r#return: ::std::option::Option<::qix_runtime::decode::ObjectRef>,
+    pub(crate) doc: ::std::option::Option<::qix_runtime::__private::decode::ObjectRef>,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -2424,14 +2433,14 @@ impl<'de> ::serde::Deserialize<'de> for CreateSessionAppOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CreateSessionAppOutputRaw::default();
-        <CreateSessionAppOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CreateSessionAppOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CreateSessionAppOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for CreateSessionAppOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -2448,11 +2457,11 @@ impl ::qix_runtime::de::DecodeInPlace for CreateSessionAppOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qSessionAppId" => out.session_app_id = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.doc = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -2469,10 +2478,10 @@ impl CreateSessionAppOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             session_app_id: raw.session_app_id.unwrap_or_default(),
-            r#return: crate::Doc::from_object(
-                ::qix_runtime::decode::into_object(
+            doc: crate::Doc::from_object(
+                ::qix_runtime::__private::decode::into_object(
                     s,
-                    raw.r#return,
+                    raw.doc,
                     "qReturn",
                     "Global.CreateSessionApp",
                 )?,
@@ -2507,7 +2516,7 @@ impl ::std::future::IntoFuture for CreateSessionAppFromApp {
     type Output = ::qix_runtime::Result<CreateSessionAppFromAppOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateSessionAppFromAppOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qSrcAppId", &self.src_app_id);
         self.object
             .call(
@@ -2516,7 +2525,7 @@ impl ::std::future::IntoFuture for CreateSessionAppFromApp {
                 self.timeout,
                 |s, raw| CreateSessionAppFromAppOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         CreateSessionAppFromAppOutputRaw,
                     >(raw, "Global.CreateSessionAppFromApp")?,
                 ),
@@ -2525,11 +2534,12 @@ impl ::std::future::IntoFuture for CreateSessionAppFromApp {
 }
 /// Everything [`Global::create_session_app_from_app`] returns (`Global.CreateSessionAppFromApp`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CreateSessionAppFromAppOutput {
     /// Wire name: `qSessionAppId`.
     pub session_app_id: ::std::string::String,
     /// Wire name: `qReturn`.
-    pub r#return: crate::Doc,
+    pub doc: crate::Doc,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -2537,7 +2547,7 @@ pub struct CreateSessionAppFromAppOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CreateSessionAppFromAppOutputRaw {
     pub(crate) session_app_id: ::std::option::Option<::std::string::String>,
-    pub(crate) r#return: ::std::option::Option<::qix_runtime::decode::ObjectRef>,
+    pub(crate) doc: ::std::option::Option<::qix_runtime::__private::decode::ObjectRef>,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -2546,14 +2556,14 @@ impl<'de> ::serde::Deserialize<'de> for CreateSessionAppFromAppOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CreateSessionAppFromAppOutputRaw::default();
-        <CreateSessionAppFromAppOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CreateSessionAppFromAppOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CreateSessionAppFromAppOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for CreateSessionAppFromAppOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -2570,11 +2580,11 @@ impl ::qix_runtime::de::DecodeInPlace for CreateSessionAppFromAppOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qSessionAppId" => out.session_app_id = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.doc = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -2591,10 +2601,10 @@ impl CreateSessionAppFromAppOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             session_app_id: raw.session_app_id.unwrap_or_default(),
-            r#return: crate::Doc::from_object(
-                ::qix_runtime::decode::into_object(
+            doc: crate::Doc::from_object(
+                ::qix_runtime::__private::decode::into_object(
                     s,
-                    raw.r#return,
+                    raw.doc,
                     "qReturn",
                     "Global.CreateSessionAppFromApp",
                 )?,
@@ -2628,13 +2638,13 @@ impl ::std::future::IntoFuture for ProductVersion {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "ProductVersion",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qReturn", "Global.ProductVersion"),
             )
@@ -2666,14 +2676,14 @@ impl ::std::future::IntoFuture for GetAppEntry {
     type Output = ::qix_runtime::Result<crate::types::AppEntry>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::AppEntry>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qAppID", &self.app_id);
         self.object
             .call(
                 "GetAppEntry",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::AppEntry,
                 >(raw, "qEntry", "Global.GetAppEntry"),
             )
@@ -2707,7 +2717,7 @@ impl ::std::future::IntoFuture for ConfigureReload {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qCancelOnScriptError", &self.cancel_on_script_error);
         p.arg("qUseErrorData", &self.use_error_data);
         p.arg("qInteractOnError", &self.interact_on_error);
@@ -2758,7 +2768,7 @@ impl ::std::future::IntoFuture for CancelReload {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.reason {
             p.arg("qReason", v);
         }
@@ -2792,14 +2802,14 @@ impl ::std::future::IntoFuture for GetBnf {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::BNFDef>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<crate::types::BNFDef>>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qBnfType", &self.bnf_type);
         self.object
             .call(
                 "GetBNF",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::BNFDef>,
                 >(raw, "qBnfDefs", "Global.GetBNF"),
             )
@@ -2876,7 +2886,7 @@ impl ::std::future::IntoFuture for GetFunctions {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::Function>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<crate::types::Function>>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.group {
             p.arg("qGroup", v);
         }
@@ -2885,7 +2895,7 @@ impl ::std::future::IntoFuture for GetFunctions {
                 "GetFunctions",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::Function>,
                 >(raw, "qFunctions", "Global.GetFunctions"),
             )
@@ -2916,13 +2926,13 @@ impl ::std::future::IntoFuture for GetOdbcDsns {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::OdbcDsn>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<crate::types::OdbcDsn>>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetOdbcDsns",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::OdbcDsn>,
                 >(raw, "qOdbcDsns", "Global.GetOdbcDsns"),
             )
@@ -2955,13 +2965,13 @@ impl ::std::future::IntoFuture for GetOleDbProviders {
         ::std::vec::Vec<crate::types::OleDbProvider>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetOleDbProviders",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::OleDbProvider>,
                 >(raw, "qOleDbProviders", "Global.GetOleDbProviders"),
             )
@@ -2993,14 +3003,14 @@ impl ::std::future::IntoFuture for GetDatabasesFromConnectionString {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::Database>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<crate::types::Database>>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnection", &self.connection);
         self.object
             .call(
                 "GetDatabasesFromConnectionString",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::Database>,
                 >(raw, "qDatabases", "Global.GetDatabasesFromConnectionString"),
             )
@@ -3032,14 +3042,14 @@ impl ::std::future::IntoFuture for IsValidConnectionString {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnection", &self.connection);
         self.object
             .call(
                 "IsValidConnectionString",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qReturn", "Global.IsValidConnectionString"),
             )
@@ -3070,13 +3080,13 @@ impl ::std::future::IntoFuture for GetDefaultAppFolder {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetDefaultAppFolder",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qPath", "Global.GetDefaultAppFolder"),
             )
@@ -3109,13 +3119,13 @@ impl ::std::future::IntoFuture for GetLogicalDriveStrings {
         ::std::vec::Vec<crate::types::DriveInfo>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetLogicalDriveStrings",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::DriveInfo>,
                 >(raw, "qDrives", "Global.GetLogicalDriveStrings"),
             )
@@ -3149,14 +3159,14 @@ impl ::std::future::IntoFuture for GetFolderItemsForPath {
         ::std::vec::Vec<crate::types::FolderItem>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         self.object
             .call(
                 "GetFolderItemsForPath",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::FolderItem>,
                 >(raw, "qFolderItems", "Global.GetFolderItemsForPath"),
             )
@@ -3187,13 +3197,13 @@ impl ::std::future::IntoFuture for GetSupportedCodePages {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::CodePage>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<crate::types::CodePage>>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetSupportedCodePages",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::CodePage>,
                 >(raw, "qCodePages", "Global.GetSupportedCodePages"),
             )
@@ -3237,7 +3247,7 @@ impl ::std::future::IntoFuture for GetCustomConnectors {
         ::std::vec::Vec<crate::types::CustomConnector>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.reload_list {
             p.arg("qReloadList", v);
         }
@@ -3246,7 +3256,7 @@ impl ::std::future::IntoFuture for GetCustomConnectors {
                 "GetCustomConnectors",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::CustomConnector>,
                 >(raw, "qConnectors", "Global.GetCustomConnectors"),
             )
@@ -3281,13 +3291,13 @@ impl ::std::future::IntoFuture for GetStreamList {
         ::std::vec::Vec<crate::types::NxStreamListEntry>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetStreamList",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::vec::Vec<crate::types::NxStreamListEntry>,
                 >(raw, "qStreamList", "Global.GetStreamList"),
             )
@@ -3318,13 +3328,13 @@ impl ::std::future::IntoFuture for EngineVersion {
     type Output = ::qix_runtime::Result<crate::types::NxEngineVersion>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxEngineVersion>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "EngineVersion",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::NxEngineVersion,
                 >(raw, "qVersion", "Global.EngineVersion"),
             )
@@ -3356,7 +3366,7 @@ impl ::std::future::IntoFuture for GetBaseBnf {
     type Output = ::qix_runtime::Result<GetBaseBnfOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<GetBaseBnfOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qBnfType", &self.bnf_type);
         self.object
             .call(
@@ -3365,7 +3375,7 @@ impl ::std::future::IntoFuture for GetBaseBnf {
                 self.timeout,
                 |s, raw| GetBaseBnfOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         GetBaseBnfOutputRaw,
                     >(raw, "Global.GetBaseBNF")?,
                 ),
@@ -3373,7 +3383,8 @@ impl ::std::future::IntoFuture for GetBaseBnf {
     }
 }
 /// Everything [`Global::get_base_bnf`] returns (`Global.GetBaseBNF`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct GetBaseBnfOutput {
     /// Wire name: `qBnfDefs`.
     pub bnf_defs: ::std::vec::Vec<crate::types::BNFDef>,
@@ -3395,14 +3406,14 @@ impl<'de> ::serde::Deserialize<'de> for GetBaseBnfOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GetBaseBnfOutputRaw::default();
-        <GetBaseBnfOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GetBaseBnfOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GetBaseBnfOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for GetBaseBnfOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -3419,11 +3430,11 @@ impl ::qix_runtime::de::DecodeInPlace for GetBaseBnfOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qBnfDefs" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.bnf_defs,
                             )?;
@@ -3477,14 +3488,14 @@ impl ::std::future::IntoFuture for GetBaseBnfHash {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qBnfType", &self.bnf_type);
         self.object
             .call(
                 "GetBaseBNFHash",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qBnfHash", "Global.GetBaseBNFHash"),
             )
@@ -3516,7 +3527,7 @@ impl ::std::future::IntoFuture for GetBaseBnfString {
     type Output = ::qix_runtime::Result<GetBaseBnfStringOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<GetBaseBnfStringOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qBnfType", &self.bnf_type);
         self.object
             .call(
@@ -3525,7 +3536,7 @@ impl ::std::future::IntoFuture for GetBaseBnfString {
                 self.timeout,
                 |s, raw| GetBaseBnfStringOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         GetBaseBnfStringOutputRaw,
                     >(raw, "Global.GetBaseBNFString")?,
                 ),
@@ -3533,7 +3544,8 @@ impl ::std::future::IntoFuture for GetBaseBnfString {
     }
 }
 /// Everything [`Global::get_base_bnf_string`] returns (`Global.GetBaseBNFString`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct GetBaseBnfStringOutput {
     /// Wire name: `qBnfStr`.
     pub bnf_str: ::std::string::String,
@@ -3555,14 +3567,14 @@ impl<'de> ::serde::Deserialize<'de> for GetBaseBnfStringOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GetBaseBnfStringOutputRaw::default();
-        <GetBaseBnfStringOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GetBaseBnfStringOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GetBaseBnfStringOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for GetBaseBnfStringOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -3579,7 +3591,7 @@ impl ::qix_runtime::de::DecodeInPlace for GetBaseBnfStringOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qBnfStr" => out.bnf_str = map.next_value()?,
@@ -3631,14 +3643,14 @@ impl ::std::future::IntoFuture for SaveAs {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qNewAppName", &self.new_app_name);
         self.object
             .call(
                 "SaveAs",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qNewAppId", "Global.SaveAs"),
             )

@@ -54,6 +54,14 @@ pub use global::Global;
 #[rustfmt::skip]
 pub mod variable;
 pub use variable::Variable;
+/// What most programs need: `use qix_generated::prelude::*;`.
+pub mod prelude {
+    pub use crate::SessionExt;
+    pub use crate::{
+        Doc, Error, ErrorCode, ErrorCodeExt, Field, GenericBookmark, GenericDimension,
+        GenericMeasure, GenericObject, GenericVariable, Global, Result, Session, Variable,
+    };
+}
 /// The engine API version this crate was generated from.
 pub const API_VERSION: &str = "12.2528.0";
 /// Gives a [`Session`] its typed entry point.

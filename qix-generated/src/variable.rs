@@ -170,13 +170,13 @@ impl ::std::future::IntoFuture for GetContent {
     type Output = ::qix_runtime::Result<crate::types::AlfaNumString>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::AlfaNumString>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetContent",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::AlfaNumString,
                 >(raw, "qContent", "Variable.GetContent"),
             )
@@ -207,13 +207,13 @@ impl ::std::future::IntoFuture for GetRawContent {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetRawContent",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     ::std::string::String,
                 >(raw, "qReturn", "Variable.GetRawContent"),
             )
@@ -246,7 +246,7 @@ impl ::std::future::IntoFuture for SetContent {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qContent", &self.content);
         p.arg("qUpdateMRU", &self.update_mru);
         self.object
@@ -254,7 +254,7 @@ impl ::std::future::IntoFuture for SetContent {
                 "SetContent",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qReturn", "Variable.SetContent"),
             )
@@ -287,9 +287,9 @@ impl ::std::future::IntoFuture for ForceContent {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qs", &self.s);
-        p.arg("qd", &::qix_runtime::ser::Num(self.d));
+        p.arg("qd", &::qix_runtime::__private::ser::Num(self.d));
         self.object
             .call("ForceContent", p, self.timeout, |_, _| ::std::result::Result::Ok(()))
     }
@@ -319,13 +319,13 @@ impl ::std::future::IntoFuture for GetNxProperties {
     type Output = ::qix_runtime::Result<crate::types::NxVariableProperties>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxVariableProperties>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 "GetNxProperties",
                 p,
                 self.timeout,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     crate::types::NxVariableProperties,
                 >(raw, "qProperties", "Variable.GetNxProperties"),
             )
@@ -357,7 +357,7 @@ impl ::std::future::IntoFuture for SetNxProperties {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProperties", &self.properties);
         self.object
             .call(

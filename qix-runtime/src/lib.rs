@@ -5,7 +5,7 @@
 //! - [`SessionBuilder`]: headers (bearer tokens, `X-Qlik-User`, cookies), TLS with rustls,
 //!   client certificates, timeouts;
 //! - [`Error`]: the one error type;
-//! - helpers the generated code calls ([`Params`], [`decode`], [`de`], [`ser`], [`Extra`]);
+//! - [`Extra`]: the unknown properties every generated type keeps;
 //! - [`transport`]: the WebSocket, or an in-memory pair for tests;
 //! - [`layout::Live`]: a layout kept fresh as its object changes;
 //! - `testing` (feature `testing`): a mock engine, replay of recorded sessions.
@@ -14,7 +14,9 @@ mod blob;
 mod builder;
 mod call;
 mod connection;
+#[doc(hidden)]
 pub mod de;
+#[doc(hidden)]
 pub mod decode;
 mod envelope;
 mod error;
@@ -23,6 +25,7 @@ pub mod layout;
 mod notification;
 mod object;
 mod params;
+#[doc(hidden)]
 pub mod ser;
 mod session;
 mod stream;
@@ -37,14 +40,23 @@ mod version;
 
 pub use blob::Blob;
 pub use builder::{SessionBuilder, TlsOptions};
-pub use call::{CallFuture, Decoder};
+pub use call::CallFuture;
 pub use error::{CloseInfo, DecodeError, EngineCloseCode, EngineError, Error, Result};
 pub use extra::Extra;
 pub use notification::{Notification, SessionState};
 pub use object::{Object, ObjectInfo};
-pub use params::Params;
 pub use session::{GLOBAL_HANDLE, Session, SessionOptions};
 pub use stream::{BroadcastStream, Lagged};
 pub use traffic::{Direction, JsonLinesLog, TrafficHook};
 pub use url::EngineUrl;
 pub use version::{compare_versions, supports};
+
+/// What generated code calls (decoding, number encodings, params); not an API for users,
+/// and it may change with any generator change. (`de`, `decode` and `ser` stay public at
+/// the root, hidden: Rust re-exports only public modules.)
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::call::Decoder;
+    pub use crate::params::Params;
+    pub use crate::{de, decode, ser};
+}

@@ -37,7 +37,7 @@ pub fn call(
         }
     }
     obj.call(method, p, timeout, |_, raw| {
-        qix_runtime::decode::all::<Value>(raw, "test call")
+        qix_runtime::__private::decode::all::<Value>(raw, "test call")
     })
 }
 
