@@ -130,7 +130,8 @@ fn generate(args: &Args) -> Result<(Generated, String), String> {
         Some(d) => qix_codegen::history::load_history(d, &companion)?,
         None => Vec::new(),
     };
-    let g = qix_codegen::generate_with_history(&spec, &companion, &origin, &history)?;
+    let mut g = qix_codegen::generate_with_history(&spec, &companion, &origin, &history)?;
+    add_hand_written_modules(&mut g)?;
     let note = match &history_dir {
         Some(d) => format!(
             "from {} with the history of {} specs in {}",
@@ -144,6 +145,26 @@ fn generate(args: &Args) -> Result<(Generated, String), String> {
         ),
     };
     Ok((g, note))
+}
+
+/// Hand-written modules of `qix-generated` (helpers on the generated types), declared in
+/// the generated `lib.rs` of this workspace's crate only: a crate generated elsewhere
+/// (`qix-codegen generate --out`, `compile-all`) has no such files. They live in folders
+/// (`src/helpers/`), which the generated file list and the drift check never include.
+const HAND_WRITTEN: &str = "
+/// Hand-written helpers on the generated types: paging hypercubes, reloads with progress.
+/// (Not generated: `qix-generated/src/helpers/`.)
+pub mod helpers;
+";
+
+fn add_hand_written_modules(g: &mut Generated) -> Result<(), String> {
+    let lib = g
+        .files
+        .iter_mut()
+        .find(|f| f.path == "lib.rs")
+        .ok_or("the generator wrote no lib.rs")?;
+    lib.contents.push_str(HAND_WRITTEN);
+    Ok(())
 }
 
 fn out_dir() -> PathBuf {
