@@ -216,13 +216,21 @@ impl<'a> Cx<'a> {
                 }
             })
             .collect();
-        let handles: Vec<Ident> = self.api.classes.iter().map(|c| ident(&c.name)).collect();
-        let session_ext_use = match &self.api.root_class {
-            Some(_) => quote!(
-                pub use crate::SessionExt;
-            ),
-            None => quote!(),
-        };
+        // Sorted, and the module skipped by rustfmt (whose line breaks differ from
+        // prettyplease's): lib.rs stays rustfmt-clean.
+        let mut prelude: Vec<String> = ["Error", "ErrorCode", "ErrorCodeExt", "Result", "Session"]
+            .into_iter()
+            .map(str::to_string)
+            .chain(self.api.classes.iter().map(|c| c.name.clone()))
+            .chain(
+                self.api
+                    .root_class
+                    .as_ref()
+                    .map(|_| "SessionExt".to_string()),
+            )
+            .collect();
+        prelude.sort();
+        let prelude: Vec<Ident> = prelude.iter().map(|n| ident(n)).collect();
         let session_ext = match &self.api.root_class {
             Some(root) => {
                 let root = ident(root);
@@ -267,9 +275,9 @@ impl<'a> Cx<'a> {
             #(#mods)*
 
             /// What most programs need: `use qix_generated::prelude::*;`.
+            #[rustfmt::skip]
             pub mod prelude {
-                pub use crate::{ErrorCode, ErrorCodeExt, Error, Result, Session, #(#handles),*};
-                #session_ext_use
+                pub use crate::{#(#prelude),*};
             }
 
             /// The engine API version this crate was generated from.

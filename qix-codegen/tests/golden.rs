@@ -80,7 +80,7 @@ fn several_out_properties_make_a_struct_with_all_of_them() {
     ));
     // The prelude names every handle type and the entry trait.
     assert!(code.contains("pub mod prelude {"));
-    assert!(code.contains("pub use crate::SessionExt;"));
+    assert!(code.contains("Result, Session, SessionExt,"));
     assert!(code.contains("pub struct GetAppLayoutishOutput {"));
     assert!(code.contains("::qix_runtime::__private::de::Nums"));
     assert!(code.contains("type Output = ::qix_runtime::Result<()>;"));

@@ -55,11 +55,12 @@ pub use global::Global;
 pub mod variable;
 pub use variable::Variable;
 /// What most programs need: `use qix_generated::prelude::*;`.
+#[rustfmt::skip]
 pub mod prelude {
-    pub use crate::SessionExt;
     pub use crate::{
         Doc, Error, ErrorCode, ErrorCodeExt, Field, GenericBookmark, GenericDimension,
-        GenericMeasure, GenericObject, GenericVariable, Global, Result, Session, Variable,
+        GenericMeasure, GenericObject, GenericVariable, Global, Result, Session,
+        SessionExt, Variable,
     };
 }
 /// The engine API version this crate was generated from.
