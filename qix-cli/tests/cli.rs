@@ -585,3 +585,113 @@ async fn corectl_recordings_replay_through_the_binary() {
         );
     }
 }
+
+/// A loopback HTTP server answering one request with `body` (chunked when asked), and
+/// handing back the request it read.
+async fn serve_once(body: Vec<u8>, chunked: bool) -> (String, tokio::task::JoinHandle<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = socket.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the client closed before its request ended");
+            request.extend_from_slice(&buf[..n]);
+        }
+        let head = if chunked {
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_string()
+        } else {
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len())
+        };
+        socket.write_all(head.as_bytes()).await.unwrap();
+        if chunked {
+            for part in body.chunks(100_000) {
+                socket
+                    .write_all(format!("{:x}\r\n", part.len()).as_bytes())
+                    .await
+                    .unwrap();
+                socket.write_all(part).await.unwrap();
+                socket.write_all(b"\r\n").await.unwrap();
+            }
+            socket.write_all(b"0\r\n\r\n").await.unwrap();
+        } else {
+            socket.write_all(&body).await.unwrap();
+        }
+        socket.shutdown().await.unwrap();
+        String::from_utf8(request).unwrap()
+    });
+    (format!("http://{addr}"), task)
+}
+
+fn shared_spec() -> Vec<u8> {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/schemas/openrpc/12.2528.0.json");
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[tokio::test]
+async fn spec_fetch_saves_the_engines_spec_under_its_version() {
+    let spec = shared_spec();
+    for chunked in [false, true] {
+        let (url, server) = serve_once(spec.clone(), chunked).await;
+        let dir =
+            std::env::temp_dir().join(format!("qix-cli-spec-{}-{chunked}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_qix"))
+            .args([
+                "--engine",
+                &url,
+                "--bearer",
+                "k3y",
+                "--header",
+                "X-Trace: 1",
+                "spec",
+                "fetch",
+            ])
+            .current_dir(&dir)
+            .env_remove("QIX_ENGINE")
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            stdout,
+            format!(
+                "Spec 12.2528.0 ({} bytes) written to 12.2528.0.json.\n",
+                spec.len()
+            )
+        );
+        assert_eq!(std::fs::read(dir.join("12.2528.0.json")).unwrap(), spec);
+        let request = server.await.unwrap();
+        assert!(
+            request.starts_with("GET /api/engine/openrpc HTTP/1.1\r\n"),
+            "{request}"
+        );
+        assert!(
+            request.contains("\r\nAuthorization: Bearer k3y\r\n"),
+            "{request}"
+        );
+        assert!(request.contains("\r\nX-Trace: 1\r\n"), "{request}");
+    }
+}
+
+#[tokio::test]
+async fn spec_fetch_refuses_what_is_not_a_spec() {
+    let (url, _server) = serve_once(b"<html>login</html>".to_vec(), false).await;
+    let out = qix(&["--engine", &url, "spec", "fetch", "--out", "/dev/null"]).await;
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr
+            .starts_with(&format!("qix: {url}/api/engine/openrpc: not JSON")),
+        "{}",
+        out.stderr
+    );
+}

@@ -28,6 +28,7 @@ mod params;
 #[doc(hidden)]
 pub mod ser;
 mod session;
+pub mod spec_fetch;
 mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use qix_runtime::__private::Params;
 use qix_runtime::testing::MockEngine;
-use qix_runtime::{CallFuture, Object, Params, Session};
+use qix_runtime::{CallFuture, Object, Session};
 use serde_json::Value;
 
 /// Every test is bounded by this: a bug fails the test instead of hanging CI.
