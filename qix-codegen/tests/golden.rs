@@ -171,3 +171,34 @@ fn every_golden_spec_has_a_test() {
         ]
     );
 }
+
+#[test]
+fn standalone_manifests_take_the_runtime_by_path_or_version_and_forward_features() {
+    use qix_codegen::{RuntimeDep, crate_manifest_with};
+    let by_path = crate_manifest_with(
+        "12.9.0",
+        "qix-generated",
+        &RuntimeDep::Path("/src/qix/qix-runtime".into()),
+        true,
+    );
+    assert!(
+        by_path.contains(
+            "qix-runtime = { path = \"/src/qix/qix-runtime\", default-features = false }"
+        )
+    );
+    assert!(
+        by_path.ends_with("\n[workspace]\n"),
+        "builds outside any workspace"
+    );
+    let by_version = crate_manifest_with(
+        "12.9.0",
+        "qix-generated",
+        &RuntimeDep::Version("0.1".into()),
+        true,
+    );
+    assert!(by_version.contains("qix-runtime = { version = \"0.1\", default-features = false }"));
+    for m in [&by_path, &by_version] {
+        assert!(m.contains("default = [\"rustls\"]\nrustls = [\"qix-runtime/rustls\"]\n"));
+        assert!(m.contains("testing = [\"qix-runtime/testing\"]\n"));
+    }
+}
