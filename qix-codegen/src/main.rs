@@ -17,7 +17,7 @@ const USAGE: &str = "usage:
   qix-codegen check --spec FILE [--companion FILE]
       validates the spec and reports what would be generated
   qix-codegen diff OLD NEW [--format text|markdown|json] [--fail-on breaking|dangerous] [--docs]
-      what changed between two spec versions (see the README)";
+      what changed between two spec versions (see qix-codegen/src/diff/README.md)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
