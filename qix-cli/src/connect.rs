@@ -133,3 +133,51 @@ pub async fn open_app(session: &Session, opts: &ConnectOpts) -> CliResult<Doc> {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn opts(args: &[&str]) -> ConnectOpts {
+        let mut all = vec!["qix"];
+        all.extend_from_slice(args);
+        all.push("apps");
+        crate::Cli::try_parse_from(all).unwrap().conn
+    }
+
+    #[test]
+    fn engine_urls_in_every_documented_form() {
+        let url = |args: &[&str]| websocket_url(&opts(args)).unwrap();
+        assert_eq!(
+            url(&["--engine", "localhost:9076"]),
+            "ws://localhost:9076/app/"
+        );
+        assert_eq!(
+            url(&[
+                "--engine",
+                "https://tenant.example.com",
+                "--app",
+                "abc-1",
+                "--ttl",
+                "30"
+            ]),
+            "wss://tenant.example.com/app/abc-1/ttl/30"
+        );
+        assert_eq!(
+            url(&["--engine", "http://host:9076/", "--app", "/apps/x.qvf"]),
+            "ws://host:9076/app/%2Fapps%2Fx.qvf"
+        );
+        // A URL with a path is the user's: used as given.
+        assert_eq!(
+            url(&["--engine", "wss://tenant/app/abc", "--app", "ignored"]),
+            "wss://tenant/app/abc"
+        );
+        assert!(websocket_url(&opts(&["--engine", "ftp://x"])).is_err());
+        assert_eq!(
+            http_base(&opts(&["--engine", "wss://tenant:8443/app/abc"])).unwrap(),
+            "https://tenant:8443"
+        );
+    }
+}
