@@ -695,3 +695,42 @@ async fn spec_fetch_refuses_what_is_not_a_spec() {
         out.stderr
     );
 }
+
+/// On a terminal, `reload` shows a progress bar with the engine's transient message (which
+/// plain output leaves out). The terminal is a pty from util-linux `script`.
+#[tokio::test]
+async fn reload_on_a_terminal_shows_a_progress_bar() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: util-linux `script` (for a pty) is not installed");
+        return;
+    }
+    let mock = doc_mock().await;
+    mock.expect("DoReloadEx")
+        .delay(Duration::from_millis(1500))
+        .returns(json!({"qResult": {"qSuccess": true}}));
+    mock.expect("GetProgress").returns(json!({"qProgressData": {
+        "qPersistentProgress": "Sales << INLINE",
+        "qTransientProgress": "Lines fetched: 4711"
+    }}));
+    let command = format!(
+        "{} --engine {} reload --no-save",
+        env!("CARGO_BIN_EXE_qix"),
+        mock.url()
+    );
+    let out = tokio::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("TERM", "xterm")
+        .env_remove("QIX_ENGINE")
+        .output()
+        .await
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(screen.contains("Lines fetched: 4711"), "{screen:?}");
+    assert!(screen.contains("Sales << INLINE"), "{screen:?}");
+    assert!(screen.contains("Reload finished."), "{screen:?}");
+}

@@ -8,6 +8,7 @@
 //! - [`Extra`]: the unknown properties every generated type keeps;
 //! - [`transport`]: the WebSocket, or an in-memory pair for tests;
 //! - [`layout::Live`]: a layout kept fresh as its object changes;
+//! - [`spec_fetch`]: an engine's API spec over HTTP(S), with the session's TLS options;
 //! - `testing` (feature `testing`): a mock engine, replay of recorded sessions.
 
 mod blob;
