@@ -734,3 +734,98 @@ async fn reload_on_a_terminal_shows_a_progress_bar() {
     assert!(screen.contains("Sales << INLINE"), "{screen:?}");
     assert!(screen.contains("Reload finished."), "{screen:?}");
 }
+
+/// An HTTPS server for `localhost` with `cert`, answering every request with `body`.
+async fn https_server(cert: &rcgen::CertifiedKey<rcgen::KeyPair>, body: Vec<u8>) -> u16 {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.cert.der().clone()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let body = std::sync::Arc::new(body);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, body) = (acceptor.clone(), body.clone());
+            tokio::spawn(async move {
+                // A client that distrusts the certificate ends the handshake here.
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+                let _ = tls.write_all(head.as_bytes()).await;
+                let _ = tls.write_all(&body).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn spec_fetch_over_https_trusts_certs_or_insecure_only() {
+    let server = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let client = rcgen::generate_simple_self_signed(vec!["qix-client".to_string()]).unwrap();
+    let certs = std::env::temp_dir().join(format!("qix-cli-certs-{}", std::process::id()));
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::write(certs.join("root.pem"), server.cert.pem()).unwrap();
+    std::fs::write(certs.join("client.pem"), client.cert.pem()).unwrap();
+    std::fs::write(
+        certs.join("client_key.pem"),
+        client.signing_key.serialize_pem(),
+    )
+    .unwrap();
+    let spec = shared_spec();
+    let port = https_server(&server, spec.clone()).await;
+    let engine = format!("https://localhost:{port}");
+    let out_file = certs.join("fetched.json");
+    let out_path = out_file.to_str().unwrap();
+
+    let certs_dir = certs.to_str().unwrap();
+    let out = qix(&[
+        "--engine", &engine, "--certs", certs_dir, "spec", "fetch", "--out", out_path,
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(std::fs::read(&out_file).unwrap(), spec);
+
+    // Without the root the self-signed server is refused, in one line.
+    let out = qix(&["--engine", &engine, "spec", "fetch", "--out", out_path]).await;
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr.starts_with(&format!(
+            "qix: transport error: GET {engine}/api/engine/openrpc: TLS handshake failed"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.lines().count(), 1);
+
+    let out = qix(&[
+        "--engine",
+        &engine,
+        "--insecure",
+        "spec",
+        "fetch",
+        "--out",
+        out_path,
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+}
