@@ -130,7 +130,8 @@ pub enum ScriptCommand {
 pub enum SpecCommand {
     /// Downloads the engine's OpenRPC spec (GET /api/engine/openrpc) to a file.
     Fetch {
-        /// Where to write it; default `<version>.json` in the current folder.
+        /// Where to write it; default `<version>.json` in $QIX_SCHEMAS_DIR (the spec search
+        /// path's folder), else in the current folder.
         #[arg(long, short)]
         out: Option<PathBuf>,
     },

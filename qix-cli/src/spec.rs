@@ -29,9 +29,13 @@ pub async fn fetch(opts: &ConnectOpts, out: Option<&Path>) -> CliResult {
             qix_runtime::spec_fetch::SPEC_PATH
         ))
     })?;
+    // On the spec search path when there is one to use, so qix-codegen finds it by version.
     let path = match out {
         Some(p) => p.to_path_buf(),
-        None => PathBuf::from(format!("{version}.json")),
+        None => match std::env::var_os("QIX_SCHEMAS_DIR").filter(|d| !d.is_empty()) {
+            Some(dir) => PathBuf::from(dir).join(format!("{version}.json")),
+            None => PathBuf::from(format!("{version}.json")),
+        },
     };
     std::fs::write(&path, &body)
         .map_err(|e| Failure(format!("cannot write {}: {e}", path.display())))?;

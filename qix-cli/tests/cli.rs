@@ -25,6 +25,7 @@ async fn qix(args: &[&str]) -> Out {
             .env_remove("QIX_ENGINE")
             .env_remove("QIX_APP")
             .env_remove("QLIK_API_KEY")
+            .env_remove("QIX_SCHEMAS_DIR")
             .kill_on_drop(true)
             .output(),
     )
@@ -653,6 +654,7 @@ async fn spec_fetch_saves_the_engines_spec_under_its_version() {
             ])
             .current_dir(&dir)
             .env_remove("QIX_ENGINE")
+            .env_remove("QIX_SCHEMAS_DIR")
             .output()
             .await
             .unwrap();
@@ -680,6 +682,23 @@ async fn spec_fetch_saves_the_engines_spec_under_its_version() {
             "{request}"
         );
         assert!(request.contains("\r\nX-Trace: 1\r\n"), "{request}");
+        // With QIX_SCHEMAS_DIR: there, under the version, where qix-codegen looks.
+        let (url, _server) = serve_once(spec.clone(), chunked).await;
+        let schemas = dir.join("schemas");
+        std::fs::create_dir_all(&schemas).unwrap();
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_qix"))
+            .args(["--engine", &url, "spec", "fetch"])
+            .env("QIX_SCHEMAS_DIR", &schemas)
+            .env_remove("QIX_ENGINE")
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(std::fs::read(schemas.join("12.2528.0.json")).unwrap(), spec);
     }
 }
 

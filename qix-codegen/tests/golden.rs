@@ -202,3 +202,37 @@ fn standalone_manifests_take_the_runtime_by_path_or_version_and_forward_features
         assert!(m.contains("testing = [\"qix-runtime/testing\"]\n"));
     }
 }
+
+/// `qix-codegen generate --out DIR`: the runtime by `--runtime-version` or `--runtime`,
+/// never both.
+#[test]
+fn generate_command_chooses_the_runtime_source() {
+    let bin = env!("CARGO_BIN_EXE_qix-codegen");
+    let spec = golden_dir().join("multi_out.openrpc");
+    let out = std::env::temp_dir().join(format!("qix-codegen-out-{}", std::process::id()));
+    let run = |extra: &[&str]| {
+        std::process::Command::new(bin)
+            .args([
+                "generate",
+                "--spec",
+                spec.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let r = run(&["--runtime-version", "0.1.0"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let manifest = std::fs::read_to_string(out.join("Cargo.toml")).unwrap();
+    assert!(manifest.contains("qix-runtime = { version = \"0.1.0\", default-features = false }"));
+    assert!(out.join("src/lib.rs").is_file());
+    let r = run(&[]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let manifest = std::fs::read_to_string(out.join("Cargo.toml")).unwrap();
+    assert!(manifest.contains("qix-runtime = { path = \""), "{manifest}");
+    let r = run(&["--runtime", ".", "--runtime-version", "1"]);
+    assert!(!r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("not both"));
+}
