@@ -25,7 +25,8 @@ pub struct Cli {
 /// How to reach the engine; every command takes these, also from the environment.
 #[derive(Debug, Args, Clone)]
 pub struct ConnectOpts {
-    /// Engine URL: ws(s)://host[:port][/prefix], http(s)://… or host:port.
+    /// Engine URL: ws(s)://host:port/prefix (port and prefix optional), http(s)://… or
+    /// host:port.
     #[arg(
         long,
         global = true,

@@ -24,7 +24,7 @@ use serde_json::json;
 const MOCK_ROWS: i64 = 2500;
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<()> {
+async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let args = common::args();
     let dimension = args.rest.first().cloned().unwrap_or("Region".into());
     let measure = args.rest.get(1).cloned().unwrap_or("Sum(Sales)".into());
@@ -81,8 +81,7 @@ async fn main() -> Result<()> {
         .and_then(|c| c.size)
         .unwrap_or_default();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let io = |e: std::io::Error| qix_runtime::Error::Transport(format!("writing CSV: {e}"));
-    writeln!(out, "{},{}", csv(&dimension), csv(&measure)).map_err(io)?;
+    writeln!(out, "{},{}", csv(&dimension), csv(&measure))?;
     let mut pages = data_pages(&cube, "/qHyperCubeDef", &size, PageShape::full_width(2));
     let mut rows = 0;
     while let Some(page) = pages.try_next().await? {
@@ -91,11 +90,11 @@ async fn main() -> Result<()> {
                 .iter()
                 .map(|c| csv(c.text.as_deref().unwrap_or("")))
                 .collect();
-            writeln!(out, "{}", cells.join(",")).map_err(io)?;
+            writeln!(out, "{}", cells.join(","))?;
             rows += 1;
         }
     }
-    out.flush().map_err(io)?;
+    out.flush()?;
     eprintln!("{rows} rows of {} written", size.cy.unwrap_or(0));
     session.close().await;
     common::verify(mock);

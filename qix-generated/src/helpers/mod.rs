@@ -1,8 +1,8 @@
 //! Hand-written helpers on the generated types (this folder is not generated; the
 //! generator and `cargo xtask check` never touch it).
 //!
-//! - [`paging`]: every page of a hypercube as a `Stream`, in data, stack or pivot mode;
-//! - [`reload`]: a reload (`DoReload`/`DoReloadEx`) with a stream of its `GetProgress`
+//! - [`paging`](crate::helpers::paging): every page of a hypercube as a `Stream`, in data, stack or pivot mode;
+//! - [`reload`](crate::helpers::reload): a reload (`DoReload`/`DoReloadEx`) with a stream of its `GetProgress`
 //!   updates, cancelled when dropped.
 
 pub mod paging;
