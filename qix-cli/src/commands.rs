@@ -10,8 +10,8 @@ use qix_generated::helpers::reload::with_progress;
 use qix_generated::prelude::*;
 use qix_generated::types::{
     BookmarkListDef, DimensionListDef, FieldListDef, FieldValue, GenericObjectLayout,
-    GenericObjectProperties, ListObjectDef, MeasureListDef, NxContainerEntry, NxInfo,
-    NxInlineDimensionDef, NxPage, ProgressData, StateEnumType, VariableListDef,
+    GenericObjectProperties, ListObjectDef, MeasureListDef, NxCell, NxContainerEntry, NxDataPage,
+    NxInfo, NxInlineDimensionDef, NxPage, ProgressData, StateEnumType, VariableListDef,
 };
 use serde_json::json;
 
@@ -306,15 +306,32 @@ async fn values(doc: &Doc, field: &str, opts: &ConnectOpts) -> CliResult {
         }),
         ..list_props("qix-value-list")
     };
-    let layout = session_layout(doc, props).await?;
-    let cells: Vec<_> = layout
-        .list_object
-        .map(|l| l.data_pages)
-        .unwrap_or_default()
-        .into_iter()
-        .flat_map(|p| p.matrix)
-        .filter_map(|row| row.into_iter().next())
-        .collect();
+    let object = doc.create_session_object(props).await?;
+    let list = object.get_layout().await?.list_object.unwrap_or_default();
+    let total = list.size.as_ref().and_then(|s| s.cy).unwrap_or(0);
+    let mut cells: Vec<NxCell> = first_column(list.data_pages);
+    // The layout carries the first page; a field with more values than a page holds is
+    // read page by page, so nothing is cut off silently.
+    while (cells.len() as i64) < i64::from(total) {
+        let top = cells.len() as i32;
+        let page = NxPage {
+            left: Some(0),
+            top: Some(top),
+            width: Some(1),
+            height: Some(VALUES_PAGE.min(total - top)),
+            ..Default::default()
+        };
+        let more = first_column(
+            object
+                .get_list_object_data("/qListObjectDef", vec![page])
+                .await?,
+        );
+        if more.is_empty() {
+            // The engine has fewer values than it said (the field changed): stop here.
+            break;
+        }
+        cells.extend(more);
+    }
     if opts.json {
         return output::json(&cells);
     }
@@ -331,6 +348,14 @@ async fn values(doc: &Doc, field: &str, opts: &ConnectOpts) -> CliResult {
         })
         .collect();
     output::table(&[field, "State"], rows)
+}
+
+fn first_column(pages: Vec<NxDataPage>) -> Vec<NxCell> {
+    pages
+        .into_iter()
+        .flat_map(|p| p.matrix)
+        .filter_map(|row| row.into_iter().next())
+        .collect()
 }
 
 async fn select(doc: &Doc, field: &str, values: &[String], opts: &ConnectOpts) -> CliResult {

@@ -270,12 +270,17 @@ async fn values_of_a_field_with_their_state() {
     session_object(
         &mock,
         json!({"qInfo": {"qId": "s1", "qType": "qix-value-list"}, "qListObject": {
-            "qSize": {"qcx": 1, "qcy": 2},
+            "qSize": {"qcx": 1, "qcy": 3},
             "qDataPages": [{"qArea": {"qLeft": 0, "qTop": 0, "qWidth": 1, "qHeight": 2},
               "qMatrix": [[{"qText": "East", "qNum": "NaN", "qElemNumber": 0, "qState": "S"}],
                           [{"qText": "West", "qNum": "NaN", "qElemNumber": 1, "qState": "X"}]]}]
         }}),
     );
+    // The layout says 3 values but carries 2: the third is read with GetListObjectData.
+    mock.expect("GetListObjectData")
+        .on_handle(2)
+        .with_params(json!({"qPath": "/qListObjectDef", "qPages": [{"qLeft": 0, "qTop": 2, "qWidth": 1, "qHeight": 1}]}))
+        .returns(json!({"qDataPages": [{"qMatrix": [[{"qText": "North", "qNum": "NaN", "qElemNumber": 2, "qState": "A"}]]}]}));
     golden("values", &ok(&mock, &["values", "Region"]).await);
     let sent = &mock.received_method("CreateSessionObject")[0];
     assert_eq!(
