@@ -853,3 +853,22 @@ async fn spec_fetch_over_https_trusts_certs_or_insecure_only() {
     .await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
 }
+
+/// The README shows golden outputs as the `qix` command's samples: they stay in step.
+#[test]
+fn the_readme_samples_are_the_golden_outputs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("../README.md")).unwrap();
+    for (command, golden) in [
+        ("$ qix --app /apps/Sales.qvf eval 'Sum(Sales)'\n", "eval"),
+        ("$ qix apps\n", "apps"),
+        ("$ qix values Region\n", "values"),
+    ] {
+        let text =
+            std::fs::read_to_string(root.join(format!("tests/golden/{golden}.txt"))).unwrap();
+        assert!(
+            readme.contains(&format!("{command}{text}")),
+            "README.md's sample of {command:?} differs from tests/golden/{golden}.txt"
+        );
+    }
+}
