@@ -13,7 +13,6 @@ use std::io::Write;
 
 use futures_util::TryStreamExt;
 use qix_generated::helpers::paging::{PageShape, data_pages};
-use qix_generated::prelude::*;
 use qix_generated::types::{
     GenericObjectProperties, HyperCubeDef, NxDimension, NxInfo, NxInlineDimensionDef,
     NxInlineMeasureDef, NxMeasure,
