@@ -56,6 +56,7 @@ struct Args {
     history: History,
     from_engine: Option<String>,
     bearer: Option<String>,
+    tls: qix_runtime::TlsOptions,
 }
 
 enum History {
@@ -71,6 +72,7 @@ fn parse(args: &[String], allow_spec: bool) -> Result<Args, String> {
         history: History::Default,
         from_engine: None,
         bearer: std::env::var("QLIK_API_KEY").ok().filter(|k| !k.is_empty()),
+        tls: qix_runtime::TlsOptions::default(),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -89,6 +91,13 @@ fn parse(args: &[String], allow_spec: bool) -> Result<Args, String> {
             "--bearer" if allow_spec => {
                 out.bearer = Some(it.next().ok_or("--bearer needs a token")?.clone())
             }
+            // The TLS options of `qix`: a Qlik Sense certificate folder, or trust anything.
+            "--certs" if allow_spec => {
+                let dir = PathBuf::from(it.next().ok_or("--certs needs a folder")?);
+                out.tls.client_cert = Some((dir.join("client.pem"), dir.join("client_key.pem")));
+                out.tls.extra_roots.push(dir.join("root.pem"));
+            }
+            "--insecure" if allow_spec => out.tls.danger_accept_invalid_certs = true,
             other => return Err(format!("unexpected argument {other:?}")),
         }
     }
@@ -188,7 +197,12 @@ pub fn regenerate(args: &[String]) -> Result<ExitCode, String> {
         if args.spec.is_some() {
             return Err("give --spec or --from-engine, not both".into());
         }
-        let path = fetch_from_engine(&url, args.bearer.as_deref(), &root().join("schemas"))?;
+        let path = fetch_from_engine(
+            &url,
+            args.bearer.as_deref(),
+            &args.tls,
+            &root().join("schemas"),
+        )?;
         eprintln!(
             "stored {}; schemas/spec.pin still names the pinned version, so `cargo xtask check` \
              compares with that until the pin is updated",
@@ -288,7 +302,12 @@ pub fn check(args: &[String]) -> Result<ExitCode, String> {
 
 /// Downloads the engine's spec (`GET /api/engine/openrpc`, see
 /// `qix_runtime::spec_fetch`) into `dir/<version>.json`, on the spec search path.
-pub fn fetch_from_engine(url: &str, bearer: Option<&str>, dir: &Path) -> Result<PathBuf, String> {
+pub fn fetch_from_engine(
+    url: &str,
+    bearer: Option<&str>,
+    tls: &qix_runtime::TlsOptions,
+    dir: &Path,
+) -> Result<PathBuf, String> {
     let headers: Vec<(String, String)> = bearer
         .map(|t| ("Authorization".to_string(), format!("Bearer {t}")))
         .into_iter()
@@ -301,7 +320,7 @@ pub fn fetch_from_engine(url: &str, bearer: Option<&str>, dir: &Path) -> Result<
         .block_on(qix_runtime::spec_fetch::fetch_spec(
             url,
             &headers,
-            &qix_runtime::TlsOptions::default(),
+            tls,
             std::time::Duration::from_secs(60),
         ))
         .map_err(|e| e.to_string())?;
@@ -337,6 +356,26 @@ mod tests {
         );
     }
 
+    #[test]
+    fn from_engine_takes_the_tls_options_of_qix() {
+        let args: Vec<String> = ["--from-engine", "https://e", "--certs", "/c", "--insecure"]
+            .map(String::from)
+            .to_vec();
+        let a = super::parse(&args, true).unwrap();
+        assert_eq!(a.from_engine.as_deref(), Some("https://e"));
+        assert_eq!(
+            a.tls.client_cert,
+            Some(("/c/client.pem".into(), "/c/client_key.pem".into()))
+        );
+        assert_eq!(
+            a.tls.extra_roots,
+            vec![std::path::PathBuf::from("/c/root.pem")]
+        );
+        assert!(a.tls.danger_accept_invalid_certs);
+        // `check` compares with the pinned spec only.
+        assert!(super::parse(&args, false).is_err());
+    }
+
     /// `--from-engine`: a loopback HTTP server serving a shared spec; the file lands under
     /// its version and parses.
     #[test]
@@ -366,7 +405,8 @@ mod tests {
             String::from_utf8(req).unwrap()
         });
         let dir = std::env::temp_dir().join(format!("xtask-spec-{}", std::process::id()));
-        let path = super::fetch_from_engine(&url, Some("t0ken"), &dir).unwrap();
+        let tls = qix_runtime::TlsOptions::default();
+        let path = super::fetch_from_engine(&url, Some("t0ken"), &tls, &dir).unwrap();
         assert_eq!(path, dir.join("12.2064.0.json"));
         assert_eq!(std::fs::read(&path).unwrap(), spec);
         let req = server.join().unwrap();
