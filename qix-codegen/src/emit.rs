@@ -216,6 +216,21 @@ impl<'a> Cx<'a> {
                 }
             })
             .collect();
+        // Sorted, and the module skipped by rustfmt (whose line breaks differ from
+        // prettyplease's): lib.rs stays rustfmt-clean.
+        let mut prelude: Vec<String> = ["Error", "ErrorCode", "ErrorCodeExt", "Result", "Session"]
+            .into_iter()
+            .map(str::to_string)
+            .chain(self.api.classes.iter().map(|c| c.name.clone()))
+            .chain(
+                self.api
+                    .root_class
+                    .as_ref()
+                    .map(|_| "SessionExt".to_string()),
+            )
+            .collect();
+        prelude.sort();
+        let prelude: Vec<Ident> = prelude.iter().map(|n| ident(n)).collect();
         let session_ext = match &self.api.root_class {
             Some(root) => {
                 let root = ident(root);
@@ -258,6 +273,12 @@ impl<'a> Cx<'a> {
             pub use qix_runtime;
             pub use qix_runtime::{Error, Object, Result, Session};
             #(#mods)*
+
+            /// What most programs need: `use qix_generated::prelude::*;`.
+            #[rustfmt::skip]
+            pub mod prelude {
+                pub use crate::{#(#prelude),*};
+            }
 
             /// The engine API version this crate was generated from.
             pub const API_VERSION: &str = #version;
@@ -443,14 +464,16 @@ impl<'a> Cx<'a> {
                 let bit = list_index;
                 list_index += 1;
                 let value = match f.wire_kind {
-                    Wire::Nums => quote!(out.#id = map.next_value::<::qix_runtime::de::Nums>()?.0),
+                    Wire::Nums => {
+                        quote!(out.#id = map.next_value::<::qix_runtime::__private::de::Nums>()?.0)
+                    }
                     _ if f.in_place => {
-                        quote!(::qix_runtime::de::next_value_in_place(&mut map, &mut out.#id)?)
+                        quote!(::qix_runtime::__private::de::next_value_in_place(&mut map, &mut out.#id)?)
                     }
                     _ => quote!(out.#id = map.next_value()?),
                 };
                 let ser_value = match f.wire_kind {
-                    Wire::Nums => quote!(&::qix_runtime::ser::Nums(&self.#id)),
+                    Wire::Nums => quote!(&::qix_runtime::__private::ser::Nums(&self.#id)),
                     _ => quote!(&self.#id),
                 };
                 de_arms.push(quote! {
@@ -464,10 +487,10 @@ impl<'a> Cx<'a> {
             } else {
                 match f.wire_kind {
                     Wire::Num => {
-                        de_arms.push(quote! { #wire => out.#id = map.next_value::<::qix_runtime::de::OptNum>()?.0, });
+                        de_arms.push(quote! { #wire => out.#id = map.next_value::<::qix_runtime::__private::de::OptNum>()?.0, });
                         ser_stmts.push(quote! {
                             if let ::std::option::Option::Some(v) = self.#id {
-                                m.serialize_entry(#wire, &::qix_runtime::ser::Num(v))?;
+                                m.serialize_entry(#wire, &::qix_runtime::__private::ser::Num(v))?;
                             }
                         });
                     }
@@ -522,12 +545,12 @@ impl<'a> Cx<'a> {
             impl<'de> ::serde::Deserialize<'de> for #name {
                 fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
                     let mut out = #name::default();
-                    <#name as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+                    <#name as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
                     ::std::result::Result::Ok(out)
                 }
             }
 
-            impl ::qix_runtime::de::DecodeInPlace for #name {
+            impl ::qix_runtime::__private::de::DecodeInPlace for #name {
                 fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(d: D, place: &mut Self) -> ::std::result::Result<(), D::Error> {
                     struct V<'a>(&'a mut #name);
                     impl<'de> ::serde::de::Visitor<'de> for V<'_> {
@@ -537,7 +560,7 @@ impl<'a> Cx<'a> {
                         }
                         fn visit_map<A: ::serde::de::MapAccess<'de>>(self, mut map: A) -> ::std::result::Result<(), A::Error> {
                             let out = self.0;
-                            while let ::std::option::Option::Some(key) = map.next_key::<::qix_runtime::de::Key<'de>>()? {
+                            while let ::std::option::Option::Some(key) = map.next_key::<::qix_runtime::__private::de::Key<'de>>()? {
                                 match key.as_str() {
                                     #(#de_arms)*
                                     _ => out.extra.insert_next(key, &mut map)?,
@@ -656,7 +679,7 @@ impl<'a> Cx<'a> {
 
             impl<'de> ::serde::Deserialize<'de> for #name {
                 fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-                    ::qix_runtime::de::enum_str(d, #spec_name, Self::from_wire)
+                    ::qix_runtime::__private::de::enum_str(d, #spec_name, Self::from_wire)
                 }
             }
 
@@ -1000,8 +1023,8 @@ impl<'a> Cx<'a> {
                 .wire(&p.ty)
                 .map_err(|e| format!("{full}({}): {e}", p.name))?
             {
-                Wire::Num => quote!(&::qix_runtime::ser::Num(v)),
-                Wire::Nums => quote!(&::qix_runtime::ser::Nums(v)),
+                Wire::Num => quote!(&::qix_runtime::__private::ser::Num(v)),
+                Wire::Nums => quote!(&::qix_runtime::__private::ser::Nums(v)),
                 Wire::Plain => quote!(v),
             };
             let pname = &p.name;
@@ -1016,8 +1039,8 @@ impl<'a> Cx<'a> {
                 }
                 field_decls.push(quote!(#id: #ty,));
                 let v = match self.wire(&p.ty)? {
-                    Wire::Num => quote!(&::qix_runtime::ser::Num(self.#id)),
-                    Wire::Nums => quote!(&::qix_runtime::ser::Nums(&self.#id)),
+                    Wire::Num => quote!(&::qix_runtime::__private::ser::Num(self.#id)),
+                    Wire::Nums => quote!(&::qix_runtime::__private::ser::Nums(&self.#id)),
                     Wire::Plain => quote!(&self.#id),
                 };
                 writes.push(quote!(p.arg(#pname, #v);));
@@ -1025,7 +1048,7 @@ impl<'a> Cx<'a> {
                 field_inits.push(quote!(#id: ::std::option::Option::None,));
                 field_decls.push(quote!(#id: ::std::option::Option<#ty>,));
                 let v = match self.wire(&p.ty)? {
-                    Wire::Num => quote!(&::qix_runtime::ser::Num(*v)),
+                    Wire::Num => quote!(&::qix_runtime::__private::ser::Num(*v)),
                     _ => write_value,
                 };
                 writes.push(quote! {
@@ -1141,7 +1164,7 @@ impl<'a> Cx<'a> {
                 type Output = ::qix_runtime::Result<#output_ty>;
                 type IntoFuture = ::qix_runtime::CallFuture<#output_ty>;
                 fn into_future(self) -> Self::IntoFuture {
-                    let #p_binding = ::qix_runtime::Params::new();
+                    let #p_binding = ::qix_runtime::__private::Params::new();
                     #(#writes)*
                     self.object.call(#method_info, p, self.call_options, #decode)
                 }
@@ -1172,7 +1195,7 @@ impl<'a> Cx<'a> {
                     let cls = ident(c);
                     return Ok((
                         quote!(crate::#cls),
-                        quote!(|s, raw| ::qix_runtime::decode::object(s, raw, #name, #full).map(crate::#cls::from_object)),
+                        quote!(|s, raw| ::qix_runtime::__private::decode::object(s, raw, #name, #full).map(crate::#cls::from_object)),
                         quote!(),
                     ));
                 }
@@ -1191,13 +1214,13 @@ impl<'a> Cx<'a> {
                 };
                 let decode = match self.wire(&one.ty).map_err(|e| format!("{full}: {e}"))? {
                     Wire::Num => {
-                        quote!(|#ctx, raw| ::qix_runtime::decode::#out_fn::<::qix_runtime::de::Num>(#ctx_arg raw, #name, #full).map(|v| v.0))
+                        quote!(|#ctx, raw| ::qix_runtime::__private::decode::#out_fn::<::qix_runtime::__private::de::Num>(#ctx_arg raw, #name, #full).map(|v| v.0))
                     }
                     Wire::Nums => {
-                        quote!(|#ctx, raw| ::qix_runtime::decode::#out_fn::<::qix_runtime::de::Nums>(#ctx_arg raw, #name, #full).map(|v| v.0))
+                        quote!(|#ctx, raw| ::qix_runtime::__private::decode::#out_fn::<::qix_runtime::__private::de::Nums>(#ctx_arg raw, #name, #full).map(|v| v.0))
                     }
                     Wire::Plain => {
-                        quote!(|#ctx, raw| ::qix_runtime::decode::#out_fn::<#ty>(#ctx_arg raw, #name, #full))
+                        quote!(|#ctx, raw| ::qix_runtime::__private::decode::#out_fn::<#ty>(#ctx_arg raw, #name, #full))
                     }
                 };
                 Ok((ty, decode, quote!()))
@@ -1230,7 +1253,9 @@ impl<'a> Cx<'a> {
                         raw_fields.push(StructField {
                             wire: wire.clone(),
                             ident: id.clone(),
-                            ty: quote!(::std::option::Option<::qix_runtime::decode::ObjectRef>),
+                            ty: quote!(
+                                ::std::option::Option<::qix_runtime::__private::decode::ObjectRef>
+                            ),
                             list: false,
                             in_place: false,
                             wire_kind: Wire::Plain,
@@ -1239,7 +1264,7 @@ impl<'a> Cx<'a> {
                         });
                         pub_fields.push(quote! { #odoc_attrs pub #id: crate::#cls, });
                         convert.push(quote! {
-                            #id: crate::#cls::from_object(::qix_runtime::decode::into_object(s, raw.#id, #wire, #full)?),
+                            #id: crate::#cls::from_object(::qix_runtime::__private::decode::into_object(s, raw.#id, #wire, #full)?),
                         });
                     } else {
                         let base = self.rust_type(&o.ty);
@@ -1273,9 +1298,18 @@ impl<'a> Cx<'a> {
                     class.name,
                     names::bare(&m.rust_name)
                 );
+                // Handles have no equality (two handles to one object are different
+                // values), so only structs without one compare.
+                let derives = if many.iter().any(|o| o.object_class.is_some()) {
+                    quote!(#[derive(Debug, Clone)])
+                } else {
+                    quote!(#[derive(Debug, Clone, PartialEq)])
+                };
+                // `non_exhaustive`: a newer engine version may add out-properties.
                 let item = quote! {
                     #[doc = #out_doc]
-                    #[derive(Debug, Clone)]
+                    #derives
+                    #[non_exhaustive]
                     pub struct #out {
                         #(#pub_fields)*
                         /// Out-properties this version of the API does not know.
@@ -1294,7 +1328,7 @@ impl<'a> Cx<'a> {
                         }
                     }
                 };
-                let decode = quote!(|s, raw| #out::from_raw(s, ::qix_runtime::decode::all::<#raw_name>(raw, #full)?));
+                let decode = quote!(|s, raw| #out::from_raw(s, ::qix_runtime::__private::decode::all::<#raw_name>(raw, #full)?));
                 Ok((quote!(#out), decode, item))
             }
         }

@@ -602,10 +602,25 @@ impl Lowerer<'_> {
                 since: None,
             });
         }
+        // Several out-properties make a struct, where `qReturn` as `r#return` would say
+        // nothing about what it holds: it is named after its content instead.
+        if results.len() > 1 {
+            for o in &mut results {
+                if o.name == "qReturn" {
+                    o.rust_name = names::return_field(o.object_class.as_deref(), &o.ty);
+                }
+            }
+        }
         self.check_unique(
             results
                 .iter()
-                .map(|o| (names::bare(&o.rust_name).to_string(), o.name.clone())),
+                .map(|o| (names::bare(&o.rust_name).to_string(), o.name.clone()))
+                .chain((results.len() > 1).then(|| {
+                    (
+                        "extra".to_string(),
+                        "(the struct's unknown out-properties)".to_string(),
+                    )
+                })),
             path,
             "out-property",
         );

@@ -1,7 +1,7 @@
 //! `qix-codegen`: the generator as a command.
 //!
 //! ```text
-//! qix-codegen generate --spec FILE --out DIR [--companion FILE] [--runtime PATH]
+//! qix-codegen generate --spec FILE --out DIR [--companion FILE] [--runtime PATH | --runtime-version VERSION]
 //! qix-codegen check --spec FILE
 //! ```
 
@@ -11,12 +11,13 @@ use std::process::ExitCode;
 use qix_codegen::Companion;
 
 const USAGE: &str = "usage:
-  qix-codegen generate --spec FILE --out DIR [--companion FILE] [--runtime PATH]
-      writes a standalone crate (Cargo.toml + src/) for the spec into DIR
+  qix-codegen generate --spec FILE --out DIR [--companion FILE] [--runtime PATH | --runtime-version VERSION]
+      writes a standalone crate (Cargo.toml + src/) for the spec into DIR, depending on
+      qix-runtime at PATH (default: this checkout's) or on its published VERSION
   qix-codegen check --spec FILE [--companion FILE]
       validates the spec and reports what would be generated
   qix-codegen diff OLD NEW [--format text|markdown|json] [--fail-on breaking|dangerous] [--docs]
-      what changed between two spec versions (see the README)";
+      what changed between two spec versions (see qix-codegen/src/diff/README.md)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -46,14 +47,23 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             for w in &generated.warnings {
                 eprintln!("warning: {w}");
             }
-            let runtime = match opts.get("--runtime") {
-                Some(p) => PathBuf::from(p),
-                None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../qix-runtime"),
+            let runtime = match (opts.get("--runtime"), opts.get("--runtime-version")) {
+                (Some(_), Some(_)) => {
+                    return Err("give --runtime or --runtime-version, not both".into());
+                }
+                (None, Some(v)) => qix_codegen::RuntimeDep::Version(v.to_string()),
+                (path, None) => {
+                    let path = match path {
+                        Some(p) => PathBuf::from(p),
+                        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../qix-runtime"),
+                    };
+                    let path = path
+                        .canonicalize()
+                        .map_err(|e| format!("--runtime {}: {e}", path.display()))?;
+                    qix_codegen::RuntimeDep::Path(path)
+                }
             };
-            let runtime = runtime
-                .canonicalize()
-                .map_err(|e| format!("{}: {e}", runtime.display()))?;
-            qix_codegen::write_crate(&out, &generated, &runtime)?;
+            qix_codegen::write_crate_with(&out, &generated, &runtime)?;
             eprintln!(
                 "wrote {} files for engine API {} into {}",
                 generated.files.len() + 1,

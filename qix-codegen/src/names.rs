@@ -24,6 +24,23 @@ pub fn field_name(wire: &str) -> String {
     escape(&bare.to_snake_case())
 }
 
+/// The field for `qReturn` in a struct of several out-properties, named after what it
+/// holds: an object handle by its class without `Generic` (`Doc` → `doc`,
+/// `GenericObject` → `object`), a bool `success`, anything else `value`.
+pub fn return_field(object_class: Option<&str>, ty: &crate::ir::TypeRef) -> String {
+    match object_class {
+        Some(class) => {
+            let bare = class
+                .strip_prefix("Generic")
+                .filter(|r| !r.is_empty())
+                .unwrap_or(class);
+            escape(&bare.to_snake_case())
+        }
+        None if *ty == crate::ir::TypeRef::Bool => "success".to_string(),
+        None => "value".to_string(),
+    }
+}
+
 /// A method name: `GetObject` → `get_object`.
 pub fn method_name(wire: &str) -> String {
     escape(&wire.to_snake_case())

@@ -68,9 +68,21 @@ fn several_out_properties_make_a_struct_with_all_of_them() {
     let code = check("multi_out");
     assert!(code.contains("pub struct CreateSessionAppOutput {"));
     assert!(code.contains("pub session_app_id: ::std::string::String,"));
-    assert!(code.contains("pub r#return: crate::Doc,"));
+    // `qReturn` among several out-properties is named after what it holds.
+    assert!(code.contains("pub doc: crate::Doc,"));
+    assert!(!code.contains("r#return"));
+    // Newer engines may add out-properties; outputs without a handle compare.
+    assert!(code.contains(
+        "#[derive(Debug, Clone)]\n#[non_exhaustive]\npub struct CreateSessionAppOutput {"
+    ));
+    assert!(code.contains(
+        "#[derive(Debug, Clone, PartialEq)]\n#[non_exhaustive]\npub struct GetAppLayoutishOutput {"
+    ));
+    // The prelude names every handle type and the entry trait.
+    assert!(code.contains("pub mod prelude {"));
+    assert!(code.contains("Result, Session, SessionExt,"));
     assert!(code.contains("pub struct GetAppLayoutishOutput {"));
-    assert!(code.contains("::qix_runtime::de::Nums"));
+    assert!(code.contains("::qix_runtime::__private::de::Nums"));
     assert!(code.contains("type Output = ::qix_runtime::Result<()>;"));
     assert!(code.contains("the caller needs the `create` privilege"));
 }
@@ -90,8 +102,8 @@ fn enums_are_open_and_named_after_long_names() {
 #[test]
 fn numbers_integer_formats_and_keywords() {
     let code = check("numbers_and_keywords");
-    assert!(code.contains("::qix_runtime::de::OptNum"));
-    assert!(code.contains("::qix_runtime::ser::Num(v)"));
+    assert!(code.contains("::qix_runtime::__private::de::OptNum"));
+    assert!(code.contains("::qix_runtime::__private::ser::Num(v)"));
     assert!(code.contains("pub r#type: ::std::option::Option<::std::string::String>,"));
     assert!(code.contains("pub self_: ::std::option::Option<bool>,"));
     assert!(code.contains("pub small: ::std::option::Option<i8>,"));
@@ -158,4 +170,69 @@ fn every_golden_spec_has_a_test() {
             "recursion"
         ]
     );
+}
+
+#[test]
+fn standalone_manifests_take_the_runtime_by_path_or_version_and_forward_features() {
+    use qix_codegen::{RuntimeDep, crate_manifest_with};
+    let by_path = crate_manifest_with(
+        "12.9.0",
+        "qix-generated",
+        &RuntimeDep::Path("/src/qix/qix-runtime".into()),
+        true,
+    );
+    assert!(
+        by_path.contains(
+            "qix-runtime = { path = \"/src/qix/qix-runtime\", default-features = false }"
+        )
+    );
+    assert!(
+        by_path.ends_with("\n[workspace]\n"),
+        "builds outside any workspace"
+    );
+    let by_version = crate_manifest_with(
+        "12.9.0",
+        "qix-generated",
+        &RuntimeDep::Version("0.1".into()),
+        true,
+    );
+    assert!(by_version.contains("qix-runtime = { version = \"0.1\", default-features = false }"));
+    for m in [&by_path, &by_version] {
+        assert!(m.contains("default = [\"rustls\"]\nrustls = [\"qix-runtime/rustls\"]\n"));
+        assert!(m.contains("testing = [\"qix-runtime/testing\"]\n"));
+    }
+}
+
+/// `qix-codegen generate --out DIR`: the runtime by `--runtime-version` or `--runtime`,
+/// never both.
+#[test]
+fn generate_command_chooses_the_runtime_source() {
+    let bin = env!("CARGO_BIN_EXE_qix-codegen");
+    let spec = golden_dir().join("multi_out.openrpc");
+    let out = std::env::temp_dir().join(format!("qix-codegen-out-{}", std::process::id()));
+    let run = |extra: &[&str]| {
+        std::process::Command::new(bin)
+            .args([
+                "generate",
+                "--spec",
+                spec.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let r = run(&["--runtime-version", "0.1.0"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let manifest = std::fs::read_to_string(out.join("Cargo.toml")).unwrap();
+    assert!(manifest.contains("qix-runtime = { version = \"0.1.0\", default-features = false }"));
+    assert!(out.join("src/lib.rs").is_file());
+    let r = run(&[]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let manifest = std::fs::read_to_string(out.join("Cargo.toml")).unwrap();
+    assert!(manifest.contains("qix-runtime = { path = \""), "{manifest}");
+    let r = run(&["--runtime", ".", "--runtime-version", "1"]);
+    assert!(!r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("not both"));
 }

@@ -134,6 +134,15 @@ fn bad_specs_get_errors_that_name_the_place() {
     ));
     assert!(e.contains("$.components.schemas.A: property names qFooBar and qfoo_bar both become `foo_bar` in Rust"), "{e}");
 
+    // `qReturn` (a bool) would become `success`, which another out-property already is.
+    let e = problems(&format!(
+        r##"{{{HEAD}, "methods": [{{"name": "Doc.Check", "params": [], "result": {{"schema": {{"type": "object", "properties": {{"qReturn": {{"type": "boolean"}}, "qSuccess": {{"type": "boolean"}}}}}}}}}}], "components": {{}}}}"##
+    ));
+    assert!(
+        e.contains("$.methods[0](Doc.Check): out-property names qReturn and qSuccess both become `success` in Rust"),
+        "{e}"
+    );
+
     let e = problems(&format!(
         r##"{{{HEAD}, "methods": [{{"name": "NoClass", "result": {{"schema": {{}}}}}}], "components": {{}}}}"##
     ));

@@ -626,7 +626,7 @@ mod decode {
         let want = f64::from(ROWS * COLS) * f64::from(100 * (COLS - 1) + (ROWS - 1)) / 2.0
             + 0.25 * f64::from(ROWS * COLS);
         let sum_typed = || -> Res<f64> {
-            let pages: Vec<NxDataPage> = qix_generated::qix_runtime::decode::out(
+            let pages: Vec<NxDataPage> = qix_generated::qix_runtime::__private::decode::out(
                 &page,
                 "qDataPages",
                 "GenericObject.GetHyperCubeData",

@@ -3224,7 +3224,7 @@ impl ::std::future::IntoFuture for GetField {
     type Output = ::qix_runtime::Result<crate::Field>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::Field>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qFieldName", &self.field_name);
         if let ::std::option::Option::Some(v) = &self.state_name {
             p.arg("qStateName", v);
@@ -3235,7 +3235,12 @@ impl ::std::future::IntoFuture for GetField {
                 p,
                 self.call_options,
                 |s, raw| {
-                    ::qix_runtime::decode::object(s, raw, "qReturn", "Doc.GetField")
+                    ::qix_runtime::__private::decode::object(
+                            s,
+                            raw,
+                            "qReturn",
+                            "Doc.GetField",
+                        )
                         .map(crate::Field::from_object)
                 },
             )
@@ -3273,14 +3278,14 @@ impl ::std::future::IntoFuture for GetFieldDescription {
     type Output = ::qix_runtime::Result<crate::types::FieldDescription>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::FieldDescription>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qFieldName", &self.field_name);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetFieldDescription").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::FieldDescription,
                 >(ctx, raw, "qReturn", "Doc.GetFieldDescription"),
             )
@@ -3318,7 +3323,7 @@ impl ::std::future::IntoFuture for GetVariable {
     type Output = ::qix_runtime::Result<crate::Variable>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::Variable>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qName", &self.name);
         self.object
             .call(
@@ -3326,7 +3331,12 @@ impl ::std::future::IntoFuture for GetVariable {
                 p,
                 self.call_options,
                 |s, raw| {
-                    ::qix_runtime::decode::object(s, raw, "qReturn", "Doc.GetVariable")
+                    ::qix_runtime::__private::decode::object(
+                            s,
+                            raw,
+                            "qReturn",
+                            "Doc.GetVariable",
+                        )
                         .map(crate::Variable::from_object)
                 },
             )
@@ -3363,13 +3373,13 @@ impl ::std::future::IntoFuture for GetLooselyCoupledVector {
     type Output = ::qix_runtime::Result<::std::vec::Vec<u8>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<u8>>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetLooselyCoupledVector").delta("qv"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<u8>,
                 >(ctx, raw, "qv", "Doc.GetLooselyCoupledVector"),
             )
@@ -3407,7 +3417,7 @@ impl ::std::future::IntoFuture for SetLooselyCoupledVector {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qv", &self.v);
         self.object
             .call(
@@ -3415,7 +3425,7 @@ impl ::std::future::IntoFuture for SetLooselyCoupledVector {
                     .delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     bool,
                 >(ctx, raw, "qReturn", "Doc.SetLooselyCoupledVector"),
             )
@@ -3453,14 +3463,14 @@ impl ::std::future::IntoFuture for Evaluate {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qExpression", &self.expression);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("Evaluate").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qReturn", "Doc.Evaluate"),
             )
@@ -3498,14 +3508,14 @@ impl ::std::future::IntoFuture for EvaluateEx {
     type Output = ::qix_runtime::Result<crate::types::FieldValue>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::FieldValue>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qExpression", &self.expression);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("EvaluateEx").delta("qValue"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::FieldValue,
                 >(ctx, raw, "qValue", "Doc.EvaluateEx"),
             )
@@ -3561,7 +3571,7 @@ impl ::std::future::IntoFuture for ClearAll {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.locked_also {
             p.arg("qLockedAlso", v);
         }
@@ -3619,7 +3629,7 @@ impl ::std::future::IntoFuture for LockAll {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.state_name {
             p.arg("qStateName", v);
         }
@@ -3674,7 +3684,7 @@ impl ::std::future::IntoFuture for UnlockAll {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.state_name {
             p.arg("qStateName", v);
         }
@@ -3718,7 +3728,7 @@ impl ::std::future::IntoFuture for Back {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("Back"),
@@ -3759,7 +3769,7 @@ impl ::std::future::IntoFuture for Forward {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("Forward"),
@@ -3801,14 +3811,14 @@ impl ::std::future::IntoFuture for CreateVariable {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qName", &self.name);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("CreateVariable").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     bool,
                 >(ctx, raw, "qReturn", "Doc.CreateVariable"),
             )
@@ -3846,14 +3856,14 @@ impl ::std::future::IntoFuture for RemoveVariable {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qName", &self.name);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("RemoveVariable").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     bool,
                 >(ctx, raw, "qReturn", "Doc.RemoveVariable"),
             )
@@ -3890,13 +3900,13 @@ impl ::std::future::IntoFuture for GetLocaleInfo {
     type Output = ::qix_runtime::Result<crate::types::LocaleInfo>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::LocaleInfo>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetLocaleInfo").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::LocaleInfo,
                 >(ctx, raw, "qReturn", "Doc.GetLocaleInfo"),
             )
@@ -3946,7 +3956,7 @@ impl ::std::future::IntoFuture for GetTablesAndKeys {
     type Output = ::qix_runtime::Result<GetTablesAndKeysOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<GetTablesAndKeysOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qWindowSize", &self.window_size);
         p.arg("qNullSize", &self.null_size);
         p.arg("qCellHeight", &self.cell_height);
@@ -3962,7 +3972,7 @@ impl ::std::future::IntoFuture for GetTablesAndKeys {
                 self.call_options,
                 |s, raw| GetTablesAndKeysOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         GetTablesAndKeysOutputRaw,
                     >(raw, "Doc.GetTablesAndKeys")?,
                 ),
@@ -3970,7 +3980,8 @@ impl ::std::future::IntoFuture for GetTablesAndKeys {
     }
 }
 /// Everything [`Doc::get_tables_and_keys`] returns (`Doc.GetTablesAndKeys`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct GetTablesAndKeysOutput {
     /// Wire name: `qtr`.
     pub tr: ::std::vec::Vec<crate::types::TableRecord>,
@@ -3992,14 +4003,14 @@ impl<'de> ::serde::Deserialize<'de> for GetTablesAndKeysOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GetTablesAndKeysOutputRaw::default();
-        <GetTablesAndKeysOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GetTablesAndKeysOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GetTablesAndKeysOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for GetTablesAndKeysOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -4016,18 +4027,18 @@ impl ::qix_runtime::de::DecodeInPlace for GetTablesAndKeysOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qtr" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.tr,
                             )?;
                             out.extra.mark_list(0u32);
                         }
                         "qk" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.k,
                             )?;
@@ -4085,13 +4096,13 @@ impl ::std::future::IntoFuture for GetViewDlgSaveInfo {
     type Output = ::qix_runtime::Result<crate::types::TableViewDlgSaveInfo>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::TableViewDlgSaveInfo>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetViewDlgSaveInfo").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::TableViewDlgSaveInfo,
                 >(ctx, raw, "qReturn", "Doc.GetViewDlgSaveInfo"),
             )
@@ -4129,7 +4140,7 @@ impl ::std::future::IntoFuture for SetViewDlgSaveInfo {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qInfo", &self.info);
         self.object
             .call(
@@ -4183,7 +4194,7 @@ impl ::std::future::IntoFuture for GetEmptyScript {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.localized_main_section {
             p.arg("qLocalizedMainSection", v);
         }
@@ -4192,7 +4203,7 @@ impl ::std::future::IntoFuture for GetEmptyScript {
                 ::qix_runtime::MethodInfo::new("GetEmptyScript").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qReturn", "Doc.GetEmptyScript"),
             )
@@ -4259,7 +4270,7 @@ impl ::std::future::IntoFuture for DoReload {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.mode {
             p.arg("qMode", v);
         }
@@ -4274,7 +4285,7 @@ impl ::std::future::IntoFuture for DoReload {
                 ::qix_runtime::MethodInfo::new("DoReload").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     bool,
                 >(ctx, raw, "qReturn", "Doc.DoReload"),
             )
@@ -4313,14 +4324,14 @@ impl ::std::future::IntoFuture for GetScriptBreakpoints {
         ::std::vec::Vec<crate::types::EditorBreakpoint>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetScriptBreakpoints")
                     .delta("qBreakpoints"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::EditorBreakpoint>,
                 >(ctx, raw, "qBreakpoints", "Doc.GetScriptBreakpoints"),
             )
@@ -4358,7 +4369,7 @@ impl ::std::future::IntoFuture for SetScriptBreakpoints {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qBreakpoints", &self.breakpoints);
         self.object
             .call(
@@ -4400,13 +4411,13 @@ impl ::std::future::IntoFuture for GetScript {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetScript").delta("qScript"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qScript", "Doc.GetScript"),
             )
@@ -4445,13 +4456,13 @@ impl ::std::future::IntoFuture for GetTextMacros {
         ::std::vec::Vec<crate::types::TextMacro>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetTextMacros").delta("qMacros"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::TextMacro>,
                 >(ctx, raw, "qMacros", "Doc.GetTextMacros"),
             )
@@ -4489,7 +4500,7 @@ impl ::std::future::IntoFuture for SetFetchLimit {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qLimit", &self.limit);
         self.object
             .call(
@@ -4542,7 +4553,7 @@ impl ::std::future::IntoFuture for DoSave {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.file_name {
             p.arg("qFileName", v);
         }
@@ -4590,7 +4601,7 @@ impl ::std::future::IntoFuture for GetTableData {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::TableRow>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<crate::types::TableRow>>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qOffset", &self.offset);
         p.arg("qRows", &self.rows);
         p.arg("qSyntheticMode", &self.synthetic_mode);
@@ -4600,7 +4611,7 @@ impl ::std::future::IntoFuture for GetTableData {
                 ::qix_runtime::MethodInfo::new("GetTableData").delta("qData"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::TableRow>,
                 >(ctx, raw, "qData", "Doc.GetTableData"),
             )
@@ -4637,13 +4648,13 @@ impl ::std::future::IntoFuture for GetAppLayout {
     type Output = ::qix_runtime::Result<crate::types::NxAppLayout>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxAppLayout>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetAppLayout").delta("qLayout"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::NxAppLayout,
                 >(ctx, raw, "qLayout", "Doc.GetAppLayout"),
             )
@@ -4681,7 +4692,7 @@ impl ::std::future::IntoFuture for SetAppProperties {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         self.object
             .call(
@@ -4723,13 +4734,13 @@ impl ::std::future::IntoFuture for GetAppProperties {
     type Output = ::qix_runtime::Result<crate::types::NxAppProperties>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxAppProperties>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetAppProperties").delta("qProp"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::NxAppProperties,
                 >(ctx, raw, "qProp", "Doc.GetAppProperties"),
             )
@@ -4768,13 +4779,13 @@ impl ::std::future::IntoFuture for GetLineage {
         ::std::vec::Vec<crate::types::LineageInfo>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetLineage").delta("qLineage"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::LineageInfo>,
                 >(ctx, raw, "qLineage", "Doc.GetLineage"),
             )
@@ -4812,7 +4823,7 @@ impl ::std::future::IntoFuture for CreateSessionObject {
     type Output = ::qix_runtime::Result<crate::GenericObject>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericObject>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         self.object
             .call(
@@ -4820,7 +4831,7 @@ impl ::std::future::IntoFuture for CreateSessionObject {
                 p,
                 self.call_options,
                 |s, raw| {
-                    ::qix_runtime::decode::object(
+                    ::qix_runtime::__private::decode::object(
                             s,
                             raw,
                             "qReturn",
@@ -4863,14 +4874,14 @@ impl ::std::future::IntoFuture for DestroySessionObject {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("DestroySessionObject"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroySessionObject"),
             )
@@ -4908,7 +4919,7 @@ impl ::std::future::IntoFuture for CreateObject {
     type Output = ::qix_runtime::Result<CreateObjectOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateObjectOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         self.object
             .call(
@@ -4917,7 +4928,7 @@ impl ::std::future::IntoFuture for CreateObject {
                 self.call_options,
                 |s, raw| CreateObjectOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         CreateObjectOutputRaw,
                     >(raw, "Doc.CreateObject")?,
                 ),
@@ -4926,11 +4937,12 @@ impl ::std::future::IntoFuture for CreateObject {
 }
 /// Everything [`Doc::create_object`] returns (`Doc.CreateObject`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CreateObjectOutput {
     /// Wire name: `qInfo`.
     pub info: crate::types::NxInfo,
     /// Wire name: `qReturn`.
-    pub r#return: crate::GenericObject,
+    pub object: crate::GenericObject,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -4938,7 +4950,9 @@ pub struct CreateObjectOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CreateObjectOutputRaw {
     pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
-    pub(crate) r#return: ::std::option::Option<::qix_runtime::decode::ObjectRef>,
+    pub(crate) object: ::std::option::Option<
+        ::qix_runtime::__private::decode::ObjectRef,
+    >,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -4947,14 +4961,14 @@ impl<'de> ::serde::Deserialize<'de> for CreateObjectOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CreateObjectOutputRaw::default();
-        <CreateObjectOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CreateObjectOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CreateObjectOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for CreateObjectOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -4971,11 +4985,11 @@ impl ::qix_runtime::de::DecodeInPlace for CreateObjectOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.object = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -4992,10 +5006,10 @@ impl CreateObjectOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             info: raw.info.unwrap_or_default(),
-            r#return: crate::GenericObject::from_object(
-                ::qix_runtime::decode::into_object(
+            object: crate::GenericObject::from_object(
+                ::qix_runtime::__private::decode::into_object(
                     s,
-                    raw.r#return,
+                    raw.object,
                     "qReturn",
                     "Doc.CreateObject",
                 )?,
@@ -5038,7 +5052,7 @@ impl ::std::future::IntoFuture for GetOrCreateObject {
     type Output = ::qix_runtime::Result<GetOrCreateObjectOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<GetOrCreateObjectOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         self.object
             .call(
@@ -5047,7 +5061,7 @@ impl ::std::future::IntoFuture for GetOrCreateObject {
                 self.call_options,
                 |s, raw| GetOrCreateObjectOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         GetOrCreateObjectOutputRaw,
                     >(raw, "Doc.GetOrCreateObject")?,
                 ),
@@ -5056,11 +5070,12 @@ impl ::std::future::IntoFuture for GetOrCreateObject {
 }
 /// Everything [`Doc::get_or_create_object`] returns (`Doc.GetOrCreateObject`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct GetOrCreateObjectOutput {
     /// Wire name: `qNewObject`.
     pub new_object: bool,
     /// Wire name: `qReturn`.
-    pub r#return: crate::GenericObject,
+    pub object: crate::GenericObject,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -5068,7 +5083,9 @@ pub struct GetOrCreateObjectOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct GetOrCreateObjectOutputRaw {
     pub(crate) new_object: ::std::option::Option<bool>,
-    pub(crate) r#return: ::std::option::Option<::qix_runtime::decode::ObjectRef>,
+    pub(crate) object: ::std::option::Option<
+        ::qix_runtime::__private::decode::ObjectRef,
+    >,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -5077,14 +5094,14 @@ impl<'de> ::serde::Deserialize<'de> for GetOrCreateObjectOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GetOrCreateObjectOutputRaw::default();
-        <GetOrCreateObjectOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GetOrCreateObjectOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GetOrCreateObjectOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for GetOrCreateObjectOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -5101,11 +5118,11 @@ impl ::qix_runtime::de::DecodeInPlace for GetOrCreateObjectOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qNewObject" => out.new_object = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.object = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -5122,10 +5139,10 @@ impl GetOrCreateObjectOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             new_object: raw.new_object.unwrap_or_default(),
-            r#return: crate::GenericObject::from_object(
-                ::qix_runtime::decode::into_object(
+            object: crate::GenericObject::from_object(
+                ::qix_runtime::__private::decode::into_object(
                     s,
-                    raw.r#return,
+                    raw.object,
                     "qReturn",
                     "Doc.GetOrCreateObject",
                 )?,
@@ -5166,14 +5183,14 @@ impl ::std::future::IntoFuture for DestroyObject {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("DestroyObject"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroyObject"),
             )
@@ -5211,7 +5228,7 @@ impl ::std::future::IntoFuture for GetObject {
     type Output = ::qix_runtime::Result<crate::GenericObject>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericObject>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
@@ -5219,7 +5236,12 @@ impl ::std::future::IntoFuture for GetObject {
                 p,
                 self.call_options,
                 |s, raw| {
-                    ::qix_runtime::decode::object(s, raw, "qReturn", "Doc.GetObject")
+                    ::qix_runtime::__private::decode::object(
+                            s,
+                            raw,
+                            "qReturn",
+                            "Doc.GetObject",
+                        )
                         .map(crate::GenericObject::from_object)
                 },
             )
@@ -5259,14 +5281,14 @@ impl ::std::future::IntoFuture for GetObjects {
         ::std::vec::Vec<crate::types::NxContainerEntry>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qOptions", &self.options);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetObjects").delta("qList"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxContainerEntry>,
                 >(ctx, raw, "qList", "Doc.GetObjects"),
             )
@@ -5306,14 +5328,14 @@ impl ::std::future::IntoFuture for GetBookmarks {
         ::std::vec::Vec<crate::types::NxContainerEntry>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qOptions", &self.options);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetBookmarks").delta("qList"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxContainerEntry>,
                 >(ctx, raw, "qList", "Doc.GetBookmarks"),
             )
@@ -5351,14 +5373,14 @@ impl ::std::future::IntoFuture for CloneObject {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("CloneObject").delta("qCloneId"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qCloneId", "Doc.CloneObject"),
             )
@@ -5396,14 +5418,14 @@ impl ::std::future::IntoFuture for CreateDraft {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("CreateDraft").delta("qDraftId"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qDraftId", "Doc.CreateDraft"),
             )
@@ -5441,7 +5463,7 @@ impl ::std::future::IntoFuture for CommitDraft {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
@@ -5485,7 +5507,7 @@ impl ::std::future::IntoFuture for DestroyDraft {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         p.arg("qSourceId", &self.source_id);
         self.object
@@ -5493,7 +5515,7 @@ impl ::std::future::IntoFuture for DestroyDraft {
                 ::qix_runtime::MethodInfo::new("DestroyDraft"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroyDraft"),
             )
@@ -5530,13 +5552,15 @@ impl ::std::future::IntoFuture for Undo {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("Undo"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<bool>(raw, "qSuccess", "Doc.Undo"),
+                |_, raw| ::qix_runtime::__private::decode::out::<
+                    bool,
+                >(raw, "qSuccess", "Doc.Undo"),
             )
     }
 }
@@ -5571,13 +5595,15 @@ impl ::std::future::IntoFuture for Redo {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("Redo"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<bool>(raw, "qSuccess", "Doc.Redo"),
+                |_, raw| ::qix_runtime::__private::decode::out::<
+                    bool,
+                >(raw, "qSuccess", "Doc.Redo"),
             )
     }
 }
@@ -5612,7 +5638,7 @@ impl ::std::future::IntoFuture for ClearUndoBuffer {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("ClearUndoBuffer"),
@@ -5654,7 +5680,7 @@ impl ::std::future::IntoFuture for CreateDimension {
     type Output = ::qix_runtime::Result<CreateDimensionOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateDimensionOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         self.object
             .call(
@@ -5663,7 +5689,7 @@ impl ::std::future::IntoFuture for CreateDimension {
                 self.call_options,
                 |s, raw| CreateDimensionOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         CreateDimensionOutputRaw,
                     >(raw, "Doc.CreateDimension")?,
                 ),
@@ -5672,11 +5698,12 @@ impl ::std::future::IntoFuture for CreateDimension {
 }
 /// Everything [`Doc::create_dimension`] returns (`Doc.CreateDimension`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CreateDimensionOutput {
     /// Wire name: `qInfo`.
     pub info: crate::types::NxInfo,
     /// Wire name: `qReturn`.
-    pub r#return: crate::GenericDimension,
+    pub dimension: crate::GenericDimension,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -5684,7 +5711,9 @@ pub struct CreateDimensionOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CreateDimensionOutputRaw {
     pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
-    pub(crate) r#return: ::std::option::Option<::qix_runtime::decode::ObjectRef>,
+    pub(crate) dimension: ::std::option::Option<
+        ::qix_runtime::__private::decode::ObjectRef,
+    >,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -5693,14 +5722,14 @@ impl<'de> ::serde::Deserialize<'de> for CreateDimensionOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CreateDimensionOutputRaw::default();
-        <CreateDimensionOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CreateDimensionOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CreateDimensionOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for CreateDimensionOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -5717,11 +5746,11 @@ impl ::qix_runtime::de::DecodeInPlace for CreateDimensionOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.dimension = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -5738,10 +5767,10 @@ impl CreateDimensionOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             info: raw.info.unwrap_or_default(),
-            r#return: crate::GenericDimension::from_object(
-                ::qix_runtime::decode::into_object(
+            dimension: crate::GenericDimension::from_object(
+                ::qix_runtime::__private::decode::into_object(
                     s,
-                    raw.r#return,
+                    raw.dimension,
                     "qReturn",
                     "Doc.CreateDimension",
                 )?,
@@ -5782,14 +5811,14 @@ impl ::std::future::IntoFuture for DestroyDimension {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("DestroyDimension"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroyDimension"),
             )
@@ -5827,7 +5856,7 @@ impl ::std::future::IntoFuture for GetDimension {
     type Output = ::qix_runtime::Result<crate::GenericDimension>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericDimension>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
@@ -5835,7 +5864,12 @@ impl ::std::future::IntoFuture for GetDimension {
                 p,
                 self.call_options,
                 |s, raw| {
-                    ::qix_runtime::decode::object(s, raw, "qReturn", "Doc.GetDimension")
+                    ::qix_runtime::__private::decode::object(
+                            s,
+                            raw,
+                            "qReturn",
+                            "Doc.GetDimension",
+                        )
                         .map(crate::GenericDimension::from_object)
                 },
             )
@@ -5873,14 +5907,14 @@ impl ::std::future::IntoFuture for CloneDimension {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("CloneDimension").delta("qCloneId"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qCloneId", "Doc.CloneDimension"),
             )
@@ -5918,7 +5952,7 @@ impl ::std::future::IntoFuture for CreateMeasure {
     type Output = ::qix_runtime::Result<CreateMeasureOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateMeasureOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         self.object
             .call(
@@ -5927,7 +5961,7 @@ impl ::std::future::IntoFuture for CreateMeasure {
                 self.call_options,
                 |s, raw| CreateMeasureOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         CreateMeasureOutputRaw,
                     >(raw, "Doc.CreateMeasure")?,
                 ),
@@ -5936,11 +5970,12 @@ impl ::std::future::IntoFuture for CreateMeasure {
 }
 /// Everything [`Doc::create_measure`] returns (`Doc.CreateMeasure`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CreateMeasureOutput {
     /// Wire name: `qInfo`.
     pub info: crate::types::NxInfo,
     /// Wire name: `qReturn`.
-    pub r#return: crate::GenericMeasure,
+    pub measure: crate::GenericMeasure,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -5948,7 +5983,9 @@ pub struct CreateMeasureOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CreateMeasureOutputRaw {
     pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
-    pub(crate) r#return: ::std::option::Option<::qix_runtime::decode::ObjectRef>,
+    pub(crate) measure: ::std::option::Option<
+        ::qix_runtime::__private::decode::ObjectRef,
+    >,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -5957,14 +5994,14 @@ impl<'de> ::serde::Deserialize<'de> for CreateMeasureOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CreateMeasureOutputRaw::default();
-        <CreateMeasureOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CreateMeasureOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CreateMeasureOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for CreateMeasureOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -5981,11 +6018,11 @@ impl ::qix_runtime::de::DecodeInPlace for CreateMeasureOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.measure = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -6002,10 +6039,10 @@ impl CreateMeasureOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             info: raw.info.unwrap_or_default(),
-            r#return: crate::GenericMeasure::from_object(
-                ::qix_runtime::decode::into_object(
+            measure: crate::GenericMeasure::from_object(
+                ::qix_runtime::__private::decode::into_object(
                     s,
-                    raw.r#return,
+                    raw.measure,
                     "qReturn",
                     "Doc.CreateMeasure",
                 )?,
@@ -6046,14 +6083,14 @@ impl ::std::future::IntoFuture for DestroyMeasure {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("DestroyMeasure"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroyMeasure"),
             )
@@ -6091,7 +6128,7 @@ impl ::std::future::IntoFuture for GetMeasure {
     type Output = ::qix_runtime::Result<crate::GenericMeasure>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericMeasure>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
@@ -6099,7 +6136,12 @@ impl ::std::future::IntoFuture for GetMeasure {
                 p,
                 self.call_options,
                 |s, raw| {
-                    ::qix_runtime::decode::object(s, raw, "qReturn", "Doc.GetMeasure")
+                    ::qix_runtime::__private::decode::object(
+                            s,
+                            raw,
+                            "qReturn",
+                            "Doc.GetMeasure",
+                        )
                         .map(crate::GenericMeasure::from_object)
                 },
             )
@@ -6137,14 +6179,14 @@ impl ::std::future::IntoFuture for CloneMeasure {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("CloneMeasure").delta("qCloneId"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qCloneId", "Doc.CloneMeasure"),
             )
@@ -6182,7 +6224,7 @@ impl ::std::future::IntoFuture for CreateSessionVariable {
     type Output = ::qix_runtime::Result<crate::GenericVariable>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericVariable>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         self.object
             .call(
@@ -6190,7 +6232,7 @@ impl ::std::future::IntoFuture for CreateSessionVariable {
                 p,
                 self.call_options,
                 |s, raw| {
-                    ::qix_runtime::decode::object(
+                    ::qix_runtime::__private::decode::object(
                             s,
                             raw,
                             "qReturn",
@@ -6233,14 +6275,14 @@ impl ::std::future::IntoFuture for DestroySessionVariable {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("DestroySessionVariable"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroySessionVariable"),
             )
@@ -6278,7 +6320,7 @@ impl ::std::future::IntoFuture for CreateVariableEx {
     type Output = ::qix_runtime::Result<CreateVariableExOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateVariableExOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         self.object
             .call(
@@ -6287,7 +6329,7 @@ impl ::std::future::IntoFuture for CreateVariableEx {
                 self.call_options,
                 |s, raw| CreateVariableExOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         CreateVariableExOutputRaw,
                     >(raw, "Doc.CreateVariableEx")?,
                 ),
@@ -6296,11 +6338,12 @@ impl ::std::future::IntoFuture for CreateVariableEx {
 }
 /// Everything [`Doc::create_variable_ex`] returns (`Doc.CreateVariableEx`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CreateVariableExOutput {
     /// Wire name: `qInfo`.
     pub info: crate::types::NxInfo,
     /// Wire name: `qReturn`.
-    pub r#return: crate::GenericVariable,
+    pub variable: crate::GenericVariable,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -6308,7 +6351,9 @@ pub struct CreateVariableExOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CreateVariableExOutputRaw {
     pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
-    pub(crate) r#return: ::std::option::Option<::qix_runtime::decode::ObjectRef>,
+    pub(crate) variable: ::std::option::Option<
+        ::qix_runtime::__private::decode::ObjectRef,
+    >,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -6317,14 +6362,14 @@ impl<'de> ::serde::Deserialize<'de> for CreateVariableExOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CreateVariableExOutputRaw::default();
-        <CreateVariableExOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CreateVariableExOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CreateVariableExOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for CreateVariableExOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -6341,11 +6386,11 @@ impl ::qix_runtime::de::DecodeInPlace for CreateVariableExOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.variable = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -6362,10 +6407,10 @@ impl CreateVariableExOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             info: raw.info.unwrap_or_default(),
-            r#return: crate::GenericVariable::from_object(
-                ::qix_runtime::decode::into_object(
+            variable: crate::GenericVariable::from_object(
+                ::qix_runtime::__private::decode::into_object(
                     s,
-                    raw.r#return,
+                    raw.variable,
                     "qReturn",
                     "Doc.CreateVariableEx",
                 )?,
@@ -6406,14 +6451,14 @@ impl ::std::future::IntoFuture for DestroyVariableById {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("DestroyVariableById"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroyVariableById"),
             )
@@ -6451,14 +6496,14 @@ impl ::std::future::IntoFuture for DestroyVariableByName {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qName", &self.name);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("DestroyVariableByName"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroyVariableByName"),
             )
@@ -6496,7 +6541,7 @@ impl ::std::future::IntoFuture for GetVariableById {
     type Output = ::qix_runtime::Result<crate::GenericVariable>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericVariable>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
@@ -6504,7 +6549,7 @@ impl ::std::future::IntoFuture for GetVariableById {
                 p,
                 self.call_options,
                 |s, raw| {
-                    ::qix_runtime::decode::object(
+                    ::qix_runtime::__private::decode::object(
                             s,
                             raw,
                             "qReturn",
@@ -6547,7 +6592,7 @@ impl ::std::future::IntoFuture for GetVariableByName {
     type Output = ::qix_runtime::Result<crate::GenericVariable>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericVariable>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qName", &self.name);
         self.object
             .call(
@@ -6555,7 +6600,7 @@ impl ::std::future::IntoFuture for GetVariableByName {
                 p,
                 self.call_options,
                 |s, raw| {
-                    ::qix_runtime::decode::object(
+                    ::qix_runtime::__private::decode::object(
                             s,
                             raw,
                             "qReturn",
@@ -6606,7 +6651,7 @@ impl ::std::future::IntoFuture for CheckExpression {
     type Output = ::qix_runtime::Result<CheckExpressionOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CheckExpressionOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qExpr", &self.expr);
         if let ::std::option::Option::Some(v) = &self.labels {
             p.arg("qLabels", v);
@@ -6618,7 +6663,7 @@ impl ::std::future::IntoFuture for CheckExpression {
                 self.call_options,
                 |s, raw| CheckExpressionOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         CheckExpressionOutputRaw,
                     >(raw, "Doc.CheckExpression")?,
                 ),
@@ -6626,7 +6671,8 @@ impl ::std::future::IntoFuture for CheckExpression {
     }
 }
 /// Everything [`Doc::check_expression`] returns (`Doc.CheckExpression`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct CheckExpressionOutput {
     /// Wire name: `qErrorMsg`.
     pub error_msg: ::std::string::String,
@@ -6651,14 +6697,14 @@ impl<'de> ::serde::Deserialize<'de> for CheckExpressionOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CheckExpressionOutputRaw::default();
-        <CheckExpressionOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CheckExpressionOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CheckExpressionOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for CheckExpressionOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -6675,19 +6721,19 @@ impl ::qix_runtime::de::DecodeInPlace for CheckExpressionOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qErrorMsg" => out.error_msg = map.next_value()?,
                         "qBadFieldNames" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.bad_field_names,
                             )?;
                             out.extra.mark_list(0u32);
                         }
                         "qDangerousFieldNames" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.dangerous_field_names,
                             )?;
@@ -6747,7 +6793,7 @@ impl ::std::future::IntoFuture for CheckNumberOrExpression {
     type Output = ::qix_runtime::Result<CheckNumberOrExpressionOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CheckNumberOrExpressionOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qExpr", &self.expr);
         self.object
             .call(
@@ -6756,7 +6802,7 @@ impl ::std::future::IntoFuture for CheckNumberOrExpression {
                 self.call_options,
                 |s, raw| CheckNumberOrExpressionOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         CheckNumberOrExpressionOutputRaw,
                     >(raw, "Doc.CheckNumberOrExpression")?,
                 ),
@@ -6764,7 +6810,8 @@ impl ::std::future::IntoFuture for CheckNumberOrExpression {
     }
 }
 /// Everything [`Doc::check_number_or_expression`] returns (`Doc.CheckNumberOrExpression`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct CheckNumberOrExpressionOutput {
     /// Wire name: `qErrorMsg`.
     pub error_msg: ::std::string::String,
@@ -6786,14 +6833,14 @@ impl<'de> ::serde::Deserialize<'de> for CheckNumberOrExpressionOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CheckNumberOrExpressionOutputRaw::default();
-        <CheckNumberOrExpressionOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CheckNumberOrExpressionOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CheckNumberOrExpressionOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for CheckNumberOrExpressionOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -6810,12 +6857,12 @@ impl ::qix_runtime::de::DecodeInPlace for CheckNumberOrExpressionOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qErrorMsg" => out.error_msg = map.next_value()?,
                         "qBadFieldNames" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.bad_field_names,
                             )?;
@@ -6874,7 +6921,7 @@ impl ::std::future::IntoFuture for AddAlternateState {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qStateName", &self.state_name);
         self.object
             .call(
@@ -6917,7 +6964,7 @@ impl ::std::future::IntoFuture for RemoveAlternateState {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qStateName", &self.state_name);
         self.object
             .call(
@@ -6971,7 +7018,7 @@ impl ::std::future::IntoFuture for AddSessionAlternateState {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qStateName", &self.state_name);
         if let ::std::option::Option::Some(v) = &self.source_state_name {
             p.arg("qSourceStateName", v);
@@ -7017,14 +7064,14 @@ impl ::std::future::IntoFuture for RemoveSessionAlternateState {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qStateName", &self.state_name);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("RemoveSessionAlternateState"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.RemoveSessionAlternateState"),
             )
@@ -7062,7 +7109,7 @@ impl ::std::future::IntoFuture for CreateBookmark {
     type Output = ::qix_runtime::Result<CreateBookmarkOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateBookmarkOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         self.object
             .call(
@@ -7071,7 +7118,7 @@ impl ::std::future::IntoFuture for CreateBookmark {
                 self.call_options,
                 |s, raw| CreateBookmarkOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         CreateBookmarkOutputRaw,
                     >(raw, "Doc.CreateBookmark")?,
                 ),
@@ -7080,11 +7127,12 @@ impl ::std::future::IntoFuture for CreateBookmark {
 }
 /// Everything [`Doc::create_bookmark`] returns (`Doc.CreateBookmark`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CreateBookmarkOutput {
     /// Wire name: `qInfo`.
     pub info: crate::types::NxInfo,
     /// Wire name: `qReturn`.
-    pub r#return: crate::GenericBookmark,
+    pub bookmark: crate::GenericBookmark,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -7092,7 +7140,9 @@ pub struct CreateBookmarkOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CreateBookmarkOutputRaw {
     pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
-    pub(crate) r#return: ::std::option::Option<::qix_runtime::decode::ObjectRef>,
+    pub(crate) bookmark: ::std::option::Option<
+        ::qix_runtime::__private::decode::ObjectRef,
+    >,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -7101,14 +7151,14 @@ impl<'de> ::serde::Deserialize<'de> for CreateBookmarkOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CreateBookmarkOutputRaw::default();
-        <CreateBookmarkOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CreateBookmarkOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CreateBookmarkOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for CreateBookmarkOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -7125,11 +7175,11 @@ impl ::qix_runtime::de::DecodeInPlace for CreateBookmarkOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.bookmark = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -7146,10 +7196,10 @@ impl CreateBookmarkOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             info: raw.info.unwrap_or_default(),
-            r#return: crate::GenericBookmark::from_object(
-                ::qix_runtime::decode::into_object(
+            bookmark: crate::GenericBookmark::from_object(
+                ::qix_runtime::__private::decode::into_object(
                     s,
-                    raw.r#return,
+                    raw.bookmark,
                     "qReturn",
                     "Doc.CreateBookmark",
                 )?,
@@ -7190,14 +7240,14 @@ impl ::std::future::IntoFuture for DestroyBookmark {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("DestroyBookmark"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroyBookmark"),
             )
@@ -7235,7 +7285,7 @@ impl ::std::future::IntoFuture for GetBookmark {
     type Output = ::qix_runtime::Result<crate::GenericBookmark>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericBookmark>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
@@ -7243,7 +7293,12 @@ impl ::std::future::IntoFuture for GetBookmark {
                 p,
                 self.call_options,
                 |s, raw| {
-                    ::qix_runtime::decode::object(s, raw, "qReturn", "Doc.GetBookmark")
+                    ::qix_runtime::__private::decode::object(
+                            s,
+                            raw,
+                            "qReturn",
+                            "Doc.GetBookmark",
+                        )
                         .map(crate::GenericBookmark::from_object)
                 },
             )
@@ -7281,14 +7336,14 @@ impl ::std::future::IntoFuture for ApplyBookmark {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("ApplyBookmark"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.ApplyBookmark"),
             )
@@ -7330,7 +7385,7 @@ impl ::std::future::IntoFuture for ApplyAndVerifyBookmark {
         crate::types::BookmarkApplyAndVerifyResult,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
@@ -7338,7 +7393,7 @@ impl ::std::future::IntoFuture for ApplyAndVerifyBookmark {
                     .delta("qResult"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::BookmarkApplyAndVerifyResult,
                 >(ctx, raw, "qResult", "Doc.ApplyAndVerifyBookmark"),
             )
@@ -7376,14 +7431,14 @@ impl ::std::future::IntoFuture for CloneBookmark {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("CloneBookmark").delta("qCloneId"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qCloneId", "Doc.CloneBookmark"),
             )
@@ -7422,7 +7477,7 @@ impl ::std::future::IntoFuture for AddFieldFromExpression {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qName", &self.name);
         p.arg("qExpr", &self.expr);
         self.object
@@ -7430,7 +7485,7 @@ impl ::std::future::IntoFuture for AddFieldFromExpression {
                 ::qix_runtime::MethodInfo::new("AddFieldFromExpression"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.AddFieldFromExpression"),
             )
@@ -7468,14 +7523,14 @@ impl ::std::future::IntoFuture for GetFieldOnTheFlyByName {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qReadableName", &self.readable_name);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetFieldOnTheFlyByName").delta("qName"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qName", "Doc.GetFieldOnTheFlyByName"),
             )
@@ -7512,13 +7567,13 @@ impl ::std::future::IntoFuture for GetAllInfos {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::NxInfo>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<crate::types::NxInfo>>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetAllInfos").delta("qInfos"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxInfo>,
                 >(ctx, raw, "qInfos", "Doc.GetAllInfos"),
             )
@@ -7555,7 +7610,7 @@ impl ::std::future::IntoFuture for Resume {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("Resume"),
@@ -7597,7 +7652,7 @@ impl ::std::future::IntoFuture for AbortModal {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qAccept", &self.accept);
         self.object
             .call(
@@ -7652,7 +7707,7 @@ impl ::std::future::IntoFuture for Publish {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qStreamId", &self.stream_id);
         if let ::std::option::Option::Some(v) = &self.name {
             p.arg("qName", v);
@@ -7718,7 +7773,7 @@ impl ::std::future::IntoFuture for GetMatchingFields {
         ::std::vec::Vec<crate::types::NxMatchingFieldInfo>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qTags", &self.tags);
         if let ::std::option::Option::Some(v) = &self.matching_field_mode {
             p.arg("qMatchingFieldMode", v);
@@ -7728,7 +7783,7 @@ impl ::std::future::IntoFuture for GetMatchingFields {
                 ::qix_runtime::MethodInfo::new("GetMatchingFields").delta("qFieldNames"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxMatchingFieldInfo>,
                 >(ctx, raw, "qFieldNames", "Doc.GetMatchingFields"),
             )
@@ -7771,7 +7826,7 @@ impl ::std::future::IntoFuture for FindMatchingFields {
         ::std::vec::Vec<crate::types::NxMatchingFieldInfo>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qFieldName", &self.field_name);
         p.arg("qTags", &self.tags);
         self.object
@@ -7780,7 +7835,7 @@ impl ::std::future::IntoFuture for FindMatchingFields {
                     .delta("qFieldNames"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxMatchingFieldInfo>,
                 >(ctx, raw, "qFieldNames", "Doc.FindMatchingFields"),
             )
@@ -7818,7 +7873,7 @@ impl ::std::future::IntoFuture for Scramble {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qFieldName", &self.field_name);
         self.object
             .call(
@@ -7860,7 +7915,7 @@ impl ::std::future::IntoFuture for SaveObjects {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("SaveObjects"),
@@ -7905,7 +7960,7 @@ impl ::std::future::IntoFuture for GetAssociationScores {
         ::std::vec::Vec<crate::types::AssociationScore>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qTable1", &self.table1);
         p.arg("qTable2", &self.table2);
         self.object
@@ -7913,7 +7968,7 @@ impl ::std::future::IntoFuture for GetAssociationScores {
                 ::qix_runtime::MethodInfo::new("GetAssociationScores").delta("qScore"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::AssociationScore>,
                 >(ctx, raw, "qScore", "Doc.GetAssociationScores"),
             )
@@ -7950,7 +8005,7 @@ impl ::std::future::IntoFuture for GetMediaList {
     type Output = ::qix_runtime::Result<GetMediaListOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<GetMediaListOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetMediaList"),
@@ -7958,7 +8013,7 @@ impl ::std::future::IntoFuture for GetMediaList {
                 self.call_options,
                 |s, raw| GetMediaListOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         GetMediaListOutputRaw,
                     >(raw, "Doc.GetMediaList")?,
                 ),
@@ -7966,12 +8021,13 @@ impl ::std::future::IntoFuture for GetMediaList {
     }
 }
 /// Everything [`Doc::get_media_list`] returns (`Doc.GetMediaList`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct GetMediaListOutput {
     /// Wire name: `qList`.
     pub list: crate::types::MediaList,
     /// Wire name: `qReturn`.
-    pub r#return: bool,
+    pub success: bool,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -7979,7 +8035,7 @@ pub struct GetMediaListOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct GetMediaListOutputRaw {
     pub(crate) list: ::std::option::Option<crate::types::MediaList>,
-    pub(crate) r#return: ::std::option::Option<bool>,
+    pub(crate) success: ::std::option::Option<bool>,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -7988,14 +8044,14 @@ impl<'de> ::serde::Deserialize<'de> for GetMediaListOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GetMediaListOutputRaw::default();
-        <GetMediaListOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GetMediaListOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GetMediaListOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for GetMediaListOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -8012,11 +8068,11 @@ impl ::qix_runtime::de::DecodeInPlace for GetMediaListOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qList" => out.list = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.success = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -8033,7 +8089,7 @@ impl GetMediaListOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             list: raw.list.unwrap_or_default(),
-            r#return: raw.r#return.unwrap_or_default(),
+            success: raw.success.unwrap_or_default(),
             extra: raw.extra,
         })
     }
@@ -8069,13 +8125,13 @@ impl ::std::future::IntoFuture for GetContentLibraries {
     type Output = ::qix_runtime::Result<crate::types::ContentLibraryList>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::ContentLibraryList>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetContentLibraries").delta("qList"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::ContentLibraryList,
                 >(ctx, raw, "qList", "Doc.GetContentLibraries"),
             )
@@ -8113,14 +8169,14 @@ impl ::std::future::IntoFuture for GetLibraryContent {
     type Output = ::qix_runtime::Result<crate::types::StaticContentList>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::StaticContentList>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qName", &self.name);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetLibraryContent").delta("qList"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::StaticContentList,
                 >(ctx, raw, "qList", "Doc.GetLibraryContent"),
             )
@@ -8165,7 +8221,7 @@ impl ::std::future::IntoFuture for DoReloadEx {
     type Output = ::qix_runtime::Result<crate::types::DoReloadExResult>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::DoReloadExResult>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.params {
             p.arg("qParams", v);
         }
@@ -8174,7 +8230,7 @@ impl ::std::future::IntoFuture for DoReloadEx {
                 ::qix_runtime::MethodInfo::new("DoReloadEx").delta("qResult"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::DoReloadExResult,
                 >(ctx, raw, "qResult", "Doc.DoReloadEx"),
             )
@@ -8211,13 +8267,13 @@ impl ::std::future::IntoFuture for BackCount {
     type Output = ::qix_runtime::Result<i64>;
     type IntoFuture = ::qix_runtime::CallFuture<i64>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("BackCount").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     i64,
                 >(ctx, raw, "qReturn", "Doc.BackCount"),
             )
@@ -8254,13 +8310,13 @@ impl ::std::future::IntoFuture for ForwardCount {
     type Output = ::qix_runtime::Result<i64>;
     type IntoFuture = ::qix_runtime::CallFuture<i64>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("ForwardCount").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     i64,
                 >(ctx, raw, "qReturn", "Doc.ForwardCount"),
             )
@@ -8305,7 +8361,7 @@ impl ::std::future::IntoFuture for ExportReducedData {
     type Output = ::qix_runtime::Result<crate::types::NxDownloadInfo>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxDownloadInfo>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.options {
             p.arg("qOptions", v);
         }
@@ -8315,7 +8371,7 @@ impl ::std::future::IntoFuture for ExportReducedData {
                     .delta("qDownloadInfo"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::NxDownloadInfo,
                 >(ctx, raw, "qDownloadInfo", "Doc.ExportReducedData"),
             )
@@ -8374,7 +8430,7 @@ impl ::std::future::IntoFuture for GetSetAnalysis {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.state_name {
             p.arg("qStateName", v);
         }
@@ -8386,7 +8442,7 @@ impl ::std::future::IntoFuture for GetSetAnalysis {
                 ::qix_runtime::MethodInfo::new("GetSetAnalysis").delta("qSetExpression"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qSetExpression", "Doc.GetSetAnalysis"),
             )
@@ -8424,7 +8480,7 @@ impl ::std::future::IntoFuture for SetScript {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qScript", &self.script);
         self.object
             .call(
@@ -8470,13 +8526,13 @@ impl ::std::future::IntoFuture for CheckScriptSyntax {
         ::std::vec::Vec<crate::types::ScriptSyntaxError>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("CheckScriptSyntax").delta("qErrors"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::ScriptSyntaxError>,
                 >(ctx, raw, "qErrors", "Doc.CheckScriptSyntax"),
             )
@@ -8513,13 +8569,13 @@ impl ::std::future::IntoFuture for GetFavoriteVariables {
     type Output = ::qix_runtime::Result<::std::vec::Vec<::std::string::String>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<::std::string::String>>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetFavoriteVariables").delta("qNames"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<::std::string::String>,
                 >(ctx, raw, "qNames", "Doc.GetFavoriteVariables"),
             )
@@ -8557,7 +8613,7 @@ impl ::std::future::IntoFuture for SetFavoriteVariables {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qNames", &self.names);
         self.object
             .call(
@@ -8600,7 +8656,7 @@ impl ::std::future::IntoFuture for GetIncludeFileContent {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         self.object
             .call(
@@ -8608,7 +8664,7 @@ impl ::std::future::IntoFuture for GetIncludeFileContent {
                     .delta("qContent"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qContent", "Doc.GetIncludeFileContent"),
             )
@@ -8646,7 +8702,7 @@ impl ::std::future::IntoFuture for CreateConnection {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnection", &self.connection);
         self.object
             .call(
@@ -8654,7 +8710,7 @@ impl ::std::future::IntoFuture for CreateConnection {
                     .delta("qConnectionId"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qConnectionId", "Doc.CreateConnection"),
             )
@@ -8701,7 +8757,7 @@ impl ::std::future::IntoFuture for ModifyConnection {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         p.arg("qConnection", &self.connection);
         if let ::std::option::Option::Some(v) = &self.override_credentials {
@@ -8748,7 +8804,7 @@ impl ::std::future::IntoFuture for DeleteConnection {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         self.object
             .call(
@@ -8791,14 +8847,14 @@ impl ::std::future::IntoFuture for GetConnection {
     type Output = ::qix_runtime::Result<crate::types::Connection>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::Connection>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetConnection").delta("qConnection"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::Connection,
                 >(ctx, raw, "qConnection", "Doc.GetConnection"),
             )
@@ -8837,13 +8893,13 @@ impl ::std::future::IntoFuture for GetConnections {
         ::std::vec::Vec<crate::types::Connection>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetConnections").delta("qConnections"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::Connection>,
                 >(ctx, raw, "qConnections", "Doc.GetConnections"),
             )
@@ -8881,14 +8937,14 @@ impl ::std::future::IntoFuture for GetDatabaseInfo {
     type Output = ::qix_runtime::Result<crate::types::DatabaseInfo>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::DatabaseInfo>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetDatabaseInfo").delta("qInfo"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::DatabaseInfo,
                 >(ctx, raw, "qInfo", "Doc.GetDatabaseInfo"),
             )
@@ -8926,14 +8982,14 @@ impl ::std::future::IntoFuture for GetDatabases {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::Database>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<crate::types::Database>>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetDatabases").delta("qDatabases"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::Database>,
                 >(ctx, raw, "qDatabases", "Doc.GetDatabases"),
             )
@@ -8984,7 +9040,7 @@ impl ::std::future::IntoFuture for GetDatabaseOwners {
         ::std::vec::Vec<crate::types::DatabaseOwner>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         if let ::std::option::Option::Some(v) = &self.database {
             p.arg("qDatabase", v);
@@ -8994,7 +9050,7 @@ impl ::std::future::IntoFuture for GetDatabaseOwners {
                 ::qix_runtime::MethodInfo::new("GetDatabaseOwners").delta("qOwners"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::DatabaseOwner>,
                 >(ctx, raw, "qOwners", "Doc.GetDatabaseOwners"),
             )
@@ -9058,7 +9114,7 @@ impl ::std::future::IntoFuture for GetDatabaseTables {
         ::std::vec::Vec<crate::types::DataTable>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         if let ::std::option::Option::Some(v) = &self.database {
             p.arg("qDatabase", v);
@@ -9071,7 +9127,7 @@ impl ::std::future::IntoFuture for GetDatabaseTables {
                 ::qix_runtime::MethodInfo::new("GetDatabaseTables").delta("qTables"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::DataTable>,
                 >(ctx, raw, "qTables", "Doc.GetDatabaseTables"),
             )
@@ -9136,7 +9192,7 @@ impl ::std::future::IntoFuture for GetDatabaseTableFields {
         ::std::vec::Vec<crate::types::DataField>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         if let ::std::option::Option::Some(v) = &self.database {
             p.arg("qDatabase", v);
@@ -9151,7 +9207,7 @@ impl ::std::future::IntoFuture for GetDatabaseTableFields {
                     .delta("qFields"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::DataField>,
                 >(ctx, raw, "qFields", "Doc.GetDatabaseTableFields"),
             )
@@ -9222,7 +9278,7 @@ impl ::std::future::IntoFuture for GetDatabaseTablePreview {
     type Output = ::qix_runtime::Result<GetDatabaseTablePreviewOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<GetDatabaseTablePreviewOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         if let ::std::option::Option::Some(v) = &self.database {
             p.arg("qDatabase", v);
@@ -9241,7 +9297,7 @@ impl ::std::future::IntoFuture for GetDatabaseTablePreview {
                 self.call_options,
                 |s, raw| GetDatabaseTablePreviewOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         GetDatabaseTablePreviewOutputRaw,
                     >(raw, "Doc.GetDatabaseTablePreview")?,
                 ),
@@ -9249,7 +9305,8 @@ impl ::std::future::IntoFuture for GetDatabaseTablePreview {
     }
 }
 /// Everything [`Doc::get_database_table_preview`] returns (`Doc.GetDatabaseTablePreview`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct GetDatabaseTablePreviewOutput {
     /// Wire name: `qPreview`.
     pub preview: ::std::vec::Vec<crate::types::DataRecord>,
@@ -9271,14 +9328,14 @@ impl<'de> ::serde::Deserialize<'de> for GetDatabaseTablePreviewOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GetDatabaseTablePreviewOutputRaw::default();
-        <GetDatabaseTablePreviewOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GetDatabaseTablePreviewOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GetDatabaseTablePreviewOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for GetDatabaseTablePreviewOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -9295,11 +9352,11 @@ impl ::qix_runtime::de::DecodeInPlace for GetDatabaseTablePreviewOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qPreview" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.preview,
                             )?;
@@ -9372,7 +9429,7 @@ impl ::std::future::IntoFuture for GetFolderItemsForConnection {
         ::std::vec::Vec<crate::types::FolderItem>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         if let ::std::option::Option::Some(v) = &self.relative_path {
             p.arg("qRelativePath", v);
@@ -9383,7 +9440,7 @@ impl ::std::future::IntoFuture for GetFolderItemsForConnection {
                     .delta("qFolderItems"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::FolderItem>,
                 >(ctx, raw, "qFolderItems", "Doc.GetFolderItemsForConnection"),
             )
@@ -9432,7 +9489,7 @@ impl ::std::future::IntoFuture for GuessFileType {
     type Output = ::qix_runtime::Result<crate::types::FileDataFormat>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::FileDataFormat>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         if let ::std::option::Option::Some(v) = &self.relative_path {
             p.arg("qRelativePath", v);
@@ -9442,7 +9499,7 @@ impl ::std::future::IntoFuture for GuessFileType {
                 ::qix_runtime::MethodInfo::new("GuessFileType").delta("qDataFormat"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::FileDataFormat,
                 >(ctx, raw, "qDataFormat", "Doc.GuessFileType"),
             )
@@ -9494,7 +9551,7 @@ impl ::std::future::IntoFuture for GetFileTables {
         ::std::vec::Vec<crate::types::DataTable>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         if let ::std::option::Option::Some(v) = &self.relative_path {
             p.arg("qRelativePath", v);
@@ -9505,7 +9562,7 @@ impl ::std::future::IntoFuture for GetFileTables {
                 ::qix_runtime::MethodInfo::new("GetFileTables").delta("qTables"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::DataTable>,
                 >(ctx, raw, "qTables", "Doc.GetFileTables"),
             )
@@ -9556,7 +9613,7 @@ impl ::std::future::IntoFuture for GetFileTableFields {
     type Output = ::qix_runtime::Result<GetFileTableFieldsOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<GetFileTableFieldsOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         if let ::std::option::Option::Some(v) = &self.relative_path {
             p.arg("qRelativePath", v);
@@ -9570,7 +9627,7 @@ impl ::std::future::IntoFuture for GetFileTableFields {
                 self.call_options,
                 |s, raw| GetFileTableFieldsOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         GetFileTableFieldsOutputRaw,
                     >(raw, "Doc.GetFileTableFields")?,
                 ),
@@ -9578,7 +9635,8 @@ impl ::std::future::IntoFuture for GetFileTableFields {
     }
 }
 /// Everything [`Doc::get_file_table_fields`] returns (`Doc.GetFileTableFields`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct GetFileTableFieldsOutput {
     /// Wire name: `qFields`.
     pub fields: ::std::vec::Vec<crate::types::DataField>,
@@ -9600,14 +9658,14 @@ impl<'de> ::serde::Deserialize<'de> for GetFileTableFieldsOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GetFileTableFieldsOutputRaw::default();
-        <GetFileTableFieldsOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GetFileTableFieldsOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GetFileTableFieldsOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for GetFileTableFieldsOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -9624,11 +9682,11 @@ impl ::qix_runtime::de::DecodeInPlace for GetFileTableFieldsOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qFields" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.fields,
                             )?;
@@ -9701,7 +9759,7 @@ impl ::std::future::IntoFuture for GetFileTablePreview {
     type Output = ::qix_runtime::Result<GetFileTablePreviewOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<GetFileTablePreviewOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         if let ::std::option::Option::Some(v) = &self.relative_path {
             p.arg("qRelativePath", v);
@@ -9715,7 +9773,7 @@ impl ::std::future::IntoFuture for GetFileTablePreview {
                 self.call_options,
                 |s, raw| GetFileTablePreviewOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         GetFileTablePreviewOutputRaw,
                     >(raw, "Doc.GetFileTablePreview")?,
                 ),
@@ -9723,7 +9781,8 @@ impl ::std::future::IntoFuture for GetFileTablePreview {
     }
 }
 /// Everything [`Doc::get_file_table_preview`] returns (`Doc.GetFileTablePreview`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct GetFileTablePreviewOutput {
     /// Wire name: `qPreview`.
     pub preview: ::std::vec::Vec<crate::types::DataRecord>,
@@ -9745,14 +9804,14 @@ impl<'de> ::serde::Deserialize<'de> for GetFileTablePreviewOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GetFileTablePreviewOutputRaw::default();
-        <GetFileTablePreviewOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GetFileTablePreviewOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GetFileTablePreviewOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for GetFileTablePreviewOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -9769,11 +9828,11 @@ impl ::qix_runtime::de::DecodeInPlace for GetFileTablePreviewOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qPreview" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.preview,
                             )?;
@@ -9847,7 +9906,7 @@ impl ::std::future::IntoFuture for GetFileTablesEx {
         ::std::vec::Vec<crate::types::DataTableEx>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnectionId", &self.connection_id);
         if let ::std::option::Option::Some(v) = &self.relative_path {
             p.arg("qRelativePath", v);
@@ -9858,7 +9917,7 @@ impl ::std::future::IntoFuture for GetFileTablesEx {
                 ::qix_runtime::MethodInfo::new("GetFileTablesEx").delta("qTables"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::DataTableEx>,
                 >(ctx, raw, "qTables", "Doc.GetFileTablesEx"),
             )
@@ -9900,7 +9959,7 @@ impl ::std::future::IntoFuture for SendGenericCommandToCustomConnector {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProvider", &self.provider);
         p.arg("qCommand", &self.command);
         p.arg("qMethod", &self.method);
@@ -9912,7 +9971,7 @@ impl ::std::future::IntoFuture for SendGenericCommandToCustomConnector {
                     .delta("qResult"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qResult", "Doc.SendGenericCommandToCustomConnector"),
             )
@@ -9951,7 +10010,7 @@ impl ::std::future::IntoFuture for SearchSuggest {
     type Output = ::qix_runtime::Result<crate::types::SearchSuggestionResult>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::SearchSuggestionResult>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qOptions", &self.options);
         p.arg("qTerms", &self.terms);
         self.object
@@ -9959,7 +10018,7 @@ impl ::std::future::IntoFuture for SearchSuggest {
                 ::qix_runtime::MethodInfo::new("SearchSuggest").delta("qResult"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::SearchSuggestionResult,
                 >(ctx, raw, "qResult", "Doc.SearchSuggest"),
             )
@@ -9999,7 +10058,7 @@ impl ::std::future::IntoFuture for SearchAssociations {
     type Output = ::qix_runtime::Result<crate::types::SearchAssociationResult>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::SearchAssociationResult>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qOptions", &self.options);
         p.arg("qTerms", &self.terms);
         p.arg("qPage", &self.page);
@@ -10008,7 +10067,7 @@ impl ::std::future::IntoFuture for SearchAssociations {
                 ::qix_runtime::MethodInfo::new("SearchAssociations").delta("qResults"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::SearchAssociationResult,
                 >(ctx, raw, "qResults", "Doc.SearchAssociations"),
             )
@@ -10056,7 +10115,7 @@ impl ::std::future::IntoFuture for SelectAssociations {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qOptions", &self.options);
         p.arg("qTerms", &self.terms);
         p.arg("qMatchIx", &self.match_ix);
@@ -10106,7 +10165,7 @@ impl ::std::future::IntoFuture for SearchResults {
     type Output = ::qix_runtime::Result<crate::types::SearchResult>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::SearchResult>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qOptions", &self.options);
         p.arg("qTerms", &self.terms);
         p.arg("qPage", &self.page);
@@ -10115,7 +10174,7 @@ impl ::std::future::IntoFuture for SearchResults {
                 ::qix_runtime::MethodInfo::new("SearchResults").delta("qResult"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::SearchResult,
                 >(ctx, raw, "qResult", "Doc.SearchResults"),
             )
@@ -10155,7 +10214,7 @@ impl ::std::future::IntoFuture for SearchObjects {
     type Output = ::qix_runtime::Result<crate::types::SearchResult>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::SearchResult>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qOptions", &self.options);
         p.arg("qTerms", &self.terms);
         p.arg("qPage", &self.page);
@@ -10164,7 +10223,7 @@ impl ::std::future::IntoFuture for SearchObjects {
                 ::qix_runtime::MethodInfo::new("SearchObjects").delta("qResult"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::SearchResult,
                 >(ctx, raw, "qResult", "Doc.SearchObjects"),
             )
@@ -10213,7 +10272,7 @@ impl ::std::future::IntoFuture for GetFieldAndColumnSamples {
         ::std::vec::Vec<crate::types::SampleResult>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qFieldsOrColumnsWithWildcards", &self.fields_or_columns_with_wildcards);
         p.arg("qMaxNumberOfValues", &self.max_number_of_values);
         if let ::std::option::Option::Some(v) = &self.rand_seed {
@@ -10225,7 +10284,7 @@ impl ::std::future::IntoFuture for GetFieldAndColumnSamples {
                     .delta("qResult"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::SampleResult>,
                 >(ctx, raw, "qResult", "Doc.GetFieldAndColumnSamples"),
             )
@@ -10262,13 +10321,13 @@ impl ::std::future::IntoFuture for GetScriptEx {
     type Output = ::qix_runtime::Result<crate::types::AppScript>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::AppScript>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetScriptEx").delta("qScript"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::AppScript,
                 >(ctx, raw, "qScript", "Doc.GetScriptEx"),
             )
@@ -10310,14 +10369,14 @@ impl ::std::future::IntoFuture for GetVariables {
         ::std::vec::Vec<crate::types::NxVariableListItem>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qListDef", &self.list_def);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetVariables").delta("qList"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxVariableListItem>,
                 >(ctx, raw, "qList", "Doc.GetVariables"),
             )
@@ -10355,7 +10414,7 @@ impl ::std::future::IntoFuture for ExpandExpression {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qExpression", &self.expression);
         self.object
             .call(
@@ -10363,7 +10422,7 @@ impl ::std::future::IntoFuture for ExpandExpression {
                     .delta("qExpandedExpression"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qExpandedExpression", "Doc.ExpandExpression"),
             )
@@ -10401,14 +10460,14 @@ impl ::std::future::IntoFuture for DestroySessionVariableById {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("DestroySessionVariableById"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroySessionVariableById"),
             )
@@ -10446,14 +10505,14 @@ impl ::std::future::IntoFuture for DestroySessionVariableByName {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qName", &self.name);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("DestroySessionVariableByName"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.DestroySessionVariableByName"),
             )
@@ -10494,13 +10553,13 @@ impl ::std::future::IntoFuture for GetGroupStates {
         ::std::vec::Vec<crate::types::GroupState>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetGroupStates").delta("qGroupStates"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::GroupState>,
                 >(ctx, raw, "qGroupStates", "Doc.GetGroupStates"),
             )
@@ -10540,14 +10599,14 @@ impl ::std::future::IntoFuture for ApplyGroupStates {
     type Output = ::qix_runtime::Result<crate::types::ApplyGroupStatesResult>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::ApplyGroupStatesResult>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qGroupStates", &self.group_states);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("ApplyGroupStates").delta("qResult"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::ApplyGroupStatesResult,
                 >(ctx, raw, "qResult", "Doc.ApplyGroupStates"),
             )
@@ -10596,7 +10655,7 @@ impl ::std::future::IntoFuture for CreateBookmarkEx {
     type Output = ::qix_runtime::Result<CreateBookmarkExOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateBookmarkExOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         if let ::std::option::Option::Some(v) = &self.object_ids_to_patch {
             p.arg("qObjectIdsToPatch", v);
@@ -10608,7 +10667,7 @@ impl ::std::future::IntoFuture for CreateBookmarkEx {
                 self.call_options,
                 |s, raw| CreateBookmarkExOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         CreateBookmarkExOutputRaw,
                     >(raw, "Doc.CreateBookmarkEx")?,
                 ),
@@ -10617,11 +10676,12 @@ impl ::std::future::IntoFuture for CreateBookmarkEx {
 }
 /// Everything [`Doc::create_bookmark_ex`] returns (`Doc.CreateBookmarkEx`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CreateBookmarkExOutput {
     /// Wire name: `qInfo`.
     pub info: crate::types::NxInfo,
     /// Wire name: `qReturn`.
-    pub r#return: crate::GenericBookmark,
+    pub bookmark: crate::GenericBookmark,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -10629,7 +10689,9 @@ pub struct CreateBookmarkExOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CreateBookmarkExOutputRaw {
     pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
-    pub(crate) r#return: ::std::option::Option<::qix_runtime::decode::ObjectRef>,
+    pub(crate) bookmark: ::std::option::Option<
+        ::qix_runtime::__private::decode::ObjectRef,
+    >,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -10638,14 +10700,14 @@ impl<'de> ::serde::Deserialize<'de> for CreateBookmarkExOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CreateBookmarkExOutputRaw::default();
-        <CreateBookmarkExOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CreateBookmarkExOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CreateBookmarkExOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for CreateBookmarkExOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -10662,11 +10724,11 @@ impl ::qix_runtime::de::DecodeInPlace for CreateBookmarkExOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.bookmark = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -10683,10 +10745,10 @@ impl CreateBookmarkExOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             info: raw.info.unwrap_or_default(),
-            r#return: crate::GenericBookmark::from_object(
-                ::qix_runtime::decode::into_object(
+            bookmark: crate::GenericBookmark::from_object(
+                ::qix_runtime::__private::decode::into_object(
                     s,
-                    raw.r#return,
+                    raw.bookmark,
                     "qReturn",
                     "Doc.CreateBookmarkEx",
                 )?,
@@ -10727,14 +10789,14 @@ impl ::std::future::IntoFuture for SaveAs {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qNewAppName", &self.new_app_name);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("SaveAs").delta("qNewAppId"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qNewAppId", "Doc.SaveAs"),
             )
@@ -10779,7 +10841,7 @@ impl ::std::future::IntoFuture for StoreTempSelectionState {
     type Output = ::qix_runtime::Result<StoreTempSelectionStateOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<StoreTempSelectionStateOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.ttl_of_temp_state {
             p.arg("qTTLOfTempState", v);
         }
@@ -10790,7 +10852,7 @@ impl ::std::future::IntoFuture for StoreTempSelectionState {
                 self.call_options,
                 |s, raw| StoreTempSelectionStateOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         StoreTempSelectionStateOutputRaw,
                     >(raw, "Doc.StoreTempSelectionState")?,
                 ),
@@ -10798,12 +10860,13 @@ impl ::std::future::IntoFuture for StoreTempSelectionState {
     }
 }
 /// Everything [`Doc::store_temp_selection_state`] returns (`Doc.StoreTempSelectionState`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct StoreTempSelectionStateOutput {
     /// Wire name: `qId`.
     pub id: ::std::string::String,
     /// Wire name: `qReturn`.
-    pub r#return: bool,
+    pub success: bool,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -10811,7 +10874,7 @@ pub struct StoreTempSelectionStateOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct StoreTempSelectionStateOutputRaw {
     pub(crate) id: ::std::option::Option<::std::string::String>,
-    pub(crate) r#return: ::std::option::Option<bool>,
+    pub(crate) success: ::std::option::Option<bool>,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -10820,14 +10883,14 @@ impl<'de> ::serde::Deserialize<'de> for StoreTempSelectionStateOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = StoreTempSelectionStateOutputRaw::default();
-        <StoreTempSelectionStateOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <StoreTempSelectionStateOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for StoreTempSelectionStateOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for StoreTempSelectionStateOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -10844,11 +10907,11 @@ impl ::qix_runtime::de::DecodeInPlace for StoreTempSelectionStateOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qId" => out.id = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.success = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -10865,7 +10928,7 @@ impl StoreTempSelectionStateOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             id: raw.id.unwrap_or_default(),
-            r#return: raw.r#return.unwrap_or_default(),
+            success: raw.success.unwrap_or_default(),
             extra: raw.extra,
         })
     }
@@ -10902,7 +10965,7 @@ impl ::std::future::IntoFuture for RestoreTempSelectionState {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
@@ -10910,7 +10973,7 @@ impl ::std::future::IntoFuture for RestoreTempSelectionState {
                     .delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     bool,
                 >(ctx, raw, "qReturn", "Doc.RestoreTempSelectionState"),
             )
@@ -10948,14 +11011,14 @@ impl ::std::future::IntoFuture for ChangeSessionAppOwner {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qNewOwnerId", &self.new_owner_id);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("ChangeSessionAppOwner"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.ChangeSessionAppOwner"),
             )
@@ -10993,14 +11056,14 @@ impl ::std::future::IntoFuture for ChangeSessionAppSpace {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qSpaceId", &self.space_id);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("ChangeSessionAppSpace"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Doc.ChangeSessionAppSpace"),
             )
@@ -11038,7 +11101,7 @@ impl ::std::future::IntoFuture for GetTableProfileData {
     type Output = ::qix_runtime::Result<crate::types::TableProfilingData>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::TableProfilingData>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qTableName", &self.table_name);
         self.object
             .call(
@@ -11046,7 +11109,7 @@ impl ::std::future::IntoFuture for GetTableProfileData {
                     .delta("qProfiling"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::TableProfilingData,
                 >(ctx, raw, "qProfiling", "Doc.GetTableProfileData"),
             )
@@ -11084,7 +11147,7 @@ impl ::std::future::IntoFuture for GetMeasureWithLabel {
     type Output = ::qix_runtime::Result<crate::GenericMeasure>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericMeasure>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qLabel", &self.label);
         self.object
             .call(
@@ -11092,7 +11155,7 @@ impl ::std::future::IntoFuture for GetMeasureWithLabel {
                 p,
                 self.call_options,
                 |s, raw| {
-                    ::qix_runtime::decode::object(
+                    ::qix_runtime::__private::decode::object(
                             s,
                             raw,
                             "qReturn",
@@ -11137,7 +11200,7 @@ impl ::std::future::IntoFuture for SearchValues {
     type Output = ::qix_runtime::Result<crate::types::SearchValueResult>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::SearchValueResult>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qOptions", &self.options);
         p.arg("qTerms", &self.terms);
         p.arg("qPage", &self.page);
@@ -11146,7 +11209,7 @@ impl ::std::future::IntoFuture for SearchValues {
                 ::qix_runtime::MethodInfo::new("SearchValues").delta("qResult"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::SearchValueResult,
                 >(ctx, raw, "qResult", "Doc.SearchValues"),
             )
@@ -11186,7 +11249,7 @@ impl ::std::future::IntoFuture for GetFieldsFromExpression {
     type Output = ::qix_runtime::Result<::std::vec::Vec<::std::string::String>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<::std::string::String>>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qExpr", &self.expr);
         self.object
             .call(
@@ -11194,7 +11257,7 @@ impl ::std::future::IntoFuture for GetFieldsFromExpression {
                     .delta("qFieldNames"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<::std::string::String>,
                 >(ctx, raw, "qFieldNames", "Doc.GetFieldsFromExpression"),
             )
@@ -11238,14 +11301,14 @@ impl ::std::future::IntoFuture for GetFieldsResourceIds {
         ::std::vec::Vec<crate::types::NxFieldResourceId>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qFieldNames", &self.field_names);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetFieldsResourceIds").delta("qFields"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxFieldResourceId>,
                 >(ctx, raw, "qFields", "Doc.GetFieldsResourceIds"),
             )
@@ -11284,7 +11347,7 @@ impl ::std::future::IntoFuture for GetExpressionBnf {
     type Output = ::qix_runtime::Result<GetExpressionBnfOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<GetExpressionBnfOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetExpressionBNF"),
@@ -11292,7 +11355,7 @@ impl ::std::future::IntoFuture for GetExpressionBnf {
                 self.call_options,
                 |s, raw| GetExpressionBnfOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         GetExpressionBnfOutputRaw,
                     >(raw, "Doc.GetExpressionBNF")?,
                 ),
@@ -11300,7 +11363,8 @@ impl ::std::future::IntoFuture for GetExpressionBnf {
     }
 }
 /// Everything [`Doc::get_expression_bnf`] returns (`Doc.GetExpressionBNF`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct GetExpressionBnfOutput {
     /// Wire name: `qBnfDefs`.
     pub bnf_defs: ::std::vec::Vec<crate::types::BNFDef>,
@@ -11322,14 +11386,14 @@ impl<'de> ::serde::Deserialize<'de> for GetExpressionBnfOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GetExpressionBnfOutputRaw::default();
-        <GetExpressionBnfOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GetExpressionBnfOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GetExpressionBnfOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for GetExpressionBnfOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -11346,11 +11410,11 @@ impl ::qix_runtime::de::DecodeInPlace for GetExpressionBnfOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qBnfDefs" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.bnf_defs,
                             )?;
@@ -11411,13 +11475,13 @@ impl ::std::future::IntoFuture for GetExpressionBnfHash {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetExpressionBNFHash").delta("qBnfHash"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qBnfHash", "Doc.GetExpressionBNFHash"),
             )
@@ -11457,7 +11521,7 @@ impl ::std::future::IntoFuture for SetProhibitBinaryLoad {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProhibit", &self.prohibit);
         self.object
             .call(
@@ -11502,14 +11566,14 @@ impl ::std::future::IntoFuture for TransformApp {
     type Output = ::qix_runtime::Result<crate::types::TransformAppResult>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::TransformAppResult>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qDstParameters", &self.dst_parameters);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("TransformApp").delta("qResult"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::TransformAppResult,
                 >(ctx, raw, "qResult", "Doc.TransformApp"),
             )
@@ -11563,7 +11627,7 @@ impl ::std::future::IntoFuture for CreateTemporaryBookmark {
     type Output = ::qix_runtime::Result<CreateTemporaryBookmarkOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateTemporaryBookmarkOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qOptions", &self.options);
         if let ::std::option::Option::Some(v) = &self.object_ids_to_patch {
             p.arg("qObjectIdsToPatch", v);
@@ -11575,7 +11639,7 @@ impl ::std::future::IntoFuture for CreateTemporaryBookmark {
                 self.call_options,
                 |s, raw| CreateTemporaryBookmarkOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         CreateTemporaryBookmarkOutputRaw,
                     >(raw, "Doc.CreateTemporaryBookmark")?,
                 ),
@@ -11583,12 +11647,13 @@ impl ::std::future::IntoFuture for CreateTemporaryBookmark {
     }
 }
 /// Everything [`Doc::create_temporary_bookmark`] returns (`Doc.CreateTemporaryBookmark`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct CreateTemporaryBookmarkOutput {
     /// Wire name: `qId`.
     pub id: ::std::string::String,
     /// Wire name: `qReturn`.
-    pub r#return: bool,
+    pub success: bool,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -11596,7 +11661,7 @@ pub struct CreateTemporaryBookmarkOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CreateTemporaryBookmarkOutputRaw {
     pub(crate) id: ::std::option::Option<::std::string::String>,
-    pub(crate) r#return: ::std::option::Option<bool>,
+    pub(crate) success: ::std::option::Option<bool>,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -11605,14 +11670,14 @@ impl<'de> ::serde::Deserialize<'de> for CreateTemporaryBookmarkOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CreateTemporaryBookmarkOutputRaw::default();
-        <CreateTemporaryBookmarkOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CreateTemporaryBookmarkOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CreateTemporaryBookmarkOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for CreateTemporaryBookmarkOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -11629,11 +11694,11 @@ impl ::qix_runtime::de::DecodeInPlace for CreateTemporaryBookmarkOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qId" => out.id = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.success = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -11650,7 +11715,7 @@ impl CreateTemporaryBookmarkOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             id: raw.id.unwrap_or_default(),
-            r#return: raw.r#return.unwrap_or_default(),
+            success: raw.success.unwrap_or_default(),
             extra: raw.extra,
         })
     }
@@ -11689,7 +11754,7 @@ impl ::std::future::IntoFuture for ApplyTemporaryBookmark {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
@@ -11697,7 +11762,7 @@ impl ::std::future::IntoFuture for ApplyTemporaryBookmark {
                     .delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     bool,
                 >(ctx, raw, "qReturn", "Doc.ApplyTemporaryBookmark"),
             )
@@ -11736,13 +11801,13 @@ impl ::std::future::IntoFuture for GetScriptMeta {
     type Output = ::qix_runtime::Result<crate::types::AppScriptMeta>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::AppScriptMeta>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetScriptMeta").delta("qMeta"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::AppScriptMeta,
                 >(ctx, raw, "qMeta", "Doc.GetScriptMeta"),
             )
@@ -11805,7 +11870,7 @@ impl ::std::future::IntoFuture for ReplaceBookmark {
     type Output = ::qix_runtime::Result<ReplaceBookmarkOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<ReplaceBookmarkOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         if let ::std::option::Option::Some(v) = &self.ignore_patches {
             p.arg("qIgnorePatches", v);
@@ -11820,7 +11885,7 @@ impl ::std::future::IntoFuture for ReplaceBookmark {
                 self.call_options,
                 |s, raw| ReplaceBookmarkOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         ReplaceBookmarkOutputRaw,
                     >(raw, "Doc.ReplaceBookmark")?,
                 ),
@@ -11829,11 +11894,12 @@ impl ::std::future::IntoFuture for ReplaceBookmark {
 }
 /// Everything [`Doc::replace_bookmark`] returns (`Doc.ReplaceBookmark`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ReplaceBookmarkOutput {
     /// Wire name: `qInfo`.
     pub info: crate::types::NxInfo,
     /// Wire name: `qReturn`.
-    pub r#return: crate::GenericBookmark,
+    pub bookmark: crate::GenericBookmark,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -11841,7 +11907,9 @@ pub struct ReplaceBookmarkOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct ReplaceBookmarkOutputRaw {
     pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
-    pub(crate) r#return: ::std::option::Option<::qix_runtime::decode::ObjectRef>,
+    pub(crate) bookmark: ::std::option::Option<
+        ::qix_runtime::__private::decode::ObjectRef,
+    >,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -11850,14 +11918,14 @@ impl<'de> ::serde::Deserialize<'de> for ReplaceBookmarkOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = ReplaceBookmarkOutputRaw::default();
-        <ReplaceBookmarkOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <ReplaceBookmarkOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for ReplaceBookmarkOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for ReplaceBookmarkOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -11874,11 +11942,11 @@ impl ::qix_runtime::de::DecodeInPlace for ReplaceBookmarkOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.bookmark = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -11895,10 +11963,10 @@ impl ReplaceBookmarkOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             info: raw.info.unwrap_or_default(),
-            r#return: crate::GenericBookmark::from_object(
-                ::qix_runtime::decode::into_object(
+            bookmark: crate::GenericBookmark::from_object(
+                ::qix_runtime::__private::decode::into_object(
                     s,
-                    raw.r#return,
+                    raw.bookmark,
                     "qReturn",
                     "Doc.ReplaceBookmark",
                 )?,
@@ -11940,7 +12008,7 @@ impl ::std::future::IntoFuture for ClearAllSoftPatches {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("ClearAllSoftPatches"),
@@ -11998,7 +12066,7 @@ impl ::std::future::IntoFuture for CommitScript {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.commit_message {
             p.arg("qCommitMessage", v);
         }

@@ -322,13 +322,13 @@ impl ::std::future::IntoFuture for GetCardinal {
     type Output = ::qix_runtime::Result<i64>;
     type IntoFuture = ::qix_runtime::CallFuture<i64>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetCardinal").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     i64,
                 >(ctx, raw, "qReturn", "Field.GetCardinal"),
             )
@@ -365,13 +365,13 @@ impl ::std::future::IntoFuture for GetAndMode {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetAndMode").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     bool,
                 >(ctx, raw, "qReturn", "Field.GetAndMode"),
             )
@@ -426,7 +426,7 @@ impl ::std::future::IntoFuture for SelectValues {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qFieldValues", &self.field_values);
         if let ::std::option::Option::Some(v) = &self.toggle_mode {
             p.arg("qToggleMode", v);
@@ -439,7 +439,7 @@ impl ::std::future::IntoFuture for SelectValues {
                 ::qix_runtime::MethodInfo::new("SelectValues").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     bool,
                 >(ctx, raw, "qReturn", "Field.SelectValues"),
             )
@@ -494,7 +494,7 @@ impl ::std::future::IntoFuture for Select {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qMatch", &self.r#match);
         if let ::std::option::Option::Some(v) = &self.soft_lock {
             p.arg("qSoftLock", v);
@@ -507,7 +507,7 @@ impl ::std::future::IntoFuture for Select {
                 ::qix_runtime::MethodInfo::new("Select").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     bool,
                 >(ctx, raw, "qReturn", "Field.Select"),
             )
@@ -562,7 +562,7 @@ impl ::std::future::IntoFuture for ToggleSelect {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qMatch", &self.r#match);
         if let ::std::option::Option::Some(v) = &self.soft_lock {
             p.arg("qSoftLock", v);
@@ -575,7 +575,7 @@ impl ::std::future::IntoFuture for ToggleSelect {
                 ::qix_runtime::MethodInfo::new("ToggleSelect").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     bool,
                 >(ctx, raw, "qReturn", "Field.ToggleSelect"),
             )
@@ -621,7 +621,7 @@ impl ::std::future::IntoFuture for ClearAllButThis {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.soft_lock {
             p.arg("qSoftLock", v);
         }
@@ -630,7 +630,7 @@ impl ::std::future::IntoFuture for ClearAllButThis {
                 ::qix_runtime::MethodInfo::new("ClearAllButThis").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     bool,
                 >(ctx, raw, "qReturn", "Field.ClearAllButThis"),
             )
@@ -676,7 +676,7 @@ impl ::std::future::IntoFuture for SelectPossible {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.soft_lock {
             p.arg("qSoftLock", v);
         }
@@ -685,7 +685,7 @@ impl ::std::future::IntoFuture for SelectPossible {
                 ::qix_runtime::MethodInfo::new("SelectPossible").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     bool,
                 >(ctx, raw, "qReturn", "Field.SelectPossible"),
             )
@@ -731,7 +731,7 @@ impl ::std::future::IntoFuture for SelectExcluded {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.soft_lock {
             p.arg("qSoftLock", v);
         }
@@ -740,7 +740,7 @@ impl ::std::future::IntoFuture for SelectExcluded {
                 ::qix_runtime::MethodInfo::new("SelectExcluded").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     bool,
                 >(ctx, raw, "qReturn", "Field.SelectExcluded"),
             )
@@ -786,7 +786,7 @@ impl ::std::future::IntoFuture for SelectAll {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.soft_lock {
             p.arg("qSoftLock", v);
         }
@@ -795,7 +795,7 @@ impl ::std::future::IntoFuture for SelectAll {
                 ::qix_runtime::MethodInfo::new("SelectAll").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     bool,
                 >(ctx, raw, "qReturn", "Field.SelectAll"),
             )
@@ -832,13 +832,13 @@ impl ::std::future::IntoFuture for Lock {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("Lock").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     bool,
                 >(ctx, raw, "qReturn", "Field.Lock"),
             )
@@ -875,13 +875,13 @@ impl ::std::future::IntoFuture for Unlock {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("Unlock").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     bool,
                 >(ctx, raw, "qReturn", "Field.Unlock"),
             )
@@ -918,13 +918,13 @@ impl ::std::future::IntoFuture for GetNxProperties {
     type Output = ::qix_runtime::Result<crate::types::NxFieldProperties>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxFieldProperties>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetNxProperties").delta("qProperties"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::NxFieldProperties,
                 >(ctx, raw, "qProperties", "Field.GetNxProperties"),
             )
@@ -962,7 +962,7 @@ impl ::std::future::IntoFuture for SetNxProperties {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProperties", &self.properties);
         self.object
             .call(
@@ -1005,7 +1005,7 @@ impl ::std::future::IntoFuture for SetAndMode {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qAndMode", &self.and_mode);
         self.object
             .call(
@@ -1056,7 +1056,7 @@ impl ::std::future::IntoFuture for SelectAlternative {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.soft_lock {
             p.arg("qSoftLock", v);
         }
@@ -1065,7 +1065,7 @@ impl ::std::future::IntoFuture for SelectAlternative {
                 ::qix_runtime::MethodInfo::new("SelectAlternative").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     bool,
                 >(ctx, raw, "qReturn", "Field.SelectAlternative"),
             )
@@ -1113,7 +1113,7 @@ impl ::std::future::IntoFuture for LowLevelSelect {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qValues", &self.values);
         p.arg("qToggleMode", &self.toggle_mode);
         if let ::std::option::Option::Some(v) = &self.soft_lock {
@@ -1124,7 +1124,7 @@ impl ::std::future::IntoFuture for LowLevelSelect {
                 ::qix_runtime::MethodInfo::new("LowLevelSelect").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     bool,
                 >(ctx, raw, "qReturn", "Field.LowLevelSelect"),
             )
@@ -1161,13 +1161,13 @@ impl ::std::future::IntoFuture for Clear {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("Clear").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     bool,
                 >(ctx, raw, "qReturn", "Field.Clear"),
             )

@@ -340,7 +340,7 @@ impl ::std::future::IntoFuture for GetFieldValues {
         ::std::vec::Vec<crate::types::FieldValue>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qField", &self.field);
         p.arg("qGetExcludedValues", &self.get_excluded_values);
         p.arg("qDataPage", &self.data_page);
@@ -349,7 +349,7 @@ impl ::std::future::IntoFuture for GetFieldValues {
                 ::qix_runtime::MethodInfo::new("GetFieldValues").delta("qFieldValues"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::FieldValue>,
                 >(ctx, raw, "qFieldValues", "GenericBookmark.GetFieldValues"),
             )
@@ -393,7 +393,7 @@ impl ::std::future::IntoFuture for GetFieldValuesEx {
         ::std::vec::Vec<crate::types::StateFieldValues>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qField", &self.field);
         p.arg("qGetExcludedValues", &self.get_excluded_values);
         p.arg("qDataPages", &self.data_pages);
@@ -402,7 +402,7 @@ impl ::std::future::IntoFuture for GetFieldValuesEx {
                 ::qix_runtime::MethodInfo::new("GetFieldValuesEx").delta("qFieldValues"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::StateFieldValues>,
                 >(ctx, raw, "qFieldValues", "GenericBookmark.GetFieldValuesEx"),
             )
@@ -439,13 +439,13 @@ impl ::std::future::IntoFuture for GetLayout {
     type Output = ::qix_runtime::Result<crate::types::GenericBookmarkLayout>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericBookmarkLayout>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetLayout").delta("qLayout"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::GenericBookmarkLayout,
                 >(ctx, raw, "qLayout", "GenericBookmark.GetLayout"),
             )
@@ -483,7 +483,7 @@ impl ::std::future::IntoFuture for ApplyPatches {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPatches", &self.patches);
         self.object
             .call(
@@ -526,7 +526,7 @@ impl ::std::future::IntoFuture for SetProperties {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         self.object
             .call(
@@ -568,13 +568,13 @@ impl ::std::future::IntoFuture for GetProperties {
     type Output = ::qix_runtime::Result<crate::types::GenericBookmarkProperties>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericBookmarkProperties>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetProperties").delta("qProp"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::GenericBookmarkProperties,
                 >(ctx, raw, "qProp", "GenericBookmark.GetProperties"),
             )
@@ -611,13 +611,13 @@ impl ::std::future::IntoFuture for GetInfo {
     type Output = ::qix_runtime::Result<crate::types::NxInfo>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxInfo>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetInfo").delta("qInfo"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::NxInfo,
                 >(ctx, raw, "qInfo", "GenericBookmark.GetInfo"),
             )
@@ -654,13 +654,13 @@ impl ::std::future::IntoFuture for Apply {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("Apply"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericBookmark.Apply"),
             )
@@ -701,13 +701,13 @@ impl ::std::future::IntoFuture for ApplyAndVerify {
         crate::types::BookmarkApplyAndVerifyResult,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("ApplyAndVerify").delta("qResult"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::BookmarkApplyAndVerifyResult,
                 >(ctx, raw, "qResult", "GenericBookmark.ApplyAndVerify"),
             )
@@ -744,7 +744,7 @@ impl ::std::future::IntoFuture for Publish {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("Publish"),
@@ -785,7 +785,7 @@ impl ::std::future::IntoFuture for UnPublish {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("UnPublish"),
@@ -826,7 +826,7 @@ impl ::std::future::IntoFuture for Approve {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("Approve"),
@@ -867,7 +867,7 @@ impl ::std::future::IntoFuture for UnApprove {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("UnApprove"),

@@ -229,13 +229,13 @@ impl ::std::future::IntoFuture for GetLayout {
     type Output = ::qix_runtime::Result<crate::types::GenericMeasureLayout>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericMeasureLayout>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetLayout").delta("qLayout"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::GenericMeasureLayout,
                 >(ctx, raw, "qLayout", "GenericMeasure.GetLayout"),
             )
@@ -273,7 +273,7 @@ impl ::std::future::IntoFuture for ApplyPatches {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPatches", &self.patches);
         self.object
             .call(
@@ -316,7 +316,7 @@ impl ::std::future::IntoFuture for SetProperties {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         self.object
             .call(
@@ -358,13 +358,13 @@ impl ::std::future::IntoFuture for GetProperties {
     type Output = ::qix_runtime::Result<crate::types::GenericMeasureProperties>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericMeasureProperties>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetProperties").delta("qProp"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::GenericMeasureProperties,
                 >(ctx, raw, "qProp", "GenericMeasure.GetProperties"),
             )
@@ -401,13 +401,13 @@ impl ::std::future::IntoFuture for GetInfo {
     type Output = ::qix_runtime::Result<crate::types::NxInfo>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxInfo>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetInfo").delta("qInfo"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::NxInfo,
                 >(ctx, raw, "qInfo", "GenericMeasure.GetInfo"),
             )
@@ -444,13 +444,13 @@ impl ::std::future::IntoFuture for GetMeasure {
     type Output = ::qix_runtime::Result<crate::types::NxLibraryMeasureDef>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxLibraryMeasureDef>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetMeasure").delta("qMeasure"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::NxLibraryMeasureDef,
                 >(ctx, raw, "qMeasure", "GenericMeasure.GetMeasure"),
             )
@@ -491,13 +491,13 @@ impl ::std::future::IntoFuture for GetLinkedObjects {
         ::std::vec::Vec<crate::types::NxLinkedObjectInfo>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetLinkedObjects").delta("qItems"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxLinkedObjectInfo>,
                 >(ctx, raw, "qItems", "GenericMeasure.GetLinkedObjects"),
             )
@@ -534,7 +534,7 @@ impl ::std::future::IntoFuture for Publish {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("Publish"),
@@ -575,7 +575,7 @@ impl ::std::future::IntoFuture for UnPublish {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("UnPublish"),
@@ -616,7 +616,7 @@ impl ::std::future::IntoFuture for Approve {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("Approve"),
@@ -657,7 +657,7 @@ impl ::std::future::IntoFuture for UnApprove {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("UnApprove"),

@@ -1824,13 +1824,13 @@ impl ::std::future::IntoFuture for GetLayout {
     type Output = ::qix_runtime::Result<crate::types::GenericObjectLayout>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericObjectLayout>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetLayout").delta("qLayout"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::GenericObjectLayout,
                 >(ctx, raw, "qLayout", "GenericObject.GetLayout"),
             )
@@ -1871,7 +1871,7 @@ impl ::std::future::IntoFuture for GetListObjectData {
         ::std::vec::Vec<crate::types::NxDataPage>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qPages", &self.pages);
         self.object
@@ -1879,7 +1879,7 @@ impl ::std::future::IntoFuture for GetListObjectData {
                 ::qix_runtime::MethodInfo::new("GetListObjectData").delta("qDataPages"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxDataPage>,
                 >(ctx, raw, "qDataPages", "GenericObject.GetListObjectData"),
             )
@@ -1920,7 +1920,7 @@ impl ::std::future::IntoFuture for GetHyperCubeData {
         ::std::vec::Vec<crate::types::NxDataPage>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qPages", &self.pages);
         self.object
@@ -1928,7 +1928,7 @@ impl ::std::future::IntoFuture for GetHyperCubeData {
                 ::qix_runtime::MethodInfo::new("GetHyperCubeData").delta("qDataPages"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxDataPage>,
                 >(ctx, raw, "qDataPages", "GenericObject.GetHyperCubeData"),
             )
@@ -1971,7 +1971,7 @@ impl ::std::future::IntoFuture for GetHyperCubeReducedData {
         ::std::vec::Vec<crate::types::NxDataPage>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qPages", &self.pages);
         p.arg("qZoomFactor", &self.zoom_factor);
@@ -1982,7 +1982,7 @@ impl ::std::future::IntoFuture for GetHyperCubeReducedData {
                     .delta("qDataPages"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxDataPage>,
                 >(ctx, raw, "qDataPages", "GenericObject.GetHyperCubeReducedData"),
             )
@@ -2023,7 +2023,7 @@ impl ::std::future::IntoFuture for GetHyperCubePivotData {
         ::std::vec::Vec<crate::types::NxPivotPage>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qPages", &self.pages);
         self.object
@@ -2032,7 +2032,7 @@ impl ::std::future::IntoFuture for GetHyperCubePivotData {
                     .delta("qDataPages"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxPivotPage>,
                 >(ctx, raw, "qDataPages", "GenericObject.GetHyperCubePivotData"),
             )
@@ -2082,7 +2082,7 @@ impl ::std::future::IntoFuture for GetHyperCubeStackData {
         ::std::vec::Vec<crate::types::NxStackPage>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qPages", &self.pages);
         if let ::std::option::Option::Some(v) = &self.max_nbr_cells {
@@ -2094,7 +2094,7 @@ impl ::std::future::IntoFuture for GetHyperCubeStackData {
                     .delta("qDataPages"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxStackPage>,
                 >(ctx, raw, "qDataPages", "GenericObject.GetHyperCubeStackData"),
             )
@@ -2142,7 +2142,7 @@ impl ::std::future::IntoFuture for GetHyperCubeContinuousData {
     type Output = ::qix_runtime::Result<GetHyperCubeContinuousDataOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<GetHyperCubeContinuousDataOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qOptions", &self.options);
         if let ::std::option::Option::Some(v) = &self.reverse_sort {
@@ -2155,7 +2155,7 @@ impl ::std::future::IntoFuture for GetHyperCubeContinuousData {
                 self.call_options,
                 |s, raw| GetHyperCubeContinuousDataOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         GetHyperCubeContinuousDataOutputRaw,
                     >(raw, "GenericObject.GetHyperCubeContinuousData")?,
                 ),
@@ -2163,7 +2163,8 @@ impl ::std::future::IntoFuture for GetHyperCubeContinuousData {
     }
 }
 /// Everything [`GenericObject::get_hyper_cube_continuous_data`] returns (`GenericObject.GetHyperCubeContinuousData`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct GetHyperCubeContinuousDataOutput {
     /// Wire name: `qDataPages`.
     pub data_pages: ::std::vec::Vec<crate::types::NxDataPage>,
@@ -2185,14 +2186,15 @@ impl<'de> ::serde::Deserialize<'de> for GetHyperCubeContinuousDataOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GetHyperCubeContinuousDataOutputRaw::default();
-        <GetHyperCubeContinuousDataOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GetHyperCubeContinuousDataOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GetHyperCubeContinuousDataOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace
+for GetHyperCubeContinuousDataOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -2209,11 +2211,11 @@ impl ::qix_runtime::de::DecodeInPlace for GetHyperCubeContinuousDataOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qDataPages" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.data_pages,
                             )?;
@@ -2283,7 +2285,7 @@ impl ::std::future::IntoFuture for GetHyperCubeTreeData {
         ::std::vec::Vec<crate::types::NxTreeNode>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         if let ::std::option::Option::Some(v) = &self.node_options {
             p.arg("qNodeOptions", v);
@@ -2293,7 +2295,7 @@ impl ::std::future::IntoFuture for GetHyperCubeTreeData {
                 ::qix_runtime::MethodInfo::new("GetHyperCubeTreeData").delta("qNodes"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxTreeNode>,
                 >(ctx, raw, "qNodes", "GenericObject.GetHyperCubeTreeData"),
             )
@@ -2339,7 +2341,7 @@ impl ::std::future::IntoFuture for GetHyperCubeBinnedData {
         ::std::vec::Vec<crate::types::NxDataPage>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qPages", &self.pages);
         p.arg("qViewport", &self.viewport);
@@ -2353,7 +2355,7 @@ impl ::std::future::IntoFuture for GetHyperCubeBinnedData {
                     .delta("qDataPages"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxDataPage>,
                 >(ctx, raw, "qDataPages", "GenericObject.GetHyperCubeBinnedData"),
             )
@@ -2400,7 +2402,7 @@ impl ::std::future::IntoFuture for ApplyPatches {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPatches", &self.patches);
         if let ::std::option::Option::Some(v) = &self.soft_patch {
             p.arg("qSoftPatch", v);
@@ -2445,7 +2447,7 @@ impl ::std::future::IntoFuture for ClearSoftPatches {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("ClearSoftPatches"),
@@ -2487,7 +2489,7 @@ impl ::std::future::IntoFuture for SetProperties {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         self.object
             .call(
@@ -2529,13 +2531,13 @@ impl ::std::future::IntoFuture for GetProperties {
     type Output = ::qix_runtime::Result<crate::types::GenericObjectProperties>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericObjectProperties>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetProperties").delta("qProp"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::GenericObjectProperties,
                 >(ctx, raw, "qProp", "GenericObject.GetProperties"),
             )
@@ -2572,13 +2574,13 @@ impl ::std::future::IntoFuture for GetEffectiveProperties {
     type Output = ::qix_runtime::Result<crate::types::GenericObjectProperties>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericObjectProperties>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetEffectiveProperties").delta("qProp"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::GenericObjectProperties,
                 >(ctx, raw, "qProp", "GenericObject.GetEffectiveProperties"),
             )
@@ -2616,7 +2618,7 @@ impl ::std::future::IntoFuture for SetFullPropertyTree {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPropEntry", &self.prop_entry);
         self.object
             .call(
@@ -2658,14 +2660,14 @@ impl ::std::future::IntoFuture for GetFullPropertyTree {
     type Output = ::qix_runtime::Result<crate::types::GenericObjectEntry>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericObjectEntry>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetFullPropertyTree")
                     .delta("qPropEntry"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::GenericObjectEntry,
                 >(ctx, raw, "qPropEntry", "GenericObject.GetFullPropertyTree"),
             )
@@ -2702,13 +2704,13 @@ impl ::std::future::IntoFuture for GetInfo {
     type Output = ::qix_runtime::Result<crate::types::NxInfo>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxInfo>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetInfo").delta("qInfo"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::NxInfo,
                 >(ctx, raw, "qInfo", "GenericObject.GetInfo"),
             )
@@ -2756,7 +2758,7 @@ impl ::std::future::IntoFuture for ClearSelections {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         if let ::std::option::Option::Some(v) = &self.col_indices {
             p.arg("qColIndices", v);
@@ -2853,7 +2855,7 @@ impl ::std::future::IntoFuture for ExportData {
     type Output = ::qix_runtime::Result<ExportDataOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<ExportDataOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qFileType", &self.file_type);
         if let ::std::option::Option::Some(v) = &self.path {
             p.arg("qPath", v);
@@ -2874,7 +2876,7 @@ impl ::std::future::IntoFuture for ExportData {
                 self.call_options,
                 |s, raw| ExportDataOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         ExportDataOutputRaw,
                     >(raw, "GenericObject.ExportData")?,
                 ),
@@ -2882,7 +2884,8 @@ impl ::std::future::IntoFuture for ExportData {
     }
 }
 /// Everything [`GenericObject::export_data`] returns (`GenericObject.ExportData`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ExportDataOutput {
     /// Wire name: `qUrl`.
     pub url: ::std::string::String,
@@ -2904,14 +2907,14 @@ impl<'de> ::serde::Deserialize<'de> for ExportDataOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = ExportDataOutputRaw::default();
-        <ExportDataOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <ExportDataOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for ExportDataOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for ExportDataOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -2928,7 +2931,7 @@ impl ::qix_runtime::de::DecodeInPlace for ExportDataOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qUrl" => out.url = map.next_value()?,
@@ -3000,7 +3003,7 @@ impl ::std::future::IntoFuture for SelectListObjectValues {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qValues", &self.values);
         p.arg("qToggleMode", &self.toggle_mode);
@@ -3012,7 +3015,7 @@ impl ::std::future::IntoFuture for SelectListObjectValues {
                 ::qix_runtime::MethodInfo::new("SelectListObjectValues"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectListObjectValues"),
             )
@@ -3059,7 +3062,7 @@ impl ::std::future::IntoFuture for SelectListObjectPossible {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         if let ::std::option::Option::Some(v) = &self.soft_lock {
             p.arg("qSoftLock", v);
@@ -3069,7 +3072,7 @@ impl ::std::future::IntoFuture for SelectListObjectPossible {
                 ::qix_runtime::MethodInfo::new("SelectListObjectPossible"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectListObjectPossible"),
             )
@@ -3116,7 +3119,7 @@ impl ::std::future::IntoFuture for SelectListObjectExcluded {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         if let ::std::option::Option::Some(v) = &self.soft_lock {
             p.arg("qSoftLock", v);
@@ -3126,7 +3129,7 @@ impl ::std::future::IntoFuture for SelectListObjectExcluded {
                 ::qix_runtime::MethodInfo::new("SelectListObjectExcluded"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectListObjectExcluded"),
             )
@@ -3173,7 +3176,7 @@ impl ::std::future::IntoFuture for SelectListObjectAlternative {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         if let ::std::option::Option::Some(v) = &self.soft_lock {
             p.arg("qSoftLock", v);
@@ -3183,7 +3186,7 @@ impl ::std::future::IntoFuture for SelectListObjectAlternative {
                 ::qix_runtime::MethodInfo::new("SelectListObjectAlternative"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectListObjectAlternative"),
             )
@@ -3230,7 +3233,7 @@ impl ::std::future::IntoFuture for SelectListObjectAll {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         if let ::std::option::Option::Some(v) = &self.soft_lock {
             p.arg("qSoftLock", v);
@@ -3240,7 +3243,7 @@ impl ::std::future::IntoFuture for SelectListObjectAll {
                 ::qix_runtime::MethodInfo::new("SelectListObjectAll"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectListObjectAll"),
             )
@@ -3288,7 +3291,7 @@ impl ::std::future::IntoFuture for SelectListObjectContinuousRange {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qRanges", &self.ranges);
         if let ::std::option::Option::Some(v) = &self.soft_lock {
@@ -3299,7 +3302,7 @@ impl ::std::future::IntoFuture for SelectListObjectContinuousRange {
                 ::qix_runtime::MethodInfo::new("SelectListObjectContinuousRange"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectListObjectContinuousRange"),
             )
@@ -3338,7 +3341,7 @@ impl ::std::future::IntoFuture for SearchListObjectFor {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qMatch", &self.r#match);
         self.object
@@ -3346,7 +3349,7 @@ impl ::std::future::IntoFuture for SearchListObjectFor {
                 ::qix_runtime::MethodInfo::new("SearchListObjectFor"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SearchListObjectFor"),
             )
@@ -3384,7 +3387,7 @@ impl ::std::future::IntoFuture for AbortListObjectSearch {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         self.object
             .call(
@@ -3437,7 +3440,7 @@ impl ::std::future::IntoFuture for AcceptListObjectSearch {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qToggleMode", &self.toggle_mode);
         if let ::std::option::Option::Some(v) = &self.soft_lock {
@@ -3487,7 +3490,7 @@ impl ::std::future::IntoFuture for ExpandLeft {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qRow", &self.row);
         p.arg("qCol", &self.col);
@@ -3536,7 +3539,7 @@ impl ::std::future::IntoFuture for ExpandTop {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qRow", &self.row);
         p.arg("qCol", &self.col);
@@ -3585,7 +3588,7 @@ impl ::std::future::IntoFuture for CollapseLeft {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qRow", &self.row);
         p.arg("qCol", &self.col);
@@ -3634,7 +3637,7 @@ impl ::std::future::IntoFuture for CollapseTop {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qRow", &self.row);
         p.arg("qCol", &self.col);
@@ -3682,7 +3685,7 @@ impl ::std::future::IntoFuture for DrillUp {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qDimNo", &self.dim_no);
         p.arg("qNbrSteps", &self.nbr_steps);
@@ -3737,7 +3740,7 @@ impl ::std::future::IntoFuture for Lock {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         if let ::std::option::Option::Some(v) = &self.col_indices {
             p.arg("qColIndices", v);
@@ -3793,7 +3796,7 @@ impl ::std::future::IntoFuture for Unlock {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         if let ::std::option::Option::Some(v) = &self.col_indices {
             p.arg("qColIndices", v);
@@ -3843,7 +3846,7 @@ impl ::std::future::IntoFuture for StepCycle {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qDimNo", &self.dim_no);
         p.arg("qNbrSteps", &self.nbr_steps);
@@ -3892,7 +3895,7 @@ impl ::std::future::IntoFuture for SetActiveField {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qDimNo", &self.dim_no);
         p.arg("qNewIndex", &self.new_index);
@@ -3940,7 +3943,7 @@ impl ::std::future::IntoFuture for SelectHyperCubeValues {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qDimNo", &self.dim_no);
         p.arg("qValues", &self.values);
@@ -3950,7 +3953,7 @@ impl ::std::future::IntoFuture for SelectHyperCubeValues {
                 ::qix_runtime::MethodInfo::new("SelectHyperCubeValues"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectHyperCubeValues"),
             )
@@ -4007,7 +4010,7 @@ impl ::std::future::IntoFuture for SelectHyperCubeCells {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qRowIndices", &self.row_indices);
         p.arg("qColIndices", &self.col_indices);
@@ -4022,7 +4025,7 @@ impl ::std::future::IntoFuture for SelectHyperCubeCells {
                 ::qix_runtime::MethodInfo::new("SelectHyperCubeCells"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectHyperCubeCells"),
             )
@@ -4078,7 +4081,7 @@ impl ::std::future::IntoFuture for SelectPivotCells {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qSelections", &self.selections);
         if let ::std::option::Option::Some(v) = &self.soft_lock {
@@ -4092,7 +4095,7 @@ impl ::std::future::IntoFuture for SelectPivotCells {
                 ::qix_runtime::MethodInfo::new("SelectPivotCells"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectPivotCells"),
             )
@@ -4161,7 +4164,7 @@ impl ::std::future::IntoFuture for RangeSelectHyperCubeValues {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qRanges", &self.ranges);
         if let ::std::option::Option::Some(v) = &self.columns_to_select {
@@ -4178,7 +4181,7 @@ impl ::std::future::IntoFuture for RangeSelectHyperCubeValues {
                 ::qix_runtime::MethodInfo::new("RangeSelectHyperCubeValues"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.RangeSelectHyperCubeValues"),
             )
@@ -4237,7 +4240,7 @@ impl ::std::future::IntoFuture for MultiRangeSelectHyperCubeValues {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qRanges", &self.ranges);
         if let ::std::option::Option::Some(v) = &self.or_mode {
@@ -4251,7 +4254,7 @@ impl ::std::future::IntoFuture for MultiRangeSelectHyperCubeValues {
                 ::qix_runtime::MethodInfo::new("MultiRangeSelectHyperCubeValues"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.MultiRangeSelectHyperCubeValues"),
             )
@@ -4306,7 +4309,7 @@ impl ::std::future::IntoFuture for MultiRangeSelectTreeDataValues {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qRanges", &self.ranges);
         if let ::std::option::Option::Some(v) = &self.or_mode {
@@ -4320,7 +4323,7 @@ impl ::std::future::IntoFuture for MultiRangeSelectTreeDataValues {
                 ::qix_runtime::MethodInfo::new("MultiRangeSelectTreeDataValues"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.MultiRangeSelectTreeDataValues"),
             )
@@ -4368,7 +4371,7 @@ impl ::std::future::IntoFuture for SelectHyperCubeContinuousRange {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qRanges", &self.ranges);
         if let ::std::option::Option::Some(v) = &self.soft_lock {
@@ -4379,7 +4382,7 @@ impl ::std::future::IntoFuture for SelectHyperCubeContinuousRange {
                 ::qix_runtime::MethodInfo::new("SelectHyperCubeContinuousRange"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.SelectHyperCubeContinuousRange"),
             )
@@ -4417,7 +4420,7 @@ impl ::std::future::IntoFuture for GetChild {
     type Output = ::qix_runtime::Result<crate::GenericObject>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericObject>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
@@ -4425,7 +4428,7 @@ impl ::std::future::IntoFuture for GetChild {
                 p,
                 self.call_options,
                 |s, raw| {
-                    ::qix_runtime::decode::object(
+                    ::qix_runtime::__private::decode::object(
                             s,
                             raw,
                             "qReturn",
@@ -4467,14 +4470,14 @@ impl ::std::future::IntoFuture for GetParent {
     type Output = ::qix_runtime::Result<crate::GenericObject>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericObject>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetParent").opens(),
                 p,
                 self.call_options,
                 |s, raw| {
-                    ::qix_runtime::decode::object(
+                    ::qix_runtime::__private::decode::object(
                             s,
                             raw,
                             "qReturn",
@@ -4516,13 +4519,13 @@ impl ::std::future::IntoFuture for GetChildInfos {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::NxInfo>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<crate::types::NxInfo>>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetChildInfos").delta("qInfos"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxInfo>,
                 >(ctx, raw, "qInfos", "GenericObject.GetChildInfos"),
             )
@@ -4572,7 +4575,7 @@ impl ::std::future::IntoFuture for CreateChild {
     type Output = ::qix_runtime::Result<CreateChildOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateChildOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         if let ::std::option::Option::Some(v) = &self.prop_for_this {
             p.arg("qPropForThis", v);
@@ -4584,7 +4587,7 @@ impl ::std::future::IntoFuture for CreateChild {
                 self.call_options,
                 |s, raw| CreateChildOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         CreateChildOutputRaw,
                     >(raw, "GenericObject.CreateChild")?,
                 ),
@@ -4593,11 +4596,12 @@ impl ::std::future::IntoFuture for CreateChild {
 }
 /// Everything [`GenericObject::create_child`] returns (`GenericObject.CreateChild`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CreateChildOutput {
     /// Wire name: `qInfo`.
     pub info: crate::types::NxInfo,
     /// Wire name: `qReturn`.
-    pub r#return: crate::GenericObject,
+    pub object: crate::GenericObject,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -4605,7 +4609,9 @@ pub struct CreateChildOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CreateChildOutputRaw {
     pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
-    pub(crate) r#return: ::std::option::Option<::qix_runtime::decode::ObjectRef>,
+    pub(crate) object: ::std::option::Option<
+        ::qix_runtime::__private::decode::ObjectRef,
+    >,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -4614,14 +4620,14 @@ impl<'de> ::serde::Deserialize<'de> for CreateChildOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CreateChildOutputRaw::default();
-        <CreateChildOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CreateChildOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CreateChildOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for CreateChildOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -4638,11 +4644,11 @@ impl ::qix_runtime::de::DecodeInPlace for CreateChildOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.object = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -4659,10 +4665,10 @@ impl CreateChildOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             info: raw.info.unwrap_or_default(),
-            r#return: crate::GenericObject::from_object(
-                ::qix_runtime::decode::into_object(
+            object: crate::GenericObject::from_object(
+                ::qix_runtime::__private::decode::into_object(
                     s,
-                    raw.r#return,
+                    raw.object,
                     "qReturn",
                     "GenericObject.CreateChild",
                 )?,
@@ -4715,7 +4721,7 @@ impl ::std::future::IntoFuture for DestroyChild {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         if let ::std::option::Option::Some(v) = &self.prop_for_this {
             p.arg("qPropForThis", v);
@@ -4725,7 +4731,7 @@ impl ::std::future::IntoFuture for DestroyChild {
                 ::qix_runtime::MethodInfo::new("DestroyChild"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "GenericObject.DestroyChild"),
             )
@@ -4774,7 +4780,7 @@ impl ::std::future::IntoFuture for DestroyAllChildren {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.prop_for_this {
             p.arg("qPropForThis", v);
         }
@@ -4819,7 +4825,7 @@ impl ::std::future::IntoFuture for SetChildArrayOrder {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qIds", &self.ids);
         self.object
             .call(
@@ -4865,13 +4871,13 @@ impl ::std::future::IntoFuture for GetLinkedObjects {
         ::std::vec::Vec<crate::types::NxLinkedObjectInfo>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetLinkedObjects").delta("qItems"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxLinkedObjectInfo>,
                 >(ctx, raw, "qItems", "GenericObject.GetLinkedObjects"),
             )
@@ -4909,7 +4915,7 @@ impl ::std::future::IntoFuture for CopyFrom {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qFromId", &self.from_id);
         self.object
             .call(
@@ -4952,7 +4958,7 @@ impl ::std::future::IntoFuture for BeginSelections {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPaths", &self.paths);
         self.object
             .call(
@@ -4995,7 +5001,7 @@ impl ::std::future::IntoFuture for EndSelections {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qAccept", &self.accept);
         self.object
             .call(
@@ -5037,7 +5043,7 @@ impl ::std::future::IntoFuture for ResetMadeSelections {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("ResetMadeSelections"),
@@ -5079,7 +5085,7 @@ impl ::std::future::IntoFuture for EmbedSnapshotObject {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qId", &self.id);
         self.object
             .call(
@@ -5121,14 +5127,14 @@ impl ::std::future::IntoFuture for GetSnapshotObject {
     type Output = ::qix_runtime::Result<crate::GenericObject>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericObject>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetSnapshotObject").opens(),
                 p,
                 self.call_options,
                 |s, raw| {
-                    ::qix_runtime::decode::object(
+                    ::qix_runtime::__private::decode::object(
                             s,
                             raw,
                             "qReturn",
@@ -5170,7 +5176,7 @@ impl ::std::future::IntoFuture for Publish {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("Publish"),
@@ -5211,7 +5217,7 @@ impl ::std::future::IntoFuture for UnPublish {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("UnPublish"),
@@ -5252,7 +5258,7 @@ impl ::std::future::IntoFuture for Approve {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("Approve"),
@@ -5293,7 +5299,7 @@ impl ::std::future::IntoFuture for UnApprove {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("UnApprove"),
@@ -5351,7 +5357,7 @@ impl ::std::future::IntoFuture for CreateGroup {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qGroupDef", &self.group_def);
         if let ::std::option::Option::Some(v) = &self.target_group_id {
@@ -5362,7 +5368,7 @@ impl ::std::future::IntoFuture for CreateGroup {
                 ::qix_runtime::MethodInfo::new("CreateGroup").delta("qGroupId"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qGroupId", "GenericObject.CreateGroup"),
             )
@@ -5429,7 +5435,7 @@ impl ::std::future::IntoFuture for AddGroupMembers {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qMembers", &self.members);
         if let ::std::option::Option::Some(v) = &self.target_group_id {
@@ -5495,7 +5501,7 @@ impl ::std::future::IntoFuture for RemoveGroupMembers {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qMembers", &self.members);
         if let ::std::option::Option::Some(v) = &self.target_group_id {
@@ -5545,7 +5551,7 @@ impl ::std::future::IntoFuture for RemoveGroup {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qGroupId", &self.group_id);
         self.object
@@ -5605,7 +5611,7 @@ impl ::std::future::IntoFuture for SetGroupLabel {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         p.arg("qNewLabel", &self.new_label);
         if let ::std::option::Option::Some(v) = &self.target_group_id {

@@ -229,13 +229,13 @@ impl ::std::future::IntoFuture for GetLayout {
     type Output = ::qix_runtime::Result<crate::types::GenericVariableLayout>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericVariableLayout>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetLayout").delta("qLayout"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::GenericVariableLayout,
                 >(ctx, raw, "qLayout", "GenericVariable.GetLayout"),
             )
@@ -273,7 +273,7 @@ impl ::std::future::IntoFuture for ApplyPatches {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPatches", &self.patches);
         self.object
             .call(
@@ -316,7 +316,7 @@ impl ::std::future::IntoFuture for SetProperties {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProp", &self.prop);
         self.object
             .call(
@@ -358,13 +358,13 @@ impl ::std::future::IntoFuture for GetProperties {
     type Output = ::qix_runtime::Result<crate::types::GenericVariableProperties>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericVariableProperties>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetProperties").delta("qProp"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::GenericVariableProperties,
                 >(ctx, raw, "qProp", "GenericVariable.GetProperties"),
             )
@@ -401,13 +401,13 @@ impl ::std::future::IntoFuture for GetInfo {
     type Output = ::qix_runtime::Result<crate::types::NxInfo>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxInfo>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetInfo").delta("qInfo"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::NxInfo,
                 >(ctx, raw, "qInfo", "GenericVariable.GetInfo"),
             )
@@ -445,7 +445,7 @@ impl ::std::future::IntoFuture for SetStringValue {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qVal", &self.val);
         self.object
             .call(
@@ -488,8 +488,8 @@ impl ::std::future::IntoFuture for SetNumValue {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
-        p.arg("qVal", &::qix_runtime::ser::Num(self.val));
+        let mut p = ::qix_runtime::__private::Params::new();
+        p.arg("qVal", &::qix_runtime::__private::ser::Num(self.val));
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("SetNumValue"),
@@ -532,9 +532,9 @@ impl ::std::future::IntoFuture for SetDualValue {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qText", &self.text);
-        p.arg("qNum", &::qix_runtime::ser::Num(self.num));
+        p.arg("qNum", &::qix_runtime::__private::ser::Num(self.num));
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("SetDualValue"),
@@ -575,13 +575,13 @@ impl ::std::future::IntoFuture for GetRawContent {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetRawContent").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qReturn", "GenericVariable.GetRawContent"),
             )

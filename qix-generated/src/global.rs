@@ -996,7 +996,7 @@ impl ::std::future::IntoFuture for AbortRequest {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qRequestId", &self.request_id);
         self.object
             .call(
@@ -1038,7 +1038,7 @@ impl ::std::future::IntoFuture for AbortAll {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("AbortAll"),
@@ -1080,14 +1080,14 @@ impl ::std::future::IntoFuture for GetProgress {
     type Output = ::qix_runtime::Result<crate::types::ProgressData>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::ProgressData>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qRequestId", &self.request_id);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetProgress").delta("qProgressData"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::ProgressData,
                 >(ctx, raw, "qProgressData", "Global.GetProgress"),
             )
@@ -1124,13 +1124,13 @@ impl ::std::future::IntoFuture for QvVersion {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("QvVersion").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qReturn", "Global.QvVersion"),
             )
@@ -1167,13 +1167,13 @@ impl ::std::future::IntoFuture for OsVersion {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("OSVersion").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qReturn", "Global.OSVersion"),
             )
@@ -1210,13 +1210,13 @@ impl ::std::future::IntoFuture for OsName {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("OSName").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qReturn", "Global.OSName"),
             )
@@ -1253,13 +1253,13 @@ impl ::std::future::IntoFuture for QtProduct {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("QTProduct").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qReturn", "Global.QTProduct"),
             )
@@ -1298,13 +1298,13 @@ impl ::std::future::IntoFuture for GetDocList {
         ::std::vec::Vec<crate::types::DocListEntry>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetDocList").delta("qDocList"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::DocListEntry>,
                 >(ctx, raw, "qDocList", "Global.GetDocList"),
             )
@@ -1342,7 +1342,7 @@ impl ::std::future::IntoFuture for GetInteract {
     type Output = ::qix_runtime::Result<GetInteractOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<GetInteractOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qRequestId", &self.request_id);
         self.object
             .call(
@@ -1351,7 +1351,7 @@ impl ::std::future::IntoFuture for GetInteract {
                 self.call_options,
                 |s, raw| GetInteractOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         GetInteractOutputRaw,
                     >(raw, "Global.GetInteract")?,
                 ),
@@ -1359,12 +1359,13 @@ impl ::std::future::IntoFuture for GetInteract {
     }
 }
 /// Everything [`Global::get_interact`] returns (`Global.GetInteract`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct GetInteractOutput {
     /// Wire name: `qDef`.
     pub def: crate::types::InteractDef,
     /// Wire name: `qReturn`.
-    pub r#return: bool,
+    pub success: bool,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -1372,7 +1373,7 @@ pub struct GetInteractOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct GetInteractOutputRaw {
     pub(crate) def: ::std::option::Option<crate::types::InteractDef>,
-    pub(crate) r#return: ::std::option::Option<bool>,
+    pub(crate) success: ::std::option::Option<bool>,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -1381,14 +1382,14 @@ impl<'de> ::serde::Deserialize<'de> for GetInteractOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GetInteractOutputRaw::default();
-        <GetInteractOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GetInteractOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GetInteractOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for GetInteractOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -1405,11 +1406,11 @@ impl ::qix_runtime::de::DecodeInPlace for GetInteractOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qDef" => out.def = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.success = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -1426,7 +1427,7 @@ impl GetInteractOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             def: raw.def.unwrap_or_default(),
-            r#return: raw.r#return.unwrap_or_default(),
+            success: raw.success.unwrap_or_default(),
             extra: raw.extra,
         })
     }
@@ -1464,7 +1465,7 @@ impl ::std::future::IntoFuture for InteractDone {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qRequestId", &self.request_id);
         p.arg("qDef", &self.def);
         self.object
@@ -1507,13 +1508,13 @@ impl ::std::future::IntoFuture for GetAuthenticatedUser {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetAuthenticatedUser").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qReturn", "Global.GetAuthenticatedUser"),
             )
@@ -1596,7 +1597,7 @@ impl ::std::future::IntoFuture for CreateDocEx {
     type Output = ::qix_runtime::Result<CreateDocExOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateDocExOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qDocName", &self.doc_name);
         if let ::std::option::Option::Some(v) = &self.user_name {
             p.arg("qUserName", v);
@@ -1617,7 +1618,7 @@ impl ::std::future::IntoFuture for CreateDocEx {
                 self.call_options,
                 |s, raw| CreateDocExOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         CreateDocExOutputRaw,
                     >(raw, "Global.CreateDocEx")?,
                 ),
@@ -1626,11 +1627,12 @@ impl ::std::future::IntoFuture for CreateDocEx {
 }
 /// Everything [`Global::create_doc_ex`] returns (`Global.CreateDocEx`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CreateDocExOutput {
     /// Wire name: `qDocId`.
     pub doc_id: ::std::string::String,
     /// Wire name: `qReturn`.
-    pub r#return: crate::Doc,
+    pub doc: crate::Doc,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -1638,7 +1640,7 @@ pub struct CreateDocExOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CreateDocExOutputRaw {
     pub(crate) doc_id: ::std::option::Option<::std::string::String>,
-    pub(crate) r#return: ::std::option::Option<::qix_runtime::decode::ObjectRef>,
+    pub(crate) doc: ::std::option::Option<::qix_runtime::__private::decode::ObjectRef>,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -1647,14 +1649,14 @@ impl<'de> ::serde::Deserialize<'de> for CreateDocExOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CreateDocExOutputRaw::default();
-        <CreateDocExOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CreateDocExOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CreateDocExOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for CreateDocExOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -1671,11 +1673,11 @@ impl ::qix_runtime::de::DecodeInPlace for CreateDocExOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qDocId" => out.doc_id = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.doc = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -1692,10 +1694,10 @@ impl CreateDocExOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             doc_id: raw.doc_id.unwrap_or_default(),
-            r#return: crate::Doc::from_object(
-                ::qix_runtime::decode::into_object(
+            doc: crate::Doc::from_object(
+                ::qix_runtime::__private::decode::into_object(
                     s,
-                    raw.r#return,
+                    raw.doc,
                     "qReturn",
                     "Global.CreateDocEx",
                 )?,
@@ -1735,14 +1737,14 @@ impl ::std::future::IntoFuture for GetActiveDoc {
     type Output = ::qix_runtime::Result<crate::Doc>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::Doc>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetActiveDoc").opens(),
                 p,
                 self.call_options,
                 |s, raw| {
-                    ::qix_runtime::decode::object(
+                    ::qix_runtime::__private::decode::object(
                             s,
                             raw,
                             "qReturn",
@@ -1784,13 +1786,13 @@ impl ::std::future::IntoFuture for AllowCreateApp {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("AllowCreateApp").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     bool,
                 >(ctx, raw, "qReturn", "Global.AllowCreateApp"),
             )
@@ -1851,7 +1853,7 @@ impl ::std::future::IntoFuture for CreateApp {
     type Output = ::qix_runtime::Result<CreateAppOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateAppOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qAppName", &self.app_name);
         if let ::std::option::Option::Some(v) = &self.localized_script_main_section {
             p.arg("qLocalizedScriptMainSection", v);
@@ -1866,7 +1868,7 @@ impl ::std::future::IntoFuture for CreateApp {
                 self.call_options,
                 |s, raw| CreateAppOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         CreateAppOutputRaw,
                     >(raw, "Global.CreateApp")?,
                 ),
@@ -1874,7 +1876,8 @@ impl ::std::future::IntoFuture for CreateApp {
     }
 }
 /// Everything [`Global::create_app`] returns (`Global.CreateApp`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct CreateAppOutput {
     /// Wire name: `qSuccess`.
     pub success: bool,
@@ -1896,14 +1899,14 @@ impl<'de> ::serde::Deserialize<'de> for CreateAppOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CreateAppOutputRaw::default();
-        <CreateAppOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CreateAppOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CreateAppOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for CreateAppOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -1920,7 +1923,7 @@ impl ::qix_runtime::de::DecodeInPlace for CreateAppOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qSuccess" => out.success = map.next_value()?,
@@ -1978,14 +1981,14 @@ impl ::std::future::IntoFuture for DeleteApp {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qAppId", &self.app_id);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("DeleteApp"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Global.DeleteApp"),
             )
@@ -2022,13 +2025,13 @@ impl ::std::future::IntoFuture for IsDesktopMode {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("IsDesktopMode").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     bool,
                 >(ctx, raw, "qReturn", "Global.IsDesktopMode"),
             )
@@ -2066,7 +2069,7 @@ impl ::std::future::IntoFuture for CancelRequest {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qRequestId", &self.request_id);
         self.object
             .call(
@@ -2108,7 +2111,7 @@ impl ::std::future::IntoFuture for ShutdownProcess {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("ShutdownProcess"),
@@ -2149,7 +2152,7 @@ impl ::std::future::IntoFuture for ReloadExtensionList {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("ReloadExtensionList"),
@@ -2193,7 +2196,7 @@ impl ::std::future::IntoFuture for ReplaceAppFromId {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qTargetAppId", &self.target_app_id);
         p.arg("qSrcAppID", &self.src_app_id);
         p.arg("qIds", &self.ids);
@@ -2202,7 +2205,7 @@ impl ::std::future::IntoFuture for ReplaceAppFromId {
                 ::qix_runtime::MethodInfo::new("ReplaceAppFromID"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Global.ReplaceAppFromID"),
             )
@@ -2242,7 +2245,7 @@ impl ::std::future::IntoFuture for CopyApp {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qTargetAppId", &self.target_app_id);
         p.arg("qSrcAppId", &self.src_app_id);
         p.arg("qIds", &self.ids);
@@ -2251,7 +2254,7 @@ impl ::std::future::IntoFuture for CopyApp {
                 ::qix_runtime::MethodInfo::new("CopyApp"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Global.CopyApp"),
             )
@@ -2299,7 +2302,7 @@ impl ::std::future::IntoFuture for ExportApp {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qTargetPath", &self.target_path);
         p.arg("qSrcAppId", &self.src_app_id);
         p.arg("qIds", &self.ids);
@@ -2311,7 +2314,7 @@ impl ::std::future::IntoFuture for ExportApp {
                 ::qix_runtime::MethodInfo::new("ExportApp"),
                 p,
                 self.call_options,
-                |_, raw| ::qix_runtime::decode::out::<
+                |_, raw| ::qix_runtime::__private::decode::out::<
                     bool,
                 >(raw, "qSuccess", "Global.ExportApp"),
             )
@@ -2351,7 +2354,7 @@ impl ::std::future::IntoFuture for PublishApp {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qAppId", &self.app_id);
         p.arg("qName", &self.name);
         p.arg("qStreamId", &self.stream_id);
@@ -2395,13 +2398,13 @@ impl ::std::future::IntoFuture for IsPersonalMode {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("IsPersonalMode").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     bool,
                 >(ctx, raw, "qReturn", "Global.IsPersonalMode"),
             )
@@ -2438,13 +2441,13 @@ impl ::std::future::IntoFuture for GetUniqueId {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetUniqueID").delta("qUniqueID"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qUniqueID", "Global.GetUniqueID"),
             )
@@ -2525,7 +2528,7 @@ impl ::std::future::IntoFuture for OpenDoc {
     type Output = ::qix_runtime::Result<crate::Doc>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::Doc>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qDocName", &self.doc_name);
         if let ::std::option::Option::Some(v) = &self.user_name {
             p.arg("qUserName", v);
@@ -2545,7 +2548,12 @@ impl ::std::future::IntoFuture for OpenDoc {
                 p,
                 self.call_options,
                 |s, raw| {
-                    ::qix_runtime::decode::object(s, raw, "qReturn", "Global.OpenDoc")
+                    ::qix_runtime::__private::decode::object(
+                            s,
+                            raw,
+                            "qReturn",
+                            "Global.OpenDoc",
+                        )
                         .map(crate::Doc::from_object)
                 },
             )
@@ -2582,7 +2590,7 @@ impl ::std::future::IntoFuture for CreateSessionApp {
     type Output = ::qix_runtime::Result<CreateSessionAppOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateSessionAppOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("CreateSessionApp").opens(),
@@ -2590,7 +2598,7 @@ impl ::std::future::IntoFuture for CreateSessionApp {
                 self.call_options,
                 |s, raw| CreateSessionAppOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         CreateSessionAppOutputRaw,
                     >(raw, "Global.CreateSessionApp")?,
                 ),
@@ -2599,11 +2607,12 @@ impl ::std::future::IntoFuture for CreateSessionApp {
 }
 /// Everything [`Global::create_session_app`] returns (`Global.CreateSessionApp`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CreateSessionAppOutput {
     /// Wire name: `qSessionAppId`.
     pub session_app_id: ::std::string::String,
     /// Wire name: `qReturn`.
-    pub r#return: crate::Doc,
+    pub doc: crate::Doc,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -2611,7 +2620,7 @@ pub struct CreateSessionAppOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CreateSessionAppOutputRaw {
     pub(crate) session_app_id: ::std::option::Option<::std::string::String>,
-    pub(crate) r#return: ::std::option::Option<::qix_runtime::decode::ObjectRef>,
+    pub(crate) doc: ::std::option::Option<::qix_runtime::__private::decode::ObjectRef>,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -2620,14 +2629,14 @@ impl<'de> ::serde::Deserialize<'de> for CreateSessionAppOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CreateSessionAppOutputRaw::default();
-        <CreateSessionAppOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CreateSessionAppOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CreateSessionAppOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for CreateSessionAppOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -2644,11 +2653,11 @@ impl ::qix_runtime::de::DecodeInPlace for CreateSessionAppOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qSessionAppId" => out.session_app_id = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.doc = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -2665,10 +2674,10 @@ impl CreateSessionAppOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             session_app_id: raw.session_app_id.unwrap_or_default(),
-            r#return: crate::Doc::from_object(
-                ::qix_runtime::decode::into_object(
+            doc: crate::Doc::from_object(
+                ::qix_runtime::__private::decode::into_object(
                     s,
-                    raw.r#return,
+                    raw.doc,
                     "qReturn",
                     "Global.CreateSessionApp",
                 )?,
@@ -2709,7 +2718,7 @@ impl ::std::future::IntoFuture for CreateSessionAppFromApp {
     type Output = ::qix_runtime::Result<CreateSessionAppFromAppOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateSessionAppFromAppOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qSrcAppId", &self.src_app_id);
         self.object
             .call(
@@ -2718,7 +2727,7 @@ impl ::std::future::IntoFuture for CreateSessionAppFromApp {
                 self.call_options,
                 |s, raw| CreateSessionAppFromAppOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         CreateSessionAppFromAppOutputRaw,
                     >(raw, "Global.CreateSessionAppFromApp")?,
                 ),
@@ -2727,11 +2736,12 @@ impl ::std::future::IntoFuture for CreateSessionAppFromApp {
 }
 /// Everything [`Global::create_session_app_from_app`] returns (`Global.CreateSessionAppFromApp`); an out-property the engine leaves out has its default value.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CreateSessionAppFromAppOutput {
     /// Wire name: `qSessionAppId`.
     pub session_app_id: ::std::string::String,
     /// Wire name: `qReturn`.
-    pub r#return: crate::Doc,
+    pub doc: crate::Doc,
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
@@ -2739,7 +2749,7 @@ pub struct CreateSessionAppFromAppOutput {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CreateSessionAppFromAppOutputRaw {
     pub(crate) session_app_id: ::std::option::Option<::std::string::String>,
-    pub(crate) r#return: ::std::option::Option<::qix_runtime::decode::ObjectRef>,
+    pub(crate) doc: ::std::option::Option<::qix_runtime::__private::decode::ObjectRef>,
     /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
     pub(crate) extra: ::qix_runtime::Extra,
 }
@@ -2748,14 +2758,14 @@ impl<'de> ::serde::Deserialize<'de> for CreateSessionAppFromAppOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CreateSessionAppFromAppOutputRaw::default();
-        <CreateSessionAppFromAppOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CreateSessionAppFromAppOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CreateSessionAppFromAppOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for CreateSessionAppFromAppOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -2772,11 +2782,11 @@ impl ::qix_runtime::de::DecodeInPlace for CreateSessionAppFromAppOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qSessionAppId" => out.session_app_id = map.next_value()?,
-                        "qReturn" => out.r#return = map.next_value()?,
+                        "qReturn" => out.doc = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
                 }
@@ -2793,10 +2803,10 @@ impl CreateSessionAppFromAppOutput {
     ) -> ::qix_runtime::Result<Self> {
         ::std::result::Result::Ok(Self {
             session_app_id: raw.session_app_id.unwrap_or_default(),
-            r#return: crate::Doc::from_object(
-                ::qix_runtime::decode::into_object(
+            doc: crate::Doc::from_object(
+                ::qix_runtime::__private::decode::into_object(
                     s,
-                    raw.r#return,
+                    raw.doc,
                     "qReturn",
                     "Global.CreateSessionAppFromApp",
                 )?,
@@ -2836,13 +2846,13 @@ impl ::std::future::IntoFuture for ProductVersion {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("ProductVersion").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qReturn", "Global.ProductVersion"),
             )
@@ -2880,14 +2890,14 @@ impl ::std::future::IntoFuture for GetAppEntry {
     type Output = ::qix_runtime::Result<crate::types::AppEntry>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::AppEntry>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qAppID", &self.app_id);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetAppEntry").delta("qEntry"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::AppEntry,
                 >(ctx, raw, "qEntry", "Global.GetAppEntry"),
             )
@@ -2927,7 +2937,7 @@ impl ::std::future::IntoFuture for ConfigureReload {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qCancelOnScriptError", &self.cancel_on_script_error);
         p.arg("qUseErrorData", &self.use_error_data);
         p.arg("qInteractOnError", &self.interact_on_error);
@@ -2984,7 +2994,7 @@ impl ::std::future::IntoFuture for CancelReload {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.reason {
             p.arg("qReason", v);
         }
@@ -3029,14 +3039,14 @@ impl ::std::future::IntoFuture for GetBnf {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::BNFDef>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<crate::types::BNFDef>>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qBnfType", &self.bnf_type);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetBNF").delta("qBnfDefs"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::BNFDef>,
                 >(ctx, raw, "qBnfDefs", "Global.GetBNF"),
             )
@@ -3119,7 +3129,7 @@ impl ::std::future::IntoFuture for GetFunctions {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::Function>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<crate::types::Function>>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.group {
             p.arg("qGroup", v);
         }
@@ -3128,7 +3138,7 @@ impl ::std::future::IntoFuture for GetFunctions {
                 ::qix_runtime::MethodInfo::new("GetFunctions").delta("qFunctions"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::Function>,
                 >(ctx, raw, "qFunctions", "Global.GetFunctions"),
             )
@@ -3165,13 +3175,13 @@ impl ::std::future::IntoFuture for GetOdbcDsns {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::OdbcDsn>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<crate::types::OdbcDsn>>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetOdbcDsns").delta("qOdbcDsns"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::OdbcDsn>,
                 >(ctx, raw, "qOdbcDsns", "Global.GetOdbcDsns"),
             )
@@ -3210,14 +3220,14 @@ impl ::std::future::IntoFuture for GetOleDbProviders {
         ::std::vec::Vec<crate::types::OleDbProvider>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetOleDbProviders")
                     .delta("qOleDbProviders"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::OleDbProvider>,
                 >(ctx, raw, "qOleDbProviders", "Global.GetOleDbProviders"),
             )
@@ -3255,7 +3265,7 @@ impl ::std::future::IntoFuture for GetDatabasesFromConnectionString {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::Database>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<crate::types::Database>>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnection", &self.connection);
         self.object
             .call(
@@ -3263,7 +3273,7 @@ impl ::std::future::IntoFuture for GetDatabasesFromConnectionString {
                     .delta("qDatabases"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::Database>,
                 >(ctx, raw, "qDatabases", "Global.GetDatabasesFromConnectionString"),
             )
@@ -3301,7 +3311,7 @@ impl ::std::future::IntoFuture for IsValidConnectionString {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qConnection", &self.connection);
         self.object
             .call(
@@ -3309,7 +3319,7 @@ impl ::std::future::IntoFuture for IsValidConnectionString {
                     .delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     bool,
                 >(ctx, raw, "qReturn", "Global.IsValidConnectionString"),
             )
@@ -3346,13 +3356,13 @@ impl ::std::future::IntoFuture for GetDefaultAppFolder {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetDefaultAppFolder").delta("qPath"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qPath", "Global.GetDefaultAppFolder"),
             )
@@ -3391,14 +3401,14 @@ impl ::std::future::IntoFuture for GetLogicalDriveStrings {
         ::std::vec::Vec<crate::types::DriveInfo>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetLogicalDriveStrings")
                     .delta("qDrives"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::DriveInfo>,
                 >(ctx, raw, "qDrives", "Global.GetLogicalDriveStrings"),
             )
@@ -3438,7 +3448,7 @@ impl ::std::future::IntoFuture for GetFolderItemsForPath {
         ::std::vec::Vec<crate::types::FolderItem>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qPath", &self.path);
         self.object
             .call(
@@ -3446,7 +3456,7 @@ impl ::std::future::IntoFuture for GetFolderItemsForPath {
                     .delta("qFolderItems"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::FolderItem>,
                 >(ctx, raw, "qFolderItems", "Global.GetFolderItemsForPath"),
             )
@@ -3483,14 +3493,14 @@ impl ::std::future::IntoFuture for GetSupportedCodePages {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::CodePage>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<crate::types::CodePage>>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetSupportedCodePages")
                     .delta("qCodePages"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::CodePage>,
                 >(ctx, raw, "qCodePages", "Global.GetSupportedCodePages"),
             )
@@ -3540,7 +3550,7 @@ impl ::std::future::IntoFuture for GetCustomConnectors {
         ::std::vec::Vec<crate::types::CustomConnector>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         if let ::std::option::Option::Some(v) = &self.reload_list {
             p.arg("qReloadList", v);
         }
@@ -3550,7 +3560,7 @@ impl ::std::future::IntoFuture for GetCustomConnectors {
                     .delta("qConnectors"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::CustomConnector>,
                 >(ctx, raw, "qConnectors", "Global.GetCustomConnectors"),
             )
@@ -3591,13 +3601,13 @@ impl ::std::future::IntoFuture for GetStreamList {
         ::std::vec::Vec<crate::types::NxStreamListEntry>,
     >;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetStreamList").delta("qStreamList"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::vec::Vec<crate::types::NxStreamListEntry>,
                 >(ctx, raw, "qStreamList", "Global.GetStreamList"),
             )
@@ -3634,13 +3644,13 @@ impl ::std::future::IntoFuture for EngineVersion {
     type Output = ::qix_runtime::Result<crate::types::NxEngineVersion>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxEngineVersion>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("EngineVersion").delta("qVersion"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::NxEngineVersion,
                 >(ctx, raw, "qVersion", "Global.EngineVersion"),
             )
@@ -3678,7 +3688,7 @@ impl ::std::future::IntoFuture for GetBaseBnf {
     type Output = ::qix_runtime::Result<GetBaseBnfOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<GetBaseBnfOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qBnfType", &self.bnf_type);
         self.object
             .call(
@@ -3687,7 +3697,7 @@ impl ::std::future::IntoFuture for GetBaseBnf {
                 self.call_options,
                 |s, raw| GetBaseBnfOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         GetBaseBnfOutputRaw,
                     >(raw, "Global.GetBaseBNF")?,
                 ),
@@ -3695,7 +3705,8 @@ impl ::std::future::IntoFuture for GetBaseBnf {
     }
 }
 /// Everything [`Global::get_base_bnf`] returns (`Global.GetBaseBNF`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct GetBaseBnfOutput {
     /// Wire name: `qBnfDefs`.
     pub bnf_defs: ::std::vec::Vec<crate::types::BNFDef>,
@@ -3717,14 +3728,14 @@ impl<'de> ::serde::Deserialize<'de> for GetBaseBnfOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GetBaseBnfOutputRaw::default();
-        <GetBaseBnfOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GetBaseBnfOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GetBaseBnfOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for GetBaseBnfOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -3741,11 +3752,11 @@ impl ::qix_runtime::de::DecodeInPlace for GetBaseBnfOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qBnfDefs" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.bnf_defs,
                             )?;
@@ -3805,14 +3816,14 @@ impl ::std::future::IntoFuture for GetBaseBnfHash {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qBnfType", &self.bnf_type);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetBaseBNFHash").delta("qBnfHash"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qBnfHash", "Global.GetBaseBNFHash"),
             )
@@ -3850,7 +3861,7 @@ impl ::std::future::IntoFuture for GetBaseBnfString {
     type Output = ::qix_runtime::Result<GetBaseBnfStringOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<GetBaseBnfStringOutput>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qBnfType", &self.bnf_type);
         self.object
             .call(
@@ -3859,7 +3870,7 @@ impl ::std::future::IntoFuture for GetBaseBnfString {
                 self.call_options,
                 |s, raw| GetBaseBnfStringOutput::from_raw(
                     s,
-                    ::qix_runtime::decode::all::<
+                    ::qix_runtime::__private::decode::all::<
                         GetBaseBnfStringOutputRaw,
                     >(raw, "Global.GetBaseBNFString")?,
                 ),
@@ -3867,7 +3878,8 @@ impl ::std::future::IntoFuture for GetBaseBnfString {
     }
 }
 /// Everything [`Global::get_base_bnf_string`] returns (`Global.GetBaseBNFString`); an out-property the engine leaves out has its default value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct GetBaseBnfStringOutput {
     /// Wire name: `qBnfStr`.
     pub bnf_str: ::std::string::String,
@@ -3889,14 +3901,14 @@ impl<'de> ::serde::Deserialize<'de> for GetBaseBnfStringOutputRaw {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GetBaseBnfStringOutputRaw::default();
-        <GetBaseBnfStringOutputRaw as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GetBaseBnfStringOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GetBaseBnfStringOutputRaw {
+impl ::qix_runtime::__private::de::DecodeInPlace for GetBaseBnfStringOutputRaw {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -3913,7 +3925,7 @@ impl ::qix_runtime::de::DecodeInPlace for GetBaseBnfStringOutputRaw {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qBnfStr" => out.bnf_str = map.next_value()?,
@@ -3971,14 +3983,14 @@ impl ::std::future::IntoFuture for SaveAs {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qNewAppName", &self.new_app_name);
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("SaveAs").delta("qNewAppId"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qNewAppId", "Global.SaveAs"),
             )

@@ -54,6 +54,15 @@ pub use global::Global;
 #[rustfmt::skip]
 pub mod variable;
 pub use variable::Variable;
+/// What most programs need: `use qix_generated::prelude::*;`.
+#[rustfmt::skip]
+pub mod prelude {
+    pub use crate::{
+        Doc, Error, ErrorCode, ErrorCodeExt, Field, GenericBookmark, GenericDimension,
+        GenericMeasure, GenericObject, GenericVariable, Global, Result, Session,
+        SessionExt, Variable,
+    };
+}
 /// The engine API version this crate was generated from.
 pub const API_VERSION: &str = "12.2528.0";
 /// Gives a [`Session`] its typed entry point.
@@ -66,3 +75,7 @@ impl SessionExt for Session {
         Global::new(self)
     }
 }
+
+/// Hand-written helpers on the generated types: paging hypercubes, reloads with progress.
+/// (Not generated: `qix-generated/src/helpers/`.)
+pub mod helpers;

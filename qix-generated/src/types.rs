@@ -2565,7 +2565,11 @@ impl<'de> ::serde::Deserialize<'de> for NxLocalizedErrorCode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "NxLocalizedErrorCode", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(
+            d,
+            "NxLocalizedErrorCode",
+            Self::from_wire,
+        )
     }
 }
 impl ::serde::Serialize for NxLocalizedErrorCode {
@@ -3002,7 +3006,11 @@ impl<'de> ::serde::Deserialize<'de> for NxLocalizedWarningCode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "NxLocalizedWarningCode", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(
+            d,
+            "NxLocalizedWarningCode",
+            Self::from_wire,
+        )
     }
 }
 impl ::serde::Serialize for NxLocalizedWarningCode {
@@ -3060,11 +3068,14 @@ impl<'de> ::serde::Deserialize<'de> for FieldValue {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = FieldValue::default();
-        <FieldValue as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <FieldValue as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for FieldValue {
+impl ::qix_runtime::__private::de::DecodeInPlace for FieldValue {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -3081,13 +3092,15 @@ impl ::qix_runtime::de::DecodeInPlace for FieldValue {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qText" => out.text = map.next_value()?,
                         "qIsNumeric" => out.is_numeric = map.next_value()?,
                         "qNumber" => {
-                            out.number = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.number = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
@@ -3112,7 +3125,7 @@ impl ::serde::Serialize for FieldValue {
             m.serialize_entry("qIsNumeric", v)?;
         }
         if let ::std::option::Option::Some(v) = self.number {
-            m.serialize_entry("qNumber", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qNumber", &::qix_runtime::__private::ser::Num(v))?;
         }
         self.extra.serialize_entries(&mut m)?;
         m.end()
@@ -3138,14 +3151,14 @@ impl<'de> ::serde::Deserialize<'de> for NxFieldProperties {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxFieldProperties::default();
-        <NxFieldProperties as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxFieldProperties as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxFieldProperties {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxFieldProperties {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -3162,7 +3175,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxFieldProperties {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qOneAndOnlyOne" => out.one_and_only_one = map.next_value()?,
@@ -3212,14 +3225,14 @@ impl<'de> ::serde::Deserialize<'de> for AlfaNumString {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = AlfaNumString::default();
-        <AlfaNumString as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <AlfaNumString as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for AlfaNumString {
+impl ::qix_runtime::__private::de::DecodeInPlace for AlfaNumString {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -3236,7 +3249,7 @@ impl ::qix_runtime::de::DecodeInPlace for AlfaNumString {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qString" => out.string = map.next_value()?,
@@ -3311,14 +3324,14 @@ impl<'de> ::serde::Deserialize<'de> for NxVariableProperties {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxVariableProperties::default();
-        <NxVariableProperties as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxVariableProperties as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxVariableProperties {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxVariableProperties {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -3335,7 +3348,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxVariableProperties {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qName" => out.name = map.next_value()?,
@@ -3494,14 +3507,14 @@ impl<'de> ::serde::Deserialize<'de> for FieldAttributes {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = FieldAttributes::default();
-        <FieldAttributes as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <FieldAttributes as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for FieldAttributes {
+impl ::qix_runtime::__private::de::DecodeInPlace for FieldAttributes {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -3518,7 +3531,7 @@ impl ::qix_runtime::de::DecodeInPlace for FieldAttributes {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qType" => out.r#type = map.next_value()?,
@@ -3670,7 +3683,7 @@ impl<'de> ::serde::Deserialize<'de> for FieldAttrType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "FieldAttrType", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "FieldAttrType", Self::from_wire)
     }
 }
 impl ::serde::Serialize for FieldAttrType {
@@ -3799,14 +3812,14 @@ impl<'de> ::serde::Deserialize<'de> for GenericObjectLayout {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GenericObjectLayout::default();
-        <GenericObjectLayout as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GenericObjectLayout as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GenericObjectLayout {
+impl ::qix_runtime::__private::de::DecodeInPlace for GenericObjectLayout {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -3823,7 +3836,7 @@ impl ::qix_runtime::de::DecodeInPlace for GenericObjectLayout {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
@@ -3974,11 +3987,14 @@ impl<'de> ::serde::Deserialize<'de> for NxInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxInfo::default();
-        <NxInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <NxInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -3995,7 +4011,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qId" => out.id = map.next_value()?,
@@ -4045,11 +4061,14 @@ impl<'de> ::serde::Deserialize<'de> for NxMeta {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxMeta::default();
-        <NxMeta as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <NxMeta as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxMeta {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxMeta {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -4066,7 +4085,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxMeta {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qName" => out.name = map.next_value()?,
@@ -4110,14 +4129,14 @@ impl<'de> ::serde::Deserialize<'de> for NxLayoutErrors {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxLayoutErrors::default();
-        <NxLayoutErrors as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxLayoutErrors as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxLayoutErrors {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxLayoutErrors {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -4134,7 +4153,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxLayoutErrors {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qErrorCode" => out.error_code = map.next_value()?,
@@ -4185,14 +4204,14 @@ impl<'de> ::serde::Deserialize<'de> for NxSelectionInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxSelectionInfo::default();
-        <NxSelectionInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxSelectionInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxSelectionInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxSelectionInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -4209,7 +4228,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxSelectionInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInSelections" => out.in_selections = map.next_value()?,
@@ -4274,11 +4293,14 @@ impl<'de> ::serde::Deserialize<'de> for NxPage {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxPage::default();
-        <NxPage as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <NxPage as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxPage {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxPage {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -4295,7 +4317,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxPage {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qLeft" => out.left = map.next_value()?,
@@ -4371,11 +4393,14 @@ impl<'de> ::serde::Deserialize<'de> for NxDataPage {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxDataPage::default();
-        <NxDataPage as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <NxDataPage as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxDataPage {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxDataPage {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -4392,18 +4417,18 @@ impl ::qix_runtime::de::DecodeInPlace for NxDataPage {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qMatrix" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.matrix,
                             )?;
                             out.extra.mark_list(0u32);
                         }
                         "qTails" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.tails,
                             )?;
@@ -4551,11 +4576,14 @@ impl<'de> ::serde::Deserialize<'de> for NxCell {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxCell::default();
-        <NxCell as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <NxCell as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxCell {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxCell {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -4572,12 +4600,14 @@ impl ::qix_runtime::de::DecodeInPlace for NxCell {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qText" => out.text = map.next_value()?,
                         "qNum" => {
-                            out.num = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.num = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qElemNumber" => out.elem_number = map.next_value()?,
                         "qState" => out.state = map.next_value()?,
@@ -4611,7 +4641,7 @@ impl ::serde::Serialize for NxCell {
             m.serialize_entry("qText", v)?;
         }
         if let ::std::option::Option::Some(v) = self.num {
-            m.serialize_entry("qNum", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qNum", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = &self.elem_number {
             m.serialize_entry("qElemNumber", v)?;
@@ -4752,7 +4782,7 @@ impl<'de> ::serde::Deserialize<'de> for StateEnumType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "StateEnumType", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "StateEnumType", Self::from_wire)
     }
 }
 impl ::serde::Serialize for StateEnumType {
@@ -4790,14 +4820,14 @@ impl<'de> ::serde::Deserialize<'de> for NxHighlightRanges {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxHighlightRanges::default();
-        <NxHighlightRanges as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxHighlightRanges as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxHighlightRanges {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxHighlightRanges {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -4814,11 +4844,11 @@ impl ::qix_runtime::de::DecodeInPlace for NxHighlightRanges {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qRanges" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.ranges,
                             )?;
@@ -4869,11 +4899,14 @@ impl<'de> ::serde::Deserialize<'de> for CharRange {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CharRange::default();
-        <CharRange as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <CharRange as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CharRange {
+impl ::qix_runtime::__private::de::DecodeInPlace for CharRange {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -4890,7 +4923,7 @@ impl ::qix_runtime::de::DecodeInPlace for CharRange {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qCharPos" => out.char_pos = map.next_value()?,
@@ -4938,14 +4971,14 @@ impl<'de> ::serde::Deserialize<'de> for NxAttributeExpressionValues {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxAttributeExpressionValues::default();
-        <NxAttributeExpressionValues as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxAttributeExpressionValues as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxAttributeExpressionValues {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxAttributeExpressionValues {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -4962,11 +4995,11 @@ impl ::qix_runtime::de::DecodeInPlace for NxAttributeExpressionValues {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qValues" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.values,
                             )?;
@@ -5018,14 +5051,14 @@ impl<'de> ::serde::Deserialize<'de> for NxSimpleValue {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxSimpleValue::default();
-        <NxSimpleValue as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxSimpleValue as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxSimpleValue {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxSimpleValue {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -5042,12 +5075,14 @@ impl ::qix_runtime::de::DecodeInPlace for NxSimpleValue {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qText" => out.text = map.next_value()?,
                         "qNum" => {
-                            out.num = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.num = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
@@ -5069,7 +5104,7 @@ impl ::serde::Serialize for NxSimpleValue {
             m.serialize_entry("qText", v)?;
         }
         if let ::std::option::Option::Some(v) = self.num {
-            m.serialize_entry("qNum", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qNum", &::qix_runtime::__private::ser::Num(v))?;
         }
         self.extra.serialize_entries(&mut m)?;
         m.end()
@@ -5092,14 +5127,14 @@ impl<'de> ::serde::Deserialize<'de> for NxAttributeDimValues {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxAttributeDimValues::default();
-        <NxAttributeDimValues as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxAttributeDimValues as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxAttributeDimValues {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxAttributeDimValues {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -5116,11 +5151,11 @@ impl ::qix_runtime::de::DecodeInPlace for NxAttributeDimValues {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qValues" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.values,
                             )?;
@@ -5172,14 +5207,14 @@ impl<'de> ::serde::Deserialize<'de> for NxSimpleDimValue {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxSimpleDimValue::default();
-        <NxSimpleDimValue as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxSimpleDimValue as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxSimpleDimValue {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxSimpleDimValue {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -5196,7 +5231,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxSimpleDimValue {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qText" => out.text = map.next_value()?,
@@ -5255,14 +5290,14 @@ impl<'de> ::serde::Deserialize<'de> for NxMiniChartData {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxMiniChartData::default();
-        <NxMiniChartData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxMiniChartData as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxMiniChartData {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxMiniChartData {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -5279,21 +5314,25 @@ impl ::qix_runtime::de::DecodeInPlace for NxMiniChartData {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qMatrix" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.matrix,
                             )?;
                             out.extra.mark_list(0u32);
                         }
                         "qMin" => {
-                            out.min = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.min = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qMax" => {
-                            out.max = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.max = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qError" => out.error = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
@@ -5316,10 +5355,10 @@ impl ::serde::Serialize for NxMiniChartData {
             m.serialize_entry("qMatrix", &self.matrix)?;
         }
         if let ::std::option::Option::Some(v) = self.min {
-            m.serialize_entry("qMin", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qMin", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.max {
-            m.serialize_entry("qMax", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qMax", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = &self.error {
             m.serialize_entry("qError", v)?;
@@ -5368,14 +5407,14 @@ impl<'de> ::serde::Deserialize<'de> for NxMiniChartCell {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxMiniChartCell::default();
-        <NxMiniChartCell as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxMiniChartCell as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxMiniChartCell {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxMiniChartCell {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -5392,12 +5431,14 @@ impl ::qix_runtime::de::DecodeInPlace for NxMiniChartCell {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qText" => out.text = map.next_value()?,
                         "qNum" => {
-                            out.num = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.num = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qElemNumber" => out.elem_number = map.next_value()?,
                         "qAttrExps" => out.attr_exps = map.next_value()?,
@@ -5421,7 +5462,7 @@ impl ::serde::Serialize for NxMiniChartCell {
             m.serialize_entry("qText", v)?;
         }
         if let ::std::option::Option::Some(v) = self.num {
-            m.serialize_entry("qNum", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qNum", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = &self.elem_number {
             m.serialize_entry("qElemNumber", v)?;
@@ -5464,14 +5505,14 @@ impl<'de> ::serde::Deserialize<'de> for NxValidationError {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxValidationError::default();
-        <NxValidationError as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxValidationError as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxValidationError {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxValidationError {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -5488,7 +5529,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxValidationError {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qErrorCode" => out.error_code = map.next_value()?,
@@ -5551,11 +5592,14 @@ impl<'de> ::serde::Deserialize<'de> for NxGroupTail {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxGroupTail::default();
-        <NxGroupTail as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <NxGroupTail as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxGroupTail {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxGroupTail {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -5572,7 +5616,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxGroupTail {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qUp" => out.up = map.next_value()?,
@@ -5637,11 +5681,14 @@ impl<'de> ::serde::Deserialize<'de> for Rect {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = Rect::default();
-        <Rect as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <Rect as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for Rect {
+impl ::qix_runtime::__private::de::DecodeInPlace for Rect {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -5658,7 +5705,7 @@ impl ::qix_runtime::de::DecodeInPlace for Rect {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qLeft" => out.left = map.next_value()?,
@@ -5772,7 +5819,7 @@ impl<'de> ::serde::Deserialize<'de> for NxDataReductionMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "NxDataReductionMode", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "NxDataReductionMode", Self::from_wire)
     }
 }
 impl ::serde::Serialize for NxDataReductionMode {
@@ -5825,11 +5872,14 @@ impl<'de> ::serde::Deserialize<'de> for NxPivotPage {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxPivotPage::default();
-        <NxPivotPage as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <NxPivotPage as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxPivotPage {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxPivotPage {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -5846,25 +5896,25 @@ impl ::qix_runtime::de::DecodeInPlace for NxPivotPage {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qLeft" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.left,
                             )?;
                             out.extra.mark_list(0u32);
                         }
                         "qTop" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.top,
                             )?;
                             out.extra.mark_list(1u32);
                         }
                         "qData" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.data,
                             )?;
@@ -5990,14 +6040,14 @@ impl<'de> ::serde::Deserialize<'de> for NxPivotDimensionCell {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxPivotDimensionCell::default();
-        <NxPivotDimensionCell as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxPivotDimensionCell as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxPivotDimensionCell {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxPivotDimensionCell {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -6014,13 +6064,15 @@ impl ::qix_runtime::de::DecodeInPlace for NxPivotDimensionCell {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qText" => out.text = map.next_value()?,
                         "qElemNo" => out.elem_no = map.next_value()?,
                         "qValue" => {
-                            out.value = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.value = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qCanExpand" => out.can_expand = map.next_value()?,
                         "qCanCollapse" => out.can_collapse = map.next_value()?,
@@ -6028,7 +6080,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxPivotDimensionCell {
                         "qUp" => out.up = map.next_value()?,
                         "qDown" => out.down = map.next_value()?,
                         "qSubNodes" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.sub_nodes,
                             )?;
@@ -6059,7 +6111,7 @@ impl ::serde::Serialize for NxPivotDimensionCell {
             m.serialize_entry("qElemNo", v)?;
         }
         if let ::std::option::Option::Some(v) = self.value {
-            m.serialize_entry("qValue", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qValue", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = &self.can_expand {
             m.serialize_entry("qCanExpand", v)?;
@@ -6194,7 +6246,7 @@ impl<'de> ::serde::Deserialize<'de> for NxDimCellType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "NxDimCellType", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "NxDimCellType", Self::from_wire)
     }
 }
 impl ::serde::Serialize for NxDimCellType {
@@ -6269,14 +6321,14 @@ impl<'de> ::serde::Deserialize<'de> for NxPivotValuePoint {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxPivotValuePoint::default();
-        <NxPivotValuePoint as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxPivotValuePoint as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxPivotValuePoint {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxPivotValuePoint {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -6293,13 +6345,15 @@ impl ::qix_runtime::de::DecodeInPlace for NxPivotValuePoint {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qLabel" => out.label = map.next_value()?,
                         "qText" => out.text = map.next_value()?,
                         "qNum" => {
-                            out.num = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.num = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qType" => out.r#type = map.next_value()?,
                         "qAttrExps" => out.attr_exps = map.next_value()?,
@@ -6327,7 +6381,7 @@ impl ::serde::Serialize for NxPivotValuePoint {
             m.serialize_entry("qText", v)?;
         }
         if let ::std::option::Option::Some(v) = self.num {
-            m.serialize_entry("qNum", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qNum", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = &self.r#type {
             m.serialize_entry("qType", v)?;
@@ -6364,11 +6418,14 @@ impl<'de> ::serde::Deserialize<'de> for NxStackPage {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxStackPage::default();
-        <NxStackPage as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <NxStackPage as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxStackPage {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxStackPage {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -6385,11 +6442,11 @@ impl ::qix_runtime::de::DecodeInPlace for NxStackPage {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qData" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.data,
                             )?;
@@ -6522,14 +6579,14 @@ impl<'de> ::serde::Deserialize<'de> for NxStackedPivotCell {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxStackedPivotCell::default();
-        <NxStackedPivotCell as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxStackedPivotCell as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxStackedPivotCell {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxStackedPivotCell {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -6546,32 +6603,34 @@ impl ::qix_runtime::de::DecodeInPlace for NxStackedPivotCell {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qText" => out.text = map.next_value()?,
                         "qElemNo" => out.elem_no = map.next_value()?,
                         "qValue" => {
-                            out.value = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.value = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qCanExpand" => out.can_expand = map.next_value()?,
                         "qCanCollapse" => out.can_collapse = map.next_value()?,
                         "qType" => out.r#type = map.next_value()?,
                         "qMaxPos" => {
                             out.max_pos = map
-                                .next_value::<::qix_runtime::de::OptNum>()?
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
                                 .0;
                         }
                         "qMinNeg" => {
                             out.min_neg = map
-                                .next_value::<::qix_runtime::de::OptNum>()?
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
                                 .0;
                         }
                         "qUp" => out.up = map.next_value()?,
                         "qDown" => out.down = map.next_value()?,
                         "qRow" => out.row = map.next_value()?,
                         "qSubNodes" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.sub_nodes,
                             )?;
@@ -6602,7 +6661,7 @@ impl ::serde::Serialize for NxStackedPivotCell {
             m.serialize_entry("qElemNo", v)?;
         }
         if let ::std::option::Option::Some(v) = self.value {
-            m.serialize_entry("qValue", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qValue", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = &self.can_expand {
             m.serialize_entry("qCanExpand", v)?;
@@ -6614,10 +6673,10 @@ impl ::serde::Serialize for NxStackedPivotCell {
             m.serialize_entry("qType", v)?;
         }
         if let ::std::option::Option::Some(v) = self.max_pos {
-            m.serialize_entry("qMaxPos", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qMaxPos", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.min_neg {
-            m.serialize_entry("qMinNeg", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qMinNeg", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = &self.up {
             m.serialize_entry("qUp", v)?;
@@ -6680,14 +6739,14 @@ impl<'de> ::serde::Deserialize<'de> for NxContinuousDataOptions {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxContinuousDataOptions::default();
-        <NxContinuousDataOptions as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxContinuousDataOptions as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxContinuousDataOptions {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxContinuousDataOptions {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -6704,14 +6763,18 @@ impl ::qix_runtime::de::DecodeInPlace for NxContinuousDataOptions {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qStart" => {
-                            out.start = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.start = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qEnd" => {
-                            out.end = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.end = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qNbrPoints" => out.nbr_points = map.next_value()?,
                         "qMaxNbrTicks" => out.max_nbr_ticks = map.next_value()?,
@@ -6733,10 +6796,10 @@ impl ::serde::Serialize for NxContinuousDataOptions {
         use ::serde::ser::SerializeMap;
         let mut m = s.serialize_map(::std::option::Option::None)?;
         if let ::std::option::Option::Some(v) = self.start {
-            m.serialize_entry("qStart", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qStart", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.end {
-            m.serialize_entry("qEnd", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qEnd", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = &self.nbr_points {
             m.serialize_entry("qNbrPoints", v)?;
@@ -6768,11 +6831,14 @@ impl<'de> ::serde::Deserialize<'de> for NxAxisData {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxAxisData::default();
-        <NxAxisData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <NxAxisData as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxAxisData {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxAxisData {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -6789,11 +6855,11 @@ impl ::qix_runtime::de::DecodeInPlace for NxAxisData {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qAxis" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.axis,
                             )?;
@@ -6849,11 +6915,14 @@ impl<'de> ::serde::Deserialize<'de> for NxAxisTicks {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxAxisTicks::default();
-        <NxAxisTicks as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <NxAxisTicks as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxAxisTicks {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxAxisTicks {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -6870,7 +6939,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxAxisTicks {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qName" => out.name = map.next_value()?,
@@ -6879,7 +6948,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxAxisTicks {
                             out.extra.mark_list(0u32);
                         }
                         "qTicks" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.ticks,
                             )?;
@@ -6941,11 +7010,14 @@ impl<'de> ::serde::Deserialize<'de> for NxTickCell {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxTickCell::default();
-        <NxTickCell as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <NxTickCell as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxTickCell {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxTickCell {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -6962,15 +7034,19 @@ impl ::qix_runtime::de::DecodeInPlace for NxTickCell {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qText" => out.text = map.next_value()?,
                         "qStart" => {
-                            out.start = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.start = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qEnd" => {
-                            out.end = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.end = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
@@ -6992,10 +7068,10 @@ impl ::serde::Serialize for NxTickCell {
             m.serialize_entry("qText", v)?;
         }
         if let ::std::option::Option::Some(v) = self.start {
-            m.serialize_entry("qStart", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qStart", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.end {
-            m.serialize_entry("qEnd", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qEnd", &::qix_runtime::__private::ser::Num(v))?;
         }
         self.extra.serialize_entries(&mut m)?;
         m.end()
@@ -7031,14 +7107,14 @@ impl<'de> ::serde::Deserialize<'de> for NxTreeDataOption {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxTreeDataOption::default();
-        <NxTreeDataOption as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxTreeDataOption as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxTreeDataOption {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxTreeDataOption {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -7055,12 +7131,12 @@ impl ::qix_runtime::de::DecodeInPlace for NxTreeDataOption {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qMaxNbrOfNodes" => out.max_nbr_of_nodes = map.next_value()?,
                         "qTreeNodes" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.tree_nodes,
                             )?;
@@ -7121,14 +7197,14 @@ impl<'de> ::serde::Deserialize<'de> for NxPageTreeNode {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxPageTreeNode::default();
-        <NxPageTreeNode as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxPageTreeNode as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxPageTreeNode {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxPageTreeNode {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -7145,7 +7221,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxPageTreeNode {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qArea" => out.area = map.next_value()?,
@@ -7201,14 +7277,14 @@ impl<'de> ::serde::Deserialize<'de> for NxPageTreeLevel {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxPageTreeLevel::default();
-        <NxPageTreeLevel as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxPageTreeLevel as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxPageTreeLevel {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxPageTreeLevel {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -7225,7 +7301,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxPageTreeLevel {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qLeft" => out.left = map.next_value()?,
@@ -7385,11 +7461,14 @@ impl<'de> ::serde::Deserialize<'de> for NxTreeNode {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxTreeNode::default();
-        <NxTreeNode as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <NxTreeNode as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxTreeNode {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxTreeNode {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -7406,12 +7485,14 @@ impl ::qix_runtime::de::DecodeInPlace for NxTreeNode {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qText" => out.text = map.next_value()?,
                         "qValue" => {
-                            out.value = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.value = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qElemNo" => out.elem_no = map.next_value()?,
                         "qGroupPos" => out.group_pos = map.next_value()?,
@@ -7419,14 +7500,14 @@ impl ::qix_runtime::de::DecodeInPlace for NxTreeNode {
                         "qRow" => out.row = map.next_value()?,
                         "qType" => out.r#type = map.next_value()?,
                         "qValues" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.values,
                             )?;
                             out.extra.mark_list(0u32);
                         }
                         "qNodes" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.nodes,
                             )?;
@@ -7435,11 +7516,15 @@ impl ::qix_runtime::de::DecodeInPlace for NxTreeNode {
                         "qAttrExps" => out.attr_exps = map.next_value()?,
                         "qAttrDims" => out.attr_dims = map.next_value()?,
                         "qMaxPos" => {
-                            out.max_pos = map.next_value::<::qix_runtime::de::Nums>()?.0;
+                            out.max_pos = map
+                                .next_value::<::qix_runtime::__private::de::Nums>()?
+                                .0;
                             out.extra.mark_list(2u32);
                         }
                         "qMinNeg" => {
-                            out.min_neg = map.next_value::<::qix_runtime::de::Nums>()?.0;
+                            out.min_neg = map
+                                .next_value::<::qix_runtime::__private::de::Nums>()?
+                                .0;
                             out.extra.mark_list(3u32);
                         }
                         "qCanExpand" => out.can_expand = map.next_value()?,
@@ -7469,7 +7554,7 @@ impl ::serde::Serialize for NxTreeNode {
             m.serialize_entry("qText", v)?;
         }
         if let ::std::option::Option::Some(v) = self.value {
-            m.serialize_entry("qValue", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qValue", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = &self.elem_no {
             m.serialize_entry("qElemNo", v)?;
@@ -7499,10 +7584,16 @@ impl ::serde::Serialize for NxTreeNode {
             m.serialize_entry("qAttrDims", v)?;
         }
         if !self.max_pos.is_empty() || self.extra.has_list(2u32) {
-            m.serialize_entry("qMaxPos", &::qix_runtime::ser::Nums(&self.max_pos))?;
+            m.serialize_entry(
+                "qMaxPos",
+                &::qix_runtime::__private::ser::Nums(&self.max_pos),
+            )?;
         }
         if !self.min_neg.is_empty() || self.extra.has_list(3u32) {
-            m.serialize_entry("qMinNeg", &::qix_runtime::ser::Nums(&self.min_neg))?;
+            m.serialize_entry(
+                "qMinNeg",
+                &::qix_runtime::__private::ser::Nums(&self.min_neg),
+            )?;
         }
         if let ::std::option::Option::Some(v) = &self.can_expand {
             m.serialize_entry("qCanExpand", v)?;
@@ -7556,11 +7647,14 @@ impl<'de> ::serde::Deserialize<'de> for NxTreeValue {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxTreeValue::default();
-        <NxTreeValue as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <NxTreeValue as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxTreeValue {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxTreeValue {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -7577,12 +7671,14 @@ impl ::qix_runtime::de::DecodeInPlace for NxTreeValue {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qText" => out.text = map.next_value()?,
                         "qValue" => {
-                            out.value = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.value = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qAttrExps" => out.attr_exps = map.next_value()?,
                         "qAttrDims" => out.attr_dims = map.next_value()?,
@@ -7606,7 +7702,7 @@ impl ::serde::Serialize for NxTreeValue {
             m.serialize_entry("qText", v)?;
         }
         if let ::std::option::Option::Some(v) = self.value {
-            m.serialize_entry("qValue", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qValue", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = &self.attr_exps {
             m.serialize_entry("qAttrExps", v)?;
@@ -7645,11 +7741,14 @@ impl<'de> ::serde::Deserialize<'de> for NxViewPort {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxViewPort::default();
-        <NxViewPort as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <NxViewPort as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxViewPort {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxViewPort {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -7666,7 +7765,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxViewPort {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qWidth" => out.width = map.next_value()?,
@@ -7737,14 +7836,14 @@ impl<'de> ::serde::Deserialize<'de> for NxDataAreaPage {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxDataAreaPage::default();
-        <NxDataAreaPage as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxDataAreaPage as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxDataAreaPage {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxDataAreaPage {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -7761,20 +7860,28 @@ impl ::qix_runtime::de::DecodeInPlace for NxDataAreaPage {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qLeft" => {
-                            out.left = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.left = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qTop" => {
-                            out.top = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.top = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qWidth" => {
-                            out.width = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.width = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qHeight" => {
-                            out.height = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.height = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
@@ -7793,16 +7900,16 @@ impl ::serde::Serialize for NxDataAreaPage {
         use ::serde::ser::SerializeMap;
         let mut m = s.serialize_map(::std::option::Option::None)?;
         if let ::std::option::Option::Some(v) = self.left {
-            m.serialize_entry("qLeft", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qLeft", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.top {
-            m.serialize_entry("qTop", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qTop", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.width {
-            m.serialize_entry("qWidth", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qWidth", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.height {
-            m.serialize_entry("qHeight", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qHeight", &::qix_runtime::__private::ser::Num(v))?;
         }
         self.extra.serialize_entries(&mut m)?;
         m.end()
@@ -7843,11 +7950,14 @@ impl<'de> ::serde::Deserialize<'de> for NxPatch {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxPatch::default();
-        <NxPatch as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <NxPatch as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxPatch {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxPatch {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -7864,7 +7974,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxPatch {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qOp" => out.op = map.next_value()?,
@@ -7958,7 +8068,11 @@ impl<'de> ::serde::Deserialize<'de> for NxPatchOperationType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "NxPatchOperationType", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(
+            d,
+            "NxPatchOperationType",
+            Self::from_wire,
+        )
     }
 }
 impl ::serde::Serialize for NxPatchOperationType {
@@ -8080,14 +8194,14 @@ impl<'de> ::serde::Deserialize<'de> for GenericObjectProperties {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GenericObjectProperties::default();
-        <GenericObjectProperties as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GenericObjectProperties as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GenericObjectProperties {
+impl ::qix_runtime::__private::de::DecodeInPlace for GenericObjectProperties {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -8104,7 +8218,7 @@ impl ::qix_runtime::de::DecodeInPlace for GenericObjectProperties {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
@@ -8271,14 +8385,14 @@ impl<'de> ::serde::Deserialize<'de> for GenericObjectEntry {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GenericObjectEntry::default();
-        <GenericObjectEntry as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GenericObjectEntry as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GenericObjectEntry {
+impl ::qix_runtime::__private::de::DecodeInPlace for GenericObjectEntry {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -8295,12 +8409,12 @@ impl ::qix_runtime::de::DecodeInPlace for GenericObjectEntry {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qProperty" => out.property = map.next_value()?,
                         "qChildren" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.children,
                             )?;
@@ -8370,14 +8484,14 @@ impl<'de> ::serde::Deserialize<'de> for GenericBookmarkEntry {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GenericBookmarkEntry::default();
-        <GenericBookmarkEntry as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GenericBookmarkEntry as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GenericBookmarkEntry {
+impl ::qix_runtime::__private::de::DecodeInPlace for GenericBookmarkEntry {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -8394,7 +8508,7 @@ impl ::qix_runtime::de::DecodeInPlace for GenericBookmarkEntry {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qProperties" => out.properties = map.next_value()?,
@@ -8478,14 +8592,14 @@ impl<'de> ::serde::Deserialize<'de> for GenericBookmarkProperties {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GenericBookmarkProperties::default();
-        <GenericBookmarkProperties as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GenericBookmarkProperties as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GenericBookmarkProperties {
+impl ::qix_runtime::__private::de::DecodeInPlace for GenericBookmarkProperties {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -8502,7 +8616,7 @@ impl ::qix_runtime::de::DecodeInPlace for GenericBookmarkProperties {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
@@ -8587,11 +8701,14 @@ impl<'de> ::serde::Deserialize<'de> for NxBookmark {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxBookmark::default();
-        <NxBookmark as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <NxBookmark as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxBookmark {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxBookmark {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -8608,11 +8725,11 @@ impl ::qix_runtime::de::DecodeInPlace for NxBookmark {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qStateData" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.state_data,
                             )?;
@@ -8620,32 +8737,32 @@ impl ::qix_runtime::de::DecodeInPlace for NxBookmark {
                         }
                         "qUtcModifyTime" => {
                             out.utc_modify_time = map
-                                .next_value::<::qix_runtime::de::OptNum>()?
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
                                 .0;
                         }
                         "qVariableItems" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.variable_items,
                             )?;
                             out.extra.mark_list(1u32);
                         }
                         "qPatches" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.patches,
                             )?;
                             out.extra.mark_list(2u32);
                         }
                         "qCyclicGroupStates" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.cyclic_group_states,
                             )?;
                             out.extra.mark_list(3u32);
                         }
                         "qGroupStates" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.group_states,
                             )?;
@@ -8671,7 +8788,7 @@ impl ::serde::Serialize for NxBookmark {
             m.serialize_entry("qStateData", &self.state_data)?;
         }
         if let ::std::option::Option::Some(v) = self.utc_modify_time {
-            m.serialize_entry("qUtcModifyTime", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qUtcModifyTime", &::qix_runtime::__private::ser::Num(v))?;
         }
         if !self.variable_items.is_empty() || self.extra.has_list(1u32) {
             m.serialize_entry("qVariableItems", &self.variable_items)?;
@@ -8712,14 +8829,14 @@ impl<'de> ::serde::Deserialize<'de> for AlternateStateData {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = AlternateStateData::default();
-        <AlternateStateData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <AlternateStateData as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for AlternateStateData {
+impl ::qix_runtime::__private::de::DecodeInPlace for AlternateStateData {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -8736,12 +8853,12 @@ impl ::qix_runtime::de::DecodeInPlace for AlternateStateData {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qStateName" => out.state_name = map.next_value()?,
                         "qFieldItems" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.field_items,
                             )?;
@@ -8841,14 +8958,14 @@ impl<'de> ::serde::Deserialize<'de> for BookmarkFieldItem {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = BookmarkFieldItem::default();
-        <BookmarkFieldItem as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <BookmarkFieldItem as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for BookmarkFieldItem {
+impl ::qix_runtime::__private::de::DecodeInPlace for BookmarkFieldItem {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -8865,21 +8982,21 @@ impl ::qix_runtime::de::DecodeInPlace for BookmarkFieldItem {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qDef" => out.def = map.next_value()?,
                         "qLocked" => out.locked = map.next_value()?,
                         "qSelectInfo" => out.select_info = map.next_value()?,
                         "qValues" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.values,
                             )?;
                             out.extra.mark_list(0u32);
                         }
                         "qExcludedValues" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.excluded_values,
                             )?;
@@ -8970,11 +9087,14 @@ impl<'de> ::serde::Deserialize<'de> for FieldDefEx {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = FieldDefEx::default();
-        <FieldDefEx as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <FieldDefEx as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for FieldDefEx {
+impl ::qix_runtime::__private::de::DecodeInPlace for FieldDefEx {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -8991,7 +9111,7 @@ impl ::qix_runtime::de::DecodeInPlace for FieldDefEx {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qName" => out.name = map.next_value()?,
@@ -9115,7 +9235,7 @@ impl<'de> ::serde::Deserialize<'de> for FieldType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "FieldType", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "FieldType", Self::from_wire)
     }
 }
 impl ::serde::Serialize for FieldType {
@@ -9214,11 +9334,14 @@ impl<'de> ::serde::Deserialize<'de> for SelectInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SelectInfo::default();
-        <SelectInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <SelectInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SelectInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for SelectInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -9235,23 +9358,23 @@ impl ::qix_runtime::de::DecodeInPlace for SelectInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qTextSearch" => out.text_search = map.next_value()?,
                         "qRangeLo" => {
                             out.range_lo = map
-                                .next_value::<::qix_runtime::de::OptNum>()?
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
                                 .0;
                         }
                         "qRangeHi" => {
                             out.range_hi = map
-                                .next_value::<::qix_runtime::de::OptNum>()?
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
                                 .0;
                         }
                         "qNumberFormat" => out.number_format = map.next_value()?,
                         "qRangeInfo" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.range_info,
                             )?;
@@ -9259,7 +9382,7 @@ impl ::qix_runtime::de::DecodeInPlace for SelectInfo {
                         }
                         "qSoftLock" => out.soft_lock = map.next_value()?,
                         "qContinuousRangeInfo" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.continuous_range_info,
                             )?;
@@ -9288,10 +9411,10 @@ impl ::serde::Serialize for SelectInfo {
             m.serialize_entry("qTextSearch", v)?;
         }
         if let ::std::option::Option::Some(v) = self.range_lo {
-            m.serialize_entry("qRangeLo", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qRangeLo", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.range_hi {
-            m.serialize_entry("qRangeHi", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qRangeHi", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = &self.number_format {
             m.serialize_entry("qNumberFormat", v)?;
@@ -9343,14 +9466,14 @@ impl<'de> ::serde::Deserialize<'de> for RangeSelectInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = RangeSelectInfo::default();
-        <RangeSelectInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <RangeSelectInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for RangeSelectInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for RangeSelectInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -9367,17 +9490,17 @@ impl ::qix_runtime::de::DecodeInPlace for RangeSelectInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qRangeLo" => {
                             out.range_lo = map
-                                .next_value::<::qix_runtime::de::OptNum>()?
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
                                 .0;
                         }
                         "qRangeHi" => {
                             out.range_hi = map
-                                .next_value::<::qix_runtime::de::OptNum>()?
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
                                 .0;
                         }
                         "qMeasure" => out.measure = map.next_value()?,
@@ -9398,10 +9521,10 @@ impl ::serde::Serialize for RangeSelectInfo {
         use ::serde::ser::SerializeMap;
         let mut m = s.serialize_map(::std::option::Option::None)?;
         if let ::std::option::Option::Some(v) = self.range_lo {
-            m.serialize_entry("qRangeLo", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qRangeLo", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.range_hi {
-            m.serialize_entry("qRangeHi", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qRangeHi", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = &self.measure {
             m.serialize_entry("qMeasure", v)?;
@@ -9446,11 +9569,14 @@ impl<'de> ::serde::Deserialize<'de> for Range {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = Range::default();
-        <Range as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <Range as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for Range {
+impl ::qix_runtime::__private::de::DecodeInPlace for Range {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -9467,14 +9593,18 @@ impl ::qix_runtime::de::DecodeInPlace for Range {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qMin" => {
-                            out.min = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.min = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qMax" => {
-                            out.max = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.max = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qMinInclEq" => out.min_incl_eq = map.next_value()?,
                         "qMaxInclEq" => out.max_incl_eq = map.next_value()?,
@@ -9495,10 +9625,10 @@ impl ::serde::Serialize for Range {
         use ::serde::ser::SerializeMap;
         let mut m = s.serialize_map(::std::option::Option::None)?;
         if let ::std::option::Option::Some(v) = self.min {
-            m.serialize_entry("qMin", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qMin", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.max {
-            m.serialize_entry("qMax", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qMax", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = &self.min_incl_eq {
             m.serialize_entry("qMinInclEq", v)?;
@@ -9539,14 +9669,14 @@ impl<'de> ::serde::Deserialize<'de> for BookmarkVariableItem {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = BookmarkVariableItem::default();
-        <BookmarkVariableItem as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <BookmarkVariableItem as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for BookmarkVariableItem {
+impl ::qix_runtime::__private::de::DecodeInPlace for BookmarkVariableItem {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -9563,7 +9693,7 @@ impl ::qix_runtime::de::DecodeInPlace for BookmarkVariableItem {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qName" => out.name = map.next_value()?,
@@ -9625,11 +9755,14 @@ impl<'de> ::serde::Deserialize<'de> for NxPatches {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxPatches::default();
-        <NxPatches as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <NxPatches as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxPatches {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxPatches {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -9646,19 +9779,19 @@ impl ::qix_runtime::de::DecodeInPlace for NxPatches {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
                         "qPatches" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.patches,
                             )?;
                             out.extra.mark_list(0u32);
                         }
                         "qChildren" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.children,
                             )?;
@@ -9720,14 +9853,14 @@ impl<'de> ::serde::Deserialize<'de> for CyclicGroupPosition {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CyclicGroupPosition::default();
-        <CyclicGroupPosition as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CyclicGroupPosition as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CyclicGroupPosition {
+impl ::qix_runtime::__private::de::DecodeInPlace for CyclicGroupPosition {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -9744,7 +9877,7 @@ impl ::qix_runtime::de::DecodeInPlace for CyclicGroupPosition {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
@@ -9804,11 +9937,14 @@ impl<'de> ::serde::Deserialize<'de> for GroupState {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GroupState::default();
-        <GroupState as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <GroupState as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GroupState {
+impl ::qix_runtime::__private::de::DecodeInPlace for GroupState {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -9825,7 +9961,7 @@ impl ::qix_runtime::de::DecodeInPlace for GroupState {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
@@ -9950,11 +10086,14 @@ impl<'de> ::serde::Deserialize<'de> for Bookmark {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = Bookmark::default();
-        <Bookmark as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <Bookmark as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for Bookmark {
+impl ::qix_runtime::__private::de::DecodeInPlace for Bookmark {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -9971,32 +10110,32 @@ impl ::qix_runtime::de::DecodeInPlace for Bookmark {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qId" => out.id = map.next_value()?,
                         "qName" => out.name = map.next_value()?,
                         "qUtcModifyTime" => {
                             out.utc_modify_time = map
-                                .next_value::<::qix_runtime::de::OptNum>()?
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
                                 .0;
                         }
                         "qUtcRecallTime" => {
                             out.utc_recall_time = map
-                                .next_value::<::qix_runtime::de::OptNum>()?
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
                                 .0;
                         }
                         "qRecallCount" => out.recall_count = map.next_value()?,
                         "qApplyAdditive" => out.apply_additive = map.next_value()?,
                         "qFieldItems" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.field_items,
                             )?;
                             out.extra.mark_list(0u32);
                         }
                         "qVariableItems" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.variable_items,
                             )?;
@@ -10004,7 +10143,7 @@ impl ::qix_runtime::de::DecodeInPlace for Bookmark {
                         }
                         "qSheetId" => out.sheet_id = map.next_value()?,
                         "qObjects" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.objects,
                             )?;
@@ -10015,7 +10154,7 @@ impl ::qix_runtime::de::DecodeInPlace for Bookmark {
                         "qInfoText" => out.info_text = map.next_value()?,
                         "qOwner" => out.owner = map.next_value()?,
                         "qGroups" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.groups,
                             )?;
@@ -10026,14 +10165,14 @@ impl ::qix_runtime::de::DecodeInPlace for Bookmark {
                             out.apply_input_field_values = map.next_value()?;
                         }
                         "qInputFieldItems" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.input_field_items,
                             )?;
                             out.extra.mark_list(4u32);
                         }
                         "qObjectsLayout" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.objects_layout,
                             )?;
@@ -10046,7 +10185,7 @@ impl ::qix_runtime::de::DecodeInPlace for Bookmark {
                             out.include_scroll_position = map.next_value()?;
                         }
                         "qAlternateStateData" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.alternate_state_data,
                             )?;
@@ -10079,10 +10218,10 @@ impl ::serde::Serialize for Bookmark {
             m.serialize_entry("qName", v)?;
         }
         if let ::std::option::Option::Some(v) = self.utc_modify_time {
-            m.serialize_entry("qUtcModifyTime", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qUtcModifyTime", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.utc_recall_time {
-            m.serialize_entry("qUtcRecallTime", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qUtcRecallTime", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = &self.recall_count {
             m.serialize_entry("qRecallCount", v)?;
@@ -10172,14 +10311,14 @@ impl<'de> ::serde::Deserialize<'de> for LayoutBookmarkData {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = LayoutBookmarkData::default();
-        <LayoutBookmarkData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <LayoutBookmarkData as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for LayoutBookmarkData {
+impl ::qix_runtime::__private::de::DecodeInPlace for LayoutBookmarkData {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -10196,7 +10335,7 @@ impl ::qix_runtime::de::DecodeInPlace for LayoutBookmarkData {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qId" => out.id = map.next_value()?,
@@ -10253,14 +10392,14 @@ impl<'de> ::serde::Deserialize<'de> for ScrollPosition {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = ScrollPosition::default();
-        <ScrollPosition as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <ScrollPosition as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for ScrollPosition {
+impl ::qix_runtime::__private::de::DecodeInPlace for ScrollPosition {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -10277,7 +10416,7 @@ impl ::qix_runtime::de::DecodeInPlace for ScrollPosition {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qUsePosition" => out.use_position = map.next_value()?,
@@ -10332,11 +10471,14 @@ impl<'de> ::serde::Deserialize<'de> for Point {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = Point::default();
-        <Point as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <Point as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for Point {
+impl ::qix_runtime::__private::de::DecodeInPlace for Point {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -10353,7 +10495,7 @@ impl ::qix_runtime::de::DecodeInPlace for Point {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qx" => out.x = map.next_value()?,
@@ -10402,14 +10544,14 @@ impl<'de> ::serde::Deserialize<'de> for GroupBookmarkData {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GroupBookmarkData::default();
-        <GroupBookmarkData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GroupBookmarkData as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GroupBookmarkData {
+impl ::qix_runtime::__private::de::DecodeInPlace for GroupBookmarkData {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -10426,7 +10568,7 @@ impl ::qix_runtime::de::DecodeInPlace for GroupBookmarkData {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qId" => out.id = map.next_value()?,
@@ -10477,11 +10619,14 @@ impl<'de> ::serde::Deserialize<'de> for CondDef {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CondDef::default();
-        <CondDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <CondDef as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CondDef {
+impl ::qix_runtime::__private::de::DecodeInPlace for CondDef {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -10498,7 +10643,7 @@ impl ::qix_runtime::de::DecodeInPlace for CondDef {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qAlways" => out.always = map.next_value()?,
@@ -10546,11 +10691,14 @@ impl<'de> ::serde::Deserialize<'de> for ValueExpr {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = ValueExpr::default();
-        <ValueExpr as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <ValueExpr as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for ValueExpr {
+impl ::qix_runtime::__private::de::DecodeInPlace for ValueExpr {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -10567,7 +10715,7 @@ impl ::qix_runtime::de::DecodeInPlace for ValueExpr {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qv" => out.v = map.next_value()?,
@@ -10615,14 +10763,14 @@ impl<'de> ::serde::Deserialize<'de> for InputFieldItem {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = InputFieldItem::default();
-        <InputFieldItem as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <InputFieldItem as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for InputFieldItem {
+impl ::qix_runtime::__private::de::DecodeInPlace for InputFieldItem {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -10639,12 +10787,12 @@ impl ::qix_runtime::de::DecodeInPlace for InputFieldItem {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qFieldName" => out.field_name = map.next_value()?,
                         "qValues" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.values,
                             )?;
@@ -10755,14 +10903,14 @@ impl<'de> ::serde::Deserialize<'de> for ExtendedLayoutBookmarkData {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = ExtendedLayoutBookmarkData::default();
-        <ExtendedLayoutBookmarkData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <ExtendedLayoutBookmarkData as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for ExtendedLayoutBookmarkData {
+impl ::qix_runtime::__private::de::DecodeInPlace for ExtendedLayoutBookmarkData {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -10779,7 +10927,7 @@ impl ::qix_runtime::de::DecodeInPlace for ExtendedLayoutBookmarkData {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qId" => out.id = map.next_value()?,
@@ -10787,7 +10935,7 @@ impl ::qix_runtime::de::DecodeInPlace for ExtendedLayoutBookmarkData {
                         "qShowMode" => out.show_mode = map.next_value()?,
                         "qScrollPos" => out.scroll_pos = map.next_value()?,
                         "qExpansionInfo" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.expansion_info,
                             )?;
@@ -10796,21 +10944,21 @@ impl ::qix_runtime::de::DecodeInPlace for ExtendedLayoutBookmarkData {
                         "qLeftCollapsed" => out.left_collapsed = map.next_value()?,
                         "qTopCollapsed" => out.top_collapsed = map.next_value()?,
                         "qSortData" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.sort_data,
                             )?;
                             out.extra.mark_list(1u32);
                         }
                         "qDimensionGroupPos" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.dimension_group_pos,
                             )?;
                             out.extra.mark_list(2u32);
                         }
                         "qExpressionGroupPos" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.expression_group_pos,
                             )?;
@@ -10904,14 +11052,14 @@ impl<'de> ::serde::Deserialize<'de> for ExpansionData {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = ExpansionData::default();
-        <ExpansionData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <ExpansionData as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for ExpansionData {
+impl ::qix_runtime::__private::de::DecodeInPlace for ExpansionData {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -10928,7 +11076,7 @@ impl ::qix_runtime::de::DecodeInPlace for ExpansionData {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qExcludeList" => out.exclude_list = map.next_value()?,
@@ -10980,14 +11128,14 @@ impl<'de> ::serde::Deserialize<'de> for PositionMark {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = PositionMark::default();
-        <PositionMark as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <PositionMark as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for PositionMark {
+impl ::qix_runtime::__private::de::DecodeInPlace for PositionMark {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -11004,7 +11152,7 @@ impl ::qix_runtime::de::DecodeInPlace for PositionMark {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qDimName" => out.dim_name = map.next_value()?,
@@ -11064,14 +11212,14 @@ impl<'de> ::serde::Deserialize<'de> for InterFieldSortData {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = InterFieldSortData::default();
-        <InterFieldSortData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <InterFieldSortData as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for InterFieldSortData {
+impl ::qix_runtime::__private::de::DecodeInPlace for InterFieldSortData {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -11088,7 +11236,7 @@ impl ::qix_runtime::de::DecodeInPlace for InterFieldSortData {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qName" => out.name = map.next_value()?,
@@ -11137,14 +11285,14 @@ impl<'de> ::serde::Deserialize<'de> for GroupStateInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GroupStateInfo::default();
-        <GroupStateInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GroupStateInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GroupStateInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for GroupStateInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -11161,7 +11309,7 @@ impl ::qix_runtime::de::DecodeInPlace for GroupStateInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qGroupName" => out.group_name = map.next_value()?,
@@ -11321,7 +11469,7 @@ impl<'de> ::serde::Deserialize<'de> for GraphMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "GraphMode", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "GraphMode", Self::from_wire)
     }
 }
 impl ::serde::Serialize for GraphMode {
@@ -11381,14 +11529,14 @@ impl<'de> ::serde::Deserialize<'de> for ExtendedPivotStateData {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = ExtendedPivotStateData::default();
-        <ExtendedPivotStateData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <ExtendedPivotStateData as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for ExtendedPivotStateData {
+impl ::qix_runtime::__private::de::DecodeInPlace for ExtendedPivotStateData {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -11405,7 +11553,7 @@ impl ::qix_runtime::de::DecodeInPlace for ExtendedPivotStateData {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qExpressionPosition" => {
@@ -11495,11 +11643,14 @@ impl<'de> ::serde::Deserialize<'de> for MetaData {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = MetaData::default();
-        <MetaData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <MetaData as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for MetaData {
+impl ::qix_runtime::__private::de::DecodeInPlace for MetaData {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -11516,13 +11667,13 @@ impl ::qix_runtime::de::DecodeInPlace for MetaData {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qShared" => out.shared = map.next_value()?,
                         "qUtcModifyTime" => {
                             out.utc_modify_time = map
-                                .next_value::<::qix_runtime::de::OptNum>()?
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
                                 .0;
                         }
                         "qSheetId" => out.sheet_id = map.next_value()?,
@@ -11560,7 +11711,7 @@ impl ::serde::Serialize for MetaData {
             m.serialize_entry("qShared", v)?;
         }
         if let ::std::option::Option::Some(v) = self.utc_modify_time {
-            m.serialize_entry("qUtcModifyTime", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qUtcModifyTime", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = &self.sheet_id {
             m.serialize_entry("qSheetId", v)?;
@@ -11656,7 +11807,7 @@ impl<'de> ::serde::Deserialize<'de> for NxExportFileType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "NxExportFileType", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "NxExportFileType", Self::from_wire)
     }
 }
 impl ::serde::Serialize for NxExportFileType {
@@ -11731,7 +11882,7 @@ impl<'de> ::serde::Deserialize<'de> for NxExportState {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "NxExportState", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "NxExportState", Self::from_wire)
     }
 }
 impl ::serde::Serialize for NxExportState {
@@ -11794,14 +11945,14 @@ impl<'de> ::serde::Deserialize<'de> for NxSelectionCell {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxSelectionCell::default();
-        <NxSelectionCell as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxSelectionCell as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxSelectionCell {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxSelectionCell {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -11818,7 +11969,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxSelectionCell {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qType" => out.r#type = map.next_value()?,
@@ -11912,7 +12063,7 @@ impl<'de> ::serde::Deserialize<'de> for NxSelectionCellType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "NxSelectionCellType", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "NxSelectionCellType", Self::from_wire)
     }
 }
 impl ::serde::Serialize for NxSelectionCellType {
@@ -11956,14 +12107,14 @@ impl<'de> ::serde::Deserialize<'de> for NxRangeSelectInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxRangeSelectInfo::default();
-        <NxRangeSelectInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxRangeSelectInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxRangeSelectInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxRangeSelectInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -11980,7 +12131,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxRangeSelectInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qRange" => out.range = map.next_value()?,
@@ -12029,14 +12180,14 @@ impl<'de> ::serde::Deserialize<'de> for NxMultiRangeSelectInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxMultiRangeSelectInfo::default();
-        <NxMultiRangeSelectInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxMultiRangeSelectInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxMultiRangeSelectInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxMultiRangeSelectInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -12053,11 +12204,11 @@ impl ::qix_runtime::de::DecodeInPlace for NxMultiRangeSelectInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qRanges" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.ranges,
                             )?;
@@ -12111,14 +12262,14 @@ impl<'de> ::serde::Deserialize<'de> for NxTreeMultiRangeSelectInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxTreeMultiRangeSelectInfo::default();
-        <NxTreeMultiRangeSelectInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxTreeMultiRangeSelectInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxTreeMultiRangeSelectInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxTreeMultiRangeSelectInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -12135,11 +12286,11 @@ impl ::qix_runtime::de::DecodeInPlace for NxTreeMultiRangeSelectInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qRanges" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.ranges,
                             )?;
@@ -12198,14 +12349,14 @@ impl<'de> ::serde::Deserialize<'de> for NxTreeRangeSelectInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxTreeRangeSelectInfo::default();
-        <NxTreeRangeSelectInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxTreeRangeSelectInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxTreeRangeSelectInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxTreeRangeSelectInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -12222,7 +12373,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxTreeRangeSelectInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qRange" => out.range = map.next_value()?,
@@ -12279,14 +12430,14 @@ impl<'de> ::serde::Deserialize<'de> for NxContinuousRangeSelectInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxContinuousRangeSelectInfo::default();
-        <NxContinuousRangeSelectInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxContinuousRangeSelectInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxContinuousRangeSelectInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxContinuousRangeSelectInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -12303,7 +12454,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxContinuousRangeSelectInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qRange" => out.range = map.next_value()?,
@@ -12366,14 +12517,14 @@ impl<'de> ::serde::Deserialize<'de> for ObjectInterface {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = ObjectInterface::default();
-        <ObjectInterface as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <ObjectInterface as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for ObjectInterface {
+impl ::qix_runtime::__private::de::DecodeInPlace for ObjectInterface {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -12390,7 +12541,7 @@ impl ::qix_runtime::de::DecodeInPlace for ObjectInterface {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qType" => out.r#type = map.next_value()?,
@@ -12453,14 +12604,14 @@ impl<'de> ::serde::Deserialize<'de> for NxLinkedObjectInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxLinkedObjectInfo::default();
-        <NxLinkedObjectInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxLinkedObjectInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxLinkedObjectInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxLinkedObjectInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -12477,7 +12628,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxLinkedObjectInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qRootId" => out.root_id = map.next_value()?,
@@ -12568,11 +12719,14 @@ impl<'de> ::serde::Deserialize<'de> for NxGroupDef {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxGroupDef::default();
-        <NxGroupDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <NxGroupDef as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxGroupDef {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxGroupDef {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -12589,7 +12743,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxGroupDef {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qClass" => out.class = map.next_value()?,
@@ -12597,7 +12751,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxGroupDef {
                         "qGroupType" => out.group_type = map.next_value()?,
                         "qLabel" => out.label = map.next_value()?,
                         "qMemberIds" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.member_ids,
                             )?;
@@ -12694,7 +12848,7 @@ impl<'de> ::serde::Deserialize<'de> for NxGroupMemberClass {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "NxGroupMemberClass", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "NxGroupMemberClass", Self::from_wire)
     }
 }
 impl ::serde::Serialize for NxGroupMemberClass {
@@ -12744,14 +12898,14 @@ impl<'de> ::serde::Deserialize<'de> for NxGroupObjectId {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxGroupObjectId::default();
-        <NxGroupObjectId as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxGroupObjectId as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxGroupObjectId {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxGroupObjectId {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -12768,7 +12922,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxGroupObjectId {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qGroupId" => out.group_id = map.next_value()?,
@@ -12825,14 +12979,14 @@ impl<'de> ::serde::Deserialize<'de> for AppObjectListDef {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = AppObjectListDef::default();
-        <AppObjectListDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <AppObjectListDef as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for AppObjectListDef {
+impl ::qix_runtime::__private::de::DecodeInPlace for AppObjectListDef {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -12849,7 +13003,7 @@ impl ::qix_runtime::de::DecodeInPlace for AppObjectListDef {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qType" => out.r#type = map.next_value()?,
@@ -12902,14 +13056,14 @@ impl<'de> ::serde::Deserialize<'de> for AppObjectList {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = AppObjectList::default();
-        <AppObjectList as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <AppObjectList as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for AppObjectList {
+impl ::qix_runtime::__private::de::DecodeInPlace for AppObjectList {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -12926,11 +13080,11 @@ impl ::qix_runtime::de::DecodeInPlace for AppObjectList {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qItems" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.items,
                             )?;
@@ -12986,14 +13140,14 @@ impl<'de> ::serde::Deserialize<'de> for NxContainerEntry {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxContainerEntry::default();
-        <NxContainerEntry as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxContainerEntry as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxContainerEntry {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxContainerEntry {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -13010,7 +13164,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxContainerEntry {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
@@ -13075,14 +13229,14 @@ impl<'de> ::serde::Deserialize<'de> for BookmarkListDef {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = BookmarkListDef::default();
-        <BookmarkListDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <BookmarkListDef as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for BookmarkListDef {
+impl ::qix_runtime::__private::de::DecodeInPlace for BookmarkListDef {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -13099,7 +13253,7 @@ impl ::qix_runtime::de::DecodeInPlace for BookmarkListDef {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qType" => out.r#type = map.next_value()?,
@@ -13152,14 +13306,14 @@ impl<'de> ::serde::Deserialize<'de> for BookmarkList {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = BookmarkList::default();
-        <BookmarkList as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <BookmarkList as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for BookmarkList {
+impl ::qix_runtime::__private::de::DecodeInPlace for BookmarkList {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -13176,11 +13330,11 @@ impl ::qix_runtime::de::DecodeInPlace for BookmarkList {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qItems" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.items,
                             )?;
@@ -13229,14 +13383,14 @@ impl<'de> ::serde::Deserialize<'de> for ChildListDef {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = ChildListDef::default();
-        <ChildListDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <ChildListDef as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for ChildListDef {
+impl ::qix_runtime::__private::de::DecodeInPlace for ChildListDef {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -13253,7 +13407,7 @@ impl ::qix_runtime::de::DecodeInPlace for ChildListDef {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qData" => out.data = map.next_value()?,
@@ -13300,11 +13454,14 @@ impl<'de> ::serde::Deserialize<'de> for ChildList {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = ChildList::default();
-        <ChildList as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <ChildList as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for ChildList {
+impl ::qix_runtime::__private::de::DecodeInPlace for ChildList {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -13321,11 +13478,11 @@ impl ::qix_runtime::de::DecodeInPlace for ChildList {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qItems" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.items,
                             )?;
@@ -13377,14 +13534,14 @@ impl<'de> ::serde::Deserialize<'de> for DimensionListDef {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = DimensionListDef::default();
-        <DimensionListDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <DimensionListDef as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for DimensionListDef {
+impl ::qix_runtime::__private::de::DecodeInPlace for DimensionListDef {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -13401,7 +13558,7 @@ impl ::qix_runtime::de::DecodeInPlace for DimensionListDef {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qType" => out.r#type = map.next_value()?,
@@ -13450,14 +13607,14 @@ impl<'de> ::serde::Deserialize<'de> for DimensionList {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = DimensionList::default();
-        <DimensionList as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <DimensionList as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for DimensionList {
+impl ::qix_runtime::__private::de::DecodeInPlace for DimensionList {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -13474,11 +13631,11 @@ impl ::qix_runtime::de::DecodeInPlace for DimensionList {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qItems" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.items,
                             )?;
@@ -13538,14 +13695,14 @@ impl<'de> ::serde::Deserialize<'de> for ExtensionList {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = ExtensionList::default();
-        <ExtensionList as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <ExtensionList as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for ExtensionList {
+impl ::qix_runtime::__private::de::DecodeInPlace for ExtensionList {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -13562,7 +13719,7 @@ impl ::qix_runtime::de::DecodeInPlace for ExtensionList {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qItems" => {
@@ -13661,14 +13818,14 @@ impl<'de> ::serde::Deserialize<'de> for FieldListDef {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = FieldListDef::default();
-        <FieldListDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <FieldListDef as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for FieldListDef {
+impl ::qix_runtime::__private::de::DecodeInPlace for FieldListDef {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -13685,7 +13842,7 @@ impl ::qix_runtime::de::DecodeInPlace for FieldListDef {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qShowSystem" => out.show_system = map.next_value()?,
@@ -13758,11 +13915,14 @@ impl<'de> ::serde::Deserialize<'de> for FieldList {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = FieldList::default();
-        <FieldList as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <FieldList as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for FieldList {
+impl ::qix_runtime::__private::de::DecodeInPlace for FieldList {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -13779,11 +13939,11 @@ impl ::qix_runtime::de::DecodeInPlace for FieldList {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qItems" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.items,
                             )?;
@@ -13913,14 +14073,14 @@ impl<'de> ::serde::Deserialize<'de> for NxFieldDescription {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxFieldDescription::default();
-        <NxFieldDescription as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxFieldDescription as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxFieldDescription {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxFieldDescription {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -13937,7 +14097,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxFieldDescription {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qIsSemantic" => out.is_semantic = map.next_value()?,
@@ -14028,14 +14188,14 @@ impl<'de> ::serde::Deserialize<'de> for NxDerivedFieldDescriptionList {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxDerivedFieldDescriptionList::default();
-        <NxDerivedFieldDescriptionList as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxDerivedFieldDescriptionList as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxDerivedFieldDescriptionList {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxDerivedFieldDescriptionList {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -14052,11 +14212,11 @@ impl ::qix_runtime::de::DecodeInPlace for NxDerivedFieldDescriptionList {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qDerivedFieldLists" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.derived_field_lists,
                             )?;
@@ -14117,14 +14277,14 @@ impl<'de> ::serde::Deserialize<'de> for NxDerivedFieldsData {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxDerivedFieldsData::default();
-        <NxDerivedFieldsData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxDerivedFieldsData as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxDerivedFieldsData {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxDerivedFieldsData {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -14141,21 +14301,21 @@ impl ::qix_runtime::de::DecodeInPlace for NxDerivedFieldsData {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qDerivedDefinitionName" => {
                             out.derived_definition_name = map.next_value()?;
                         }
                         "qFieldDefs" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.field_defs,
                             )?;
                             out.extra.mark_list(0u32);
                         }
                         "qGroupDefs" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.group_defs,
                             )?;
@@ -14240,14 +14400,14 @@ impl<'de> ::serde::Deserialize<'de> for NxDerivedField {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxDerivedField::default();
-        <NxDerivedField as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxDerivedField as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxDerivedField {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxDerivedField {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -14264,7 +14424,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxDerivedField {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qId" => out.id = map.next_value()?,
@@ -14349,14 +14509,14 @@ impl<'de> ::serde::Deserialize<'de> for NxDerivedGroup {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxDerivedGroup::default();
-        <NxDerivedGroup as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxDerivedGroup as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxDerivedGroup {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxDerivedGroup {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -14373,7 +14533,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxDerivedGroup {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qId" => out.id = map.next_value()?,
@@ -14474,7 +14634,7 @@ impl<'de> ::serde::Deserialize<'de> for NxGrpType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "NxGrpType", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "NxGrpType", Self::from_wire)
     }
 }
 impl ::serde::Serialize for NxGrpType {
@@ -14723,14 +14883,14 @@ impl<'de> ::serde::Deserialize<'de> for HyperCubeDef {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = HyperCubeDef::default();
-        <HyperCubeDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <HyperCubeDef as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for HyperCubeDef {
+impl ::qix_runtime::__private::de::DecodeInPlace for HyperCubeDef {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -14747,19 +14907,19 @@ impl ::qix_runtime::de::DecodeInPlace for HyperCubeDef {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qStateName" => out.state_name = map.next_value()?,
                         "qDimensions" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.dimensions,
                             )?;
                             out.extra.mark_list(0u32);
                         }
                         "qMeasures" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.measures,
                             )?;
@@ -14772,7 +14932,7 @@ impl ::qix_runtime::de::DecodeInPlace for HyperCubeDef {
                         "qSuppressZero" => out.suppress_zero = map.next_value()?,
                         "qSuppressMissing" => out.suppress_missing = map.next_value()?,
                         "qInitialDataFetch" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.initial_data_fetch,
                             )?;
@@ -14798,7 +14958,7 @@ impl ::qix_runtime::de::DecodeInPlace for HyperCubeDef {
                             out.extra.mark_list(4u32);
                         }
                         "qExpansionState" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.expansion_state,
                             )?;
@@ -15009,11 +15169,14 @@ impl<'de> ::serde::Deserialize<'de> for NxDimension {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxDimension::default();
-        <NxDimension as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <NxDimension as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxDimension {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxDimension {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -15030,7 +15193,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxDimension {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qLibraryId" => out.library_id = map.next_value()?,
@@ -15044,14 +15207,14 @@ impl ::qix_runtime::de::DecodeInPlace for NxDimension {
                         "qTotalLabel" => out.total_label = map.next_value()?,
                         "qCalcCond" => out.calc_cond = map.next_value()?,
                         "qAttributeExpressions" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.attribute_expressions,
                             )?;
                             out.extra.mark_list(0u32);
                         }
                         "qAttributeDimensions" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.attribute_dimensions,
                             )?;
@@ -15192,14 +15355,14 @@ impl<'de> ::serde::Deserialize<'de> for NxInlineDimensionDef {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxInlineDimensionDef::default();
-        <NxInlineDimensionDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxInlineDimensionDef as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxInlineDimensionDef {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxInlineDimensionDef {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -15216,7 +15379,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxInlineDimensionDef {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qGrouping" => out.grouping = map.next_value()?,
@@ -15229,14 +15392,14 @@ impl ::qix_runtime::de::DecodeInPlace for NxInlineDimensionDef {
                             out.extra.mark_list(1u32);
                         }
                         "qSortCriterias" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.sort_criterias,
                             )?;
                             out.extra.mark_list(2u32);
                         }
                         "qNumberPresentations" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.number_presentations,
                             )?;
@@ -15343,14 +15506,14 @@ impl<'de> ::serde::Deserialize<'de> for SortCriteria {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SortCriteria::default();
-        <SortCriteria as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <SortCriteria as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SortCriteria {
+impl ::qix_runtime::__private::de::DecodeInPlace for SortCriteria {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -15367,7 +15530,7 @@ impl ::qix_runtime::de::DecodeInPlace for SortCriteria {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qSortByState" => out.sort_by_state = map.next_value()?,
@@ -15567,14 +15730,14 @@ impl<'de> ::serde::Deserialize<'de> for OtherTotalSpecProp {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = OtherTotalSpecProp::default();
-        <OtherTotalSpecProp as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <OtherTotalSpecProp as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for OtherTotalSpecProp {
+impl ::qix_runtime::__private::de::DecodeInPlace for OtherTotalSpecProp {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -15591,7 +15754,7 @@ impl ::qix_runtime::de::DecodeInPlace for OtherTotalSpecProp {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qOtherMode" => out.other_mode = map.next_value()?,
@@ -15755,7 +15918,7 @@ impl<'de> ::serde::Deserialize<'de> for OtherMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "OtherMode", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "OtherMode", Self::from_wire)
     }
 }
 impl ::serde::Serialize for OtherMode {
@@ -15852,7 +16015,7 @@ impl<'de> ::serde::Deserialize<'de> for OtherLimitMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "OtherLimitMode", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "OtherLimitMode", Self::from_wire)
     }
 }
 impl ::serde::Serialize for OtherLimitMode {
@@ -15941,7 +16104,7 @@ impl<'de> ::serde::Deserialize<'de> for OtherSortMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "OtherSortMode", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "OtherSortMode", Self::from_wire)
     }
 }
 impl ::serde::Serialize for OtherSortMode {
@@ -16020,7 +16183,7 @@ impl<'de> ::serde::Deserialize<'de> for TotalMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "TotalMode", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "TotalMode", Self::from_wire)
     }
 }
 impl ::serde::Serialize for TotalMode {
@@ -16058,11 +16221,14 @@ impl<'de> ::serde::Deserialize<'de> for StringExpr {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = StringExpr::default();
-        <StringExpr as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <StringExpr as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for StringExpr {
+impl ::qix_runtime::__private::de::DecodeInPlace for StringExpr {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -16079,7 +16245,7 @@ impl ::qix_runtime::de::DecodeInPlace for StringExpr {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qv" => out.v = map.next_value()?,
@@ -16151,14 +16317,14 @@ impl<'de> ::serde::Deserialize<'de> for NxAttrExprDef {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxAttrExprDef::default();
-        <NxAttrExprDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxAttrExprDef as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxAttrExprDef {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxAttrExprDef {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -16175,7 +16341,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxAttrExprDef {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qExpression" => out.expression = map.next_value()?,
@@ -16255,14 +16421,14 @@ impl<'de> ::serde::Deserialize<'de> for NxAttrDimDef {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxAttrDimDef::default();
-        <NxAttrDimDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxAttrDimDef as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxAttrDimDef {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxAttrDimDef {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -16279,7 +16445,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxAttrDimDef {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qDef" => out.def = map.next_value()?,
@@ -16340,11 +16506,14 @@ impl<'de> ::serde::Deserialize<'de> for NxCalcCond {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxCalcCond::default();
-        <NxCalcCond as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <NxCalcCond as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxCalcCond {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxCalcCond {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -16361,7 +16530,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxCalcCond {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qCond" => out.cond = map.next_value()?,
@@ -16464,11 +16633,14 @@ impl<'de> ::serde::Deserialize<'de> for NxMeasure {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxMeasure::default();
-        <NxMeasure as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <NxMeasure as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxMeasure {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxMeasure {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -16485,21 +16657,21 @@ impl ::qix_runtime::de::DecodeInPlace for NxMeasure {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qLibraryId" => out.library_id = map.next_value()?,
                         "qDef" => out.def = map.next_value()?,
                         "qSortBy" => out.sort_by = map.next_value()?,
                         "qAttributeExpressions" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.attribute_expressions,
                             )?;
                             out.extra.mark_list(0u32);
                         }
                         "qAttributeDimensions" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.attribute_dimensions,
                             )?;
@@ -16508,7 +16680,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxMeasure {
                         "qCalcCond" => out.calc_cond = map.next_value()?,
                         "qCalcCondition" => out.calc_condition = map.next_value()?,
                         "qTrendLines" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.trend_lines,
                             )?;
@@ -16675,14 +16847,14 @@ impl<'de> ::serde::Deserialize<'de> for NxInlineMeasureDef {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxInlineMeasureDef::default();
-        <NxInlineMeasureDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxInlineMeasureDef as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxInlineMeasureDef {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxInlineMeasureDef {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -16699,7 +16871,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxInlineMeasureDef {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qLabel" => out.label = map.next_value()?,
@@ -16854,14 +17026,14 @@ impl<'de> ::serde::Deserialize<'de> for NxTrendlineDef {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxTrendlineDef::default();
-        <NxTrendlineDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxTrendlineDef as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxTrendlineDef {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxTrendlineDef {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -16878,7 +17050,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxTrendlineDef {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qType" => out.r#type = map.next_value()?,
@@ -17014,7 +17186,7 @@ impl<'de> ::serde::Deserialize<'de> for NxLTrendlineType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "NxLTrendlineType", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "NxLTrendlineType", Self::from_wire)
     }
 }
 impl ::serde::Serialize for NxLTrendlineType {
@@ -17103,7 +17275,7 @@ impl<'de> ::serde::Deserialize<'de> for NxContinuousMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "NxContinuousMode", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "NxContinuousMode", Self::from_wire)
     }
 }
 impl ::serde::Serialize for NxContinuousMode {
@@ -17178,7 +17350,7 @@ impl<'de> ::serde::Deserialize<'de> for NxTrendlineMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "NxTrendlineMode", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "NxTrendlineMode", Self::from_wire)
     }
 }
 impl ::serde::Serialize for NxTrendlineMode {
@@ -17244,14 +17416,14 @@ impl<'de> ::serde::Deserialize<'de> for NxMiniChartDef {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxMiniChartDef::default();
-        <NxMiniChartDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxMiniChartDef as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxMiniChartDef {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxMiniChartDef {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -17268,7 +17440,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxMiniChartDef {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qDef" => out.def = map.next_value()?,
@@ -17277,7 +17449,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxMiniChartDef {
                         "qOtherTotalSpec" => out.other_total_spec = map.next_value()?,
                         "qMaxNumberPoints" => out.max_number_points = map.next_value()?,
                         "qAttributeExpressions" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.attribute_expressions,
                             )?;
@@ -17400,7 +17572,7 @@ impl<'de> ::serde::Deserialize<'de> for NxHypercubeMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "NxHypercubeMode", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "NxHypercubeMode", Self::from_wire)
     }
 }
 impl ::serde::Serialize for NxHypercubeMode {
@@ -17577,11 +17749,14 @@ impl<'de> ::serde::Deserialize<'de> for HyperCube {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = HyperCube::default();
-        <HyperCube as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <HyperCube as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for HyperCube {
+impl ::qix_runtime::__private::de::DecodeInPlace for HyperCube {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -17598,21 +17773,21 @@ impl ::qix_runtime::de::DecodeInPlace for HyperCube {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qStateName" => out.state_name = map.next_value()?,
                         "qSize" => out.size = map.next_value()?,
                         "qError" => out.error = map.next_value()?,
                         "qDimensionInfo" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.dimension_info,
                             )?;
                             out.extra.mark_list(0u32);
                         }
                         "qMeasureInfo" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.measure_info,
                             )?;
@@ -17623,28 +17798,28 @@ impl ::qix_runtime::de::DecodeInPlace for HyperCube {
                             out.extra.mark_list(2u32);
                         }
                         "qGrandTotalRow" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.grand_total_row,
                             )?;
                             out.extra.mark_list(3u32);
                         }
                         "qDataPages" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.data_pages,
                             )?;
                             out.extra.mark_list(4u32);
                         }
                         "qPivotDataPages" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.pivot_data_pages,
                             )?;
                             out.extra.mark_list(5u32);
                         }
                         "qStackedDataPages" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.stacked_data_pages,
                             )?;
@@ -17769,11 +17944,14 @@ impl<'de> ::serde::Deserialize<'de> for Size {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = Size::default();
-        <Size as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <Size as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for Size {
+impl ::qix_runtime::__private::de::DecodeInPlace for Size {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -17790,7 +17968,7 @@ impl ::qix_runtime::de::DecodeInPlace for Size {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qcx" => out.cx = map.next_value()?,
@@ -18013,14 +18191,14 @@ impl<'de> ::serde::Deserialize<'de> for NxDimensionInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxDimensionInfo::default();
-        <NxDimensionInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxDimensionInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxDimensionInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxDimensionInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -18037,7 +18215,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxDimensionInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qFallbackTitle" => out.fallback_title = map.next_value()?,
@@ -18069,23 +18247,27 @@ impl ::qix_runtime::de::DecodeInPlace for NxDimensionInfo {
                             out.extra.mark_list(2u32);
                         }
                         "qMin" => {
-                            out.min = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.min = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qMax" => {
-                            out.max = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.max = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qContinuousAxes" => out.continuous_axes = map.next_value()?,
                         "qIsCyclic" => out.is_cyclic = map.next_value()?,
                         "qDerivedField" => out.derived_field = map.next_value()?,
                         "qAttrExprInfo" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.attr_expr_info,
                             )?;
                             out.extra.mark_list(3u32);
                         }
                         "qAttrDimInfo" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.attr_dim_info,
                             )?;
@@ -18167,10 +18349,10 @@ impl ::serde::Serialize for NxDimensionInfo {
             m.serialize_entry("qGroupFieldDefs", &self.group_field_defs)?;
         }
         if let ::std::option::Option::Some(v) = self.min {
-            m.serialize_entry("qMin", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qMin", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.max {
-            m.serialize_entry("qMax", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qMax", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = &self.continuous_axes {
             m.serialize_entry("qContinuousAxes", v)?;
@@ -18268,7 +18450,7 @@ impl<'de> ::serde::Deserialize<'de> for NxSortIndicatorType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "NxSortIndicatorType", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "NxSortIndicatorType", Self::from_wire)
     }
 }
 impl ::serde::Serialize for NxSortIndicatorType {
@@ -18341,14 +18523,14 @@ impl<'de> ::serde::Deserialize<'de> for NxStateCounts {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxStateCounts::default();
-        <NxStateCounts as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxStateCounts as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxStateCounts {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxStateCounts {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -18365,7 +18547,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxStateCounts {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qLocked" => out.locked = map.next_value()?,
@@ -18479,7 +18661,7 @@ impl<'de> ::serde::Deserialize<'de> for NxDimensionType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "NxDimensionType", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "NxDimensionType", Self::from_wire)
     }
 }
 impl ::serde::Serialize for NxDimensionType {
@@ -18547,14 +18729,14 @@ impl<'de> ::serde::Deserialize<'de> for NxAttrExprInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxAttrExprInfo::default();
-        <NxAttrExprInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxAttrExprInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxAttrExprInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxAttrExprInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -18571,14 +18753,18 @@ impl ::qix_runtime::de::DecodeInPlace for NxAttrExprInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qMin" => {
-                            out.min = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.min = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qMax" => {
-                            out.max = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.max = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qFallbackTitle" => out.fallback_title = map.next_value()?,
                         "qMinText" => out.min_text = map.next_value()?,
@@ -18602,10 +18788,10 @@ impl ::serde::Serialize for NxAttrExprInfo {
         use ::serde::ser::SerializeMap;
         let mut m = s.serialize_map(::std::option::Option::None)?;
         if let ::std::option::Option::Some(v) = self.min {
-            m.serialize_entry("qMin", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qMin", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.max {
-            m.serialize_entry("qMax", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qMax", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = &self.fallback_title {
             m.serialize_entry("qFallbackTitle", v)?;
@@ -18671,14 +18857,14 @@ impl<'de> ::serde::Deserialize<'de> for NxAttrDimInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxAttrDimInfo::default();
-        <NxAttrDimInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxAttrDimInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxAttrDimInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxAttrDimInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -18695,7 +18881,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxAttrDimInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qCardinal" => out.cardinal = map.next_value()?,
@@ -18772,14 +18958,14 @@ impl<'de> ::serde::Deserialize<'de> for NxCardinalities {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxCardinalities::default();
-        <NxCardinalities as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxCardinalities as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxCardinalities {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxCardinalities {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -18796,7 +18982,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxCardinalities {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qCardinal" => out.cardinal = map.next_value()?,
@@ -18936,14 +19122,14 @@ impl<'de> ::serde::Deserialize<'de> for NxMeasureInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxMeasureInfo::default();
-        <NxMeasureInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxMeasureInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxMeasureInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxMeasureInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -18960,7 +19146,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxMeasureInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qFallbackTitle" => out.fallback_title = map.next_value()?,
@@ -18971,23 +19157,27 @@ impl ::qix_runtime::de::DecodeInPlace for NxMeasureInfo {
                         "qSortIndicator" => out.sort_indicator = map.next_value()?,
                         "qNumFormat" => out.num_format = map.next_value()?,
                         "qMin" => {
-                            out.min = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.min = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qMax" => {
-                            out.max = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.max = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qError" => out.error = map.next_value()?,
                         "qReverseSort" => out.reverse_sort = map.next_value()?,
                         "qIsAutoFormat" => out.is_auto_format = map.next_value()?,
                         "qAttrExprInfo" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.attr_expr_info,
                             )?;
                             out.extra.mark_list(0u32);
                         }
                         "qAttrDimInfo" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.attr_dim_info,
                             )?;
@@ -18996,7 +19186,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxMeasureInfo {
                         "qCalcCondMsg" => out.calc_cond_msg = map.next_value()?,
                         "qLibraryId" => out.library_id = map.next_value()?,
                         "qTrendLines" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.trend_lines,
                             )?;
@@ -19035,10 +19225,10 @@ impl ::serde::Serialize for NxMeasureInfo {
             m.serialize_entry("qNumFormat", v)?;
         }
         if let ::std::option::Option::Some(v) = self.min {
-            m.serialize_entry("qMin", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qMin", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.max {
-            m.serialize_entry("qMax", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qMax", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = &self.error {
             m.serialize_entry("qError", v)?;
@@ -19126,11 +19316,14 @@ impl<'de> ::serde::Deserialize<'de> for NxTrendline {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxTrendline::default();
-        <NxTrendline as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <NxTrendline as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxTrendline {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxTrendline {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -19147,17 +19340,21 @@ impl ::qix_runtime::de::DecodeInPlace for NxTrendline {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qType" => out.r#type = map.next_value()?,
                         "qError" => out.error = map.next_value()?,
                         "qCoeff" => {
-                            out.coeff = map.next_value::<::qix_runtime::de::Nums>()?.0;
+                            out.coeff = map
+                                .next_value::<::qix_runtime::__private::de::Nums>()?
+                                .0;
                             out.extra.mark_list(0u32);
                         }
                         "qR2" => {
-                            out.r2 = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.r2 = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qExpression" => out.expression = map.next_value()?,
                         "qElemNo" => out.elem_no = map.next_value()?,
@@ -19184,10 +19381,13 @@ impl ::serde::Serialize for NxTrendline {
             m.serialize_entry("qError", v)?;
         }
         if !self.coeff.is_empty() || self.extra.has_list(0u32) {
-            m.serialize_entry("qCoeff", &::qix_runtime::ser::Nums(&self.coeff))?;
+            m.serialize_entry(
+                "qCoeff",
+                &::qix_runtime::__private::ser::Nums(&self.coeff),
+            )?;
         }
         if let ::std::option::Option::Some(v) = self.r2 {
-            m.serialize_entry("qR2", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qR2", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = &self.expression {
             m.serialize_entry("qExpression", v)?;
@@ -19233,11 +19433,14 @@ impl<'de> ::serde::Deserialize<'de> for NxMiniChart {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxMiniChart::default();
-        <NxMiniChart as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <NxMiniChart as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxMiniChart {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxMiniChart {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -19254,23 +19457,31 @@ impl ::qix_runtime::de::DecodeInPlace for NxMiniChart {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qYMin" => {
-                            out.y_min = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.y_min = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qYMax" => {
-                            out.y_max = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.y_max = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qXMin" => {
-                            out.x_min = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.x_min = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qXMax" => {
-                            out.x_max = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.x_max = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qAttrExprInfo" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.attr_expr_info,
                             )?;
@@ -19294,16 +19505,16 @@ impl ::serde::Serialize for NxMiniChart {
         use ::serde::ser::SerializeMap;
         let mut m = s.serialize_map(::std::option::Option::None)?;
         if let ::std::option::Option::Some(v) = self.y_min {
-            m.serialize_entry("qYMin", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qYMin", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.y_max {
-            m.serialize_entry("qYMax", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qYMax", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.x_min {
-            m.serialize_entry("qXMin", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qXMin", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.x_max {
-            m.serialize_entry("qXMax", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qXMax", &::qix_runtime::__private::ser::Num(v))?;
         }
         if !self.attr_expr_info.is_empty() || self.extra.has_list(0u32) {
             m.serialize_entry("qAttrExprInfo", &self.attr_expr_info)?;
@@ -19337,14 +19548,14 @@ impl<'de> ::serde::Deserialize<'de> for NxCellPosition {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxCellPosition::default();
-        <NxCellPosition as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxCellPosition as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxCellPosition {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxCellPosition {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -19361,7 +19572,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxCellPosition {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qx" => out.x = map.next_value()?,
@@ -19475,14 +19686,14 @@ impl<'de> ::serde::Deserialize<'de> for ListObjectDef {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = ListObjectDef::default();
-        <ListObjectDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <ListObjectDef as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for ListObjectDef {
+impl ::qix_runtime::__private::de::DecodeInPlace for ListObjectDef {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -19499,7 +19710,7 @@ impl ::qix_runtime::de::DecodeInPlace for ListObjectDef {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qStateName" => out.state_name = map.next_value()?,
@@ -19509,14 +19720,14 @@ impl ::qix_runtime::de::DecodeInPlace for ListObjectDef {
                         "qFrequencyMode" => out.frequency_mode = map.next_value()?,
                         "qShowAlternatives" => out.show_alternatives = map.next_value()?,
                         "qInitialDataFetch" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.initial_data_fetch,
                             )?;
                             out.extra.mark_list(0u32);
                         }
                         "qExpressions" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.expressions,
                             )?;
@@ -19591,14 +19802,14 @@ impl<'de> ::serde::Deserialize<'de> for NxAutoSortByStateDef {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxAutoSortByStateDef::default();
-        <NxAutoSortByStateDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxAutoSortByStateDef as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxAutoSortByStateDef {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxAutoSortByStateDef {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -19615,7 +19826,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxAutoSortByStateDef {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qDisplayNumberOfRows" => {
@@ -19713,7 +19924,7 @@ impl<'de> ::serde::Deserialize<'de> for NxFrequencyMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "NxFrequencyMode", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "NxFrequencyMode", Self::from_wire)
     }
 }
 impl ::serde::Serialize for NxFrequencyMode {
@@ -19756,14 +19967,14 @@ impl<'de> ::serde::Deserialize<'de> for NxListObjectExpressionDef {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxListObjectExpressionDef::default();
-        <NxListObjectExpressionDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxListObjectExpressionDef as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxListObjectExpressionDef {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxListObjectExpressionDef {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -19780,7 +19991,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxListObjectExpressionDef {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qExpr" => out.expr = map.next_value()?,
@@ -19859,11 +20070,14 @@ impl<'de> ::serde::Deserialize<'de> for ListObject {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = ListObject::default();
-        <ListObject as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <ListObject as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for ListObject {
+impl ::qix_runtime::__private::de::DecodeInPlace for ListObject {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -19880,7 +20094,7 @@ impl ::qix_runtime::de::DecodeInPlace for ListObject {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qStateName" => out.state_name = map.next_value()?,
@@ -19888,14 +20102,14 @@ impl ::qix_runtime::de::DecodeInPlace for ListObject {
                         "qError" => out.error = map.next_value()?,
                         "qDimensionInfo" => out.dimension_info = map.next_value()?,
                         "qExpressions" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.expressions,
                             )?;
                             out.extra.mark_list(0u32);
                         }
                         "qDataPages" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.data_pages,
                             )?;
@@ -19962,14 +20176,14 @@ impl<'de> ::serde::Deserialize<'de> for NxListObjectExpression {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxListObjectExpression::default();
-        <NxListObjectExpression as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxListObjectExpression as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxListObjectExpression {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxListObjectExpression {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -19986,7 +20200,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxListObjectExpression {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qExpr" => out.expr = map.next_value()?,
@@ -20040,14 +20254,14 @@ impl<'de> ::serde::Deserialize<'de> for MeasureListDef {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = MeasureListDef::default();
-        <MeasureListDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <MeasureListDef as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for MeasureListDef {
+impl ::qix_runtime::__private::de::DecodeInPlace for MeasureListDef {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -20064,7 +20278,7 @@ impl ::qix_runtime::de::DecodeInPlace for MeasureListDef {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qType" => out.r#type = map.next_value()?,
@@ -20113,11 +20327,14 @@ impl<'de> ::serde::Deserialize<'de> for MeasureList {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = MeasureList::default();
-        <MeasureList as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <MeasureList as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for MeasureList {
+impl ::qix_runtime::__private::de::DecodeInPlace for MeasureList {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -20134,11 +20351,11 @@ impl ::qix_runtime::de::DecodeInPlace for MeasureList {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qItems" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.items,
                             )?;
@@ -20200,11 +20417,14 @@ impl<'de> ::serde::Deserialize<'de> for MediaList {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = MediaList::default();
-        <MediaList as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <MediaList as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for MediaList {
+impl ::qix_runtime::__private::de::DecodeInPlace for MediaList {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -20221,11 +20441,11 @@ impl ::qix_runtime::de::DecodeInPlace for MediaList {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qItems" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.items,
                             )?;
@@ -20283,14 +20503,14 @@ impl<'de> ::serde::Deserialize<'de> for MediaListItem {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = MediaListItem::default();
-        <MediaListItem as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <MediaListItem as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for MediaListItem {
+impl ::qix_runtime::__private::de::DecodeInPlace for MediaListItem {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -20307,7 +20527,7 @@ impl ::qix_runtime::de::DecodeInPlace for MediaListItem {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qUrlDef" => out.url_def = map.next_value()?,
@@ -20387,14 +20607,14 @@ impl<'de> ::serde::Deserialize<'de> for NxLibraryDimensionDef {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxLibraryDimensionDef::default();
-        <NxLibraryDimensionDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxLibraryDimensionDef as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxLibraryDimensionDef {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxLibraryDimensionDef {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -20411,7 +20631,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxLibraryDimensionDef {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qGrouping" => out.grouping = map.next_value()?,
@@ -20511,14 +20731,14 @@ impl<'de> ::serde::Deserialize<'de> for NxLibraryDimension {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxLibraryDimension::default();
-        <NxLibraryDimension as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxLibraryDimension as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxLibraryDimension {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxLibraryDimension {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -20535,7 +20755,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxLibraryDimension {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qGrouping" => out.grouping = map.next_value()?,
@@ -20650,14 +20870,14 @@ impl<'de> ::serde::Deserialize<'de> for NxLibraryMeasureDef {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxLibraryMeasureDef::default();
-        <NxLibraryMeasureDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxLibraryMeasureDef as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxLibraryMeasureDef {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxLibraryMeasureDef {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -20674,7 +20894,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxLibraryMeasureDef {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qLabel" => out.label = map.next_value()?,
@@ -20779,14 +20999,14 @@ impl<'de> ::serde::Deserialize<'de> for NxLibraryMeasure {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxLibraryMeasure::default();
-        <NxLibraryMeasure as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxLibraryMeasure as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxLibraryMeasure {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxLibraryMeasure {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -20803,7 +21023,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxLibraryMeasure {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qLabel" => out.label = map.next_value()?,
@@ -20884,14 +21104,14 @@ impl<'de> ::serde::Deserialize<'de> for SelectionObjectDef {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SelectionObjectDef::default();
-        <SelectionObjectDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <SelectionObjectDef as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SelectionObjectDef {
+impl ::qix_runtime::__private::de::DecodeInPlace for SelectionObjectDef {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -20908,7 +21128,7 @@ impl ::qix_runtime::de::DecodeInPlace for SelectionObjectDef {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qStateName" => out.state_name = map.next_value()?,
@@ -20969,14 +21189,14 @@ impl<'de> ::serde::Deserialize<'de> for SelectionObject {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SelectionObject::default();
-        <SelectionObject as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <SelectionObject as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SelectionObject {
+impl ::qix_runtime::__private::de::DecodeInPlace for SelectionObject {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -20993,13 +21213,13 @@ impl ::qix_runtime::de::DecodeInPlace for SelectionObject {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qBackCount" => out.back_count = map.next_value()?,
                         "qForwardCount" => out.forward_count = map.next_value()?,
                         "qSelections" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.selections,
                             )?;
@@ -21156,14 +21376,14 @@ impl<'de> ::serde::Deserialize<'de> for NxCurrentSelectionItem {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxCurrentSelectionItem::default();
-        <NxCurrentSelectionItem as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxCurrentSelectionItem as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxCurrentSelectionItem {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxCurrentSelectionItem {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -21180,7 +21400,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxCurrentSelectionItem {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qTotal" => out.total = map.next_value()?,
@@ -21192,7 +21412,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxCurrentSelectionItem {
                         "qSelectedCount" => out.selected_count = map.next_value()?,
                         "qSelected" => out.selected = map.next_value()?,
                         "qRangeInfo" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.range_info,
                             )?;
@@ -21201,14 +21421,14 @@ impl ::qix_runtime::de::DecodeInPlace for NxCurrentSelectionItem {
                         "qSortIndex" => out.sort_index = map.next_value()?,
                         "qStateCounts" => out.state_counts = map.next_value()?,
                         "qSelectedFieldSelectionInfo" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.selected_field_selection_info,
                             )?;
                             out.extra.mark_list(1u32);
                         }
                         "qNotSelectedFieldSelectionInfo" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.not_selected_field_selection_info,
                             )?;
@@ -21220,7 +21440,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxCurrentSelectionItem {
                         "qReadableName" => out.readable_name = map.next_value()?,
                         "qIsHidden" => out.is_hidden = map.next_value()?,
                         "qDimensionReferences" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.dimension_references,
                             )?;
@@ -21336,14 +21556,14 @@ impl<'de> ::serde::Deserialize<'de> for NxFieldSelectionInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxFieldSelectionInfo::default();
-        <NxFieldSelectionInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxFieldSelectionInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxFieldSelectionInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxFieldSelectionInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -21360,7 +21580,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxFieldSelectionInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qName" => out.name = map.next_value()?,
@@ -21452,7 +21672,11 @@ impl<'de> ::serde::Deserialize<'de> for NxFieldSelectionMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "NxFieldSelectionMode", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(
+            d,
+            "NxFieldSelectionMode",
+            Self::from_wire,
+        )
     }
 }
 impl ::serde::Serialize for NxFieldSelectionMode {
@@ -21504,14 +21728,14 @@ impl<'de> ::serde::Deserialize<'de> for DimensionReference {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = DimensionReference::default();
-        <DimensionReference as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <DimensionReference as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for DimensionReference {
+impl ::qix_runtime::__private::de::DecodeInPlace for DimensionReference {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -21528,7 +21752,7 @@ impl ::qix_runtime::de::DecodeInPlace for DimensionReference {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qId" => out.id = map.next_value()?,
@@ -21577,14 +21801,14 @@ impl<'de> ::serde::Deserialize<'de> for StaticContentUrlDef {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = StaticContentUrlDef::default();
-        <StaticContentUrlDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <StaticContentUrlDef as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for StaticContentUrlDef {
+impl ::qix_runtime::__private::de::DecodeInPlace for StaticContentUrlDef {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -21601,7 +21825,7 @@ impl ::qix_runtime::de::DecodeInPlace for StaticContentUrlDef {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qUrl" => out.url = map.next_value()?,
@@ -21646,14 +21870,14 @@ impl<'de> ::serde::Deserialize<'de> for StaticContentUrl {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = StaticContentUrl::default();
-        <StaticContentUrl as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <StaticContentUrl as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for StaticContentUrl {
+impl ::qix_runtime::__private::de::DecodeInPlace for StaticContentUrl {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -21670,7 +21894,7 @@ impl ::qix_runtime::de::DecodeInPlace for StaticContentUrl {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qUrl" => out.url = map.next_value()?,
@@ -21725,14 +21949,14 @@ impl<'de> ::serde::Deserialize<'de> for StringExpression {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = StringExpression::default();
-        <StringExpression as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <StringExpression as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for StringExpression {
+impl ::qix_runtime::__private::de::DecodeInPlace for StringExpression {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -21749,7 +21973,7 @@ impl ::qix_runtime::de::DecodeInPlace for StringExpression {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qExpr" => out.expr = map.next_value()?,
@@ -21878,11 +22102,14 @@ impl<'de> ::serde::Deserialize<'de> for TreeDataDef {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = TreeDataDef::default();
-        <TreeDataDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <TreeDataDef as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for TreeDataDef {
+impl ::qix_runtime::__private::de::DecodeInPlace for TreeDataDef {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -21899,12 +22126,12 @@ impl ::qix_runtime::de::DecodeInPlace for TreeDataDef {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qStateName" => out.state_name = map.next_value()?,
                         "qDimensions" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.dimensions,
                             )?;
@@ -21923,21 +22150,21 @@ impl ::qix_runtime::de::DecodeInPlace for TreeDataDef {
                         "qCalcCondition" => out.calc_condition = map.next_value()?,
                         "qTitle" => out.title = map.next_value()?,
                         "qInitialDataFetch" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.initial_data_fetch,
                             )?;
                             out.extra.mark_list(2u32);
                         }
                         "qExpansionState" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.expansion_state,
                             )?;
                             out.extra.mark_list(3u32);
                         }
                         "qValueExprs" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.value_exprs,
                             )?;
@@ -22092,14 +22319,14 @@ impl<'de> ::serde::Deserialize<'de> for NxTreeDimensionDef {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxTreeDimensionDef::default();
-        <NxTreeDimensionDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxTreeDimensionDef as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxTreeDimensionDef {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxTreeDimensionDef {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -22116,13 +22343,13 @@ impl ::qix_runtime::de::DecodeInPlace for NxTreeDimensionDef {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qLibraryId" => out.library_id = map.next_value()?,
                         "qDef" => out.def = map.next_value()?,
                         "qValueExprs" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.value_exprs,
                             )?;
@@ -22135,14 +22362,14 @@ impl ::qix_runtime::de::DecodeInPlace for NxTreeDimensionDef {
                         "qTotalLabel" => out.total_label = map.next_value()?,
                         "qCalcCondition" => out.calc_condition = map.next_value()?,
                         "qAttributeExpressions" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.attribute_expressions,
                             )?;
                             out.extra.mark_list(1u32);
                         }
                         "qAttributeDimensions" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.attribute_dimensions,
                             )?;
@@ -22282,11 +22509,14 @@ impl<'de> ::serde::Deserialize<'de> for TreeData {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = TreeData::default();
-        <TreeData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <TreeData as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for TreeData {
+impl ::qix_runtime::__private::de::DecodeInPlace for TreeData {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -22303,7 +22533,7 @@ impl ::qix_runtime::de::DecodeInPlace for TreeData {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qStateName" => out.state_name = map.next_value()?,
@@ -22313,7 +22543,7 @@ impl ::qix_runtime::de::DecodeInPlace for TreeData {
                         }
                         "qError" => out.error = map.next_value()?,
                         "qDimensionInfo" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.dimension_info,
                             )?;
@@ -22328,14 +22558,14 @@ impl ::qix_runtime::de::DecodeInPlace for TreeData {
                         "qLastExpandedPos" => out.last_expanded_pos = map.next_value()?,
                         "qCalcCondMsg" => out.calc_cond_msg = map.next_value()?,
                         "qTreeDataPages" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.tree_data_pages,
                             )?;
                             out.extra.mark_list(3u32);
                         }
                         "qMeasureInfo" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.measure_info,
                             )?;
@@ -22597,14 +22827,14 @@ impl<'de> ::serde::Deserialize<'de> for NxTreeDimensionInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxTreeDimensionInfo::default();
-        <NxTreeDimensionInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxTreeDimensionInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxTreeDimensionInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxTreeDimensionInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -22621,7 +22851,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxTreeDimensionInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qFallbackTitle" => out.fallback_title = map.next_value()?,
@@ -22653,30 +22883,34 @@ impl ::qix_runtime::de::DecodeInPlace for NxTreeDimensionInfo {
                             out.extra.mark_list(2u32);
                         }
                         "qMin" => {
-                            out.min = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.min = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qMax" => {
-                            out.max = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.max = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qContinuousAxes" => out.continuous_axes = map.next_value()?,
                         "qIsCyclic" => out.is_cyclic = map.next_value()?,
                         "qDerivedField" => out.derived_field = map.next_value()?,
                         "qMeasureInfo" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.measure_info,
                             )?;
                             out.extra.mark_list(3u32);
                         }
                         "qAttrExprInfo" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.attr_expr_info,
                             )?;
                             out.extra.mark_list(4u32);
                         }
                         "qAttrDimInfo" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.attr_dim_info,
                             )?;
@@ -22758,10 +22992,10 @@ impl ::serde::Serialize for NxTreeDimensionInfo {
             m.serialize_entry("qGroupFieldDefs", &self.group_field_defs)?;
         }
         if let ::std::option::Option::Some(v) = self.min {
-            m.serialize_entry("qMin", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qMin", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.max {
-            m.serialize_entry("qMax", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qMax", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = &self.continuous_axes {
             m.serialize_entry("qContinuousAxes", v)?;
@@ -22832,11 +23066,14 @@ impl<'de> ::serde::Deserialize<'de> for UndoInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = UndoInfo::default();
-        <UndoInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <UndoInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for UndoInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for UndoInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -22853,7 +23090,7 @@ impl ::qix_runtime::de::DecodeInPlace for UndoInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qUndoCount" => out.undo_count = map.next_value()?,
@@ -22910,14 +23147,14 @@ impl<'de> ::serde::Deserialize<'de> for ValueExpression {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = ValueExpression::default();
-        <ValueExpression as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <ValueExpression as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for ValueExpression {
+impl ::qix_runtime::__private::de::DecodeInPlace for ValueExpression {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -22934,7 +23171,7 @@ impl ::qix_runtime::de::DecodeInPlace for ValueExpression {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qExpr" => out.expr = map.next_value()?,
@@ -22999,14 +23236,14 @@ impl<'de> ::serde::Deserialize<'de> for VariableListDef {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = VariableListDef::default();
-        <VariableListDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <VariableListDef as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for VariableListDef {
+impl ::qix_runtime::__private::de::DecodeInPlace for VariableListDef {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -23023,7 +23260,7 @@ impl ::qix_runtime::de::DecodeInPlace for VariableListDef {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qType" => out.r#type = map.next_value()?,
@@ -23084,14 +23321,14 @@ impl<'de> ::serde::Deserialize<'de> for VariableList {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = VariableList::default();
-        <VariableList as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <VariableList as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for VariableList {
+impl ::qix_runtime::__private::de::DecodeInPlace for VariableList {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -23108,11 +23345,11 @@ impl ::qix_runtime::de::DecodeInPlace for VariableList {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qItems" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.items,
                             )?;
@@ -23212,14 +23449,14 @@ impl<'de> ::serde::Deserialize<'de> for NxVariableListItem {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxVariableListItem::default();
-        <NxVariableListItem as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxVariableListItem as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxVariableListItem {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxVariableListItem {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -23236,7 +23473,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxVariableListItem {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qName" => out.name = map.next_value()?,
@@ -23329,14 +23566,14 @@ impl<'de> ::serde::Deserialize<'de> for GenericDimensionLayout {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GenericDimensionLayout::default();
-        <GenericDimensionLayout as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GenericDimensionLayout as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GenericDimensionLayout {
+impl ::qix_runtime::__private::de::DecodeInPlace for GenericDimensionLayout {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -23353,14 +23590,14 @@ impl ::qix_runtime::de::DecodeInPlace for GenericDimensionLayout {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
                         "qMeta" => out.meta = map.next_value()?,
                         "qDim" => out.dim = map.next_value()?,
                         "qDimInfos" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.dim_infos,
                             )?;
@@ -23437,14 +23674,14 @@ impl<'de> ::serde::Deserialize<'de> for GenericDimensionInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GenericDimensionInfo::default();
-        <GenericDimensionInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GenericDimensionInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GenericDimensionInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for GenericDimensionInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -23461,7 +23698,7 @@ impl ::qix_runtime::de::DecodeInPlace for GenericDimensionInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qApprMaxGlyphCount" => {
@@ -23538,14 +23775,14 @@ impl<'de> ::serde::Deserialize<'de> for GenericDimensionProperties {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GenericDimensionProperties::default();
-        <GenericDimensionProperties as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GenericDimensionProperties as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GenericDimensionProperties {
+impl ::qix_runtime::__private::de::DecodeInPlace for GenericDimensionProperties {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -23562,7 +23799,7 @@ impl ::qix_runtime::de::DecodeInPlace for GenericDimensionProperties {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
@@ -23620,14 +23857,14 @@ impl<'de> ::serde::Deserialize<'de> for BookmarkFieldPage {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = BookmarkFieldPage::default();
-        <BookmarkFieldPage as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <BookmarkFieldPage as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for BookmarkFieldPage {
+impl ::qix_runtime::__private::de::DecodeInPlace for BookmarkFieldPage {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -23644,7 +23881,7 @@ impl ::qix_runtime::de::DecodeInPlace for BookmarkFieldPage {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qStartIndex" => out.start_index = map.next_value()?,
@@ -23695,14 +23932,14 @@ impl<'de> ::serde::Deserialize<'de> for BookmarkStateFieldPages {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = BookmarkStateFieldPages::default();
-        <BookmarkStateFieldPages as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <BookmarkStateFieldPages as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for BookmarkStateFieldPages {
+impl ::qix_runtime::__private::de::DecodeInPlace for BookmarkStateFieldPages {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -23719,11 +23956,11 @@ impl ::qix_runtime::de::DecodeInPlace for BookmarkStateFieldPages {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qStatePages" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.state_pages,
                             )?;
@@ -23792,14 +24029,14 @@ impl<'de> ::serde::Deserialize<'de> for BookmarkFieldPageEx {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = BookmarkFieldPageEx::default();
-        <BookmarkFieldPageEx as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <BookmarkFieldPageEx as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for BookmarkFieldPageEx {
+impl ::qix_runtime::__private::de::DecodeInPlace for BookmarkFieldPageEx {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -23816,7 +24053,7 @@ impl ::qix_runtime::de::DecodeInPlace for BookmarkFieldPageEx {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qStateName" => out.state_name = map.next_value()?,
@@ -23878,14 +24115,14 @@ impl<'de> ::serde::Deserialize<'de> for StateFieldValues {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = StateFieldValues::default();
-        <StateFieldValues as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <StateFieldValues as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for StateFieldValues {
+impl ::qix_runtime::__private::de::DecodeInPlace for StateFieldValues {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -23902,12 +24139,12 @@ impl ::qix_runtime::de::DecodeInPlace for StateFieldValues {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qStateName" => out.state_name = map.next_value()?,
                         "qFieldValues" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.field_values,
                             )?;
@@ -23972,14 +24209,14 @@ impl<'de> ::serde::Deserialize<'de> for GenericBookmarkLayout {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GenericBookmarkLayout::default();
-        <GenericBookmarkLayout as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GenericBookmarkLayout as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GenericBookmarkLayout {
+impl ::qix_runtime::__private::de::DecodeInPlace for GenericBookmarkLayout {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -23996,14 +24233,14 @@ impl ::qix_runtime::de::DecodeInPlace for GenericBookmarkLayout {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
                         "qMeta" => out.meta = map.next_value()?,
                         "qBookmark" => out.bookmark = map.next_value()?,
                         "qFieldInfos" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.field_infos,
                             )?;
@@ -24069,14 +24306,14 @@ impl<'de> ::serde::Deserialize<'de> for LayoutFieldInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = LayoutFieldInfo::default();
-        <LayoutFieldInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <LayoutFieldInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for LayoutFieldInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for LayoutFieldInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -24093,7 +24330,7 @@ impl ::qix_runtime::de::DecodeInPlace for LayoutFieldInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qFieldName" => out.field_name = map.next_value()?,
@@ -24166,14 +24403,14 @@ impl<'de> ::serde::Deserialize<'de> for BookmarkApplyAndVerifyResult {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = BookmarkApplyAndVerifyResult::default();
-        <BookmarkApplyAndVerifyResult as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <BookmarkApplyAndVerifyResult as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for BookmarkApplyAndVerifyResult {
+impl ::qix_runtime::__private::de::DecodeInPlace for BookmarkApplyAndVerifyResult {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -24190,12 +24427,12 @@ impl ::qix_runtime::de::DecodeInPlace for BookmarkApplyAndVerifyResult {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qApplySuccess" => out.apply_success = map.next_value()?,
                         "qWarnings" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.warnings,
                             )?;
@@ -24283,14 +24520,14 @@ impl<'de> ::serde::Deserialize<'de> for BookmarkFieldVerifyWarning {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = BookmarkFieldVerifyWarning::default();
-        <BookmarkFieldVerifyWarning as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <BookmarkFieldVerifyWarning as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for BookmarkFieldVerifyWarning {
+impl ::qix_runtime::__private::de::DecodeInPlace for BookmarkFieldVerifyWarning {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -24307,7 +24544,7 @@ impl ::qix_runtime::de::DecodeInPlace for BookmarkFieldVerifyWarning {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qState" => out.state = map.next_value()?,
@@ -24426,7 +24663,11 @@ impl<'de> ::serde::Deserialize<'de> for BookmarkFieldVerifyResultState {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "BookmarkFieldVerifyResultState", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(
+            d,
+            "BookmarkFieldVerifyResultState",
+            Self::from_wire,
+        )
     }
 }
 impl ::serde::Serialize for BookmarkFieldVerifyResultState {
@@ -24484,14 +24725,14 @@ impl<'de> ::serde::Deserialize<'de> for ApplyGroupStatesResult {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = ApplyGroupStatesResult::default();
-        <ApplyGroupStatesResult as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <ApplyGroupStatesResult as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for ApplyGroupStatesResult {
+impl ::qix_runtime::__private::de::DecodeInPlace for ApplyGroupStatesResult {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -24508,12 +24749,12 @@ impl ::qix_runtime::de::DecodeInPlace for ApplyGroupStatesResult {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qApplySuccess" => out.apply_success = map.next_value()?,
                         "qWarnings" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.warnings,
                             )?;
@@ -24579,14 +24820,14 @@ impl<'de> ::serde::Deserialize<'de> for ApplyGroupStateWarning {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = ApplyGroupStateWarning::default();
-        <ApplyGroupStateWarning as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <ApplyGroupStateWarning as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for ApplyGroupStateWarning {
+impl ::qix_runtime::__private::de::DecodeInPlace for ApplyGroupStateWarning {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -24603,7 +24844,7 @@ impl ::qix_runtime::de::DecodeInPlace for ApplyGroupStateWarning {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qState" => out.state = map.next_value()?,
@@ -24701,7 +24942,11 @@ impl<'de> ::serde::Deserialize<'de> for ApplyGroupStateWarningType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "ApplyGroupStateWarningType", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(
+            d,
+            "ApplyGroupStateWarningType",
+            Self::from_wire,
+        )
     }
 }
 impl ::serde::Serialize for ApplyGroupStateWarningType {
@@ -24766,14 +25011,14 @@ impl<'de> ::serde::Deserialize<'de> for GenericVariableLayout {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GenericVariableLayout::default();
-        <GenericVariableLayout as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GenericVariableLayout as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GenericVariableLayout {
+impl ::qix_runtime::__private::de::DecodeInPlace for GenericVariableLayout {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -24790,14 +25035,16 @@ impl ::qix_runtime::de::DecodeInPlace for GenericVariableLayout {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
                         "qMeta" => out.meta = map.next_value()?,
                         "qText" => out.text = map.next_value()?,
                         "qNum" => {
-                            out.num = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.num = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qIsScriptCreated" => out.is_script_created = map.next_value()?,
                         _ => out.extra.insert_next(key, &mut map)?,
@@ -24826,7 +25073,7 @@ impl ::serde::Serialize for GenericVariableLayout {
             m.serialize_entry("qText", v)?;
         }
         if let ::std::option::Option::Some(v) = self.num {
-            m.serialize_entry("qNum", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qNum", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = &self.is_script_created {
             m.serialize_entry("qIsScriptCreated", v)?;
@@ -24897,14 +25144,14 @@ impl<'de> ::serde::Deserialize<'de> for GenericVariableProperties {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GenericVariableProperties::default();
-        <GenericVariableProperties as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GenericVariableProperties as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GenericVariableProperties {
+impl ::qix_runtime::__private::de::DecodeInPlace for GenericVariableProperties {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -24921,7 +25168,7 @@ impl ::qix_runtime::de::DecodeInPlace for GenericVariableProperties {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
@@ -25008,14 +25255,14 @@ impl<'de> ::serde::Deserialize<'de> for GenericVariableConstraints {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GenericVariableConstraints::default();
-        <GenericVariableConstraints as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GenericVariableConstraints as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GenericVariableConstraints {
+impl ::qix_runtime::__private::de::DecodeInPlace for GenericVariableConstraints {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -25032,7 +25279,7 @@ impl ::qix_runtime::de::DecodeInPlace for GenericVariableConstraints {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qType" => out.r#type = map.next_value()?,
@@ -25042,7 +25289,7 @@ impl ::qix_runtime::de::DecodeInPlace for GenericVariableConstraints {
                         }
                         "qValuesNum" => {
                             out.values_num = map
-                                .next_value::<::qix_runtime::de::Nums>()?
+                                .next_value::<::qix_runtime::__private::de::Nums>()?
                                 .0;
                             out.extra.mark_list(1u32);
                         }
@@ -25071,7 +25318,7 @@ impl ::serde::Serialize for GenericVariableConstraints {
         if !self.values_num.is_empty() || self.extra.has_list(1u32) {
             m.serialize_entry(
                 "qValuesNum",
-                &::qix_runtime::ser::Nums(&self.values_num),
+                &::qix_runtime::__private::ser::Nums(&self.values_num),
             )?;
         }
         self.extra.serialize_entries(&mut m)?;
@@ -25139,7 +25386,7 @@ impl<'de> ::serde::Deserialize<'de> for GenericVariableType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "GenericVariableType", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "GenericVariableType", Self::from_wire)
     }
 }
 impl ::serde::Serialize for GenericVariableType {
@@ -25188,14 +25435,14 @@ impl<'de> ::serde::Deserialize<'de> for GenericMeasureLayout {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GenericMeasureLayout::default();
-        <GenericMeasureLayout as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GenericMeasureLayout as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GenericMeasureLayout {
+impl ::qix_runtime::__private::de::DecodeInPlace for GenericMeasureLayout {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -25212,7 +25459,7 @@ impl ::qix_runtime::de::DecodeInPlace for GenericMeasureLayout {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
@@ -25276,14 +25523,14 @@ impl<'de> ::serde::Deserialize<'de> for GenericMeasureProperties {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = GenericMeasureProperties::default();
-        <GenericMeasureProperties as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <GenericMeasureProperties as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for GenericMeasureProperties {
+impl ::qix_runtime::__private::de::DecodeInPlace for GenericMeasureProperties {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -25300,7 +25547,7 @@ impl ::qix_runtime::de::DecodeInPlace for GenericMeasureProperties {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInfo" => out.info = map.next_value()?,
@@ -25449,14 +25696,14 @@ impl<'de> ::serde::Deserialize<'de> for FieldDescription {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = FieldDescription::default();
-        <FieldDescription as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <FieldDescription as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for FieldDescription {
+impl ::qix_runtime::__private::de::DecodeInPlace for FieldDescription {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -25473,7 +25720,7 @@ impl ::qix_runtime::de::DecodeInPlace for FieldDescription {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInternalNumber" => out.internal_number = map.next_value()?,
@@ -25711,11 +25958,14 @@ impl<'de> ::serde::Deserialize<'de> for LocaleInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = LocaleInfo::default();
-        <LocaleInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <LocaleInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for LocaleInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for LocaleInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -25732,7 +25982,7 @@ impl ::qix_runtime::de::DecodeInPlace for LocaleInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qDecimalSep" => out.decimal_sep = map.next_value()?,
@@ -25859,14 +26109,14 @@ impl<'de> ::serde::Deserialize<'de> for CalendarStrings {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CalendarStrings::default();
-        <CalendarStrings as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CalendarStrings as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CalendarStrings {
+impl ::qix_runtime::__private::de::DecodeInPlace for CalendarStrings {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -25883,7 +26133,7 @@ impl ::qix_runtime::de::DecodeInPlace for CalendarStrings {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qDayNames" => {
@@ -25997,11 +26247,14 @@ impl<'de> ::serde::Deserialize<'de> for TableRecord {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = TableRecord::default();
-        <TableRecord as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <TableRecord as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for TableRecord {
+impl ::qix_runtime::__private::de::DecodeInPlace for TableRecord {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -26018,14 +26271,14 @@ impl ::qix_runtime::de::DecodeInPlace for TableRecord {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qName" => out.name = map.next_value()?,
                         "qLoose" => out.loose = map.next_value()?,
                         "qNoOfRows" => out.no_of_rows = map.next_value()?,
                         "qFields" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.fields,
                             )?;
@@ -26199,14 +26452,14 @@ impl<'de> ::serde::Deserialize<'de> for FieldInTableData {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = FieldInTableData::default();
-        <FieldInTableData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <FieldInTableData as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for FieldInTableData {
+impl ::qix_runtime::__private::de::DecodeInPlace for FieldInTableData {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -26223,7 +26476,7 @@ impl ::qix_runtime::de::DecodeInPlace for FieldInTableData {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qName" => out.name = map.next_value()?,
@@ -26238,14 +26491,14 @@ impl ::qix_runtime::de::DecodeInPlace for FieldInTableData {
                         "qIsSynthetic" => out.is_synthetic = map.next_value()?,
                         "qInformationDensity" => {
                             out.information_density = map
-                                .next_value::<::qix_runtime::de::OptNum>()?
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
                                 .0;
                         }
                         "qnNonNulls" => out.n_non_nulls = map.next_value()?,
                         "qnRows" => out.n_rows = map.next_value()?,
                         "qSubsetRatio" => {
                             out.subset_ratio = map
-                                .next_value::<::qix_runtime::de::OptNum>()?
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
                                 .0;
                         }
                         "qnTotalDistinctValues" => {
@@ -26261,7 +26514,7 @@ impl ::qix_runtime::de::DecodeInPlace for FieldInTableData {
                             out.extra.mark_list(1u32);
                         }
                         "qDerivedFields" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.derived_fields,
                             )?;
@@ -26307,7 +26560,10 @@ impl ::serde::Serialize for FieldInTableData {
             m.serialize_entry("qIsSynthetic", v)?;
         }
         if let ::std::option::Option::Some(v) = self.information_density {
-            m.serialize_entry("qInformationDensity", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry(
+                "qInformationDensity",
+                &::qix_runtime::__private::ser::Num(v),
+            )?;
         }
         if let ::std::option::Option::Some(v) = &self.n_non_nulls {
             m.serialize_entry("qnNonNulls", v)?;
@@ -26316,7 +26572,7 @@ impl ::serde::Serialize for FieldInTableData {
             m.serialize_entry("qnRows", v)?;
         }
         if let ::std::option::Option::Some(v) = self.subset_ratio {
-            m.serialize_entry("qSubsetRatio", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qSubsetRatio", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = &self.n_total_distinct_values {
             m.serialize_entry("qnTotalDistinctValues", v)?;
@@ -26415,7 +26671,7 @@ impl<'de> ::serde::Deserialize<'de> for KeyType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "KeyType", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "KeyType", Self::from_wire)
     }
 }
 impl ::serde::Serialize for KeyType {
@@ -26463,14 +26719,14 @@ impl<'de> ::serde::Deserialize<'de> for DerivedFieldsInTableData {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = DerivedFieldsInTableData::default();
-        <DerivedFieldsInTableData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <DerivedFieldsInTableData as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for DerivedFieldsInTableData {
+impl ::qix_runtime::__private::de::DecodeInPlace for DerivedFieldsInTableData {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -26487,7 +26743,7 @@ impl ::qix_runtime::de::DecodeInPlace for DerivedFieldsInTableData {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qDefinitionName" => out.definition_name = map.next_value()?,
@@ -26547,14 +26803,14 @@ impl<'de> ::serde::Deserialize<'de> for TableProfilingData {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = TableProfilingData::default();
-        <TableProfilingData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <TableProfilingData as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for TableProfilingData {
+impl ::qix_runtime::__private::de::DecodeInPlace for TableProfilingData {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -26571,12 +26827,12 @@ impl ::qix_runtime::de::DecodeInPlace for TableProfilingData {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qNoOfRows" => out.no_of_rows = map.next_value()?,
                         "qFieldProfiling" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.field_profiling,
                             )?;
@@ -26782,14 +27038,14 @@ impl<'de> ::serde::Deserialize<'de> for FieldInTableProfilingData {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = FieldInTableProfilingData::default();
-        <FieldInTableProfilingData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <FieldInTableProfilingData as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for FieldInTableProfilingData {
+impl ::qix_runtime::__private::de::DecodeInPlace for FieldInTableProfilingData {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -26806,7 +27062,7 @@ impl ::qix_runtime::de::DecodeInPlace for FieldInTableProfilingData {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qName" => out.name = map.next_value()?,
@@ -26829,41 +27085,53 @@ impl ::qix_runtime::de::DecodeInPlace for FieldInTableProfilingData {
                         "qPosValues" => out.pos_values = map.next_value()?,
                         "qZeroValues" => out.zero_values = map.next_value()?,
                         "qSum" => {
-                            out.sum = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.sum = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qSum2" => {
-                            out.sum2 = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.sum2 = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qAverage" => {
                             out.average = map
-                                .next_value::<::qix_runtime::de::OptNum>()?
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
                                 .0;
                         }
                         "qMedian" => {
-                            out.median = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.median = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qStd" => {
-                            out.std = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.std = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qMin" => {
-                            out.min = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.min = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qMax" => {
-                            out.max = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.max = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         "qSkewness" => {
                             out.skewness = map
-                                .next_value::<::qix_runtime::de::OptNum>()?
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
                                 .0;
                         }
                         "qKurtosis" => {
                             out.kurtosis = map
-                                .next_value::<::qix_runtime::de::OptNum>()?
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
                                 .0;
                         }
                         "qFractiles" => {
                             out.fractiles = map
-                                .next_value::<::qix_runtime::de::Nums>()?
+                                .next_value::<::qix_runtime::__private::de::Nums>()?
                                 .0;
                             out.extra.mark_list(1u32);
                         }
@@ -26873,13 +27141,13 @@ impl ::qix_runtime::de::DecodeInPlace for FieldInTableProfilingData {
                         "qSumStringLen" => out.sum_string_len = map.next_value()?,
                         "qAvgStringLen" => {
                             out.avg_string_len = map
-                                .next_value::<::qix_runtime::de::OptNum>()?
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
                                 .0;
                         }
                         "qFirstSorted" => out.first_sorted = map.next_value()?,
                         "qLastSorted" => out.last_sorted = map.next_value()?,
                         "qMostFrequent" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.most_frequent,
                             )?;
@@ -26890,7 +27158,7 @@ impl ::qix_runtime::de::DecodeInPlace for FieldInTableProfilingData {
                         }
                         "qDataEvenness" => {
                             out.data_evenness = map
-                                .next_value::<::qix_runtime::de::OptNum>()?
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
                                 .0;
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
@@ -26946,34 +27214,37 @@ impl ::serde::Serialize for FieldInTableProfilingData {
             m.serialize_entry("qZeroValues", v)?;
         }
         if let ::std::option::Option::Some(v) = self.sum {
-            m.serialize_entry("qSum", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qSum", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.sum2 {
-            m.serialize_entry("qSum2", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qSum2", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.average {
-            m.serialize_entry("qAverage", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qAverage", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.median {
-            m.serialize_entry("qMedian", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qMedian", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.std {
-            m.serialize_entry("qStd", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qStd", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.min {
-            m.serialize_entry("qMin", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qMin", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.max {
-            m.serialize_entry("qMax", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qMax", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.skewness {
-            m.serialize_entry("qSkewness", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qSkewness", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.kurtosis {
-            m.serialize_entry("qKurtosis", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qKurtosis", &::qix_runtime::__private::ser::Num(v))?;
         }
         if !self.fractiles.is_empty() || self.extra.has_list(1u32) {
-            m.serialize_entry("qFractiles", &::qix_runtime::ser::Nums(&self.fractiles))?;
+            m.serialize_entry(
+                "qFractiles",
+                &::qix_runtime::__private::ser::Nums(&self.fractiles),
+            )?;
         }
         if let ::std::option::Option::Some(v) = &self.empty_strings {
             m.serialize_entry("qEmptyStrings", v)?;
@@ -26988,7 +27259,7 @@ impl ::serde::Serialize for FieldInTableProfilingData {
             m.serialize_entry("qSumStringLen", v)?;
         }
         if let ::std::option::Option::Some(v) = self.avg_string_len {
-            m.serialize_entry("qAvgStringLen", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qAvgStringLen", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = &self.first_sorted {
             m.serialize_entry("qFirstSorted", v)?;
@@ -27003,7 +27274,7 @@ impl ::serde::Serialize for FieldInTableProfilingData {
             m.serialize_entry("qFrequencyDistribution", v)?;
         }
         if let ::std::option::Option::Some(v) = self.data_evenness {
-            m.serialize_entry("qDataEvenness", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qDataEvenness", &::qix_runtime::__private::ser::Num(v))?;
         }
         self.extra.serialize_entries(&mut m)?;
         m.end()
@@ -27031,14 +27302,14 @@ impl<'de> ::serde::Deserialize<'de> for SymbolFrequency {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SymbolFrequency::default();
-        <SymbolFrequency as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <SymbolFrequency as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SymbolFrequency {
+impl ::qix_runtime::__private::de::DecodeInPlace for SymbolFrequency {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -27055,7 +27326,7 @@ impl ::qix_runtime::de::DecodeInPlace for SymbolFrequency {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qSymbol" => out.symbol = map.next_value()?,
@@ -27108,11 +27379,14 @@ impl<'de> ::serde::Deserialize<'de> for SymbolValue {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SymbolValue::default();
-        <SymbolValue as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <SymbolValue as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SymbolValue {
+impl ::qix_runtime::__private::de::DecodeInPlace for SymbolValue {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -27129,12 +27403,14 @@ impl ::qix_runtime::de::DecodeInPlace for SymbolValue {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qText" => out.text = map.next_value()?,
                         "qNumber" => {
-                            out.number = map.next_value::<::qix_runtime::de::OptNum>()?.0;
+                            out.number = map
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
+                                .0;
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
                     }
@@ -27156,7 +27432,7 @@ impl ::serde::Serialize for SymbolValue {
             m.serialize_entry("qText", v)?;
         }
         if let ::std::option::Option::Some(v) = self.number {
-            m.serialize_entry("qNumber", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qNumber", &::qix_runtime::__private::ser::Num(v))?;
         }
         self.extra.serialize_entries(&mut m)?;
         m.end()
@@ -27189,14 +27465,14 @@ impl<'de> ::serde::Deserialize<'de> for FrequencyDistributionData {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = FrequencyDistributionData::default();
-        <FrequencyDistributionData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <FrequencyDistributionData as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for FrequencyDistributionData {
+impl ::qix_runtime::__private::de::DecodeInPlace for FrequencyDistributionData {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -27213,13 +27489,13 @@ impl ::qix_runtime::de::DecodeInPlace for FrequencyDistributionData {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qNumberOfBins" => out.number_of_bins = map.next_value()?,
                         "qBinsEdges" => {
                             out.bins_edges = map
-                                .next_value::<::qix_runtime::de::Nums>()?
+                                .next_value::<::qix_runtime::__private::de::Nums>()?
                                 .0;
                             out.extra.mark_list(0u32);
                         }
@@ -27249,7 +27525,7 @@ impl ::serde::Serialize for FrequencyDistributionData {
         if !self.bins_edges.is_empty() || self.extra.has_list(0u32) {
             m.serialize_entry(
                 "qBinsEdges",
-                &::qix_runtime::ser::Nums(&self.bins_edges),
+                &::qix_runtime::__private::ser::Nums(&self.bins_edges),
             )?;
         }
         if !self.frequencies.is_empty() || self.extra.has_list(1u32) {
@@ -27281,14 +27557,14 @@ impl<'de> ::serde::Deserialize<'de> for SourceKeyRecord {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SourceKeyRecord::default();
-        <SourceKeyRecord as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <SourceKeyRecord as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SourceKeyRecord {
+impl ::qix_runtime::__private::de::DecodeInPlace for SourceKeyRecord {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -27305,7 +27581,7 @@ impl ::qix_runtime::de::DecodeInPlace for SourceKeyRecord {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qKeyFields" => {
@@ -27373,14 +27649,14 @@ impl<'de> ::serde::Deserialize<'de> for TableViewDlgSaveInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = TableViewDlgSaveInfo::default();
-        <TableViewDlgSaveInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <TableViewDlgSaveInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for TableViewDlgSaveInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for TableViewDlgSaveInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -27397,7 +27673,7 @@ impl ::qix_runtime::de::DecodeInPlace for TableViewDlgSaveInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qPos" => out.pos = map.next_value()?,
@@ -27454,14 +27730,14 @@ impl<'de> ::serde::Deserialize<'de> for TableViewCtlSaveInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = TableViewCtlSaveInfo::default();
-        <TableViewCtlSaveInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <TableViewCtlSaveInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for TableViewCtlSaveInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for TableViewCtlSaveInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -27478,7 +27754,7 @@ impl ::qix_runtime::de::DecodeInPlace for TableViewCtlSaveInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qInternalView" => out.internal_view = map.next_value()?,
@@ -27548,14 +27824,14 @@ impl<'de> ::serde::Deserialize<'de> for TableViewSaveInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = TableViewSaveInfo::default();
-        <TableViewSaveInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <TableViewSaveInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for TableViewSaveInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for TableViewSaveInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -27572,25 +27848,25 @@ impl ::qix_runtime::de::DecodeInPlace for TableViewSaveInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qTables" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.tables,
                             )?;
                             out.extra.mark_list(0u32);
                         }
                         "qBroomPoints" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.broom_points,
                             )?;
                             out.extra.mark_list(1u32);
                         }
                         "qConnectionPoints" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.connection_points,
                             )?;
@@ -27598,7 +27874,7 @@ impl ::qix_runtime::de::DecodeInPlace for TableViewSaveInfo {
                         }
                         "qZoomFactor" => {
                             out.zoom_factor = map
-                                .next_value::<::qix_runtime::de::OptNum>()?
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
                                 .0;
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
@@ -27627,7 +27903,7 @@ impl ::serde::Serialize for TableViewSaveInfo {
             m.serialize_entry("qConnectionPoints", &self.connection_points)?;
         }
         if let ::std::option::Option::Some(v) = self.zoom_factor {
-            m.serialize_entry("qZoomFactor", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qZoomFactor", &::qix_runtime::__private::ser::Num(v))?;
         }
         self.extra.serialize_entries(&mut m)?;
         m.end()
@@ -27655,14 +27931,14 @@ impl<'de> ::serde::Deserialize<'de> for TableViewTableWinSaveInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = TableViewTableWinSaveInfo::default();
-        <TableViewTableWinSaveInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <TableViewTableWinSaveInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for TableViewTableWinSaveInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for TableViewTableWinSaveInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -27679,7 +27955,7 @@ impl ::qix_runtime::de::DecodeInPlace for TableViewTableWinSaveInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qPos" => out.pos = map.next_value()?,
@@ -27737,14 +28013,14 @@ impl<'de> ::serde::Deserialize<'de> for TableViewBroomPointSaveInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = TableViewBroomPointSaveInfo::default();
-        <TableViewBroomPointSaveInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <TableViewBroomPointSaveInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for TableViewBroomPointSaveInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for TableViewBroomPointSaveInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -27761,7 +28037,7 @@ impl ::qix_runtime::de::DecodeInPlace for TableViewBroomPointSaveInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qPos" => out.pos = map.next_value()?,
@@ -27821,14 +28097,14 @@ impl<'de> ::serde::Deserialize<'de> for TableViewConnectionPointSaveInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = TableViewConnectionPointSaveInfo::default();
-        <TableViewConnectionPointSaveInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <TableViewConnectionPointSaveInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for TableViewConnectionPointSaveInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for TableViewConnectionPointSaveInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -27845,7 +28121,7 @@ impl ::qix_runtime::de::DecodeInPlace for TableViewConnectionPointSaveInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qPos" => out.pos = map.next_value()?,
@@ -27906,14 +28182,14 @@ impl<'de> ::serde::Deserialize<'de> for EditorBreakpoint {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = EditorBreakpoint::default();
-        <EditorBreakpoint as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <EditorBreakpoint as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for EditorBreakpoint {
+impl ::qix_runtime::__private::de::DecodeInPlace for EditorBreakpoint {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -27930,7 +28206,7 @@ impl ::qix_runtime::de::DecodeInPlace for EditorBreakpoint {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qbufferName" => out.buffer_name = map.next_value()?,
@@ -28013,11 +28289,14 @@ impl<'de> ::serde::Deserialize<'de> for TextMacro {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = TextMacro::default();
-        <TextMacro as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <TextMacro as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for TextMacro {
+impl ::qix_runtime::__private::de::DecodeInPlace for TextMacro {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -28034,7 +28313,7 @@ impl ::qix_runtime::de::DecodeInPlace for TextMacro {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qTag" => out.tag = map.next_value()?,
@@ -28098,11 +28377,14 @@ impl<'de> ::serde::Deserialize<'de> for TableRow {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = TableRow::default();
-        <TableRow as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <TableRow as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for TableRow {
+impl ::qix_runtime::__private::de::DecodeInPlace for TableRow {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -28119,11 +28401,11 @@ impl ::qix_runtime::de::DecodeInPlace for TableRow {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qValue" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.value,
                             )?;
@@ -28277,11 +28559,14 @@ impl<'de> ::serde::Deserialize<'de> for NxAppLayout {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxAppLayout::default();
-        <NxAppLayout as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <NxAppLayout as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxAppLayout {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxAppLayout {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -28298,7 +28583,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxAppLayout {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qTitle" => out.title = map.next_value()?,
@@ -28606,7 +28891,7 @@ impl<'de> ::serde::Deserialize<'de> for NxFeature {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "NxFeature", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "NxFeature", Self::from_wire)
     }
 }
 impl ::serde::Serialize for NxFeature {
@@ -28719,7 +29004,7 @@ impl<'de> ::serde::Deserialize<'de> for UsageEnum {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "UsageEnum", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "UsageEnum", Self::from_wire)
     }
 }
 impl ::serde::Serialize for UsageEnum {
@@ -28816,14 +29101,14 @@ impl<'de> ::serde::Deserialize<'de> for NxAppProperties {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxAppProperties::default();
-        <NxAppProperties as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxAppProperties as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxAppProperties {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxAppProperties {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -28840,7 +29125,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxAppProperties {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qTitle" => out.title = map.next_value()?,
@@ -28923,11 +29208,14 @@ impl<'de> ::serde::Deserialize<'de> for LineageInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = LineageInfo::default();
-        <LineageInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <LineageInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for LineageInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for LineageInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -28944,7 +29232,7 @@ impl ::qix_runtime::de::DecodeInPlace for LineageInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qDiscriminator" => out.discriminator = map.next_value()?,
@@ -29005,14 +29293,14 @@ impl<'de> ::serde::Deserialize<'de> for NxGetObjectOptions {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxGetObjectOptions::default();
-        <NxGetObjectOptions as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxGetObjectOptions as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxGetObjectOptions {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxGetObjectOptions {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -29029,7 +29317,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxGetObjectOptions {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qTypes" => {
@@ -29098,14 +29386,14 @@ impl<'de> ::serde::Deserialize<'de> for NxGetBookmarkOptions {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxGetBookmarkOptions::default();
-        <NxGetBookmarkOptions as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxGetBookmarkOptions as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxGetBookmarkOptions {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxGetBookmarkOptions {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -29122,7 +29410,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxGetBookmarkOptions {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qTypes" => {
@@ -29182,11 +29470,14 @@ impl<'de> ::serde::Deserialize<'de> for NxRange {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxRange::default();
-        <NxRange as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <NxRange as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxRange {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxRange {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -29203,7 +29494,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxRange {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qFrom" => out.from = map.next_value()?,
@@ -29256,14 +29547,14 @@ impl<'de> ::serde::Deserialize<'de> for NxMatchingFieldInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxMatchingFieldInfo::default();
-        <NxMatchingFieldInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxMatchingFieldInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxMatchingFieldInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxMatchingFieldInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -29280,7 +29571,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxMatchingFieldInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qName" => out.name = map.next_value()?,
@@ -29371,7 +29662,7 @@ impl<'de> ::serde::Deserialize<'de> for NxMatchingFieldMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "NxMatchingFieldMode", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "NxMatchingFieldMode", Self::from_wire)
     }
 }
 impl ::serde::Serialize for NxMatchingFieldMode {
@@ -29442,14 +29733,14 @@ impl<'de> ::serde::Deserialize<'de> for AssociationScore {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = AssociationScore::default();
-        <AssociationScore as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <AssociationScore as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for AssociationScore {
+impl ::qix_runtime::__private::de::DecodeInPlace for AssociationScore {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -29466,7 +29757,7 @@ impl ::qix_runtime::de::DecodeInPlace for AssociationScore {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qFieldPairName" => out.field_pair_name = map.next_value()?,
@@ -29544,11 +29835,14 @@ impl<'de> ::serde::Deserialize<'de> for FieldScores {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = FieldScores::default();
-        <FieldScores as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <FieldScores as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for FieldScores {
+impl ::qix_runtime::__private::de::DecodeInPlace for FieldScores {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -29565,24 +29859,24 @@ impl ::qix_runtime::de::DecodeInPlace for FieldScores {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qFieldName" => out.field_name = map.next_value()?,
                         "qReadableName" => out.readable_name = map.next_value()?,
                         "qCardinalRatio" => {
                             out.cardinal_ratio = map
-                                .next_value::<::qix_runtime::de::OptNum>()?
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
                                 .0;
                         }
                         "qSymbolScore" => {
                             out.symbol_score = map
-                                .next_value::<::qix_runtime::de::OptNum>()?
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
                                 .0;
                         }
                         "qRowScore" => {
                             out.row_score = map
-                                .next_value::<::qix_runtime::de::OptNum>()?
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
                                 .0;
                         }
                         _ => out.extra.insert_next(key, &mut map)?,
@@ -29608,13 +29902,13 @@ impl ::serde::Serialize for FieldScores {
             m.serialize_entry("qReadableName", v)?;
         }
         if let ::std::option::Option::Some(v) = self.cardinal_ratio {
-            m.serialize_entry("qCardinalRatio", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qCardinalRatio", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.symbol_score {
-            m.serialize_entry("qSymbolScore", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qSymbolScore", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.row_score {
-            m.serialize_entry("qRowScore", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qRowScore", &::qix_runtime::__private::ser::Num(v))?;
         }
         self.extra.serialize_entries(&mut m)?;
         m.end()
@@ -29637,14 +29931,14 @@ impl<'de> ::serde::Deserialize<'de> for ContentLibraryList {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = ContentLibraryList::default();
-        <ContentLibraryList as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <ContentLibraryList as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for ContentLibraryList {
+impl ::qix_runtime::__private::de::DecodeInPlace for ContentLibraryList {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -29661,11 +29955,11 @@ impl ::qix_runtime::de::DecodeInPlace for ContentLibraryList {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qItems" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.items,
                             )?;
@@ -29721,14 +30015,14 @@ impl<'de> ::serde::Deserialize<'de> for ContentLibraryListItem {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = ContentLibraryListItem::default();
-        <ContentLibraryListItem as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <ContentLibraryListItem as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for ContentLibraryListItem {
+impl ::qix_runtime::__private::de::DecodeInPlace for ContentLibraryListItem {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -29745,7 +30039,7 @@ impl ::qix_runtime::de::DecodeInPlace for ContentLibraryListItem {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qName" => out.name = map.next_value()?,
@@ -29797,14 +30091,14 @@ impl<'de> ::serde::Deserialize<'de> for StaticContentList {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = StaticContentList::default();
-        <StaticContentList as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <StaticContentList as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for StaticContentList {
+impl ::qix_runtime::__private::de::DecodeInPlace for StaticContentList {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -29821,11 +30115,11 @@ impl ::qix_runtime::de::DecodeInPlace for StaticContentList {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qItems" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.items,
                             )?;
@@ -29891,14 +30185,14 @@ impl<'de> ::serde::Deserialize<'de> for StaticContentListItem {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = StaticContentListItem::default();
-        <StaticContentListItem as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <StaticContentListItem as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for StaticContentListItem {
+impl ::qix_runtime::__private::de::DecodeInPlace for StaticContentListItem {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -29915,7 +30209,7 @@ impl ::qix_runtime::de::DecodeInPlace for StaticContentListItem {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qUrlDef" => out.url_def = map.next_value()?,
@@ -29983,14 +30277,14 @@ impl<'de> ::serde::Deserialize<'de> for DoReloadExResult {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = DoReloadExResult::default();
-        <DoReloadExResult as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <DoReloadExResult as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for DoReloadExResult {
+impl ::qix_runtime::__private::de::DecodeInPlace for DoReloadExResult {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -30007,7 +30301,7 @@ impl ::qix_runtime::de::DecodeInPlace for DoReloadExResult {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qSuccess" => out.success = map.next_value()?,
@@ -30068,11 +30362,14 @@ impl<'de> ::serde::Deserialize<'de> for FailureData {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = FailureData::default();
-        <FailureData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <FailureData as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for FailureData {
+impl ::qix_runtime::__private::de::DecodeInPlace for FailureData {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -30089,11 +30386,11 @@ impl ::qix_runtime::de::DecodeInPlace for FailureData {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qErrors" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.errors,
                             )?;
@@ -30511,11 +30808,14 @@ impl<'de> ::serde::Deserialize<'de> for ReloadError {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = ReloadError::default();
-        <ReloadError as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <ReloadError as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for ReloadError {
+impl ::qix_runtime::__private::de::DecodeInPlace for ReloadError {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -30532,7 +30832,7 @@ impl ::qix_runtime::de::DecodeInPlace for ReloadError {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qError" => out.error = map.next_value()?,
@@ -30642,14 +30942,14 @@ impl<'de> ::serde::Deserialize<'de> for DoReloadExParams {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = DoReloadExParams::default();
-        <DoReloadExParams as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <DoReloadExParams as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for DoReloadExParams {
+impl ::qix_runtime::__private::de::DecodeInPlace for DoReloadExParams {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -30666,7 +30966,7 @@ impl ::qix_runtime::de::DecodeInPlace for DoReloadExParams {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qMode" => out.mode = map.next_value()?,
@@ -30737,14 +31037,14 @@ impl<'de> ::serde::Deserialize<'de> for NxDownloadInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxDownloadInfo::default();
-        <NxDownloadInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxDownloadInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxDownloadInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxDownloadInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -30761,7 +31061,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxDownloadInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qUrl" => out.url = map.next_value()?,
@@ -30821,14 +31121,14 @@ impl<'de> ::serde::Deserialize<'de> for NxDownloadOptions {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxDownloadOptions::default();
-        <NxDownloadOptions as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxDownloadOptions as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxDownloadOptions {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxDownloadOptions {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -30845,7 +31145,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxDownloadOptions {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qBookmarkId" => out.bookmark_id = map.next_value()?,
@@ -30932,14 +31232,14 @@ impl<'de> ::serde::Deserialize<'de> for ScriptSyntaxError {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = ScriptSyntaxError::default();
-        <ScriptSyntaxError as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <ScriptSyntaxError as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for ScriptSyntaxError {
+impl ::qix_runtime::__private::de::DecodeInPlace for ScriptSyntaxError {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -30956,7 +31256,7 @@ impl ::qix_runtime::de::DecodeInPlace for ScriptSyntaxError {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qErrLen" => out.err_len = map.next_value()?,
@@ -31091,11 +31391,14 @@ impl<'de> ::serde::Deserialize<'de> for Connection {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = Connection::default();
-        <Connection as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <Connection as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for Connection {
+impl ::qix_runtime::__private::de::DecodeInPlace for Connection {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -31112,7 +31415,7 @@ impl ::qix_runtime::de::DecodeInPlace for Connection {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qId" => out.id = map.next_value()?,
@@ -31225,7 +31528,7 @@ impl<'de> ::serde::Deserialize<'de> for LogOnType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "LogOnType", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "LogOnType", Self::from_wire)
     }
 }
 impl ::serde::Serialize for LogOnType {
@@ -31325,14 +31628,14 @@ impl<'de> ::serde::Deserialize<'de> for DatabaseInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = DatabaseInfo::default();
-        <DatabaseInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <DatabaseInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for DatabaseInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for DatabaseInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -31349,7 +31652,7 @@ impl ::qix_runtime::de::DecodeInPlace for DatabaseInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qDBMSName" => out.dbms_name = map.next_value()?,
@@ -31441,11 +31744,14 @@ impl<'de> ::serde::Deserialize<'de> for Database {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = Database::default();
-        <Database as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <Database as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for Database {
+impl ::qix_runtime::__private::de::DecodeInPlace for Database {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -31462,7 +31768,7 @@ impl ::qix_runtime::de::DecodeInPlace for Database {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qName" => out.name = map.next_value()?,
@@ -31510,14 +31816,14 @@ impl<'de> ::serde::Deserialize<'de> for DatabaseOwner {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = DatabaseOwner::default();
-        <DatabaseOwner as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <DatabaseOwner as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for DatabaseOwner {
+impl ::qix_runtime::__private::de::DecodeInPlace for DatabaseOwner {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -31534,7 +31840,7 @@ impl ::qix_runtime::de::DecodeInPlace for DatabaseOwner {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qName" => out.name = map.next_value()?,
@@ -31584,11 +31890,14 @@ impl<'de> ::serde::Deserialize<'de> for DataTable {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = DataTable::default();
-        <DataTable as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <DataTable as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for DataTable {
+impl ::qix_runtime::__private::de::DecodeInPlace for DataTable {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -31605,7 +31914,7 @@ impl ::qix_runtime::de::DecodeInPlace for DataTable {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qName" => out.name = map.next_value()?,
@@ -31667,11 +31976,14 @@ impl<'de> ::serde::Deserialize<'de> for DataField {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = DataField::default();
-        <DataField as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <DataField as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for DataField {
+impl ::qix_runtime::__private::de::DecodeInPlace for DataField {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -31688,7 +32000,7 @@ impl ::qix_runtime::de::DecodeInPlace for DataField {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qName" => out.name = map.next_value()?,
@@ -31744,11 +32056,14 @@ impl<'de> ::serde::Deserialize<'de> for DataRecord {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = DataRecord::default();
-        <DataRecord as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <DataRecord as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for DataRecord {
+impl ::qix_runtime::__private::de::DecodeInPlace for DataRecord {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -31765,7 +32080,7 @@ impl ::qix_runtime::de::DecodeInPlace for DataRecord {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qValues" => {
@@ -31817,11 +32132,14 @@ impl<'de> ::serde::Deserialize<'de> for FilterInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = FilterInfo::default();
-        <FilterInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <FilterInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for FilterInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for FilterInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -31838,7 +32156,7 @@ impl ::qix_runtime::de::DecodeInPlace for FilterInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qType" => out.r#type = map.next_value()?,
@@ -31923,7 +32241,7 @@ impl<'de> ::serde::Deserialize<'de> for FilterType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "FilterType", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "FilterType", Self::from_wire)
     }
 }
 impl ::serde::Serialize for FilterType {
@@ -31971,11 +32289,14 @@ impl<'de> ::serde::Deserialize<'de> for FolderItem {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = FolderItem::default();
-        <FolderItem as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <FolderItem as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for FolderItem {
+impl ::qix_runtime::__private::de::DecodeInPlace for FolderItem {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -31992,7 +32313,7 @@ impl ::qix_runtime::de::DecodeInPlace for FolderItem {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qName" => out.name = map.next_value()?,
@@ -32082,7 +32403,7 @@ impl<'de> ::serde::Deserialize<'de> for FolderItemType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "FolderItemType", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "FolderItemType", Self::from_wire)
     }
 }
 impl ::serde::Serialize for FolderItemType {
@@ -32216,14 +32537,14 @@ impl<'de> ::serde::Deserialize<'de> for FileDataFormat {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = FileDataFormat::default();
-        <FileDataFormat as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <FileDataFormat as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for FileDataFormat {
+impl ::qix_runtime::__private::de::DecodeInPlace for FileDataFormat {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -32240,7 +32561,7 @@ impl ::qix_runtime::de::DecodeInPlace for FileDataFormat {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qType" => out.r#type = map.next_value()?,
@@ -32426,7 +32747,7 @@ impl<'de> ::serde::Deserialize<'de> for FileType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "FileType", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "FileType", Self::from_wire)
     }
 }
 impl ::serde::Serialize for FileType {
@@ -32496,14 +32817,14 @@ impl<'de> ::serde::Deserialize<'de> for DelimiterInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = DelimiterInfo::default();
-        <DelimiterInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <DelimiterInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for DelimiterInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for DelimiterInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -32520,7 +32841,7 @@ impl ::qix_runtime::de::DecodeInPlace for DelimiterInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qName" => out.name = map.next_value()?,
@@ -32590,11 +32911,14 @@ impl<'de> ::serde::Deserialize<'de> for DataTableEx {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = DataTableEx::default();
-        <DataTableEx as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <DataTableEx as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for DataTableEx {
+impl ::qix_runtime::__private::de::DecodeInPlace for DataTableEx {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -32611,12 +32935,12 @@ impl ::qix_runtime::de::DecodeInPlace for DataTableEx {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qName" => out.name = map.next_value()?,
                         "qFields" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.fields,
                             )?;
@@ -32704,14 +33028,14 @@ impl<'de> ::serde::Deserialize<'de> for SearchCombinationOptions {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SearchCombinationOptions::default();
-        <SearchCombinationOptions as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <SearchCombinationOptions as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SearchCombinationOptions {
+impl ::qix_runtime::__private::de::DecodeInPlace for SearchCombinationOptions {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -32728,7 +33052,7 @@ impl ::qix_runtime::de::DecodeInPlace for SearchCombinationOptions {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qSearchFields" => {
@@ -32840,7 +33164,7 @@ impl<'de> ::serde::Deserialize<'de> for SearchContextType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "SearchContextType", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "SearchContextType", Self::from_wire)
     }
 }
 impl ::serde::Serialize for SearchContextType {
@@ -32915,7 +33239,7 @@ impl<'de> ::serde::Deserialize<'de> for CharEncodingType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "CharEncodingType", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "CharEncodingType", Self::from_wire)
     }
 }
 impl ::serde::Serialize for CharEncodingType {
@@ -32958,14 +33282,14 @@ impl<'de> ::serde::Deserialize<'de> for SearchSuggestionResult {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SearchSuggestionResult::default();
-        <SearchSuggestionResult as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <SearchSuggestionResult as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SearchSuggestionResult {
+impl ::qix_runtime::__private::de::DecodeInPlace for SearchSuggestionResult {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -32982,11 +33306,11 @@ impl ::qix_runtime::de::DecodeInPlace for SearchSuggestionResult {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qSuggestions" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.suggestions,
                             )?;
@@ -33045,14 +33369,14 @@ impl<'de> ::serde::Deserialize<'de> for SearchSuggestItem {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SearchSuggestItem::default();
-        <SearchSuggestItem as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <SearchSuggestItem as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SearchSuggestItem {
+impl ::qix_runtime::__private::de::DecodeInPlace for SearchSuggestItem {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -33069,7 +33393,7 @@ impl ::qix_runtime::de::DecodeInPlace for SearchSuggestItem {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qValue" => out.value = map.next_value()?,
@@ -33146,11 +33470,14 @@ impl<'de> ::serde::Deserialize<'de> for SearchPage {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SearchPage::default();
-        <SearchPage as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <SearchPage as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SearchPage {
+impl ::qix_runtime::__private::de::DecodeInPlace for SearchPage {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -33167,7 +33494,7 @@ impl ::qix_runtime::de::DecodeInPlace for SearchPage {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qOffset" => out.offset = map.next_value()?,
@@ -33176,14 +33503,14 @@ impl ::qix_runtime::de::DecodeInPlace for SearchPage {
                             out.max_nbr_field_matches = map.next_value()?;
                         }
                         "qGroupOptions" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.group_options,
                             )?;
                             out.extra.mark_list(0u32);
                         }
                         "qGroupItemOptions" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.group_item_options,
                             )?;
@@ -33263,14 +33590,14 @@ impl<'de> ::serde::Deserialize<'de> for SearchGroupOptions {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SearchGroupOptions::default();
-        <SearchGroupOptions as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <SearchGroupOptions as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SearchGroupOptions {
+impl ::qix_runtime::__private::de::DecodeInPlace for SearchGroupOptions {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -33287,7 +33614,7 @@ impl ::qix_runtime::de::DecodeInPlace for SearchGroupOptions {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qGroupType" => out.group_type = map.next_value()?,
@@ -33378,7 +33705,7 @@ impl<'de> ::serde::Deserialize<'de> for SearchGroupType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "SearchGroupType", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "SearchGroupType", Self::from_wire)
     }
 }
 impl ::serde::Serialize for SearchGroupType {
@@ -33438,14 +33765,14 @@ impl<'de> ::serde::Deserialize<'de> for SearchGroupItemOptions {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SearchGroupItemOptions::default();
-        <SearchGroupItemOptions as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <SearchGroupItemOptions as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SearchGroupItemOptions {
+impl ::qix_runtime::__private::de::DecodeInPlace for SearchGroupItemOptions {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -33462,7 +33789,7 @@ impl ::qix_runtime::de::DecodeInPlace for SearchGroupItemOptions {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qGroupItemType" => out.group_item_type = map.next_value()?,
@@ -33551,7 +33878,7 @@ impl<'de> ::serde::Deserialize<'de> for SearchGroupItemType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "SearchGroupItemType", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "SearchGroupItemType", Self::from_wire)
     }
 }
 impl ::serde::Serialize for SearchGroupItemType {
@@ -33612,14 +33939,14 @@ impl<'de> ::serde::Deserialize<'de> for SearchAssociationResult {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SearchAssociationResult::default();
-        <SearchAssociationResult as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <SearchAssociationResult as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SearchAssociationResult {
+impl ::qix_runtime::__private::de::DecodeInPlace for SearchAssociationResult {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -33636,7 +33963,7 @@ impl ::qix_runtime::de::DecodeInPlace for SearchAssociationResult {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qFieldNames" => {
@@ -33648,14 +33975,14 @@ impl ::qix_runtime::de::DecodeInPlace for SearchAssociationResult {
                             out.extra.mark_list(1u32);
                         }
                         "qFieldDictionaries" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.field_dictionaries,
                             )?;
                             out.extra.mark_list(2u32);
                         }
                         "qSearchTermsMatched" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.search_terms_matched,
                             )?;
@@ -33724,14 +34051,14 @@ impl<'de> ::serde::Deserialize<'de> for SearchFieldDictionary {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SearchFieldDictionary::default();
-        <SearchFieldDictionary as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <SearchFieldDictionary as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SearchFieldDictionary {
+impl ::qix_runtime::__private::de::DecodeInPlace for SearchFieldDictionary {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -33748,12 +34075,12 @@ impl ::qix_runtime::de::DecodeInPlace for SearchFieldDictionary {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qField" => out.field = map.next_value()?,
                         "qResult" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.result,
                             )?;
@@ -33814,14 +34141,14 @@ impl<'de> ::serde::Deserialize<'de> for SearchTermResult {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SearchTermResult::default();
-        <SearchTermResult as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <SearchTermResult as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SearchTermResult {
+impl ::qix_runtime::__private::de::DecodeInPlace for SearchTermResult {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -33838,13 +34165,13 @@ impl ::qix_runtime::de::DecodeInPlace for SearchTermResult {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qText" => out.text = map.next_value()?,
                         "qElemNumber" => out.elem_number = map.next_value()?,
                         "qRanges" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.ranges,
                             )?;
@@ -33906,14 +34233,14 @@ impl<'de> ::serde::Deserialize<'de> for SearchCharRange {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SearchCharRange::default();
-        <SearchCharRange as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <SearchCharRange as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SearchCharRange {
+impl ::qix_runtime::__private::de::DecodeInPlace for SearchCharRange {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -33930,7 +34257,7 @@ impl ::qix_runtime::de::DecodeInPlace for SearchCharRange {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qCharPos" => out.char_pos = map.next_value()?,
@@ -33990,14 +34317,14 @@ impl<'de> ::serde::Deserialize<'de> for SearchMatchCombination {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SearchMatchCombination::default();
-        <SearchMatchCombination as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <SearchMatchCombination as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SearchMatchCombination {
+impl ::qix_runtime::__private::de::DecodeInPlace for SearchMatchCombination {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -34014,12 +34341,12 @@ impl ::qix_runtime::de::DecodeInPlace for SearchMatchCombination {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qId" => out.id = map.next_value()?,
                         "qFieldMatches" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.field_matches,
                             )?;
@@ -34087,14 +34414,14 @@ impl<'de> ::serde::Deserialize<'de> for SearchFieldMatch {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SearchFieldMatch::default();
-        <SearchFieldMatch as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <SearchFieldMatch as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SearchFieldMatch {
+impl ::qix_runtime::__private::de::DecodeInPlace for SearchFieldMatch {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -34111,7 +34438,7 @@ impl ::qix_runtime::de::DecodeInPlace for SearchFieldMatch {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qField" => out.field = map.next_value()?,
@@ -34184,14 +34511,14 @@ impl<'de> ::serde::Deserialize<'de> for SearchResult {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SearchResult::default();
-        <SearchResult as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <SearchResult as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SearchResult {
+impl ::qix_runtime::__private::de::DecodeInPlace for SearchResult {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -34208,7 +34535,7 @@ impl ::qix_runtime::de::DecodeInPlace for SearchResult {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qSearchTerms" => {
@@ -34219,7 +34546,7 @@ impl ::qix_runtime::de::DecodeInPlace for SearchResult {
                             out.total_number_of_groups = map.next_value()?;
                         }
                         "qSearchGroupArray" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.search_group_array,
                             )?;
@@ -34296,11 +34623,14 @@ impl<'de> ::serde::Deserialize<'de> for SearchGroup {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SearchGroup::default();
-        <SearchGroup as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <SearchGroup as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SearchGroup {
+impl ::qix_runtime::__private::de::DecodeInPlace for SearchGroup {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -34317,7 +34647,7 @@ impl ::qix_runtime::de::DecodeInPlace for SearchGroup {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qId" => out.id = map.next_value()?,
@@ -34330,7 +34660,7 @@ impl ::qix_runtime::de::DecodeInPlace for SearchGroup {
                             out.total_number_of_items = map.next_value()?;
                         }
                         "qItems" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.items,
                             )?;
@@ -34430,14 +34760,14 @@ impl<'de> ::serde::Deserialize<'de> for SearchGroupItem {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SearchGroupItem::default();
-        <SearchGroupItem as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <SearchGroupItem as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SearchGroupItem {
+impl ::qix_runtime::__private::de::DecodeInPlace for SearchGroupItem {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -34454,7 +34784,7 @@ impl ::qix_runtime::de::DecodeInPlace for SearchGroupItem {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qItemType" => out.item_type = map.next_value()?,
@@ -34463,7 +34793,7 @@ impl ::qix_runtime::de::DecodeInPlace for SearchGroupItem {
                         }
                         "qIdentifier" => out.identifier = map.next_value()?,
                         "qItemMatches" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.item_matches,
                             )?;
@@ -34555,14 +34885,14 @@ impl<'de> ::serde::Deserialize<'de> for SearchGroupItemMatch {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SearchGroupItemMatch::default();
-        <SearchGroupItemMatch as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <SearchGroupItemMatch as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SearchGroupItemMatch {
+impl ::qix_runtime::__private::de::DecodeInPlace for SearchGroupItemMatch {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -34579,7 +34909,7 @@ impl ::qix_runtime::de::DecodeInPlace for SearchGroupItemMatch {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qText" => out.text = map.next_value()?,
@@ -34587,14 +34917,14 @@ impl ::qix_runtime::de::DecodeInPlace for SearchGroupItemMatch {
                             out.field_selection_mode = map.next_value()?;
                         }
                         "qRanges" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.ranges,
                             )?;
                             out.extra.mark_list(0u32);
                         }
                         "qAttributes" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.attributes,
                             )?;
@@ -34681,7 +35011,11 @@ impl<'de> ::serde::Deserialize<'de> for SearchFieldSelectionMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "SearchFieldSelectionMode", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(
+            d,
+            "SearchFieldSelectionMode",
+            Self::from_wire,
+        )
     }
 }
 impl ::serde::Serialize for SearchFieldSelectionMode {
@@ -34724,14 +35058,14 @@ impl<'de> ::serde::Deserialize<'de> for SearchAttribute {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SearchAttribute::default();
-        <SearchAttribute as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <SearchAttribute as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SearchAttribute {
+impl ::qix_runtime::__private::de::DecodeInPlace for SearchAttribute {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -34748,7 +35082,7 @@ impl ::qix_runtime::de::DecodeInPlace for SearchAttribute {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qKey" => out.key = map.next_value()?,
@@ -34856,7 +35190,11 @@ impl<'de> ::serde::Deserialize<'de> for SearchFieldMatchType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "SearchFieldMatchType", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(
+            d,
+            "SearchFieldMatchType",
+            Self::from_wire,
+        )
     }
 }
 impl ::serde::Serialize for SearchFieldMatchType {
@@ -34913,14 +35251,14 @@ impl<'de> ::serde::Deserialize<'de> for SearchObjectOptions {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SearchObjectOptions::default();
-        <SearchObjectOptions as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <SearchObjectOptions as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SearchObjectOptions {
+impl ::qix_runtime::__private::de::DecodeInPlace for SearchObjectOptions {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -34937,7 +35275,7 @@ impl ::qix_runtime::de::DecodeInPlace for SearchObjectOptions {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qAttributes" => {
@@ -34993,14 +35331,14 @@ impl<'de> ::serde::Deserialize<'de> for FieldOrColumn {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = FieldOrColumn::default();
-        <FieldOrColumn as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <FieldOrColumn as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for FieldOrColumn {
+impl ::qix_runtime::__private::de::DecodeInPlace for FieldOrColumn {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -35017,7 +35355,7 @@ impl ::qix_runtime::de::DecodeInPlace for FieldOrColumn {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qFieldName" => out.field_name = map.next_value()?,
@@ -35070,14 +35408,14 @@ impl<'de> ::serde::Deserialize<'de> for SampleResult {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SampleResult::default();
-        <SampleResult as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <SampleResult as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SampleResult {
+impl ::qix_runtime::__private::de::DecodeInPlace for SampleResult {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -35094,12 +35432,12 @@ impl ::qix_runtime::de::DecodeInPlace for SampleResult {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qFieldOrColumn" => out.field_or_column = map.next_value()?,
                         "qValues" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.values,
                             )?;
@@ -35161,11 +35499,14 @@ impl<'de> ::serde::Deserialize<'de> for AppScript {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = AppScript::default();
-        <AppScript as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <AppScript as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for AppScript {
+impl ::qix_runtime::__private::de::DecodeInPlace for AppScript {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -35182,7 +35523,7 @@ impl ::qix_runtime::de::DecodeInPlace for AppScript {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qScript" => out.script = map.next_value()?,
@@ -35236,14 +35577,14 @@ impl<'de> ::serde::Deserialize<'de> for SearchValueOptions {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SearchValueOptions::default();
-        <SearchValueOptions as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <SearchValueOptions as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SearchValueOptions {
+impl ::qix_runtime::__private::de::DecodeInPlace for SearchValueOptions {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -35260,7 +35601,7 @@ impl ::qix_runtime::de::DecodeInPlace for SearchValueOptions {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qSearchFields" => {
@@ -35321,14 +35662,14 @@ impl<'de> ::serde::Deserialize<'de> for SearchValuePage {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SearchValuePage::default();
-        <SearchValuePage as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <SearchValuePage as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SearchValuePage {
+impl ::qix_runtime::__private::de::DecodeInPlace for SearchValuePage {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -35345,7 +35686,7 @@ impl ::qix_runtime::de::DecodeInPlace for SearchValuePage {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qOffset" => out.offset = map.next_value()?,
@@ -35406,14 +35747,14 @@ impl<'de> ::serde::Deserialize<'de> for SearchValueResult {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SearchValueResult::default();
-        <SearchValueResult as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <SearchValueResult as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SearchValueResult {
+impl ::qix_runtime::__private::de::DecodeInPlace for SearchValueResult {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -35430,7 +35771,7 @@ impl ::qix_runtime::de::DecodeInPlace for SearchValueResult {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qSearchTerms" => {
@@ -35438,7 +35779,7 @@ impl ::qix_runtime::de::DecodeInPlace for SearchValueResult {
                             out.extra.mark_list(0u32);
                         }
                         "qFieldMatches" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.field_matches,
                             )?;
@@ -35493,14 +35834,14 @@ impl<'de> ::serde::Deserialize<'de> for SearchFieldValueItem {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SearchFieldValueItem::default();
-        <SearchFieldValueItem as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <SearchFieldValueItem as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SearchFieldValueItem {
+impl ::qix_runtime::__private::de::DecodeInPlace for SearchFieldValueItem {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -35517,12 +35858,12 @@ impl ::qix_runtime::de::DecodeInPlace for SearchFieldValueItem {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qFieldName" => out.field_name = map.next_value()?,
                         "qValues" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.values,
                             )?;
@@ -35576,14 +35917,14 @@ impl<'de> ::serde::Deserialize<'de> for SearchFieldMatchesItem {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = SearchFieldMatchesItem::default();
-        <SearchFieldMatchesItem as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <SearchFieldMatchesItem as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for SearchFieldMatchesItem {
+impl ::qix_runtime::__private::de::DecodeInPlace for SearchFieldMatchesItem {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -35600,7 +35941,7 @@ impl ::qix_runtime::de::DecodeInPlace for SearchFieldMatchesItem {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qText" => out.text = map.next_value()?,
@@ -35665,14 +36006,14 @@ impl<'de> ::serde::Deserialize<'de> for NxFieldResourceId {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxFieldResourceId::default();
-        <NxFieldResourceId as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxFieldResourceId as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxFieldResourceId {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxFieldResourceId {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -35689,12 +36030,12 @@ impl ::qix_runtime::de::DecodeInPlace for NxFieldResourceId {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qName" => out.name = map.next_value()?,
                         "qResourceIds" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.resource_ids,
                             )?;
@@ -35753,14 +36094,14 @@ impl<'de> ::serde::Deserialize<'de> for NxFieldTableResourceId {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxFieldTableResourceId::default();
-        <NxFieldTableResourceId as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxFieldTableResourceId as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxFieldTableResourceId {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxFieldTableResourceId {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -35777,7 +36118,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxFieldTableResourceId {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qTable" => out.table = map.next_value()?,
@@ -35977,11 +36318,14 @@ impl<'de> ::serde::Deserialize<'de> for BNFDef {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = BNFDef::default();
-        <BNFDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <BNFDef as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for BNFDef {
+impl ::qix_runtime::__private::de::DecodeInPlace for BNFDef {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -35998,7 +36342,7 @@ impl ::qix_runtime::de::DecodeInPlace for BNFDef {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qBnf" => {
@@ -36346,7 +36690,7 @@ impl<'de> ::serde::Deserialize<'de> for FunctionGroup {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "FunctionGroup", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "FunctionGroup", Self::from_wire)
     }
 }
 impl ::serde::Serialize for FunctionGroup {
@@ -36469,7 +36813,7 @@ impl<'de> ::serde::Deserialize<'de> for BNFDefMetaType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "BNFDefMetaType", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "BNFDefMetaType", Self::from_wire)
     }
 }
 impl ::serde::Serialize for BNFDefMetaType {
@@ -36524,14 +36868,14 @@ impl<'de> ::serde::Deserialize<'de> for TransformAppParameters {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = TransformAppParameters::default();
-        <TransformAppParameters as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <TransformAppParameters as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for TransformAppParameters {
+impl ::qix_runtime::__private::de::DecodeInPlace for TransformAppParameters {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -36548,7 +36892,7 @@ impl ::qix_runtime::de::DecodeInPlace for TransformAppParameters {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qName" => out.name = map.next_value()?,
@@ -36605,14 +36949,14 @@ impl<'de> ::serde::Deserialize<'de> for TransformAppResult {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = TransformAppResult::default();
-        <TransformAppResult as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <TransformAppResult as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for TransformAppResult {
+impl ::qix_runtime::__private::de::DecodeInPlace for TransformAppResult {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -36629,7 +36973,7 @@ impl ::qix_runtime::de::DecodeInPlace for TransformAppResult {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qAppId" => out.app_id = map.next_value()?,
@@ -36683,14 +37027,14 @@ impl<'de> ::serde::Deserialize<'de> for NxTempBookmarkOptions {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxTempBookmarkOptions::default();
-        <NxTempBookmarkOptions as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxTempBookmarkOptions as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxTempBookmarkOptions {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxTempBookmarkOptions {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -36707,7 +37051,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxTempBookmarkOptions {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qIncludeVariables" => out.include_variables = map.next_value()?,
@@ -36770,14 +37114,14 @@ impl<'de> ::serde::Deserialize<'de> for AppScriptMeta {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = AppScriptMeta::default();
-        <AppScriptMeta as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <AppScriptMeta as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for AppScriptMeta {
+impl ::qix_runtime::__private::de::DecodeInPlace for AppScriptMeta {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -36794,7 +37138,7 @@ impl ::qix_runtime::de::DecodeInPlace for AppScriptMeta {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qMeta" => out.meta = map.next_value()?,
@@ -36897,14 +37241,14 @@ impl<'de> ::serde::Deserialize<'de> for ProgressData {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = ProgressData::default();
-        <ProgressData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <ProgressData as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for ProgressData {
+impl ::qix_runtime::__private::de::DecodeInPlace for ProgressData {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -36921,7 +37265,7 @@ impl ::qix_runtime::de::DecodeInPlace for ProgressData {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qStarted" => out.started = map.next_value()?,
@@ -36940,14 +37284,14 @@ impl ::qix_runtime::de::DecodeInPlace for ProgressData {
                             out.transient_progress = map.next_value()?;
                         }
                         "qErrorData" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.error_data,
                             )?;
                             out.extra.mark_list(0u32);
                         }
                         "qPersistentProgressMessages" => {
-                            ::qix_runtime::de::next_value_in_place(
+                            ::qix_runtime::__private::de::next_value_in_place(
                                 &mut map,
                                 &mut out.persistent_progress_messages,
                             )?;
@@ -37055,11 +37399,14 @@ impl<'de> ::serde::Deserialize<'de> for ErrorData {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = ErrorData::default();
-        <ErrorData as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <ErrorData as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for ErrorData {
+impl ::qix_runtime::__private::de::DecodeInPlace for ErrorData {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -37076,7 +37423,7 @@ impl ::qix_runtime::de::DecodeInPlace for ErrorData {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qErrorString" => out.error_string = map.next_value()?,
@@ -37182,7 +37529,7 @@ impl<'de> ::serde::Deserialize<'de> for ErrorDataCode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "ErrorDataCode", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "ErrorDataCode", Self::from_wire)
     }
 }
 impl ::serde::Serialize for ErrorDataCode {
@@ -37225,14 +37572,14 @@ impl<'de> ::serde::Deserialize<'de> for ProgressMessage {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = ProgressMessage::default();
-        <ProgressMessage as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <ProgressMessage as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for ProgressMessage {
+impl ::qix_runtime::__private::de::DecodeInPlace for ProgressMessage {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -37249,7 +37596,7 @@ impl ::qix_runtime::de::DecodeInPlace for ProgressMessage {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qMessageCode" => out.message_code = map.next_value()?,
@@ -37374,14 +37721,14 @@ impl<'de> ::serde::Deserialize<'de> for DocListEntry {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = DocListEntry::default();
-        <DocListEntry as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <DocListEntry as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for DocListEntry {
+impl ::qix_runtime::__private::de::DecodeInPlace for DocListEntry {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -37398,19 +37745,19 @@ impl ::qix_runtime::de::DecodeInPlace for DocListEntry {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qDocName" => out.doc_name = map.next_value()?,
                         "qConnectedUsers" => out.connected_users = map.next_value()?,
                         "qFileTime" => {
                             out.file_time = map
-                                .next_value::<::qix_runtime::de::OptNum>()?
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
                                 .0;
                         }
                         "qFileSize" => {
                             out.file_size = map
-                                .next_value::<::qix_runtime::de::OptNum>()?
+                                .next_value::<::qix_runtime::__private::de::OptNum>()?
                                 .0;
                         }
                         "qDocId" => out.doc_id = map.next_value()?,
@@ -37447,10 +37794,10 @@ impl ::serde::Serialize for DocListEntry {
             m.serialize_entry("qConnectedUsers", v)?;
         }
         if let ::std::option::Option::Some(v) = self.file_time {
-            m.serialize_entry("qFileTime", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qFileTime", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = self.file_size {
-            m.serialize_entry("qFileSize", &::qix_runtime::ser::Num(v))?;
+            m.serialize_entry("qFileSize", &::qix_runtime::__private::ser::Num(v))?;
         }
         if let ::std::option::Option::Some(v) = &self.doc_id {
             m.serialize_entry("qDocId", v)?;
@@ -37571,11 +37918,14 @@ impl<'de> ::serde::Deserialize<'de> for InteractDef {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = InteractDef::default();
-        <InteractDef as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <InteractDef as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for InteractDef {
+impl ::qix_runtime::__private::de::DecodeInPlace for InteractDef {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -37592,7 +37942,7 @@ impl ::qix_runtime::de::DecodeInPlace for InteractDef {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qType" => out.r#type = map.next_value()?,
@@ -37746,7 +38096,7 @@ impl<'de> ::serde::Deserialize<'de> for InteractType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "InteractType", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "InteractType", Self::from_wire)
     }
 }
 impl ::serde::Serialize for InteractType {
@@ -37830,11 +38180,14 @@ impl<'de> ::serde::Deserialize<'de> for AppEntry {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = AppEntry::default();
-        <AppEntry as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <AppEntry as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for AppEntry {
+impl ::qix_runtime::__private::de::DecodeInPlace for AppEntry {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -37851,7 +38204,7 @@ impl ::qix_runtime::de::DecodeInPlace for AppEntry {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qID" => out.id = map.next_value()?,
@@ -37964,7 +38317,7 @@ impl<'de> ::serde::Deserialize<'de> for BNFType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "BNFType", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "BNFType", Self::from_wire)
     }
 }
 impl ::serde::Serialize for BNFType {
@@ -38047,11 +38400,14 @@ impl<'de> ::serde::Deserialize<'de> for Function {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = Function::default();
-        <Function as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <Function as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for Function {
+impl ::qix_runtime::__private::de::DecodeInPlace for Function {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -38068,7 +38424,7 @@ impl ::qix_runtime::de::DecodeInPlace for Function {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qName" => out.name = map.next_value()?,
@@ -38142,11 +38498,14 @@ impl<'de> ::serde::Deserialize<'de> for OdbcDsn {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = OdbcDsn::default();
-        <OdbcDsn as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <OdbcDsn as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for OdbcDsn {
+impl ::qix_runtime::__private::de::DecodeInPlace for OdbcDsn {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -38163,7 +38522,7 @@ impl ::qix_runtime::de::DecodeInPlace for OdbcDsn {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qName" => out.name = map.next_value()?,
@@ -38233,14 +38592,14 @@ impl<'de> ::serde::Deserialize<'de> for OleDbProvider {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = OleDbProvider::default();
-        <OleDbProvider as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <OleDbProvider as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for OleDbProvider {
+impl ::qix_runtime::__private::de::DecodeInPlace for OleDbProvider {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -38257,7 +38616,7 @@ impl ::qix_runtime::de::DecodeInPlace for OleDbProvider {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qName" => out.name = map.next_value()?,
@@ -38338,11 +38697,14 @@ impl<'de> ::serde::Deserialize<'de> for DriveInfo {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = DriveInfo::default();
-        <DriveInfo as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <DriveInfo as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for DriveInfo {
+impl ::qix_runtime::__private::de::DecodeInPlace for DriveInfo {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -38359,7 +38721,7 @@ impl ::qix_runtime::de::DecodeInPlace for DriveInfo {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qDrive" => out.drive = map.next_value()?,
@@ -38483,7 +38845,7 @@ impl<'de> ::serde::Deserialize<'de> for DriveType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "DriveType", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(d, "DriveType", Self::from_wire)
     }
 }
 impl ::serde::Serialize for DriveType {
@@ -38538,11 +38900,14 @@ impl<'de> ::serde::Deserialize<'de> for CodePage {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CodePage::default();
-        <CodePage as ::qix_runtime::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
+        <CodePage as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
+            d,
+            &mut out,
+        )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CodePage {
+impl ::qix_runtime::__private::de::DecodeInPlace for CodePage {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -38559,7 +38924,7 @@ impl ::qix_runtime::de::DecodeInPlace for CodePage {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qNumber" => out.number = map.next_value()?,
@@ -38634,14 +38999,14 @@ impl<'de> ::serde::Deserialize<'de> for CustomConnector {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = CustomConnector::default();
-        <CustomConnector as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <CustomConnector as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for CustomConnector {
+impl ::qix_runtime::__private::de::DecodeInPlace for CustomConnector {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -38658,7 +39023,7 @@ impl ::qix_runtime::de::DecodeInPlace for CustomConnector {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qProvider" => out.provider = map.next_value()?,
@@ -38766,7 +39131,11 @@ impl<'de> ::serde::Deserialize<'de> for GenericConnectMachine {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        ::qix_runtime::de::enum_str(d, "GenericConnectMachine", Self::from_wire)
+        ::qix_runtime::__private::de::enum_str(
+            d,
+            "GenericConnectMachine",
+            Self::from_wire,
+        )
     }
 }
 impl ::serde::Serialize for GenericConnectMachine {
@@ -38811,14 +39180,14 @@ impl<'de> ::serde::Deserialize<'de> for NxStreamListEntry {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxStreamListEntry::default();
-        <NxStreamListEntry as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxStreamListEntry as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxStreamListEntry {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxStreamListEntry {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -38835,7 +39204,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxStreamListEntry {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qName" => out.name = map.next_value()?,
@@ -38883,14 +39252,14 @@ impl<'de> ::serde::Deserialize<'de> for NxEngineVersion {
         d: D,
     ) -> ::std::result::Result<Self, D::Error> {
         let mut out = NxEngineVersion::default();
-        <NxEngineVersion as ::qix_runtime::de::DecodeInPlace>::decode_in_place(
+        <NxEngineVersion as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
             d,
             &mut out,
         )?;
         ::std::result::Result::Ok(out)
     }
 }
-impl ::qix_runtime::de::DecodeInPlace for NxEngineVersion {
+impl ::qix_runtime::__private::de::DecodeInPlace for NxEngineVersion {
     fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
         d: D,
         place: &mut Self,
@@ -38907,7 +39276,7 @@ impl ::qix_runtime::de::DecodeInPlace for NxEngineVersion {
             ) -> ::std::result::Result<(), A::Error> {
                 let out = self.0;
                 while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::de::Key<'de>>()?
+                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
                 {
                     match key.as_str() {
                         "qComponentVersion" => out.component_version = map.next_value()?,

@@ -179,13 +179,13 @@ impl ::std::future::IntoFuture for GetContent {
     type Output = ::qix_runtime::Result<crate::types::AlfaNumString>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::AlfaNumString>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetContent").delta("qContent"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::AlfaNumString,
                 >(ctx, raw, "qContent", "Variable.GetContent"),
             )
@@ -222,13 +222,13 @@ impl ::std::future::IntoFuture for GetRawContent {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetRawContent").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     ::std::string::String,
                 >(ctx, raw, "qReturn", "Variable.GetRawContent"),
             )
@@ -267,7 +267,7 @@ impl ::std::future::IntoFuture for SetContent {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qContent", &self.content);
         p.arg("qUpdateMRU", &self.update_mru);
         self.object
@@ -275,7 +275,7 @@ impl ::std::future::IntoFuture for SetContent {
                 ::qix_runtime::MethodInfo::new("SetContent").delta("qReturn"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     bool,
                 >(ctx, raw, "qReturn", "Variable.SetContent"),
             )
@@ -314,9 +314,9 @@ impl ::std::future::IntoFuture for ForceContent {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qs", &self.s);
-        p.arg("qd", &::qix_runtime::ser::Num(self.d));
+        p.arg("qd", &::qix_runtime::__private::ser::Num(self.d));
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("ForceContent"),
@@ -357,13 +357,13 @@ impl ::std::future::IntoFuture for GetNxProperties {
     type Output = ::qix_runtime::Result<crate::types::NxVariableProperties>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxVariableProperties>;
     fn into_future(self) -> Self::IntoFuture {
-        let p = ::qix_runtime::Params::new();
+        let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetNxProperties").delta("qProperties"),
                 p,
                 self.call_options,
-                |ctx, raw| ::qix_runtime::decode::delta_out::<
+                |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
                     crate::types::NxVariableProperties,
                 >(ctx, raw, "qProperties", "Variable.GetNxProperties"),
             )
@@ -401,7 +401,7 @@ impl ::std::future::IntoFuture for SetNxProperties {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
     fn into_future(self) -> Self::IntoFuture {
-        let mut p = ::qix_runtime::Params::new();
+        let mut p = ::qix_runtime::__private::Params::new();
         p.arg("qProperties", &self.properties);
         self.object
             .call(

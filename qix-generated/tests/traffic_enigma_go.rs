@@ -107,7 +107,7 @@ async fn enigma_go_mock_mode_replays_through_typed_calls() {
         created.session_app_id,
         "SessionApp_8c6857ed-4a13-4a09-a999-0ffaef7e82b0"
     );
-    let doc = created.r#return;
+    let doc = created.doc;
     assert_eq!(doc.handle(), 1);
     assert_eq!(&*changes.next().await.unwrap().unwrap(), &[1]);
 
@@ -153,7 +153,7 @@ async fn enigma_go_mock_mode_replays_through_typed_calls() {
         ..Default::default()
     };
     let created = doc.create_object(props).await.unwrap();
-    let obj = created.r#return;
+    let obj = created.object;
     assert_eq!(obj.handle(), 2);
     assert_eq!(obj.generic_type(), Some("my-straight-hypercube"));
     assert_eq!(

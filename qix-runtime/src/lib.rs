@@ -5,16 +5,22 @@
 //! - [`SessionBuilder`]: headers (bearer tokens, `X-Qlik-User`, cookies), TLS with rustls,
 //!   client certificates, timeouts;
 //! - [`Error`]: the one error type;
-//! - helpers the generated code calls ([`Params`], [`decode`], [`de`], [`ser`], [`Extra`]);
+//! - the session in the real world: the delta protocol ([`delta`]), reconnection with
+//!   restored handles ([`Reconnect`], [`Session::suspend`], [`Session::resume`]), retry of
+//!   aborted calls ([`RetryPolicy`]), [`Interceptor`]s, `tracing` spans and metrics;
+//! - [`Extra`]: the unknown properties every generated type keeps;
 //! - [`transport`]: the WebSocket, or an in-memory pair for tests;
 //! - [`layout::Live`]: a layout kept fresh as its object changes;
+//! - [`spec_fetch`]: an engine's API spec over HTTP(S), with the session's TLS options;
 //! - `testing` (feature `testing`): a mock engine, replay of recorded sessions.
 
 mod blob;
 mod builder;
 mod call;
 mod connection;
+#[doc(hidden)]
 pub mod de;
+#[doc(hidden)]
 pub mod decode;
 pub mod delta;
 mod envelope;
@@ -28,8 +34,10 @@ mod observe;
 mod params;
 mod reconnect;
 mod restore;
+#[doc(hidden)]
 pub mod ser;
 mod session;
+pub mod spec_fetch;
 mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -42,7 +50,7 @@ mod version;
 
 pub use blob::Blob;
 pub use builder::{SessionBuilder, TlsOptions};
-pub use call::{CallFuture, CallOptions, DecodeContext, Decoder, MethodInfo};
+pub use call::{CallFuture, CallOptions, DecodeContext, MethodInfo};
 pub use error::{
     ABORTED, CloseInfo, DecodeError, DeltaError, EngineCloseCode, EngineError, Error, Result,
 };
@@ -50,10 +58,20 @@ pub use extra::Extra;
 pub use intercept::{CallInfo, Decision, Interceptor, Outcome};
 pub use notification::{Notification, ResumeReport, SessionState};
 pub use object::{ClosedReason, Object, ObjectInfo};
-pub use params::Params;
 pub use reconnect::{Reconnect, RetryPolicy};
 pub use session::{GLOBAL_HANDLE, Session, SessionOptions};
 pub use stream::{BroadcastStream, Lagged};
 pub use traffic::{Direction, JsonLinesLog, TrafficHook};
 pub use url::EngineUrl;
 pub use version::{compare_versions, supports};
+
+/// What generated code calls (decoding, number encodings, params); not an API for users,
+/// and it may change with any generator change. (`de`, `decode` and `ser` stay public at
+/// the root, hidden: Rust re-exports only public modules.)
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::call::Decoder;
+    pub use crate::call::{DecodeContext, MethodInfo};
+    pub use crate::params::Params;
+    pub use crate::{de, decode, ser};
+}

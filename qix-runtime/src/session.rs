@@ -410,7 +410,7 @@ impl Session {
     /// `params` is an object (sent by name) or an array (sent by position). Returns the
     /// whole `result` object.
     pub async fn call_raw(&self, handle: i32, method: &str, params: Value) -> Result<Value> {
-        let params = crate::Params::from_value(&params).map_err(Error::Encode)?;
+        let params = crate::params::Params::from_value(&params).map_err(Error::Encode)?;
         if lock(&self.inner.shared.closed_handles).contains(&handle) {
             return Err(Error::ObjectClosed {
                 handle,

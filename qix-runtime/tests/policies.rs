@@ -56,12 +56,12 @@ async fn aborted_calls_are_retried_within_the_policy() {
         // Per call: none.
         let fut = o.call(
             qix_runtime::MethodInfo::new("GetLayout"),
-            qix_runtime::Params::new(),
+            qix_runtime::__private::Params::new(),
             qix_runtime::CallOptions {
                 retries: Some(0),
                 ..Default::default()
             },
-            |_, raw| qix_runtime::decode::all::<serde_json::Value>(raw, "t"),
+            |_, raw| qix_runtime::__private::decode::all::<serde_json::Value>(raw, "t"),
         );
         assert_eq!(fut.await.unwrap_err().engine_code(), Some(15));
         assert_eq!(calls.load(Ordering::SeqCst), 3);

@@ -1,7 +1,7 @@
 //! `cargo xtask`: the project's own commands.
 //!
 //! ```text
-//! cargo xtask regenerate [--spec FILE|VERSION] [--history DIR | --no-history]
+//! cargo xtask regenerate [--spec FILE|VERSION | --from-engine URL [--bearer TOKEN] [--certs DIR] [--insecure]] [--history DIR | --no-history]
 //! cargo xtask check      [--history DIR | --no-history]
 //! cargo xtask diff OLD NEW [--format text|markdown|json] [--fail-on breaking|dangerous] [--docs]
 //! cargo xtask compile-all [--dir DIR] [--versions A,B,…] [--build]
@@ -14,8 +14,11 @@ mod compile_all;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: cargo xtask <command>
-  regenerate [--spec FILE|VERSION] [--history DIR|--no-history]
-      write qix-generated/src from the pinned spec (schemas/spec.pin), or from the given one
+  regenerate [--spec FILE|VERSION | --from-engine URL [--bearer TOKEN] [--certs DIR] [--insecure]]
+             [--history DIR|--no-history]
+      write qix-generated/src from the pinned spec (schemas/spec.pin), or from the given one;
+      --from-engine downloads URL/api/engine/openrpc into schemas/<version>.json first
+      (--bearer, or $QLIK_API_KEY, for Qlik Cloud; --certs and --insecure as for `qix`)
   check [--history DIR|--no-history]
       fail, naming the files, if qix-generated/src differs from what the pinned spec gives
   diff OLD NEW [--format text|markdown|json] [--fail-on breaking|dangerous] [--docs]

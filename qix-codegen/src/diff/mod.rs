@@ -3,8 +3,10 @@
 //! one?) and *crate* (does code written against the old generated crate still compile?).
 //!
 //! [`diff`] compares two lowered APIs ([`ir::Api`](crate::ir::Api)); the verdicts come from
-//! one table, [`policy::POLICY`] (documented in the workspace README); [`render`] prints text, markdown
+//! one table, [`policy::POLICY`] (documented below); [`render`] prints text, markdown
 //! or JSON; [`run_cli`] is the `diff` command.
+//!
+#![doc = include_str!("README.md")]
 
 mod cli;
 mod compare;

@@ -1,6 +1,6 @@
 //! The verdict policy: one table that decides, for every kind of change in every situation,
 //! what it means on the wire and for the crate. Nothing else in `diff` judges changes; the
-//! table is rendered into the workspace README (a test keeps the two in step).
+//! table is rendered into the `diff` module's docs, `src/diff/README.md` (a test keeps the two in step).
 
 use super::model::{Context, Kind, Verdict};
 
@@ -117,7 +117,7 @@ pub fn rule_for(kind: Kind, context: Context) -> Option<&'static Rule> {
         .or_else(|| POLICY.iter().find(|r| r.kind == kind && r.context == Any))
 }
 
-/// The policy as a markdown table (change, when, wire, crate, why), as in the workspace README. Rows of
+/// The policy as a markdown table (change, when, wire, crate, why), as in `src/diff/README.md`. Rows of
 /// one kind that agree in everything but the situation are shown as one.
 pub fn markdown_table() -> String {
     let mut rows: Vec<(Kind, Vec<Context>, Verdict, Verdict, &str)> = Vec::new();
@@ -199,10 +199,10 @@ mod tests {
 
     #[test]
     fn the_readme_section_shows_this_table() {
-        let doc = include_str!("../../../README.md");
+        let doc = include_str!("README.md");
         assert!(
             doc.contains(&markdown_table()),
-            "README.md is out of date with the policy table; paste:\n{}",
+            "qix-codegen/src/diff/README.md is out of date with the policy table; paste:\n{}",
             markdown_table()
         );
     }

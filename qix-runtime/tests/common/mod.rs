@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use qix_runtime::__private::Params;
 use qix_runtime::testing::MockEngine;
-use qix_runtime::{CallFuture, Object, Params, Session};
+use qix_runtime::{CallFuture, Object, Session};
 use serde_json::Value;
 
 /// Every test is bounded by this: a bug fails the test instead of hanging CI.
@@ -44,7 +45,7 @@ pub fn call(
         qix_runtime::MethodInfo::new(method),
         p,
         options,
-        |_, raw| qix_runtime::decode::all::<Value>(raw, "test call"),
+        |_, raw| qix_runtime::__private::decode::all::<Value>(raw, "test call"),
     )
 }
 
@@ -117,7 +118,7 @@ pub fn call_out(
             if let Some(patched) = ctx.patched() {
                 return Ok(patched.cloned().unwrap_or(Value::Null));
             }
-            let v: Value = qix_runtime::decode::all(raw, "test call")?;
+            let v: Value = qix_runtime::__private::decode::all(raw, "test call")?;
             Ok(v.as_object()
                 .and_then(|m| m.values().next().cloned())
                 .unwrap_or(Value::Null))
@@ -131,7 +132,7 @@ pub fn call_open(obj: &Object, method: &'static str, params: Value) -> CallFutur
         qix_runtime::MethodInfo::new(method).opens(),
         params_of(params),
         Default::default(),
-        |ctx, raw| qix_runtime::decode::object(ctx, raw, "qReturn", "test open"),
+        |ctx, raw| qix_runtime::__private::decode::object(ctx, raw, "qReturn", "test open"),
     )
 }
 

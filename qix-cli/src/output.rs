@@ -1,0 +1,44 @@
+//! Tables for people, exact JSON for programs.
+
+use std::io::{IsTerminal, Write};
+
+use comfy_table::{ContentArrangement, Table, presets};
+use serde::Serialize;
+
+use crate::{CliResult, Failure};
+
+/// Prints a value as pretty JSON with the engine's own property names.
+pub fn json(value: &impl Serialize) -> CliResult {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure(format!("cannot write JSON output: {e}")))?;
+    line(&text)
+}
+
+/// Prints one line to stdout; a closed pipe (`qix apps | head`) is not an error worth a
+/// panic.
+pub fn line(text: &str) -> CliResult {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")
+        .and_then(|_| out.flush())
+        .map_err(|e| Failure(format!("cannot write to stdout: {e}")))
+}
+
+/// A table: fitted to the terminal's width on a terminal, unwrapped (stable) otherwise.
+pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> CliResult {
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_FULL_CONDENSED);
+    if std::io::stdout().is_terminal() {
+        t.set_content_arrangement(ContentArrangement::Dynamic);
+    } else {
+        t.set_content_arrangement(ContentArrangement::Disabled);
+    }
+    t.set_header(header.iter().copied());
+    for r in rows {
+        t.add_row(r);
+    }
+    line(&t.to_string())
+}
+
+pub fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref().map(ToString::to_string).unwrap_or_default()
+}
