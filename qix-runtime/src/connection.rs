@@ -16,11 +16,11 @@ use tracing::Instrument;
 use crate::call::Reply;
 use crate::error::{CloseInfo, Error, Result};
 use crate::notification::{Notification, ResumeReport, SessionState};
-use crate::object::ObjectInner;
 use crate::observe;
 use crate::reconnect::{self, Reconnect};
 use crate::restore;
-use crate::session::{Command, Shared};
+use crate::session::Command;
+use crate::shared::Shared;
 use crate::traffic::Direction;
 use crate::transport::{Frame, Transport};
 
@@ -76,7 +76,6 @@ pub(crate) async fn run(
             None => poll_fn(|cx| d.poll(cx, &mut *transport)).await,
             Some((mut restore, attempts)) => {
                 let mut restored = false;
-                let mut report_sent = false;
                 poll_fn(|cx| {
                     if !restored {
                         if let Poll::Ready(r) = restore.as_mut().poll(cx) {
@@ -90,7 +89,6 @@ pub(crate) async fn run(
                                     for w in d.resume_waiters.drain(..) {
                                         let _ = w.send(Ok(report.clone()));
                                     }
-                                    report_sent = true;
                                 }
                                 Err(e) => {
                                     // The engine refused the session, or the restore
@@ -100,7 +98,6 @@ pub(crate) async fn run(
                             }
                         }
                     }
-                    let _ = report_sent;
                     d.poll(cx, &mut *transport)
                 })
                 .await
@@ -383,10 +380,6 @@ fn restore_task(
         .instrument(span),
     )
 }
-
-/// Keeps `Arc<ObjectInner>` in scope for type inference of the restore closure.
-#[allow(dead_code)]
-fn _objects(_: &[Arc<ObjectInner>]) {}
 
 impl Drive<'_> {
     fn poll(&mut self, cx: &mut Context<'_>, transport: &mut dyn Transport) -> Poll<End> {

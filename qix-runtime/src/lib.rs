@@ -37,6 +37,7 @@ mod restore;
 #[doc(hidden)]
 pub mod ser;
 mod session;
+mod shared;
 pub mod spec_fetch;
 mod stream;
 #[cfg(feature = "testing")]
