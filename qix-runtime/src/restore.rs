@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::object::{ClosedReason, ObjectInfo, ObjectInner, lock};
 
 /// How an object can be opened again.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) enum Origin {
     /// `Global`: handle -1, always there.
     Root,
@@ -47,6 +47,34 @@ pub(crate) enum Origin {
     },
     /// Cannot be opened again; the reason is given when it is closed.
     Unrestorable(String),
+}
+
+impl std::fmt::Debug for Origin {
+    // The params and properties are not printed: `OpenDoc` params may hold a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Root => f.write_str("Root"),
+            Origin::Doc { open } => write!(
+                f,
+                "Doc {{ open: {} }}",
+                if open.is_some() {
+                    "<params kept>"
+                } else {
+                    "none"
+                }
+            ),
+            Origin::ById { doc, getter } => {
+                write!(f, "ById {{ doc: {}, getter: {getter} }}", doc.handle())
+            }
+            Origin::Session { doc, create, props } => write!(
+                f,
+                "Session {{ doc: {}, create: {create}, props: {} }}",
+                doc.handle(),
+                if props.is_some() { "<kept>" } else { "unknown" }
+            ),
+            Origin::Unrestorable(why) => write!(f, "Unrestorable({why:?})"),
+        }
+    }
 }
 
 /// The getter on `Doc` that opens an object of this class by id.
@@ -375,6 +403,14 @@ mod tests {
         );
         let bad = json!([{"qOp": "replace", "qPath": "/missing/x", "qValue": "1"}]);
         assert_eq!(apply_engine_patches(props, bad), None);
+    }
+
+    #[test]
+    fn an_origin_never_prints_its_params() {
+        let o = Origin::Doc {
+            open: Some(r#"{"qDocName":"a","qPassword":"hunter2"}"#.into()),
+        };
+        assert!(!format!("{o:?}").contains("hunter2"));
     }
 
     #[test]
