@@ -61,15 +61,7 @@ fn out_error<T: DeserializeOwned>(
         .ok()
         .and_then(|mut m| m.remove(name));
     let (path, message) = match value.map(serde_path_to_error::deserialize::<_, T>) {
-        Some(Err(e)) => {
-            let inner = e.path().to_string();
-            let path = if inner == "." {
-                name.to_string()
-            } else {
-                format!("{name}.{inner}")
-            };
-            (path, e.into_inner().to_string())
-        }
+        Some(Err(e)) => under(name, e),
         _ => (name.to_string(), err.to_string()),
     };
     Error::Decode(Box::new(DecodeError {
@@ -78,6 +70,18 @@ fn out_error<T: DeserializeOwned>(
         message,
         raw: cut(raw),
     }))
+}
+
+/// The path of a failure inside out-param `name` (`qLayout.qHyperCube.qSize`), and its
+/// message.
+fn under<E: std::fmt::Display>(name: &str, e: serde_path_to_error::Error<E>) -> (String, String) {
+    let inner = e.path().to_string();
+    let path = if inner == "." {
+        name.to_string()
+    } else {
+        format!("{name}.{inner}")
+    };
+    (path, e.into_inner().to_string())
 }
 
 /// Decodes the whole result as `T`.
@@ -121,15 +125,7 @@ pub fn delta_out<T: DeserializeOwned + Default>(
     };
     T::deserialize(value).map_err(|e| {
         let (path, message) = match serde_path_to_error::deserialize::<_, T>(value) {
-            Err(e) => {
-                let inner = e.path().to_string();
-                let path = if inner == "." {
-                    name.to_string()
-                } else {
-                    format!("{name}.{inner}")
-                };
-                (path, e.into_inner().to_string())
-            }
+            Err(e) => under(name, e),
             Ok(_) => (name.to_string(), e.to_string()),
         };
         Error::Decode(Box::new(DecodeError {
