@@ -226,7 +226,11 @@ impl SessionBuilder {
                 )
             };
             handshake.await.map_err(|e| {
-                Error::Transport(format!("WebSocket handshake with {redacted} failed: {e}"))
+                let e = e.to_string();
+                Error::Transport(format!(
+                    "WebSocket handshake with {redacted} failed: {e}{}",
+                    tls_hint(&e)
+                ))
             })
         };
         // Boxed: the TCP, TLS and WebSocket handshake state is ~10 KB, and inline it would
@@ -293,5 +297,28 @@ fn redact_url(url: &str) -> String {
     match url.split_once('?') {
         Some((base, _)) => format!("{base}?<redacted>"),
         None => url.to_string(),
+    }
+}
+
+/// What to do about a TLS failure whose rustls text names only the alert. Alerts are what
+/// the server said; failures to verify the server's certificate are reported locally
+/// (`invalid peer certificate: …`) and need no hint.
+fn tls_hint(message: &str) -> &'static str {
+    const REJECTED: &[&str] = &[
+        "UnknownCA",
+        "BadCertificate",
+        "CertificateUnknown",
+        "CertificateExpired",
+        "CertificateRevoked",
+        "UnsupportedCertificate",
+    ];
+    if !message.contains("received fatal alert") {
+        ""
+    } else if message.contains("CertificateRequired") {
+        " (the server requires a client certificate: SessionBuilder::client_certificate)"
+    } else if REJECTED.iter().any(|a| message.contains(a)) {
+        " (the server rejected the client certificate)"
+    } else {
+        ""
     }
 }
