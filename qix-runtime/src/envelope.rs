@@ -432,6 +432,7 @@ mod sse2 {
 /// The start of a frame, for messages.
 pub(crate) fn preview(text: &str) -> String {
     const MAX: usize = 200;
+    let text = &*crate::redact::text(text);
     if text.len() <= MAX {
         return text.to_string();
     }

@@ -8,6 +8,8 @@
 //! - helpers the generated code calls ([`Params`], [`decode`], [`de`], [`ser`], [`Extra`]);
 //! - [`transport`]: the WebSocket, or an in-memory pair for tests;
 //! - [`layout::Live`]: a layout kept fresh as its object changes;
+//! - [`redact`]: secrets (passwords, connection-string credentials) out of everything the
+//!   library prints or records;
 //! - `testing` (feature `testing`): a mock engine, replay of recorded sessions.
 
 mod blob;
@@ -23,6 +25,7 @@ pub mod layout;
 mod notification;
 mod object;
 mod params;
+pub mod redact;
 pub mod ser;
 mod session;
 mod stream;

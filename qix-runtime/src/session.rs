@@ -407,8 +407,13 @@ impl Shared {
     }
 
     pub(crate) fn trace(&self, dir: Direction, text: &str) {
+        if self.options.traffic.is_empty() {
+            return;
+        }
+        // Hooks see frames without their secrets (passwords, connection-string credentials).
+        let text = crate::redact::frame(text);
         for hook in &self.options.traffic {
-            hook.frame(dir, text);
+            hook.frame(dir, &text);
         }
     }
 
