@@ -12,6 +12,11 @@
 //!   library prints or records;
 //! - `testing` (feature `testing`): a mock engine, replay of recorded sessions.
 
+/// Checks of internal invariants for the fuzz targets in `fuzz/` and their stable
+/// property tests; not an API.
+#[doc(hidden)]
+#[path = "fuzzing.rs"]
+pub mod __fuzz;
 mod blob;
 mod builder;
 mod call;
