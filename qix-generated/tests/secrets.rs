@@ -9,7 +9,7 @@
 //! - the file `JsonLinesLog` wrote and the frames a custom `TrafficHook` saw;
 //! - everything `tracing` emitted at TRACE level (a fmt subscriber writing to a buffer);
 //! - `Display` and `Debug` of the errors of calls whose params carried a secret (engine
-//!   errors), of a result that held secrets and failed to decode (`DecodeError.raw`), of a
+//!   errors, one echoing the connection string), of a result that held secrets and failed to decode (`DecodeError.raw`), of a
 //!   malformed frame holding a secret (protocol error), including the error the session
 //!   closed with.
 //!
@@ -179,8 +179,12 @@ fn traffic_tracing_and_errors_never_show_secrets() {
             .returns(json!({"qReturn": {"qType": "Doc", "qHandle": 1}}));
         mock.expect("CreateDocEx")
             .returns_error(1002, "new.qvf", "App already exists");
-        mock.expect("CreateConnection")
-            .returns_error(-128, "", "Connection test failed");
+        // Engines may echo the failing connection string.
+        mock.expect("CreateConnection").returns_error(
+            -128,
+            connection_string(),
+            format!("Connection test failed: {}", connection_string()),
+        );
         // The engine sends a connection back with its secrets, and a field of the wrong
         // type: the decode error must not carry them.
         mock.expect("GetConnection").returns(json!({"qConnection": {

@@ -49,10 +49,17 @@ impl<'a> Raw<'a> {
 pub(crate) struct WireError {
     #[serde(default)]
     pub code: i32,
-    #[serde(default)]
+    /// Engines may echo what failed (a connection string, say): redacted here, so no
+    /// error built from it can show a credential.
+    #[serde(default, deserialize_with = "redacted")]
     pub parameter: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "redacted")]
     pub message: Option<String>,
+}
+
+fn redacted<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s: Option<String> = Option::deserialize(d)?;
+    Ok(s.map(|s| crate::redact::text(&s).into_owned()))
 }
 
 /// The members of the envelope, as found.

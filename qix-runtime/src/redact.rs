@@ -135,7 +135,8 @@ pub fn frame(text: &str) -> Cow<'_, str> {
 
 /// [`frame`] with another list.
 pub fn frame_with<'a>(secrets: &Secrets, text: &'a str) -> Cow<'a, str> {
-    if !secrets.may_hold(text) {
+    // Error responses may echo a connection string (rare frames: parsing them is cheap).
+    if !secrets.may_hold(text) && !text.contains("\"error\"") {
         return Cow::Borrowed(text);
     }
     match serde_json::from_str::<Value>(text) {
@@ -169,6 +170,16 @@ pub fn value_with(secrets: &Secrets, v: &mut Value) -> bool {
                     if let Some(p) = params.get_mut(i) {
                         changed |= redact_value(p, kind);
                     }
+                }
+            }
+        }
+    }
+    if let Some(Value::Object(error)) = v.get_mut("error") {
+        for key in ["parameter", "message"] {
+            if let Some(Value::String(text)) = error.get_mut(key) {
+                if let Cow::Owned(r) = connection_string(text) {
+                    *text = r;
+                    changed = true;
                 }
             }
         }
@@ -673,6 +684,13 @@ mod tests {
         assert!(!r.contains("hunter2"), "{r}");
         let cut = r#"{"params":{"qPassword":"hunter"#;
         assert!(!frame(cut).contains("hunter"));
+        // An engine error that echoes a connection string.
+        let echo = r#"{"id":4,"error":{"code":-128,"parameter":"host=db;UID=bob;PWD=hunter2","message":"failed: UID=bob;PWD=hunter2"}}"#;
+        let r = frame(echo);
+        assert!(
+            !r.contains("hunter2") && !r.contains("bob") && r.contains("host=db"),
+            "{r}"
+        );
         // Deep nesting does not overflow the stack.
         let deep = format!(
             "{}{{\"qPassword\":\"hunter2\"}}{}",
