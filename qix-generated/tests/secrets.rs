@@ -148,6 +148,16 @@ fn debug_of_requests_and_types_redacts_secrets() {
             .cookie(COOKIE)
             .qlik_user("CORP", QLIK_USER);
         assert_clean("Debug of SessionBuilder", &format!("{b:?}"));
+        let b = Session::builder(format!("wss://{CONN_USER}:{TOKEN}@engine.example/app/"));
+        assert_clean("Debug of SessionBuilder", &format!("{b:?}"));
+
+        // A raw call with a secret where params belong: the error does not quote it.
+        let e = session
+            .call_raw(-1, "OpenDoc", json!(APP_PASSWORD))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Encode(_)), "{e:?}");
+        assert_clean("an encode error", &format!("{e} {e:?}"));
     });
 }
 

@@ -292,8 +292,9 @@ impl std::fmt::Debug for SessionBuilder {
     }
 }
 
-/// The URL without a query string (which may carry tickets).
+/// The URL without a query string (which may carry tickets) or user info.
 fn redact_url(url: &str) -> String {
+    let url = &*crate::redact::connection_string(url);
     match url.split_once('?') {
         Some((base, _)) => format!("{base}?<redacted>"),
         None => url.to_string(),

@@ -49,7 +49,15 @@ impl Params {
                 serde_json::to_string(value).map_err(|e| e.to_string())
             }
             serde_json::Value::Null => Ok("{}".to_string()),
-            other => Err(format!("params must be an object or an array, not {other}")),
+            // The value itself is not quoted: it may be a password passed the wrong way.
+            other => Err(format!(
+                "params must be an object or an array, not {}",
+                match other {
+                    serde_json::Value::Bool(_) => "a boolean",
+                    serde_json::Value::Number(_) => "a number",
+                    _ => "a string",
+                }
+            )),
         }
     }
 
