@@ -206,7 +206,8 @@ pub fn value_with(secrets: &Secrets, v: &mut Value) -> bool {
 fn redact_value(v: &mut Value, kind: SecretKind) -> bool {
     match (kind, &*v) {
         (_, Value::Null) => false,
-        (SecretKind::Value, Value::String(s)) if s == REDACTED => false,
+        // An empty password hides nothing, and recordings read better with it.
+        (SecretKind::Value, Value::String(s)) if s.is_empty() || s == REDACTED => false,
         (SecretKind::ConnectionString, Value::String(s)) => match connection_string(s) {
             Cow::Borrowed(_) => false,
             Cow::Owned(r) => {
