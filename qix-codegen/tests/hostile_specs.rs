@@ -194,6 +194,13 @@ fn duplicate_names_are_errors_naming_the_path() {
     ));
     assert!(e.contains("$.methods[0](A.B)") && e.contains("qX"), "{e}");
     let e = error(&format!(
+        r#"{{{HEAD}, "methods": [], "components": {{"errors": {{"LOCERR_X": {{"code": 1}}, "LOCERR_X": {{"code": 2}}}}}}}}"#
+    ));
+    assert!(
+        e.contains("at $.components.errors") && e.contains("duplicate key `LOCERR_X`"),
+        "{e}"
+    );
+    let e = error(&format!(
         r#"{{{HEAD}, "methods": [], "methods": [], "components": {{}}}}"#
     ));
     assert!(e.contains("duplicate field `methods`"), "{e}");

@@ -142,6 +142,17 @@ fn debug_of_requests_and_types_redacts_secrets() {
         params.arg("qDocName", "a").arg("qPassword", APP_PASSWORD);
         assert_clean("Debug of Params", &format!("{params:?}"));
 
+        // JsonLinesLog redacts frames given to it directly, not only a session's.
+        let log = Buffer::default();
+        let direct = JsonLinesLog::new(Box::new(log.clone()));
+        qix_runtime::TrafficHook::frame(
+            &direct,
+            Direction::Sent,
+            &format!(r#"{{"id":1,"method":"OpenDoc","params":["a","u","{APP_PASSWORD}"]}}"#),
+        );
+        assert_clean("JsonLinesLog fed directly", &log.text());
+        assert!(log.text().contains("<redacted>"));
+
         // The builder never prints header values.
         let b = Session::builder("ws://localhost:1/app/")
             .bearer(TOKEN)
