@@ -20,6 +20,7 @@ pub struct File {
 /// Emits every file of the generated crate's `src/`.
 pub fn emit(api: &Api) -> Result<Vec<File>, String> {
     let cx = Cx::new(api);
+    cx.secrets.check(api)?;
     let mut files = vec![
         cx.file("lib.rs", cx.lib_rs(), true)?,
         cx.file("types.rs", cx.types_rs()?, false)?,
@@ -50,6 +51,8 @@ struct Cx<'a> {
     api: &'a Api,
     /// Type name → what it is, resolved through aliases.
     kinds: HashMap<&'a str, &'a TypeDef>,
+    /// Params and properties whose `Debug` is redacted (`schemas/secrets.json`).
+    secrets: crate::secrets::Secrets,
 }
 
 /// How a Rust value of some `TypeRef` travels on the wire.
@@ -66,7 +69,11 @@ enum Wire {
 impl<'a> Cx<'a> {
     fn new(api: &'a Api) -> Self {
         let kinds = api.types.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        Cx { api, kinds }
+        Cx {
+            api,
+            kinds,
+            secrets: crate::secrets::Secrets::builtin(),
+        }
     }
 
     fn file(&self, path: &str, tokens: TokenStream, is_root: bool) -> Result<File, String> {
@@ -532,8 +539,23 @@ impl<'a> Cx<'a> {
             quote!()
         };
         let extra_doc = " Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.";
+        let mut secret_fields: Vec<_> = fields
+            .iter()
+            .map(|f| {
+                let r = public
+                    .then(|| self.secrets.property(spec_name, &f.wire))
+                    .flatten();
+                (f.ident.clone(), r)
+            })
+            .collect();
+        secret_fields.push((ident("extra"), None));
+        let secret_debug = crate::secrets::debug_impl(name, &secret_fields);
+        let derive = match secret_debug {
+            Some(_) => quote!(#[derive(Clone, Default, PartialEq)]),
+            None => quote!(#[derive(Debug, Clone, Default, PartialEq)]),
+        };
         quote! {
-            #[derive(Debug, Clone, Default, PartialEq)]
+            #derive
             #derive_schema
             #vis struct #name {
                 #(#decls)*
@@ -574,6 +596,8 @@ impl<'a> Cx<'a> {
             }
 
             #serialize
+
+            #secret_debug
         }
     }
 
@@ -817,6 +841,7 @@ impl<'a> Cx<'a> {
     // ---- catalog.rs -----------------------------------------------------------------------
 
     fn catalog_rs(&self) -> TokenStream {
+        let secrets = crate::secrets::catalog_item(&self.secrets, self.api);
         let entries = self.api.classes.iter().flat_map(|c| {
             c.methods.iter().map(move |m| {
                 let class = &c.name;
@@ -859,6 +884,8 @@ impl<'a> Cx<'a> {
                     .find(|m| m.name == method && class.is_none_or(|c| c == m.class))
                     .map(|m| m.params)
             }
+
+            #secrets
         }
     }
 
@@ -1125,9 +1152,15 @@ impl<'a> Cx<'a> {
             }
         };
         let _ = handle_ty;
+        let secret_fields = crate::secrets::request_fields(&self.secrets, &full, &m.params, ident);
+        let secret_debug = crate::secrets::debug_impl(&req, &secret_fields);
+        let derive = match secret_debug {
+            Some(_) => quote!(#[derive(Clone)]),
+            None => quote!(#[derive(Debug, Clone)]),
+        };
         let item = quote! {
             #[doc = #req_doc]
-            #[derive(Debug, Clone)]
+            #derive
             #[must_use = "a request does nothing until it is awaited"]
             pub struct #req {
                 object: ::qix_runtime::Object,
@@ -1169,6 +1202,8 @@ impl<'a> Cx<'a> {
                     self.object.call(#method_info, p, self.call_options, #decode)
                 }
             }
+
+            #secret_debug
 
             #output_item
         };

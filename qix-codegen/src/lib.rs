@@ -14,6 +14,7 @@ pub mod history;
 pub mod ir;
 pub mod lower;
 pub mod names;
+pub mod secrets;
 pub mod spec;
 pub mod specpath;
 

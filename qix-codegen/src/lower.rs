@@ -121,11 +121,21 @@ impl Lowerer<'_> {
             "$.components.schemas",
             "type",
         );
+        self.check_alias_cycles(&types);
         mark_boxed(&mut types);
 
         let mut classes: BTreeMap<String, Vec<MethodDef>> = BTreeMap::new();
+        let mut first_at: HashMap<&str, usize> = HashMap::new();
         for (i, m) in spec.methods.iter().enumerate() {
             let path = format!("$.methods[{i}]({})", m.name);
+            if let Some(j) = first_at.insert(&m.name, i) {
+                first_at.insert(&m.name, j);
+                self.problem(
+                    path,
+                    format!("duplicate method {} (first at $.methods[{j}])", m.name),
+                );
+                continue;
+            }
             let Some((class, short)) = m.name.split_once('.') else {
                 self.problem(path, "a method name must be `Class.Method`");
                 continue;
@@ -235,6 +245,41 @@ impl Lowerer<'_> {
                 .collect(),
             types,
             errors,
+        }
+    }
+
+    /// Reports aliases that lead back to themselves (`A` = `B` = `A`, `A` = `Vec<A>`): no
+    /// Rust type can be either. Structs that contain each other are fine (boxed).
+    fn check_alias_cycles(&mut self, types: &IndexMap<String, TypeDef>) {
+        for (name, t) in types {
+            let TypeDef::Alias(a) = t else { continue };
+            let mut chain = vec![name.as_str()];
+            let mut target = &a.target;
+            // Every step visits another alias, so this ends within `types.len()` steps.
+            for _ in 0..=types.len() {
+                match target {
+                    TypeRef::Array(inner) => target = inner,
+                    TypeRef::Named(n) => match types.get(n) {
+                        Some(TypeDef::Alias(next)) => {
+                            chain.push(n);
+                            if n == name {
+                                self.problem(
+                                    format!("$.components.schemas.{name}"),
+                                    format!("$ref cycle: {}", chain.join(" → ")),
+                                );
+                                break;
+                            }
+                            if chain[..chain.len() - 1].contains(&n.as_str()) {
+                                // A cycle not through this alias: reported at its own members.
+                                break;
+                            }
+                            target = &next.target;
+                        }
+                        _ => break,
+                    },
+                    _ => break,
+                }
+            }
         }
     }
 
@@ -673,56 +718,49 @@ fn common_word_prefix<'a>(names: impl Iterator<Item = &'a str> + Clone) -> Strin
     best
 }
 
-/// Boxes every struct field that closes a cycle of directly contained structs.
+/// Boxes every struct field that closes a cycle of directly contained structs: a field of
+/// `A` of struct type `B` where `B` leads back to `A`, i.e. `A` and `B` are in one strongly
+/// connected component. Linear in the number of types and fields (huge specs stay fast).
 fn mark_boxed(types: &mut IndexMap<String, TypeDef>) {
     // Direct containment: a field whose type is a struct, not behind an array.
-    let direct: HashMap<String, Vec<String>> = types
+    let index: HashMap<&str, usize> = types
         .iter()
-        .filter_map(|(n, t)| match t {
-            TypeDef::Struct(s) => Some((
-                n.clone(),
-                s.fields
-                    .iter()
-                    .chain(&s.dynamic)
-                    .filter_map(|f| match &f.ty {
-                        TypeRef::Named(t) => Some(t.clone()),
-                        _ => None,
-                    })
-                    .collect(),
-            )),
-            _ => None,
+        .enumerate()
+        .filter(|(_, (_, t))| matches!(t, TypeDef::Struct(_)))
+        .map(|(i, (n, _))| (n.as_str(), i))
+        .collect();
+    let edges: Vec<Vec<usize>> = types
+        .values()
+        .map(|t| match t {
+            TypeDef::Struct(s) => s
+                .fields
+                .iter()
+                .chain(&s.dynamic)
+                .filter_map(|f| match &f.ty {
+                    TypeRef::Named(t) => index.get(t.as_str()).copied(),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
         })
         .collect();
-    let reaches = |from: &str, to: &str| -> bool {
-        let mut stack = vec![from.to_string()];
-        let mut seen = BTreeSet::new();
-        while let Some(n) = stack.pop() {
-            if n == to {
-                return true;
-            }
-            if !seen.insert(n.clone()) {
-                continue;
-            }
-            if let Some(next) = direct.get(&n) {
-                stack.extend(next.iter().cloned());
-            }
-        }
-        false
-    };
+    let component = strongly_connected(&edges);
     let mut to_box = Vec::new();
-    for (name, t) in types.iter() {
+    for (a, (_, t)) in types.iter().enumerate() {
         if let TypeDef::Struct(s) = t {
             for (i, f) in s.fields.iter().chain(&s.dynamic).enumerate() {
                 if let TypeRef::Named(target) = &f.ty {
-                    if direct.contains_key(target) && reaches(target, name) {
-                        to_box.push((name.clone(), i));
+                    if let Some(&b) = index.get(target.as_str()) {
+                        if component[a] == component[b] {
+                            to_box.push((a, i));
+                        }
                     }
                 }
             }
         }
     }
-    for (name, i) in to_box {
-        if let Some(TypeDef::Struct(s)) = types.get_mut(&name) {
+    for (a, i) in to_box {
+        if let Some((_, TypeDef::Struct(s))) = types.get_index_mut(a) {
             let n = s.fields.len();
             if i < n {
                 s.fields[i].boxed = true;
@@ -731,6 +769,60 @@ fn mark_boxed(types: &mut IndexMap<String, TypeDef>) {
             }
         }
     }
+}
+
+/// The strongly connected component of every node (Tarjan's algorithm with an explicit
+/// stack: a chain of thousands of types must not overflow the call stack).
+fn strongly_connected(edges: &[Vec<usize>]) -> Vec<usize> {
+    const UNSEEN: usize = usize::MAX;
+    let n = edges.len();
+    let mut order = vec![UNSEEN; n];
+    let mut low = vec![0; n];
+    let mut component = vec![UNSEEN; n];
+    let mut on_stack = vec![false; n];
+    let mut stack = Vec::new();
+    let mut next_order = 0;
+    let mut components = 0;
+    for root in 0..n {
+        if order[root] != UNSEEN {
+            continue;
+        }
+        // (node, index of the next edge to follow)
+        let mut work = vec![(root, 0usize)];
+        while let Some(&mut (v, ref mut e)) = work.last_mut() {
+            if *e == 0 && order[v] == UNSEEN {
+                order[v] = next_order;
+                low[v] = next_order;
+                next_order += 1;
+                stack.push(v);
+                on_stack[v] = true;
+            }
+            if let Some(&w) = edges[v].get(*e) {
+                *e += 1;
+                if order[w] == UNSEEN {
+                    work.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(order[w]);
+                }
+                continue;
+            }
+            work.pop();
+            if let Some(&(parent, _)) = work.last() {
+                low[parent] = low[parent].min(low[v]);
+            }
+            if low[v] == order[v] {
+                while let Some(w) = stack.pop() {
+                    on_stack[w] = false;
+                    component[w] = components;
+                    if w == v {
+                        break;
+                    }
+                }
+                components += 1;
+            }
+        }
+    }
+    component
 }
 
 #[cfg(test)]

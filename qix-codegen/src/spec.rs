@@ -92,9 +92,9 @@ pub struct ResultSpec {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Components {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub schemas: IndexMap<String, Schema>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub errors: IndexMap<String, ErrorSpec>,
     #[serde(flatten)]
     pub unknown: Unknown,
@@ -125,7 +125,7 @@ pub struct Schema {
     pub format: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys_opt")]
     pub properties: Option<IndexMap<String, Schema>>,
     #[serde(default)]
     pub items: Option<Box<Schema>>,
@@ -162,6 +162,45 @@ pub struct Schema {
     pub see_also: Vec<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
+}
+
+/// A map whose keys must be unique: JSON allows a repeated key and a map keeps the last,
+/// which would drop a schema or property without a word.
+fn unique_keys<'de, D, V>(d: D) -> Result<IndexMap<String, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    struct Visit<V>(std::marker::PhantomData<V>);
+    impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Visit<V> {
+        type Value = IndexMap<String, V>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = IndexMap::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if out.contains_key(&key) {
+                    return Err(serde::de::Error::custom(format!("duplicate key `{key}`")));
+                }
+                let value = map.next_value()?;
+                out.insert(key, value);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Visit(std::marker::PhantomData))
+}
+
+fn unique_keys_opt<'de, D, V>(d: D) -> Result<Option<IndexMap<String, V>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    unique_keys(d).map(Some)
 }
 
 /// Why a spec could not be read. The message names the file and the JSON path.

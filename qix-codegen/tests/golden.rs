@@ -167,7 +167,8 @@ fn every_golden_spec_has_a_test() {
             "multi_out",
             "numbers_and_keywords",
             "optional_params",
-            "recursion"
+            "recursion",
+            "secrets"
         ]
     );
 }
@@ -235,4 +236,19 @@ fn generate_command_chooses_the_runtime_source() {
     let r = run(&["--runtime", ".", "--runtime-version", "1"]);
     assert!(!r.status.success());
     assert!(String::from_utf8_lossy(&r.stderr).contains("not both"));
+}
+
+#[test]
+fn secrets_have_redacting_debug_impls_and_are_listed_as_data() {
+    let code = check("secrets");
+    // Requests and types with a secret implement Debug by hand; the others derive it.
+    assert!(code.contains("#[derive(Clone)]\n#[must_use = \"a request does nothing until it is awaited\"]\npub struct OpenDoc {"));
+    assert!(code.contains("impl ::std::fmt::Debug for OpenDoc {"));
+    assert!(code.contains("&::qix_runtime::redact::Redacted(\n                    &self.password,\n                    ::qix_runtime::redact::SecretKind::Value,"));
+    assert!(code.contains("impl ::std::fmt::Debug for Connection {"));
+    assert!(code.contains("::qix_runtime::redact::SecretKind::ConnectionString"));
+    assert!(code.contains("#[derive(Debug, Clone)]\n#[must_use = \"a request does nothing until it is awaited\"]\npub struct CreateConnection {"));
+    // The list as data, with the param's position.
+    assert!(code.contains("pub static SECRETS: ::qix_runtime::redact::Secrets"));
+    assert!(code.contains("method: \"Global.OpenDoc\",\n            param: \"qPassword\",\n            position: 2usize,"));
 }

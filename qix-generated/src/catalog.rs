@@ -2084,3 +2084,34 @@ pub fn params_of(
         .find(|m| m.name == method && class.is_none_or(|c| c == m.class))
         .map(|m| m.params)
 }
+/// Params and properties that carry secrets (`schemas/secrets.json`), with the
+/// positions of the params: what `Debug` of requests and types redacts, as data.
+/// The runtime redacts frames with its own copy, `qix_runtime::redact::BUILTIN`.
+pub static SECRETS: ::qix_runtime::redact::Secrets = ::qix_runtime::redact::Secrets {
+    params: &[
+        ::qix_runtime::redact::SecretParam {
+            method: "Global.CreateDocEx",
+            param: "qPassword",
+            position: 2usize,
+            kind: ::qix_runtime::redact::SecretKind::Value,
+        },
+        ::qix_runtime::redact::SecretParam {
+            method: "Global.OpenDoc",
+            param: "qPassword",
+            position: 2usize,
+            kind: ::qix_runtime::redact::SecretKind::Value,
+        },
+    ],
+    properties: &[
+        ::qix_runtime::redact::SecretProperty {
+            type_name: "Connection",
+            property: "qConnectionString",
+            kind: ::qix_runtime::redact::SecretKind::ConnectionString,
+        },
+        ::qix_runtime::redact::SecretProperty {
+            type_name: "Connection",
+            property: "qPassword",
+            kind: ::qix_runtime::redact::SecretKind::Value,
+        },
+    ],
+};

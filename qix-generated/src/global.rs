@@ -1521,7 +1521,7 @@ impl ::std::future::IntoFuture for GetAuthenticatedUser {
     }
 }
 /// A call of [`Global::create_doc_ex`] (`Global.CreateDocEx`), not yet sent: set optional params with its methods, then `.await` it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use = "a request does nothing until it is awaited"]
 pub struct CreateDocEx {
     object: ::qix_runtime::Object,
@@ -1623,6 +1623,26 @@ impl ::std::future::IntoFuture for CreateDocEx {
                     >(raw, "Global.CreateDocEx")?,
                 ),
             )
+    }
+}
+/// Secret fields (see `schemas/secrets.json`) print as `<redacted>`.
+impl ::std::fmt::Debug for CreateDocEx {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("CreateDocEx")
+            .field("object", &self.object)
+            .field("doc_name", &self.doc_name)
+            .field("user_name", &self.user_name)
+            .field(
+                "password",
+                &::qix_runtime::redact::Redacted(
+                    &self.password,
+                    ::qix_runtime::redact::SecretKind::Value,
+                ),
+            )
+            .field("serial", &self.serial)
+            .field("localized_script_main_section", &self.localized_script_main_section)
+            .field("call_options", &self.call_options)
+            .finish()
     }
 }
 /// Everything [`Global::create_doc_ex`] returns (`Global.CreateDocEx`); an out-property the engine leaves out has its default value.
@@ -2454,7 +2474,7 @@ impl ::std::future::IntoFuture for GetUniqueId {
     }
 }
 /// A call of [`Global::open_doc`] (`Global.OpenDoc`), not yet sent: set optional params with its methods, then `.await` it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use = "a request does nothing until it is awaited"]
 pub struct OpenDoc {
     object: ::qix_runtime::Object,
@@ -2557,6 +2577,26 @@ impl ::std::future::IntoFuture for OpenDoc {
                         .map(crate::Doc::from_object)
                 },
             )
+    }
+}
+/// Secret fields (see `schemas/secrets.json`) print as `<redacted>`.
+impl ::std::fmt::Debug for OpenDoc {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("OpenDoc")
+            .field("object", &self.object)
+            .field("doc_name", &self.doc_name)
+            .field("user_name", &self.user_name)
+            .field(
+                "password",
+                &::qix_runtime::redact::Redacted(
+                    &self.password,
+                    ::qix_runtime::redact::SecretKind::Value,
+                ),
+            )
+            .field("serial", &self.serial)
+            .field("no_data", &self.no_data)
+            .field("call_options", &self.call_options)
+            .finish()
     }
 }
 /// A call of [`Global::create_session_app`] (`Global.CreateSessionApp`), not yet sent: set optional params with its methods, then `.await` it.

@@ -31303,7 +31303,7 @@ impl ::serde::Serialize for ScriptSyntaxError {
         m.end()
     }
 }
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Connection {
     /// Identifier of the connection.
@@ -31472,6 +31472,35 @@ impl ::serde::Serialize for Connection {
         }
         self.extra.serialize_entries(&mut m)?;
         m.end()
+    }
+}
+/// Secret fields (see `schemas/secrets.json`) print as `<redacted>`.
+impl ::std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field(
+                "connection_string",
+                &::qix_runtime::redact::Redacted(
+                    &self.connection_string,
+                    ::qix_runtime::redact::SecretKind::ConnectionString,
+                ),
+            )
+            .field("type", &self.r#type)
+            .field("user_name", &self.user_name)
+            .field(
+                "password",
+                &::qix_runtime::redact::Redacted(
+                    &self.password,
+                    ::qix_runtime::redact::SecretKind::Value,
+                ),
+            )
+            .field("modified_date", &self.modified_date)
+            .field("meta", &self.meta)
+            .field("log_on", &self.log_on)
+            .field("extra", &self.extra)
+            .finish()
     }
 }
 /// On the wire a value is its short form (`as_str`); decoding also accepts the long name. A value this version does not know is kept in `Unknown`.

@@ -323,8 +323,9 @@ impl std::fmt::Debug for SessionBuilder {
     }
 }
 
-/// The URL without a query string (which may carry tickets).
+/// The URL without a query string (which may carry tickets) or user info.
 fn redact_url(url: &str) -> String {
+    let url = &*crate::redact::connection_string(url);
     match url.split_once('?') {
         Some((base, _)) => format!("{base}?<redacted>"),
         None => url.to_string(),
@@ -361,7 +362,11 @@ async fn open(
             )
         };
         handshake.await.map_err(|e| {
-            Error::Transport(format!("WebSocket handshake with {redacted} failed: {e}"))
+            let e = e.to_string();
+            Error::Transport(format!(
+                "WebSocket handshake with {redacted} failed: {e}{}",
+                tls_hint(&e)
+            ))
         })
     };
     // Boxed: the TCP, TLS and WebSocket handshake state is ~10 KB, and inline it would
@@ -374,4 +379,27 @@ async fn open(
         })??;
     let transport: WsTransport<MaybeTlsStream<TcpStream>> = WsTransport::new(ws);
     Ok(Box::new(transport))
+}
+
+/// What to do about a TLS failure whose rustls text names only the alert. Alerts are what
+/// the server said; failures to verify the server's certificate are reported locally
+/// (`invalid peer certificate: …`) and need no hint.
+fn tls_hint(message: &str) -> &'static str {
+    const REJECTED: &[&str] = &[
+        "UnknownCA",
+        "BadCertificate",
+        "CertificateUnknown",
+        "CertificateExpired",
+        "CertificateRevoked",
+        "UnsupportedCertificate",
+    ];
+    if !message.contains("received fatal alert") {
+        ""
+    } else if message.contains("CertificateRequired") {
+        " (the server requires a client certificate: SessionBuilder::client_certificate)"
+    } else if REJECTED.iter().any(|a| message.contains(a)) {
+        " (the server rejected the client certificate)"
+    } else {
+        ""
+    }
 }

@@ -26,7 +26,9 @@ pub struct ObjectRef {
 
 const RAW_LIMIT: usize = 64 * 1024;
 
+/// The raw result for a [`DecodeError`]: redacted, then cut.
 fn cut(raw: &str) -> String {
+    let raw = crate::redact::frame(raw);
     let mut cut = raw.len().min(RAW_LIMIT);
     while !raw.is_char_boundary(cut) {
         cut -= 1;
@@ -45,7 +47,8 @@ fn decode_error<T: DeserializeOwned>(raw: &str, method: &str, err: serde_json::E
     Error::Decode(Box::new(DecodeError {
         method: method.to_string(),
         path,
-        message,
+        // serde quotes the values it could not decode: not the secret ones.
+        message: crate::redact::scrub(&message, &crate::redact::secret_strings(raw)),
         raw: cut(raw),
     }))
 }
@@ -67,7 +70,8 @@ fn out_error<T: DeserializeOwned>(
     Error::Decode(Box::new(DecodeError {
         method: method.to_string(),
         path,
-        message,
+        // serde quotes the values it could not decode: not the secret ones.
+        message: crate::redact::scrub(&message, &crate::redact::secret_strings(raw)),
         raw: cut(raw),
     }))
 }

@@ -51,10 +51,17 @@ impl<'a> Raw<'a> {
 pub(crate) struct WireError {
     #[serde(default)]
     pub code: i32,
-    #[serde(default)]
+    /// Engines may echo what failed (a connection string, say): redacted here, so no
+    /// error built from it can show a credential.
+    #[serde(default, deserialize_with = "redacted")]
     pub parameter: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "redacted")]
     pub message: Option<String>,
+}
+
+fn redacted<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s: Option<String> = Option::deserialize(d)?;
+    Ok(s.map(|s| crate::redact::text(&s).into_owned()))
 }
 
 /// The members of the envelope, as found.
@@ -278,6 +285,7 @@ const OTHER: u8 = 0;
 const QUOTE: u8 = 1;
 const OPEN: u8 = 2;
 const CLOSE: u8 = 3;
+const BACKSLASH: u8 = 4;
 
 static CLASS: [u8; 256] = {
     let mut t = [OTHER; 256];
@@ -286,12 +294,18 @@ static CLASS: [u8; 256] = {
     t[b'[' as usize] = OPEN;
     t[b'}' as usize] = CLOSE;
     t[b']' as usize] = CLOSE;
+    t[b'\\' as usize] = BACKSLASH;
     t
 };
 
 /// The scalar scan from `j` with `depth` brackets open; `in_string`: `j` is inside a string
 /// (after its opening quote), and `b[j]` is not escaped.
-fn scalar_nested(b: &[u8], mut j: usize, mut depth: usize, in_string: bool) -> Option<usize> {
+pub(crate) fn scalar_nested(
+    b: &[u8],
+    mut j: usize,
+    mut depth: usize,
+    in_string: bool,
+) -> Option<usize> {
     if in_string {
         j = skip_string(b, j.checked_sub(1)?)?;
     }
@@ -299,6 +313,17 @@ fn scalar_nested(b: &[u8], mut j: usize, mut depth: usize, in_string: bool) -> O
         match CLASS[b[j] as usize] {
             QUOTE => {
                 j = skip_string(b, j)?;
+                continue;
+            }
+            // Outside strings a backslash is invalid JSON, but the SSE2 scan (like
+            // simdjson's) decides escapes by backslash runs alone: an odd run escapes the
+            // quote after it. Do the same, so both scans find the same end on any input.
+            BACKSLASH => {
+                j += if matches!(b.get(j + 1), Some(b'"' | b'\\')) {
+                    2
+                } else {
+                    1
+                };
                 continue;
             }
             OPEN => depth += 1,
@@ -320,7 +345,7 @@ fn scalar_nested(b: &[u8], mut j: usize, mut depth: usize, in_string: bool) -> O
 /// trick; in-string bytes masked with a prefix xor of the quotes; then the brackets are
 /// counted, and walked one by one only in the block where the value may end.
 #[cfg(target_arch = "x86_64")]
-mod sse2 {
+pub(crate) mod sse2 {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
     };
@@ -382,7 +407,7 @@ mod sse2 {
         (EVEN ^ invert) & follows_escape
     }
 
-    pub(super) fn skip_nested(b: &[u8], i: usize) -> Option<usize> {
+    pub(crate) fn skip_nested(b: &[u8], i: usize) -> Option<usize> {
         let mut depth: u64 = 0;
         let mut in_string: u64 = 0; // all ones: the previous block ended inside a string
         let mut prev_escaped: u64 = 0;
@@ -437,6 +462,7 @@ mod sse2 {
 /// The start of a frame, for messages.
 pub(crate) fn preview(text: &str) -> String {
     const MAX: usize = 200;
+    let text = &*crate::redact::text(text);
     if text.len() <= MAX {
         return text.to_string();
     }
@@ -535,6 +561,30 @@ mod tests {
                 assert_eq!(skip_value(cut.as_bytes(), i), None, "cut value: {v}");
             }
         }
+    }
+
+    /// Found by the `envelope_scan` fuzz target: `{\"}` (a backslash outside any string)
+    /// ended at byte 4 in the SSE2 scan and nowhere in the scalar one, so frames of 64
+    /// bytes or more and shorter ones were cut differently.
+    #[test]
+    fn fuzz_regression_backslash_outside_strings_scans_alike() {
+        for core in [
+            r#"{\"}"#,
+            r#"{\\"}"}"#,
+            r#"[\{]]"#,
+            r#"{\\\"}"#,
+            r#"{"a":\"}"}"#,
+        ] {
+            for pad in [0, 70, 130] {
+                let text = format!("{core}{}", " ".repeat(pad));
+                let b = text.as_bytes();
+                let scalar = scalar_nested(b, 0, 0, false);
+                #[cfg(target_arch = "x86_64")]
+                assert_eq!(sse2::skip_nested(b, 0), scalar, "{text:?}");
+                assert_eq!(skip_nested(b, 0), scalar, "{text:?}");
+            }
+        }
+        crate::__fuzz::envelope_scan(br#"{\"}"#);
     }
 
     #[test]

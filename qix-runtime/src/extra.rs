@@ -111,7 +111,12 @@ impl PartialEq for Extra {
 
 impl fmt::Debug for Extra {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.fields().iter()).finish()
+        // Unknown properties may be secret ones (a `qPassword` in a custom property, or in
+        // a type of a newer engine).
+        let mut fields = Value::Object(self.fields().clone());
+        crate::redact::value(&mut fields);
+        let entries = fields.as_object().into_iter().flat_map(|m| m.iter());
+        f.debug_map().entries(entries).finish()
     }
 }
 

@@ -12,8 +12,15 @@
 //! - [`transport`]: the WebSocket, or an in-memory pair for tests;
 //! - [`layout::Live`]: a layout kept fresh as its object changes;
 //! - [`spec_fetch`]: an engine's API spec over HTTP(S), with the session's TLS options;
+//! - [`redact`]: secrets (passwords, connection-string credentials) out of everything the
+//!   library prints or records;
 //! - `testing` (feature `testing`): a mock engine, replay of recorded sessions.
 
+/// Checks of internal invariants for the fuzz targets in `fuzz/` and their stable
+/// property tests; not an API.
+#[doc(hidden)]
+#[path = "fuzzing.rs"]
+pub mod __fuzz;
 mod blob;
 mod builder;
 mod call;
@@ -33,6 +40,7 @@ mod object;
 mod observe;
 mod params;
 mod reconnect;
+pub mod redact;
 mod restore;
 #[doc(hidden)]
 pub mod ser;

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 /// The params object of a request, built by name. Only params that are set are written:
 /// an unset optional param is left to the engine's default, never sent as a zero value.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Params {
     buf: Vec<u8>,
     error: Option<String>,
@@ -49,7 +49,15 @@ impl Params {
                 serde_json::to_string(value).map_err(|e| e.to_string())
             }
             serde_json::Value::Null => Ok("{}".to_string()),
-            other => Err(format!("params must be an object or an array, not {other}")),
+            // The value itself is not quoted: it may be a password passed the wrong way.
+            other => Err(format!(
+                "params must be an object or an array, not {}",
+                match other {
+                    serde_json::Value::Bool(_) => "a boolean",
+                    serde_json::Value::Number(_) => "a number",
+                    _ => "a string",
+                }
+            )),
         }
     }
 
@@ -61,6 +69,18 @@ impl Params {
         self.buf.push(b'}');
         // Only serde_json wrote into the buffer, so it is UTF-8.
         String::from_utf8(self.buf).map_err(|e| e.to_string())
+    }
+}
+
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The JSON so far, closed so it parses, with its secrets redacted.
+        let mut text = String::from_utf8_lossy(&self.buf).into_owned();
+        text.push('}');
+        f.debug_struct("Params")
+            .field("json", &crate::redact::frame(&text))
+            .field("error", &self.error)
+            .finish()
     }
 }
 

@@ -12,8 +12,12 @@ impl Serialize for Num {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let v = self.0;
         if v.is_finite() {
-            // Integral values are written as integers, as the engine does.
-            if v.fract() == 0.0 && v.abs() < 9.007_199_254_740_992e15 {
+            // Integral values are written as integers, as the engine does; not -0.0,
+            // whose sign an integer would lose.
+            if v.fract() == 0.0
+                && v.abs() < 9.007_199_254_740_992e15
+                && !(v == 0.0 && v.is_sign_negative())
+            {
                 s.serialize_i64(v as i64)
             } else {
                 s.serialize_f64(v)

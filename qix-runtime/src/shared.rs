@@ -109,8 +109,12 @@ pub(crate) fn spawn_hooks(hooks: Vec<Arc<dyn TrafficHook>>) -> std::sync::mpsc::
             while let Ok(msg) = rx.recv() {
                 match msg {
                     HookMsg::Frame(dir, text) => {
+                        // Hooks see frames without their secrets (passwords,
+                        // connection-string credentials); redacted here, off the
+                        // connection task.
+                        let text = crate::redact::frame(text.as_str());
                         for hook in &hooks {
-                            hook.frame(dir, text.as_str());
+                            hook.frame(dir, &text);
                         }
                     }
                     HookMsg::Flush(done) => {

@@ -1,43 +1,40 @@
 //! rustls client configuration for `wss://`.
 
-use std::fs::File;
-use std::io::BufReader;
 use std::path::Path;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use crate::builder::TlsOptions;
 use crate::error::{Error, Result};
 
+/// Says which file and what was wrong with it; an unreadable file is not "not PEM".
+fn pem_error(what: &str, path: &Path, e: pem::Error) -> Error {
+    match e {
+        pem::Error::Io(e) => Error::Config(format!("cannot read {what} {}: {e}", path.display())),
+        pem::Error::NoItemsFound => {
+            Error::Config(format!("{} holds no PEM {what}", path.display()))
+        }
+        e => Error::Config(format!("{} is not a PEM {what} file: {e}", path.display())),
+    }
+}
+
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
-    let file = File::open(path)
-        .map_err(|e| Error::Config(format!("cannot read certificate {}: {e}", path.display())))?;
-    let certs: Vec<_> = rustls_pemfile::certs(&mut BufReader::new(file))
+    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| pem_error("certificate", path, e))?
         .collect::<std::result::Result<_, _>>()
-        .map_err(|e| {
-            Error::Config(format!(
-                "{} is not a PEM certificate file: {e}",
-                path.display()
-            ))
-        })?;
+        .map_err(|e| pem_error("certificate", path, e))?;
     if certs.is_empty() {
-        return Err(Error::Config(format!(
-            "{} holds no PEM certificate",
-            path.display()
-        )));
+        return Err(pem_error("certificate", path, pem::Error::NoItemsFound));
     }
     Ok(certs)
 }
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
-    let file = File::open(path)
-        .map_err(|e| Error::Config(format!("cannot read key {}: {e}", path.display())))?;
-    rustls_pemfile::private_key(&mut BufReader::new(file))
-        .map_err(|e| Error::Config(format!("{} is not a PEM key file: {e}", path.display())))?
-        .ok_or_else(|| Error::Config(format!("{} holds no private key", path.display())))
+    PrivateKeyDer::from_pem_file(path).map_err(|e| pem_error("private key", path, e))
 }
 
 pub(crate) fn connector(opts: &TlsOptions) -> Result<Arc<ClientConfig>> {

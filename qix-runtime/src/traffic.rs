@@ -11,8 +11,8 @@ pub enum Direction {
     Received,
 }
 
-/// Sees every frame a session sends and receives, in order. Called on the connection
-/// task: keep it quick.
+/// Sees every frame a session sends and receives, in order, with its secrets redacted (see
+/// [`redact`](crate::redact)). Called on the connection task: keep it quick.
 pub trait TrafficHook: Send + Sync {
     fn frame(&self, direction: Direction, text: &str);
 }
@@ -24,9 +24,12 @@ impl<F: Fn(Direction, &str) + Send + Sync> TrafficHook for F {
 }
 
 /// Writes every frame as a JSON line `{"Sent": …}` / `{"Received": …}` (the row format of
-/// enigma-go's traffic logs, which replay reads). Frames carry no credentials (those are
-/// in the connect headers, which this never sees); a frame that is not JSON is written as
-/// a string.
+/// enigma-go's traffic logs, which replay reads); a frame that is not JSON is written as a
+/// string. Frames can carry credentials (`OpenDoc`'s `qPassword`, a data connection's
+/// password and connection string): those are redacted before they are written, whether
+/// the frames come from a session (which redacts before any hook) or are given to
+/// [`TrafficHook::frame`] directly. The connect headers (`Authorization`, `Cookie`,
+/// `X-Qlik-User`) are never seen here.
 pub struct JsonLinesLog {
     out: Mutex<Box<dyn Write + Send>>,
 }
@@ -50,8 +53,9 @@ impl TrafficHook for JsonLinesLog {
             Direction::Sent => "Sent",
             Direction::Received => "Received",
         };
-        let value = serde_json::from_str::<serde_json::Value>(text)
-            .unwrap_or_else(|_| serde_json::Value::String(text.to_string()));
+        let text = crate::redact::frame(text);
+        let value = serde_json::from_str::<serde_json::Value>(&text)
+            .unwrap_or_else(|_| serde_json::Value::String(text.into_owned()));
         let line = serde_json::json!({ key: value });
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         let _ = writeln!(out, "{line}");

@@ -5,11 +5,13 @@
 //! cargo xtask check      [--history DIR | --no-history]
 //! cargo xtask diff OLD NEW [--format text|markdown|json] [--fail-on breaking|dangerous] [--docs]
 //! cargo xtask compile-all [--dir DIR] [--versions A,B,…] [--build]
+//! cargo xtask fuzz-seeds
 //! ```
 
 mod bench;
 mod codegen;
 mod compile_all;
+mod fuzz_seeds;
 
 use std::process::ExitCode;
 
@@ -27,7 +29,9 @@ const USAGE: &str = "usage: cargo xtask <command>
       generate a crate for every spec on the search path (or the listed versions) and compile
       them all in one workspace; reports the time
   bench [--quick] [--compile] [--skip-runtime] [--reps N]
-      the benchmark table (see the README)";
+      the benchmark table (see the README)
+  fuzz-seeds
+      seed corpora for the fuzz targets in fuzz/ (fuzz/corpus/<target>), from ../shared";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
         "diff" => qix_codegen::diff::run_cli(rest),
         "compile-all" => compile_all::run(rest),
         "bench" => bench::run(rest),
+        "fuzz-seeds" => fuzz_seeds::run(rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)

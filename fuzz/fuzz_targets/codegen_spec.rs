@@ -1,0 +1,15 @@
+//! The generator's spec loader and lowering on any bytes: a clear error or an API, never a
+//! panic or a hang.
+#![no_main]
+
+use std::sync::LazyLock;
+
+use qix_codegen::{Companion, Spec};
+
+static COMPANION: LazyLock<Companion> = LazyLock::new(Companion::builtin);
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    if let Ok(spec) = Spec::parse(data, "fuzz.json") {
+        let _ = qix_codegen::lower::lower(&spec, &COMPANION, "fuzz.json");
+    }
+});

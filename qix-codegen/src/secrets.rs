@@ -1,0 +1,230 @@
+//! The secret list: params and properties that carry credentials, kept by hand in
+//! `schemas/secrets.json` (the spec has no secret flag). The emitter writes `Debug` impls
+//! that redact them and the list as data (`catalog::SECRETS`) for the runtime.
+
+use proc_macro2::{Ident, TokenStream};
+use quote::quote;
+use serde::Deserialize;
+
+use crate::ir::{Api, ParamDef, TypeDef, TypeRef};
+
+/// The project's own list, built in so the binary works on its own.
+pub const BUILTIN: &str = include_str!("../../schemas/secrets.json");
+
+/// How a secret is redacted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Redact {
+    /// The whole value.
+    Value,
+    /// The credentials inside a connection string.
+    ConnectionString,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretParam {
+    /// `Class.Method`.
+    pub method: String,
+    pub param: String,
+    pub redact: Redact,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretProperty {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub property: String,
+    pub redact: Redact,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Secrets {
+    #[serde(default)]
+    pub params: Vec<SecretParam>,
+    #[serde(default)]
+    pub properties: Vec<SecretProperty>,
+}
+
+impl Secrets {
+    pub fn parse(text: &str, origin: &str) -> Result<Secrets, String> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            format!(
+                "{origin}: not a secret list at `{}`: {}",
+                e.path(),
+                e.inner()
+            )
+        })
+    }
+
+    pub fn builtin() -> Secrets {
+        Secrets::parse(BUILTIN, "schemas/secrets.json")
+            .unwrap_or_else(|e| panic!("the built-in secret list is broken: {e}"))
+    }
+
+    pub fn param(&self, method: &str, param: &str) -> Option<Redact> {
+        self.params
+            .iter()
+            .find(|p| p.method == method && p.param == param)
+            .map(|p| p.redact)
+    }
+
+    pub fn property(&self, type_name: &str, property: &str) -> Option<Redact> {
+        self.properties
+            .iter()
+            .find(|p| p.type_name == type_name && p.property == property)
+            .map(|p| p.redact)
+    }
+
+    /// Entries the API does not have (the list names something this spec lacks).
+    pub fn missing(&self, api: &Api) -> Vec<String> {
+        let mut out = Vec::new();
+        for s in &self.params {
+            let found = api.classes.iter().any(|c| {
+                c.methods.iter().any(|m| {
+                    m.full_name() == s.method && m.params.iter().any(|p| p.name == s.param)
+                })
+            });
+            if !found {
+                out.push(format!("params: {}({})", s.method, s.param));
+            }
+        }
+        for s in &self.properties {
+            let found = matches!(api.types.get(&s.type_name), Some(TypeDef::Struct(t))
+                if t.fields.iter().chain(&t.dynamic).any(|f| f.name == s.property));
+            if !found {
+                out.push(format!("properties: {}.{}", s.type_name, s.property));
+            }
+        }
+        out
+    }
+
+    /// Secrets must be strings (what the runtime's redaction and the `Debug` impls handle).
+    pub fn check(&self, api: &Api) -> Result<(), String> {
+        for c in &api.classes {
+            for m in &c.methods {
+                for p in &m.params {
+                    if self.param(&m.full_name(), &p.name).is_some() && p.ty != TypeRef::String {
+                        return Err(format!(
+                            "schemas/secrets.json: {}({}) is a {}, but secrets must be strings",
+                            m.full_name(),
+                            p.name,
+                            p.ty.describe()
+                        ));
+                    }
+                }
+            }
+        }
+        for (name, t) in &api.types {
+            if let TypeDef::Struct(s) = t {
+                for f in s.fields.iter().chain(&s.dynamic) {
+                    if self.property(name, &f.name).is_some() && f.ty != TypeRef::String {
+                        return Err(format!(
+                            "schemas/secrets.json: {name}.{} is a {}, but secrets must be strings",
+                            f.name,
+                            f.ty.describe()
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn kind_tokens(r: Redact) -> TokenStream {
+    match r {
+        Redact::Value => quote!(::qix_runtime::redact::SecretKind::Value),
+        Redact::ConnectionString => quote!(::qix_runtime::redact::SecretKind::ConnectionString),
+    }
+}
+
+/// A `Debug` impl printing every field, secret ones redacted. `fields` are (Rust field,
+/// how it is redacted); `None` when no field is secret (the type derives `Debug`).
+pub(crate) fn debug_impl(name: &Ident, fields: &[(Ident, Option<Redact>)]) -> Option<TokenStream> {
+    if fields.iter().all(|(_, r)| r.is_none()) {
+        return None;
+    }
+    let label = name.to_string();
+    let entries = fields.iter().map(|(id, r)| {
+        let field = id.to_string();
+        let field = field.strip_prefix("r#").unwrap_or(&field).to_string();
+        match r {
+            Some(r) => {
+                let kind = kind_tokens(*r);
+                quote!(.field(#field, &::qix_runtime::redact::Redacted(&self.#id, #kind)))
+            }
+            None => quote!(.field(#field, &self.#id)),
+        }
+    });
+    Some(quote! {
+        /// Secret fields (see `schemas/secrets.json`) print as `<redacted>`.
+        impl ::std::fmt::Debug for #name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct(#label)
+                    #(#entries)*
+                    .finish()
+            }
+        }
+    })
+}
+
+/// The list as data for the runtime, with positions: `catalog::SECRETS`. Only the entries
+/// this API has.
+pub(crate) fn catalog_item(secrets: &Secrets, api: &Api) -> TokenStream {
+    let mut params = Vec::new();
+    for c in &api.classes {
+        for m in &c.methods {
+            let full = m.full_name();
+            for p in &m.params {
+                if let Some(r) = secrets.param(&full, &p.name) {
+                    let (name, pos, kind) = (&p.name, p.position, kind_tokens(r));
+                    params.push(quote! {
+                        ::qix_runtime::redact::SecretParam { method: #full, param: #name, position: #pos, kind: #kind },
+                    });
+                }
+            }
+        }
+    }
+    let mut properties = Vec::new();
+    for (name, t) in &api.types {
+        if let TypeDef::Struct(s) = t {
+            for f in s.fields.iter().chain(&s.dynamic) {
+                if let Some(r) = secrets.property(name, &f.name) {
+                    let (prop, kind) = (&f.name, kind_tokens(r));
+                    properties.push(quote! {
+                        ::qix_runtime::redact::SecretProperty { type_name: #name, property: #prop, kind: #kind },
+                    });
+                }
+            }
+        }
+    }
+    quote! {
+        /// Params and properties that carry secrets (`schemas/secrets.json`), with the
+        /// positions of the params: what `Debug` of requests and types redacts, as data.
+        /// The runtime redacts frames with its own copy, `qix_runtime::redact::BUILTIN`.
+        pub static SECRETS: ::qix_runtime::redact::Secrets = ::qix_runtime::redact::Secrets {
+            params: &[#(#params)*],
+            properties: &[#(#properties)*],
+        };
+    }
+}
+
+/// Request fields with how each is redacted: the handle and call options never are.
+pub(crate) fn request_fields(
+    secrets: &Secrets,
+    method: &str,
+    params: &[ParamDef],
+    ident: impl Fn(&str) -> Ident,
+) -> Vec<(Ident, Option<Redact>)> {
+    let mut out = vec![(ident("object"), None)];
+    out.extend(
+        params
+            .iter()
+            .map(|p| (ident(&p.rust_name), secrets.param(method, &p.name))),
+    );
+    out.push((ident("call_options"), None));
+    out
+}
