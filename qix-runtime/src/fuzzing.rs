@@ -95,3 +95,37 @@ pub fn typed_round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(data:
     let twice = serde_json::to_string(&again).expect("a decoded value encodes");
     assert_eq!(once, twice, "a second round trip changed the JSON");
 }
+
+/// The delta protocol's patch applier, fed `[base, ops]` (any base, any operations) or
+/// `[a, b]` (two values, patched from one to the other):
+/// - no input panics; an applied patch leaves valid JSON that survives a text round trip;
+/// - the patch `json_patch::diff` computes from `a` to `b`, with its root operations
+///   written the engine's way (`"/"`), turns `a` into `b`.
+pub fn delta_patch(data: &[u8]) {
+    let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
+    let [a, b] = <[Value; 2]>::try_from(items).unwrap_or_else(|_| [Value::Null, Value::Null]);
+    if let Ok(ops) = serde_json::from_value::<Vec<crate::delta::Op>>(b.clone()) {
+        let mut target = Some(a.clone());
+        if crate::delta::apply(&mut target, ops).is_ok() {
+            if let Some(v) = target {
+                let text = v.to_string();
+                let back: Value = serde_json::from_str(&text).expect("a patched value is JSON");
+                assert_eq!(back, v, "a patched value survives a text round trip");
+            }
+        }
+    }
+    let mut patch = serde_json::to_value(json_patch::diff(&a, &b)).expect("a diff serializes");
+    for op in patch.as_array_mut().into_iter().flatten() {
+        for key in ["path", "from"] {
+            if op.get(key).and_then(Value::as_str) == Some("") {
+                op[key] = Value::from("/");
+            }
+        }
+    }
+    let ops: Vec<crate::delta::Op> = serde_json::from_value(patch).expect("a diff is a patch");
+    let mut target = Some(a);
+    crate::delta::apply(&mut target, ops).expect("a computed diff applies");
+    assert_eq!(target.as_ref(), Some(&b), "a computed diff turns a into b");
+}

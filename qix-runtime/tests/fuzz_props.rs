@@ -141,3 +141,77 @@ fn fuzz_regressions() {
     envelope_scan(br#"{\"}"#);
     envelope_scan(&long);
 }
+
+/// The real layouts of `../shared/corpus/layouts`, as values.
+fn layouts() -> Vec<serde_json::Value> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/layouts");
+    let mut out = Vec::new();
+    for sub in std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()) {
+        if !sub.is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(&sub).unwrap().map(|e| e.unwrap().path()) {
+            out.push(serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap());
+        }
+    }
+    assert!(out.len() >= 10, "the corpus layouts are missing");
+    out
+}
+
+/// Random edits of a value: replace a leaf, drop a member, grow an array, rename a key
+/// (with `~` and `/` in it, which pointers escape).
+fn edit(rng: &mut Rng, v: &mut serde_json::Value, depth: usize) {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            let keys: Vec<String> = m.keys().cloned().collect();
+            let k = &keys[rng.below(keys.len())];
+            match rng.below(4) {
+                0 => {
+                    m.remove(k);
+                }
+                1 => {
+                    let x = m.remove(k).unwrap_or_default();
+                    m.insert(format!("{k}~/{}", rng.below(9)), x);
+                }
+                _ if depth < 12 => edit(rng, m.get_mut(k).unwrap(), depth + 1),
+                _ => {
+                    m.insert(k.clone(), Value::from(rng.below(100)));
+                }
+            }
+        }
+        Value::Array(a) if !a.is_empty() && depth < 12 && rng.below(3) > 0 => {
+            let i = rng.below(a.len());
+            edit(rng, &mut a[i], depth + 1)
+        }
+        Value::Array(a) => a.push(Value::from("new")),
+        other => *other = Value::from(rng.below(1000) as f64 + 0.5),
+    }
+}
+
+/// The check of the `delta_patch` fuzz target on real layouts and edits of them, and on
+/// hand-made and mutated patch lists.
+#[test]
+fn delta_patch_checks_hold_on_real_layouts_and_random_edits() {
+    use qix_runtime::__fuzz::delta_patch;
+    let mut rng = Rng(0x51f1_5eed_d371_7a01);
+    let layouts = layouts();
+    for _ in 0..300 {
+        let a = layouts[rng.below(layouts.len())].clone();
+        let mut b = a.clone();
+        for _ in 0..1 + rng.below(4) {
+            edit(&mut rng, &mut b, 0);
+        }
+        delta_patch(serde_json::json!([a, b]).to_string().as_bytes());
+        let ops = serde_json::json!([
+            {"op": "replace", "path": "/qInfo/qId", "value": "x"},
+            {"op": "add", "path": "/-", "value": 1},
+            {"op": "move", "from": "/qInfo", "path": "/moved"},
+            {"op": "copy", "from": "/", "path": "/self"},
+            {"op": "remove", "path": "/"},
+        ]);
+        let input = serde_json::json!([a, ops]).to_string().into_bytes();
+        delta_patch(&input);
+        delta_patch(&mutate(&mut rng, &input));
+    }
+}

@@ -22,6 +22,7 @@ const TARGETS: &[&str] = &[
     "typed_hypercube",
     "typed_properties",
     "codegen_spec",
+    "delta_patch",
 ];
 
 pub fn run(args: &[String]) -> Result<ExitCode, String> {
@@ -75,13 +76,25 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
     if let Some(f) = smallest {
         specs.push(read(&f)?);
     }
-    let seeds: [(&str, &[String]); 6] = [
+    // The delta applier: pairs of a real value and a changed copy (its diff is a patch
+    // the engine could send), and a value with a hand-made patch list.
+    let mut deltas = Vec::new();
+    for pair in objects.windows(2).take(200) {
+        deltas.push(format!("[{},{}]", pair[0], pair[1]));
+    }
+    for o in objects.iter().take(50) {
+        deltas.push(format!(
+            r#"[{o},[{{"op":"add","path":"/qExtra~1x","value":[1]}},{{"op":"replace","path":"/","value":{o}}},{{"op":"remove","path":"/qInfo"}}]]"#
+        ));
+    }
+    let seeds: [(&str, &[String]); 7] = [
         (TARGETS[0], &frames),
         (TARGETS[1], &frames),
         (TARGETS[2], &objects),
         (TARGETS[3], &objects),
         (TARGETS[4], &objects),
         (TARGETS[5], &specs),
+        (TARGETS[6], &deltas),
     ];
     for (target, items) in seeds {
         let dir = out.join(target);
