@@ -105,7 +105,7 @@ pub fn delta_patch(data: &[u8]) {
     let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(data) else {
         return;
     };
-    let [a, b] = <[Value; 2]>::try_from(items).unwrap_or_else(|_| [Value::Null, Value::Null]);
+    let [a, b] = <[Value; 2]>::try_from(items).unwrap_or([Value::Null, Value::Null]);
     if let Ok(ops) = serde_json::from_value::<Vec<crate::delta::Op>>(b.clone()) {
         let mut target = Some(a.clone());
         if crate::delta::apply(&mut target, ops).is_ok() {
