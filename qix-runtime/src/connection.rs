@@ -282,6 +282,7 @@ fn restore_task(
     shared.reset_state();
     shared.set_link(epoch, false);
     let span = tracing::info_span!(target: "qix", "qix.restore", state = tracing::field::Empty, restored = tracing::field::Empty, closed = tracing::field::Empty);
+    let recorded = span.clone();
     Box::pin(
         async move {
             let state = match shared.options.on_connected_timeout {
@@ -304,7 +305,7 @@ fn restore_task(
                 }
                 None => SessionState::Created,
             };
-            tracing::Span::current().record("state", state.as_str());
+            recorded.record("state", state.as_str());
             let objects = shared.live_objects();
             let report = match &state {
                 SessionState::Error(s) => {
@@ -372,9 +373,8 @@ fn restore_task(
                     }
                 }
             };
-            let span = tracing::Span::current();
-            span.record("restored", report.restored.len());
-            span.record("closed", report.closed.len());
+            recorded.record("restored", report.restored.len());
+            recorded.record("closed", report.closed.len());
             Ok(report)
         }
         .instrument(span),

@@ -69,6 +69,23 @@ async fn every_call_has_a_tracing_span_with_its_outcome() {
         call(&doc, "GetObject", json!({"qId": "x"}), None)
             .await
             .unwrap_err();
+        // A reconnection, for its spans.
+        let session = qix_runtime::Session::builder(mock.url())
+            .reconnect(qix_runtime::Reconnect {
+                initial_delay: std::time::Duration::from_millis(5),
+                ..Default::default()
+            })
+            .connect()
+            .await
+            .unwrap();
+        let mut notes = session.notifications();
+        mock.on_connected(Some("SESSION_ATTACHED"));
+        mock.drop_connections();
+        while let Some(n) = futures_util::StreamExt::next(&mut notes).await {
+            if let Ok(qix_runtime::Notification::Resumed(_)) = n {
+                break;
+            }
+        }
     })
     .await;
     let events = events.0.lock().unwrap();
@@ -103,6 +120,18 @@ async fn every_call_has_a_tracing_span_with_its_outcome() {
         events
             .iter()
             .any(|e| e.starts_with("span=qix.connect") && e.contains("url=ws://127.0.0.1")),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("span=qix.reconnect") && e.contains("attempt=1")),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|e| e.starts_with("span=qix.restore")
+            && e.contains("state=\"SESSION_ATTACHED\"")
+            && e.contains("restored=0")),
         "{events:?}"
     );
 }
