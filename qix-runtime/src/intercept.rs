@@ -3,7 +3,7 @@
 //! Installed with [`SessionBuilder::interceptor`](crate::SessionBuilder::interceptor), they
 //! run in the order installed for requests and in reverse order for responses (the first
 //! installed is the outermost). They run in the caller's task, synchronously: keep them
-//! quick. A session without interceptors pays one empty-slice check per call.
+//! quick. A session without interceptors pays an empty-slice check per call.
 
 use crate::error::{Error, Result};
 
