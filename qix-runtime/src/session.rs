@@ -264,17 +264,22 @@ impl Session {
         self.inner.shared.link.load(Ordering::Acquire) & LIVE != 0
     }
 
-    /// Waits until the session ends and returns why.
+    /// Waits until the session ends (and every frame has reached the traffic hooks) and
+    /// returns why.
     pub async fn closed(&self) -> Error {
         let mut rx = self.inner.shared.closed.subscribe();
-        loop {
+        let why = loop {
             if let Some(e) = rx.borrow_and_update().clone() {
-                return e;
+                break e;
             }
             if rx.changed().await.is_err() {
-                return closed_by_client();
+                break closed_by_client();
             }
-        }
+        };
+        // The hooks run on their own thread: the last frames reach them before this
+        // returns, so a log read after the end of the session is whole.
+        self.flush_traffic().await;
+        why
     }
 
     /// Why the session ended, once it has.
@@ -292,7 +297,6 @@ impl Session {
     pub async fn close(&self) {
         let _ = self.inner.tx.send(Command::Close);
         self.closed().await;
-        self.flush_traffic().await;
     }
 
     /// Waits until every frame so far has reached the traffic hooks (they run on a thread
