@@ -5,7 +5,9 @@
 //!
 //! The engine's one departure from RFC 6901 pointers: it names the whole value `"/"`
 //! (RFC 6901 would read that as the member `""` of the root object). [`apply`] handles the
-//! root itself and hands every other operation to the `json-patch` crate.
+//! root itself and hands every other operation to the `json-patch` crate. So a root
+//! member named `""` cannot be addressed; engine results have none (the `delta_patch`
+//! fuzz target found the ambiguity).
 //!
 //! Patches must be applied in the order the engine produced them, which is the order the
 //! responses arrive, so the connection task applies them (also for calls whose caller gave

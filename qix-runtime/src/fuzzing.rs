@@ -100,7 +100,8 @@ pub fn typed_round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(data:
 /// `[a, b]` (two values, patched from one to the other):
 /// - no input panics; an applied patch leaves valid JSON that survives a text round trip;
 /// - the patch `json_patch::diff` computes from `a` to `b`, with its root operations
-///   written the engine's way (`"/"`), turns `a` into `b`.
+///   written the engine's way (`"/"`), turns `a` into `b` (unless a root member is named
+///   `""`, which the engine's convention cannot address).
 pub fn delta_patch(data: &[u8]) {
     let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(data) else {
         return;
@@ -115,6 +116,12 @@ pub fn delta_patch(data: &[u8]) {
                 assert_eq!(back, v, "a patched value survives a text round trip");
             }
         }
+    }
+    // The engine's `"/"` is the whole value, so a root member named `""` (RFC 6901's `/`)
+    // cannot be addressed its way; engine results have none.
+    let root_empty_key = |v: &Value| v.as_object().is_some_and(|m| m.contains_key(""));
+    if root_empty_key(&a) || root_empty_key(&b) {
+        return;
     }
     let mut patch = serde_json::to_value(json_patch::diff(&a, &b)).expect("a diff serializes");
     for op in patch.as_array_mut().into_iter().flatten() {
