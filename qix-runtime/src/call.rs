@@ -265,8 +265,8 @@ impl Call {
 
     /// Sends the request if it can go now; otherwise stays queued. An error ends the call.
     fn try_send(&mut self) -> Result<()> {
-        if let Some(e) = Object::new(self.session.clone(), self.req.target.clone())
-            .closed_error(&self.req.method)
+        if let Some(e) =
+            crate::object::closed_error(&self.session, &self.req.target, &self.req.method)
         {
             return Err(e);
         }

@@ -48,7 +48,8 @@ struct Drive<'a> {
     /// While objects are being restored, user commands wait in the queue.
     gated: bool,
     dirty: bool,
-    batch: Vec<(i64, u64, String)>,
+    /// Frames selected for writing, last first.
+    batch: Vec<String>,
     resume_waiters: &'a mut Vec<oneshot::Sender<Result<ResumeReport>>>,
 }
 
@@ -193,6 +194,34 @@ fn lost(shared: &Shared, why: &Error) {
     });
 }
 
+/// What a command received while there is no connection asks for.
+enum Away {
+    Wait,
+    Resume,
+    Close,
+}
+
+/// Answers a command that arrives while there is no connection: a call goes back to its
+/// caller to be built again with the restored handles; `resume` is kept to be answered.
+fn while_away(
+    shared: &Shared,
+    cmd: Option<Command>,
+    waiters: &mut Vec<oneshot::Sender<Result<ResumeReport>>>,
+) -> Away {
+    match cmd {
+        Some(Command::Call { id, .. }) => {
+            shared.requeue(id);
+            Away::Wait
+        }
+        Some(Command::Cancel(_)) | Some(Command::Suspend) => Away::Wait,
+        Some(Command::Resume(w)) => {
+            waiters.push(w);
+            Away::Resume
+        }
+        Some(Command::Close) | None => Away::Close,
+    }
+}
+
 /// While suspended by hand: answers commands until `resume` (Some) or the end (None).
 async fn wait_for_resume(
     shared: &Shared,
@@ -200,22 +229,12 @@ async fn wait_for_resume(
     waiters: &mut Vec<oneshot::Sender<Result<ResumeReport>>>,
 ) -> Option<()> {
     loop {
-        match rx.recv().await? {
-            Command::Call { id, .. } => requeue(shared, id),
-            Command::Cancel(_) | Command::Suspend => {}
-            Command::Close => return None,
-            Command::Resume(w) => {
-                waiters.push(w);
-                return Some(());
-            }
+        match while_away(shared, rx.recv().await, waiters) {
+            Away::Wait => {}
+            Away::Resume => return Some(()),
+            Away::Close => return None,
         }
     }
-}
-
-fn requeue(shared: &Shared, id: i64) {
-    // The frame has stale handles: the caller builds it again once restored.
-    let mut batch = vec![(id, u64::MAX, String::new())];
-    let _ = shared.select_writes(&mut batch);
 }
 
 /// Connects again, with the policy's backoff (or once, for a manual resume), answering
@@ -259,11 +278,10 @@ async fn reconnect(
                 loop {
                     tokio::select! {
                         () = &mut sleep => break,
-                        cmd = rx.recv() => match cmd {
-                            Some(Command::Call { id, .. }) => requeue(shared, id),
-                            Some(Command::Cancel(_)) | Some(Command::Suspend) => {}
-                            Some(Command::Resume(w)) => { waiters.push(w); break; }
-                            Some(Command::Close) | None => return Err(closed_by_client()),
+                        cmd = rx.recv() => match while_away(shared, cmd, waiters) {
+                            Away::Wait => {}
+                            Away::Resume => break,
+                            Away::Close => return Err(closed_by_client()),
                         }
                     }
                 }
@@ -472,10 +490,12 @@ impl Drive<'_> {
     /// table per batch) and filtered (see `Shared::select_writes`).
     fn next_user_frame(&mut self, cx: &mut Context<'_>) -> Result<Option<String>, End> {
         loop {
-            if let Some((_, _, frame)) = self.batch.pop() {
+            if let Some(frame) = self.batch.pop() {
                 return Ok(Some(frame));
             }
             let mut calls = Vec::new();
+            // A cancel ends the batch, to be written after the calls before it.
+            let mut cancel = None;
             loop {
                 match self.rx.poll_recv(cx) {
                     Poll::Ready(Some(Command::Call { id, epoch, frame })) => {
@@ -485,11 +505,7 @@ impl Drive<'_> {
                         }
                     }
                     Poll::Ready(Some(Command::Cancel(frame))) => {
-                        if calls.is_empty() {
-                            return Ok(Some(frame));
-                        }
-                        // Keep order: write the calls before, then this.
-                        calls.push((0, u64::MAX - 1, frame));
+                        cancel = Some(frame);
                         break;
                     }
                     Poll::Ready(Some(Command::Suspend)) => return Err(End::Suspend),
@@ -508,24 +524,14 @@ impl Drive<'_> {
                     Poll::Pending => break,
                 }
             }
-            if calls.is_empty() {
+            if calls.is_empty() && cancel.is_none() {
                 return Ok(None);
             }
-            let cancel_tail = calls
-                .last()
-                .filter(|c| c.1 == u64::MAX - 1)
-                .is_some()
-                .then(|| calls.pop())
-                .flatten();
-            let mut frames = self.shared.select_writes(&mut calls);
-            if let Some((_, _, cancel)) = cancel_tail {
-                frames.push(cancel);
-            }
+            let mut frames = self.shared.select_writes(calls);
+            frames.extend(cancel);
             // `batch` is popped from the back: store reversed to keep the order.
-            self.batch = frames.into_iter().rev().map(|f| (0, 0, f)).collect();
-            if self.batch.is_empty() {
-                continue;
-            }
+            frames.reverse();
+            self.batch = frames;
         }
     }
 }

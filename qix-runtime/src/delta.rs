@@ -13,7 +13,7 @@
 //! responses arrive, so the connection task applies them (also for calls whose caller gave
 //! up: the engine moved its cache on either way).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -183,7 +183,7 @@ struct Entry {
 pub(crate) struct Cache {
     entries: HashMap<Key, Entry>,
     /// Keys whose next request goes without delta.
-    restart: HashMap<Key, ()>,
+    restart: HashSet<Key>,
     bytes: usize,
     clock: u64,
     pub(crate) max_bytes: usize,
@@ -194,7 +194,7 @@ impl Cache {
     pub(crate) fn new(max_bytes: usize, max_entries: usize) -> Self {
         Cache {
             entries: HashMap::new(),
-            restart: HashMap::new(),
+            restart: HashSet::new(),
             bytes: 0,
             clock: 0,
             max_bytes,
@@ -204,7 +204,7 @@ impl Cache {
 
     /// Whether the next request for `key` may ask for delta.
     pub(crate) fn may_ask(&self, key: &Key) -> bool {
-        self.restart.is_empty() || !self.restart.contains_key(key)
+        self.restart.is_empty() || !self.restart.contains(key)
     }
 
     /// Takes the value out to patch it without holding the session's lock.
@@ -255,7 +255,7 @@ impl Cache {
         if let Some(e) = self.entries.remove(&key) {
             self.bytes -= e.bytes;
         }
-        self.restart.insert(key, ());
+        self.restart.insert(key);
     }
 
     /// A full (non-delta) answer arrived for `key`: nothing of ours is relative to it.
@@ -280,7 +280,7 @@ impl Cache {
             keep
         });
         self.bytes -= freed;
-        self.restart.retain(|k, _| k.0 != handle);
+        self.restart.retain(|k| k.0 != handle);
     }
 
     /// A new engine session: every handle is new, nothing is cached on either side.

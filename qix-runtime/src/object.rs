@@ -255,17 +255,23 @@ impl Object {
     }
 
     pub(crate) fn closed_error(&self, method: &str) -> Option<Error> {
-        if !self.inner.is_closed() {
-            return None;
-        }
-        Some(match self.session.closed_reason() {
-            Some(e) => e,
-            None => Error::ObjectClosed {
-                handle: self.handle(),
-                method: format!("{}.{method}", self.inner.info.qtype),
-            },
-        })
+        closed_error(&self.session, &self.inner, method)
     }
+}
+
+/// Why a call on `object` cannot be sent, if it is closed: the session's end, or the
+/// object's own close.
+pub(crate) fn closed_error(session: &Session, object: &ObjectInner, method: &str) -> Option<Error> {
+    if !object.is_closed() {
+        return None;
+    }
+    Some(match session.closed_reason() {
+        Some(e) => e,
+        None => Error::ObjectClosed {
+            handle: object.handle(),
+            method: format!("{}.{method}", object.info.qtype),
+        },
+    })
 }
 
 impl std::fmt::Debug for Object {

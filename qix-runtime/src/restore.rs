@@ -173,12 +173,19 @@ pub(crate) fn origin_of(
 
 /// The origin of an object registered by hand (from a raw call): a doc by its id, an
 /// object by id on the session's one doc.
-pub(crate) fn origin_guess(info: &ObjectInfo, docs: &[Arc<ObjectInner>]) -> Origin {
+pub(crate) fn origin_guess(
+    info: &ObjectInfo,
+    docs: impl FnOnce() -> Vec<Arc<ObjectInner>>,
+) -> Origin {
     if &*info.qtype == "Doc" {
         return Origin::Doc { open: None };
     }
-    match (getter(&info.qtype), docs) {
-        (Some(getter), [doc]) => Origin::ById {
+    // The session's docs are looked up only for a class that can be opened by id.
+    let Some(getter) = getter(&info.qtype) else {
+        return Origin::Unrestorable(format!("a {} opened by a raw call", info.qtype));
+    };
+    match docs().as_slice() {
+        [doc] => Origin::ById {
             doc: doc.clone(),
             getter,
         },

@@ -387,12 +387,13 @@ impl Session {
                 return Object::new(self.clone(), existing);
             }
         }
-        let docs: Vec<Arc<ObjectInner>> = objects
-            .values()
-            .filter_map(Weak::upgrade)
-            .filter(|o| &*o.info.qtype == "Doc" && !o.is_closed())
-            .collect();
-        let origin = restore::origin_guess(&info, &docs);
+        let origin = restore::origin_guess(&info, || {
+            objects
+                .values()
+                .filter_map(Weak::upgrade)
+                .filter(|o| &*o.info.qtype == "Doc" && !o.is_closed())
+                .collect()
+        });
         let inner = Arc::new(ObjectInner::new(info, origin));
         objects.insert(inner.info.handle, Arc::downgrade(&inner));
         drop(objects);

@@ -161,12 +161,13 @@ impl Shared {
 
     /// Picks the frames to write from a batch of commands: calls of an older connection are
     /// sent back to be sent again (with new handles), calls already given up are skipped.
-    pub(crate) fn select_writes(&self, batch: &mut Vec<(i64, u64, String)>) -> Vec<String> {
+    pub(crate) fn select_writes(&self, batch: Vec<(i64, u64, String)>) -> Vec<String> {
         let epoch = self.epoch();
         let mut out = Vec::with_capacity(batch.len());
         let mut table = lock(&self.table);
-        for (id, e, frame) in batch.drain(..) {
+        for (id, e, frame) in batch {
             if e != epoch {
+                // Built for a connection that is gone (see `requeue`).
                 if let Some(p) = table.pending.remove(&id) {
                     let _ = p.tx.send(Reply::Requeue);
                 }
@@ -178,6 +179,14 @@ impl Shared {
             }
         }
         out
+    }
+
+    /// A call whose frame was built for a connection that is gone goes back to its caller,
+    /// which builds it again with the restored handles.
+    pub(crate) fn requeue(&self, id: i64) {
+        if let Some(p) = lock(&self.table).pending.remove(&id) {
+            let _ = p.tx.send(Reply::Requeue);
+        }
     }
 
     pub(crate) fn count_sent(&self, bytes: usize) {

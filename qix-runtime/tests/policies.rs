@@ -364,3 +364,33 @@ async fn a_frame_over_the_limit_ends_the_connection_with_a_clear_error() {
     })
     .await;
 }
+
+/// Asks for a retry of every answer.
+struct AlwaysRetry;
+impl Interceptor for AlwaysRetry {
+    fn response(&self, _: &CallInfo<'_>, _: Outcome<'_>) -> Decision {
+        Decision::Retry
+    }
+}
+
+#[tokio::test]
+async fn interceptor_retries_are_bounded() {
+    within(LIMIT, "retry bound", async {
+        let mock = MockEngine::start().await;
+        mock.expect("Loop").returns(json!({}));
+        let session = Session::builder(mock.url())
+            .interceptor(Arc::new(AlwaysRetry))
+            .connect()
+            .await
+            .unwrap();
+        call(&session.global_object(), "Loop", json!({}), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            mock.received_method("Loop").len(),
+            17,
+            "the first send and 16 retries"
+        );
+    })
+    .await;
+}
