@@ -24,7 +24,7 @@ pub fn emit(api: &Api) -> Result<Vec<File>, String> {
     let mut files = vec![
         cx.file("lib.rs", cx.lib_rs(), true)?,
         cx.file("types.rs", cx.types_rs()?, false)?,
-        cx.file("errors.rs", cx.errors_rs(), false)?,
+        cx.file("errors.rs", cx.errors_rs()?, false)?,
         cx.file("catalog.rs", cx.catalog_rs(), false)?,
     ];
     for class in &api.classes {
@@ -83,7 +83,9 @@ impl<'a> Cx<'a> {
         if !is_root {
             contents.push('\n');
         }
-        contents.push_str(&prettyplease::unparse(&parsed));
+        contents.push_str(&join_table_rows(&wrap_macro_items(&prettyplease::unparse(
+            &parsed,
+        ))));
         Ok(File {
             path: path.to_string(),
             contents,
@@ -107,16 +109,6 @@ impl<'a> Cx<'a> {
 
     fn is_list(&self, ty: &TypeRef) -> bool {
         matches!(self.resolve(ty), TypeRef::Array(_))
-    }
-
-    /// Whether values of `ty` implement `qix_runtime::de::DecodeInPlace`: generated structs
-    /// and lists of them.
-    fn in_place(&self, ty: &TypeRef) -> bool {
-        match self.resolve(ty) {
-            TypeRef::Named(n) => matches!(self.kinds.get(n.as_str()), Some(TypeDef::Struct(_))),
-            TypeRef::Array(inner) => self.in_place(inner),
-            _ => false,
-        }
     }
 
     fn wire(&self, ty: &TypeRef) -> Result<Wire, String> {
@@ -364,10 +356,6 @@ impl<'a> Cx<'a> {
             }
             doc.push_str(&format!("Engine default: `{d}`."));
         }
-        if !doc.is_empty() {
-            doc.push_str("\n\n");
-        }
-        doc.push_str(&format!("Wire name: `{}`.", f.name));
         doc
     }
 
@@ -386,15 +374,14 @@ impl<'a> Cx<'a> {
             .iter()
             .chain(&s.dynamic)
             .map(|f| {
+                // Rejects the wire shapes the runtime cannot decode (nested number lists).
+                self.wire(&f.ty)
+                    .map_err(|e| format!("{}.{}: {e}", s.name, f.name))?;
                 Ok(StructField {
                     wire: f.name.clone(),
                     ident: ident(&f.rust_name),
                     ty: self.field_type(f),
                     list: self.is_list(&f.ty),
-                    in_place: self.is_list(&f.ty) && self.in_place(&f.ty),
-                    wire_kind: self
-                        .wire(&f.ty)
-                        .map_err(|e| format!("{}.{}: {e}", s.name, f.name))?,
                     doc: self.field_doc(f),
                     deprecated: self.deprecated_attr(&f.facts),
                 })
@@ -404,34 +391,49 @@ impl<'a> Cx<'a> {
         if lists > 64 {
             return Err(format!("{}: more than 64 array properties", s.name));
         }
-        let body = self.struct_tokens(&name, &s.name, &fields, true);
         let doc = doc_attrs(&doc);
-        Ok(quote! {
-            #doc
-            #dep
-            #body
-        })
+        Ok(self.struct_tokens(&name, &s.name, &fields, true, quote!(#doc #dep)))
     }
 
+    /// The type of a field in `types.rs`, by short names: the lowering reserves the
+    /// prelude names the module uses ([`names::TYPES_MODULE_RESERVED`]).
     fn field_type(&self, f: &FieldDef) -> TokenStream {
-        let base = self.rust_type(&f.ty);
+        let base = self.local_type(&f.ty);
         if self.is_list(&f.ty) {
             base
         } else if f.boxed {
-            quote!(::std::option::Option<::std::boxed::Box<#base>>)
+            quote!(Option<Box<#base>>)
         } else {
-            quote!(::std::option::Option<#base>)
+            quote!(Option<#base>)
         }
     }
 
-    /// A struct with the generated lossless `Deserialize`/`Serialize`. `fields[i].ty` is the
-    /// full field type (`Option<T>` or `Vec<T>`).
+    /// [`Self::rust_type`] as written inside `types.rs`.
+    fn local_type(&self, ty: &TypeRef) -> TokenStream {
+        match ty {
+            TypeRef::String => quote!(String),
+            TypeRef::Named(n) => {
+                let id = ident(&names::type_name(n));
+                quote!(#id)
+            }
+            TypeRef::Array(t) => {
+                let inner = self.local_type(t);
+                quote!(Vec<#inner>)
+            }
+            other => self.rust_type(other),
+        }
+    }
+
+    /// A struct with the lossless `Deserialize`/`Serialize`, as an invocation of the
+    /// runtime's `__struct!` (which expands them): `fields[i].ty` is the full field type
+    /// (`Option<T>` or `Vec<T>`). `outer`: docs and attributes of the struct.
     fn struct_tokens(
         &self,
         name: &Ident,
         spec_name: &str,
         fields: &[StructField],
         public: bool,
+        outer: TokenStream,
     ) -> TokenStream {
         // Public structs travel both ways; the private raw results are only decoded.
         let vis = if public {
@@ -439,6 +441,7 @@ impl<'a> Cx<'a> {
         } else {
             quote!(pub(crate))
         };
+        let mut list_index = 0u32;
         let decls = fields.iter().map(|f| {
             let StructField {
                 wire,
@@ -448,97 +451,21 @@ impl<'a> Cx<'a> {
                 deprecated,
                 ..
             } = f;
-            let docs = doc_attrs(doc);
-            let rename = if public {
-                quote!(#[cfg_attr(feature = "schemars", schemars(rename = #wire))])
+            let wire_attr = if f.list {
+                let bit = proc_macro2::Literal::u32_unsuffixed(list_index);
+                list_index += 1;
+                quote!(#[wire(#wire, #bit)])
             } else {
-                quote!()
+                quote!(#[wire(#wire)])
             };
+            let docs = doc_attrs(doc);
             quote! {
+                #wire_attr
                 #docs
                 #deprecated
-                #rename
                 #vis #ident: #ty,
             }
         });
-        let mut list_index = 0u32;
-        let mut de_arms = Vec::new();
-        let mut ser_stmts = Vec::new();
-        for f in fields {
-            let wire = &f.wire;
-            let id = &f.ident;
-            if f.list {
-                let bit = list_index;
-                list_index += 1;
-                let value = match f.wire_kind {
-                    Wire::Nums => {
-                        quote!(out.#id = map.next_value::<::qix_runtime::__private::de::Nums>()?.0)
-                    }
-                    _ if f.in_place => {
-                        quote!(::qix_runtime::__private::de::next_value_in_place(&mut map, &mut out.#id)?)
-                    }
-                    _ => quote!(out.#id = map.next_value()?),
-                };
-                let ser_value = match f.wire_kind {
-                    Wire::Nums => quote!(&::qix_runtime::__private::ser::Nums(&self.#id)),
-                    _ => quote!(&self.#id),
-                };
-                de_arms.push(quote! {
-                    #wire => { #value; out.extra.mark_list(#bit); }
-                });
-                ser_stmts.push(quote! {
-                    if !self.#id.is_empty() || self.extra.has_list(#bit) {
-                        m.serialize_entry(#wire, #ser_value)?;
-                    }
-                });
-            } else {
-                match f.wire_kind {
-                    Wire::Num => {
-                        de_arms.push(quote! { #wire => out.#id = map.next_value::<::qix_runtime::__private::de::OptNum>()?.0, });
-                        ser_stmts.push(quote! {
-                            if let ::std::option::Option::Some(v) = self.#id {
-                                m.serialize_entry(#wire, &::qix_runtime::__private::ser::Num(v))?;
-                            }
-                        });
-                    }
-                    _ => {
-                        de_arms.push(quote! { #wire => out.#id = map.next_value()?, });
-                        ser_stmts.push(quote! {
-                            if let ::std::option::Option::Some(v) = &self.#id {
-                                m.serialize_entry(#wire, v)?;
-                            }
-                        });
-                    }
-                }
-            }
-        }
-        let expecting = format!("a {spec_name} object");
-        let serialize = if public {
-            quote! {
-                impl ::serde::Serialize for #name {
-                    fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
-                        use ::serde::ser::SerializeMap;
-                        let mut m = s.serialize_map(::std::option::Option::None)?;
-                        #(#ser_stmts)*
-                        self.extra.serialize_entries(&mut m)?;
-                        m.end()
-                    }
-                }
-            }
-        } else {
-            quote!()
-        };
-        let skip = if public {
-            quote!(#[cfg_attr(feature = "schemars", schemars(skip))])
-        } else {
-            quote!()
-        };
-        let derive_schema = if public {
-            quote!(#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))])
-        } else {
-            quote!()
-        };
-        let extra_doc = " Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.";
         let mut secret_fields: Vec<_> = fields
             .iter()
             .map(|f| {
@@ -551,184 +478,56 @@ impl<'a> Cx<'a> {
         secret_fields.push((ident("extra"), None));
         let secret_debug = crate::secrets::debug_impl(name, &secret_fields);
         let derive = match secret_debug {
-            Some(_) => quote!(#[derive(Clone, Default, PartialEq)]),
-            None => quote!(#[derive(Debug, Clone, Default, PartialEq)]),
+            Some(_) => quote!(),
+            None => quote!(#[derive(Debug)]),
         };
         quote! {
+            #[__qix_struct]
+            #[wire(#spec_name)]
+            #outer
             #derive
-            #derive_schema
             #vis struct #name {
                 #(#decls)*
-                #[doc = #extra_doc]
-                #skip
-                #vis extra: ::qix_runtime::Extra,
             }
-
-            impl<'de> ::serde::Deserialize<'de> for #name {
-                fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-                    let mut out = #name::default();
-                    <#name as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(d, &mut out)?;
-                    ::std::result::Result::Ok(out)
-                }
-            }
-
-            impl ::qix_runtime::__private::de::DecodeInPlace for #name {
-                fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(d: D, place: &mut Self) -> ::std::result::Result<(), D::Error> {
-                    struct V<'a>(&'a mut #name);
-                    impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-                        type Value = ();
-                        fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                            f.write_str(#expecting)
-                        }
-                        fn visit_map<A: ::serde::de::MapAccess<'de>>(self, mut map: A) -> ::std::result::Result<(), A::Error> {
-                            let out = self.0;
-                            while let ::std::option::Option::Some(key) = map.next_key::<::qix_runtime::__private::de::Key<'de>>()? {
-                                match key.as_str() {
-                                    #(#de_arms)*
-                                    _ => out.extra.insert_next(key, &mut map)?,
-                                }
-                            }
-                            ::std::result::Result::Ok(())
-                        }
-                    }
-                    d.deserialize_map(V(place))
-                }
-            }
-
-            #serialize
 
             #secret_debug
         }
     }
 
+    /// An enum, as an invocation of the runtime's `__enum!` (which expands its wire forms,
+    /// serde impls and `Unknown` variant).
     fn enum_item(&self, e: &EnumDef) -> TokenStream {
         let name = ident(&names::type_name(&e.name));
-        let mut doc = self.item_doc(e.doc.as_deref(), &e.facts, "type");
-        if !doc.is_empty() {
-            doc.push_str("\n\n");
-        }
-        doc.push_str("On the wire a value is its short form (`as_str`); decoding also accepts the long name. A value this version does not know is kept in `Unknown`.");
-        let doc = doc_attrs(&doc);
+        let doc = doc_attrs(&self.item_doc(e.doc.as_deref(), &e.facts, "type"));
         let dep = self.deprecated_attr(&e.facts);
         let variants = e.values.iter().map(|v| {
             let id = ident(&v.rust_name);
-            let mut d = format!("`{}`", v.title);
-            if let Some(l) = &v.long_name {
-                d.push_str(&format!(" (`{l}`)"));
-            }
-            if let Some(since) = &v.since {
-                d.push_str(&format!(". Available since engine {since}."));
-            }
-            let d = doc_attrs(&d);
-            quote! { #d #id, }
-        });
-        let as_str = e.values.iter().map(|v| {
-            let id = ident(&v.rust_name);
             let t = &v.title;
-            quote! { Self::#id => #t, }
+            let wire = match &v.long_name {
+                Some(l) => quote!(#[wire(#t, #l)]),
+                None => quote!(#[wire(#t)]),
+            };
+            let since = match &v.since {
+                Some(since) => doc_attrs(&format!("\nAvailable since engine {since}.")),
+                None => quote!(),
+            };
+            quote! { #wire #since #id, }
         });
-        let long = e.values.iter().map(|v| {
-            let id = ident(&v.rust_name);
-            match &v.long_name {
-                Some(l) => quote! { Self::#id => ::std::option::Option::Some(#l), },
-                None => quote! { Self::#id => ::std::option::Option::None, },
-            }
-        });
-        let from = e.values.iter().map(|v| {
-            let id = ident(&v.rust_name);
-            let t = &v.title;
-            match &v.long_name {
-                Some(l) if l != t => quote! { #t | #l => Self::#id, },
-                _ => quote! { #t => Self::#id, },
-            }
-        });
-        let known = e.values.iter().map(|v| {
-            let id = ident(&v.rust_name);
-            quote!(Self::#id)
-        });
-        let titles = e.values.iter().map(|v| &v.title);
         let spec_name = &e.name;
         quote! {
+            #[__qix_enum]
+            #[wire(#spec_name)]
             #doc
             #dep
-            #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-            #[non_exhaustive]
             pub enum #name {
                 #(#variants)*
-                /// A value this version of the API does not know, as sent by the engine.
-                Unknown(::std::string::String),
-            }
-
-            impl #name {
-                /// Every value this version knows.
-                pub const KNOWN: &'static [Self] = &[#(#known),*];
-
-                /// The wire form (the spec's `title`).
-                pub fn as_str(&self) -> &str {
-                    match self {
-                        #(#as_str)*
-                        Self::Unknown(s) => s,
-                    }
-                }
-
-                /// The engine's long name for the value, when the spec gives one.
-                pub fn long_name(&self) -> ::std::option::Option<&'static str> {
-                    match self {
-                        #(#long)*
-                        Self::Unknown(_) => ::std::option::Option::None,
-                    }
-                }
-
-                /// Decodes a wire value (short form or long name); never fails.
-                pub fn from_wire(s: &str) -> Self {
-                    match s {
-                        #(#from)*
-                        other => Self::Unknown(other.to_owned()),
-                    }
-                }
-            }
-
-            impl ::std::fmt::Display for #name {
-                fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                    f.write_str(self.as_str())
-                }
-            }
-
-            impl ::std::str::FromStr for #name {
-                type Err = ::std::convert::Infallible;
-                fn from_str(s: &str) -> ::std::result::Result<Self, Self::Err> {
-                    ::std::result::Result::Ok(Self::from_wire(s))
-                }
-            }
-
-            impl<'de> ::serde::Deserialize<'de> for #name {
-                fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-                    ::qix_runtime::__private::de::enum_str(d, #spec_name, Self::from_wire)
-                }
-            }
-
-            impl ::serde::Serialize for #name {
-                fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
-                    s.serialize_str(self.as_str())
-                }
-            }
-
-            #[cfg(feature = "schemars")]
-            impl ::schemars::JsonSchema for #name {
-                fn schema_name() -> ::std::borrow::Cow<'static, str> {
-                    #spec_name.into()
-                }
-                fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
-                    let values: &[&str] = &[#(#titles),*];
-                    ::schemars::json_schema!({ "type": "string", "enum": values })
-                }
             }
         }
     }
 
     // ---- errors.rs ------------------------------------------------------------------------
 
-    fn errors_rs(&self) -> TokenStream {
+    fn errors_rs(&self) -> Result<TokenStream, String> {
         let variants = self.api.errors.iter().map(|e| {
             let id = ident(&e.rust_name);
             let mut d = format!("`{}` ({})", e.name, e.code);
@@ -741,27 +540,22 @@ impl<'a> Cx<'a> {
             let d = doc_attrs(&d);
             quote!(#d #id,)
         });
-        let code = self.api.errors.iter().map(|e| {
+        // One table, sorted by code so that `from_code` is a binary search.
+        let mut sorted: Vec<&ErrorCodeDef> = self.api.errors.iter().collect();
+        sorted.sort_by_key(|e| e.code as i32);
+        if let Some(w) = sorted.windows(2).find(|w| w[0].code as i32 == w[1].code as i32) {
+            return Err(format!(
+                "error codes {} and {} have the same number {}",
+                w[0].name, w[1].name, w[0].code
+            ));
+        }
+        let table = sorted.iter().map(|e| {
             let id = ident(&e.rust_name);
-            let c = e.code as i32;
-            quote!(Self::#id => #c,)
-        });
-        let from = self.api.errors.iter().map(|e| {
-            let id = ident(&e.rust_name);
-            let c = e.code as i32;
-            quote!(#c => Self::#id,)
-        });
-        let name = self.api.errors.iter().map(|e| {
-            let id = ident(&e.rust_name);
-            let n = &e.name;
-            quote!(Self::#id => #n,)
-        });
-        let message = self.api.errors.iter().map(|e| {
-            let id = ident(&e.rust_name);
+            let (c, n) = (proc_macro2::Literal::i32_unsuffixed(e.code as i32), &e.name);
             let m = e.message.clone().unwrap_or_default();
-            quote!(Self::#id => #m,)
+            quote!(Row(ErrorCode::#id, #c, #n, #m),)
         });
-        quote! {
+        Ok(quote! {
             //! The engine's error codes (`components.errors` of the spec).
             use qix_runtime::Error;
 
@@ -775,37 +569,43 @@ impl<'a> Cx<'a> {
                 Unknown(i32),
             }
 
+            /// A code the spec lists: variant, number, spec name, spec message.
+            struct Row(ErrorCode, i32, &'static str, &'static str);
+
+            /// Every code the spec lists, by number.
+            static CODES: &[Row] = &[#(#table)*];
+
             impl ErrorCode {
+                /// This code's row of [`CODES`]; a linear search, as errors are rare and
+                /// the table is a few hundred rows.
+                fn entry(self) -> ::std::option::Option<&'static Row> {
+                    CODES.iter().find(|e| e.0 == self)
+                }
+
                 /// The numeric code sent by the engine.
                 pub fn code(self) -> i32 {
                     match self {
-                        #(#code)*
                         Self::Unknown(c) => c,
+                        known => known.entry().map_or(0, |e| e.1),
                     }
                 }
 
                 /// The code for a number; never fails.
                 pub fn from_code(code: i32) -> Self {
-                    match code {
-                        #(#from)*
-                        other => Self::Unknown(other),
+                    match CODES.binary_search_by_key(&code, |e| e.1) {
+                        ::std::result::Result::Ok(i) => CODES[i].0,
+                        ::std::result::Result::Err(_) => Self::Unknown(code),
                     }
                 }
 
                 /// The spec's name (`LOCERR_GENERIC_NOT_FOUND`), or `""` for an unknown code.
                 pub fn name(self) -> &'static str {
-                    match self {
-                        #(#name)*
-                        Self::Unknown(_) => "",
-                    }
+                    self.entry().map_or("", |e| e.2)
                 }
 
                 /// The spec's message for the code (the engine may send another text).
                 pub fn spec_message(self) -> &'static str {
-                    match self {
-                        #(#message)*
-                        Self::Unknown(_) => "",
-                    }
+                    self.entry().map_or("", |e| e.3)
                 }
             }
 
@@ -835,7 +635,7 @@ impl<'a> Cx<'a> {
                     self.engine_code().map(ErrorCode::from_code)
                 }
             }
-        }
+        })
     }
 
     // ---- catalog.rs -----------------------------------------------------------------------
@@ -1292,8 +1092,6 @@ impl<'a> Cx<'a> {
                                 ::std::option::Option<::qix_runtime::__private::decode::ObjectRef>
                             ),
                             list: false,
-                            in_place: false,
-                            wire_kind: Wire::Plain,
                             doc: String::new(),
                             deprecated: quote!(),
                         });
@@ -1304,6 +1102,7 @@ impl<'a> Cx<'a> {
                     } else {
                         let base = self.rust_type(&o.ty);
                         let list = self.is_list(&o.ty);
+                        self.wire(&o.ty).map_err(|e| format!("{full}: {e}"))?;
                         raw_fields.push(StructField {
                             wire: wire.clone(),
                             ident: id.clone(),
@@ -1313,8 +1112,6 @@ impl<'a> Cx<'a> {
                                 quote!(::std::option::Option<#base>)
                             },
                             list,
-                            in_place: list && self.in_place(&o.ty),
-                            wire_kind: self.wire(&o.ty).map_err(|e| format!("{full}: {e}"))?,
                             doc: String::new(),
                             deprecated: quote!(),
                         });
@@ -1326,8 +1123,13 @@ impl<'a> Cx<'a> {
                         }
                     }
                 }
-                let raw_struct =
-                    self.struct_tokens(&raw_name, &format!("{full} result"), &raw_fields, false);
+                let raw_struct = self.struct_tokens(
+                    &raw_name,
+                    &format!("{full} result"),
+                    &raw_fields,
+                    false,
+                    quote!(#[doc(hidden)]),
+                );
                 let out_doc = format!(
                     " Everything [`{}::{}`] returns (`{full}`); an out-property the engine leaves out has its default value.",
                     class.name,
@@ -1351,7 +1153,6 @@ impl<'a> Cx<'a> {
                         pub extra: ::qix_runtime::Extra,
                     }
 
-                    #[doc(hidden)]
                     #raw_struct
 
                     impl #out {
@@ -1375,11 +1176,77 @@ struct StructField {
     ident: Ident,
     ty: TokenStream,
     list: bool,
-    /// A list of generated structs (or of lists of them): decoded in place.
-    in_place: bool,
-    wire_kind: Wire,
     doc: String,
     deprecated: TokenStream,
+}
+
+/// Items marked `#[__qix_struct]`/`#[__qix_enum]` become invocations of the runtime's
+/// macros. They are built and formatted as plain items (prettyplease leaves macro bodies
+/// unformatted), then wrapped here: the marker line opens the invocation, the item (which
+/// ends at the first `}` in column 0) is indented into it.
+fn wrap_macro_items(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    let mut inside = false;
+    for line in text.lines() {
+        let marker = match line {
+            "#[__qix_struct]" => Some("__struct"),
+            "#[__qix_enum]" => Some("__enum"),
+            _ => None,
+        };
+        if let Some(m) = marker {
+            out.push_str("::qix_runtime::");
+            out.push_str(m);
+            out.push_str("! {\n");
+            inside = true;
+            continue;
+        }
+        if inside {
+            if !line.is_empty() {
+                out.push_str("    ");
+            }
+            out.push_str(line);
+            out.push('\n');
+            if line == "}" {
+                out.push_str("}\n");
+                inside = false;
+            }
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// prettyplease writes each `Row(…)` of a table over six lines; a table reads better, and
+/// is a quarter the length, with one row per line.
+fn join_table_rows(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut row: Option<String> = None;
+    for line in text.lines() {
+        match &mut row {
+            None if line == "    Row(" => row = Some("    Row(".to_string()),
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+            Some(r) if line == "    )," => {
+                if r.ends_with(',') {
+                    r.pop();
+                }
+                r.push_str("),\n");
+                out.push_str(r);
+                row = None;
+            }
+            Some(r) => {
+                if !r.ends_with('(') {
+                    r.push(' ');
+                }
+                r.push_str(line.trim());
+            }
+        }
+    }
+    out
 }
 
 /// `#[doc = " line"]` for each line of a doc text.

@@ -82,7 +82,8 @@ fn several_out_properties_make_a_struct_with_all_of_them() {
     assert!(code.contains("pub mod prelude {"));
     assert!(code.contains("Result, Session, SessionExt,"));
     assert!(code.contains("pub struct GetAppLayoutishOutput {"));
-    assert!(code.contains("::qix_runtime::__private::de::Nums"));
+    // A list of engine numbers: its type picks the runtime's decoder ("NaN" accepted).
+    assert!(code.contains("pub(crate) values: ::std::vec::Vec<f64>,"));
     assert!(code.contains("type Output = ::qix_runtime::Result<()>;"));
     assert!(code.contains("the caller needs the `create` privilege"));
 }
@@ -91,9 +92,9 @@ fn several_out_properties_make_a_struct_with_all_of_them() {
 fn enums_are_open_and_named_after_long_names() {
     let code = check("enums");
     assert!(code.contains("pub enum NxDimCellType {"));
-    assert!(code.contains("\"V\" | \"NX_DIM_CELL_VALUE\" => Self::Value,"));
-    assert!(code.contains("Unknown(::std::string::String),"));
-    assert!(code.contains("#[non_exhaustive]"));
+    // The runtime's `__enum!` adds `Unknown(String)`, `non_exhaustive` and the wire forms.
+    assert!(code.contains("::qix_runtime::__enum! {\n    #[wire(\"NxDimCellType\")]"));
+    assert!(code.contains("#[wire(\"V\", \"NX_DIM_CELL_VALUE\")]\n        Value,"));
     // A value without a long name keeps its title; titles with digits stay valid names.
     assert!(code.contains("Nstates,"));
     assert!(code.contains("Connect64,"));
@@ -102,13 +103,14 @@ fn enums_are_open_and_named_after_long_names() {
 #[test]
 fn numbers_integer_formats_and_keywords() {
     let code = check("numbers_and_keywords");
-    assert!(code.contains("::qix_runtime::__private::de::OptNum"));
-    assert!(code.contains("::qix_runtime::__private::ser::Num(v)"));
-    assert!(code.contains("pub r#type: ::std::option::Option<::std::string::String>,"));
-    assert!(code.contains("pub self_: ::std::option::Option<bool>,"));
-    assert!(code.contains("pub small: ::std::option::Option<i8>,"));
-    assert!(code.contains("pub byte: ::std::option::Option<u8>,"));
-    assert!(code.contains("pub big: ::std::option::Option<i64>,"));
+    // Engine numbers are `f64` fields; their type picks the runtime's "NaN"-aware codec.
+    assert!(code.contains("pub num: Option<f64>,"));
+    assert!(code.contains("pub nums: Vec<f64>,"));
+    assert!(code.contains("pub r#type: Option<String>,"));
+    assert!(code.contains("pub self_: Option<bool>,"));
+    assert!(code.contains("pub small: Option<i8>,"));
+    assert!(code.contains("pub byte: Option<u8>,"));
+    assert!(code.contains("pub big: Option<i64>,"));
     assert!(code.contains("pub type Blob = ::qix_runtime::Blob;"));
     assert!(code.contains("pub type JsonObject = ::serde_json::Value;"));
 }
@@ -116,12 +118,10 @@ fn numbers_integer_formats_and_keywords() {
 #[test]
 fn recursive_types_are_boxed() {
     let code = check("recursion");
-    assert!(code.contains(
-        "pub parent: ::std::option::Option<::std::boxed::Box<crate::types::NxPatches>>,"
-    ));
+    assert!(code.contains("pub parent: Option<Box<NxPatches>>,"));
     // Through a Vec no box is needed.
-    assert!(code.contains("pub children: ::std::vec::Vec<crate::types::NxPatches>,"));
-    assert!(code.contains("::std::option::Option<::std::boxed::Box<crate::types::TreeB>>"));
+    assert!(code.contains("pub children: Vec<NxPatches>,"));
+    assert!(code.contains("pub b: Option<Box<TreeB>>,"));
 }
 
 #[test]

@@ -3990,67 +3990,15 @@ pub struct GetTablesAndKeysOutput {
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
-#[doc(hidden)]
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct GetTablesAndKeysOutputRaw {
-    pub(crate) tr: ::std::vec::Vec<crate::types::TableRecord>,
-    pub(crate) k: ::std::vec::Vec<crate::types::SourceKeyRecord>,
-    /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
-    pub(crate) extra: ::qix_runtime::Extra,
-}
-impl<'de> ::serde::Deserialize<'de> for GetTablesAndKeysOutputRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let mut out = GetTablesAndKeysOutputRaw::default();
-        <GetTablesAndKeysOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
-            d,
-            &mut out,
-        )?;
-        ::std::result::Result::Ok(out)
-    }
-}
-impl ::qix_runtime::__private::de::DecodeInPlace for GetTablesAndKeysOutputRaw {
-    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
-        d: D,
-        place: &mut Self,
-    ) -> ::std::result::Result<(), D::Error> {
-        struct V<'a>(&'a mut GetTablesAndKeysOutputRaw);
-        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                f.write_str("a Doc.GetTablesAndKeys result object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> ::std::result::Result<(), A::Error> {
-                let out = self.0;
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "qtr" => {
-                            ::qix_runtime::__private::de::next_value_in_place(
-                                &mut map,
-                                &mut out.tr,
-                            )?;
-                            out.extra.mark_list(0u32);
-                        }
-                        "qk" => {
-                            ::qix_runtime::__private::de::next_value_in_place(
-                                &mut map,
-                                &mut out.k,
-                            )?;
-                            out.extra.mark_list(1u32);
-                        }
-                        _ => out.extra.insert_next(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(())
-            }
-        }
-        d.deserialize_map(V(place))
+::qix_runtime::__struct! {
+    #[wire("Doc.GetTablesAndKeys result")]
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub(crate) struct GetTablesAndKeysOutputRaw {
+        #[wire("qtr", 0)]
+        pub(crate) tr: ::std::vec::Vec<crate::types::TableRecord>,
+        #[wire("qk", 1)]
+        pub(crate) k: ::std::vec::Vec<crate::types::SourceKeyRecord>,
     }
 }
 impl GetTablesAndKeysOutput {
@@ -4946,57 +4894,17 @@ pub struct CreateObjectOutput {
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
-#[doc(hidden)]
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct CreateObjectOutputRaw {
-    pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
-    pub(crate) object: ::std::option::Option<
-        ::qix_runtime::__private::decode::ObjectRef,
-    >,
-    /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
-    pub(crate) extra: ::qix_runtime::Extra,
-}
-impl<'de> ::serde::Deserialize<'de> for CreateObjectOutputRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let mut out = CreateObjectOutputRaw::default();
-        <CreateObjectOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
-            d,
-            &mut out,
-        )?;
-        ::std::result::Result::Ok(out)
-    }
-}
-impl ::qix_runtime::__private::de::DecodeInPlace for CreateObjectOutputRaw {
-    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
-        d: D,
-        place: &mut Self,
-    ) -> ::std::result::Result<(), D::Error> {
-        struct V<'a>(&'a mut CreateObjectOutputRaw);
-        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                f.write_str("a Doc.CreateObject result object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> ::std::result::Result<(), A::Error> {
-                let out = self.0;
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "qInfo" => out.info = map.next_value()?,
-                        "qReturn" => out.object = map.next_value()?,
-                        _ => out.extra.insert_next(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(())
-            }
-        }
-        d.deserialize_map(V(place))
+::qix_runtime::__struct! {
+    #[wire("Doc.CreateObject result")]
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub(crate) struct CreateObjectOutputRaw {
+        #[wire("qInfo")]
+        pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
+        #[wire("qReturn")]
+        pub(crate) object: ::std::option::Option<
+            ::qix_runtime::__private::decode::ObjectRef,
+        >,
     }
 }
 impl CreateObjectOutput {
@@ -5079,57 +4987,17 @@ pub struct GetOrCreateObjectOutput {
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
-#[doc(hidden)]
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct GetOrCreateObjectOutputRaw {
-    pub(crate) new_object: ::std::option::Option<bool>,
-    pub(crate) object: ::std::option::Option<
-        ::qix_runtime::__private::decode::ObjectRef,
-    >,
-    /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
-    pub(crate) extra: ::qix_runtime::Extra,
-}
-impl<'de> ::serde::Deserialize<'de> for GetOrCreateObjectOutputRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let mut out = GetOrCreateObjectOutputRaw::default();
-        <GetOrCreateObjectOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
-            d,
-            &mut out,
-        )?;
-        ::std::result::Result::Ok(out)
-    }
-}
-impl ::qix_runtime::__private::de::DecodeInPlace for GetOrCreateObjectOutputRaw {
-    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
-        d: D,
-        place: &mut Self,
-    ) -> ::std::result::Result<(), D::Error> {
-        struct V<'a>(&'a mut GetOrCreateObjectOutputRaw);
-        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                f.write_str("a Doc.GetOrCreateObject result object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> ::std::result::Result<(), A::Error> {
-                let out = self.0;
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "qNewObject" => out.new_object = map.next_value()?,
-                        "qReturn" => out.object = map.next_value()?,
-                        _ => out.extra.insert_next(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(())
-            }
-        }
-        d.deserialize_map(V(place))
+::qix_runtime::__struct! {
+    #[wire("Doc.GetOrCreateObject result")]
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub(crate) struct GetOrCreateObjectOutputRaw {
+        #[wire("qNewObject")]
+        pub(crate) new_object: ::std::option::Option<bool>,
+        #[wire("qReturn")]
+        pub(crate) object: ::std::option::Option<
+            ::qix_runtime::__private::decode::ObjectRef,
+        >,
     }
 }
 impl GetOrCreateObjectOutput {
@@ -5707,57 +5575,17 @@ pub struct CreateDimensionOutput {
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
-#[doc(hidden)]
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct CreateDimensionOutputRaw {
-    pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
-    pub(crate) dimension: ::std::option::Option<
-        ::qix_runtime::__private::decode::ObjectRef,
-    >,
-    /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
-    pub(crate) extra: ::qix_runtime::Extra,
-}
-impl<'de> ::serde::Deserialize<'de> for CreateDimensionOutputRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let mut out = CreateDimensionOutputRaw::default();
-        <CreateDimensionOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
-            d,
-            &mut out,
-        )?;
-        ::std::result::Result::Ok(out)
-    }
-}
-impl ::qix_runtime::__private::de::DecodeInPlace for CreateDimensionOutputRaw {
-    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
-        d: D,
-        place: &mut Self,
-    ) -> ::std::result::Result<(), D::Error> {
-        struct V<'a>(&'a mut CreateDimensionOutputRaw);
-        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                f.write_str("a Doc.CreateDimension result object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> ::std::result::Result<(), A::Error> {
-                let out = self.0;
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "qInfo" => out.info = map.next_value()?,
-                        "qReturn" => out.dimension = map.next_value()?,
-                        _ => out.extra.insert_next(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(())
-            }
-        }
-        d.deserialize_map(V(place))
+::qix_runtime::__struct! {
+    #[wire("Doc.CreateDimension result")]
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub(crate) struct CreateDimensionOutputRaw {
+        #[wire("qInfo")]
+        pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
+        #[wire("qReturn")]
+        pub(crate) dimension: ::std::option::Option<
+            ::qix_runtime::__private::decode::ObjectRef,
+        >,
     }
 }
 impl CreateDimensionOutput {
@@ -5979,57 +5807,17 @@ pub struct CreateMeasureOutput {
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
-#[doc(hidden)]
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct CreateMeasureOutputRaw {
-    pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
-    pub(crate) measure: ::std::option::Option<
-        ::qix_runtime::__private::decode::ObjectRef,
-    >,
-    /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
-    pub(crate) extra: ::qix_runtime::Extra,
-}
-impl<'de> ::serde::Deserialize<'de> for CreateMeasureOutputRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let mut out = CreateMeasureOutputRaw::default();
-        <CreateMeasureOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
-            d,
-            &mut out,
-        )?;
-        ::std::result::Result::Ok(out)
-    }
-}
-impl ::qix_runtime::__private::de::DecodeInPlace for CreateMeasureOutputRaw {
-    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
-        d: D,
-        place: &mut Self,
-    ) -> ::std::result::Result<(), D::Error> {
-        struct V<'a>(&'a mut CreateMeasureOutputRaw);
-        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                f.write_str("a Doc.CreateMeasure result object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> ::std::result::Result<(), A::Error> {
-                let out = self.0;
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "qInfo" => out.info = map.next_value()?,
-                        "qReturn" => out.measure = map.next_value()?,
-                        _ => out.extra.insert_next(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(())
-            }
-        }
-        d.deserialize_map(V(place))
+::qix_runtime::__struct! {
+    #[wire("Doc.CreateMeasure result")]
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub(crate) struct CreateMeasureOutputRaw {
+        #[wire("qInfo")]
+        pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
+        #[wire("qReturn")]
+        pub(crate) measure: ::std::option::Option<
+            ::qix_runtime::__private::decode::ObjectRef,
+        >,
     }
 }
 impl CreateMeasureOutput {
@@ -6347,57 +6135,17 @@ pub struct CreateVariableExOutput {
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
-#[doc(hidden)]
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct CreateVariableExOutputRaw {
-    pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
-    pub(crate) variable: ::std::option::Option<
-        ::qix_runtime::__private::decode::ObjectRef,
-    >,
-    /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
-    pub(crate) extra: ::qix_runtime::Extra,
-}
-impl<'de> ::serde::Deserialize<'de> for CreateVariableExOutputRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let mut out = CreateVariableExOutputRaw::default();
-        <CreateVariableExOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
-            d,
-            &mut out,
-        )?;
-        ::std::result::Result::Ok(out)
-    }
-}
-impl ::qix_runtime::__private::de::DecodeInPlace for CreateVariableExOutputRaw {
-    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
-        d: D,
-        place: &mut Self,
-    ) -> ::std::result::Result<(), D::Error> {
-        struct V<'a>(&'a mut CreateVariableExOutputRaw);
-        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                f.write_str("a Doc.CreateVariableEx result object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> ::std::result::Result<(), A::Error> {
-                let out = self.0;
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "qInfo" => out.info = map.next_value()?,
-                        "qReturn" => out.variable = map.next_value()?,
-                        _ => out.extra.insert_next(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(())
-            }
-        }
-        d.deserialize_map(V(place))
+::qix_runtime::__struct! {
+    #[wire("Doc.CreateVariableEx result")]
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub(crate) struct CreateVariableExOutputRaw {
+        #[wire("qInfo")]
+        pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
+        #[wire("qReturn")]
+        pub(crate) variable: ::std::option::Option<
+            ::qix_runtime::__private::decode::ObjectRef,
+        >,
     }
 }
 impl CreateVariableExOutput {
@@ -6683,69 +6431,17 @@ pub struct CheckExpressionOutput {
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
-#[doc(hidden)]
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct CheckExpressionOutputRaw {
-    pub(crate) error_msg: ::std::option::Option<::std::string::String>,
-    pub(crate) bad_field_names: ::std::vec::Vec<crate::types::NxRange>,
-    pub(crate) dangerous_field_names: ::std::vec::Vec<crate::types::NxRange>,
-    /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
-    pub(crate) extra: ::qix_runtime::Extra,
-}
-impl<'de> ::serde::Deserialize<'de> for CheckExpressionOutputRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let mut out = CheckExpressionOutputRaw::default();
-        <CheckExpressionOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
-            d,
-            &mut out,
-        )?;
-        ::std::result::Result::Ok(out)
-    }
-}
-impl ::qix_runtime::__private::de::DecodeInPlace for CheckExpressionOutputRaw {
-    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
-        d: D,
-        place: &mut Self,
-    ) -> ::std::result::Result<(), D::Error> {
-        struct V<'a>(&'a mut CheckExpressionOutputRaw);
-        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                f.write_str("a Doc.CheckExpression result object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> ::std::result::Result<(), A::Error> {
-                let out = self.0;
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "qErrorMsg" => out.error_msg = map.next_value()?,
-                        "qBadFieldNames" => {
-                            ::qix_runtime::__private::de::next_value_in_place(
-                                &mut map,
-                                &mut out.bad_field_names,
-                            )?;
-                            out.extra.mark_list(0u32);
-                        }
-                        "qDangerousFieldNames" => {
-                            ::qix_runtime::__private::de::next_value_in_place(
-                                &mut map,
-                                &mut out.dangerous_field_names,
-                            )?;
-                            out.extra.mark_list(1u32);
-                        }
-                        _ => out.extra.insert_next(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(())
-            }
-        }
-        d.deserialize_map(V(place))
+::qix_runtime::__struct! {
+    #[wire("Doc.CheckExpression result")]
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub(crate) struct CheckExpressionOutputRaw {
+        #[wire("qErrorMsg")]
+        pub(crate) error_msg: ::std::option::Option<::std::string::String>,
+        #[wire("qBadFieldNames", 0)]
+        pub(crate) bad_field_names: ::std::vec::Vec<crate::types::NxRange>,
+        #[wire("qDangerousFieldNames", 1)]
+        pub(crate) dangerous_field_names: ::std::vec::Vec<crate::types::NxRange>,
     }
 }
 impl CheckExpressionOutput {
@@ -6820,61 +6516,15 @@ pub struct CheckNumberOrExpressionOutput {
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
-#[doc(hidden)]
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct CheckNumberOrExpressionOutputRaw {
-    pub(crate) error_msg: ::std::option::Option<::std::string::String>,
-    pub(crate) bad_field_names: ::std::vec::Vec<crate::types::NxRange>,
-    /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
-    pub(crate) extra: ::qix_runtime::Extra,
-}
-impl<'de> ::serde::Deserialize<'de> for CheckNumberOrExpressionOutputRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let mut out = CheckNumberOrExpressionOutputRaw::default();
-        <CheckNumberOrExpressionOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
-            d,
-            &mut out,
-        )?;
-        ::std::result::Result::Ok(out)
-    }
-}
-impl ::qix_runtime::__private::de::DecodeInPlace for CheckNumberOrExpressionOutputRaw {
-    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
-        d: D,
-        place: &mut Self,
-    ) -> ::std::result::Result<(), D::Error> {
-        struct V<'a>(&'a mut CheckNumberOrExpressionOutputRaw);
-        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                f.write_str("a Doc.CheckNumberOrExpression result object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> ::std::result::Result<(), A::Error> {
-                let out = self.0;
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "qErrorMsg" => out.error_msg = map.next_value()?,
-                        "qBadFieldNames" => {
-                            ::qix_runtime::__private::de::next_value_in_place(
-                                &mut map,
-                                &mut out.bad_field_names,
-                            )?;
-                            out.extra.mark_list(0u32);
-                        }
-                        _ => out.extra.insert_next(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(())
-            }
-        }
-        d.deserialize_map(V(place))
+::qix_runtime::__struct! {
+    #[wire("Doc.CheckNumberOrExpression result")]
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub(crate) struct CheckNumberOrExpressionOutputRaw {
+        #[wire("qErrorMsg")]
+        pub(crate) error_msg: ::std::option::Option<::std::string::String>,
+        #[wire("qBadFieldNames", 0)]
+        pub(crate) bad_field_names: ::std::vec::Vec<crate::types::NxRange>,
     }
 }
 impl CheckNumberOrExpressionOutput {
@@ -7136,57 +6786,17 @@ pub struct CreateBookmarkOutput {
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
-#[doc(hidden)]
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct CreateBookmarkOutputRaw {
-    pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
-    pub(crate) bookmark: ::std::option::Option<
-        ::qix_runtime::__private::decode::ObjectRef,
-    >,
-    /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
-    pub(crate) extra: ::qix_runtime::Extra,
-}
-impl<'de> ::serde::Deserialize<'de> for CreateBookmarkOutputRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let mut out = CreateBookmarkOutputRaw::default();
-        <CreateBookmarkOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
-            d,
-            &mut out,
-        )?;
-        ::std::result::Result::Ok(out)
-    }
-}
-impl ::qix_runtime::__private::de::DecodeInPlace for CreateBookmarkOutputRaw {
-    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
-        d: D,
-        place: &mut Self,
-    ) -> ::std::result::Result<(), D::Error> {
-        struct V<'a>(&'a mut CreateBookmarkOutputRaw);
-        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                f.write_str("a Doc.CreateBookmark result object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> ::std::result::Result<(), A::Error> {
-                let out = self.0;
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "qInfo" => out.info = map.next_value()?,
-                        "qReturn" => out.bookmark = map.next_value()?,
-                        _ => out.extra.insert_next(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(())
-            }
-        }
-        d.deserialize_map(V(place))
+::qix_runtime::__struct! {
+    #[wire("Doc.CreateBookmark result")]
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub(crate) struct CreateBookmarkOutputRaw {
+        #[wire("qInfo")]
+        pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
+        #[wire("qReturn")]
+        pub(crate) bookmark: ::std::option::Option<
+            ::qix_runtime::__private::decode::ObjectRef,
+        >,
     }
 }
 impl CreateBookmarkOutput {
@@ -8031,55 +7641,15 @@ pub struct GetMediaListOutput {
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
-#[doc(hidden)]
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct GetMediaListOutputRaw {
-    pub(crate) list: ::std::option::Option<crate::types::MediaList>,
-    pub(crate) success: ::std::option::Option<bool>,
-    /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
-    pub(crate) extra: ::qix_runtime::Extra,
-}
-impl<'de> ::serde::Deserialize<'de> for GetMediaListOutputRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let mut out = GetMediaListOutputRaw::default();
-        <GetMediaListOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
-            d,
-            &mut out,
-        )?;
-        ::std::result::Result::Ok(out)
-    }
-}
-impl ::qix_runtime::__private::de::DecodeInPlace for GetMediaListOutputRaw {
-    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
-        d: D,
-        place: &mut Self,
-    ) -> ::std::result::Result<(), D::Error> {
-        struct V<'a>(&'a mut GetMediaListOutputRaw);
-        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                f.write_str("a Doc.GetMediaList result object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> ::std::result::Result<(), A::Error> {
-                let out = self.0;
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "qList" => out.list = map.next_value()?,
-                        "qReturn" => out.success = map.next_value()?,
-                        _ => out.extra.insert_next(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(())
-            }
-        }
-        d.deserialize_map(V(place))
+::qix_runtime::__struct! {
+    #[wire("Doc.GetMediaList result")]
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub(crate) struct GetMediaListOutputRaw {
+        #[wire("qList")]
+        pub(crate) list: ::std::option::Option<crate::types::MediaList>,
+        #[wire("qReturn")]
+        pub(crate) success: ::std::option::Option<bool>,
     }
 }
 impl GetMediaListOutput {
@@ -9315,61 +8885,15 @@ pub struct GetDatabaseTablePreviewOutput {
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
-#[doc(hidden)]
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct GetDatabaseTablePreviewOutputRaw {
-    pub(crate) preview: ::std::vec::Vec<crate::types::DataRecord>,
-    pub(crate) row_count: ::std::option::Option<i64>,
-    /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
-    pub(crate) extra: ::qix_runtime::Extra,
-}
-impl<'de> ::serde::Deserialize<'de> for GetDatabaseTablePreviewOutputRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let mut out = GetDatabaseTablePreviewOutputRaw::default();
-        <GetDatabaseTablePreviewOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
-            d,
-            &mut out,
-        )?;
-        ::std::result::Result::Ok(out)
-    }
-}
-impl ::qix_runtime::__private::de::DecodeInPlace for GetDatabaseTablePreviewOutputRaw {
-    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
-        d: D,
-        place: &mut Self,
-    ) -> ::std::result::Result<(), D::Error> {
-        struct V<'a>(&'a mut GetDatabaseTablePreviewOutputRaw);
-        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                f.write_str("a Doc.GetDatabaseTablePreview result object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> ::std::result::Result<(), A::Error> {
-                let out = self.0;
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "qPreview" => {
-                            ::qix_runtime::__private::de::next_value_in_place(
-                                &mut map,
-                                &mut out.preview,
-                            )?;
-                            out.extra.mark_list(0u32);
-                        }
-                        "qRowCount" => out.row_count = map.next_value()?,
-                        _ => out.extra.insert_next(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(())
-            }
-        }
-        d.deserialize_map(V(place))
+::qix_runtime::__struct! {
+    #[wire("Doc.GetDatabaseTablePreview result")]
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub(crate) struct GetDatabaseTablePreviewOutputRaw {
+        #[wire("qPreview", 0)]
+        pub(crate) preview: ::std::vec::Vec<crate::types::DataRecord>,
+        #[wire("qRowCount")]
+        pub(crate) row_count: ::std::option::Option<i64>,
     }
 }
 impl GetDatabaseTablePreviewOutput {
@@ -9645,61 +9169,15 @@ pub struct GetFileTableFieldsOutput {
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
-#[doc(hidden)]
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct GetFileTableFieldsOutputRaw {
-    pub(crate) fields: ::std::vec::Vec<crate::types::DataField>,
-    pub(crate) format_spec: ::std::option::Option<::std::string::String>,
-    /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
-    pub(crate) extra: ::qix_runtime::Extra,
-}
-impl<'de> ::serde::Deserialize<'de> for GetFileTableFieldsOutputRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let mut out = GetFileTableFieldsOutputRaw::default();
-        <GetFileTableFieldsOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
-            d,
-            &mut out,
-        )?;
-        ::std::result::Result::Ok(out)
-    }
-}
-impl ::qix_runtime::__private::de::DecodeInPlace for GetFileTableFieldsOutputRaw {
-    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
-        d: D,
-        place: &mut Self,
-    ) -> ::std::result::Result<(), D::Error> {
-        struct V<'a>(&'a mut GetFileTableFieldsOutputRaw);
-        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                f.write_str("a Doc.GetFileTableFields result object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> ::std::result::Result<(), A::Error> {
-                let out = self.0;
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "qFields" => {
-                            ::qix_runtime::__private::de::next_value_in_place(
-                                &mut map,
-                                &mut out.fields,
-                            )?;
-                            out.extra.mark_list(0u32);
-                        }
-                        "qFormatSpec" => out.format_spec = map.next_value()?,
-                        _ => out.extra.insert_next(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(())
-            }
-        }
-        d.deserialize_map(V(place))
+::qix_runtime::__struct! {
+    #[wire("Doc.GetFileTableFields result")]
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub(crate) struct GetFileTableFieldsOutputRaw {
+        #[wire("qFields", 0)]
+        pub(crate) fields: ::std::vec::Vec<crate::types::DataField>,
+        #[wire("qFormatSpec")]
+        pub(crate) format_spec: ::std::option::Option<::std::string::String>,
     }
 }
 impl GetFileTableFieldsOutput {
@@ -9791,61 +9269,15 @@ pub struct GetFileTablePreviewOutput {
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
-#[doc(hidden)]
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct GetFileTablePreviewOutputRaw {
-    pub(crate) preview: ::std::vec::Vec<crate::types::DataRecord>,
-    pub(crate) format_spec: ::std::option::Option<::std::string::String>,
-    /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
-    pub(crate) extra: ::qix_runtime::Extra,
-}
-impl<'de> ::serde::Deserialize<'de> for GetFileTablePreviewOutputRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let mut out = GetFileTablePreviewOutputRaw::default();
-        <GetFileTablePreviewOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
-            d,
-            &mut out,
-        )?;
-        ::std::result::Result::Ok(out)
-    }
-}
-impl ::qix_runtime::__private::de::DecodeInPlace for GetFileTablePreviewOutputRaw {
-    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
-        d: D,
-        place: &mut Self,
-    ) -> ::std::result::Result<(), D::Error> {
-        struct V<'a>(&'a mut GetFileTablePreviewOutputRaw);
-        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                f.write_str("a Doc.GetFileTablePreview result object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> ::std::result::Result<(), A::Error> {
-                let out = self.0;
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "qPreview" => {
-                            ::qix_runtime::__private::de::next_value_in_place(
-                                &mut map,
-                                &mut out.preview,
-                            )?;
-                            out.extra.mark_list(0u32);
-                        }
-                        "qFormatSpec" => out.format_spec = map.next_value()?,
-                        _ => out.extra.insert_next(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(())
-            }
-        }
-        d.deserialize_map(V(place))
+::qix_runtime::__struct! {
+    #[wire("Doc.GetFileTablePreview result")]
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub(crate) struct GetFileTablePreviewOutputRaw {
+        #[wire("qPreview", 0)]
+        pub(crate) preview: ::std::vec::Vec<crate::types::DataRecord>,
+        #[wire("qFormatSpec")]
+        pub(crate) format_spec: ::std::option::Option<::std::string::String>,
     }
 }
 impl GetFileTablePreviewOutput {
@@ -10685,57 +10117,17 @@ pub struct CreateBookmarkExOutput {
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
-#[doc(hidden)]
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct CreateBookmarkExOutputRaw {
-    pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
-    pub(crate) bookmark: ::std::option::Option<
-        ::qix_runtime::__private::decode::ObjectRef,
-    >,
-    /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
-    pub(crate) extra: ::qix_runtime::Extra,
-}
-impl<'de> ::serde::Deserialize<'de> for CreateBookmarkExOutputRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let mut out = CreateBookmarkExOutputRaw::default();
-        <CreateBookmarkExOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
-            d,
-            &mut out,
-        )?;
-        ::std::result::Result::Ok(out)
-    }
-}
-impl ::qix_runtime::__private::de::DecodeInPlace for CreateBookmarkExOutputRaw {
-    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
-        d: D,
-        place: &mut Self,
-    ) -> ::std::result::Result<(), D::Error> {
-        struct V<'a>(&'a mut CreateBookmarkExOutputRaw);
-        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                f.write_str("a Doc.CreateBookmarkEx result object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> ::std::result::Result<(), A::Error> {
-                let out = self.0;
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "qInfo" => out.info = map.next_value()?,
-                        "qReturn" => out.bookmark = map.next_value()?,
-                        _ => out.extra.insert_next(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(())
-            }
-        }
-        d.deserialize_map(V(place))
+::qix_runtime::__struct! {
+    #[wire("Doc.CreateBookmarkEx result")]
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub(crate) struct CreateBookmarkExOutputRaw {
+        #[wire("qInfo")]
+        pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
+        #[wire("qReturn")]
+        pub(crate) bookmark: ::std::option::Option<
+            ::qix_runtime::__private::decode::ObjectRef,
+        >,
     }
 }
 impl CreateBookmarkExOutput {
@@ -10870,55 +10262,15 @@ pub struct StoreTempSelectionStateOutput {
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
-#[doc(hidden)]
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct StoreTempSelectionStateOutputRaw {
-    pub(crate) id: ::std::option::Option<::std::string::String>,
-    pub(crate) success: ::std::option::Option<bool>,
-    /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
-    pub(crate) extra: ::qix_runtime::Extra,
-}
-impl<'de> ::serde::Deserialize<'de> for StoreTempSelectionStateOutputRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let mut out = StoreTempSelectionStateOutputRaw::default();
-        <StoreTempSelectionStateOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
-            d,
-            &mut out,
-        )?;
-        ::std::result::Result::Ok(out)
-    }
-}
-impl ::qix_runtime::__private::de::DecodeInPlace for StoreTempSelectionStateOutputRaw {
-    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
-        d: D,
-        place: &mut Self,
-    ) -> ::std::result::Result<(), D::Error> {
-        struct V<'a>(&'a mut StoreTempSelectionStateOutputRaw);
-        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                f.write_str("a Doc.StoreTempSelectionState result object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> ::std::result::Result<(), A::Error> {
-                let out = self.0;
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "qId" => out.id = map.next_value()?,
-                        "qReturn" => out.success = map.next_value()?,
-                        _ => out.extra.insert_next(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(())
-            }
-        }
-        d.deserialize_map(V(place))
+::qix_runtime::__struct! {
+    #[wire("Doc.StoreTempSelectionState result")]
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub(crate) struct StoreTempSelectionStateOutputRaw {
+        #[wire("qId")]
+        pub(crate) id: ::std::option::Option<::std::string::String>,
+        #[wire("qReturn")]
+        pub(crate) success: ::std::option::Option<bool>,
     }
 }
 impl StoreTempSelectionStateOutput {
@@ -11373,61 +10725,15 @@ pub struct GetExpressionBnfOutput {
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
-#[doc(hidden)]
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct GetExpressionBnfOutputRaw {
-    pub(crate) bnf_defs: ::std::vec::Vec<crate::types::BNFDef>,
-    pub(crate) bnf_hash: ::std::option::Option<::std::string::String>,
-    /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
-    pub(crate) extra: ::qix_runtime::Extra,
-}
-impl<'de> ::serde::Deserialize<'de> for GetExpressionBnfOutputRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let mut out = GetExpressionBnfOutputRaw::default();
-        <GetExpressionBnfOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
-            d,
-            &mut out,
-        )?;
-        ::std::result::Result::Ok(out)
-    }
-}
-impl ::qix_runtime::__private::de::DecodeInPlace for GetExpressionBnfOutputRaw {
-    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
-        d: D,
-        place: &mut Self,
-    ) -> ::std::result::Result<(), D::Error> {
-        struct V<'a>(&'a mut GetExpressionBnfOutputRaw);
-        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                f.write_str("a Doc.GetExpressionBNF result object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> ::std::result::Result<(), A::Error> {
-                let out = self.0;
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "qBnfDefs" => {
-                            ::qix_runtime::__private::de::next_value_in_place(
-                                &mut map,
-                                &mut out.bnf_defs,
-                            )?;
-                            out.extra.mark_list(0u32);
-                        }
-                        "qBnfHash" => out.bnf_hash = map.next_value()?,
-                        _ => out.extra.insert_next(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(())
-            }
-        }
-        d.deserialize_map(V(place))
+::qix_runtime::__struct! {
+    #[wire("Doc.GetExpressionBNF result")]
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub(crate) struct GetExpressionBnfOutputRaw {
+        #[wire("qBnfDefs", 0)]
+        pub(crate) bnf_defs: ::std::vec::Vec<crate::types::BNFDef>,
+        #[wire("qBnfHash")]
+        pub(crate) bnf_hash: ::std::option::Option<::std::string::String>,
     }
 }
 impl GetExpressionBnfOutput {
@@ -11657,55 +10963,15 @@ pub struct CreateTemporaryBookmarkOutput {
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
-#[doc(hidden)]
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct CreateTemporaryBookmarkOutputRaw {
-    pub(crate) id: ::std::option::Option<::std::string::String>,
-    pub(crate) success: ::std::option::Option<bool>,
-    /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
-    pub(crate) extra: ::qix_runtime::Extra,
-}
-impl<'de> ::serde::Deserialize<'de> for CreateTemporaryBookmarkOutputRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let mut out = CreateTemporaryBookmarkOutputRaw::default();
-        <CreateTemporaryBookmarkOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
-            d,
-            &mut out,
-        )?;
-        ::std::result::Result::Ok(out)
-    }
-}
-impl ::qix_runtime::__private::de::DecodeInPlace for CreateTemporaryBookmarkOutputRaw {
-    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
-        d: D,
-        place: &mut Self,
-    ) -> ::std::result::Result<(), D::Error> {
-        struct V<'a>(&'a mut CreateTemporaryBookmarkOutputRaw);
-        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                f.write_str("a Doc.CreateTemporaryBookmark result object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> ::std::result::Result<(), A::Error> {
-                let out = self.0;
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "qId" => out.id = map.next_value()?,
-                        "qReturn" => out.success = map.next_value()?,
-                        _ => out.extra.insert_next(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(())
-            }
-        }
-        d.deserialize_map(V(place))
+::qix_runtime::__struct! {
+    #[wire("Doc.CreateTemporaryBookmark result")]
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub(crate) struct CreateTemporaryBookmarkOutputRaw {
+        #[wire("qId")]
+        pub(crate) id: ::std::option::Option<::std::string::String>,
+        #[wire("qReturn")]
+        pub(crate) success: ::std::option::Option<bool>,
     }
 }
 impl CreateTemporaryBookmarkOutput {
@@ -11903,57 +11169,17 @@ pub struct ReplaceBookmarkOutput {
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
-#[doc(hidden)]
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct ReplaceBookmarkOutputRaw {
-    pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
-    pub(crate) bookmark: ::std::option::Option<
-        ::qix_runtime::__private::decode::ObjectRef,
-    >,
-    /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
-    pub(crate) extra: ::qix_runtime::Extra,
-}
-impl<'de> ::serde::Deserialize<'de> for ReplaceBookmarkOutputRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let mut out = ReplaceBookmarkOutputRaw::default();
-        <ReplaceBookmarkOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
-            d,
-            &mut out,
-        )?;
-        ::std::result::Result::Ok(out)
-    }
-}
-impl ::qix_runtime::__private::de::DecodeInPlace for ReplaceBookmarkOutputRaw {
-    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
-        d: D,
-        place: &mut Self,
-    ) -> ::std::result::Result<(), D::Error> {
-        struct V<'a>(&'a mut ReplaceBookmarkOutputRaw);
-        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                f.write_str("a Doc.ReplaceBookmark result object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> ::std::result::Result<(), A::Error> {
-                let out = self.0;
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "qInfo" => out.info = map.next_value()?,
-                        "qReturn" => out.bookmark = map.next_value()?,
-                        _ => out.extra.insert_next(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(())
-            }
-        }
-        d.deserialize_map(V(place))
+::qix_runtime::__struct! {
+    #[wire("Doc.ReplaceBookmark result")]
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub(crate) struct ReplaceBookmarkOutputRaw {
+        #[wire("qInfo")]
+        pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
+        #[wire("qReturn")]
+        pub(crate) bookmark: ::std::option::Option<
+            ::qix_runtime::__private::decode::ObjectRef,
+        >,
     }
 }
 impl ReplaceBookmarkOutput {

@@ -675,1648 +675,370 @@ pub enum ErrorCode {
     /// A code this version of the API does not know.
     Unknown(i32),
 }
+/// A code the spec lists: variant, number, spec name, spec message.
+struct Row(ErrorCode, i32, &'static str, &'static str);
+/// Every code the spec lists, by number.
+static CODES: &[Row] = &[
+    Row(ErrorCode::JsonRpcParseError, -32700, "LOCERR_JSON_RPC_PARSE_ERROR", "JSON parse error"),
+    Row(ErrorCode::JsonRpcResponseTooLarge, -32604, "LOCERR_JSON_RPC_RESPONSE_TOO_LARGE", "Response too large"),
+    Row(ErrorCode::JsonRpcInternalError, -32603, "LOCERR_JSON_RPC_INTERNAL_ERROR", "Internal JSON-RPC error"),
+    Row(ErrorCode::JsonRpcInvalidParameters, -32602, "LOCERR_JSON_RPC_INVALID_PARAMETERS", "Invalid method parameter(s)"),
+    Row(ErrorCode::JsonRpcMethodNotFound, -32601, "LOCERR_JSON_RPC_METHOD_NOT_FOUND", "Method does not exist"),
+    Row(ErrorCode::JsonRpcInvalidRequest, -32600, "LOCERR_JSON_RPC_INVALID_REQUEST", "Invalid JSON request"),
+    Row(ErrorCode::InternalError, -128, "LOCERR_INTERNAL_ERROR", "Internal error"),
+    Row(ErrorCode::GenericUnknown, -1, "LOCERR_GENERIC_UNKNOWN", "Unknown error"),
+    Row(ErrorCode::GenericOk, 0, "LOCERR_GENERIC_OK", "OK"),
+    Row(ErrorCode::GenericNotSet, 1, "LOCERR_GENERIC_NOT_SET", "Resource not set"),
+    Row(ErrorCode::GenericNotFound, 2, "LOCERR_GENERIC_NOT_FOUND", "Resource not found"),
+    Row(ErrorCode::GenericAlreadyExists, 3, "LOCERR_GENERIC_ALREADY_EXISTS", "Resource already exists"),
+    Row(ErrorCode::GenericInvalidPath, 4, "LOCERR_GENERIC_INVALID_PATH", "Invalid path"),
+    Row(ErrorCode::GenericAccessDenied, 5, "LOCERR_GENERIC_ACCESS_DENIED", "Access denied"),
+    Row(ErrorCode::GenericOutOfMemory, 6, "LOCERR_GENERIC_OUT_OF_MEMORY", "Out of memory"),
+    Row(ErrorCode::GenericNotInitialized, 7, "LOCERR_GENERIC_NOT_INITIALIZED", "Not initialized"),
+    Row(ErrorCode::GenericInvalidParameters, 8, "LOCERR_GENERIC_INVALID_PARAMETERS", "Invalid parameters"),
+    Row(ErrorCode::GenericEmptyParameters, 9, "LOCERR_GENERIC_EMPTY_PARAMETERS", "Empty parameters"),
+    Row(ErrorCode::GenericInternalError, 10, "LOCERR_GENERIC_INTERNAL_ERROR", "Internal error"),
+    Row(ErrorCode::GenericCorruptData, 11, "LOCERR_GENERIC_CORRUPT_DATA", "Corrupt data"),
+    Row(ErrorCode::GenericMemoryInconsistency, 12, "LOCERR_GENERIC_MEMORY_INCONSISTENCY", "Memory inconsistency"),
+    Row(ErrorCode::GenericInvisibleOwnerAbort, 13, "LOCERR_GENERIC_INVISIBLE_OWNER_ABORT", "Invisible owner abort"),
+    Row(ErrorCode::GenericProhibitValidate, 14, "LOCERR_GENERIC_PROHIBIT_VALIDATE", "Prohibit validate"),
+    Row(ErrorCode::GenericAborted, 15, "LOCERR_GENERIC_ABORTED", "Request aborted"),
+    Row(ErrorCode::GenericConnectionLost, 16, "LOCERR_GENERIC_CONNECTION_LOST", "Unknown error"),
+    Row(ErrorCode::GenericUnsupportedInProductVersion, 17, "LOCERR_GENERIC_UNSUPPORTED_IN_PRODUCT_VERSION", "Unsupported in product version"),
+    Row(ErrorCode::GenericRestConnectionFailure, 18, "LOCERR_GENERIC_REST_CONNECTION_FAILURE", "Unknown error"),
+    Row(ErrorCode::GenericMemoryLimitReached, 19, "LOCERR_GENERIC_MEMORY_LIMIT_REACHED", "Memory limit reached"),
+    Row(ErrorCode::GenericNotImplemented, 20, "LOCERR_GENERIC_NOT_IMPLEMENTED", "Not implemented"),
+    Row(ErrorCode::GenericEngineTerminated, 21, "LOCERR_GENERIC_ENGINE_TERMINATED", "Engine Terminated"),
+    Row(ErrorCode::Http400, 400, "LOCERR_HTTP_400", "Bad Request"),
+    Row(ErrorCode::Http401, 401, "LOCERR_HTTP_401", "Unauthorized"),
+    Row(ErrorCode::Http402, 402, "LOCERR_HTTP_402", "Payment Required"),
+    Row(ErrorCode::Http403, 403, "LOCERR_HTTP_403", "Forbidden"),
+    Row(ErrorCode::Http404, 404, "LOCERR_HTTP_404", "Not Found"),
+    Row(ErrorCode::Http405, 405, "LOCERR_HTTP_405", "Method Not Allowed"),
+    Row(ErrorCode::Http406, 406, "LOCERR_HTTP_406", "Not Acceptable"),
+    Row(ErrorCode::Http407, 407, "LOCERR_HTTP_407", "Proxy Authentication Required"),
+    Row(ErrorCode::Http408, 408, "LOCERR_HTTP_408", "Request Timeout"),
+    Row(ErrorCode::Http409, 409, "LOCERR_HTTP_409", "Conflict"),
+    Row(ErrorCode::Http410, 410, "LOCERR_HTTP_410", "Gone"),
+    Row(ErrorCode::Http411, 411, "LOCERR_HTTP_411", "Length Required"),
+    Row(ErrorCode::Http412, 412, "LOCERR_HTTP_412", "Precondition Failed"),
+    Row(ErrorCode::Http413, 413, "LOCERR_HTTP_413", "Request Entity Too Large"),
+    Row(ErrorCode::Http414, 414, "LOCERR_HTTP_414", "Request-URI Too Long"),
+    Row(ErrorCode::Http415, 415, "LOCERR_HTTP_415", "Unsupported Media Type"),
+    Row(ErrorCode::Http416, 416, "LOCERR_HTTP_416", "Requested Range Not Satisfiable"),
+    Row(ErrorCode::Http417, 417, "LOCERR_HTTP_417", "Expectation Failed"),
+    Row(ErrorCode::Http422, 422, "LOCERR_HTTP_422", "Unprocessable Entity"),
+    Row(ErrorCode::Http423, 423, "LOCERR_HTTP_423", "Unknown error"),
+    Row(ErrorCode::Http429, 429, "LOCERR_HTTP_429", "Too Many Requests"),
+    Row(ErrorCode::Http500, 500, "LOCERR_HTTP_500", "Internal Server Error"),
+    Row(ErrorCode::Http501, 501, "LOCERR_HTTP_501", "Not Implemented"),
+    Row(ErrorCode::Http502, 502, "LOCERR_HTTP_502", "Bad Gateway"),
+    Row(ErrorCode::Http503, 503, "LOCERR_HTTP_503", "Service Unavailable"),
+    Row(ErrorCode::Http504, 504, "LOCERR_HTTP_504", "Gateway Timeout"),
+    Row(ErrorCode::Http505, 505, "LOCERR_HTTP_505", "HTTP Version Not Supported"),
+    Row(ErrorCode::Http509, 509, "LOCERR_HTTP_509", "Bandwidth Limit Exceeded"),
+    Row(ErrorCode::HttpCouldNotResolveHost, 700, "LOCERR_HTTP_COULD_NOT_RESOLVE_HOST", "Host could not be resolved"),
+    Row(ErrorCode::AppAlreadyExists, 1000, "LOCERR_APP_ALREADY_EXISTS", "App already exists"),
+    Row(ErrorCode::AppInvalidName, 1001, "LOCERR_APP_INVALID_NAME", "Invalid app name"),
+    Row(ErrorCode::AppAlreadyOpen, 1002, "LOCERR_APP_ALREADY_OPEN", "App already open"),
+    Row(ErrorCode::AppNotFound, 1003, "LOCERR_APP_NOT_FOUND", "App not found"),
+    Row(ErrorCode::AppImportFailed, 1004, "LOCERR_APP_IMPORT_FAILED", "App import failed"),
+    Row(ErrorCode::AppSaveFailed, 1005, "LOCERR_APP_SAVE_FAILED", "App save failed"),
+    Row(ErrorCode::AppCreateFailed, 1006, "LOCERR_APP_CREATE_FAILED", "App creation failed"),
+    Row(ErrorCode::AppInvalid, 1007, "LOCERR_APP_INVALID", "App invalid"),
+    Row(ErrorCode::AppConnectFailed, 1008, "LOCERR_APP_CONNECT_FAILED", "Failed to connect to app"),
+    Row(ErrorCode::AppAlreadyOpenInDifferentMode, 1009, "LOCERR_APP_ALREADY_OPEN_IN_DIFFERENT_MODE", "App already open in different mode"),
+    Row(ErrorCode::AppMigrationCouldNotContactMigrationService, 1010, "LOCERR_APP_MIGRATION_COULD_NOT_CONTACT_MIGRATION_SERVICE", "App migration service could not be contacted"),
+    Row(ErrorCode::AppMigrationCouldNotStartMigration, 1011, "LOCERR_APP_MIGRATION_COULD_NOT_START_MIGRATION", "Could not start the app migration"),
+    Row(ErrorCode::AppMigrationFailure, 1012, "LOCERR_APP_MIGRATION_FAILURE", "Migration service could not migrate app"),
+    Row(ErrorCode::AppScriptMissing, 1013, "LOCERR_APP_SCRIPT_MISSING", "Unknown error"),
+    Row(ErrorCode::AppExportFailed, 1014, "LOCERR_APP_EXPORT_FAILED", "App export failed"),
+    Row(ErrorCode::AppSizeExceeded, 1015, "LOCERR_APP_SIZE_EXCEEDED", "Static App size exceeded"),
+    Row(ErrorCode::AppDirectQueryWorkloadNotSupported, 1016, "LOCERR_APP_DIRECT_QUERY_WORKLOAD_NOT_SUPPORTED", "Direct Query mode not supported"),
+    Row(ErrorCode::AppNotOpen, 1017, "LOCERR_APP_NOT_OPEN", "Unknown error"),
+    Row(ErrorCode::AppEventSourceTimeout, 1018, "LOCERR_APP_EVENT_SOURCE_TIMEOUT", "App event source timeout"),
+    Row(ErrorCode::ConnectionAlreadyExists, 2000, "LOCERR_CONNECTION_ALREADY_EXISTS", "Connection already exists"),
+    Row(ErrorCode::ConnectionNotFound, 2001, "LOCERR_CONNECTION_NOT_FOUND", "Connection not found"),
+    Row(ErrorCode::ConnectionFailedToLoad, 2002, "LOCERR_CONNECTION_FAILED_TO_LOAD", "Failed to load connection"),
+    Row(ErrorCode::ConnectionFailedToImport, 2003, "LOCERR_CONNECTION_FAILED_TO_IMPORT", "Failed to import connection"),
+    Row(ErrorCode::ConnectionNameIsInvalid, 2004, "LOCERR_CONNECTION_NAME_IS_INVALID", "Connection name is invalid. Should be 1-256 characters and not contain <>:\"/|?*"),
+    Row(ErrorCode::ConnectionMissingCredentials, 2005, "LOCERR_CONNECTION_MISSING_CREDENTIALS", "Connection is missing credentials"),
+    Row(ErrorCode::ConnectorNoFileStreamingSupport, 2300, "LOCERR_CONNECTOR_NO_FILE_STREAMING_SUPPORT", "Connector does not support file streaming"),
+    Row(ErrorCode::ConnectorFilesizeExceededBufferSize, 2301, "LOCERR_CONNECTOR_FILESIZE_EXCEEDED_BUFFER_SIZE", "Data file size exceeded file streaming buffer size"),
+    Row(ErrorCode::FileAccessDenied, 3000, "LOCERR_FILE_ACCESS_DENIED", "File access denied"),
+    Row(ErrorCode::FileNameInvalid, 3001, "LOCERR_FILE_NAME_INVALID", "Invalid file name"),
+    Row(ErrorCode::FileCorrupt, 3002, "LOCERR_FILE_CORRUPT", "File corrupted"),
+    Row(ErrorCode::FileNotFound, 3003, "LOCERR_FILE_NOT_FOUND", "File not found"),
+    Row(ErrorCode::FileFormatUnsupported, 3004, "LOCERR_FILE_FORMAT_UNSUPPORTED", "Unsupported file format version"),
+    Row(ErrorCode::FileOpenedInUnsupportedMode, 3005, "LOCERR_FILE_OPENED_IN_UNSUPPORTED_MODE", "File opened in unsupported mode"),
+    Row(ErrorCode::FileTableNotFound, 3006, "LOCERR_FILE_TABLE_NOT_FOUND", "Table not found"),
+    Row(ErrorCode::UserAccessDenied, 4000, "LOCERR_USER_ACCESS_DENIED", "User access denied"),
+    Row(ErrorCode::UserImpersonationFailed, 4001, "LOCERR_USER_IMPERSONATION_FAILED", "User impersonation failed"),
+    Row(ErrorCode::ServerOutOfSessionAndUserCals, 5000, "LOCERR_SERVER_OUT_OF_SESSION_AND_USER_CALS", "Server out of session and usage cals"),
+    Row(ErrorCode::ServerOutOfSessionCals, 5001, "LOCERR_SERVER_OUT_OF_SESSION_CALS", "File not found"),
+    Row(ErrorCode::ServerOutOfUsageCals, 5002, "LOCERR_SERVER_OUT_OF_USAGE_CALS", "File not found"),
+    Row(ErrorCode::ServerOutOfCals, 5003, "LOCERR_SERVER_OUT_OF_CALS", "Server out of cals"),
+    Row(ErrorCode::ServerOutOfNamedCals, 5004, "LOCERR_SERVER_OUT_OF_NAMED_CALS", "Server out of named cals"),
+    Row(ErrorCode::ServerOffDuty, 5005, "LOCERR_SERVER_OFF_DUTY", "Server off duty"),
+    Row(ErrorCode::ServerBusy, 5006, "LOCERR_SERVER_BUSY", "Server busy"),
+    Row(ErrorCode::ServerLicenseExpired, 5007, "LOCERR_SERVER_LICENSE_EXPIRED", "License has expired"),
+    Row(ErrorCode::ServerAjaxDisabled, 5008, "LOCERR_SERVER_AJAX_DISABLED", "Ajax disabled"),
+    Row(ErrorCode::ServerNoToken, 5009, "LOCERR_SERVER_NO_TOKEN", "No user license available for the user of this session"),
+    Row(ErrorCode::HcInvalidObject, 6000, "LOCERR_HC_INVALID_OBJECT", "Invalid hypercube object"),
+    Row(ErrorCode::HcResultTooLarge, 6001, "LOCERR_HC_RESULT_TOO_LARGE", "Result too large"),
+    Row(ErrorCode::HcInvalidObjectState, 6002, "LOCERR_HC_INVALID_OBJECT_STATE", "Invalid hypercube object state"),
+    Row(ErrorCode::HcModalObjectError, 6003, "LOCERR_HC_MODAL_OBJECT_ERROR", "Function not allowed on this object in app modal mode"),
+    Row(ErrorCode::CalcInvalidDef, 7000, "LOCERR_CALC_INVALID_DEF", "All expressions disabled"),
+    Row(ErrorCode::CalcNotInLib, 7001, "LOCERR_CALC_NOT_IN_LIB", "Dimension or measure not in library"),
+    Row(ErrorCode::CalcHeapError, 7002, "LOCERR_CALC_HEAP_ERROR", "Out of object memory"),
+    Row(ErrorCode::CalcTooLarge, 7003, "LOCERR_CALC_TOO_LARGE", "Too many cells"),
+    Row(ErrorCode::CalcTimeout, 7004, "LOCERR_CALC_TIMEOUT", "Calculation timed out"),
+    Row(ErrorCode::CalcEvalConditionFailed, 7005, "LOCERR_CALC_EVAL_CONDITION_FAILED", "Calculation condition unfulfilled"),
+    Row(ErrorCode::CalcMixedLinkedAggregation, 7006, "LOCERR_CALC_MIXED_LINKED_AGGREGATION", "Mixed DBMS and in-memory aggregation is not supported"),
+    Row(ErrorCode::CalcMissingLinked, 7007, "LOCERR_CALC_MISSING_LINKED", "Direct query attempted against missing or non-direct table"),
+    Row(ErrorCode::CalcInvalidColSort, 7008, "LOCERR_CALC_INVALID_COL_SORT", "Invalid properties sort order"),
+    Row(ErrorCode::CalcPagesTooLarge, 7009, "LOCERR_CALC_PAGES_TOO_LARGE", "Calculation pages too large"),
+    Row(ErrorCode::CalcSemanticFieldNotAllowed, 7010, "LOCERR_CALC_SEMANTIC_FIELD_NOT_ALLOWED", "Semantic fields not allowed in calculation"),
+    Row(ErrorCode::CalcValidationStateInvalid, 7011, "LOCERR_CALC_VALIDATION_STATE_INVALID", "The object is not in a valid data state"),
+    Row(ErrorCode::CalcPivotDimensionsAlreadyExists, 7012, "LOCERR_CALC_PIVOT_DIMENSIONS_ALREADY_EXISTS", "The pivot dimensions already exist"),
+    Row(ErrorCode::CalcMissingLinkedField, 7013, "LOCERR_CALC_MISSING_LINKED_FIELD", "A direct table field is missing"),
+    Row(ErrorCode::CalcNotCalculated, 7014, "LOCERR_CALC_NOT_CALCULATED", "A calculation condition stopped the calculation"),
+    Row(ErrorCode::LayoutExtendsInvalidId, 8000, "LOCERR_LAYOUT_EXTENDS_INVALID_ID", "Invalid extends id for properties"),
+    Row(ErrorCode::LayoutLinkedObjectNotFound, 8001, "LOCERR_LAYOUT_LINKED_OBJECT_NOT_FOUND", "Linked object not found on layout"),
+    Row(ErrorCode::LayoutLinkedObjectInvalid, 8002, "LOCERR_LAYOUT_LINKED_OBJECT_INVALID", "Invalid linked object"),
+    Row(ErrorCode::PersistenceWriteFailed, 9000, "LOCERR_PERSISTENCE_WRITE_FAILED", "Write Failed"),
+    Row(ErrorCode::PersistenceReadFailed, 9001, "LOCERR_PERSISTENCE_READ_FAILED", "Read Failed"),
+    Row(ErrorCode::PersistenceDeleteFailed, 9002, "LOCERR_PERSISTENCE_DELETE_FAILED", "Delete Failed"),
+    Row(ErrorCode::PersistenceNotFound, 9003, "LOCERR_PERSISTENCE_NOT_FOUND", "Resource not found"),
+    Row(ErrorCode::PersistenceUnsupportedVersion, 9004, "LOCERR_PERSISTENCE_UNSUPPORTED_VERSION", "Unsupported version"),
+    Row(ErrorCode::PersistenceMigrationFailedReadOnly, 9005, "LOCERR_PERSISTENCE_MIGRATION_FAILED_READ_ONLY", "Migration failed since the file was write protected"),
+    Row(ErrorCode::PersistenceMigrationCancelled, 9006, "LOCERR_PERSISTENCE_MIGRATION_CANCELLED", "Migration was aborted"),
+    Row(ErrorCode::PersistenceMigrationBackupFailed, 9007, "LOCERR_PERSISTENCE_MIGRATION_BACKUP_FAILED", "Backup of original file failed when migrating"),
+    Row(ErrorCode::PersistenceDiskFull, 9008, "LOCERR_PERSISTENCE_DISK_FULL", "The disk is out of space"),
+    Row(ErrorCode::PersistenceNotSupportedForSessionApp, 9009, "LOCERR_PERSISTENCE_NOT_SUPPORTED_FOR_SESSION_APP", "Unknown error"),
+    Row(ErrorCode::PersistenceMoveFailed, 9010, "LOCERR_PERSISTENCE_MOVE_FAILED", "Unknown error"),
+    Row(ErrorCode::PersistenceObjectLocked, 9011, "LOCERR_PERSISTENCE_OBJECT_LOCKED", "Object locked"),
+    Row(ErrorCode::PersistenceEncryptionKeyMigrationOngoing, 9012, "LOCERR_PERSISTENCE_ENCRYPTION_KEY_MIGRATION_ONGOING", "Encryption key migration ongoing"),
+    Row(ErrorCode::PersistenceSyncSetChunkInvalidParameters, 9510, "LOCERR_PERSISTENCE_SYNC_SET_CHUNK_INVALID_PARAMETERS", "Invalid parameters to SetChunk"),
+    Row(ErrorCode::PersistenceSyncGetChunkInvalidParameters, 9511, "LOCERR_PERSISTENCE_SYNC_GET_CHUNK_INVALID_PARAMETERS", "Invalid parameters to GetChunk"),
+    Row(ErrorCode::ScriptDatasourceAccessDenied, 10000, "LOCERR_SCRIPT_DATASOURCE_ACCESS_DENIED", "Data source access denied"),
+    Row(ErrorCode::ReloadInProgress, 11000, "LOCERR_RELOAD_IN_PROGRESS", "Reload in progress"),
+    Row(ErrorCode::ReloadTableXNotFound, 11001, "LOCERR_RELOAD_TABLE_X_NOT_FOUND", "Table '{0}' not found"),
+    Row(ErrorCode::ReloadUnknownStatement, 11002, "LOCERR_RELOAD_UNKNOWN_STATEMENT", "Unknown statement: {0}"),
+    Row(ErrorCode::ReloadExpectedSomethingFoundUnknown, 11003, "LOCERR_RELOAD_EXPECTED_SOMETHING_FOUND_UNKNOWN", "Unexpected token: {0}"),
+    Row(ErrorCode::ReloadExpectedNothingFoundUnknown, 11004, "LOCERR_RELOAD_EXPECTED_NOTHING_FOUND_UNKNOWN", "Unexpected token: '{0}', expected nothing"),
+    Row(ErrorCode::ReloadExpectedOneOf1TokensFoundUnknown, 11005, "LOCERR_RELOAD_EXPECTED_ONE_OF_1_TOKENS_FOUND_UNKNOWN", "Unexpected token: '{0}', expected: '{1}'"),
+    Row(ErrorCode::ReloadExpectedOneOf2TokensFoundUnknown, 11006, "LOCERR_RELOAD_EXPECTED_ONE_OF_2_TOKENS_FOUND_UNKNOWN", "Unexpected token: '{0}', expected one of: '{1}', '{2}'"),
+    Row(ErrorCode::ReloadExpectedOneOf3TokensFoundUnknown, 11007, "LOCERR_RELOAD_EXPECTED_ONE_OF_3_TOKENS_FOUND_UNKNOWN", "Unexpected token: '{0}', expected one of: '{1}', '{2}', '{3}'"),
+    Row(ErrorCode::ReloadExpectedOneOf4TokensFoundUnknown, 11008, "LOCERR_RELOAD_EXPECTED_ONE_OF_4_TOKENS_FOUND_UNKNOWN", "Unexpected token: '{0}', expected one of: '{1}', '{2}', '{3}', '{4}'"),
+    Row(ErrorCode::ReloadExpectedOneOf5TokensFoundUnknown, 11009, "LOCERR_RELOAD_EXPECTED_ONE_OF_5_TOKENS_FOUND_UNKNOWN", "Unexpected token: '{0}', expected one of: '{1}', '{2}', '{3}', '{4}', '{5}'"),
+    Row(ErrorCode::ReloadExpectedOneOf6TokensFoundUnknown, 11010, "LOCERR_RELOAD_EXPECTED_ONE_OF_6_TOKENS_FOUND_UNKNOWN", "Unexpected token: '{0}', expected one of: '{1}', '{2}', '{3}', '{4}', '{5}', '{6}'"),
+    Row(ErrorCode::ReloadExpectedOneOf7TokensFoundUnknown, 11011, "LOCERR_RELOAD_EXPECTED_ONE_OF_7_TOKENS_FOUND_UNKNOWN", "Unexpected token: '{0}', expected one of: '{1}', '{2}', '{3}', '{4}', '{5}', '{6}', '{7}'"),
+    Row(ErrorCode::ReloadExpectedOneOf8OrMoreTokensFoundUnknown, 11012, "LOCERR_RELOAD_EXPECTED_ONE_OF_8_OR_MORE_TOKENS_FOUND_UNKNOWN", "Unexpected token: '{0}', expected one of: '{1}', '{2}', '{3}', '{4}', '{5}', '{6}', '{7}', ..."),
+    Row(ErrorCode::ReloadFieldXNotFound, 11013, "LOCERR_RELOAD_FIELD_X_NOT_FOUND", "Field '{0}' not found"),
+    Row(ErrorCode::ReloadMappingTableXNotFound, 11014, "LOCERR_RELOAD_MAPPING_TABLE_X_NOT_FOUND", "Mapping table '{0}' not found"),
+    Row(ErrorCode::ReloadLibConnectionXNotFound, 11015, "LOCERR_RELOAD_LIB_CONNECTION_X_NOT_FOUND", "Connection '{0}' not found"),
+    Row(ErrorCode::ReloadNameAlreadyTaken, 11016, "LOCERR_RELOAD_NAME_ALREADY_TAKEN", "The name '{0}' already exists."),
+    Row(ErrorCode::ReloadWrongFileFormatDif, 11017, "LOCERR_RELOAD_WRONG_FILE_FORMAT_DIF", "Unsupported or bad format in DIF file"),
+    Row(ErrorCode::ReloadWrongFileFormatBiff, 11018, "LOCERR_RELOAD_WRONG_FILE_FORMAT_BIFF", "Unsupported or bad format in BIFF file"),
+    Row(ErrorCode::ReloadWrongFileFormatEncrypted, 11019, "LOCERR_RELOAD_WRONG_FILE_FORMAT_ENCRYPTED", "Cannot read file because it is encrypted"),
+    Row(ErrorCode::ReloadOpenFileError, 11020, "LOCERR_RELOAD_OPEN_FILE_ERROR", "Cannot open file: '{0}'"),
+    Row(ErrorCode::ReloadAutoGenerateCount, 11021, "LOCERR_RELOAD_AUTO_GENERATE_COUNT", "Invalid Autogenerate count: {0}"),
+    Row(ErrorCode::ReloadPeIllegalPrefixComb, 11022, "LOCERR_RELOAD_PE_ILLEGAL_PREFIX_COMB", "Illegal combination of prefixes"),
+    Row(ErrorCode::ReloadMatchingControlStatementError, 11023, "LOCERR_RELOAD_MATCHING_CONTROL_STATEMENT_ERROR", "The control statement is not correctly matched with its corresponding start statement."),
+    Row(ErrorCode::ReloadMatchingLibpathXNotFound, 11024, "LOCERR_RELOAD_MATCHING_LIBPATH_X_NOT_FOUND", "Connection not found: {0}"),
+    Row(ErrorCode::ReloadMatchingLibpathXInvalid, 11025, "LOCERR_RELOAD_MATCHING_LIBPATH_X_INVALID", "Connection {0} is invalid"),
+    Row(ErrorCode::ReloadMatchingLibpathXOutside, 11026, "LOCERR_RELOAD_MATCHING_LIBPATH_X_OUTSIDE", "The path '{0}' is outside the folder defined by the connection"),
+    Row(ErrorCode::ReloadNoQualifiedPathForFile, 11027, "LOCERR_RELOAD_NO_QUALIFIED_PATH_FOR_FILE", "No qualified path for file: {0}"),
+    Row(ErrorCode::ReloadModeStatementOnlyForLibPaths, 11028, "LOCERR_RELOAD_MODE_STATEMENT_ONLY_FOR_LIB_PATHS", "This statement only works with lib:// paths in this script mode"),
+    Row(ErrorCode::ReloadInconsistentUseOfSemanticFields, 11029, "LOCERR_RELOAD_INCONSISTENT_USE_OF_SEMANTIC_FIELDS", "Inconsistent use of semantic fields"),
+    Row(ErrorCode::ReloadNoOpenDatabase, 11030, "LOCERR_RELOAD_NO_OPEN_DATABASE", "There is no open data connection."),
+    Row(ErrorCode::ReloadAggregationRequiredByGroupBy, 11031, "LOCERR_RELOAD_AGGREGATION_REQUIRED_BY_GROUP_BY", "Aggregation expressions required by GROUP BY clause."),
+    Row(ErrorCode::ReloadConnectMustUseLibPrefixInThisMode, 11032, "LOCERR_RELOAD_CONNECT_MUST_USE_LIB_PREFIX_IN_THIS_MODE", "CONNECTs other than LIB CONNECT are not available in this script mode."),
+    Row(ErrorCode::ReloadOdbcConnectFailed, 11033, "LOCERR_RELOAD_ODBC_CONNECT_FAILED", "ODBC connection failed"),
+    Row(ErrorCode::ReloadOledbConnectFailed, 11034, "LOCERR_RELOAD_OLEDB_CONNECT_FAILED", "OLEDB connection failed"),
+    Row(ErrorCode::ReloadCustomConnectFailed, 11035, "LOCERR_RELOAD_CUSTOM_CONNECT_FAILED", "Custom connection failed"),
+    Row(ErrorCode::ReloadOdbcReadFailed, 11036, "LOCERR_RELOAD_ODBC_READ_FAILED", "ODBC read failed"),
+    Row(ErrorCode::ReloadOledbReadFailed, 11037, "LOCERR_RELOAD_OLEDB_READ_FAILED", "OLEDB read failed"),
+    Row(ErrorCode::ReloadCustomReadFailed, 11038, "LOCERR_RELOAD_CUSTOM_READ_FAILED", "Custom read failed"),
+    Row(ErrorCode::ReloadBinaryLoadProhibited, 11039, "LOCERR_RELOAD_BINARY_LOAD_PROHIBITED", "Binary Load is not allowed on: {0}"),
+    Row(ErrorCode::ReloadConnectorStartFailed, 11040, "LOCERR_RELOAD_CONNECTOR_START_FAILED", "Failed to start connector: {0}"),
+    Row(ErrorCode::ReloadConnectorNotResponding, 11041, "LOCERR_RELOAD_CONNECTOR_NOT_RESPONDING", "Connector is not responding"),
+    Row(ErrorCode::ReloadConnectorReplyError, 11042, "LOCERR_RELOAD_CONNECTOR_REPLY_ERROR", "Connector reply error: {0}"),
+    Row(ErrorCode::ReloadConnectorConnectError, 11043, "LOCERR_RELOAD_CONNECTOR_CONNECT_ERROR", "Connector connect error: {0}"),
+    Row(ErrorCode::ReloadConnectorNotFoundError, 11044, "LOCERR_RELOAD_CONNECTOR_NOT_FOUND_ERROR", "Connector {0} not found"),
+    Row(ErrorCode::ReloadInputFieldWithDuplicateKeys, 11045, "LOCERR_RELOAD_INPUT_FIELD_WITH_DUPLICATE_KEYS", "Duplicate keys when loading Input Field {0}"),
+    Row(ErrorCode::ReloadConcatenateLoadNoPreviousTable, 11046, "LOCERR_RELOAD_CONCATENATE_LOAD_NO_PREVIOUS_TABLE", "No previous table for concatenate load."),
+    Row(ErrorCode::ReloadWrongFileFormatQvd, 11047, "LOCERR_RELOAD_WRONG_FILE_FORMAT_QVD", "Unsupported or bad format in QVD file"),
+    Row(ErrorCode::ReloadActionBlockedEntitlement, 11048, "LOCERR_RELOAD_ACTION_BLOCKED_ENTITLEMENT", "Action is blocked due to that an entitlement quota limit has been reached."),
+    Row(ErrorCode::PersonalNewVersionAvailable, 12000, "LOCERR_PERSONAL_NEW_VERSION_AVAILABLE", "New Qlik Sense Desktop version available"),
+    Row(ErrorCode::PersonalVersionExpired, 12001, "LOCERR_PERSONAL_VERSION_EXPIRED", "This engine has expired"),
+    Row(ErrorCode::PersonalSectionAccessDetected, 12002, "LOCERR_PERSONAL_SECTION_ACCESS_DETECTED", "Section access detected when opening an app"),
+    Row(ErrorCode::PersonalAppDeletionFailed, 12003, "LOCERR_PERSONAL_APP_DELETION_FAILED", "Unknown error"),
+    Row(ErrorCode::UserAuthenticationFailure, 12004, "LOCERR_USER_AUTHENTICATION_FAILURE", "User authentication failure"),
+    Row(ErrorCode::ExportOutOfMemory, 13000, "LOCERR_EXPORT_OUT_OF_MEMORY", "Out of memory"),
+    Row(ErrorCode::ExportNoData, 13001, "LOCERR_EXPORT_NO_DATA", "No data"),
+    Row(ErrorCode::SyncInvalidOffset, 14000, "LOCERR_SYNC_INVALID_OFFSET", "Unknown error"),
+    Row(ErrorCode::SearchTimeout, 15000, "LOCERR_SEARCH_TIMEOUT", "Search timeout"),
+    Row(ErrorCode::DirectDiscoveryLinkedExpressionFail, 16000, "LOCERR_DIRECT_DISCOVERY_LINKED_EXPRESSION_FAIL", "Direct Discovery expression failed"),
+    Row(ErrorCode::DirectDiscoveryRowcountOverflow, 16001, "LOCERR_DIRECT_DISCOVERY_ROWCOUNT_OVERFLOW", "Direct Discovery row count overflow"),
+    Row(ErrorCode::DirectDiscoveryEmptyResult, 16002, "LOCERR_DIRECT_DISCOVERY_EMPTY_RESULT", "Unknown error"),
+    Row(ErrorCode::DirectDiscoveryDbConnectionFailed, 16003, "LOCERR_DIRECT_DISCOVERY_DB_CONNECTION_FAILED", "Database connection failed"),
+    Row(ErrorCode::DirectDiscoveryMeasureNotAllowed, 16004, "LOCERR_DIRECT_DISCOVERY_MEASURE_NOT_ALLOWED", "Unknown error"),
+    Row(ErrorCode::DirectDiscoveryDetailNotAllowed, 16005, "LOCERR_DIRECT_DISCOVERY_DETAIL_NOT_ALLOWED", "Unknown error"),
+    Row(ErrorCode::DirectDiscoveryNotSynthCircularAllowed, 16006, "LOCERR_DIRECT_DISCOVERY_NOT_SYNTH_CIRCULAR_ALLOWED", "Unknown error"),
+    Row(ErrorCode::DirectDiscoveryOnlyOneDdTableAllowed, 16007, "LOCERR_DIRECT_DISCOVERY_ONLY_ONE_DD_TABLE_ALLOWED", "Unknown error"),
+    Row(ErrorCode::DirectDiscoveryDbAuthorizationFailed, 16008, "LOCERR_DIRECT_DISCOVERY_DB_AUTHORIZATION_FAILED", "Unknown error"),
+    Row(ErrorCode::SmartLoadTableNotFound, 17000, "LOCERR_SMART_LOAD_TABLE_NOT_FOUND", "Table not found in current App"),
+    Row(ErrorCode::SmartLoadTableDuplicated, 17001, "LOCERR_SMART_LOAD_TABLE_DUPLICATED", "Found duplicated table names"),
+    Row(ErrorCode::VariableNoName, 18000, "LOCERR_VARIABLE_NO_NAME", "Variable must have a name"),
+    Row(ErrorCode::VariableDuplicateName, 18001, "LOCERR_VARIABLE_DUPLICATE_NAME", "Variable already exists"),
+    Row(ErrorCode::VariableInconsistency, 18002, "LOCERR_VARIABLE_INCONSISTENCY", "Variable inconsistency"),
+    Row(ErrorCode::VariableConstraintInconsistency, 18003, "LOCERR_VARIABLE_CONSTRAINT_INCONSISTENCY", "Variable constraint inconsistency"),
+    Row(ErrorCode::VariableConstraintFailed, 18004, "LOCERR_VARIABLE_CONSTRAINT_FAILED", "Variable constraint failed"),
+    Row(ErrorCode::MediaLibraryListFailed, 19000, "LOCERR_MEDIA_LIBRARY_LIST_FAILED", "Failed getting list of content libraries"),
+    Row(ErrorCode::MediaLibraryContentFailed, 19001, "LOCERR_MEDIA_LIBRARY_CONTENT_FAILED", "Failed getting list of library content"),
+    Row(ErrorCode::MediaBundlingFailed, 19002, "LOCERR_MEDIA_BUNDLING_FAILED", "Media bundling failed"),
+    Row(ErrorCode::MediaUnbundlingFailed, 19003, "LOCERR_MEDIA_UNBUNDLING_FAILED", "Media unbundling failed"),
+    Row(ErrorCode::MediaLibraryNotFound, 19004, "LOCERR_MEDIA_LIBRARY_NOT_FOUND", "Content library not found"),
+    Row(ErrorCode::FeatureDisabled, 20000, "LOCERR_FEATURE_DISABLED", "Feature disabled"),
+    Row(ErrorCode::LoadTooManyFields, 21000, "LOCERR_LOAD_TOO_MANY_FIELDS", "Too many fields in file"),
+    Row(ErrorCode::LoadTooManyTables, 21001, "LOCERR_LOAD_TOO_MANY_TABLES", "Too many tables in file"),
+    Row(ErrorCode::ExtengineGrpcStatusOk, 22000, "LOCERR_EXTENGINE_GRPC_STATUS_OK", "OK"),
+    Row(ErrorCode::ExtengineGrpcStatusCancelled, 22001, "LOCERR_EXTENGINE_GRPC_STATUS_CANCELLED", "Operation cancelled."),
+    Row(ErrorCode::ExtengineGrpcStatusUnknown, 22002, "LOCERR_EXTENGINE_GRPC_STATUS_UNKNOWN", "Unknown error."),
+    Row(ErrorCode::ExtengineGrpcStatusInvalidArgument, 22003, "LOCERR_EXTENGINE_GRPC_STATUS_INVALID_ARGUMENT", "Invalid argument."),
+    Row(ErrorCode::ExtengineGrpcStatusDeadlineExceeded, 22004, "LOCERR_EXTENGINE_GRPC_STATUS_DEADLINE_EXCEEDED", "Deadline exceeded."),
+    Row(ErrorCode::ExtengineGrpcStatusNotFound, 22005, "LOCERR_EXTENGINE_GRPC_STATUS_NOT_FOUND", "Resource not found."),
+    Row(ErrorCode::ExtengineGrpcStatusAlreadyExists, 22006, "LOCERR_EXTENGINE_GRPC_STATUS_ALREADY_EXISTS", "Resource already exists."),
+    Row(ErrorCode::ExtengineGrpcStatusPermissionDenied, 22007, "LOCERR_EXTENGINE_GRPC_STATUS_PERMISSION_DENIED", "Permission Denied."),
+    Row(ErrorCode::ExtengineGrpcStatusResourceExhausted, 22008, "LOCERR_EXTENGINE_GRPC_STATUS_RESOURCE_EXHAUSTED", "Resource exhausted."),
+    Row(ErrorCode::ExtengineGrpcStatusFailedPrecondition, 22009, "LOCERR_EXTENGINE_GRPC_STATUS_FAILED_PRECONDITION", "Operation rejected, failed precondition."),
+    Row(ErrorCode::ExtengineGrpcStatusAborted, 22010, "LOCERR_EXTENGINE_GRPC_STATUS_ABORTED", "Operation aborted."),
+    Row(ErrorCode::ExtengineGrpcStatusOutOfRange, 22011, "LOCERR_EXTENGINE_GRPC_STATUS_OUT_OF_RANGE", "Operation out of range."),
+    Row(ErrorCode::ExtengineGrpcStatusUnimplemented, 22012, "LOCERR_EXTENGINE_GRPC_STATUS_UNIMPLEMENTED", "Operation not implemented."),
+    Row(ErrorCode::ExtengineGrpcStatusInternal, 22013, "LOCERR_EXTENGINE_GRPC_STATUS_INTERNAL", "Internal error."),
+    Row(ErrorCode::ExtengineGrpcStatusUnavailable, 22014, "LOCERR_EXTENGINE_GRPC_STATUS_UNAVAILABLE", "Service unavailable."),
+    Row(ErrorCode::ExtengineGrpcStatusDataLoss, 22015, "LOCERR_EXTENGINE_GRPC_STATUS_DATA_LOSS", "Unrecoverable data loss or corruption."),
+    Row(ErrorCode::ExtengineGrpcStatusUnauthenticated, 22016, "LOCERR_EXTENGINE_GRPC_STATUS_UNAUTHENTICATED", "Invalid authentication."),
+    Row(ErrorCode::LxwInvalidObj, 23001, "LOCERR_LXW_INVALID_OBJ", "Invalid xlsx object."),
+    Row(ErrorCode::LxwInvalidFile, 23002, "LOCERR_LXW_INVALID_FILE", "Invalid xlsx file."),
+    Row(ErrorCode::LxwInvalidSheet, 23003, "LOCERR_LXW_INVALID_SHEET", "Invalid xlsx sheet."),
+    Row(ErrorCode::LxwInvalidExportRange, 23004, "LOCERR_LXW_INVALID_EXPORT_RANGE", "Invalid xlsx export range."),
+    Row(ErrorCode::LxwError, 23005, "LOCERR_LXW_ERROR", "General error with xlsx writing."),
+    Row(ErrorCode::LxwErrorMemoryMallocFailed, 23006, "LOCERR_LXW_ERROR_MEMORY_MALLOC_FAILED", "Can not allocate memory when writing xlsx file."),
+    Row(ErrorCode::LxwErrorCreatingXlsxFile, 23007, "LOCERR_LXW_ERROR_CREATING_XLSX_FILE", "Error creating output xlsx file. Usually a permissions error."),
+    Row(ErrorCode::LxwErrorCreatingTmpfile, 23008, "LOCERR_LXW_ERROR_CREATING_TMPFILE", "Error encountered when creating a tmpfile during file assembly."),
+    Row(ErrorCode::LxwErrorZipFileOperation, 23009, "LOCERR_LXW_ERROR_ZIP_FILE_OPERATION", "Zlib error with a file operation while creating xlsx file."),
+    Row(ErrorCode::LxwErrorZipFileAdd, 23010, "LOCERR_LXW_ERROR_ZIP_FILE_ADD", "Zlib error when adding sub file to xlsx file."),
+    Row(ErrorCode::LxwErrorZipClose, 23011, "LOCERR_LXW_ERROR_ZIP_CLOSE", "Zlib error when closing xlsx file."),
+    Row(ErrorCode::LxwErrorNullParameterIgnored, 23012, "LOCERR_LXW_ERROR_NULL_PARAMETER_IGNORED", "NULL function parameter ignored."),
+    Row(ErrorCode::LxwErrorMaxStringLengthExceeded, 23013, "LOCERR_LXW_ERROR_MAX_STRING_LENGTH_EXCEEDED", "String exceeds Excel's limit of 32,767 characters."),
+    Row(ErrorCode::LxwError255StringLengthExceeded, 23014, "LOCERR_LXW_ERROR_255_STRING_LENGTH_EXCEEDED", "Parameter exceeds Excel's limit of 255 characters."),
+    Row(ErrorCode::LxwErrorSharedStringIndexNotFound, 23015, "LOCERR_LXW_ERROR_SHARED_STRING_INDEX_NOT_FOUND", "Error finding internal string index."),
+    Row(ErrorCode::LxwErrorWorksheetIndexOutOfRange, 23016, "LOCERR_LXW_ERROR_WORKSHEET_INDEX_OUT_OF_RANGE", "Worksheet row or column index out of range."),
+    Row(ErrorCode::LxwErrorWorksheetMaxNumberUrlsExceeded, 23017, "LOCERR_LXW_ERROR_WORKSHEET_MAX_NUMBER_URLS_EXCEEDED", "Maximum number of worksheet URLs (65530) exceeded."),
+    Row(ErrorCode::BdiStatusOk, 24000, "LOCERR_BDI_STATUS_OK", "OK"),
+    Row(ErrorCode::BdiGenericErrorNotTranslated, 24001, "LOCERR_BDI_GENERIC_ERROR_NOT_TRANSLATED", "Direct Query Mode error"),
+    Row(ErrorCode::TrendlineInvalidDef, 25000, "LOCERR_TRENDLINE_INVALID_DEF", "Invalid trendline def"),
+    Row(ErrorCode::TrendlineInvalidMathError, 25001, "LOCERR_TRENDLINE_INVALID_MATH_ERROR", "Math error"),
+    Row(ErrorCode::CurlUnsupportedProtocol, 30000, "LOCERR_CURL_UNSUPPORTED_PROTOCOL", "Provided URL use an unsupported protocol"),
+    Row(ErrorCode::CurlCouldntResolveProxy, 30001, "LOCERR_CURL_COULDNT_RESOLVE_PROXY", "Provided proxy can not be resolved"),
+    Row(ErrorCode::CurlCouldntConnect, 30002, "LOCERR_CURL_COULDNT_CONNECT", "Failed to connect to host or proxy"),
+    Row(ErrorCode::CurlRemoteAccessDenied, 30003, "LOCERR_CURL_REMOTE_ACCESS_DENIED", "Access denied for resource in the URL"),
+    Row(ErrorCode::CurlFtpAcceptFailed, 30004, "LOCERR_CURL_FTP_ACCEPT_FAILED", "FTP accept failed"),
+    Row(ErrorCode::CurlFtpAcceptTimeout, 30005, "LOCERR_CURL_FTP_ACCEPT_TIMEOUT", "FTP accept timeout"),
+    Row(ErrorCode::CurlFtpCantGetHost, 30006, "LOCERR_CURL_FTP_CANT_GET_HOST", "FTP can not get the host"),
+    Row(ErrorCode::CurlPartialFile, 30007, "LOCERR_CURL_PARTIAL_FILE", "File transfer did not match the expected transfer size"),
+    Row(ErrorCode::CurlQuoteError, 30008, "LOCERR_CURL_QUOTE_ERROR", "Custom QUOTE commands failed"),
+    Row(ErrorCode::CurlWriteError, 30009, "LOCERR_CURL_WRITE_ERROR", "Write failed"),
+    Row(ErrorCode::CurlUploadFailed, 30010, "LOCERR_CURL_UPLOAD_FAILED", "Upload failed"),
+    Row(ErrorCode::CurlOutOfMemory, 30011, "LOCERR_CURL_OUT_OF_MEMORY", "Memory allocation failed"),
+    Row(ErrorCode::CurlOperationTimedout, 30012, "LOCERR_CURL_OPERATION_TIMEDOUT", "Operation timeout"),
+    Row(ErrorCode::CurlFtpCouldntUseRest, 30013, "LOCERR_CURL_FTP_COULDNT_USE_REST", "FTP REST command failed"),
+    Row(ErrorCode::CurlHttpPostError, 30014, "LOCERR_CURL_HTTP_POST_ERROR", "POST command failed"),
+    Row(ErrorCode::CurlSslConnectError, 30015, "LOCERR_CURL_SSL_CONNECT_ERROR", "SSL/TSL handshake failed. Certificates and/or passwords are invalid"),
+    Row(ErrorCode::CurlFileCouldntReadFile, 30016, "LOCERR_CURL_FILE_COULDNT_READ_FILE", "File read failed"),
+    Row(ErrorCode::CurlLdapCannotBind, 30017, "LOCERR_CURL_LDAP_CANNOT_BIND", "LDAP bind failed"),
+    Row(ErrorCode::CurlLdapSearchFailed, 30018, "LOCERR_CURL_LDAP_SEARCH_FAILED", "LDAP search failed"),
+    Row(ErrorCode::CurlTooManyRedirects, 30019, "LOCERR_CURL_TOO_MANY_REDIRECTS", "Failure due to too many redirects"),
+    Row(ErrorCode::CurlPeerFailedVerification, 30020, "LOCERR_CURL_PEER_FAILED_VERIFICATION", "SSL certificate or SSH md5 fingerprint failed to verify"),
+    Row(ErrorCode::CurlGotNothing, 30021, "LOCERR_CURL_GOT_NOTHING", "Got nothing from remote server"),
+    Row(ErrorCode::CurlSslEngineNotfound, 30022, "LOCERR_CURL_SSL_ENGINE_NOTFOUND", "Specified crypto engine not found"),
+    Row(ErrorCode::CurlSslEngineSetfailed, 30023, "LOCERR_CURL_SSL_ENGINE_SETFAILED", "Failed to set the selected SSL crypto engine"),
+    Row(ErrorCode::CurlSslCertproblem, 30024, "LOCERR_CURL_SSL_CERTPROBLEM", "Problem with the local client certificate"),
+    Row(ErrorCode::CurlSslCipher, 30025, "LOCERR_CURL_SSL_CIPHER", "Specified cipher can not be used"),
+    Row(ErrorCode::CurlSslCacert, 30026, "LOCERR_CURL_SSL_CACERT", "Peer certificate cannot be authenticated"),
+    Row(ErrorCode::CurlBadContentEncoding, 30027, "LOCERR_CURL_BAD_CONTENT_ENCODING", "Bad content encoding"),
+    Row(ErrorCode::CurlLdapInvalidUrl, 30028, "LOCERR_CURL_LDAP_INVALID_URL", "Invalid LDAP URL"),
+    Row(ErrorCode::CurlUseSslFailed, 30029, "LOCERR_CURL_USE_SSL_FAILED", "Requested FTP SSL level failed"),
+    Row(ErrorCode::CurlSslEngineInitfailed, 30030, "LOCERR_CURL_SSL_ENGINE_INITFAILED", "Initiating the SSL Engine failed"),
+    Row(ErrorCode::CurlLoginDenied, 30031, "LOCERR_CURL_LOGIN_DENIED", "Remote server login denied"),
+    Row(ErrorCode::CurlTftpNotfound, 30032, "LOCERR_CURL_TFTP_NOTFOUND", "File on FTP server not found"),
+    Row(ErrorCode::CurlTftpIllegal, 30033, "LOCERR_CURL_TFTP_ILLEGAL", "Illegal TFTP operation"),
+    Row(ErrorCode::CurlSsh, 30034, "LOCERR_CURL_SSH", "Error occurred during SSH session"),
+    Row(ErrorCode::SetexpressionTooLarge, 30100, "LOCERR_SETEXPRESSION_TOO_LARGE", "Set analysis expression too large"),
+    Row(ErrorCode::ReloadMergeLoadError, 30101, "LOCERR_RELOAD_MERGE_LOAD_ERROR", "Merge Load error: {0}"),
+    Row(ErrorCode::WinFtpDropped, 30200, "LOCERR_WIN_FTP_DROPPED", "The FTP operation was not completed because the session was aborted"),
+    Row(ErrorCode::WinFtpNoPassiveMode, 30201, "LOCERR_WIN_FTP_NO_PASSIVE_MODE", "Passive mode is not available on the server"),
+    Row(ErrorCode::WinHttpDownlevelServer, 30210, "LOCERR_WIN_HTTP_DOWNLEVEL_SERVER", "The server did not return any headers"),
+    Row(ErrorCode::WinHttpInvalidServerResponse, 30211, "LOCERR_WIN_HTTP_INVALID_SERVER_RESPONSE", "The server response could not be parsed"),
+    Row(ErrorCode::WinHttpRedirectNeedsConfirmation, 30212, "LOCERR_WIN_HTTP_REDIRECT_NEEDS_CONFIRMATION", "The redirection requires user confirmation"),
+    Row(ErrorCode::WinInternetForceRetry, 30220, "LOCERR_WIN_INTERNET_FORCE_RETRY", "The function needs to redo the request"),
+    Row(ErrorCode::WinInternetCannotConnect, 30221, "LOCERR_WIN_INTERNET_CANNOT_CONNECT", "The attempt to connect to the server failed"),
+    Row(ErrorCode::WinInternetConnectionAborted, 30222, "LOCERR_WIN_INTERNET_CONNECTION_ABORTED", "The connection with the server has been terminated"),
+    Row(ErrorCode::WinInternetConnectionReset, 30223, "LOCERR_WIN_INTERNET_CONNECTION_RESET", "The connection with the server has been reset"),
+    Row(ErrorCode::WinInternetDisconnected, 30224, "LOCERR_WIN_INTERNET_DISCONNECTED", "The Internet connection has been lost"),
+    Row(ErrorCode::WinInternetIncorrectFormat, 30225, "LOCERR_WIN_INTERNET_INCORRECT_FORMAT", "The format of the request is invalid"),
+    Row(ErrorCode::WinInternetInvalidCa, 30226, "LOCERR_WIN_INTERNET_INVALID_CA", "The function is unfamiliar with the Certificate Authority that generated the server's certificate"),
+    Row(ErrorCode::WinInternetInvalidOperation, 30227, "LOCERR_WIN_INTERNET_INVALID_OPERATION", "The requested operation is invalid"),
+    Row(ErrorCode::WinInternetInvalidUrl, 30228, "LOCERR_WIN_INTERNET_INVALID_URL", "The URL is invalid"),
+    Row(ErrorCode::WinInternetItemNotFound, 30229, "LOCERR_WIN_INTERNET_ITEM_NOT_FOUND", "The requested item could not be located"),
+    Row(ErrorCode::WinInternetLoginFailure, 30230, "LOCERR_WIN_INTERNET_LOGIN_FAILURE", "The request to connect and log on to an FTP server failed"),
+    Row(ErrorCode::WinInternetNameNotResolved, 30231, "LOCERR_WIN_INTERNET_NAME_NOT_RESOLVED", "The server name could not be resolved"),
+    Row(ErrorCode::WinInternetNeedUi, 30232, "LOCERR_WIN_INTERNET_NEED_UI", "A user interface or other blocking operation has been requested"),
+    Row(ErrorCode::WinInternetSecCertCnInvalid, 30233, "LOCERR_WIN_INTERNET_SEC_CERT_CN_INVALID", "SSL certificate common name(host name field) is incorrect. For example, if you entered www.server.com, and the common name on the certificate says www.different.com"),
+    Row(ErrorCode::WinInternetSecCertDateInvalid, 30234, "LOCERR_WIN_INTERNET_SEC_CERT_DATE_INVALID", "SSL certificate date that was received from the server is invalid. The certificate has expired"),
+    Row(ErrorCode::WinInternetSecCertErrors, 30235, "LOCERR_WIN_INTERNET_SEC_CERT_ERRORS", "The SSL certificate contains errors"),
+    Row(ErrorCode::WinInternetSecInvalidCert, 30236, "LOCERR_WIN_INTERNET_SEC_INVALID_CERT", "The SSL certificate is invalid"),
+    Row(ErrorCode::WinInternetServerUnreachable, 30237, "LOCERR_WIN_INTERNET_SERVER_UNREACHABLE", "The website or server indicated is unreachable"),
+    Row(ErrorCode::BmResultTooLarge, 31000, "LOCERR_BM_RESULT_TOO_LARGE", "Unknown error"),
+    Row(ErrorCode::MqSocketConnectFailure, 33000, "LOCERR_MQ_SOCKET_CONNECT_FAILURE", "Unknown error"),
+    Row(ErrorCode::MqSocketOpenFailure, 33001, "LOCERR_MQ_SOCKET_OPEN_FAILURE", "Unknown error"),
+    Row(ErrorCode::MqProtocolNoRespone, 33002, "LOCERR_MQ_PROTOCOL_NO_RESPONE", "Unknown error"),
+    Row(ErrorCode::MqProtocolLibraryException, 33003, "LOCERR_MQ_PROTOCOL_LIBRARY_EXCEPTION", "Unknown error"),
+    Row(ErrorCode::MqProtocolConnectionClosed, 33004, "LOCERR_MQ_PROTOCOL_CONNECTION_CLOSED", "Unknown error"),
+    Row(ErrorCode::MqProtocolChannelClosed, 33005, "LOCERR_MQ_PROTOCOL_CHANNEL_CLOSED", "Unknown error"),
+    Row(ErrorCode::MqProtocolUnknownError, 33006, "LOCERR_MQ_PROTOCOL_UNKNOWN_ERROR", "Unknown error"),
+    Row(ErrorCode::MqProtocolInvalidStatus, 33007, "LOCERR_MQ_PROTOCOL_INVALID_STATUS", "Unknown error"),
+];
 impl ErrorCode {
+    /// This code's row of [`CODES`]; a linear search, as errors are rare and
+    /// the table is a few hundred rows.
+    fn entry(self) -> ::std::option::Option<&'static Row> {
+        CODES.iter().find(|e| e.0 == self)
+    }
     /// The numeric code sent by the engine.
     pub fn code(self) -> i32 {
         match self {
-            Self::InternalError => -128i32,
-            Self::GenericUnknown => -1i32,
-            Self::GenericOk => 0i32,
-            Self::GenericNotSet => 1i32,
-            Self::GenericNotFound => 2i32,
-            Self::GenericAlreadyExists => 3i32,
-            Self::GenericInvalidPath => 4i32,
-            Self::GenericAccessDenied => 5i32,
-            Self::GenericOutOfMemory => 6i32,
-            Self::GenericNotInitialized => 7i32,
-            Self::GenericInvalidParameters => 8i32,
-            Self::GenericEmptyParameters => 9i32,
-            Self::GenericInternalError => 10i32,
-            Self::GenericCorruptData => 11i32,
-            Self::GenericMemoryInconsistency => 12i32,
-            Self::GenericInvisibleOwnerAbort => 13i32,
-            Self::GenericProhibitValidate => 14i32,
-            Self::GenericAborted => 15i32,
-            Self::GenericConnectionLost => 16i32,
-            Self::GenericUnsupportedInProductVersion => 17i32,
-            Self::GenericRestConnectionFailure => 18i32,
-            Self::GenericMemoryLimitReached => 19i32,
-            Self::GenericNotImplemented => 20i32,
-            Self::GenericEngineTerminated => 21i32,
-            Self::Http400 => 400i32,
-            Self::Http401 => 401i32,
-            Self::Http402 => 402i32,
-            Self::Http403 => 403i32,
-            Self::Http404 => 404i32,
-            Self::Http405 => 405i32,
-            Self::Http406 => 406i32,
-            Self::Http407 => 407i32,
-            Self::Http408 => 408i32,
-            Self::Http409 => 409i32,
-            Self::Http410 => 410i32,
-            Self::Http411 => 411i32,
-            Self::Http412 => 412i32,
-            Self::Http413 => 413i32,
-            Self::Http414 => 414i32,
-            Self::Http415 => 415i32,
-            Self::Http416 => 416i32,
-            Self::Http417 => 417i32,
-            Self::Http422 => 422i32,
-            Self::Http423 => 423i32,
-            Self::Http429 => 429i32,
-            Self::Http500 => 500i32,
-            Self::Http501 => 501i32,
-            Self::Http502 => 502i32,
-            Self::Http503 => 503i32,
-            Self::Http504 => 504i32,
-            Self::Http505 => 505i32,
-            Self::Http509 => 509i32,
-            Self::HttpCouldNotResolveHost => 700i32,
-            Self::AppAlreadyExists => 1000i32,
-            Self::AppInvalidName => 1001i32,
-            Self::AppAlreadyOpen => 1002i32,
-            Self::AppNotFound => 1003i32,
-            Self::AppImportFailed => 1004i32,
-            Self::AppSaveFailed => 1005i32,
-            Self::AppCreateFailed => 1006i32,
-            Self::AppInvalid => 1007i32,
-            Self::AppConnectFailed => 1008i32,
-            Self::AppAlreadyOpenInDifferentMode => 1009i32,
-            Self::AppMigrationCouldNotContactMigrationService => 1010i32,
-            Self::AppMigrationCouldNotStartMigration => 1011i32,
-            Self::AppMigrationFailure => 1012i32,
-            Self::AppScriptMissing => 1013i32,
-            Self::AppExportFailed => 1014i32,
-            Self::AppSizeExceeded => 1015i32,
-            Self::AppDirectQueryWorkloadNotSupported => 1016i32,
-            Self::AppNotOpen => 1017i32,
-            Self::AppEventSourceTimeout => 1018i32,
-            Self::ConnectionAlreadyExists => 2000i32,
-            Self::ConnectionNotFound => 2001i32,
-            Self::ConnectionFailedToLoad => 2002i32,
-            Self::ConnectionFailedToImport => 2003i32,
-            Self::ConnectionNameIsInvalid => 2004i32,
-            Self::ConnectionMissingCredentials => 2005i32,
-            Self::ConnectorNoFileStreamingSupport => 2300i32,
-            Self::ConnectorFilesizeExceededBufferSize => 2301i32,
-            Self::FileAccessDenied => 3000i32,
-            Self::FileNameInvalid => 3001i32,
-            Self::FileCorrupt => 3002i32,
-            Self::FileNotFound => 3003i32,
-            Self::FileFormatUnsupported => 3004i32,
-            Self::FileOpenedInUnsupportedMode => 3005i32,
-            Self::FileTableNotFound => 3006i32,
-            Self::UserAccessDenied => 4000i32,
-            Self::UserImpersonationFailed => 4001i32,
-            Self::ServerOutOfSessionAndUserCals => 5000i32,
-            Self::ServerOutOfSessionCals => 5001i32,
-            Self::ServerOutOfUsageCals => 5002i32,
-            Self::ServerOutOfCals => 5003i32,
-            Self::ServerOutOfNamedCals => 5004i32,
-            Self::ServerOffDuty => 5005i32,
-            Self::ServerBusy => 5006i32,
-            Self::ServerLicenseExpired => 5007i32,
-            Self::ServerAjaxDisabled => 5008i32,
-            Self::ServerNoToken => 5009i32,
-            Self::HcInvalidObject => 6000i32,
-            Self::HcResultTooLarge => 6001i32,
-            Self::HcInvalidObjectState => 6002i32,
-            Self::HcModalObjectError => 6003i32,
-            Self::CalcInvalidDef => 7000i32,
-            Self::CalcNotInLib => 7001i32,
-            Self::CalcHeapError => 7002i32,
-            Self::CalcTooLarge => 7003i32,
-            Self::CalcTimeout => 7004i32,
-            Self::CalcEvalConditionFailed => 7005i32,
-            Self::CalcMixedLinkedAggregation => 7006i32,
-            Self::CalcMissingLinked => 7007i32,
-            Self::CalcInvalidColSort => 7008i32,
-            Self::CalcPagesTooLarge => 7009i32,
-            Self::CalcSemanticFieldNotAllowed => 7010i32,
-            Self::CalcValidationStateInvalid => 7011i32,
-            Self::CalcPivotDimensionsAlreadyExists => 7012i32,
-            Self::CalcMissingLinkedField => 7013i32,
-            Self::CalcNotCalculated => 7014i32,
-            Self::LayoutExtendsInvalidId => 8000i32,
-            Self::LayoutLinkedObjectNotFound => 8001i32,
-            Self::LayoutLinkedObjectInvalid => 8002i32,
-            Self::PersistenceWriteFailed => 9000i32,
-            Self::PersistenceReadFailed => 9001i32,
-            Self::PersistenceDeleteFailed => 9002i32,
-            Self::PersistenceNotFound => 9003i32,
-            Self::PersistenceUnsupportedVersion => 9004i32,
-            Self::PersistenceMigrationFailedReadOnly => 9005i32,
-            Self::PersistenceMigrationCancelled => 9006i32,
-            Self::PersistenceMigrationBackupFailed => 9007i32,
-            Self::PersistenceDiskFull => 9008i32,
-            Self::PersistenceNotSupportedForSessionApp => 9009i32,
-            Self::PersistenceMoveFailed => 9010i32,
-            Self::PersistenceObjectLocked => 9011i32,
-            Self::PersistenceEncryptionKeyMigrationOngoing => 9012i32,
-            Self::PersistenceSyncSetChunkInvalidParameters => 9510i32,
-            Self::PersistenceSyncGetChunkInvalidParameters => 9511i32,
-            Self::ScriptDatasourceAccessDenied => 10000i32,
-            Self::ReloadInProgress => 11000i32,
-            Self::ReloadTableXNotFound => 11001i32,
-            Self::ReloadUnknownStatement => 11002i32,
-            Self::ReloadExpectedSomethingFoundUnknown => 11003i32,
-            Self::ReloadExpectedNothingFoundUnknown => 11004i32,
-            Self::ReloadExpectedOneOf1TokensFoundUnknown => 11005i32,
-            Self::ReloadExpectedOneOf2TokensFoundUnknown => 11006i32,
-            Self::ReloadExpectedOneOf3TokensFoundUnknown => 11007i32,
-            Self::ReloadExpectedOneOf4TokensFoundUnknown => 11008i32,
-            Self::ReloadExpectedOneOf5TokensFoundUnknown => 11009i32,
-            Self::ReloadExpectedOneOf6TokensFoundUnknown => 11010i32,
-            Self::ReloadExpectedOneOf7TokensFoundUnknown => 11011i32,
-            Self::ReloadExpectedOneOf8OrMoreTokensFoundUnknown => 11012i32,
-            Self::ReloadFieldXNotFound => 11013i32,
-            Self::ReloadMappingTableXNotFound => 11014i32,
-            Self::ReloadLibConnectionXNotFound => 11015i32,
-            Self::ReloadNameAlreadyTaken => 11016i32,
-            Self::ReloadWrongFileFormatDif => 11017i32,
-            Self::ReloadWrongFileFormatBiff => 11018i32,
-            Self::ReloadWrongFileFormatEncrypted => 11019i32,
-            Self::ReloadOpenFileError => 11020i32,
-            Self::ReloadAutoGenerateCount => 11021i32,
-            Self::ReloadPeIllegalPrefixComb => 11022i32,
-            Self::ReloadMatchingControlStatementError => 11023i32,
-            Self::ReloadMatchingLibpathXNotFound => 11024i32,
-            Self::ReloadMatchingLibpathXInvalid => 11025i32,
-            Self::ReloadMatchingLibpathXOutside => 11026i32,
-            Self::ReloadNoQualifiedPathForFile => 11027i32,
-            Self::ReloadModeStatementOnlyForLibPaths => 11028i32,
-            Self::ReloadInconsistentUseOfSemanticFields => 11029i32,
-            Self::ReloadNoOpenDatabase => 11030i32,
-            Self::ReloadAggregationRequiredByGroupBy => 11031i32,
-            Self::ReloadConnectMustUseLibPrefixInThisMode => 11032i32,
-            Self::ReloadOdbcConnectFailed => 11033i32,
-            Self::ReloadOledbConnectFailed => 11034i32,
-            Self::ReloadCustomConnectFailed => 11035i32,
-            Self::ReloadOdbcReadFailed => 11036i32,
-            Self::ReloadOledbReadFailed => 11037i32,
-            Self::ReloadCustomReadFailed => 11038i32,
-            Self::ReloadBinaryLoadProhibited => 11039i32,
-            Self::ReloadConnectorStartFailed => 11040i32,
-            Self::ReloadConnectorNotResponding => 11041i32,
-            Self::ReloadConnectorReplyError => 11042i32,
-            Self::ReloadConnectorConnectError => 11043i32,
-            Self::ReloadConnectorNotFoundError => 11044i32,
-            Self::ReloadInputFieldWithDuplicateKeys => 11045i32,
-            Self::ReloadConcatenateLoadNoPreviousTable => 11046i32,
-            Self::ReloadWrongFileFormatQvd => 11047i32,
-            Self::ReloadActionBlockedEntitlement => 11048i32,
-            Self::PersonalNewVersionAvailable => 12000i32,
-            Self::PersonalVersionExpired => 12001i32,
-            Self::PersonalSectionAccessDetected => 12002i32,
-            Self::PersonalAppDeletionFailed => 12003i32,
-            Self::UserAuthenticationFailure => 12004i32,
-            Self::ExportOutOfMemory => 13000i32,
-            Self::ExportNoData => 13001i32,
-            Self::SyncInvalidOffset => 14000i32,
-            Self::SearchTimeout => 15000i32,
-            Self::DirectDiscoveryLinkedExpressionFail => 16000i32,
-            Self::DirectDiscoveryRowcountOverflow => 16001i32,
-            Self::DirectDiscoveryEmptyResult => 16002i32,
-            Self::DirectDiscoveryDbConnectionFailed => 16003i32,
-            Self::DirectDiscoveryMeasureNotAllowed => 16004i32,
-            Self::DirectDiscoveryDetailNotAllowed => 16005i32,
-            Self::DirectDiscoveryNotSynthCircularAllowed => 16006i32,
-            Self::DirectDiscoveryOnlyOneDdTableAllowed => 16007i32,
-            Self::DirectDiscoveryDbAuthorizationFailed => 16008i32,
-            Self::SmartLoadTableNotFound => 17000i32,
-            Self::SmartLoadTableDuplicated => 17001i32,
-            Self::VariableNoName => 18000i32,
-            Self::VariableDuplicateName => 18001i32,
-            Self::VariableInconsistency => 18002i32,
-            Self::VariableConstraintInconsistency => 18003i32,
-            Self::VariableConstraintFailed => 18004i32,
-            Self::MediaLibraryListFailed => 19000i32,
-            Self::MediaLibraryContentFailed => 19001i32,
-            Self::MediaBundlingFailed => 19002i32,
-            Self::MediaUnbundlingFailed => 19003i32,
-            Self::MediaLibraryNotFound => 19004i32,
-            Self::FeatureDisabled => 20000i32,
-            Self::LoadTooManyFields => 21000i32,
-            Self::LoadTooManyTables => 21001i32,
-            Self::JsonRpcInvalidRequest => -32600i32,
-            Self::JsonRpcMethodNotFound => -32601i32,
-            Self::JsonRpcInvalidParameters => -32602i32,
-            Self::JsonRpcInternalError => -32603i32,
-            Self::JsonRpcResponseTooLarge => -32604i32,
-            Self::JsonRpcParseError => -32700i32,
-            Self::MqSocketConnectFailure => 33000i32,
-            Self::MqSocketOpenFailure => 33001i32,
-            Self::MqProtocolNoRespone => 33002i32,
-            Self::MqProtocolLibraryException => 33003i32,
-            Self::MqProtocolConnectionClosed => 33004i32,
-            Self::MqProtocolChannelClosed => 33005i32,
-            Self::MqProtocolUnknownError => 33006i32,
-            Self::MqProtocolInvalidStatus => 33007i32,
-            Self::ExtengineGrpcStatusOk => 22000i32,
-            Self::ExtengineGrpcStatusCancelled => 22001i32,
-            Self::ExtengineGrpcStatusUnknown => 22002i32,
-            Self::ExtengineGrpcStatusInvalidArgument => 22003i32,
-            Self::ExtengineGrpcStatusDeadlineExceeded => 22004i32,
-            Self::ExtengineGrpcStatusNotFound => 22005i32,
-            Self::ExtengineGrpcStatusAlreadyExists => 22006i32,
-            Self::ExtengineGrpcStatusPermissionDenied => 22007i32,
-            Self::ExtengineGrpcStatusResourceExhausted => 22008i32,
-            Self::ExtengineGrpcStatusFailedPrecondition => 22009i32,
-            Self::ExtengineGrpcStatusAborted => 22010i32,
-            Self::ExtengineGrpcStatusOutOfRange => 22011i32,
-            Self::ExtengineGrpcStatusUnimplemented => 22012i32,
-            Self::ExtengineGrpcStatusInternal => 22013i32,
-            Self::ExtengineGrpcStatusUnavailable => 22014i32,
-            Self::ExtengineGrpcStatusDataLoss => 22015i32,
-            Self::ExtengineGrpcStatusUnauthenticated => 22016i32,
-            Self::LxwInvalidObj => 23001i32,
-            Self::LxwInvalidFile => 23002i32,
-            Self::LxwInvalidSheet => 23003i32,
-            Self::LxwInvalidExportRange => 23004i32,
-            Self::LxwError => 23005i32,
-            Self::LxwErrorMemoryMallocFailed => 23006i32,
-            Self::LxwErrorCreatingXlsxFile => 23007i32,
-            Self::LxwErrorCreatingTmpfile => 23008i32,
-            Self::LxwErrorZipFileOperation => 23009i32,
-            Self::LxwErrorZipFileAdd => 23010i32,
-            Self::LxwErrorZipClose => 23011i32,
-            Self::LxwErrorNullParameterIgnored => 23012i32,
-            Self::LxwErrorMaxStringLengthExceeded => 23013i32,
-            Self::LxwError255StringLengthExceeded => 23014i32,
-            Self::LxwErrorSharedStringIndexNotFound => 23015i32,
-            Self::LxwErrorWorksheetIndexOutOfRange => 23016i32,
-            Self::LxwErrorWorksheetMaxNumberUrlsExceeded => 23017i32,
-            Self::BdiStatusOk => 24000i32,
-            Self::BdiGenericErrorNotTranslated => 24001i32,
-            Self::TrendlineInvalidDef => 25000i32,
-            Self::TrendlineInvalidMathError => 25001i32,
-            Self::CurlUnsupportedProtocol => 30000i32,
-            Self::CurlCouldntResolveProxy => 30001i32,
-            Self::CurlCouldntConnect => 30002i32,
-            Self::CurlRemoteAccessDenied => 30003i32,
-            Self::CurlFtpAcceptFailed => 30004i32,
-            Self::CurlFtpAcceptTimeout => 30005i32,
-            Self::CurlFtpCantGetHost => 30006i32,
-            Self::CurlPartialFile => 30007i32,
-            Self::CurlQuoteError => 30008i32,
-            Self::CurlWriteError => 30009i32,
-            Self::CurlUploadFailed => 30010i32,
-            Self::CurlOutOfMemory => 30011i32,
-            Self::CurlOperationTimedout => 30012i32,
-            Self::CurlFtpCouldntUseRest => 30013i32,
-            Self::CurlHttpPostError => 30014i32,
-            Self::CurlSslConnectError => 30015i32,
-            Self::CurlFileCouldntReadFile => 30016i32,
-            Self::CurlLdapCannotBind => 30017i32,
-            Self::CurlLdapSearchFailed => 30018i32,
-            Self::CurlTooManyRedirects => 30019i32,
-            Self::CurlPeerFailedVerification => 30020i32,
-            Self::CurlGotNothing => 30021i32,
-            Self::CurlSslEngineNotfound => 30022i32,
-            Self::CurlSslEngineSetfailed => 30023i32,
-            Self::CurlSslCertproblem => 30024i32,
-            Self::CurlSslCipher => 30025i32,
-            Self::CurlSslCacert => 30026i32,
-            Self::CurlBadContentEncoding => 30027i32,
-            Self::CurlLdapInvalidUrl => 30028i32,
-            Self::CurlUseSslFailed => 30029i32,
-            Self::CurlSslEngineInitfailed => 30030i32,
-            Self::CurlLoginDenied => 30031i32,
-            Self::CurlTftpNotfound => 30032i32,
-            Self::CurlTftpIllegal => 30033i32,
-            Self::CurlSsh => 30034i32,
-            Self::SetexpressionTooLarge => 30100i32,
-            Self::ReloadMergeLoadError => 30101i32,
-            Self::WinFtpDropped => 30200i32,
-            Self::WinFtpNoPassiveMode => 30201i32,
-            Self::WinHttpDownlevelServer => 30210i32,
-            Self::WinHttpInvalidServerResponse => 30211i32,
-            Self::WinHttpRedirectNeedsConfirmation => 30212i32,
-            Self::WinInternetForceRetry => 30220i32,
-            Self::WinInternetCannotConnect => 30221i32,
-            Self::WinInternetConnectionAborted => 30222i32,
-            Self::WinInternetConnectionReset => 30223i32,
-            Self::WinInternetDisconnected => 30224i32,
-            Self::WinInternetIncorrectFormat => 30225i32,
-            Self::WinInternetInvalidCa => 30226i32,
-            Self::WinInternetInvalidOperation => 30227i32,
-            Self::WinInternetInvalidUrl => 30228i32,
-            Self::WinInternetItemNotFound => 30229i32,
-            Self::WinInternetLoginFailure => 30230i32,
-            Self::WinInternetNameNotResolved => 30231i32,
-            Self::WinInternetNeedUi => 30232i32,
-            Self::WinInternetSecCertCnInvalid => 30233i32,
-            Self::WinInternetSecCertDateInvalid => 30234i32,
-            Self::WinInternetSecCertErrors => 30235i32,
-            Self::WinInternetSecInvalidCert => 30236i32,
-            Self::WinInternetServerUnreachable => 30237i32,
-            Self::BmResultTooLarge => 31000i32,
             Self::Unknown(c) => c,
+            known => known.entry().map_or(0, |e| e.1),
         }
     }
     /// The code for a number; never fails.
     pub fn from_code(code: i32) -> Self {
-        match code {
-            -128i32 => Self::InternalError,
-            -1i32 => Self::GenericUnknown,
-            0i32 => Self::GenericOk,
-            1i32 => Self::GenericNotSet,
-            2i32 => Self::GenericNotFound,
-            3i32 => Self::GenericAlreadyExists,
-            4i32 => Self::GenericInvalidPath,
-            5i32 => Self::GenericAccessDenied,
-            6i32 => Self::GenericOutOfMemory,
-            7i32 => Self::GenericNotInitialized,
-            8i32 => Self::GenericInvalidParameters,
-            9i32 => Self::GenericEmptyParameters,
-            10i32 => Self::GenericInternalError,
-            11i32 => Self::GenericCorruptData,
-            12i32 => Self::GenericMemoryInconsistency,
-            13i32 => Self::GenericInvisibleOwnerAbort,
-            14i32 => Self::GenericProhibitValidate,
-            15i32 => Self::GenericAborted,
-            16i32 => Self::GenericConnectionLost,
-            17i32 => Self::GenericUnsupportedInProductVersion,
-            18i32 => Self::GenericRestConnectionFailure,
-            19i32 => Self::GenericMemoryLimitReached,
-            20i32 => Self::GenericNotImplemented,
-            21i32 => Self::GenericEngineTerminated,
-            400i32 => Self::Http400,
-            401i32 => Self::Http401,
-            402i32 => Self::Http402,
-            403i32 => Self::Http403,
-            404i32 => Self::Http404,
-            405i32 => Self::Http405,
-            406i32 => Self::Http406,
-            407i32 => Self::Http407,
-            408i32 => Self::Http408,
-            409i32 => Self::Http409,
-            410i32 => Self::Http410,
-            411i32 => Self::Http411,
-            412i32 => Self::Http412,
-            413i32 => Self::Http413,
-            414i32 => Self::Http414,
-            415i32 => Self::Http415,
-            416i32 => Self::Http416,
-            417i32 => Self::Http417,
-            422i32 => Self::Http422,
-            423i32 => Self::Http423,
-            429i32 => Self::Http429,
-            500i32 => Self::Http500,
-            501i32 => Self::Http501,
-            502i32 => Self::Http502,
-            503i32 => Self::Http503,
-            504i32 => Self::Http504,
-            505i32 => Self::Http505,
-            509i32 => Self::Http509,
-            700i32 => Self::HttpCouldNotResolveHost,
-            1000i32 => Self::AppAlreadyExists,
-            1001i32 => Self::AppInvalidName,
-            1002i32 => Self::AppAlreadyOpen,
-            1003i32 => Self::AppNotFound,
-            1004i32 => Self::AppImportFailed,
-            1005i32 => Self::AppSaveFailed,
-            1006i32 => Self::AppCreateFailed,
-            1007i32 => Self::AppInvalid,
-            1008i32 => Self::AppConnectFailed,
-            1009i32 => Self::AppAlreadyOpenInDifferentMode,
-            1010i32 => Self::AppMigrationCouldNotContactMigrationService,
-            1011i32 => Self::AppMigrationCouldNotStartMigration,
-            1012i32 => Self::AppMigrationFailure,
-            1013i32 => Self::AppScriptMissing,
-            1014i32 => Self::AppExportFailed,
-            1015i32 => Self::AppSizeExceeded,
-            1016i32 => Self::AppDirectQueryWorkloadNotSupported,
-            1017i32 => Self::AppNotOpen,
-            1018i32 => Self::AppEventSourceTimeout,
-            2000i32 => Self::ConnectionAlreadyExists,
-            2001i32 => Self::ConnectionNotFound,
-            2002i32 => Self::ConnectionFailedToLoad,
-            2003i32 => Self::ConnectionFailedToImport,
-            2004i32 => Self::ConnectionNameIsInvalid,
-            2005i32 => Self::ConnectionMissingCredentials,
-            2300i32 => Self::ConnectorNoFileStreamingSupport,
-            2301i32 => Self::ConnectorFilesizeExceededBufferSize,
-            3000i32 => Self::FileAccessDenied,
-            3001i32 => Self::FileNameInvalid,
-            3002i32 => Self::FileCorrupt,
-            3003i32 => Self::FileNotFound,
-            3004i32 => Self::FileFormatUnsupported,
-            3005i32 => Self::FileOpenedInUnsupportedMode,
-            3006i32 => Self::FileTableNotFound,
-            4000i32 => Self::UserAccessDenied,
-            4001i32 => Self::UserImpersonationFailed,
-            5000i32 => Self::ServerOutOfSessionAndUserCals,
-            5001i32 => Self::ServerOutOfSessionCals,
-            5002i32 => Self::ServerOutOfUsageCals,
-            5003i32 => Self::ServerOutOfCals,
-            5004i32 => Self::ServerOutOfNamedCals,
-            5005i32 => Self::ServerOffDuty,
-            5006i32 => Self::ServerBusy,
-            5007i32 => Self::ServerLicenseExpired,
-            5008i32 => Self::ServerAjaxDisabled,
-            5009i32 => Self::ServerNoToken,
-            6000i32 => Self::HcInvalidObject,
-            6001i32 => Self::HcResultTooLarge,
-            6002i32 => Self::HcInvalidObjectState,
-            6003i32 => Self::HcModalObjectError,
-            7000i32 => Self::CalcInvalidDef,
-            7001i32 => Self::CalcNotInLib,
-            7002i32 => Self::CalcHeapError,
-            7003i32 => Self::CalcTooLarge,
-            7004i32 => Self::CalcTimeout,
-            7005i32 => Self::CalcEvalConditionFailed,
-            7006i32 => Self::CalcMixedLinkedAggregation,
-            7007i32 => Self::CalcMissingLinked,
-            7008i32 => Self::CalcInvalidColSort,
-            7009i32 => Self::CalcPagesTooLarge,
-            7010i32 => Self::CalcSemanticFieldNotAllowed,
-            7011i32 => Self::CalcValidationStateInvalid,
-            7012i32 => Self::CalcPivotDimensionsAlreadyExists,
-            7013i32 => Self::CalcMissingLinkedField,
-            7014i32 => Self::CalcNotCalculated,
-            8000i32 => Self::LayoutExtendsInvalidId,
-            8001i32 => Self::LayoutLinkedObjectNotFound,
-            8002i32 => Self::LayoutLinkedObjectInvalid,
-            9000i32 => Self::PersistenceWriteFailed,
-            9001i32 => Self::PersistenceReadFailed,
-            9002i32 => Self::PersistenceDeleteFailed,
-            9003i32 => Self::PersistenceNotFound,
-            9004i32 => Self::PersistenceUnsupportedVersion,
-            9005i32 => Self::PersistenceMigrationFailedReadOnly,
-            9006i32 => Self::PersistenceMigrationCancelled,
-            9007i32 => Self::PersistenceMigrationBackupFailed,
-            9008i32 => Self::PersistenceDiskFull,
-            9009i32 => Self::PersistenceNotSupportedForSessionApp,
-            9010i32 => Self::PersistenceMoveFailed,
-            9011i32 => Self::PersistenceObjectLocked,
-            9012i32 => Self::PersistenceEncryptionKeyMigrationOngoing,
-            9510i32 => Self::PersistenceSyncSetChunkInvalidParameters,
-            9511i32 => Self::PersistenceSyncGetChunkInvalidParameters,
-            10000i32 => Self::ScriptDatasourceAccessDenied,
-            11000i32 => Self::ReloadInProgress,
-            11001i32 => Self::ReloadTableXNotFound,
-            11002i32 => Self::ReloadUnknownStatement,
-            11003i32 => Self::ReloadExpectedSomethingFoundUnknown,
-            11004i32 => Self::ReloadExpectedNothingFoundUnknown,
-            11005i32 => Self::ReloadExpectedOneOf1TokensFoundUnknown,
-            11006i32 => Self::ReloadExpectedOneOf2TokensFoundUnknown,
-            11007i32 => Self::ReloadExpectedOneOf3TokensFoundUnknown,
-            11008i32 => Self::ReloadExpectedOneOf4TokensFoundUnknown,
-            11009i32 => Self::ReloadExpectedOneOf5TokensFoundUnknown,
-            11010i32 => Self::ReloadExpectedOneOf6TokensFoundUnknown,
-            11011i32 => Self::ReloadExpectedOneOf7TokensFoundUnknown,
-            11012i32 => Self::ReloadExpectedOneOf8OrMoreTokensFoundUnknown,
-            11013i32 => Self::ReloadFieldXNotFound,
-            11014i32 => Self::ReloadMappingTableXNotFound,
-            11015i32 => Self::ReloadLibConnectionXNotFound,
-            11016i32 => Self::ReloadNameAlreadyTaken,
-            11017i32 => Self::ReloadWrongFileFormatDif,
-            11018i32 => Self::ReloadWrongFileFormatBiff,
-            11019i32 => Self::ReloadWrongFileFormatEncrypted,
-            11020i32 => Self::ReloadOpenFileError,
-            11021i32 => Self::ReloadAutoGenerateCount,
-            11022i32 => Self::ReloadPeIllegalPrefixComb,
-            11023i32 => Self::ReloadMatchingControlStatementError,
-            11024i32 => Self::ReloadMatchingLibpathXNotFound,
-            11025i32 => Self::ReloadMatchingLibpathXInvalid,
-            11026i32 => Self::ReloadMatchingLibpathXOutside,
-            11027i32 => Self::ReloadNoQualifiedPathForFile,
-            11028i32 => Self::ReloadModeStatementOnlyForLibPaths,
-            11029i32 => Self::ReloadInconsistentUseOfSemanticFields,
-            11030i32 => Self::ReloadNoOpenDatabase,
-            11031i32 => Self::ReloadAggregationRequiredByGroupBy,
-            11032i32 => Self::ReloadConnectMustUseLibPrefixInThisMode,
-            11033i32 => Self::ReloadOdbcConnectFailed,
-            11034i32 => Self::ReloadOledbConnectFailed,
-            11035i32 => Self::ReloadCustomConnectFailed,
-            11036i32 => Self::ReloadOdbcReadFailed,
-            11037i32 => Self::ReloadOledbReadFailed,
-            11038i32 => Self::ReloadCustomReadFailed,
-            11039i32 => Self::ReloadBinaryLoadProhibited,
-            11040i32 => Self::ReloadConnectorStartFailed,
-            11041i32 => Self::ReloadConnectorNotResponding,
-            11042i32 => Self::ReloadConnectorReplyError,
-            11043i32 => Self::ReloadConnectorConnectError,
-            11044i32 => Self::ReloadConnectorNotFoundError,
-            11045i32 => Self::ReloadInputFieldWithDuplicateKeys,
-            11046i32 => Self::ReloadConcatenateLoadNoPreviousTable,
-            11047i32 => Self::ReloadWrongFileFormatQvd,
-            11048i32 => Self::ReloadActionBlockedEntitlement,
-            12000i32 => Self::PersonalNewVersionAvailable,
-            12001i32 => Self::PersonalVersionExpired,
-            12002i32 => Self::PersonalSectionAccessDetected,
-            12003i32 => Self::PersonalAppDeletionFailed,
-            12004i32 => Self::UserAuthenticationFailure,
-            13000i32 => Self::ExportOutOfMemory,
-            13001i32 => Self::ExportNoData,
-            14000i32 => Self::SyncInvalidOffset,
-            15000i32 => Self::SearchTimeout,
-            16000i32 => Self::DirectDiscoveryLinkedExpressionFail,
-            16001i32 => Self::DirectDiscoveryRowcountOverflow,
-            16002i32 => Self::DirectDiscoveryEmptyResult,
-            16003i32 => Self::DirectDiscoveryDbConnectionFailed,
-            16004i32 => Self::DirectDiscoveryMeasureNotAllowed,
-            16005i32 => Self::DirectDiscoveryDetailNotAllowed,
-            16006i32 => Self::DirectDiscoveryNotSynthCircularAllowed,
-            16007i32 => Self::DirectDiscoveryOnlyOneDdTableAllowed,
-            16008i32 => Self::DirectDiscoveryDbAuthorizationFailed,
-            17000i32 => Self::SmartLoadTableNotFound,
-            17001i32 => Self::SmartLoadTableDuplicated,
-            18000i32 => Self::VariableNoName,
-            18001i32 => Self::VariableDuplicateName,
-            18002i32 => Self::VariableInconsistency,
-            18003i32 => Self::VariableConstraintInconsistency,
-            18004i32 => Self::VariableConstraintFailed,
-            19000i32 => Self::MediaLibraryListFailed,
-            19001i32 => Self::MediaLibraryContentFailed,
-            19002i32 => Self::MediaBundlingFailed,
-            19003i32 => Self::MediaUnbundlingFailed,
-            19004i32 => Self::MediaLibraryNotFound,
-            20000i32 => Self::FeatureDisabled,
-            21000i32 => Self::LoadTooManyFields,
-            21001i32 => Self::LoadTooManyTables,
-            -32600i32 => Self::JsonRpcInvalidRequest,
-            -32601i32 => Self::JsonRpcMethodNotFound,
-            -32602i32 => Self::JsonRpcInvalidParameters,
-            -32603i32 => Self::JsonRpcInternalError,
-            -32604i32 => Self::JsonRpcResponseTooLarge,
-            -32700i32 => Self::JsonRpcParseError,
-            33000i32 => Self::MqSocketConnectFailure,
-            33001i32 => Self::MqSocketOpenFailure,
-            33002i32 => Self::MqProtocolNoRespone,
-            33003i32 => Self::MqProtocolLibraryException,
-            33004i32 => Self::MqProtocolConnectionClosed,
-            33005i32 => Self::MqProtocolChannelClosed,
-            33006i32 => Self::MqProtocolUnknownError,
-            33007i32 => Self::MqProtocolInvalidStatus,
-            22000i32 => Self::ExtengineGrpcStatusOk,
-            22001i32 => Self::ExtengineGrpcStatusCancelled,
-            22002i32 => Self::ExtengineGrpcStatusUnknown,
-            22003i32 => Self::ExtengineGrpcStatusInvalidArgument,
-            22004i32 => Self::ExtengineGrpcStatusDeadlineExceeded,
-            22005i32 => Self::ExtengineGrpcStatusNotFound,
-            22006i32 => Self::ExtengineGrpcStatusAlreadyExists,
-            22007i32 => Self::ExtengineGrpcStatusPermissionDenied,
-            22008i32 => Self::ExtengineGrpcStatusResourceExhausted,
-            22009i32 => Self::ExtengineGrpcStatusFailedPrecondition,
-            22010i32 => Self::ExtengineGrpcStatusAborted,
-            22011i32 => Self::ExtengineGrpcStatusOutOfRange,
-            22012i32 => Self::ExtengineGrpcStatusUnimplemented,
-            22013i32 => Self::ExtengineGrpcStatusInternal,
-            22014i32 => Self::ExtengineGrpcStatusUnavailable,
-            22015i32 => Self::ExtengineGrpcStatusDataLoss,
-            22016i32 => Self::ExtengineGrpcStatusUnauthenticated,
-            23001i32 => Self::LxwInvalidObj,
-            23002i32 => Self::LxwInvalidFile,
-            23003i32 => Self::LxwInvalidSheet,
-            23004i32 => Self::LxwInvalidExportRange,
-            23005i32 => Self::LxwError,
-            23006i32 => Self::LxwErrorMemoryMallocFailed,
-            23007i32 => Self::LxwErrorCreatingXlsxFile,
-            23008i32 => Self::LxwErrorCreatingTmpfile,
-            23009i32 => Self::LxwErrorZipFileOperation,
-            23010i32 => Self::LxwErrorZipFileAdd,
-            23011i32 => Self::LxwErrorZipClose,
-            23012i32 => Self::LxwErrorNullParameterIgnored,
-            23013i32 => Self::LxwErrorMaxStringLengthExceeded,
-            23014i32 => Self::LxwError255StringLengthExceeded,
-            23015i32 => Self::LxwErrorSharedStringIndexNotFound,
-            23016i32 => Self::LxwErrorWorksheetIndexOutOfRange,
-            23017i32 => Self::LxwErrorWorksheetMaxNumberUrlsExceeded,
-            24000i32 => Self::BdiStatusOk,
-            24001i32 => Self::BdiGenericErrorNotTranslated,
-            25000i32 => Self::TrendlineInvalidDef,
-            25001i32 => Self::TrendlineInvalidMathError,
-            30000i32 => Self::CurlUnsupportedProtocol,
-            30001i32 => Self::CurlCouldntResolveProxy,
-            30002i32 => Self::CurlCouldntConnect,
-            30003i32 => Self::CurlRemoteAccessDenied,
-            30004i32 => Self::CurlFtpAcceptFailed,
-            30005i32 => Self::CurlFtpAcceptTimeout,
-            30006i32 => Self::CurlFtpCantGetHost,
-            30007i32 => Self::CurlPartialFile,
-            30008i32 => Self::CurlQuoteError,
-            30009i32 => Self::CurlWriteError,
-            30010i32 => Self::CurlUploadFailed,
-            30011i32 => Self::CurlOutOfMemory,
-            30012i32 => Self::CurlOperationTimedout,
-            30013i32 => Self::CurlFtpCouldntUseRest,
-            30014i32 => Self::CurlHttpPostError,
-            30015i32 => Self::CurlSslConnectError,
-            30016i32 => Self::CurlFileCouldntReadFile,
-            30017i32 => Self::CurlLdapCannotBind,
-            30018i32 => Self::CurlLdapSearchFailed,
-            30019i32 => Self::CurlTooManyRedirects,
-            30020i32 => Self::CurlPeerFailedVerification,
-            30021i32 => Self::CurlGotNothing,
-            30022i32 => Self::CurlSslEngineNotfound,
-            30023i32 => Self::CurlSslEngineSetfailed,
-            30024i32 => Self::CurlSslCertproblem,
-            30025i32 => Self::CurlSslCipher,
-            30026i32 => Self::CurlSslCacert,
-            30027i32 => Self::CurlBadContentEncoding,
-            30028i32 => Self::CurlLdapInvalidUrl,
-            30029i32 => Self::CurlUseSslFailed,
-            30030i32 => Self::CurlSslEngineInitfailed,
-            30031i32 => Self::CurlLoginDenied,
-            30032i32 => Self::CurlTftpNotfound,
-            30033i32 => Self::CurlTftpIllegal,
-            30034i32 => Self::CurlSsh,
-            30100i32 => Self::SetexpressionTooLarge,
-            30101i32 => Self::ReloadMergeLoadError,
-            30200i32 => Self::WinFtpDropped,
-            30201i32 => Self::WinFtpNoPassiveMode,
-            30210i32 => Self::WinHttpDownlevelServer,
-            30211i32 => Self::WinHttpInvalidServerResponse,
-            30212i32 => Self::WinHttpRedirectNeedsConfirmation,
-            30220i32 => Self::WinInternetForceRetry,
-            30221i32 => Self::WinInternetCannotConnect,
-            30222i32 => Self::WinInternetConnectionAborted,
-            30223i32 => Self::WinInternetConnectionReset,
-            30224i32 => Self::WinInternetDisconnected,
-            30225i32 => Self::WinInternetIncorrectFormat,
-            30226i32 => Self::WinInternetInvalidCa,
-            30227i32 => Self::WinInternetInvalidOperation,
-            30228i32 => Self::WinInternetInvalidUrl,
-            30229i32 => Self::WinInternetItemNotFound,
-            30230i32 => Self::WinInternetLoginFailure,
-            30231i32 => Self::WinInternetNameNotResolved,
-            30232i32 => Self::WinInternetNeedUi,
-            30233i32 => Self::WinInternetSecCertCnInvalid,
-            30234i32 => Self::WinInternetSecCertDateInvalid,
-            30235i32 => Self::WinInternetSecCertErrors,
-            30236i32 => Self::WinInternetSecInvalidCert,
-            30237i32 => Self::WinInternetServerUnreachable,
-            31000i32 => Self::BmResultTooLarge,
-            other => Self::Unknown(other),
+        match CODES.binary_search_by_key(&code, |e| e.1) {
+            ::std::result::Result::Ok(i) => CODES[i].0,
+            ::std::result::Result::Err(_) => Self::Unknown(code),
         }
     }
     /// The spec's name (`LOCERR_GENERIC_NOT_FOUND`), or `""` for an unknown code.
     pub fn name(self) -> &'static str {
-        match self {
-            Self::InternalError => "LOCERR_INTERNAL_ERROR",
-            Self::GenericUnknown => "LOCERR_GENERIC_UNKNOWN",
-            Self::GenericOk => "LOCERR_GENERIC_OK",
-            Self::GenericNotSet => "LOCERR_GENERIC_NOT_SET",
-            Self::GenericNotFound => "LOCERR_GENERIC_NOT_FOUND",
-            Self::GenericAlreadyExists => "LOCERR_GENERIC_ALREADY_EXISTS",
-            Self::GenericInvalidPath => "LOCERR_GENERIC_INVALID_PATH",
-            Self::GenericAccessDenied => "LOCERR_GENERIC_ACCESS_DENIED",
-            Self::GenericOutOfMemory => "LOCERR_GENERIC_OUT_OF_MEMORY",
-            Self::GenericNotInitialized => "LOCERR_GENERIC_NOT_INITIALIZED",
-            Self::GenericInvalidParameters => "LOCERR_GENERIC_INVALID_PARAMETERS",
-            Self::GenericEmptyParameters => "LOCERR_GENERIC_EMPTY_PARAMETERS",
-            Self::GenericInternalError => "LOCERR_GENERIC_INTERNAL_ERROR",
-            Self::GenericCorruptData => "LOCERR_GENERIC_CORRUPT_DATA",
-            Self::GenericMemoryInconsistency => "LOCERR_GENERIC_MEMORY_INCONSISTENCY",
-            Self::GenericInvisibleOwnerAbort => "LOCERR_GENERIC_INVISIBLE_OWNER_ABORT",
-            Self::GenericProhibitValidate => "LOCERR_GENERIC_PROHIBIT_VALIDATE",
-            Self::GenericAborted => "LOCERR_GENERIC_ABORTED",
-            Self::GenericConnectionLost => "LOCERR_GENERIC_CONNECTION_LOST",
-            Self::GenericUnsupportedInProductVersion => {
-                "LOCERR_GENERIC_UNSUPPORTED_IN_PRODUCT_VERSION"
-            }
-            Self::GenericRestConnectionFailure => {
-                "LOCERR_GENERIC_REST_CONNECTION_FAILURE"
-            }
-            Self::GenericMemoryLimitReached => "LOCERR_GENERIC_MEMORY_LIMIT_REACHED",
-            Self::GenericNotImplemented => "LOCERR_GENERIC_NOT_IMPLEMENTED",
-            Self::GenericEngineTerminated => "LOCERR_GENERIC_ENGINE_TERMINATED",
-            Self::Http400 => "LOCERR_HTTP_400",
-            Self::Http401 => "LOCERR_HTTP_401",
-            Self::Http402 => "LOCERR_HTTP_402",
-            Self::Http403 => "LOCERR_HTTP_403",
-            Self::Http404 => "LOCERR_HTTP_404",
-            Self::Http405 => "LOCERR_HTTP_405",
-            Self::Http406 => "LOCERR_HTTP_406",
-            Self::Http407 => "LOCERR_HTTP_407",
-            Self::Http408 => "LOCERR_HTTP_408",
-            Self::Http409 => "LOCERR_HTTP_409",
-            Self::Http410 => "LOCERR_HTTP_410",
-            Self::Http411 => "LOCERR_HTTP_411",
-            Self::Http412 => "LOCERR_HTTP_412",
-            Self::Http413 => "LOCERR_HTTP_413",
-            Self::Http414 => "LOCERR_HTTP_414",
-            Self::Http415 => "LOCERR_HTTP_415",
-            Self::Http416 => "LOCERR_HTTP_416",
-            Self::Http417 => "LOCERR_HTTP_417",
-            Self::Http422 => "LOCERR_HTTP_422",
-            Self::Http423 => "LOCERR_HTTP_423",
-            Self::Http429 => "LOCERR_HTTP_429",
-            Self::Http500 => "LOCERR_HTTP_500",
-            Self::Http501 => "LOCERR_HTTP_501",
-            Self::Http502 => "LOCERR_HTTP_502",
-            Self::Http503 => "LOCERR_HTTP_503",
-            Self::Http504 => "LOCERR_HTTP_504",
-            Self::Http505 => "LOCERR_HTTP_505",
-            Self::Http509 => "LOCERR_HTTP_509",
-            Self::HttpCouldNotResolveHost => "LOCERR_HTTP_COULD_NOT_RESOLVE_HOST",
-            Self::AppAlreadyExists => "LOCERR_APP_ALREADY_EXISTS",
-            Self::AppInvalidName => "LOCERR_APP_INVALID_NAME",
-            Self::AppAlreadyOpen => "LOCERR_APP_ALREADY_OPEN",
-            Self::AppNotFound => "LOCERR_APP_NOT_FOUND",
-            Self::AppImportFailed => "LOCERR_APP_IMPORT_FAILED",
-            Self::AppSaveFailed => "LOCERR_APP_SAVE_FAILED",
-            Self::AppCreateFailed => "LOCERR_APP_CREATE_FAILED",
-            Self::AppInvalid => "LOCERR_APP_INVALID",
-            Self::AppConnectFailed => "LOCERR_APP_CONNECT_FAILED",
-            Self::AppAlreadyOpenInDifferentMode => {
-                "LOCERR_APP_ALREADY_OPEN_IN_DIFFERENT_MODE"
-            }
-            Self::AppMigrationCouldNotContactMigrationService => {
-                "LOCERR_APP_MIGRATION_COULD_NOT_CONTACT_MIGRATION_SERVICE"
-            }
-            Self::AppMigrationCouldNotStartMigration => {
-                "LOCERR_APP_MIGRATION_COULD_NOT_START_MIGRATION"
-            }
-            Self::AppMigrationFailure => "LOCERR_APP_MIGRATION_FAILURE",
-            Self::AppScriptMissing => "LOCERR_APP_SCRIPT_MISSING",
-            Self::AppExportFailed => "LOCERR_APP_EXPORT_FAILED",
-            Self::AppSizeExceeded => "LOCERR_APP_SIZE_EXCEEDED",
-            Self::AppDirectQueryWorkloadNotSupported => {
-                "LOCERR_APP_DIRECT_QUERY_WORKLOAD_NOT_SUPPORTED"
-            }
-            Self::AppNotOpen => "LOCERR_APP_NOT_OPEN",
-            Self::AppEventSourceTimeout => "LOCERR_APP_EVENT_SOURCE_TIMEOUT",
-            Self::ConnectionAlreadyExists => "LOCERR_CONNECTION_ALREADY_EXISTS",
-            Self::ConnectionNotFound => "LOCERR_CONNECTION_NOT_FOUND",
-            Self::ConnectionFailedToLoad => "LOCERR_CONNECTION_FAILED_TO_LOAD",
-            Self::ConnectionFailedToImport => "LOCERR_CONNECTION_FAILED_TO_IMPORT",
-            Self::ConnectionNameIsInvalid => "LOCERR_CONNECTION_NAME_IS_INVALID",
-            Self::ConnectionMissingCredentials => "LOCERR_CONNECTION_MISSING_CREDENTIALS",
-            Self::ConnectorNoFileStreamingSupport => {
-                "LOCERR_CONNECTOR_NO_FILE_STREAMING_SUPPORT"
-            }
-            Self::ConnectorFilesizeExceededBufferSize => {
-                "LOCERR_CONNECTOR_FILESIZE_EXCEEDED_BUFFER_SIZE"
-            }
-            Self::FileAccessDenied => "LOCERR_FILE_ACCESS_DENIED",
-            Self::FileNameInvalid => "LOCERR_FILE_NAME_INVALID",
-            Self::FileCorrupt => "LOCERR_FILE_CORRUPT",
-            Self::FileNotFound => "LOCERR_FILE_NOT_FOUND",
-            Self::FileFormatUnsupported => "LOCERR_FILE_FORMAT_UNSUPPORTED",
-            Self::FileOpenedInUnsupportedMode => "LOCERR_FILE_OPENED_IN_UNSUPPORTED_MODE",
-            Self::FileTableNotFound => "LOCERR_FILE_TABLE_NOT_FOUND",
-            Self::UserAccessDenied => "LOCERR_USER_ACCESS_DENIED",
-            Self::UserImpersonationFailed => "LOCERR_USER_IMPERSONATION_FAILED",
-            Self::ServerOutOfSessionAndUserCals => {
-                "LOCERR_SERVER_OUT_OF_SESSION_AND_USER_CALS"
-            }
-            Self::ServerOutOfSessionCals => "LOCERR_SERVER_OUT_OF_SESSION_CALS",
-            Self::ServerOutOfUsageCals => "LOCERR_SERVER_OUT_OF_USAGE_CALS",
-            Self::ServerOutOfCals => "LOCERR_SERVER_OUT_OF_CALS",
-            Self::ServerOutOfNamedCals => "LOCERR_SERVER_OUT_OF_NAMED_CALS",
-            Self::ServerOffDuty => "LOCERR_SERVER_OFF_DUTY",
-            Self::ServerBusy => "LOCERR_SERVER_BUSY",
-            Self::ServerLicenseExpired => "LOCERR_SERVER_LICENSE_EXPIRED",
-            Self::ServerAjaxDisabled => "LOCERR_SERVER_AJAX_DISABLED",
-            Self::ServerNoToken => "LOCERR_SERVER_NO_TOKEN",
-            Self::HcInvalidObject => "LOCERR_HC_INVALID_OBJECT",
-            Self::HcResultTooLarge => "LOCERR_HC_RESULT_TOO_LARGE",
-            Self::HcInvalidObjectState => "LOCERR_HC_INVALID_OBJECT_STATE",
-            Self::HcModalObjectError => "LOCERR_HC_MODAL_OBJECT_ERROR",
-            Self::CalcInvalidDef => "LOCERR_CALC_INVALID_DEF",
-            Self::CalcNotInLib => "LOCERR_CALC_NOT_IN_LIB",
-            Self::CalcHeapError => "LOCERR_CALC_HEAP_ERROR",
-            Self::CalcTooLarge => "LOCERR_CALC_TOO_LARGE",
-            Self::CalcTimeout => "LOCERR_CALC_TIMEOUT",
-            Self::CalcEvalConditionFailed => "LOCERR_CALC_EVAL_CONDITION_FAILED",
-            Self::CalcMixedLinkedAggregation => "LOCERR_CALC_MIXED_LINKED_AGGREGATION",
-            Self::CalcMissingLinked => "LOCERR_CALC_MISSING_LINKED",
-            Self::CalcInvalidColSort => "LOCERR_CALC_INVALID_COL_SORT",
-            Self::CalcPagesTooLarge => "LOCERR_CALC_PAGES_TOO_LARGE",
-            Self::CalcSemanticFieldNotAllowed => "LOCERR_CALC_SEMANTIC_FIELD_NOT_ALLOWED",
-            Self::CalcValidationStateInvalid => "LOCERR_CALC_VALIDATION_STATE_INVALID",
-            Self::CalcPivotDimensionsAlreadyExists => {
-                "LOCERR_CALC_PIVOT_DIMENSIONS_ALREADY_EXISTS"
-            }
-            Self::CalcMissingLinkedField => "LOCERR_CALC_MISSING_LINKED_FIELD",
-            Self::CalcNotCalculated => "LOCERR_CALC_NOT_CALCULATED",
-            Self::LayoutExtendsInvalidId => "LOCERR_LAYOUT_EXTENDS_INVALID_ID",
-            Self::LayoutLinkedObjectNotFound => "LOCERR_LAYOUT_LINKED_OBJECT_NOT_FOUND",
-            Self::LayoutLinkedObjectInvalid => "LOCERR_LAYOUT_LINKED_OBJECT_INVALID",
-            Self::PersistenceWriteFailed => "LOCERR_PERSISTENCE_WRITE_FAILED",
-            Self::PersistenceReadFailed => "LOCERR_PERSISTENCE_READ_FAILED",
-            Self::PersistenceDeleteFailed => "LOCERR_PERSISTENCE_DELETE_FAILED",
-            Self::PersistenceNotFound => "LOCERR_PERSISTENCE_NOT_FOUND",
-            Self::PersistenceUnsupportedVersion => {
-                "LOCERR_PERSISTENCE_UNSUPPORTED_VERSION"
-            }
-            Self::PersistenceMigrationFailedReadOnly => {
-                "LOCERR_PERSISTENCE_MIGRATION_FAILED_READ_ONLY"
-            }
-            Self::PersistenceMigrationCancelled => {
-                "LOCERR_PERSISTENCE_MIGRATION_CANCELLED"
-            }
-            Self::PersistenceMigrationBackupFailed => {
-                "LOCERR_PERSISTENCE_MIGRATION_BACKUP_FAILED"
-            }
-            Self::PersistenceDiskFull => "LOCERR_PERSISTENCE_DISK_FULL",
-            Self::PersistenceNotSupportedForSessionApp => {
-                "LOCERR_PERSISTENCE_NOT_SUPPORTED_FOR_SESSION_APP"
-            }
-            Self::PersistenceMoveFailed => "LOCERR_PERSISTENCE_MOVE_FAILED",
-            Self::PersistenceObjectLocked => "LOCERR_PERSISTENCE_OBJECT_LOCKED",
-            Self::PersistenceEncryptionKeyMigrationOngoing => {
-                "LOCERR_PERSISTENCE_ENCRYPTION_KEY_MIGRATION_ONGOING"
-            }
-            Self::PersistenceSyncSetChunkInvalidParameters => {
-                "LOCERR_PERSISTENCE_SYNC_SET_CHUNK_INVALID_PARAMETERS"
-            }
-            Self::PersistenceSyncGetChunkInvalidParameters => {
-                "LOCERR_PERSISTENCE_SYNC_GET_CHUNK_INVALID_PARAMETERS"
-            }
-            Self::ScriptDatasourceAccessDenied => {
-                "LOCERR_SCRIPT_DATASOURCE_ACCESS_DENIED"
-            }
-            Self::ReloadInProgress => "LOCERR_RELOAD_IN_PROGRESS",
-            Self::ReloadTableXNotFound => "LOCERR_RELOAD_TABLE_X_NOT_FOUND",
-            Self::ReloadUnknownStatement => "LOCERR_RELOAD_UNKNOWN_STATEMENT",
-            Self::ReloadExpectedSomethingFoundUnknown => {
-                "LOCERR_RELOAD_EXPECTED_SOMETHING_FOUND_UNKNOWN"
-            }
-            Self::ReloadExpectedNothingFoundUnknown => {
-                "LOCERR_RELOAD_EXPECTED_NOTHING_FOUND_UNKNOWN"
-            }
-            Self::ReloadExpectedOneOf1TokensFoundUnknown => {
-                "LOCERR_RELOAD_EXPECTED_ONE_OF_1_TOKENS_FOUND_UNKNOWN"
-            }
-            Self::ReloadExpectedOneOf2TokensFoundUnknown => {
-                "LOCERR_RELOAD_EXPECTED_ONE_OF_2_TOKENS_FOUND_UNKNOWN"
-            }
-            Self::ReloadExpectedOneOf3TokensFoundUnknown => {
-                "LOCERR_RELOAD_EXPECTED_ONE_OF_3_TOKENS_FOUND_UNKNOWN"
-            }
-            Self::ReloadExpectedOneOf4TokensFoundUnknown => {
-                "LOCERR_RELOAD_EXPECTED_ONE_OF_4_TOKENS_FOUND_UNKNOWN"
-            }
-            Self::ReloadExpectedOneOf5TokensFoundUnknown => {
-                "LOCERR_RELOAD_EXPECTED_ONE_OF_5_TOKENS_FOUND_UNKNOWN"
-            }
-            Self::ReloadExpectedOneOf6TokensFoundUnknown => {
-                "LOCERR_RELOAD_EXPECTED_ONE_OF_6_TOKENS_FOUND_UNKNOWN"
-            }
-            Self::ReloadExpectedOneOf7TokensFoundUnknown => {
-                "LOCERR_RELOAD_EXPECTED_ONE_OF_7_TOKENS_FOUND_UNKNOWN"
-            }
-            Self::ReloadExpectedOneOf8OrMoreTokensFoundUnknown => {
-                "LOCERR_RELOAD_EXPECTED_ONE_OF_8_OR_MORE_TOKENS_FOUND_UNKNOWN"
-            }
-            Self::ReloadFieldXNotFound => "LOCERR_RELOAD_FIELD_X_NOT_FOUND",
-            Self::ReloadMappingTableXNotFound => {
-                "LOCERR_RELOAD_MAPPING_TABLE_X_NOT_FOUND"
-            }
-            Self::ReloadLibConnectionXNotFound => {
-                "LOCERR_RELOAD_LIB_CONNECTION_X_NOT_FOUND"
-            }
-            Self::ReloadNameAlreadyTaken => "LOCERR_RELOAD_NAME_ALREADY_TAKEN",
-            Self::ReloadWrongFileFormatDif => "LOCERR_RELOAD_WRONG_FILE_FORMAT_DIF",
-            Self::ReloadWrongFileFormatBiff => "LOCERR_RELOAD_WRONG_FILE_FORMAT_BIFF",
-            Self::ReloadWrongFileFormatEncrypted => {
-                "LOCERR_RELOAD_WRONG_FILE_FORMAT_ENCRYPTED"
-            }
-            Self::ReloadOpenFileError => "LOCERR_RELOAD_OPEN_FILE_ERROR",
-            Self::ReloadAutoGenerateCount => "LOCERR_RELOAD_AUTO_GENERATE_COUNT",
-            Self::ReloadPeIllegalPrefixComb => "LOCERR_RELOAD_PE_ILLEGAL_PREFIX_COMB",
-            Self::ReloadMatchingControlStatementError => {
-                "LOCERR_RELOAD_MATCHING_CONTROL_STATEMENT_ERROR"
-            }
-            Self::ReloadMatchingLibpathXNotFound => {
-                "LOCERR_RELOAD_MATCHING_LIBPATH_X_NOT_FOUND"
-            }
-            Self::ReloadMatchingLibpathXInvalid => {
-                "LOCERR_RELOAD_MATCHING_LIBPATH_X_INVALID"
-            }
-            Self::ReloadMatchingLibpathXOutside => {
-                "LOCERR_RELOAD_MATCHING_LIBPATH_X_OUTSIDE"
-            }
-            Self::ReloadNoQualifiedPathForFile => {
-                "LOCERR_RELOAD_NO_QUALIFIED_PATH_FOR_FILE"
-            }
-            Self::ReloadModeStatementOnlyForLibPaths => {
-                "LOCERR_RELOAD_MODE_STATEMENT_ONLY_FOR_LIB_PATHS"
-            }
-            Self::ReloadInconsistentUseOfSemanticFields => {
-                "LOCERR_RELOAD_INCONSISTENT_USE_OF_SEMANTIC_FIELDS"
-            }
-            Self::ReloadNoOpenDatabase => "LOCERR_RELOAD_NO_OPEN_DATABASE",
-            Self::ReloadAggregationRequiredByGroupBy => {
-                "LOCERR_RELOAD_AGGREGATION_REQUIRED_BY_GROUP_BY"
-            }
-            Self::ReloadConnectMustUseLibPrefixInThisMode => {
-                "LOCERR_RELOAD_CONNECT_MUST_USE_LIB_PREFIX_IN_THIS_MODE"
-            }
-            Self::ReloadOdbcConnectFailed => "LOCERR_RELOAD_ODBC_CONNECT_FAILED",
-            Self::ReloadOledbConnectFailed => "LOCERR_RELOAD_OLEDB_CONNECT_FAILED",
-            Self::ReloadCustomConnectFailed => "LOCERR_RELOAD_CUSTOM_CONNECT_FAILED",
-            Self::ReloadOdbcReadFailed => "LOCERR_RELOAD_ODBC_READ_FAILED",
-            Self::ReloadOledbReadFailed => "LOCERR_RELOAD_OLEDB_READ_FAILED",
-            Self::ReloadCustomReadFailed => "LOCERR_RELOAD_CUSTOM_READ_FAILED",
-            Self::ReloadBinaryLoadProhibited => "LOCERR_RELOAD_BINARY_LOAD_PROHIBITED",
-            Self::ReloadConnectorStartFailed => "LOCERR_RELOAD_CONNECTOR_START_FAILED",
-            Self::ReloadConnectorNotResponding => {
-                "LOCERR_RELOAD_CONNECTOR_NOT_RESPONDING"
-            }
-            Self::ReloadConnectorReplyError => "LOCERR_RELOAD_CONNECTOR_REPLY_ERROR",
-            Self::ReloadConnectorConnectError => "LOCERR_RELOAD_CONNECTOR_CONNECT_ERROR",
-            Self::ReloadConnectorNotFoundError => {
-                "LOCERR_RELOAD_CONNECTOR_NOT_FOUND_ERROR"
-            }
-            Self::ReloadInputFieldWithDuplicateKeys => {
-                "LOCERR_RELOAD_INPUT_FIELD_WITH_DUPLICATE_KEYS"
-            }
-            Self::ReloadConcatenateLoadNoPreviousTable => {
-                "LOCERR_RELOAD_CONCATENATE_LOAD_NO_PREVIOUS_TABLE"
-            }
-            Self::ReloadWrongFileFormatQvd => "LOCERR_RELOAD_WRONG_FILE_FORMAT_QVD",
-            Self::ReloadActionBlockedEntitlement => {
-                "LOCERR_RELOAD_ACTION_BLOCKED_ENTITLEMENT"
-            }
-            Self::PersonalNewVersionAvailable => "LOCERR_PERSONAL_NEW_VERSION_AVAILABLE",
-            Self::PersonalVersionExpired => "LOCERR_PERSONAL_VERSION_EXPIRED",
-            Self::PersonalSectionAccessDetected => {
-                "LOCERR_PERSONAL_SECTION_ACCESS_DETECTED"
-            }
-            Self::PersonalAppDeletionFailed => "LOCERR_PERSONAL_APP_DELETION_FAILED",
-            Self::UserAuthenticationFailure => "LOCERR_USER_AUTHENTICATION_FAILURE",
-            Self::ExportOutOfMemory => "LOCERR_EXPORT_OUT_OF_MEMORY",
-            Self::ExportNoData => "LOCERR_EXPORT_NO_DATA",
-            Self::SyncInvalidOffset => "LOCERR_SYNC_INVALID_OFFSET",
-            Self::SearchTimeout => "LOCERR_SEARCH_TIMEOUT",
-            Self::DirectDiscoveryLinkedExpressionFail => {
-                "LOCERR_DIRECT_DISCOVERY_LINKED_EXPRESSION_FAIL"
-            }
-            Self::DirectDiscoveryRowcountOverflow => {
-                "LOCERR_DIRECT_DISCOVERY_ROWCOUNT_OVERFLOW"
-            }
-            Self::DirectDiscoveryEmptyResult => "LOCERR_DIRECT_DISCOVERY_EMPTY_RESULT",
-            Self::DirectDiscoveryDbConnectionFailed => {
-                "LOCERR_DIRECT_DISCOVERY_DB_CONNECTION_FAILED"
-            }
-            Self::DirectDiscoveryMeasureNotAllowed => {
-                "LOCERR_DIRECT_DISCOVERY_MEASURE_NOT_ALLOWED"
-            }
-            Self::DirectDiscoveryDetailNotAllowed => {
-                "LOCERR_DIRECT_DISCOVERY_DETAIL_NOT_ALLOWED"
-            }
-            Self::DirectDiscoveryNotSynthCircularAllowed => {
-                "LOCERR_DIRECT_DISCOVERY_NOT_SYNTH_CIRCULAR_ALLOWED"
-            }
-            Self::DirectDiscoveryOnlyOneDdTableAllowed => {
-                "LOCERR_DIRECT_DISCOVERY_ONLY_ONE_DD_TABLE_ALLOWED"
-            }
-            Self::DirectDiscoveryDbAuthorizationFailed => {
-                "LOCERR_DIRECT_DISCOVERY_DB_AUTHORIZATION_FAILED"
-            }
-            Self::SmartLoadTableNotFound => "LOCERR_SMART_LOAD_TABLE_NOT_FOUND",
-            Self::SmartLoadTableDuplicated => "LOCERR_SMART_LOAD_TABLE_DUPLICATED",
-            Self::VariableNoName => "LOCERR_VARIABLE_NO_NAME",
-            Self::VariableDuplicateName => "LOCERR_VARIABLE_DUPLICATE_NAME",
-            Self::VariableInconsistency => "LOCERR_VARIABLE_INCONSISTENCY",
-            Self::VariableConstraintInconsistency => {
-                "LOCERR_VARIABLE_CONSTRAINT_INCONSISTENCY"
-            }
-            Self::VariableConstraintFailed => "LOCERR_VARIABLE_CONSTRAINT_FAILED",
-            Self::MediaLibraryListFailed => "LOCERR_MEDIA_LIBRARY_LIST_FAILED",
-            Self::MediaLibraryContentFailed => "LOCERR_MEDIA_LIBRARY_CONTENT_FAILED",
-            Self::MediaBundlingFailed => "LOCERR_MEDIA_BUNDLING_FAILED",
-            Self::MediaUnbundlingFailed => "LOCERR_MEDIA_UNBUNDLING_FAILED",
-            Self::MediaLibraryNotFound => "LOCERR_MEDIA_LIBRARY_NOT_FOUND",
-            Self::FeatureDisabled => "LOCERR_FEATURE_DISABLED",
-            Self::LoadTooManyFields => "LOCERR_LOAD_TOO_MANY_FIELDS",
-            Self::LoadTooManyTables => "LOCERR_LOAD_TOO_MANY_TABLES",
-            Self::JsonRpcInvalidRequest => "LOCERR_JSON_RPC_INVALID_REQUEST",
-            Self::JsonRpcMethodNotFound => "LOCERR_JSON_RPC_METHOD_NOT_FOUND",
-            Self::JsonRpcInvalidParameters => "LOCERR_JSON_RPC_INVALID_PARAMETERS",
-            Self::JsonRpcInternalError => "LOCERR_JSON_RPC_INTERNAL_ERROR",
-            Self::JsonRpcResponseTooLarge => "LOCERR_JSON_RPC_RESPONSE_TOO_LARGE",
-            Self::JsonRpcParseError => "LOCERR_JSON_RPC_PARSE_ERROR",
-            Self::MqSocketConnectFailure => "LOCERR_MQ_SOCKET_CONNECT_FAILURE",
-            Self::MqSocketOpenFailure => "LOCERR_MQ_SOCKET_OPEN_FAILURE",
-            Self::MqProtocolNoRespone => "LOCERR_MQ_PROTOCOL_NO_RESPONE",
-            Self::MqProtocolLibraryException => "LOCERR_MQ_PROTOCOL_LIBRARY_EXCEPTION",
-            Self::MqProtocolConnectionClosed => "LOCERR_MQ_PROTOCOL_CONNECTION_CLOSED",
-            Self::MqProtocolChannelClosed => "LOCERR_MQ_PROTOCOL_CHANNEL_CLOSED",
-            Self::MqProtocolUnknownError => "LOCERR_MQ_PROTOCOL_UNKNOWN_ERROR",
-            Self::MqProtocolInvalidStatus => "LOCERR_MQ_PROTOCOL_INVALID_STATUS",
-            Self::ExtengineGrpcStatusOk => "LOCERR_EXTENGINE_GRPC_STATUS_OK",
-            Self::ExtengineGrpcStatusCancelled => {
-                "LOCERR_EXTENGINE_GRPC_STATUS_CANCELLED"
-            }
-            Self::ExtengineGrpcStatusUnknown => "LOCERR_EXTENGINE_GRPC_STATUS_UNKNOWN",
-            Self::ExtengineGrpcStatusInvalidArgument => {
-                "LOCERR_EXTENGINE_GRPC_STATUS_INVALID_ARGUMENT"
-            }
-            Self::ExtengineGrpcStatusDeadlineExceeded => {
-                "LOCERR_EXTENGINE_GRPC_STATUS_DEADLINE_EXCEEDED"
-            }
-            Self::ExtengineGrpcStatusNotFound => "LOCERR_EXTENGINE_GRPC_STATUS_NOT_FOUND",
-            Self::ExtengineGrpcStatusAlreadyExists => {
-                "LOCERR_EXTENGINE_GRPC_STATUS_ALREADY_EXISTS"
-            }
-            Self::ExtengineGrpcStatusPermissionDenied => {
-                "LOCERR_EXTENGINE_GRPC_STATUS_PERMISSION_DENIED"
-            }
-            Self::ExtengineGrpcStatusResourceExhausted => {
-                "LOCERR_EXTENGINE_GRPC_STATUS_RESOURCE_EXHAUSTED"
-            }
-            Self::ExtengineGrpcStatusFailedPrecondition => {
-                "LOCERR_EXTENGINE_GRPC_STATUS_FAILED_PRECONDITION"
-            }
-            Self::ExtengineGrpcStatusAborted => "LOCERR_EXTENGINE_GRPC_STATUS_ABORTED",
-            Self::ExtengineGrpcStatusOutOfRange => {
-                "LOCERR_EXTENGINE_GRPC_STATUS_OUT_OF_RANGE"
-            }
-            Self::ExtengineGrpcStatusUnimplemented => {
-                "LOCERR_EXTENGINE_GRPC_STATUS_UNIMPLEMENTED"
-            }
-            Self::ExtengineGrpcStatusInternal => "LOCERR_EXTENGINE_GRPC_STATUS_INTERNAL",
-            Self::ExtengineGrpcStatusUnavailable => {
-                "LOCERR_EXTENGINE_GRPC_STATUS_UNAVAILABLE"
-            }
-            Self::ExtengineGrpcStatusDataLoss => "LOCERR_EXTENGINE_GRPC_STATUS_DATA_LOSS",
-            Self::ExtengineGrpcStatusUnauthenticated => {
-                "LOCERR_EXTENGINE_GRPC_STATUS_UNAUTHENTICATED"
-            }
-            Self::LxwInvalidObj => "LOCERR_LXW_INVALID_OBJ",
-            Self::LxwInvalidFile => "LOCERR_LXW_INVALID_FILE",
-            Self::LxwInvalidSheet => "LOCERR_LXW_INVALID_SHEET",
-            Self::LxwInvalidExportRange => "LOCERR_LXW_INVALID_EXPORT_RANGE",
-            Self::LxwError => "LOCERR_LXW_ERROR",
-            Self::LxwErrorMemoryMallocFailed => "LOCERR_LXW_ERROR_MEMORY_MALLOC_FAILED",
-            Self::LxwErrorCreatingXlsxFile => "LOCERR_LXW_ERROR_CREATING_XLSX_FILE",
-            Self::LxwErrorCreatingTmpfile => "LOCERR_LXW_ERROR_CREATING_TMPFILE",
-            Self::LxwErrorZipFileOperation => "LOCERR_LXW_ERROR_ZIP_FILE_OPERATION",
-            Self::LxwErrorZipFileAdd => "LOCERR_LXW_ERROR_ZIP_FILE_ADD",
-            Self::LxwErrorZipClose => "LOCERR_LXW_ERROR_ZIP_CLOSE",
-            Self::LxwErrorNullParameterIgnored => {
-                "LOCERR_LXW_ERROR_NULL_PARAMETER_IGNORED"
-            }
-            Self::LxwErrorMaxStringLengthExceeded => {
-                "LOCERR_LXW_ERROR_MAX_STRING_LENGTH_EXCEEDED"
-            }
-            Self::LxwError255StringLengthExceeded => {
-                "LOCERR_LXW_ERROR_255_STRING_LENGTH_EXCEEDED"
-            }
-            Self::LxwErrorSharedStringIndexNotFound => {
-                "LOCERR_LXW_ERROR_SHARED_STRING_INDEX_NOT_FOUND"
-            }
-            Self::LxwErrorWorksheetIndexOutOfRange => {
-                "LOCERR_LXW_ERROR_WORKSHEET_INDEX_OUT_OF_RANGE"
-            }
-            Self::LxwErrorWorksheetMaxNumberUrlsExceeded => {
-                "LOCERR_LXW_ERROR_WORKSHEET_MAX_NUMBER_URLS_EXCEEDED"
-            }
-            Self::BdiStatusOk => "LOCERR_BDI_STATUS_OK",
-            Self::BdiGenericErrorNotTranslated => {
-                "LOCERR_BDI_GENERIC_ERROR_NOT_TRANSLATED"
-            }
-            Self::TrendlineInvalidDef => "LOCERR_TRENDLINE_INVALID_DEF",
-            Self::TrendlineInvalidMathError => "LOCERR_TRENDLINE_INVALID_MATH_ERROR",
-            Self::CurlUnsupportedProtocol => "LOCERR_CURL_UNSUPPORTED_PROTOCOL",
-            Self::CurlCouldntResolveProxy => "LOCERR_CURL_COULDNT_RESOLVE_PROXY",
-            Self::CurlCouldntConnect => "LOCERR_CURL_COULDNT_CONNECT",
-            Self::CurlRemoteAccessDenied => "LOCERR_CURL_REMOTE_ACCESS_DENIED",
-            Self::CurlFtpAcceptFailed => "LOCERR_CURL_FTP_ACCEPT_FAILED",
-            Self::CurlFtpAcceptTimeout => "LOCERR_CURL_FTP_ACCEPT_TIMEOUT",
-            Self::CurlFtpCantGetHost => "LOCERR_CURL_FTP_CANT_GET_HOST",
-            Self::CurlPartialFile => "LOCERR_CURL_PARTIAL_FILE",
-            Self::CurlQuoteError => "LOCERR_CURL_QUOTE_ERROR",
-            Self::CurlWriteError => "LOCERR_CURL_WRITE_ERROR",
-            Self::CurlUploadFailed => "LOCERR_CURL_UPLOAD_FAILED",
-            Self::CurlOutOfMemory => "LOCERR_CURL_OUT_OF_MEMORY",
-            Self::CurlOperationTimedout => "LOCERR_CURL_OPERATION_TIMEDOUT",
-            Self::CurlFtpCouldntUseRest => "LOCERR_CURL_FTP_COULDNT_USE_REST",
-            Self::CurlHttpPostError => "LOCERR_CURL_HTTP_POST_ERROR",
-            Self::CurlSslConnectError => "LOCERR_CURL_SSL_CONNECT_ERROR",
-            Self::CurlFileCouldntReadFile => "LOCERR_CURL_FILE_COULDNT_READ_FILE",
-            Self::CurlLdapCannotBind => "LOCERR_CURL_LDAP_CANNOT_BIND",
-            Self::CurlLdapSearchFailed => "LOCERR_CURL_LDAP_SEARCH_FAILED",
-            Self::CurlTooManyRedirects => "LOCERR_CURL_TOO_MANY_REDIRECTS",
-            Self::CurlPeerFailedVerification => "LOCERR_CURL_PEER_FAILED_VERIFICATION",
-            Self::CurlGotNothing => "LOCERR_CURL_GOT_NOTHING",
-            Self::CurlSslEngineNotfound => "LOCERR_CURL_SSL_ENGINE_NOTFOUND",
-            Self::CurlSslEngineSetfailed => "LOCERR_CURL_SSL_ENGINE_SETFAILED",
-            Self::CurlSslCertproblem => "LOCERR_CURL_SSL_CERTPROBLEM",
-            Self::CurlSslCipher => "LOCERR_CURL_SSL_CIPHER",
-            Self::CurlSslCacert => "LOCERR_CURL_SSL_CACERT",
-            Self::CurlBadContentEncoding => "LOCERR_CURL_BAD_CONTENT_ENCODING",
-            Self::CurlLdapInvalidUrl => "LOCERR_CURL_LDAP_INVALID_URL",
-            Self::CurlUseSslFailed => "LOCERR_CURL_USE_SSL_FAILED",
-            Self::CurlSslEngineInitfailed => "LOCERR_CURL_SSL_ENGINE_INITFAILED",
-            Self::CurlLoginDenied => "LOCERR_CURL_LOGIN_DENIED",
-            Self::CurlTftpNotfound => "LOCERR_CURL_TFTP_NOTFOUND",
-            Self::CurlTftpIllegal => "LOCERR_CURL_TFTP_ILLEGAL",
-            Self::CurlSsh => "LOCERR_CURL_SSH",
-            Self::SetexpressionTooLarge => "LOCERR_SETEXPRESSION_TOO_LARGE",
-            Self::ReloadMergeLoadError => "LOCERR_RELOAD_MERGE_LOAD_ERROR",
-            Self::WinFtpDropped => "LOCERR_WIN_FTP_DROPPED",
-            Self::WinFtpNoPassiveMode => "LOCERR_WIN_FTP_NO_PASSIVE_MODE",
-            Self::WinHttpDownlevelServer => "LOCERR_WIN_HTTP_DOWNLEVEL_SERVER",
-            Self::WinHttpInvalidServerResponse => {
-                "LOCERR_WIN_HTTP_INVALID_SERVER_RESPONSE"
-            }
-            Self::WinHttpRedirectNeedsConfirmation => {
-                "LOCERR_WIN_HTTP_REDIRECT_NEEDS_CONFIRMATION"
-            }
-            Self::WinInternetForceRetry => "LOCERR_WIN_INTERNET_FORCE_RETRY",
-            Self::WinInternetCannotConnect => "LOCERR_WIN_INTERNET_CANNOT_CONNECT",
-            Self::WinInternetConnectionAborted => {
-                "LOCERR_WIN_INTERNET_CONNECTION_ABORTED"
-            }
-            Self::WinInternetConnectionReset => "LOCERR_WIN_INTERNET_CONNECTION_RESET",
-            Self::WinInternetDisconnected => "LOCERR_WIN_INTERNET_DISCONNECTED",
-            Self::WinInternetIncorrectFormat => "LOCERR_WIN_INTERNET_INCORRECT_FORMAT",
-            Self::WinInternetInvalidCa => "LOCERR_WIN_INTERNET_INVALID_CA",
-            Self::WinInternetInvalidOperation => "LOCERR_WIN_INTERNET_INVALID_OPERATION",
-            Self::WinInternetInvalidUrl => "LOCERR_WIN_INTERNET_INVALID_URL",
-            Self::WinInternetItemNotFound => "LOCERR_WIN_INTERNET_ITEM_NOT_FOUND",
-            Self::WinInternetLoginFailure => "LOCERR_WIN_INTERNET_LOGIN_FAILURE",
-            Self::WinInternetNameNotResolved => "LOCERR_WIN_INTERNET_NAME_NOT_RESOLVED",
-            Self::WinInternetNeedUi => "LOCERR_WIN_INTERNET_NEED_UI",
-            Self::WinInternetSecCertCnInvalid => {
-                "LOCERR_WIN_INTERNET_SEC_CERT_CN_INVALID"
-            }
-            Self::WinInternetSecCertDateInvalid => {
-                "LOCERR_WIN_INTERNET_SEC_CERT_DATE_INVALID"
-            }
-            Self::WinInternetSecCertErrors => "LOCERR_WIN_INTERNET_SEC_CERT_ERRORS",
-            Self::WinInternetSecInvalidCert => "LOCERR_WIN_INTERNET_SEC_INVALID_CERT",
-            Self::WinInternetServerUnreachable => {
-                "LOCERR_WIN_INTERNET_SERVER_UNREACHABLE"
-            }
-            Self::BmResultTooLarge => "LOCERR_BM_RESULT_TOO_LARGE",
-            Self::Unknown(_) => "",
-        }
+        self.entry().map_or("", |e| e.2)
     }
     /// The spec's message for the code (the engine may send another text).
     pub fn spec_message(self) -> &'static str {
-        match self {
-            Self::InternalError => "Internal error",
-            Self::GenericUnknown => "Unknown error",
-            Self::GenericOk => "OK",
-            Self::GenericNotSet => "Resource not set",
-            Self::GenericNotFound => "Resource not found",
-            Self::GenericAlreadyExists => "Resource already exists",
-            Self::GenericInvalidPath => "Invalid path",
-            Self::GenericAccessDenied => "Access denied",
-            Self::GenericOutOfMemory => "Out of memory",
-            Self::GenericNotInitialized => "Not initialized",
-            Self::GenericInvalidParameters => "Invalid parameters",
-            Self::GenericEmptyParameters => "Empty parameters",
-            Self::GenericInternalError => "Internal error",
-            Self::GenericCorruptData => "Corrupt data",
-            Self::GenericMemoryInconsistency => "Memory inconsistency",
-            Self::GenericInvisibleOwnerAbort => "Invisible owner abort",
-            Self::GenericProhibitValidate => "Prohibit validate",
-            Self::GenericAborted => "Request aborted",
-            Self::GenericConnectionLost => "Unknown error",
-            Self::GenericUnsupportedInProductVersion => "Unsupported in product version",
-            Self::GenericRestConnectionFailure => "Unknown error",
-            Self::GenericMemoryLimitReached => "Memory limit reached",
-            Self::GenericNotImplemented => "Not implemented",
-            Self::GenericEngineTerminated => "Engine Terminated",
-            Self::Http400 => "Bad Request",
-            Self::Http401 => "Unauthorized",
-            Self::Http402 => "Payment Required",
-            Self::Http403 => "Forbidden",
-            Self::Http404 => "Not Found",
-            Self::Http405 => "Method Not Allowed",
-            Self::Http406 => "Not Acceptable",
-            Self::Http407 => "Proxy Authentication Required",
-            Self::Http408 => "Request Timeout",
-            Self::Http409 => "Conflict",
-            Self::Http410 => "Gone",
-            Self::Http411 => "Length Required",
-            Self::Http412 => "Precondition Failed",
-            Self::Http413 => "Request Entity Too Large",
-            Self::Http414 => "Request-URI Too Long",
-            Self::Http415 => "Unsupported Media Type",
-            Self::Http416 => "Requested Range Not Satisfiable",
-            Self::Http417 => "Expectation Failed",
-            Self::Http422 => "Unprocessable Entity",
-            Self::Http423 => "Unknown error",
-            Self::Http429 => "Too Many Requests",
-            Self::Http500 => "Internal Server Error",
-            Self::Http501 => "Not Implemented",
-            Self::Http502 => "Bad Gateway",
-            Self::Http503 => "Service Unavailable",
-            Self::Http504 => "Gateway Timeout",
-            Self::Http505 => "HTTP Version Not Supported",
-            Self::Http509 => "Bandwidth Limit Exceeded",
-            Self::HttpCouldNotResolveHost => "Host could not be resolved",
-            Self::AppAlreadyExists => "App already exists",
-            Self::AppInvalidName => "Invalid app name",
-            Self::AppAlreadyOpen => "App already open",
-            Self::AppNotFound => "App not found",
-            Self::AppImportFailed => "App import failed",
-            Self::AppSaveFailed => "App save failed",
-            Self::AppCreateFailed => "App creation failed",
-            Self::AppInvalid => "App invalid",
-            Self::AppConnectFailed => "Failed to connect to app",
-            Self::AppAlreadyOpenInDifferentMode => "App already open in different mode",
-            Self::AppMigrationCouldNotContactMigrationService => {
-                "App migration service could not be contacted"
-            }
-            Self::AppMigrationCouldNotStartMigration => {
-                "Could not start the app migration"
-            }
-            Self::AppMigrationFailure => "Migration service could not migrate app",
-            Self::AppScriptMissing => "Unknown error",
-            Self::AppExportFailed => "App export failed",
-            Self::AppSizeExceeded => "Static App size exceeded",
-            Self::AppDirectQueryWorkloadNotSupported => "Direct Query mode not supported",
-            Self::AppNotOpen => "Unknown error",
-            Self::AppEventSourceTimeout => "App event source timeout",
-            Self::ConnectionAlreadyExists => "Connection already exists",
-            Self::ConnectionNotFound => "Connection not found",
-            Self::ConnectionFailedToLoad => "Failed to load connection",
-            Self::ConnectionFailedToImport => "Failed to import connection",
-            Self::ConnectionNameIsInvalid => {
-                "Connection name is invalid. Should be 1-256 characters and not contain <>:\"/|?*"
-            }
-            Self::ConnectionMissingCredentials => "Connection is missing credentials",
-            Self::ConnectorNoFileStreamingSupport => {
-                "Connector does not support file streaming"
-            }
-            Self::ConnectorFilesizeExceededBufferSize => {
-                "Data file size exceeded file streaming buffer size"
-            }
-            Self::FileAccessDenied => "File access denied",
-            Self::FileNameInvalid => "Invalid file name",
-            Self::FileCorrupt => "File corrupted",
-            Self::FileNotFound => "File not found",
-            Self::FileFormatUnsupported => "Unsupported file format version",
-            Self::FileOpenedInUnsupportedMode => "File opened in unsupported mode",
-            Self::FileTableNotFound => "Table not found",
-            Self::UserAccessDenied => "User access denied",
-            Self::UserImpersonationFailed => "User impersonation failed",
-            Self::ServerOutOfSessionAndUserCals => "Server out of session and usage cals",
-            Self::ServerOutOfSessionCals => "File not found",
-            Self::ServerOutOfUsageCals => "File not found",
-            Self::ServerOutOfCals => "Server out of cals",
-            Self::ServerOutOfNamedCals => "Server out of named cals",
-            Self::ServerOffDuty => "Server off duty",
-            Self::ServerBusy => "Server busy",
-            Self::ServerLicenseExpired => "License has expired",
-            Self::ServerAjaxDisabled => "Ajax disabled",
-            Self::ServerNoToken => {
-                "No user license available for the user of this session"
-            }
-            Self::HcInvalidObject => "Invalid hypercube object",
-            Self::HcResultTooLarge => "Result too large",
-            Self::HcInvalidObjectState => "Invalid hypercube object state",
-            Self::HcModalObjectError => {
-                "Function not allowed on this object in app modal mode"
-            }
-            Self::CalcInvalidDef => "All expressions disabled",
-            Self::CalcNotInLib => "Dimension or measure not in library",
-            Self::CalcHeapError => "Out of object memory",
-            Self::CalcTooLarge => "Too many cells",
-            Self::CalcTimeout => "Calculation timed out",
-            Self::CalcEvalConditionFailed => "Calculation condition unfulfilled",
-            Self::CalcMixedLinkedAggregation => {
-                "Mixed DBMS and in-memory aggregation is not supported"
-            }
-            Self::CalcMissingLinked => {
-                "Direct query attempted against missing or non-direct table"
-            }
-            Self::CalcInvalidColSort => "Invalid properties sort order",
-            Self::CalcPagesTooLarge => "Calculation pages too large",
-            Self::CalcSemanticFieldNotAllowed => {
-                "Semantic fields not allowed in calculation"
-            }
-            Self::CalcValidationStateInvalid => "The object is not in a valid data state",
-            Self::CalcPivotDimensionsAlreadyExists => {
-                "The pivot dimensions already exist"
-            }
-            Self::CalcMissingLinkedField => "A direct table field is missing",
-            Self::CalcNotCalculated => "A calculation condition stopped the calculation",
-            Self::LayoutExtendsInvalidId => "Invalid extends id for properties",
-            Self::LayoutLinkedObjectNotFound => "Linked object not found on layout",
-            Self::LayoutLinkedObjectInvalid => "Invalid linked object",
-            Self::PersistenceWriteFailed => "Write Failed",
-            Self::PersistenceReadFailed => "Read Failed",
-            Self::PersistenceDeleteFailed => "Delete Failed",
-            Self::PersistenceNotFound => "Resource not found",
-            Self::PersistenceUnsupportedVersion => "Unsupported version",
-            Self::PersistenceMigrationFailedReadOnly => {
-                "Migration failed since the file was write protected"
-            }
-            Self::PersistenceMigrationCancelled => "Migration was aborted",
-            Self::PersistenceMigrationBackupFailed => {
-                "Backup of original file failed when migrating"
-            }
-            Self::PersistenceDiskFull => "The disk is out of space",
-            Self::PersistenceNotSupportedForSessionApp => "Unknown error",
-            Self::PersistenceMoveFailed => "Unknown error",
-            Self::PersistenceObjectLocked => "Object locked",
-            Self::PersistenceEncryptionKeyMigrationOngoing => {
-                "Encryption key migration ongoing"
-            }
-            Self::PersistenceSyncSetChunkInvalidParameters => {
-                "Invalid parameters to SetChunk"
-            }
-            Self::PersistenceSyncGetChunkInvalidParameters => {
-                "Invalid parameters to GetChunk"
-            }
-            Self::ScriptDatasourceAccessDenied => "Data source access denied",
-            Self::ReloadInProgress => "Reload in progress",
-            Self::ReloadTableXNotFound => "Table '{0}' not found",
-            Self::ReloadUnknownStatement => "Unknown statement: {0}",
-            Self::ReloadExpectedSomethingFoundUnknown => "Unexpected token: {0}",
-            Self::ReloadExpectedNothingFoundUnknown => {
-                "Unexpected token: '{0}', expected nothing"
-            }
-            Self::ReloadExpectedOneOf1TokensFoundUnknown => {
-                "Unexpected token: '{0}', expected: '{1}'"
-            }
-            Self::ReloadExpectedOneOf2TokensFoundUnknown => {
-                "Unexpected token: '{0}', expected one of: '{1}', '{2}'"
-            }
-            Self::ReloadExpectedOneOf3TokensFoundUnknown => {
-                "Unexpected token: '{0}', expected one of: '{1}', '{2}', '{3}'"
-            }
-            Self::ReloadExpectedOneOf4TokensFoundUnknown => {
-                "Unexpected token: '{0}', expected one of: '{1}', '{2}', '{3}', '{4}'"
-            }
-            Self::ReloadExpectedOneOf5TokensFoundUnknown => {
-                "Unexpected token: '{0}', expected one of: '{1}', '{2}', '{3}', '{4}', '{5}'"
-            }
-            Self::ReloadExpectedOneOf6TokensFoundUnknown => {
-                "Unexpected token: '{0}', expected one of: '{1}', '{2}', '{3}', '{4}', '{5}', '{6}'"
-            }
-            Self::ReloadExpectedOneOf7TokensFoundUnknown => {
-                "Unexpected token: '{0}', expected one of: '{1}', '{2}', '{3}', '{4}', '{5}', '{6}', '{7}'"
-            }
-            Self::ReloadExpectedOneOf8OrMoreTokensFoundUnknown => {
-                "Unexpected token: '{0}', expected one of: '{1}', '{2}', '{3}', '{4}', '{5}', '{6}', '{7}', ..."
-            }
-            Self::ReloadFieldXNotFound => "Field '{0}' not found",
-            Self::ReloadMappingTableXNotFound => "Mapping table '{0}' not found",
-            Self::ReloadLibConnectionXNotFound => "Connection '{0}' not found",
-            Self::ReloadNameAlreadyTaken => "The name '{0}' already exists.",
-            Self::ReloadWrongFileFormatDif => "Unsupported or bad format in DIF file",
-            Self::ReloadWrongFileFormatBiff => "Unsupported or bad format in BIFF file",
-            Self::ReloadWrongFileFormatEncrypted => {
-                "Cannot read file because it is encrypted"
-            }
-            Self::ReloadOpenFileError => "Cannot open file: '{0}'",
-            Self::ReloadAutoGenerateCount => "Invalid Autogenerate count: {0}",
-            Self::ReloadPeIllegalPrefixComb => "Illegal combination of prefixes",
-            Self::ReloadMatchingControlStatementError => {
-                "The control statement is not correctly matched with its corresponding start statement."
-            }
-            Self::ReloadMatchingLibpathXNotFound => "Connection not found: {0}",
-            Self::ReloadMatchingLibpathXInvalid => "Connection {0} is invalid",
-            Self::ReloadMatchingLibpathXOutside => {
-                "The path '{0}' is outside the folder defined by the connection"
-            }
-            Self::ReloadNoQualifiedPathForFile => "No qualified path for file: {0}",
-            Self::ReloadModeStatementOnlyForLibPaths => {
-                "This statement only works with lib:// paths in this script mode"
-            }
-            Self::ReloadInconsistentUseOfSemanticFields => {
-                "Inconsistent use of semantic fields"
-            }
-            Self::ReloadNoOpenDatabase => "There is no open data connection.",
-            Self::ReloadAggregationRequiredByGroupBy => {
-                "Aggregation expressions required by GROUP BY clause."
-            }
-            Self::ReloadConnectMustUseLibPrefixInThisMode => {
-                "CONNECTs other than LIB CONNECT are not available in this script mode."
-            }
-            Self::ReloadOdbcConnectFailed => "ODBC connection failed",
-            Self::ReloadOledbConnectFailed => "OLEDB connection failed",
-            Self::ReloadCustomConnectFailed => "Custom connection failed",
-            Self::ReloadOdbcReadFailed => "ODBC read failed",
-            Self::ReloadOledbReadFailed => "OLEDB read failed",
-            Self::ReloadCustomReadFailed => "Custom read failed",
-            Self::ReloadBinaryLoadProhibited => "Binary Load is not allowed on: {0}",
-            Self::ReloadConnectorStartFailed => "Failed to start connector: {0}",
-            Self::ReloadConnectorNotResponding => "Connector is not responding",
-            Self::ReloadConnectorReplyError => "Connector reply error: {0}",
-            Self::ReloadConnectorConnectError => "Connector connect error: {0}",
-            Self::ReloadConnectorNotFoundError => "Connector {0} not found",
-            Self::ReloadInputFieldWithDuplicateKeys => {
-                "Duplicate keys when loading Input Field {0}"
-            }
-            Self::ReloadConcatenateLoadNoPreviousTable => {
-                "No previous table for concatenate load."
-            }
-            Self::ReloadWrongFileFormatQvd => "Unsupported or bad format in QVD file",
-            Self::ReloadActionBlockedEntitlement => {
-                "Action is blocked due to that an entitlement quota limit has been reached."
-            }
-            Self::PersonalNewVersionAvailable => {
-                "New Qlik Sense Desktop version available"
-            }
-            Self::PersonalVersionExpired => "This engine has expired",
-            Self::PersonalSectionAccessDetected => {
-                "Section access detected when opening an app"
-            }
-            Self::PersonalAppDeletionFailed => "Unknown error",
-            Self::UserAuthenticationFailure => "User authentication failure",
-            Self::ExportOutOfMemory => "Out of memory",
-            Self::ExportNoData => "No data",
-            Self::SyncInvalidOffset => "Unknown error",
-            Self::SearchTimeout => "Search timeout",
-            Self::DirectDiscoveryLinkedExpressionFail => {
-                "Direct Discovery expression failed"
-            }
-            Self::DirectDiscoveryRowcountOverflow => {
-                "Direct Discovery row count overflow"
-            }
-            Self::DirectDiscoveryEmptyResult => "Unknown error",
-            Self::DirectDiscoveryDbConnectionFailed => "Database connection failed",
-            Self::DirectDiscoveryMeasureNotAllowed => "Unknown error",
-            Self::DirectDiscoveryDetailNotAllowed => "Unknown error",
-            Self::DirectDiscoveryNotSynthCircularAllowed => "Unknown error",
-            Self::DirectDiscoveryOnlyOneDdTableAllowed => "Unknown error",
-            Self::DirectDiscoveryDbAuthorizationFailed => "Unknown error",
-            Self::SmartLoadTableNotFound => "Table not found in current App",
-            Self::SmartLoadTableDuplicated => "Found duplicated table names",
-            Self::VariableNoName => "Variable must have a name",
-            Self::VariableDuplicateName => "Variable already exists",
-            Self::VariableInconsistency => "Variable inconsistency",
-            Self::VariableConstraintInconsistency => "Variable constraint inconsistency",
-            Self::VariableConstraintFailed => "Variable constraint failed",
-            Self::MediaLibraryListFailed => "Failed getting list of content libraries",
-            Self::MediaLibraryContentFailed => "Failed getting list of library content",
-            Self::MediaBundlingFailed => "Media bundling failed",
-            Self::MediaUnbundlingFailed => "Media unbundling failed",
-            Self::MediaLibraryNotFound => "Content library not found",
-            Self::FeatureDisabled => "Feature disabled",
-            Self::LoadTooManyFields => "Too many fields in file",
-            Self::LoadTooManyTables => "Too many tables in file",
-            Self::JsonRpcInvalidRequest => "Invalid JSON request",
-            Self::JsonRpcMethodNotFound => "Method does not exist",
-            Self::JsonRpcInvalidParameters => "Invalid method parameter(s)",
-            Self::JsonRpcInternalError => "Internal JSON-RPC error",
-            Self::JsonRpcResponseTooLarge => "Response too large",
-            Self::JsonRpcParseError => "JSON parse error",
-            Self::MqSocketConnectFailure => "Unknown error",
-            Self::MqSocketOpenFailure => "Unknown error",
-            Self::MqProtocolNoRespone => "Unknown error",
-            Self::MqProtocolLibraryException => "Unknown error",
-            Self::MqProtocolConnectionClosed => "Unknown error",
-            Self::MqProtocolChannelClosed => "Unknown error",
-            Self::MqProtocolUnknownError => "Unknown error",
-            Self::MqProtocolInvalidStatus => "Unknown error",
-            Self::ExtengineGrpcStatusOk => "OK",
-            Self::ExtengineGrpcStatusCancelled => "Operation cancelled.",
-            Self::ExtengineGrpcStatusUnknown => "Unknown error.",
-            Self::ExtengineGrpcStatusInvalidArgument => "Invalid argument.",
-            Self::ExtengineGrpcStatusDeadlineExceeded => "Deadline exceeded.",
-            Self::ExtengineGrpcStatusNotFound => "Resource not found.",
-            Self::ExtengineGrpcStatusAlreadyExists => "Resource already exists.",
-            Self::ExtengineGrpcStatusPermissionDenied => "Permission Denied.",
-            Self::ExtengineGrpcStatusResourceExhausted => "Resource exhausted.",
-            Self::ExtengineGrpcStatusFailedPrecondition => {
-                "Operation rejected, failed precondition."
-            }
-            Self::ExtengineGrpcStatusAborted => "Operation aborted.",
-            Self::ExtengineGrpcStatusOutOfRange => "Operation out of range.",
-            Self::ExtengineGrpcStatusUnimplemented => "Operation not implemented.",
-            Self::ExtengineGrpcStatusInternal => "Internal error.",
-            Self::ExtengineGrpcStatusUnavailable => "Service unavailable.",
-            Self::ExtengineGrpcStatusDataLoss => "Unrecoverable data loss or corruption.",
-            Self::ExtengineGrpcStatusUnauthenticated => "Invalid authentication.",
-            Self::LxwInvalidObj => "Invalid xlsx object.",
-            Self::LxwInvalidFile => "Invalid xlsx file.",
-            Self::LxwInvalidSheet => "Invalid xlsx sheet.",
-            Self::LxwInvalidExportRange => "Invalid xlsx export range.",
-            Self::LxwError => "General error with xlsx writing.",
-            Self::LxwErrorMemoryMallocFailed => {
-                "Can not allocate memory when writing xlsx file."
-            }
-            Self::LxwErrorCreatingXlsxFile => {
-                "Error creating output xlsx file. Usually a permissions error."
-            }
-            Self::LxwErrorCreatingTmpfile => {
-                "Error encountered when creating a tmpfile during file assembly."
-            }
-            Self::LxwErrorZipFileOperation => {
-                "Zlib error with a file operation while creating xlsx file."
-            }
-            Self::LxwErrorZipFileAdd => "Zlib error when adding sub file to xlsx file.",
-            Self::LxwErrorZipClose => "Zlib error when closing xlsx file.",
-            Self::LxwErrorNullParameterIgnored => "NULL function parameter ignored.",
-            Self::LxwErrorMaxStringLengthExceeded => {
-                "String exceeds Excel's limit of 32,767 characters."
-            }
-            Self::LxwError255StringLengthExceeded => {
-                "Parameter exceeds Excel's limit of 255 characters."
-            }
-            Self::LxwErrorSharedStringIndexNotFound => {
-                "Error finding internal string index."
-            }
-            Self::LxwErrorWorksheetIndexOutOfRange => {
-                "Worksheet row or column index out of range."
-            }
-            Self::LxwErrorWorksheetMaxNumberUrlsExceeded => {
-                "Maximum number of worksheet URLs (65530) exceeded."
-            }
-            Self::BdiStatusOk => "OK",
-            Self::BdiGenericErrorNotTranslated => "Direct Query Mode error",
-            Self::TrendlineInvalidDef => "Invalid trendline def",
-            Self::TrendlineInvalidMathError => "Math error",
-            Self::CurlUnsupportedProtocol => "Provided URL use an unsupported protocol",
-            Self::CurlCouldntResolveProxy => "Provided proxy can not be resolved",
-            Self::CurlCouldntConnect => "Failed to connect to host or proxy",
-            Self::CurlRemoteAccessDenied => "Access denied for resource in the URL",
-            Self::CurlFtpAcceptFailed => "FTP accept failed",
-            Self::CurlFtpAcceptTimeout => "FTP accept timeout",
-            Self::CurlFtpCantGetHost => "FTP can not get the host",
-            Self::CurlPartialFile => {
-                "File transfer did not match the expected transfer size"
-            }
-            Self::CurlQuoteError => "Custom QUOTE commands failed",
-            Self::CurlWriteError => "Write failed",
-            Self::CurlUploadFailed => "Upload failed",
-            Self::CurlOutOfMemory => "Memory allocation failed",
-            Self::CurlOperationTimedout => "Operation timeout",
-            Self::CurlFtpCouldntUseRest => "FTP REST command failed",
-            Self::CurlHttpPostError => "POST command failed",
-            Self::CurlSslConnectError => {
-                "SSL/TSL handshake failed. Certificates and/or passwords are invalid"
-            }
-            Self::CurlFileCouldntReadFile => "File read failed",
-            Self::CurlLdapCannotBind => "LDAP bind failed",
-            Self::CurlLdapSearchFailed => "LDAP search failed",
-            Self::CurlTooManyRedirects => "Failure due to too many redirects",
-            Self::CurlPeerFailedVerification => {
-                "SSL certificate or SSH md5 fingerprint failed to verify"
-            }
-            Self::CurlGotNothing => "Got nothing from remote server",
-            Self::CurlSslEngineNotfound => "Specified crypto engine not found",
-            Self::CurlSslEngineSetfailed => {
-                "Failed to set the selected SSL crypto engine"
-            }
-            Self::CurlSslCertproblem => "Problem with the local client certificate",
-            Self::CurlSslCipher => "Specified cipher can not be used",
-            Self::CurlSslCacert => "Peer certificate cannot be authenticated",
-            Self::CurlBadContentEncoding => "Bad content encoding",
-            Self::CurlLdapInvalidUrl => "Invalid LDAP URL",
-            Self::CurlUseSslFailed => "Requested FTP SSL level failed",
-            Self::CurlSslEngineInitfailed => "Initiating the SSL Engine failed",
-            Self::CurlLoginDenied => "Remote server login denied",
-            Self::CurlTftpNotfound => "File on FTP server not found",
-            Self::CurlTftpIllegal => "Illegal TFTP operation",
-            Self::CurlSsh => "Error occurred during SSH session",
-            Self::SetexpressionTooLarge => "Set analysis expression too large",
-            Self::ReloadMergeLoadError => "Merge Load error: {0}",
-            Self::WinFtpDropped => {
-                "The FTP operation was not completed because the session was aborted"
-            }
-            Self::WinFtpNoPassiveMode => "Passive mode is not available on the server",
-            Self::WinHttpDownlevelServer => "The server did not return any headers",
-            Self::WinHttpInvalidServerResponse => {
-                "The server response could not be parsed"
-            }
-            Self::WinHttpRedirectNeedsConfirmation => {
-                "The redirection requires user confirmation"
-            }
-            Self::WinInternetForceRetry => "The function needs to redo the request",
-            Self::WinInternetCannotConnect => {
-                "The attempt to connect to the server failed"
-            }
-            Self::WinInternetConnectionAborted => {
-                "The connection with the server has been terminated"
-            }
-            Self::WinInternetConnectionReset => {
-                "The connection with the server has been reset"
-            }
-            Self::WinInternetDisconnected => "The Internet connection has been lost",
-            Self::WinInternetIncorrectFormat => "The format of the request is invalid",
-            Self::WinInternetInvalidCa => {
-                "The function is unfamiliar with the Certificate Authority that generated the server's certificate"
-            }
-            Self::WinInternetInvalidOperation => "The requested operation is invalid",
-            Self::WinInternetInvalidUrl => "The URL is invalid",
-            Self::WinInternetItemNotFound => "The requested item could not be located",
-            Self::WinInternetLoginFailure => {
-                "The request to connect and log on to an FTP server failed"
-            }
-            Self::WinInternetNameNotResolved => "The server name could not be resolved",
-            Self::WinInternetNeedUi => {
-                "A user interface or other blocking operation has been requested"
-            }
-            Self::WinInternetSecCertCnInvalid => {
-                "SSL certificate common name(host name field) is incorrect. For example, if you entered www.server.com, and the common name on the certificate says www.different.com"
-            }
-            Self::WinInternetSecCertDateInvalid => {
-                "SSL certificate date that was received from the server is invalid. The certificate has expired"
-            }
-            Self::WinInternetSecCertErrors => "The SSL certificate contains errors",
-            Self::WinInternetSecInvalidCert => "The SSL certificate is invalid",
-            Self::WinInternetServerUnreachable => {
-                "The website or server indicated is unreachable"
-            }
-            Self::BmResultTooLarge => "Unknown error",
-            Self::Unknown(_) => "",
-        }
+        self.entry().map_or("", |e| e.3)
     }
 }
 impl ::std::convert::From<i32> for ErrorCode {

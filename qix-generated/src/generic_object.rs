@@ -2173,62 +2173,15 @@ pub struct GetHyperCubeContinuousDataOutput {
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
-#[doc(hidden)]
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct GetHyperCubeContinuousDataOutputRaw {
-    pub(crate) data_pages: ::std::vec::Vec<crate::types::NxDataPage>,
-    pub(crate) axis_data: ::std::option::Option<crate::types::NxAxisData>,
-    /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
-    pub(crate) extra: ::qix_runtime::Extra,
-}
-impl<'de> ::serde::Deserialize<'de> for GetHyperCubeContinuousDataOutputRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let mut out = GetHyperCubeContinuousDataOutputRaw::default();
-        <GetHyperCubeContinuousDataOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
-            d,
-            &mut out,
-        )?;
-        ::std::result::Result::Ok(out)
-    }
-}
-impl ::qix_runtime::__private::de::DecodeInPlace
-for GetHyperCubeContinuousDataOutputRaw {
-    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
-        d: D,
-        place: &mut Self,
-    ) -> ::std::result::Result<(), D::Error> {
-        struct V<'a>(&'a mut GetHyperCubeContinuousDataOutputRaw);
-        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                f.write_str("a GenericObject.GetHyperCubeContinuousData result object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> ::std::result::Result<(), A::Error> {
-                let out = self.0;
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "qDataPages" => {
-                            ::qix_runtime::__private::de::next_value_in_place(
-                                &mut map,
-                                &mut out.data_pages,
-                            )?;
-                            out.extra.mark_list(0u32);
-                        }
-                        "qAxisData" => out.axis_data = map.next_value()?,
-                        _ => out.extra.insert_next(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(())
-            }
-        }
-        d.deserialize_map(V(place))
+::qix_runtime::__struct! {
+    #[wire("GenericObject.GetHyperCubeContinuousData result")]
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub(crate) struct GetHyperCubeContinuousDataOutputRaw {
+        #[wire("qDataPages", 0)]
+        pub(crate) data_pages: ::std::vec::Vec<crate::types::NxDataPage>,
+        #[wire("qAxisData")]
+        pub(crate) axis_data: ::std::option::Option<crate::types::NxAxisData>,
     }
 }
 impl GetHyperCubeContinuousDataOutput {
@@ -2894,58 +2847,15 @@ pub struct ExportDataOutput {
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
-#[doc(hidden)]
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct ExportDataOutputRaw {
-    pub(crate) url: ::std::option::Option<::std::string::String>,
-    pub(crate) warnings: ::std::vec::Vec<i32>,
-    /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
-    pub(crate) extra: ::qix_runtime::Extra,
-}
-impl<'de> ::serde::Deserialize<'de> for ExportDataOutputRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let mut out = ExportDataOutputRaw::default();
-        <ExportDataOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
-            d,
-            &mut out,
-        )?;
-        ::std::result::Result::Ok(out)
-    }
-}
-impl ::qix_runtime::__private::de::DecodeInPlace for ExportDataOutputRaw {
-    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
-        d: D,
-        place: &mut Self,
-    ) -> ::std::result::Result<(), D::Error> {
-        struct V<'a>(&'a mut ExportDataOutputRaw);
-        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                f.write_str("a GenericObject.ExportData result object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> ::std::result::Result<(), A::Error> {
-                let out = self.0;
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "qUrl" => out.url = map.next_value()?,
-                        "qWarnings" => {
-                            out.warnings = map.next_value()?;
-                            out.extra.mark_list(0u32);
-                        }
-                        _ => out.extra.insert_next(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(())
-            }
-        }
-        d.deserialize_map(V(place))
+::qix_runtime::__struct! {
+    #[wire("GenericObject.ExportData result")]
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub(crate) struct ExportDataOutputRaw {
+        #[wire("qUrl")]
+        pub(crate) url: ::std::option::Option<::std::string::String>,
+        #[wire("qWarnings", 0)]
+        pub(crate) warnings: ::std::vec::Vec<i32>,
     }
 }
 impl ExportDataOutput {
@@ -4605,57 +4515,17 @@ pub struct CreateChildOutput {
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
-#[doc(hidden)]
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct CreateChildOutputRaw {
-    pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
-    pub(crate) object: ::std::option::Option<
-        ::qix_runtime::__private::decode::ObjectRef,
-    >,
-    /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
-    pub(crate) extra: ::qix_runtime::Extra,
-}
-impl<'de> ::serde::Deserialize<'de> for CreateChildOutputRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let mut out = CreateChildOutputRaw::default();
-        <CreateChildOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
-            d,
-            &mut out,
-        )?;
-        ::std::result::Result::Ok(out)
-    }
-}
-impl ::qix_runtime::__private::de::DecodeInPlace for CreateChildOutputRaw {
-    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
-        d: D,
-        place: &mut Self,
-    ) -> ::std::result::Result<(), D::Error> {
-        struct V<'a>(&'a mut CreateChildOutputRaw);
-        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                f.write_str("a GenericObject.CreateChild result object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> ::std::result::Result<(), A::Error> {
-                let out = self.0;
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "qInfo" => out.info = map.next_value()?,
-                        "qReturn" => out.object = map.next_value()?,
-                        _ => out.extra.insert_next(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(())
-            }
-        }
-        d.deserialize_map(V(place))
+::qix_runtime::__struct! {
+    #[wire("GenericObject.CreateChild result")]
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub(crate) struct CreateChildOutputRaw {
+        #[wire("qInfo")]
+        pub(crate) info: ::std::option::Option<crate::types::NxInfo>,
+        #[wire("qReturn")]
+        pub(crate) object: ::std::option::Option<
+            ::qix_runtime::__private::decode::ObjectRef,
+        >,
     }
 }
 impl CreateChildOutput {

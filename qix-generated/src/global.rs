@@ -1369,55 +1369,15 @@ pub struct GetInteractOutput {
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
-#[doc(hidden)]
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct GetInteractOutputRaw {
-    pub(crate) def: ::std::option::Option<crate::types::InteractDef>,
-    pub(crate) success: ::std::option::Option<bool>,
-    /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
-    pub(crate) extra: ::qix_runtime::Extra,
-}
-impl<'de> ::serde::Deserialize<'de> for GetInteractOutputRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let mut out = GetInteractOutputRaw::default();
-        <GetInteractOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
-            d,
-            &mut out,
-        )?;
-        ::std::result::Result::Ok(out)
-    }
-}
-impl ::qix_runtime::__private::de::DecodeInPlace for GetInteractOutputRaw {
-    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
-        d: D,
-        place: &mut Self,
-    ) -> ::std::result::Result<(), D::Error> {
-        struct V<'a>(&'a mut GetInteractOutputRaw);
-        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                f.write_str("a Global.GetInteract result object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> ::std::result::Result<(), A::Error> {
-                let out = self.0;
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "qDef" => out.def = map.next_value()?,
-                        "qReturn" => out.success = map.next_value()?,
-                        _ => out.extra.insert_next(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(())
-            }
-        }
-        d.deserialize_map(V(place))
+::qix_runtime::__struct! {
+    #[wire("Global.GetInteract result")]
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub(crate) struct GetInteractOutputRaw {
+        #[wire("qDef")]
+        pub(crate) def: ::std::option::Option<crate::types::InteractDef>,
+        #[wire("qReturn")]
+        pub(crate) success: ::std::option::Option<bool>,
     }
 }
 impl GetInteractOutput {
@@ -1656,55 +1616,15 @@ pub struct CreateDocExOutput {
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
-#[doc(hidden)]
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct CreateDocExOutputRaw {
-    pub(crate) doc_id: ::std::option::Option<::std::string::String>,
-    pub(crate) doc: ::std::option::Option<::qix_runtime::__private::decode::ObjectRef>,
-    /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
-    pub(crate) extra: ::qix_runtime::Extra,
-}
-impl<'de> ::serde::Deserialize<'de> for CreateDocExOutputRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let mut out = CreateDocExOutputRaw::default();
-        <CreateDocExOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
-            d,
-            &mut out,
-        )?;
-        ::std::result::Result::Ok(out)
-    }
-}
-impl ::qix_runtime::__private::de::DecodeInPlace for CreateDocExOutputRaw {
-    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
-        d: D,
-        place: &mut Self,
-    ) -> ::std::result::Result<(), D::Error> {
-        struct V<'a>(&'a mut CreateDocExOutputRaw);
-        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                f.write_str("a Global.CreateDocEx result object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> ::std::result::Result<(), A::Error> {
-                let out = self.0;
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "qDocId" => out.doc_id = map.next_value()?,
-                        "qReturn" => out.doc = map.next_value()?,
-                        _ => out.extra.insert_next(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(())
-            }
-        }
-        d.deserialize_map(V(place))
+::qix_runtime::__struct! {
+    #[wire("Global.CreateDocEx result")]
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub(crate) struct CreateDocExOutputRaw {
+        #[wire("qDocId")]
+        pub(crate) doc_id: ::std::option::Option<::std::string::String>,
+        #[wire("qReturn")]
+        pub(crate) doc: ::std::option::Option<::qix_runtime::__private::decode::ObjectRef>,
     }
 }
 impl CreateDocExOutput {
@@ -1906,55 +1826,15 @@ pub struct CreateAppOutput {
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
-#[doc(hidden)]
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct CreateAppOutputRaw {
-    pub(crate) success: ::std::option::Option<bool>,
-    pub(crate) app_id: ::std::option::Option<::std::string::String>,
-    /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
-    pub(crate) extra: ::qix_runtime::Extra,
-}
-impl<'de> ::serde::Deserialize<'de> for CreateAppOutputRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let mut out = CreateAppOutputRaw::default();
-        <CreateAppOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
-            d,
-            &mut out,
-        )?;
-        ::std::result::Result::Ok(out)
-    }
-}
-impl ::qix_runtime::__private::de::DecodeInPlace for CreateAppOutputRaw {
-    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
-        d: D,
-        place: &mut Self,
-    ) -> ::std::result::Result<(), D::Error> {
-        struct V<'a>(&'a mut CreateAppOutputRaw);
-        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                f.write_str("a Global.CreateApp result object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> ::std::result::Result<(), A::Error> {
-                let out = self.0;
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "qSuccess" => out.success = map.next_value()?,
-                        "qAppId" => out.app_id = map.next_value()?,
-                        _ => out.extra.insert_next(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(())
-            }
-        }
-        d.deserialize_map(V(place))
+::qix_runtime::__struct! {
+    #[wire("Global.CreateApp result")]
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub(crate) struct CreateAppOutputRaw {
+        #[wire("qSuccess")]
+        pub(crate) success: ::std::option::Option<bool>,
+        #[wire("qAppId")]
+        pub(crate) app_id: ::std::option::Option<::std::string::String>,
     }
 }
 impl CreateAppOutput {
@@ -2656,55 +2536,15 @@ pub struct CreateSessionAppOutput {
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
-#[doc(hidden)]
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct CreateSessionAppOutputRaw {
-    pub(crate) session_app_id: ::std::option::Option<::std::string::String>,
-    pub(crate) doc: ::std::option::Option<::qix_runtime::__private::decode::ObjectRef>,
-    /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
-    pub(crate) extra: ::qix_runtime::Extra,
-}
-impl<'de> ::serde::Deserialize<'de> for CreateSessionAppOutputRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let mut out = CreateSessionAppOutputRaw::default();
-        <CreateSessionAppOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
-            d,
-            &mut out,
-        )?;
-        ::std::result::Result::Ok(out)
-    }
-}
-impl ::qix_runtime::__private::de::DecodeInPlace for CreateSessionAppOutputRaw {
-    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
-        d: D,
-        place: &mut Self,
-    ) -> ::std::result::Result<(), D::Error> {
-        struct V<'a>(&'a mut CreateSessionAppOutputRaw);
-        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                f.write_str("a Global.CreateSessionApp result object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> ::std::result::Result<(), A::Error> {
-                let out = self.0;
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "qSessionAppId" => out.session_app_id = map.next_value()?,
-                        "qReturn" => out.doc = map.next_value()?,
-                        _ => out.extra.insert_next(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(())
-            }
-        }
-        d.deserialize_map(V(place))
+::qix_runtime::__struct! {
+    #[wire("Global.CreateSessionApp result")]
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub(crate) struct CreateSessionAppOutputRaw {
+        #[wire("qSessionAppId")]
+        pub(crate) session_app_id: ::std::option::Option<::std::string::String>,
+        #[wire("qReturn")]
+        pub(crate) doc: ::std::option::Option<::qix_runtime::__private::decode::ObjectRef>,
     }
 }
 impl CreateSessionAppOutput {
@@ -2785,55 +2625,15 @@ pub struct CreateSessionAppFromAppOutput {
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
-#[doc(hidden)]
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct CreateSessionAppFromAppOutputRaw {
-    pub(crate) session_app_id: ::std::option::Option<::std::string::String>,
-    pub(crate) doc: ::std::option::Option<::qix_runtime::__private::decode::ObjectRef>,
-    /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
-    pub(crate) extra: ::qix_runtime::Extra,
-}
-impl<'de> ::serde::Deserialize<'de> for CreateSessionAppFromAppOutputRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let mut out = CreateSessionAppFromAppOutputRaw::default();
-        <CreateSessionAppFromAppOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
-            d,
-            &mut out,
-        )?;
-        ::std::result::Result::Ok(out)
-    }
-}
-impl ::qix_runtime::__private::de::DecodeInPlace for CreateSessionAppFromAppOutputRaw {
-    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
-        d: D,
-        place: &mut Self,
-    ) -> ::std::result::Result<(), D::Error> {
-        struct V<'a>(&'a mut CreateSessionAppFromAppOutputRaw);
-        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                f.write_str("a Global.CreateSessionAppFromApp result object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> ::std::result::Result<(), A::Error> {
-                let out = self.0;
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "qSessionAppId" => out.session_app_id = map.next_value()?,
-                        "qReturn" => out.doc = map.next_value()?,
-                        _ => out.extra.insert_next(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(())
-            }
-        }
-        d.deserialize_map(V(place))
+::qix_runtime::__struct! {
+    #[wire("Global.CreateSessionAppFromApp result")]
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub(crate) struct CreateSessionAppFromAppOutputRaw {
+        #[wire("qSessionAppId")]
+        pub(crate) session_app_id: ::std::option::Option<::std::string::String>,
+        #[wire("qReturn")]
+        pub(crate) doc: ::std::option::Option<::qix_runtime::__private::decode::ObjectRef>,
     }
 }
 impl CreateSessionAppFromAppOutput {
@@ -3755,61 +3555,15 @@ pub struct GetBaseBnfOutput {
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
-#[doc(hidden)]
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct GetBaseBnfOutputRaw {
-    pub(crate) bnf_defs: ::std::vec::Vec<crate::types::BNFDef>,
-    pub(crate) bnf_hash: ::std::option::Option<::std::string::String>,
-    /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
-    pub(crate) extra: ::qix_runtime::Extra,
-}
-impl<'de> ::serde::Deserialize<'de> for GetBaseBnfOutputRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let mut out = GetBaseBnfOutputRaw::default();
-        <GetBaseBnfOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
-            d,
-            &mut out,
-        )?;
-        ::std::result::Result::Ok(out)
-    }
-}
-impl ::qix_runtime::__private::de::DecodeInPlace for GetBaseBnfOutputRaw {
-    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
-        d: D,
-        place: &mut Self,
-    ) -> ::std::result::Result<(), D::Error> {
-        struct V<'a>(&'a mut GetBaseBnfOutputRaw);
-        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                f.write_str("a Global.GetBaseBNF result object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> ::std::result::Result<(), A::Error> {
-                let out = self.0;
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "qBnfDefs" => {
-                            ::qix_runtime::__private::de::next_value_in_place(
-                                &mut map,
-                                &mut out.bnf_defs,
-                            )?;
-                            out.extra.mark_list(0u32);
-                        }
-                        "qBnfHash" => out.bnf_hash = map.next_value()?,
-                        _ => out.extra.insert_next(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(())
-            }
-        }
-        d.deserialize_map(V(place))
+::qix_runtime::__struct! {
+    #[wire("Global.GetBaseBNF result")]
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub(crate) struct GetBaseBnfOutputRaw {
+        #[wire("qBnfDefs", 0)]
+        pub(crate) bnf_defs: ::std::vec::Vec<crate::types::BNFDef>,
+        #[wire("qBnfHash")]
+        pub(crate) bnf_hash: ::std::option::Option<::std::string::String>,
     }
 }
 impl GetBaseBnfOutput {
@@ -3928,55 +3682,15 @@ pub struct GetBaseBnfStringOutput {
     /// Out-properties this version of the API does not know.
     pub extra: ::qix_runtime::Extra,
 }
-#[doc(hidden)]
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct GetBaseBnfStringOutputRaw {
-    pub(crate) bnf_str: ::std::option::Option<::std::string::String>,
-    pub(crate) bnf_hash: ::std::option::Option<::std::string::String>,
-    /// Properties this version of the API does not know (custom properties, fields of newer engines), kept and written back unchanged.
-    pub(crate) extra: ::qix_runtime::Extra,
-}
-impl<'de> ::serde::Deserialize<'de> for GetBaseBnfStringOutputRaw {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let mut out = GetBaseBnfStringOutputRaw::default();
-        <GetBaseBnfStringOutputRaw as ::qix_runtime::__private::de::DecodeInPlace>::decode_in_place(
-            d,
-            &mut out,
-        )?;
-        ::std::result::Result::Ok(out)
-    }
-}
-impl ::qix_runtime::__private::de::DecodeInPlace for GetBaseBnfStringOutputRaw {
-    fn decode_in_place<'de, D: ::serde::Deserializer<'de>>(
-        d: D,
-        place: &mut Self,
-    ) -> ::std::result::Result<(), D::Error> {
-        struct V<'a>(&'a mut GetBaseBnfStringOutputRaw);
-        impl<'de> ::serde::de::Visitor<'de> for V<'_> {
-            type Value = ();
-            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                f.write_str("a Global.GetBaseBNFString result object")
-            }
-            fn visit_map<A: ::serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> ::std::result::Result<(), A::Error> {
-                let out = self.0;
-                while let ::std::option::Option::Some(key) = map
-                    .next_key::<::qix_runtime::__private::de::Key<'de>>()?
-                {
-                    match key.as_str() {
-                        "qBnfStr" => out.bnf_str = map.next_value()?,
-                        "qBnfHash" => out.bnf_hash = map.next_value()?,
-                        _ => out.extra.insert_next(key, &mut map)?,
-                    }
-                }
-                ::std::result::Result::Ok(())
-            }
-        }
-        d.deserialize_map(V(place))
+::qix_runtime::__struct! {
+    #[wire("Global.GetBaseBNFString result")]
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub(crate) struct GetBaseBnfStringOutputRaw {
+        #[wire("qBnfStr")]
+        pub(crate) bnf_str: ::std::option::Option<::std::string::String>,
+        #[wire("qBnfHash")]
+        pub(crate) bnf_hash: ::std::option::Option<::std::string::String>,
     }
 }
 impl GetBaseBnfStringOutput {

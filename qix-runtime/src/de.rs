@@ -1,7 +1,14 @@
-//! Decoding helpers the generated code calls: borrowed keys, engine numbers (`"NaN"`), and
-//! enums from strings.
+//! Decoding helpers the generated code calls: borrowed keys, engine numbers (`"NaN"`),
+//! enums from strings, and the one struct visitor every generated struct shares
+//! ([`Fields`], [`decode_struct`]).
+//!
+//! The generated crate is most of what its users compile, so the logic lives here, once,
+//! and a generated struct only lists its fields (see the `__struct!` macro). Field values
+//! decode through [`DecodeField`], chosen by the field's type: engine numbers accept
+//! `"NaN"`/`"Infinity"`, lists decode in place, everything else through its own serde impl.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -190,16 +197,14 @@ pub fn enum_str<'de, D: Deserializer<'de>, T>(
 /// it on the stack and moving it in: a data page is a thousand `NxCell`s of a few hundred
 /// bytes each, and those moves were a fifth of its decode time.
 #[doc(hidden)]
-pub trait DecodeInPlace: Default {
-    /// Decodes into `place`, which is `Self::default()` (fields the input does not have keep
-    /// their value).
+pub trait DecodeInPlace: Sized {
+    /// Decodes into `place`, which is [`next_after`](Self::next_after)'s value (fields the
+    /// input does not have keep their value).
     fn decode_in_place<'de, D: Deserializer<'de>>(d: D, place: &mut Self) -> Result<(), D::Error>;
 
-    /// An empty value to decode the element after `prev` of a list into.
-    #[inline]
-    fn next_after(_prev: Option<&Self>) -> Self {
-        Self::default()
-    }
+    /// An empty value to decode the element after `prev` of a list into (for an enum, a
+    /// placeholder that decoding replaces).
+    fn next_after(prev: Option<&Self>) -> Self;
 }
 
 /// A seed that decodes into `self.0`.
@@ -237,11 +242,16 @@ impl<T: DecodeInPlace> DecodeInPlace for Vec<T> {
                 let v = self.0;
                 v.clear();
                 loop {
+                    let at = v.len();
+                    let noted = |e| {
+                        note_error_at(Segment::Index(at));
+                        e
+                    };
                     if v.len() < v.capacity() {
                         // Decode straight into the spare slot; drop it again at the end.
                         v.push(T::next_after(v.last()));
                         let slot = v.last_mut().expect("just pushed");
-                        if seq.next_element_seed(InPlace(slot))?.is_none() {
+                        if seq.next_element_seed(InPlace(slot)).map_err(noted)?.is_none() {
                             v.pop();
                             // A row shorter than the one before it: give the rest back.
                             if v.capacity() > 2 * v.len() + 8 {
@@ -252,7 +262,7 @@ impl<T: DecodeInPlace> DecodeInPlace for Vec<T> {
                     } else {
                         // Full: decode aside, then let the push grow the buffer.
                         let mut next = T::next_after(v.last());
-                        if seq.next_element_seed(InPlace(&mut next))?.is_none() {
+                        if seq.next_element_seed(InPlace(&mut next)).map_err(noted)?.is_none() {
                             return Ok(());
                         }
                         v.push(next);
@@ -270,6 +280,197 @@ impl<T: DecodeInPlace> DecodeInPlace for Vec<T> {
     }
 }
 
+/// A type stored in a generated struct as `Option<T>` or `Vec<T>` and decoded and encoded by
+/// its own serde impls: every field type but engine numbers (`f64`), which have their own
+/// [`DecodeField`]/[`crate::ser::EncodeField`] impls.
+#[doc(hidden)]
+pub trait Plain {}
+
+macro_rules! plain {
+    ($($t:ty),*) => {
+        $(
+            impl Plain for $t {}
+            impl DecodeInPlace for $t {
+                #[inline]
+                fn decode_in_place<'de, D: Deserializer<'de>>(d: D, place: &mut Self) -> Result<(), D::Error> {
+                    *place = <$t as de::Deserialize>::deserialize(d)?;
+                    Ok(())
+                }
+                #[inline]
+                fn next_after(_prev: Option<&Self>) -> Self {
+                    Self::default()
+                }
+            }
+        )*
+    };
+}
+
+plain!(
+    bool,
+    i8,
+    u8,
+    i32,
+    u32,
+    i64,
+    String,
+    serde_json::Value,
+    crate::Blob
+);
+
+impl<T: Plain> Plain for Box<T> {}
+impl<T: Plain> Plain for Vec<T> {}
+
+/// How a field of a generated struct decodes the value of its map entry.
+#[doc(hidden)]
+pub trait DecodeField {
+    fn decode_field<'de, A: MapAccess<'de>>(&mut self, map: &mut A) -> Result<(), A::Error>;
+}
+
+impl<T: Plain + de::DeserializeOwned> DecodeField for Option<T> {
+    #[inline]
+    fn decode_field<'de, A: MapAccess<'de>>(&mut self, map: &mut A) -> Result<(), A::Error> {
+        *self = map.next_value()?;
+        Ok(())
+    }
+}
+
+impl DecodeField for Option<f64> {
+    #[inline]
+    fn decode_field<'de, A: MapAccess<'de>>(&mut self, map: &mut A) -> Result<(), A::Error> {
+        *self = map.next_value::<OptNum>()?.0;
+        Ok(())
+    }
+}
+
+impl<T: DecodeInPlace> DecodeField for Vec<T> {
+    #[inline]
+    fn decode_field<'de, A: MapAccess<'de>>(&mut self, map: &mut A) -> Result<(), A::Error> {
+        map.next_value_seed(InPlace(self))
+    }
+}
+
+impl DecodeField for Vec<f64> {
+    #[inline]
+    fn decode_field<'de, A: MapAccess<'de>>(&mut self, map: &mut A) -> Result<(), A::Error> {
+        *self = map.next_value::<Nums>()?.0;
+        Ok(())
+    }
+}
+
+/// Decodes the value of the current entry into `place`; on failure, notes `wire` in the
+/// error path (see [`take_error_path`]).
+#[doc(hidden)]
+#[inline]
+pub fn field<'de, A: MapAccess<'de>, F: DecodeField>(
+    place: &mut F,
+    map: &mut A,
+    wire: &'static str,
+) -> Result<(), A::Error> {
+    match place.decode_field(map) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            note_error_at(Segment::Key(wire));
+            Err(e)
+        }
+    }
+}
+
+/// A generated struct: its name for messages and the decoding of one map entry (the
+/// generated part is a `match` on the wire names).
+#[doc(hidden)]
+pub trait Fields: Default {
+    /// The spec's name of the type.
+    const NAME: &'static str;
+
+    /// Decodes the entry `key` (its value is next in `map`) into its field, or into
+    /// `extra` when the key is not one of the known ones.
+    fn decode_entry<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: Key<'de>,
+        map: &mut A,
+    ) -> Result<(), A::Error>;
+}
+
+/// Decodes a JSON object into a generated struct in place: fields the input does not have
+/// keep their value.
+#[doc(hidden)]
+#[inline]
+pub fn decode_struct<'de, D: Deserializer<'de>, T: Fields>(
+    d: D,
+    place: &mut T,
+) -> Result<(), D::Error> {
+    struct V<'a, T>(&'a mut T);
+    impl<'de, T: Fields> Visitor<'de> for V<'_, T> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            expecting_object(f, T::NAME)
+        }
+        #[inline]
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<Key<'de>>()? {
+                self.0.decode_entry(key, &mut map)?;
+            }
+            Ok(())
+        }
+    }
+    d.deserialize_map(V(place))
+}
+
+/// Not generic: one copy for every struct's visitor.
+#[inline(never)]
+fn expecting_object(f: &mut fmt::Formatter, name: &str) -> fmt::Result {
+    write!(f, "a {name} object")
+}
+
+/// A step of the path to the value a decode failed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Segment {
+    Key(&'static str),
+    Index(usize),
+}
+
+thread_local! {
+    /// The path of the last decode failure on this thread, innermost step first: each
+    /// generated field and list notes its step as the error passes through it. Only the
+    /// failure path writes it, so a decode that succeeds pays nothing; decoding is
+    /// synchronous, so the steps of one failure are never mixed with another's.
+    static ERROR_PATH: RefCell<Vec<Segment>> = const { RefCell::new(Vec::new()) };
+}
+
+#[cold]
+#[inline(never)]
+fn note_error_at(step: Segment) {
+    ERROR_PATH.with(|p| p.borrow_mut().push(step));
+}
+
+/// Forgets the path of an earlier failure: call before a decode whose path is wanted.
+pub(crate) fn clear_error_path() {
+    ERROR_PATH.with(|p| p.borrow_mut().clear());
+}
+
+/// The path of the last failure since [`clear_error_path`], as `qLayout.qHyperCube.qDataPages[0].qMatrix[2][1].qNum`
+/// (empty when it failed at the top), and forgets it.
+pub(crate) fn take_error_path() -> String {
+    let steps = ERROR_PATH.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    let mut out = String::new();
+    for step in steps.iter().rev() {
+        match step {
+            Segment::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Segment::Index(i) => {
+                out.push('[');
+                out.push_str(&i.to_string());
+                out.push(']');
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,6 +485,9 @@ mod tests {
         ) -> Result<(), D::Error> {
             place.0 = Some(<i64 as de::Deserialize>::deserialize(d)?);
             Ok(())
+        }
+        fn next_after(_prev: Option<&Self>) -> Self {
+            Self::default()
         }
     }
 

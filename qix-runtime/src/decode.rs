@@ -36,61 +36,36 @@ fn cut(raw: &str) -> String {
     raw[..cut].to_string()
 }
 
-/// A decode failure with the path of the failing field. The path is found by decoding
-/// again, on the failure path only, so the fast path pays nothing for it.
-fn decode_error<T: DeserializeOwned>(raw: &str, method: &str, err: serde_json::Error) -> Error {
-    let mut de = serde_json::Deserializer::from_str(raw);
-    let (path, message) = match serde_path_to_error::deserialize::<_, T>(&mut de) {
-        Err(e) => (e.path().to_string(), e.into_inner().to_string()),
-        Ok(_) => (String::new(), err.to_string()),
-    };
+/// A decode failure with the path of the failing field, as the generated types noted it
+/// while the error passed through them (see [`crate::de::take_error_path`]): the fast path
+/// pays nothing for it, and no second decode is needed to find it.
+fn decode_error(raw: &str, method: &str, path: String, err: &dyn std::fmt::Display) -> Error {
     Error::Decode(Box::new(DecodeError {
         method: method.to_string(),
         path,
         // serde quotes the values it could not decode: not the secret ones.
-        message: crate::redact::scrub(&message, &crate::redact::secret_strings(raw)),
+        message: crate::redact::scrub(&err.to_string(), &crate::redact::secret_strings(raw)),
         raw: cut(raw),
     }))
 }
 
-/// Like [`decode_error`] for one out-property: the path starts with its name.
-fn out_error<T: DeserializeOwned>(
-    raw: &str,
-    name: &str,
-    method: &str,
-    err: serde_json::Error,
-) -> Error {
-    let value = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(raw)
-        .ok()
-        .and_then(|mut m| m.remove(name));
-    let (path, message) = match value.map(serde_path_to_error::deserialize::<_, T>) {
-        Some(Err(e)) => under(name, e),
-        _ => (name.to_string(), err.to_string()),
-    };
-    Error::Decode(Box::new(DecodeError {
-        method: method.to_string(),
-        path,
-        // serde quotes the values it could not decode: not the secret ones.
-        message: crate::redact::scrub(&message, &crate::redact::secret_strings(raw)),
-        raw: cut(raw),
-    }))
-}
-
-/// The path of a failure inside out-param `name` (`qLayout.qHyperCube.qSize`), and its
-/// message.
-fn under<E: std::fmt::Display>(name: &str, e: serde_path_to_error::Error<E>) -> (String, String) {
-    let inner = e.path().to_string();
-    let path = if inner == "." {
+/// The path of a failure inside out-param `name` (`qLayout.qHyperCube.qSize`).
+fn under(name: &str) -> String {
+    let inner = crate::de::take_error_path();
+    if inner.is_empty() {
         name.to_string()
+    } else if inner.starts_with('[') {
+        format!("{name}{inner}")
     } else {
         format!("{name}.{inner}")
-    };
-    (path, e.into_inner().to_string())
+    }
 }
 
 /// Decodes the whole result as `T`.
 pub fn all<T: DeserializeOwned>(raw: &str, method: &str) -> Result<T> {
-    serde_json::from_str(raw).map_err(|e| decode_error::<T>(raw, method, e))
+    crate::de::clear_error_path();
+    serde_json::from_str(raw)
+        .map_err(|e| decode_error(raw, method, crate::de::take_error_path(), &e))
 }
 
 /// The value of one out-property; `T::default()` when the engine leaves it out (it omits
@@ -100,6 +75,7 @@ pub fn out<T: DeserializeOwned + Default>(
     name: &'static str,
     method: &str,
 ) -> Result<T> {
+    crate::de::clear_error_path();
     let mut de = serde_json::Deserializer::from_str(raw);
     let found = OutSeed::<T> {
         name,
@@ -109,7 +85,7 @@ pub fn out<T: DeserializeOwned + Default>(
     .and_then(|v| de.end().map(|()| v));
     match found {
         Ok(v) => Ok(v.unwrap_or_default()),
-        Err(e) => Err(out_error::<T>(raw, name, method, e)),
+        Err(e) => Err(decode_error(raw, method, under(name), &e)),
     }
 }
 
@@ -127,17 +103,11 @@ pub fn delta_out<T: DeserializeOwned + Default>(
     let Some(value) = patched.filter(|v| !v.is_null()) else {
         return Ok(T::default());
     };
+    crate::de::clear_error_path();
     T::deserialize(value).map_err(|e| {
-        let (path, message) = match serde_path_to_error::deserialize::<_, T>(value) {
-            Err(e) => under(name, e),
-            Ok(_) => (name.to_string(), e.to_string()),
-        };
-        Error::Decode(Box::new(DecodeError {
-            method: method.to_string(),
-            path,
-            message,
-            raw: cut(&value.to_string()),
-        }))
+        let path = under(name);
+        let raw = value.to_string();
+        decode_error(&raw, method, path, &e)
     })
 }
 
@@ -205,3 +175,5 @@ pub fn into_object(
         }),
     }
 }
+
+impl crate::de::Plain for ObjectRef {}

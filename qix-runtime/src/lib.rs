@@ -34,6 +34,7 @@ mod envelope;
 mod error;
 mod extra;
 mod intercept;
+mod macros;
 pub mod layout;
 mod notification;
 mod object;
@@ -79,6 +80,8 @@ pub use version::{compare_versions, supports};
 /// the root, hidden: Rust re-exports only public modules.)
 #[doc(hidden)]
 pub mod __private {
+    pub use serde;
+
     pub use crate::call::Decoder;
     pub use crate::call::{DecodeContext, MethodInfo};
     pub use crate::params::Params;

@@ -1,6 +1,6 @@
 //! Encoding helpers the generated code calls.
 
-use serde::ser::{Serialize, SerializeSeq, Serializer};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 /// Writes an engine number: finite values as JSON numbers, the others as the strings the
 /// engine uses (`"NaN"`, `"Infinity"`, `"-Infinity"`); JSON has no spelling for them.
@@ -43,5 +43,78 @@ impl Serialize for Nums<'_> {
             seq.serialize_element(&Num(*v))?;
         }
         seq.end()
+    }
+}
+
+/// How a field of a generated struct writes its map entry: absent values (`None`, an
+/// empty list the input did not have) write nothing; engine numbers write as [`Num`].
+#[doc(hidden)]
+pub trait EncodeField {
+    /// `present`: a list that was on the wire though empty is written back (as `[]`).
+    fn encode_field<M: SerializeMap>(
+        &self,
+        m: &mut M,
+        key: &'static str,
+        present: bool,
+    ) -> Result<(), M::Error>;
+}
+
+impl<T: crate::de::Plain + Serialize> EncodeField for Option<T> {
+    #[inline]
+    fn encode_field<M: SerializeMap>(
+        &self,
+        m: &mut M,
+        key: &'static str,
+        _present: bool,
+    ) -> Result<(), M::Error> {
+        match self {
+            Some(v) => m.serialize_entry(key, v),
+            None => Ok(()),
+        }
+    }
+}
+
+impl EncodeField for Option<f64> {
+    #[inline]
+    fn encode_field<M: SerializeMap>(
+        &self,
+        m: &mut M,
+        key: &'static str,
+        _present: bool,
+    ) -> Result<(), M::Error> {
+        match *self {
+            Some(v) => m.serialize_entry(key, &Num(v)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<T: crate::de::Plain + Serialize> EncodeField for Vec<T> {
+    #[inline]
+    fn encode_field<M: SerializeMap>(
+        &self,
+        m: &mut M,
+        key: &'static str,
+        present: bool,
+    ) -> Result<(), M::Error> {
+        if self.is_empty() && !present {
+            return Ok(());
+        }
+        m.serialize_entry(key, self)
+    }
+}
+
+impl EncodeField for Vec<f64> {
+    #[inline]
+    fn encode_field<M: SerializeMap>(
+        &self,
+        m: &mut M,
+        key: &'static str,
+        present: bool,
+    ) -> Result<(), M::Error> {
+        if self.is_empty() && !present {
+            return Ok(());
+        }
+        m.serialize_entry(key, &Nums(self))
     }
 }
