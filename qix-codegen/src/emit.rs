@@ -543,7 +543,10 @@ impl<'a> Cx<'a> {
         // One table, sorted by code so that `from_code` is a binary search.
         let mut sorted: Vec<&ErrorCodeDef> = self.api.errors.iter().collect();
         sorted.sort_by_key(|e| e.code as i32);
-        if let Some(w) = sorted.windows(2).find(|w| w[0].code as i32 == w[1].code as i32) {
+        if let Some(w) = sorted
+            .windows(2)
+            .find(|w| w[0].code as i32 == w[1].code as i32)
+        {
             return Err(format!(
                 "error codes {} and {} have the same number {}",
                 w[0].name, w[1].name, w[0].code
@@ -648,8 +651,8 @@ impl<'a> Cx<'a> {
                 let name = &m.name;
                 let params = m.params.iter().map(|p| &p.name);
                 let since = match &m.facts.since {
-                    Some(s) => quote!(::std::option::Option::Some(#s)),
-                    None => quote!(::std::option::Option::None),
+                    Some(s) => quote!(Some(#s)),
+                    None => quote!(None),
                 };
                 quote! {
                     MethodInfo { class: #class, name: #name, params: &[#(#params),*], since: #since },
@@ -931,9 +934,14 @@ impl<'a> Cx<'a> {
         } else {
             quote!(mut p)
         };
-        let since_const = match &m.facts.since {
-            Some(s) => quote!(::std::option::Option::Some(#s)),
-            None => quote!(::std::option::Option::None),
+        let since_arg = match &m.facts.since {
+            Some(s) => quote!(, #s),
+            None => quote!(),
+        };
+        let builder_impl = if builders.is_empty() {
+            quote!()
+        } else {
+            quote!(impl #req { #(#builders)* })
         };
         let req_doc = format!(
             " A call of [`{}::{}`] (`{full}`), not yet sent: set optional params with its methods, then `.await` it.",
@@ -968,30 +976,9 @@ impl<'a> Cx<'a> {
                 call_options: ::qix_runtime::CallOptions,
             }
 
-            impl #req {
-                /// The engine method this request calls.
-                pub const METHOD: &'static str = #wire_method;
-                /// The oldest engine version known to have this method (when the crate was
-                /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-                /// engine at `Global::engine_version` has it.
-                pub const SINCE: ::std::option::Option<&'static str> = #since_const;
+            ::qix_runtime::__request!(#req, #wire_method #since_arg);
 
-                #(#builders)*
-
-                /// Fails the call with a timeout error if no answer arrives in time (the
-                /// engine is asked to cancel it).
-                pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-                    self.call_options.timeout = ::std::option::Option::Some(timeout);
-                    self
-                }
-
-                /// How often to send the call again when the engine aborts it (error 15);
-                /// default: the session's retry policy.
-                pub fn retries(mut self, retries: u32) -> Self {
-                    self.call_options.retries = ::std::option::Option::Some(retries);
-                    self
-                }
-            }
+            #builder_impl
 
             impl ::std::future::IntoFuture for #req {
                 type Output = ::qix_runtime::Result<#output_ty>;
@@ -1218,31 +1205,43 @@ fn wrap_macro_items(text: &str) -> String {
     out
 }
 
-/// prettyplease writes each `Row(…)` of a table over six lines; a table reads better, and
-/// is a quarter the length, with one row per line.
+/// prettyplease writes each row of a table (`Row(…)` in `errors.rs`, `MethodInfo { … }` in
+/// `catalog.rs`) over several lines; a table reads better, and is a fraction of the length,
+/// with one row per line.
 fn join_table_rows(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut row: Option<String> = None;
+    let mut row: Option<(String, &str)> = None;
     for line in text.lines() {
         match &mut row {
-            None if line == "    Row(" => row = Some("    Row(".to_string()),
-            None => {
-                out.push_str(line);
-                out.push('\n');
-            }
-            Some(r) if line == "    )," => {
+            None => match line {
+                "    Row(" => row = Some((line.to_string(), "    ),")),
+                "    MethodInfo {" => row = Some((line.to_string(), "    },")),
+                _ => {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            },
+            Some((r, end)) if line == *end => {
                 if r.ends_with(',') {
                     r.pop();
                 }
-                r.push_str("),\n");
+                if end.contains('}') {
+                    r.push(' ');
+                }
+                r.push_str(end.trim());
+                r.push('\n');
                 out.push_str(r);
                 row = None;
             }
-            Some(r) => {
-                if !r.ends_with('(') {
+            Some((r, _)) => {
+                let part = line.trim();
+                // Inner lists were broken over lines too: no space inside their brackets.
+                if part.starts_with(']') && r.ends_with(',') {
+                    r.pop();
+                } else if !r.ends_with('(') && !r.ends_with('[') {
                     r.push(' ');
                 }
-                r.push_str(line.trim());
+                r.push_str(part);
             }
         }
     }
@@ -1269,5 +1268,28 @@ fn ident(name: &str) -> Ident {
     match name.strip_prefix("r#") {
         Some(raw) => Ident::new_raw(raw, Span::call_site()),
         None => Ident::new(name, Span::call_site()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marked_items_become_macro_invocations() {
+        let text = "use x;\n#[__qix_struct]\n#[wire(\"A\")]\npub struct A {\n    #[wire(\"qB\")]\n\n    pub b: Option<i32>,\n}\n#[__qix_enum]\npub enum E {\n    X,\n}\nfn f() {}\n";
+        assert_eq!(
+            wrap_macro_items(text),
+            "use x;\n::qix_runtime::__struct! {\n    #[wire(\"A\")]\n    pub struct A {\n        #[wire(\"qB\")]\n\n        pub b: Option<i32>,\n    }\n}\n::qix_runtime::__enum! {\n    pub enum E {\n        X,\n    }\n}\nfn f() {}\n"
+        );
+    }
+
+    #[test]
+    fn table_rows_are_one_line_each() {
+        let text = "static T: &[Row] = &[\n    Row(\n        A,\n        -1,\n        \"n\",\n    ),\n    MethodInfo {\n        class: \"Doc\",\n        params: &[\n            \"a\",\n            \"b\",\n        ],\n        since: None,\n    },\n];\n";
+        assert_eq!(
+            join_table_rows(text),
+            "static T: &[Row] = &[\n    Row(A, -1, \"n\"),\n    MethodInfo { class: \"Doc\", params: &[\"a\", \"b\"], since: None },\n];\n"
+        );
     }
 }

@@ -3189,13 +3189,8 @@ pub struct GetField {
     state_name: ::std::option::Option<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(GetField, "GetField");
 impl GetField {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetField";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Name of the alternate state.
     /// Default state is current selections.
     ///
@@ -3205,18 +3200,6 @@ impl GetField {
         value: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         self.state_name = ::std::option::Option::Some(value.into());
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3254,26 +3237,7 @@ pub struct GetFieldDescription {
     field_name: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetFieldDescription {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetFieldDescription";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetFieldDescription, "GetFieldDescription");
 impl ::std::future::IntoFuture for GetFieldDescription {
     type Output = ::qix_runtime::Result<crate::types::FieldDescription>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::FieldDescription>;
@@ -3299,26 +3263,7 @@ pub struct GetVariable {
     name: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetVariable {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetVariable";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetVariable, "GetVariable");
 impl ::std::future::IntoFuture for GetVariable {
     type Output = ::qix_runtime::Result<crate::Variable>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::Variable>;
@@ -3349,26 +3294,7 @@ pub struct GetLooselyCoupledVector {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetLooselyCoupledVector {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetLooselyCoupledVector";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetLooselyCoupledVector, "GetLooselyCoupledVector");
 impl ::std::future::IntoFuture for GetLooselyCoupledVector {
     type Output = ::qix_runtime::Result<::std::vec::Vec<u8>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<u8>>;
@@ -3393,26 +3319,7 @@ pub struct SetLooselyCoupledVector {
     v: ::std::vec::Vec<u8>,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SetLooselyCoupledVector {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SetLooselyCoupledVector";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SetLooselyCoupledVector, "SetLooselyCoupledVector");
 impl ::std::future::IntoFuture for SetLooselyCoupledVector {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -3439,26 +3346,7 @@ pub struct Evaluate {
     expression: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl Evaluate {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "Evaluate";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(Evaluate, "Evaluate");
 impl ::std::future::IntoFuture for Evaluate {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
@@ -3484,26 +3372,7 @@ pub struct EvaluateEx {
     expression: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl EvaluateEx {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "EvaluateEx";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(EvaluateEx, "EvaluateEx");
 impl ::std::future::IntoFuture for EvaluateEx {
     type Output = ::qix_runtime::Result<crate::types::FieldValue>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::FieldValue>;
@@ -3530,13 +3399,8 @@ pub struct ClearAll {
     state_name: ::std::option::Option<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(ClearAll, "ClearAll");
 impl ClearAll {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ClearAll";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// When true, clears the selection for locked fields.
     ///
     /// Wire name: `qLockedAlso`. Not sent unless set.
@@ -3552,18 +3416,6 @@ impl ClearAll {
         value: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         self.state_name = ::std::option::Option::Some(value.into());
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3595,13 +3447,8 @@ pub struct LockAll {
     state_name: ::std::option::Option<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(LockAll, "LockAll");
 impl LockAll {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "LockAll";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Alternate state name. When set, applies to alternate state instead of current.
     ///
     /// Wire name: `qStateName`. Not sent unless set.
@@ -3610,18 +3457,6 @@ impl LockAll {
         value: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         self.state_name = ::std::option::Option::Some(value.into());
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3650,13 +3485,8 @@ pub struct UnlockAll {
     state_name: ::std::option::Option<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(UnlockAll, "UnlockAll");
 impl UnlockAll {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "UnlockAll";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Alternate state name. When set, applies to alternate state instead of current.
     ///
     /// Wire name: `qStateName`. Not sent unless set.
@@ -3665,18 +3495,6 @@ impl UnlockAll {
         value: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         self.state_name = ::std::option::Option::Some(value.into());
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3704,26 +3522,7 @@ pub struct Back {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl Back {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "Back";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(Back, "Back");
 impl ::std::future::IntoFuture for Back {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -3745,26 +3544,7 @@ pub struct Forward {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl Forward {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "Forward";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(Forward, "Forward");
 impl ::std::future::IntoFuture for Forward {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -3787,26 +3567,7 @@ pub struct CreateVariable {
     name: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl CreateVariable {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CreateVariable";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(CreateVariable, "CreateVariable");
 impl ::std::future::IntoFuture for CreateVariable {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -3832,26 +3593,7 @@ pub struct RemoveVariable {
     name: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl RemoveVariable {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "RemoveVariable";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(RemoveVariable, "RemoveVariable");
 impl ::std::future::IntoFuture for RemoveVariable {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -3876,26 +3618,7 @@ pub struct GetLocaleInfo {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetLocaleInfo {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetLocaleInfo";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetLocaleInfo, "GetLocaleInfo");
 impl ::std::future::IntoFuture for GetLocaleInfo {
     type Output = ::qix_runtime::Result<crate::types::LocaleInfo>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::LocaleInfo>;
@@ -3925,30 +3648,13 @@ pub struct GetTablesAndKeys {
     include_profiling: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(GetTablesAndKeys, "GetTablesAndKeys");
 impl GetTablesAndKeys {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetTablesAndKeys";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// If set to true, profiling information is included.
     ///
     /// Wire name: `qIncludeProfiling`. Not sent unless set.
     pub fn include_profiling(mut self, value: bool) -> Self {
         self.include_profiling = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4020,26 +3726,7 @@ pub struct GetViewDlgSaveInfo {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetViewDlgSaveInfo {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetViewDlgSaveInfo";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetViewDlgSaveInfo, "GetViewDlgSaveInfo");
 impl ::std::future::IntoFuture for GetViewDlgSaveInfo {
     type Output = ::qix_runtime::Result<crate::types::TableViewDlgSaveInfo>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::TableViewDlgSaveInfo>;
@@ -4064,26 +3751,7 @@ pub struct SetViewDlgSaveInfo {
     info: crate::types::TableViewDlgSaveInfo,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SetViewDlgSaveInfo {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SetViewDlgSaveInfo";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SetViewDlgSaveInfo, "SetViewDlgSaveInfo");
 impl ::std::future::IntoFuture for SetViewDlgSaveInfo {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -4107,13 +3775,8 @@ pub struct GetEmptyScript {
     localized_main_section: ::std::option::Option<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(GetEmptyScript, "GetEmptyScript");
 impl GetEmptyScript {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetEmptyScript";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Name of the script section.
     /// The default value is _Main_ .
     ///
@@ -4123,18 +3786,6 @@ impl GetEmptyScript {
         value: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         self.localized_main_section = ::std::option::Option::Some(value.into());
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4167,13 +3818,8 @@ pub struct DoReload {
     debug: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(DoReload, "DoReload");
 impl DoReload {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "DoReload";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Error handling mode
     /// One of:
     /// * 0: for default mode.
@@ -4199,18 +3845,6 @@ impl DoReload {
     /// Wire name: `qDebug`. Not sent unless set.
     pub fn debug(mut self, value: bool) -> Self {
         self.debug = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4246,26 +3880,7 @@ pub struct GetScriptBreakpoints {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetScriptBreakpoints {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetScriptBreakpoints";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetScriptBreakpoints, "GetScriptBreakpoints");
 impl ::std::future::IntoFuture for GetScriptBreakpoints {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::EditorBreakpoint>>;
     type IntoFuture = ::qix_runtime::CallFuture<
@@ -4293,26 +3908,7 @@ pub struct SetScriptBreakpoints {
     breakpoints: ::std::vec::Vec<crate::types::EditorBreakpoint>,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SetScriptBreakpoints {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SetScriptBreakpoints";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SetScriptBreakpoints, "SetScriptBreakpoints");
 impl ::std::future::IntoFuture for SetScriptBreakpoints {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -4335,26 +3931,7 @@ pub struct GetScript {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetScript {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetScript";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetScript, "GetScript");
 impl ::std::future::IntoFuture for GetScript {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
@@ -4378,26 +3955,7 @@ pub struct GetTextMacros {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetTextMacros {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetTextMacros";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetTextMacros, "GetTextMacros");
 impl ::std::future::IntoFuture for GetTextMacros {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::TextMacro>>;
     type IntoFuture = ::qix_runtime::CallFuture<
@@ -4424,26 +3982,7 @@ pub struct SetFetchLimit {
     limit: i64,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SetFetchLimit {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SetFetchLimit";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SetFetchLimit, "SetFetchLimit");
 impl ::std::future::IntoFuture for SetFetchLimit {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -4467,13 +4006,8 @@ pub struct DoSave {
     file_name: ::std::option::Option<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(DoSave, "DoSave");
 impl DoSave {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "DoSave";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Name of the file to save.
     ///
     /// Wire name: `qFileName`. Not sent unless set.
@@ -4482,18 +4016,6 @@ impl DoSave {
         value: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         self.file_name = ::std::option::Option::Some(value.into());
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4525,26 +4047,7 @@ pub struct GetTableData {
     table_name: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetTableData {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetTableData";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetTableData, "GetTableData");
 impl ::std::future::IntoFuture for GetTableData {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::TableRow>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<crate::types::TableRow>>;
@@ -4572,26 +4075,7 @@ pub struct GetAppLayout {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetAppLayout {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetAppLayout";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetAppLayout, "GetAppLayout");
 impl ::std::future::IntoFuture for GetAppLayout {
     type Output = ::qix_runtime::Result<crate::types::NxAppLayout>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxAppLayout>;
@@ -4616,26 +4100,7 @@ pub struct SetAppProperties {
     prop: crate::types::NxAppProperties,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SetAppProperties {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SetAppProperties";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SetAppProperties, "SetAppProperties");
 impl ::std::future::IntoFuture for SetAppProperties {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -4658,26 +4123,7 @@ pub struct GetAppProperties {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetAppProperties {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetAppProperties";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetAppProperties, "GetAppProperties");
 impl ::std::future::IntoFuture for GetAppProperties {
     type Output = ::qix_runtime::Result<crate::types::NxAppProperties>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxAppProperties>;
@@ -4701,26 +4147,7 @@ pub struct GetLineage {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetLineage {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetLineage";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetLineage, "GetLineage");
 impl ::std::future::IntoFuture for GetLineage {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::LineageInfo>>;
     type IntoFuture = ::qix_runtime::CallFuture<
@@ -4747,26 +4174,7 @@ pub struct CreateSessionObject {
     prop: crate::types::GenericObjectProperties,
     call_options: ::qix_runtime::CallOptions,
 }
-impl CreateSessionObject {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CreateSessionObject";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(CreateSessionObject, "CreateSessionObject");
 impl ::std::future::IntoFuture for CreateSessionObject {
     type Output = ::qix_runtime::Result<crate::GenericObject>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericObject>;
@@ -4798,26 +4206,7 @@ pub struct DestroySessionObject {
     id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl DestroySessionObject {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "DestroySessionObject";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(DestroySessionObject, "DestroySessionObject");
 impl ::std::future::IntoFuture for DestroySessionObject {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -4843,26 +4232,7 @@ pub struct CreateObject {
     prop: crate::types::GenericObjectProperties,
     call_options: ::qix_runtime::CallOptions,
 }
-impl CreateObject {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CreateObject";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(CreateObject, "CreateObject");
 impl ::std::future::IntoFuture for CreateObject {
     type Output = ::qix_runtime::Result<CreateObjectOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateObjectOutput>;
@@ -4934,28 +4304,7 @@ pub struct GetOrCreateObject {
     prop: crate::types::GenericObjectProperties,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetOrCreateObject {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetOrCreateObject";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "12.2528.0",
-    );
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetOrCreateObject, "GetOrCreateObject", "12.2528.0");
 impl ::std::future::IntoFuture for GetOrCreateObject {
     type Output = ::qix_runtime::Result<GetOrCreateObjectOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<GetOrCreateObjectOutput>;
@@ -5027,26 +4376,7 @@ pub struct DestroyObject {
     id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl DestroyObject {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "DestroyObject";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(DestroyObject, "DestroyObject");
 impl ::std::future::IntoFuture for DestroyObject {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -5072,26 +4402,7 @@ pub struct GetObject {
     id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetObject {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetObject";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetObject, "GetObject");
 impl ::std::future::IntoFuture for GetObject {
     type Output = ::qix_runtime::Result<crate::GenericObject>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericObject>;
@@ -5123,26 +4434,7 @@ pub struct GetObjects {
     options: crate::types::NxGetObjectOptions,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetObjects {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetObjects";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetObjects, "GetObjects");
 impl ::std::future::IntoFuture for GetObjects {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::NxContainerEntry>>;
     type IntoFuture = ::qix_runtime::CallFuture<
@@ -5170,26 +4462,7 @@ pub struct GetBookmarks {
     options: crate::types::NxGetBookmarkOptions,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetBookmarks {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetBookmarks";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetBookmarks, "GetBookmarks");
 impl ::std::future::IntoFuture for GetBookmarks {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::NxContainerEntry>>;
     type IntoFuture = ::qix_runtime::CallFuture<
@@ -5217,26 +4490,7 @@ pub struct CloneObject {
     id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl CloneObject {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CloneObject";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(CloneObject, "CloneObject");
 impl ::std::future::IntoFuture for CloneObject {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
@@ -5262,26 +4516,7 @@ pub struct CreateDraft {
     id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl CreateDraft {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CreateDraft";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(CreateDraft, "CreateDraft");
 impl ::std::future::IntoFuture for CreateDraft {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
@@ -5307,26 +4542,7 @@ pub struct CommitDraft {
     id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl CommitDraft {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CommitDraft";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(CommitDraft, "CommitDraft");
 impl ::std::future::IntoFuture for CommitDraft {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -5351,26 +4567,7 @@ pub struct DestroyDraft {
     source_id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl DestroyDraft {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "DestroyDraft";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(DestroyDraft, "DestroyDraft");
 impl ::std::future::IntoFuture for DestroyDraft {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -5396,26 +4593,7 @@ pub struct Undo {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl Undo {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "Undo";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(Undo, "Undo");
 impl ::std::future::IntoFuture for Undo {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -5439,26 +4617,7 @@ pub struct Redo {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl Redo {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "Redo";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(Redo, "Redo");
 impl ::std::future::IntoFuture for Redo {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -5482,26 +4641,7 @@ pub struct ClearUndoBuffer {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl ClearUndoBuffer {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ClearUndoBuffer";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(ClearUndoBuffer, "ClearUndoBuffer");
 impl ::std::future::IntoFuture for ClearUndoBuffer {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -5524,26 +4664,7 @@ pub struct CreateDimension {
     prop: crate::types::GenericDimensionProperties,
     call_options: ::qix_runtime::CallOptions,
 }
-impl CreateDimension {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CreateDimension";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(CreateDimension, "CreateDimension");
 impl ::std::future::IntoFuture for CreateDimension {
     type Output = ::qix_runtime::Result<CreateDimensionOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateDimensionOutput>;
@@ -5615,26 +4736,7 @@ pub struct DestroyDimension {
     id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl DestroyDimension {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "DestroyDimension";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(DestroyDimension, "DestroyDimension");
 impl ::std::future::IntoFuture for DestroyDimension {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -5660,26 +4762,7 @@ pub struct GetDimension {
     id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetDimension {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetDimension";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetDimension, "GetDimension");
 impl ::std::future::IntoFuture for GetDimension {
     type Output = ::qix_runtime::Result<crate::GenericDimension>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericDimension>;
@@ -5711,26 +4794,7 @@ pub struct CloneDimension {
     id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl CloneDimension {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CloneDimension";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(CloneDimension, "CloneDimension");
 impl ::std::future::IntoFuture for CloneDimension {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
@@ -5756,26 +4820,7 @@ pub struct CreateMeasure {
     prop: crate::types::GenericMeasureProperties,
     call_options: ::qix_runtime::CallOptions,
 }
-impl CreateMeasure {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CreateMeasure";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(CreateMeasure, "CreateMeasure");
 impl ::std::future::IntoFuture for CreateMeasure {
     type Output = ::qix_runtime::Result<CreateMeasureOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateMeasureOutput>;
@@ -5847,26 +4892,7 @@ pub struct DestroyMeasure {
     id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl DestroyMeasure {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "DestroyMeasure";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(DestroyMeasure, "DestroyMeasure");
 impl ::std::future::IntoFuture for DestroyMeasure {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -5892,26 +4918,7 @@ pub struct GetMeasure {
     id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetMeasure {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetMeasure";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetMeasure, "GetMeasure");
 impl ::std::future::IntoFuture for GetMeasure {
     type Output = ::qix_runtime::Result<crate::GenericMeasure>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericMeasure>;
@@ -5943,26 +4950,7 @@ pub struct CloneMeasure {
     id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl CloneMeasure {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CloneMeasure";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(CloneMeasure, "CloneMeasure");
 impl ::std::future::IntoFuture for CloneMeasure {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
@@ -5988,26 +4976,7 @@ pub struct CreateSessionVariable {
     prop: crate::types::GenericVariableProperties,
     call_options: ::qix_runtime::CallOptions,
 }
-impl CreateSessionVariable {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CreateSessionVariable";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(CreateSessionVariable, "CreateSessionVariable");
 impl ::std::future::IntoFuture for CreateSessionVariable {
     type Output = ::qix_runtime::Result<crate::GenericVariable>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericVariable>;
@@ -6039,26 +5008,7 @@ pub struct DestroySessionVariable {
     id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl DestroySessionVariable {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "DestroySessionVariable";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(DestroySessionVariable, "DestroySessionVariable");
 impl ::std::future::IntoFuture for DestroySessionVariable {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -6084,26 +5034,7 @@ pub struct CreateVariableEx {
     prop: crate::types::GenericVariableProperties,
     call_options: ::qix_runtime::CallOptions,
 }
-impl CreateVariableEx {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CreateVariableEx";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(CreateVariableEx, "CreateVariableEx");
 impl ::std::future::IntoFuture for CreateVariableEx {
     type Output = ::qix_runtime::Result<CreateVariableExOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateVariableExOutput>;
@@ -6175,26 +5106,7 @@ pub struct DestroyVariableById {
     id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl DestroyVariableById {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "DestroyVariableById";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(DestroyVariableById, "DestroyVariableById");
 impl ::std::future::IntoFuture for DestroyVariableById {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -6220,26 +5132,7 @@ pub struct DestroyVariableByName {
     name: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl DestroyVariableByName {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "DestroyVariableByName";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(DestroyVariableByName, "DestroyVariableByName");
 impl ::std::future::IntoFuture for DestroyVariableByName {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -6265,26 +5158,7 @@ pub struct GetVariableById {
     id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetVariableById {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetVariableById";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetVariableById, "GetVariableById");
 impl ::std::future::IntoFuture for GetVariableById {
     type Output = ::qix_runtime::Result<crate::GenericVariable>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericVariable>;
@@ -6316,26 +5190,7 @@ pub struct GetVariableByName {
     name: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetVariableByName {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetVariableByName";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetVariableByName, "GetVariableByName");
 impl ::std::future::IntoFuture for GetVariableByName {
     type Output = ::qix_runtime::Result<crate::GenericVariable>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericVariable>;
@@ -6368,30 +5223,13 @@ pub struct CheckExpression {
     labels: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(CheckExpression, "CheckExpression");
 impl CheckExpression {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CheckExpression";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// List of labels.
     ///
     /// Wire name: `qLabels`. Not sent unless set.
     pub fn labels(mut self, value: ::std::vec::Vec<::std::string::String>) -> Self {
         self.labels = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -6465,26 +5303,7 @@ pub struct CheckNumberOrExpression {
     expr: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl CheckNumberOrExpression {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CheckNumberOrExpression";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(CheckNumberOrExpression, "CheckNumberOrExpression");
 impl ::std::future::IntoFuture for CheckNumberOrExpression {
     type Output = ::qix_runtime::Result<CheckNumberOrExpressionOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CheckNumberOrExpressionOutput>;
@@ -6547,26 +5366,7 @@ pub struct AddAlternateState {
     state_name: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl AddAlternateState {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "AddAlternateState";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(AddAlternateState, "AddAlternateState");
 impl ::std::future::IntoFuture for AddAlternateState {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -6590,26 +5390,7 @@ pub struct RemoveAlternateState {
     state_name: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl RemoveAlternateState {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "RemoveAlternateState";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(RemoveAlternateState, "RemoveAlternateState");
 impl ::std::future::IntoFuture for RemoveAlternateState {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -6634,13 +5415,8 @@ pub struct AddSessionAlternateState {
     source_state_name: ::std::option::Option<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(AddSessionAlternateState, "AddSessionAlternateState");
 impl AddSessionAlternateState {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "AddSessionAlternateState";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Name of existing state to copy the initial selections from
     ///
     /// Wire name: `qSourceStateName`. Not sent unless set.
@@ -6649,18 +5425,6 @@ impl AddSessionAlternateState {
         value: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         self.source_state_name = ::std::option::Option::Some(value.into());
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -6690,26 +5454,7 @@ pub struct RemoveSessionAlternateState {
     state_name: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl RemoveSessionAlternateState {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "RemoveSessionAlternateState";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(RemoveSessionAlternateState, "RemoveSessionAlternateState");
 impl ::std::future::IntoFuture for RemoveSessionAlternateState {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -6735,26 +5480,7 @@ pub struct CreateBookmark {
     prop: crate::types::GenericBookmarkProperties,
     call_options: ::qix_runtime::CallOptions,
 }
-impl CreateBookmark {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CreateBookmark";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(CreateBookmark, "CreateBookmark");
 impl ::std::future::IntoFuture for CreateBookmark {
     type Output = ::qix_runtime::Result<CreateBookmarkOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateBookmarkOutput>;
@@ -6826,26 +5552,7 @@ pub struct DestroyBookmark {
     id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl DestroyBookmark {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "DestroyBookmark";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(DestroyBookmark, "DestroyBookmark");
 impl ::std::future::IntoFuture for DestroyBookmark {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -6871,26 +5578,7 @@ pub struct GetBookmark {
     id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetBookmark {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetBookmark";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetBookmark, "GetBookmark");
 impl ::std::future::IntoFuture for GetBookmark {
     type Output = ::qix_runtime::Result<crate::GenericBookmark>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericBookmark>;
@@ -6922,26 +5610,7 @@ pub struct ApplyBookmark {
     id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl ApplyBookmark {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ApplyBookmark";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(ApplyBookmark, "ApplyBookmark");
 impl ::std::future::IntoFuture for ApplyBookmark {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -6967,28 +5636,7 @@ pub struct ApplyAndVerifyBookmark {
     id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl ApplyAndVerifyBookmark {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ApplyAndVerifyBookmark";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "12.1416.0",
-    );
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(ApplyAndVerifyBookmark, "ApplyAndVerifyBookmark", "12.1416.0");
 impl ::std::future::IntoFuture for ApplyAndVerifyBookmark {
     type Output = ::qix_runtime::Result<crate::types::BookmarkApplyAndVerifyResult>;
     type IntoFuture = ::qix_runtime::CallFuture<
@@ -7017,26 +5665,7 @@ pub struct CloneBookmark {
     id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl CloneBookmark {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CloneBookmark";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(CloneBookmark, "CloneBookmark");
 impl ::std::future::IntoFuture for CloneBookmark {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
@@ -7063,26 +5692,7 @@ pub struct AddFieldFromExpression {
     expr: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl AddFieldFromExpression {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "AddFieldFromExpression";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(AddFieldFromExpression, "AddFieldFromExpression");
 impl ::std::future::IntoFuture for AddFieldFromExpression {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -7109,26 +5719,7 @@ pub struct GetFieldOnTheFlyByName {
     readable_name: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetFieldOnTheFlyByName {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetFieldOnTheFlyByName";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetFieldOnTheFlyByName, "GetFieldOnTheFlyByName");
 impl ::std::future::IntoFuture for GetFieldOnTheFlyByName {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
@@ -7153,26 +5744,7 @@ pub struct GetAllInfos {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetAllInfos {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetAllInfos";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetAllInfos, "GetAllInfos");
 impl ::std::future::IntoFuture for GetAllInfos {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::NxInfo>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<crate::types::NxInfo>>;
@@ -7196,26 +5768,7 @@ pub struct Resume {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl Resume {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "Resume";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(Resume, "Resume");
 impl ::std::future::IntoFuture for Resume {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -7238,26 +5791,7 @@ pub struct AbortModal {
     accept: bool,
     call_options: ::qix_runtime::CallOptions,
 }
-impl AbortModal {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "AbortModal";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(AbortModal, "AbortModal");
 impl ::std::future::IntoFuture for AbortModal {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -7282,13 +5816,8 @@ pub struct Publish {
     name: ::std::option::Option<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(Publish, "Publish");
 impl Publish {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "Publish";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Name of the published app.
     /// If this parameter is not set, the engine automatically gives a new name to the published app.
     ///
@@ -7298,18 +5827,6 @@ impl Publish {
         value: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         self.name = ::std::option::Option::Some(value.into());
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -7340,13 +5857,8 @@ pub struct GetMatchingFields {
     matching_field_mode: ::std::option::Option<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(GetMatchingFields, "GetMatchingFields");
 impl GetMatchingFields {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetMatchingFields";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Matching field mode.
     /// The default value is MATCHINGFIELDMODE_MATCH_ALL.
     ///
@@ -7360,18 +5872,6 @@ impl GetMatchingFields {
         value: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         self.matching_field_mode = ::std::option::Option::Some(value.into());
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -7408,26 +5908,7 @@ pub struct FindMatchingFields {
     tags: ::std::vec::Vec<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
-impl FindMatchingFields {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "FindMatchingFields";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(FindMatchingFields, "FindMatchingFields");
 impl ::std::future::IntoFuture for FindMatchingFields {
     type Output = ::qix_runtime::Result<
         ::std::vec::Vec<crate::types::NxMatchingFieldInfo>,
@@ -7459,26 +5940,7 @@ pub struct Scramble {
     field_name: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl Scramble {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "Scramble";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(Scramble, "Scramble");
 impl ::std::future::IntoFuture for Scramble {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -7501,26 +5963,7 @@ pub struct SaveObjects {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SaveObjects {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SaveObjects";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SaveObjects, "SaveObjects");
 impl ::std::future::IntoFuture for SaveObjects {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -7544,26 +5987,7 @@ pub struct GetAssociationScores {
     table2: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetAssociationScores {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetAssociationScores";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetAssociationScores, "GetAssociationScores");
 impl ::std::future::IntoFuture for GetAssociationScores {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::AssociationScore>>;
     type IntoFuture = ::qix_runtime::CallFuture<
@@ -7591,26 +6015,7 @@ pub struct GetMediaList {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetMediaList {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetMediaList";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetMediaList, "GetMediaList");
 impl ::std::future::IntoFuture for GetMediaList {
     type Output = ::qix_runtime::Result<GetMediaListOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<GetMediaListOutput>;
@@ -7671,26 +6076,7 @@ pub struct GetContentLibraries {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetContentLibraries {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetContentLibraries";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetContentLibraries, "GetContentLibraries");
 impl ::std::future::IntoFuture for GetContentLibraries {
     type Output = ::qix_runtime::Result<crate::types::ContentLibraryList>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::ContentLibraryList>;
@@ -7715,26 +6101,7 @@ pub struct GetLibraryContent {
     name: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetLibraryContent {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetLibraryContent";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetLibraryContent, "GetLibraryContent");
 impl ::std::future::IntoFuture for GetLibraryContent {
     type Output = ::qix_runtime::Result<crate::types::StaticContentList>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::StaticContentList>;
@@ -7760,30 +6127,13 @@ pub struct DoReloadEx {
     params: ::std::option::Option<crate::types::DoReloadExParams>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(DoReloadEx, "DoReloadEx");
 impl DoReloadEx {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "DoReloadEx";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     ///
     ///
     /// Wire name: `qParams`. Not sent unless set.
     pub fn params(mut self, value: crate::types::DoReloadExParams) -> Self {
         self.params = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -7813,26 +6163,7 @@ pub struct BackCount {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl BackCount {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "BackCount";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(BackCount, "BackCount");
 impl ::std::future::IntoFuture for BackCount {
     type Output = ::qix_runtime::Result<i64>;
     type IntoFuture = ::qix_runtime::CallFuture<i64>;
@@ -7856,26 +6187,7 @@ pub struct ForwardCount {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl ForwardCount {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ForwardCount";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(ForwardCount, "ForwardCount");
 impl ::std::future::IntoFuture for ForwardCount {
     type Output = ::qix_runtime::Result<i64>;
     type IntoFuture = ::qix_runtime::CallFuture<i64>;
@@ -7900,30 +6212,13 @@ pub struct ExportReducedData {
     options: ::std::option::Option<crate::types::NxDownloadOptions>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(ExportReducedData, "ExportReducedData");
 impl ExportReducedData {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ExportReducedData";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// BookmarkId used to reduced the app on and an expire time.
     ///
     /// Wire name: `qOptions`. Not sent unless set.
     pub fn options(mut self, value: crate::types::NxDownloadOptions) -> Self {
         self.options = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -7956,13 +6251,8 @@ pub struct GetSetAnalysis {
     bookmark_id: ::std::option::Option<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(GetSetAnalysis, "GetSetAnalysis");
 impl GetSetAnalysis {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetSetAnalysis";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Optional. The name of the state to get set analysis expression for. If left empty, the default state will be retrieved.
     ///
     /// Wire name: `qStateName`. Not sent unless set.
@@ -7981,18 +6271,6 @@ impl GetSetAnalysis {
         value: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         self.bookmark_id = ::std::option::Option::Some(value.into());
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -8026,26 +6304,7 @@ pub struct SetScript {
     script: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SetScript {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SetScript";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SetScript, "SetScript");
 impl ::std::future::IntoFuture for SetScript {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -8068,26 +6327,7 @@ pub struct CheckScriptSyntax {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl CheckScriptSyntax {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CheckScriptSyntax";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(CheckScriptSyntax, "CheckScriptSyntax");
 impl ::std::future::IntoFuture for CheckScriptSyntax {
     type Output = ::qix_runtime::Result<
         ::std::vec::Vec<crate::types::ScriptSyntaxError>,
@@ -8115,26 +6355,7 @@ pub struct GetFavoriteVariables {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetFavoriteVariables {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetFavoriteVariables";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetFavoriteVariables, "GetFavoriteVariables");
 impl ::std::future::IntoFuture for GetFavoriteVariables {
     type Output = ::qix_runtime::Result<::std::vec::Vec<::std::string::String>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<::std::string::String>>;
@@ -8159,26 +6380,7 @@ pub struct SetFavoriteVariables {
     names: ::std::vec::Vec<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SetFavoriteVariables {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SetFavoriteVariables";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SetFavoriteVariables, "SetFavoriteVariables");
 impl ::std::future::IntoFuture for SetFavoriteVariables {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -8202,26 +6404,7 @@ pub struct GetIncludeFileContent {
     path: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetIncludeFileContent {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetIncludeFileContent";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetIncludeFileContent, "GetIncludeFileContent");
 impl ::std::future::IntoFuture for GetIncludeFileContent {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
@@ -8248,26 +6431,7 @@ pub struct CreateConnection {
     connection: crate::types::Connection,
     call_options: ::qix_runtime::CallOptions,
 }
-impl CreateConnection {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CreateConnection";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(CreateConnection, "CreateConnection");
 impl ::std::future::IntoFuture for CreateConnection {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
@@ -8296,30 +6460,13 @@ pub struct ModifyConnection {
     override_credentials: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(ModifyConnection, "ModifyConnection");
 impl ModifyConnection {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ModifyConnection";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set this parameter to true to override the user name and password.
     ///
     /// Wire name: `qOverrideCredentials`. Not sent unless set.
     pub fn override_credentials(mut self, value: bool) -> Self {
         self.override_credentials = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -8350,26 +6497,7 @@ pub struct DeleteConnection {
     connection_id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl DeleteConnection {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "DeleteConnection";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(DeleteConnection, "DeleteConnection");
 impl ::std::future::IntoFuture for DeleteConnection {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -8393,26 +6521,7 @@ pub struct GetConnection {
     connection_id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetConnection {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetConnection";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetConnection, "GetConnection");
 impl ::std::future::IntoFuture for GetConnection {
     type Output = ::qix_runtime::Result<crate::types::Connection>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::Connection>;
@@ -8437,26 +6546,7 @@ pub struct GetConnections {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetConnections {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetConnections";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetConnections, "GetConnections");
 impl ::std::future::IntoFuture for GetConnections {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::Connection>>;
     type IntoFuture = ::qix_runtime::CallFuture<
@@ -8483,26 +6573,7 @@ pub struct GetDatabaseInfo {
     connection_id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetDatabaseInfo {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetDatabaseInfo";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetDatabaseInfo, "GetDatabaseInfo");
 impl ::std::future::IntoFuture for GetDatabaseInfo {
     type Output = ::qix_runtime::Result<crate::types::DatabaseInfo>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::DatabaseInfo>;
@@ -8528,26 +6599,7 @@ pub struct GetDatabases {
     connection_id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetDatabases {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetDatabases";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetDatabases, "GetDatabases");
 impl ::std::future::IntoFuture for GetDatabases {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::Database>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<crate::types::Database>>;
@@ -8574,13 +6626,8 @@ pub struct GetDatabaseOwners {
     database: ::std::option::Option<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(GetDatabaseOwners, "GetDatabaseOwners");
 impl GetDatabaseOwners {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetDatabaseOwners";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Name of the database.
     ///
     /// Wire name: `qDatabase`. Not sent unless set.
@@ -8589,18 +6636,6 @@ impl GetDatabaseOwners {
         value: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         self.database = ::std::option::Option::Some(value.into());
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -8636,13 +6671,8 @@ pub struct GetDatabaseTables {
     owner: ::std::option::Option<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(GetDatabaseTables, "GetDatabaseTables");
 impl GetDatabaseTables {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetDatabaseTables";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Name of the database.
     /// If _qDatabase_ is not set then _qOwner_ must be set.
     ///
@@ -8663,18 +6693,6 @@ impl GetDatabaseTables {
         value: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         self.owner = ::std::option::Option::Some(value.into());
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -8714,13 +6732,8 @@ pub struct GetDatabaseTableFields {
     table: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(GetDatabaseTableFields, "GetDatabaseTableFields");
 impl GetDatabaseTableFields {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetDatabaseTableFields";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Name of the database.
     /// If _qDatabase_ is not set then _qOwner_ must be set.
     ///
@@ -8741,18 +6754,6 @@ impl GetDatabaseTableFields {
         value: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         self.owner = ::std::option::Option::Some(value.into());
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -8795,13 +6796,8 @@ pub struct GetDatabaseTablePreview {
     conditions: ::std::option::Option<crate::types::FilterInfo>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(GetDatabaseTablePreview, "GetDatabaseTablePreview");
 impl GetDatabaseTablePreview {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetDatabaseTablePreview";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Name of the database.
     /// If _qDatabase_ is not set then _qOwner_ must be set.
     ///
@@ -8829,18 +6825,6 @@ impl GetDatabaseTablePreview {
     /// Wire name: `qConditions`. Not sent unless set.
     pub fn conditions(mut self, value: crate::types::FilterInfo) -> Self {
         self.conditions = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -8917,13 +6901,8 @@ pub struct GetFolderItemsForConnection {
     relative_path: ::std::option::Option<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(GetFolderItemsForConnection, "GetFolderItemsForConnection");
 impl GetFolderItemsForConnection {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetFolderItemsForConnection";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Relative path of the connection.
     ///
     /// Wire name: `qRelativePath`. Not sent unless set.
@@ -8932,18 +6911,6 @@ impl GetFolderItemsForConnection {
         value: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         self.relative_path = ::std::option::Option::Some(value.into());
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -8979,13 +6946,8 @@ pub struct GuessFileType {
     relative_path: ::std::option::Option<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(GuessFileType, "GuessFileType");
 impl GuessFileType {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GuessFileType";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Path of the connection file.
     ///
     /// Wire name: `qRelativePath`. Not sent unless set.
@@ -8994,18 +6956,6 @@ impl GuessFileType {
         value: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         self.relative_path = ::std::option::Option::Some(value.into());
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -9039,13 +6989,8 @@ pub struct GetFileTables {
     data_format: crate::types::FileDataFormat,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(GetFileTables, "GetFileTables");
 impl GetFileTables {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetFileTables";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Path of the connection file.
     ///
     /// Wire name: `qRelativePath`. Not sent unless set.
@@ -9054,18 +6999,6 @@ impl GetFileTables {
         value: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         self.relative_path = ::std::option::Option::Some(value.into());
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -9103,13 +7036,8 @@ pub struct GetFileTableFields {
     table: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(GetFileTableFields, "GetFileTableFields");
 impl GetFileTableFields {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetFileTableFields";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Path of the connection file.
     ///
     /// Wire name: `qRelativePath`. Not sent unless set.
@@ -9118,18 +7046,6 @@ impl GetFileTableFields {
         value: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         self.relative_path = ::std::option::Option::Some(value.into());
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -9203,13 +7119,8 @@ pub struct GetFileTablePreview {
     table: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(GetFileTablePreview, "GetFileTablePreview");
 impl GetFileTablePreview {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetFileTablePreview";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Path of the connection file.
     ///
     /// Wire name: `qRelativePath`. Not sent unless set.
@@ -9218,18 +7129,6 @@ impl GetFileTablePreview {
         value: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         self.relative_path = ::std::option::Option::Some(value.into());
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -9302,13 +7201,8 @@ pub struct GetFileTablesEx {
     data_format: crate::types::FileDataFormat,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(GetFileTablesEx, "GetFileTablesEx");
 impl GetFileTablesEx {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetFileTablesEx";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Path of the connection file.
     ///
     /// Wire name: `qRelativePath`. Not sent unless set.
@@ -9317,18 +7211,6 @@ impl GetFileTablesEx {
         value: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         self.relative_path = ::std::option::Option::Some(value.into());
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -9367,26 +7249,9 @@ pub struct SendGenericCommandToCustomConnector {
     append_connection: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SendGenericCommandToCustomConnector {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SendGenericCommandToCustomConnector";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(
+    SendGenericCommandToCustomConnector, "SendGenericCommandToCustomConnector"
+);
 impl ::std::future::IntoFuture for SendGenericCommandToCustomConnector {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
@@ -9418,26 +7283,7 @@ pub struct SearchSuggest {
     terms: ::std::vec::Vec<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SearchSuggest {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SearchSuggest";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SearchSuggest, "SearchSuggest");
 impl ::std::future::IntoFuture for SearchSuggest {
     type Output = ::qix_runtime::Result<crate::types::SearchSuggestionResult>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::SearchSuggestionResult>;
@@ -9466,26 +7312,7 @@ pub struct SearchAssociations {
     page: crate::types::SearchPage,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SearchAssociations {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SearchAssociations";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SearchAssociations, "SearchAssociations");
 impl ::std::future::IntoFuture for SearchAssociations {
     type Output = ::qix_runtime::Result<crate::types::SearchAssociationResult>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::SearchAssociationResult>;
@@ -9516,30 +7343,13 @@ pub struct SelectAssociations {
     soft_lock: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(SelectAssociations, "SelectAssociations");
 impl SelectAssociations {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SelectAssociations";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// This parameter is deprecated and should not be set.
     ///
     /// Wire name: `qSoftLock`. Not sent unless set.
     pub fn soft_lock(mut self, value: bool) -> Self {
         self.soft_lock = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -9573,26 +7383,7 @@ pub struct SearchResults {
     page: crate::types::SearchPage,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SearchResults {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SearchResults";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SearchResults, "SearchResults");
 impl ::std::future::IntoFuture for SearchResults {
     type Output = ::qix_runtime::Result<crate::types::SearchResult>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::SearchResult>;
@@ -9622,26 +7413,7 @@ pub struct SearchObjects {
     page: crate::types::SearchPage,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SearchObjects {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SearchObjects";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SearchObjects, "SearchObjects");
 impl ::std::future::IntoFuture for SearchObjects {
     type Output = ::qix_runtime::Result<crate::types::SearchResult>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::SearchResult>;
@@ -9671,30 +7443,13 @@ pub struct GetFieldAndColumnSamples {
     rand_seed: ::std::option::Option<i64>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(GetFieldAndColumnSamples, "GetFieldAndColumnSamples");
 impl GetFieldAndColumnSamples {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetFieldAndColumnSamples";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Optional. Sets the random number seed. Should only be set for test purposes.
     ///
     /// Wire name: `qRandSeed`. Not sent unless set.
     pub fn rand_seed(mut self, value: i64) -> Self {
         self.rand_seed = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -9729,26 +7484,7 @@ pub struct GetScriptEx {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetScriptEx {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetScriptEx";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetScriptEx, "GetScriptEx");
 impl ::std::future::IntoFuture for GetScriptEx {
     type Output = ::qix_runtime::Result<crate::types::AppScript>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::AppScript>;
@@ -9773,26 +7509,7 @@ pub struct GetVariables {
     list_def: crate::types::VariableListDef,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetVariables {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetVariables";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetVariables, "GetVariables");
 impl ::std::future::IntoFuture for GetVariables {
     type Output = ::qix_runtime::Result<
         ::std::vec::Vec<crate::types::NxVariableListItem>,
@@ -9822,26 +7539,7 @@ pub struct ExpandExpression {
     expression: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl ExpandExpression {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ExpandExpression";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(ExpandExpression, "ExpandExpression");
 impl ::std::future::IntoFuture for ExpandExpression {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
@@ -9868,26 +7566,7 @@ pub struct DestroySessionVariableById {
     id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl DestroySessionVariableById {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "DestroySessionVariableById";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(DestroySessionVariableById, "DestroySessionVariableById");
 impl ::std::future::IntoFuture for DestroySessionVariableById {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -9913,26 +7592,7 @@ pub struct DestroySessionVariableByName {
     name: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl DestroySessionVariableByName {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "DestroySessionVariableByName";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(DestroySessionVariableByName, "DestroySessionVariableByName");
 impl ::std::future::IntoFuture for DestroySessionVariableByName {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -9957,28 +7617,7 @@ pub struct GetGroupStates {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetGroupStates {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetGroupStates";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "12.2064.0",
-    );
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetGroupStates, "GetGroupStates", "12.2064.0");
 impl ::std::future::IntoFuture for GetGroupStates {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::GroupState>>;
     type IntoFuture = ::qix_runtime::CallFuture<
@@ -10005,28 +7644,7 @@ pub struct ApplyGroupStates {
     group_states: ::std::vec::Vec<crate::types::GroupState>,
     call_options: ::qix_runtime::CallOptions,
 }
-impl ApplyGroupStates {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ApplyGroupStates";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "12.2064.0",
-    );
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(ApplyGroupStates, "ApplyGroupStates", "12.2064.0");
 impl ::std::future::IntoFuture for ApplyGroupStates {
     type Output = ::qix_runtime::Result<crate::types::ApplyGroupStatesResult>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::ApplyGroupStatesResult>;
@@ -10053,13 +7671,8 @@ pub struct CreateBookmarkEx {
     object_ids_to_patch: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(CreateBookmarkEx, "CreateBookmarkEx");
 impl CreateBookmarkEx {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CreateBookmarkEx";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Add softpatches for this objects if available. If empty all softpatches are added to the bookmark.
     ///
     /// Wire name: `qObjectIdsToPatch`. Not sent unless set.
@@ -10068,18 +7681,6 @@ impl CreateBookmarkEx {
         value: ::std::vec::Vec<::std::string::String>,
     ) -> Self {
         self.object_ids_to_patch = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -10157,26 +7758,7 @@ pub struct SaveAs {
     new_app_name: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SaveAs {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SaveAs";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SaveAs, "SaveAs");
 impl ::std::future::IntoFuture for SaveAs {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
@@ -10202,30 +7784,13 @@ pub struct StoreTempSelectionState {
     ttl_of_temp_state: ::std::option::Option<i64>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(StoreTempSelectionState, "StoreTempSelectionState");
 impl StoreTempSelectionState {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "StoreTempSelectionState";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Time to live in seconds for stored selection state
     ///
     /// Wire name: `qTTLOfTempState`. Not sent unless set.
     pub fn ttl_of_temp_state(mut self, value: i64) -> Self {
         self.ttl_of_temp_state = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -10293,26 +7858,7 @@ pub struct RestoreTempSelectionState {
     id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl RestoreTempSelectionState {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "RestoreTempSelectionState";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(RestoreTempSelectionState, "RestoreTempSelectionState");
 impl ::std::future::IntoFuture for RestoreTempSelectionState {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -10339,26 +7885,7 @@ pub struct ChangeSessionAppOwner {
     new_owner_id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl ChangeSessionAppOwner {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ChangeSessionAppOwner";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(ChangeSessionAppOwner, "ChangeSessionAppOwner");
 impl ::std::future::IntoFuture for ChangeSessionAppOwner {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -10384,26 +7911,7 @@ pub struct ChangeSessionAppSpace {
     space_id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl ChangeSessionAppSpace {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ChangeSessionAppSpace";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(ChangeSessionAppSpace, "ChangeSessionAppSpace");
 impl ::std::future::IntoFuture for ChangeSessionAppSpace {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -10429,26 +7937,7 @@ pub struct GetTableProfileData {
     table_name: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetTableProfileData {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetTableProfileData";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetTableProfileData, "GetTableProfileData");
 impl ::std::future::IntoFuture for GetTableProfileData {
     type Output = ::qix_runtime::Result<crate::types::TableProfilingData>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::TableProfilingData>;
@@ -10475,26 +7964,7 @@ pub struct GetMeasureWithLabel {
     label: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetMeasureWithLabel {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetMeasureWithLabel";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetMeasureWithLabel, "GetMeasureWithLabel");
 impl ::std::future::IntoFuture for GetMeasureWithLabel {
     type Output = ::qix_runtime::Result<crate::GenericMeasure>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericMeasure>;
@@ -10528,26 +7998,7 @@ pub struct SearchValues {
     page: crate::types::SearchValuePage,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SearchValues {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SearchValues";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SearchValues, "SearchValues");
 impl ::std::future::IntoFuture for SearchValues {
     type Output = ::qix_runtime::Result<crate::types::SearchValueResult>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::SearchValueResult>;
@@ -10575,28 +8026,9 @@ pub struct GetFieldsFromExpression {
     expr: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetFieldsFromExpression {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetFieldsFromExpression";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "12.1325.0",
-    );
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(
+    GetFieldsFromExpression, "GetFieldsFromExpression", "12.1325.0"
+);
 impl ::std::future::IntoFuture for GetFieldsFromExpression {
     type Output = ::qix_runtime::Result<::std::vec::Vec<::std::string::String>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<::std::string::String>>;
@@ -10623,28 +8055,7 @@ pub struct GetFieldsResourceIds {
     field_names: ::std::vec::Vec<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetFieldsResourceIds {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetFieldsResourceIds";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "12.1325.0",
-    );
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetFieldsResourceIds, "GetFieldsResourceIds", "12.1325.0");
 impl ::std::future::IntoFuture for GetFieldsResourceIds {
     type Output = ::qix_runtime::Result<
         ::std::vec::Vec<crate::types::NxFieldResourceId>,
@@ -10673,28 +8084,7 @@ pub struct GetExpressionBnf {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetExpressionBnf {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetExpressionBNF";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "12.1351.0",
-    );
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetExpressionBnf, "GetExpressionBNF", "12.1351.0");
 impl ::std::future::IntoFuture for GetExpressionBnf {
     type Output = ::qix_runtime::Result<GetExpressionBnfOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<GetExpressionBnfOutput>;
@@ -10755,28 +8145,7 @@ pub struct GetExpressionBnfHash {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetExpressionBnfHash {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetExpressionBNFHash";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "12.1351.0",
-    );
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetExpressionBnfHash, "GetExpressionBNFHash", "12.1351.0");
 impl ::std::future::IntoFuture for GetExpressionBnfHash {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
@@ -10801,28 +8170,7 @@ pub struct SetProhibitBinaryLoad {
     prohibit: bool,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SetProhibitBinaryLoad {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SetProhibitBinaryLoad";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "12.1351.0",
-    );
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SetProhibitBinaryLoad, "SetProhibitBinaryLoad", "12.1351.0");
 impl ::std::future::IntoFuture for SetProhibitBinaryLoad {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -10846,28 +8194,7 @@ pub struct TransformApp {
     dst_parameters: crate::types::TransformAppParameters,
     call_options: ::qix_runtime::CallOptions,
 }
-impl TransformApp {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "TransformApp";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "12.1368.0",
-    );
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(TransformApp, "TransformApp", "12.1368.0");
 impl ::std::future::IntoFuture for TransformApp {
     type Output = ::qix_runtime::Result<crate::types::TransformAppResult>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::TransformAppResult>;
@@ -10894,15 +8221,10 @@ pub struct CreateTemporaryBookmark {
     object_ids_to_patch: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(
+    CreateTemporaryBookmark, "CreateTemporaryBookmark", "12.1373.0"
+);
 impl CreateTemporaryBookmark {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CreateTemporaryBookmark";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "12.1373.0",
-    );
     /// Add softpatches for these objects to the bookmark if available. If IncludePatches is true, softpatches are included for all objects.
     /// Any session objects included are also added to the bookmark. IncludePatches has no effect on the patching of session objects.
     ///
@@ -10914,18 +8236,6 @@ impl CreateTemporaryBookmark {
         value: ::std::vec::Vec<::std::string::String>,
     ) -> Self {
         self.object_ids_to_patch = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -10994,28 +8304,7 @@ pub struct ApplyTemporaryBookmark {
     id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl ApplyTemporaryBookmark {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ApplyTemporaryBookmark";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "12.1373.0",
-    );
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(ApplyTemporaryBookmark, "ApplyTemporaryBookmark", "12.1373.0");
 impl ::std::future::IntoFuture for ApplyTemporaryBookmark {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -11041,28 +8330,7 @@ pub struct GetScriptMeta {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetScriptMeta {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetScriptMeta";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "12.1595.0",
-    );
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetScriptMeta, "GetScriptMeta", "12.1595.0");
 impl ::std::future::IntoFuture for GetScriptMeta {
     type Output = ::qix_runtime::Result<crate::types::AppScriptMeta>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::AppScriptMeta>;
@@ -11089,15 +8357,8 @@ pub struct ReplaceBookmark {
     object_ids_to_patch: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(ReplaceBookmark, "ReplaceBookmark", "12.1678.0");
 impl ReplaceBookmark {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ReplaceBookmark";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "12.1678.0",
-    );
     /// Set to true to exclude patches from the bookmark. Default is false.
     ///
     /// Available since engine 12.1678.0.
@@ -11117,18 +8378,6 @@ impl ReplaceBookmark {
         value: ::std::vec::Vec<::std::string::String>,
     ) -> Self {
         self.object_ids_to_patch = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -11208,28 +8457,7 @@ pub struct ClearAllSoftPatches {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl ClearAllSoftPatches {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ClearAllSoftPatches";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "12.1777.0",
-    );
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(ClearAllSoftPatches, "ClearAllSoftPatches", "12.1777.0");
 impl ::std::future::IntoFuture for ClearAllSoftPatches {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -11252,15 +8480,8 @@ pub struct CommitScript {
     commit_message: ::std::option::Option<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(CommitScript, "CommitScript", "12.1490.0");
 impl CommitScript {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CommitScript";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "12.1490.0",
-    );
     /// Name of the version.
     ///
     /// **Note:**  Only applicable to QCS.
@@ -11273,18 +8494,6 @@ impl CommitScript {
         value: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         self.commit_message = ::std::option::Option::Some(value.into());
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }

@@ -298,26 +298,7 @@ pub struct GetCardinal {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetCardinal {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetCardinal";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetCardinal, "GetCardinal");
 impl ::std::future::IntoFuture for GetCardinal {
     type Output = ::qix_runtime::Result<i64>;
     type IntoFuture = ::qix_runtime::CallFuture<i64>;
@@ -341,26 +322,7 @@ pub struct GetAndMode {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetAndMode {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetAndMode";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetAndMode, "GetAndMode");
 impl ::std::future::IntoFuture for GetAndMode {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -387,13 +349,8 @@ pub struct SelectValues {
     soft_lock: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(SelectValues, "SelectValues");
 impl SelectValues {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SelectValues";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// The default value is false.
     ///
     /// Wire name: `qToggleMode`. Not sent unless set.
@@ -407,18 +364,6 @@ impl SelectValues {
     /// Wire name: `qSoftLock`. Not sent unless set.
     pub fn soft_lock(mut self, value: bool) -> Self {
         self.soft_lock = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -455,13 +400,8 @@ pub struct Select {
     excluded_values_mode: ::std::option::Option<i64>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(Select, "Select");
 impl Select {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "Select";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
     ///
@@ -475,18 +415,6 @@ impl Select {
     /// Wire name: `qExcludedValuesMode`. Not sent unless set.
     pub fn excluded_values_mode(mut self, value: i64) -> Self {
         self.excluded_values_mode = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -523,13 +451,8 @@ pub struct ToggleSelect {
     excluded_values_mode: ::std::option::Option<i64>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(ToggleSelect, "ToggleSelect");
 impl ToggleSelect {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ToggleSelect";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
     ///
@@ -543,18 +466,6 @@ impl ToggleSelect {
     /// Wire name: `qExcludedValuesMode`. Not sent unless set.
     pub fn excluded_values_mode(mut self, value: i64) -> Self {
         self.excluded_values_mode = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -589,31 +500,14 @@ pub struct ClearAllButThis {
     soft_lock: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(ClearAllButThis, "ClearAllButThis");
 impl ClearAllButThis {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ClearAllButThis";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
     ///
     /// Wire name: `qSoftLock`. Not sent unless set.
     pub fn soft_lock(mut self, value: bool) -> Self {
         self.soft_lock = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -644,31 +538,14 @@ pub struct SelectPossible {
     soft_lock: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(SelectPossible, "SelectPossible");
 impl SelectPossible {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SelectPossible";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
     ///
     /// Wire name: `qSoftLock`. Not sent unless set.
     pub fn soft_lock(mut self, value: bool) -> Self {
         self.soft_lock = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -699,31 +576,14 @@ pub struct SelectExcluded {
     soft_lock: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(SelectExcluded, "SelectExcluded");
 impl SelectExcluded {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SelectExcluded";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
     ///
     /// Wire name: `qSoftLock`. Not sent unless set.
     pub fn soft_lock(mut self, value: bool) -> Self {
         self.soft_lock = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -754,31 +614,14 @@ pub struct SelectAll {
     soft_lock: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(SelectAll, "SelectAll");
 impl SelectAll {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SelectAll";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
     ///
     /// Wire name: `qSoftLock`. Not sent unless set.
     pub fn soft_lock(mut self, value: bool) -> Self {
         self.soft_lock = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -808,26 +651,7 @@ pub struct Lock {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl Lock {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "Lock";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(Lock, "Lock");
 impl ::std::future::IntoFuture for Lock {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -851,26 +675,7 @@ pub struct Unlock {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl Unlock {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "Unlock";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(Unlock, "Unlock");
 impl ::std::future::IntoFuture for Unlock {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -894,26 +699,7 @@ pub struct GetNxProperties {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetNxProperties {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetNxProperties";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetNxProperties, "GetNxProperties");
 impl ::std::future::IntoFuture for GetNxProperties {
     type Output = ::qix_runtime::Result<crate::types::NxFieldProperties>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxFieldProperties>;
@@ -938,26 +724,7 @@ pub struct SetNxProperties {
     properties: crate::types::NxFieldProperties,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SetNxProperties {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SetNxProperties";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SetNxProperties, "SetNxProperties");
 impl ::std::future::IntoFuture for SetNxProperties {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -981,26 +748,7 @@ pub struct SetAndMode {
     and_mode: bool,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SetAndMode {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SetAndMode";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SetAndMode, "SetAndMode");
 impl ::std::future::IntoFuture for SetAndMode {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -1024,31 +772,14 @@ pub struct SelectAlternative {
     soft_lock: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(SelectAlternative, "SelectAlternative");
 impl SelectAlternative {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SelectAlternative";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
     ///
     /// Wire name: `qSoftLock`. Not sent unless set.
     pub fn soft_lock(mut self, value: bool) -> Self {
         self.soft_lock = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1081,31 +812,14 @@ pub struct LowLevelSelect {
     soft_lock: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(LowLevelSelect, "LowLevelSelect");
 impl LowLevelSelect {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "LowLevelSelect";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
     ///
     /// Wire name: `qSoftLock`. Not sent unless set.
     pub fn soft_lock(mut self, value: bool) -> Self {
         self.soft_lock = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1137,26 +851,7 @@ pub struct Clear {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl Clear {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "Clear";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(Clear, "Clear");
 impl ::std::future::IntoFuture for Clear {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;

@@ -257,26 +257,7 @@ pub struct GetLayout {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetLayout {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetLayout";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetLayout, "GetLayout");
 impl ::std::future::IntoFuture for GetLayout {
     type Output = ::qix_runtime::Result<crate::types::GenericDimensionLayout>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericDimensionLayout>;
@@ -301,26 +282,7 @@ pub struct ApplyPatches {
     patches: ::std::vec::Vec<crate::types::NxPatch>,
     call_options: ::qix_runtime::CallOptions,
 }
-impl ApplyPatches {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ApplyPatches";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(ApplyPatches, "ApplyPatches");
 impl ::std::future::IntoFuture for ApplyPatches {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -344,26 +306,7 @@ pub struct SetProperties {
     prop: crate::types::GenericDimensionProperties,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SetProperties {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SetProperties";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SetProperties, "SetProperties");
 impl ::std::future::IntoFuture for SetProperties {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -386,26 +329,7 @@ pub struct GetProperties {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetProperties {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetProperties";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetProperties, "GetProperties");
 impl ::std::future::IntoFuture for GetProperties {
     type Output = ::qix_runtime::Result<crate::types::GenericDimensionProperties>;
     type IntoFuture = ::qix_runtime::CallFuture<
@@ -431,26 +355,7 @@ pub struct GetInfo {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetInfo {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetInfo";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetInfo, "GetInfo");
 impl ::std::future::IntoFuture for GetInfo {
     type Output = ::qix_runtime::Result<crate::types::NxInfo>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxInfo>;
@@ -474,26 +379,7 @@ pub struct GetDimension {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetDimension {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetDimension";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetDimension, "GetDimension");
 impl ::std::future::IntoFuture for GetDimension {
     type Output = ::qix_runtime::Result<crate::types::NxLibraryDimensionDef>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxLibraryDimensionDef>;
@@ -517,26 +403,7 @@ pub struct GetLinkedObjects {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetLinkedObjects {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetLinkedObjects";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetLinkedObjects, "GetLinkedObjects");
 impl ::std::future::IntoFuture for GetLinkedObjects {
     type Output = ::qix_runtime::Result<
         ::std::vec::Vec<crate::types::NxLinkedObjectInfo>,
@@ -564,26 +431,7 @@ pub struct Publish {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl Publish {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "Publish";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(Publish, "Publish");
 impl ::std::future::IntoFuture for Publish {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -605,26 +453,7 @@ pub struct UnPublish {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl UnPublish {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "UnPublish";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(UnPublish, "UnPublish");
 impl ::std::future::IntoFuture for UnPublish {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -646,26 +475,7 @@ pub struct Approve {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl Approve {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "Approve";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(Approve, "Approve");
 impl ::std::future::IntoFuture for Approve {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -687,26 +497,7 @@ pub struct UnApprove {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl UnApprove {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "UnApprove";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(UnApprove, "UnApprove");
 impl ::std::future::IntoFuture for UnApprove {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -729,28 +520,7 @@ pub struct StepCycle {
     step: i64,
     call_options: ::qix_runtime::CallOptions,
 }
-impl StepCycle {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "StepCycle";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "12.1976.0",
-    );
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(StepCycle, "StepCycle", "12.1976.0");
 impl ::std::future::IntoFuture for StepCycle {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -774,28 +544,7 @@ pub struct SetActiveField {
     ix: i64,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SetActiveField {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SetActiveField";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "12.1976.0",
-    );
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SetActiveField, "SetActiveField", "12.1976.0");
 impl ::std::future::IntoFuture for SetActiveField {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -818,28 +567,7 @@ pub struct GetActiveField {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetActiveField {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetActiveField";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "12.1976.0",
-    );
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetActiveField, "GetActiveField", "12.1976.0");
 impl ::std::future::IntoFuture for GetActiveField {
     type Output = ::qix_runtime::Result<i64>;
     type IntoFuture = ::qix_runtime::CallFuture<i64>;

@@ -205,26 +205,7 @@ pub struct GetLayout {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetLayout {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetLayout";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetLayout, "GetLayout");
 impl ::std::future::IntoFuture for GetLayout {
     type Output = ::qix_runtime::Result<crate::types::GenericMeasureLayout>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericMeasureLayout>;
@@ -249,26 +230,7 @@ pub struct ApplyPatches {
     patches: ::std::vec::Vec<crate::types::NxPatch>,
     call_options: ::qix_runtime::CallOptions,
 }
-impl ApplyPatches {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ApplyPatches";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(ApplyPatches, "ApplyPatches");
 impl ::std::future::IntoFuture for ApplyPatches {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -292,26 +254,7 @@ pub struct SetProperties {
     prop: crate::types::GenericMeasureProperties,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SetProperties {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SetProperties";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SetProperties, "SetProperties");
 impl ::std::future::IntoFuture for SetProperties {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -334,26 +277,7 @@ pub struct GetProperties {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetProperties {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetProperties";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetProperties, "GetProperties");
 impl ::std::future::IntoFuture for GetProperties {
     type Output = ::qix_runtime::Result<crate::types::GenericMeasureProperties>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericMeasureProperties>;
@@ -377,26 +301,7 @@ pub struct GetInfo {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetInfo {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetInfo";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetInfo, "GetInfo");
 impl ::std::future::IntoFuture for GetInfo {
     type Output = ::qix_runtime::Result<crate::types::NxInfo>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxInfo>;
@@ -420,26 +325,7 @@ pub struct GetMeasure {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetMeasure {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetMeasure";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetMeasure, "GetMeasure");
 impl ::std::future::IntoFuture for GetMeasure {
     type Output = ::qix_runtime::Result<crate::types::NxLibraryMeasureDef>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxLibraryMeasureDef>;
@@ -463,26 +349,7 @@ pub struct GetLinkedObjects {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetLinkedObjects {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetLinkedObjects";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetLinkedObjects, "GetLinkedObjects");
 impl ::std::future::IntoFuture for GetLinkedObjects {
     type Output = ::qix_runtime::Result<
         ::std::vec::Vec<crate::types::NxLinkedObjectInfo>,
@@ -510,26 +377,7 @@ pub struct Publish {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl Publish {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "Publish";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(Publish, "Publish");
 impl ::std::future::IntoFuture for Publish {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -551,26 +399,7 @@ pub struct UnPublish {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl UnPublish {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "UnPublish";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(UnPublish, "UnPublish");
 impl ::std::future::IntoFuture for UnPublish {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -592,26 +421,7 @@ pub struct Approve {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl Approve {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "Approve";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(Approve, "Approve");
 impl ::std::future::IntoFuture for Approve {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -633,26 +443,7 @@ pub struct UnApprove {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl UnApprove {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "UnApprove";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(UnApprove, "UnApprove");
 impl ::std::future::IntoFuture for UnApprove {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;

@@ -1800,26 +1800,7 @@ pub struct GetLayout {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetLayout {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetLayout";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetLayout, "GetLayout");
 impl ::std::future::IntoFuture for GetLayout {
     type Output = ::qix_runtime::Result<crate::types::GenericObjectLayout>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericObjectLayout>;
@@ -1845,26 +1826,7 @@ pub struct GetListObjectData {
     pages: ::std::vec::Vec<crate::types::NxPage>,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetListObjectData {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetListObjectData";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetListObjectData, "GetListObjectData");
 impl ::std::future::IntoFuture for GetListObjectData {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::NxDataPage>>;
     type IntoFuture = ::qix_runtime::CallFuture<
@@ -1894,26 +1856,7 @@ pub struct GetHyperCubeData {
     pages: ::std::vec::Vec<crate::types::NxPage>,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetHyperCubeData {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetHyperCubeData";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetHyperCubeData, "GetHyperCubeData");
 impl ::std::future::IntoFuture for GetHyperCubeData {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::NxDataPage>>;
     type IntoFuture = ::qix_runtime::CallFuture<
@@ -1945,26 +1888,7 @@ pub struct GetHyperCubeReducedData {
     reduction_mode: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetHyperCubeReducedData {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetHyperCubeReducedData";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetHyperCubeReducedData, "GetHyperCubeReducedData");
 impl ::std::future::IntoFuture for GetHyperCubeReducedData {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::NxDataPage>>;
     type IntoFuture = ::qix_runtime::CallFuture<
@@ -1997,26 +1921,7 @@ pub struct GetHyperCubePivotData {
     pages: ::std::vec::Vec<crate::types::NxPage>,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetHyperCubePivotData {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetHyperCubePivotData";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetHyperCubePivotData, "GetHyperCubePivotData");
 impl ::std::future::IntoFuture for GetHyperCubePivotData {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::NxPivotPage>>;
     type IntoFuture = ::qix_runtime::CallFuture<
@@ -2048,31 +1953,14 @@ pub struct GetHyperCubeStackData {
     max_nbr_cells: ::std::option::Option<i64>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(GetHyperCubeStackData, "GetHyperCubeStackData");
 impl GetHyperCubeStackData {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetHyperCubeStackData";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Maximum number of cells at outer level.
     /// The default value is 10 000.
     ///
     /// Wire name: `qMaxNbrCells`. Not sent unless set.
     pub fn max_nbr_cells(mut self, value: i64) -> Self {
         self.max_nbr_cells = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2110,31 +1998,14 @@ pub struct GetHyperCubeContinuousData {
     reverse_sort: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(GetHyperCubeContinuousData, "GetHyperCubeContinuousData");
 impl GetHyperCubeContinuousData {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetHyperCubeContinuousData";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// If set to true the returned data pages are reverse sorted.
     /// Optional.
     ///
     /// Wire name: `qReverseSort`. Not sent unless set.
     pub fn reverse_sort(mut self, value: bool) -> Self {
         self.reverse_sort = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2205,30 +2076,13 @@ pub struct GetHyperCubeTreeData {
     node_options: ::std::option::Option<crate::types::NxTreeDataOption>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(GetHyperCubeTreeData, "GetHyperCubeTreeData");
 impl GetHyperCubeTreeData {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetHyperCubeTreeData";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Specifies all the paging filters needed to define the tree to be fetched. If left out the complete tree is returned.
     ///
     /// Wire name: `qNodeOptions`. Not sent unless set.
     pub fn node_options(mut self, value: crate::types::NxTreeDataOption) -> Self {
         self.node_options = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2268,26 +2122,7 @@ pub struct GetHyperCubeBinnedData {
     binning_method: i64,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetHyperCubeBinnedData {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetHyperCubeBinnedData";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetHyperCubeBinnedData, "GetHyperCubeBinnedData");
 impl ::std::future::IntoFuture for GetHyperCubeBinnedData {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::NxDataPage>>;
     type IntoFuture = ::qix_runtime::CallFuture<
@@ -2323,31 +2158,14 @@ pub struct ApplyPatches {
     soft_patch: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(ApplyPatches, "ApplyPatches");
 impl ApplyPatches {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ApplyPatches";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// If set to true, it means that the properties to be applied are not persistent. The patch is a soft patch.
     /// The default value is false.
     ///
     /// Wire name: `qSoftPatch`. Not sent unless set.
     pub fn soft_patch(mut self, value: bool) -> Self {
         self.soft_patch = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2376,26 +2194,7 @@ pub struct ClearSoftPatches {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl ClearSoftPatches {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ClearSoftPatches";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(ClearSoftPatches, "ClearSoftPatches");
 impl ::std::future::IntoFuture for ClearSoftPatches {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -2418,26 +2217,7 @@ pub struct SetProperties {
     prop: crate::types::GenericObjectProperties,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SetProperties {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SetProperties";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SetProperties, "SetProperties");
 impl ::std::future::IntoFuture for SetProperties {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -2460,26 +2240,7 @@ pub struct GetProperties {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetProperties {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetProperties";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetProperties, "GetProperties");
 impl ::std::future::IntoFuture for GetProperties {
     type Output = ::qix_runtime::Result<crate::types::GenericObjectProperties>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericObjectProperties>;
@@ -2503,26 +2264,7 @@ pub struct GetEffectiveProperties {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetEffectiveProperties {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetEffectiveProperties";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetEffectiveProperties, "GetEffectiveProperties");
 impl ::std::future::IntoFuture for GetEffectiveProperties {
     type Output = ::qix_runtime::Result<crate::types::GenericObjectProperties>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericObjectProperties>;
@@ -2547,26 +2289,7 @@ pub struct SetFullPropertyTree {
     prop_entry: crate::types::GenericObjectEntry,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SetFullPropertyTree {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SetFullPropertyTree";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SetFullPropertyTree, "SetFullPropertyTree");
 impl ::std::future::IntoFuture for SetFullPropertyTree {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -2589,26 +2312,7 @@ pub struct GetFullPropertyTree {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetFullPropertyTree {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetFullPropertyTree";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetFullPropertyTree, "GetFullPropertyTree");
 impl ::std::future::IntoFuture for GetFullPropertyTree {
     type Output = ::qix_runtime::Result<crate::types::GenericObjectEntry>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericObjectEntry>;
@@ -2633,26 +2337,7 @@ pub struct GetInfo {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetInfo {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetInfo";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetInfo, "GetInfo");
 impl ::std::future::IntoFuture for GetInfo {
     type Output = ::qix_runtime::Result<crate::types::NxInfo>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxInfo>;
@@ -2678,13 +2363,8 @@ pub struct ClearSelections {
     col_indices: ::std::option::Option<::std::vec::Vec<i32>>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(ClearSelections, "ClearSelections");
 impl ClearSelections {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ClearSelections";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Array of dimension numbers or indexes. The selections are cleared in the specified dimensions.
     /// Dimension numbers/indexes start from 0.
     /// If this parameter is not set, all dimensions are cleared.
@@ -2692,18 +2372,6 @@ impl ClearSelections {
     /// Wire name: `qColIndices`. Not sent unless set.
     pub fn col_indices(mut self, value: ::std::vec::Vec<i32>) -> Self {
         self.col_indices = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2737,13 +2405,8 @@ pub struct ExportData {
     serve_once: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(ExportData, "ExportData");
 impl ExportData {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ExportData";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Path to the definition of the object to be exported.
     /// For example, _/qHyperCubeDef_ .
     /// This parameter is mandatory if the file type is _CSV_C_ or _CSV_T_ .
@@ -2789,18 +2452,6 @@ impl ExportData {
     /// Wire name: `qServeOnce`. Not sent unless set.
     pub fn serve_once(mut self, value: bool) -> Self {
         self.serve_once = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2881,31 +2532,14 @@ pub struct SelectListObjectValues {
     soft_lock: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(SelectListObjectValues, "SelectListObjectValues");
 impl SelectListObjectValues {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SelectListObjectValues";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
     ///
     /// Wire name: `qSoftLock`. Not sent unless set.
     pub fn soft_lock(mut self, value: bool) -> Self {
         self.soft_lock = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2940,31 +2574,14 @@ pub struct SelectListObjectPossible {
     soft_lock: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(SelectListObjectPossible, "SelectListObjectPossible");
 impl SelectListObjectPossible {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SelectListObjectPossible";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
     ///
     /// Wire name: `qSoftLock`. Not sent unless set.
     pub fn soft_lock(mut self, value: bool) -> Self {
         self.soft_lock = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2997,31 +2614,14 @@ pub struct SelectListObjectExcluded {
     soft_lock: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(SelectListObjectExcluded, "SelectListObjectExcluded");
 impl SelectListObjectExcluded {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SelectListObjectExcluded";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
     ///
     /// Wire name: `qSoftLock`. Not sent unless set.
     pub fn soft_lock(mut self, value: bool) -> Self {
         self.soft_lock = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3054,31 +2654,14 @@ pub struct SelectListObjectAlternative {
     soft_lock: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(SelectListObjectAlternative, "SelectListObjectAlternative");
 impl SelectListObjectAlternative {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SelectListObjectAlternative";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
     ///
     /// Wire name: `qSoftLock`. Not sent unless set.
     pub fn soft_lock(mut self, value: bool) -> Self {
         self.soft_lock = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3111,31 +2694,14 @@ pub struct SelectListObjectAll {
     soft_lock: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(SelectListObjectAll, "SelectListObjectAll");
 impl SelectListObjectAll {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SelectListObjectAll";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
     ///
     /// Wire name: `qSoftLock`. Not sent unless set.
     pub fn soft_lock(mut self, value: bool) -> Self {
         self.soft_lock = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3169,31 +2735,16 @@ pub struct SelectListObjectContinuousRange {
     soft_lock: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(
+    SelectListObjectContinuousRange, "SelectListObjectContinuousRange"
+);
 impl SelectListObjectContinuousRange {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SelectListObjectContinuousRange";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
     ///
     /// Wire name: `qSoftLock`. Not sent unless set.
     pub fn soft_lock(mut self, value: bool) -> Self {
         self.soft_lock = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3227,26 +2778,7 @@ pub struct SearchListObjectFor {
     r#match: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SearchListObjectFor {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SearchListObjectFor";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SearchListObjectFor, "SearchListObjectFor");
 impl ::std::future::IntoFuture for SearchListObjectFor {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -3273,26 +2805,7 @@ pub struct AbortListObjectSearch {
     path: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl AbortListObjectSearch {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "AbortListObjectSearch";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(AbortListObjectSearch, "AbortListObjectSearch");
 impl ::std::future::IntoFuture for AbortListObjectSearch {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -3318,31 +2831,14 @@ pub struct AcceptListObjectSearch {
     soft_lock: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(AcceptListObjectSearch, "AcceptListObjectSearch");
 impl AcceptListObjectSearch {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "AcceptListObjectSearch";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
     ///
     /// Wire name: `qSoftLock`. Not sent unless set.
     pub fn soft_lock(mut self, value: bool) -> Self {
         self.soft_lock = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3376,26 +2872,7 @@ pub struct ExpandLeft {
     all: bool,
     call_options: ::qix_runtime::CallOptions,
 }
-impl ExpandLeft {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ExpandLeft";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(ExpandLeft, "ExpandLeft");
 impl ::std::future::IntoFuture for ExpandLeft {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -3425,26 +2902,7 @@ pub struct ExpandTop {
     all: bool,
     call_options: ::qix_runtime::CallOptions,
 }
-impl ExpandTop {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ExpandTop";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(ExpandTop, "ExpandTop");
 impl ::std::future::IntoFuture for ExpandTop {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -3474,26 +2932,7 @@ pub struct CollapseLeft {
     all: bool,
     call_options: ::qix_runtime::CallOptions,
 }
-impl CollapseLeft {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CollapseLeft";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(CollapseLeft, "CollapseLeft");
 impl ::std::future::IntoFuture for CollapseLeft {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -3523,26 +2962,7 @@ pub struct CollapseTop {
     all: bool,
     call_options: ::qix_runtime::CallOptions,
 }
-impl CollapseTop {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CollapseTop";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(CollapseTop, "CollapseTop");
 impl ::std::future::IntoFuture for CollapseTop {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -3571,26 +2991,7 @@ pub struct DrillUp {
     nbr_steps: i64,
     call_options: ::qix_runtime::CallOptions,
 }
-impl DrillUp {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "DrillUp";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(DrillUp, "DrillUp");
 impl ::std::future::IntoFuture for DrillUp {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -3617,13 +3018,8 @@ pub struct Lock {
     col_indices: ::std::option::Option<::std::vec::Vec<i32>>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(Lock, "Lock");
 impl Lock {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "Lock";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Dimension numbers or dimension indexes where the lock should apply.
     /// Dimension numbers/indexes start from 0.
     /// If this parameter is not set, the selected values in all dimensions are locked.
@@ -3631,18 +3027,6 @@ impl Lock {
     /// Wire name: `qColIndices`. Not sent unless set.
     pub fn col_indices(mut self, value: ::std::vec::Vec<i32>) -> Self {
         self.col_indices = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3673,13 +3057,8 @@ pub struct Unlock {
     col_indices: ::std::option::Option<::std::vec::Vec<i32>>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(Unlock, "Unlock");
 impl Unlock {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "Unlock";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Dimension numbers/indexes where the unlock should apply.
     /// Dimension numbers/indexes start from 0.
     /// If this parameter is not set, the locked values in all dimensions are unlocked.
@@ -3687,18 +3066,6 @@ impl Unlock {
     /// Wire name: `qColIndices`. Not sent unless set.
     pub fn col_indices(mut self, value: ::std::vec::Vec<i32>) -> Self {
         self.col_indices = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3730,28 +3097,7 @@ pub struct StepCycle {
     nbr_steps: i64,
     call_options: ::qix_runtime::CallOptions,
 }
-impl StepCycle {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "StepCycle";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "12.2399.0",
-    );
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(StepCycle, "StepCycle", "12.2399.0");
 impl ::std::future::IntoFuture for StepCycle {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -3779,28 +3125,7 @@ pub struct SetActiveField {
     new_index: i64,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SetActiveField {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SetActiveField";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "12.2399.0",
-    );
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SetActiveField, "SetActiveField", "12.2399.0");
 impl ::std::future::IntoFuture for SetActiveField {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -3829,26 +3154,7 @@ pub struct SelectHyperCubeValues {
     toggle_mode: bool,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SelectHyperCubeValues {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SelectHyperCubeValues";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SelectHyperCubeValues, "SelectHyperCubeValues");
 impl ::std::future::IntoFuture for SelectHyperCubeValues {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -3881,13 +3187,8 @@ pub struct SelectHyperCubeCells {
     deselect_only_one_selected: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(SelectHyperCubeCells, "SelectHyperCubeCells");
 impl SelectHyperCubeCells {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SelectHyperCubeCells";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     ///
     /// Wire name: `qSoftLock`. Not sent unless set.
@@ -3901,18 +3202,6 @@ impl SelectHyperCubeCells {
     /// Wire name: `qDeselectOnlyOneSelected`. Not sent unless set.
     pub fn deselect_only_one_selected(mut self, value: bool) -> Self {
         self.deselect_only_one_selected = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3952,13 +3241,8 @@ pub struct SelectPivotCells {
     deselect_only_one_selected: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(SelectPivotCells, "SelectPivotCells");
 impl SelectPivotCells {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SelectPivotCells";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     ///
     /// Wire name: `qSoftLock`. Not sent unless set.
@@ -3972,18 +3256,6 @@ impl SelectPivotCells {
     /// Wire name: `qDeselectOnlyOneSelected`. Not sent unless set.
     pub fn deselect_only_one_selected(mut self, value: bool) -> Self {
         self.deselect_only_one_selected = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4023,13 +3295,8 @@ pub struct RangeSelectHyperCubeValues {
     deselect_only_one_selected: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(RangeSelectHyperCubeValues, "RangeSelectHyperCubeValues");
 impl RangeSelectHyperCubeValues {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "RangeSelectHyperCubeValues";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Indicates which dimensions to select.
     /// The dimensions numbering starts at 0 (first dimension is 0).
     /// If the array is empty, all dimensions are selected.
@@ -4055,18 +3322,6 @@ impl RangeSelectHyperCubeValues {
     /// Wire name: `qDeselectOnlyOneSelected`. Not sent unless set.
     pub fn deselect_only_one_selected(mut self, value: bool) -> Self {
         self.deselect_only_one_selected = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4108,13 +3363,10 @@ pub struct MultiRangeSelectHyperCubeValues {
     deselect_only_one_selected: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(
+    MultiRangeSelectHyperCubeValues, "MultiRangeSelectHyperCubeValues"
+);
 impl MultiRangeSelectHyperCubeValues {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "MultiRangeSelectHyperCubeValues";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Applies to hypercubes with multiple measures.
     /// If set to true, it means that at least one of the measures must be in the range of selections for the group of measures to be selected.
     /// If set to false, it means that all measures must be in the range of selections for the group of measures to be selected.
@@ -4131,18 +3383,6 @@ impl MultiRangeSelectHyperCubeValues {
     /// Wire name: `qDeselectOnlyOneSelected`. Not sent unless set.
     pub fn deselect_only_one_selected(mut self, value: bool) -> Self {
         self.deselect_only_one_selected = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4181,13 +3421,10 @@ pub struct MultiRangeSelectTreeDataValues {
     deselect_only_one_selected: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(
+    MultiRangeSelectTreeDataValues, "MultiRangeSelectTreeDataValues"
+);
 impl MultiRangeSelectTreeDataValues {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "MultiRangeSelectTreeDataValues";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     ///
     ///
     /// Wire name: `qOrMode`. Not sent unless set.
@@ -4200,18 +3437,6 @@ impl MultiRangeSelectTreeDataValues {
     /// Wire name: `qDeselectOnlyOneSelected`. Not sent unless set.
     pub fn deselect_only_one_selected(mut self, value: bool) -> Self {
         self.deselect_only_one_selected = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4249,31 +3474,16 @@ pub struct SelectHyperCubeContinuousRange {
     soft_lock: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(
+    SelectHyperCubeContinuousRange, "SelectHyperCubeContinuousRange"
+);
 impl SelectHyperCubeContinuousRange {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SelectHyperCubeContinuousRange";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set to true to ignore locks; in that case, locked fields can be selected.
     /// The default value is false.
     ///
     /// Wire name: `qSoftLock`. Not sent unless set.
     pub fn soft_lock(mut self, value: bool) -> Self {
         self.soft_lock = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4306,26 +3516,7 @@ pub struct GetChild {
     id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetChild {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetChild";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetChild, "GetChild");
 impl ::std::future::IntoFuture for GetChild {
     type Output = ::qix_runtime::Result<crate::GenericObject>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericObject>;
@@ -4356,26 +3547,7 @@ pub struct GetParent {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetParent {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetParent";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetParent, "GetParent");
 impl ::std::future::IntoFuture for GetParent {
     type Output = ::qix_runtime::Result<crate::GenericObject>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericObject>;
@@ -4405,26 +3577,7 @@ pub struct GetChildInfos {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetChildInfos {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetChildInfos";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetChildInfos, "GetChildInfos");
 impl ::std::future::IntoFuture for GetChildInfos {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::NxInfo>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<crate::types::NxInfo>>;
@@ -4450,13 +3603,8 @@ pub struct CreateChild {
     prop_for_this: ::std::option::Option<crate::types::GenericObjectProperties>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(CreateChild, "CreateChild");
 impl CreateChild {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CreateChild";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Identifier of the parent's object.
     /// Should be set to update the properties of the parent's object at the same time the child is created.
     ///
@@ -4466,18 +3614,6 @@ impl CreateChild {
         value: crate::types::GenericObjectProperties,
     ) -> Self {
         self.prop_for_this = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4556,13 +3692,8 @@ pub struct DestroyChild {
     prop_for_this: ::std::option::Option<crate::types::GenericObjectProperties>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(DestroyChild, "DestroyChild");
 impl DestroyChild {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "DestroyChild";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Identifier of the parent's object and property to update.
     /// Should be set to update the properties of the parent's object at the same time the child is created.
     ///
@@ -4572,18 +3703,6 @@ impl DestroyChild {
         value: crate::types::GenericObjectProperties,
     ) -> Self {
         self.prop_for_this = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4615,13 +3734,8 @@ pub struct DestroyAllChildren {
     prop_for_this: ::std::option::Option<crate::types::GenericObjectProperties>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(DestroyAllChildren, "DestroyAllChildren");
 impl DestroyAllChildren {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "DestroyAllChildren";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Identifier of the parent's object and property to update.
     /// Should be set to update the properties of the parent's object at the same time the child is created.
     ///
@@ -4631,18 +3745,6 @@ impl DestroyAllChildren {
         value: crate::types::GenericObjectProperties,
     ) -> Self {
         self.prop_for_this = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -4671,26 +3773,7 @@ pub struct SetChildArrayOrder {
     ids: ::std::vec::Vec<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SetChildArrayOrder {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SetChildArrayOrder";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SetChildArrayOrder, "SetChildArrayOrder");
 impl ::std::future::IntoFuture for SetChildArrayOrder {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -4713,26 +3796,7 @@ pub struct GetLinkedObjects {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetLinkedObjects {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetLinkedObjects";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetLinkedObjects, "GetLinkedObjects");
 impl ::std::future::IntoFuture for GetLinkedObjects {
     type Output = ::qix_runtime::Result<
         ::std::vec::Vec<crate::types::NxLinkedObjectInfo>,
@@ -4761,26 +3825,7 @@ pub struct CopyFrom {
     from_id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl CopyFrom {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CopyFrom";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(CopyFrom, "CopyFrom");
 impl ::std::future::IntoFuture for CopyFrom {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -4804,26 +3849,7 @@ pub struct BeginSelections {
     paths: ::std::vec::Vec<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
-impl BeginSelections {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "BeginSelections";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(BeginSelections, "BeginSelections");
 impl ::std::future::IntoFuture for BeginSelections {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -4847,26 +3873,7 @@ pub struct EndSelections {
     accept: bool,
     call_options: ::qix_runtime::CallOptions,
 }
-impl EndSelections {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "EndSelections";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(EndSelections, "EndSelections");
 impl ::std::future::IntoFuture for EndSelections {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -4889,26 +3896,7 @@ pub struct ResetMadeSelections {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl ResetMadeSelections {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ResetMadeSelections";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(ResetMadeSelections, "ResetMadeSelections");
 impl ::std::future::IntoFuture for ResetMadeSelections {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -4931,26 +3919,7 @@ pub struct EmbedSnapshotObject {
     id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl EmbedSnapshotObject {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "EmbedSnapshotObject";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(EmbedSnapshotObject, "EmbedSnapshotObject");
 impl ::std::future::IntoFuture for EmbedSnapshotObject {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -4973,26 +3942,7 @@ pub struct GetSnapshotObject {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetSnapshotObject {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetSnapshotObject";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetSnapshotObject, "GetSnapshotObject");
 impl ::std::future::IntoFuture for GetSnapshotObject {
     type Output = ::qix_runtime::Result<crate::GenericObject>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::GenericObject>;
@@ -5022,26 +3972,7 @@ pub struct Publish {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl Publish {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "Publish";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(Publish, "Publish");
 impl ::std::future::IntoFuture for Publish {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -5063,26 +3994,7 @@ pub struct UnPublish {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl UnPublish {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "UnPublish";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(UnPublish, "UnPublish");
 impl ::std::future::IntoFuture for UnPublish {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -5104,26 +4016,7 @@ pub struct Approve {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl Approve {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "Approve";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(Approve, "Approve");
 impl ::std::future::IntoFuture for Approve {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -5145,26 +4038,7 @@ pub struct UnApprove {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl UnApprove {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "UnApprove";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(UnApprove, "UnApprove");
 impl ::std::future::IntoFuture for UnApprove {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -5189,15 +4063,8 @@ pub struct CreateGroup {
     target_group_id: ::std::option::Option<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(CreateGroup, "CreateGroup", "12.2528.0");
 impl CreateGroup {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CreateGroup";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "12.2528.0",
-    );
     /// Id of the group to create the new subgroup in (if not the called object).
     ///
     /// Available since engine 12.2528.0.
@@ -5208,18 +4075,6 @@ impl CreateGroup {
         value: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         self.target_group_id = ::std::option::Option::Some(value.into());
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -5255,15 +4110,8 @@ pub struct AddGroupMembers {
     pos_id: ::std::option::Option<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(AddGroupMembers, "AddGroupMembers", "12.2528.0");
 impl AddGroupMembers {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "AddGroupMembers";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "12.2528.0",
-    );
     /// Name of the group the Members will be added to (if not the called object).
     ///
     /// Available since engine 12.2528.0.
@@ -5286,18 +4134,6 @@ impl AddGroupMembers {
         value: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         self.pos_id = ::std::option::Option::Some(value.into());
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -5333,15 +4169,8 @@ pub struct RemoveGroupMembers {
     target_group_id: ::std::option::Option<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(RemoveGroupMembers, "RemoveGroupMembers", "12.2528.0");
 impl RemoveGroupMembers {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "RemoveGroupMembers";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "12.2528.0",
-    );
     /// Name of the group the Members will be removed from (if not the called object).
     ///
     /// Available since engine 12.2528.0.
@@ -5352,18 +4181,6 @@ impl RemoveGroupMembers {
         value: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         self.target_group_id = ::std::option::Option::Some(value.into());
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -5395,28 +4212,7 @@ pub struct RemoveGroup {
     group_id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl RemoveGroup {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "RemoveGroup";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "12.2528.0",
-    );
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(RemoveGroup, "RemoveGroup", "12.2528.0");
 impl ::std::future::IntoFuture for RemoveGroup {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -5443,15 +4239,8 @@ pub struct SetGroupLabel {
     target_group_id: ::std::option::Option<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(SetGroupLabel, "SetGroupLabel", "12.2528.0");
 impl SetGroupLabel {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SetGroupLabel";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(
-        "12.2528.0",
-    );
     /// Id of the group whose label will be set (if not the called object).
     ///
     /// Available since engine 12.2528.0.
@@ -5462,18 +4251,6 @@ impl SetGroupLabel {
         value: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         self.target_group_id = ::std::option::Option::Some(value.into());
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }

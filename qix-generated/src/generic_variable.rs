@@ -205,26 +205,7 @@ pub struct GetLayout {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetLayout {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetLayout";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetLayout, "GetLayout");
 impl ::std::future::IntoFuture for GetLayout {
     type Output = ::qix_runtime::Result<crate::types::GenericVariableLayout>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericVariableLayout>;
@@ -249,26 +230,7 @@ pub struct ApplyPatches {
     patches: ::std::vec::Vec<crate::types::NxPatch>,
     call_options: ::qix_runtime::CallOptions,
 }
-impl ApplyPatches {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ApplyPatches";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(ApplyPatches, "ApplyPatches");
 impl ::std::future::IntoFuture for ApplyPatches {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -292,26 +254,7 @@ pub struct SetProperties {
     prop: crate::types::GenericVariableProperties,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SetProperties {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SetProperties";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SetProperties, "SetProperties");
 impl ::std::future::IntoFuture for SetProperties {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -334,26 +277,7 @@ pub struct GetProperties {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetProperties {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetProperties";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetProperties, "GetProperties");
 impl ::std::future::IntoFuture for GetProperties {
     type Output = ::qix_runtime::Result<crate::types::GenericVariableProperties>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::GenericVariableProperties>;
@@ -377,26 +301,7 @@ pub struct GetInfo {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetInfo {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetInfo";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetInfo, "GetInfo");
 impl ::std::future::IntoFuture for GetInfo {
     type Output = ::qix_runtime::Result<crate::types::NxInfo>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxInfo>;
@@ -421,26 +326,7 @@ pub struct SetStringValue {
     val: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SetStringValue {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SetStringValue";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SetStringValue, "SetStringValue");
 impl ::std::future::IntoFuture for SetStringValue {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -464,26 +350,7 @@ pub struct SetNumValue {
     val: f64,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SetNumValue {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SetNumValue";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SetNumValue, "SetNumValue");
 impl ::std::future::IntoFuture for SetNumValue {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -508,26 +375,7 @@ pub struct SetDualValue {
     num: f64,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SetDualValue {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SetDualValue";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SetDualValue, "SetDualValue");
 impl ::std::future::IntoFuture for SetDualValue {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -551,26 +399,7 @@ pub struct GetRawContent {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetRawContent {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetRawContent";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetRawContent, "GetRawContent");
 impl ::std::future::IntoFuture for GetRawContent {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;

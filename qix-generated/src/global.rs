@@ -972,26 +972,7 @@ pub struct AbortRequest {
     request_id: i64,
     call_options: ::qix_runtime::CallOptions,
 }
-impl AbortRequest {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "AbortRequest";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(AbortRequest, "AbortRequest");
 impl ::std::future::IntoFuture for AbortRequest {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -1014,26 +995,7 @@ pub struct AbortAll {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl AbortAll {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "AbortAll";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(AbortAll, "AbortAll");
 impl ::std::future::IntoFuture for AbortAll {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -1056,26 +1018,7 @@ pub struct GetProgress {
     request_id: i64,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetProgress {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetProgress";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetProgress, "GetProgress");
 impl ::std::future::IntoFuture for GetProgress {
     type Output = ::qix_runtime::Result<crate::types::ProgressData>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::ProgressData>;
@@ -1100,26 +1043,7 @@ pub struct QvVersion {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl QvVersion {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "QvVersion";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(QvVersion, "QvVersion");
 impl ::std::future::IntoFuture for QvVersion {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
@@ -1143,26 +1067,7 @@ pub struct OsVersion {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl OsVersion {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "OSVersion";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(OsVersion, "OSVersion");
 impl ::std::future::IntoFuture for OsVersion {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
@@ -1186,26 +1091,7 @@ pub struct OsName {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl OsName {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "OSName";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(OsName, "OSName");
 impl ::std::future::IntoFuture for OsName {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
@@ -1229,26 +1115,7 @@ pub struct QtProduct {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl QtProduct {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "QTProduct";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(QtProduct, "QTProduct");
 impl ::std::future::IntoFuture for QtProduct {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
@@ -1272,26 +1139,7 @@ pub struct GetDocList {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetDocList {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetDocList";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetDocList, "GetDocList");
 impl ::std::future::IntoFuture for GetDocList {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::DocListEntry>>;
     type IntoFuture = ::qix_runtime::CallFuture<
@@ -1318,26 +1166,7 @@ pub struct GetInteract {
     request_id: i64,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetInteract {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetInteract";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetInteract, "GetInteract");
 impl ::std::future::IntoFuture for GetInteract {
     type Output = ::qix_runtime::Result<GetInteractOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<GetInteractOutput>;
@@ -1401,26 +1230,7 @@ pub struct InteractDone {
     def: crate::types::InteractDef,
     call_options: ::qix_runtime::CallOptions,
 }
-impl InteractDone {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "InteractDone";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(InteractDone, "InteractDone");
 impl ::std::future::IntoFuture for InteractDone {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -1444,26 +1254,7 @@ pub struct GetAuthenticatedUser {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetAuthenticatedUser {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetAuthenticatedUser";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetAuthenticatedUser, "GetAuthenticatedUser");
 impl ::std::future::IntoFuture for GetAuthenticatedUser {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
@@ -1492,13 +1283,8 @@ pub struct CreateDocEx {
     localized_script_main_section: ::std::option::Option<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(CreateDocEx, "CreateDocEx");
 impl CreateDocEx {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CreateDocEx";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Name of the user.
     ///
     /// Wire name: `qUserName`. Not sent unless set.
@@ -1538,18 +1324,6 @@ impl CreateDocEx {
         value: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         self.localized_script_main_section = ::std::option::Option::Some(value.into());
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1653,26 +1427,7 @@ pub struct GetActiveDoc {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetActiveDoc {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetActiveDoc";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetActiveDoc, "GetActiveDoc");
 impl ::std::future::IntoFuture for GetActiveDoc {
     type Output = ::qix_runtime::Result<crate::Doc>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::Doc>;
@@ -1702,26 +1457,7 @@ pub struct AllowCreateApp {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl AllowCreateApp {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "AllowCreateApp";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(AllowCreateApp, "AllowCreateApp");
 impl ::std::future::IntoFuture for AllowCreateApp {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -1748,13 +1484,8 @@ pub struct CreateApp {
     locale: ::std::option::Option<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(CreateApp, "CreateApp");
 impl CreateApp {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CreateApp";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Name of the first section in the script editor.
     /// The default value is _Main_.
     ///
@@ -1774,18 +1505,6 @@ impl CreateApp {
         value: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         self.locale = ::std::option::Option::Some(value.into());
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -1857,26 +1576,7 @@ pub struct DeleteApp {
     app_id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl DeleteApp {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "DeleteApp";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(DeleteApp, "DeleteApp");
 impl ::std::future::IntoFuture for DeleteApp {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -1901,26 +1601,7 @@ pub struct IsDesktopMode {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl IsDesktopMode {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "IsDesktopMode";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(IsDesktopMode, "IsDesktopMode");
 impl ::std::future::IntoFuture for IsDesktopMode {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -1945,26 +1626,7 @@ pub struct CancelRequest {
     request_id: i64,
     call_options: ::qix_runtime::CallOptions,
 }
-impl CancelRequest {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CancelRequest";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(CancelRequest, "CancelRequest");
 impl ::std::future::IntoFuture for CancelRequest {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -1987,26 +1649,7 @@ pub struct ShutdownProcess {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl ShutdownProcess {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ShutdownProcess";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(ShutdownProcess, "ShutdownProcess");
 impl ::std::future::IntoFuture for ShutdownProcess {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -2028,26 +1671,7 @@ pub struct ReloadExtensionList {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl ReloadExtensionList {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ReloadExtensionList";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(ReloadExtensionList, "ReloadExtensionList");
 impl ::std::future::IntoFuture for ReloadExtensionList {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -2072,26 +1696,7 @@ pub struct ReplaceAppFromId {
     ids: ::std::vec::Vec<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
-impl ReplaceAppFromId {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ReplaceAppFromID";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(ReplaceAppFromId, "ReplaceAppFromID");
 impl ::std::future::IntoFuture for ReplaceAppFromId {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -2121,26 +1726,7 @@ pub struct CopyApp {
     ids: ::std::vec::Vec<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
-impl CopyApp {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CopyApp";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(CopyApp, "CopyApp");
 impl ::std::future::IntoFuture for CopyApp {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -2171,30 +1757,13 @@ pub struct ExportApp {
     no_data: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(ExportApp, "ExportApp");
 impl ExportApp {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ExportApp";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Set this parameter to true if the data should be omitted in the exported app.
     ///
     /// Wire name: `qNoData`. Not sent unless set.
     pub fn no_data(mut self, value: bool) -> Self {
         self.no_data = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2230,26 +1799,7 @@ pub struct PublishApp {
     stream_id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl PublishApp {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "PublishApp";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(PublishApp, "PublishApp");
 impl ::std::future::IntoFuture for PublishApp {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -2274,26 +1824,7 @@ pub struct IsPersonalMode {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl IsPersonalMode {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "IsPersonalMode";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(IsPersonalMode, "IsPersonalMode");
 impl ::std::future::IntoFuture for IsPersonalMode {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -2317,26 +1848,7 @@ pub struct GetUniqueId {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetUniqueId {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetUniqueID";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetUniqueId, "GetUniqueID");
 impl ::std::future::IntoFuture for GetUniqueId {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
@@ -2365,13 +1877,8 @@ pub struct OpenDoc {
     no_data: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(OpenDoc, "OpenDoc");
 impl OpenDoc {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "OpenDoc";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Name of the user that opens the app.
     ///
     /// Wire name: `qUserName`. Not sent unless set.
@@ -2409,18 +1916,6 @@ impl OpenDoc {
     /// Wire name: `qNoData`. Not sent unless set.
     pub fn no_data(mut self, value: bool) -> Self {
         self.no_data = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2486,26 +1981,7 @@ pub struct CreateSessionApp {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl CreateSessionApp {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CreateSessionApp";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(CreateSessionApp, "CreateSessionApp");
 impl ::std::future::IntoFuture for CreateSessionApp {
     type Output = ::qix_runtime::Result<CreateSessionAppOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateSessionAppOutput>;
@@ -2574,26 +2050,7 @@ pub struct CreateSessionAppFromApp {
     src_app_id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl CreateSessionAppFromApp {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CreateSessionAppFromApp";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(CreateSessionAppFromApp, "CreateSessionAppFromApp");
 impl ::std::future::IntoFuture for CreateSessionAppFromApp {
     type Output = ::qix_runtime::Result<CreateSessionAppFromAppOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<CreateSessionAppFromAppOutput>;
@@ -2662,26 +2119,7 @@ pub struct ProductVersion {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl ProductVersion {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ProductVersion";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(ProductVersion, "ProductVersion");
 impl ::std::future::IntoFuture for ProductVersion {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
@@ -2706,26 +2144,7 @@ pub struct GetAppEntry {
     app_id: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetAppEntry {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetAppEntry";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetAppEntry, "GetAppEntry");
 impl ::std::future::IntoFuture for GetAppEntry {
     type Output = ::qix_runtime::Result<crate::types::AppEntry>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::AppEntry>;
@@ -2753,26 +2172,7 @@ pub struct ConfigureReload {
     interact_on_error: bool,
     call_options: ::qix_runtime::CallOptions,
 }
-impl ConfigureReload {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "ConfigureReload";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(ConfigureReload, "ConfigureReload");
 impl ::std::future::IntoFuture for ConfigureReload {
     type Output = ::qix_runtime::Result<()>;
     type IntoFuture = ::qix_runtime::CallFuture<()>;
@@ -2798,13 +2198,8 @@ pub struct CancelReload {
     reason: ::std::option::Option<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(CancelReload, "CancelReload");
 impl CancelReload {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "CancelReload";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Reason for why the reload was cancelled. This will be echoed back to the user in the script log.
     ///
     /// Available since engine 12.1777.0.
@@ -2815,18 +2210,6 @@ impl CancelReload {
         value: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         self.reason = ::std::option::Option::Some(value.into());
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -2855,26 +2238,7 @@ pub struct GetBnf {
     bnf_type: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetBnf {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetBNF";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetBnf, "GetBNF");
 impl ::std::future::IntoFuture for GetBnf {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::BNFDef>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<crate::types::BNFDef>>;
@@ -2900,13 +2264,8 @@ pub struct GetFunctions {
     group: ::std::option::Option<::std::string::String>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(GetFunctions, "GetFunctions");
 impl GetFunctions {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetFunctions";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Name of the group.
     /// Default is all groups.
     ///
@@ -2952,18 +2311,6 @@ impl GetFunctions {
         self.group = ::std::option::Option::Some(value.into());
         self
     }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
 }
 impl ::std::future::IntoFuture for GetFunctions {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::Function>>;
@@ -2991,26 +2338,7 @@ pub struct GetOdbcDsns {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetOdbcDsns {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetOdbcDsns";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetOdbcDsns, "GetOdbcDsns");
 impl ::std::future::IntoFuture for GetOdbcDsns {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::OdbcDsn>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<crate::types::OdbcDsn>>;
@@ -3034,26 +2362,7 @@ pub struct GetOleDbProviders {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetOleDbProviders {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetOleDbProviders";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetOleDbProviders, "GetOleDbProviders");
 impl ::std::future::IntoFuture for GetOleDbProviders {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::OleDbProvider>>;
     type IntoFuture = ::qix_runtime::CallFuture<
@@ -3081,26 +2390,9 @@ pub struct GetDatabasesFromConnectionString {
     connection: crate::types::Connection,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetDatabasesFromConnectionString {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetDatabasesFromConnectionString";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(
+    GetDatabasesFromConnectionString, "GetDatabasesFromConnectionString"
+);
 impl ::std::future::IntoFuture for GetDatabasesFromConnectionString {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::Database>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<crate::types::Database>>;
@@ -3127,26 +2419,7 @@ pub struct IsValidConnectionString {
     connection: crate::types::Connection,
     call_options: ::qix_runtime::CallOptions,
 }
-impl IsValidConnectionString {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "IsValidConnectionString";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(IsValidConnectionString, "IsValidConnectionString");
 impl ::std::future::IntoFuture for IsValidConnectionString {
     type Output = ::qix_runtime::Result<bool>;
     type IntoFuture = ::qix_runtime::CallFuture<bool>;
@@ -3172,26 +2445,7 @@ pub struct GetDefaultAppFolder {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetDefaultAppFolder {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetDefaultAppFolder";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetDefaultAppFolder, "GetDefaultAppFolder");
 impl ::std::future::IntoFuture for GetDefaultAppFolder {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
@@ -3215,26 +2469,7 @@ pub struct GetLogicalDriveStrings {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetLogicalDriveStrings {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetLogicalDriveStrings";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetLogicalDriveStrings, "GetLogicalDriveStrings");
 impl ::std::future::IntoFuture for GetLogicalDriveStrings {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::DriveInfo>>;
     type IntoFuture = ::qix_runtime::CallFuture<
@@ -3262,26 +2497,7 @@ pub struct GetFolderItemsForPath {
     path: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetFolderItemsForPath {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetFolderItemsForPath";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetFolderItemsForPath, "GetFolderItemsForPath");
 impl ::std::future::IntoFuture for GetFolderItemsForPath {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::FolderItem>>;
     type IntoFuture = ::qix_runtime::CallFuture<
@@ -3309,26 +2525,7 @@ pub struct GetSupportedCodePages {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetSupportedCodePages {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetSupportedCodePages";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetSupportedCodePages, "GetSupportedCodePages");
 impl ::std::future::IntoFuture for GetSupportedCodePages {
     type Output = ::qix_runtime::Result<::std::vec::Vec<crate::types::CodePage>>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::vec::Vec<crate::types::CodePage>>;
@@ -3354,13 +2551,8 @@ pub struct GetCustomConnectors {
     reload_list: ::std::option::Option<bool>,
     call_options: ::qix_runtime::CallOptions,
 }
+::qix_runtime::__request!(GetCustomConnectors, "GetCustomConnectors");
 impl GetCustomConnectors {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetCustomConnectors";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
     /// Sets if the list of custom connectors should be reloaded or not.
     /// If set to false, only the connectors that were returned the previous time are returned. If new connectors have been added since the last call to the _GetCustomConnectors_ method was made, the new connectors are not returned.
     /// If set to true, the _GetCustomConnectors_ method looks for new connectors in the file system.
@@ -3369,18 +2561,6 @@ impl GetCustomConnectors {
     /// Wire name: `qReloadList`. Not sent unless set.
     pub fn reload_list(mut self, value: bool) -> Self {
         self.reload_list = ::std::option::Option::Some(value);
-        self
-    }
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
         self
     }
 }
@@ -3413,26 +2593,7 @@ pub struct GetStreamList {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetStreamList {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetStreamList";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetStreamList, "GetStreamList");
 impl ::std::future::IntoFuture for GetStreamList {
     type Output = ::qix_runtime::Result<
         ::std::vec::Vec<crate::types::NxStreamListEntry>,
@@ -3460,26 +2621,7 @@ pub struct EngineVersion {
     object: ::qix_runtime::Object,
     call_options: ::qix_runtime::CallOptions,
 }
-impl EngineVersion {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "EngineVersion";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(EngineVersion, "EngineVersion");
 impl ::std::future::IntoFuture for EngineVersion {
     type Output = ::qix_runtime::Result<crate::types::NxEngineVersion>;
     type IntoFuture = ::qix_runtime::CallFuture<crate::types::NxEngineVersion>;
@@ -3504,26 +2646,7 @@ pub struct GetBaseBnf {
     bnf_type: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetBaseBnf {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetBaseBNF";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetBaseBnf, "GetBaseBNF");
 impl ::std::future::IntoFuture for GetBaseBnf {
     type Output = ::qix_runtime::Result<GetBaseBnfOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<GetBaseBnfOutput>;
@@ -3586,26 +2709,7 @@ pub struct GetBaseBnfHash {
     bnf_type: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetBaseBnfHash {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetBaseBNFHash";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetBaseBnfHash, "GetBaseBNFHash");
 impl ::std::future::IntoFuture for GetBaseBnfHash {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;
@@ -3631,26 +2735,7 @@ pub struct GetBaseBnfString {
     bnf_type: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl GetBaseBnfString {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "GetBaseBNFString";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(GetBaseBnfString, "GetBaseBNFString");
 impl ::std::future::IntoFuture for GetBaseBnfString {
     type Output = ::qix_runtime::Result<GetBaseBnfStringOutput>;
     type IntoFuture = ::qix_runtime::CallFuture<GetBaseBnfStringOutput>;
@@ -3713,26 +2798,7 @@ pub struct SaveAs {
     new_app_name: ::std::string::String,
     call_options: ::qix_runtime::CallOptions,
 }
-impl SaveAs {
-    /// The engine method this request calls.
-    pub const METHOD: &'static str = "SaveAs";
-    /// The oldest engine version known to have this method (when the crate was
-    /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells whether an
-    /// engine at `Global::engine_version` has it.
-    pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::None;
-    /// Fails the call with a timeout error if no answer arrives in time (the
-    /// engine is asked to cancel it).
-    pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
-        self.call_options.timeout = ::std::option::Option::Some(timeout);
-        self
-    }
-    /// How often to send the call again when the engine aborts it (error 15);
-    /// default: the session's retry policy.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.call_options.retries = ::std::option::Option::Some(retries);
-        self
-    }
-}
+::qix_runtime::__request!(SaveAs, "SaveAs");
 impl ::std::future::IntoFuture for SaveAs {
     type Output = ::qix_runtime::Result<::std::string::String>;
     type IntoFuture = ::qix_runtime::CallFuture<::std::string::String>;

@@ -251,7 +251,11 @@ impl<T: DecodeInPlace> DecodeInPlace for Vec<T> {
                         // Decode straight into the spare slot; drop it again at the end.
                         v.push(T::next_after(v.last()));
                         let slot = v.last_mut().expect("just pushed");
-                        if seq.next_element_seed(InPlace(slot)).map_err(noted)?.is_none() {
+                        if seq
+                            .next_element_seed(InPlace(slot))
+                            .map_err(noted)?
+                            .is_none()
+                        {
                             v.pop();
                             // A row shorter than the one before it: give the rest back.
                             if v.capacity() > 2 * v.len() + 8 {
@@ -262,7 +266,11 @@ impl<T: DecodeInPlace> DecodeInPlace for Vec<T> {
                     } else {
                         // Full: decode aside, then let the push grow the buffer.
                         let mut next = T::next_after(v.last());
-                        if seq.next_element_seed(InPlace(&mut next)).map_err(noted)?.is_none() {
+                        if seq
+                            .next_element_seed(InPlace(&mut next))
+                            .map_err(noted)?
+                            .is_none()
+                        {
                             return Ok(());
                         }
                         v.push(next);
@@ -437,10 +445,21 @@ thread_local! {
     static ERROR_PATH: RefCell<Vec<Segment>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Longer than any real answer's nesting. Failures outside a call (a user's own decoding,
+/// which never takes the path) would otherwise grow the list without end: past this, the
+/// old steps are dropped.
+const MAX_STEPS: usize = 256;
+
 #[cold]
 #[inline(never)]
 fn note_error_at(step: Segment) {
-    ERROR_PATH.with(|p| p.borrow_mut().push(step));
+    ERROR_PATH.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() >= MAX_STEPS {
+            p.clear();
+        }
+        p.push(step);
+    });
 }
 
 /// Forgets the path of an earlier failure: call before a decode whose path is wanted.
@@ -510,5 +529,18 @@ mod tests {
         assert!(rows("null").is_err());
         assert!(rows("[[1,\"x\"]]").is_err());
         assert!(rows("[[1],2]").is_err());
+    }
+
+    #[test]
+    fn failures_nobody_reads_do_not_pile_up() {
+        clear_error_path();
+        for _ in 0..10_000 {
+            assert!(rows("[[1,\"x\"]]").is_err());
+        }
+        assert!(ERROR_PATH.with(|p| p.borrow().len()) <= MAX_STEPS);
+        clear_error_path();
+        assert!(rows("[[1],[2,3,\"x\"]]").is_err());
+        assert_eq!(take_error_path(), "[1][2]");
+        assert_eq!(take_error_path(), "");
     }
 }

@@ -261,6 +261,44 @@ macro_rules! __enum {
     };
 }
 
+/// What every generated request has: `METHOD`, `SINCE` and the call options' builders.
+/// `__request!(Request, "Method")`, or with the oldest engine version that has the method:
+/// `__request!(Request, "Method", "12.1306.0")`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __request {
+    ($req:ident, $method:literal) => {
+        $crate::__request!(@impl $req, $method, ::std::option::Option::None);
+    };
+    ($req:ident, $method:literal, $since:literal) => {
+        $crate::__request!(@impl $req, $method, ::std::option::Option::Some($since));
+    };
+    (@impl $req:ident, $method:literal, $since:expr) => {
+        impl $req {
+            /// The engine method this request calls.
+            pub const METHOD: &'static str = $method;
+            /// The oldest engine version known to have this method (when the crate was
+            /// generated with a spec history): `qix_runtime::supports(version, SINCE)` tells
+            /// whether an engine at `Global::engine_version` has it.
+            pub const SINCE: ::std::option::Option<&'static str> = $since;
+
+            /// Fails the call with a timeout error if no answer arrives in time (the engine
+            /// is asked to cancel it).
+            pub fn timeout(mut self, timeout: ::std::time::Duration) -> Self {
+                self.call_options.timeout = ::std::option::Option::Some(timeout);
+                self
+            }
+
+            /// How often to send the call again when the engine aborts it (error 15);
+            /// default: the session's retry policy.
+            pub fn retries(mut self, retries: u32) -> Self {
+                self.call_options.retries = ::std::option::Option::Some(retries);
+                self
+            }
+        }
+    };
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __long_name {
