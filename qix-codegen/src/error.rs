@@ -77,3 +77,69 @@ pub enum Error {
 
 /// The result of the generator's functions.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+    use std::path::Path;
+
+    use super::*;
+    use crate::{Companion, Spec};
+
+    #[test]
+    fn io_failures_name_the_path_and_keep_the_io_error() {
+        let missing = std::env::temp_dir().join(format!("qix-no-such-dir-{}", std::process::id()));
+        let file = missing.join("x.rs");
+        let e = crate::write_if_changed(&file, "x").unwrap_err();
+        assert!(
+            matches!(&e, Error::Write { path, .. } if path == &file),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with(&format!("{}: cannot write: ", file.display())),
+            "{e}"
+        );
+        let io = e.source().and_then(|s| s.downcast_ref::<std::io::Error>());
+        assert_eq!(io.map(|e| e.kind()), Some(std::io::ErrorKind::NotFound));
+
+        let e = Companion::load(&file).unwrap_err();
+        assert!(matches!(e, Error::Read { .. }), "{e:?}");
+        assert!(e.to_string().contains("cannot read"), "{e}");
+        assert!(e.source().is_some_and(|s| s.is::<std::io::Error>()));
+
+        let e = crate::history::load_history(&missing, &Companion::builtin()).unwrap_err();
+        assert!(matches!(e, Error::ListDir { .. }), "{e:?}");
+        assert!(e.to_string().contains("cannot list the folder"), "{e}");
+    }
+
+    #[test]
+    fn spec_failures_keep_the_parse_or_lowering_error() {
+        let e = crate::generate_file(Path::new("/no/such/spec.json"), &Companion::builtin())
+            .unwrap_err();
+        assert!(e.source().is_some_and(|s| s.is::<LoadError>()), "{e:?}");
+        assert!(
+            e.to_string()
+                .starts_with("/no/such/spec.json: cannot read the file"),
+            "{e}"
+        );
+
+        let spec = Spec::parse(
+            br#"{"openrpc": "1.0.0", "info": {"title": "QIX", "version": "1"},
+                 "methods": [{"name": "NoDot", "result": {"schema": {}}}], "components": {}}"#,
+            "t.json",
+        )
+        .unwrap();
+        let e = crate::generate(&spec, &Companion::builtin(), "t.json").unwrap_err();
+        let invalid = e.source().and_then(|s| s.downcast_ref::<Invalid>());
+        assert!(invalid.is_some_and(|i| !i.problems.is_empty()), "{e:?}");
+        assert!(e.to_string().starts_with("t.json: 1 problem(s)"), "{e}");
+
+        let e = Companion::parse("[1]", "c.json").unwrap_err();
+        assert!(
+            e.to_string().starts_with("c.json: not a companion map: "),
+            "{e}"
+        );
+        assert!(e.source().is_some_and(|s| s.is::<serde_json::Error>()));
+    }
+}

@@ -338,7 +338,8 @@ fn codegen_in_process(reps: usize) -> Result<Value, String> {
     let out_bytes: usize = files.iter().map(|(_, c)| c.len()).sum();
     let lines: usize = files.iter().map(|(_, c)| c.lines().count()).sum();
 
-    // As `cargo xtask regenerate`: history loaded (40 specs parsed and lowered) each run.
+    // As `cargo xtask regenerate`: the pinned history loaded (its specs parsed and lowered)
+    // each run.
     let mut hist_times = Vec::new();
     let mut hist_first: Option<Vec<(String, String)>> = None;
     let mut hist_identical = true;

@@ -410,14 +410,15 @@ pub fn check(args: HistoryArgs) -> Result<ExitCode, String> {
     }
     if args.no_history {
         eprintln!(
-            "(--no-history: compared with a generation without since-version notes; \
-             {} says which history qix-generated was generated with)",
+            "qix-generated differs from what `cargo xtask regenerate --no-history` would write \
+             (no since-version notes); {} says which history it was generated with",
             history_pin::PIN_FILE
         );
+    } else {
+        eprintln!(
+            "qix-generated is out of date: run `cargo xtask regenerate` (never edit generated files)"
+        );
     }
-    eprintln!(
-        "qix-generated is out of date: run `cargo xtask regenerate` (never edit generated files)"
-    );
     Ok(ExitCode::from(1))
 }
 

@@ -141,6 +141,14 @@ impl HistoryPin {
     /// The files of the pinned versions in `dir`, after checking each one's sha256. Every
     /// missing or changed file is named in the error, with how to re-pin.
     pub fn verified_files(&self, dir: &Path) -> Result<Vec<PathBuf>, String> {
+        if !dir.is_dir() {
+            return Err(format!(
+                "{}: no such folder, but {PIN_FILE} pins {} spec versions to read from it; \
+                 pass --history DIR with them (or --no-history)",
+                dir.display(),
+                self.entries.len()
+            ));
+        }
         let mut files = Vec::new();
         let mut problems = Vec::new();
         for e in &self.entries {
@@ -256,6 +264,13 @@ mod tests {
         let err = pin.verified_files(&dir).unwrap_err();
         assert!(
             err.contains("12.1205.0:") && err.contains("cannot be read"),
+            "{err}"
+        );
+
+        // A folder that is not there is said once.
+        let err = pin.verified_files(&dir.join("gone")).unwrap_err();
+        assert!(
+            err.contains("no such folder") && err.contains("--history DIR"),
             "{err}"
         );
 

@@ -89,3 +89,37 @@ fn load_all(files: &[PathBuf], companion: &Companion) -> Result<Vec<Api>> {
         .map(|(slot, path)| slot.unwrap_or_else(|| Err(Error::Panicked { path: path.clone() })))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_version_named_files_are_loaded_oldest_first() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/diff");
+        let dir = std::env::temp_dir().join(format!("qix-history-load-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("companion.json"), "{}").unwrap();
+        std::fs::write(dir.join("notes.txt"), "x").unwrap();
+        let e = load_history(&dir, &Companion::builtin()).unwrap_err();
+        assert!(matches!(e, Error::NoSpecs { .. }), "{e:?}");
+        assert!(e.to_string().contains("no specs"), "{e}");
+
+        let base = std::fs::read_to_string(fixtures.join("base.openrpc")).unwrap();
+        for v in ["1.10.0", "1.9.0"] {
+            let text = base.replacen(
+                "\"version\": \"1.0.0\"",
+                &format!("\"version\": \"{v}\""),
+                1,
+            );
+            assert_ne!(text, base, "the fixture names its version");
+            std::fs::write(dir.join(format!("{v}.json")), text).unwrap();
+        }
+        assert_eq!(spec_files(&dir).unwrap().len(), 2);
+        let apis = load_history(&dir, &Companion::builtin()).unwrap();
+        let versions: Vec<&str> = apis.iter().map(|a| a.version.as_str()).collect();
+        assert_eq!(versions, ["1.9.0", "1.10.0"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
