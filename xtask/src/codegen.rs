@@ -1,4 +1,5 @@
-//! `regenerate` and `check`: the generated crate from the pinned spec.
+//! `regenerate` and `check`: the generated crate from the pinned spec (`schemas/spec.pin`)
+//! and the pinned since-version history (`schemas/history.pin`, see [`crate::history_pin`]).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -159,8 +160,9 @@ pub fn resolve_history(
             if let Some(dir) = &args.history {
                 return Err(format!(
                     "{} pins no history (qix-generated was generated with --no-history); \
-                     to use the specs of {}, pass --repin-history",
+                     to use the specs of {}, run `cargo xtask regenerate --history {} --repin-history`",
                     pin_path.display(),
+                    dir.display(),
                     dir.display()
                 ));
             }
@@ -183,6 +185,10 @@ pub fn resolve_history(
                         .collect::<Vec<_>>()
                         .join(", ")
                 )),
+                None if repin => Err(
+                    "--repin-history: no folder of specs on the search path; pass --history DIR"
+                        .into(),
+                ),
                 // No pin and no folder: as before the pin, no history (and an empty pin).
                 None => Ok(None),
             };
@@ -560,6 +566,33 @@ mod tests {
             .unwrap();
         assert_eq!(h.pin.entries.len(), 1);
         assert_eq!(h.files, vec![dir.join(format!("{first}.json"))]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A pin without versions (written by `regenerate --no-history`) makes `check` compare
+    /// with a generation without history; a `--history DIR` then is refused, not ignored.
+    #[test]
+    fn an_empty_pin_means_no_history() {
+        let dir = std::env::temp_dir().join(format!("xtask-empty-pin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pin_path = dir.join("history.pin");
+        std::fs::write(&pin_path, HistoryPin::default().render()).unwrap();
+        for regenerate in [false, true] {
+            let h = resolve_history(&HistoryArgs::default(), false, regenerate, &pin_path);
+            assert!(matches!(h, Ok(None)), "regenerate: {regenerate}");
+        }
+        let args = HistoryArgs {
+            history: Some(dir.clone()),
+            no_history: false,
+        };
+        let err = match resolve_history(&args, false, false, &pin_path) {
+            Err(e) => e,
+            Ok(_) => panic!("--history with an empty pin"),
+        };
+        assert!(
+            err.contains("pins no history") && err.contains("--repin-history"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
