@@ -6,6 +6,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::error::{Error, Result};
+
 /// The project's own companion map, built in so the binary works on its own.
 pub const BUILTIN: &str = include_str!("../../schemas/companion.json");
 
@@ -20,13 +22,18 @@ pub struct Companion {
 }
 
 impl Companion {
-    pub fn parse(text: &str, origin: &str) -> Result<Companion, String> {
-        serde_json::from_str(text).map_err(|e| format!("{origin}: not a companion map: {e}"))
+    pub fn parse(text: &str, origin: &str) -> Result<Companion> {
+        serde_json::from_str(text).map_err(|source| Error::Companion {
+            origin: origin.to_string(),
+            source,
+        })
     }
 
-    pub fn load(path: &Path) -> Result<Companion, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Companion> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Companion::parse(&text, &path.display().to_string())
     }
 

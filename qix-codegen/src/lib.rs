@@ -5,11 +5,16 @@
 //! [`spec::Spec::load`] parses the document (keeping unknown keys as warnings),
 //! [`lower::lower`] validates it and builds the [`ir::Api`], and [`emit::emit`] turns the IR
 //! into formatted source files. [`generate`] runs all three.
+//!
+//! The library parses no command-line arguments and bakes in no paths of this checkout:
+//! callers pass the workspace root where one is needed (spec lookup). Every fallible
+//! function returns [`Error`].
 
 pub mod companion;
 pub mod diff;
 pub mod docs;
 pub mod emit;
+pub mod error;
 pub mod history;
 pub mod ir;
 pub mod lower;
@@ -22,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 pub use companion::Companion;
 pub use emit::File;
+pub use error::{Error, Result};
 pub use ir::Api;
 pub use spec::Spec;
 
@@ -35,13 +41,13 @@ pub struct Generated {
 }
 
 /// Reads, validates, lowers and emits a spec file.
-pub fn generate_file(spec_path: &Path, companion: &Companion) -> Result<Generated, String> {
-    let spec = Spec::load(spec_path).map_err(|e| e.to_string())?;
+pub fn generate_file(spec_path: &Path, companion: &Companion) -> Result<Generated> {
+    let spec = Spec::load(spec_path)?;
     generate(&spec, companion, &spec_path.display().to_string())
 }
 
 /// Validates, lowers and emits a parsed spec. `origin` names it in messages.
-pub fn generate(spec: &Spec, companion: &Companion, origin: &str) -> Result<Generated, String> {
+pub fn generate(spec: &Spec, companion: &Companion, origin: &str) -> Result<Generated> {
     generate_with_history(spec, companion, origin, &[])
 }
 
@@ -52,17 +58,20 @@ pub fn generate_with_history(
     companion: &Companion,
     origin: &str,
     history: &[Api],
-) -> Result<Generated, String> {
+) -> Result<Generated> {
     let warnings = spec
         .unknown_keys()
         .into_iter()
         .map(|k| format!("{origin}: {k}"))
         .collect();
-    let mut api = lower::lower(spec, companion, origin).map_err(|e| e.to_string())?;
+    let mut api = lower::lower(spec, companion, origin)?;
     if !history.is_empty() {
         history::annotate(&mut api, history);
     }
-    let files = emit::emit(&api).map_err(|e| format!("{origin}: {e}"))?;
+    let files = emit::emit(&api).map_err(|message| Error::Emit {
+        origin: origin.to_string(),
+        message,
+    })?;
     Ok(Generated {
         api,
         files,
@@ -137,14 +146,17 @@ pub fn crate_manifest_with(
 
 /// Writes a standalone crate for a generation run: `Cargo.toml` (depending on the runtime
 /// at `runtime`) and `src/`.
-pub fn write_crate(out: &Path, g: &Generated, runtime: &Path) -> Result<(), String> {
+pub fn write_crate(out: &Path, g: &Generated, runtime: &Path) -> Result<()> {
     write_crate_with(out, g, &RuntimeDep::Path(runtime.to_path_buf()))
 }
 
 /// [`write_crate`] with the runtime from a path or a version.
-pub fn write_crate_with(out: &Path, g: &Generated, runtime: &RuntimeDep) -> Result<(), String> {
+pub fn write_crate_with(out: &Path, g: &Generated, runtime: &RuntimeDep) -> Result<()> {
     let src = out.join("src");
-    std::fs::create_dir_all(&src).map_err(|e| format!("{}: {e}", src.display()))?;
+    std::fs::create_dir_all(&src).map_err(|source| Error::CreateDir {
+        path: src.clone(),
+        source,
+    })?;
     let manifest = crate_manifest_with(&g.api.version, "qix-generated", runtime, true);
     write_if_changed(&out.join("Cargo.toml"), &manifest)?;
     for f in &g.files {
@@ -154,9 +166,12 @@ pub fn write_crate_with(out: &Path, g: &Generated, runtime: &RuntimeDep) -> Resu
 }
 
 /// Writes a file unless it already has these contents (keeps mtimes, and so builds, stable).
-pub fn write_if_changed(path: &Path, contents: &str) -> Result<(), String> {
+pub fn write_if_changed(path: &Path, contents: &str) -> Result<()> {
     if std::fs::read_to_string(path).is_ok_and(|old| old == contents) {
         return Ok(());
     }
-    std::fs::write(path, contents).map_err(|e| format!("{}: {e}", path.display()))
+    std::fs::write(path, contents).map_err(|source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }

@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -375,19 +374,25 @@ fn renderers_group_and_count() {
 
 // ---- the command ---------------------------------------------------------------------------
 
-fn run(args: &[&str]) -> Result<ExitCode, String> {
-    run_with_output(args).map(|(code, _)| code)
+fn run(req: diff::Request) -> Result<bool, String> {
+    run_with_output(req).map(|(crossed, _)| crossed)
 }
 
-fn run_with_output(args: &[&str]) -> Result<(ExitCode, String), String> {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+fn run_with_output(req: diff::Request) -> Result<(bool, String), String> {
     let mut out = Vec::new();
-    let code = diff::run_cli_to(&args, &mut out)?;
-    Ok((code, String::from_utf8(out).expect("the report is UTF-8")))
+    let crossed = diff::run(&req, &mut out).map_err(|e| e.to_string())?;
+    Ok((
+        crossed,
+        String::from_utf8(out).expect("the report is UTF-8"),
+    ))
+}
+
+fn req(old: &str, new: &str) -> diff::Request {
+    diff::Request::new(old, new)
 }
 
 #[test]
-fn exit_status_follows_the_threshold() {
+fn the_threshold_decides_whether_the_command_fails() {
     let dir = fixture_dir();
     let f = |n: &str| dir.join(format!("{n}.openrpc")).display().to_string();
     let (base, dangerous, breaking) = (
@@ -395,18 +400,27 @@ fn exit_status_follows_the_threshold() {
         f("enum-value-added-response"),
         f("method-removed"),
     );
-    assert_eq!(run(&[&base, &base]), Ok(ExitCode::SUCCESS));
+    assert_eq!(run(req(&base, &base)), Ok(false));
     assert_eq!(
-        run(&[&base, &dangerous, "--format", "json"]),
-        Ok(ExitCode::SUCCESS)
+        run(diff::Request {
+            format: diff::Format::Json,
+            ..req(&base, &dangerous)
+        }),
+        Ok(false)
     );
     assert_eq!(
-        run(&["diff", &base, &dangerous, "--fail-on", "dangerous"]),
-        Ok(ExitCode::from(1))
+        run(diff::Request {
+            fail_on: diff::Verdict::Dangerous,
+            ..req(&base, &dangerous)
+        }),
+        Ok(true)
     );
     assert_eq!(
-        run(&[&base, &breaking, "--format", "markdown"]),
-        Ok(ExitCode::from(1))
+        run(diff::Request {
+            format: diff::Format::Markdown,
+            ..req(&base, &breaking)
+        }),
+        Ok(true)
     );
     // Versions resolve in --spec-dir (as `<name>.json`).
     let tmp = std::env::temp_dir().join(format!("qix-diff-specdir-{}", std::process::id()));
@@ -418,24 +432,47 @@ fn exit_status_follows_the_threshold() {
         )
         .unwrap();
     }
-    let spec_dir = tmp.display().to_string();
-    let (code, out) = run_with_output(&["base", "method-added", "--spec-dir", &spec_dir]).unwrap();
-    assert_eq!(code, ExitCode::SUCCESS);
+    let (crossed, out) = run_with_output(diff::Request {
+        spec_dir: Some(tmp.clone()),
+        ..req("base", "method-added")
+    })
+    .unwrap();
+    assert!(!crossed);
     assert!(
         out.starts_with("QIX API 1.0.0 → 1.0.0: 1 change:") && out.contains("Doc.ClearAll"),
         "{out}"
     );
-    let (_, out) = run_with_output(&[&base, &breaking, "--format", "json"]).unwrap();
+    // …and on the search root's `schemas/`, when one is given.
+    let root = tmp.join("root");
+    std::fs::create_dir_all(root.join("schemas")).unwrap();
+    std::fs::copy(dir.join("base.openrpc"), root.join("schemas/base.json")).unwrap();
+    assert!(run(req("base", "base")).is_err());
+    assert_eq!(
+        run(diff::Request {
+            search_root: Some(root.clone()),
+            ..req("base", "base")
+        }),
+        Ok(false)
+    );
+    std::fs::remove_dir_all(&tmp).unwrap();
+    let (_, out) = run_with_output(diff::Request {
+        format: diff::Format::Json,
+        ..req(&base, &breaking)
+    })
+    .unwrap();
     let records: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(records[0]["kind"], "method.removed");
-    let (_, out) = run_with_output(&["--help"]).unwrap();
-    assert!(out.contains("--fail-on"), "{out}");
 }
 
 #[test]
 fn tool_failures_are_errors_with_context() {
     let base = fixture_dir().join("base.openrpc").display().to_string();
-    let err = run(&[&base, "no-such-version-0.0"]).unwrap_err();
+    let err = diff::run(&req(&base, "no-such-version-0.0"), &mut Vec::new()).unwrap_err();
+    assert!(
+        matches!(err, qix_codegen::Error::SpecNotFound { .. }),
+        "{err}"
+    );
+    let err = err.to_string();
     assert!(
         err.contains("not found") && err.contains("GET /api/engine/openrpc"),
         "{err}"
@@ -443,17 +480,19 @@ fn tool_failures_are_errors_with_context() {
 
     let bad = std::env::temp_dir().join(format!("qix-diff-bad-{}.json", std::process::id()));
     std::fs::write(&bad, r#"{"openrpc": "1.0.0", "info": {"title": "QIX", "version": "1"}, "methods": [{"name": "NoDot", "result": {"schema": {}}}], "components": {}}"#).unwrap();
-    let err = run(&[&base, &bad.display().to_string()]).unwrap_err();
+    let err = diff::run(&req(&base, &bad.display().to_string()), &mut Vec::new()).unwrap_err();
+    // The lowering error is the source, with every problem.
+    let source = std::error::Error::source(&err).expect("a source");
+    assert!(source.is::<qix_codegen::lower::Invalid>(), "{source:?}");
+    let err = err.to_string();
     assert!(
         err.contains(&bad.display().to_string()) && err.contains("Class.Method"),
         "{err}"
     );
     std::fs::write(&bad, "{ not json").unwrap();
-    let err = run(&[&base, &bad.display().to_string()]).unwrap_err();
+    let err = run(req(&base, &bad.display().to_string())).unwrap_err();
     assert!(err.contains("not JSON"), "{err}");
     std::fs::remove_file(&bad).unwrap();
-
-    assert!(run(&[&base]).unwrap_err().contains("expected two specs"));
 }
 
 // ---- real specs ----------------------------------------------------------------------------

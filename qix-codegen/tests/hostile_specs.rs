@@ -14,7 +14,7 @@ fn error(json: &str) -> String {
     match Spec::parse(json.as_bytes(), "t.json") {
         Err(e) => e.to_string(),
         Ok(spec) => match qix_codegen::generate(&spec, &Companion::builtin(), "t.json") {
-            Err(e) => e,
+            Err(e) => e.to_string(),
             Ok(_) => panic!("expected an error for {}", &json[..json.len().min(300)]),
         },
     }

@@ -47,7 +47,9 @@ fn a_secret_that_is_not_a_string_is_refused() {
                      "result": {"schema": {"type": "object"}}}],
         "components": {}}"##;
     let spec = Spec::parse(json.as_bytes(), "t.json").unwrap();
-    let e = qix_codegen::generate(&spec, &Companion::builtin(), "t.json").unwrap_err();
+    let e = qix_codegen::generate(&spec, &Companion::builtin(), "t.json")
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("Global.OpenDoc(qPassword)") && e.contains("secrets must be strings"),
         "{e}"

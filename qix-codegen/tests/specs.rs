@@ -86,7 +86,7 @@ fn problems(json: &str) -> String {
     match Spec::parse(json.as_bytes(), "test.json") {
         Err(e) => e.to_string(),
         Ok(spec) => match qix_codegen::generate(&spec, &Companion::builtin(), "test.json") {
-            Err(e) => e,
+            Err(e) => e.to_string(),
             Ok(_) => panic!("expected an error for {json}"),
         },
     }

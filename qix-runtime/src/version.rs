@@ -1,28 +1,13 @@
-//! Comparing engine versions, for the `SINCE` constants of generated requests.
+//! Comparing engine versions, for the `SINCE` constants of generated requests. The
+//! comparison itself is `qix_version::compare`, shared with the generator.
 
 use std::cmp::Ordering;
 
 /// Orders engine versions by their numeric parts (`12.999.0` < `12.1205.0`); parts that are
-/// not numbers compare as text.
+/// not numbers compare as text. (The generator orders its spec history with this same
+/// function.)
 pub fn compare_versions(a: &str, b: &str) -> Ordering {
-    let mut x = a.trim().split('.');
-    let mut y = b.trim().split('.');
-    loop {
-        match (x.next(), y.next()) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(p), Some(q)) => {
-                let ord = match (p.parse::<u64>(), q.parse::<u64>()) {
-                    (Ok(p), Ok(q)) => p.cmp(&q),
-                    _ => p.cmp(q),
-                };
-                if ord != Ordering::Equal {
-                    return ord;
-                }
-            }
-        }
-    }
+    qix_version::compare(a, b)
 }
 
 /// True when an engine at `version` has a method whose request says `since`: check

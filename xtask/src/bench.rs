@@ -23,16 +23,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use qix_codegen::{Companion, Spec, specpath};
+use qix_codegen::{Companion, Spec};
 use serde_json::{Value, json};
 
-use crate::codegen::{default_history_dir, read_pin, root, sha256_hex};
-
-const USAGE: &str = "usage: cargo xtask bench [--quick] [--compile] [--skip-runtime] [--reps N]
-  --quick         qixbench --quick (1/10 sizes), fewer repetitions, 1,000 idle sessions
-  --compile       also time clean builds of qix-generated (debug and release; slow)
-  --skip-runtime  no qixbench runs (codegen and decode only)
-  --reps N        qixbench repetitions (default 5; --quick 1)";
+use crate::codegen::{HistoryArgs, find_spec, read_pin, resolve_history, root, sha256_hex};
+use crate::history_pin::HistoryPin;
 
 /// Targets (see the issue): ratios are against the bare Rust client of the same run.
 const CODEGEN_TARGET_S: f64 = 1.0;
@@ -43,43 +38,29 @@ const SESSIONS_TARGET: f64 = 1.0;
 const IDLE_KIB_TARGET: f64 = 32.0;
 const IDLE_SESSIONS: u64 = 10_000;
 
-struct Opts {
-    quick: bool,
-    compile: bool,
-    skip_runtime: bool,
-    reps: Option<u32>,
-    codegen_only: bool,
+/// The options of `bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// qixbench --quick (1/10 sizes), fewer repetitions, 1,000 idle sessions.
+    #[arg(long)]
+    pub quick: bool,
+    /// Also time clean builds of qix-generated (debug and release; slow).
+    #[arg(long)]
+    pub compile: bool,
+    /// No qixbench runs (codegen and decode only).
+    #[arg(long)]
+    pub skip_runtime: bool,
+    /// qixbench repetitions (default 5; --quick 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub reps: Option<u32>,
+    /// Internal: the release re-run that times the generator and prints one JSON line.
+    #[arg(long, hide = true)]
+    pub codegen_only: bool,
 }
 
-fn parse(args: &[String]) -> Result<Opts, String> {
-    let mut o = Opts {
-        quick: false,
-        compile: false,
-        skip_runtime: false,
-        reps: None,
-        codegen_only: false,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--quick" => o.quick = true,
-            "--compile" => o.compile = true,
-            "--skip-runtime" => o.skip_runtime = true,
-            "--reps" => {
-                let n = it.next().and_then(|v| v.parse().ok()).filter(|&n| n > 0);
-                o.reps = Some(n.ok_or("--reps needs a positive number")?);
-            }
-            // Internal: the release re-run that times the generator and prints one JSON line.
-            "--codegen-only" => o.codegen_only = true,
-            "-h" | "--help" => return Err(USAGE.to_string()),
-            other => return Err(format!("unexpected argument {other:?}\n{USAGE}")),
-        }
-    }
-    Ok(o)
-}
+type Opts = BenchArgs;
 
-pub fn run(args: &[String]) -> Result<ExitCode, String> {
-    let o = parse(args)?;
+pub fn run(o: BenchArgs) -> Result<ExitCode, String> {
     if o.codegen_only {
         let r = codegen_in_process(if o.quick { 3 } else { 7 })?;
         println!("{r}");
@@ -321,17 +302,19 @@ fn median(v: &mut [f64]) -> f64 {
 /// history run gives what is checked in.
 fn codegen_in_process(reps: usize) -> Result<Value, String> {
     let pin = read_pin()?;
-    let path = specpath::find_spec(&pin.version, None)?;
+    let path = find_spec(&pin.version)?;
     let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     if sha256_hex(&bytes) != pin.sha256 {
         return Err(format!("{} is not the pinned spec", path.display()));
     }
-    let companion = Companion::load(&root().join("schemas/companion.json"))?;
+    let companion =
+        Companion::load(&root().join("schemas/companion.json")).map_err(|e| e.to_string())?;
     let origin = path.display().to_string();
     let gen_once = |history: &[qix_codegen::Api]| -> Result<(f64, Vec<(String, String)>), String> {
         let t0 = Instant::now();
         let spec = Spec::parse(&bytes, &origin).map_err(|e| e.to_string())?;
-        let g = qix_codegen::generate_with_history(&spec, &companion, &origin, history)?;
+        let g = qix_codegen::generate_with_history(&spec, &companion, &origin, history)
+            .map_err(|e| e.to_string())?;
         let s = t0.elapsed().as_secs_f64();
         Ok((
             s,
@@ -355,15 +338,19 @@ fn codegen_in_process(reps: usize) -> Result<Value, String> {
     let out_bytes: usize = files.iter().map(|(_, c)| c.len()).sum();
     let lines: usize = files.iter().map(|(_, c)| c.lines().count()).sum();
 
-    // As `cargo xtask regenerate`: history loaded (40 specs parsed and lowered) each run.
+    // As `cargo xtask regenerate`: the pinned history loaded (its specs parsed and lowered)
+    // each run.
     let mut hist_times = Vec::new();
     let mut hist_first: Option<Vec<(String, String)>> = None;
     let mut hist_identical = true;
     let mut history_specs = 0;
-    if let Some(dir) = default_history_dir() {
+    // The pinned history, as `check` resolves it (none when the pin says so).
+    let pinned = resolve_history(&HistoryArgs::default(), false, false, &HistoryPin::path())?;
+    if let Some(h) = pinned {
         for _ in 0..reps.min(3) {
             let t0 = Instant::now();
-            let history = qix_codegen::history::load_history(&dir, &companion)?;
+            let history = qix_codegen::history::load_files(&h.files, &companion)
+                .map_err(|e| e.to_string())?;
             history_specs = history.len();
             let (_, files) = gen_once(&history)?;
             hist_times.push(t0.elapsed().as_secs_f64());

@@ -1,4 +1,5 @@
-//! `regenerate` and `check`: the generated crate from the pinned spec.
+//! `regenerate` and `check`: the generated crate from the pinned spec (`schemas/spec.pin`)
+//! and the pinned since-version history (`schemas/history.pin`, see [`crate::history_pin`]).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -7,6 +8,8 @@ use std::time::Instant;
 
 use qix_codegen::{Companion, File, Generated, Spec, specpath};
 use sha2::{Digest, Sha256};
+
+use crate::history_pin::{self, HistoryPin};
 
 /// The workspace root (xtask lives one level below it).
 pub fn root() -> PathBuf {
@@ -51,78 +54,169 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-struct Args {
-    spec: Option<String>,
-    history: History,
-    from_engine: Option<String>,
-    bearer: Option<String>,
-    tls: qix_runtime::TlsOptions,
+/// Where the since-version history comes from: the options of `regenerate` and `check`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct HistoryArgs {
+    /// Read the pinned history versions (schemas/history.pin) from DIR instead of the
+    /// shared spec folder.
+    #[arg(long, value_name = "DIR")]
+    pub history: Option<PathBuf>,
+    /// Generate without a history: no since-version notes.
+    #[arg(long, conflicts_with = "history")]
+    pub no_history: bool,
 }
 
-enum History {
-    /// The shared spec folder when it is there.
-    Default,
-    Dir(PathBuf),
-    None,
+/// The options of `regenerate`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RegenerateArgs {
+    /// Build from this spec (a file, or a version on the spec search path) instead of the
+    /// pinned one (then update schemas/spec.pin).
+    #[arg(long, value_name = "FILE|VERSION", conflicts_with = "from_engine")]
+    pub spec: Option<String>,
+    /// Download URL/api/engine/openrpc into schemas/<version>.json first, and build from it.
+    #[arg(long, value_name = "URL")]
+    pub from_engine: Option<String>,
+    /// The bearer token for --from-engine (Qlik Cloud; default: $QLIK_API_KEY).
+    #[arg(long, value_name = "TOKEN", requires = "from_engine")]
+    pub bearer: Option<String>,
+    /// A Qlik Sense certificate folder (client.pem, client_key.pem, root.pem), as for `qix`.
+    #[arg(long, value_name = "DIR", requires = "from_engine")]
+    pub certs: Option<PathBuf>,
+    /// Accept any server certificate, as for `qix`.
+    #[arg(long, requires = "from_engine")]
+    pub insecure: bool,
+    #[command(flatten)]
+    pub history: HistoryArgs,
+    /// Pin the history anew from every spec of the history folder (schemas/history.pin),
+    /// after a spec version was added to it or one changed.
+    #[arg(long, conflicts_with = "no_history")]
+    pub repin_history: bool,
 }
 
-fn parse(args: &[String], allow_spec: bool) -> Result<Args, String> {
-    let mut out = Args {
-        spec: None,
-        history: History::Default,
-        from_engine: None,
-        bearer: std::env::var("QLIK_API_KEY").ok().filter(|k| !k.is_empty()),
-        tls: qix_runtime::TlsOptions::default(),
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--spec" if allow_spec => {
-                out.spec = Some(it.next().ok_or("--spec needs a value")?.clone())
-            }
-            "--history" => {
-                out.history =
-                    History::Dir(PathBuf::from(it.next().ok_or("--history needs a folder")?))
-            }
-            "--no-history" => out.history = History::None,
-            "--from-engine" if allow_spec => {
-                out.from_engine = Some(it.next().ok_or("--from-engine needs a URL")?.clone())
-            }
-            "--bearer" if allow_spec => {
-                out.bearer = Some(it.next().ok_or("--bearer needs a token")?.clone())
-            }
-            // The TLS options of `qix`: a Qlik Sense certificate folder, or trust anything.
-            "--certs" if allow_spec => {
-                let dir = PathBuf::from(it.next().ok_or("--certs needs a folder")?);
-                out.tls.client_cert = Some((dir.join("client.pem"), dir.join("client_key.pem")));
-                out.tls.extra_roots.push(dir.join("root.pem"));
-            }
-            "--insecure" if allow_spec => out.tls.danger_accept_invalid_certs = true,
-            other => return Err(format!("unexpected argument {other:?}")),
+impl RegenerateArgs {
+    /// The TLS options of `qix`: a Qlik Sense certificate folder, or trust anything.
+    pub fn tls(&self) -> qix_runtime::TlsOptions {
+        let mut tls = qix_runtime::TlsOptions::default();
+        if let Some(dir) = &self.certs {
+            tls.client_cert = Some((dir.join("client.pem"), dir.join("client_key.pem")));
+            tls.extra_roots.push(dir.join("root.pem"));
         }
+        tls.danger_accept_invalid_certs = self.insecure;
+        tls
     }
-    Ok(out)
 }
 
 /// The folder of every known spec version: the last folder of the search path that exists
 /// (the shared folder), which is what `--history` defaults to.
 pub fn default_history_dir() -> Option<PathBuf> {
-    specpath::search_dirs(None)
+    specpath::search_dirs(None, Some(&root()))
         .into_iter()
         .map(|(d, _)| d)
         .rev()
         .find(|d| specpath::versions_in(d).len() > 1)
 }
 
-/// Generates from the pinned spec (or `--spec`), with the since-version history.
-fn generate(args: &Args) -> Result<(Generated, String), String> {
+/// The history a run uses: the pinned versions' files in a folder, verified.
+pub struct History {
+    pub dir: PathBuf,
+    pub files: Vec<PathBuf>,
+    /// The pin to write after a successful `regenerate`.
+    pub pin: HistoryPin,
+    /// Versions in the folder the pin does not list (not used).
+    pub unpinned: Vec<String>,
+}
+
+/// Resolves the history of `regenerate` (`repin` allowed, a missing pin written) or of
+/// `check` (`regenerate: false`: the pin must be there). `Ok(None)`: no history.
+///
+/// - `--no-history`: none;
+/// - `--repin-history` (regenerate): every spec of the folder, pinned anew;
+/// - otherwise the versions of schemas/history.pin, read from `--history DIR` or the shared
+///   spec folder, each checked against its sha256; a pin without versions means none. With
+///   no pin yet, `regenerate` pins every spec of the folder (none when there is no folder),
+///   and `check` fails.
+pub fn resolve_history(
+    args: &HistoryArgs,
+    repin: bool,
+    regenerate: bool,
+    pin_path: &Path,
+) -> Result<Option<History>, String> {
+    if args.no_history {
+        return Ok(None);
+    }
+    let pinned = if repin {
+        None
+    } else {
+        HistoryPin::read(pin_path)?
+    };
+    if pinned.is_none() && !regenerate {
+        return Err(format!(
+            "{}: no such file; run `cargo xtask regenerate` to pin the spec history (or pass --no-history)",
+            pin_path.display()
+        ));
+    }
+    if let Some(pin) = &pinned {
+        if pin.entries.is_empty() {
+            if let Some(dir) = &args.history {
+                return Err(format!(
+                    "{} pins no history (qix-generated was generated with --no-history); \
+                     to use the specs of {}, run `cargo xtask regenerate --history {} --repin-history`",
+                    pin_path.display(),
+                    dir.display(),
+                    dir.display()
+                ));
+            }
+            return Ok(None);
+        }
+    }
+    let dir = match (&args.history, default_history_dir()) {
+        (Some(d), _) => d.clone(),
+        (None, Some(d)) => d,
+        (None, None) => {
+            return match pinned {
+                Some(pin) => Err(format!(
+                    "{} pins {} spec versions, but no folder of specs is on the search path \
+                     (looked for <version>.json in {}); pass --history DIR (or --no-history)",
+                    pin_path.display(),
+                    pin.entries.len(),
+                    specpath::search_dirs(None, Some(&root()))
+                        .iter()
+                        .map(|(d, _)| d.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+                None if repin => Err(
+                    "--repin-history: no folder of specs on the search path; pass --history DIR"
+                        .into(),
+                ),
+                // No pin and no folder: as before the pin, no history (and an empty pin).
+                None => Ok(None),
+            };
+        }
+    };
+    let pin = match pinned {
+        Some(pin) => pin,
+        None => HistoryPin::of_dir(&dir)?,
+    };
+    let files = pin.verified_files(&dir)?;
+    let unpinned = pin.unpinned_in(&dir);
+    Ok(Some(History {
+        dir,
+        files,
+        pin,
+        unpinned,
+    }))
+}
+
+/// Generates from the pinned spec (or `spec`), with the given since-version history.
+fn generate(spec: Option<&str>, history: Option<&History>) -> Result<(Generated, String), String> {
     let companion_path = root().join("schemas/companion.json");
-    let companion = Companion::load(&companion_path)?;
-    let (path, pinned) = match &args.spec {
-        Some(s) => (specpath::find_spec(s, None)?, None),
+    let companion = Companion::load(&companion_path).map_err(|e| e.to_string())?;
+    let (path, pinned) = match spec {
+        Some(s) => (find_spec(s)?, None),
         None => {
             let pin = read_pin()?;
-            (specpath::find_spec(&pin.version, None)?, Some(pin))
+            (find_spec(&pin.version)?, Some(pin))
         }
     };
     let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -140,23 +234,21 @@ fn generate(args: &Args) -> Result<(Generated, String), String> {
     }
     let origin = path.display().to_string();
     let spec = Spec::parse(&bytes, &origin).map_err(|e| e.to_string())?;
-    let history_dir = match &args.history {
-        History::Default => default_history_dir(),
-        History::Dir(d) => Some(d.clone()),
-        History::None => None,
-    };
-    let history = match &history_dir {
-        Some(d) => qix_codegen::history::load_history(d, &companion)?,
+    let apis = match history {
+        Some(h) => {
+            qix_codegen::history::load_files(&h.files, &companion).map_err(|e| e.to_string())?
+        }
         None => Vec::new(),
     };
-    let mut g = qix_codegen::generate_with_history(&spec, &companion, &origin, &history)?;
+    let mut g = qix_codegen::generate_with_history(&spec, &companion, &origin, &apis)
+        .map_err(|e| e.to_string())?;
     add_hand_written_modules(&mut g)?;
-    let note = match &history_dir {
-        Some(d) => format!(
-            "from {} with the history of {} specs in {}",
+    let note = match history {
+        Some(h) => format!(
+            "from {} with the pinned history of {} specs in {}",
             path.display(),
-            history.len(),
-            d.display()
+            apis.len(),
+            h.dir.display()
         ),
         None => format!(
             "from {} without history (no since-version notes)",
@@ -164,6 +256,11 @@ fn generate(args: &Args) -> Result<(Generated, String), String> {
         ),
     };
     Ok((g, note))
+}
+
+/// A spec on the search path (with the workspace root).
+pub fn find_spec(name: &str) -> Result<PathBuf, String> {
+    specpath::find_spec(name, None, Some(&root())).map_err(|e| e.to_string())
 }
 
 /// Hand-written modules of `qix-generated` (helpers on the generated types), declared in
@@ -190,17 +287,17 @@ fn out_dir() -> PathBuf {
     root().join("qix-generated/src")
 }
 
-pub fn regenerate(args: &[String]) -> Result<ExitCode, String> {
-    let mut args = parse(args, true)?;
+pub fn regenerate(mut args: RegenerateArgs) -> Result<ExitCode, String> {
     let t0 = Instant::now();
     if let Some(url) = args.from_engine.take() {
-        if args.spec.is_some() {
-            return Err("give --spec or --from-engine, not both".into());
-        }
+        let bearer = args
+            .bearer
+            .clone()
+            .or_else(|| std::env::var("QLIK_API_KEY").ok().filter(|k| !k.is_empty()));
         let path = fetch_from_engine(
             &url,
-            args.bearer.as_deref(),
-            &args.tls,
+            bearer.as_deref(),
+            &args.tls(),
             &root().join("schemas"),
         )?;
         eprintln!(
@@ -210,7 +307,9 @@ pub fn regenerate(args: &[String]) -> Result<ExitCode, String> {
         );
         args.spec = Some(path.display().to_string());
     }
-    let (g, note) = generate(&args)?;
+    let pin_path = HistoryPin::path();
+    let history = resolve_history(&args.history, args.repin_history, true, &pin_path)?;
+    let (g, note) = generate(args.spec.as_deref(), history.as_ref())?;
     for w in &g.warnings {
         eprintln!("warning: {w}");
     }
@@ -222,11 +321,17 @@ pub fn regenerate(args: &[String]) -> Result<ExitCode, String> {
         if std::fs::read_to_string(&path).ok().as_deref() != Some(f.contents.as_str()) {
             changed += 1;
         }
-        qix_codegen::write_if_changed(&path, &f.contents)?;
+        qix_codegen::write_if_changed(&path, &f.contents).map_err(|e| e.to_string())?;
     }
     for stale in stale_files(&dir, &g.files)? {
         std::fs::remove_file(&stale).map_err(|e| format!("{}: {e}", stale.display()))?;
         eprintln!("removed {}", stale.display());
+    }
+    // The pin says what this generation used (no versions: no history).
+    let pin = history.as_ref().map(|h| h.pin.clone()).unwrap_or_default();
+    qix_codegen::write_if_changed(&pin_path, &pin.render()).map_err(|e| e.to_string())?;
+    if let Some(h) = &history {
+        report_unpinned(h);
     }
     eprintln!("{}", qix_codegen::summary(&g));
     eprintln!(
@@ -234,6 +339,18 @@ pub fn regenerate(args: &[String]) -> Result<ExitCode, String> {
         t0.elapsed()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn report_unpinned(h: &History) {
+    if let [first, .., last] | [first @ last] = h.unpinned.as_slice() {
+        eprintln!(
+            "note: {} spec version(s) in {} are not in {} and not used ({first} … {last}); \
+             `cargo xtask regenerate --repin-history` adds them",
+            h.unpinned.len(),
+            h.dir.display(),
+            history_pin::PIN_FILE
+        );
+    }
 }
 
 /// Files in the generated folder that the generator no longer writes.
@@ -251,9 +368,14 @@ fn stale_files(dir: &Path, files: &[File]) -> Result<Vec<PathBuf>, String> {
     Ok(stale)
 }
 
-/// The files of `qix-generated/src` that differ from a fresh generation, as messages.
-pub fn drift() -> Result<Vec<String>, String> {
-    let (g, _) = generate(&parse(&[], false)?)?;
+/// The files of `qix-generated/src` that differ from a fresh generation from the pinned
+/// spec with `history` (resolved as `check` does), as messages.
+pub fn drift(history: &HistoryArgs) -> Result<Vec<String>, String> {
+    let resolved = resolve_history(history, false, false, &HistoryPin::path())?;
+    if let Some(h) = &resolved {
+        report_unpinned(h);
+    }
+    let (g, _) = generate(None, resolved.as_ref())?;
     let dir = out_dir();
     let mut problems = Vec::new();
     for f in &g.files {
@@ -281,22 +403,28 @@ pub fn drift() -> Result<Vec<String>, String> {
     Ok(problems)
 }
 
-pub fn check(args: &[String]) -> Result<ExitCode, String> {
-    if !args.is_empty() {
-        // check always compares with what `regenerate` writes by default.
-        parse(args, false)?;
-    }
-    let problems = drift()?;
+/// `check`: regenerates in memory from the pinned spec and the pinned history (or as
+/// `--history DIR` / `--no-history` say, exactly as `regenerate` would) and compares.
+pub fn check(args: HistoryArgs) -> Result<ExitCode, String> {
+    let problems = drift(&args)?;
     if problems.is_empty() {
-        eprintln!("qix-generated is up to date with the pinned spec");
+        eprintln!("qix-generated is up to date with the pinned spec and history");
         return Ok(ExitCode::SUCCESS);
     }
     for p in &problems {
         eprintln!("{p}");
     }
-    eprintln!(
-        "qix-generated is out of date: run `cargo xtask regenerate` (never edit generated files)"
-    );
+    if args.no_history {
+        eprintln!(
+            "qix-generated differs from what `cargo xtask regenerate --no-history` would write \
+             (no since-version notes); {} says which history it was generated with",
+            history_pin::PIN_FILE
+        );
+    } else {
+        eprintln!(
+            "qix-generated is out of date: run `cargo xtask regenerate` (never edit generated files)"
+        );
+    }
     Ok(ExitCode::from(1))
 }
 
@@ -343,12 +471,14 @@ pub fn fetch_from_engine(
 
 #[cfg(test)]
 mod tests {
-    /// The generated crate is what the generator makes of the pinned spec (rust-analyzer's
-    /// `ensure_file_contents`): editing it by hand, or changing the generator without
-    /// regenerating, fails here.
+    use super::*;
+
+    /// The generated crate is what the generator makes of the pinned spec and the pinned
+    /// history (rust-analyzer's `ensure_file_contents`): editing it by hand, or changing the
+    /// generator without regenerating, fails here.
     #[test]
     fn generated_code_is_up_to_date() {
-        let problems = super::drift().unwrap_or_else(|e| panic!("{e}"));
+        let problems = drift(&HistoryArgs::default()).unwrap_or_else(|e| panic!("{e}"));
         assert!(
             problems.is_empty(),
             "qix-generated is out of date; run `cargo xtask regenerate`:\n{}",
@@ -356,24 +486,135 @@ mod tests {
         );
     }
 
+    /// `check --no-history` compares with a generation without since-version notes, as
+    /// `regenerate --no-history` would write it: the checked-in crate, generated with the
+    /// pinned history, differs exactly in the files that carry since notes.
+    #[test]
+    fn check_without_history_compares_with_a_generation_without_since_notes() {
+        let pin = HistoryPin::read(&HistoryPin::path()).unwrap().unwrap();
+        assert!(
+            !pin.entries.is_empty(),
+            "the checked-in pin lists a history"
+        );
+        let args = HistoryArgs {
+            history: None,
+            no_history: true,
+        };
+        let problems = drift(&args).unwrap();
+        assert!(!problems.is_empty());
+        let since_files: Vec<String> = std::fs::read_dir(out_dir())
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                std::fs::read_to_string(e.path()).is_ok_and(|c| c.contains(
+                        "pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(",
+                    ))
+            })
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect();
+        assert!(!since_files.is_empty());
+        for f in &since_files {
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.contains(&format!("qix-generated/src/{f} differs"))),
+                "{f} not reported: {problems:?}"
+            );
+        }
+    }
+
+    /// `--history DIR` reads the pinned versions from DIR: a folder missing some of them is
+    /// an error naming them (for `check` as for `regenerate`), never a silent
+    /// generation with a smaller history.
+    #[test]
+    fn a_history_folder_without_the_pinned_versions_is_refused() {
+        let pin = HistoryPin::read(&HistoryPin::path()).unwrap().unwrap();
+        let dir =
+            std::env::temp_dir().join(format!("xtask-partial-history-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let shared = default_history_dir().expect("the shared spec folder");
+        let first = &pin.entries[0].version;
+        std::fs::copy(
+            shared.join(format!("{first}.json")),
+            dir.join(format!("{first}.json")),
+        )
+        .unwrap();
+        let args = HistoryArgs {
+            history: Some(dir.clone()),
+            no_history: false,
+        };
+        for regenerate in [false, true] {
+            let err = match resolve_history(&args, false, regenerate, &HistoryPin::path()) {
+                Err(e) => e,
+                Ok(_) => panic!("a partial history was accepted"),
+            };
+            let last = &pin.entries[pin.entries.len() - 1].version;
+            assert!(err.contains(&format!("{last}: ")), "{err}");
+            assert!(!err.contains(&format!("{first}: ")), "{err}");
+            assert!(err.contains("--repin-history"), "{err}");
+        }
+        // `check` never pins: without a pin file it says how to get one.
+        let err = match resolve_history(&args, false, false, &dir.join("no.pin")) {
+            Err(e) => e,
+            Ok(_) => panic!("check without a pin"),
+        };
+        assert!(err.contains("cargo xtask regenerate"), "{err}");
+        // `regenerate` without a pin pins the folder as it is.
+        let h = resolve_history(&args, false, true, &dir.join("no.pin"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.pin.entries.len(), 1);
+        assert_eq!(h.files, vec![dir.join(format!("{first}.json"))]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A pin without versions (written by `regenerate --no-history`) makes `check` compare
+    /// with a generation without history; a `--history DIR` then is refused, not ignored.
+    #[test]
+    fn an_empty_pin_means_no_history() {
+        let dir = std::env::temp_dir().join(format!("xtask-empty-pin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pin_path = dir.join("history.pin");
+        std::fs::write(&pin_path, HistoryPin::default().render()).unwrap();
+        for regenerate in [false, true] {
+            let h = resolve_history(&HistoryArgs::default(), false, regenerate, &pin_path);
+            assert!(matches!(h, Ok(None)), "regenerate: {regenerate}");
+        }
+        let args = HistoryArgs {
+            history: Some(dir.clone()),
+            no_history: false,
+        };
+        let err = match resolve_history(&args, false, false, &pin_path) {
+            Err(e) => e,
+            Ok(_) => panic!("--history with an empty pin"),
+        };
+        assert!(
+            err.contains("pins no history") && err.contains("--repin-history"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn from_engine_takes_the_tls_options_of_qix() {
-        let args: Vec<String> = ["--from-engine", "https://e", "--certs", "/c", "--insecure"]
-            .map(String::from)
-            .to_vec();
-        let a = super::parse(&args, true).unwrap();
-        assert_eq!(a.from_engine.as_deref(), Some("https://e"));
+        let a = RegenerateArgs {
+            from_engine: Some("https://e".into()),
+            certs: Some("/c".into()),
+            insecure: true,
+            ..RegenerateArgs::default()
+        };
+        let tls = a.tls();
         assert_eq!(
-            a.tls.client_cert,
+            tls.client_cert,
             Some(("/c/client.pem".into(), "/c/client_key.pem".into()))
         );
         assert_eq!(
-            a.tls.extra_roots,
+            tls.extra_roots,
             vec![std::path::PathBuf::from("/c/root.pem")]
         );
-        assert!(a.tls.danger_accept_invalid_certs);
-        // `check` compares with the pinned spec only.
-        assert!(super::parse(&args, false).is_err());
+        assert!(tls.danger_accept_invalid_certs);
+        assert!(!RegenerateArgs::default().tls().danger_accept_invalid_certs);
     }
 
     /// `--from-engine`: a loopback HTTP server serving a shared spec; the file lands under

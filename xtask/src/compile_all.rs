@@ -6,30 +6,39 @@ use std::time::Instant;
 
 use qix_codegen::{Companion, specpath};
 
-use crate::codegen::{default_history_dir, root};
+use crate::codegen::{default_history_dir, find_spec, root};
 
-pub fn run(args: &[String]) -> Result<ExitCode, String> {
-    let mut versions: Option<Vec<String>> = None;
-    let mut dir = std::env::temp_dir().join("qix-compile-all");
-    let mut build = false;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--versions" => {
-                let list = it.next().ok_or("--versions needs a comma-separated list")?;
-                versions = Some(
-                    list.split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(String::from)
-                        .collect(),
-                );
-            }
-            "--dir" => dir = PathBuf::from(it.next().ok_or("--dir needs a folder")?),
-            "--build" => build = true,
-            other => return Err(format!("unexpected argument {other:?}")),
-        }
+/// The options of `compile-all`.
+#[derive(Debug, clap::Args)]
+pub struct CompileAllArgs {
+    /// Only these versions (comma-separated), looked up on the spec search path
+    /// (default: every spec of the shared folder).
+    #[arg(long, value_name = "A,B,...", value_delimiter = ',', value_parser = version_name)]
+    pub versions: Option<Vec<String>>,
+    /// The folder of the generated crates and their workspace.
+    #[arg(long, value_name = "DIR", default_value_os_t = std::env::temp_dir().join("qix-compile-all"))]
+    pub dir: PathBuf,
+    /// `cargo build` instead of `cargo check`.
+    #[arg(long)]
+    pub build: bool,
+}
+
+/// A version of the list, trimmed (`--versions "a, b"`).
+fn version_name(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        Err("an empty version in the list".into())
+    } else {
+        Ok(s.to_string())
     }
+}
+
+pub fn run(args: CompileAllArgs) -> Result<ExitCode, String> {
+    let CompileAllArgs {
+        versions,
+        dir,
+        build,
+    } = args;
     let versions = match versions {
         Some(v) => v,
         None => {
@@ -38,15 +47,16 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
             specpath::versions_in(&shared)
         }
     };
-    let companion = Companion::load(&root().join("schemas/companion.json"))?;
+    let companion =
+        Companion::load(&root().join("schemas/companion.json")).map_err(|e| e.to_string())?;
     let runtime = root().join("qix-runtime");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
 
     let t0 = Instant::now();
     let mut members = Vec::new();
     for v in &versions {
-        let path = specpath::find_spec(v, None)?;
-        let g = qix_codegen::generate_file(&path, &companion)?;
+        let path = find_spec(v)?;
+        let g = qix_codegen::generate_file(&path, &companion).map_err(|e| e.to_string())?;
         let name = format!("qix-generated-{}", v.replace('.', "-"));
         let crate_dir = dir.join(&name);
         let src = crate_dir.join("src");
@@ -54,9 +64,11 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
         qix_codegen::write_if_changed(
             &crate_dir.join("Cargo.toml"),
             &qix_codegen::crate_manifest(&g.api.version, &name, &runtime, false),
-        )?;
+        )
+        .map_err(|e| e.to_string())?;
         for f in &g.files {
-            qix_codegen::write_if_changed(&src.join(&f.path), &f.contents)?;
+            qix_codegen::write_if_changed(&src.join(&f.path), &f.contents)
+                .map_err(|e| e.to_string())?;
         }
         members.push(name);
     }
@@ -69,7 +81,7 @@ pub fn run(args: &[String]) -> Result<ExitCode, String> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    qix_codegen::write_if_changed(&dir.join("Cargo.toml"), &manifest)?;
+    qix_codegen::write_if_changed(&dir.join("Cargo.toml"), &manifest).map_err(|e| e.to_string())?;
 
     let t1 = Instant::now();
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))

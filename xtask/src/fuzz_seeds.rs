@@ -25,10 +25,7 @@ const TARGETS: &[&str] = &[
     "delta_patch",
 ];
 
-pub fn run(args: &[String]) -> Result<ExitCode, String> {
-    if let Some(a) = args.first() {
-        return Err(format!("fuzz-seeds takes no arguments (got {a:?})"));
-    }
+pub fn run() -> Result<ExitCode, String> {
     let root = root();
     let shared = root.join("../shared");
     let out = root.join("fuzz/corpus");

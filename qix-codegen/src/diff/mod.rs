@@ -4,11 +4,11 @@
 //!
 //! [`diff`] compares two lowered APIs ([`ir::Api`](crate::ir::Api)); the verdicts come from
 //! one table, [`policy::POLICY`] (documented below); [`render`] prints text, markdown
-//! or JSON; [`run_cli`] is the `diff` command.
+//! or JSON; [`run`] does the `diff` command's work (the binaries parse its arguments).
 //!
 #![doc = include_str!("README.md")]
 
-mod cli;
+pub mod command;
 mod compare;
 pub mod model;
 pub mod policy;
@@ -17,7 +17,7 @@ mod usage;
 
 use crate::ir::Api;
 
-pub use cli::{run_cli, run_cli_to};
+pub use command::{Format, Request, run, threshold};
 pub use model::{Change, Context, Kind, Scope, Verdict};
 pub use render::Report;
 

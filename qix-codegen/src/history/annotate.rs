@@ -3,84 +3,9 @@
 //! that has it. Things the oldest version already has are left unannotated.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::companion::Companion;
 use crate::ir::{Api, TypeDef};
-use crate::lower;
-use crate::spec::Spec;
-use crate::specpath::{is_version, version_cmp};
-
-/// Reads and lowers one spec file.
-pub fn load_api(path: &Path, companion: &Companion) -> Result<Api, String> {
-    let spec = Spec::load(path).map_err(|e| e.to_string())?;
-    lower::lower(&spec, companion, &path.display().to_string()).map_err(|e| e.to_string())
-}
-
-/// Loads and lowers every spec in `dir` (files named `<version>.json`; other files, such as
-/// `companion.json`, are skipped), oldest version first. Files are read in parallel.
-pub fn load_history(dir: &Path, companion: &Companion) -> Result<Vec<Api>, String> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| format!("{}: cannot list the folder: {e}", dir.display()))?;
-    let mut files: Vec<PathBuf> = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| format!("{}: cannot list the folder: {e}", dir.display()))?;
-        let path = entry.path();
-        let is_spec = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix(".json"))
-            .is_some_and(is_version);
-        if is_spec && path.is_file() {
-            files.push(path);
-        }
-    }
-    if files.is_empty() {
-        return Err(format!(
-            "{}: no specs (files named <version>.json) in this folder",
-            dir.display()
-        ));
-    }
-    let mut apis = load_all(&files, companion)?;
-    apis.sort_by(|a, b| version_cmp(&a.version, &b.version));
-    Ok(apis)
-}
-
-/// Loads files on as many threads as there are cores; the first error (in file order) wins.
-fn load_all(files: &[PathBuf], companion: &Companion) -> Result<Vec<Api>, String> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(files.len());
-    let next = AtomicUsize::new(0);
-    let slots: Mutex<Vec<Option<Result<Api, String>>>> =
-        Mutex::new(files.iter().map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = files.get(i) else { break };
-                    let loaded = load_api(path, companion);
-                    if let Ok(mut slots) = slots.lock() {
-                        slots[i] = Some(loaded);
-                    }
-                }
-            });
-        }
-    });
-    let slots = slots
-        .into_inner()
-        .map_err(|_| "loading the specs failed: a worker panicked".to_string())?;
-    slots
-        .into_iter()
-        .zip(files)
-        .map(|(slot, path)| {
-            slot.unwrap_or_else(|| Err(format!("{}: loading the spec panicked", path.display())))
-        })
-        .collect()
-}
+use crate::specpath::version_cmp;
 
 /// Sets `since` on everything in `api` from `history` (every version, any order): the oldest
 /// version that has the item, or `None` when the oldest version of the history already has
@@ -199,7 +124,9 @@ fn keys(api: &Api) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ir::TypeDef;
+    use crate::companion::Companion;
+    use crate::lower;
+    use crate::spec::Spec;
 
     fn api(
         version: &str,
