@@ -22,6 +22,10 @@ pub mod names;
 pub mod secrets;
 pub mod spec;
 pub mod specpath;
+// The runtime's file, compiled here too: one version order for both, and no dependency of
+// the generator on the runtime.
+#[path = "../../qix-runtime/src/version_order.rs"]
+mod version_order;
 
 use std::path::{Path, PathBuf};
 

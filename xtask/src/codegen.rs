@@ -506,9 +506,8 @@ mod tests {
             .unwrap()
             .flatten()
             .filter(|e| {
-                std::fs::read_to_string(e.path()).is_ok_and(|c| c.contains(
-                        "pub const SINCE: ::std::option::Option<&'static str> = ::std::option::Option::Some(",
-                    ))
+                std::fs::read_to_string(e.path())
+                    .is_ok_and(|c| c.contains("Available since engine 12."))
             })
             .map(|e| e.file_name().to_string_lossy().to_string())
             .collect();

@@ -2,12 +2,14 @@
 //! the spec history, picking since-versions) and the runtime (`qix_runtime::supports`, which
 //! compares a live engine's version with a request's `SINCE`).
 //!
+//! One file, compiled into both crates (`qix-codegen` includes it with `#[path]`): it has no
+//! dependencies, so the generator does not depend on the runtime (tokio, rustls), nor the
+//! runtime on the generator (syn), and the workspace keeps its crates.
+//!
 //! Not `semver`: the names are not always semantic versions. Two-part names (`12.2528`) must
 //! order before their `.0` extension, an engine may report a name with surrounding
 //! whitespace, and parts may carry text (`12.x`, a pre-release tag); `semver` rejects all of
-//! these, where this comparison still gives a total, stable order. It has no dependencies so
-//! that the generator does not depend on the runtime (tokio, rustls) nor the runtime on the
-//! generator (syn).
+//! these, where this comparison still gives a total, stable order.
 
 use std::cmp::Ordering;
 
@@ -15,12 +17,6 @@ use std::cmp::Ordering;
 /// whitespace is ignored, parts that are not numbers compare as text, and a version with
 /// more parts comes after its prefix (`12.2528` < `12.2528.0`).
 ///
-/// ```
-/// use std::cmp::Ordering;
-/// use qix_version::compare;
-/// assert_eq!(compare("12.999.0", "12.1205.0"), Ordering::Less);
-/// assert_eq!(compare(" 12.2528.0\n", "12.2528.0"), Ordering::Equal);
-/// ```
 pub fn compare(a: &str, b: &str) -> Ordering {
     let mut x = a.trim().split('.');
     let mut y = b.trim().split('.');
