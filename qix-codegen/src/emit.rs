@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use proc_macro2::{Ident, Span, TokenStream};
-use quote::{format_ident, quote};
+use quote::quote;
 
 use crate::docs;
 use crate::ir::*;
@@ -475,7 +475,7 @@ impl<'a> Cx<'a> {
                 (f.ident.clone(), r)
             })
             .collect();
-        secret_fields.push((ident("extra"), None));
+        secret_fields.push((ident(names::EXTRA_FIELD), None));
         let secret_debug = crate::secrets::debug_impl(name, &secret_fields);
         let derive = match secret_debug {
             Some(_) => quote!(),
@@ -1048,8 +1048,8 @@ impl<'a> Cx<'a> {
                 Ok((ty, decode, quote!()))
             }
             many => {
-                let out = format_ident!("{}Output", names::camel(&m.name));
-                let raw_name = format_ident!("{}Raw", out);
+                let out = ident(&names::output_name(&m.name));
+                let raw_name = ident(&names::raw_output_name(&m.name));
                 let session_arg = if many.iter().any(|o| o.object_class.is_some()) {
                     quote!(s)
                 } else {

@@ -11,24 +11,7 @@ use crate::ir::*;
 use crate::names;
 use crate::spec::{Schema, Spec};
 
-/// The name of the catch-all field every generated struct has.
-pub const EXTRA_FIELD: &str = "extra";
-/// The name of the fallback variant every generated enum has.
-pub const UNKNOWN_VARIANT: &str = "Unknown";
-/// Accessors every handle struct has; a method of the same name would collide.
-pub const HANDLE_ACCESSORS: &[&str] = &[
-    "handle",
-    "object",
-    "session",
-    "generic_id",
-    "generic_type",
-    "from_object",
-    "new",
-    "into_object",
-    "changed",
-    "closed",
-    "is_closed",
-];
+pub use crate::names::{EXTRA_FIELD, HANDLE_ACCESSORS, UNKNOWN_VARIANT};
 /// The spec type whose result is turned into a handle.
 pub const OBJECT_INTERFACE: &str = "ObjectInterface";
 
@@ -117,7 +100,15 @@ impl Lowerer<'_> {
             }
         }
         self.check_unique(
-            types.keys().map(|n| (names::type_name(n), n.clone())),
+            types
+                .keys()
+                .map(|n| (names::type_name(n), n.clone()))
+                .chain(names::TYPES_MODULE_RESERVED.iter().map(|r| {
+                    (
+                        r.to_string(),
+                        format!("(the prelude's `{r}`, which the types module uses)"),
+                    )
+                })),
             "$.components.schemas",
             "type",
         );
@@ -174,12 +165,34 @@ impl Lowerer<'_> {
                 &path,
                 "method",
             );
+            // Everything the class's module defines: the handle, one request per method,
+            // and an output struct (with its raw twin) per method of several results.
+            let outputs = methods
+                .iter()
+                .filter(|m| m.results.len() > 1)
+                .flat_map(|m| {
+                    [
+                        (
+                            names::output_name(&m.name),
+                            format!("{} (its output struct)", m.full_name()),
+                        ),
+                        (
+                            names::raw_output_name(&m.name),
+                            format!("{} (its raw result)", m.full_name()),
+                        ),
+                    ]
+                });
             self.check_unique(
                 methods
                     .iter()
-                    .map(|m| (names::camel(&m.name), m.full_name())),
+                    .map(|m| (names::camel(&m.name), m.full_name()))
+                    .chain(outputs)
+                    .chain(std::iter::once((
+                        names::type_name(class),
+                        format!("(the handle struct `{class}`)"),
+                    ))),
                 &path,
-                "request type",
+                "type in the class module",
             );
         }
 
@@ -602,14 +615,9 @@ impl Lowerer<'_> {
                 .iter()
                 .map(|p| (names::bare(&p.rust_name).to_string(), p.name.clone()))
                 .chain(
-                    [
-                        "into_future",
-                        "object",
-                        "call_options",
-                        "timeout",
-                        "retries",
-                    ]
-                    .map(|r| (r.to_string(), format!("(request method `{r}`)"))),
+                    names::REQUEST_ITEMS
+                        .iter()
+                        .map(|r| (r.to_string(), format!("(request method `{r}`)"))),
                 ),
             path,
             "param",
@@ -662,7 +670,7 @@ impl Lowerer<'_> {
                 .map(|o| (names::bare(&o.rust_name).to_string(), o.name.clone()))
                 .chain((results.len() > 1).then(|| {
                     (
-                        "extra".to_string(),
+                        EXTRA_FIELD.to_string(),
                         "(the struct's unknown out-properties)".to_string(),
                     )
                 })),

@@ -2,6 +2,53 @@
 
 use heck::{ToSnakeCase, ToUpperCamelCase};
 
+// ---- Names the generated code defines beside the spec's ---------------------------------
+//
+// Defined once: the lowering checks spec names against them, the emitter writes them. The
+// runtime's macros (`qix-runtime/src/macros.rs`) expand some of them; a test checks that
+// they define exactly these.
+
+/// The catch-all field every generated struct (and every output struct) has.
+pub const EXTRA_FIELD: &str = "extra";
+/// The fallback variant every generated enum and `ErrorCode` has.
+pub const UNKNOWN_VARIANT: &str = "Unknown";
+/// Accessors every handle struct has; a method of the same name would collide.
+pub const HANDLE_ACCESSORS: &[&str] = &[
+    "handle",
+    "object",
+    "session",
+    "generic_id",
+    "generic_type",
+    "from_object",
+    "new",
+    "into_object",
+    "changed",
+    "closed",
+    "is_closed",
+];
+/// Methods and fields every request struct has (the runtime's `__request!` adds `timeout`
+/// and `retries`); an optional param's builder method of the same name would collide.
+pub const REQUEST_ITEMS: &[&str] = &[
+    "into_future",
+    "object",
+    "call_options",
+    "timeout",
+    "retries",
+];
+/// Prelude names `types.rs` writes unqualified (`Option<Vec<String>>`): a spec type of the
+/// same name would shadow them.
+pub const TYPES_MODULE_RESERVED: &[&str] = &["Option", "Vec", "String", "Box"];
+
+/// The struct a method with several out-properties returns: `CreateSessionAppOutput`.
+pub fn output_name(method: &str) -> String {
+    format!("{}Output", camel(method))
+}
+
+/// The private struct its result is decoded into first: `CreateSessionAppOutputRaw`.
+pub fn raw_output_name(method: &str) -> String {
+    format!("{}Raw", output_name(method))
+}
+
 /// Keywords that can be used as raw identifiers (`r#type`).
 const RAW_KEYWORDS: &[&str] = &[
     "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "do", "dyn",
