@@ -212,24 +212,7 @@ impl<T> CallFuture<T> {
         options: CallOptions,
         decode: Decoder<T>,
     ) -> Self {
-        let opts = session.options();
-        let timeout = options.timeout.or(opts.call_timeout);
-        let retries = options.retries.unwrap_or(opts.retry.aborted);
-        let mut call = Box::new(Call {
-            session,
-            req,
-            state: State::Queued(None),
-            id: None,
-            deadline: timeout.map(|t| (Box::pin(tokio::time::sleep(t)), t)),
-            retries_left: retries,
-            retries: 0,
-            interceptor_retries: 0,
-            intercepted: false,
-            permit: None,
-            span: tracing::Span::none(),
-            started: None,
-        });
-        let failed = call.try_send().err();
+        let (call, failed) = Call::start(session, req, options);
         CallFuture {
             inner: Some(call),
             failed,
@@ -253,6 +236,30 @@ impl<T> CallFuture<T> {
 }
 
 impl Call {
+    /// Not generic: one copy for every method (the future around it is one per output
+    /// type, and the generated crate has hundreds).
+    fn start(session: Session, req: Request, options: CallOptions) -> (Box<Call>, Option<Error>) {
+        let opts = session.options();
+        let timeout = options.timeout.or(opts.call_timeout);
+        let retries = options.retries.unwrap_or(opts.retry.aborted);
+        let mut call = Box::new(Call {
+            session,
+            req,
+            state: State::Queued(None),
+            id: None,
+            deadline: timeout.map(|t| (Box::pin(tokio::time::sleep(t)), t)),
+            retries_left: retries,
+            retries: 0,
+            interceptor_retries: 0,
+            intercepted: false,
+            permit: None,
+            span: tracing::Span::none(),
+            started: None,
+        });
+        let failed = call.try_send().err();
+        (call, failed)
+    }
+
     fn info(&self) -> CallInfo<'_> {
         CallInfo {
             method: &self.req.method,

@@ -111,6 +111,12 @@ pub fn delta_out<T: DeserializeOwned + Default>(
     })
 }
 
+/// Not generic: one copy for every output type.
+#[inline(never)]
+fn expecting_result(f: &mut fmt::Formatter, name: &str) -> fmt::Result {
+    write!(f, "a result object with {name}")
+}
+
 struct OutSeed<T> {
     name: &'static str,
     _t: PhantomData<T>,
@@ -126,7 +132,7 @@ impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for OutSeed<T> {
 impl<'de, T: DeserializeOwned> Visitor<'de> for OutSeed<T> {
     type Value = Option<T>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "a result object with {}", self.name)
+        expecting_result(f, self.name)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<T>, A::Error> {
         let mut out = None;

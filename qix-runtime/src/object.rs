@@ -237,21 +237,26 @@ impl Object {
         options: CallOptions,
         decode: Decoder<T>,
     ) -> CallFuture<T> {
-        if let Some(e) = self.closed_error(method.name) {
-            return CallFuture::failed(e);
+        match self.request(method, params) {
+            Ok(req) => CallFuture::start(self.session.clone(), req, options, decode),
+            Err(e) => CallFuture::failed(e),
         }
-        let params = match params.finish() {
-            Ok(p) => p,
-            Err(e) => return CallFuture::failed(Error::Encode(e)),
-        };
-        let req = Request {
+    }
+
+    /// The request of a call, unless the object is closed or the params do not encode.
+    /// Not generic: one copy for every method.
+    fn request(&self, method: MethodInfo, params: Params) -> Result<Request, Error> {
+        if let Some(e) = self.closed_error(method.name) {
+            return Err(e);
+        }
+        let params = params.finish().map_err(Error::Encode)?;
+        Ok(Request {
             target: self.inner.clone(),
             method: Cow::Borrowed(method.name),
             params,
             delta: method.delta,
             opens: method.opens,
-        };
-        CallFuture::start(self.session.clone(), req, options, decode)
+        })
     }
 
     pub(crate) fn closed_error(&self, method: &str) -> Option<Error> {
