@@ -4,10 +4,13 @@
 //! made at test time by a CA of the test's own.
 #![cfg(feature = "rustls")]
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::{TempFile, cause};
 use futures_util::{SinkExt, StreamExt};
 use qix_runtime::{Error, Session, SessionState, TlsOptions};
 use rcgen::{
@@ -21,23 +24,6 @@ use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-/// A file in the temp dir, removed on drop.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(name: &str, text: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("qix-mtls-{}-{name}.pem", std::process::id()));
-        std::fs::write(&path, text).unwrap();
-        TempFile(path)
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
@@ -191,9 +177,20 @@ async fn mutual_tls_connects_with_the_client_certificate_and_fails_clearly_witho
         let Error::Transport(msg) = &err else {
             panic!("expected a transport error, got {err:?}")
         };
+        let msg = msg.message();
         assert!(
             msg.contains("requires a client certificate"),
             "the error should say a client certificate is required: {msg}"
+        );
+        // The cause is rustls's error for the server's alert.
+        let tls = cause::<rustls::Error>(&err)
+            .unwrap_or_else(|| panic!("no rustls::Error in the source chain of {err:?}"));
+        assert!(
+            matches!(
+                tls,
+                rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired)
+            ),
+            "{tls:?}"
         );
 
         // A certificate from another CA is refused as well.
@@ -215,6 +212,7 @@ async fn mutual_tls_connects_with_the_client_certificate_and_fails_clearly_witho
         let Error::Transport(msg) = &err else {
             panic!("expected a transport error, got {err:?}")
         };
+        let msg = msg.message();
         assert!(msg.contains("rejected the client certificate"), "{msg}");
     };
     tokio::time::timeout(LIMIT, run)
@@ -244,6 +242,7 @@ async fn a_certificate_for_another_host_name_fails_verification() {
         let Error::Transport(msg) = &err else {
             panic!("expected a transport error, got {err:?}")
         };
+        let msg = msg.message();
         assert!(msg.contains("not valid for name"), "{msg}");
         assert!(msg.contains("localhost"), "{msg}");
     };
@@ -269,7 +268,7 @@ async fn pem_files_that_are_not_what_they_should_be_are_config_errors_naming_the
             .await
             .unwrap_err();
         match err {
-            Error::Config(m) => m,
+            Error::Config(m) => m.message().to_string(),
             other => panic!("expected a configuration error, got {other:?}"),
         }
     };
@@ -284,6 +283,15 @@ async fn pem_files_that_are_not_what_they_should_be_are_config_errors_naming_the
         m.contains("cannot read certificate") && m.contains("no-such-file"),
         "{m}"
     );
+    // The configuration error keeps the I/O error that caused it.
+    let err = Session::builder("wss://localhost:1/app/")
+        .tls(roots(&missing))
+        .connect()
+        .await
+        .unwrap_err();
+    let io = cause::<std::io::Error>(&err)
+        .unwrap_or_else(|| panic!("no io::Error in the source chain of {err:?}"));
+    assert_eq!(io.kind(), std::io::ErrorKind::NotFound, "{io}");
     let m = config_error(roots(&garbage.0)).await;
     assert!(
         m.contains("is not a PEM certificate file") && m.contains("garbage"),

@@ -3,10 +3,12 @@
 //! arrives at the server.
 #![cfg(feature = "rustls")]
 
-use std::path::PathBuf;
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::{TempFile, cause};
 use futures_util::{SinkExt, StreamExt};
 use qix_runtime::{Error, Session, SessionState, TlsOptions};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -16,23 +18,6 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 
 const LIMIT: Duration = Duration::from_secs(20);
-
-/// A PEM file in the temp dir, removed on drop.
-struct TempPem(PathBuf);
-
-impl TempPem {
-    fn new(name: &str, pem: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("qix-tls-{}-{name}.pem", std::process::id()));
-        std::fs::write(&path, pem).unwrap();
-        TempPem(path)
-    }
-}
-
-impl Drop for TempPem {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 /// A TLS WebSocket engine for `localhost` that records the `Authorization` header of each
 /// upgrade, sends `OnConnected` and answers every request with `{}`.
@@ -106,8 +91,8 @@ async fn wss_with_a_trusted_self_signed_certificate() {
     let run = async {
         let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
         let other = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-        let trusted = TempPem::new("trusted", &cert.cert.pem());
-        let untrusted = TempPem::new("untrusted", &other.cert.pem());
+        let trusted = TempFile::new("trusted", &cert.cert.pem());
+        let untrusted = TempFile::new("untrusted", &other.cert.pem());
         let (port, auth) = tls_engine(&cert).await;
         let url = format!("wss://localhost:{port}/app/");
 
@@ -143,8 +128,16 @@ async fn wss_with_a_trusted_self_signed_certificate() {
         let Error::Transport(msg) = &err else {
             panic!("{err:?}")
         };
+        let msg = msg.message();
         assert!(msg.contains("certificate"), "{msg}");
         assert!(!msg.contains("s3cret"), "{msg}");
+        // The cause is kept: rustls's own error, found by walking `source()`.
+        let tls = cause::<rustls::Error>(&err)
+            .unwrap_or_else(|| panic!("no rustls::Error in the source chain of {err:?}"));
+        assert!(
+            matches!(tls, rustls::Error::InvalidCertificate(_)),
+            "{tls:?}"
+        );
 
         // Without it, the system's roots do not know a self-signed certificate.
         let err = Session::builder(&url).connect().await.unwrap_err();
