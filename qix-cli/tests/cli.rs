@@ -87,7 +87,10 @@ fn golden_dir() -> PathBuf {
 /// shows the diff. `INSTA_UPDATE=always cargo test -p qix-cli --test cli` rewrites them.
 fn golden(name: &str, got: &str) {
     // insta ignores a difference in trailing newlines only: every output ends with one.
-    assert!(got.ends_with('\n'), "{name}: output ends without a newline: {got:?}");
+    assert!(
+        got.ends_with('\n'),
+        "{name}: output ends without a newline: {got:?}"
+    );
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(golden_dir());
     settings.set_prepend_module_to_snapshot(false);

@@ -32,12 +32,17 @@ fn generate(name: &str) -> String {
 fn check(name: &str) -> String {
     let got = generate(name);
     // insta ignores a difference in trailing newlines only: rustfmt-style files end with one.
-    assert!(got.ends_with('\n'), "{name}: generated code ends without a newline");
+    assert!(
+        got.ends_with('\n'),
+        "{name}: generated code ends without a newline"
+    );
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(golden_dir());
     settings.set_prepend_module_to_snapshot(false);
     settings.set_omit_expression(true);
-    settings.set_description(format!("qix-codegen output for tests/golden/{name}.openrpc"));
+    settings.set_description(format!(
+        "qix-codegen output for tests/golden/{name}.openrpc"
+    ));
     settings.bind(|| insta::assert_snapshot!(name, got));
     got
 }
