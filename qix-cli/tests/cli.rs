@@ -78,6 +78,17 @@ async fn fails(mock: &MockEngine, args: &[&str]) -> String {
     out.stderr
 }
 
+/// `../shared/` beside the workspace (read-only data: specs, recorded traffic).
+fn shared() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
+    assert!(
+        dir.join("corpus").is_dir(),
+        "the shared data folder is missing: expected {} beside the checkout (see the README)",
+        dir.display()
+    );
+    dir
+}
+
 /// The folder of the output snapshots (`<name>.snap`, insta).
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
@@ -516,14 +527,9 @@ async fn connection_options_reach_the_engine() {
 }
 
 fn corectl_recordings() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/traffic");
+    let dir = shared().join("corpus/traffic");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (the tests expect ../shared/ beside the checkout)",
-                dir.display()
-            )
-        })
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
         .filter(|p| {
             p.file_name()
@@ -644,8 +650,7 @@ async fn serve_once(body: Vec<u8>, chunked: bool) -> (String, tokio::task::JoinH
 }
 
 fn shared_spec() -> Vec<u8> {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/schemas/openrpc/12.2528.0.json");
+    let path = shared().join("schemas/openrpc/12.2528.0.json");
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 

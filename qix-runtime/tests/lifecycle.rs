@@ -323,7 +323,8 @@ async fn on_connected_states_reach_the_session() {
         );
         // Engines always send OnConnected: a peer that does not is refused in time…
         mock.on_connected(None);
-        let err = Session::builder(mock.url())
+        let err = mock
+            .session()
             .on_connected_timeout(Some(Duration::from_millis(20)))
             .connect()
             .await
@@ -333,7 +334,8 @@ async fn on_connected_states_reach_the_session() {
             "{err:?}"
         );
         // …unless told not to wait for it.
-        let s = Session::builder(mock.url())
+        let s = mock
+            .session()
             .on_connected_timeout(None)
             .connect()
             .await

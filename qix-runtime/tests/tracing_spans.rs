@@ -70,7 +70,8 @@ async fn every_call_has_a_tracing_span_with_its_outcome() {
             .await
             .unwrap_err();
         // A reconnection, for its spans.
-        let session = qix_runtime::Session::builder(mock.url())
+        let session = mock
+            .session()
             .reconnect(qix_runtime::Reconnect {
                 initial_delay: std::time::Duration::from_millis(5),
                 ..Default::default()

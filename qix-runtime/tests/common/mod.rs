@@ -1,6 +1,11 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+mod data;
+
+#[allow(unused_imports)] // Each test uses some.
+pub use data::{corpus_dir, corpus_files, shared};
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -16,12 +21,7 @@ pub const LIMIT: Duration = Duration::from_secs(20);
 
 /// A session to the mock that waited for `OnConnected`.
 pub async fn connect(mock: &MockEngine) -> Session {
-    Session::builder(mock.url())
-        .connect_timeout(Duration::from_secs(5))
-        .on_connected_timeout(Some(Duration::from_secs(5)))
-        .connect()
-        .await
-        .expect("connect to the mock engine")
+    mock.connect().await.expect("connect to the mock engine")
 }
 
 /// A call as generated code makes it: sent now, result decoded as JSON.
@@ -47,29 +47,6 @@ pub fn call(
         options,
         |_, raw| qix_runtime::__private::decode::all::<Value>(raw, "test call"),
     )
-}
-
-/// `../shared/corpus/traffic` beside the checkout.
-pub fn corpus_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/traffic");
-    assert!(
-        dir.is_dir(),
-        "the recorded traffic corpus is missing at {}: the tests expect ../shared/ beside the project checkout",
-        dir.display()
-    );
-    dir
-}
-
-/// Every file of the corpus (README-like files excepted), sorted.
-pub fn corpus_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus_dir())
-        .expect("read the corpus directory")
-        .map(|e| e.expect("corpus entry").path())
-        .filter(|p| p.is_file() && p.extension().is_none_or(|e| e != "md"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "the traffic corpus is empty");
-    files
 }
 
 /// The first error in `err`'s `source()` chain (`err` itself included) that is a `T`.
