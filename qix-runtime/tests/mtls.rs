@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{TempFile, cause};
-use futures_util::{SinkExt, StreamExt};
 use qix_runtime::{Error, Session, SessionState, TlsOptions};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair,
@@ -19,9 +18,7 @@ use rcgen::{
 use rustls::RootCertStore;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::WebPkiClientVerifier;
-use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio_tungstenite::tungstenite::Message;
+use serde_json::json;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -63,7 +60,7 @@ impl Ca {
 /// A TLS WebSocket engine on loopback serving `cert`; when `client_ca` is given it requires
 /// a client certificate issued by that CA. Sends `OnConnected` and answers every request.
 async fn engine(cert: (rcgen::Certificate, KeyPair), client_ca: Option<&Ca>) -> u16 {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = common::tls::provider();
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .unwrap();
@@ -82,46 +79,9 @@ async fn engine(cert: (rcgen::Certificate, KeyPair), client_ca: Option<&Ca>) -> 
     let config = builder
         .with_single_cert(vec![cert.0.der().clone()], key)
         .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                return;
-            };
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let Ok(mut ws) = tokio_tungstenite::accept_async(tls).await else {
-                    return;
-                };
-                let hello = json!({"jsonrpc": "2.0", "method": "OnConnected", "params": {"qSessionState": "SESSION_CREATED"}});
-                if ws
-                    .send(Message::Text(hello.to_string().into()))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-                while let Some(Ok(Message::Text(t))) = ws.next().await {
-                    let req: Value = serde_json::from_str(&t).unwrap();
-                    let answer =
-                        json!({"jsonrpc": "2.0", "id": req["id"], "result": {"qReturn": "mtls"}});
-                    if ws
-                        .send(Message::Text(answer.to_string().into()))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    port
+    common::tls::engine(config, json!({"qReturn": "mtls"}))
+        .await
+        .0
 }
 
 #[tokio::test]

@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 mod data;
+#[cfg(feature = "rustls")]
+pub mod tls;
 
 #[allow(unused_imports)] // Each test uses some.
 pub use data::{corpus_dir, corpus_files, shared};
