@@ -122,14 +122,7 @@ async fn a_session_records_calls_errors_latency_bytes_in_flight_lag_and_reconnec
         assert!(lagged > 0);
         assert_eq!(store.get("qix_notifications_lagged_total{}"), lagged);
         // A reconnection.
-        let mut notes = session.notifications();
-        mock.on_connected(Some("SESSION_ATTACHED"));
-        mock.drop_connections();
-        while let Some(n) = futures_util::StreamExt::next(&mut notes).await {
-            if let Ok(qix_runtime::Notification::Resumed(_)) = n {
-                break;
-            }
-        }
+        common::reconnect(&mock, &session).await;
         call_open(
             &session.global_object(),
             "OpenDoc",

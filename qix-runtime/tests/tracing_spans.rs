@@ -79,14 +79,7 @@ async fn every_call_has_a_tracing_span_with_its_outcome() {
             .connect()
             .await
             .unwrap();
-        let mut notes = session.notifications();
-        mock.on_connected(Some("SESSION_ATTACHED"));
-        mock.drop_connections();
-        while let Some(n) = futures_util::StreamExt::next(&mut notes).await {
-            if let Ok(qix_runtime::Notification::Resumed(_)) = n {
-                break;
-            }
-        }
+        common::reconnect(&mock, &session).await;
     })
     .await;
     let events = events.0.lock().unwrap();

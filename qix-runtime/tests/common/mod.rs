@@ -26,6 +26,20 @@ pub async fn connect(mock: &MockEngine) -> Session {
     mock.connect().await.expect("connect to the mock engine")
 }
 
+/// Drops the mock's connections (it attaches the next one) and waits until `session`,
+/// which reconnects, is `Resumed`.
+pub async fn reconnect(mock: &MockEngine, session: &Session) {
+    let mut notes = session.notifications();
+    mock.on_connected(Some("SESSION_ATTACHED"));
+    mock.drop_connections();
+    while let Some(n) = notes.next_item().await {
+        if let Ok(qix_runtime::Notification::Resumed(_)) = n {
+            return;
+        }
+    }
+    panic!("the session ended without resuming");
+}
+
 /// A call as generated code makes it: sent now, result decoded as JSON.
 pub fn call(
     obj: &Object,
