@@ -1,5 +1,6 @@
 //! The real `qix` binary against a `MockEngine` on loopback: every command, its table and
-//! `--json` output as golden files (`tests/golden/`; `UPDATE_GOLDEN=1` rewrites them),
+//! `--json` output as snapshots (insta, `tests/golden/<name>.snap`;
+//! `INSTA_UPDATE=always cargo test -p qix-cli --test cli` rewrites them),
 //! errors as one line with a non-zero exit, and the corectl recordings of
 //! `../shared/corpus/traffic/` replayed strictly.
 
@@ -77,26 +78,47 @@ async fn fails(mock: &MockEngine, args: &[&str]) -> String {
     out.stderr
 }
 
-fn golden(name: &str, got: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(format!("{name}.txt"));
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, got).unwrap();
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
-            path.display()
-        )
-    });
-    assert_eq!(
-        got,
-        want,
-        "{name}: output differs from {} (UPDATE_GOLDEN=1 rewrites it)",
-        path.display()
+/// `../shared/` beside the workspace (read-only data: specs, recorded traffic).
+fn shared() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
+    assert!(
+        dir.join("corpus").is_dir(),
+        "the shared data folder is missing: expected {} beside the checkout (see the README)",
+        dir.display()
     );
+    dir
+}
+
+/// The folder of the output snapshots (`<name>.snap`, insta).
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+/// Checks a command's output against its snapshot `tests/golden/<name>.snap`; a failure
+/// shows the diff. `INSTA_UPDATE=always cargo test -p qix-cli --test cli` rewrites them.
+fn golden(name: &str, got: &str) {
+    // insta ignores a difference in trailing newlines only: every output ends with one.
+    assert!(
+        got.ends_with('\n'),
+        "{name}: output ends without a newline: {got:?}"
+    );
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(golden_dir());
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_snapshot!(name, got));
+}
+
+/// The output a snapshot holds (its text after insta's header), with its final newline.
+fn golden_text(name: &str) -> String {
+    let path = golden_dir().join(format!("{name}.snap"));
+    let file = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let body = file
+        .strip_prefix("---\n")
+        .and_then(|rest| rest.split_once("\n---\n"))
+        .map(|(_, body)| body)
+        .unwrap_or_else(|| panic!("{}: no insta header", path.display()));
+    format!("{}\n", body.trim_end_matches('\n'))
 }
 
 fn temp_file(name: &str, contents: &str) -> PathBuf {
@@ -505,14 +527,9 @@ async fn connection_options_reach_the_engine() {
 }
 
 fn corectl_recordings() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/traffic");
+    let dir = shared().join("corpus/traffic");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (the tests expect ../shared/ beside the checkout)",
-                dir.display()
-            )
-        })
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
         .filter(|p| {
             p.file_name()
@@ -633,8 +650,7 @@ async fn serve_once(body: Vec<u8>, chunked: bool) -> (String, tokio::task::JoinH
 }
 
 fn shared_spec() -> Vec<u8> {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/schemas/openrpc/12.2528.0.json");
+    let path = shared().join("schemas/openrpc/12.2528.0.json");
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -864,11 +880,10 @@ fn the_readme_samples_are_the_golden_outputs() {
         ("$ qix apps\n", "apps"),
         ("$ qix values Region\n", "values"),
     ] {
-        let text =
-            std::fs::read_to_string(root.join(format!("tests/golden/{golden}.txt"))).unwrap();
+        let text = golden_text(golden);
         assert!(
             readme.contains(&format!("{command}{text}")),
-            "README.md's sample of {command:?} differs from tests/golden/{golden}.txt"
+            "README.md's sample of {command:?} differs from tests/golden/{golden}.snap"
         );
     }
 }

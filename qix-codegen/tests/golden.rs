@@ -1,7 +1,9 @@
 //! Golden tests: one small hand-written spec per generation rule (optional params, several
 //! out-properties, ObjectInterface results, enums, NaN numbers and integer formats, Rust
 //! keywords, recursive types, deprecation and docs), each with its generated code as a
-//! snapshot. `UPDATE_SNAPSHOTS=1 cargo test -p qix-codegen --test golden` rewrites them.
+//! snapshot (`tests/golden/<name>.snap`, insta). After an intended change,
+//! `INSTA_UPDATE=always cargo test -p qix-codegen --test golden` rewrites them (or
+//! `cargo insta review`); review the diff before committing.
 
 use std::path::{Path, PathBuf};
 
@@ -25,29 +27,23 @@ fn generate(name: &str) -> String {
     out
 }
 
+/// The generated code of `tests/golden/<name>.openrpc`, checked against its snapshot
+/// `tests/golden/<name>.snap` (insta: a failure shows the diff).
 fn check(name: &str) -> String {
     let got = generate(name);
-    let snap = golden_dir().join(format!("{name}.snap.rs.txt"));
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&snap, &got).unwrap();
-    }
-    let want = std::fs::read_to_string(&snap).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (run with UPDATE_SNAPSHOTS=1 to create it)",
-            snap.display()
-        )
-    });
-    if got != want {
-        let line = got
-            .lines()
-            .zip(want.lines())
-            .position(|(a, b)| a != b)
-            .map_or(0, |i| i + 1);
-        panic!(
-            "{name}: generated code differs from {} (first at line {line}); if the change is intended, rerun with UPDATE_SNAPSHOTS=1 and review the diff",
-            snap.display()
-        );
-    }
+    // insta ignores a difference in trailing newlines only: rustfmt-style files end with one.
+    assert!(
+        got.ends_with('\n'),
+        "{name}: generated code ends without a newline"
+    );
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(golden_dir());
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.set_description(format!(
+        "qix-codegen output for tests/golden/{name}.openrpc"
+    ));
+    settings.bind(|| insta::assert_snapshot!(name, got));
     got
 }
 

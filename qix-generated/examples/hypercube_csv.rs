@@ -13,10 +13,6 @@ use std::io::Write;
 
 use futures_util::TryStreamExt;
 use qix_generated::helpers::paging::{PageShape, data_pages};
-use qix_generated::types::{
-    GenericObjectProperties, HyperCubeDef, NxDimension, NxInfo, NxInlineDimensionDef,
-    NxInlineMeasureDef, NxMeasure,
-};
 use serde_json::json;
 
 /// Rows in the offline cube: more than one page, so paging shows.
@@ -48,30 +44,11 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let session = common::connect(&url, &args).await?;
     let doc = common::open_app(&session, &args).await?;
     let cube = doc
-        .create_session_object(GenericObjectProperties {
-            info: Some(NxInfo {
-                r#type: Some("csv-cube".into()),
-                ..Default::default()
-            }),
-            hyper_cube_def: Some(HyperCubeDef {
-                dimensions: vec![NxDimension {
-                    def: Some(NxInlineDimensionDef {
-                        field_defs: vec![dimension.clone()],
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }],
-                measures: vec![NxMeasure {
-                    def: Some(NxInlineMeasureDef {
-                        def: Some(measure.clone()),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
+        .create_session_object(common::cube::straight_table(
+            "csv-cube",
+            &dimension,
+            [measure.clone()],
+        ))
         .await?;
     let size = cube
         .get_layout()

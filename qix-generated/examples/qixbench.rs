@@ -18,15 +18,15 @@
 //!   of a 1,000-row data page, typed (the generated lossless types) against
 //!   `serde_json::Value` of the same bytes. No engine needed.
 
+#[path = "common/cube.rs"]
+mod cube;
+
 use std::error::Error;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use qix_generated::types::{
-    GenericObjectProperties, HyperCubeDef, NxDimension, NxInfo, NxInlineDimensionDef,
-    NxInlineMeasureDef, NxMeasure, NxPage,
-};
+use qix_generated::types::{GenericObjectProperties, NxPage};
 use qix_generated::{Session, SessionExt};
 use serde_json::{Value, json};
 
@@ -289,33 +289,11 @@ async fn pipeline(a: &Args) -> Res<Value> {
 
 /// The properties of the benchmark's straight table: one dimension, `cols - 1` measures.
 fn cube_props(cols: u64) -> GenericObjectProperties {
-    let measures = (1..cols)
-        .map(|i| NxMeasure {
-            def: Some(NxInlineMeasureDef {
-                def: Some(format!("=Sum(Value{i})")),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .collect();
-    GenericObjectProperties {
-        info: Some(NxInfo {
-            r#type: Some("qixbench-cube".into()),
-            ..Default::default()
-        }),
-        hyper_cube_def: Some(HyperCubeDef {
-            dimensions: vec![NxDimension {
-                def: Some(NxInlineDimensionDef {
-                    field_defs: vec!["ID".into()],
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }],
-            measures,
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+    cube::straight_table(
+        "qixbench-cube",
+        "ID",
+        (1..cols).map(|i| format!("=Sum(Value{i})")),
+    )
 }
 
 /// (c) open a doc, create a hypercube session object, page through it and sum qNum.

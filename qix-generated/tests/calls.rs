@@ -2,6 +2,8 @@
 //! peer: params by name, unset optional params omitted, typed handles, `qHandle: null`,
 //! typed error codes, NaN numbers.
 
+mod common;
+
 use std::time::Duration;
 
 use qix_generated::types::{NxPage, StateEnumType};
@@ -88,6 +90,39 @@ async fn a_null_handle_is_object_not_found() {
     }
 }
 
+/// The first error answer in a recorded corectl session (`../shared/corpus/traffic/`):
+/// what a real engine sent for `GetActiveDoc` without an open app.
+fn recorded_error() -> Value {
+    let file = common::shared()
+        .join("corpus/traffic/corectl-TestTrafficFlag_script_get_--traffic@ea4f1e3.golden");
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    text.lines()
+        .filter_map(|l| l.strip_prefix("<-- "))
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|m| m.get("error").is_some())
+        .expect("the recording has an error answer")
+}
+
+/// The spec's error codes (`NxLocalizedErrorCode`): code → `LOCERR_…` name.
+fn spec_error_codes() -> Vec<(i32, String)> {
+    let path = common::shared().join(format!(
+        "schemas/openrpc/{}.json",
+        qix_generated::API_VERSION
+    ));
+    let spec: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    spec["components"]["schemas"]["NxLocalizedErrorCode"]["oneOf"]
+        .as_array()
+        .expect("NxLocalizedErrorCode.oneOf")
+        .iter()
+        .map(|c| {
+            (
+                c["x-qlik-const"].as_i64().unwrap() as i32,
+                c["title"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn engine_errors_have_typed_codes() {
     let (session, mut peer) = session();
@@ -96,16 +131,39 @@ async fn engine_errors_have_typed_codes() {
         async move { g.get_active_doc().await }
     });
     let req = request(&mut peer).await;
-    let err = json!({"jsonrpc": "2.0", "id": req["id"], "error": {"code": 1007, "parameter": "No active document", "message": "App invalid"}});
-    peer.send_text(err.to_string());
+    // The error a real engine sent, under this request's id.
+    let mut answer = recorded_error();
+    answer["id"] = req["id"].clone();
+    let wire_code = answer["error"]["code"].as_i64().unwrap() as i32;
+    peer.send_text(answer.to_string());
     let e = call.await.unwrap().unwrap_err();
-    assert_eq!(e.error_code(), Some(ErrorCode::from_code(1007)));
-    assert_eq!(e.error_code().unwrap().name(), "LOCERR_APP_INVALID");
+    assert_eq!(e.engine_code(), Some(wire_code));
+    // The typed code is the spec's name for the wire value.
+    let codes = spec_error_codes();
+    let (_, spec_name) = codes
+        .iter()
+        .find(|(c, _)| *c == wire_code)
+        .unwrap_or_else(|| panic!("the spec lists no error {wire_code}"));
+    assert_eq!(e.error_code(), Some(ErrorCode::AppInvalid));
+    assert_eq!(e.error_code().unwrap().name(), spec_name);
+    assert_eq!(spec_name, "LOCERR_APP_INVALID");
     assert_eq!(
         e.to_string(),
         "Global.GetActiveDoc failed: engine error 1007: App invalid (No active document)"
     );
     assert_eq!(ErrorCode::from_code(123456), ErrorCode::Unknown(123456));
+}
+
+/// Every code of the spec maps to the variant of that name and back.
+#[test]
+fn error_codes_match_the_spec() {
+    let codes = spec_error_codes();
+    assert!(codes.len() > 100, "{} codes", codes.len());
+    for (code, name) in &codes {
+        let typed = ErrorCode::from_code(*code);
+        assert_eq!(typed.name(), name, "code {code}");
+        assert_eq!(typed.code(), *code, "{name}");
+    }
 }
 
 #[tokio::test]

@@ -3,14 +3,12 @@
 
 mod common;
 
-use std::path::Path;
-
 use qix_generated::types::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use common::{same_json, shared};
+use common::{layout_files, layouts_dir, same_json};
 
 /// Decodes `value` as `T`, encodes it again and compares.
 fn round_trip<T: DeserializeOwned + Serialize>(value: &Value, what: &str) -> T {
@@ -26,7 +24,7 @@ fn round_trip<T: DeserializeOwned + Serialize>(value: &Value, what: &str) -> T {
 }
 
 fn read(rel: &str) -> Value {
-    let path = shared().join("corpus/layouts").join(rel);
+    let path = layouts_dir().join(rel);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -36,14 +34,10 @@ fn read(rel: &str) -> Value {
 #[test]
 fn every_corpus_file_is_covered() {
     let mut seen = Vec::new();
-    let root = shared().join("corpus/layouts");
-    for dir in std::fs::read_dir(&root).unwrap() {
-        let dir = dir.unwrap().path();
-        for f in std::fs::read_dir(&dir).unwrap() {
-            let f = f.unwrap().path();
-            let rel = f.strip_prefix(&root).unwrap().to_string_lossy().to_string();
-            seen.push(rel);
-        }
+    let root = layouts_dir();
+    for f in layout_files() {
+        let rel = f.strip_prefix(&root).unwrap().to_string_lossy().to_string();
+        seen.push(rel);
     }
     seen.sort();
     let mut known: Vec<String> = KNOWN.iter().map(|(f, _)| f.to_string()).collect();
@@ -199,5 +193,47 @@ fn enum_titles_and_unknown_values() {
     let odd: StateEnumType = serde_json::from_value(Value::from("Z")).unwrap();
     assert_eq!(odd, StateEnumType::Unknown("Z".into()));
     assert_eq!(serde_json::to_value(&odd).unwrap(), Value::from("Z"));
-    assert!(Path::new(env!("CARGO_MANIFEST_DIR")).is_dir());
+}
+
+/// Every file found in the layouts folder (walked, not listed) decodes into the typed
+/// value its entry in [`KNOWN`] names and re-encodes to the same JSON.
+#[test]
+fn every_corpus_layout_decodes_and_re_encodes_losslessly() {
+    let root = layouts_dir();
+    let mut checked = 0;
+    for f in layout_files() {
+        let rel = f.strip_prefix(&root).unwrap().to_string_lossy().to_string();
+        let (_, kind) = KNOWN
+            .iter()
+            .find(|(k, _)| *k == rel)
+            .unwrap_or_else(|| panic!("{rel}: no type known for it"));
+        let value = read(&rel);
+        match *kind {
+            "GenericBookmarkProperties" => {
+                round_trip::<GenericBookmarkProperties>(&value, &rel);
+            }
+            "GenericDimensionLayout" => {
+                round_trip::<GenericDimensionLayout>(&value, &rel);
+            }
+            "GenericObjectEntry" => {
+                round_trip::<GenericObjectEntry>(&value, &rel);
+            }
+            "GenericMeasureLayout" => {
+                round_trip::<GenericMeasureLayout>(&value, &rel);
+            }
+            "GenericObjectProperties" => {
+                round_trip::<GenericObjectProperties>(&value, &rel);
+            }
+            "HyperCube" => {
+                round_trip::<HyperCube>(&value, &rel);
+            }
+            "GetLayout response" => {
+                round_trip::<GenericObjectLayout>(&value["result"]["qLayout"], &rel);
+            }
+            other => panic!("{rel}: unknown kind {other}"),
+        }
+        checked += 1;
+    }
+    assert!(checked > 0, "no layout files in {}", root.display());
+    assert_eq!(checked, KNOWN.len(), "files checked");
 }

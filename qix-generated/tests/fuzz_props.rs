@@ -25,12 +25,9 @@ fn objects() -> Vec<Vec<u8>> {
         }
     }
     let mut out = Vec::new();
-    let root = common::shared().join("corpus/layouts");
-    for dir in std::fs::read_dir(&root).unwrap() {
-        for f in std::fs::read_dir(dir.unwrap().path()).unwrap() {
-            let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
-            collect(&serde_json::from_str(&text).unwrap(), 0, &mut out);
-        }
+    for f in common::layout_files() {
+        let text = std::fs::read_to_string(f).unwrap();
+        collect(&serde_json::from_str(&text).unwrap(), 0, &mut out);
     }
     assert!(out.len() > 50);
     out

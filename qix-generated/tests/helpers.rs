@@ -83,7 +83,7 @@ async fn cube_mock() -> (MockEngine, Session, GenericObject) {
         .on_handle(2)
         .respond_with(echo("qDataPages"))
         .optional();
-    let session = Session::connect(mock.url()).await.unwrap();
+    let session = mock.connect().await.unwrap();
     let doc = Doc::from_object(session.register_object(info(1, "Doc")));
     let object = doc.get_object("cube").await.unwrap();
     (mock, session, object)
@@ -136,7 +136,7 @@ async fn paging_stops_at_the_first_error() {
             Reply::result(json!({"qDataPages": [{"qArea": page}]}))
         }
     });
-    let session = Session::connect(mock.url()).await.unwrap();
+    let session = mock.connect().await.unwrap();
     let object = GenericObject::from_object(session.register_object(info(2, "GenericObject")));
     let items: Vec<_> = data_pages(
         &object,
@@ -176,7 +176,7 @@ async fn a_reload_streams_its_progress_then_its_result() {
         .returns(json!({"qProgressData": {
             "qPersistentProgress": "Lines fetched: 2", "qTransientProgress": "…"
         }}));
-    let session = Session::connect(mock.url()).await.unwrap();
+    let session = mock.connect().await.unwrap();
     let doc = Doc::from_object(session.register_object(info(1, "Doc")));
     let mut reload = with_progress(
         &session.global(),
@@ -209,7 +209,7 @@ async fn dropping_a_reload_cancels_it() {
     mock.expect("GetProgress")
         .returns(json!({"qProgressData": {}}))
         .optional();
-    let session = Session::connect(mock.url()).await.unwrap();
+    let session = mock.connect().await.unwrap();
     let doc = Doc::from_object(session.register_object(info(1, "Doc")));
     let reload = with_progress(
         &session.global(),

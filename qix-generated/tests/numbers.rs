@@ -128,41 +128,37 @@ fn corpus_numbers() -> Vec<String> {
         }
     }
     let mut out = Vec::new();
-    let root = common::shared().join("corpus/layouts");
-    for dir in std::fs::read_dir(&root).unwrap() {
-        for f in std::fs::read_dir(dir.unwrap().path()).unwrap() {
-            let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
-            // Tokens straight from the text: what the engine wrote, before any parser.
-            let mut tokens = Vec::new();
-            let b = text.as_bytes();
-            let mut i = 0;
-            let mut in_string = false;
-            while i < b.len() {
-                let c = b[i];
-                if in_string {
-                    match c {
-                        b'\\' => i += 1,
-                        b'"' => in_string = false,
-                        _ => {}
-                    }
-                } else if c == b'"' {
-                    in_string = true;
-                } else if c == b'-' || c.is_ascii_digit() {
-                    let start = i;
-                    while i < b.len()
-                        && matches!(b[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
-                    {
-                        i += 1;
-                    }
-                    tokens.push(text[start..i].to_string());
-                    continue;
+    for f in common::layout_files() {
+        let text = std::fs::read_to_string(f).unwrap();
+        // Tokens straight from the text: what the engine wrote, before any parser.
+        let mut tokens = Vec::new();
+        let b = text.as_bytes();
+        let mut i = 0;
+        let mut in_string = false;
+        while i < b.len() {
+            let c = b[i];
+            if in_string {
+                match c {
+                    b'\\' => i += 1,
+                    b'"' => in_string = false,
+                    _ => {}
                 }
-                i += 1;
+            } else if c == b'"' {
+                in_string = true;
+            } else if c == b'-' || c.is_ascii_digit() {
+                let start = i;
+                while i < b.len() && matches!(b[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    i += 1;
+                }
+                tokens.push(text[start..i].to_string());
+                continue;
             }
-            out.extend(tokens);
-            let v: Value = serde_json::from_str(&text).unwrap();
-            walk(&v, &mut out);
+            i += 1;
         }
+        out.extend(tokens);
+        let v: Value = serde_json::from_str(&text).unwrap();
+        walk(&v, &mut out);
     }
     out
 }

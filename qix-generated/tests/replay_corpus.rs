@@ -6,6 +6,8 @@
 //! `traffic_enigma_go.rs`.)
 #![cfg(feature = "testing")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,14 +19,9 @@ use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(20);
 
+/// `../shared/corpus/traffic`.
 fn corpus_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/traffic");
-    assert!(
-        dir.is_dir(),
-        "the recorded traffic corpus is missing at {}: the tests expect ../shared/ beside the project checkout",
-        dir.display()
-    );
-    dir
+    common::shared().join("corpus/traffic")
 }
 
 fn corectl_files() -> Vec<PathBuf> {
@@ -203,7 +200,7 @@ async fn every_corectl_recording_replays_over_a_websocket() {
         for file in corectl_files() {
             let replay = replay_of(&file);
             let mock = replay.serve().await.unwrap();
-            let session = Session::connect(mock.url()).await.unwrap();
+            let session = mock.connect().await.unwrap();
             assert_eq!(session.state(), Some(recorded_state(replay.recording())));
             drive_typed(&session, replay.recording(), &file).await;
             mock.verify()

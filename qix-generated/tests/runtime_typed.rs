@@ -32,7 +32,7 @@ fn engine_with_a_doc(mock: &MockEngine) {
 }
 
 async fn connect(mock: &MockEngine) -> Session {
-    Session::connect(mock.url()).await.unwrap()
+    mock.connect().await.unwrap()
 }
 
 #[tokio::test]

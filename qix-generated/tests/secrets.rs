@@ -217,7 +217,7 @@ fn traffic_tracing_and_errors_never_show_secrets() {
         mock.expect("OpenDoc")
             .returns_error(403, "", "Access denied");
         let seen_hook = seen.clone();
-        let session = Session::builder(mock.url())
+        let session = mock.session()
             .bearer(TOKEN)
             .cookie(COOKIE)
             .qlik_user("CORP", QLIK_USER)

@@ -5,6 +5,8 @@
 //! one meant (the recording sends params by position, the typed API by name).
 
 mod common;
+#[path = "../examples/common/cube.rs"]
+mod cube;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -123,35 +125,12 @@ async fn enigma_go_mock_mode_replays_through_typed_calls() {
             .unwrap()
     );
 
-    let props = GenericObjectProperties {
-        info: Some(NxInfo {
-            r#type: Some("my-straight-hypercube".into()),
-            ..Default::default()
-        }),
-        hyper_cube_def: Some(HyperCubeDef {
-            dimensions: vec![NxDimension {
-                def: Some(NxInlineDimensionDef {
-                    field_defs: vec!["ID".into()],
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }],
-            measures: vec![NxMeasure {
-                def: Some(NxInlineMeasureDef {
-                    def: Some("=Sum(Value)".into()),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }],
-            initial_data_fetch: vec![NxPage {
-                width: Some(2),
-                height: Some(5),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }),
+    let mut props = cube::straight_table("my-straight-hypercube", "ID", ["=Sum(Value)".into()]);
+    props.hyper_cube_def.as_mut().unwrap().initial_data_fetch = vec![NxPage {
+        width: Some(2),
+        height: Some(5),
         ..Default::default()
-    };
+    }];
     let created = doc.create_object(props).await.unwrap();
     let obj = created.object;
     assert_eq!(obj.handle(), 2);

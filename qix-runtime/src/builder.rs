@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::connection::Connector;
-use crate::error::{Error, Result};
+use crate::error::{ConfigError, Error, Result, TransportError, ws_cause};
 use crate::intercept::Interceptor;
 use crate::notification::SessionState;
 use crate::reconnect::{Reconnect, RetryPolicy};
@@ -211,22 +211,31 @@ impl SessionBuilder {
 
     /// Opens the WebSocket and waits for `OnConnected`.
     pub async fn connect(self) -> Result<Session> {
-        let mut request = self
-            .url
-            .as_str()
-            .into_client_request()
-            .map_err(|e| Error::Config(format!("bad engine URL {:?}: {e}", self.url)))?;
+        let mut request = self.url.as_str().into_client_request().map_err(|e| {
+            Error::Config(ConfigError::with_cause(
+                format!("bad engine URL {:?}: {e}", self.url),
+                e,
+            ))
+        })?;
         for (name, value) in &self.headers {
-            let n = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|e| Error::Config(format!("bad header name {name:?}: {e}")))?;
-            let v = HeaderValue::from_str(value)
-                .map_err(|e| Error::Config(format!("bad value for header {name}: {e}")))?;
+            let n = HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
+                Error::Config(ConfigError::with_cause(
+                    format!("bad header name {name:?}: {e}"),
+                    e,
+                ))
+            })?;
+            let v = HeaderValue::from_str(value).map_err(|e| {
+                Error::Config(ConfigError::with_cause(
+                    format!("bad value for header {name}: {e}"),
+                    e,
+                ))
+            })?;
             request.headers_mut().append(n, v);
         }
         let uri = request.uri().clone();
         let host = uri
             .host()
-            .ok_or_else(|| Error::Config(format!("engine URL {:?} has no host", self.url)))?
+            .ok_or_else(|| Error::Config(format!("engine URL {:?} has no host", self.url).into()))?
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
@@ -234,10 +243,13 @@ impl SessionBuilder {
             Some("wss") | Some("https") => true,
             Some("ws") | Some("http") => false,
             other => {
-                return Err(Error::Config(format!(
-                    "engine URL {:?} must be ws:// or wss:// (got {other:?})",
-                    self.url
-                )));
+                return Err(Error::Config(
+                    format!(
+                        "engine URL {:?} must be ws:// or wss:// (got {other:?})",
+                        self.url
+                    )
+                    .into(),
+                ));
             }
         };
         let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
@@ -345,7 +357,12 @@ async fn open(
     let open = async {
         let tcp = TcpStream::connect((host.as_str(), port))
             .await
-            .map_err(|e| Error::Transport(format!("cannot reach {host}:{port}: {e}")))?;
+            .map_err(|e| {
+                Error::Transport(TransportError::with_cause(
+                    format!("cannot reach {host}:{port}: {e}"),
+                    e,
+                ))
+            })?;
         let _ = tcp.set_nodelay(true);
         #[cfg(feature = "rustls")]
         let handshake =
@@ -362,10 +379,13 @@ async fn open(
             )
         };
         handshake.await.map_err(|e| {
-            let e = e.to_string();
-            Error::Transport(format!(
-                "WebSocket handshake with {redacted} failed: {e}{}",
-                tls_hint(&e)
+            let text = e.to_string();
+            Error::Transport(TransportError::with_cause(
+                format!(
+                    "WebSocket handshake with {redacted} failed: {text}{}",
+                    tls_hint(&text)
+                ),
+                ws_cause(e),
             ))
         })
     };

@@ -14,7 +14,6 @@
 //! up: the engine moved its cache on either way).
 
 use std::collections::{HashMap, HashSet};
-use std::fmt;
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -38,22 +37,13 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
 }
 
 /// A patch that does not apply: which operation (its index, kind and path) and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("operation {index} (`{op}` at `{path}`): {message}")]
 pub struct PatchError {
     pub index: usize,
     pub op: String,
     pub path: String,
     pub message: String,
-}
-
-impl fmt::Display for PatchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "operation {} (`{}` at `{}`): {}",
-            self.index, self.op, self.path, self.message
-        )
-    }
 }
 
 fn is_root(path: &str) -> bool {

@@ -345,6 +345,7 @@ pub(crate) fn scalar_nested(
 /// trick; in-string bytes masked with a prefix xor of the quotes; then the brackets are
 /// counted, and walked one by one only in the block where the value may end.
 #[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
 pub(crate) mod sse2 {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,

@@ -1,10 +1,20 @@
 //! The one error type of the runtime: every failure of a call or a session is an [`Error`].
+//!
+//! Transport and configuration failures keep the error that caused them (the tungstenite,
+//! I/O or rustls error) as their [`source`](std::error::Error::source); their `Display`
+//! also includes the cause's text, so a one-line report (`{err}`) is complete.
 
+use std::error::Error as StdError;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A JSON-RPC error the engine answered with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{method} failed: engine error {code}: {message}{}",
+    in_parens(parameter)
+)]
 pub struct EngineError {
     /// The engine's error code; `qix_generated::ErrorCode::from_code` makes it typed.
     pub code: i32,
@@ -14,6 +24,15 @@ pub struct EngineError {
     pub message: String,
     /// The method that failed (`Doc.GetObject`, or the wire name for raw calls).
     pub method: String,
+}
+
+/// ` (parameter)`, or nothing for an empty one.
+fn in_parens(parameter: &str) -> String {
+    if parameter.is_empty() {
+        String::new()
+    } else {
+        format!(" ({parameter})")
+    }
 }
 
 /// Why the connection closed, as the WebSocket close frame said (if there was one).
@@ -112,8 +131,121 @@ impl fmt::Display for CloseInfo {
     }
 }
 
+/// The error behind a failure, shared: [`Error`] is `Clone` (every pending call of a
+/// session gets the same one), most causes (`std::io::Error`, `tungstenite::Error`) are not.
+type Cause = Arc<dyn StdError + Send + Sync + 'static>;
+
+macro_rules! error_with_cause {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone)]
+        pub struct $name {
+            message: String,
+            cause: Option<Cause>,
+        }
+
+        impl $name {
+            /// A failure described by `message` alone.
+            pub fn new(message: impl Into<String>) -> Self {
+                $name {
+                    message: message.into(),
+                    cause: None,
+                }
+            }
+
+            /// A failure described by `message` (which should include the cause's text:
+            /// it is what `Display` shows), caused by `cause`.
+            pub fn with_cause(
+                message: impl Into<String>,
+                cause: impl Into<Box<dyn StdError + Send + Sync + 'static>>,
+            ) -> Self {
+                $name {
+                    message: message.into(),
+                    cause: Some(Arc::from(cause.into())),
+                }
+            }
+
+            /// The description, without the `Error` variant's prefix.
+            pub fn message(&self) -> &str {
+                &self.message
+            }
+
+            /// The same failure with `context` put in front of its description.
+            pub fn context(self, context: impl fmt::Display) -> Self {
+                $name {
+                    message: format!("{context}: {}", self.message),
+                    cause: self.cause,
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.message)
+            }
+        }
+
+        // By hand: `source` is the cause itself, not the `Arc` around it (whose own
+        // `source` would skip a level), so `downcast_ref` finds the cause's type.
+        impl StdError for $name {
+            fn source(&self) -> Option<&(dyn StdError + 'static)> {
+                self.cause.as_deref().map(|c| c as &(dyn StdError + 'static))
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(message: String) -> Self {
+                $name::new(message)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(message: &str) -> Self {
+                $name::new(message)
+            }
+        }
+    };
+}
+
+error_with_cause!(
+    /// Connecting or the transport failed: what was tried, and the tungstenite, I/O or
+    /// rustls error that stopped it (as [`source`](StdError::source)) when there was one.
+    TransportError
+);
+
+error_with_cause!(
+    /// The session was configured wrongly: what was wrong, and the error behind it (an
+    /// unreadable file's I/O error, rustls refusing a certificate) when there was one.
+    ConfigError
+);
+
+/// The cause of an I/O failure: a TLS failure comes as an `io::Error` around the rustls
+/// error, and `io::Error::source` skips that error; take it out so it is the cause.
+pub(crate) fn io_cause(io: std::io::Error) -> Box<dyn StdError + Send + Sync + 'static> {
+    #[cfg(feature = "rustls")]
+    if io.get_ref().is_some_and(|e| e.is::<rustls::Error>()) {
+        if let Some(inner) = io.into_inner() {
+            return inner;
+        }
+        unreachable!("an io::Error with an inner error gives it up");
+    }
+    Box::new(io)
+}
+
+/// The cause of a WebSocket failure: the tungstenite error, or the error inside its I/O
+/// error (see [`io_cause`]).
+pub(crate) fn ws_cause(
+    e: tokio_tungstenite::tungstenite::Error,
+) -> Box<dyn StdError + Send + Sync + 'static> {
+    match e {
+        tokio_tungstenite::tungstenite::Error::Io(io) => io_cause(io),
+        other => Box::new(other),
+    }
+}
+
 /// A result could not be decoded into its Rust type.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot decode the result of {method} at `{path}`: {message}")]
 pub struct DecodeError {
     /// The method whose result failed.
     pub method: String,
@@ -125,7 +257,10 @@ pub struct DecodeError {
 }
 
 /// A delta patch that did not apply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the delta answer of {method} ({out}) does not apply: operation {index} (`{op}` at `{path}`): {message}"
+)]
 pub struct DeltaError {
     /// The method whose answer it was (`GenericObject.GetLayout`).
     pub method: String,
@@ -139,34 +274,48 @@ pub struct DeltaError {
 }
 
 /// Everything that can go wrong in a session or a call.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The engine answered the call with an error.
+    #[error(transparent)]
     Engine(EngineError),
     /// The connection is closed; pending and later calls fail with this.
+    #[error("connection to the engine closed: {0}")]
     ConnectionClosed(CloseInfo),
-    /// Connecting or the transport failed (DNS, TCP, TLS, HTTP upgrade, I/O).
-    Transport(String),
+    /// Connecting or the transport failed (DNS, TCP, TLS, HTTP upgrade, I/O); the
+    /// underlying error is the [`source`](StdError::source) of the [`TransportError`].
+    #[error("transport error: {0}")]
+    Transport(#[source] TransportError),
     /// The call or the connect got no answer in time.
+    #[error("{what} timed out after {after:?}")]
     Timeout { what: String, after: Duration },
     /// A delta answer (a JSON-Patch list) did not apply to the last value of its cache.
     /// That cache starts over: the next call of the method asks for the whole value.
+    #[error(transparent)]
     Delta(Box<DeltaError>),
     /// The peer broke the protocol: a malformed frame, a response to an unknown id, ….
+    #[error("protocol violation by the engine: {0}")]
     Protocol(String),
     /// A result did not match its type.
+    #[error(transparent)]
     Decode(Box<DecodeError>),
     /// A method that opens an object answered without one (`qHandle`/`qType` null).
+    #[error("{method} found no object: {detail}")]
     ObjectNotFound { method: String, detail: String },
     /// The call was made on an object the engine has closed; it was not sent.
+    #[error("{method} was not sent: the engine closed object handle {handle}")]
     ObjectClosed { handle: i32, method: String },
     /// The engine refused the session (`OnConnected` with an error state).
+    #[error("the engine refused the session: {state}")]
     SessionRejected { state: String },
     /// Params could not be encoded.
+    #[error("cannot encode params: {0}")]
     Encode(String),
-    /// The session was configured wrongly (bad URL, unreadable certificate, …).
-    Config(String),
+    /// The session was configured wrongly (bad URL, unreadable certificate, …); the
+    /// underlying error, if any, is the [`source`](StdError::source) of the [`ConfigError`].
+    #[error("bad session configuration: {0}")]
+    Config(#[source] ConfigError),
 }
 
 impl Error {
@@ -228,52 +377,6 @@ impl Error {
         }
     }
 }
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Engine(e) => {
-                write!(
-                    f,
-                    "{} failed: engine error {}: {}",
-                    e.method, e.code, e.message
-                )?;
-                if !e.parameter.is_empty() {
-                    write!(f, " ({})", e.parameter)?;
-                }
-                Ok(())
-            }
-            Error::ConnectionClosed(c) => write!(f, "connection to the engine closed: {c}"),
-            Error::Transport(m) => write!(f, "transport error: {m}"),
-            Error::Timeout { what, after } => write!(f, "{what} timed out after {after:?}"),
-            Error::Delta(d) => write!(
-                f,
-                "the delta answer of {} ({}) does not apply: operation {} (`{}` at `{}`): {}",
-                d.method, d.out, d.index, d.op, d.path, d.message
-            ),
-            Error::Protocol(m) => write!(f, "protocol violation by the engine: {m}"),
-            Error::Decode(d) => write!(
-                f,
-                "cannot decode the result of {} at `{}`: {}",
-                d.method, d.path, d.message
-            ),
-            Error::ObjectNotFound { method, detail } => {
-                write!(f, "{method} found no object: {detail}")
-            }
-            Error::ObjectClosed { handle, method } => write!(
-                f,
-                "{method} was not sent: the engine closed object handle {handle}"
-            ),
-            Error::SessionRejected { state } => {
-                write!(f, "the engine refused the session: {state}")
-            }
-            Error::Encode(m) => write!(f, "cannot encode params: {m}"),
-            Error::Config(m) => write!(f, "bad session configuration: {m}"),
-        }
-    }
-}
-
-impl std::error::Error for Error {}
 
 /// The engine's error code for a request it aborted because a newer one (a selection,
 /// typically) made it moot: nothing was done, so the request can be sent again.

@@ -15,6 +15,11 @@
 //! - [`redact`]: secrets (passwords, connection-string credentials) out of everything the
 //!   library prints or records;
 //! - `testing` (feature `testing`): a mock engine, replay of recorded sessions.
+//!
+//! No `unsafe` but the SSE2 scan of `envelope` (intrinsics, each with its SAFETY note),
+//! which allows it for its module alone.
+
+#![deny(unsafe_code)]
 
 /// Checks of internal invariants for the fuzz targets in `fuzz/` and their stable
 /// property tests; not an API.
@@ -65,7 +70,8 @@ pub use blob::Blob;
 pub use builder::{SessionBuilder, TlsOptions};
 pub use call::{CallFuture, CallOptions, DecodeContext, MethodInfo};
 pub use error::{
-    ABORTED, CloseInfo, DecodeError, DeltaError, EngineCloseCode, EngineError, Error, Result,
+    ABORTED, CloseInfo, ConfigError, DecodeError, DeltaError, EngineCloseCode, EngineError, Error,
+    Result, TransportError,
 };
 pub use extra::Extra;
 pub use intercept::{CallInfo, Decision, Interceptor, Outcome};

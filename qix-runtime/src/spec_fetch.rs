@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::builder::TlsOptions;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TransportError};
 
 /// The path an engine serves its OpenRPC spec at.
 pub const SPEC_PATH: &str = "/api/engine/openrpc";
@@ -37,7 +37,7 @@ pub async fn fetch_spec(
             after: timeout,
         })?
         .map_err(|e| match e {
-            Error::Transport(m) => Error::Transport(format!("GET {url}: {m}")),
+            Error::Transport(m) => Error::Transport(m.context(format_args!("GET {url}"))),
             other => other,
         })
 }
@@ -53,7 +53,7 @@ struct Target {
 
 impl Target {
     fn parse(base: &str) -> Result<Target> {
-        let bad = |why: &str| Error::Config(format!("spec URL {base:?}: {why}"));
+        let bad = |why: &str| Error::Config(format!("spec URL {base:?}: {why}").into());
         let (scheme, rest) = base.split_once("://").ok_or_else(|| bad("no scheme"))?;
         let secure = match scheme {
             "https" | "wss" => true,
@@ -108,7 +108,10 @@ async fn fetch_from(
     let tcp = TcpStream::connect((target.host.as_str(), target.port))
         .await
         .map_err(|e| {
-            Error::Transport(format!("cannot reach {}:{}: {e}", target.host, target.port))
+            Error::Transport(TransportError::with_cause(
+                format!("cannot reach {}:{}: {e}", target.host, target.port),
+                e,
+            ))
         })?;
     if target.secure {
         tls_fetch(tcp, target, headers, tls).await
@@ -126,12 +129,21 @@ async fn tls_fetch(
     tls: &TlsOptions,
 ) -> Result<Vec<u8>> {
     let config = crate::tls::connector(tls)?;
-    let name = rustls::pki_types::ServerName::try_from(target.host.clone())
-        .map_err(|e| Error::Config(format!("{:?} is no TLS server name: {e}", target.host)))?;
+    let name = rustls::pki_types::ServerName::try_from(target.host.clone()).map_err(|e| {
+        Error::Config(crate::error::ConfigError::with_cause(
+            format!("{:?} is no TLS server name: {e}", target.host),
+            e,
+        ))
+    })?;
     let stream = tokio_rustls::TlsConnector::from(config)
         .connect(name, tcp)
         .await
-        .map_err(|e| Error::Transport(format!("TLS handshake failed: {e}")))?;
+        .map_err(|e| {
+            Error::Transport(TransportError::with_cause(
+                format!("TLS handshake failed: {e}"),
+                crate::error::io_cause(e),
+            ))
+        })?;
     exchange(stream, target, headers).await
 }
 
@@ -152,7 +164,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     target: &Target,
     headers: &[(String, String)],
 ) -> Result<Vec<u8>> {
-    let io = |e: std::io::Error| Error::Transport(e.to_string());
+    let io = |e: std::io::Error| Error::Transport(TransportError::with_cause(e.to_string(), e));
     let name = if target.host.contains(':') {
         format!("[{}]", target.host)
     } else {
@@ -170,7 +182,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     );
     for (name, value) in headers {
         if name.contains(['\r', '\n', ':']) || value.contains(['\r', '\n']) {
-            return Err(Error::Config(format!("bad header {name:?}")));
+            return Err(Error::Config(format!("bad header {name:?}").into()));
         }
         request.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -226,10 +238,9 @@ fn parse_response(raw: &[u8]) -> Result<Vec<u8>> {
     if status != 200 {
         let to = location.map(|l| format!(" (to {l})")).unwrap_or_default();
         let text: String = String::from_utf8_lossy(body).chars().take(200).collect();
-        return Err(Error::Transport(format!(
-            "the engine answered {status_line}{to}: {}",
-            text.trim()
-        )));
+        return Err(Error::Transport(
+            format!("the engine answered {status_line}{to}: {}", text.trim()).into(),
+        ));
     }
     let body = if chunked {
         dechunk(body).ok_or_else(|| proto("bad chunked body"))?

@@ -5,47 +5,35 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_util::Stream;
-use futures_util::future::BoxFuture;
 use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream as Inner;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 /// The subscriber fell this many items behind; they are gone, the stream goes on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the subscriber lagged and missed {0} items")]
 pub struct Lagged(pub u64);
-
-impl fmt::Display for Lagged {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the subscriber lagged and missed {} items", self.0)
-    }
-}
-
-impl std::error::Error for Lagged {}
-
-type Recv<T> = (
-    Result<T, broadcast::error::RecvError>,
-    broadcast::Receiver<T>,
-);
 
 /// A `Stream` over a bounded broadcast channel. Ends when its source ends: the session
 /// (notifications, changes) or the object (`changed`).
+///
+/// tokio-stream's `BroadcastStream` underneath (one reused allocation for its receive
+/// future), with lag as [`Lagged`] and counted in the metrics.
 pub struct BroadcastStream<T> {
-    fut: Option<BoxFuture<'static, Recv<T>>>,
-}
-
-async fn recv<T: Clone + Send + 'static>(mut rx: broadcast::Receiver<T>) -> Recv<T> {
-    let r = rx.recv().await;
-    (r, rx)
+    /// `None` once ended (or made ended): polling again stays at `None`.
+    inner: Option<Inner<T>>,
 }
 
 impl<T: Clone + Send + 'static> BroadcastStream<T> {
     pub(crate) fn new(rx: broadcast::Receiver<T>) -> Self {
         BroadcastStream {
-            fut: Some(Box::pin(recv(rx))),
+            inner: Some(Inner::new(rx)),
         }
     }
 
     /// A stream that has ended already (a subscription made after the end).
     pub(crate) fn ended() -> Self {
-        BroadcastStream { fut: None }
+        BroadcastStream { inner: None }
     }
 
     /// The next item; `None` when the session has ended.
@@ -58,27 +46,27 @@ impl<T: Clone + Send + 'static> Stream for BroadcastStream<T> {
     type Item = Result<T, Lagged>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let Some(fut) = self.fut.as_mut() else {
+        let Some(inner) = self.inner.as_mut() else {
             return Poll::Ready(None);
         };
-        let (r, rx) = match fut.as_mut().poll(cx) {
-            Poll::Ready(v) => v,
-            Poll::Pending => return Poll::Pending,
-        };
-        match r {
-            Ok(v) => {
-                self.fut = Some(Box::pin(recv(rx)));
-                Poll::Ready(Some(Ok(v)))
-            }
-            Err(broadcast::error::RecvError::Lagged(n)) => {
+        match Pin::new(inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(v))) => Poll::Ready(Some(Ok(v))),
+            Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(n)))) => {
                 crate::observe::count_lagged(n);
-                self.fut = Some(Box::pin(recv(rx)));
                 Poll::Ready(Some(Err(Lagged(n))))
             }
-            Err(broadcast::error::RecvError::Closed) => {
-                self.fut = None;
+            Poll::Ready(None) => {
+                self.inner = None;
                 Poll::Ready(None)
             }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match &self.inner {
+            Some(inner) => inner.size_hint(),
+            None => (0, Some(0)),
         }
     }
 }

@@ -9,16 +9,22 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use crate::builder::TlsOptions;
-use crate::error::{Error, Result};
+use crate::error::{ConfigError, Error, Result};
 
 /// Says which file and what was wrong with it; an unreadable file is not "not PEM".
 fn pem_error(what: &str, path: &Path, e: pem::Error) -> Error {
     match e {
-        pem::Error::Io(e) => Error::Config(format!("cannot read {what} {}: {e}", path.display())),
+        pem::Error::Io(e) => Error::Config(ConfigError::with_cause(
+            format!("cannot read {what} {}: {e}", path.display()),
+            e,
+        )),
         pem::Error::NoItemsFound => {
-            Error::Config(format!("{} holds no PEM {what}", path.display()))
+            Error::Config(format!("{} holds no PEM {what}", path.display()).into())
         }
-        e => Error::Config(format!("{} is not a PEM {what} file: {e}", path.display())),
+        e => Error::Config(ConfigError::with_cause(
+            format!("{} is not a PEM {what} file: {e}", path.display()),
+            e,
+        )),
     }
 }
 
@@ -41,7 +47,7 @@ pub(crate) fn connector(opts: &TlsOptions) -> Result<Arc<ClientConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Config(format!("TLS setup: {e}")))?;
+        .map_err(|e| Error::Config(ConfigError::with_cause(format!("TLS setup: {e}"), e)))?;
     let builder = if opts.danger_accept_invalid_certs {
         builder
             .dangerous()
@@ -56,9 +62,12 @@ pub(crate) fn connector(opts: &TlsOptions) -> Result<Arc<ClientConfig>> {
         }
         for path in &opts.extra_roots {
             for cert in read_certs(path)? {
-                roots
-                    .add(cert)
-                    .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+                roots.add(cert).map_err(|e| {
+                    Error::Config(ConfigError::with_cause(
+                        format!("{}: {e}", path.display()),
+                        e,
+                    ))
+                })?;
             }
         }
         if roots.is_empty() {
@@ -71,7 +80,12 @@ pub(crate) fn connector(opts: &TlsOptions) -> Result<Arc<ClientConfig>> {
     let config = match &opts.client_cert {
         Some((cert, key)) => builder
             .with_client_auth_cert(read_certs(cert)?, read_key(key)?)
-            .map_err(|e| Error::Config(format!("client certificate {}: {e}", cert.display())))?,
+            .map_err(|e| {
+                Error::Config(ConfigError::with_cause(
+                    format!("client certificate {}: {e}", cert.display()),
+                    e,
+                ))
+            })?,
         None => builder.with_no_client_auth(),
     };
     Ok(Arc::new(config))

@@ -9,19 +9,18 @@ use futures_util::{Sink, Stream};
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 
-use crate::error::{CloseInfo, Error};
+use crate::error::{CloseInfo, Error, TransportError, ws_cause};
 
-/// A text frame: UTF-8 guaranteed, cheap to clone (shared bytes).
+/// A text frame: UTF-8 guaranteed, cheap to clone (shared bytes). tungstenite's
+/// [`Utf8Bytes`] holds it: a text frame off the WebSocket is kept as it came, uncopied.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Text(Bytes);
+pub struct Text(Utf8Bytes);
 
 impl Text {
     pub fn as_str(&self) -> &str {
-        // SAFETY: every constructor takes a `String`/`&str`, validates the bytes, or takes
-        // tungstenite's `Utf8Bytes`, which is validated UTF-8.
-        unsafe { std::str::from_utf8_unchecked(&self.0) }
+        self.0.as_str()
     }
 
     pub fn len(&self) -> usize {
@@ -35,21 +34,26 @@ impl Text {
 
 impl From<String> for Text {
     fn from(s: String) -> Self {
-        Text(Bytes::from(s))
+        Text(Utf8Bytes::from(s))
     }
 }
 
 impl From<&str> for Text {
     fn from(s: &str) -> Self {
-        Text(Bytes::copy_from_slice(s.as_bytes()))
+        Text(Utf8Bytes::from(s))
+    }
+}
+
+impl From<Utf8Bytes> for Text {
+    fn from(s: Utf8Bytes) -> Self {
+        Text(s)
     }
 }
 
 impl TryFrom<Bytes> for Text {
     type Error = std::str::Utf8Error;
     fn try_from(b: Bytes) -> Result<Self, Self::Error> {
-        std::str::from_utf8(&b)?;
-        Ok(Text(b))
+        Utf8Bytes::try_from(b).map(Text)
     }
 }
 
@@ -121,11 +125,15 @@ fn ws_error(e: tungstenite::Error) -> Error {
                 by_client: false,
             })
         }
-        tungstenite::Error::Protocol(p) => {
-            Error::Transport(format!("WebSocket protocol error: {p}"))
-        }
+        tungstenite::Error::Protocol(p) => Error::Transport(TransportError::with_cause(
+            format!("WebSocket protocol error: {p}"),
+            p,
+        )),
         tungstenite::Error::Capacity(c) => Error::Protocol(format!("frame too large: {c}")),
-        other => Error::Transport(other.to_string()),
+        other => Error::Transport(TransportError::with_cause(
+            other.to_string(),
+            ws_cause(other),
+        )),
     }
 }
 
@@ -152,7 +160,7 @@ where
                 Poll::Pending => return Poll::Pending,
             };
             return Poll::Ready(Some(Ok(match msg {
-                Message::Text(t) => Frame::Text(Text(Bytes::from(t))),
+                Message::Text(t) => Frame::Text(Text(t)),
                 Message::Binary(b) => match Text::try_from(b) {
                     Ok(t) => Frame::Text(t),
                     Err(e) => {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{LIMIT, call_out, connect};
 use qix_runtime::testing::{MockEngine, Reply, within};
-use qix_runtime::{Error, ObjectInfo, Session};
+use qix_runtime::{Error, ObjectInfo};
 use serde_json::{Value, json};
 
 /// Answers `method` with the next patch list of a script, per handle; records whether
@@ -161,11 +161,7 @@ async fn delta_can_be_turned_off_and_engines_without_it_are_fine() {
             Reply::result(json!({"qLayout": {"n": 1}}))
         });
         let on = connect(&mock).await;
-        let off = Session::builder(mock.url())
-            .delta(false)
-            .connect()
-            .await
-            .unwrap();
+        let off = mock.session().delta(false).connect().await.unwrap();
         for s in [&on, &off] {
             let o = s.register_object(ObjectInfo::new(2, "GenericObject"));
             for _ in 0..2 {

@@ -309,7 +309,8 @@ async fn a_session_wide_timeout_applies_to_calls_without_one() {
     within(LIMIT, "session timeout", async {
         let mock = MockEngine::start().await;
         mock.expect("GetDocList").no_response();
-        let session = qix_runtime::Session::builder(mock.url())
+        let session = mock
+            .session()
             .call_timeout(Duration::from_millis(20))
             .connect()
             .await

@@ -3,8 +3,10 @@
 //! frames cut and mutated, and random JSON-like text heavy in brackets, quotes and
 //! backslashes. Deterministic (a fixed seed), a few seconds.
 
-use std::path::PathBuf;
+#[path = "common/data.rs"]
+mod data;
 
+use data::{corpus_files, shared};
 use qix_runtime::__fuzz::{envelope_scan, frame_parse};
 
 /// xorshift64*: a fixed sequence without a dependency.
@@ -20,17 +22,6 @@ impl Rng {
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
-}
-
-fn corpus_files() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/traffic");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e} (the tests expect ../shared/)", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file() && p.extension().is_none_or(|e| e != "md"))
-        .collect();
-    files.sort();
-    files
 }
 
 fn frames() -> Vec<Vec<u8>> {
@@ -149,7 +140,7 @@ fn fuzz_regressions() {
 
 /// The real layouts of `../shared/corpus/layouts`, as values.
 fn layouts() -> Vec<serde_json::Value> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/layouts");
+    let dir = shared().join("corpus/layouts");
     let mut out = Vec::new();
     for sub in std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()) {
         if !sub.is_dir() {

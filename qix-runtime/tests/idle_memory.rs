@@ -1,7 +1,6 @@
 //! Memory per idle session: opens sessions against a mock engine running in a child
 //! process (so the server's share is not counted) and reports the growth of this
-//! process's resident set (VmRSS) per session. Reports, does not assert a budget: RSS
-//! depends on the allocator and the machine.
+//! process's resident set (VmRSS) per session, and holds it to a budget.
 #![cfg(all(feature = "testing", target_os = "linux"))]
 
 use std::io::{BufRead, BufReader, Read};
@@ -15,6 +14,12 @@ use qix_runtime::testing::MockEngine;
 const SERVER_ENV: &str = "QIX_IDLE_MEMORY_MOCK_SERVER";
 const WARM_UP: usize = 20;
 const SESSIONS: usize = 400;
+/// Bytes per idle session at most. Measured at about 19.2 KiB (a session's tasks, its
+/// WebSocket buffers and tables); RSS also moves with the allocator, the machine and
+/// concurrent test threads, so the budget has ~3x headroom: a regression that doubles or
+/// triples the per-session footprint (a buffer kept per session, a leaked task) fails,
+/// noise does not.
+const BUDGET_PER_SESSION: u64 = 64 * 1024;
 
 /// Not a test: the child process's body. Serves a mock engine until stdin closes.
 #[test]
@@ -124,6 +129,10 @@ fn idle_session_memory() {
     let per_session = (after.saturating_sub(before) * 1024) / SESSIONS as u64;
     eprintln!(
         "idle session memory: {per_session} bytes per session ({SESSIONS} sessions, VmRSS {before} kB -> {after} kB)"
+    );
+    assert!(
+        per_session <= BUDGET_PER_SESSION,
+        "an idle session takes {per_session} bytes, over the budget of {BUDGET_PER_SESSION}"
     );
     drop(sessions);
     rt.shutdown_timeout(Duration::from_secs(5));

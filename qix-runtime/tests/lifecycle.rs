@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{LIMIT, call, connect};
+use common::{LIMIT, call, cause, connect};
 use futures_util::FutureExt;
 use qix_runtime::layout::Live;
 use qix_runtime::testing::{MockEngine, Reply, within};
@@ -323,7 +323,8 @@ async fn on_connected_states_reach_the_session() {
         );
         // Engines always send OnConnected: a peer that does not is refused in time…
         mock.on_connected(None);
-        let err = Session::builder(mock.url())
+        let err = mock
+            .session()
             .on_connected_timeout(Some(Duration::from_millis(20)))
             .connect()
             .await
@@ -333,7 +334,8 @@ async fn on_connected_states_reach_the_session() {
             "{err:?}"
         );
         // …unless told not to wait for it.
-        let s = Session::builder(mock.url())
+        let s = mock
+            .session()
             .on_connected_timeout(None)
             .connect()
             .await
@@ -391,4 +393,51 @@ fn every_error_displays_as_one_line() {
         closed.to_string(),
         "connection to the engine closed: close code 4204 (app not found): gone"
     );
+}
+
+#[tokio::test]
+async fn a_transport_failure_keeps_its_cause() {
+    // A port nobody listens on: the I/O error of the refused connect is the cause.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let err = Session::builder(format!("ws://127.0.0.1:{port}/app/"))
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "transport", "{err:?}");
+    let io = cause::<std::io::Error>(&err)
+        .unwrap_or_else(|| panic!("no io::Error in the source chain of {err:?}"));
+    assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused, "{io}");
+
+    // A server that refuses the upgrade: tungstenite's HTTP error is the cause.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = tcp.read(&mut buf).await;
+        let _ = tcp
+            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+            .await;
+    });
+    let err = Session::builder(format!("ws://127.0.0.1:{port}/app/"))
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "transport", "{err:?}");
+    let ws = cause::<tokio_tungstenite::tungstenite::Error>(&err)
+        .unwrap_or_else(|| panic!("no tungstenite::Error in the source chain of {err:?}"));
+    match ws {
+        tokio_tungstenite::tungstenite::Error::Http(response) => {
+            assert_eq!(response.status(), 404)
+        }
+        other => panic!("expected the HTTP refusal, got {other:?}"),
+    }
+    // Display still says what happened, cause included.
+    assert!(err.to_string().contains("404"), "{err}");
 }

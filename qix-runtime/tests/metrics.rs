@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::{LIMIT, call, call_open, opened};
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use qix_runtime::testing::{MockEngine, within};
-use qix_runtime::{ObjectInfo, Reconnect, Session};
+use qix_runtime::{ObjectInfo, Reconnect};
 use serde_json::json;
 
 /// Every metric by its key (name and sorted labels), as counts, gauge values (f64 bits)
@@ -78,7 +78,8 @@ async fn a_session_records_calls_errors_latency_bytes_in_flight_lag_and_reconnec
         mock.expect("Slow")
             .delay(Duration::from_millis(30))
             .returns(json!({}));
-        let session = Session::builder(mock.url())
+        let session = mock
+            .session()
             .reconnect(Reconnect {
                 initial_delay: Duration::from_millis(5),
                 ..Reconnect::default()
@@ -121,14 +122,7 @@ async fn a_session_records_calls_errors_latency_bytes_in_flight_lag_and_reconnec
         assert!(lagged > 0);
         assert_eq!(store.get("qix_notifications_lagged_total{}"), lagged);
         // A reconnection.
-        let mut notes = session.notifications();
-        mock.on_connected(Some("SESSION_ATTACHED"));
-        mock.drop_connections();
-        while let Some(n) = futures_util::StreamExt::next(&mut notes).await {
-            if let Ok(qix_runtime::Notification::Resumed(_)) = n {
-                break;
-            }
-        }
+        common::reconnect(&mock, &session).await;
         call_open(
             &session.global_object(),
             "OpenDoc",

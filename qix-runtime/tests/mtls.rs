@@ -4,11 +4,13 @@
 //! made at test time by a CA of the test's own.
 #![cfg(feature = "rustls")]
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use common::{TempFile, cause};
 use qix_runtime::{Error, Session, SessionState, TlsOptions};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair,
@@ -16,28 +18,9 @@ use rcgen::{
 use rustls::RootCertStore;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::WebPkiClientVerifier;
-use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio_tungstenite::tungstenite::Message;
+use serde_json::json;
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-/// A file in the temp dir, removed on drop.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(name: &str, text: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("qix-mtls-{}-{name}.pem", std::process::id()));
-        std::fs::write(&path, text).unwrap();
-        TempFile(path)
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
@@ -77,7 +60,7 @@ impl Ca {
 /// A TLS WebSocket engine on loopback serving `cert`; when `client_ca` is given it requires
 /// a client certificate issued by that CA. Sends `OnConnected` and answers every request.
 async fn engine(cert: (rcgen::Certificate, KeyPair), client_ca: Option<&Ca>) -> u16 {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = common::tls::provider();
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .unwrap();
@@ -96,46 +79,9 @@ async fn engine(cert: (rcgen::Certificate, KeyPair), client_ca: Option<&Ca>) -> 
     let config = builder
         .with_single_cert(vec![cert.0.der().clone()], key)
         .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                return;
-            };
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let Ok(mut ws) = tokio_tungstenite::accept_async(tls).await else {
-                    return;
-                };
-                let hello = json!({"jsonrpc": "2.0", "method": "OnConnected", "params": {"qSessionState": "SESSION_CREATED"}});
-                if ws
-                    .send(Message::Text(hello.to_string().into()))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-                while let Some(Ok(Message::Text(t))) = ws.next().await {
-                    let req: Value = serde_json::from_str(&t).unwrap();
-                    let answer =
-                        json!({"jsonrpc": "2.0", "id": req["id"], "result": {"qReturn": "mtls"}});
-                    if ws
-                        .send(Message::Text(answer.to_string().into()))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    port
+    common::tls::engine(config, json!({"qReturn": "mtls"}))
+        .await
+        .0
 }
 
 #[tokio::test]
@@ -191,9 +137,20 @@ async fn mutual_tls_connects_with_the_client_certificate_and_fails_clearly_witho
         let Error::Transport(msg) = &err else {
             panic!("expected a transport error, got {err:?}")
         };
+        let msg = msg.message();
         assert!(
             msg.contains("requires a client certificate"),
             "the error should say a client certificate is required: {msg}"
+        );
+        // The cause is rustls's error for the server's alert.
+        let tls = cause::<rustls::Error>(&err)
+            .unwrap_or_else(|| panic!("no rustls::Error in the source chain of {err:?}"));
+        assert!(
+            matches!(
+                tls,
+                rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired)
+            ),
+            "{tls:?}"
         );
 
         // A certificate from another CA is refused as well.
@@ -215,6 +172,7 @@ async fn mutual_tls_connects_with_the_client_certificate_and_fails_clearly_witho
         let Error::Transport(msg) = &err else {
             panic!("expected a transport error, got {err:?}")
         };
+        let msg = msg.message();
         assert!(msg.contains("rejected the client certificate"), "{msg}");
     };
     tokio::time::timeout(LIMIT, run)
@@ -244,6 +202,7 @@ async fn a_certificate_for_another_host_name_fails_verification() {
         let Error::Transport(msg) = &err else {
             panic!("expected a transport error, got {err:?}")
         };
+        let msg = msg.message();
         assert!(msg.contains("not valid for name"), "{msg}");
         assert!(msg.contains("localhost"), "{msg}");
     };
@@ -269,7 +228,7 @@ async fn pem_files_that_are_not_what_they_should_be_are_config_errors_naming_the
             .await
             .unwrap_err();
         match err {
-            Error::Config(m) => m,
+            Error::Config(m) => m.message().to_string(),
             other => panic!("expected a configuration error, got {other:?}"),
         }
     };
@@ -284,6 +243,15 @@ async fn pem_files_that_are_not_what_they_should_be_are_config_errors_naming_the
         m.contains("cannot read certificate") && m.contains("no-such-file"),
         "{m}"
     );
+    // The configuration error keeps the I/O error that caused it.
+    let err = Session::builder("wss://localhost:1/app/")
+        .tls(roots(&missing))
+        .connect()
+        .await
+        .unwrap_err();
+    let io = cause::<std::io::Error>(&err)
+        .unwrap_or_else(|| panic!("no io::Error in the source chain of {err:?}"));
+    assert_eq!(io.kind(), std::io::ErrorKind::NotFound, "{io}");
     let m = config_error(roots(&garbage.0)).await;
     assert!(
         m.contains("is not a PEM certificate file") && m.contains("garbage"),

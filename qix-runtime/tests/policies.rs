@@ -11,7 +11,7 @@ use common::{LIMIT, call, call_open, connect, opened};
 use futures_util::StreamExt;
 use qix_runtime::testing::{MockEngine, Reply, within};
 use qix_runtime::{
-    CallInfo, ClosedReason, Decision, Error, Interceptor, ObjectInfo, Outcome, RetryPolicy, Session,
+    CallInfo, ClosedReason, Decision, Error, Interceptor, ObjectInfo, Outcome, RetryPolicy,
 };
 use serde_json::json;
 
@@ -43,7 +43,8 @@ async fn aborted_calls_are_retried_within_the_policy() {
         // Past the bound, the error comes back, typed.
         let mock = MockEngine::start().await;
         let calls = aborts(&mock, "GetLayout", 5);
-        let session = Session::builder(mock.url())
+        let session = mock
+            .session()
             .retry(RetryPolicy { aborted: 1 })
             .connect()
             .await
@@ -131,7 +132,8 @@ async fn interceptors_see_change_replace_and_retry() {
             retried: AtomicUsize::new(1),
             ..Recorder::default()
         });
-        let session = Session::builder(mock.url())
+        let session = mock
+            .session()
             .interceptor(outer.clone())
             .interceptor(rec.clone())
             .connect()
@@ -172,11 +174,7 @@ async fn calls_in_flight_are_bounded() {
         mock.expect("Slow")
             .delay(Duration::from_millis(40))
             .returns(json!({}));
-        let session = Session::builder(mock.url())
-            .max_in_flight(2)
-            .connect()
-            .await
-            .unwrap();
+        let session = mock.session().max_in_flight(2).connect().await.unwrap();
         let g = session.global_object();
         let futs: Vec<_> = (0..5).map(|_| call(&g, "Slow", json!({}), None)).collect();
         assert_eq!(
@@ -257,7 +255,8 @@ async fn connect_fails_typed_without_on_connected() {
     within(LIMIT, "no OnConnected", async {
         let mock = MockEngine::start().await;
         mock.on_connected(None);
-        let e = Session::builder(mock.url())
+        let e = mock
+            .session()
             .on_connected_timeout(Some(Duration::from_millis(50)))
             .connect()
             .await
@@ -277,7 +276,8 @@ async fn big_results_fail_their_call_only() {
         mock.expect("Big")
             .returns(json!({"qValue": "x".repeat(1000)}));
         mock.expect("Small").returns(json!({}));
-        let session = Session::builder(mock.url())
+        let session = mock
+            .session()
             .max_response_bytes(100)
             .connect()
             .await
@@ -310,7 +310,8 @@ async fn a_blocked_traffic_hook_stalls_no_call() {
             }
             seen.lock().unwrap().push((dir, text.to_string()));
         };
-        let session = Session::builder(mock.url())
+        let session = mock
+            .session()
             .traffic(Arc::new(hook))
             .connect()
             .await
@@ -348,11 +349,7 @@ async fn a_frame_over_the_limit_ends_the_connection_with_a_clear_error() {
         let mock = MockEngine::start().await;
         mock.expect("Big")
             .returns(json!({"qValue": "x".repeat(5000)}));
-        let session = Session::builder(mock.url())
-            .max_frame_size(1024)
-            .connect()
-            .await
-            .unwrap();
+        let session = mock.session().max_frame_size(1024).connect().await.unwrap();
         let e = call(&session.global_object(), "Big", json!({}), None)
             .await
             .unwrap_err();
@@ -378,7 +375,8 @@ async fn interceptor_retries_are_bounded() {
     within(LIMIT, "retry bound", async {
         let mock = MockEngine::start().await;
         mock.expect("Loop").returns(json!({}));
-        let session = Session::builder(mock.url())
+        let session = mock
+            .session()
             .interceptor(Arc::new(AlwaysRetry))
             .connect()
             .await

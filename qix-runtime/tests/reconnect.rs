@@ -25,7 +25,7 @@ fn fast() -> Reconnect {
 }
 
 async fn reconnecting(mock: &MockEngine) -> Session {
-    Session::builder(mock.url())
+    mock.session()
         .reconnect(fast())
         .connect()
         .await
@@ -159,7 +159,8 @@ async fn calls_in_flight_fail_retryably_and_calls_made_while_away_wait_for_new_h
         mock.expect("GetAppProperties")
             .on_handle(7)
             .returns(json!({"qProp": {"title": "x"}}));
-        let session = Session::builder(mock.url())
+        let session = mock
+            .session()
             .reconnect(Reconnect {
                 initial_delay: Duration::from_millis(100),
                 ..fast()
@@ -284,7 +285,8 @@ async fn close_codes_decide_whether_to_reconnect() {
         }
         // An engine that stays away: the policy's bound ends the session.
         let mock = MockEngine::start().await;
-        let session = Session::builder(mock.url())
+        let session = mock
+            .session()
             .reconnect(Reconnect {
                 max_attempts: 3,
                 ..fast()

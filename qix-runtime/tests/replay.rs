@@ -389,7 +389,8 @@ async fn what_json_lines_log_records_replays() {
         let buf = SharedBuf::default();
         let path = std::env::temp_dir().join(format!("qix-record-{}.jsonl", std::process::id()));
         let file_log = Arc::new(JsonLinesLog::create(&path).unwrap());
-        let session = Session::builder(mock.url())
+        let session = mock
+            .session()
             .traffic(Arc::new(JsonLinesLog::new(Box::new(buf.clone()))))
             .traffic(file_log.clone())
             .connect()

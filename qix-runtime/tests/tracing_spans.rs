@@ -70,7 +70,8 @@ async fn every_call_has_a_tracing_span_with_its_outcome() {
             .await
             .unwrap_err();
         // A reconnection, for its spans.
-        let session = qix_runtime::Session::builder(mock.url())
+        let session = mock
+            .session()
             .reconnect(qix_runtime::Reconnect {
                 initial_delay: std::time::Duration::from_millis(5),
                 ..Default::default()
@@ -78,14 +79,7 @@ async fn every_call_has_a_tracing_span_with_its_outcome() {
             .connect()
             .await
             .unwrap();
-        let mut notes = session.notifications();
-        mock.on_connected(Some("SESSION_ATTACHED"));
-        mock.drop_connections();
-        while let Some(n) = futures_util::StreamExt::next(&mut notes).await {
-            if let Ok(qix_runtime::Notification::Resumed(_)) = n {
-                break;
-            }
-        }
+        common::reconnect(&mock, &session).await;
     })
     .await;
     let events = events.0.lock().unwrap();

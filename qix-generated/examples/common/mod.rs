@@ -3,6 +3,8 @@
 //! each example also runs offline (CI runs them so).
 #![allow(dead_code)]
 
+pub mod cube;
+
 use qix_generated::prelude::*;
 use qix_runtime::testing::MockEngine;
 

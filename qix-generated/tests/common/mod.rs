@@ -17,6 +17,23 @@ pub fn shared() -> PathBuf {
     dir
 }
 
+/// `../shared/corpus/layouts`: real layouts and properties, one folder per source.
+pub fn layouts_dir() -> PathBuf {
+    shared().join("corpus/layouts")
+}
+
+/// Every file in the folders of [`layouts_dir`], sorted.
+pub fn layout_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for dir in std::fs::read_dir(layouts_dir()).unwrap() {
+        for f in std::fs::read_dir(dir.unwrap().path()).unwrap() {
+            files.push(f.unwrap().path());
+        }
+    }
+    files.sort();
+    files
+}
+
 /// Compares two JSON values by meaning: numbers by value (`10` = `10.0`), everything else
 /// exactly. Returns the path of the first difference.
 pub fn same_json(a: &Value, b: &Value, path: &str) -> Result<(), String> {

@@ -407,6 +407,9 @@ impl fmt::Debug for Expectation {
     }
 }
 
+/// How long [`MockEngine::connect`] waits for the connection and for `OnConnected`.
+const CONNECT_LIMIT: Duration = Duration::from_secs(5);
+
 impl MockEngine {
     /// Starts a mock engine on a free loopback port. It sends
     /// `OnConnected {qSessionState: SESSION_CREATED}` to every client that connects (see
@@ -456,6 +459,21 @@ impl MockEngine {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// A builder for a session to this mock, bounded for tests: connecting and waiting for
+    /// `OnConnected` give up after 5 s each, so a broken mock fails a test instead of
+    /// hanging it. For a session with options of its own (reconnection, interceptors, …).
+    pub fn session(&self) -> crate::SessionBuilder {
+        crate::Session::builder(self.url())
+            .connect_timeout(CONNECT_LIMIT)
+            .on_connected_timeout(Some(CONNECT_LIMIT))
+    }
+
+    /// A session to this mock that has had its `OnConnected` ([`MockEngine::session`]'s
+    /// bounds).
+    pub async fn connect(&self) -> crate::Result<crate::Session> {
+        self.session().connect().await
     }
 
     /// The session state `OnConnected` reports to clients that connect from now on

@@ -21,7 +21,8 @@ pub use wire::UNMATCHED_ERROR_CODE;
 /// What [`MockEngine::verify`] or [`Replay::verify`] found wrong: one problem per entry,
 /// each with a diff of what was expected against what was sent. Its `Debug` is its
 /// `Display`, so `verify().unwrap()` prints a readable report.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} problem(s):{}", problems.len(), listed(problems))]
 pub struct VerifyError {
     pub problems: Vec<String>,
 }
@@ -36,14 +37,9 @@ impl VerifyError {
     }
 }
 
-impl fmt::Display for VerifyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} problem(s):", self.problems.len())?;
-        for p in &self.problems {
-            write!(f, "\n  - {p}")?;
-        }
-        Ok(())
-    }
+/// One `\n  - problem` line each.
+fn listed(problems: &[String]) -> String {
+    problems.iter().map(|p| format!("\n  - {p}")).collect()
 }
 
 impl fmt::Debug for VerifyError {
@@ -51,8 +47,6 @@ impl fmt::Debug for VerifyError {
         fmt::Display::fmt(self, f)
     }
 }
-
-impl std::error::Error for VerifyError {}
 
 /// Runs `fut`, panicking with `what` if it takes longer than `limit`: a test that would
 /// hang fails instead.

@@ -1,6 +1,13 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+mod data;
+#[cfg(feature = "rustls")]
+pub mod tls;
+
+#[allow(unused_imports)] // Each test uses some.
+pub use data::{corpus_dir, corpus_files, shared};
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -16,12 +23,21 @@ pub const LIMIT: Duration = Duration::from_secs(20);
 
 /// A session to the mock that waited for `OnConnected`.
 pub async fn connect(mock: &MockEngine) -> Session {
-    Session::builder(mock.url())
-        .connect_timeout(Duration::from_secs(5))
-        .on_connected_timeout(Some(Duration::from_secs(5)))
-        .connect()
-        .await
-        .expect("connect to the mock engine")
+    mock.connect().await.expect("connect to the mock engine")
+}
+
+/// Drops the mock's connections (it attaches the next one) and waits until `session`,
+/// which reconnects, is `Resumed`.
+pub async fn reconnect(mock: &MockEngine, session: &Session) {
+    let mut notes = session.notifications();
+    mock.on_connected(Some("SESSION_ATTACHED"));
+    mock.drop_connections();
+    while let Some(n) = notes.next_item().await {
+        if let Ok(qix_runtime::Notification::Resumed(_)) = n {
+            return;
+        }
+    }
+    panic!("the session ended without resuming");
 }
 
 /// A call as generated code makes it: sent now, result decoded as JSON.
@@ -49,27 +65,35 @@ pub fn call(
     )
 }
 
-/// `../shared/corpus/traffic` beside the checkout.
-pub fn corpus_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/traffic");
-    assert!(
-        dir.is_dir(),
-        "the recorded traffic corpus is missing at {}: the tests expect ../shared/ beside the project checkout",
-        dir.display()
-    );
-    dir
+/// The first error in `err`'s `source()` chain (`err` itself included) that is a `T`.
+pub fn cause<'a, T: std::error::Error + 'static>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(t) = e.downcast_ref::<T>() {
+            return Some(t);
+        }
+        next = e.source();
+    }
+    None
 }
 
-/// Every file of the corpus (README-like files excepted), sorted.
-pub fn corpus_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus_dir())
-        .expect("read the corpus directory")
-        .map(|e| e.expect("corpus entry").path())
-        .filter(|p| p.is_file() && p.extension().is_none_or(|e| e != "md"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "the traffic corpus is empty");
-    files
+/// A file in the temp dir (`qix-test-<pid>-<name>.pem`), removed on drop.
+pub struct TempFile(pub PathBuf);
+
+impl TempFile {
+    pub fn new(name: &str, text: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("qix-test-{}-{name}.pem", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        TempFile(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// A `Write` into memory that the test can read back.
