@@ -497,8 +497,9 @@ fn tool_failures_are_errors_with_context() {
 
 // ---- real specs ----------------------------------------------------------------------------
 
-/// The JSON and markdown output (with `--docs`) for a real pair, compared with
-/// `tests/snapshots/diff-<a>-<b>.{json,md}` (`UPDATE_SNAPSHOTS=1` rewrites them).
+/// The JSON and markdown output (with `--docs`) for a real pair, checked against the insta
+/// snapshots `tests/snapshots/diff-<a>-<b>-{json,md}.snap` (a failure shows the diff;
+/// `INSTA_UPDATE=always cargo test -p qix-codegen --test diff` rewrites them).
 fn check_snapshot(a: &str, b: &str) {
     let changes = diff::diff(real(a), real(b), &with_docs(true));
     let report = Report {
@@ -507,27 +508,16 @@ fn check_snapshot(a: &str, b: &str) {
         changes: &changes,
         docs: true,
     };
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
     for (ext, text) in [
         ("json", diff::render::json(&report)),
         ("md", diff::render::markdown(&report)),
     ] {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join(format!("tests/snapshots/diff-{a}-{b}.{ext}"));
-        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-            std::fs::write(&path, &text).unwrap();
-            continue;
-        }
-        let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (run with UPDATE_SNAPSHOTS=1 to create it)",
-                path.display()
-            )
-        });
-        assert!(
-            want == text,
-            "{} is out of date (run with UPDATE_SNAPSHOTS=1 and review the change); got:\n{text}",
-            path.display()
-        );
+        settings.set_description(format!("`diff {a} {b}` as {ext}, with docs"));
+        settings.bind(|| insta::assert_snapshot!(format!("diff-{a}-{b}-{ext}"), text));
     }
 }
 
