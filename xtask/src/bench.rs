@@ -32,6 +32,9 @@ use crate::history_pin::HistoryPin;
 /// Targets (see the issue): ratios are against the bare Rust client of the same run.
 const CODEGEN_TARGET_S: f64 = 1.0;
 const COMPILE_DEBUG_TARGET_S: f64 = 40.0;
+/// Half the 155 s the crate took before its types became macro invocations (issue 11: at
+/// most half), with headroom for a noisy machine; measured 61 s.
+const COMPILE_RELEASE_TARGET_S: f64 = 80.0;
 const SEQ_PIPELINE_TARGET: f64 = 0.9;
 const EXTRACT_TARGET: f64 = 1.0;
 const SESSIONS_TARGET: f64 = 1.0;
@@ -538,7 +541,7 @@ fn compile_rows(t: &mut Table, release: bool, c: &Compile) {
         None,
     );
     let (target, ok) = if release {
-        ("", None)
+        ("≤ 80 s", c.crate_s.map(|s| s <= COMPILE_RELEASE_TARGET_S))
     } else {
         ("≤ 40 s", c.crate_s.map(|s| s <= COMPILE_DEBUG_TARGET_S))
     };
