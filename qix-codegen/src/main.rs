@@ -10,12 +10,16 @@
 //! and on each subcommand prints the usage. Exit status: 0 success, 1 `diff` crossed its
 //! threshold, 2 bad arguments or the tool failed.
 
+mod diff_args;
+
+use diff_args::DiffArgs;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use qix_codegen::Companion;
-use qix_codegen::diff::{self, Format, Verdict};
+use qix_codegen::diff;
 
 /// This checkout's root, for the binary's defaults only (the library takes it as a
 /// parameter): the runtime a generated crate depends on, and the last folders of the spec
@@ -76,47 +80,6 @@ struct CheckArgs {
     /// A companion map (default: the built-in schemas/companion.json).
     #[arg(long, value_name = "FILE")]
     companion: Option<PathBuf>,
-}
-
-/// The options of `diff` (also those of `cargo xtask diff`).
-#[derive(Debug, Args)]
-struct DiffArgs {
-    /// The old spec: a file, or an engine version (12.2528.0) looked up in --spec-dir,
-    /// $QIX_SCHEMAS_DIR, schemas/ and ../shared/schemas/openrpc.
-    old: String,
-    /// The new spec, as OLD.
-    new: String,
-    /// text: a summary; markdown: a changelog; json: one record per change.
-    #[arg(long, value_name = "FORMAT", default_value = "text")]
-    format: Format,
-    /// Exit with 1 when a change is at least this bad on the wire or for the crate
-    /// (breaking or dangerous).
-    #[arg(long, value_name = "THRESHOLD", default_value = "breaking", value_parser = diff::threshold)]
-    fail_on: Verdict,
-    /// Also list description-only changes (always counted).
-    #[arg(long)]
-    docs: bool,
-    /// A folder searched first for versions.
-    #[arg(long, value_name = "DIR")]
-    spec_dir: Option<PathBuf>,
-    /// A companion map (default: the built-in one).
-    #[arg(long, value_name = "FILE")]
-    companion: Option<PathBuf>,
-}
-
-impl DiffArgs {
-    fn request(self, search_root: PathBuf) -> diff::Request {
-        diff::Request {
-            old: self.old,
-            new: self.new,
-            format: self.format,
-            fail_on: self.fail_on,
-            docs: self.docs,
-            spec_dir: self.spec_dir,
-            search_root: Some(search_root),
-            companion: self.companion,
-        }
-    }
 }
 
 impl Cli {
@@ -222,6 +185,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
 mod tests {
     use super::*;
     use clap::error::ErrorKind;
+    use qix_codegen::diff::{Format, Verdict};
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_checked(std::iter::once("qix-codegen").chain(args.iter().copied()))

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use qix_generated::types::{NxPage, StateEnumType};
 use qix_generated::{ErrorCode, ErrorCodeExt, SessionExt};
 use qix_runtime::transport::{self, ChannelPeer};
@@ -17,13 +15,8 @@ fn session() -> (Session, ChannelPeer) {
     (Session::from_transport(t, SessionOptions::default()), peer)
 }
 
-/// The next request the session sent.
 async fn request(peer: &mut ChannelPeer) -> Value {
-    let text = tokio::time::timeout(Duration::from_secs(5), peer.sent.recv())
-        .await
-        .expect("no request sent")
-        .expect("session gone");
-    serde_json::from_str(&text).unwrap()
+    common::next_request(peer).await
 }
 
 fn answer(peer: &ChannelPeer, req: &Value, result: Value) {

@@ -2,7 +2,7 @@
 //! and lists of lists, whether the answer came as text or as a delta patch. The path is
 //! noted by the generated types as the error passes through them (no second decode).
 
-use std::time::Duration;
+mod common;
 
 use qix_generated::SessionExt;
 use qix_runtime::transport::{self, ChannelPeer};
@@ -10,11 +10,7 @@ use qix_runtime::{Error, Session, SessionOptions};
 use serde_json::{Value, json};
 
 async fn request(peer: &mut ChannelPeer) -> Value {
-    let text = tokio::time::timeout(Duration::from_secs(5), peer.sent.recv())
-        .await
-        .expect("no request sent")
-        .expect("session gone");
-    serde_json::from_str(&text).unwrap()
+    common::next_request(peer).await
 }
 
 fn answer(peer: &ChannelPeer, req: &Value, result: Value, delta: bool) {

@@ -19,11 +19,15 @@ mod compile_all;
 mod fuzz_seeds;
 mod history_pin;
 
-use std::path::PathBuf;
+#[path = "../../qix-codegen/src/diff_args.rs"]
+mod diff_args;
+
+use diff_args::DiffArgs;
+
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
-use qix_codegen::diff::{self, Format, Verdict};
+use clap::{Parser, Subcommand};
+use qix_codegen::diff;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -58,47 +62,6 @@ enum Command {
     FuzzSeeds,
 }
 
-/// The options of `diff` (as `qix-codegen diff`).
-#[derive(Debug, Args)]
-struct DiffArgs {
-    /// The old spec: a file, or an engine version (12.2528.0) looked up in --spec-dir,
-    /// $QIX_SCHEMAS_DIR, schemas/ and ../shared/schemas/openrpc.
-    old: String,
-    /// The new spec, as OLD.
-    new: String,
-    /// text: a summary; markdown: a changelog; json: one record per change.
-    #[arg(long, value_name = "FORMAT", default_value = "text")]
-    format: Format,
-    /// Exit with 1 when a change is at least this bad on the wire or for the crate
-    /// (breaking or dangerous).
-    #[arg(long, value_name = "THRESHOLD", default_value = "breaking", value_parser = diff::threshold)]
-    fail_on: Verdict,
-    /// Also list description-only changes (always counted).
-    #[arg(long)]
-    docs: bool,
-    /// A folder searched first for versions.
-    #[arg(long, value_name = "DIR")]
-    spec_dir: Option<PathBuf>,
-    /// A companion map (default: the built-in one).
-    #[arg(long, value_name = "FILE")]
-    companion: Option<PathBuf>,
-}
-
-impl DiffArgs {
-    fn request(self) -> diff::Request {
-        diff::Request {
-            old: self.old,
-            new: self.new,
-            format: self.format,
-            fail_on: self.fail_on,
-            docs: self.docs,
-            spec_dir: self.spec_dir,
-            search_root: Some(codegen::root()),
-            companion: self.companion,
-        }
-    }
-}
-
 fn main() -> ExitCode {
     // Bad arguments and `--help` exit here (2 and 0), with clap's messages.
     let cli = Cli::parse();
@@ -106,7 +69,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Regenerate(a) => codegen::regenerate(a),
         Command::Check(a) => codegen::check(a),
-        Command::Diff(a) => diff::run(&a.request(), &mut std::io::stdout().lock())
+        Command::Diff(a) => diff::run(&a.request(codegen::root()), &mut std::io::stdout().lock())
             .map(|crossed| {
                 if crossed {
                     ExitCode::from(1)
@@ -146,6 +109,8 @@ mod tests {
     use super::*;
     use clap::CommandFactory;
     use clap::error::ErrorKind;
+    use qix_codegen::diff::{Format, Verdict};
+    use std::path::PathBuf;
 
     fn parse(args: &[&str]) -> Result<Command, clap::Error> {
         Cli::try_parse_from(std::iter::once("xtask").chain(args.iter().copied())).map(|c| c.command)
@@ -301,7 +266,7 @@ mod tests {
         .unwrap() else {
             panic!("not diff")
         };
-        let req = a.request();
+        let req = a.request(codegen::root());
         assert_eq!(
             (req.old.as_str(), req.new.as_str()),
             ("12.2399.0", "12.2528.0")

@@ -6,6 +6,15 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+/// The next request a session sent to a scripted peer, as JSON (fails the test after 5 s).
+pub async fn next_request(peer: &mut qix_runtime::transport::ChannelPeer) -> Value {
+    let text = tokio::time::timeout(std::time::Duration::from_secs(5), peer.sent.recv())
+        .await
+        .expect("no request sent")
+        .expect("session gone");
+    serde_json::from_str(&text).unwrap()
+}
+
 /// `../shared/` beside the workspace (read-only data: specs, corpus, qixbench).
 pub fn shared() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared");
