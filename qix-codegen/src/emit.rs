@@ -10,6 +10,37 @@ use crate::docs;
 use crate::ir::*;
 use crate::names;
 
+/// Why the emitter cannot write the crate of a validated API: shapes the runtime has no
+/// codec for, or a bug of the generator itself. Each names the item it concerns.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmitError {
+    /// A wire shape the runtime has no codec for (a list of lists of numbers).
+    #[error("{item}: {shape} is not supported")]
+    Unsupported { item: String, shape: String },
+    /// A struct with more than 64 list properties: which lists were present but empty is
+    /// kept in a 64-bit mask.
+    #[error("{item}: more than 64 array properties")]
+    TooManyLists { item: String },
+    /// Two error codes with one number (`from_code` could not tell them apart).
+    #[error("error codes {first} and {second} have the same number {code}")]
+    DuplicateCode {
+        first: String,
+        second: String,
+        code: i64,
+    },
+    /// The secret list marks a param or property that is not a string.
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretsError),
+    /// The generator built tokens that do not parse: a bug in the generator.
+    #[error("{path}: generated tokens do not parse: {source}")]
+    Tokens {
+        path: String,
+        #[source]
+        source: syn::Error,
+    },
+}
+
 /// One generated file, relative to the crate's `src/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct File {
@@ -18,7 +49,7 @@ pub struct File {
 }
 
 /// Emits every file of the generated crate's `src/`.
-pub fn emit(api: &Api) -> Result<Vec<File>, String> {
+pub fn emit(api: &Api) -> Result<Vec<File>, EmitError> {
     let cx = Cx::new(api);
     cx.secrets.check(api)?;
     let mut files = vec![
@@ -76,9 +107,11 @@ impl<'a> Cx<'a> {
         }
     }
 
-    fn file(&self, path: &str, tokens: TokenStream, is_root: bool) -> Result<File, String> {
-        let parsed: syn::File = syn::parse2(tokens)
-            .map_err(|e| format!("{path}: generated tokens do not parse: {e}"))?;
+    fn file(&self, path: &str, tokens: TokenStream, is_root: bool) -> Result<File, EmitError> {
+        let parsed: syn::File = syn::parse2(tokens).map_err(|source| EmitError::Tokens {
+            path: path.to_string(),
+            source,
+        })?;
         let mut contents = header(&self.api.version);
         if !is_root {
             contents.push('\n');
@@ -111,15 +144,18 @@ impl<'a> Cx<'a> {
         matches!(self.resolve(ty), TypeRef::Array(_))
     }
 
-    fn wire(&self, ty: &TypeRef) -> Result<Wire, String> {
+    /// How `ty` travels; `item` names the field or param for an error.
+    fn wire(&self, ty: &TypeRef, item: impl FnOnce() -> String) -> Result<Wire, EmitError> {
         match self.resolve(ty) {
             TypeRef::Number => Ok(Wire::Num),
             TypeRef::Array(inner) => match self.resolve(inner) {
                 TypeRef::Number => Ok(Wire::Nums),
-                TypeRef::Array(deeper) if self.resolve(deeper) == &TypeRef::Number => Err(format!(
-                    "nested arrays of numbers ({}) are not supported",
-                    ty.describe()
-                )),
+                TypeRef::Array(deeper) if self.resolve(deeper) == &TypeRef::Number => {
+                    Err(EmitError::Unsupported {
+                        item: item(),
+                        shape: format!("nested arrays of numbers ({})", ty.describe()),
+                    })
+                }
                 _ => Ok(Wire::Plain),
             },
             _ => Ok(Wire::Plain),
@@ -288,7 +324,7 @@ impl<'a> Cx<'a> {
 
     // ---- types.rs -------------------------------------------------------------------------
 
-    fn types_rs(&self) -> Result<TokenStream, String> {
+    fn types_rs(&self) -> Result<TokenStream, EmitError> {
         let mut items = Vec::new();
         for t in self.api.types.values() {
             items.push(match t {
@@ -359,7 +395,7 @@ impl<'a> Cx<'a> {
         doc
     }
 
-    fn struct_item(&self, s: &StructDef) -> Result<TokenStream, String> {
+    fn struct_item(&self, s: &StructDef) -> Result<TokenStream, EmitError> {
         let name = ident(&names::type_name(&s.name));
         let mut doc = self.item_doc(s.doc.as_deref(), &s.facts, "type");
         if !s.dynamic.is_empty() {
@@ -375,8 +411,7 @@ impl<'a> Cx<'a> {
             .chain(&s.dynamic)
             .map(|f| {
                 // Rejects the wire shapes the runtime cannot decode (nested number lists).
-                self.wire(&f.ty)
-                    .map_err(|e| format!("{}.{}: {e}", s.name, f.name))?;
+                self.wire(&f.ty, || format!("{}.{}", s.name, f.name))?;
                 Ok(StructField {
                     wire: f.name.clone(),
                     ident: ident(&f.rust_name),
@@ -386,10 +421,12 @@ impl<'a> Cx<'a> {
                     deprecated: self.deprecated_attr(&f.facts),
                 })
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<_, EmitError>>()?;
         let lists = fields.iter().filter(|f| f.list).count();
         if lists > 64 {
-            return Err(format!("{}: more than 64 array properties", s.name));
+            return Err(EmitError::TooManyLists {
+                item: s.name.clone(),
+            });
         }
         let doc = doc_attrs(&doc);
         Ok(self.struct_tokens(&name, &s.name, &fields, true, quote!(#doc #dep)))
@@ -527,7 +564,7 @@ impl<'a> Cx<'a> {
 
     // ---- errors.rs ------------------------------------------------------------------------
 
-    fn errors_rs(&self) -> Result<TokenStream, String> {
+    fn errors_rs(&self) -> Result<TokenStream, EmitError> {
         let variants = self.api.errors.iter().map(|e| {
             let id = ident(&e.rust_name);
             let mut d = format!("`{}` ({})", e.name, e.code);
@@ -547,10 +584,11 @@ impl<'a> Cx<'a> {
             .windows(2)
             .find(|w| w[0].code as i32 == w[1].code as i32)
         {
-            return Err(format!(
-                "error codes {} and {} have the same number {}",
-                w[0].name, w[1].name, w[0].code
-            ));
+            return Err(EmitError::DuplicateCode {
+                first: w[0].name.clone(),
+                second: w[1].name.clone(),
+                code: w[0].code,
+            });
         }
         let table = sorted.iter().map(|e| {
             let id = ident(&e.rust_name);
@@ -694,7 +732,7 @@ impl<'a> Cx<'a> {
 
     // ---- classes --------------------------------------------------------------------------
 
-    fn class_rs(&self, class: &Class) -> Result<TokenStream, String> {
+    fn class_rs(&self, class: &Class) -> Result<TokenStream, EmitError> {
         let name = ident(&class.name);
         let class_name = &class.name;
         let doc = format!(
@@ -800,7 +838,7 @@ impl<'a> Cx<'a> {
         &self,
         class: &Class,
         m: &MethodDef,
-    ) -> Result<(TokenStream, TokenStream), String> {
+    ) -> Result<(TokenStream, TokenStream), EmitError> {
         let full = m.full_name();
         let fn_name = ident(&m.rust_name);
         let req = ident(&names::camel(&m.name));
@@ -849,10 +887,7 @@ impl<'a> Cx<'a> {
         for p in &m.params {
             let id = ident(&p.rust_name);
             let ty = self.rust_type(&p.ty);
-            let write_value = match self
-                .wire(&p.ty)
-                .map_err(|e| format!("{full}({}): {e}", p.name))?
-            {
+            let write_value = match self.wire(&p.ty, || format!("{full}({})", p.name))? {
                 Wire::Num => quote!(&::qix_runtime::__private::ser::Num(v)),
                 Wire::Nums => quote!(&::qix_runtime::__private::ser::Nums(v)),
                 Wire::Plain => quote!(v),
@@ -868,7 +903,7 @@ impl<'a> Cx<'a> {
                     field_inits.push(quote!(#id,));
                 }
                 field_decls.push(quote!(#id: #ty,));
-                let v = match self.wire(&p.ty)? {
+                let v = match self.wire(&p.ty, || format!("{full}({})", p.name))? {
                     Wire::Num => quote!(&::qix_runtime::__private::ser::Num(self.#id)),
                     Wire::Nums => quote!(&::qix_runtime::__private::ser::Nums(&self.#id)),
                     Wire::Plain => quote!(&self.#id),
@@ -877,7 +912,7 @@ impl<'a> Cx<'a> {
             } else {
                 field_inits.push(quote!(#id: ::std::option::Option::None,));
                 field_decls.push(quote!(#id: ::std::option::Option<#ty>,));
-                let v = match self.wire(&p.ty)? {
+                let v = match self.wire(&p.ty, || format!("{full}({})", p.name))? {
                     Wire::Num => quote!(&::qix_runtime::__private::ser::Num(*v)),
                     _ => write_value,
                 };
@@ -1003,7 +1038,7 @@ impl<'a> Cx<'a> {
         &self,
         class: &Class,
         m: &MethodDef,
-    ) -> Result<(TokenStream, TokenStream, TokenStream), String> {
+    ) -> Result<(TokenStream, TokenStream, TokenStream), EmitError> {
         let full = m.full_name();
         match m.results.as_slice() {
             [] => Ok((
@@ -1034,7 +1069,7 @@ impl<'a> Cx<'a> {
                 } else {
                     (quote!(_), quote!())
                 };
-                let decode = match self.wire(&one.ty).map_err(|e| format!("{full}: {e}"))? {
+                let decode = match self.wire(&one.ty, || full.clone())? {
                     Wire::Num => {
                         quote!(|#ctx, raw| ::qix_runtime::__private::decode::#out_fn::<::qix_runtime::__private::de::Num>(#ctx_arg raw, #name, #full).map(|v| v.0))
                     }
@@ -1089,7 +1124,7 @@ impl<'a> Cx<'a> {
                     } else {
                         let base = self.rust_type(&o.ty);
                         let list = self.is_list(&o.ty);
-                        self.wire(&o.ty).map_err(|e| format!("{full}: {e}"))?;
+                        self.wire(&o.ty, || full.clone())?;
                         raw_fields.push(StructField {
                             wire: wire.clone(),
                             ident: id.clone(),

@@ -18,8 +18,11 @@ pub enum Error {
     #[error("{0}")]
     Invalid(#[from] Invalid),
     /// The emitter refused the lowered API of the spec `origin`.
-    #[error("{origin}: {message}")]
-    Emit { origin: String, message: String },
+    #[error("{origin}: {source}")]
+    Emit {
+        origin: String,
+        source: crate::emit::EmitError,
+    },
     /// A companion map could not be parsed.
     #[error("{origin}: not a companion map: {source}")]
     Companion {

@@ -72,9 +72,9 @@ pub fn generate_with_history(
     if !history.is_empty() {
         history::annotate(&mut api, history);
     }
-    let files = emit::emit(&api).map_err(|message| Error::Emit {
+    let files = emit::emit(&api).map_err(|source| Error::Emit {
         origin: origin.to_string(),
-        message,
+        source,
     })?;
     Ok(Generated {
         api,

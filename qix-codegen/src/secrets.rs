@@ -39,6 +39,23 @@ pub struct SecretProperty {
     pub redact: Redact,
 }
 
+/// A secret list that does not parse, or that marks something other than a string.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretsError {
+    /// Not a secret list: the JSON path and serde's message.
+    #[error("{origin}: not a secret list at `{path}`: {message}")]
+    Parse {
+        origin: String,
+        path: String,
+        message: String,
+    },
+    /// A marked param or property is not a string (the runtime's redaction and the
+    /// `Debug` impls handle strings).
+    #[error("schemas/secrets.json: {item} is a {ty}, but secrets must be strings")]
+    NotAString { item: String, ty: String },
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct Secrets {
     #[serde(default)]
@@ -48,14 +65,12 @@ pub struct Secrets {
 }
 
 impl Secrets {
-    pub fn parse(text: &str, origin: &str) -> Result<Secrets, String> {
+    pub fn parse(text: &str, origin: &str) -> Result<Secrets, SecretsError> {
         let mut de = serde_json::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            format!(
-                "{origin}: not a secret list at `{}`: {}",
-                e.path(),
-                e.inner()
-            )
+        serde_path_to_error::deserialize(&mut de).map_err(|e| SecretsError::Parse {
+            origin: origin.to_string(),
+            path: e.path().to_string(),
+            message: e.inner().to_string(),
         })
     }
 
@@ -102,17 +117,15 @@ impl Secrets {
     }
 
     /// Secrets must be strings (what the runtime's redaction and the `Debug` impls handle).
-    pub fn check(&self, api: &Api) -> Result<(), String> {
+    pub fn check(&self, api: &Api) -> Result<(), SecretsError> {
         for c in &api.classes {
             for m in &c.methods {
                 for p in &m.params {
                     if self.param(&m.full_name(), &p.name).is_some() && p.ty != TypeRef::String {
-                        return Err(format!(
-                            "schemas/secrets.json: {}({}) is a {}, but secrets must be strings",
-                            m.full_name(),
-                            p.name,
-                            p.ty.describe()
-                        ));
+                        return Err(SecretsError::NotAString {
+                            item: format!("{}({})", m.full_name(), p.name),
+                            ty: p.ty.describe(),
+                        });
                     }
                 }
             }
@@ -121,11 +134,10 @@ impl Secrets {
             if let TypeDef::Struct(s) = t {
                 for f in s.fields.iter().chain(&s.dynamic) {
                     if self.property(name, &f.name).is_some() && f.ty != TypeRef::String {
-                        return Err(format!(
-                            "schemas/secrets.json: {name}.{} is a {}, but secrets must be strings",
-                            f.name,
-                            f.ty.describe()
-                        ));
+                        return Err(SecretsError::NotAString {
+                            item: format!("{name}.{}", f.name),
+                            ty: f.ty.describe(),
+                        });
                     }
                 }
             }

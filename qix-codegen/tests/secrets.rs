@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use qix_codegen::secrets::Secrets;
+use qix_codegen::emit::EmitError;
+use qix_codegen::secrets::{Secrets, SecretsError};
 use qix_codegen::{Companion, Spec};
 
 #[test]
@@ -27,7 +28,8 @@ fn a_broken_secret_list_says_where() {
         r#"{"params": [{"method": "Global.OpenDoc", "param": "qPassword", "redact": "maybe"}]}"#,
         "secrets.json",
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(
         e.contains("secrets.json") && e.contains("params[0].redact"),
         "{e}"
@@ -36,7 +38,8 @@ fn a_broken_secret_list_says_where() {
         r#"{"properties": [{"type": "Connection"}]}"#,
         "secrets.json",
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("properties[0]") && e.contains("property"), "{e}");
 }
 
@@ -47,11 +50,22 @@ fn a_secret_that_is_not_a_string_is_refused() {
                      "result": {"schema": {"type": "object"}}}],
         "components": {}}"##;
     let spec = Spec::parse(json.as_bytes(), "t.json").unwrap();
-    let e = qix_codegen::generate(&spec, &Companion::builtin(), "t.json")
-        .unwrap_err()
-        .to_string();
+    let err = qix_codegen::generate(&spec, &Companion::builtin(), "t.json").unwrap_err();
+    let e = err.to_string();
     assert!(
-        e.contains("Global.OpenDoc(qPassword)") && e.contains("secrets must be strings"),
+        e.contains("t.json")
+            && e.contains("Global.OpenDoc(qPassword)")
+            && e.contains("secrets must be strings"),
         "{e}"
+    );
+    // Typed all the way: the generator's error keeps the emitter's as its source.
+    let source = std::error::Error::source(&err).and_then(|s| s.downcast_ref::<EmitError>());
+    assert!(
+        matches!(
+            source,
+            Some(EmitError::Secret(SecretsError::NotAString { item, ty }))
+                if item == "Global.OpenDoc(qPassword)" && ty == "int64"
+        ),
+        "{source:?}"
     );
 }
