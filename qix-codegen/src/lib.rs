@@ -140,7 +140,7 @@ pub fn crate_manifest_with(
          [features]\ndefault = [\"rustls\"]\nrustls = [\"qix-runtime/rustls\"]\n\
          testing = [\"qix-runtime/testing\"]\nschemars = [\"dep:schemars\", \"qix-runtime/schemars\"]\n\n\
          [dependencies]\nqix-runtime = {{ {source}, default-features = false }}\n\
-         schemars = {{ version = \"1\", optional = true }}\nserde = \"1\"\nserde_json = \"1\"\n"
+         schemars = {{ version = \"1\", optional = true }}\nserde_json = \"1\"\n"
     );
     if standalone {
         m.push_str("\n[workspace]\n");
