@@ -40,12 +40,17 @@ async fn qix(args: &[&str]) -> Out {
     }
 }
 
-/// `qix --engine <mock> args…`, expected to succeed.
-async fn ok(mock: &MockEngine, args: &[&str]) -> String {
+/// `qix --engine <mock> args…`.
+async fn against(mock: &MockEngine, args: &[&str]) -> Out {
     let url = mock.url();
     let mut all = vec!["--engine", url.as_str()];
     all.extend_from_slice(args);
-    let out = qix(&all).await;
+    qix(&all).await
+}
+
+/// `qix --engine <mock> args…`, expected to succeed.
+async fn ok(mock: &MockEngine, args: &[&str]) -> String {
+    let out = against(mock, args).await;
     assert_eq!(
         out.code,
         Some(0),
@@ -58,10 +63,7 @@ async fn ok(mock: &MockEngine, args: &[&str]) -> String {
 
 /// `qix --engine <mock> args…`, expected to fail with one line on stderr.
 async fn fails(mock: &MockEngine, args: &[&str]) -> String {
-    let url = mock.url();
-    let mut all = vec!["--engine", url.as_str()];
-    all.extend_from_slice(args);
-    let out = qix(&all).await;
+    let out = against(mock, args).await;
     assert_eq!(
         out.code,
         Some(1),

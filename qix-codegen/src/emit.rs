@@ -22,13 +22,6 @@ pub enum EmitError {
     /// kept in a 64-bit mask.
     #[error("{item}: more than 64 array properties")]
     TooManyLists { item: String },
-    /// Two error codes with one number (`from_code` could not tell them apart).
-    #[error("error codes {first} and {second} have the same number {code}")]
-    DuplicateCode {
-        first: String,
-        second: String,
-        code: i64,
-    },
     /// The secret list marks a param or property that is not a string.
     #[error(transparent)]
     Secret(#[from] crate::secrets::SecretsError),
@@ -55,7 +48,7 @@ pub fn emit(api: &Api) -> Result<Vec<File>, EmitError> {
     let mut files = vec![
         cx.file("lib.rs", cx.lib_rs(), true)?,
         cx.file("types.rs", cx.types_rs()?, false)?,
-        cx.file("errors.rs", cx.errors_rs()?, false)?,
+        cx.file("errors.rs", cx.errors_rs(), false)?,
         cx.file("catalog.rs", cx.catalog_rs(), false)?,
     ];
     for class in &api.classes {
@@ -564,7 +557,7 @@ impl<'a> Cx<'a> {
 
     // ---- errors.rs ------------------------------------------------------------------------
 
-    fn errors_rs(&self) -> Result<TokenStream, EmitError> {
+    fn errors_rs(&self) -> TokenStream {
         let variants = self.api.errors.iter().map(|e| {
             let id = ident(&e.rust_name);
             let mut d = format!("`{}` ({})", e.name, e.code);
@@ -577,26 +570,17 @@ impl<'a> Cx<'a> {
             let d = doc_attrs(&d);
             quote!(#d #id,)
         });
-        // One table, sorted by code so that `from_code` is a binary search.
+        // One table, sorted by code so that `from_code` is a binary search (the lowering
+        // made the codes unique and 32-bit).
         let mut sorted: Vec<&ErrorCodeDef> = self.api.errors.iter().collect();
         sorted.sort_by_key(|e| e.code as i32);
-        if let Some(w) = sorted
-            .windows(2)
-            .find(|w| w[0].code as i32 == w[1].code as i32)
-        {
-            return Err(EmitError::DuplicateCode {
-                first: w[0].name.clone(),
-                second: w[1].name.clone(),
-                code: w[0].code,
-            });
-        }
         let table = sorted.iter().map(|e| {
             let id = ident(&e.rust_name);
             let (c, n) = (proc_macro2::Literal::i32_unsuffixed(e.code as i32), &e.name);
             let m = e.message.clone().unwrap_or_default();
             quote!(Row(ErrorCode::#id, #c, #n, #m),)
         });
-        Ok(quote! {
+        quote! {
             //! The engine's error codes (`components.errors` of the spec).
             use qix_runtime::Error;
 
@@ -676,7 +660,7 @@ impl<'a> Cx<'a> {
                     self.engine_code().map(ErrorCode::from_code)
                 }
             }
-        })
+        }
     }
 
     // ---- catalog.rs -----------------------------------------------------------------------

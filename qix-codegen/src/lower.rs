@@ -234,6 +234,13 @@ impl Lowerer<'_> {
         );
         let mut seen_codes = HashMap::new();
         for e in &errors {
+            // The engine's codes, and `ErrorCode::code`, are 32-bit.
+            if i32::try_from(e.code).is_err() {
+                self.problem(
+                    format!("$.components.errors.{}", e.name),
+                    format!("code {} does not fit in 32 bits", e.code),
+                );
+            }
             if let Some(other) = seen_codes.insert(e.code, e.name.clone()) {
                 self.problem(
                     format!("$.components.errors.{}", e.name),

@@ -207,6 +207,24 @@ fn duplicate_names_are_errors_naming_the_path() {
 }
 
 #[test]
+fn error_codes_must_be_unique_and_32_bit() {
+    let e = error(&format!(
+        r#"{{{HEAD}, "methods": [], "components": {{"errors": {{"LOCERR_A": {{"code": 7}}, "LOCERR_B": {{"code": 7}}}}}}}}"#
+    ));
+    assert!(
+        e.contains("$.components.errors.LOCERR_B") && e.contains("code 7 is also used by LOCERR_A"),
+        "{e}"
+    );
+    let e = error(&format!(
+        r#"{{{HEAD}, "methods": [], "components": {{"errors": {{"LOCERR_BIG": {{"code": 4294967297}}}}}}}}"#
+    ));
+    assert!(
+        e.contains("$.components.errors.LOCERR_BIG") && e.contains("does not fit in 32 bits"),
+        "{e}"
+    );
+}
+
+#[test]
 fn deep_nesting_is_an_error_not_a_stack_overflow() {
     for depth in [200, 10_000, 100_000] {
         let items = format!(

@@ -318,7 +318,6 @@ plain!(
     i8,
     u8,
     i32,
-    u32,
     i64,
     String,
     serde_json::Value,
