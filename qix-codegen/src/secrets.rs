@@ -19,6 +19,8 @@ pub enum Redact {
     Value,
     /// The credentials inside a connection string.
     ConnectionString,
+    /// The credentials of the `CONNECT` statements of a load script.
+    Script,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -150,6 +152,7 @@ fn kind_tokens(r: Redact) -> TokenStream {
     match r {
         Redact::Value => quote!(::qix_runtime::redact::SecretKind::Value),
         Redact::ConnectionString => quote!(::qix_runtime::redact::SecretKind::ConnectionString),
+        Redact::Script => quote!(::qix_runtime::redact::SecretKind::Script),
     }
 }
 

@@ -6,10 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
-use tokio_tungstenite::MaybeTlsStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use http::{HeaderName, HeaderValue, Uri};
 
 use crate::connection::Connector;
 use crate::error::{ConfigError, Error, Result, TransportError, ws_cause};
@@ -18,7 +15,7 @@ use crate::notification::SessionState;
 use crate::reconnect::{Reconnect, RetryPolicy};
 use crate::session::{Session, SessionOptions};
 use crate::traffic::TrafficHook;
-use crate::transport::{Transport, WsTransport};
+use crate::transport::{Io, Transport, WsTransport};
 use tracing::Instrument;
 
 /// TLS settings for `wss://` (rustls).
@@ -42,7 +39,6 @@ pub struct SessionBuilder {
     connect_timeout: Duration,
     on_connected_timeout: Option<Duration>,
     max_frame_size: Option<usize>,
-    read_buffer_size: usize,
     options: SessionOptions,
 }
 
@@ -57,9 +53,6 @@ impl Session {
             connect_timeout: Duration::from_secs(30),
             on_connected_timeout: Some(Duration::from_secs(10)),
             max_frame_size: Some(256 << 20),
-            // tungstenite reads into a buffer of this size per connection; its default
-            // (128 KiB) dominates the memory of an idle session.
-            read_buffer_size: 8 * 1024,
             options: SessionOptions::default(),
         }
     }
@@ -140,9 +133,21 @@ impl SessionBuilder {
         self
     }
 
-    /// tungstenite's read buffer per connection (default 8 KiB; larger frames still work).
-    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
-        self.read_buffer_size = bytes.max(1024);
+    /// Keepalive: after `interval` without a frame from the engine, a WebSocket ping; after
+    /// another `interval` without one, the connection is given up as half-open (a proxy or
+    /// NAT dropped it without a word): calls in flight fail with a retryable
+    /// [`Error::ConnectionClosed`] and automatic reconnection, if on, takes over. On by
+    /// default (30 s, under the 60 s idle timeout of common proxies); `None` turns it off.
+    pub fn keepalive(mut self, interval: Option<Duration>) -> Self {
+        self.options.keepalive = interval.map(|d| d.max(Duration::from_millis(1)));
+        self
+    }
+
+    /// How many bytes of frames may wait for the traffic hooks (default 64 MiB); past it
+    /// frames are dropped for the hooks, never for the session (see
+    /// [`TrafficHook::dropped`](crate::TrafficHook::dropped)).
+    pub fn traffic_queue_bytes(mut self, bytes: usize) -> Self {
+        self.options.traffic_queue_bytes = bytes;
         self
     }
 
@@ -211,12 +216,13 @@ impl SessionBuilder {
 
     /// Opens the WebSocket and waits for `OnConnected`.
     pub async fn connect(self) -> Result<Session> {
-        let mut request = self.url.as_str().into_client_request().map_err(|e| {
+        let uri: Uri = self.url.parse().map_err(|e| {
             Error::Config(ConfigError::with_cause(
-                format!("bad engine URL {:?}: {e}", self.url),
+                format!("bad engine URL {:?}: {e}", redact_url(&self.url)),
                 e,
             ))
         })?;
+        let mut headers = Vec::with_capacity(self.headers.len());
         for (name, value) in &self.headers {
             let n = HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
                 Error::Config(ConfigError::with_cause(
@@ -230,12 +236,13 @@ impl SessionBuilder {
                     e,
                 ))
             })?;
-            request.headers_mut().append(n, v);
+            headers.push((n, v));
         }
-        let uri = request.uri().clone();
         let host = uri
             .host()
-            .ok_or_else(|| Error::Config(format!("engine URL {:?} has no host", self.url).into()))?
+            .ok_or_else(|| {
+                Error::Config(format!("engine URL {:?} has no host", redact_url(&self.url)).into())
+            })?
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
@@ -246,18 +253,16 @@ impl SessionBuilder {
                 return Err(Error::Config(
                     format!(
                         "engine URL {:?} must be ws:// or wss:// (got {other:?})",
-                        self.url
+                        redact_url(&self.url)
                     )
                     .into(),
                 ));
             }
         };
         let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
-        let mut config = WebSocketConfig::default();
-        config.read_buffer_size = self.read_buffer_size;
-        config.max_message_size = self.max_frame_size;
-        config.max_frame_size = self.max_frame_size;
-
+        // The upgrade request names the WebSocket scheme whatever the URL said.
+        let uri = ws_uri(&uri, secure)?;
+        let limits = tokio_websockets::Limits::default().max_payload_len(self.max_frame_size);
         let tls = if secure {
             Some(self.tls_connector()?)
         } else {
@@ -265,11 +270,17 @@ impl SessionBuilder {
         };
         let timeout = self.connect_timeout;
         let redacted = redact_url(&self.url);
-        let connector: Connector = Arc::new(move || {
-            let (request, host, tls, redacted) =
-                (request.clone(), host.clone(), tls.clone(), redacted.clone());
-            Box::pin(open(request, host, port, config, tls, timeout, redacted))
+        let target = Arc::new(Target {
+            uri,
+            headers,
+            host,
+            port,
+            limits,
+            tls,
+            timeout,
+            redacted,
         });
+        let connector: Connector = Arc::new(move || Box::pin(open(target.clone())));
         let span = tracing::info_span!(target: "qix", "qix.connect", url = %redact_url(&self.url));
         let first = connector().instrument(span).await?;
         self.finish(first, Some(connector)).await
@@ -310,16 +321,48 @@ impl SessionBuilder {
     }
 
     #[cfg(feature = "rustls")]
-    fn tls_connector(&self) -> Result<tokio_tungstenite::Connector> {
-        crate::tls::connector(&self.tls).map(tokio_tungstenite::Connector::Rustls)
+    fn tls_connector(&self) -> Result<Tls> {
+        crate::tls::connector(&self.tls).map(tokio_rustls::TlsConnector::from)
     }
 
     #[cfg(not(feature = "rustls"))]
-    fn tls_connector(&self) -> Result<tokio_tungstenite::Connector> {
+    fn tls_connector(&self) -> Result<Tls> {
         Err(Error::Config(
             "wss:// needs the `rustls` feature of qix-runtime".into(),
         ))
     }
+}
+
+#[cfg(feature = "rustls")]
+type Tls = tokio_rustls::TlsConnector;
+/// Without a TLS feature there is no TLS: `wss://` is refused when the builder connects.
+#[cfg(not(feature = "rustls"))]
+type Tls = std::convert::Infallible;
+
+/// Where and how every connection of a session goes.
+struct Target {
+    uri: Uri,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    host: String,
+    port: u16,
+    limits: tokio_websockets::Limits,
+    tls: Option<Tls>,
+    timeout: Duration,
+    redacted: String,
+}
+
+/// The URL with a `ws`/`wss` scheme (an `http(s)://` engine URL is accepted as well).
+fn ws_uri(uri: &Uri, secure: bool) -> Result<Uri> {
+    let mut parts = uri.clone().into_parts();
+    parts.scheme = Some(
+        if secure { "wss" } else { "ws" }
+            .parse()
+            .map_err(|e| Error::Internal(format!("the scheme does not parse: {e}")))?,
+    );
+    if parts.path_and_query.is_none() {
+        parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+    }
+    Uri::from_parts(parts).map_err(|e| Error::Internal(format!("the engine URL does not rebuild: {e}")))
 }
 
 impl std::fmt::Debug for SessionBuilder {
@@ -344,61 +387,92 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-/// Opens one WebSocket: TCP, TLS, upgrade, within `timeout`.
-async fn open(
-    request: tokio_tungstenite::tungstenite::handshake::client::Request,
-    host: String,
-    port: u16,
-    config: WebSocketConfig,
-    tls: Option<tokio_tungstenite::Connector>,
-    timeout: Duration,
-    redacted: String,
-) -> Result<Box<dyn Transport>> {
+/// Opens one WebSocket: TCP, TLS, upgrade, within the connect timeout.
+async fn open(t: Arc<Target>) -> Result<Box<dyn Transport>> {
     let open = async {
-        let tcp = TcpStream::connect((host.as_str(), port))
+        let tcp = TcpStream::connect((t.host.as_str(), t.port))
             .await
             .map_err(|e| {
                 Error::Transport(TransportError::with_cause(
-                    format!("cannot reach {host}:{port}: {e}"),
+                    format!("cannot reach {}:{}: {e}", t.host, t.port),
                     e,
                 ))
             })?;
         let _ = tcp.set_nodelay(true);
-        #[cfg(feature = "rustls")]
-        let handshake =
-            tokio_tungstenite::client_async_tls_with_config(request, tcp, Some(config), tls);
-        // Without a TLS feature tokio-tungstenite has no TLS entry point; `wss://` was
-        // refused when the builder connected, so the stream is plain.
-        #[cfg(not(feature = "rustls"))]
-        let handshake = {
-            let _ = tls;
-            tokio_tungstenite::client_async_with_config(
-                request,
-                MaybeTlsStream::Plain(tcp),
-                Some(config),
-            )
+        let io: Box<dyn Io> = match &t.tls {
+            None => Box::new(tcp),
+            #[cfg(feature = "rustls")]
+            Some(tls) => {
+                let name = rustls::pki_types::ServerName::try_from(t.host.clone()).map_err(|e| {
+                    Error::Config(ConfigError::with_cause(
+                        format!("{:?} is no TLS server name: {e}", t.host),
+                        e,
+                    ))
+                })?;
+                let stream = tls.connect(name, tcp).await.map_err(|e| {
+                    let text = e.to_string();
+                    Error::Transport(TransportError::with_cause(
+                        format!(
+                            "TLS handshake with {} failed: {text}{}",
+                            t.redacted,
+                            tls_hint(&text)
+                        ),
+                        crate::error::io_cause(e),
+                    ))
+                })?;
+                Box::new(stream)
+            }
+            #[cfg(not(feature = "rustls"))]
+            Some(never) => match *never {},
         };
-        handshake.await.map_err(|e| {
+        let mut builder = tokio_websockets::ClientBuilder::from_uri(t.uri.clone()).limits(t.limits);
+        for (name, value) in &t.headers {
+            builder = builder.add_header(name.clone(), value.clone()).map_err(|e| {
+                Error::Config(ConfigError::with_cause(
+                    format!("header {name} cannot be set on a WebSocket upgrade: {e}"),
+                    e,
+                ))
+            })?;
+        }
+        let (ws, _response) = builder.connect_on(io).await.map_err(|e| {
             let text = e.to_string();
             Error::Transport(TransportError::with_cause(
                 format!(
-                    "WebSocket handshake with {redacted} failed: {text}{}",
+                    "WebSocket handshake with {} failed: {text}{}{}",
+                    t.redacted,
+                    upgrade_hint(&e),
+                    // TLS 1.3 reports a refused client certificate at the first read.
                     tls_hint(&text)
                 ),
                 ws_cause(e),
             ))
-        })
+        })?;
+        Ok::<_, Error>(ws)
     };
-    // Boxed: the TCP, TLS and WebSocket handshake state is ~10 KB, and inline it would
+    // Boxed: the TCP, TLS and WebSocket handshake state is large, and inline it would
     // make every future that awaits `connect` that big (and moved that much).
-    let (ws, _response) = tokio::time::timeout(timeout, Box::pin(open))
+    let ws = tokio::time::timeout(t.timeout, Box::pin(open))
         .await
         .map_err(|_| Error::Timeout {
-            what: format!("connecting to {redacted}"),
-            after: timeout,
+            what: format!("connecting to {}", t.redacted),
+            after: t.timeout,
         })??;
-    let transport: WsTransport<MaybeTlsStream<TcpStream>> = WsTransport::new(ws);
-    Ok(Box::new(transport))
+    Ok(Box::new(WsTransport::new(ws)))
+}
+
+/// What an HTTP status instead of the upgrade means for an engine.
+fn upgrade_hint(e: &tokio_websockets::Error) -> &'static str {
+    match e {
+        tokio_websockets::Error::Upgrade(tokio_websockets::upgrade::Error::DidNotSwitchProtocols(
+            status,
+        )) => match status {
+            401 => " (not signed in: check the bearer token or API key)",
+            403 => " (forbidden: the user may not open this app or use this engine)",
+            404 => " (no engine or app at this path: check the URL and any virtual proxy prefix)",
+            _ => "",
+        },
+        _ => "",
+    }
 }
 
 /// What to do about a TLS failure whose rustls text names only the alert. Alerts are what

@@ -35,6 +35,11 @@ pub struct MethodInfo {
     /// The method's `qReturn` opens an object: the connection task registers it as soon
     /// as the answer arrives, so a `close` in a later frame cannot miss it.
     pub opens: bool,
+    /// Safe to send again (a read: `Get*`, `Evaluate*`, …, as `schemas/companion.json`
+    /// lists them): retried by default when the engine aborts it, and sent once more
+    /// without delta when its delta answer cannot be applied. Other methods are retried
+    /// only when the caller asks (`.retries(n)`).
+    pub read: bool,
 }
 
 impl MethodInfo {
@@ -43,7 +48,13 @@ impl MethodInfo {
             name,
             delta: None,
             opens: false,
+            read: false,
         }
+    }
+
+    pub const fn read(mut self) -> Self {
+        self.read = true;
+        self
     }
 
     pub const fn delta(mut self, out: &'static str) -> Self {
@@ -64,7 +75,9 @@ pub struct CallOptions {
     /// waits for a reconnection); default: the session's call timeout.
     pub timeout: Option<Duration>,
     /// How often to send the call again when the engine aborts it (error 15,
-    /// `LOCERR_GENERIC_ABORTED`); default: the session's retry policy.
+    /// `LOCERR_GENERIC_ABORTED`); default: the session's retry policy for reads, none for
+    /// other methods. A call the user asked the engine to abort (`AbortRequest`,
+    /// `CancelRequest`, `AbortAll`) is never sent again.
     pub retries: Option<u32>,
 }
 
@@ -76,6 +89,8 @@ pub(crate) struct Request {
     pub(crate) params: String,
     pub(crate) delta: Option<&'static str>,
     pub(crate) opens: bool,
+    /// Safe to send again (see [`MethodInfo::read`]).
+    pub(crate) read: bool,
 }
 
 /// A result the connection task hands a caller: the frame (or the patched value) and where
@@ -95,6 +110,11 @@ pub(crate) struct Patched {
 }
 
 impl Answer {
+    /// The `result` JSON as received (empty for a delta answer: see `patched`).
+    pub(crate) fn result_str(&self) -> &str {
+        &self.text.as_str()[self.range.clone()]
+    }
+
     /// The `result` JSON as text (built from the value for a delta answer: only for
     /// interceptors, which see text).
     fn result_text(&self) -> Cow<'_, str> {
@@ -112,6 +132,8 @@ pub(crate) enum Reply {
     Done(Result<Answer>),
     /// The call was not written before its connection was lost: send it again.
     Requeue,
+    /// The engine aborted a call the user asked it to abort: final, never retried.
+    Aborted(Error),
 }
 
 /// What a decoder gets beside the `result` JSON: the session, and the object the answer
@@ -182,6 +204,9 @@ struct Call {
     retries_left: u32,
     retries: u32,
     interceptor_retries: u32,
+    /// A read whose delta answer could not be applied was sent again without delta
+    /// (once: see `delta`'s rules).
+    resent_full: bool,
     /// The request hooks ran (once per call, not per send).
     intercepted: bool,
     permit: Option<OwnedSemaphorePermit>,
@@ -202,7 +227,7 @@ impl<T> CallFuture<T> {
         CallFuture {
             inner: None,
             failed: Some(e),
-            decode: |_, _| Err(Error::Protocol("decoder of a failed call".into())),
+            decode: |_, _| Err(Error::Internal("the decoder of a failed call ran".into())),
         }
     }
 
@@ -241,7 +266,10 @@ impl Call {
     fn start(session: Session, req: Request, options: CallOptions) -> (Box<Call>, Option<Error>) {
         let opts = session.options();
         let timeout = options.timeout.or(opts.call_timeout);
-        let retries = options.retries.unwrap_or(opts.retry.aborted);
+        // Only what is safe to repeat is repeated unless the caller asks.
+        let retries = options
+            .retries
+            .unwrap_or(if req.read { opts.retry.aborted } else { 0 });
         let mut call = Box::new(Call {
             session,
             req,
@@ -251,6 +279,7 @@ impl Call {
             retries_left: retries,
             retries: 0,
             interceptor_retries: 0,
+            resent_full: false,
             intercepted: false,
             permit: None,
             span: tracing::Span::none(),
@@ -356,15 +385,15 @@ impl<T> Future for CallFuture<T> {
             return Poll::Ready(Err(e));
         }
         let Some(c) = self.inner.as_mut() else {
-            return Poll::Ready(Err(Error::Protocol(
-                "call future polled after completion".into(),
+            return Poll::Ready(Err(Error::Internal(
+                "a call future was polled after it completed".into(),
             )));
         };
         loop {
             let reply = match &mut c.state {
                 State::Done => {
-                    return Poll::Ready(Err(Error::Protocol(
-                        "call future polled after completion".into(),
+                    return Poll::Ready(Err(Error::Internal(
+                        "a call future was polled after it completed".into(),
                     )));
                 }
                 State::Queued(wait) => {
@@ -392,14 +421,23 @@ impl<T> Future for CallFuture<T> {
                     Poll::Pending => return check_deadline(c, cx),
                 },
             };
-            let done = match reply {
+            let (done, final_abort) = match reply {
                 Reply::Requeue => {
                     c.id = None;
                     c.state = State::Queued(None);
                     continue;
                 }
-                Reply::Done(done) => done,
+                Reply::Done(done) => (done, false),
+                Reply::Aborted(e) => (Err(e), true),
             };
+            if c.req.read && !c.resent_full && matches!(&done, Err(Error::Delta(_))) {
+                // The connection task pinned the key to full answers before this reply:
+                // the read goes again, without delta, and the caller never sees the miss.
+                c.resent_full = true;
+                c.id = None;
+                c.state = State::Queued(None);
+                continue;
+            }
             // Interceptors see the outcome first; they may replace it or ask for a retry.
             let interceptors = c.session.interceptors();
             let mut replaced: Option<Result<String>> = None;
@@ -432,7 +470,7 @@ impl<T> Future for CallFuture<T> {
                 c.state = State::Queued(None);
                 continue;
             }
-            let aborted = matches!(&done, Err(Error::Engine(e)) if e.code == ABORTED);
+            let aborted = !final_abort && matches!(&done, Err(Error::Engine(e)) if e.code == ABORTED);
             if replaced.is_none() && aborted && c.retries_left > 0 {
                 c.retries_left -= 1;
                 c.retries += 1;
@@ -453,7 +491,7 @@ impl<T> Future for CallFuture<T> {
                 (None, Ok(a)) => {
                     let mut ctx = DecodeContext::new(&c.session, a.opened.as_ref());
                     ctx.patched = a.patched.as_ref();
-                    let raw = &a.text.as_str()[a.range.clone()];
+                    let raw = a.result_str();
                     (
                         decode(&ctx, raw).map_err(|e| label(e, c)),
                         Some(a.text.len()),

@@ -1,7 +1,9 @@
 //! The connection task: the only owner of the transport. It reads every frame that is
 //! ready, routes it, then writes every queued request and flushes once, so pipelined calls
-//! share syscalls. When the connection is lost it reconnects (if the session may), restores
-//! the objects, and only then lets user calls through again.
+//! share syscalls. It pings a peer that has been silent for the keepalive interval and
+//! gives the connection up when the peer stays silent. When the connection is lost it
+//! reconnects (if the session may) within one backoff budget per episode, restores the
+//! objects, and only then lets user calls through again.
 
 use std::future::poll_fn;
 use std::pin::Pin;
@@ -11,15 +13,15 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Sleep;
 use tracing::Instrument;
 
-use crate::call::Reply;
-use crate::error::{CloseInfo, Error, Result};
+use crate::error::{CloseInfo, Error, Result, closed_by_client};
 use crate::notification::{Notification, ResumeReport, SessionState};
 use crate::observe;
 use crate::reconnect::{self, Reconnect};
 use crate::restore;
-use crate::session::Command;
+use crate::session::{Command, Control};
 use crate::shared::Shared;
 use crate::traffic::Direction;
 use crate::transport::{Frame, Transport};
@@ -31,79 +33,109 @@ pub(crate) type Connector =
 /// How many frames are read before the queue of requests gets a turn.
 const READ_BATCH: usize = 256;
 
+/// How long a closing connection may take to say goodbye (the close handshake) before it
+/// is dropped: a peer that stopped reading must not hold `close()` up.
+const CLOSE_GRACE: Duration = Duration::from_millis(500);
+
+type ResumeWaiters = Vec<oneshot::Sender<Result<ResumeReport>>>;
+
 /// How a connection ended.
 enum End {
     /// The session is closing (by `close`, or every handle was dropped).
     Closing(Error),
     /// `suspend()`: closed on purpose, to be resumed by hand.
     Suspend,
-    /// Lost: the engine closed it, the network dropped it, or a frame was malformed.
+    /// Lost: the engine closed it, the network dropped it, the peer went silent, a frame
+    /// was malformed, or the restore of a new connection failed.
     Lost(Error),
+}
+
+/// One reconnection episode: from the drop of a connection that had been up (stable)
+/// until a connection stays up again. Its attempts and time are bounded by the policy as a
+/// whole, so a peer that accepts every connection and drops it at once cannot make the
+/// client hammer it.
+struct Episode {
+    started: Instant,
+    attempts: u32,
+}
+
+/// A connection that was restored (or the first one) and what is needed to tell whether
+/// it stayed up.
+struct Up {
+    since: Instant,
+    epoch: u64,
+}
+
+/// The restore of a new connection, run beside the connection's I/O: its frames go on a
+/// channel of this connection alone, so none of them can reach a later connection.
+struct Restoring {
+    task: BoxFuture<'static, Result<ResumeReport>>,
+    frames: mpsc::UnboundedReceiver<String>,
+    attempts: u32,
+}
+
+/// When to ping a silent peer and when to give it up.
+struct Keepalive {
+    interval: Duration,
+    timer: Pin<Box<Sleep>>,
+    /// When a frame last arrived.
+    heard: Instant,
+    /// A ping went out (or was due) at this moment and nothing arrived since.
+    pinged: Option<Instant>,
+}
+
+impl Keepalive {
+    fn new(interval: Duration) -> Self {
+        Keepalive {
+            interval,
+            timer: Box::pin(tokio::time::sleep(interval)),
+            heard: Instant::now(),
+            pinged: None,
+        }
+    }
 }
 
 struct Drive<'a> {
     shared: &'a Shared,
     rx: &'a mut mpsc::UnboundedReceiver<Command>,
-    internal: &'a mut mpsc::UnboundedReceiver<String>,
+    control: &'a mut mpsc::UnboundedReceiver<Control>,
+    /// The restore's frames, written before anything else.
+    internal: Option<&'a mut mpsc::UnboundedReceiver<String>>,
     /// While objects are being restored, user commands wait in the queue.
     gated: bool,
     dirty: bool,
     /// Frames selected for writing, last first.
     batch: Vec<String>,
-    resume_waiters: &'a mut Vec<oneshot::Sender<Result<ResumeReport>>>,
+    resume_waiters: &'a mut ResumeWaiters,
+    keepalive: Option<Keepalive>,
 }
 
 pub(crate) async fn run(
     first: Box<dyn Transport>,
     shared: Arc<Shared>,
     mut rx: mpsc::UnboundedReceiver<Command>,
+    mut control: mpsc::UnboundedReceiver<Control>,
 ) {
-    let (internal_tx, mut internal) = mpsc::unbounded_channel::<String>();
     let mut transport = first;
-    let mut resume_waiters: Vec<oneshot::Sender<Result<ResumeReport>>> = Vec::new();
+    let mut resume_waiters: ResumeWaiters = Vec::new();
     // The first connection needs no restore.
-    let mut restoring: Option<(BoxFuture<'static, Result<ResumeReport>>, u32)> = None;
+    let mut restoring: Option<Restoring> = None;
+    let mut episode: Option<Episode> = None;
+    let mut up = Up {
+        since: Instant::now(),
+        epoch: shared.epoch(),
+    };
     loop {
-        let mut d = Drive {
-            shared: &shared,
-            rx: &mut rx,
-            internal: &mut internal,
-            gated: restoring.is_some(),
-            dirty: false,
-            batch: Vec::new(),
-            resume_waiters: &mut resume_waiters,
-        };
-        let end = match restoring.take() {
-            None => poll_fn(|cx| d.poll(cx, &mut *transport)).await,
-            Some((mut restore, attempts)) => {
-                let mut restored = false;
-                poll_fn(|cx| {
-                    if !restored {
-                        if let Poll::Ready(r) = restore.as_mut().poll(cx) {
-                            restored = true;
-                            match r {
-                                Ok(mut report) => {
-                                    report.attempts = attempts;
-                                    d.gated = false;
-                                    d.shared.set_link(d.shared.epoch(), true);
-                                    d.shared.notify(Notification::Resumed(report.clone()));
-                                    for w in d.resume_waiters.drain(..) {
-                                        let _ = w.send(Ok(report.clone()));
-                                    }
-                                }
-                                Err(e) => {
-                                    // The engine refused the session, or the restore
-                                    // calls could not go through: end this connection.
-                                    return Poll::Ready(End::Lost(e));
-                                }
-                            }
-                        }
-                    }
-                    d.poll(cx, &mut *transport)
-                })
-                .await
-            }
-        };
+        let end = drive(
+            &shared,
+            &mut *transport,
+            &mut rx,
+            &mut control,
+            &mut resume_waiters,
+            restoring.take(),
+            &mut up,
+        )
+        .await;
         let why = match end {
             End::Closing(why) => {
                 close_gracefully(&mut *transport).await;
@@ -112,25 +144,26 @@ pub(crate) async fn run(
             }
             End::Suspend => {
                 close_gracefully(&mut *transport).await;
-                let why = Error::ConnectionClosed(CloseInfo {
-                    code: Some(1000),
-                    reason: "the session was suspended by the client".into(),
-                    by_client: true,
-                });
+                // Calls cut off by a suspension may be sent again after `resume`: the close
+                // is the client's, but not an end (`by_client` stays false).
+                let why = Error::ConnectionClosed(CloseInfo::remote(
+                    Some(1000),
+                    "the session was suspended by the client",
+                ));
                 lost(&shared, &why);
-                // Wait for resume() (or close).
-                match wait_for_resume(&shared, &mut rx, &mut resume_waiters).await {
-                    Some(()) => {}
-                    None => {
-                        finish(&shared, &mut resume_waiters, closed_by_client());
-                        return;
-                    }
+                if wait_for_resume(&shared, &mut rx, &mut control, &mut resume_waiters)
+                    .await
+                    .is_none()
+                {
+                    finish(&shared, &mut resume_waiters, closed_by_client());
+                    return;
                 }
-                match reconnect(&shared, &mut rx, &mut resume_waiters, None).await {
+                // A resume by hand starts afresh: one attempt, now.
+                episode = None;
+                match reconnect(&shared, &mut rx, &mut control, &mut resume_waiters, None, &mut episode).await {
                     Ok((t, attempts)) => {
                         transport = t;
-                        restoring =
-                            Some((restore_task(shared.clone(), internal_tx.clone()), attempts));
+                        restoring = Some(restore_task(shared.clone(), attempts));
                         continue;
                     }
                     Err(e) => {
@@ -148,10 +181,26 @@ pub(crate) async fn run(
             finish(&shared, &mut resume_waiters, why);
             return;
         }
-        match reconnect(&shared, &mut rx, &mut resume_waiters, policy.as_ref()).await {
+        // The episode goes on unless the connection that just ended had stayed up.
+        let stable_after = policy
+            .as_ref()
+            .map_or(Duration::ZERO, |p| p.stable_after);
+        if up.since.elapsed() >= stable_after || shared.user_call_succeeded_on(up.epoch) {
+            episode = None;
+        }
+        match reconnect(
+            &shared,
+            &mut rx,
+            &mut control,
+            &mut resume_waiters,
+            policy.as_ref().map(|p| (p, why)),
+            &mut episode,
+        )
+        .await
+        {
             Ok((t, attempts)) => {
                 transport = t;
-                restoring = Some((restore_task(shared.clone(), internal_tx.clone()), attempts));
+                restoring = Some(restore_task(shared.clone(), attempts));
             }
             Err(e) => {
                 finish(&shared, &mut resume_waiters, e);
@@ -161,19 +210,55 @@ pub(crate) async fn run(
     }
 }
 
-fn closed_by_client() -> Error {
-    Error::ConnectionClosed(CloseInfo {
-        code: Some(1000),
-        reason: "the session was closed by the client".into(),
-        by_client: true,
+/// Runs one connection until it ends: its restore first (when it has one), then user
+/// calls.
+async fn drive(
+    shared: &Shared,
+    transport: &mut dyn Transport,
+    rx: &mut mpsc::UnboundedReceiver<Command>,
+    control: &mut mpsc::UnboundedReceiver<Control>,
+    resume_waiters: &mut ResumeWaiters,
+    restoring: Option<Restoring>,
+    up: &mut Up,
+) -> End {
+    let keepalive = shared
+        .options
+        .keepalive
+        .filter(|_| transport.supports_ping())
+        .map(Keepalive::new);
+    let (mut task, mut frames, attempts) = match restoring {
+        Some(r) => (Some(r.task), Some(r.frames), r.attempts),
+        None => (None, None, 0),
+    };
+    let mut d = Drive {
+        shared,
+        rx,
+        control,
+        internal: frames.as_mut(),
+        gated: task.is_some(),
+        dirty: false,
+        batch: Vec::new(),
+        resume_waiters,
+        keepalive,
+    };
+    poll_fn(|cx| {
+        if let Some(t) = task.as_mut() {
+            if let Poll::Ready(r) = t.as_mut().poll(cx) {
+                task = None;
+                match r {
+                    Ok(report) => d.restored(report, attempts, up),
+                    // The engine refused the session, or the restore calls could not go
+                    // through: end this connection.
+                    Err(e) => return Poll::Ready(End::Lost(e)),
+                }
+            }
+        }
+        d.poll(cx, &mut *transport)
     })
+    .await
 }
 
-fn finish(
-    shared: &Shared,
-    resume_waiters: &mut Vec<oneshot::Sender<Result<ResumeReport>>>,
-    why: Error,
-) {
+fn finish(shared: &Shared, resume_waiters: &mut ResumeWaiters, why: Error) {
     for w in resume_waiters.drain(..) {
         let _ = w.send(Err(why.clone()));
     }
@@ -183,7 +268,7 @@ fn finish(
 async fn close_gracefully(transport: &mut dyn Transport) {
     // Best effort: the close handshake must not keep the task alive.
     let close = poll_fn(|cx| Pin::new(&mut *transport).poll_close(cx));
-    let _ = tokio::time::timeout(Duration::from_secs(2), close).await;
+    let _ = tokio::time::timeout(CLOSE_GRACE, close).await;
 }
 
 fn lost(shared: &Shared, why: &Error) {
@@ -201,24 +286,30 @@ enum Away {
     Close,
 }
 
-/// Answers a command that arrives while there is no connection: a call goes back to its
-/// caller to be built again with the restored handles; `resume` is kept to be answered.
-fn while_away(
-    shared: &Shared,
-    cmd: Option<Command>,
-    waiters: &mut Vec<oneshot::Sender<Result<ResumeReport>>>,
-) -> Away {
+/// Answers a call that arrives while there is no connection: it goes back to its caller
+/// to be built again with the restored handles.
+fn call_while_away(shared: &Shared, cmd: Option<Command>) -> Away {
     match cmd {
         Some(Command::Call { id, .. }) => {
             shared.requeue(id);
             Away::Wait
         }
-        Some(Command::Cancel(_)) | Some(Command::Suspend) => Away::Wait,
-        Some(Command::Resume(w)) => {
+        Some(Command::Cancel(_)) => Away::Wait,
+        // Every session handle is gone.
+        None => Away::Close,
+    }
+}
+
+/// Answers a control command that arrives while there is no connection: `resume` is kept
+/// to be answered.
+fn control_while_away(cmd: Option<Control>, waiters: &mut ResumeWaiters) -> Away {
+    match cmd {
+        Some(Control::Suspend) => Away::Wait,
+        Some(Control::Resume(w)) => {
             waiters.push(w);
             Away::Resume
         }
-        Some(Command::Close) | None => Away::Close,
+        Some(Control::Close) | None => Away::Close,
     }
 }
 
@@ -226,10 +317,16 @@ fn while_away(
 async fn wait_for_resume(
     shared: &Shared,
     rx: &mut mpsc::UnboundedReceiver<Command>,
-    waiters: &mut Vec<oneshot::Sender<Result<ResumeReport>>>,
+    control: &mut mpsc::UnboundedReceiver<Control>,
+    waiters: &mut ResumeWaiters,
 ) -> Option<()> {
     loop {
-        match while_away(shared, rx.recv().await, waiters) {
+        let away = tokio::select! {
+            biased;
+            cmd = control.recv() => control_while_away(cmd, waiters),
+            cmd = rx.recv() => call_while_away(shared, cmd),
+        };
+        match away {
             Away::Wait => {}
             Away::Resume => return Some(()),
             Away::Close => return None,
@@ -237,171 +334,252 @@ async fn wait_for_resume(
     }
 }
 
-/// Connects again, with the policy's backoff (or once, for a manual resume), answering
-/// commands while it waits. Returns the transport and the attempts it took.
+/// Waits `wait`, answering commands meanwhile; false when the session is closing.
+async fn pause(
+    shared: &Shared,
+    rx: &mut mpsc::UnboundedReceiver<Command>,
+    control: &mut mpsc::UnboundedReceiver<Control>,
+    waiters: &mut ResumeWaiters,
+    wait: Duration,
+) -> bool {
+    let sleep = tokio::time::sleep(wait);
+    tokio::pin!(sleep);
+    loop {
+        let away = tokio::select! {
+            biased;
+            cmd = control.recv() => control_while_away(cmd, waiters),
+            cmd = rx.recv() => call_while_away(shared, cmd),
+            () = &mut sleep => return true,
+        };
+        match away {
+            Away::Wait => {}
+            // `resume()` during the wait: try now.
+            Away::Resume => return true,
+            Away::Close => return false,
+        }
+    }
+}
+
+/// Connects again, answering commands while it waits. With a policy (automatic
+/// reconnection), each attempt of the episode waits its backoff first (the first one
+/// `initial_delay`) and the episode's attempts and time are bounded; without one (a
+/// resume by hand) it tries once, now. Returns the transport and the attempts it took.
 async fn reconnect(
     shared: &Shared,
     rx: &mut mpsc::UnboundedReceiver<Command>,
-    waiters: &mut Vec<oneshot::Sender<Result<ResumeReport>>>,
-    policy: Option<&Reconnect>,
+    control: &mut mpsc::UnboundedReceiver<Control>,
+    waiters: &mut ResumeWaiters,
+    policy: Option<(&Reconnect, Error)>,
+    episode: &mut Option<Episode>,
 ) -> Result<(Box<dyn Transport>, u32)> {
     let Some(connector) = shared.connector.clone() else {
-        return Err(Error::Config("no URL to connect to again".into()));
+        return Err(Error::Internal(
+            "reconnecting a session that has no connector".into(),
+        ));
     };
-    let started = Instant::now();
-    let mut attempt: u32 = 0;
+    let Some((policy, mut last)) = policy else {
+        let span = tracing::info_span!(target: "qix", "qix.reconnect", attempt = 1u32);
+        return match connector().instrument(span).await {
+            Ok(t) => Ok((t, 1)),
+            Err(e) => {
+                observe::count_reconnection("failed");
+                Err(e)
+            }
+        };
+    };
+    let ep = episode.get_or_insert_with(|| Episode {
+        started: Instant::now(),
+        attempts: 0,
+    });
+    let mut in_this_call = 0;
     loop {
-        attempt += 1;
+        let elapsed = ep.started.elapsed();
+        if ep.attempts >= policy.max_attempts || elapsed >= policy.max_elapsed {
+            tracing::warn!(target: "qix", attempts = ep.attempts, ?elapsed, error = %last, "giving up reconnecting");
+            return Err(Error::ReconnectFailed {
+                attempts: ep.attempts,
+                elapsed,
+                last: Box::new(last),
+            });
+        }
+        ep.attempts += 1;
+        in_this_call += 1;
+        let attempt = ep.attempts;
+        let wait = policy
+            .delay(attempt, reconnect::unit_random())
+            .min(policy.max_elapsed.saturating_sub(elapsed));
+        if !pause(shared, rx, control, waiters, wait).await {
+            return Err(closed_by_client());
+        }
         let span = tracing::info_span!(target: "qix", "qix.reconnect", attempt);
-        let result = connector().instrument(span.clone()).await;
-        match result {
+        match connector().instrument(span.clone()).await {
             Ok(t) => {
                 span.in_scope(|| tracing::info!(target: "qix", attempt, "reconnected"));
-                return Ok((t, attempt));
+                return Ok((t, in_this_call));
             }
             Err(e) => {
                 observe::count_reconnection("failed");
                 span.in_scope(
                     || tracing::warn!(target: "qix", attempt, error = %e, "reconnection failed"),
                 );
-                let Some(p) = policy else {
-                    return Err(e);
-                };
-                if attempt >= p.max_attempts || started.elapsed() >= p.max_elapsed {
+                if !reconnect::worth_reconnecting(&e) {
                     return Err(e);
                 }
-                let wait = p
-                    .delay(attempt, reconnect::unit_random())
-                    .min(p.max_elapsed.saturating_sub(started.elapsed()));
-                let sleep = tokio::time::sleep(wait);
-                tokio::pin!(sleep);
-                loop {
-                    tokio::select! {
-                        () = &mut sleep => break,
-                        cmd = rx.recv() => match while_away(shared, cmd, waiters) {
-                            Away::Wait => {}
-                            Away::Resume => break,
-                            Away::Close => return Err(closed_by_client()),
-                        }
-                    }
-                }
+                last = e;
             }
         }
     }
 }
 
 /// The restore of a new connection: waits for `OnConnected`, then opens the objects again
-/// (SESSION_CREATED) or keeps them (SESSION_ATTACHED).
-fn restore_task(
-    shared: Arc<Shared>,
-    internal: mpsc::UnboundedSender<String>,
-) -> BoxFuture<'static, Result<ResumeReport>> {
+/// (SESSION_CREATED), or checks that the engine really kept them (SESSION_ATTACHED) and
+/// opens them again if it did not.
+fn restore_task(shared: Arc<Shared>, attempts: u32) -> Restoring {
     let epoch = shared.epoch() + 1;
     shared.reset_state();
     shared.set_link(epoch, false);
+    let (tx, frames) = mpsc::unbounded_channel::<String>();
     let span = tracing::info_span!(target: "qix", "qix.restore", state = tracing::field::Empty, restored = tracing::field::Empty, closed = tracing::field::Empty);
     let recorded = span.clone();
-    Box::pin(
-        async move {
-            let state = match shared.options.on_connected_timeout {
-                Some(limit) => {
-                    let wait = async {
-                        loop {
-                            let notified = shared.connected.notified();
-                            if let Some(s) = shared.state() {
-                                return s;
-                            }
-                            notified.await;
+    let task = async move {
+        let state = match shared.options.on_connected_timeout {
+            Some(limit) => {
+                let wait = async {
+                    loop {
+                        let notified = shared.connected.notified();
+                        if let Some(s) = shared.state() {
+                            return s;
                         }
-                    };
-                    tokio::time::timeout(limit, wait)
-                        .await
-                        .map_err(|_| Error::Timeout {
-                            what: "OnConnected after reconnecting".into(),
-                            after: limit,
-                        })?
-                }
-                None => SessionState::Created,
-            };
-            recorded.record("state", state.as_str());
-            let objects = shared.live_objects();
-            let report = match &state {
-                SessionState::Error(s) => {
-                    return Err(Error::SessionRejected { state: s.clone() });
-                }
-                SessionState::Attached => {
-                    observe::count_reconnection("attached");
-                    shared.restored(false, &objects);
-                    ResumeReport {
-                        state: state.clone(),
-                        restored: objects.iter().map(|o| o.snapshot()).collect(),
-                        closed: Vec::new(),
-                        attempts: 0,
+                        notified.await;
                     }
-                }
-                SessionState::Created => {
-                    observe::count_reconnection("created");
-                    let sh = shared.clone();
-                    let tx = internal.clone();
-                    let limit = shared
-                        .options
-                        .on_connected_timeout
-                        .unwrap_or(Duration::from_secs(30));
-                    let call = move |handle: i32,
-                                     method: &'static str,
-                                     params: String|
-                          -> BoxFuture<'static, Result<String>> {
-                        let sent =
-                            sh.internal_call(handle, method, &params)
-                                .and_then(|(frame, rx)| {
-                                    tx.send(frame).map_err(|_| {
-                                        Error::Protocol("the connection task is gone".into())
-                                    })?;
-                                    Ok(rx)
-                                });
-                        Box::pin(async move {
-                            let rx = sent?;
-                            match tokio::time::timeout(limit, rx).await {
-                                Ok(Ok(Reply::Done(Ok(a)))) => {
-                                    Ok(a.text.as_str()[a.range].to_string())
-                                }
-                                Ok(Ok(Reply::Done(Err(e)))) => Err(e),
-                                Ok(Ok(Reply::Requeue)) | Ok(Err(_)) => {
-                                    Err(Error::Protocol("a restore call was dropped".into()))
-                                }
-                                Err(_) => Err(Error::Timeout {
-                                    what: format!("restoring with {method}"),
-                                    after: limit,
-                                }),
-                            }
-                        })
-                    };
-                    let outcome = restore::recreate(objects, &call).await;
-                    restore::close_unrestored(&outcome.closed);
-                    shared.restored(true, &outcome.restored);
-                    ResumeReport {
-                        state: state.clone(),
-                        restored: outcome.restored.iter().map(|o| o.snapshot()).collect(),
-                        closed: outcome
-                            .closed
-                            .iter()
-                            .map(|(o, why)| (o.snapshot(), why.clone()))
-                            .collect(),
-                        attempts: 0,
-                    }
-                }
-            };
-            recorded.record("restored", report.restored.len());
-            recorded.record("closed", report.closed.len());
-            Ok(report)
+                };
+                tokio::time::timeout(limit, wait)
+                    .await
+                    .map_err(|_| Error::Timeout {
+                        what: "OnConnected after reconnecting".into(),
+                        after: limit,
+                    })?
+            }
+            None => SessionState::Created,
+        };
+        recorded.record("state", state.as_str());
+        if let SessionState::Error(s) = &state {
+            return Err(Error::SessionRejected { state: s.clone() });
         }
-        .instrument(span),
-    )
+        let objects = shared.live_objects();
+        let sh = shared.clone();
+        // Restore calls wait as long as the user's calls would: an `OpenDoc` of a large
+        // app can take minutes, and giving up would close objects the engine opens anyway.
+        // A dead peer is found by the keepalive, not by this timeout.
+        let limit = shared.options.call_timeout;
+        let call = move |handle: i32,
+                         method: &'static str,
+                         params: String|
+              -> BoxFuture<'static, Result<String>> {
+            let sent = sh
+                .internal_call(handle, method, &params)
+                .and_then(|(frame, rx)| {
+                    tx.send(frame).map_err(|_| {
+                        Error::ConnectionClosed(CloseInfo::remote(
+                            None,
+                            "the connection ended during the restore",
+                        ))
+                    })?;
+                    Ok(rx)
+                });
+            Box::pin(async move { restore::await_internal(sent?, limit, method).await })
+        };
+        let report = match &state {
+            SessionState::Attached => {
+                match restore::verify_attached(&objects, &call).await {
+                    Ok(()) => {
+                        observe::count_reconnection("attached");
+                        shared.restored(false, &objects);
+                        ResumeReport {
+                            state: state.clone(),
+                            restored: objects.iter().map(|o| o.snapshot()).collect(),
+                            closed: Vec::new(),
+                            attempts: 0,
+                            attach_mismatch: None,
+                        }
+                    }
+                    Err(mismatch) => {
+                        tracing::warn!(target: "qix", %mismatch, "the engine said SESSION_ATTACHED but lost objects: opening them again");
+                        observe::count_reconnection("created");
+                        let mut report = recreate(&shared, objects, &call).await;
+                        report.state = state.clone();
+                        report.attach_mismatch = Some(mismatch);
+                        report
+                    }
+                }
+            }
+            _ => {
+                observe::count_reconnection("created");
+                let mut report = recreate(&shared, objects, &call).await;
+                report.state = state.clone();
+                report
+            }
+        };
+        recorded.record("restored", report.restored.len());
+        recorded.record("closed", report.closed.len());
+        Ok(report)
+    }
+    .instrument(span);
+    Restoring {
+        task: Box::pin(task),
+        frames,
+        attempts,
+    }
+}
+
+/// The SESSION_CREATED path: every object is opened again.
+async fn recreate(
+    shared: &Shared,
+    objects: Vec<Arc<crate::object::ObjectInner>>,
+    call: restore::Caller<'_>,
+) -> ResumeReport {
+    let outcome = restore::recreate(objects, call).await;
+    restore::close_unrestored(&outcome.closed);
+    shared.restored(true, &outcome.restored);
+    ResumeReport {
+        state: SessionState::Created,
+        restored: outcome.restored.iter().map(|o| o.snapshot()).collect(),
+        closed: outcome
+            .closed
+            .iter()
+            .map(|(o, why)| (o.snapshot(), why.clone()))
+            .collect(),
+        attempts: 0,
+        attach_mismatch: None,
+    }
 }
 
 impl Drive<'_> {
+    /// The restore is done: user calls go through again.
+    fn restored(&mut self, mut report: ResumeReport, attempts: u32, up: &mut Up) {
+        report.attempts = attempts;
+        self.gated = false;
+        self.internal = None;
+        let epoch = self.shared.epoch();
+        self.shared.set_link(epoch, true);
+        *up = Up {
+            since: Instant::now(),
+            epoch,
+        };
+        self.shared.notify(Notification::Resumed(report.clone()));
+        for w in self.resume_waiters.drain(..) {
+            let _ = w.send(Ok(report.clone()));
+        }
+    }
+
     fn poll(&mut self, cx: &mut Context<'_>, transport: &mut dyn Transport) -> Poll<End> {
         loop {
+            // 0. Control first: `close()` and `suspend()` must not wait behind a write the
+            // peer does not read.
+            if let Some(end) = self.poll_control(cx) {
+                return Poll::Ready(end);
+            }
+
             // 1. Read what is ready.
             let mut read = 0;
             while read < READ_BATCH {
@@ -413,6 +591,7 @@ impl Drive<'_> {
                             return Poll::Ready(End::Lost(e));
                         }
                     }
+                    Poll::Ready(Some(Ok(Frame::Pong))) => read += 1,
                     Poll::Ready(Some(Ok(Frame::Close(info)))) => {
                         return Poll::Ready(End::Lost(Error::ConnectionClosed(info.unwrap_or(
                             CloseInfo::remote(
@@ -431,8 +610,19 @@ impl Drive<'_> {
                     Poll::Pending => break,
                 }
             }
+            if read > 0 {
+                if let Some(k) = self.keepalive.as_mut() {
+                    k.heard = Instant::now();
+                    k.pinged = None;
+                }
+            }
 
-            // 2. Write what is queued: restore calls first, user calls unless gated.
+            // 2. Keepalive: ping a silent peer; give up one that stays silent.
+            if let Err(end) = self.poll_keepalive(cx, transport) {
+                return Poll::Ready(end);
+            }
+
+            // 3. Write what is queued: restore calls first, user calls unless gated.
             let mut wrote = false;
             loop {
                 match Pin::new(&mut *transport).poll_ready(cx) {
@@ -440,17 +630,24 @@ impl Drive<'_> {
                     Poll::Ready(Err(e)) => return Poll::Ready(End::Lost(e)),
                     Poll::Pending => break,
                 }
-                let frame = match self.internal.poll_recv(cx) {
-                    Poll::Ready(Some(frame)) => frame,
-                    _ if self.gated => break,
-                    _ => match self.next_user_frame(cx) {
+                let internal = match self.internal.as_mut() {
+                    Some(rx) => match rx.poll_recv(cx) {
+                        Poll::Ready(Some(frame)) => Some(frame),
+                        _ => None,
+                    },
+                    None => None,
+                };
+                let frame = match internal {
+                    Some(frame) => frame,
+                    None if self.gated => break,
+                    None => match self.next_user_frame(cx) {
                         Ok(Some(frame)) => frame,
                         Ok(None) => break,
                         Err(end) => return Poll::Ready(end),
                     },
                 };
                 self.shared.count_sent(frame.len());
-                if self.shared.options.traffic.is_empty() {
+                if self.shared.hooks.is_none() {
                     if let Err(e) = Pin::new(&mut *transport).start_send(frame) {
                         return Poll::Ready(End::Lost(e));
                     }
@@ -465,7 +662,7 @@ impl Drive<'_> {
                 self.dirty = true;
             }
 
-            // 3. Flush once per batch.
+            // 4. Flush once per batch.
             if self.dirty {
                 match Pin::new(&mut *transport).poll_flush(cx) {
                     Poll::Ready(Ok(())) => self.dirty = false,
@@ -483,6 +680,76 @@ impl Drive<'_> {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
+        }
+    }
+
+    fn poll_control(&mut self, cx: &mut Context<'_>) -> Option<End> {
+        loop {
+            match self.control.poll_recv(cx) {
+                Poll::Ready(Some(Control::Suspend)) => return Some(End::Suspend),
+                Poll::Ready(Some(Control::Resume(w))) => {
+                    if self.gated {
+                        // Restoring: answered when the restore is done.
+                        self.resume_waiters.push(w);
+                    } else {
+                        // Connected already: nothing to restore.
+                        let _ = w.send(Ok(ResumeReport {
+                            state: self.shared.state().unwrap_or(SessionState::Attached),
+                            restored: Vec::new(),
+                            closed: Vec::new(),
+                            attempts: 0,
+                            attach_mismatch: None,
+                        }));
+                    }
+                }
+                Poll::Ready(Some(Control::Close)) | Poll::Ready(None) => {
+                    return Some(End::Closing(closed_by_client()));
+                }
+                Poll::Pending => return None,
+            }
+        }
+    }
+
+    /// Sends a ping after `interval` without a frame from the peer; ends the connection
+    /// when another `interval` passes without one. The timer is re-armed only when it
+    /// fires, so a busy connection pays nothing per frame but a clock read per batch.
+    fn poll_keepalive(&mut self, cx: &mut Context<'_>, transport: &mut dyn Transport) -> Result<(), End> {
+        let Some(k) = self.keepalive.as_mut() else {
+            return Ok(());
+        };
+        loop {
+            if k.timer.as_mut().poll(cx).is_pending() {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if let Some(at) = k.pinged {
+                if now.duration_since(at) >= k.interval {
+                    let silent = now.duration_since(k.heard);
+                    return Err(End::Lost(Error::ConnectionClosed(CloseInfo::remote(
+                        None,
+                        format!(
+                            "the engine sent nothing for {silent:.1?}, not even an answer to a keepalive ping: the connection is half-open (a proxy or NAT dropped it)"
+                        ),
+                    ))));
+                }
+                k.timer.as_mut().reset((at + k.interval).into());
+                continue;
+            }
+            let idle = now.duration_since(k.heard);
+            if idle < k.interval {
+                k.timer.as_mut().reset((k.heard + k.interval).into());
+                continue;
+            }
+            // Silent for a whole interval: ping. A peer whose side is full (it stopped
+            // reading) gets no ping, and is given up after the next interval all the same.
+            if let Poll::Ready(Ok(())) = Pin::new(&mut *transport).poll_ready(cx) {
+                match Pin::new(&mut *transport).start_ping() {
+                    Ok(()) => self.dirty = true,
+                    Err(e) => return Err(End::Lost(e)),
+                }
+            }
+            k.pinged = Some(now);
+            k.timer.as_mut().reset((now + k.interval).into());
         }
     }
 
@@ -508,17 +775,7 @@ impl Drive<'_> {
                         cancel = Some(frame);
                         break;
                     }
-                    Poll::Ready(Some(Command::Suspend)) => return Err(End::Suspend),
-                    Poll::Ready(Some(Command::Resume(w))) => {
-                        // Connected already: nothing to restore.
-                        let _ = w.send(Ok(ResumeReport {
-                            state: self.shared.state().unwrap_or(SessionState::Attached),
-                            restored: Vec::new(),
-                            closed: Vec::new(),
-                            attempts: 0,
-                        }));
-                    }
-                    Poll::Ready(Some(Command::Close)) | Poll::Ready(None) => {
+                    Poll::Ready(None) => {
                         return Err(End::Closing(closed_by_client()));
                     }
                     Poll::Pending => break,

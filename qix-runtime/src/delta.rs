@@ -12,6 +12,35 @@
 //! Patches must be applied in the order the engine produced them, which is the order the
 //! responses arrive, so the connection task applies them (also for calls whose caller gave
 //! up: the engine moved its cache on either way).
+//!
+//! # When the two sides diverge
+//!
+//! A patch carries no checksum of the value it applies to, so a client that has lost the
+//! engine's base cannot tell a patch that applies to the wrong base from a right one: it
+//! could compute a wrong value that looks fine. Nobody outside Qlik knows whether the
+//! engine moves its base when it answers a request sent *without* delta, so a full answer
+//! cannot be trusted as the new base either. The rules, which hold whichever the engine
+//! does:
+//!
+//! 1. **Only a root `add` or `replace` starts a cache.** A patch list for a key that has
+//!    no value (an empty list, or operations below the root) is an error, never a value
+//!    (it would decode as `T::default()`).
+//! 2. **A key whose value we lost is pinned to full answers.** A patch that does not apply,
+//!    a patch without a base, an entry evicted by the cache's bounds, a delta answer
+//!    dropped by `max_response_bytes`, a delta request whose answer was lost when the
+//!    connection dropped while the engine kept the session (`SESSION_ATTACHED`), and a
+//!    full answer to a request that asked for delta: from then on that (handle, method)
+//!    is asked without delta, and its full answers are used as they are and never stored.
+//!    The pin lasts until the engine closes the handle (its number may come back for a new
+//!    object, with a new engine cache) or the engine session is new (`SESSION_CREATED`).
+//! 3. **A read that hit a divergence is sent once more, without delta.** Methods marked
+//!    safe to repeat (reads) retry transparently; a write fails with [`Error::Delta`]
+//!    (`crate::Error::Delta`). So a user sees at most one failed call per key (per call in
+//!    flight at the moment of the divergence) and never a wrong value.
+//!
+//! Keys that never diverged keep their caches across a `SESSION_ATTACHED` reconnection:
+//! the engine moves its base only when it answers a delta request, so a key with no delta
+//! request in flight at the cut is still in step.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -96,24 +125,160 @@ pub fn apply(target: &mut Option<Value>, ops: Vec<Op>) -> Result<(), PatchError>
                 "there is no value to patch (the cache is empty)".into(),
             ));
         };
-        if matches!(op.op.as_str(), "copy" | "move") && op.from.as_deref().is_some_and(is_root) {
-            // Copying the whole value below itself: RFC 6902 forbids a move, allows a copy.
-            if op.op == "move" {
-                return Err(err(&op, "cannot move the root into itself".into()));
+        match op.op.as_str() {
+            // By hand, moving the value in: `json_patch::patch` takes the operations by
+            // reference and clones every value it adds, and a layout patch can carry
+            // megabytes of pages (a deep copy of them on the connection task, which every
+            // other call waits for).
+            "add" | "replace" | "remove" => {
+                let path = tokens(&op.path).map_err(|m| err(&op, m))?;
+                let kind = op.op.clone();
+                let result = match (kind.as_str(), op.value) {
+                    ("remove", _) => remove_at(doc, &path),
+                    (_, None) => Err("no `value`".to_string()),
+                    ("add", Some(v)) => add_at(doc, &path, v),
+                    (_, Some(v)) => replace_at(doc, &path, v),
+                };
+                result.map_err(|message| PatchError {
+                    index,
+                    op: kind,
+                    path: op.path,
+                    message,
+                })?;
             }
-            let whole = doc.clone();
-            let one = json_patch::PatchOperation::Add(json_patch::AddOperation {
-                path: pointer(&op.path).map_err(|m| err(&op, m))?,
-                value: whole,
-            });
-            json_patch::patch(doc, &[one]).map_err(|e| err(&op, e.kind.to_string()))?;
-            continue;
+            "copy" | "move" if op.from.as_deref().is_some_and(is_root) => {
+                // Copying the whole value below itself: RFC 6902 forbids a move, allows a
+                // copy.
+                if op.op == "move" {
+                    return Err(err(&op, "cannot move the root into itself".into()));
+                }
+                let path = tokens(&op.path).map_err(|m| err(&op, m))?;
+                let whole = doc.clone();
+                add_at(doc, &path, whole).map_err(|m| err(&op, m))?;
+            }
+            _ => {
+                let one = to_crate(&op).map_err(|m| err(&op, m))?;
+                json_patch::patch_unsafe(doc, std::slice::from_ref(&one))
+                    .map_err(|e| err(&op, e.kind.to_string()))?;
+            }
         }
-        let one = to_crate(&op).map_err(|m| err(&op, m))?;
-        json_patch::patch(doc, std::slice::from_ref(&one))
-            .map_err(|e| err(&op, e.kind.to_string()))?;
     }
     Ok(())
+}
+
+/// The reference tokens of a non-root JSON pointer (RFC 6901: `~1` is `/`, `~0` is `~`).
+fn tokens(path: &str) -> Result<Vec<std::borrow::Cow<'_, str>>, String> {
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err(format!("bad path `{path}`: it does not start with `/`"));
+    };
+    rest.split('/')
+        .map(|t| {
+            if !t.contains('~') {
+                return Ok(std::borrow::Cow::Borrowed(t));
+            }
+            let mut out = String::with_capacity(t.len());
+            let mut chars = t.chars();
+            while let Some(c) = chars.next() {
+                if c != '~' {
+                    out.push(c);
+                    continue;
+                }
+                match chars.next() {
+                    Some('0') => out.push('~'),
+                    Some('1') => out.push('/'),
+                    _ => return Err(format!("bad path `{path}`: a `~` not followed by 0 or 1")),
+                }
+            }
+            Ok(std::borrow::Cow::Owned(out))
+        })
+        .collect()
+}
+
+/// An array index token: `-` (past the end) or a decimal without leading zeros.
+fn index_of(token: &str, len: usize, past_end: bool) -> Result<usize, String> {
+    if token == "-" && past_end {
+        return Ok(len);
+    }
+    let canonical = !token.is_empty()
+        && token.bytes().all(|b| b.is_ascii_digit())
+        && (token == "0" || !token.starts_with('0'));
+    match token.parse::<usize>() {
+        Ok(i) if canonical && (i < len || (past_end && i == len)) => Ok(i),
+        _ => Err(format!("array index `{token}` is out of bounds (length {len})")),
+    }
+}
+
+/// The value that holds the last token of `path`, and that token.
+fn parent_mut<'v, 'p>(
+    doc: &'v mut Value,
+    path: &'p [std::borrow::Cow<'p, str>],
+) -> Result<(&'v mut Value, &'p str), String> {
+    let (last, parents) = path.split_last().ok_or("an empty path")?;
+    let mut at = doc;
+    for t in parents {
+        at = match at {
+            Value::Object(m) => m
+                .get_mut(t.as_ref())
+                .ok_or_else(|| format!("member `{t}` does not exist"))?,
+            Value::Array(a) => {
+                let i = index_of(t, a.len(), false)?;
+                &mut a[i]
+            }
+            _ => return Err(format!("`{t}` is below a value that is not a container")),
+        };
+    }
+    Ok((at, last))
+}
+
+fn add_at(doc: &mut Value, path: &[std::borrow::Cow<'_, str>], value: Value) -> Result<(), String> {
+    let (parent, last) = parent_mut(doc, path)?;
+    match parent {
+        Value::Object(m) => {
+            m.insert(last.to_string(), value);
+        }
+        Value::Array(a) => {
+            let i = index_of(last, a.len(), true)?;
+            a.insert(i, value);
+        }
+        _ => return Err("the parent is not a container".into()),
+    }
+    Ok(())
+}
+
+fn replace_at(
+    doc: &mut Value,
+    path: &[std::borrow::Cow<'_, str>],
+    value: Value,
+) -> Result<(), String> {
+    let (parent, last) = parent_mut(doc, path)?;
+    let slot = match parent {
+        Value::Object(m) => m
+            .get_mut(last)
+            .ok_or_else(|| format!("member `{last}` does not exist"))?,
+        Value::Array(a) => {
+            let i = index_of(last, a.len(), false)?;
+            &mut a[i]
+        }
+        _ => return Err("the parent is not a container".into()),
+    };
+    *slot = value;
+    Ok(())
+}
+
+fn remove_at(doc: &mut Value, path: &[std::borrow::Cow<'_, str>]) -> Result<(), String> {
+    let (parent, last) = parent_mut(doc, path)?;
+    match parent {
+        Value::Object(m) => m
+            .remove(last)
+            .map(drop)
+            .ok_or_else(|| format!("member `{last}` does not exist")),
+        Value::Array(a) => {
+            let i = index_of(last, a.len(), false)?;
+            a.remove(i);
+            Ok(())
+        }
+        _ => Err("the parent is not a container".into()),
+    }
 }
 
 fn pointer(path: &str) -> Result<json_patch::jsonptr::PointerBuf, String> {
@@ -156,24 +321,32 @@ fn to_crate(op: &Op) -> Result<json_patch::PatchOperation, String> {
     })
 }
 
-/// The key of a cache: handle, method, out-param.
+/// The key of a cache: handle, method (the out-param is the method's one).
 pub(crate) type Key = (i32, &'static str);
 
 struct Entry {
     /// Shared with the caller that decodes it; copied on the next patch only if that
-    /// caller still holds it.
+    /// caller still holds it. `None`: the engine removed the value (a root `remove`).
     value: Option<Arc<Value>>,
     /// Rough size in bytes (the wire text that built it), for the bound.
     bytes: usize,
     last_used: u64,
 }
 
-/// The last values of one session, bounded in total bytes and entries; an evicted or
-/// failed key asks without delta once, so the engine starts that cache over too.
+/// What the cache holds for a key when a delta answer arrives.
+pub(crate) enum Base {
+    /// Nothing: only a root `add`/`replace` may start the value (rule 1).
+    Absent,
+    /// The last value (`None`: removed by the engine), taken out to be patched.
+    Value(Option<Arc<Value>>),
+}
+
+/// The last values of one session, bounded in total bytes and entries, and the keys
+/// pinned to full answers (see the module docs).
 pub(crate) struct Cache {
     entries: HashMap<Key, Entry>,
-    /// Keys whose next request goes without delta.
-    restart: HashSet<Key>,
+    /// Keys asked without delta until their handle closes (rule 2).
+    pinned: HashSet<Key>,
     bytes: usize,
     clock: u64,
     pub(crate) max_bytes: usize,
@@ -184,7 +357,7 @@ impl Cache {
     pub(crate) fn new(max_bytes: usize, max_entries: usize) -> Self {
         Cache {
             entries: HashMap::new(),
-            restart: HashSet::new(),
+            pinned: HashSet::new(),
             bytes: 0,
             clock: 0,
             max_bytes,
@@ -192,16 +365,20 @@ impl Cache {
         }
     }
 
-    /// Whether the next request for `key` may ask for delta.
+    /// Whether a request for `key` may ask for delta.
     pub(crate) fn may_ask(&self, key: &Key) -> bool {
-        self.restart.is_empty() || !self.restart.contains(key)
+        self.pinned.is_empty() || !self.pinned.contains(key)
     }
 
     /// Takes the value out to patch it without holding the session's lock.
-    pub(crate) fn take(&mut self, key: &Key) -> Option<Arc<Value>> {
-        let e = self.entries.remove(key)?;
-        self.bytes -= e.bytes;
-        e.value
+    pub(crate) fn take(&mut self, key: &Key) -> Base {
+        match self.entries.remove(key) {
+            Some(e) => {
+                self.bytes -= e.bytes;
+                Base::Value(e.value)
+            }
+            None => Base::Absent,
+        }
     }
 
     /// The bytes counted for a key so far.
@@ -209,10 +386,13 @@ impl Cache {
         self.entries.get(key).map_or(0, |e| e.bytes)
     }
 
-    /// Puts a patched value back.
+    /// Puts a patched value back (unless the key was pinned while it was out: then the
+    /// value is behind the engine's and must not be used again).
     pub(crate) fn put(&mut self, key: Key, value: Option<Arc<Value>>, bytes: usize) {
+        if self.pinned.contains(&key) {
+            return;
+        }
         self.clock += 1;
-        self.restart.remove(&key);
         self.bytes += bytes;
         if let Some(old) = self.entries.insert(
             key,
@@ -236,29 +416,24 @@ impl Cache {
             else {
                 break;
             };
-            self.forget(victim);
+            // Evicted: the engine keeps its base, we do not; asked without delta from now.
+            self.diverged(victim);
         }
     }
 
-    /// Drops a key's value; its next request asks without delta.
-    pub(crate) fn forget(&mut self, key: Key) {
+    /// We no longer hold the engine's base for `key`: its value goes, and it is pinned to
+    /// full answers (rule 2).
+    pub(crate) fn diverged(&mut self, key: Key) {
         if let Some(e) = self.entries.remove(&key) {
             self.bytes -= e.bytes;
         }
-        self.restart.insert(key);
+        self.pinned.insert(key);
     }
 
-    /// A full (non-delta) answer arrived for `key`: nothing of ours is relative to it.
-    pub(crate) fn full_answer(&mut self, key: &Key) {
-        if let Some(e) = self.entries.remove(key) {
-            self.bytes -= e.bytes;
-        }
-        self.restart.remove(key);
-    }
-
-    /// The engine closed a handle: its caches go.
+    /// The engine closed a handle: its caches and pins go (a handle number that comes
+    /// back names a new object, with a new engine cache).
     pub(crate) fn drop_handle(&mut self, handle: i32) {
-        if self.entries.is_empty() && self.restart.is_empty() {
+        if self.entries.is_empty() && self.pinned.is_empty() {
             return;
         }
         let mut freed = 0;
@@ -270,29 +445,26 @@ impl Cache {
             keep
         });
         self.bytes -= freed;
-        self.restart.retain(|k| k.0 != handle);
+        self.pinned.retain(|k| k.0 != handle);
     }
 
     /// A new engine session: every handle is new, nothing is cached on either side.
     pub(crate) fn clear(&mut self) {
         self.entries.clear();
-        self.restart.clear();
+        self.pinned.clear();
         self.bytes = 0;
-    }
-
-    /// The same engine session after a reconnection: answers in flight were lost, so our
-    /// values may be behind the engine's. Every key starts over.
-    pub(crate) fn restart_all(&mut self) {
-        let keys: Vec<Key> = self.entries.keys().copied().collect();
-        for k in keys {
-            self.forget(k);
-        }
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
         self.entries.len()
     }
+}
+
+/// Rule 1: whether a patch list may start a cache that has no value.
+pub(crate) fn starts_a_value(ops: &[Op]) -> bool {
+    ops.first()
+        .is_some_and(|op| is_root(&op.path) && matches!(op.op.as_str(), "add" | "replace"))
 }
 
 #[cfg(test)]
@@ -368,27 +540,42 @@ mod tests {
     }
 
     #[test]
-    fn cache_is_bounded_and_restarts_evicted_keys() {
+    fn cache_is_bounded_and_pins_evicted_keys() {
         let mut c = Cache::new(100, 3);
         for (i, m) in ["A", "B", "C", "D"].into_iter().enumerate() {
             c.put((i as i32, m), Some(Arc::new(json!(i))), 10);
         }
         assert_eq!(c.len(), 3);
-        assert!(
-            !c.may_ask(&(0, "A")),
-            "the oldest was evicted and starts over"
-        );
+        assert!(!c.may_ask(&(0, "A")), "the oldest was evicted: pinned");
+        assert!(matches!(c.take(&(0, "A")), Base::Absent));
         assert!(c.may_ask(&(3, "D")));
         c.put((9, "big"), Some(Arc::new(json!(0))), 95);
         assert_eq!(c.len(), 1, "byte bound keeps only the newest");
         assert_eq!(c.bytes, 95);
         c.drop_handle(9);
         assert_eq!((c.len(), c.bytes), (0, 0));
+        c.drop_handle(0);
+        assert!(c.may_ask(&(0, "A")), "a closed handle's pins go");
         c.put((1, "X"), None, 5);
-        c.restart_all();
+        c.diverged((1, "X"));
         assert!(!c.may_ask(&(1, "X")));
-        c.full_answer(&(1, "X"));
+        c.put((1, "X"), Some(Arc::new(json!(1))), 5);
+        assert!(
+            matches!(c.take(&(1, "X")), Base::Absent),
+            "a pinned key stores nothing"
+        );
+        c.clear();
         assert!(c.may_ask(&(1, "X")));
+    }
+
+    #[test]
+    fn only_a_root_add_or_replace_starts_a_value() {
+        assert!(starts_a_value(&ops(json!([{"op":"add","path":"/","value":1}]))));
+        assert!(starts_a_value(&ops(json!([{"op":"replace","path":"/","value":{}},{"op":"add","path":"/a","value":1}]))));
+        assert!(!starts_a_value(&ops(json!([]))));
+        assert!(!starts_a_value(&ops(json!([{"op":"replace","path":"/a","value":1}]))));
+        assert!(!starts_a_value(&ops(json!([{"op":"remove","path":"/"}]))));
+        assert!(!starts_a_value(&ops(json!([{"op":"test","path":"/","value":null}]))));
     }
 
     /// Property: random edits of a random document, expressed as a patch, turn the old

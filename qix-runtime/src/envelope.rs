@@ -474,6 +474,39 @@ pub(crate) fn preview(text: &str) -> String {
     format!("{}… ({} bytes)", &text[..cut], text.len())
 }
 
+/// `{"jsonrpc":"2.0","id":…,"handle":…,"method":…,"params":…}`.
+pub(crate) fn request_frame(
+    id: i64,
+    handle: i32,
+    method: &str,
+    params: &str,
+    delta: bool,
+) -> String {
+    use std::fmt::Write;
+    let mut frame = String::with_capacity(80 + method.len() + params.len());
+    let _ = write!(
+        frame,
+        "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"handle\":{handle},\"method\":"
+    );
+    if method
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+    {
+        frame.push('"');
+        frame.push_str(method);
+        frame.push('"');
+    } else {
+        frame.push_str(&serde_json::Value::from(method).to_string());
+    }
+    frame.push_str(",\"params\":");
+    frame.push_str(params);
+    if delta {
+        frame.push_str(",\"delta\":true");
+    }
+    frame.push('}');
+    frame
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,8 +40,9 @@ fn in_parens(parameter: &str) -> String {
 pub struct CloseInfo {
     pub code: Option<u16>,
     pub reason: String,
-    /// This client closed the connection (`Session::close`, the last handle dropped,
-    /// `suspend`): retrying makes no sense.
+    /// This client ended the session (`Session::close`, the last handle dropped): retrying
+    /// makes no sense. (A [`Session::suspend`](crate::Session::suspend) is not such an
+    /// end: calls it cuts off may be retried after `resume`.)
     pub by_client: bool,
 }
 
@@ -54,6 +55,37 @@ impl CloseInfo {
             by_client: false,
         }
     }
+
+    /// The close of a session this client ended.
+    pub(crate) fn ended_by_client() -> Self {
+        CloseInfo {
+            code: Some(1000),
+            reason: "the session was closed by the client".into(),
+            by_client: true,
+        }
+    }
+
+    /// Whether connecting again may help: not after this client ended the session, nor
+    /// after the engine said the request was malformed (4202), forbidden (4203) or for an
+    /// app that does not exist (4204); yes after a network drop (no close frame), 4205
+    /// (busy), 4230, 4240, 1001 (going away), 1011 (server error) and every other close.
+    /// [`Error::is_retryable`] and automatic reconnection both follow this one rule.
+    pub fn is_transient(&self) -> bool {
+        !self.by_client
+            && !matches!(
+                self.engine_code(),
+                Some(
+                    EngineCloseCode::MalformedRequest
+                        | EngineCloseCode::PermissionDenied
+                        | EngineCloseCode::NotFound
+                )
+            )
+    }
+}
+
+/// The error of a session this client ended (or a call on it).
+pub(crate) fn closed_by_client() -> Error {
+    Error::ConnectionClosed(CloseInfo::ended_by_client())
 }
 
 /// The close codes the engine documents for its WebSocket.
@@ -232,13 +264,11 @@ pub(crate) fn io_cause(io: std::io::Error) -> Box<dyn StdError + Send + Sync + '
     Box::new(io)
 }
 
-/// The cause of a WebSocket failure: the tungstenite error, or the error inside its I/O
-/// error (see [`io_cause`]).
-pub(crate) fn ws_cause(
-    e: tokio_tungstenite::tungstenite::Error,
-) -> Box<dyn StdError + Send + Sync + 'static> {
+/// The cause of a WebSocket failure: the tokio-websockets error, or the error inside its
+/// I/O error (see [`io_cause`]).
+pub(crate) fn ws_cause(e: tokio_websockets::Error) -> Box<dyn StdError + Send + Sync + 'static> {
     match e {
-        tokio_tungstenite::tungstenite::Error::Io(io) => io_cause(io),
+        tokio_websockets::Error::Io(io) => io_cause(io),
         other => Box::new(other),
     }
 }
@@ -316,6 +346,19 @@ pub enum Error {
     /// underlying error, if any, is the [`source`](StdError::source) of the [`ConfigError`].
     #[error("bad session configuration: {0}")]
     Config(#[source] ConfigError),
+    /// Automatic reconnection spent its budget ([`Reconnect`](crate::Reconnect)'s
+    /// attempts or time) without a connection that stayed up; the session ended. `last`
+    /// is why the last attempt failed.
+    #[error("gave up reconnecting after {attempts} attempt(s) in {elapsed:?}: {last}")]
+    ReconnectFailed {
+        attempts: u32,
+        elapsed: Duration,
+        last: Box<Error>,
+    },
+    /// A fault inside qix itself (a bug, not the engine's or the network's): please
+    /// report it with the text.
+    #[error("internal fault of the qix runtime (please report it): {0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -335,22 +378,15 @@ impl Error {
         }
     }
 
-    /// True when retrying later may help: the engine was busy (4205), no engine was
-    /// available (4240), the connection dropped without a close code, a timeout, a
-    /// transport failure, or the engine aborted the request for a newer one (error 15,
-    /// `LOCERR_GENERIC_ABORTED`). False for a close this client made.
+    /// True when retrying later may help: a connection that closed for a reason that
+    /// automatic reconnection also reconnects after ([`CloseInfo::is_transient`]: a
+    /// network drop, 4205 busy, 4230, 4240, 1001, 1011, …), a timeout, a transport
+    /// failure, or the engine aborted the request for a newer one (error 15,
+    /// `LOCERR_GENERIC_ABORTED`). False for a close this client made, for 4202, 4203 and
+    /// 4204, and once reconnection gave up ([`Error::ReconnectFailed`]).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::ConnectionClosed(c) => {
-                !c.by_client
-                    && match c.code {
-                        None => true,
-                        Some(code) => matches!(
-                            EngineCloseCode::from_code(code),
-                            Some(EngineCloseCode::Busy | EngineCloseCode::NoEngineAvailable)
-                        ),
-                    }
-            }
+            Error::ConnectionClosed(c) => c.is_transient(),
             Error::Timeout { .. } | Error::Transport(_) => true,
             Error::Engine(e) => e.code == ABORTED,
             _ => false,
@@ -359,7 +395,7 @@ impl Error {
 
     /// A short name of the kind of failure, for metrics and logs: `engine`, `closed`,
     /// `transport`, `timeout`, `protocol`, `decode`, `delta`, `not_found`,
-    /// `object_closed`, `rejected`, `encode`, `config`.
+    /// `object_closed`, `rejected`, `encode`, `config`, `reconnect`, `internal`.
     pub fn kind(&self) -> &'static str {
         match self {
             Error::Engine(_) => "engine",
@@ -374,6 +410,8 @@ impl Error {
             Error::SessionRejected { .. } => "rejected",
             Error::Encode(_) => "encode",
             Error::Config(_) => "config",
+            Error::ReconnectFailed { .. } => "reconnect",
+            Error::Internal(_) => "internal",
         }
     }
 }

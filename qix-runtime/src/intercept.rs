@@ -7,8 +7,9 @@
 
 use crate::error::{Error, Result};
 
-/// The call an interceptor sees.
-#[derive(Debug, Clone, Copy)]
+/// The call an interceptor sees. Its `Debug` redacts the secrets of the params (see
+/// [`redact`](crate::redact)); the fields themselves are as sent.
+#[derive(Clone, Copy)]
 pub struct CallInfo<'a> {
     /// The wire name (`GetLayout`).
     pub method: &'a str,
@@ -23,12 +24,47 @@ pub struct CallInfo<'a> {
     pub attempt: u32,
 }
 
-/// What a call ended with, as an interceptor sees it.
-#[derive(Debug, Clone, Copy)]
+/// What a call ended with, as an interceptor sees it. Its `Debug` redacts the secrets of
+/// the result (a connection's password, say).
+#[derive(Clone, Copy)]
 pub enum Outcome<'a> {
     /// The `result` JSON.
     Result(&'a str),
     Error(&'a Error),
+}
+
+impl std::fmt::Debug for CallInfo<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Redacted as the request frame it becomes: by name, and by position for params
+        // sent as an array.
+        let params = match serde_json::from_str::<serde_json::Value>(self.params) {
+            Ok(p) => {
+                let mut frame = serde_json::json!({ "method": self.method, "params": p });
+                crate::redact::value(&mut frame);
+                frame["params"].to_string()
+            }
+            Err(_) => crate::redact::text(self.params).into_owned(),
+        };
+        f.debug_struct("CallInfo")
+            .field("method", &self.method)
+            .field("class", &self.class)
+            .field("handle", &self.handle)
+            .field("params", &params)
+            .field("attempt", &self.attempt)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Outcome<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Result(r) => f
+                .debug_tuple("Result")
+                .field(&crate::redact::text(r))
+                .finish(),
+            Outcome::Error(e) => f.debug_tuple("Error").field(e).finish(),
+        }
+    }
 }
 
 /// What an interceptor decides about an outcome.
@@ -51,7 +87,9 @@ pub trait Interceptor: Send + Sync + 'static {
         Ok(())
     }
 
-    /// When the answer (or error) arrived, before it is decoded.
+    /// When the answer (or error) arrived, before it is decoded. A [`Decision::Retry`]
+    /// sends the call again whatever the method is: the interceptor decides that it is
+    /// safe.
     fn response(&self, call: &CallInfo<'_>, outcome: Outcome<'_>) -> Decision {
         let _ = (call, outcome);
         Decision::Continue

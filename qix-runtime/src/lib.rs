@@ -17,7 +17,8 @@
 //! - `testing` (feature `testing`): a mock engine, replay of recorded sessions.
 //!
 //! No `unsafe` but the SSE2 scan of `envelope` (intrinsics, each with its SAFETY note),
-//! which allows it for its module alone.
+//! which allows it for its module alone, and `Text::as_str` (bytes a constructor checked
+//! as UTF-8, or that the WebSocket validated as it read them).
 
 #![deny(unsafe_code)]
 
@@ -29,6 +30,7 @@ pub mod __fuzz;
 mod blob;
 mod builder;
 mod call;
+mod calls;
 mod connection;
 #[doc(hidden)]
 pub mod de;
@@ -47,6 +49,7 @@ mod observe;
 mod params;
 mod reconnect;
 pub mod redact;
+mod registry;
 mod restore;
 #[doc(hidden)]
 pub mod ser;
@@ -54,6 +57,7 @@ mod session;
 mod shared;
 pub mod spec_fetch;
 mod stream;
+mod text;
 #[cfg(feature = "testing")]
 pub mod testing;
 #[cfg(feature = "rustls")]

@@ -88,6 +88,10 @@ pub struct ResumeReport {
     pub closed: Vec<(crate::ObjectInfo, String)>,
     /// Connection attempts it took.
     pub attempts: u32,
+    /// The engine said `SESSION_ATTACHED`, but the doc or an object was not there as
+    /// before (the text says what differed): everything was opened again as after
+    /// `SESSION_CREATED`.
+    pub attach_mismatch: Option<String>,
 }
 
 impl Notification {

@@ -256,6 +256,7 @@ impl Object {
             params,
             delta: method.delta,
             opens: method.opens,
+            read: method.read,
         })
     }
 

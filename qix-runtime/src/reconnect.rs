@@ -3,10 +3,12 @@
 
 use std::time::Duration;
 
-use crate::error::{EngineCloseCode, Error};
+use crate::error::Error;
 
 /// Automatic reconnection: exponential backoff with jitter, bounded in attempts and in
-/// total time. Turned on with
+/// total time per episode (from the first drop until a connection stays up: see
+/// `stable_after`). Every attempt waits its delay first, the first one `initial_delay`.
+/// When the budget is spent the session ends with [`Error::ReconnectFailed`]. Turned on with
 /// [`SessionBuilder::reconnect`](crate::SessionBuilder::reconnect); without it a dropped
 /// connection ends the session.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,10 +26,17 @@ pub struct Reconnect {
     pub max_attempts: u32,
     /// …or once this much time has passed since the connection was lost.
     pub max_elapsed: Duration,
+    /// A connection counts as back once it has stayed up this long, or once a call
+    /// succeeded on it; only then does the next drop start a new episode with a fresh
+    /// budget. Until then the attempts and the time above bound the whole episode, so a
+    /// peer that accepts each connection and drops it at once (a busy engine closing with
+    /// 4205, a proxy) sees the backoff, not a storm.
+    pub stable_after: Duration,
 }
 
 impl Default for Reconnect {
-    /// 100 ms, doubling up to 10 s, ±20%, at most 10 attempts within 2 minutes.
+    /// 100 ms, doubling up to 10 s, ±20%, at most 10 attempts within 2 minutes per
+    /// episode; a connection is back after 5 s up (or a successful call).
     fn default() -> Self {
         Reconnect {
             initial_delay: Duration::from_millis(100),
@@ -36,6 +45,7 @@ impl Default for Reconnect {
             jitter: 0.2,
             max_attempts: 10,
             max_elapsed: Duration::from_secs(120),
+            stable_after: Duration::from_secs(5),
         }
     }
 }
@@ -54,34 +64,26 @@ impl Reconnect {
     }
 }
 
-/// Whether a lost connection is worth connecting again: not after a close this client
-/// made, nor after the engine said the request was malformed (4202), forbidden (4203) or
-/// for an app that does not exist (4204); yes after a network drop, 4205 (busy), 4230,
-/// 4240 and other closes.
+/// Whether a lost connection (or a failed attempt) is worth connecting again: the one
+/// rule of [`CloseInfo::is_transient`](crate::CloseInfo::is_transient) for closes, and
+/// yes after a transport failure or a timeout.
 pub(crate) fn worth_reconnecting(e: &Error) -> bool {
     match e {
-        Error::ConnectionClosed(c) => {
-            !c.by_client
-                && !matches!(
-                    c.engine_code(),
-                    Some(
-                        EngineCloseCode::MalformedRequest
-                            | EngineCloseCode::PermissionDenied
-                            | EngineCloseCode::NotFound
-                    )
-                )
-        }
+        Error::ConnectionClosed(c) => c.is_transient(),
         Error::Transport(_) | Error::Timeout { .. } => true,
         _ => false,
     }
 }
 
 /// Retries of calls the engine aborted (error 15, `LOCERR_GENERIC_ABORTED`: a newer
-/// request, typically a selection, made it moot; the engine did nothing, so sending it
-/// again is safe). Per call: `.retries(n)` on a generated request.
+/// request, typically a selection, made it moot). Only reads — methods safe to repeat,
+/// as the generator marks them ([`MethodInfo::read`](crate::MethodInfo::read)) — are
+/// retried by default; a write is retried only when its call asks (`.retries(n)` on a
+/// generated request), and a call the user asked the engine to abort (`AbortRequest`,
+/// `CancelRequest`, `AbortAll`) never is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
-    /// How often an aborted call is sent again before its error is returned (default 2).
+    /// How often an aborted read is sent again before its error is returned (default 2).
     pub aborted: u32,
 }
 
@@ -132,22 +134,27 @@ mod tests {
     }
 
     #[test]
-    fn which_closes_reconnect() {
+    fn which_closes_reconnect_and_retry_agree() {
         let close = |code| Error::ConnectionClosed(CloseInfo::remote(code, ""));
-        assert!(worth_reconnecting(&close(None)));
-        assert!(worth_reconnecting(&close(Some(4205))));
-        assert!(worth_reconnecting(&close(Some(4240))));
-        assert!(worth_reconnecting(&close(Some(4230))));
-        assert!(worth_reconnecting(&close(Some(1001))));
-        assert!(!worth_reconnecting(&close(Some(4203))));
-        assert!(!worth_reconnecting(&close(Some(4204))));
-        assert!(!worth_reconnecting(&close(Some(4202))));
+        for code in [None, Some(1000), Some(1001), Some(1011), Some(4205), Some(4230), Some(4240)] {
+            assert!(worth_reconnecting(&close(code)), "{code:?}");
+            assert!(close(code).is_retryable(), "{code:?}");
+        }
+        for code in [4202, 4203, 4204] {
+            assert!(!worth_reconnecting(&close(Some(code))), "{code}");
+            assert!(!close(Some(code)).is_retryable(), "{code}");
+        }
         let mine = Error::ConnectionClosed(CloseInfo {
             by_client: true,
             ..CloseInfo::remote(Some(1000), "")
         });
         assert!(!worth_reconnecting(&mine));
         assert!(!mine.is_retryable());
-        assert!(close(None).is_retryable());
+        let gave_up = Error::ReconnectFailed {
+            attempts: 3,
+            elapsed: Duration::from_secs(1),
+            last: Box::new(close(Some(4205))),
+        };
+        assert!(!gave_up.is_retryable() && !worth_reconnecting(&gave_up));
     }
 }

@@ -30,6 +30,9 @@ pub enum SecretKind {
     /// A connection string: the credentials in it are secrets (see [`connection_string`]),
     /// the rest (provider, host, database) stays readable.
     ConnectionString,
+    /// A load script: the credentials of its `CONNECT` statements are secrets (see
+    /// [`script`]), the rest of the script stays readable.
+    Script,
 }
 
 /// A param of a method that carries a secret.
@@ -66,6 +69,12 @@ pub struct Secrets {
 pub static BUILTIN: Secrets = Secrets {
     params: &[
         SecretParam {
+            method: "Doc.SetScript",
+            param: "qScript",
+            position: 0,
+            kind: SecretKind::Script,
+        },
+        SecretParam {
             method: "Global.OpenDoc",
             param: "qPassword",
             position: 2,
@@ -79,6 +88,11 @@ pub static BUILTIN: Secrets = Secrets {
         },
     ],
     properties: &[
+        SecretProperty {
+            type_name: "AppScript",
+            property: "qScript",
+            kind: SecretKind::Script,
+        },
         SecretProperty {
             type_name: "Connection",
             property: "qPassword",
@@ -189,6 +203,18 @@ pub fn value_with(secrets: &Secrets, v: &mut Value) -> bool {
     while let Some(v) = stack.pop() {
         match v {
             Value::Object(m) => {
+                // A patch operation (a delta answer's `{"op", "path", "value"}`, or
+                // `ApplyPatches`' `{"qOp", "qPath", "qValue"}` whose value is JSON text)
+                // whose path ends at a secret: its value is that secret.
+                for (path, value) in [("path", "value"), ("qPath", "qValue")] {
+                    let kind = match m.get(path) {
+                        Some(Value::String(p)) => secret_at_path(secrets, p),
+                        _ => None,
+                    };
+                    if let (Some(kind), Some(v)) = (kind, m.get_mut(value)) {
+                        changed |= redact_value(v, kind);
+                    }
+                }
                 for (k, child) in m.iter_mut() {
                     match secrets.kind_of_key(k) {
                         Some(kind) => changed |= redact_value(child, kind),
@@ -203,6 +229,12 @@ pub fn value_with(secrets: &Secrets, v: &mut Value) -> bool {
     changed
 }
 
+/// The kind of secret a JSON pointer (`/qConnection/qConnectionString`) ends at, if any.
+fn secret_at_path(secrets: &Secrets, path: &str) -> Option<SecretKind> {
+    let last = path.rsplit('/').next()?;
+    secrets.kind_of_key(last)
+}
+
 fn redact_value(v: &mut Value, kind: SecretKind) -> bool {
     match (kind, &*v) {
         (_, Value::Null) => false,
@@ -215,6 +247,18 @@ fn redact_value(v: &mut Value, kind: SecretKind) -> bool {
                 true
             }
         },
+        (SecretKind::Script, Value::String(s)) => match script(s) {
+            Cow::Borrowed(_) => false,
+            Cow::Owned(r) => {
+                *v = Value::String(r);
+                true
+            }
+        },
+        // A patch that removes or replaces a secret with a container: redact it whole.
+        (SecretKind::ConnectionString | SecretKind::Script, _) => {
+            *v = Value::String(REDACTED.into());
+            true
+        }
         _ => {
             *v = Value::String(REDACTED.into());
             true
@@ -301,6 +345,49 @@ fn textual<'a>(secrets: &Secrets, text: &'a str) -> Cow<'a, str> {
         Cow::Borrowed(_) => out,
         Cow::Owned(r) => Cow::Owned(r),
     }
+}
+
+/// A load script with the credentials of its `CONNECT` statements redacted
+/// (`ODBC CONNECT TO [dsn] (XUserId is …, XPassword is …);`, `OLEDB CONNECT TO
+/// [Provider=…;User ID=…;Password=…];`, `CUSTOM CONNECT TO "provider=…;password=…;";`,
+/// `LIB CONNECT TO …`): each statement from `CONNECT` to its `;` is redacted as a
+/// [`connection_string`]. The rest of the script is left alone (a `user` variable of the
+/// script is not a credential). Borrowed when there is nothing to redact.
+pub fn script(s: &str) -> Cow<'_, str> {
+    let b = s.as_bytes();
+    let mut out = String::new();
+    let mut last = 0;
+    let mut i = 0;
+    while i + 7 <= b.len() {
+        let starts_word = i == 0 || !is_word(b[i - 1]);
+        if !(starts_word && b[i..i + 7].eq_ignore_ascii_case(b"connect") && b.get(i + 7).is_none_or(|c| !is_word(*c))) {
+            i += 1;
+            continue;
+        }
+        // The statement ends at the first `;` outside quotes and brackets.
+        let mut end = i + 7;
+        let mut quote: Option<u8> = None;
+        while end < b.len() {
+            match (quote, b[end]) {
+                (None, b';') => break,
+                (None, q @ (b'"' | b'\'' | b'[')) => quote = Some(if q == b'[' { b']' } else { q }),
+                (Some(q), c) if c == q => quote = None,
+                _ => {}
+            }
+            end += 1;
+        }
+        if let Cow::Owned(r) = connection_string(&s[i..end]) {
+            out.push_str(&s[last..i]);
+            out.push_str(&r);
+            last = end;
+        }
+        i = end.max(i + 1);
+    }
+    if last == 0 {
+        return Cow::Borrowed(s);
+    }
+    out.push_str(&s[last..]);
+    Cow::Owned(out)
 }
 
 /// Names of connection-string keys that hold credentials, normalized (lower case, no
@@ -528,6 +615,7 @@ impl SecretDebug for str {
         match kind {
             SecretKind::Value => fmt::Debug::fmt(REDACTED, f),
             SecretKind::ConnectionString => fmt::Debug::fmt(&*connection_string(self), f),
+            SecretKind::Script => fmt::Debug::fmt(&*script(self), f),
         }
     }
 }
@@ -699,6 +787,40 @@ mod tests {
             "]".repeat(100)
         );
         assert!(!frame(&deep).contains("hunter2"));
+    }
+
+    #[test]
+    fn scripts_lose_the_credentials_of_their_connect_statements_only() {
+        let script_text = "SET user='keep';\r\nLIB CONNECT TO 'DataFiles';\r\nODBC CONNECT TO [Sales; DSN] (XUserId is JRbAUYB, XPassword is XbOPYZ);\r\nLOAD * FROM t;\r\nCUSTOM CONNECT TO \"provider=x;host=db;user=bob;password=hunter2;\";\r\nconnected: LOAD 1 as password AUTOGENERATE 1;";
+        let r = script(script_text);
+        for gone in ["JRbAUYB", "XbOPYZ", "bob", "hunter2"] {
+            assert!(!r.contains(gone), "{gone} in {r}");
+        }
+        for kept in ["SET user='keep';", "LIB CONNECT TO 'DataFiles';", "[Sales; DSN]", "LOAD * FROM t;", "host=db", "connected: LOAD 1 as password AUTOGENERATE 1;", "\r\n"] {
+            assert!(r.contains(kept), "{kept} not in {r}");
+        }
+        assert!(matches!(script("LOAD 1 AUTOGENERATE 1;"), Cow::Borrowed(_)));
+        // In frames: SetScript's param, GetScript's answer.
+        let f = serde_json::json!({"id": 1, "method": "SetScript", "handle": 1, "params": [script_text]}).to_string();
+        assert!(!frame(&f).contains("hunter2"));
+        let f = serde_json::json!({"id": 1, "result": {"qScript": script_text}}).to_string();
+        assert!(!frame(&f).contains("XbOPYZ"));
+    }
+
+    #[test]
+    fn patches_whose_path_names_a_secret_lose_their_value() {
+        let delta = serde_json::json!({"id": 7, "delta": true, "result": {"qConnection": [
+            {"op": "replace", "path": "/qConnectionString", "value": "host=db;UID=bob;PWD=hunter2"},
+            {"op": "add", "path": "/qPassword", "value": "swordfish"},
+            {"op": "replace", "path": "/qName", "value": "kept"}
+        ]}}).to_string();
+        let r = frame(&delta);
+        assert!(!r.contains("hunter2") && !r.contains("bob") && !r.contains("swordfish"), "{r}");
+        assert!(r.contains("host=db") && r.contains("kept"), "{r}");
+        let apply = serde_json::json!({"id": 8, "method": "ApplyPatches", "handle": 3, "params": {"qPatches": [
+            {"qOp": "replace", "qPath": "/qConnection/qPassword", "qValue": "\"swordfish\""}
+        ]}}).to_string();
+        assert!(!frame(&apply).contains("swordfish"));
     }
 
     #[test]

@@ -38,12 +38,12 @@ pub(crate) enum Origin {
         doc: Arc<ObjectInner>,
         getter: &'static str,
     },
-    /// A session object (or variable) made by `create`, with the last properties this
-    /// client gave it (`None`: unknown, so it cannot be made again).
+    /// A session object (or variable) made by `create`, with what this client last set
+    /// on it (see [`SessionState`]).
     Session {
         doc: Arc<ObjectInner>,
         create: &'static str,
-        props: Option<Value>,
+        state: SessionState,
     },
     /// Cannot be opened again; the reason is given when it is closed.
     Unrestorable(String),
@@ -66,15 +66,30 @@ impl std::fmt::Debug for Origin {
             Origin::ById { doc, getter } => {
                 write!(f, "ById {{ doc: {}, getter: {getter} }}", doc.handle())
             }
-            Origin::Session { doc, create, props } => write!(
+            Origin::Session { doc, create, state } => write!(
                 f,
-                "Session {{ doc: {}, create: {create}, props: {} }}",
+                "Session {{ doc: {}, create: {create}, props: {}, children: {}, soft patches: {} }}",
                 doc.handle(),
-                if props.is_some() { "<kept>" } else { "unknown" }
+                if state.props.is_some() { "<kept>" } else { "unknown" },
+                state.tree.is_some(),
+                state.soft.len()
             ),
             Origin::Unrestorable(why) => write!(f, "Unrestorable({why:?})"),
         }
     }
+}
+
+/// What a session object is made of again after a `SESSION_CREATED` reconnection: the
+/// properties this client last set (`SetProperties`, hard `ApplyPatches`, the root of a
+/// `SetFullPropertyTree`), the full property tree when one was set (its children are made
+/// again with it), and the soft patches applied since the last `ClearSoftPatches` (soft
+/// patches are not part of the properties: they are replayed as soft patches).
+#[derive(Clone, Default)]
+pub(crate) struct SessionState {
+    /// `None`: unknown (a patch could not be replayed), so the object cannot be made again.
+    pub(crate) props: Option<Value>,
+    pub(crate) tree: Option<Value>,
+    pub(crate) soft: Vec<Value>,
 }
 
 /// The getter on `Doc` that opens an object of this class by id.
@@ -93,7 +108,7 @@ fn getter(class: &str) -> Option<&'static str> {
 pub(crate) fn keeps_params(method: &str, target: &ObjectInner) -> bool {
     match method {
         "OpenDoc" | "CreateSessionObject" | "CreateSessionVariable" => true,
-        "SetProperties" | "ApplyPatches" => {
+        "SetProperties" | "ApplyPatches" | "SetFullPropertyTree" | "ClearSoftPatches" => {
             matches!(*lock(&target.origin), Origin::Session { .. })
         }
         _ => false,
@@ -160,7 +175,10 @@ pub(crate) fn origin_of(
             } else {
                 "CreateSessionVariable"
             },
-            props,
+            state: SessionState {
+                props,
+                ..SessionState::default()
+            },
         };
     }
     if let Origin::Session { .. } = &*lock(&parent.origin) {
@@ -193,21 +211,55 @@ pub(crate) fn origin_guess(
     }
 }
 
-/// A call on a session object succeeded: remember the properties it now has.
+/// A call on a session object succeeded (also one whose caller gave up before the answer:
+/// the engine applied it all the same): remember what the object now is.
 pub(crate) fn track(target: &ObjectInner, method: &str, params: &str) {
     let mut origin = lock(&target.origin);
-    let Origin::Session { props, .. } = &mut *origin else {
+    let Origin::Session { state, .. } = &mut *origin else {
         return;
     };
     let Ok(params) = serde_json::from_str::<Value>(params) else {
-        *props = None;
+        state.props = None;
         return;
     };
     match method {
-        "SetProperties" => *props = param(&params, "qProp", 0),
+        "SetProperties" => {
+            state.props = param(&params, "qProp", 0);
+            if let (Some(tree), Some(props)) = (state.tree.as_mut(), &state.props) {
+                tree["qProperty"] = props.clone();
+            }
+        }
         "ApplyPatches" => {
+            let soft = param(&params, "qSoftPatch", 1)
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
             let patches = param(&params, "qPatches", 0);
-            *props = props.take().and_then(|p| apply_engine_patches(p, patches?));
+            if soft {
+                // Soft patches change the layout, not the properties.
+                match patches {
+                    Some(p) => state.soft.push(p),
+                    None => state.props = None,
+                }
+                return;
+            }
+            state.props = state
+                .props
+                .take()
+                .and_then(|p| apply_engine_patches(p, patches.clone()?));
+            if let Some(tree) = state.tree.as_mut() {
+                match (&state.props, tree.as_object_mut()) {
+                    (Some(props), Some(t)) => {
+                        t.insert("qProperty".into(), props.clone());
+                    }
+                    _ => state.tree = None,
+                }
+            }
+        }
+        "ClearSoftPatches" => state.soft.clear(),
+        "SetFullPropertyTree" => {
+            let entry = param(&params, "qPropEntry", 0);
+            state.props = entry.as_ref().and_then(|e| e.get("qProperty").cloned());
+            state.tree = entry.filter(|_| state.props.is_some());
         }
         _ => {}
     }
@@ -354,20 +406,16 @@ async fn restore_object(
             };
             (doc, getter, json!({ "qId": id }))
         }
-        Origin::Session { doc, create, props } => {
-            let Some(mut props) = props else {
+        Origin::Session { doc, create, state } => {
+            let Some(props) = state.props.clone() else {
                 return Err(
                     "its properties are unknown (an ApplyPatches could not be replayed)".into(),
                 );
             };
-            // Keep the old id, so that the object is the same to everyone who knew it.
-            if let (Some(id), Some(obj)) = (&o.info.generic_id, props.as_object_mut()) {
-                let info = obj.entry("qInfo").or_insert_with(|| json!({}));
-                if let Some(info) = info.as_object_mut() {
-                    info.insert("qId".into(), json!(id));
-                }
+            if !doc_restored {
+                return Err("its doc could not be opened again".into());
             }
-            (doc, create, json!({ "qProp": props }))
+            return restore_session_object(o, &doc, create, props, state, call).await;
         }
     };
     if !doc_restored {
@@ -383,6 +431,160 @@ async fn restore_object(
         },
         Err(e) => Err(format!("{method} failed: {e}")),
     }
+}
+
+/// Makes a session object again under its old id: created from its properties, then its
+/// children (from the last full property tree) and its soft patches.
+async fn restore_session_object(
+    o: &ObjectInner,
+    doc: &ObjectInner,
+    create: &'static str,
+    props: Value,
+    state: SessionState,
+    call: Caller<'_>,
+) -> Result<i32, String> {
+    // Keep the old id, so that the object is the same to everyone who knew it.
+    let with_id = |mut props: Value| {
+        if let (Some(id), Some(obj)) = (&o.info.generic_id, props.as_object_mut()) {
+            let info = obj.entry("qInfo").or_insert_with(|| json!({}));
+            if let Some(info) = info.as_object_mut() {
+                info.insert("qId".into(), json!(id));
+            }
+        }
+        props
+    };
+    let params = json!({ "qProp": with_id(props) });
+    let handle = match call(doc.handle(), create, params.to_string()).await {
+        Ok(r) => match opened_handle(&r) {
+            Ok(Some(h)) => h,
+            Ok(None) => return Err(format!("{create} answered without a handle")),
+            Err(e) => return Err(format!("{create} answered: {e}")),
+        },
+        Err(e) => return Err(format!("{create} failed: {e}")),
+    };
+    if let Some(mut tree) = state.tree {
+        let has_children = tree
+            .get("qChildren")
+            .and_then(Value::as_array)
+            .is_some_and(|c| !c.is_empty());
+        if has_children {
+            if let Some(p) = tree.get_mut("qProperty") {
+                *p = with_id(p.take());
+            }
+            let params = json!({ "qPropEntry": tree });
+            if let Err(e) = call(handle, "SetFullPropertyTree", params.to_string()).await {
+                return Err(format!("its children could not be made again: SetFullPropertyTree failed: {e}"));
+            }
+        }
+    }
+    for patches in state.soft {
+        let params = json!({ "qPatches": patches, "qSoftPatch": true });
+        if let Err(e) = call(handle, "ApplyPatches", params.to_string()).await {
+            return Err(format!("its soft patches could not be applied again: {e}"));
+        }
+    }
+    Ok(handle)
+}
+
+/// Waits for the answer of a restore call (as long as a user's call would: the session's
+/// call timeout, if any) and returns its `result` JSON.
+pub(crate) async fn await_internal(
+    rx: tokio::sync::oneshot::Receiver<crate::call::Reply>,
+    limit: Option<std::time::Duration>,
+    method: &'static str,
+) -> Result<String> {
+    use crate::call::Reply;
+    let wait = async {
+        match rx.await {
+            Ok(Reply::Done(Ok(a))) => Ok(a.result_str().to_string()),
+            Ok(Reply::Done(Err(e))) | Ok(Reply::Aborted(e)) => Err(e),
+            Ok(Reply::Requeue) => Err(Error::Internal(format!(
+                "the restore call {method} was sent back to be queued again"
+            ))),
+            // The table dropped it without an answer: only when the session ends.
+            Err(_) => Err(Error::ConnectionClosed(crate::error::CloseInfo::remote(
+                None,
+                "the session ended during the restore",
+            ))),
+        }
+    };
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, wait)
+            .await
+            .map_err(|_| Error::Timeout {
+                what: format!("restoring with {method}"),
+                after: limit,
+            })?,
+        None => wait.await,
+    }
+}
+
+/// After `SESSION_ATTACHED`: checks instead of trusting that the engine still has the doc
+/// (`GetActiveDoc`: the same app under the same handle) and every object that has an id
+/// (fetched by id on its doc: the same handle), as enigma.js does. `Err` says what
+/// differs; the caller then opens everything again as after `SESSION_CREATED`.
+pub(crate) async fn verify_attached(
+    objects: &[Arc<ObjectInner>],
+    call: Caller<'_>,
+) -> Result<(), String> {
+    let (docs, others): (Vec<_>, Vec<_>) = objects.iter().partition(|o| &*o.info.qtype == "Doc");
+    match docs.as_slice() {
+        [] => {}
+        [doc] => {
+            let r = call(-1, "GetActiveDoc", "{}".into())
+                .await
+                .map_err(|e| format!("GetActiveDoc failed: {e}"))?;
+            let r: Option<ObjectRef> = crate::decode::out(&r, "qReturn", "GetActiveDoc")
+                .map_err(|e| format!("GetActiveDoc answered: {e}"))?;
+            let r = r.unwrap_or_default();
+            let same_app = match (&doc.info.generic_id, &r.generic_id) {
+                (Some(mine), Some(theirs)) => mine == theirs,
+                _ => true,
+            };
+            if r.handle != Some(doc.handle()) || !same_app {
+                return Err(format!(
+                    "the active doc is {:?} under handle {:?}, not {:?} under handle {}",
+                    r.generic_id,
+                    r.handle,
+                    doc.info.generic_id,
+                    doc.handle()
+                ));
+            }
+        }
+        many => {
+            return Err(format!(
+                "{} docs were open; an engine session has one active doc",
+                many.len()
+            ));
+        }
+    }
+    let checks = others.into_iter().filter_map(|o| {
+        let origin = lock(&o.origin).clone();
+        let doc = match origin {
+            Origin::ById { doc, .. } | Origin::Session { doc, .. } => doc,
+            _ => return None,
+        };
+        let getter = getter(&o.info.qtype)?;
+        let id = o.info.generic_id.clone()?;
+        Some(async move {
+            let params = json!({ "qId": id }).to_string();
+            let found = call(doc.handle(), getter, params)
+                .await
+                .map_err(|e| format!("{getter}({id}) failed: {e}"))
+                .and_then(|r| opened_handle(&r).map_err(|e| format!("{getter}({id}): {e}")))?;
+            if found != Some(o.handle()) {
+                return Err(format!(
+                    "{getter}({id}) gives handle {found:?}, not {}",
+                    o.handle()
+                ));
+            }
+            Ok(())
+        })
+    });
+    for r in futures_util::future::join_all(checks).await {
+        r?;
+    }
+    Ok(())
 }
 
 /// Closes what could not be restored.
@@ -428,9 +630,9 @@ mod tests {
         ));
         let params = r#"{"qProp":{"qInfo":{"qType":"t"}}}"#;
         match origin_of(&doc, "CreateSessionObject", Some(params), "GenericObject") {
-            Origin::Session { create, props, .. } => {
+            Origin::Session { create, state, .. } => {
                 assert_eq!(create, "CreateSessionObject");
-                assert_eq!(props, Some(json!({"qInfo":{"qType":"t"}})));
+                assert_eq!(state.props, Some(json!({"qInfo":{"qType":"t"}})));
             }
             o => panic!("{o:?}"),
         }

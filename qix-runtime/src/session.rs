@@ -5,9 +5,8 @@
 //! the transport; no lock is ever held across an `.await`.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -16,14 +15,17 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, mpsc, ones
 
 use crate::call::{CallFuture, Reply, Request};
 use crate::connection::{self, Connector};
-use crate::error::{CloseInfo, Error, Result};
+use crate::calls::{CallTable, DeltaSlot, Pending};
+use crate::error::{Error, Result, closed_by_client};
 use crate::intercept::Interceptor;
 use crate::notification::{Notification, ResumeReport, SessionState};
 use crate::object::{Object, ObjectInfo, ObjectInner, lock};
 use crate::observe::SessionMetrics;
 use crate::reconnect::{Reconnect, RetryPolicy};
 use crate::restore::{self, Origin};
-use crate::shared::{CallTable, DeltaSlot, ENDED, HookMsg, LIVE, Pending, Shared, spawn_hooks};
+use crate::registry::Registry;
+use crate::shared::{ENDED, LIVE, Shared};
+use crate::traffic::HookQueue;
 use crate::stream::BroadcastStream;
 use crate::traffic::TrafficHook;
 use crate::transport::Transport;
@@ -64,6 +66,17 @@ pub struct SessionOptions {
     /// How long a reconnection waits for `OnConnected` (default 10 s; `None`: it does
     /// not wait, and treats the engine session as new).
     pub on_connected_timeout: Option<Duration>,
+    /// Keepalive (default 30 s, under the 60 s idle timeout of common proxies): after
+    /// this long without a frame from the engine the connection sends a WebSocket ping,
+    /// and when this long passes again without one it is given up as half-open (a
+    /// retryable [`Error::ConnectionClosed`]; automatic reconnection, if on, takes over).
+    /// `None`: no pings. Transports without pings (in-memory ones) have no keepalive.
+    pub keepalive: Option<Duration>,
+    /// The frames waiting for the traffic hooks take at most this many bytes (default
+    /// 64 MiB); past it a frame is dropped for the hooks (never for the session), counted
+    /// in `qix_traffic_frames_dropped_total`, and the hooks are told (`TrafficHook::dropped`).
+    /// A slow hook thus never stalls a call nor grows without bound.
+    pub traffic_queue_bytes: usize,
 }
 
 impl Default for SessionOptions {
@@ -81,6 +94,8 @@ impl Default for SessionOptions {
             reconnect: None,
             interceptors: Vec::new(),
             on_connected_timeout: Some(Duration::from_secs(10)),
+            keepalive: Some(Duration::from_secs(30)),
+            traffic_queue_bytes: 64 << 20,
         }
     }
 }
@@ -96,10 +111,13 @@ impl std::fmt::Debug for SessionOptions {
             .field("retry", &self.retry)
             .field("reconnect", &self.reconnect)
             .field("interceptors", &self.interceptors.len())
+            .field("on_connected_timeout", &self.on_connected_timeout)
+            .field("keepalive", &self.keepalive)
             .finish()
     }
 }
 
+/// What callers queue for the connection task, in order.
 pub(crate) enum Command {
     /// A request frame, built for connection `epoch`.
     Call {
@@ -109,6 +127,12 @@ pub(crate) enum Command {
     },
     /// A `CancelRequest` frame.
     Cancel(String),
+}
+
+/// What the session asks of the connection task beside calls, on a channel of its own:
+/// it is read before anything is written, so a peer that stopped reading cannot hold up
+/// `close()` or `suspend()`.
+pub(crate) enum Control {
     Close,
     Suspend,
     Resume(oneshot::Sender<Result<ResumeReport>>),
@@ -125,12 +149,13 @@ pub struct Session {
 struct SessionInner {
     shared: Arc<Shared>,
     tx: mpsc::UnboundedSender<Command>,
+    control: mpsc::UnboundedSender<Control>,
 }
 
 impl Drop for SessionInner {
     fn drop(&mut self) {
-        // The connection task ends when the command channel closes; say why.
-        let _ = self.tx.send(Command::Close);
+        // The connection task ends when the channels close; say why.
+        let _ = self.control.send(Control::Close);
     }
 }
 
@@ -160,14 +185,16 @@ impl Session {
         connector: Option<Connector>,
     ) -> Session {
         let (tx, rx) = mpsc::unbounded_channel();
-        let hooks = (!options.traffic.is_empty()).then(|| spawn_hooks(options.traffic.clone()));
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let hooks = (!options.traffic.is_empty())
+            .then(|| HookQueue::spawn(options.traffic.clone(), options.traffic_queue_bytes));
+        let metrics = SessionMetrics::new();
         let shared = Arc::new(Shared {
             next_id: AtomicI64::new(1),
-            table: Mutex::new(CallTable::default()),
+            table: Mutex::new(CallTable::new(metrics.in_flight.clone())),
             notifications: Mutex::new(None),
             changes: Mutex::new(None),
-            objects: Mutex::new(HashMap::new()),
-            closed_handles: Mutex::new(HashSet::new()),
+            registry: Mutex::new(Registry::default()),
             global: Arc::new(ObjectInner::new(
                 ObjectInfo::new(GLOBAL_HANDLE, "Global"),
                 Origin::Root,
@@ -181,11 +208,16 @@ impl Session {
             link_changed: Notify::new(),
             hooks,
             connector,
-            metrics: SessionMetrics::new(),
+            metrics,
+            user_ok_epoch: AtomicU64::new(u64::MAX),
         });
-        tokio::spawn(connection::run(transport, shared.clone(), rx));
+        tokio::spawn(connection::run(transport, shared.clone(), rx, control_rx));
         Session {
-            inner: Arc::new(SessionInner { shared, tx }),
+            inner: Arc::new(SessionInner {
+                shared,
+                tx,
+                control,
+            }),
         }
     }
 
@@ -295,31 +327,29 @@ impl Session {
     /// every frame has reached the traffic hooks. Pending calls fail with
     /// [`Error::ConnectionClosed`].
     pub async fn close(&self) {
-        let _ = self.inner.tx.send(Command::Close);
+        let _ = self.inner.control.send(Control::Close);
         self.closed().await;
     }
 
     /// Waits until every frame so far has reached the traffic hooks (they run on a thread
     /// of their own).
     pub async fn flush_traffic(&self) {
-        if let Some(tx) = &self.inner.shared.hooks {
-            let (done, wait) = oneshot::channel();
-            if tx.send(HookMsg::Flush(done)).is_ok() {
-                let _ = wait.await;
-            }
+        if let Some(q) = &self.inner.shared.hooks {
+            q.flush().await;
         }
     }
 
     /// Closes the connection but keeps the session: calls made now wait (bounded by their
     /// timeouts) until [`Session::resume`]. Calls in flight fail with a retryable
-    /// [`Error::ConnectionClosed`]. Subscribers get [`Notification::Suspended`].
+    /// [`Error::ConnectionClosed`] (close code 1000, `by_client` false: they may be sent
+    /// again after `resume`). Subscribers get [`Notification::Suspended`].
     pub fn suspend(&self) -> Result<()> {
         if self.inner.shared.connector.is_none() {
             return Err(no_connector());
         }
         self.inner
-            .tx
-            .send(Command::Suspend)
+            .control
+            .send(Control::Suspend)
             .map_err(|_| self.closed_error())
     }
 
@@ -332,8 +362,8 @@ impl Session {
         }
         let (tx, rx) = oneshot::channel();
         self.inner
-            .tx
-            .send(Command::Resume(tx))
+            .control
+            .send(Control::Resume(tx))
             .map_err(|_| self.closed_error())?;
         match rx.await {
             Ok(r) => r,
@@ -346,7 +376,7 @@ impl Session {
     /// whole `result` object.
     pub async fn call_raw(&self, handle: i32, method: &str, params: Value) -> Result<Value> {
         let params = crate::params::Params::from_value(&params).map_err(Error::Encode)?;
-        if lock(&self.inner.shared.closed_handles).contains(&handle) {
+        if lock(&self.inner.shared.registry).is_closed(handle) {
             return Err(Error::ObjectClosed {
                 handle,
                 method: method.to_string(),
@@ -369,6 +399,8 @@ impl Session {
             params,
             delta: None,
             opens: false,
+            // Unknown to this crate: not repeated unless the caller asks.
+            read: false,
         };
         CallFuture::start(self.clone(), req, Default::default(), |_, raw| {
             crate::decode::all::<Value>(raw, "raw call")
@@ -379,24 +411,21 @@ impl Session {
     /// Wraps an object the engine opened (from a raw call) as a handle of this session.
     pub fn register_object(&self, info: ObjectInfo) -> Object {
         let shared = &self.inner.shared;
-        // The engine reuses the numbers of closed handles.
-        lock(&shared.closed_handles).remove(&info.handle);
-        let mut objects = lock(&shared.objects);
-        if let Some(existing) = objects.get(&info.handle).and_then(Weak::upgrade) {
+        let mut registry = lock(&shared.registry);
+        if let Some(existing) = registry.get(info.handle) {
             if !existing.is_closed() && existing.info.qtype == info.qtype {
                 return Object::new(self.clone(), existing);
             }
         }
         let origin = restore::origin_guess(&info, || {
-            objects
-                .values()
-                .filter_map(Weak::upgrade)
+            registry
+                .held()
                 .filter(|o| &*o.info.qtype == "Doc" && !o.is_closed())
                 .collect()
         });
         let inner = Arc::new(ObjectInner::new(info, origin));
-        objects.insert(inner.info.handle, Arc::downgrade(&inner));
-        drop(objects);
+        registry.register(inner.info.handle, &inner);
+        drop(registry);
         Object::new(self.clone(), inner)
     }
 
@@ -404,9 +433,7 @@ impl Session {
         if handle == GLOBAL_HANDLE {
             return Some(self.inner.shared.global.clone());
         }
-        lock(&self.inner.shared.objects)
-            .get(&handle)
-            .and_then(Weak::upgrade)
+        lock(&self.inner.shared.registry).get(handle)
     }
 
     /// Sends a request now if the session is connected and has a free slot.
@@ -467,15 +494,18 @@ impl Session {
                 }
                 _ => None,
             };
-            frame = request_frame(
+            frame = crate::envelope::request_frame(
                 id,
                 handle,
                 &req.method,
                 &req.params,
                 delta.is_some_and(|d| d.asked),
             );
-            let metrics = table.methods.method(&req.method);
-            table.pending.insert(
+            if handle == GLOBAL_HANDLE {
+                note_user_abort(&mut table, &req.method, &req.params);
+            }
+            let metrics = table.method_metrics(&req.method);
+            table.insert(
                 id,
                 Pending {
                     tx,
@@ -487,9 +517,10 @@ impl Session {
                     opens: req.opens,
                     params: keep_params.then(|| req.params.clone()),
                     metrics: Some(metrics),
+                    internal: false,
+                    user_aborted: false,
                 },
             );
-            shared.metrics.in_flight.increment(1.0);
         }
         if self
             .inner
@@ -497,7 +528,7 @@ impl Session {
             .send(Command::Call { id, epoch, frame })
             .is_err()
         {
-            lock(&shared.table).pending.remove(&id);
+            lock(&shared.table).remove(id);
             return Err(self.closed_error());
         }
         Ok(Dispatch::Sent {
@@ -511,26 +542,42 @@ impl Session {
     /// engine is asked to stop working on it (`Global.CancelRequest`) if it was sent.
     pub(crate) fn cancel(&self, id: i64) {
         let shared = &self.inner.shared;
-        let written = {
-            let mut table = lock(&shared.table);
-            let Some(p) = table.pending.remove(&id) else {
-                return;
-            };
-            shared.metrics.in_flight.decrement(1.0);
-            if !p.written || table.closed.is_some() {
-                // Never written: the connection task will skip its frame.
-                return;
-            }
-            table.cancelled.insert(id, p.delta);
-            true
-        };
-        if written {
-            let cancel_id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-            lock(&shared.table).cancelled.insert(cancel_id, None);
-            let params = format!("{{\"qRequestId\":{id}}}");
-            let frame = request_frame(cancel_id, GLOBAL_HANDLE, "CancelRequest", &params, false);
-            let _ = self.inner.tx.send(Command::Cancel(frame));
+        if !lock(&shared.table).give_up(id) {
+            return;
         }
+        let cancel_id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        lock(&shared.table).expect_unawaited(cancel_id);
+        let params = format!("{{\"qRequestId\":{id}}}");
+        let frame = crate::envelope::request_frame(
+            cancel_id,
+            GLOBAL_HANDLE,
+            "CancelRequest",
+            &params,
+            false,
+        );
+        let _ = self.inner.tx.send(Command::Cancel(frame));
+    }
+}
+
+/// A user's `AbortRequest`/`CancelRequest` (by request id) or `AbortAll`: the calls it
+/// aborts must not be retried when the engine answers them "aborted".
+fn note_user_abort(table: &mut CallTable, method: &str, params: &str) {
+    match method {
+        "AbortAll" => table.user_aborted_all(),
+        "AbortRequest" | "CancelRequest" => {
+            let id = serde_json::from_str::<Value>(params).ok().and_then(|p| {
+                match &p {
+                    Value::Object(m) => m.get("qRequestId").cloned(),
+                    Value::Array(a) => a.first().cloned(),
+                    _ => None,
+                }
+                .and_then(|v| v.as_i64())
+            });
+            if let Some(id) = id {
+                table.user_aborted(id);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -558,52 +605,11 @@ impl std::fmt::Debug for Session {
         let table = lock(&self.inner.shared.table);
         f.debug_struct("Session")
             .field("state", &*lock(&self.inner.shared.state))
-            .field("pending", &table.pending.len())
+            .field("pending", &table.len())
             .field("connected", &self.is_connected())
             .field("closed", &table.closed.is_some())
             .finish()
     }
-}
-
-fn closed_by_client() -> Error {
-    Error::ConnectionClosed(CloseInfo {
-        code: None,
-        reason: "the session was closed by the client".into(),
-        by_client: true,
-    })
-}
-
-/// `{"jsonrpc":"2.0","id":…,"handle":…,"method":…,"params":…}`.
-pub(crate) fn request_frame(
-    id: i64,
-    handle: i32,
-    method: &str,
-    params: &str,
-    delta: bool,
-) -> String {
-    use std::fmt::Write;
-    let mut frame = String::with_capacity(80 + method.len() + params.len());
-    let _ = write!(
-        frame,
-        "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"handle\":{handle},\"method\":"
-    );
-    if method
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
-    {
-        frame.push('"');
-        frame.push_str(method);
-        frame.push('"');
-    } else {
-        frame.push_str(&serde_json::Value::from(method).to_string());
-    }
-    frame.push_str(",\"params\":");
-    frame.push_str(params);
-    if delta {
-        frame.push_str(",\"delta\":true");
-    }
-    frame.push('}');
-    frame
 }
 
 const _: () = {

@@ -4,25 +4,26 @@
 //! lost connection, a restore and the end of the session.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use tokio::sync::{Notify, Semaphore, broadcast, oneshot, watch};
 
 use crate::call::{Answer, Patched, Reply};
+use crate::calls::{Answered, CallTable, DeltaSlot, Pending};
 use crate::connection::Connector;
 use crate::decode::ObjectRef;
 use crate::delta;
 use crate::envelope::{self, Incoming, Outcome};
-use crate::error::{DeltaError, EngineError, Error, Result};
+use crate::error::{ABORTED, DeltaError, EngineError, Error, Result};
 use crate::notification::{Notification, SessionState};
 use crate::object::{ClosedReason, ObjectInfo, ObjectInner, lock};
-use crate::observe::{MethodMetrics, MethodTable, SessionMetrics};
+use crate::observe::SessionMetrics;
+use crate::registry::Registry;
 use crate::restore;
-use crate::session::{SessionOptions, request_frame};
-use crate::traffic::{Direction, TrafficHook};
+use crate::session::SessionOptions;
+use crate::traffic::{Direction, HookQueue};
 use crate::transport::Text;
 
 /// `link`: bit 63 set while connected; the low bits count connections (the epoch).
@@ -38,10 +39,8 @@ pub(crate) struct Shared {
     // dropped either way. Taken at the end of the session, so that streams end.
     pub(crate) notifications: Mutex<Option<broadcast::Sender<Notification>>>,
     pub(crate) changes: Mutex<Option<broadcast::Sender<Arc<[i32]>>>>,
-    pub(crate) objects: Mutex<HashMap<i32, Weak<ObjectInner>>>,
-    /// Handles the engine closed (and has not handed out again): raw calls on them fail
-    /// at once, like typed ones.
-    pub(crate) closed_handles: Mutex<HashSet<i32>>,
+    /// The objects by handle, and the handles the engine closed.
+    pub(crate) registry: Mutex<Registry>,
     pub(crate) global: Arc<ObjectInner>,
     pub(crate) options: SessionOptions,
     /// What the last `OnConnected` said (reset for each new connection).
@@ -52,81 +51,12 @@ pub(crate) struct Shared {
     pub(crate) link: AtomicU64,
     pub(crate) link_changed: Notify,
     pub(crate) permits: Arc<Semaphore>,
-    pub(crate) hooks: Option<std::sync::mpsc::Sender<HookMsg>>,
+    pub(crate) hooks: Option<HookQueue>,
     pub(crate) connector: Option<Connector>,
     pub(crate) metrics: SessionMetrics,
-}
-
-#[derive(Default)]
-pub(crate) struct CallTable {
-    pub(crate) pending: HashMap<i64, Pending>,
-    /// Ids whose caller gave up: their late responses are dropped quietly (after their
-    /// delta patches are applied: the engine's cache moved on either way).
-    pub(crate) cancelled: HashMap<i64, Option<DeltaSlot>>,
-    /// Set once, when the session ends: every later call fails with it.
-    pub(crate) closed: Option<Error>,
-    pub(crate) delta: Option<delta::Cache>,
-    pub(crate) methods: MethodTable,
-}
-
-#[derive(Clone, Copy)]
-pub(crate) struct DeltaSlot {
-    pub(crate) key: delta::Key,
-    pub(crate) out: &'static str,
-    /// `"delta": true` was sent (else the method could have, but its cache starts over).
-    pub(crate) asked: bool,
-}
-
-pub(crate) struct Pending {
-    pub(crate) tx: oneshot::Sender<Reply>,
-    pub(crate) method: Cow<'static, str>,
-    pub(crate) target: Arc<ObjectInner>,
-    pub(crate) sent_at: std::time::Instant,
-    /// The connection task wrote it: a lost connection fails it instead of sending it
-    /// again.
-    pub(crate) written: bool,
-    pub(crate) delta: Option<DeltaSlot>,
-    pub(crate) opens: bool,
-    /// Params kept to restore objects (see `restore::keeps_params`).
-    pub(crate) params: Option<String>,
-    pub(crate) metrics: Option<Arc<MethodMetrics>>,
-}
-
-/// Runs traffic hooks on a thread of their own: a hook that writes a file must not stall
-/// the connection task (and with it every call). Frames reach hooks in order.
-pub(crate) enum HookMsg {
-    Frame(Direction, Text),
-    /// Answered once every frame before it reached the hooks.
-    Flush(oneshot::Sender<()>),
-}
-
-pub(crate) fn spawn_hooks(hooks: Vec<Arc<dyn TrafficHook>>) -> std::sync::mpsc::Sender<HookMsg> {
-    let (tx, rx) = std::sync::mpsc::channel::<HookMsg>();
-    let spawned = std::thread::Builder::new()
-        .name("qix-traffic".into())
-        .spawn(move || {
-            // Ends when the session (the sender) is gone.
-            while let Ok(msg) = rx.recv() {
-                match msg {
-                    HookMsg::Frame(dir, text) => {
-                        // Hooks see frames without their secrets (passwords,
-                        // connection-string credentials); redacted here, off the
-                        // connection task.
-                        let text = crate::redact::frame(text.as_str());
-                        for hook in &hooks {
-                            hook.frame(dir, &text);
-                        }
-                    }
-                    HookMsg::Flush(done) => {
-                        let _ = done.send(());
-                    }
-                }
-            }
-        });
-    if let Err(e) = spawned {
-        tracing::error!(target: "qix", error = %e, "cannot start the traffic hook thread");
-    }
-    tx
+    /// The epoch of the connection on which a user's call last succeeded: a connection
+    /// that answered a call has stayed up, whatever happens to it next.
+    pub(crate) user_ok_epoch: AtomicU64,
 }
 
 impl Shared {
@@ -135,9 +65,14 @@ impl Shared {
     }
 
     pub(crate) fn trace(&self, dir: Direction, text: Text) {
-        if let Some(tx) = &self.hooks {
-            let _ = tx.send(HookMsg::Frame(dir, text));
+        if let Some(q) = &self.hooks {
+            q.send(dir, text);
         }
+    }
+
+    /// Whether a user's call succeeded on connection `epoch`.
+    pub(crate) fn user_call_succeeded_on(&self, epoch: u64) -> bool {
+        self.user_ok_epoch.load(Ordering::Acquire) == epoch
     }
 
     pub(crate) fn epoch(&self) -> u64 {
@@ -164,19 +99,22 @@ impl Shared {
     pub(crate) fn select_writes(&self, batch: Vec<(i64, u64, String)>) -> Vec<String> {
         let epoch = self.epoch();
         let mut out = Vec::with_capacity(batch.len());
-        let mut table = lock(&self.table);
-        for (id, e, frame) in batch {
-            if e != epoch {
-                // Built for a connection that is gone (see `requeue`).
-                if let Some(p) = table.pending.remove(&id) {
-                    let _ = p.tx.send(Reply::Requeue);
+        let mut requeued = Vec::new();
+        {
+            let mut table = lock(&self.table);
+            for (id, e, frame) in batch {
+                if e != epoch {
+                    // Built for a connection that is gone (see `requeue`).
+                    requeued.extend(table.remove(id));
+                    continue;
                 }
-                continue;
+                if table.mark_written(id) {
+                    out.push(frame);
+                }
             }
-            if let Some(p) = table.pending.get_mut(&id) {
-                p.written = true;
-                out.push(frame);
-            }
+        }
+        for p in requeued {
+            let _ = p.tx.send(Reply::Requeue);
         }
         out
     }
@@ -184,7 +122,8 @@ impl Shared {
     /// A call whose frame was built for a connection that is gone goes back to its caller,
     /// which builds it again with the restored handles.
     pub(crate) fn requeue(&self, id: i64) {
-        if let Some(p) = lock(&self.table).pending.remove(&id) {
+        let p = lock(&self.table).remove(id);
+        if let Some(p) = p {
             let _ = p.tx.send(Reply::Requeue);
         }
     }
@@ -206,21 +145,25 @@ impl Shared {
         if let Some(e) = &table.closed {
             return Err(e.clone());
         }
-        table.pending.insert(
+        table.insert(
             id,
             Pending {
                 tx,
                 method: Cow::Borrowed(method),
                 target: self.global.clone(),
                 sent_at: std::time::Instant::now(),
+                // Written on the restore's own channel, which dies with the connection:
+                // if the connection is lost, it failed.
                 written: true,
                 delta: None,
                 opens: false,
                 params: None,
                 metrics: None,
+                internal: true,
+                user_aborted: false,
             },
         );
-        Ok((request_frame(id, handle, method, params, false), rx))
+        Ok((envelope::request_frame(id, handle, method, params, false), rx))
     }
 
     /// Routes one incoming frame. An error means the frame is malformed and the
@@ -237,47 +180,61 @@ impl Shared {
                 delta,
             } => {
                 self.apply_lifecycle(&change, &close);
-                let (pending, late_delta) = {
-                    let mut table = lock(&self.table);
-                    self.metrics.received_bytes.increment(s.len() as u64);
-                    match table.pending.remove(&id) {
-                        Some(p) => {
-                            self.metrics.in_flight.decrement(1.0);
-                            (Some(p), None)
-                        }
-                        None => match table.cancelled.remove(&id) {
-                            Some(d) => (None, d),
-                            None => {
-                                tracing::warn!(target: "qix", id, "response to an unknown request id dropped");
-                                (None, None)
+                self.metrics.received_bytes.increment(s.len() as u64);
+                let answered = lock(&self.table).answered(id);
+                let p = match answered {
+                    Answered::Pending(p) => p,
+                    Answered::Cancelled(c) => {
+                        // A late answer: its patches still move the cache along, and a
+                        // write the engine applied anyway is remembered for restores.
+                        if let Outcome::Result(raw) = &outcome {
+                            if let Some(d) = c.delta {
+                                let _ = self.patch(d, raw.get(), delta, "a cancelled call");
                             }
-                        },
+                            if let Some(t) = c.tracked {
+                                restore::track(&t.target, &t.method, &t.params);
+                            }
+                        }
+                        return Ok(());
                     }
-                };
-                let Some(p) = pending else {
-                    // A late answer: its patches still move the cache along.
-                    if let (Some(d), Outcome::Result(raw)) = (late_delta, &outcome) {
-                        let _ = self.patch(d, raw.get(), delta, "a cancelled call");
+                    Answered::Unknown => {
+                        tracing::warn!(target: "qix", id, "response to an unknown request id dropped");
+                        return Ok(());
                     }
-                    return Ok(());
                 };
                 let full = || format!("{}.{}", p.target.info.qtype, p.method);
                 let reply = match outcome {
-                    Outcome::Error(e) => Err(Error::Engine(EngineError {
-                        code: e.code,
-                        parameter: e.parameter.unwrap_or_default(),
-                        message: e.message.unwrap_or_default(),
-                        method: full(),
-                    })),
-                    Outcome::Result(raw) => self.answer(&p, &text, raw.get(), delta, &full),
+                    Outcome::Error(e) => {
+                        let aborted = e.code == ABORTED && p.user_aborted;
+                        let err = Error::Engine(EngineError {
+                            code: e.code,
+                            parameter: e.parameter.unwrap_or_default(),
+                            message: e.message.unwrap_or_default(),
+                            method: full(),
+                        });
+                        if aborted {
+                            Reply::Aborted(err)
+                        } else {
+                            Reply::Done(Err(err))
+                        }
+                    }
+                    Outcome::Result(raw) => {
+                        Reply::Done(self.answer(&p, &text, raw.get(), delta, &full))
+                    }
                 };
                 if let Some(m) = &p.metrics {
                     m.duration.record(p.sent_at.elapsed());
-                    if reply.is_ok() {
+                    if matches!(reply, Reply::Done(Ok(_))) {
                         m.ok.increment(1);
                     }
                 }
-                let _ = p.tx.send(Reply::Done(reply));
+                if !p.internal && matches!(reply, Reply::Done(Ok(_))) {
+                    let epoch = self.epoch();
+                    if self.user_ok_epoch.load(Ordering::Relaxed) != epoch {
+                        self.user_ok_epoch.store(epoch, Ordering::Release);
+                    }
+                }
+                let _ = p.tx.send(reply);
             }
             Incoming::Notification {
                 method,
@@ -319,6 +276,10 @@ impl Shared {
     ) -> Result<Answer> {
         if let Some(max) = self.options.max_response_bytes {
             if raw.len() > max {
+                if let Some(d) = p.delta.filter(|d| d.asked || delta) {
+                    // The engine's base moved on with this answer; ours cannot follow.
+                    self.diverged(d.key);
+                }
                 return Err(Error::Protocol(format!(
                     "the result of {} is {} bytes, more than the session's limit of {max}",
                     full(),
@@ -348,8 +309,7 @@ impl Shared {
                     let origin =
                         restore::origin_of(&p.target, &p.method, p.params.as_deref(), &qtype);
                     let inner = Arc::new(ObjectInner::new(info, origin));
-                    lock(&self.closed_handles).remove(&handle);
-                    lock(&self.objects).insert(handle, Arc::downgrade(&inner));
+                    lock(&self.registry).register(handle, &inner);
                     answer.opened = Some(inner);
                 }
             }
@@ -360,20 +320,27 @@ impl Shared {
         Ok(answer)
     }
 
+    /// Our value for `key` is no longer the engine's base (see `delta`'s rules).
+    fn diverged(&self, key: delta::Key) {
+        if let Some(c) = lock(&self.table).delta.as_mut() {
+            c.diverged(key);
+        }
+    }
+
     /// Applies a delta answer to its cache and returns the patched out-param value (the
     /// caller decodes it directly: no text round trip); `None` when the answer was not a
     /// delta (the result is used as it is).
     fn patch(&self, d: DeltaSlot, raw: &str, delta: bool, method: &str) -> Result<Option<Patched>> {
         if !delta {
-            if let Some(c) = lock(&self.table).delta.as_mut() {
-                c.full_answer(&d.key);
+            if d.asked {
+                // A full answer to a delta request: what the engine keeps as its base now
+                // is not known. Pinned to full answers (rule 2).
+                self.diverged(d.key);
             }
             return Ok(None);
         }
         let fail = |index: usize, op: &str, path: &str, message: String| {
-            if let Some(c) = lock(&self.table).delta.as_mut() {
-                c.forget(d.key);
-            }
+            self.diverged(d.key);
             Error::Delta(Box::new(DeltaError {
                 method: method.to_string(),
                 out: d.out.to_string(),
@@ -383,10 +350,9 @@ impl Shared {
                 message,
             }))
         };
-        let mut ops: HashMap<String, Vec<delta::Op>> = serde_json::from_str(raw)
+        let ops: Vec<delta::Op> = crate::decode::out(raw, d.out, method)
             .map_err(|e| fail(0, "-", "-", format!("the answer is not a patch list: {e}")))?;
-        let ops = ops.remove(d.out).unwrap_or_default();
-        let (shared, bytes) = {
+        let (base, bytes) = {
             let mut table = lock(&self.table);
             let opts = &self.options;
             let cache = table.delta.get_or_insert_with(|| {
@@ -395,8 +361,27 @@ impl Shared {
             let bytes = cache.bytes_of(&d.key);
             (cache.take(&d.key), bytes)
         };
-        // Unshared unless the last caller still holds its value: then it is copied.
-        let mut value = shared.map(|a| Arc::try_unwrap(a).unwrap_or_else(|a| (*a).clone()));
+        let mut value = match base {
+            delta::Base::Value(v) => {
+                // Unshared unless the last caller still holds its value: then it is copied.
+                v.map(|a| Arc::try_unwrap(a).unwrap_or_else(|a| (*a).clone()))
+            }
+            delta::Base::Absent if delta::starts_a_value(&ops) => None,
+            delta::Base::Absent => {
+                let (op, path) = ops
+                    .first()
+                    .map_or(("-", "-"), |o| (o.op.as_str(), o.path.as_str()));
+                return Err(fail(
+                    0,
+                    op,
+                    path,
+                    format!(
+                        "a patch list of {} operation(s) for a value this client does not have (only a root `add` or `replace` starts one): the two sides diverged",
+                        ops.len()
+                    ),
+                ));
+            }
+        };
         delta::apply(&mut value, ops).map_err(|e| fail(e.index, &e.op, &e.path, e.message))?;
         let value = value.map(Arc::new);
         // The size bound is approximate and costs nothing to keep: the wire size of the
@@ -419,23 +404,12 @@ impl Shared {
         if change.is_empty() && close.is_empty() {
             return;
         }
-        let targets: Vec<(bool, Arc<ObjectInner>)> = {
-            let mut objects = lock(&self.objects);
-            let mut out = Vec::new();
-            for h in change {
-                if let Some(o) = objects.get(h).and_then(Weak::upgrade) {
-                    out.push((false, o));
-                }
-            }
-            for h in close {
-                if let Some(o) = objects.remove(h).and_then(|w| w.upgrade()) {
-                    out.push((true, o));
-                }
-            }
-            out
+        let (changed, closed): (Vec<Arc<ObjectInner>>, Vec<Arc<ObjectInner>>) = {
+            let mut registry = lock(&self.registry);
+            let changed = change.iter().filter_map(|h| registry.get(*h)).collect();
+            (changed, registry.close(close))
         };
         if !close.is_empty() {
-            lock(&self.closed_handles).extend(close.iter().copied());
             if let Some(c) = lock(&self.table).delta.as_mut() {
                 for h in close {
                     c.drop_handle(*h);
@@ -447,12 +421,11 @@ impl Shared {
                 let _ = tx.send(change.into());
             }
         }
-        for (closing, o) in targets {
-            if closing {
-                o.mark_closed(ClosedReason::Engine);
-            } else {
-                o.notify_changed();
-            }
+        for o in changed {
+            o.notify_changed();
+        }
+        for o in closed {
+            o.mark_closed(ClosedReason::Engine);
         }
     }
 
@@ -461,22 +434,7 @@ impl Shared {
     pub(crate) fn connection_lost(&self, why: &Error) {
         self.link.fetch_and(!LIVE, Ordering::AcqRel);
         self.link_changed.notify_waiters();
-        let failed: Vec<Pending> = {
-            let mut table = lock(&self.table);
-            let ids: Vec<i64> = table
-                .pending
-                .iter()
-                .filter(|(_, p)| p.written)
-                .map(|(id, _)| *id)
-                .collect();
-            table.cancelled.clear();
-            let failed: Vec<Pending> = ids
-                .iter()
-                .filter_map(|id| table.pending.remove(id))
-                .collect();
-            self.metrics.in_flight.decrement(failed.len() as f64);
-            failed
-        };
+        let failed = lock(&self.table).lose_written();
         for p in failed {
             let _ = p.tx.send(Reply::Done(Err(why.clone())));
         }
@@ -484,32 +442,17 @@ impl Shared {
 
     /// Every object the user still holds, but `Global`.
     pub(crate) fn live_objects(&self) -> Vec<Arc<ObjectInner>> {
-        let mut objects = lock(&self.objects);
-        objects.retain(|_, w| w.strong_count() > 0);
-        objects
-            .values()
-            .filter_map(Weak::upgrade)
-            .filter(|o| !o.is_closed())
-            .collect()
+        lock(&self.registry).live()
     }
 
-    /// After a reconnection: the objects under their (new) handles, and the caches.
+    /// After a reconnection: the objects under their (new) handles, and the caches. Keys
+    /// of an attached session keep their caches (those whose answers were lost at the cut
+    /// were pinned then); a new engine session has none.
     pub(crate) fn restored(&self, created: bool, restored: &[Arc<ObjectInner>]) {
-        {
-            let mut objects = lock(&self.objects);
-            if created {
-                objects.clear();
-                lock(&self.closed_handles).clear();
-            }
-            for o in restored {
-                objects.insert(o.handle(), Arc::downgrade(o));
-            }
-        }
-        if let Some(c) = lock(&self.table).delta.as_mut() {
-            if created {
+        lock(&self.registry).restored(created, restored);
+        if created {
+            if let Some(c) = lock(&self.table).delta.as_mut() {
                 c.clear();
-            } else {
-                c.restart_all();
             }
         }
         for o in restored {
@@ -527,19 +470,13 @@ impl Shared {
             if table.closed.is_none() {
                 table.closed = Some(why.clone());
             }
-            table.cancelled.clear();
             table.delta = None;
-            let drained: Vec<Pending> = table.pending.drain().map(|(_, p)| p).collect();
-            self.metrics.in_flight.decrement(drained.len() as f64);
-            drained
+            table.drain()
         };
         for p in pending {
             let _ = p.tx.send(Reply::Done(Err(why.clone())));
         }
-        let objects: Vec<Arc<ObjectInner>> = lock(&self.objects)
-            .drain()
-            .filter_map(|(_, w)| w.upgrade())
-            .collect();
+        let objects = lock(&self.registry).drain();
         let reason = ClosedReason::SessionEnded(why.to_string());
         for o in objects {
             o.mark_closed(reason.clone());

@@ -1,86 +1,54 @@
 //! The transport under a session: anything that carries text frames both ways. The
 //! WebSocket to an engine is one; an in-memory pair (for scripted tests) is another.
+//!
+//! The WebSocket is tokio-websockets, which logs nothing: a client whose user turns on
+//! TRACE logging to chase a drop must not write the `Authorization` header of the
+//! upgrade or the passwords inside frames to their log store (tungstenite, the usual
+//! choice, logs both at TRACE through the `log` facade).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use futures_util::{Sink, Stream};
 use tokio::sync::mpsc;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
+use tokio_websockets::{Message, WebSocketStream};
 
 use crate::error::{CloseInfo, Error, TransportError, ws_cause};
 
-/// A text frame: UTF-8 guaranteed, cheap to clone (shared bytes). tungstenite's
-/// [`Utf8Bytes`] holds it: a text frame off the WebSocket is kept as it came, uncopied.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Text(Utf8Bytes);
-
-impl Text {
-    pub fn as_str(&self) -> &str {
-        self.0.as_str()
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl From<String> for Text {
-    fn from(s: String) -> Self {
-        Text(Utf8Bytes::from(s))
-    }
-}
-
-impl From<&str> for Text {
-    fn from(s: &str) -> Self {
-        Text(Utf8Bytes::from(s))
-    }
-}
-
-impl From<Utf8Bytes> for Text {
-    fn from(s: Utf8Bytes) -> Self {
-        Text(s)
-    }
-}
-
-impl TryFrom<Bytes> for Text {
-    type Error = std::str::Utf8Error;
-    fn try_from(b: Bytes) -> Result<Self, Self::Error> {
-        Utf8Bytes::try_from(b).map(Text)
-    }
-}
-
-impl std::fmt::Debug for Text {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(self.as_str(), f)
-    }
-}
+pub use crate::text::Text;
 
 /// A frame from the peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Frame {
     Text(Text),
+    /// The answer to a keepalive ping ([`Transport::start_ping`]).
+    Pong,
     /// The peer closed the connection (with its close frame, if it sent one).
     Close(Option<CloseInfo>),
 }
 
-/// A duplex of frames: incoming [`Frame`]s as a stream, outgoing text as a sink.
+/// A duplex of frames: incoming [`Frame`]s as a stream, outgoing text as a sink. A
+/// transport that can ping (the WebSocket) says so, for the session's keepalive.
 pub trait Transport:
     Stream<Item = Result<Frame, Error>> + Sink<String, Error = Error> + Send + Unpin + 'static
 {
+    /// Whether [`start_ping`](Transport::start_ping) sends anything (default: no).
+    fn supports_ping(&self) -> bool {
+        false
+    }
+
+    /// Queues a ping (after `poll_ready`, as `start_send`); the peer's answer arrives as
+    /// [`Frame::Pong`]. The default does nothing.
+    fn start_ping(self: Pin<&mut Self>) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
-impl<T> Transport for T where
-    T: Stream<Item = Result<Frame, Error>> + Sink<String, Error = Error> + Send + Unpin + 'static
-{
-}
+/// The byte stream under a WebSocket: TCP, or TLS over TCP.
+pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
+
+impl<T> Io for T where T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
 
 /// A WebSocket as a [`Transport`].
 pub struct WsTransport<S> {
@@ -93,24 +61,23 @@ impl<S> WsTransport<S> {
     }
 }
 
-fn ws_error(e: tungstenite::Error) -> Error {
+impl<S: Io> Transport for WsTransport<S> {
+    fn supports_ping(&self) -> bool {
+        true
+    }
+
+    fn start_ping(mut self: Pin<&mut Self>) -> Result<(), Error> {
+        Pin::new(&mut self.ws)
+            .start_send(Message::ping(&b"qix"[..]))
+            .map_err(ws_error)
+    }
+}
+
+pub(crate) fn ws_error(e: tokio_websockets::Error) -> Error {
+    use tokio_websockets::Error as E;
     match e {
-        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
-            Error::ConnectionClosed(CloseInfo {
-                code: None,
-                reason: "connection closed".into(),
-                by_client: false,
-            })
-        }
-        // The peer went away without a close frame: the connection is closed, not broken.
-        tungstenite::Error::Protocol(
-            tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
-        ) => Error::ConnectionClosed(CloseInfo {
-            code: None,
-            reason: "the connection dropped (reset without a closing handshake)".into(),
-            by_client: false,
-        }),
-        tungstenite::Error::Io(io)
+        E::AlreadyClosed => Error::ConnectionClosed(CloseInfo::remote(None, "connection closed")),
+        E::Io(io)
             if matches!(
                 io.kind(),
                 std::io::ErrorKind::ConnectionReset
@@ -119,17 +86,20 @@ fn ws_error(e: tungstenite::Error) -> Error {
                     | std::io::ErrorKind::UnexpectedEof
             ) =>
         {
-            Error::ConnectionClosed(CloseInfo {
-                code: None,
-                reason: format!("the connection dropped: {io}"),
-                by_client: false,
-            })
+            // The peer went away without a close frame: the connection is closed, not
+            // broken.
+            Error::ConnectionClosed(CloseInfo::remote(
+                None,
+                format!("the connection dropped: {io}"),
+            ))
         }
-        tungstenite::Error::Protocol(p) => Error::Transport(TransportError::with_cause(
+        E::PayloadTooLong { len, max_len } => Error::Protocol(format!(
+            "frame too large: {len} bytes, more than the limit of {max_len}"
+        )),
+        E::Protocol(p) => Error::Transport(TransportError::with_cause(
             format!("WebSocket protocol error: {p}"),
             p,
         )),
-        tungstenite::Error::Capacity(c) => Error::Protocol(format!("frame too large: {c}")),
         other => Error::Transport(TransportError::with_cause(
             other.to_string(),
             ws_cause(other),
@@ -137,18 +107,18 @@ fn ws_error(e: tungstenite::Error) -> Error {
     }
 }
 
-fn close_info(frame: Option<CloseFrame>) -> Option<CloseInfo> {
-    frame.map(|f| CloseInfo {
-        code: Some(u16::from(f.code)),
-        reason: f.reason.to_string(),
+fn close_info(msg: &Message) -> Option<CloseInfo> {
+    let (code, reason) = msg.as_close()?;
+    let code = u16::from(code);
+    // 1005: the close frame had no code.
+    Some(CloseInfo {
+        code: (code != 1005).then_some(code),
+        reason: reason.to_string(),
         by_client: false,
     })
 }
 
-impl<S> Stream for WsTransport<S>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
+impl<S: Io> Stream for WsTransport<S> {
     type Item = Result<Frame, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -159,28 +129,30 @@ where
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => return Poll::Pending,
             };
-            return Poll::Ready(Some(Ok(match msg {
-                Message::Text(t) => Frame::Text(Text(t)),
-                Message::Binary(b) => match Text::try_from(b) {
-                    Ok(t) => Frame::Text(t),
-                    Err(e) => {
-                        return Poll::Ready(Some(Err(Error::Protocol(format!(
-                            "binary frame is not UTF-8 JSON: {e}"
-                        )))));
-                    }
-                },
-                Message::Close(c) => Frame::Close(close_info(c)),
-                // Pings are answered by tungstenite itself.
-                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
-            })));
+            if msg.is_text() {
+                return Poll::Ready(Some(Ok(Frame::Text(Text::from_message(msg)))));
+            }
+            if msg.is_binary() {
+                let bytes = bytes::Bytes::from(msg.into_payload());
+                return Poll::Ready(Some(match Text::try_from(bytes) {
+                    Ok(t) => Ok(Frame::Text(t)),
+                    Err(e) => Err(Error::Protocol(format!(
+                        "binary frame is not UTF-8 JSON: {e}"
+                    ))),
+                }));
+            }
+            if msg.is_close() {
+                return Poll::Ready(Some(Ok(Frame::Close(close_info(&msg)))));
+            }
+            if msg.is_pong() {
+                return Poll::Ready(Some(Ok(Frame::Pong)));
+            }
+            // Pings are answered by tokio-websockets itself.
         }
     }
 }
 
-impl<S> Sink<String> for WsTransport<S>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
+impl<S: Io> Sink<String> for WsTransport<S> {
     type Error = Error;
 
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
@@ -189,7 +161,7 @@ where
 
     fn start_send(mut self: Pin<&mut Self>, item: String) -> Result<(), Error> {
         Pin::new(&mut self.ws)
-            .start_send(Message::Text(item.into()))
+            .start_send(Message::text(item))
             .map_err(ws_error)
     }
 
@@ -240,6 +212,8 @@ pub fn channel() -> (ChannelTransport, ChannelPeer) {
     let (tx, sent) = mpsc::unbounded_channel();
     (ChannelTransport { rx, tx }, ChannelPeer { sent, push })
 }
+
+impl Transport for ChannelTransport {}
 
 impl Stream for ChannelTransport {
     type Item = Result<Frame, Error>;

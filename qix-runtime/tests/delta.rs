@@ -83,7 +83,7 @@ async fn patches_apply_per_handle_and_method() {
 }
 
 #[tokio::test]
-async fn a_bad_patch_fails_the_call_and_its_cache_starts_over() {
+async fn a_bad_patch_pins_the_key_to_full_answers_and_a_read_never_sees_it() {
     within(LIMIT, "bad patch", async {
         let mock = MockEngine::start().await;
         let asked = Arc::new(Mutex::new(Vec::new()));
@@ -103,47 +103,44 @@ async fn a_bad_patch_fails_the_call_and_its_cache_starts_over() {
                     )
                     .with_delta(),
                     // Asked without delta: the engine sends the whole value.
-                    2 => Reply::result(json!({"qLayout": {"a": 3}})),
-                    _ => {
-                        Reply::result(json!({"qLayout": [{"op":"add","path":"/","value":{"a":4}}]}))
-                            .with_delta()
-                    }
+                    k => Reply::result(json!({"qLayout": {"a": k}})),
+                }
+            });
+        mock.expect("DoSomething")
+            .on_handle(2)
+            .respond_with(|req| {
+                if req.delta {
+                    Reply::result(json!({"qResult": [{"op":"replace","path":"/nope","value":1}]}))
+                        .with_delta()
+                } else {
+                    Reply::result(json!({"qResult": {"done": true}}))
                 }
             });
         let session = connect(&mock).await;
         let o = session.register_object(ObjectInfo::new(2, "GenericObject"));
-        assert_eq!(
-            call_out(&o, "GetLayout", "qLayout", json!({}))
-                .await
-                .unwrap(),
-            json!({"a":1})
-        );
-        let e = call_out(&o, "GetLayout", "qLayout", json!({}))
-            .await
-            .unwrap_err();
+        assert_eq!(call_out(&o, "GetLayout", "qLayout", json!({})).await.unwrap(), json!({"a":1}));
+        // The patch does not apply: the read goes again without delta, transparently.
+        assert_eq!(call_out(&o, "GetLayout", "qLayout", json!({})).await.unwrap(), json!({"a":2}));
+        // And stays without delta (the engine's base is unknown now): full answers, used
+        // as they are.
+        assert_eq!(call_out(&o, "GetLayout", "qLayout", json!({})).await.unwrap(), json!({"a":3}));
+        assert_eq!(call_out(&o, "GetLayout", "qLayout", json!({})).await.unwrap(), json!({"a":4}));
+        assert_eq!(*asked.lock().unwrap(), vec![true, true, false, false, false]);
+        // A write with a delta out-param is not sent twice: its caller sees the error,
+        // which names the operation; its key is pinned too.
+        let e = call_out(&o, "DoSomething", "qResult", json!({})).await.unwrap_err();
         let Error::Delta(d) = &e else { panic!("{e:?}") };
         assert_eq!(
             (d.index, d.op.as_str(), d.path.as_str(), d.out.as_str()),
-            (0, "replace", "/missing/x", "qLayout")
+            (0, "replace", "/nope", "qResult")
         );
-        assert_eq!(d.method, "GenericObject.GetLayout");
-        assert!(e.to_string().contains("`replace` at `/missing/x`"), "{e}");
-        assert_eq!(
-            call_out(&o, "GetLayout", "qLayout", json!({}))
-                .await
-                .unwrap(),
-            json!({"a":3})
-        );
-        assert_eq!(
-            call_out(&o, "GetLayout", "qLayout", json!({}))
-                .await
-                .unwrap(),
-            json!({"a":4})
-        );
-        assert_eq!(*asked.lock().unwrap(), vec![true, true, false, true]);
+        assert_eq!(d.method, "GenericObject.DoSomething");
+        assert!(e.to_string().contains("`replace` at `/nope`"), "{e}");
+        assert_eq!(mock.received_method("DoSomething").len(), 1);
+        assert_eq!(call_out(&o, "DoSomething", "qResult", json!({})).await.unwrap(), json!({"done": true}));
         assert!(
             !session.is_closed(),
-            "a bad patch fails the call, not the session"
+            "a bad patch fails at most the call, not the session"
         );
     })
     .await;

@@ -45,11 +45,14 @@ async fn each_engine_close_code_reaches_the_caller() {
             assert_eq!(info.reason, "engine says no");
             assert_eq!(waiting.await.unwrap_err().close_info(), Some(info));
             assert_eq!(session.closed().await.close_info(), Some(info));
+            // Retryable exactly when automatic reconnection would connect again.
             assert_eq!(
                 err.is_retryable(),
-                matches!(
+                !matches!(
                     kind,
-                    EngineCloseCode::Busy | EngineCloseCode::NoEngineAvailable
+                    EngineCloseCode::MalformedRequest
+                        | EngineCloseCode::PermissionDenied
+                        | EngineCloseCode::NotFound
                 )
             );
             // Later calls fail at once, without being sent.

@@ -412,7 +412,7 @@ async fn a_transport_failure_keeps_its_cause() {
         .unwrap_or_else(|| panic!("no io::Error in the source chain of {err:?}"));
     assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused, "{io}");
 
-    // A server that refuses the upgrade: tungstenite's HTTP error is the cause.
+    // A server that refuses the upgrade: the WebSocket library's upgrade error is the cause.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -430,14 +430,15 @@ async fn a_transport_failure_keeps_its_cause() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), "transport", "{err:?}");
-    let ws = cause::<tokio_tungstenite::tungstenite::Error>(&err)
-        .unwrap_or_else(|| panic!("no tungstenite::Error in the source chain of {err:?}"));
+    let ws = cause::<tokio_websockets::Error>(&err)
+        .unwrap_or_else(|| panic!("no tokio_websockets::Error in the source chain of {err:?}"));
     match ws {
-        tokio_tungstenite::tungstenite::Error::Http(response) => {
-            assert_eq!(response.status(), 404)
-        }
+        tokio_websockets::Error::Upgrade(
+            tokio_websockets::upgrade::Error::DidNotSwitchProtocols(status),
+        ) => assert_eq!(*status, 404),
         other => panic!("expected the HTTP refusal, got {other:?}"),
     }
+    assert!(err.to_string().contains("no engine or app at this path"), "{err}");
     // Display still says what happened, cause included.
     assert!(err.to_string().contains("404"), "{err}");
 }

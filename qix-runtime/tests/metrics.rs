@@ -75,6 +75,9 @@ async fn a_session_records_calls_errors_latency_bytes_in_flight_lag_and_reconnec
         mock.expect("GetLayout").returns(json!({"qLayout": {}}));
         mock.expect("GetObject").returns_error(2, "x", "not found");
         mock.expect("OpenDoc").returns(opened("Doc", 1, "app"));
+        // The reconnection below is attached: the client checks that the doc is still
+        // there.
+        mock.expect("GetActiveDoc").returns(opened("Doc", 1, "app"));
         mock.expect("Slow")
             .delay(Duration::from_millis(30))
             .returns(json!({}));

@@ -186,18 +186,23 @@ async fn wait_for_gives_up_with_a_clear_message() {
 #[tokio::test]
 async fn a_malformed_request_is_answered_and_reported() {
     use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
+    use tokio_websockets::Message;
     within(LIMIT, "malformed request", async {
         let mock = MockEngine::start().await;
         mock.on_connected(None);
-        let (mut ws, _) = tokio_tungstenite::connect_async(mock.url()).await.unwrap();
-        ws.send(Message::Text("{\"id\":7,\"method\":\"X\"}".into()))
+        let (mut ws, _) = tokio_websockets::ClientBuilder::new()
+            .uri(&mock.url())
+            .unwrap()
+            .connect()
             .await
             .unwrap();
-        let Some(Ok(Message::Text(answer))) = ws.next().await else {
+        ws.send(Message::text("{\"id\":7,\"method\":\"X\"}".to_string()))
+            .await
+            .unwrap();
+        let Some(Ok(answer)) = ws.next().await else {
             panic!("no answer")
         };
-        let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        let answer: serde_json::Value = serde_json::from_str(answer.as_text().unwrap()).unwrap();
         assert_eq!(answer["id"], 7);
         assert_eq!(answer["error"]["code"], UNMATCHED_ERROR_CODE);
         let report = mock.verify().unwrap_err().to_string();

@@ -50,10 +50,17 @@ async fn attached_keeps_every_handle_and_signals_changes() {
         mock.expect("OpenDoc").returns(opened("Doc", 1, "app"));
         mock.expect("GetObject")
             .on_handle(1)
+            .times(1)
             .returns(opened("GenericObject", 2, "o"));
         mock.expect("GetLayout")
             .on_handle(2)
             .returns(json!({"qLayout": {"n": 1}}));
+        // The engine says it kept the session: checked, not trusted.
+        mock.expect("GetActiveDoc").times(1).returns(opened("Doc", 1, "app"));
+        mock.expect("GetObject")
+            .on_handle(1)
+            .with_params(json!({"qId": "o"}))
+            .returns(opened("GenericObject", 2, "o"));
         let session = reconnecting(&mock).await;
         let mut notes = session.notifications();
         let doc = call_open(
@@ -71,13 +78,57 @@ async fn attached_keeps_every_handle_and_signals_changes() {
         mock.drop_connections();
         let report = resumed(&mut notes).await;
         assert_eq!(report.state, SessionState::Attached);
+        assert_eq!(report.attach_mismatch, None);
         assert_eq!(report.restored.len(), 2);
         assert!(report.closed.is_empty());
         assert_eq!((doc.handle(), obj.handle()), (1, 2));
         changed.next().await.unwrap().unwrap();
         call(&obj, "GetLayout", json!({}), None).await.unwrap();
         assert_eq!(mock.received_method("OpenDoc").len(), 1, "nothing reopened");
+        assert_eq!(mock.received_method("GetObject").len(), 2, "the object was looked up by id");
         assert_eq!(mock.connections().len(), 2);
+        mock.verify().unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn attached_but_lost_falls_back_to_opening_everything_again() {
+    within(LIMIT, "attached mismatch", async {
+        let mock = MockEngine::start().await;
+        mock.expect("OpenDoc").times(1).returns(opened("Doc", 1, "app"));
+        mock.expect("GetObject")
+            .on_handle(1)
+            .times(1)
+            .returns(opened("GenericObject", 2, "o"));
+        let session = reconnecting(&mock).await;
+        let mut notes = session.notifications();
+        let doc = call_open(&session.global_object(), "OpenDoc", json!({"qDocName": "app"}))
+            .await
+            .unwrap();
+        let obj = call_open(&doc, "GetObject", json!({"qId": "o"})).await.unwrap();
+        // A proxy routed the new connection to an engine that says "attached" but has no
+        // active doc: the handles must not be trusted.
+        mock.expect("GetActiveDoc").returns_error(1007, "", "No active document");
+        mock.expect("OpenDoc")
+            .with_params(json!({"qDocName": "app"}))
+            .returns(opened("Doc", 5, "app"));
+        mock.expect("GetObject")
+            .on_handle(5)
+            .returns(opened("GenericObject", 6, "o"));
+        mock.expect("GetLayout").on_handle(6).returns(json!({"qLayout": {"n": 6}}));
+        mock.on_connected(Some("SESSION_ATTACHED"));
+        mock.drop_connections();
+        let report = resumed(&mut notes).await;
+        assert_eq!(report.state, SessionState::Attached);
+        let why = report.attach_mismatch.expect("the mismatch is reported");
+        assert!(why.contains("GetActiveDoc failed"), "{why}");
+        assert_eq!((doc.handle(), obj.handle()), (5, 6));
+        assert_eq!(
+            call(&obj, "GetLayout", json!({}), None).await.unwrap(),
+            json!({"qLayout": {"n": 6}})
+        );
+        mock.verify().unwrap();
     })
     .await;
 }
@@ -297,10 +348,15 @@ async fn close_codes_decide_whether_to_reconnect() {
         let addr = mock.addr();
         drop(mock);
         let why = session.closed().await;
+        let Error::ReconnectFailed { attempts, last, .. } = &why else {
+            panic!("{why:?} ({addr})")
+        };
+        assert_eq!(*attempts, 3, "{why}");
         assert!(
-            matches!(why, Error::Transport(_) | Error::ConnectionClosed(_)),
+            matches!(**last, Error::Transport(_) | Error::ConnectionClosed(_)),
             "{why:?} ({addr})"
         );
+        assert!(!why.is_retryable());
     })
     .await;
 }

@@ -13,11 +13,7 @@ use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_websockets::{CloseCode, Message, WebSocketStream};
 
 use super::VerifyError;
 use super::matching::{HandleClasses, MockRequest, ParamMatch, ParamNames, to_json};
@@ -64,6 +60,8 @@ struct MockShared {
 
 struct MockState {
     on_connected: Option<String>,
+    /// Done to every new connection right after its `OnConnected`.
+    after_connected: Option<Fault>,
     param_names: Option<ParamNames>,
     expectations: Vec<ExpectationState>,
     received: Vec<MockRequest>,
@@ -77,12 +75,14 @@ struct Connection {
     tx: Option<mpsc::UnboundedSender<Action>>,
 }
 
-/// What the client sent in its WebSocket upgrade request.
+/// What the client sent in its WebSocket upgrade request, and when.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConnectionInfo {
     /// The request target (`/app/…`).
     pub path: String,
     pub headers: Vec<(String, String)>,
+    /// When the upgrade completed (for the spacing of reconnections).
+    pub at: Option<std::time::Instant>,
 }
 
 impl ConnectionInfo {
@@ -111,6 +111,9 @@ pub enum Fault {
     PartialFrame,
     /// Never answers (for timeouts and cancellation).
     NoResponse,
+    /// Stops reading and answering on this connection without closing it, as a proxy or
+    /// NAT that lost the connection does: no answers, no pongs, no close.
+    Silence,
 }
 
 impl Fault {
@@ -435,6 +438,7 @@ impl MockEngine {
             mode,
             state: Mutex::new(MockState {
                 on_connected: Some("SESSION_CREATED".into()),
+                after_connected: None,
                 param_names: None,
                 expectations: Vec::new(),
                 received: Vec::new(),
@@ -482,6 +486,21 @@ impl MockEngine {
     pub fn on_connected(&self, state: Option<&str>) -> &Self {
         lock(&self.shared.state).on_connected = state.map(str::to_string);
         self
+    }
+
+    /// A fault done to every client that connects from now on, right after its
+    /// `OnConnected` (`Fault::Close { code: 4205, .. }`: a busy engine that accepts each
+    /// connection and drops it; `Fault::Silence`: a half-open connection from the start).
+    /// `None` stops it.
+    pub fn after_connected(&self, fault: Option<Fault>) -> &Self {
+        lock(&self.shared.state).after_connected = fault;
+        self
+    }
+
+    /// Makes every open connection go silent (see [`Fault::Silence`]); later connections
+    /// are served as usual.
+    pub fn go_silent(&self) {
+        self.broadcast(Action::Silence);
     }
 
     /// Maps positional params to names for matching (e.g.
@@ -702,12 +721,18 @@ type Ws = WebSocketStream<TcpStream>;
 
 async fn serve(stream: TcpStream, shared: Arc<MockShared>) {
     let _ = stream.set_nodelay(true);
-    let mut info = ConnectionInfo::default();
-    // The signature is tungstenite's handshake callback's.
-    #[allow(clippy::result_large_err)]
-    let capture = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
-        info.path = req.uri().to_string();
-        info.headers = req
+    let server = tokio_websockets::ServerBuilder::new()
+        .limits(tokio_websockets::Limits::default().max_payload_len(Some(512 << 20)));
+    let (request, mut ws) = match server.accept(stream).await {
+        Ok(accepted) => accepted,
+        Err(e) => {
+            tracing::debug!(target: "qix::mock", error = %e, "handshake failed");
+            return;
+        }
+    };
+    let info = ConnectionInfo {
+        path: request.uri().to_string(),
+        headers: request
             .headers()
             .iter()
             .map(|(n, v)| {
@@ -716,31 +741,16 @@ async fn serve(stream: TcpStream, shared: Arc<MockShared>) {
                     String::from_utf8_lossy(v.as_bytes()).into_owned(),
                 )
             })
-            .collect();
-        Ok(resp)
-    };
-    let mut config = WebSocketConfig::default();
-    // The default 128 KiB read buffer per connection would swamp memory measurements.
-    config.read_buffer_size = 8 * 1024;
-    let mut ws = match tokio_tungstenite::accept_hdr_async_with_config(
-        stream,
-        capture,
-        Some(config),
-    )
-    .await
-    {
-        Ok(ws) => ws,
-        Err(e) => {
-            tracing::debug!(target: "qix::mock", error = %e, "handshake failed");
-            return;
-        }
+            .collect(),
+        at: Some(std::time::Instant::now()),
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (index, mut convo) = shared.open(info, tx.clone());
-    if perform_all(&mut ws, convo.opening(), &tx)
-        .await
-        .is_continue()
-    {
+    let mut opening = convo.opening();
+    if let Some(fault) = lock(&shared.state).after_connected.clone() {
+        opening.extend(fault_actions(fault, String::new()));
+    }
+    if perform_all(&mut ws, opening, &tx, &mut rx).await.is_continue() {
         let _ = ws.flush().await;
         run(&mut ws, &shared, convo.as_mut(), &tx, &mut rx).await;
     }
@@ -759,18 +769,18 @@ async fn run(
     loop {
         let flow = tokio::select! {
             msg = ws.next() => {
-                let mut flow = on_message(ws, shared, convo, tx, msg).await;
+                let mut flow = on_message(ws, shared, convo, tx, rx, msg).await;
                 // Answer every request that is already here before flushing once.
                 while flow.is_continue() {
                     match ws.next().now_or_never() {
-                        Some(msg) => flow = on_message(ws, shared, convo, tx, msg).await,
+                        Some(msg) => flow = on_message(ws, shared, convo, tx, rx, msg).await,
                         None => break,
                     }
                 }
                 flow
             }
             action = rx.recv() => match action {
-                Some(a) => perform(ws, a, tx).await,
+                Some(a) => perform(ws, a, tx, rx).await,
                 None => ControlFlow::Break(()),
             },
         };
@@ -780,38 +790,46 @@ async fn run(
     }
 }
 
-type WsItem = Option<Result<Message, tokio_tungstenite::tungstenite::Error>>;
+type WsItem = Option<Result<Message, tokio_websockets::Error>>;
 
 async fn on_message(
     ws: &mut Ws,
     shared: &MockShared,
     convo: &mut dyn Conversation,
     tx: &mpsc::UnboundedSender<Action>,
+    rx: &mut mpsc::UnboundedReceiver<Action>,
     msg: WsItem,
 ) -> ControlFlow<()> {
-    let text = match msg {
-        Some(Ok(Message::Text(t))) => t.to_string(),
-        Some(Ok(Message::Binary(b))) => String::from_utf8_lossy(&b).into_owned(),
-        Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {
-            return ControlFlow::Continue(());
-        }
-        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return ControlFlow::Break(()),
+    let msg = match msg {
+        Some(Ok(m)) => m,
+        Some(Err(_)) | None => return ControlFlow::Break(()),
+    };
+    let text = if let Some(t) = msg.as_text() {
+        t.to_string()
+    } else if msg.is_binary() {
+        String::from_utf8_lossy(msg.as_payload()).into_owned()
+    } else if msg.is_close() {
+        return ControlFlow::Break(());
+    } else {
+        // Pings are answered by tokio-websockets; pongs need nothing.
+        return ControlFlow::Continue(());
     };
     let Reaction { request, actions } = convo.on_text(&text);
     if let Some(req) = request {
         lock(&shared.state).received.push(req);
         shared.activity.notify_waiters();
     }
-    perform_all(ws, actions, tx).await
+    perform_all(ws, actions, tx, rx).await
 }
 
 async fn perform_all(
     ws: &mut Ws,
     actions: Vec<Action>,
     tx: &mpsc::UnboundedSender<Action>,
+    rx: &mut mpsc::UnboundedReceiver<Action>,
 ) -> ControlFlow<()> {
     for a in actions {
-        perform(ws, a, tx).await?;
+        perform(ws, a, tx, rx).await?;
     }
     ControlFlow::Continue(())
 }
@@ -820,10 +838,11 @@ async fn perform(
     ws: &mut Ws,
     action: Action,
     tx: &mpsc::UnboundedSender<Action>,
+    rx: &mut mpsc::UnboundedReceiver<Action>,
 ) -> ControlFlow<()> {
     match action {
         Action::Send(text) => {
-            if ws.feed(Message::Text(text.into())).await.is_err() {
+            if ws.feed(Message::text(text)).await.is_err() {
                 return ControlFlow::Break(());
             }
         }
@@ -835,11 +854,8 @@ async fn perform(
             });
         }
         Action::Close { code, reason } => {
-            let frame = CloseFrame {
-                code: CloseCode::from(code),
-                reason: reason.into(),
-            };
-            let _ = ws.send(Message::Close(Some(frame))).await;
+            let code = CloseCode::try_from(code).ok();
+            let _ = ws.send(Message::close(code, &reason)).await;
             return ControlFlow::Break(());
         }
         Action::Drop => return ControlFlow::Break(()),
@@ -847,6 +863,16 @@ async fn perform(
             let _ = ws.flush().await;
             write_raw(ws.get_mut(), &wire::partial_ws_frame(&text)).await;
             return ControlFlow::Break(());
+        }
+        Action::Silence => {
+            let _ = ws.flush().await;
+            // Neither read nor write again; only a drop (or the mock's end) ends it.
+            loop {
+                match rx.recv().await {
+                    Some(Action::Drop) | None => return ControlFlow::Break(()),
+                    Some(_) => {}
+                }
+            }
         }
     }
     ControlFlow::Continue(())
@@ -1047,13 +1073,21 @@ impl ExpectConversation {
                 Some(d) => Action::SendAfter(d, text),
                 None => Action::Send(text),
             }),
-            Some(Fault::Close { code, reason }) => actions.push(Action::Close { code, reason }),
-            Some(Fault::DropConnection) => actions.push(Action::Drop),
-            Some(Fault::Malformed(t)) => actions.push(Action::Send(t)),
-            Some(Fault::TruncatedJson) => actions.push(Action::Send(wire::truncated(&text))),
-            Some(Fault::PartialFrame) => actions.push(Action::PartialFrame(text)),
-            Some(Fault::NoResponse) => {}
+            Some(fault) => actions.extend(fault_actions(fault, text)),
         }
         actions
+    }
+}
+
+/// What a fault does instead of sending `text`.
+fn fault_actions(fault: Fault, text: String) -> Vec<Action> {
+    match fault {
+        Fault::Close { code, reason } => vec![Action::Close { code, reason }],
+        Fault::DropConnection => vec![Action::Drop],
+        Fault::Malformed(t) => vec![Action::Send(t)],
+        Fault::TruncatedJson => vec![Action::Send(wire::truncated(&text))],
+        Fault::PartialFrame => vec![Action::PartialFrame(text)],
+        Fault::NoResponse => Vec::new(),
+        Fault::Silence => vec![Action::Silence],
     }
 }

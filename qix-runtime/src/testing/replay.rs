@@ -143,6 +143,11 @@ fn row_of_value(v: Value) -> Result<Row, String> {
         return Err("a row must be {\"Sent\": …} or {\"Received\": …}".into());
     };
     if m.len() == 1 {
+        if let Some(n) = m.get("Dropped") {
+            return Err(format!(
+                "the log dropped {n} frame(s) here (its traffic hooks fell behind): a recording with a gap cannot be replayed"
+            ));
+        }
         if let Some(f) = m.remove("Sent") {
             return Ok(Row::Sent(f));
         }
@@ -555,8 +560,12 @@ fn push_frame(outbox: &mut VecDeque<Frame>, action: Action) -> bool {
             outbox.push_back(Frame::Close(None));
             true
         }
+        // An in-memory replay has no connection to leave half-open: it just stops.
+        Action::Silence => true,
     }
 }
+
+impl crate::transport::Transport for ReplayTransport {}
 
 impl Stream for ReplayTransport {
     type Item = Result<Frame, Error>;

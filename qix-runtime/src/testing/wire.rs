@@ -25,6 +25,8 @@ pub(crate) enum Action {
     /// Writes the first half of a WebSocket text frame holding this text, then drops the
     /// connection.
     PartialFrame(String),
+    /// Neither reads nor writes again, without closing (a half-open connection).
+    Silence,
 }
 
 /// What a conversation made of one incoming frame.

@@ -40,6 +40,17 @@ pub async fn reconnect(mock: &MockEngine, session: &Session) {
     panic!("the session ended without resuming");
 }
 
+/// The method as generated code describes it: reads (`Get…`, `Evaluate…`: what
+/// `schemas/companion.json` marks safe to repeat) are marked so.
+pub fn method(name: &'static str) -> qix_runtime::MethodInfo {
+    let m = qix_runtime::MethodInfo::new(name);
+    if name.starts_with("Get") || name.starts_with("Evaluate") {
+        m.read()
+    } else {
+        m
+    }
+}
+
 /// A call as generated code makes it: sent now, result decoded as JSON.
 pub fn call(
     obj: &Object,
@@ -58,7 +69,7 @@ pub fn call(
         ..Default::default()
     };
     obj.call(
-        qix_runtime::MethodInfo::new(method),
+        self::method(method),
         p,
         options,
         |_, raw| qix_runtime::__private::decode::all::<Value>(raw, "test call"),
@@ -135,7 +146,7 @@ pub fn call_out(
     params: Value,
 ) -> CallFuture<Value> {
     obj.call(
-        qix_runtime::MethodInfo::new(method).delta(out),
+        self::method(method).delta(out),
         params_of(params),
         Default::default(),
         |ctx, raw| {
@@ -153,7 +164,7 @@ pub fn call_out(
 /// A call that opens an object (`qReturn`), as generated code makes it.
 pub fn call_open(obj: &Object, method: &'static str, params: Value) -> CallFuture<Object> {
     obj.call(
-        qix_runtime::MethodInfo::new(method).opens(),
+        self::method(method).opens(),
         params_of(params),
         Default::default(),
         |ctx, raw| qix_runtime::__private::decode::object(ctx, raw, "qReturn", "test open"),

@@ -5,8 +5,7 @@ use std::sync::{Arc, Mutex};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_websockets::Message;
 
 /// The `Authorization` header of each WebSocket upgrade, in order.
 pub type SeenAuth = Arc<Mutex<Vec<Option<String>>>>;
@@ -36,34 +35,26 @@ pub async fn engine(config: rustls::ServerConfig, result: Value) -> (u16, SeenAu
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                #[allow(clippy::result_large_err)]
-                let capture = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
-                    let v = req
-                        .headers()
-                        .get("authorization")
-                        .and_then(|v| v.to_str().ok());
-                    seen.lock().unwrap().push(v.map(str::to_string));
-                    Ok(resp)
-                };
-                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tls, capture).await else {
+                let Ok((request, mut ws)) = tokio_websockets::ServerBuilder::new().accept(tls).await
+                else {
                     return;
                 };
+                let v = request
+                    .headers()
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok());
+                seen.lock().unwrap().push(v.map(str::to_string));
                 let hello = json!({"jsonrpc": "2.0", "method": "OnConnected", "params": {"qSessionState": "SESSION_CREATED"}});
-                if ws
-                    .send(Message::Text(hello.to_string().into()))
-                    .await
-                    .is_err()
-                {
+                if ws.send(Message::text(hello.to_string())).await.is_err() {
                     return;
                 }
-                while let Some(Ok(Message::Text(t))) = ws.next().await {
-                    let req: Value = serde_json::from_str(&t).unwrap();
+                while let Some(Ok(m)) = ws.next().await {
+                    let Some(t) = m.as_text() else {
+                        continue;
+                    };
+                    let req: Value = serde_json::from_str(t).unwrap();
                     let answer = json!({"jsonrpc": "2.0", "id": req["id"], "result": result});
-                    if ws
-                        .send(Message::Text(answer.to_string().into()))
-                        .await
-                        .is_err()
-                    {
+                    if ws.send(Message::text(answer.to_string())).await.is_err() {
                         return;
                     }
                 }
