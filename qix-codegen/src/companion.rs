@@ -19,6 +19,43 @@ pub struct Companion {
     /// The class of the session's root object (handle -1): `Global`.
     #[serde(rename = "rootClass", default)]
     pub root_class: Option<String>,
+    /// Which methods are reads (safe to send again).
+    #[serde(default)]
+    pub reads: Reads,
+}
+
+/// The methods that only read (safe to send again): those whose name starts with one of
+/// `prefixes`, and those named in `methods`, but for those named in `except`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reads {
+    #[serde(rename = "$comment", default)]
+    pub comment: Option<String>,
+    /// Prefixes of the method part of the name (`Get` for `Doc.GetObject`).
+    #[serde(default)]
+    pub prefixes: Vec<String>,
+    /// `Class.Method` names that are reads whatever their prefix.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// `Class.Method` names that a prefix would make reads but that change something.
+    #[serde(default)]
+    pub except: Vec<String>,
+}
+
+impl Reads {
+    /// Whether `Class.Method` is a read.
+    pub fn is_read(&self, class: &str, method: &str) -> bool {
+        let full = format!("{class}.{method}");
+        if self.except.contains(&full) {
+            return false;
+        }
+        self.methods.contains(&full) || self.prefixes.iter().any(|p| method.starts_with(p.as_str()))
+    }
+
+    /// Every `Class.Method` the lists name (for the check that each exists somewhere).
+    pub fn named(&self) -> impl Iterator<Item = &String> {
+        self.methods.iter().chain(&self.except)
+    }
 }
 
 impl Companion {

@@ -933,20 +933,16 @@ impl<'a> Cx<'a> {
         }
 
         let (output_ty, decode, output_item) = self.output(class, m)?;
-        // The delta protocol, as enigma.js asks for it: methods with exactly one
-        // out-param other than `qSuccess` (and not an object: its handle is the point).
+        // The protocol facts, as the lowering decided them.
         let mut method_info = quote!(::qix_runtime::MethodInfo::new(#wire_method));
-        if let [one] = m.results.as_slice() {
-            if one.name != "qSuccess" && one.object_class.is_none() {
-                let out = &one.name;
-                method_info = quote!(#method_info.delta(#out));
-            }
+        if let Some(out) = &m.protocol.delta {
+            method_info = quote!(#method_info.delta(#out));
         }
-        if m.results
-            .iter()
-            .any(|r| r.name == "qReturn" && r.object_class.is_some())
-        {
+        if m.protocol.opens.is_some() {
             method_info = quote!(#method_info.opens());
+        }
+        if m.protocol.read {
+            method_info = quote!(#method_info.read());
         }
         let p_binding = if m.params.is_empty() {
             quote!(p)

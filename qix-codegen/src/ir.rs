@@ -59,6 +59,22 @@ pub struct MethodDef {
     pub params: Vec<ParamDef>,
     pub results: Vec<OutDef>,
     pub facts: Facts,
+    /// How the runtime treats calls of the method, decided by the lowering.
+    pub protocol: Protocol,
+}
+
+/// What the runtime must know about a method beyond its shape: decided once, by the
+/// lowering, from the spec and the companion map; the emitter only writes it down.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Protocol {
+    /// The out-param to ask the delta protocol for: the method's one out-param, unless it
+    /// is `qSuccess` or an object (its handle is the point), as enigma.js asks.
+    pub delta: Option<String>,
+    /// The class of the object the method's `qReturn` opens.
+    pub opens: Option<String>,
+    /// Safe to send again (a read, as the companion map's `reads` says): retried when the
+    /// engine aborts it, and sent again without delta when a delta answer cannot apply.
+    pub read: bool,
 }
 
 impl MethodDef {

@@ -593,6 +593,23 @@ impl Lowerer<'_> {
         })
     }
 
+    /// How the runtime treats the method's calls (see [`Protocol`]).
+    fn protocol(&self, class: &str, method: &str, results: &[OutDef]) -> Protocol {
+        let delta = match results {
+            [one] if one.name != "qSuccess" && one.object_class.is_none() => Some(one.name.clone()),
+            _ => None,
+        };
+        let opens = results
+            .iter()
+            .find(|r| r.name == "qReturn")
+            .and_then(|r| r.object_class.clone());
+        Protocol {
+            delta,
+            opens,
+            read: self.companion.reads.is_read(class, method),
+        }
+    }
+
     fn method(
         &mut self,
         class: &str,
@@ -684,6 +701,7 @@ impl Lowerer<'_> {
             path,
             "out-property",
         );
+        let protocol = self.protocol(class, short, &results);
         Some(MethodDef {
             class: class.to_string(),
             name: short.to_string(),
@@ -691,6 +709,7 @@ impl Lowerer<'_> {
             doc: m.description.clone(),
             params,
             results,
+            protocol,
             facts: self.facts(
                 &m.stability,
                 m.deprecated,

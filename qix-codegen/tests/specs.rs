@@ -82,6 +82,44 @@ fn companion_map_covers_every_object_interface_result() {
     );
 }
 
+/// Every method the companion map names as a read (or as an exception) exists in some
+/// version, and the reads of the pinned version are what the rules say: the `Get…`,
+/// `Evaluate…`, `Check…`, `Search…` and `Is…` methods and the few listed, never a
+/// method that changes something (`Set…`, `Select…`, `Create…`, …).
+#[test]
+fn companion_reads_name_real_methods_and_no_write() {
+    let companion = Companion::builtin();
+    let mut known = std::collections::BTreeSet::new();
+    for path in all_specs() {
+        let spec = Spec::load(&path).unwrap();
+        known.extend(spec.methods.iter().map(|m| m.name.clone()));
+    }
+    for name in companion.reads.named() {
+        assert!(known.contains(name), "companion reads: {name} is in no spec version");
+    }
+    let writes = ["Set", "Select", "Create", "Destroy", "Apply", "Do", "Clear", "Abort", "Cancel", "Save", "Lock", "Unlock", "Remove", "Add", "Delete", "Modify", "Publish", "Approve"];
+    let mut reads = 0;
+    for name in &known {
+        let (class, method) = name.split_once('.').unwrap();
+        if companion.reads.is_read(class, method) {
+            reads += 1;
+            assert!(
+                !writes.iter().any(|w| method.starts_with(w)),
+                "{name} is marked a read"
+            );
+        }
+    }
+    assert!(reads > 100, "only {reads} reads");
+    for write in ["Doc.GetOrCreateObject", "GenericObject.SearchListObjectFor", "Doc.SetScript", "GenericObject.SelectHyperCubeValues"] {
+        let (class, method) = write.split_once('.').unwrap();
+        assert!(!companion.reads.is_read(class, method), "{write}");
+    }
+    for read in ["GenericObject.GetLayout", "Doc.EvaluateEx", "Global.EngineVersion", "GenericObject.GetHyperCubeData"] {
+        let (class, method) = read.split_once('.').unwrap();
+        assert!(companion.reads.is_read(class, method), "{read}");
+    }
+}
+
 fn problems(json: &str) -> String {
     match Spec::parse(json.as_bytes(), "test.json") {
         Err(e) => e.to_string(),

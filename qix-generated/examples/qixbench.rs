@@ -87,9 +87,6 @@ fn parse_args() -> Args {
             "--sessions" => a.sessions = v,
             "--timeout" => a.timeout = v,
             "--quick" => a.quick = v != 0,
-            "--read-buffer" => {
-                let _ = READ_BUFFER_KIB.set(v);
-            }
             // Not qixbench options: for comparing the library's settings in one harness run.
             "--delta" => {
                 let _ = DELTA.set(v != 0);
@@ -164,18 +161,11 @@ fn url(port: u16) -> String {
     format!("ws://127.0.0.1:{port}/app/engineData")
 }
 
-/// The builder's defaults, unless `--read-buffer KiB` is given (not a qixbench option: for
-/// comparing tungstenite read buffer sizes).
-static READ_BUFFER_KIB: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-
 /// `--delta 0` turns the delta protocol off (the harness's mock ignores it either way).
 static DELTA: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
 async fn connect(port: u16) -> qix_generated::Result<Session> {
     let mut b = Session::builder(url(port));
-    if let Some(&kib) = READ_BUFFER_KIB.get() {
-        b = b.read_buffer_size(kib as usize * 1024);
-    }
     if let Some(&delta) = DELTA.get() {
         b = b.delta(delta);
     }

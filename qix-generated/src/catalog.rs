@@ -371,6 +371,12 @@ pub fn params_of(
 pub static SECRETS: ::qix_runtime::redact::Secrets = ::qix_runtime::redact::Secrets {
     params: &[
         ::qix_runtime::redact::SecretParam {
+            method: "Doc.SetScript",
+            param: "qScript",
+            position: 0usize,
+            kind: ::qix_runtime::redact::SecretKind::Script,
+        },
+        ::qix_runtime::redact::SecretParam {
             method: "Global.CreateDocEx",
             param: "qPassword",
             position: 2usize,
@@ -393,6 +399,11 @@ pub static SECRETS: ::qix_runtime::redact::Secrets = ::qix_runtime::redact::Secr
             type_name: "Connection",
             property: "qPassword",
             kind: ::qix_runtime::redact::SecretKind::Value,
+        },
+        ::qix_runtime::redact::SecretProperty {
+            type_name: "AppScript",
+            property: "qScript",
+            kind: ::qix_runtime::redact::SecretKind::Script,
         },
     ],
 };

@@ -3214,7 +3214,7 @@ impl ::std::future::IntoFuture for GetField {
         }
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetField").opens(),
+                ::qix_runtime::MethodInfo::new("GetField").opens().read(),
                 p,
                 self.call_options,
                 |s, raw| {
@@ -3246,7 +3246,9 @@ impl ::std::future::IntoFuture for GetFieldDescription {
         p.arg("qFieldName", &self.field_name);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetFieldDescription").delta("qReturn"),
+                ::qix_runtime::MethodInfo::new("GetFieldDescription")
+                    .delta("qReturn")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -3272,7 +3274,7 @@ impl ::std::future::IntoFuture for GetVariable {
         p.arg("qName", &self.name);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetVariable").opens(),
+                ::qix_runtime::MethodInfo::new("GetVariable").opens().read(),
                 p,
                 self.call_options,
                 |s, raw| {
@@ -3302,7 +3304,9 @@ impl ::std::future::IntoFuture for GetLooselyCoupledVector {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetLooselyCoupledVector").delta("qv"),
+                ::qix_runtime::MethodInfo::new("GetLooselyCoupledVector")
+                    .delta("qv")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -3355,7 +3359,7 @@ impl ::std::future::IntoFuture for Evaluate {
         p.arg("qExpression", &self.expression);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("Evaluate").delta("qReturn"),
+                ::qix_runtime::MethodInfo::new("Evaluate").delta("qReturn").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -3381,7 +3385,7 @@ impl ::std::future::IntoFuture for EvaluateEx {
         p.arg("qExpression", &self.expression);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("EvaluateEx").delta("qValue"),
+                ::qix_runtime::MethodInfo::new("EvaluateEx").delta("qValue").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -3626,7 +3630,7 @@ impl ::std::future::IntoFuture for GetLocaleInfo {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetLocaleInfo").delta("qReturn"),
+                ::qix_runtime::MethodInfo::new("GetLocaleInfo").delta("qReturn").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -3673,7 +3677,7 @@ impl ::std::future::IntoFuture for GetTablesAndKeys {
         }
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetTablesAndKeys"),
+                ::qix_runtime::MethodInfo::new("GetTablesAndKeys").read(),
                 p,
                 self.call_options,
                 |s, raw| GetTablesAndKeysOutput::from_raw(
@@ -3734,7 +3738,9 @@ impl ::std::future::IntoFuture for GetViewDlgSaveInfo {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetViewDlgSaveInfo").delta("qReturn"),
+                ::qix_runtime::MethodInfo::new("GetViewDlgSaveInfo")
+                    .delta("qReturn")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -3799,7 +3805,7 @@ impl ::std::future::IntoFuture for GetEmptyScript {
         }
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetEmptyScript").delta("qReturn"),
+                ::qix_runtime::MethodInfo::new("GetEmptyScript").delta("qReturn").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -3891,7 +3897,8 @@ impl ::std::future::IntoFuture for GetScriptBreakpoints {
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetScriptBreakpoints")
-                    .delta("qBreakpoints"),
+                    .delta("qBreakpoints")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -3939,7 +3946,7 @@ impl ::std::future::IntoFuture for GetScript {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetScript").delta("qScript"),
+                ::qix_runtime::MethodInfo::new("GetScript").delta("qScript").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -3965,7 +3972,7 @@ impl ::std::future::IntoFuture for GetTextMacros {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetTextMacros").delta("qMacros"),
+                ::qix_runtime::MethodInfo::new("GetTextMacros").delta("qMacros").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -4059,7 +4066,7 @@ impl ::std::future::IntoFuture for GetTableData {
         p.arg("qTableName", &self.table_name);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetTableData").delta("qData"),
+                ::qix_runtime::MethodInfo::new("GetTableData").delta("qData").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -4083,7 +4090,7 @@ impl ::std::future::IntoFuture for GetAppLayout {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetAppLayout").delta("qLayout"),
+                ::qix_runtime::MethodInfo::new("GetAppLayout").delta("qLayout").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -4131,7 +4138,7 @@ impl ::std::future::IntoFuture for GetAppProperties {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetAppProperties").delta("qProp"),
+                ::qix_runtime::MethodInfo::new("GetAppProperties").delta("qProp").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -4157,7 +4164,7 @@ impl ::std::future::IntoFuture for GetLineage {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetLineage").delta("qLineage"),
+                ::qix_runtime::MethodInfo::new("GetLineage").delta("qLineage").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -4411,7 +4418,7 @@ impl ::std::future::IntoFuture for GetObject {
         p.arg("qId", &self.id);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetObject").opens(),
+                ::qix_runtime::MethodInfo::new("GetObject").opens().read(),
                 p,
                 self.call_options,
                 |s, raw| {
@@ -4445,7 +4452,7 @@ impl ::std::future::IntoFuture for GetObjects {
         p.arg("qOptions", &self.options);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetObjects").delta("qList"),
+                ::qix_runtime::MethodInfo::new("GetObjects").delta("qList").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -4473,7 +4480,7 @@ impl ::std::future::IntoFuture for GetBookmarks {
         p.arg("qOptions", &self.options);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetBookmarks").delta("qList"),
+                ::qix_runtime::MethodInfo::new("GetBookmarks").delta("qList").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -4771,7 +4778,7 @@ impl ::std::future::IntoFuture for GetDimension {
         p.arg("qId", &self.id);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetDimension").opens(),
+                ::qix_runtime::MethodInfo::new("GetDimension").opens().read(),
                 p,
                 self.call_options,
                 |s, raw| {
@@ -4927,7 +4934,7 @@ impl ::std::future::IntoFuture for GetMeasure {
         p.arg("qId", &self.id);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetMeasure").opens(),
+                ::qix_runtime::MethodInfo::new("GetMeasure").opens().read(),
                 p,
                 self.call_options,
                 |s, raw| {
@@ -5167,7 +5174,7 @@ impl ::std::future::IntoFuture for GetVariableById {
         p.arg("qId", &self.id);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetVariableById").opens(),
+                ::qix_runtime::MethodInfo::new("GetVariableById").opens().read(),
                 p,
                 self.call_options,
                 |s, raw| {
@@ -5199,7 +5206,7 @@ impl ::std::future::IntoFuture for GetVariableByName {
         p.arg("qName", &self.name);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetVariableByName").opens(),
+                ::qix_runtime::MethodInfo::new("GetVariableByName").opens().read(),
                 p,
                 self.call_options,
                 |s, raw| {
@@ -5244,7 +5251,7 @@ impl ::std::future::IntoFuture for CheckExpression {
         }
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("CheckExpression"),
+                ::qix_runtime::MethodInfo::new("CheckExpression").read(),
                 p,
                 self.call_options,
                 |s, raw| CheckExpressionOutput::from_raw(
@@ -5312,7 +5319,7 @@ impl ::std::future::IntoFuture for CheckNumberOrExpression {
         p.arg("qExpr", &self.expr);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("CheckNumberOrExpression"),
+                ::qix_runtime::MethodInfo::new("CheckNumberOrExpression").read(),
                 p,
                 self.call_options,
                 |s, raw| CheckNumberOrExpressionOutput::from_raw(
@@ -5587,7 +5594,7 @@ impl ::std::future::IntoFuture for GetBookmark {
         p.arg("qId", &self.id);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetBookmark").opens(),
+                ::qix_runtime::MethodInfo::new("GetBookmark").opens().read(),
                 p,
                 self.call_options,
                 |s, raw| {
@@ -5752,7 +5759,7 @@ impl ::std::future::IntoFuture for GetAllInfos {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetAllInfos").delta("qInfos"),
+                ::qix_runtime::MethodInfo::new("GetAllInfos").delta("qInfos").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -5890,7 +5897,9 @@ impl ::std::future::IntoFuture for GetMatchingFields {
         }
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetMatchingFields").delta("qFieldNames"),
+                ::qix_runtime::MethodInfo::new("GetMatchingFields")
+                    .delta("qFieldNames")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -5923,7 +5932,8 @@ impl ::std::future::IntoFuture for FindMatchingFields {
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("FindMatchingFields")
-                    .delta("qFieldNames"),
+                    .delta("qFieldNames")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -5999,7 +6009,9 @@ impl ::std::future::IntoFuture for GetAssociationScores {
         p.arg("qTable2", &self.table2);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetAssociationScores").delta("qScore"),
+                ::qix_runtime::MethodInfo::new("GetAssociationScores")
+                    .delta("qScore")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -6023,7 +6035,7 @@ impl ::std::future::IntoFuture for GetMediaList {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetMediaList"),
+                ::qix_runtime::MethodInfo::new("GetMediaList").read(),
                 p,
                 self.call_options,
                 |s, raw| GetMediaListOutput::from_raw(
@@ -6084,7 +6096,9 @@ impl ::std::future::IntoFuture for GetContentLibraries {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetContentLibraries").delta("qList"),
+                ::qix_runtime::MethodInfo::new("GetContentLibraries")
+                    .delta("qList")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -6110,7 +6124,9 @@ impl ::std::future::IntoFuture for GetLibraryContent {
         p.arg("qName", &self.name);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetLibraryContent").delta("qList"),
+                ::qix_runtime::MethodInfo::new("GetLibraryContent")
+                    .delta("qList")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -6171,7 +6187,7 @@ impl ::std::future::IntoFuture for BackCount {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("BackCount").delta("qReturn"),
+                ::qix_runtime::MethodInfo::new("BackCount").delta("qReturn").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -6195,7 +6211,7 @@ impl ::std::future::IntoFuture for ForwardCount {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("ForwardCount").delta("qReturn"),
+                ::qix_runtime::MethodInfo::new("ForwardCount").delta("qReturn").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -6287,7 +6303,9 @@ impl ::std::future::IntoFuture for GetSetAnalysis {
         }
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetSetAnalysis").delta("qSetExpression"),
+                ::qix_runtime::MethodInfo::new("GetSetAnalysis")
+                    .delta("qSetExpression")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -6297,7 +6315,7 @@ impl ::std::future::IntoFuture for GetSetAnalysis {
     }
 }
 /// A call of [`Doc::set_script`] (`Doc.SetScript`), not yet sent: set optional params with its methods, then `.await` it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use = "a request does nothing until it is awaited"]
 pub struct SetScript {
     object: ::qix_runtime::Object,
@@ -6320,6 +6338,22 @@ impl ::std::future::IntoFuture for SetScript {
             )
     }
 }
+/// Secret fields (see `schemas/secrets.json`) print as `<redacted>`.
+impl ::std::fmt::Debug for SetScript {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("SetScript")
+            .field("object", &self.object)
+            .field(
+                "script",
+                &::qix_runtime::redact::Redacted(
+                    &self.script,
+                    ::qix_runtime::redact::SecretKind::Script,
+                ),
+            )
+            .field("call_options", &self.call_options)
+            .finish()
+    }
+}
 /// A call of [`Doc::check_script_syntax`] (`Doc.CheckScriptSyntax`), not yet sent: set optional params with its methods, then `.await` it.
 #[derive(Debug, Clone)]
 #[must_use = "a request does nothing until it is awaited"]
@@ -6339,7 +6373,9 @@ impl ::std::future::IntoFuture for CheckScriptSyntax {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("CheckScriptSyntax").delta("qErrors"),
+                ::qix_runtime::MethodInfo::new("CheckScriptSyntax")
+                    .delta("qErrors")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -6363,7 +6399,9 @@ impl ::std::future::IntoFuture for GetFavoriteVariables {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetFavoriteVariables").delta("qNames"),
+                ::qix_runtime::MethodInfo::new("GetFavoriteVariables")
+                    .delta("qNames")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -6414,7 +6452,8 @@ impl ::std::future::IntoFuture for GetIncludeFileContent {
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetIncludeFileContent")
-                    .delta("qContent"),
+                    .delta("qContent")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -6530,7 +6569,9 @@ impl ::std::future::IntoFuture for GetConnection {
         p.arg("qConnectionId", &self.connection_id);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetConnection").delta("qConnection"),
+                ::qix_runtime::MethodInfo::new("GetConnection")
+                    .delta("qConnection")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -6556,7 +6597,9 @@ impl ::std::future::IntoFuture for GetConnections {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetConnections").delta("qConnections"),
+                ::qix_runtime::MethodInfo::new("GetConnections")
+                    .delta("qConnections")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -6582,7 +6625,7 @@ impl ::std::future::IntoFuture for GetDatabaseInfo {
         p.arg("qConnectionId", &self.connection_id);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetDatabaseInfo").delta("qInfo"),
+                ::qix_runtime::MethodInfo::new("GetDatabaseInfo").delta("qInfo").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -6608,7 +6651,9 @@ impl ::std::future::IntoFuture for GetDatabases {
         p.arg("qConnectionId", &self.connection_id);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetDatabases").delta("qDatabases"),
+                ::qix_runtime::MethodInfo::new("GetDatabases")
+                    .delta("qDatabases")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -6652,7 +6697,9 @@ impl ::std::future::IntoFuture for GetDatabaseOwners {
         }
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetDatabaseOwners").delta("qOwners"),
+                ::qix_runtime::MethodInfo::new("GetDatabaseOwners")
+                    .delta("qOwners")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -6712,7 +6759,9 @@ impl ::std::future::IntoFuture for GetDatabaseTables {
         }
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetDatabaseTables").delta("qTables"),
+                ::qix_runtime::MethodInfo::new("GetDatabaseTables")
+                    .delta("qTables")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -6775,7 +6824,8 @@ impl ::std::future::IntoFuture for GetDatabaseTableFields {
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetDatabaseTableFields")
-                    .delta("qFields"),
+                    .delta("qFields")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -6846,7 +6896,7 @@ impl ::std::future::IntoFuture for GetDatabaseTablePreview {
         }
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetDatabaseTablePreview"),
+                ::qix_runtime::MethodInfo::new("GetDatabaseTablePreview").read(),
                 p,
                 self.call_options,
                 |s, raw| GetDatabaseTablePreviewOutput::from_raw(
@@ -6928,7 +6978,8 @@ impl ::std::future::IntoFuture for GetFolderItemsForConnection {
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetFolderItemsForConnection")
-                    .delta("qFolderItems"),
+                    .delta("qFolderItems")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -6970,7 +7021,9 @@ impl ::std::future::IntoFuture for GuessFileType {
         }
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GuessFileType").delta("qDataFormat"),
+                ::qix_runtime::MethodInfo::new("GuessFileType")
+                    .delta("qDataFormat")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -7016,7 +7069,7 @@ impl ::std::future::IntoFuture for GetFileTables {
         p.arg("qDataFormat", &self.data_format);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetFileTables").delta("qTables"),
+                ::qix_runtime::MethodInfo::new("GetFileTables").delta("qTables").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -7062,7 +7115,7 @@ impl ::std::future::IntoFuture for GetFileTableFields {
         p.arg("qTable", &self.table);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetFileTableFields"),
+                ::qix_runtime::MethodInfo::new("GetFileTableFields").read(),
                 p,
                 self.call_options,
                 |s, raw| GetFileTableFieldsOutput::from_raw(
@@ -7145,7 +7198,7 @@ impl ::std::future::IntoFuture for GetFileTablePreview {
         p.arg("qTable", &self.table);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetFileTablePreview"),
+                ::qix_runtime::MethodInfo::new("GetFileTablePreview").read(),
                 p,
                 self.call_options,
                 |s, raw| GetFileTablePreviewOutput::from_raw(
@@ -7228,7 +7281,9 @@ impl ::std::future::IntoFuture for GetFileTablesEx {
         p.arg("qDataFormat", &self.data_format);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetFileTablesEx").delta("qTables"),
+                ::qix_runtime::MethodInfo::new("GetFileTablesEx")
+                    .delta("qTables")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -7293,7 +7348,7 @@ impl ::std::future::IntoFuture for SearchSuggest {
         p.arg("qTerms", &self.terms);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("SearchSuggest").delta("qResult"),
+                ::qix_runtime::MethodInfo::new("SearchSuggest").delta("qResult").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -7323,7 +7378,9 @@ impl ::std::future::IntoFuture for SearchAssociations {
         p.arg("qPage", &self.page);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("SearchAssociations").delta("qResults"),
+                ::qix_runtime::MethodInfo::new("SearchAssociations")
+                    .delta("qResults")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -7394,7 +7451,7 @@ impl ::std::future::IntoFuture for SearchResults {
         p.arg("qPage", &self.page);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("SearchResults").delta("qResult"),
+                ::qix_runtime::MethodInfo::new("SearchResults").delta("qResult").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -7424,7 +7481,7 @@ impl ::std::future::IntoFuture for SearchObjects {
         p.arg("qPage", &self.page);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("SearchObjects").delta("qResult"),
+                ::qix_runtime::MethodInfo::new("SearchObjects").delta("qResult").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -7468,7 +7525,8 @@ impl ::std::future::IntoFuture for GetFieldAndColumnSamples {
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetFieldAndColumnSamples")
-                    .delta("qResult"),
+                    .delta("qResult")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -7492,7 +7550,7 @@ impl ::std::future::IntoFuture for GetScriptEx {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetScriptEx").delta("qScript"),
+                ::qix_runtime::MethodInfo::new("GetScriptEx").delta("qScript").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -7522,7 +7580,7 @@ impl ::std::future::IntoFuture for GetVariables {
         p.arg("qListDef", &self.list_def);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetVariables").delta("qList"),
+                ::qix_runtime::MethodInfo::new("GetVariables").delta("qList").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -7549,7 +7607,8 @@ impl ::std::future::IntoFuture for ExpandExpression {
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("ExpandExpression")
-                    .delta("qExpandedExpression"),
+                    .delta("qExpandedExpression")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -7627,7 +7686,9 @@ impl ::std::future::IntoFuture for GetGroupStates {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetGroupStates").delta("qGroupStates"),
+                ::qix_runtime::MethodInfo::new("GetGroupStates")
+                    .delta("qGroupStates")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -7947,7 +8008,8 @@ impl ::std::future::IntoFuture for GetTableProfileData {
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetTableProfileData")
-                    .delta("qProfiling"),
+                    .delta("qProfiling")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -7973,7 +8035,7 @@ impl ::std::future::IntoFuture for GetMeasureWithLabel {
         p.arg("qLabel", &self.label);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetMeasureWithLabel").opens(),
+                ::qix_runtime::MethodInfo::new("GetMeasureWithLabel").opens().read(),
                 p,
                 self.call_options,
                 |s, raw| {
@@ -8009,7 +8071,7 @@ impl ::std::future::IntoFuture for SearchValues {
         p.arg("qPage", &self.page);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("SearchValues").delta("qResult"),
+                ::qix_runtime::MethodInfo::new("SearchValues").delta("qResult").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -8038,7 +8100,8 @@ impl ::std::future::IntoFuture for GetFieldsFromExpression {
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetFieldsFromExpression")
-                    .delta("qFieldNames"),
+                    .delta("qFieldNames")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -8068,7 +8131,9 @@ impl ::std::future::IntoFuture for GetFieldsResourceIds {
         p.arg("qFieldNames", &self.field_names);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetFieldsResourceIds").delta("qFields"),
+                ::qix_runtime::MethodInfo::new("GetFieldsResourceIds")
+                    .delta("qFields")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -8092,7 +8157,7 @@ impl ::std::future::IntoFuture for GetExpressionBnf {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetExpressionBNF"),
+                ::qix_runtime::MethodInfo::new("GetExpressionBNF").read(),
                 p,
                 self.call_options,
                 |s, raw| GetExpressionBnfOutput::from_raw(
@@ -8153,7 +8218,9 @@ impl ::std::future::IntoFuture for GetExpressionBnfHash {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetExpressionBNFHash").delta("qBnfHash"),
+                ::qix_runtime::MethodInfo::new("GetExpressionBNFHash")
+                    .delta("qBnfHash")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -8338,7 +8405,7 @@ impl ::std::future::IntoFuture for GetScriptMeta {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetScriptMeta").delta("qMeta"),
+                ::qix_runtime::MethodInfo::new("GetScriptMeta").delta("qMeta").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<

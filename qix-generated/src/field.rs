@@ -306,7 +306,7 @@ impl ::std::future::IntoFuture for GetCardinal {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetCardinal").delta("qReturn"),
+                ::qix_runtime::MethodInfo::new("GetCardinal").delta("qReturn").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -330,7 +330,7 @@ impl ::std::future::IntoFuture for GetAndMode {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetAndMode").delta("qReturn"),
+                ::qix_runtime::MethodInfo::new("GetAndMode").delta("qReturn").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -707,7 +707,9 @@ impl ::std::future::IntoFuture for GetNxProperties {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetNxProperties").delta("qProperties"),
+                ::qix_runtime::MethodInfo::new("GetNxProperties")
+                    .delta("qProperties")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<

@@ -327,7 +327,9 @@ impl ::std::future::IntoFuture for GetFieldValues {
         p.arg("qDataPage", &self.data_page);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetFieldValues").delta("qFieldValues"),
+                ::qix_runtime::MethodInfo::new("GetFieldValues")
+                    .delta("qFieldValues")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -359,7 +361,9 @@ impl ::std::future::IntoFuture for GetFieldValuesEx {
         p.arg("qDataPages", &self.data_pages);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetFieldValuesEx").delta("qFieldValues"),
+                ::qix_runtime::MethodInfo::new("GetFieldValuesEx")
+                    .delta("qFieldValues")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -383,7 +387,7 @@ impl ::std::future::IntoFuture for GetLayout {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetLayout").delta("qLayout"),
+                ::qix_runtime::MethodInfo::new("GetLayout").delta("qLayout").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -455,7 +459,7 @@ impl ::std::future::IntoFuture for GetProperties {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetProperties").delta("qProp"),
+                ::qix_runtime::MethodInfo::new("GetProperties").delta("qProp").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -479,7 +483,7 @@ impl ::std::future::IntoFuture for GetInfo {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetInfo").delta("qInfo"),
+                ::qix_runtime::MethodInfo::new("GetInfo").delta("qInfo").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<

@@ -265,7 +265,7 @@ impl ::std::future::IntoFuture for GetLayout {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetLayout").delta("qLayout"),
+                ::qix_runtime::MethodInfo::new("GetLayout").delta("qLayout").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -339,7 +339,7 @@ impl ::std::future::IntoFuture for GetProperties {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetProperties").delta("qProp"),
+                ::qix_runtime::MethodInfo::new("GetProperties").delta("qProp").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -363,7 +363,7 @@ impl ::std::future::IntoFuture for GetInfo {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetInfo").delta("qInfo"),
+                ::qix_runtime::MethodInfo::new("GetInfo").delta("qInfo").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -387,7 +387,7 @@ impl ::std::future::IntoFuture for GetDimension {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetDimension").delta("qDim"),
+                ::qix_runtime::MethodInfo::new("GetDimension").delta("qDim").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -415,7 +415,9 @@ impl ::std::future::IntoFuture for GetLinkedObjects {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetLinkedObjects").delta("qItems"),
+                ::qix_runtime::MethodInfo::new("GetLinkedObjects")
+                    .delta("qItems")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -575,7 +577,7 @@ impl ::std::future::IntoFuture for GetActiveField {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetActiveField").delta("qReturn"),
+                ::qix_runtime::MethodInfo::new("GetActiveField").delta("qReturn").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<

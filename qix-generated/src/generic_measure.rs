@@ -213,7 +213,7 @@ impl ::std::future::IntoFuture for GetLayout {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetLayout").delta("qLayout"),
+                ::qix_runtime::MethodInfo::new("GetLayout").delta("qLayout").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -285,7 +285,7 @@ impl ::std::future::IntoFuture for GetProperties {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetProperties").delta("qProp"),
+                ::qix_runtime::MethodInfo::new("GetProperties").delta("qProp").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -309,7 +309,7 @@ impl ::std::future::IntoFuture for GetInfo {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetInfo").delta("qInfo"),
+                ::qix_runtime::MethodInfo::new("GetInfo").delta("qInfo").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -333,7 +333,7 @@ impl ::std::future::IntoFuture for GetMeasure {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetMeasure").delta("qMeasure"),
+                ::qix_runtime::MethodInfo::new("GetMeasure").delta("qMeasure").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -361,7 +361,9 @@ impl ::std::future::IntoFuture for GetLinkedObjects {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetLinkedObjects").delta("qItems"),
+                ::qix_runtime::MethodInfo::new("GetLinkedObjects")
+                    .delta("qItems")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<

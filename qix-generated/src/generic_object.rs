@@ -1808,7 +1808,7 @@ impl ::std::future::IntoFuture for GetLayout {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetLayout").delta("qLayout"),
+                ::qix_runtime::MethodInfo::new("GetLayout").delta("qLayout").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -1838,7 +1838,9 @@ impl ::std::future::IntoFuture for GetListObjectData {
         p.arg("qPages", &self.pages);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetListObjectData").delta("qDataPages"),
+                ::qix_runtime::MethodInfo::new("GetListObjectData")
+                    .delta("qDataPages")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -1868,7 +1870,9 @@ impl ::std::future::IntoFuture for GetHyperCubeData {
         p.arg("qPages", &self.pages);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetHyperCubeData").delta("qDataPages"),
+                ::qix_runtime::MethodInfo::new("GetHyperCubeData")
+                    .delta("qDataPages")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -1903,7 +1907,8 @@ impl ::std::future::IntoFuture for GetHyperCubeReducedData {
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetHyperCubeReducedData")
-                    .delta("qDataPages"),
+                    .delta("qDataPages")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -1934,7 +1939,8 @@ impl ::std::future::IntoFuture for GetHyperCubePivotData {
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetHyperCubePivotData")
-                    .delta("qDataPages"),
+                    .delta("qDataPages")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -1979,7 +1985,8 @@ impl ::std::future::IntoFuture for GetHyperCubeStackData {
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetHyperCubeStackData")
-                    .delta("qDataPages"),
+                    .delta("qDataPages")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -2021,7 +2028,7 @@ impl ::std::future::IntoFuture for GetHyperCubeContinuousData {
         }
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetHyperCubeContinuousData"),
+                ::qix_runtime::MethodInfo::new("GetHyperCubeContinuousData").read(),
                 p,
                 self.call_options,
                 |s, raw| GetHyperCubeContinuousDataOutput::from_raw(
@@ -2099,7 +2106,9 @@ impl ::std::future::IntoFuture for GetHyperCubeTreeData {
         }
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetHyperCubeTreeData").delta("qNodes"),
+                ::qix_runtime::MethodInfo::new("GetHyperCubeTreeData")
+                    .delta("qNodes")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -2140,7 +2149,8 @@ impl ::std::future::IntoFuture for GetHyperCubeBinnedData {
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetHyperCubeBinnedData")
-                    .delta("qDataPages"),
+                    .delta("qDataPages")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -2248,7 +2258,7 @@ impl ::std::future::IntoFuture for GetProperties {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetProperties").delta("qProp"),
+                ::qix_runtime::MethodInfo::new("GetProperties").delta("qProp").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -2272,7 +2282,9 @@ impl ::std::future::IntoFuture for GetEffectiveProperties {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetEffectiveProperties").delta("qProp"),
+                ::qix_runtime::MethodInfo::new("GetEffectiveProperties")
+                    .delta("qProp")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -2321,7 +2333,8 @@ impl ::std::future::IntoFuture for GetFullPropertyTree {
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetFullPropertyTree")
-                    .delta("qPropEntry"),
+                    .delta("qPropEntry")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -2345,7 +2358,7 @@ impl ::std::future::IntoFuture for GetInfo {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetInfo").delta("qInfo"),
+                ::qix_runtime::MethodInfo::new("GetInfo").delta("qInfo").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -3525,7 +3538,7 @@ impl ::std::future::IntoFuture for GetChild {
         p.arg("qId", &self.id);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetChild").opens(),
+                ::qix_runtime::MethodInfo::new("GetChild").opens().read(),
                 p,
                 self.call_options,
                 |s, raw| {
@@ -3555,7 +3568,7 @@ impl ::std::future::IntoFuture for GetParent {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetParent").opens(),
+                ::qix_runtime::MethodInfo::new("GetParent").opens().read(),
                 p,
                 self.call_options,
                 |s, raw| {
@@ -3585,7 +3598,7 @@ impl ::std::future::IntoFuture for GetChildInfos {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetChildInfos").delta("qInfos"),
+                ::qix_runtime::MethodInfo::new("GetChildInfos").delta("qInfos").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -3808,7 +3821,9 @@ impl ::std::future::IntoFuture for GetLinkedObjects {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetLinkedObjects").delta("qItems"),
+                ::qix_runtime::MethodInfo::new("GetLinkedObjects")
+                    .delta("qItems")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -3950,7 +3965,7 @@ impl ::std::future::IntoFuture for GetSnapshotObject {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetSnapshotObject").opens(),
+                ::qix_runtime::MethodInfo::new("GetSnapshotObject").opens().read(),
                 p,
                 self.call_options,
                 |s, raw| {

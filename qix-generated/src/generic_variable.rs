@@ -213,7 +213,7 @@ impl ::std::future::IntoFuture for GetLayout {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetLayout").delta("qLayout"),
+                ::qix_runtime::MethodInfo::new("GetLayout").delta("qLayout").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -285,7 +285,7 @@ impl ::std::future::IntoFuture for GetProperties {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetProperties").delta("qProp"),
+                ::qix_runtime::MethodInfo::new("GetProperties").delta("qProp").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -309,7 +309,7 @@ impl ::std::future::IntoFuture for GetInfo {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetInfo").delta("qInfo"),
+                ::qix_runtime::MethodInfo::new("GetInfo").delta("qInfo").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -407,7 +407,7 @@ impl ::std::future::IntoFuture for GetRawContent {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetRawContent").delta("qReturn"),
+                ::qix_runtime::MethodInfo::new("GetRawContent").delta("qReturn").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<

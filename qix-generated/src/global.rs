@@ -1027,7 +1027,9 @@ impl ::std::future::IntoFuture for GetProgress {
         p.arg("qRequestId", &self.request_id);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetProgress").delta("qProgressData"),
+                ::qix_runtime::MethodInfo::new("GetProgress")
+                    .delta("qProgressData")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -1051,7 +1053,7 @@ impl ::std::future::IntoFuture for QvVersion {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("QvVersion").delta("qReturn"),
+                ::qix_runtime::MethodInfo::new("QvVersion").delta("qReturn").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -1075,7 +1077,7 @@ impl ::std::future::IntoFuture for OsVersion {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("OSVersion").delta("qReturn"),
+                ::qix_runtime::MethodInfo::new("OSVersion").delta("qReturn").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -1099,7 +1101,7 @@ impl ::std::future::IntoFuture for OsName {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("OSName").delta("qReturn"),
+                ::qix_runtime::MethodInfo::new("OSName").delta("qReturn").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -1123,7 +1125,7 @@ impl ::std::future::IntoFuture for QtProduct {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("QTProduct").delta("qReturn"),
+                ::qix_runtime::MethodInfo::new("QTProduct").delta("qReturn").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -1149,7 +1151,7 @@ impl ::std::future::IntoFuture for GetDocList {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetDocList").delta("qDocList"),
+                ::qix_runtime::MethodInfo::new("GetDocList").delta("qDocList").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -1262,7 +1264,9 @@ impl ::std::future::IntoFuture for GetAuthenticatedUser {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetAuthenticatedUser").delta("qReturn"),
+                ::qix_runtime::MethodInfo::new("GetAuthenticatedUser")
+                    .delta("qReturn")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -1435,7 +1439,7 @@ impl ::std::future::IntoFuture for GetActiveDoc {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetActiveDoc").opens(),
+                ::qix_runtime::MethodInfo::new("GetActiveDoc").opens().read(),
                 p,
                 self.call_options,
                 |s, raw| {
@@ -1465,7 +1469,7 @@ impl ::std::future::IntoFuture for AllowCreateApp {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("AllowCreateApp").delta("qReturn"),
+                ::qix_runtime::MethodInfo::new("AllowCreateApp").delta("qReturn").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -1609,7 +1613,7 @@ impl ::std::future::IntoFuture for IsDesktopMode {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("IsDesktopMode").delta("qReturn"),
+                ::qix_runtime::MethodInfo::new("IsDesktopMode").delta("qReturn").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -1832,7 +1836,7 @@ impl ::std::future::IntoFuture for IsPersonalMode {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("IsPersonalMode").delta("qReturn"),
+                ::qix_runtime::MethodInfo::new("IsPersonalMode").delta("qReturn").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -1856,7 +1860,7 @@ impl ::std::future::IntoFuture for GetUniqueId {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetUniqueID").delta("qUniqueID"),
+                ::qix_runtime::MethodInfo::new("GetUniqueID").delta("qUniqueID").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -2127,7 +2131,7 @@ impl ::std::future::IntoFuture for ProductVersion {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("ProductVersion").delta("qReturn"),
+                ::qix_runtime::MethodInfo::new("ProductVersion").delta("qReturn").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -2153,7 +2157,7 @@ impl ::std::future::IntoFuture for GetAppEntry {
         p.arg("qAppID", &self.app_id);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetAppEntry").delta("qEntry"),
+                ::qix_runtime::MethodInfo::new("GetAppEntry").delta("qEntry").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -2247,7 +2251,7 @@ impl ::std::future::IntoFuture for GetBnf {
         p.arg("qBnfType", &self.bnf_type);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetBNF").delta("qBnfDefs"),
+                ::qix_runtime::MethodInfo::new("GetBNF").delta("qBnfDefs").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -2322,7 +2326,9 @@ impl ::std::future::IntoFuture for GetFunctions {
         }
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetFunctions").delta("qFunctions"),
+                ::qix_runtime::MethodInfo::new("GetFunctions")
+                    .delta("qFunctions")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -2346,7 +2352,7 @@ impl ::std::future::IntoFuture for GetOdbcDsns {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetOdbcDsns").delta("qOdbcDsns"),
+                ::qix_runtime::MethodInfo::new("GetOdbcDsns").delta("qOdbcDsns").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -2373,7 +2379,8 @@ impl ::std::future::IntoFuture for GetOleDbProviders {
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetOleDbProviders")
-                    .delta("qOleDbProviders"),
+                    .delta("qOleDbProviders")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -2402,7 +2409,8 @@ impl ::std::future::IntoFuture for GetDatabasesFromConnectionString {
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetDatabasesFromConnectionString")
-                    .delta("qDatabases"),
+                    .delta("qDatabases")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -2429,7 +2437,8 @@ impl ::std::future::IntoFuture for IsValidConnectionString {
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("IsValidConnectionString")
-                    .delta("qReturn"),
+                    .delta("qReturn")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -2453,7 +2462,9 @@ impl ::std::future::IntoFuture for GetDefaultAppFolder {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetDefaultAppFolder").delta("qPath"),
+                ::qix_runtime::MethodInfo::new("GetDefaultAppFolder")
+                    .delta("qPath")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -2480,7 +2491,8 @@ impl ::std::future::IntoFuture for GetLogicalDriveStrings {
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetLogicalDriveStrings")
-                    .delta("qDrives"),
+                    .delta("qDrives")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -2509,7 +2521,8 @@ impl ::std::future::IntoFuture for GetFolderItemsForPath {
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetFolderItemsForPath")
-                    .delta("qFolderItems"),
+                    .delta("qFolderItems")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -2534,7 +2547,8 @@ impl ::std::future::IntoFuture for GetSupportedCodePages {
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetSupportedCodePages")
-                    .delta("qCodePages"),
+                    .delta("qCodePages")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -2577,7 +2591,8 @@ impl ::std::future::IntoFuture for GetCustomConnectors {
         self.object
             .call(
                 ::qix_runtime::MethodInfo::new("GetCustomConnectors")
-                    .delta("qConnectors"),
+                    .delta("qConnectors")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -2605,7 +2620,9 @@ impl ::std::future::IntoFuture for GetStreamList {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetStreamList").delta("qStreamList"),
+                ::qix_runtime::MethodInfo::new("GetStreamList")
+                    .delta("qStreamList")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -2629,7 +2646,7 @@ impl ::std::future::IntoFuture for EngineVersion {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("EngineVersion").delta("qVersion"),
+                ::qix_runtime::MethodInfo::new("EngineVersion").delta("qVersion").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -2655,7 +2672,7 @@ impl ::std::future::IntoFuture for GetBaseBnf {
         p.arg("qBnfType", &self.bnf_type);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetBaseBNF"),
+                ::qix_runtime::MethodInfo::new("GetBaseBNF").read(),
                 p,
                 self.call_options,
                 |s, raw| GetBaseBnfOutput::from_raw(
@@ -2718,7 +2735,9 @@ impl ::std::future::IntoFuture for GetBaseBnfHash {
         p.arg("qBnfType", &self.bnf_type);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetBaseBNFHash").delta("qBnfHash"),
+                ::qix_runtime::MethodInfo::new("GetBaseBNFHash")
+                    .delta("qBnfHash")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -2744,7 +2763,7 @@ impl ::std::future::IntoFuture for GetBaseBnfString {
         p.arg("qBnfType", &self.bnf_type);
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetBaseBNFString"),
+                ::qix_runtime::MethodInfo::new("GetBaseBNFString").read(),
                 p,
                 self.call_options,
                 |s, raw| GetBaseBnfStringOutput::from_raw(

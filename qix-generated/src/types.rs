@@ -8457,7 +8457,6 @@ pub type SearchMatchCombinations = ::std::vec::Vec<crate::types::SearchMatchComb
 }
 ::qix_runtime::__struct! {
     #[wire("AppScript")]
-    #[derive(Debug)]
     pub struct AppScript {
         #[wire("qScript")]
         /// Script text.
@@ -8471,6 +8470,23 @@ pub type SearchMatchCombinations = ::std::vec::Vec<crate::types::SearchMatchComb
         ///
         /// Available since engine 12.1560.0.
         pub is_locked: Option<bool>,
+    }
+}
+/// Secret fields (see `schemas/secrets.json`) print as `<redacted>`.
+impl ::std::fmt::Debug for AppScript {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("AppScript")
+            .field(
+                "script",
+                &::qix_runtime::redact::Redacted(
+                    &self.script,
+                    ::qix_runtime::redact::SecretKind::Script,
+                ),
+            )
+            .field("meta", &self.meta)
+            .field("is_locked", &self.is_locked)
+            .field("extra", &self.extra)
+            .finish()
     }
 }
 ::qix_runtime::__struct! {

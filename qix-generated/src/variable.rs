@@ -163,7 +163,7 @@ impl ::std::future::IntoFuture for GetContent {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetContent").delta("qContent"),
+                ::qix_runtime::MethodInfo::new("GetContent").delta("qContent").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -187,7 +187,7 @@ impl ::std::future::IntoFuture for GetRawContent {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetRawContent").delta("qReturn"),
+                ::qix_runtime::MethodInfo::new("GetRawContent").delta("qReturn").read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<
@@ -265,7 +265,9 @@ impl ::std::future::IntoFuture for GetNxProperties {
         let p = ::qix_runtime::__private::Params::new();
         self.object
             .call(
-                ::qix_runtime::MethodInfo::new("GetNxProperties").delta("qProperties"),
+                ::qix_runtime::MethodInfo::new("GetNxProperties")
+                    .delta("qProperties")
+                    .read(),
                 p,
                 self.call_options,
                 |ctx, raw| ::qix_runtime::__private::decode::delta_out::<

@@ -290,7 +290,8 @@ macro_rules! __request {
             }
 
             /// How often to send the call again when the engine aborts it (error 15);
-            /// default: the session's retry policy.
+            /// default: the session's retry policy for reads (methods safe to repeat), none
+            /// for other methods. Never for a call the user asked the engine to abort.
             pub fn retries(mut self, retries: u32) -> Self {
                 self.call_options.retries = ::std::option::Option::Some(retries);
                 self
