@@ -50,7 +50,8 @@ async fn on_doc(command: &Command, session: &Session, doc: &Doc, opts: &ConnectO
             if opts.json {
                 output::json(&script)
             } else {
-                output::line(script.trim_end_matches(['\r', '\n']))
+                // Byte for byte: `script get > s.qvs && script set s.qvs` changes nothing.
+                output::exact(&script)
             }
         }
         Command::Script(ScriptCommand::Set { file, no_save }) => {

@@ -23,6 +23,23 @@ pub fn line(text: &str) -> CliResult {
         .map_err(|e| Failure(format!("cannot write to stdout: {e}")))
 }
 
+/// Writes `text` exactly as it is (a script, say), with a newline after it only when it
+/// has none and stdout is a terminal (so a prompt does not start mid-line).
+pub fn exact(text: &str) -> CliResult {
+    let mut out = std::io::stdout().lock();
+    let newline = !text.ends_with('\n') && std::io::stdout().is_terminal();
+    out.write_all(text.as_bytes())
+        .and_then(|_| {
+            if newline {
+                out.write_all(b"\n")
+            } else {
+                Ok(())
+            }
+        })
+        .and_then(|_| out.flush())
+        .map_err(|e| Failure(format!("cannot write to stdout: {e}")))
+}
+
 /// A table: fitted to the terminal's width on a terminal, unwrapped (stable) otherwise.
 pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> CliResult {
     let mut t = Table::new();

@@ -95,9 +95,15 @@ fn companion_reads_name_real_methods_and_no_write() {
         known.extend(spec.methods.iter().map(|m| m.name.clone()));
     }
     for name in companion.reads.named() {
-        assert!(known.contains(name), "companion reads: {name} is in no spec version");
+        assert!(
+            known.contains(name),
+            "companion reads: {name} is in no spec version"
+        );
     }
-    let writes = ["Set", "Select", "Create", "Destroy", "Apply", "Do", "Clear", "Abort", "Cancel", "Save", "Lock", "Unlock", "Remove", "Add", "Delete", "Modify", "Publish", "Approve"];
+    let writes = [
+        "Set", "Select", "Create", "Destroy", "Apply", "Do", "Clear", "Abort", "Cancel", "Save",
+        "Lock", "Unlock", "Remove", "Add", "Delete", "Modify", "Publish", "Approve",
+    ];
     let mut reads = 0;
     for name in &known {
         let (class, method) = name.split_once('.').unwrap();
@@ -110,11 +116,21 @@ fn companion_reads_name_real_methods_and_no_write() {
         }
     }
     assert!(reads > 100, "only {reads} reads");
-    for write in ["Doc.GetOrCreateObject", "GenericObject.SearchListObjectFor", "Doc.SetScript", "GenericObject.SelectHyperCubeValues"] {
+    for write in [
+        "Doc.GetOrCreateObject",
+        "GenericObject.SearchListObjectFor",
+        "Doc.SetScript",
+        "GenericObject.SelectHyperCubeValues",
+    ] {
         let (class, method) = write.split_once('.').unwrap();
         assert!(!companion.reads.is_read(class, method), "{write}");
     }
-    for read in ["GenericObject.GetLayout", "Doc.EvaluateEx", "Global.EngineVersion", "GenericObject.GetHyperCubeData"] {
+    for read in [
+        "GenericObject.GetLayout",
+        "Doc.EvaluateEx",
+        "Global.EngineVersion",
+        "GenericObject.GetHyperCubeData",
+    ] {
         let (class, method) = read.split_once('.').unwrap();
         assert!(companion.reads.is_read(class, method), "{read}");
     }

@@ -7,7 +7,13 @@
 //!   `ModifyConnection` requests, of `types::Connection`, of a struct whose `extra` holds a
 //!   `qPassword`, of the session builder, of `Params`;
 //! - the file `JsonLinesLog` wrote and the frames a custom `TrafficHook` saw;
-//! - everything `tracing` emitted at TRACE level (a fmt subscriber writing to a buffer);
+//! - everything `tracing` emitted at TRACE level (a fmt subscriber writing to a buffer),
+//!   and everything the dependencies logged through the `log` facade (bridged into it, as
+//!   `tracing_subscriber::fmt().init()` does): the WebSocket library's records of the
+//!   upgrade request and of each frame included;
+//! - delta patches whose path names a secret (`/qConnectionString`), the `Debug` of what
+//!   interceptors see (`CallInfo`, `Outcome`), and the credentials of `CONNECT`
+//!   statements in a load script (`XUserId is …, XPassword is …`);
 //! - `Display` and `Debug` of the errors of calls whose params carried a secret (engine
 //!   errors, one echoing the connection string), of a result that held secrets and failed to decode (`DecodeError.raw`), of a
 //!   malformed frame holding a secret (protocol error), including the error the session
@@ -184,6 +190,9 @@ fn traffic_tracing_and_errors_never_show_secrets() {
         })
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Records of the `log` facade (what dependencies such as a WebSocket library use)
+    // reach the subscriber too.
+    let _ = tracing_log::LogTracer::init();
     // One thread: the session's connection task and the mock run where the subscriber is.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -303,6 +312,109 @@ fn traffic_tracing_and_errors_never_show_secrets() {
         trace.contains("TRACE") || trace.contains("DEBUG"),
         "no tracing output at all:\n{trace}"
     );
+}
+
+/// An interceptor that prints what it sees with `{:?}`, as one written to debug would.
+#[derive(Default)]
+struct Printing(Mutex<String>);
+
+impl qix_runtime::Interceptor for Printing {
+    fn request(
+        &self,
+        call: &qix_runtime::CallInfo<'_>,
+        params: &mut String,
+    ) -> qix_runtime::Result<()> {
+        let view = qix_runtime::CallInfo { params, ..*call };
+        self.0.lock().unwrap().push_str(&format!("{view:?}\n"));
+        Ok(())
+    }
+
+    fn response(
+        &self,
+        call: &qix_runtime::CallInfo<'_>,
+        outcome: qix_runtime::Outcome<'_>,
+    ) -> qix_runtime::Decision {
+        self.0
+            .lock()
+            .unwrap()
+            .push_str(&format!("{call:?} {outcome:?}\n"));
+        qix_runtime::Decision::Continue
+    }
+}
+
+#[test]
+fn delta_paths_interceptors_and_scripts_never_show_secrets() {
+    let trace = Buffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer({
+            let trace = trace.clone();
+            move || trace.clone()
+        })
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let _ = tracing_log::LogTracer::init();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let log = Buffer::default();
+    let printed = Arc::new(Printing::default());
+    let script = format!(
+        "SET x=1;\r\nODBC CONNECT TO [Sales DSN] (XUserId is {CONN_USER}, XPassword is {CONN_STRING_PASSWORD});\r\nLOAD * FROM t;\r\n"
+    );
+    rt.block_on(within(LIMIT, "delta paths, interceptors and scripts", async {
+        let mock = MockEngine::start().await;
+        mock.param_names(catalog::params_of);
+        mock.expect("OpenDoc").returns(json!({"qReturn": {"qType": "Doc", "qHandle": 1}}));
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        mock.expect("GetConnection").respond_with(move |_| {
+            let patch = match n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => json!([{"op": "add", "path": "/", "value": {"qId": "conn-1", "qName": "sales db", "qConnectionString": "host=db"}}]),
+                // Only the path names the secret.
+                _ => json!([
+                    {"op": "replace", "path": "/qConnectionString", "value": connection_string()},
+                    {"op": "add", "path": "/qPassword", "value": CONN_PASSWORD}
+                ]),
+            };
+            qix_runtime::testing::Reply::result(json!({"qConnection": patch})).with_delta()
+        });
+        mock.expect("SetScript").returns(json!({}));
+        let answer = script.clone();
+        mock.expect("GetScript").returns(json!({"qScript": answer}));
+        let session = mock
+            .session()
+            .bearer(TOKEN)
+            .traffic(Arc::new(JsonLinesLog::new(Box::new(log.clone()))))
+            .interceptor(printed.clone())
+            .connect()
+            .await
+            .unwrap();
+        let doc = session.global().open_doc("app.qvf").password(APP_PASSWORD).await.unwrap();
+        doc.get_connection("conn-1").await.unwrap();
+        let c = doc.get_connection("conn-1").await.unwrap();
+        // The secrets did arrive (so their absence from the records means something).
+        assert_eq!(c.password.as_deref(), Some(CONN_PASSWORD));
+        doc.set_script(script.clone()).await.unwrap();
+        assert_eq!(doc.get_script().await.unwrap(), script);
+        session.close().await;
+    }));
+    drop(rt);
+    let log = log.text();
+    assert_clean("JsonLinesLog", &log);
+    assert!(
+        log.contains("qConnectionString") && log.contains("Sales DSN"),
+        "{log}"
+    );
+    let printed = printed.0.lock().unwrap().clone();
+    assert_clean("what an interceptor printed", &printed);
+    assert!(
+        printed.contains("SetScript") && printed.contains("Sales DSN"),
+        "{printed}"
+    );
+    let trace = trace.text();
+    assert_clean("tracing output", &trace);
 }
 
 #[test]

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpStream;
 use http::{HeaderName, HeaderValue, Uri};
+use tokio::net::TcpStream;
 
 use crate::connection::Connector;
 use crate::error::{ConfigError, Error, Result, TransportError, ws_cause};
@@ -362,7 +362,8 @@ fn ws_uri(uri: &Uri, secure: bool) -> Result<Uri> {
     if parts.path_and_query.is_none() {
         parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
     }
-    Uri::from_parts(parts).map_err(|e| Error::Internal(format!("the engine URL does not rebuild: {e}")))
+    Uri::from_parts(parts)
+        .map_err(|e| Error::Internal(format!("the engine URL does not rebuild: {e}")))
 }
 
 impl std::fmt::Debug for SessionBuilder {
@@ -403,12 +404,13 @@ async fn open(t: Arc<Target>) -> Result<Box<dyn Transport>> {
             None => Box::new(tcp),
             #[cfg(feature = "rustls")]
             Some(tls) => {
-                let name = rustls::pki_types::ServerName::try_from(t.host.clone()).map_err(|e| {
-                    Error::Config(ConfigError::with_cause(
-                        format!("{:?} is no TLS server name: {e}", t.host),
-                        e,
-                    ))
-                })?;
+                let name =
+                    rustls::pki_types::ServerName::try_from(t.host.clone()).map_err(|e| {
+                        Error::Config(ConfigError::with_cause(
+                            format!("{:?} is no TLS server name: {e}", t.host),
+                            e,
+                        ))
+                    })?;
                 let stream = tls.connect(name, tcp).await.map_err(|e| {
                     let text = e.to_string();
                     Error::Transport(TransportError::with_cause(
@@ -427,12 +429,14 @@ async fn open(t: Arc<Target>) -> Result<Box<dyn Transport>> {
         };
         let mut builder = tokio_websockets::ClientBuilder::from_uri(t.uri.clone()).limits(t.limits);
         for (name, value) in &t.headers {
-            builder = builder.add_header(name.clone(), value.clone()).map_err(|e| {
-                Error::Config(ConfigError::with_cause(
-                    format!("header {name} cannot be set on a WebSocket upgrade: {e}"),
-                    e,
-                ))
-            })?;
+            builder = builder
+                .add_header(name.clone(), value.clone())
+                .map_err(|e| {
+                    Error::Config(ConfigError::with_cause(
+                        format!("header {name} cannot be set on a WebSocket upgrade: {e}"),
+                        e,
+                    ))
+                })?;
         }
         let (ws, _response) = builder.connect_on(io).await.map_err(|e| {
             let text = e.to_string();
@@ -463,9 +467,9 @@ async fn open(t: Arc<Target>) -> Result<Box<dyn Transport>> {
 /// What an HTTP status instead of the upgrade means for an engine.
 fn upgrade_hint(e: &tokio_websockets::Error) -> &'static str {
     match e {
-        tokio_websockets::Error::Upgrade(tokio_websockets::upgrade::Error::DidNotSwitchProtocols(
-            status,
-        )) => match status {
+        tokio_websockets::Error::Upgrade(
+            tokio_websockets::upgrade::Error::DidNotSwitchProtocols(status),
+        ) => match status {
             401 => " (not signed in: check the bearer token or API key)",
             403 => " (forbidden: the user may not open this app or use this engine)",
             404 => " (no engine or app at this path: check the URL and any virtual proxy prefix)",
@@ -478,7 +482,7 @@ fn upgrade_hint(e: &tokio_websockets::Error) -> &'static str {
 /// What to do about a TLS failure whose rustls text names only the alert. Alerts are what
 /// the server said; failures to verify the server's certificate are reported locally
 /// (`invalid peer certificate: …`) and need no hint.
-fn tls_hint(message: &str) -> &'static str {
+pub(crate) fn tls_hint(message: &str) -> &'static str {
     const REJECTED: &[&str] = &[
         "UnknownCA",
         "BadCertificate",

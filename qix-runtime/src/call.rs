@@ -470,7 +470,8 @@ impl<T> Future for CallFuture<T> {
                 c.state = State::Queued(None);
                 continue;
             }
-            let aborted = !final_abort && matches!(&done, Err(Error::Engine(e)) if e.code == ABORTED);
+            let aborted =
+                !final_abort && matches!(&done, Err(Error::Engine(e)) if e.code == ABORTED);
             if replaced.is_none() && aborted && c.retries_left > 0 {
                 c.retries_left -= 1;
                 c.retries += 1;

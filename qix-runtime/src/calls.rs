@@ -99,9 +99,9 @@ impl CallTable {
             // Ids are unique per session; a second insert would be a bug. Keep the gauge
             // right either way, and let the old caller know.
             self.in_flight.decrement(1.0);
-            let _ = old
-                .tx
-                .send(Reply::Done(Err(Error::Internal(format!("request id {id} reused")))));
+            let _ = old.tx.send(Reply::Done(Err(Error::Internal(format!(
+                "request id {id} reused"
+            )))));
         }
         self.in_flight.increment(1.0);
     }

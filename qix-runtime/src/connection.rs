@@ -160,7 +160,16 @@ pub(crate) async fn run(
                 }
                 // A resume by hand starts afresh: one attempt, now.
                 episode = None;
-                match reconnect(&shared, &mut rx, &mut control, &mut resume_waiters, None, &mut episode).await {
+                match reconnect(
+                    &shared,
+                    &mut rx,
+                    &mut control,
+                    &mut resume_waiters,
+                    None,
+                    &mut episode,
+                )
+                .await
+                {
                     Ok((t, attempts)) => {
                         transport = t;
                         restoring = Some(restore_task(shared.clone(), attempts));
@@ -182,9 +191,7 @@ pub(crate) async fn run(
             return;
         }
         // The episode goes on unless the connection that just ended had stayed up.
-        let stable_after = policy
-            .as_ref()
-            .map_or(Duration::ZERO, |p| p.stable_after);
+        let stable_after = policy.as_ref().map_or(Duration::ZERO, |p| p.stable_after);
         if up.since.elapsed() >= stable_after || shared.user_call_succeeded_on(up.epoch) {
             episode = None;
         }
@@ -713,7 +720,11 @@ impl Drive<'_> {
     /// Sends a ping after `interval` without a frame from the peer; ends the connection
     /// when another `interval` passes without one. The timer is re-armed only when it
     /// fires, so a busy connection pays nothing per frame but a clock read per batch.
-    fn poll_keepalive(&mut self, cx: &mut Context<'_>, transport: &mut dyn Transport) -> Result<(), End> {
+    fn poll_keepalive(
+        &mut self,
+        cx: &mut Context<'_>,
+        transport: &mut dyn Transport,
+    ) -> Result<(), End> {
         let Some(k) = self.keepalive.as_mut() else {
             return Ok(());
         };

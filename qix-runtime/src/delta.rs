@@ -204,7 +204,9 @@ fn index_of(token: &str, len: usize, past_end: bool) -> Result<usize, String> {
         && (token == "0" || !token.starts_with('0'));
     match token.parse::<usize>() {
         Ok(i) if canonical && (i < len || (past_end && i == len)) => Ok(i),
-        _ => Err(format!("array index `{token}` is out of bounds (length {len})")),
+        _ => Err(format!(
+            "array index `{token}` is out of bounds (length {len})"
+        )),
     }
 }
 
@@ -570,12 +572,20 @@ mod tests {
 
     #[test]
     fn only_a_root_add_or_replace_starts_a_value() {
-        assert!(starts_a_value(&ops(json!([{"op":"add","path":"/","value":1}]))));
-        assert!(starts_a_value(&ops(json!([{"op":"replace","path":"/","value":{}},{"op":"add","path":"/a","value":1}]))));
+        assert!(starts_a_value(&ops(
+            json!([{"op":"add","path":"/","value":1}])
+        )));
+        assert!(starts_a_value(&ops(
+            json!([{"op":"replace","path":"/","value":{}},{"op":"add","path":"/a","value":1}])
+        )));
         assert!(!starts_a_value(&ops(json!([]))));
-        assert!(!starts_a_value(&ops(json!([{"op":"replace","path":"/a","value":1}]))));
+        assert!(!starts_a_value(&ops(
+            json!([{"op":"replace","path":"/a","value":1}])
+        )));
         assert!(!starts_a_value(&ops(json!([{"op":"remove","path":"/"}]))));
-        assert!(!starts_a_value(&ops(json!([{"op":"test","path":"/","value":null}]))));
+        assert!(!starts_a_value(&ops(
+            json!([{"op":"test","path":"/","value":null}])
+        )));
     }
 
     /// Property: random edits of a random document, expressed as a patch, turn the old

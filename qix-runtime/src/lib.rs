@@ -11,7 +11,8 @@
 //! - [`Extra`]: the unknown properties every generated type keeps;
 //! - [`transport`]: the WebSocket, or an in-memory pair for tests;
 //! - [`layout::Live`]: a layout kept fresh as its object changes;
-//! - [`spec_fetch`]: an engine's API spec over HTTP(S), with the session's TLS options;
+//! - `spec_fetch` (feature `http`): an engine's API spec over HTTP(S), with the session's
+//!   TLS options;
 //! - [`redact`]: secrets (passwords, connection-string credentials) out of everything the
 //!   library prints or records;
 //! - `testing` (feature `testing`): a mock engine, replay of recorded sessions.
@@ -40,6 +41,8 @@ pub mod delta;
 mod envelope;
 mod error;
 mod extra;
+#[cfg(feature = "http")]
+mod http;
 mod intercept;
 pub mod layout;
 mod macros;
@@ -55,11 +58,12 @@ mod restore;
 pub mod ser;
 mod session;
 mod shared;
+#[cfg(feature = "http")]
 pub mod spec_fetch;
 mod stream;
-mod text;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod text;
 #[cfg(feature = "rustls")]
 mod tls;
 mod traffic;

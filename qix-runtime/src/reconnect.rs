@@ -136,7 +136,15 @@ mod tests {
     #[test]
     fn which_closes_reconnect_and_retry_agree() {
         let close = |code| Error::ConnectionClosed(CloseInfo::remote(code, ""));
-        for code in [None, Some(1000), Some(1001), Some(1011), Some(4205), Some(4230), Some(4240)] {
+        for code in [
+            None,
+            Some(1000),
+            Some(1001),
+            Some(1011),
+            Some(4205),
+            Some(4230),
+            Some(4240),
+        ] {
             assert!(worth_reconnecting(&close(code)), "{code:?}");
             assert!(close(code).is_retryable(), "{code:?}");
         }

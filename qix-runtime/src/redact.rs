@@ -360,7 +360,10 @@ pub fn script(s: &str) -> Cow<'_, str> {
     let mut i = 0;
     while i + 7 <= b.len() {
         let starts_word = i == 0 || !is_word(b[i - 1]);
-        if !(starts_word && b[i..i + 7].eq_ignore_ascii_case(b"connect") && b.get(i + 7).is_none_or(|c| !is_word(*c))) {
+        if !(starts_word
+            && b[i..i + 7].eq_ignore_ascii_case(b"connect")
+            && b.get(i + 7).is_none_or(|c| !is_word(*c)))
+        {
             i += 1;
             continue;
         }
@@ -796,7 +799,15 @@ mod tests {
         for gone in ["JRbAUYB", "XbOPYZ", "bob", "hunter2"] {
             assert!(!r.contains(gone), "{gone} in {r}");
         }
-        for kept in ["SET user='keep';", "LIB CONNECT TO 'DataFiles';", "[Sales; DSN]", "LOAD * FROM t;", "host=db", "connected: LOAD 1 as password AUTOGENERATE 1;", "\r\n"] {
+        for kept in [
+            "SET user='keep';",
+            "LIB CONNECT TO 'DataFiles';",
+            "[Sales; DSN]",
+            "LOAD * FROM t;",
+            "host=db",
+            "connected: LOAD 1 as password AUTOGENERATE 1;",
+            "\r\n",
+        ] {
             assert!(r.contains(kept), "{kept} not in {r}");
         }
         assert!(matches!(script("LOAD 1 AUTOGENERATE 1;"), Cow::Borrowed(_)));
@@ -813,9 +824,13 @@ mod tests {
             {"op": "replace", "path": "/qConnectionString", "value": "host=db;UID=bob;PWD=hunter2"},
             {"op": "add", "path": "/qPassword", "value": "swordfish"},
             {"op": "replace", "path": "/qName", "value": "kept"}
-        ]}}).to_string();
+        ]}})
+        .to_string();
         let r = frame(&delta);
-        assert!(!r.contains("hunter2") && !r.contains("bob") && !r.contains("swordfish"), "{r}");
+        assert!(
+            !r.contains("hunter2") && !r.contains("bob") && !r.contains("swordfish"),
+            "{r}"
+        );
         assert!(r.contains("host=db") && r.contains("kept"), "{r}");
         let apply = serde_json::json!({"id": 8, "method": "ApplyPatches", "handle": 3, "params": {"qPatches": [
             {"qOp": "replace", "qPath": "/qConnection/qPassword", "qValue": "\"swordfish\""}

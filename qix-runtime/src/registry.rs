@@ -99,7 +99,10 @@ impl Registry {
     pub(crate) fn drain(&mut self) -> Vec<Arc<ObjectInner>> {
         self.closed.clear();
         self.closed_order.clear();
-        self.objects.drain().filter_map(|(_, w)| w.upgrade()).collect()
+        self.objects
+            .drain()
+            .filter_map(|(_, w)| w.upgrade())
+            .collect()
     }
 
     fn prune(&mut self) {

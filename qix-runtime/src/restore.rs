@@ -70,7 +70,11 @@ impl std::fmt::Debug for Origin {
                 f,
                 "Session {{ doc: {}, create: {create}, props: {}, children: {}, soft patches: {} }}",
                 doc.handle(),
-                if state.props.is_some() { "<kept>" } else { "unknown" },
+                if state.props.is_some() {
+                    "<kept>"
+                } else {
+                    "unknown"
+                },
                 state.tree.is_some(),
                 state.soft.len()
             ),
@@ -473,7 +477,9 @@ async fn restore_session_object(
             }
             let params = json!({ "qPropEntry": tree });
             if let Err(e) = call(handle, "SetFullPropertyTree", params.to_string()).await {
-                return Err(format!("its children could not be made again: SetFullPropertyTree failed: {e}"));
+                return Err(format!(
+                    "its children could not be made again: SetFullPropertyTree failed: {e}"
+                ));
             }
         }
     }

@@ -14,19 +14,19 @@ use serde_json::Value;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot, watch};
 
 use crate::call::{CallFuture, Reply, Request};
-use crate::connection::{self, Connector};
 use crate::calls::{CallTable, DeltaSlot, Pending};
+use crate::connection::{self, Connector};
 use crate::error::{Error, Result, closed_by_client};
 use crate::intercept::Interceptor;
 use crate::notification::{Notification, ResumeReport, SessionState};
 use crate::object::{Object, ObjectInfo, ObjectInner, lock};
 use crate::observe::SessionMetrics;
 use crate::reconnect::{Reconnect, RetryPolicy};
-use crate::restore::{self, Origin};
 use crate::registry::Registry;
+use crate::restore::{self, Origin};
 use crate::shared::{ENDED, LIVE, Shared};
-use crate::traffic::HookQueue;
 use crate::stream::BroadcastStream;
+use crate::traffic::HookQueue;
 use crate::traffic::TrafficHook;
 use crate::transport::Transport;
 
@@ -120,11 +120,7 @@ impl std::fmt::Debug for SessionOptions {
 /// What callers queue for the connection task, in order.
 pub(crate) enum Command {
     /// A request frame, built for connection `epoch`.
-    Call {
-        id: i64,
-        epoch: u64,
-        frame: String,
-    },
+    Call { id: i64, epoch: u64, frame: String },
     /// A `CancelRequest` frame.
     Cancel(String),
 }

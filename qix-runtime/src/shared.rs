@@ -163,7 +163,10 @@ impl Shared {
                 user_aborted: false,
             },
         );
-        Ok((envelope::request_frame(id, handle, method, params, false), rx))
+        Ok((
+            envelope::request_frame(id, handle, method, params, false),
+            rx,
+        ))
     }
 
     /// Routes one incoming frame. An error means the frame is malformed and the

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{LIMIT, call_out, connect};
-use qix_runtime::testing::{MockEngine, Reply, within};
+use qix_runtime::testing::{Fault, MockEngine, Reply, within};
 use qix_runtime::{Error, ObjectInfo};
 use serde_json::{Value, json};
 
@@ -106,29 +106,52 @@ async fn a_bad_patch_pins_the_key_to_full_answers_and_a_read_never_sees_it() {
                     k => Reply::result(json!({"qLayout": {"a": k}})),
                 }
             });
-        mock.expect("DoSomething")
-            .on_handle(2)
-            .respond_with(|req| {
-                if req.delta {
-                    Reply::result(json!({"qResult": [{"op":"replace","path":"/nope","value":1}]}))
-                        .with_delta()
-                } else {
-                    Reply::result(json!({"qResult": {"done": true}}))
-                }
-            });
+        mock.expect("DoSomething").on_handle(2).respond_with(|req| {
+            if req.delta {
+                Reply::result(json!({"qResult": [{"op":"replace","path":"/nope","value":1}]}))
+                    .with_delta()
+            } else {
+                Reply::result(json!({"qResult": {"done": true}}))
+            }
+        });
         let session = connect(&mock).await;
         let o = session.register_object(ObjectInfo::new(2, "GenericObject"));
-        assert_eq!(call_out(&o, "GetLayout", "qLayout", json!({})).await.unwrap(), json!({"a":1}));
+        assert_eq!(
+            call_out(&o, "GetLayout", "qLayout", json!({}))
+                .await
+                .unwrap(),
+            json!({"a":1})
+        );
         // The patch does not apply: the read goes again without delta, transparently.
-        assert_eq!(call_out(&o, "GetLayout", "qLayout", json!({})).await.unwrap(), json!({"a":2}));
+        assert_eq!(
+            call_out(&o, "GetLayout", "qLayout", json!({}))
+                .await
+                .unwrap(),
+            json!({"a":2})
+        );
         // And stays without delta (the engine's base is unknown now): full answers, used
         // as they are.
-        assert_eq!(call_out(&o, "GetLayout", "qLayout", json!({})).await.unwrap(), json!({"a":3}));
-        assert_eq!(call_out(&o, "GetLayout", "qLayout", json!({})).await.unwrap(), json!({"a":4}));
-        assert_eq!(*asked.lock().unwrap(), vec![true, true, false, false, false]);
+        assert_eq!(
+            call_out(&o, "GetLayout", "qLayout", json!({}))
+                .await
+                .unwrap(),
+            json!({"a":3})
+        );
+        assert_eq!(
+            call_out(&o, "GetLayout", "qLayout", json!({}))
+                .await
+                .unwrap(),
+            json!({"a":4})
+        );
+        assert_eq!(
+            *asked.lock().unwrap(),
+            vec![true, true, false, false, false]
+        );
         // A write with a delta out-param is not sent twice: its caller sees the error,
         // which names the operation; its key is pinned too.
-        let e = call_out(&o, "DoSomething", "qResult", json!({})).await.unwrap_err();
+        let e = call_out(&o, "DoSomething", "qResult", json!({}))
+            .await
+            .unwrap_err();
         let Error::Delta(d) = &e else { panic!("{e:?}") };
         assert_eq!(
             (d.index, d.op.as_str(), d.path.as_str(), d.out.as_str()),
@@ -137,7 +160,12 @@ async fn a_bad_patch_pins_the_key_to_full_answers_and_a_read_never_sees_it() {
         assert_eq!(d.method, "GenericObject.DoSomething");
         assert!(e.to_string().contains("`replace` at `/nope`"), "{e}");
         assert_eq!(mock.received_method("DoSomething").len(), 1);
-        assert_eq!(call_out(&o, "DoSomething", "qResult", json!({})).await.unwrap(), json!({"done": true}));
+        assert_eq!(
+            call_out(&o, "DoSomething", "qResult", json!({}))
+                .await
+                .unwrap(),
+            json!({"done": true})
+        );
         assert!(
             !session.is_closed(),
             "a bad patch fails at most the call, not the session"
@@ -232,6 +260,289 @@ async fn a_late_answer_still_moves_the_cache_and_closing_drops_it() {
                 .unwrap(),
             json!({"v": "fresh"})
         );
+    })
+    .await;
+}
+
+/// The engine's side of the delta protocol for one key, as a real engine keeps it: the
+/// last value it sent with delta, and patches against it. Whether a request *without*
+/// delta moves that base is not documented; `moves_on_full` plays both engines.
+struct EngineKey {
+    base: Option<Value>,
+    moves_on_full: bool,
+    /// Requests answered so far; the value of the n-th is `truth(n)`.
+    n: u64,
+}
+
+/// The value the engine holds at its n-th answer: every part of it says `n`, so a value
+/// patched from the wrong base (parts of two states) cannot pass for a right one.
+fn truth(n: u64) -> Value {
+    let mut v = json!({
+        "qInfo": {"qId": "o", "qType": "t"},
+        "n": n,
+        "label": format!("v{n}"),
+        "rows": (0..(n % 4 + 1)).map(|i| json!([n, i])).collect::<Vec<_>>(),
+    });
+    if n % 2 == 0 {
+        v["even"] = json!(n);
+    }
+    v
+}
+
+/// What a client value must be: `truth(n)` of the `n` it says.
+fn assert_consistent(v: &Value) {
+    let n = v["n"].as_u64().unwrap_or_else(|| panic!("no n in {v}"));
+    assert_eq!(*v, truth(n), "a value that is no state of the engine's");
+}
+
+/// The engine's diff, with its root written `/`.
+fn engine_patch(from: &Value, to: &Value) -> Value {
+    let mut ops = serde_json::to_value(json_patch::diff(from, to)).unwrap();
+    for op in ops.as_array_mut().unwrap() {
+        if op["path"] == "" {
+            op["path"] = json!("/");
+        }
+    }
+    ops
+}
+
+impl EngineKey {
+    fn new(moves_on_full: bool) -> Self {
+        EngineKey {
+            base: None,
+            moves_on_full,
+            n: 0,
+        }
+    }
+
+    /// The next answer: a patch against the engine's base (a root `add` when it has none)
+    /// for a delta request, the whole value otherwise.
+    fn answer(&mut self, delta: bool) -> Value {
+        self.n += 1;
+        let now = truth(self.n);
+        if !delta {
+            if self.moves_on_full {
+                self.base = Some(now.clone());
+            }
+            return now;
+        }
+        let patch = match &self.base {
+            None => json!([{"op": "add", "path": "/", "value": now}]),
+            Some(b) => engine_patch(b, &now),
+        };
+        self.base = Some(now);
+        patch
+    }
+}
+
+/// What happens to one answer of the engine (the others are plain).
+#[derive(Clone, Copy, PartialEq)]
+enum Twist {
+    /// A patch that does not apply (the engine moved its base all the same).
+    BadPatch,
+    /// The engine answers (its base moves) and the connection drops before the answer
+    /// arrives; the engine keeps the session.
+    LostAtACut,
+    /// The answer is bigger than the session's `max_response_bytes`.
+    TooBig,
+}
+
+/// Serves `GetLayout` on handle 2 from an engine key, with `twist` on its `at`-th answer.
+fn serve(
+    mock: &MockEngine,
+    moves_on_full: bool,
+    twist: Option<(Twist, u64)>,
+) -> Arc<Mutex<EngineKey>> {
+    let key = Arc::new(Mutex::new(EngineKey::new(moves_on_full)));
+    let engine = key.clone();
+    mock.expect("GetLayout")
+        .on_handle(2)
+        .respond_with(move |req| {
+            let mut k = engine.lock().unwrap();
+            let out = k.answer(req.delta);
+            let reply = |out: Value| {
+                let r = Reply::result(json!({ "qLayout": out }));
+                if req.delta { r.with_delta() } else { r }
+            };
+            match twist {
+                Some((Twist::BadPatch, at)) if k.n == at && req.delta => {
+                    reply(json!([{"op": "replace", "path": "/no/such/member", "value": 0}]))
+                }
+                Some((Twist::LostAtACut, at)) if k.n == at => Reply::fault(Fault::DropConnection),
+                Some((Twist::TooBig, at)) if k.n == at => {
+                    let mut v = truth(k.n);
+                    v["padding"] = json!("x".repeat(4096));
+                    // The engine's base is what it sent.
+                    k.base = Some(v.clone());
+                    reply(if req.delta {
+                        json!([{"op": "add", "path": "/padding", "value": v["padding"]}])
+                    } else {
+                        v
+                    })
+                }
+                _ => reply(out),
+            }
+        });
+    key
+}
+
+/// Runs `calls` GetLayouts; returns how many failed. Every value that came back must be
+/// a state of the engine's.
+async fn read_many(o: &qix_runtime::Object, calls: usize) -> usize {
+    let mut failed = 0;
+    for _ in 0..calls {
+        match call_out(o, "GetLayout", "qLayout", json!({})).await {
+            Ok(v) => assert_consistent(&v),
+            Err(_) => failed += 1,
+        }
+    }
+    failed
+}
+
+#[tokio::test]
+async fn after_a_bad_patch_no_call_fails_and_no_value_is_wrong_whichever_the_engine() {
+    within(LIMIT, "bad patch divergence", async {
+        for moves_on_full in [false, true] {
+            let mock = MockEngine::start().await;
+            serve(&mock, moves_on_full, Some((Twist::BadPatch, 3)));
+            let session = connect(&mock).await;
+            let o = session.register_object(ObjectInfo::new(2, "GenericObject"));
+            assert_eq!(read_many(&o, 12).await, 0, "moves_on_full: {moves_on_full}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn after_an_answer_lost_at_a_cut_one_call_fails_and_no_value_is_wrong() {
+    within(LIMIT, "lost answer divergence", async {
+        for moves_on_full in [false, true] {
+            let mock = MockEngine::start().await;
+            serve(&mock, moves_on_full, Some((Twist::LostAtACut, 3)));
+            let session = mock
+                .session()
+                .reconnect(qix_runtime::Reconnect {
+                    initial_delay: Duration::from_millis(5),
+                    ..Default::default()
+                })
+                .connect()
+                .await
+                .unwrap();
+            // The engine kept the session: the other keys keep their caches.
+            mock.on_connected(Some("SESSION_ATTACHED"));
+            let o = session.register_object(ObjectInfo::new(2, "GenericObject"));
+            let failed = read_many(&o, 12).await;
+            assert_eq!(
+                failed, 1,
+                "the call whose answer was lost, and no other (moves_on_full: {moves_on_full})"
+            );
+            assert_eq!(mock.connections().len(), 2);
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_delta_answer_over_the_size_limit_costs_one_call_and_no_wrong_value() {
+    within(LIMIT, "too big", async {
+        for moves_on_full in [false, true] {
+            let mock = MockEngine::start().await;
+            serve(&mock, moves_on_full, Some((Twist::TooBig, 3)));
+            let session = mock
+                .session()
+                .max_response_bytes(2048)
+                .connect()
+                .await
+                .unwrap();
+            let o = session.register_object(ObjectInfo::new(2, "GenericObject"));
+            assert_eq!(read_many(&o, 12).await, 1, "moves_on_full: {moves_on_full}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn evictions_cost_no_call_and_no_wrong_value() {
+    within(LIMIT, "evictions", async {
+        for moves_on_full in [false, true] {
+            let mock = MockEngine::start().await;
+            let keys: Vec<_> = (2..=3)
+                .map(|h| {
+                    let key = Arc::new(Mutex::new(EngineKey::new(moves_on_full)));
+                    let engine = key.clone();
+                    mock.expect("GetLayout")
+                        .on_handle(h)
+                        .respond_with(move |req| {
+                            let out = engine.lock().unwrap().answer(req.delta);
+                            let r = Reply::result(json!({ "qLayout": out }));
+                            if req.delta { r.with_delta() } else { r }
+                        });
+                    key
+                })
+                .collect();
+            // Room for one cache: the two objects evict each other.
+            let session = mock
+                .session()
+                .options(qix_runtime::SessionOptions {
+                    delta_cache_entries: 1,
+                    ..Default::default()
+                })
+                .connect()
+                .await
+                .unwrap();
+            let a = session.register_object(ObjectInfo::new(2, "GenericObject"));
+            let b = session.register_object(ObjectInfo::new(3, "GenericObject"));
+            for _ in 0..8 {
+                assert_eq!(read_many(&a, 1).await + read_many(&b, 1).await, 0);
+            }
+            assert_eq!(keys[0].lock().unwrap().n, 8);
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn calls_in_flight_behind_a_bad_patch_are_read_again_not_failed() {
+    within(LIMIT, "siblings", async {
+        let mock = MockEngine::start().await;
+        serve(&mock, false, Some((Twist::BadPatch, 2)));
+        let session = connect(&mock).await;
+        let o = session.register_object(ObjectInfo::new(2, "GenericObject"));
+        assert_eq!(read_many(&o, 1).await, 0);
+        // Four pipelined: the first patch fails, the three behind it land on no base.
+        let all = futures_util::future::join_all(
+            (0..4).map(|_| call_out(&o, "GetLayout", "qLayout", json!({}))),
+        )
+        .await;
+        for r in all {
+            assert_consistent(&r.expect("a read is sent again, not failed"));
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_patch_list_without_a_base_is_an_error_never_a_default_value() {
+    within(LIMIT, "no base", async {
+        for first in [
+            json!([]),
+            json!([{"op": "replace", "path": "/qInfo/qId", "value": "x"}]),
+            json!([{"op": "remove", "path": "/"}]),
+        ] {
+            let mock = MockEngine::start().await;
+            let answer = first.clone();
+            mock.expect("SetSomething")
+                .on_handle(2)
+                .respond_with(move |_| Reply::result(json!({ "qResult": answer })).with_delta());
+            let session = connect(&mock).await;
+            let o = session.register_object(ObjectInfo::new(2, "GenericObject"));
+            // Not a read: its caller sees the error (a read would be sent again).
+            let e = call_out(&o, "SetSomething", "qResult", json!({}))
+                .await
+                .expect_err("no value may come of a patch with no base");
+            let Error::Delta(d) = &e else { panic!("{e:?}") };
+            assert!(d.message.contains("does not have"), "{e}");
+        }
     })
     .await;
 }

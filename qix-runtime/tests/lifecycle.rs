@@ -438,7 +438,10 @@ async fn a_transport_failure_keeps_its_cause() {
         ) => assert_eq!(*status, 404),
         other => panic!("expected the HTTP refusal, got {other:?}"),
     }
-    assert!(err.to_string().contains("no engine or app at this path"), "{err}");
+    assert!(
+        err.to_string().contains("no engine or app at this path"),
+        "{err}"
+    );
     // Display still says what happened, cause included.
     assert!(err.to_string().contains("404"), "{err}");
 }

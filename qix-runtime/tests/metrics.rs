@@ -165,3 +165,72 @@ async fn a_session_records_calls_errors_latency_bytes_in_flight_lag_and_reconnec
     );
     assert!(store.get("qix_sessions_started_total{}") >= 1);
 }
+
+#[tokio::test]
+async fn the_in_flight_gauge_comes_back_to_zero_through_restores_requeues_and_cancels() {
+    let store = Store::default();
+    let _guard = metrics::set_default_local_recorder(&store);
+    within(LIMIT, "gauge", async {
+        let mock = MockEngine::start().await;
+        mock.expect("OpenDoc")
+            .times(1)
+            .returns(opened("Doc", 1, "app"));
+        mock.expect("GetObject")
+            .on_handle(1)
+            .times(1)
+            .returns(opened("GenericObject", 2, "o"));
+        mock.expect("Slow").no_response();
+        mock.expect("Quick").returns(json!({}));
+        let session = mock
+            .session()
+            .reconnect(Reconnect {
+                initial_delay: Duration::from_millis(50),
+                ..Reconnect::default()
+            })
+            .connect()
+            .await
+            .unwrap();
+        let mut notes = session.notifications();
+        let g = session.global_object();
+        let doc = call_open(&g, "OpenDoc", json!({"qDocName": "app"}))
+            .await
+            .unwrap();
+        let obj = call_open(&doc, "GetObject", json!({"qId": "o"}))
+            .await
+            .unwrap();
+        // A call given up after it was sent, and one that will be cut off.
+        let given_up = call(&g, "Slow", json!({}), None);
+        mock.wait_for("Slow", 1, LIMIT).await.unwrap();
+        drop(given_up);
+        let cut = call(&g, "Slow", json!({}), None);
+        mock.wait_for("Slow", 2, LIMIT).await.unwrap();
+        // A new engine session: the restore's own calls go through the table too.
+        mock.expect("GetActiveDoc")
+            .returns(opened("Doc", 11, "app"));
+        mock.expect("GetObject")
+            .on_handle(11)
+            .returns(opened("GenericObject", 12, "o"));
+        mock.drop_connections();
+        assert!(cut.await.is_err());
+        // Calls made while the connection is away wait, then go out.
+        while !matches!(
+            futures_util::StreamExt::next(&mut notes).await,
+            Some(Ok(qix_runtime::Notification::Suspended { .. }))
+        ) {}
+        let waiting: Vec<_> = (0..5).map(|_| call(&g, "Quick", json!({}), None)).collect();
+        common::wait_resumed(&mut notes).await;
+        for r in futures_util::future::join_all(waiting).await {
+            r.unwrap();
+        }
+        assert_eq!(obj.handle(), 12);
+        assert_eq!(store.gauge("qix_calls_in_flight{}"), 0.0);
+        // And when the session ends with calls in flight.
+        let pending = call(&g, "Slow", json!({}), None);
+        mock.wait_for("Slow", 3, LIMIT).await.unwrap();
+        assert_eq!(store.gauge("qix_calls_in_flight{}"), 1.0);
+        session.close().await;
+        assert!(pending.await.is_err());
+        assert_eq!(store.gauge("qix_calls_in_flight{}"), 0.0);
+    })
+    .await;
+}

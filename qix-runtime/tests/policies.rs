@@ -77,6 +77,73 @@ async fn aborted_calls_are_retried_within_the_policy() {
     .await;
 }
 
+#[tokio::test]
+async fn writes_and_calls_the_user_aborted_are_not_retried() {
+    within(LIMIT, "retry only what is safe", async {
+        // A write the engine aborts: sent once, its error comes back.
+        let mock = MockEngine::start().await;
+        let selects = aborts(&mock, "SelectHyperCubeValues", 5);
+        let props = aborts(&mock, "SetProperties", 1);
+        let session = connect(&mock).await;
+        let o = session.register_object(ObjectInfo::new(2, "GenericObject"));
+        let e = call(&o, "SelectHyperCubeValues", json!({}), None)
+            .await
+            .unwrap_err();
+        assert_eq!(e.engine_code(), Some(15));
+        assert_eq!(
+            selects.load(Ordering::SeqCst),
+            1,
+            "a write is not sent again by default"
+        );
+        // Unless its caller asks.
+        let fut = o.call(
+            qix_runtime::MethodInfo::new("SetProperties"),
+            qix_runtime::__private::Params::new(),
+            qix_runtime::CallOptions {
+                retries: Some(2),
+                ..Default::default()
+            },
+            |_, raw| qix_runtime::__private::decode::all::<serde_json::Value>(raw, "t"),
+        );
+        fut.await.unwrap();
+        assert_eq!(props.load(Ordering::SeqCst), 2);
+        // A raw call: its method is unknown, so it is not repeated.
+        let raws = aborts(&mock, "SomethingNew", 5);
+        session
+            .call_raw(2, "SomethingNew", json!({}))
+            .await
+            .unwrap_err();
+        assert_eq!(raws.load(Ordering::SeqCst), 1);
+
+        // A read the user asked the engine to abort: the "aborted" answer is final.
+        let mock = MockEngine::start().await;
+        // Answered "aborted" a while later, after the AbortRequest went out.
+        mock.expect("GetHyperCubeData")
+            .delay(Duration::from_millis(200))
+            .respond_with(|_| Reply::error(15, "", "Request aborted"));
+        mock.expect("AbortRequest").returns(json!({}));
+        let session = connect(&mock).await;
+        let o = session.register_object(ObjectInfo::new(2, "GenericObject"));
+        let read = call(&o, "GetHyperCubeData", json!({}), None);
+        let id = read.request_id().expect("sent at once");
+        let abort = call(
+            &session.global_object(),
+            "AbortRequest",
+            json!({"qRequestId": id}),
+            None,
+        );
+        let (read, abort) = tokio::join!(read, abort);
+        abort.unwrap();
+        assert_eq!(read.unwrap_err().engine_code(), Some(15));
+        assert_eq!(
+            mock.received_method("GetHyperCubeData").len(),
+            1,
+            "the user aborted it: not sent again"
+        );
+    })
+    .await;
+}
+
 /// Rewrites one param, replaces one result, retries once, and logs what it saw.
 #[derive(Default)]
 struct Recorder {
@@ -388,6 +455,66 @@ async fn interceptor_retries_are_bounded() {
             mock.received_method("Loop").len(),
             17,
             "the first send and 16 retries"
+        );
+    })
+    .await;
+}
+
+/// A hook that blocks until released, then counts frames and drops.
+struct SlowHook {
+    gate: Mutex<std::sync::mpsc::Receiver<()>>,
+    frames: AtomicUsize,
+    dropped: std::sync::atomic::AtomicU64,
+}
+
+impl qix_runtime::TrafficHook for SlowHook {
+    fn frame(&self, _: qix_runtime::Direction, _: &str) {
+        if self.frames.fetch_add(1, Ordering::SeqCst) == 0 {
+            let _ = self.gate.lock().unwrap().recv();
+        }
+    }
+
+    fn dropped(&self, frames: u64) {
+        self.dropped.fetch_add(frames, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_slow_traffic_hook_has_a_bounded_queue_and_is_told_what_it_missed() {
+    within(LIMIT, "bounded hook queue", async {
+        let mock = MockEngine::start().await;
+        mock.expect("EngineVersion")
+            .returns(json!({"qVersion": {"qComponentVersion": "x".repeat(200)}}));
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let hook = Arc::new(SlowHook {
+            gate: Mutex::new(gate),
+            frames: AtomicUsize::new(0),
+            dropped: Default::default(),
+        });
+        let session = mock
+            .session()
+            .traffic(hook.clone())
+            .traffic_queue_bytes(4096)
+            .connect()
+            .await
+            .unwrap();
+        // 100 calls while the hook is stuck on the first frame: none waits for it.
+        for _ in 0..100 {
+            call(&session.global_object(), "EngineVersion", json!({}), None)
+                .await
+                .unwrap();
+        }
+        release.send(()).unwrap();
+        session.close().await;
+        let (seen, dropped) = (
+            hook.frames.load(Ordering::SeqCst) as u64,
+            hook.dropped.load(Ordering::SeqCst),
+        );
+        // OnConnected, then 100 requests and 100 answers: each seen or counted dropped.
+        assert_eq!(seen + dropped, 201, "seen {seen}, dropped {dropped}");
+        assert!(
+            dropped > 150,
+            "4 KiB hold about 20 frames; dropped {dropped}"
         );
     })
     .await;

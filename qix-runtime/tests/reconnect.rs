@@ -56,7 +56,9 @@ async fn attached_keeps_every_handle_and_signals_changes() {
             .on_handle(2)
             .returns(json!({"qLayout": {"n": 1}}));
         // The engine says it kept the session: checked, not trusted.
-        mock.expect("GetActiveDoc").times(1).returns(opened("Doc", 1, "app"));
+        mock.expect("GetActiveDoc")
+            .times(1)
+            .returns(opened("Doc", 1, "app"));
         mock.expect("GetObject")
             .on_handle(1)
             .with_params(json!({"qId": "o"}))
@@ -85,7 +87,11 @@ async fn attached_keeps_every_handle_and_signals_changes() {
         changed.next().await.unwrap().unwrap();
         call(&obj, "GetLayout", json!({}), None).await.unwrap();
         assert_eq!(mock.received_method("OpenDoc").len(), 1, "nothing reopened");
-        assert_eq!(mock.received_method("GetObject").len(), 2, "the object was looked up by id");
+        assert_eq!(
+            mock.received_method("GetObject").len(),
+            2,
+            "the object was looked up by id"
+        );
         assert_eq!(mock.connections().len(), 2);
         mock.verify().unwrap();
     })
@@ -96,27 +102,38 @@ async fn attached_keeps_every_handle_and_signals_changes() {
 async fn attached_but_lost_falls_back_to_opening_everything_again() {
     within(LIMIT, "attached mismatch", async {
         let mock = MockEngine::start().await;
-        mock.expect("OpenDoc").times(1).returns(opened("Doc", 1, "app"));
+        mock.expect("OpenDoc")
+            .times(1)
+            .returns(opened("Doc", 1, "app"));
         mock.expect("GetObject")
             .on_handle(1)
             .times(1)
             .returns(opened("GenericObject", 2, "o"));
         let session = reconnecting(&mock).await;
         let mut notes = session.notifications();
-        let doc = call_open(&session.global_object(), "OpenDoc", json!({"qDocName": "app"}))
+        let doc = call_open(
+            &session.global_object(),
+            "OpenDoc",
+            json!({"qDocName": "app"}),
+        )
+        .await
+        .unwrap();
+        let obj = call_open(&doc, "GetObject", json!({"qId": "o"}))
             .await
             .unwrap();
-        let obj = call_open(&doc, "GetObject", json!({"qId": "o"})).await.unwrap();
         // A proxy routed the new connection to an engine that says "attached" but has no
         // active doc: the handles must not be trusted.
-        mock.expect("GetActiveDoc").returns_error(1007, "", "No active document");
+        mock.expect("GetActiveDoc")
+            .returns_error(1007, "", "No active document");
         mock.expect("OpenDoc")
             .with_params(json!({"qDocName": "app"}))
             .returns(opened("Doc", 5, "app"));
         mock.expect("GetObject")
             .on_handle(5)
             .returns(opened("GenericObject", 6, "o"));
-        mock.expect("GetLayout").on_handle(6).returns(json!({"qLayout": {"n": 6}}));
+        mock.expect("GetLayout")
+            .on_handle(6)
+            .returns(json!({"qLayout": {"n": 6}}));
         mock.on_connected(Some("SESSION_ATTACHED"));
         mock.drop_connections();
         let report = resumed(&mut notes).await;
@@ -449,6 +466,218 @@ async fn soak_fifty_sessions_through_cuts() {
         );
         assert_eq!(ok + lost, 50_000);
         assert!(mock.connections().len() > 50, "the mock cut connections");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_restore_cut_short_sends_none_of_its_frames_on_the_next_connection() {
+    within(LIMIT, "restore cut short", async {
+        let mock = MockEngine::start().await;
+        mock.expect("OpenDoc").returns(opened("Doc", 1, "app"));
+        // Session objects with big properties: their restore frames fill the socket.
+        let n = std::sync::atomic::AtomicI32::new(100);
+        mock.expect("CreateSessionObject")
+            .on_handle(1)
+            .respond_with(move |req| {
+                let h = n.fetch_add(1, Ordering::SeqCst);
+                let id = req
+                    .named
+                    .get("qProp")
+                    .and_then(|p| p["qInfo"]["qId"].as_str())
+                    .unwrap_or("new")
+                    .to_string();
+                Reply::result(opened("GenericObject", h, &id))
+            });
+        let session = reconnecting(&mock).await;
+        let mut notes = session.notifications();
+        let doc = call_open(
+            &session.global_object(),
+            "OpenDoc",
+            json!({"qDocName": "app"}),
+        )
+        .await
+        .unwrap();
+        let big = "x".repeat(256 << 10);
+        let mut objects = Vec::new();
+        for i in 0..64 {
+            let props =
+                json!({"qProp": {"qInfo": {"qId": format!("s{i}"), "qType": "t"}, "blob": big}});
+            objects.push(call_open(&doc, "CreateSessionObject", props).await.unwrap());
+        }
+        // The second connection is a new engine session that dies in the middle of the
+        // restore: at its first CreateSessionObject, with the rest still queued.
+        mock.expect("GetActiveDoc")
+            .times(1)
+            .returns(opened("Doc", 11, "app"));
+        // The third: a new engine session that works, under other handles.
+        mock.expect("GetActiveDoc")
+            .times(1)
+            .returns(opened("Doc", 21, "app"));
+        let m = std::sync::atomic::AtomicI32::new(200);
+        mock.expect("CreateSessionObject")
+            .on_handle(21)
+            .respond_with(move |req| {
+                let id = req
+                    .named
+                    .get("qProp")
+                    .and_then(|p| p["qInfo"]["qId"].as_str())
+                    .unwrap_or("new")
+                    .to_string();
+                Reply::result(opened(
+                    "GenericObject",
+                    m.fetch_add(1, Ordering::SeqCst),
+                    &id,
+                ))
+            });
+        let first = std::sync::atomic::AtomicBool::new(true);
+        let cut = mock
+            .expect("CreateSessionObject")
+            .on_handle(11)
+            .times(1)
+            .respond_with(move |_| {
+                assert!(first.swap(false, Ordering::SeqCst));
+                Reply::fault(qix_runtime::testing::Fault::DropConnection)
+            });
+        mock.drop_connections();
+        mock.wait_for("GetActiveDoc", 1, LIMIT).await.unwrap();
+        let third = mock.wait_for_connections(3, LIMIT).await.unwrap();
+        assert_eq!(third.len(), 3);
+        let report = common::wait_resumed(&mut notes).await;
+        assert_eq!(cut.calls(), 1);
+        // The third connection began with its own restore: nothing of the second's.
+        let on_third: Vec<_> = mock
+            .received()
+            .into_iter()
+            .filter(|r| r.connection == 2)
+            .collect();
+        assert_eq!(
+            on_third.first().map(|r| r.method.as_str()),
+            Some("GetActiveDoc"),
+            "the first frame on the new connection: {:?}",
+            on_third
+                .iter()
+                .map(|r| (&r.method, r.handle))
+                .take(3)
+                .collect::<Vec<_>>()
+        );
+        assert!(
+            on_third
+                .iter()
+                .all(|r| r.handle != 11 || r.method == "GetActiveDoc"),
+            "a frame for a handle of the dead connection was sent on the new one"
+        );
+        assert_eq!(report.restored.len(), 65, "{:?}", report.closed);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_slow_open_doc_during_a_restore_is_waited_for() {
+    within(LIMIT, "slow OpenDoc", async {
+        let mock = MockEngine::start().await;
+        mock.expect("OpenDoc")
+            .times(1)
+            .returns(opened("Doc", 1, "app"));
+        let session = mock
+            .session()
+            .reconnect(fast())
+            .on_connected_timeout(Some(Duration::from_millis(200)))
+            .connect()
+            .await
+            .unwrap();
+        let mut notes = session.notifications();
+        let doc = call_open(
+            &session.global_object(),
+            "OpenDoc",
+            json!({"qDocName": "app"}),
+        )
+        .await
+        .unwrap();
+        // A large app: opening it again takes longer than OnConnected's bound.
+        mock.expect("GetActiveDoc")
+            .returns_error(1007, "", "No active document");
+        mock.expect("OpenDoc")
+            .delay(Duration::from_millis(800))
+            .returns(opened("Doc", 9, "app"));
+        mock.drop_connections();
+        let report = resumed(&mut notes).await;
+        assert!(report.closed.is_empty(), "{:?}", report.closed);
+        assert_eq!(doc.handle(), 9);
+        assert!(!doc.is_closed());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn session_objects_come_back_as_the_engine_last_had_them() {
+    within(LIMIT, "session object state", async {
+        let mock = MockEngine::start().await;
+        mock.expect("OpenDoc").times(1).returns(opened("Doc", 1, "app"));
+        let next = std::sync::atomic::AtomicI32::new(2);
+        mock.expect("CreateSessionObject").on_handle(1).times(3).respond_with(move |req| {
+            let id = req.named.get("qProp").and_then(|p| p["qInfo"]["qId"].as_str()).unwrap_or("x").to_string();
+            Reply::result(opened("GenericObject", next.fetch_add(1, Ordering::SeqCst), &id))
+        });
+        for m in ["SetFullPropertyTree", "ApplyPatches", "ClearSoftPatches"] {
+            mock.expect(m).times(1).returns(json!({}));
+        }
+        // Answered late: its caller will have given up by then.
+        mock.expect("SetProperties").times(1).delay(Duration::from_millis(100)).returns(json!({}));
+        let session = reconnecting(&mock).await;
+        let mut notes = session.notifications();
+        let doc = call_open(&session.global_object(), "OpenDoc", json!({"qDocName": "app"})).await.unwrap();
+        let tree = call_open(&doc, "CreateSessionObject", json!({"qProp": {"qInfo": {"qId": "tree", "qType": "t"}}})).await.unwrap();
+        let soft = call_open(&doc, "CreateSessionObject", json!({"qProp": {"qInfo": {"qId": "soft", "qType": "t"}, "title": "hard"}})).await.unwrap();
+        let late = call_open(&doc, "CreateSessionObject", json!({"qProp": {"qInfo": {"qId": "late", "qType": "t"}, "v": 1}})).await.unwrap();
+        let entry = json!({"qProperty": {"qInfo": {"qId": "tree", "qType": "t"}, "title": "root"},
+            "qChildren": [{"qProperty": {"qInfo": {"qId": "kid", "qType": "k"}}, "qChildren": []}]});
+        call(&tree, "SetFullPropertyTree", json!({"qPropEntry": entry}), None).await.unwrap();
+        // A soft patch is layout state, not properties; a hard one is properties.
+        call(&soft, "ApplyPatches", json!({"qPatches": [{"qOp": "replace", "qPath": "/title", "qValue": "\"soft\""}], "qSoftPatch": true}), None).await.unwrap();
+        // The caller drops the future once it is sent; the engine applies it anyway.
+        let dropped = call(&late, "SetProperties", json!({"qProp": {"qInfo": {"qId": "late", "qType": "t"}, "v": 2}}), None);
+        mock.wait_for("SetProperties", 1, LIMIT).await.unwrap();
+        drop(dropped);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        // A new engine session: each object is made again as it was.
+        mock.expect("GetActiveDoc").times(1).returns(opened("Doc", 21, "app"));
+        mock.expect("CreateSessionObject").on_handle(21)
+            .with_params(json!({"qProp": {"qInfo": {"qId": "tree", "qType": "t"}, "title": "root"}}))
+            .returns(opened("GenericObject", 22, "tree"));
+        mock.expect("SetFullPropertyTree").on_handle(22).with_params(json!({"qPropEntry": entry})).returns(json!({}));
+        mock.expect("CreateSessionObject").on_handle(21)
+            .with_params(json!({"qProp": {"qInfo": {"qId": "soft", "qType": "t"}, "title": "hard"}}))
+            .returns(opened("GenericObject", 23, "soft"));
+        mock.expect("ApplyPatches").on_handle(23)
+            .with_params(json!({"qPatches": [{"qOp": "replace", "qPath": "/title", "qValue": "\"soft\""}], "qSoftPatch": true}))
+            .returns(json!({}));
+        mock.expect("CreateSessionObject").on_handle(21)
+            .with_params(json!({"qProp": {"qInfo": {"qId": "late", "qType": "t"}, "v": 2}}))
+            .returns(opened("GenericObject", 24, "late"));
+        mock.drop_connections();
+        let report = resumed(&mut notes).await;
+        assert!(report.closed.is_empty(), "{:?}", report.closed);
+        assert_eq!((tree.handle(), soft.handle(), late.handle()), (22, 23, 24));
+
+        // ClearSoftPatches forgets them: the next restore replays none.
+        call(&soft, "ClearSoftPatches", json!({}), None).await.unwrap();
+        mock.expect("GetActiveDoc").times(1).returns(opened("Doc", 31, "app"));
+        mock.expect("CreateSessionObject").on_handle(31).respond_with(|req| {
+            let id = req.named.get("qProp").and_then(|p| p["qInfo"]["qId"].as_str()).unwrap_or("x").to_string();
+            let h = match id.as_str() { "tree" => 32, "soft" => 33, _ => 34 };
+            Reply::result(opened("GenericObject", h, &id))
+        });
+        mock.expect("SetFullPropertyTree").on_handle(32).returns(json!({}));
+        mock.drop_connections();
+        let report = resumed(&mut notes).await;
+        assert!(report.closed.is_empty(), "{:?}", report.closed);
+        assert!(
+            mock.received_method("ApplyPatches").iter().all(|r| r.handle != 33),
+            "soft patches cleared before the restore are not replayed"
+        );
+        mock.verify().unwrap();
     })
     .await;
 }

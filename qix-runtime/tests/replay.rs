@@ -449,3 +449,35 @@ fn recordings_parse_from_each_format() {
     );
     let _ = Duration::ZERO;
 }
+
+#[test]
+fn a_log_with_dropped_frames_is_refused_with_where_and_why() {
+    use qix_runtime::TrafficHook;
+    let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().write(b)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let log = qix_runtime::JsonLinesLog::new(Box::new(Shared(out.clone())));
+    log.frame(
+        qix_runtime::Direction::Sent,
+        r#"{"jsonrpc":"2.0","id":1,"handle":-1,"method":"EngineVersion","params":{}}"#,
+    );
+    log.dropped(3);
+    log.frame(
+        qix_runtime::Direction::Received,
+        r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+    );
+    let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+    assert!(text.contains(r#"{"Dropped":3}"#), "{text}");
+    let e = qix_runtime::testing::Recording::parse(&text).unwrap_err();
+    assert!(
+        e.contains("dropped 3 frame(s)") && e.contains("line 2"),
+        "{e}"
+    );
+}

@@ -651,6 +651,11 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), spec);
         let req = server.join().unwrap();
         assert!(req.starts_with("GET /api/engine/openrpc HTTP/1.1"), "{req}");
-        assert!(req.contains("Authorization: Bearer t0ken"), "{req}");
+        // Header names are case-insensitive (HTTP/1.1 clients may send them lower case).
+        assert!(
+            req.to_ascii_lowercase()
+                .contains("authorization: bearer t0ken"),
+            "{req}"
+        );
     }
 }

@@ -750,7 +750,10 @@ async fn serve(stream: TcpStream, shared: Arc<MockShared>) {
     if let Some(fault) = lock(&shared.state).after_connected.clone() {
         opening.extend(fault_actions(fault, String::new()));
     }
-    if perform_all(&mut ws, opening, &tx, &mut rx).await.is_continue() {
+    if perform_all(&mut ws, opening, &tx, &mut rx)
+        .await
+        .is_continue()
+    {
         let _ = ws.flush().await;
         run(&mut ws, &shared, convo.as_mut(), &tx, &mut rx).await;
     }

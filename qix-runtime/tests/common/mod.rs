@@ -51,6 +51,18 @@ pub fn method(name: &'static str) -> qix_runtime::MethodInfo {
     }
 }
 
+/// Waits for the next `Resumed` notification.
+pub async fn wait_resumed(
+    notes: &mut qix_runtime::BroadcastStream<qix_runtime::Notification>,
+) -> qix_runtime::ResumeReport {
+    while let Some(n) = notes.next_item().await {
+        if let Ok(qix_runtime::Notification::Resumed(r)) = n {
+            return r;
+        }
+    }
+    panic!("the session ended without resuming");
+}
+
 /// A call as generated code makes it: sent now, result decoded as JSON.
 pub fn call(
     obj: &Object,
@@ -68,12 +80,9 @@ pub fn call(
         timeout,
         ..Default::default()
     };
-    obj.call(
-        self::method(method),
-        p,
-        options,
-        |_, raw| qix_runtime::__private::decode::all::<Value>(raw, "test call"),
-    )
+    obj.call(self::method(method), p, options, |_, raw| {
+        qix_runtime::__private::decode::all::<Value>(raw, "test call")
+    })
 }
 
 /// The first error in `err`'s `source()` chain (`err` itself included) that is a `T`.

@@ -35,7 +35,8 @@ pub async fn engine(config: rustls::ServerConfig, result: Value) -> (u16, SeenAu
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                let Ok((request, mut ws)) = tokio_websockets::ServerBuilder::new().accept(tls).await
+                let Ok((request, mut ws)) =
+                    tokio_websockets::ServerBuilder::new().accept(tls).await
                 else {
                     return;
                 };
