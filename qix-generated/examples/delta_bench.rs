@@ -9,7 +9,12 @@
 //! The engine side runs on a thread of its own over the in-memory transport, with every
 //! answer prepared before the clock starts (its diffs are the engine's work, not the
 //! client's); the client's CPU time is its own thread's (`/proc/thread-self/schedstat`),
-//! which runs the connection task, the patching and the typed decode. Prints one JSON line.
+//! which runs the connection task, the patching and the typed decode.
+//!
+//! Then big patches: a layout whose data pages (5 MiB) are replaced by each answer, while
+//! a second caller makes small calls on another object of the same session; the small
+//! calls' latency with and without the big patches says whether the connection task keeps
+//! answering while it patches. Prints one JSON line.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -137,6 +142,121 @@ fn same_numbers(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// A value whose `qDataPages` hold about `bytes` of cells, different for each `seed`.
+fn big_layout(bytes: usize, seed: u64) -> Value {
+    let rows = bytes / 64;
+    let matrix: Vec<Value> = (0..rows as u64)
+        .map(|r| json!([{"qText": format!("r{}", r + seed), "qNum": (r * 7 + seed) as f64 + 0.5, "qElemNumber": r}]))
+        .collect();
+    json!({"qInfo": {"qId": "big", "qType": "table"}, "qHyperCube": {"qDataPages": [{"qMatrix": matrix}]}})
+}
+
+/// Latency percentiles in microseconds.
+fn percentiles(mut v: Vec<u64>) -> Value {
+    v.sort_unstable();
+    let at = |q: f64| v[((v.len() as f64 - 1.0) * q) as usize] as f64 / 1e3;
+    json!({"p50_us": at(0.5), "p99_us": at(0.99), "max_us": at(1.0), "calls": v.len()})
+}
+
+/// Small calls on one object while another's big patches arrive (or not): their
+/// latencies; and the process CPU per big patch (patch and typed decode) when no small
+/// calls run (`with_small` false).
+fn big_patches(bytes: usize, patches: usize, with_big: bool, with_small: bool) -> (Value, f64) {
+    let (t, mut peer) = transport::channel();
+    let small = r#"{"qLayout":[{"op":"replace","path":"/n","value":1}]}"#.to_string();
+    let first_small = r#"{"qLayout":[{"op":"add","path":"/","value":{"n":0}}]}"#.to_string();
+    let mut bodies = Vec::with_capacity(patches);
+    for i in 0..patches as u64 {
+        let v = big_layout(bytes, i);
+        let patch = if i == 0 {
+            json!([{"op": "add", "path": "/", "value": v}])
+        } else {
+            json!([{"op": "replace", "path": "/qHyperCube/qDataPages", "value": v["qHyperCube"]["qDataPages"]}])
+        };
+        bodies.push(json!({ "qLayout": patch }).to_string());
+    }
+    let engine = std::thread::spawn(move || {
+        let mut big = bodies.into_iter();
+        let mut smalls = 0;
+        while let Some(req) = peer.sent.blocking_recv() {
+            let v: Value = serde_json::from_str(&req).unwrap_or_else(|e| die(&e.to_string()));
+            let id = v["id"].as_i64().unwrap_or_else(|| die("a request without an id"));
+            if v["delta"] != true {
+                die("a request without delta: the client lost a base");
+            }
+            let body = if v["handle"] == 2 {
+                big.next().unwrap_or_else(|| die("more big requests than answers"))
+            } else {
+                smalls += 1;
+                if smalls == 1 { first_small.clone() } else { small.clone() }
+            };
+            let frame = format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{body},\"delta\":true}}");
+            if peer.push.send(Frame::Text(Text::from(frame))).is_err() {
+                return;
+            }
+        }
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| die(&e.to_string()));
+    let (latencies, cpu_per_patch) = rt.block_on(async move {
+        let session = Session::from_transport(t, SessionOptions::default());
+        let big = GenericObject::from_object(session.register_object(ObjectInfo::new(2, "GenericObject")));
+        let small = session.register_object(ObjectInfo::new(3, "GenericObject"));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let done = stop.clone();
+        let smalls = tokio::spawn(async move {
+            let mut out = Vec::new();
+            while with_small && !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let t0 = Instant::now();
+                small
+                    .call(
+                        qix_runtime::MethodInfo::new("GetLayout").delta("qLayout").read(),
+                        qix_runtime::__private::Params::new(),
+                        Default::default(),
+                        |ctx, raw| qix_runtime::__private::decode::delta_out::<Value>(ctx, raw, "qLayout", "GetLayout"),
+                    )
+                    .await
+                    .unwrap_or_else(|e| die(&format!("small call: {e}")));
+                out.push(t0.elapsed().as_nanos() as u64);
+                tokio::task::yield_now().await;
+            }
+            out
+        });
+        let mut cpu = 0f64;
+        if with_big {
+            // The connection task's CPU is not this thread's: the patch cost is measured
+            // as the whole process's CPU per patch.
+            let p0 = process_cpu_ns();
+            for _ in 0..patches {
+                let l = big.get_layout().await.unwrap_or_else(|e| die(&format!("big GetLayout: {e}")));
+                std::hint::black_box(l);
+            }
+            cpu = (process_cpu_ns() - p0) as f64 / patches as f64;
+        } else {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (smalls.await.unwrap_or_default(), cpu)
+    });
+    drop(rt);
+    let _ = engine.join();
+    let latencies = if latencies.is_empty() { Value::Null } else { percentiles(latencies) };
+    (latencies, cpu_per_patch / 1e6)
+}
+
+/// Nanoseconds the whole process has run on a CPU.
+fn process_cpu_ns() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_else(|e| die(&e.to_string()));
+    // utime and stime, fields 14 and 15, in clock ticks (100 per second on Linux).
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let field = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+    (field(11) + field(12)) * 10_000_000
+}
+
 fn main() {
     let mut corpus = None;
     let mut calls = 2000usize;
@@ -213,6 +333,10 @@ fn main() {
     let f = run(full, false, &last);
     let d = run(delta, true, &last);
     let per = |what: u64| what as f64 / calls as f64;
+    let big_bytes = 5 << 20;
+    let (quiet, _) = big_patches(big_bytes, 20, false, true);
+    let (busy, _) = big_patches(big_bytes, 20, true, true);
+    let (_, cpu_ms) = big_patches(big_bytes, 20, true, false);
     println!(
         "{}",
         json!({
@@ -220,6 +344,7 @@ fn main() {
             "calls": calls,
             "full": {"bytes_per_call": per(f.bytes), "cpu_us_per_call": per(f.cpu_ns) / 1e3, "wall_us_per_call": per(f.wall_ns) / 1e3},
             "delta": {"bytes_per_call": per(d.bytes), "cpu_us_per_call": per(d.cpu_ns) / 1e3, "wall_us_per_call": per(d.wall_ns) / 1e3},
+            "big_patch": {"bytes": big_bytes, "cpu_ms_per_patch": cpu_ms, "small_calls_alone": quiet, "small_calls_meanwhile": busy},
         })
     );
 }

@@ -96,7 +96,7 @@ impl Keepalive {
 }
 
 struct Drive<'a> {
-    shared: &'a Shared,
+    shared: &'a Arc<Shared>,
     rx: &'a mut mpsc::UnboundedReceiver<Command>,
     control: &'a mut mpsc::UnboundedReceiver<Control>,
     /// The restore's frames, written before anything else.
@@ -220,7 +220,7 @@ pub(crate) async fn run(
 /// Runs one connection until it ends: its restore first (when it has one), then user
 /// calls.
 async fn drive(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     transport: &mut dyn Transport,
     rx: &mut mpsc::UnboundedReceiver<Command>,
     control: &mut mpsc::UnboundedReceiver<Control>,
@@ -541,7 +541,7 @@ fn restore_task(shared: Arc<Shared>, attempts: u32) -> Restoring {
 
 /// The SESSION_CREATED path: every object is opened again.
 async fn recreate(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     objects: Vec<Arc<crate::object::ObjectInner>>,
     call: restore::Caller<'_>,
 ) -> ResumeReport {

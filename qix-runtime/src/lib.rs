@@ -44,6 +44,7 @@ mod extra;
 #[cfg(feature = "http")]
 mod http;
 mod intercept;
+mod lane;
 pub mod layout;
 mod macros;
 mod notification;

@@ -206,6 +206,7 @@ impl Session {
             connector,
             metrics,
             user_ok_epoch: AtomicU64::new(u64::MAX),
+            lane: Mutex::new(Default::default()),
         });
         tokio::spawn(connection::run(transport, shared.clone(), rx, control_rx));
         Session {

@@ -16,6 +16,7 @@ use crate::connection::Connector;
 use crate::decode::ObjectRef;
 use crate::delta;
 use crate::envelope::{self, Incoming, Outcome};
+use crate::lane::{self, Job, Lane};
 use crate::error::{ABORTED, DeltaError, EngineError, Error, Result};
 use crate::notification::{Notification, SessionState};
 use crate::object::{ClosedReason, ObjectInfo, ObjectInner, lock};
@@ -57,6 +58,8 @@ pub(crate) struct Shared {
     /// The epoch of the connection on which a user's call last succeeded: a connection
     /// that answered a call has stayed up, whatever happens to it next.
     pub(crate) user_ok_epoch: AtomicU64,
+    /// Big delta answers, patched off the connection task (see `lane`).
+    pub(crate) lane: Mutex<Lane>,
 }
 
 impl Shared {
@@ -171,7 +174,7 @@ impl Shared {
 
     /// Routes one incoming frame. An error means the frame is malformed and the
     /// connection must end (a pending call could otherwise wait forever).
-    pub(crate) fn on_frame(&self, text: Text) -> Result<()> {
+    pub(crate) fn on_frame(self: &Arc<Self>, text: Text) -> Result<()> {
         self.trace(Direction::Received, text.clone());
         let s = text.as_str();
         match envelope::parse(s).map_err(Error::Protocol)? {
@@ -191,8 +194,19 @@ impl Shared {
                         // A late answer: its patches still move the cache along, and a
                         // write the engine applied anyway is remembered for restores.
                         if let Outcome::Result(raw) = &outcome {
-                            if let Some(d) = c.delta {
-                                let _ = self.patch(d, raw.get(), delta, "a cancelled call");
+                            let raw = raw.get();
+                            if let Some(slot) = c.delta {
+                                if self.lane_takes(&slot.key, raw.len()) {
+                                    self.to_lane(Job::Late {
+                                        slot,
+                                        range: range_in(&text, raw),
+                                        text: text.clone(),
+                                        delta,
+                                        tracked: c.tracked,
+                                    });
+                                    return Ok(());
+                                }
+                                let _ = self.patch(slot, raw, delta, "a cancelled call");
                             }
                             if let Some(t) = c.tracked {
                                 restore::track(&t.target, &t.method, &t.params);
@@ -205,6 +219,18 @@ impl Shared {
                         return Ok(());
                     }
                 };
+                if let (Outcome::Result(raw), Some(slot)) = (&outcome, p.delta) {
+                    let raw = raw.get();
+                    if self.lane_takes(&slot.key, raw.len()) {
+                        self.to_lane(Job::Answer {
+                            range: range_in(&text, raw),
+                            text: text.clone(),
+                            p,
+                            delta,
+                        });
+                        return Ok(());
+                    }
+                }
                 let full = || format!("{}.{}", p.target.info.qtype, p.method);
                 let reply = match outcome {
                     Outcome::Error(e) => {
@@ -225,19 +251,7 @@ impl Shared {
                         Reply::Done(self.answer(&p, &text, raw.get(), delta, &full))
                     }
                 };
-                if let Some(m) = &p.metrics {
-                    m.duration.record(p.sent_at.elapsed());
-                    if matches!(reply, Reply::Done(Ok(_))) {
-                        m.ok.increment(1);
-                    }
-                }
-                if !p.internal && matches!(reply, Reply::Done(Ok(_))) {
-                    let epoch = self.epoch();
-                    if self.user_ok_epoch.load(Ordering::Relaxed) != epoch {
-                        self.user_ok_epoch.store(epoch, Ordering::Release);
-                    }
-                }
-                let _ = p.tx.send(reply);
+                self.deliver(p, reply);
             }
             Incoming::Notification {
                 method,
@@ -259,6 +273,88 @@ impl Shared {
             }
         }
         Ok(())
+    }
+
+    /// Hands a call its reply, with its metrics.
+    fn deliver(&self, p: Pending, reply: Reply) {
+        if let Some(m) = &p.metrics {
+            m.duration.record(p.sent_at.elapsed());
+            if matches!(reply, Reply::Done(Ok(_))) {
+                m.ok.increment(1);
+            }
+        }
+        if !p.internal && matches!(reply, Reply::Done(Ok(_))) {
+            let epoch = self.epoch();
+            if self.user_ok_epoch.load(Ordering::Relaxed) != epoch {
+                self.user_ok_epoch.store(epoch, Ordering::Release);
+            }
+        }
+        let _ = p.tx.send(reply);
+    }
+
+    fn lane_takes(&self, key: &delta::Key, len: usize) -> bool {
+        lock(&self.lane).takes(key, len)
+    }
+
+    fn to_lane(self: &Arc<Self>, job: Job) {
+        if lock(&self.lane).push(job) {
+            lane::start(self.clone());
+        }
+    }
+
+    /// A cache operation: at once, or behind the answers in the lane (which come first).
+    fn cache_op(self: &Arc<Self>, job: Job) {
+        {
+            let mut lane = lock(&self.lane);
+            if lane.busy() {
+                if lane.push(job) {
+                    drop(lane);
+                    lane::start(self.clone());
+                }
+                return;
+            }
+        }
+        self.run_cache_op(job);
+    }
+
+    fn run_cache_op(&self, job: Job) {
+        if let Some(c) = lock(&self.table).delta.as_mut() {
+            match job {
+                Job::DropHandle(h) => c.drop_handle(h),
+                Job::Clear => c.clear(),
+                Job::Answer { .. } | Job::Late { .. } => {}
+            }
+        }
+    }
+
+    /// Does one job of the lane (on its thread).
+    pub(crate) fn run_lane_job(&self, job: Job) {
+        match job {
+            Job::Answer {
+                p,
+                text,
+                range,
+                delta,
+            } => {
+                let full = || format!("{}.{}", p.target.info.qtype, p.method);
+                let raw = &text.as_str()[range];
+                let reply = Reply::Done(self.answer(&p, &text, raw, delta, &full));
+                self.deliver(p, reply);
+            }
+            Job::Late {
+                slot,
+                text,
+                range,
+                delta,
+                tracked,
+            } => {
+                let _ = self.patch(slot, &text.as_str()[range], delta, "a cancelled call");
+                if let Some(t) = tracked {
+                    restore::track(&t.target, &t.method, &t.params);
+                }
+            }
+            op => self.run_cache_op(op),
+        }
     }
 
     pub(crate) fn notify(&self, n: Notification) {
@@ -385,13 +481,16 @@ impl Shared {
                 ));
             }
         };
+        // The size bound is approximate and costs nothing to keep: the wire size of the
+        // last whole value, grown by patches that add content (replacing a part, however
+        // big, leaves the size about what the bigger of the two says).
+        let starts = delta::starts_a_value(&ops);
+        let adds = ops.iter().any(|o| o.op == "add" || o.op == "copy");
         delta::apply(&mut value, ops).map_err(|e| fail(e.index, &e.op, &e.path, e.message))?;
         let value = value.map(Arc::new);
-        // The size bound is approximate and costs nothing to keep: the wire size of the
-        // last whole value, grown by patches big enough to add content (small ones mostly
-        // replace what is there).
-        let root = raw.len() > 64 && bytes == 0;
-        let bytes = if root || raw.len() > 1024 {
+        let bytes = if starts {
+            raw.len()
+        } else if adds {
             bytes + raw.len()
         } else {
             bytes.max(raw.len())
@@ -403,7 +502,7 @@ impl Shared {
     }
 
     /// `change`: layouts to refetch; `close`: handles the engine closed.
-    fn apply_lifecycle(&self, change: &[i32], close: &[i32]) {
+    fn apply_lifecycle(self: &Arc<Self>, change: &[i32], close: &[i32]) {
         if change.is_empty() && close.is_empty() {
             return;
         }
@@ -412,12 +511,8 @@ impl Shared {
             let changed = change.iter().filter_map(|h| registry.get(*h)).collect();
             (changed, registry.close(close))
         };
-        if !close.is_empty() {
-            if let Some(c) = lock(&self.table).delta.as_mut() {
-                for h in close {
-                    c.drop_handle(*h);
-                }
-            }
+        for h in close {
+            self.cache_op(Job::DropHandle(*h));
         }
         if !change.is_empty() {
             if let Some(tx) = lock(&self.changes).as_ref() {
@@ -451,12 +546,10 @@ impl Shared {
     /// After a reconnection: the objects under their (new) handles, and the caches. Keys
     /// of an attached session keep their caches (those whose answers were lost at the cut
     /// were pinned then); a new engine session has none.
-    pub(crate) fn restored(&self, created: bool, restored: &[Arc<ObjectInner>]) {
+    pub(crate) fn restored(self: &Arc<Self>, created: bool, restored: &[Arc<ObjectInner>]) {
         lock(&self.registry).restored(created, restored);
         if created {
-            if let Some(c) = lock(&self.table).delta.as_mut() {
-                c.clear();
-            }
+            self.cache_op(Job::Clear);
         }
         for o in restored {
             o.notify_changed();
@@ -493,12 +586,17 @@ impl Shared {
     }
 }
 
+/// Where `raw`, a slice of `text`, is in it.
+fn range_in(text: &Text, raw: &str) -> std::ops::Range<usize> {
+    let start = raw.as_ptr() as usize - text.as_str().as_ptr() as usize;
+    start..start + raw.len()
+}
+
 impl Answer {
     fn whole_of(text: &Text, raw: &str) -> Self {
-        let start = raw.as_ptr() as usize - text.as_str().as_ptr() as usize;
         Answer {
             text: text.clone(),
-            range: start..start + raw.len(),
+            range: range_in(text, raw),
             opened: None,
             patched: None,
         }

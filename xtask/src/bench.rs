@@ -651,6 +651,34 @@ fn delta_rows(t: &mut Table, r: &Value) {
         "",
         None,
     );
+    let b = &r["big_patch"];
+    let us = |mode: &str, k: &str| b[mode][k].as_f64().unwrap_or(f64::NAN);
+    let mb = b["bytes"].as_f64().unwrap_or(0.0) / (1u64 << 20) as f64;
+    let p99 = us("small_calls_meanwhile", "p99_us");
+    t.row(
+        "delta",
+        &format!(
+            "{mb:.0} MiB layout patches (off the connection task): small calls of the same session meanwhile vs alone, p99 (max)"
+        ),
+        format!("{p99:.0} µs ({:.1} ms)", us("small_calls_meanwhile", "max_us") / 1e3),
+        format!(
+            "{:.0} µs ({:.1} ms)",
+            us("small_calls_alone", "p99_us"),
+            us("small_calls_alone", "max_us") / 1e3
+        ),
+        format!("{:.2}x", p99 / us("small_calls_alone", "p99_us")),
+        "p99 ≤ 1 ms",
+        Some(p99 <= 1000.0),
+    );
+    t.row(
+        "delta",
+        &format!("same: process CPU per {mb:.0} MiB patch (patch and typed decode)"),
+        format!("{:.0} ms", b["cpu_ms_per_patch"].as_f64().unwrap_or(f64::NAN)),
+        String::new(),
+        String::new(),
+        "",
+        None,
+    );
 }
 
 // ---------------------------------------------------------------------------------------
