@@ -85,8 +85,13 @@ impl Glob {
             self.pattern.clone()
         } else {
             // The base folder is a path, not a pattern: its `*` or `[` match themselves.
-            let base = glob::Pattern::escape(&self.base.to_string_lossy());
-            format!("{base}/{}", self.pattern.trim_start_matches("./"))
+            let pattern = self.pattern.trim_start_matches("./");
+            if self.base == Path::new(".") {
+                pattern.to_string()
+            } else {
+                let base = glob::Pattern::escape(&self.base.to_string_lossy());
+                format!("{base}/{pattern}")
+            }
         };
         let entries = glob::glob(&full).map_err(|e| {
             Failure(format!(
@@ -146,7 +151,7 @@ impl Project {
             v.as_deref().map(|s| ctx.env(s, key)).transpose()
         };
         let rel = |v: &Option<String>, key: &str| -> CliResult<Option<PathBuf>> {
-            Ok(sub(v, key)?.map(|s| dir.join(s)))
+            Ok(sub(v, key)?.map(|s| join(&dir, &s)))
         };
         let globs = |g: &Option<Globs>, key: &str| -> CliResult<Vec<Glob>> {
             let Some(g) = g else { return Ok(Vec::new()) };
@@ -177,7 +182,7 @@ impl Project {
         let connections = match &file.connections {
             None => None,
             Some(yaml::Connections::File(f)) => {
-                Some(ConnectionsSource::File(dir.join(ctx.env(f, "connections")?)))
+                Some(ConnectionsSource::File(join(&dir, &ctx.env(f, "connections")?)))
             }
             Some(yaml::Connections::Inline(map)) => Some(ConnectionsSource::Inline(
                 connections::specs_in(map, &|v, key| ctx.env(v, key), &shown, &text)?,
@@ -246,6 +251,17 @@ impl Project {
         opts.verbose |= self.verbose;
         opts.json |= self.json;
         opts.quiet |= self.quiet;
+    }
+}
+
+/// `dir/path` without `./` noise (`script.qvs` rather than `././script.qvs`), so that
+/// messages name files as people wrote them.
+pub fn join(dir: &Path, path: &str) -> PathBuf {
+    let path = path.trim_start_matches("./");
+    if dir == Path::new(".") || Path::new(path).is_absolute() {
+        PathBuf::from(path)
+    } else {
+        dir.join(path)
     }
 }
 
