@@ -114,10 +114,11 @@ impl Desired {
                 let text = read(p)?;
                 let v: Value = serde_json::from_str(&text).map_err(|e| {
                     Failure(format!(
-                        "{}:{}:{}: not JSON: {e}",
+                        "{}:{}:{}: not JSON: {}",
                         p.display(),
                         e.line(),
-                        e.column()
+                        e.column(),
+                        crate::project::strip_location(&e.to_string())
                     ))
                 })?;
                 serde_json::from_value::<qix_generated::types::NxAppProperties>(v.clone())

@@ -105,9 +105,10 @@ pub fn read_file(kind: Kind, path: &Path) -> CliResult<Vec<EntityFile>> {
     let shown = path.display().to_string();
     let value: Value = serde_json::from_str(&text).map_err(|e| {
         Failure(format!(
-            "{shown}:{}:{}: not JSON: {e}",
+            "{shown}:{}:{}: not JSON: {}",
             e.line(),
-            e.column()
+            e.column(),
+            super::strip_location(&e.to_string())
         ))
     })?;
     match value {

@@ -254,6 +254,26 @@ impl Project {
     }
 }
 
+/// A parser's message without the " at line N column M" it puts in words (the location is
+/// given first, compiler-style, by the caller).
+pub fn strip_location(message: &str) -> String {
+    let mut out = message.to_string();
+    while let Some(i) = out.find(" at line ") {
+        let rest = &out[i + " at line ".len()..];
+        let digits = |s: &str| s.chars().take_while(char::is_ascii_digit).count();
+        let n = digits(rest);
+        let after = &rest[n..];
+        let Some(col) = after.strip_prefix(" column ") else { break };
+        let m = digits(col);
+        if n == 0 || m == 0 {
+            break;
+        }
+        let end = i + " at line ".len() + n + " column ".len() + m;
+        out.replace_range(i..end, "");
+    }
+    out
+}
+
 /// `dir/path` without `./` noise (`script.qvs` rather than `././script.qvs`), so that
 /// messages name files as people wrote them.
 pub fn join(dir: &Path, path: &str) -> PathBuf {
@@ -285,5 +305,30 @@ impl Ctx<'_> {
             Some(line) => format!("{}:{line}: {key}", self.file),
             None => format!("{}: {key}", self.file),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_in_words_are_taken_out() {
+        assert_eq!(
+            strip_location("expected value at line 2 column 12"),
+            "expected value"
+        );
+        assert_eq!(
+            strip_location("x: did not find ',' at line 3 column 7, while parsing"),
+            "x: did not find ',', while parsing"
+        );
+        assert_eq!(strip_location("at line one"), "at line one");
+    }
+
+    #[test]
+    fn joined_paths_keep_what_people_wrote() {
+        assert_eq!(join(Path::new("."), "./script.qvs"), PathBuf::from("script.qvs"));
+        assert_eq!(join(Path::new("proj"), "./s.qvs"), PathBuf::from("proj/s.qvs"));
+        assert_eq!(join(Path::new("proj"), "/abs/s.qvs"), PathBuf::from("/abs/s.qvs"));
     }
 }

@@ -169,12 +169,8 @@ pub fn parse<T: for<'de> Deserialize<'de> + Default>(text: &str, file: &str) -> 
         return Ok(T::default());
     }
     serde_norway::from_str(text).map_err(|e| {
-        let message = e.to_string();
-        // serde_norway appends the location in words; it is put first, compiler-style.
-        let message = match message.rfind(" at line ") {
-            Some(i) => message[..i].to_string(),
-            None => message,
-        };
+        // serde_norway gives the location in words too; it is put first, compiler-style.
+        let message = super::strip_location(&e.to_string());
         match e.location() {
             Some(l) => Failure(format!("{file}:{}:{}: {message}", l.line(), l.column())),
             None => Failure(format!("{file}: {message}")),
