@@ -179,8 +179,20 @@ pub async fn assoc(doc: &Doc, format: GraphFormat, opts: &ConnectOpts) -> CliRes
     }
 }
 
+/// A Graphviz string: quotes and backslashes escaped, a newline as dot's `\n`.
 fn quote(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    let escaped = s
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n");
+    format!("\"{escaped}\"")
+}
+
+fn rows(n: &Option<i64>) -> String {
+    match n {
+        Some(1) => "1 row".into(),
+        n => format!("{} rows", opt(n)),
+    }
 }
 
 /// Graphviz: a box per table, an edge per key (a point joins a key of 3 tables or more);
@@ -197,7 +209,7 @@ pub fn dot(tables: &[TableRecord], keys: &[SourceKeyRecord]) -> String {
         out.push_str(&format!(
             "  {} [label={}{style}];\n",
             quote(&name),
-            quote(&format!("{name}\n{} rows", opt(&t.no_of_rows)))
+            quote(&format!("{name}\n{}", rows(&t.no_of_rows)))
         ));
     }
     for (n, k) in keys.iter().enumerate() {
@@ -242,10 +254,10 @@ pub fn mermaid(tables: &[TableRecord], keys: &[SourceKeyRecord]) -> String {
         let name = opt(&t.name);
         let class = if is_synthetic_table(t) { ":::synthetic" } else { "" };
         out.push_str(&format!(
-            "  {}[\"{}<br/>{} rows\"]{class}\n",
+            "  {}[\"{}<br/>{}\"]{class}\n",
             ids[&name],
             text(&name),
-            opt(&t.no_of_rows)
+            rows(&t.no_of_rows)
         ));
     }
     let id = |t: &String| ids.get(t).cloned().unwrap_or_else(|| format!("\"{}\"", text(t)));

@@ -118,6 +118,7 @@ struct AppState {
     saves: usize,
     reloads: Vec<Value>,
     fetch_limit: Option<i64>,
+    last_reload: Option<String>,
     progress: String,
     other_apps: Vec<Value>,
 }
@@ -352,6 +353,7 @@ impl AppState {
                 "qFileName": self.id,
                 "qHasScript": !self.script.is_empty(),
                 "qHasData": self.loaded,
+                "qLastReloadTime": self.last_reload,
                 "qStateNames": self.states,
                 "qIsOpenedWithoutData": self.opened_without_data.unwrap_or(false),
                 "qMeta": {}
@@ -367,6 +369,8 @@ impl AppState {
             "DoReload" | "DoReloadEx" => {
                 self.reloads.push(Value::Object(params.clone()));
                 self.loaded = true;
+                // A fixed time: outputs that show it stay the same from run to run.
+                self.last_reload = Some("2024-03-01T10:00:00.000Z".into());
                 let mut progress = String::new();
                 for t in &self.tables {
                     progress.push_str(&format!(
@@ -1012,24 +1016,22 @@ impl AppState {
     }
 
     /// `GetTablesAndKeys`: tables with their fields, and the keys between them. Tables that
-    /// share two fields or more are linked by a synthetic key, as the engine does: a
-    /// `$Syn n` table with those fields, each table keeping a `$Syn n` field (in synthetic
-    /// mode; otherwise the shared fields are shown as they were loaded).
+    /// share two fields or more are linked by a synthetic key, as the engine does: in
+    /// synthetic mode a `$Syn n Table` holds those fields and a `$Syn n` field, which
+    /// replaces them in each table that shares them; otherwise the tables are shown as
+    /// loaded.
     fn tables_and_keys(&self, synthetic_mode: bool) -> Value {
         let tables = self.visible_tables();
-        let fields = self.fields();
-        let shared = |a: &FakeTable, b: &FakeTable| -> Vec<String> {
-            a.fields
-                .iter()
-                .filter(|f| b.fields.contains(f))
-                .cloned()
-                .collect()
-        };
         // Synthetic keys: one per set of two or more fields shared by tables.
         let mut synthetic: Vec<(Vec<String>, BTreeSet<String>)> = Vec::new();
         for (i, a) in tables.iter().enumerate() {
             for b in &tables[i + 1..] {
-                let common = shared(a, b);
+                let common: Vec<String> = a
+                    .fields
+                    .iter()
+                    .filter(|f| b.fields.contains(f))
+                    .cloned()
+                    .collect();
                 if common.len() < 2 {
                     continue;
                 }
@@ -1045,83 +1047,70 @@ impl AppState {
                 }
             }
         }
-        let field_record = |t: &FakeTable, f: &str, key: bool| -> Value {
-            let i = t.fields.iter().position(|x| x == f);
-            let distinct: BTreeSet<String> = t
-                .rows
+        // The tables as the model shows them: (name, fields, rows, synthetic).
+        let mut shown: Vec<(String, Vec<String>, Option<&FakeTable>, bool)> = Vec::new();
+        for t in tables {
+            let mut fields = t.fields.clone();
+            if synthetic_mode {
+                for (n, (fs, ts)) in synthetic.iter().enumerate() {
+                    if ts.contains(&t.name) {
+                        fields.retain(|f| !fs.contains(f));
+                        fields.push(format!("$Syn {}", n + 1));
+                    }
+                }
+            }
+            shown.push((t.name.clone(), fields, Some(t), false));
+        }
+        if synthetic_mode {
+            for (n, (fs, _)) in synthetic.iter().enumerate() {
+                let mut fields = fs.clone();
+                fields.push(format!("$Syn {}", n + 1));
+                shown.push((format!("$Syn {} Table", n + 1), fields, None, true));
+            }
+        }
+        let in_tables = |f: &str| -> Vec<String> {
+            shown
                 .iter()
-                .filter_map(|r| i.and_then(|i| r.get(i)))
-                .map(Value::to_string)
-                .collect();
-            let key_type = if !key {
-                "NOT_KEY"
-            } else if distinct.len() == t.rows.len() {
-                "PRIMARY_KEY"
-            } else {
-                "ANY_KEY"
-            };
-            json!({"qName": f, "qOriginalFields": [], "qPresent": true, "qHasNull": false,
-                "qHasWild": false, "qHasDuplicates": distinct.len() < t.rows.len(),
-                "qIsSynthetic": f.starts_with("$Syn"), "qInformationDensity": 1,
-                "qnNonNulls": t.rows.len(), "qnRows": t.rows.len(), "qSubsetRatio": 1,
-                "qnTotalDistinctValues": distinct.len(), "qnPresentDistinctValues": distinct.len(),
-                "qKeyType": key_type, "qComment": "", "qTags": self.field_tags(f),
-                "qDerivedFields": [], "qIsFieldOnTheFly": false, "qReadableName": f})
+                .filter(|(_, fs, _, _)| fs.iter().any(|x| x == f))
+                .map(|(n, _, _, _)| n.clone())
+                .collect()
         };
         let mut records = Vec::new();
         let mut keys: Vec<Value> = Vec::new();
-        for t in tables {
-            let syn_of_t: Vec<(usize, &Vec<String>)> = synthetic
+        let mut seen_keys = BTreeSet::new();
+        for (name, fields, table, is_synthetic) in &shown {
+            let rows = table.map(|t| t.rows.len()).unwrap_or(0);
+            let recs: Vec<Value> = fields
                 .iter()
-                .enumerate()
-                .filter(|(_, (_, ts))| ts.contains(&t.name))
-                .map(|(n, (f, _))| (n, f))
+                .map(|f| {
+                    let linked = in_tables(f);
+                    let distinct: BTreeSet<String> = table
+                        .and_then(|t| t.fields.iter().position(|x| x == f).map(|i| (t, i)))
+                        .map(|(t, i)| t.rows.iter().filter_map(|r| r.get(i)).map(Value::to_string).collect())
+                        .unwrap_or_default();
+                    let key_type = if linked.len() < 2 {
+                        "NOT_KEY"
+                    } else if rows > 0 && distinct.len() == rows {
+                        "PRIMARY_KEY"
+                    } else {
+                        "ANY_KEY"
+                    };
+                    if linked.len() > 1 && seen_keys.insert(f.clone()) {
+                        keys.push(json!({"qKeyFields": [f], "qTables": linked}));
+                    }
+                    json!({"qName": f, "qOriginalFields": [], "qPresent": true, "qHasNull": false,
+                        "qHasWild": false, "qHasDuplicates": distinct.len() < rows,
+                        "qIsSynthetic": f.starts_with("$Syn"), "qInformationDensity": 1,
+                        "qnNonNulls": rows, "qnRows": rows, "qSubsetRatio": 1,
+                        "qnTotalDistinctValues": distinct.len(),
+                        "qnPresentDistinctValues": distinct.len(), "qKeyType": key_type,
+                        "qComment": "", "qTags": self.field_tags(f), "qDerivedFields": [],
+                        "qIsFieldOnTheFly": false, "qReadableName": f})
+                })
                 .collect();
-            let mut recs = Vec::new();
-            for f in &t.fields {
-                let in_syn = synthetic_mode && syn_of_t.iter().any(|(_, fs)| fs.contains(f));
-                if in_syn {
-                    continue;
-                }
-                let key = fields.iter().any(|(n, ts)| n == f && ts.len() > 1);
-                recs.push(field_record(t, f, key));
-            }
-            if synthetic_mode {
-                for (n, _) in &syn_of_t {
-                    let mut r = field_record(t, &format!("$Syn {}", n + 1), true);
-                    r["qKeyType"] = json!("ANY_KEY");
-                    recs.push(r);
-                }
-            }
-            records.push(json!({"qName": t.name, "qLoose": false, "qNoOfRows": t.rows.len(),
+            records.push(json!({"qName": name, "qLoose": false, "qNoOfRows": rows,
                 "qFields": recs, "qPos": {"qx": 0, "qy": 0}, "qComment": "",
-                "qIsDirectDiscovery": false, "qIsSynthetic": false, "qTableTags": []}));
-        }
-        if synthetic_mode {
-            for (n, (fs, ts)) in synthetic.iter().enumerate() {
-                let name = format!("$Syn {} Table", n + 1);
-                let recs: Vec<Value> = fs
-                    .iter()
-                    .chain(std::iter::once(&format!("$Syn {}", n + 1)))
-                    .map(|f| {
-                        let mut r = json!({"qName": f, "qKeyType": "ANY_KEY", "qIsSynthetic": f.starts_with("$Syn"),
-                            "qnRows": 0, "qTags": []});
-                        r["qOriginalFields"] = json!([]);
-                        r
-                    })
-                    .collect();
-                records.push(json!({"qName": name, "qLoose": false, "qNoOfRows": 0,
-                    "qFields": recs, "qPos": {"qx": 0, "qy": 0}, "qComment": "",
-                    "qIsDirectDiscovery": false, "qIsSynthetic": true, "qTableTags": []}));
-                keys.push(json!({"qKeyFields": [format!("$Syn {}", n + 1)],
-                    "qTables": ts.iter().cloned().chain(std::iter::once(name)).collect::<Vec<_>>()}));
-            }
-        }
-        for (f, ts) in &fields {
-            let in_syn = synthetic_mode && synthetic.iter().any(|(fs, _)| fs.contains(f));
-            if ts.len() > 1 && !in_syn {
-                keys.push(json!({"qKeyFields": [f], "qTables": ts}));
-            }
+                "qIsDirectDiscovery": false, "qIsSynthetic": is_synthetic, "qTableTags": []}));
         }
         json!({ "qtr": records, "qk": keys })
     }
