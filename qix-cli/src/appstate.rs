@@ -6,9 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::{StreamExt, TryStreamExt, stream};
 use qix_generated::prelude::*;
-use qix_generated::types::{
-    GenericObjectProperties, NxInfo, VariableListDef,
-};
+use qix_generated::types::{GenericObjectProperties, NxInfo, VariableListDef};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -141,7 +139,10 @@ pub fn descendants(tree: &Value, out: &mut BTreeSet<String>) {
         .into_iter()
         .flatten()
     {
-        if let Some(id) = child.pointer("/qProperty/qInfo/qId").and_then(Value::as_str) {
+        if let Some(id) = child
+            .pointer("/qProperty/qInfo/qId")
+            .and_then(Value::as_str)
+        {
             out.insert(id.to_string());
         }
         descendants(child, out);
@@ -233,7 +234,10 @@ mod tests {
         assert_eq!(diff_paths(&a, &b), ["/extra", "/list/1", "/qMeasure/qDef"]);
         assert!(diff_paths(&a, &a).is_empty());
         assert_eq!(diff_paths(&json!([1]), &json!([1, 2])), ["/"]);
-        assert_eq!(diff_paths(&json!({"a/b": 1}), &json!({"a/b": 2})), ["/a~1b"]);
+        assert_eq!(
+            diff_paths(&json!({"a/b": 1}), &json!({"a/b": 2})),
+            ["/a~1b"]
+        );
     }
 
     #[test]

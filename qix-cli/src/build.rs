@@ -73,10 +73,7 @@ pub async fn run(
         if outcome != Done::Unchanged {
             output::verbose(&format!("{} {} {}", outcome.word(), item.kind(), item.id()));
             apply(doc, item).await.map_err(|Failure(e)| {
-                let place = item
-                    .origin()
-                    .map(|o| format!(" ({o})"))
-                    .unwrap_or_default();
+                let place = item.origin().map(|o| format!(" ({o})")).unwrap_or_default();
                 Failure(format!(
                     "{} {}{place}: {e}; {}",
                     item.kind(),
@@ -100,9 +97,15 @@ pub async fn run(
         reloaded = Some(result);
     }
     if !no_save {
-        reload::save(doc, opts.no_data).await.map_err(|Failure(e)| {
-            Failure(format!("save: {e}; {} (reloaded: {})", so_far(&done), reloaded.is_some()))
-        })?;
+        reload::save(doc, opts.no_data)
+            .await
+            .map_err(|Failure(e)| {
+                Failure(format!(
+                    "save: {e}; {} (reloaded: {})",
+                    so_far(&done),
+                    reloaded.is_some()
+                ))
+            })?;
     }
     let count = |d: Done| done.iter().filter(|(_, x)| *x == d).count();
     if opts.json {
@@ -131,7 +134,13 @@ pub async fn run(
     }
     let rows = done
         .iter()
-        .map(|(i, d)| vec![i.kind().to_string(), i.id().to_string(), d.word().to_string()])
+        .map(|(i, d)| {
+            vec![
+                i.kind().to_string(),
+                i.id().to_string(),
+                d.word().to_string(),
+            ]
+        })
         .collect();
     output::table(&["Kind", "Id", "Result"], rows)?;
     if reloaded.is_some() {
@@ -163,10 +172,7 @@ fn so_far(done: &[(&Item, Done)]) -> String {
     if changed.is_empty() {
         "nothing was changed before it".into()
     } else {
-        format!(
-            "done before it, not saved: {}",
-            changed.join(", ")
-        )
+        format!("done before it, not saved: {}", changed.join(", "))
     }
 }
 
@@ -213,8 +219,11 @@ async fn entity(doc: &Doc, e: &EntityFile, add: bool) -> CliResult {
     let v = &e.value;
     match (e.kind, add) {
         (Kind::Dimension, true) => {
-            doc.create_dimension(typed::<GenericDimensionProperties>(v, "dimension properties")?)
-                .await?;
+            doc.create_dimension(typed::<GenericDimensionProperties>(
+                v,
+                "dimension properties",
+            )?)
+            .await?;
         }
         (Kind::Dimension, false) => {
             doc.get_dimension(e.id.clone())
@@ -233,8 +242,11 @@ async fn entity(doc: &Doc, e: &EntityFile, add: bool) -> CliResult {
                 .await?
         }
         (Kind::Bookmark, true) => {
-            doc.create_bookmark(typed::<GenericBookmarkProperties>(v, "bookmark properties")?)
-                .await?;
+            doc.create_bookmark(typed::<GenericBookmarkProperties>(
+                v,
+                "bookmark properties",
+            )?)
+            .await?;
         }
         (Kind::Bookmark, false) => {
             doc.get_bookmark(e.id.clone())
@@ -243,8 +255,11 @@ async fn entity(doc: &Doc, e: &EntityFile, add: bool) -> CliResult {
                 .await?
         }
         (Kind::Variable, true) => {
-            doc.create_variable_ex(typed::<GenericVariableProperties>(v, "variable properties")?)
-                .await?;
+            doc.create_variable_ex(typed::<GenericVariableProperties>(
+                v,
+                "variable properties",
+            )?)
+            .await?;
         }
         (Kind::Variable, false) => {
             // By id, else by name (a variable the project gives another id).
@@ -256,7 +271,10 @@ async fn entity(doc: &Doc, e: &EntityFile, add: bool) -> CliResult {
                 }
             };
             variable
-                .set_properties(typed::<GenericVariableProperties>(v, "variable properties")?)
+                .set_properties(typed::<GenericVariableProperties>(
+                    v,
+                    "variable properties",
+                )?)
                 .await?
         }
         (Kind::Object, true) if e.tree => {

@@ -38,7 +38,9 @@ pub async fn run(cli: Cli, project: Option<Project>) -> CliResult {
     let session = connect::session(opts).await?;
     let result = match &cli.command {
         Command::Apps | Command::App(AppCommand::Ls) => apps(&session, opts).await,
-        Command::App(AppCommand::Rm { apps }) => crate::datamodel::remove_apps(&session, apps, opts).await,
+        Command::App(AppCommand::Rm { apps }) => {
+            crate::datamodel::remove_apps(&session, apps, opts).await
+        }
         Command::Status => crate::datamodel::status(&session, opts).await,
         command => {
             let doc = connect::open_app(&session, opts).await?;

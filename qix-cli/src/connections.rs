@@ -44,7 +44,11 @@ pub async fn run(doc: &Doc, cmd: &ConnectionCommand, opts: &ConnectOpts) -> CliR
                     .iter()
                     .find(|c| c.name.as_deref() == Some(spec.name.as_str()))
                     .and_then(|c| c.id.clone());
-                let word = if existing.is_some() { "updated" } else { "created" };
+                let word = if existing.is_some() {
+                    "updated"
+                } else {
+                    "created"
+                };
                 let item = Item {
                     action: if existing.is_some() {
                         Action::Change(Vec::new())
@@ -57,9 +61,11 @@ pub async fn run(doc: &Doc, cmd: &ConnectionCommand, opts: &ConnectOpts) -> CliR
                     },
                     diff: None,
                 };
-                crate::build::apply(doc, &item).await.map_err(|Failure(e)| {
-                    Failure(format!("connection {} ({}): {e}", spec.name, spec.origin))
-                })?;
+                crate::build::apply(doc, &item)
+                    .await
+                    .map_err(|Failure(e)| {
+                        Failure(format!("connection {} ({}): {e}", spec.name, spec.origin))
+                    })?;
                 rows.push(vec![spec.name.clone(), word.to_string()]);
             }
             finish(doc, rows, *no_save, opts).await

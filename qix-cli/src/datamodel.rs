@@ -51,7 +51,11 @@ pub async fn tables(doc: &Doc, opts: &ConnectOpts) -> CliResult {
             let keys: Vec<String> = t
                 .fields
                 .iter()
-                .filter(|f| f.key_type.as_ref().is_some_and(|k| format!("{k:?}") != "NotKey"))
+                .filter(|f| {
+                    f.key_type
+                        .as_ref()
+                        .is_some_and(|k| format!("{k:?}") != "NotKey")
+                })
                 .map(|f| opt(&f.name))
                 .collect();
             let name = if is_synthetic_table(t) {
@@ -145,7 +149,10 @@ pub async fn meta(doc: &Doc, opts: &ConnectOpts) -> CliResult {
             ]
         })
         .collect();
-    output::table(&["Field", "Tables", "Values", "Rows", "Tags", "Memory"], rows)
+    output::table(
+        &["Field", "Tables", "Values", "Rows", "Tags", "Memory"],
+        rows,
+    )
 }
 
 /// `assoc`: which tables each key links; `--format dot|mermaid` draws the model.
@@ -233,7 +240,15 @@ pub fn dot(tables: &[TableRecord], keys: &[SourceKeyRecord]) -> String {
                 quote(&label)
             ));
             for t in &k.tables {
-                out.push_str(&format!("  {point} -- {}{};\n", quote(t), if style.is_empty() { String::new() } else { format!(" [{}]", &style[2..]) }));
+                out.push_str(&format!(
+                    "  {point} -- {}{};\n",
+                    quote(t),
+                    if style.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" [{}]", &style[2..])
+                    }
+                ));
             }
         }
     }
@@ -252,7 +267,11 @@ pub fn mermaid(tables: &[TableRecord], keys: &[SourceKeyRecord]) -> String {
     let mut out = String::from("graph LR\n");
     for t in tables {
         let name = opt(&t.name);
-        let class = if is_synthetic_table(t) { ":::synthetic" } else { "" };
+        let class = if is_synthetic_table(t) {
+            ":::synthetic"
+        } else {
+            ""
+        };
         out.push_str(&format!(
             "  {}[\"{}<br/>{}\"]{class}\n",
             ids[&name],
@@ -260,7 +279,11 @@ pub fn mermaid(tables: &[TableRecord], keys: &[SourceKeyRecord]) -> String {
             rows(&t.no_of_rows)
         ));
     }
-    let id = |t: &String| ids.get(t).cloned().unwrap_or_else(|| format!("\"{}\"", text(t)));
+    let id = |t: &String| {
+        ids.get(t)
+            .cloned()
+            .unwrap_or_else(|| format!("\"{}\"", text(t)))
+    };
     for (n, k) in keys.iter().enumerate() {
         let label = text(&k.key_fields.join(", "));
         let link = if is_synthetic_key(k) { "-.-" } else { "---" };
@@ -294,7 +317,10 @@ pub async fn status(session: &Session, opts: &ConnectOpts) -> CliResult {
         Ok(doc) => {
             let layout = doc.get_app_layout().await?;
             let (tables, _) = model(&doc).await?;
-            Ok((layout, tables.iter().filter(|t| !is_synthetic_table(t)).count()))
+            Ok((
+                layout,
+                tables.iter().filter(|t| !is_synthetic_table(t)).count(),
+            ))
         }
         Err(Failure(e)) => Err(e),
     };
@@ -393,7 +419,9 @@ pub async fn remove_apps(session: &Session, apps: &[String], opts: &ConnectOpts)
     let list = global.get_doc_list().await?;
     for a in apps {
         if !list.iter().any(|d| d.doc_id.as_deref() == Some(a.as_str())) {
-            return Err(Failure(format!("the engine has no app {a:?}; nothing was removed")));
+            return Err(Failure(format!(
+                "the engine has no app {a:?}; nothing was removed"
+            )));
         }
     }
     for a in apps {
@@ -410,5 +438,9 @@ pub async fn remove_apps(session: &Session, apps: &[String], opts: &ConnectOpts)
         }
         return Ok(());
     }
-    output::line(&format!("Removed {} app(s): {}.", apps.len(), apps.join(", ")))
+    output::line(&format!(
+        "Removed {} app(s): {}.",
+        apps.len(),
+        apps.join(", ")
+    ))
 }

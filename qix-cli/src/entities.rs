@@ -5,8 +5,7 @@ use futures_util::TryStreamExt;
 use qix_generated::helpers::paging::{PageShape, data_pages};
 use qix_generated::prelude::*;
 use qix_generated::types::{
-    BookmarkListDef, DimensionListDef, GenericObjectProperties, MeasureListDef,
-    NxContainerEntry,
+    BookmarkListDef, DimensionListDef, GenericObjectProperties, MeasureListDef, NxContainerEntry,
 };
 use serde_json::{Value, json};
 
@@ -86,23 +85,33 @@ async fn layout(doc: &Doc, kind: Kind, id: &str) -> CliResult<Value> {
     let id = id.to_string();
     match kind {
         Kind::Measure => to_json(
-            &opened(doc.get_measure(id.clone()).await, kind, &id)?.get_layout().await?,
+            &opened(doc.get_measure(id.clone()).await, kind, &id)?
+                .get_layout()
+                .await?,
             "layout",
         ),
         Kind::Dimension => to_json(
-            &opened(doc.get_dimension(id.clone()).await, kind, &id)?.get_layout().await?,
+            &opened(doc.get_dimension(id.clone()).await, kind, &id)?
+                .get_layout()
+                .await?,
             "layout",
         ),
         Kind::Bookmark => to_json(
-            &opened(doc.get_bookmark(id.clone()).await, kind, &id)?.get_layout().await?,
+            &opened(doc.get_bookmark(id.clone()).await, kind, &id)?
+                .get_layout()
+                .await?,
             "layout",
         ),
         Kind::Variable => to_json(
-            &opened(doc.get_variable_by_id(id.clone()).await, kind, &id)?.get_layout().await?,
+            &opened(doc.get_variable_by_id(id.clone()).await, kind, &id)?
+                .get_layout()
+                .await?,
             "layout",
         ),
         Kind::Object => to_json(
-            &opened(doc.get_object(id.clone()).await, kind, &id)?.get_layout().await?,
+            &opened(doc.get_object(id.clone()).await, kind, &id)?
+                .get_layout()
+                .await?,
             "layout",
         ),
     }
@@ -116,7 +125,10 @@ pub fn minimum_of(v: &Value) -> Option<Value> {
         Value::Bool(false) => None,
         Value::String(s) if s.is_empty() => None,
         Value::Array(a) => {
-            let kept: Vec<Value> = a.iter().map(|x| minimum_of(x).unwrap_or(Value::Null)).collect();
+            let kept: Vec<Value> = a
+                .iter()
+                .map(|x| minimum_of(x).unwrap_or(Value::Null))
+                .collect();
             (!kept.is_empty()).then_some(Value::Array(kept))
         }
         Value::Object(m) => {
@@ -173,31 +185,44 @@ async fn rows(doc: &Doc, family: Family) -> CliResult<Vec<Row>> {
                 ..list_props("qix-measure-list")
             };
             let layout = session_layout(doc, props).await?;
-            from_entries(layout.measure_list.map(|l| l.items).unwrap_or_default(), "measure")
+            from_entries(
+                layout.measure_list.map(|l| l.items).unwrap_or_default(),
+                "measure",
+            )
         }
         Family::Dimension => {
             let props = GenericObjectProperties {
                 dimension_list_def: Some(DimensionListDef {
                     r#type: Some("dimension".into()),
-                    data: Some(json!({"title": "/qMetaDef/title", "definition": "/qDim/qFieldDefs"})),
+                    data: Some(
+                        json!({"title": "/qMetaDef/title", "definition": "/qDim/qFieldDefs"}),
+                    ),
                     ..Default::default()
                 }),
                 ..list_props("qix-dimension-list")
             };
             let layout = session_layout(doc, props).await?;
-            from_entries(layout.dimension_list.map(|l| l.items).unwrap_or_default(), "dimension")
+            from_entries(
+                layout.dimension_list.map(|l| l.items).unwrap_or_default(),
+                "dimension",
+            )
         }
         Family::Bookmark => {
             let props = GenericObjectProperties {
                 bookmark_list_def: Some(BookmarkListDef {
                     r#type: Some("bookmark".into()),
-                    data: Some(json!({"title": "/qMetaDef/title", "definition": "/qMetaDef/description"})),
+                    data: Some(
+                        json!({"title": "/qMetaDef/title", "definition": "/qMetaDef/description"}),
+                    ),
                     ..Default::default()
                 }),
                 ..list_props("qix-bookmark-list")
             };
             let layout = session_layout(doc, props).await?;
-            from_entries(layout.bookmark_list.map(|l| l.items).unwrap_or_default(), "bookmark")
+            from_entries(
+                layout.bookmark_list.map(|l| l.items).unwrap_or_default(),
+                "bookmark",
+            )
         }
         Family::Variable => appstate::variable_list(doc)
             .await?
@@ -272,21 +297,33 @@ async fn ls(doc: &Doc, family: Family, opts: &ConnectOpts) -> CliResult {
     match family {
         Family::Object => output::table(
             &["Id", "Type", "Title"],
-            rows.into_iter().map(|r| vec![r.id, r.r#type, r.title]).collect(),
+            rows.into_iter()
+                .map(|r| vec![r.id, r.r#type, r.title])
+                .collect(),
         ),
         Family::Variable => output::table(
             &["Id", "Name", "Definition"],
-            rows.into_iter().map(|r| vec![r.id, r.title, r.definition]).collect(),
+            rows.into_iter()
+                .map(|r| vec![r.id, r.title, r.definition])
+                .collect(),
         ),
         _ => output::table(
             &["Id", "Title", "Definition"],
-            rows.into_iter().map(|r| vec![r.id, r.title, r.definition]).collect(),
+            rows.into_iter()
+                .map(|r| vec![r.id, r.title, r.definition])
+                .collect(),
         ),
     }
 }
 
 /// `set GLOB…`: the files' entities created or updated (as `build` does them), then a save.
-async fn set(doc: &Doc, kind: Kind, globs: &[String], no_save: bool, opts: &ConnectOpts) -> CliResult {
+async fn set(
+    doc: &Doc,
+    kind: Kind,
+    globs: &[String],
+    no_save: bool,
+    opts: &ConnectOpts,
+) -> CliResult {
     let sources = Sources {
         globs: [(
             kind,
@@ -314,13 +351,20 @@ async fn set(doc: &Doc, kind: Kind, globs: &[String], no_save: bool, opts: &Conn
         };
         if word != "unchanged" {
             crate::build::apply(doc, item).await.map_err(|Failure(e)| {
-                let done: Vec<&str> = rows.iter().map(|(id, _): &(String, &str)| id.as_str()).collect();
+                let done: Vec<&str> = rows
+                    .iter()
+                    .map(|(id, _): &(String, &str)| id.as_str())
+                    .collect();
                 Failure(format!(
                     "{} {} ({}): {e}; set before it, not saved: {}",
                     kind.name(),
                     item.id(),
                     item.origin().unwrap_or(""),
-                    if done.is_empty() { "none".into() } else { done.join(", ") }
+                    if done.is_empty() {
+                        "none".into()
+                    } else {
+                        done.join(", ")
+                    }
                 ))
             })?;
         }
@@ -330,7 +374,10 @@ async fn set(doc: &Doc, kind: Kind, globs: &[String], no_save: bool, opts: &Conn
         crate::reload::save(doc, opts.no_data).await?;
     }
     if opts.json {
-        let list: Vec<Value> = rows.iter().map(|(id, w)| json!({"qId": id, "result": w})).collect();
+        let list: Vec<Value> = rows
+            .iter()
+            .map(|(id, w)| json!({"qId": id, "result": w}))
+            .collect();
         return output::json(&json!({"results": list, "saved": !no_save}));
     }
     if opts.quiet {
@@ -341,7 +388,9 @@ async fn set(doc: &Doc, kind: Kind, globs: &[String], no_save: bool, opts: &Conn
     }
     output::table(
         &["Id", "Result"],
-        rows.iter().map(|(id, w)| vec![id.clone(), w.to_string()]).collect(),
+        rows.iter()
+            .map(|(id, w)| vec![id.clone(), w.to_string()])
+            .collect(),
     )?;
     if !no_save {
         output::line("App saved.")?;
@@ -354,7 +403,10 @@ async fn rm(doc: &Doc, kind: Kind, ids: &[String], no_save: bool, opts: &Connect
     let wanted = ids.iter().map(|id| (kind, id.clone(), false)).collect();
     let found = appstate::fetch_all(doc, wanted).await?;
     if let Some((id, _)) = ids.iter().zip(&found).find(|(_, f)| f.is_none()) {
-        return Err(Failure(format!("{}; nothing was removed", not_found(kind, id).0)));
+        return Err(Failure(format!(
+            "{}; nothing was removed",
+            not_found(kind, id).0
+        )));
     }
     for (n, id) in ids.iter().enumerate() {
         let id = id.clone();
@@ -370,7 +422,11 @@ async fn rm(doc: &Doc, kind: Kind, ids: &[String], no_save: bool, opts: &Connect
             Failure(format!(
                 "{} {id}: {why}; removed before it, not saved: {}",
                 kind.name(),
-                if before.is_empty() { "none".into() } else { before.join(", ") }
+                if before.is_empty() {
+                    "none".into()
+                } else {
+                    before.join(", ")
+                }
             ))
         };
         match removed {
@@ -391,7 +447,12 @@ async fn rm(doc: &Doc, kind: Kind, ids: &[String], no_save: bool, opts: &Connect
         }
         return Ok(());
     }
-    output::line(&format!("Removed {} {}(s): {}.", ids.len(), kind.name(), ids.join(", ")))?;
+    output::line(&format!(
+        "Removed {} {}(s): {}.",
+        ids.len(),
+        kind.name(),
+        ids.join(", ")
+    ))?;
     if !no_save {
         output::line("App saved.")?;
     }
@@ -419,9 +480,14 @@ pub async fn data(doc: &Doc, id: &str, opts: &ConnectOpts) -> CliResult {
         .collect();
     header.extend(cube.measure_info.iter().map(|m| opt(&m.fallback_title)));
     let width = i32::try_from(header.len()).unwrap_or(i32::MAX).max(1);
-    let pages: Vec<_> = data_pages(&object, "/qHyperCubeDef", &size, PageShape::full_width(width))
-        .try_collect()
-        .await?;
+    let pages: Vec<_> = data_pages(
+        &object,
+        "/qHyperCubeDef",
+        &size,
+        PageShape::full_width(width),
+    )
+    .try_collect()
+    .await?;
     let rows: Vec<Vec<String>> = pages
         .into_iter()
         .flat_map(|p| p.matrix)

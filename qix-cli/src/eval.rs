@@ -6,8 +6,8 @@ use futures_util::TryStreamExt;
 use qix_generated::helpers::paging::{PageShape, data_pages};
 use qix_generated::prelude::*;
 use qix_generated::types::{
-    GenericObjectProperties, HyperCubeDef, NxDimension, NxInlineDimensionDef,
-    NxInlineMeasureDef, NxMeasure,
+    GenericObjectProperties, HyperCubeDef, NxDimension, NxInlineDimensionDef, NxInlineMeasureDef,
+    NxMeasure,
 };
 
 use crate::commands::list_props;
@@ -41,10 +41,10 @@ fn split_top(s: &str) -> Vec<String> {
         .collect()
 }
 
-/// The byte offset of a top-level ` by ` (a word, outside parentheses and quotes).
+/// The byte offset of a top-level `by` word that follows whitespace (outside parentheses,
+/// brackets and quotes).
 fn find_by(s: &str) -> Option<usize> {
     let (mut depth, mut quote) = (0i32, None::<char>);
-    let lower = s.to_ascii_lowercase();
     for (i, c) in s.char_indices() {
         match (quote, c) {
             (Some(q), c) if c == q => quote = None,
@@ -53,11 +53,11 @@ fn find_by(s: &str) -> Option<usize> {
             (None, '(' | '[') => depth += 1,
             (None, ')' | ']') => depth -= 1,
             (None, c) if c.is_whitespace() && depth == 0 => {
-                if lower[i..].starts_with(&format!("{c}by")) {
-                    let after = lower[i + 3..].chars().next();
-                    if after.is_none_or(char::is_whitespace) {
-                        return Some(i);
-                    }
+                let at = i + c.len_utf8();
+                let rest = &s[at..];
+                let word = rest.get(..2).is_some_and(|w| w.eq_ignore_ascii_case("by"));
+                if word && rest[2..].chars().next().is_none_or(char::is_whitespace) {
+                    return Some(at);
                 }
             }
             _ => {}
@@ -75,10 +75,13 @@ pub fn parse(args: &[String]) -> (Vec<String>, Vec<String>) {
         return (measures, dims);
     }
     let joined = args.join(" ");
-    let lead = if joined.to_ascii_lowercase().starts_with("by ") {
+    let lead = if joined
+        .get(..3)
+        .is_some_and(|w| w.eq_ignore_ascii_case("by "))
+    {
         Some(0)
     } else {
-        find_by(&joined).map(|i| i + 1)
+        find_by(&joined)
     };
     match lead {
         Some(i) => (split_top(&joined[..i]), split_top(&joined[i + 2..])),
@@ -136,9 +139,14 @@ pub async fn run(doc: &Doc, args: &[String], opts: &ConnectOpts) -> CliResult {
     let mut header = dims.clone();
     header.extend(measures.iter().cloned());
     let width = i32::try_from(header.len()).unwrap_or(i32::MAX);
-    let pages: Vec<_> = data_pages(&object, "/qHyperCubeDef", &size, PageShape::full_width(width))
-        .try_collect()
-        .await?;
+    let pages: Vec<_> = data_pages(
+        &object,
+        "/qHyperCubeDef",
+        &size,
+        PageShape::full_width(width),
+    )
+    .try_collect()
+    .await?;
     let rows = pages
         .into_iter()
         .flat_map(|p| p.matrix)
@@ -162,14 +170,29 @@ mod tests {
             vec!["Region".to_string(), "Year".to_string()],
         );
         assert_eq!(p(&["Sum(Sales), Count(Id) by Region, Year"]), want);
-        assert_eq!(p(&["Sum(Sales)", "Count(Id)", "by", "Region", "Year"]), want);
+        assert_eq!(
+            p(&["Sum(Sales)", "Count(Id)", "by", "Region", "Year"]),
+            want
+        );
         assert_eq!(p(&["Sum(Sales)", "Count(Id)", "BY", "Region,Year"]), want);
         assert_eq!(p(&["by Region"]), (vec![], vec!["Region".to_string()]));
         assert_eq!(p(&["1+1"]), (vec!["1+1".to_string()], vec![]));
         // `by` inside a string or a function is part of the expression.
         assert_eq!(
             p(&["Count({<Note={'paid by card'}>} Id)"]),
-            (vec!["Count({<Note={'paid by card'}>} Id)".to_string()], vec![])
+            (
+                vec!["Count({<Note={'paid by card'}>} Id)".to_string()],
+                vec![]
+            )
+        );
+        // Any whitespace, any case; not a word that starts with "by".
+        assert_eq!(
+            p(&["Sum(x)\u{3000}BY\tRegion"]),
+            (vec!["Sum(x)".to_string()], vec!["Region".to_string()])
+        );
+        assert_eq!(
+            p(&["Sum(x) bytes"]),
+            (vec!["Sum(x) bytes".to_string()], vec![])
         );
         assert_eq!(
             p(&["If(a, b, c) by Region"]),

@@ -122,14 +122,16 @@ impl Desired {
                     ))
                 })?;
                 serde_json::from_value::<qix_generated::types::NxAppProperties>(v.clone())
-                    .map_err(|e| {
-                        Failure(format!("{}: not app properties: {e}", p.display()))
-                    })?;
+                    .map_err(|e| Failure(format!("{}: not app properties: {e}", p.display())))?;
                 Some((p.display().to_string(), v))
             }
             None => None,
         };
-        let connections = sources.connections.as_ref().map(|c| c.specs()).transpose()?;
+        let connections = sources
+            .connections
+            .as_ref()
+            .map(|c| c.specs())
+            .transpose()?;
         let mut all = Vec::new();
         for (kind, globs) in &sources.globs {
             all.extend(entities::read(*kind, globs)?);

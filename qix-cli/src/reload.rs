@@ -50,9 +50,11 @@ pub async fn run(
     let global = session.global();
     let mut call = doc.do_reload_ex();
     if let Some(limit) = options.limit {
-        let limit = i64::try_from(limit)
-            .map_err(|_| Failure(format!("--limit {limit} is too large")))?;
-        output::verbose(&format!("Fetch limit {limit} rows (a reload in debug mode)."));
+        let limit =
+            i64::try_from(limit).map_err(|_| Failure(format!("--limit {limit} is too large")))?;
+        output::verbose(&format!(
+            "Fetch limit {limit} rows (a reload in debug mode)."
+        ));
         doc.set_fetch_limit(limit).await?;
         call = call.params(DoReloadExParams {
             debug: Some(true),

@@ -31,10 +31,18 @@ pub async fn run(doc: &Doc, dir: Option<&Path>, opts: &ConnectOpts) -> CliResult
             .collect()
     };
     let mut lists: BTreeMap<Kind, Vec<Value>> = BTreeMap::new();
-    for kind in [Kind::Dimension, Kind::Measure, Kind::Variable, Kind::Bookmark] {
+    for kind in [
+        Kind::Dimension,
+        Kind::Measure,
+        Kind::Variable,
+        Kind::Bookmark,
+    ] {
         let wanted = ids(kind).into_iter().map(|id| (kind, id, false)).collect();
         // Gone since it was listed: nothing to write.
-        let values = appstate::fetch_all(doc, wanted).await?.into_iter().flatten();
+        let values = appstate::fetch_all(doc, wanted)
+            .await?
+            .into_iter()
+            .flatten();
         lists.insert(kind, values.collect());
     }
     let objects = appstate::root_objects(doc, &ids(Kind::Object)).await?;
@@ -53,7 +61,12 @@ pub async fn run(doc: &Doc, dir: Option<&Path>, opts: &ConnectOpts) -> CliResult
     let mut yml = String::from(CORECTL_YML_HEAD);
     yml.push_str("script: script.qvs\napp-properties: app-properties.json\n");
     yml.push_str("connections: connections.yml\n");
-    for kind in [Kind::Dimension, Kind::Measure, Kind::Variable, Kind::Bookmark] {
+    for kind in [
+        Kind::Dimension,
+        Kind::Measure,
+        Kind::Variable,
+        Kind::Bookmark,
+    ] {
         yml.push_str(&format!("{}: {}.json\n", kind.key(), kind.key()));
     }
     if !objects.is_empty() {
@@ -80,7 +93,10 @@ pub async fn run(doc: &Doc, dir: Option<&Path>, opts: &ConnectOpts) -> CliResult
             name = format!("{}-{n}", object_file_name(id, tree));
             n += 1;
         }
-        files.push((dir.join("objects").join(format!("{name}.json")), canonical(tree)));
+        files.push((
+            dir.join("objects").join(format!("{name}.json")),
+            canonical(tree),
+        ));
     }
     write(&dir, &files)?;
     if opts.json {
@@ -215,7 +231,10 @@ fn connections_yml(connections: &[qix_generated::types::Connection]) -> CliResul
         let parts: Vec<&str> = redacted.split(qix_runtime::redact::REDACTED).collect();
         let mut connectionstring = String::from(parts[0]);
         for (i, part) in parts.iter().enumerate().skip(1) {
-            connectionstring.push_str(&format!("${{{}}}", secret_var(&name, &format!("SECRET_{i}"))));
+            connectionstring.push_str(&format!(
+                "${{{}}}",
+                secret_var(&name, &format!("SECRET_{i}"))
+            ));
             connectionstring.push_str(part);
         }
         let username = c.user_name.clone().filter(|u| !u.is_empty());
@@ -248,7 +267,10 @@ mod tests {
     fn object_file_names_are_type_title_id() {
         let tree = json!({"qProperty": {"qInfo": {"qId": "a699ee97", "qType": "sheet"},
             "qMetaDef": {"title": "My new sheet 2"}}});
-        assert_eq!(object_file_name("a699ee97", &tree), "sheet-my-new-sheet-2-a699ee97");
+        assert_eq!(
+            object_file_name("a699ee97", &tree),
+            "sheet-my-new-sheet-2-a699ee97"
+        );
         let untitled = json!({"qInfo": {"qId": "Ab.C", "qType": "my-cube"}});
         assert_eq!(object_file_name("Ab.C", &untitled), "my-cube-ab-c");
         assert_eq!(file_part("Håkan #1 / Övrigt"), "håkan-1-övrigt");

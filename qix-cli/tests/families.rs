@@ -27,7 +27,10 @@ async fn built() -> (FakeApp, MockEngine, PathBuf, String) {
     let url = mock.url();
     let out = qix_in(
         &dir,
-        &[("QIX_TEST_ENGINE", &url), ("QIX_TEST_CONNECT", "c.internal")],
+        &[
+            ("QIX_TEST_ENGINE", &url),
+            ("QIX_TEST_CONNECT", "c.internal"),
+        ],
         &["build", "--silent"],
     )
     .await;
@@ -54,7 +57,10 @@ async fn entity_families_list_show_and_print_ids() {
     let (_app, mock, _dir, url) = built().await;
     for family in ["measure", "dimension", "variable", "bookmark", "object"] {
         golden(&format!("{family}-ls"), &ok(&url, &[family, "ls"]).await);
-        golden(&format!("{family}-ls.json"), &ok(&url, &["--json", family, "ls"]).await);
+        golden(
+            &format!("{family}-ls.json"),
+            &ok(&url, &["--json", family, "ls"]).await,
+        );
     }
     // -q: ids only, one a line (corectl's --bash).
     assert_eq!(
@@ -70,34 +76,93 @@ async fn entity_families_list_show_and_print_ids() {
 #[tokio::test]
 async fn layouts_and_properties_of_every_kind() {
     let (_app, _mock, _dir, url) = built().await;
-    golden("measure-layout", &ok(&url, &["measure", "layout", "measure-sum-numbers"]).await);
-    golden("dimension-properties", &ok(&url, &["dimension", "properties", "dimension-abcs"]).await);
-    golden("variable-layout", &ok(&url, &["variable", "layout", "variable-limit"]).await);
-    golden("bookmark-properties", &ok(&url, &["bookmark", "properties", "bookmark-start"]).await);
-    golden("object-layout", &ok(&url, &["object", "layout", "object-letters"]).await);
-    golden("object-properties-full", &ok(&url, &["object", "properties", "--full", "sheet-overview"]).await);
+    golden(
+        "measure-layout",
+        &ok(&url, &["measure", "layout", "measure-sum-numbers"]).await,
+    );
+    golden(
+        "dimension-properties",
+        &ok(&url, &["dimension", "properties", "dimension-abcs"]).await,
+    );
+    golden(
+        "variable-layout",
+        &ok(&url, &["variable", "layout", "variable-limit"]).await,
+    );
+    golden(
+        "bookmark-properties",
+        &ok(&url, &["bookmark", "properties", "bookmark-start"]).await,
+    );
+    golden(
+        "object-layout",
+        &ok(&url, &["object", "layout", "object-letters"]).await,
+    );
+    golden(
+        "object-properties-full",
+        &ok(&url, &["object", "properties", "--full", "sheet-overview"]).await,
+    );
     // --minimum: what recreating it needs; --full: the children too.
-    let plain: Value = serde_json::from_str(&ok(&url, &["object", "properties", "sheet-overview"]).await).unwrap();
+    let plain: Value =
+        serde_json::from_str(&ok(&url, &["object", "properties", "sheet-overview"]).await).unwrap();
     assert!(plain.get("qChildren").is_none() && plain["qInfo"]["qId"] == "sheet-overview");
-    let min: Value = serde_json::from_str(&ok(&url, &["variable", "properties", "--minimum", "variable-first"]).await).unwrap();
-    assert_eq!(min, json!({"qInfo": {"qId": "variable-first", "qType": "variable"},
-        "qName": "vFirst", "qComment": "The first letter", "qDefinition": "'a'"}));
+    let min: Value = serde_json::from_str(
+        &ok(
+            &url,
+            &["variable", "properties", "--minimum", "variable-first"],
+        )
+        .await,
+    )
+    .unwrap();
+    assert_eq!(
+        min,
+        json!({"qInfo": {"qId": "variable-first", "qType": "variable"},
+        "qName": "vFirst", "qComment": "The first letter", "qDefinition": "'a'"})
+    );
 }
 
 #[tokio::test]
 async fn set_and_rm_create_update_remove_then_save() {
     let (app, _mock, _dir, url) = built().await;
     let dir = temp_dir("set");
-    std::fs::write(dir.join("m-new.json"), r#"{"qInfo": {"qId": "m-new", "qType": "measure"}, "qMeasure": {"qDef": "Max(numbers)"}}"#).unwrap();
+    std::fs::write(
+        dir.join("m-new.json"),
+        r#"{"qInfo": {"qId": "m-new", "qType": "measure"}, "qMeasure": {"qDef": "Max(numbers)"}}"#,
+    )
+    .unwrap();
     std::fs::write(dir.join("m-old.json"), r#"[{"qInfo": {"qId": "measure-count-numbers", "qType": "measure"}, "qMeasure": {"qDef": "Count(DISTINCT numbers)"}}]"#).unwrap();
     let saves = app.saves();
-    let out = qix_in(&dir, &[], &["--engine", &url, "--app", "entities.qvf", "measure", "set", "m-*.json"]).await;
+    let out = qix_in(
+        &dir,
+        &[],
+        &[
+            "--engine",
+            &url,
+            "--app",
+            "entities.qvf",
+            "measure",
+            "set",
+            "m-*.json",
+        ],
+    )
+    .await;
     expect_code(&out, 0, "measure set");
     golden("measure-set", &out.stdout);
     assert_eq!(app.saves(), saves + 1);
-    assert_eq!(app.properties("measure-count-numbers").unwrap()["qMeasure"]["qDef"], "Count(DISTINCT numbers)");
+    assert_eq!(
+        app.properties("measure-count-numbers").unwrap()["qMeasure"]["qDef"],
+        "Count(DISTINCT numbers)"
+    );
     assert_eq!(ok(&url, &["eval", "Count(DISTINCT numbers)"]).await, "3\n");
-    let out = ok(&url, &["measure", "rm", "m-new", "measure-count-numbers", "--no-save"]).await;
+    let out = ok(
+        &url,
+        &[
+            "measure",
+            "rm",
+            "m-new",
+            "measure-count-numbers",
+            "--no-save",
+        ],
+    )
+    .await;
     golden("measure-rm", &out);
     assert!(app.properties("m-new").is_none() && app.properties("measure-count-numbers").is_none());
     assert_eq!(app.saves(), saves + 1);
@@ -108,39 +173,72 @@ async fn set_and_rm_create_update_remove_then_save() {
     ok(&url, &["variable", "rm", "variable-first"]).await;
     ok(&url, &["dimension", "rm", "dimension-xyz"]).await;
     ok(&url, &["bookmark", "rm", "bookmark-start"]).await;
-    assert_eq!(app.ids(), ["dimension-abcs", "measure-sum-numbers", "object-letters", "variable-limit"]);
+    assert_eq!(
+        app.ids(),
+        [
+            "dimension-abcs",
+            "measure-sum-numbers",
+            "object-letters",
+            "variable-limit"
+        ]
+    );
 }
 
 #[tokio::test]
 async fn eval_measures_by_dimensions_and_object_data() {
     let (_app, _mock, _dir, url) = built().await;
-    golden("eval-by", &ok(&url, &["eval", "Sum(numbers), Count(abcs) by xyz"]).await);
+    golden(
+        "eval-by",
+        &ok(&url, &["eval", "Sum(numbers), Count(abcs) by xyz"]).await,
+    );
     // corectl's form gives the same table.
     assert_eq!(
         ok(&url, &["eval", "Sum(numbers)", "Count(abcs)", "by", "xyz"]).await,
         ok(&url, &["eval", "Sum(numbers), Count(abcs) by xyz"]).await
     );
-    golden("eval-by.json", &ok(&url, &["--json", "eval", "Sum(numbers) by abcs"]).await);
+    golden(
+        "eval-by.json",
+        &ok(&url, &["--json", "eval", "Sum(numbers) by abcs"]).await,
+    );
     // One expression: EvaluateEx, as before.
     assert_eq!(ok(&url, &["eval", "Sum(numbers)"]).await, "6\n");
     // The master items an object refers to are read through.
-    golden("object-data-library", &ok(&url, &["object", "data", "object-letters"]).await);
+    golden(
+        "object-data-library",
+        &ok(&url, &["object", "data", "object-letters"]).await,
+    );
 }
 
 /// Two tables that share one key, and two that share two fields (a synthetic key).
 fn model() -> FakeApp {
     FakeApp::new("model.qvf")
-        .table("Orders", &["OrderId", "CustomerId", "Amount"], [
-            vec![json!(1), json!(10), json!(99.5)],
-            vec![json!(2), json!(11), json!(12)],
-            vec![json!(3), json!(10), json!(7)],
-        ])
-        .table("Customers", &["CustomerId", "Name", "Country"], [
-            vec![json!(10), json!("Acme"), json!("SE")],
-            vec![json!(11), json!("Globex"), json!("NO")],
-        ])
-        .table("Targets", &["Country", "Year", "Target"], [vec![json!("SE"), json!(2024), json!(100)]])
-        .table("Actuals", &["Country", "Year", "Actual"], [vec![json!("SE"), json!(2024), json!(90)]])
+        .table(
+            "Orders",
+            &["OrderId", "CustomerId", "Amount"],
+            [
+                vec![json!(1), json!(10), json!(99.5)],
+                vec![json!(2), json!(11), json!(12)],
+                vec![json!(3), json!(10), json!(7)],
+            ],
+        )
+        .table(
+            "Customers",
+            &["CustomerId", "Name", "Country"],
+            [
+                vec![json!(10), json!("Acme"), json!("SE")],
+                vec![json!(11), json!("Globex"), json!("NO")],
+            ],
+        )
+        .table(
+            "Targets",
+            &["Country", "Year", "Target"],
+            [vec![json!("SE"), json!(2024), json!(100)]],
+        )
+        .table(
+            "Actuals",
+            &["Country", "Year", "Actual"],
+            [vec![json!("SE"), json!(2024), json!(90)]],
+        )
         .loaded()
 }
 
@@ -165,10 +263,16 @@ async fn the_data_model_tables_keys_meta_and_drawings() {
     golden("meta", &on(&["meta"]).await);
     golden("assoc", &on(&["assoc"]).await);
     golden("assoc-dot", &on(&["assoc", "--format", "dot"]).await);
-    golden("assoc-mermaid", &on(&["assoc", "--format", "mermaid"]).await);
+    golden(
+        "assoc-mermaid",
+        &on(&["assoc", "--format", "mermaid"]).await,
+    );
     let tables: Value = serde_json::from_str(&on(&["--json", "tables"]).await).unwrap();
     assert_eq!(tables.as_array().unwrap().len(), 5);
-    assert_eq!(on(&["-q", "tables"]).await, "Orders\nCustomers\nTargets\nActuals\n$Syn 1 Table\n");
+    assert_eq!(
+        on(&["-q", "tables"]).await,
+        "Orders\nCustomers\nTargets\nActuals\n$Syn 1 Table\n"
+    );
     mock.verify().unwrap();
 }
 
@@ -176,25 +280,48 @@ async fn the_data_model_tables_keys_meta_and_drawings() {
 async fn connections_states_apps_and_status() {
     let (app, _mock, _dir, url) = built().await;
     golden("connection-ls", &ok(&url, &["connection", "ls"]).await);
-    let got: Value = serde_json::from_str(&ok(&url, &["connection", "get", "myconnection"]).await).unwrap();
+    let got: Value =
+        serde_json::from_str(&ok(&url, &["connection", "get", "myconnection"]).await).unwrap();
     assert_eq!(got["qName"], "myconnection");
     let dir = temp_dir("conn");
     std::fs::write(dir.join("c.yml"), "connections:\n  myconnection:\n    type: testconnector\n    connectionstring: CUSTOM CONNECT TO \"provider=testconnector;host=new;\"\n    username: gwe\n    password: new-pw\n  files:\n    type: folder\n    connectionstring: /files\n").unwrap();
-    let out = qix_in(&dir, &[], &["--engine", &url, "--app", "entities.qvf", "connection", "set", "c.yml"]).await;
+    let out = qix_in(
+        &dir,
+        &[],
+        &[
+            "--engine",
+            &url,
+            "--app",
+            "entities.qvf",
+            "connection",
+            "set",
+            "c.yml",
+        ],
+    )
+    .await;
     expect_code(&out, 0, "connection set");
     golden("connection-set", &out.stdout);
-    assert_eq!(app.connection_password("myconnection").as_deref(), Some("new-pw"));
+    assert_eq!(
+        app.connection_password("myconnection").as_deref(),
+        Some("new-pw")
+    );
     assert_eq!(app.connections().len(), 2);
     ok(&url, &["connection", "rm", "files"]).await;
     assert_eq!(app.connections().len(), 1);
 
     assert_eq!(ok(&url, &["-q", "state", "ls"]).await, "", "no states yet");
-    golden("state-add", &ok(&url, &["state", "add", "Compare", "Baseline"]).await);
+    golden(
+        "state-add",
+        &ok(&url, &["state", "add", "Compare", "Baseline"]).await,
+    );
     golden("state-ls", &ok(&url, &["state", "ls"]).await);
     ok(&url, &["state", "rm", "Compare"]).await;
     assert_eq!(app.states(), ["Baseline"]);
     let out = on(&url, &["state", "add", "Baseline"]).await;
-    assert_eq!(one_line_error(&out, "state add twice"), "qix: the app already has the state \"Baseline\"\n");
+    assert_eq!(
+        one_line_error(&out, "state add twice"),
+        "qix: the app already has the state \"Baseline\"\n"
+    );
 
     golden("status", &ok(&url, &["status"]).await.replace(&url, "URL"));
     golden("app-ls", &ok(&url, &["app", "ls"]).await);
@@ -213,7 +340,11 @@ async fn no_data_verbose_quiet_and_reload_options() {
     // -v: what is being done, on stderr; stdout unchanged.
     let out = on(&url, &["-v", "measure", "ls", "-q"]).await;
     expect_code(&out, 0, "-v");
-    assert!(out.stderr.contains("qix: connecting to ws://"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("qix: connecting to ws://"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(out.stdout, "measure-count-numbers\nmeasure-sum-numbers\n");
     // reload --limit N --silent: the engine's fetch limit, a debug-mode reload, no output.
     let out = on(&url, &["reload", "--limit", "10", "--silent", "--no-save"]).await;
@@ -236,20 +367,39 @@ async fn the_project_file_is_between_flags_and_the_environment() {
     )
     .unwrap();
     // The file wins over QIX_ENGINE and QIX_APP (which point nowhere).
-    let out = qix_in(&dir, &[("QIX_ENGINE", "ws://127.0.0.1:9"), ("QIX_APP", "other.qvf")], &["script", "get"]).await;
+    let out = qix_in(
+        &dir,
+        &[("QIX_ENGINE", "ws://127.0.0.1:9"), ("QIX_APP", "other.qvf")],
+        &["script", "get"],
+    )
+    .await;
     expect_code(&out, 0, "file over environment");
     let conn = mock.connections().pop().unwrap();
     assert_eq!(conn.header("x-team"), Some("analytics"));
     assert!(conn.path.ends_with("/app/p.qvf/ttl/30"), "{}", conn.path);
     // A flag wins over the file.
-    let out = qix_in(&dir, &[], &["--engine", "ws://127.0.0.1:9", "script", "get"]).await;
+    let out = qix_in(
+        &dir,
+        &[],
+        &["--engine", "ws://127.0.0.1:9", "script", "get"],
+    )
+    .await;
     assert_eq!(out.code, Some(1));
     // --config names another file, relative paths are relative to it.
     let sub = dir.join("sub");
     std::fs::create_dir_all(&sub).unwrap();
     std::fs::write(sub.join("s.qvs"), "LOAD 1 AS x AUTOGENERATE 1;\n").unwrap();
-    std::fs::write(sub.join("corectl.yml"), format!("engine: {url}\napp: p.qvf\nscript: s.qvs\n")).unwrap();
-    let out = qix_in(&dir, &[], &["--config", "sub/corectl.yml", "build", "--no-reload"]).await;
+    std::fs::write(
+        sub.join("corectl.yml"),
+        format!("engine: {url}\napp: p.qvf\nscript: s.qvs\n"),
+    )
+    .unwrap();
+    let out = qix_in(
+        &dir,
+        &[],
+        &["--config", "sub/corectl.yml", "build", "--no-reload"],
+    )
+    .await;
     expect_code(&out, 0, "--config");
     assert_eq!(app.script(), "LOAD 1 AS x AUTOGENERATE 1;\n");
 }
@@ -266,7 +416,16 @@ async fn completion_scripts_for_shells() {
     }
     // A broken project file does not stop completion (it reads none).
     std::fs::write(dir.join("corectl.yml"), "{{{").unwrap();
-    expect_code(&qix_in(&dir, &[], &["completion", "bash"]).await, 0, "completion with a broken project");
+    expect_code(
+        &qix_in(&dir, &[], &["completion", "bash"]).await,
+        0,
+        "completion with a broken project",
+    );
     let out = qix_in(&dir, &[], &["completion", "tcsh"]).await;
-    assert_eq!(out.code, Some(2), "clap rejects an unknown shell: {}", out.stderr);
+    assert_eq!(
+        out.code,
+        Some(2),
+        "clap rejects an unknown shell: {}",
+        out.stderr
+    );
 }

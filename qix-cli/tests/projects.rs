@@ -50,7 +50,10 @@ async fn build_sets_every_kind_of_entity_then_reloads_and_saves() {
     assert!(out.stderr.contains("Letters << fake"), "{}", out.stderr);
     assert_eq!(app.saves(), 1);
     assert_eq!(app.reloads().len(), 1);
-    assert_eq!(app.script(), std::fs::read_to_string(dir.join("script.qvs")).unwrap());
+    assert_eq!(
+        app.script(),
+        std::fs::read_to_string(dir.join("script.qvs")).unwrap()
+    );
     // corectl's connection semantics: the key is the name, settings make the string.
     let conns = app.connections();
     assert_eq!(conns.len(), 1);
@@ -129,13 +132,19 @@ async fn plan_shows_what_build_would_change_and_exits_2() {
 
     // Change a measure, the script and a child of the sheet; add an object to the app.
     let m = dir.join("measure-sum-numbers.json");
-    let text = std::fs::read_to_string(&m).unwrap().replace("Sum(numbers)", "Sum(numbers) * 2");
+    let text = std::fs::read_to_string(&m)
+        .unwrap()
+        .replace("Sum(numbers)", "Sum(numbers) * 2");
     std::fs::write(&m, text).unwrap();
     let s = dir.join("script.qvs");
-    let text = std::fs::read_to_string(&s).unwrap().replace("c, 3, z", "c, 4, z");
+    let text = std::fs::read_to_string(&s)
+        .unwrap()
+        .replace("c, 3, z", "c, 4, z");
     std::fs::write(&s, text).unwrap();
     let o = dir.join("object-sheet.json");
-    let text = std::fs::read_to_string(&o).unwrap().replace("\"Numbers\"", "\"All numbers\"");
+    let text = std::fs::read_to_string(&o)
+        .unwrap()
+        .replace("\"Numbers\"", "\"All numbers\"");
     std::fs::write(&o, text).unwrap();
     std::fs::remove_file(dir.join("dimension-xyz.json")).unwrap();
     let out = run(&dir, &env, &["plan"]).await;
@@ -145,7 +154,10 @@ async fn plan_shows_what_build_would_change_and_exits_2() {
     expect_code(&out, 2, "plan --json");
     golden("plan.json", &out.stdout);
     let v: Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(v["summary"], json!({"add": 0, "change": 3, "remove": 1, "unchanged": 8}));
+    assert_eq!(
+        v["summary"],
+        json!({"add": 0, "change": 3, "remove": 1, "unchanged": 8})
+    );
     mock.verify().unwrap();
 }
 
@@ -198,15 +210,45 @@ async fn unbuild_writes_a_project_that_builds_the_same_app() {
     // The password placeholder of the user/password connection.
     let env2 = vec![("QIX_MYCONNECTION_PASSWORD", "s3cret".to_string())];
     let url2 = mock2.url();
-    let out = run(&out_dir, &env2, &["--engine", &url2, "--app", "rebuilt.qvf", "build"]).await;
+    let out = run(
+        &out_dir,
+        &env2,
+        &["--engine", &url2, "--app", "rebuilt.qvf", "build"],
+    )
+    .await;
     expect_code(&out, 0, "build from the unbuilt folder");
-    assert_eq!(second.connection_password("myconnection").as_deref(), Some("s3cret"));
-    let out = run(&out_dir, &env2, &["--engine", &url2, "--app", "rebuilt.qvf", "plan"]).await;
+    assert_eq!(
+        second.connection_password("myconnection").as_deref(),
+        Some("s3cret")
+    );
+    let out = run(
+        &out_dir,
+        &env2,
+        &["--engine", &url2, "--app", "rebuilt.qvf", "plan"],
+    )
+    .await;
     expect_code(&out, 0, "plan of the rebuilt app");
     let again = temp_dir("unbuild-2");
-    let out = run(&out_dir, &env2, &["--engine", &url2, "--app", "rebuilt.qvf", "unbuild", "--dir", again.to_str().unwrap()]).await;
+    let out = run(
+        &out_dir,
+        &env2,
+        &[
+            "--engine",
+            &url2,
+            "--app",
+            "rebuilt.qvf",
+            "unbuild",
+            "--dir",
+            again.to_str().unwrap(),
+        ],
+    )
+    .await;
     expect_code(&out, 0, "unbuild of the rebuilt app");
-    assert_eq!(tree(&out_dir), tree(&again), "the round trip changed the folder");
+    assert_eq!(
+        tree(&out_dir),
+        tree(&again),
+        "the round trip changed the folder"
+    );
     mock.verify().unwrap();
     mock2.verify().unwrap();
 }
@@ -232,7 +274,12 @@ async fn corectls_example_projects_build_unchanged() {
     assert_eq!(app.connections()[0]["qConnectionString"], "/data");
     assert_eq!(app.connections()[0]["qType"], "folder");
     // The object's hypercube reads the reloaded data.
-    let out = run(&dir, &[], &["--engine", &url, "object", "data", "airport-counts"]).await;
+    let out = run(
+        &dir,
+        &[],
+        &["--engine", &url, "object", "data", "airport-counts"],
+    )
+    .await;
     expect_code(&out, 0, "object data");
     golden("object-data", &out.stdout);
 
@@ -257,8 +304,24 @@ async fn corectls_example_projects_build_unchanged() {
     assert_eq!(app.connection_password("warehouse").as_deref(), Some("pw"));
     // --connections FILE wins over the file's key.
     let other = dir.join("other.yml");
-    std::fs::write(&other, "connections:\n  flagged:\n    type: folder\n    connectionstring: /flag\n").unwrap();
-    let out = run(&dir, &env, &["--engine", &url, "build", "--no-reload", "--connections", "other.yml"]).await;
+    std::fs::write(
+        &other,
+        "connections:\n  flagged:\n    type: folder\n    connectionstring: /flag\n",
+    )
+    .unwrap();
+    let out = run(
+        &dir,
+        &env,
+        &[
+            "--engine",
+            &url,
+            "build",
+            "--no-reload",
+            "--connections",
+            "other.yml",
+        ],
+    )
+    .await;
     expect_code(&out, 0, "build --connections");
     assert!(app.connections().iter().any(|c| c["qName"] == "flagged"));
     mock.verify().unwrap();
@@ -291,13 +354,28 @@ async fn corectls_real_property_trees_round_trip() {
     let children = sheet["qChildren"].as_array().unwrap().len();
     assert!(children >= 2, "{children}");
     // The sheet and each of its children are in the app.
-    assert!(app.ids().contains(&"a699ee97-152d-4470-9655-ae7c82d71491".to_string()));
+    assert!(
+        app.ids()
+            .contains(&"a699ee97-152d-4470-9655-ae7c82d71491".to_string())
+    );
     assert_eq!(app.ids().len(), 1 + children + 2, "{:?}", app.ids());
     let out = run(&dir, &[], &["--engine", &url, "plan"]).await;
     expect_code(&out, 0, "plan of the built corpus");
     // The tree as the app gives it back is the file's, value for value.
-    let out = run(&dir, &[], &["--engine", &url, "--json", "object", "properties", "--full",
-        "a699ee97-152d-4470-9655-ae7c82d71491"]).await;
+    let out = run(
+        &dir,
+        &[],
+        &[
+            "--engine",
+            &url,
+            "--json",
+            "object",
+            "properties",
+            "--full",
+            "a699ee97-152d-4470-9655-ae7c82d71491",
+        ],
+    )
+    .await;
     expect_code(&out, 0, "object properties --full");
     let back: Value = serde_json::from_str(&out.stdout).unwrap();
     assert!(
@@ -307,13 +385,55 @@ async fn corectls_real_property_trees_round_trip() {
     );
     // Unbuilt, built into an empty app, unbuilt: the same bytes.
     let one = temp_dir("corpus-unbuild-1");
-    expect_code(&run(&dir, &[], &["--engine", &url, "unbuild", "--dir", one.to_str().unwrap()]).await, 0, "unbuild");
+    expect_code(
+        &run(
+            &dir,
+            &[],
+            &["--engine", &url, "unbuild", "--dir", one.to_str().unwrap()],
+        )
+        .await,
+        0,
+        "unbuild",
+    );
     let again = FakeApp::new("again.qvf");
     let mock2 = serve(&again).await;
     let url2 = mock2.url();
-    expect_code(&run(&one, &[], &["--engine", &url2, "--app", "again.qvf", "build", "--no-reload"]).await, 0, "rebuild");
+    expect_code(
+        &run(
+            &one,
+            &[],
+            &[
+                "--engine",
+                &url2,
+                "--app",
+                "again.qvf",
+                "build",
+                "--no-reload",
+            ],
+        )
+        .await,
+        0,
+        "rebuild",
+    );
     let two = temp_dir("corpus-unbuild-2");
-    expect_code(&run(&one, &[], &["--engine", &url2, "--app", "again.qvf", "unbuild", "--dir", two.to_str().unwrap()]).await, 0, "unbuild again");
+    expect_code(
+        &run(
+            &one,
+            &[],
+            &[
+                "--engine",
+                &url2,
+                "--app",
+                "again.qvf",
+                "unbuild",
+                "--dir",
+                two.to_str().unwrap(),
+            ],
+        )
+        .await,
+        0,
+        "unbuild again",
+    );
     assert_eq!(tree_of(&one), tree_of(&two));
     mock.verify().unwrap();
 }
@@ -329,7 +449,12 @@ fn qix_diff(a: &Value, b: &Value) -> Vec<String> {
             (Value::Object(x), Value::Object(y)) => {
                 for k in x.keys().chain(y.keys()) {
                     let n = Value::Null;
-                    walk(x.get(k).unwrap_or(&n), y.get(k).unwrap_or(&n), format!("{path}/{k}"), out);
+                    walk(
+                        x.get(k).unwrap_or(&n),
+                        y.get(k).unwrap_or(&n),
+                        format!("{path}/{k}"),
+                        out,
+                    );
                 }
             }
             (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
@@ -358,33 +483,135 @@ fn project(name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
     dir
 }
 
-const MEASURE: &str = r#"{"qInfo": {"qId": "m1", "qType": "measure"}, "qMeasure": {"qDef": "Sum(x)"}}"#;
+const MEASURE: &str =
+    r#"{"qInfo": {"qId": "m1", "qType": "measure"}, "qMeasure": {"qDef": "Sum(x)"}}"#;
 
 #[tokio::test]
 async fn bad_input_is_one_line_and_leaves_the_app_untouched() {
     let app = FakeApp::new("bad.qvf");
     let mock = serve(&app).await;
     let url = mock.url();
-    let cases: &[(&str, &[(&str, &str)], &[&str])] = &[
-        ("missing-script", &[("corectl.yml", "app: bad.qvf\nscript: ./missing.qvs\n")], &["build"]),
-        ("glob-matches-nothing", &[("corectl.yml", "app: bad.qvf\nmeasures:\n  - ./m-*.json\nobjects: ./nope-*.json\n"), ("m-1.json", MEASURE)], &["build"]),
-        ("malformed-json", &[("corectl.yml", "app: bad.qvf\nmeasures: [m.json]\n"), ("m.json", "{\"qInfo\": {\"qId\": \"m1\",\n  \"qType\": measure}}\n")], &["build"]),
-        ("malformed-yaml", &[("corectl.yml", "app: bad.qvf\nmeasures: [m.json\nscript: s.qvs\n")], &["build"]),
-        ("unknown-key", &[("corectl.yml", "app: bad.qvf\nscirpt: s.qvs\n")], &["build"]),
-        ("wrong-type", &[("corectl.yml", "app: bad.qvf\nttl: [1]\n")], &["build"]),
-        ("unset-variable", &[("corectl.yml", "app: bad.qvf\nconnections:\n  c:\n    type: x\n    settings:\n      host: ${QIX_TEST_SURELY_UNSET}\n")], &["build"]),
-        ("connection-without-type", &[("corectl.yml", "app: bad.qvf\nconnections:\n  c:\n    connectionstring: /data\n")], &["build"]),
-        ("malformed-connections-file", &[("corectl.yml", "app: bad.qvf\nconnections: c.yml\n"), ("c.yml", "connections:\n  c: [1, 2\n")], &["build"]),
-        ("entity-without-id", &[("corectl.yml", "app: bad.qvf\nmeasures: m.json\n"), ("m.json", "[{\"qInfo\": {\"qType\": \"measure\"}}]")], &["build"]),
-        ("duplicate-id", &[("corectl.yml", "app: bad.qvf\nmeasures: [a.json, b.json]\n"), ("a.json", MEASURE), ("b.json", MEASURE)], &["build"]),
+    // (name, the project's files, the command line)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: &[Case] = &[
+        (
+            "missing-script",
+            &[("corectl.yml", "app: bad.qvf\nscript: ./missing.qvs\n")],
+            &["build"],
+        ),
+        (
+            "glob-matches-nothing",
+            &[
+                (
+                    "corectl.yml",
+                    "app: bad.qvf\nmeasures:\n  - ./m-*.json\nobjects: ./nope-*.json\n",
+                ),
+                ("m-1.json", MEASURE),
+            ],
+            &["build"],
+        ),
+        (
+            "malformed-json",
+            &[
+                ("corectl.yml", "app: bad.qvf\nmeasures: [m.json]\n"),
+                (
+                    "m.json",
+                    "{\"qInfo\": {\"qId\": \"m1\",\n  \"qType\": measure}}\n",
+                ),
+            ],
+            &["build"],
+        ),
+        (
+            "malformed-yaml",
+            &[(
+                "corectl.yml",
+                "app: bad.qvf\nmeasures: [m.json\nscript: s.qvs\n",
+            )],
+            &["build"],
+        ),
+        (
+            "unknown-key",
+            &[("corectl.yml", "app: bad.qvf\nscirpt: s.qvs\n")],
+            &["build"],
+        ),
+        (
+            "wrong-type",
+            &[("corectl.yml", "app: bad.qvf\nttl: [1]\n")],
+            &["build"],
+        ),
+        (
+            "unset-variable",
+            &[(
+                "corectl.yml",
+                "app: bad.qvf\nconnections:\n  c:\n    type: x\n    settings:\n      host: ${QIX_TEST_SURELY_UNSET}\n",
+            )],
+            &["build"],
+        ),
+        (
+            "connection-without-type",
+            &[(
+                "corectl.yml",
+                "app: bad.qvf\nconnections:\n  c:\n    connectionstring: /data\n",
+            )],
+            &["build"],
+        ),
+        (
+            "malformed-connections-file",
+            &[
+                ("corectl.yml", "app: bad.qvf\nconnections: c.yml\n"),
+                ("c.yml", "connections:\n  c: [1, 2\n"),
+            ],
+            &["build"],
+        ),
+        (
+            "entity-without-id",
+            &[
+                ("corectl.yml", "app: bad.qvf\nmeasures: m.json\n"),
+                ("m.json", "[{\"qInfo\": {\"qType\": \"measure\"}}]"),
+            ],
+            &["build"],
+        ),
+        (
+            "duplicate-id",
+            &[
+                ("corectl.yml", "app: bad.qvf\nmeasures: [a.json, b.json]\n"),
+                ("a.json", MEASURE),
+                ("b.json", MEASURE),
+            ],
+            &["build"],
+        ),
         ("missing-config", &[], &["--config", "nope.yml", "build"]),
         ("nothing-to-build", &[], &["--app", "bad.qvf", "build"]),
-        ("unknown-measure", &[], &["--app", "bad.qvf", "measure", "properties", "nope"]),
-        ("unknown-object-rm", &[], &["--app", "bad.qvf", "object", "rm", "nope"]),
-        ("full-of-a-measure", &[], &["--app", "bad.qvf", "measure", "properties", "--full", "m1"]),
-        ("set-glob-matches-nothing", &[], &["--app", "bad.qvf", "measure", "set", "none-*.json"]),
-        ("unknown-connection", &[], &["--app", "bad.qvf", "connection", "get", "nope"]),
-        ("unknown-state", &[], &["--app", "bad.qvf", "state", "rm", "nope"]),
+        (
+            "unknown-measure",
+            &[],
+            &["--app", "bad.qvf", "measure", "properties", "nope"],
+        ),
+        (
+            "unknown-object-rm",
+            &[],
+            &["--app", "bad.qvf", "object", "rm", "nope"],
+        ),
+        (
+            "full-of-a-measure",
+            &[],
+            &["--app", "bad.qvf", "measure", "properties", "--full", "m1"],
+        ),
+        (
+            "set-glob-matches-nothing",
+            &[],
+            &["--app", "bad.qvf", "measure", "set", "none-*.json"],
+        ),
+        (
+            "unknown-connection",
+            &[],
+            &["--app", "bad.qvf", "connection", "get", "nope"],
+        ),
+        (
+            "unknown-state",
+            &[],
+            &["--app", "bad.qvf", "state", "rm", "nope"],
+        ),
         ("unknown-app", &[], &["app", "rm", "nope.qvf"]),
     ];
     let mut all = String::new();
@@ -428,6 +655,11 @@ async fn an_engine_error_mid_build_says_what_was_done_before_it() {
     let env = entities_env(&mock.url());
     let out = run(&dir, &env, &["build", "--silent"]).await;
     let line = one_line_error(&out, "failed reload");
-    assert!(line.starts_with("qix: the reload failed (script log: /logs/entities.log); done before it, not saved: "), "{line}");
+    assert!(
+        line.starts_with(
+            "qix: the reload failed (script log: /logs/entities.log); done before it, not saved: "
+        ),
+        "{line}"
+    );
     assert_eq!(app.saves(), 0);
 }

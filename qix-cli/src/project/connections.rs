@@ -82,7 +82,9 @@ pub(super) fn specs_in(
         };
         let kind = sub(&entry.kind, "type")?;
         if kind.is_empty() {
-            return Err(Failure(format!("{origin}: {key}: a connection needs a type")));
+            return Err(Failure(format!(
+                "{origin}: {key}: a connection needs a type"
+            )));
         }
         let mut settings = Vec::new();
         for (k, v) in entry.settings.iter().flatten() {

@@ -155,7 +155,9 @@ pub fn entity(kind: Kind, value: Value, origin: String) -> CliResult<EntityFile>
     };
     let v = value.clone();
     match kind {
-        Kind::Dimension => check(serde_json::from_value::<GenericDimensionProperties>(v).map(drop))?,
+        Kind::Dimension => {
+            check(serde_json::from_value::<GenericDimensionProperties>(v).map(drop))?
+        }
         Kind::Measure => check(serde_json::from_value::<GenericMeasureProperties>(v).map(drop))?,
         Kind::Variable => check(serde_json::from_value::<GenericVariableProperties>(v).map(drop))?,
         Kind::Bookmark => check(serde_json::from_value::<GenericBookmarkProperties>(v).map(drop))?,
@@ -182,7 +184,12 @@ mod tests {
     fn ids_types_and_names_are_checked() {
         let e = entity(Kind::Measure, json!({"qMeasure": {}}), "m.json".into()).unwrap_err();
         assert_eq!(e.0, "m.json: the measure has no qInfo/qId");
-        let e = entity(Kind::Object, json!({"qInfo": {"qId": "o"}}), "o.json".into()).unwrap_err();
+        let e = entity(
+            Kind::Object,
+            json!({"qInfo": {"qId": "o"}}),
+            "o.json".into(),
+        )
+        .unwrap_err();
         assert_eq!(e.0, "o.json: object o has no qInfo/qType");
         let e = entity(
             Kind::Object,
@@ -191,7 +198,12 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.0, "t.json: the object has no qProperty/qInfo/qId");
-        let e = entity(Kind::Variable, json!({"qInfo": {"qId": "v"}}), "v.json[1]".into()).unwrap_err();
+        let e = entity(
+            Kind::Variable,
+            json!({"qInfo": {"qId": "v"}}),
+            "v.json[1]".into(),
+        )
+        .unwrap_err();
         assert_eq!(e.0, "v.json[1]: variable v has no qName");
         let e = entity(
             Kind::Dimension,
@@ -199,7 +211,11 @@ mod tests {
             "d.json".into(),
         )
         .unwrap_err();
-        assert!(e.0.starts_with("d.json: not dimension properties: "), "{}", e.0);
+        assert!(
+            e.0.starts_with("d.json: not dimension properties: "),
+            "{}",
+            e.0
+        );
         let ok = entity(
             Kind::Object,
             json!({"qProperty": {"qInfo": {"qId": "s", "qType": "sheet"}}, "qChildren": []}),

@@ -54,7 +54,9 @@ fn is_name(s: &str) -> bool {
 /// The 1-based line of `text` where `${name}` first appears (for error messages).
 pub fn line_of(text: &str, name: &str) -> Option<usize> {
     let needle = format!("${{{name}}}");
-    text.lines().position(|l| l.contains(&needle)).map(|i| i + 1)
+    text.lines()
+        .position(|l| l.contains(&needle))
+        .map(|i| i + 1)
 }
 
 #[cfg(test)]
@@ -72,7 +74,10 @@ mod tests {
     #[test]
     fn replaces_whole_and_embedded_variables() {
         assert_eq!(sub("${HOST}").unwrap(), "db.example");
-        assert_eq!(sub("host=${HOST};port=1").unwrap(), "host=db.example;port=1");
+        assert_eq!(
+            sub("host=${HOST};port=1").unwrap(),
+            "host=db.example;port=1"
+        );
         assert_eq!(sub("no vars").unwrap(), "no vars");
         // Not a variable: kept as written.
         assert_eq!(sub("a ${ b} ${1x} ${").unwrap(), "a ${ b} ${1x} ${");
@@ -81,7 +86,10 @@ mod tests {
     #[test]
     fn an_unset_variable_is_named() {
         let e = sub("x ${NOPE_NOT_SET} y").unwrap_err();
-        assert_eq!(e.0, "key (NOPE_NOT_SET): environment variable NOPE_NOT_SET is not set");
+        assert_eq!(
+            e.0,
+            "key (NOPE_NOT_SET): environment variable NOPE_NOT_SET is not set"
+        );
     }
 
     #[test]

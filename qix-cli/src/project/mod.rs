@@ -101,9 +101,8 @@ impl Glob {
         })?;
         let mut files = Vec::new();
         for entry in entries {
-            let path = entry.map_err(|e| {
-                Failure(format!("{}: {:?}: {e}", self.origin, self.pattern))
-            })?;
+            let path =
+                entry.map_err(|e| Failure(format!("{}: {:?}: {e}", self.origin, self.pattern)))?;
             if path.is_file() {
                 files.push(path);
             }
@@ -175,15 +174,19 @@ impl Project {
             Some(t) => {
                 let t = ctx.env(&t.0, "ttl")?;
                 Some(t.trim().parse::<u32>().map_err(|_| {
-                    Failure(format!("{}: ttl {t:?} is not a number of seconds", ctx.at(&t, "ttl")))
+                    Failure(format!(
+                        "{}: ttl {t:?} is not a number of seconds",
+                        ctx.at(&t, "ttl")
+                    ))
                 })?)
             }
         };
         let connections = match &file.connections {
             None => None,
-            Some(yaml::Connections::File(f)) => {
-                Some(ConnectionsSource::File(join(&dir, &ctx.env(f, "connections")?)))
-            }
+            Some(yaml::Connections::File(f)) => Some(ConnectionsSource::File(join(
+                &dir,
+                &ctx.env(f, "connections")?,
+            ))),
             Some(yaml::Connections::Inline(map)) => Some(ConnectionsSource::Inline(
                 connections::specs_in(map, &|v, key| ctx.env(v, key), &shown, &text)?,
             )),
@@ -218,12 +221,8 @@ impl Project {
     /// The connection options with the file's values where no flag gave one (a value from
     /// the environment or a default gives way to the file's).
     pub fn apply(&self, opts: &mut ConnectOpts, matches: &ArgMatches) {
-        let from_flag = |id: &str| {
-            matches!(
-                matches.value_source(id),
-                Some(ValueSource::CommandLine)
-            )
-        };
+        let from_flag =
+            |id: &str| matches!(matches.value_source(id), Some(ValueSource::CommandLine));
         if let Some(engine) = self.engine.as_ref().filter(|_| !from_flag("engine")) {
             opts.engine = engine.clone();
         }
@@ -263,7 +262,9 @@ pub fn strip_location(message: &str) -> String {
         let digits = |s: &str| s.chars().take_while(char::is_ascii_digit).count();
         let n = digits(rest);
         let after = &rest[n..];
-        let Some(col) = after.strip_prefix(" column ") else { break };
+        let Some(col) = after.strip_prefix(" column ") else {
+            break;
+        };
         let m = digits(col);
         if n == 0 || m == 0 {
             break;
@@ -327,8 +328,17 @@ mod tests {
 
     #[test]
     fn joined_paths_keep_what_people_wrote() {
-        assert_eq!(join(Path::new("."), "./script.qvs"), PathBuf::from("script.qvs"));
-        assert_eq!(join(Path::new("proj"), "./s.qvs"), PathBuf::from("proj/s.qvs"));
-        assert_eq!(join(Path::new("proj"), "/abs/s.qvs"), PathBuf::from("/abs/s.qvs"));
+        assert_eq!(
+            join(Path::new("."), "./script.qvs"),
+            PathBuf::from("script.qvs")
+        );
+        assert_eq!(
+            join(Path::new("proj"), "./s.qvs"),
+            PathBuf::from("proj/s.qvs")
+        );
+        assert_eq!(
+            join(Path::new("proj"), "/abs/s.qvs"),
+            PathBuf::from("/abs/s.qvs")
+        );
     }
 }

@@ -4,8 +4,8 @@
 use std::fmt;
 
 use indexmap::IndexMap;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::{CliResult, Failure};
 
@@ -206,7 +206,11 @@ mod tests {
     #[test]
     fn an_unknown_key_names_its_line() {
         let e = parse::<ConfigFile>("engine: x\nscirpt: a.qvs\n", "corectl.yml").unwrap_err();
-        assert!(e.0.starts_with("corectl.yml:2:1: unknown field `scirpt`"), "{}", e.0);
+        assert!(
+            e.0.starts_with("corectl.yml:2:1: unknown field `scirpt`"),
+            "{}",
+            e.0
+        );
     }
 
     #[test]

@@ -62,8 +62,19 @@ pub fn expect_code(out: &Out, code: i32, what: &str) {
 
 /// Asserts a run failed with exactly one line on stderr, and gives that line.
 pub fn one_line_error(out: &Out, what: &str) -> String {
-    assert_eq!(out.code, Some(1), "{what} should fail: {}{}", out.stdout, out.stderr);
-    assert_eq!(out.stderr.lines().count(), 1, "{what}: one line of error: {:?}", out.stderr);
+    assert_eq!(
+        out.code,
+        Some(1),
+        "{what} should fail: {}{}",
+        out.stdout,
+        out.stderr
+    );
+    assert_eq!(
+        out.stderr.lines().count(),
+        1,
+        "{what}: one line of error: {:?}",
+        out.stderr
+    );
     assert!(out.stderr.starts_with("qix: "), "{what}: {:?}", out.stderr);
     out.stderr.clone()
 }
@@ -74,7 +85,10 @@ pub fn golden_dir() -> PathBuf {
 
 /// Checks output against `tests/golden/<name>.snap`; a failure shows the diff.
 pub fn golden(name: &str, got: &str) {
-    assert!(got.ends_with('\n'), "{name}: output ends without a newline: {got:?}");
+    assert!(
+        got.ends_with('\n'),
+        "{name}: output ends without a newline: {got:?}"
+    );
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(golden_dir());
     settings.set_prepend_module_to_snapshot(false);
@@ -105,7 +119,9 @@ pub fn temp_dir(name: &str) -> PathBuf {
 
 /// A copy of `tests/projects/<name>` in a fresh folder (tests may change it).
 pub fn project_copy(name: &str) -> PathBuf {
-    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/projects").join(name);
+    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/projects")
+        .join(name);
     let to = temp_dir(&format!("project-{name}"));
     copy_dir(&from, &to);
     to

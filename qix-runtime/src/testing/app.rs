@@ -311,8 +311,10 @@ impl AppState {
                 let mut list = Vec::new();
                 if !self.deleted {
                     let title = self.app_properties["qTitle"].clone();
-                    list.push(json!({"qDocId": self.id, "qDocName": title, "qTitle": title,
-                        "qMeta": {}, "qFileSize": 4096}));
+                    list.push(
+                        json!({"qDocId": self.id, "qDocName": title, "qTitle": title,
+                        "qMeta": {}, "qFileSize": 4096}),
+                    );
                 }
                 list.extend(self.other_apps.iter().cloned());
                 Ok(json!({ "qDocList": list }))
@@ -332,7 +334,10 @@ impl AppState {
             }})),
             "InteractDone" => Ok(json!({})),
             "EngineVersion" => Ok(json!({"qVersion": {"qComponentVersion": "12.2528.0"}})),
-            m => err(NOT_FOUND, format!("the fake app does not answer Global.{m}")),
+            m => err(
+                NOT_FOUND,
+                format!("the fake app does not answer Global.{m}"),
+            ),
         }
     }
 
@@ -387,7 +392,9 @@ impl AppState {
                         "qScriptLogFile": format!("/logs/{}.log", self.app_properties["qTitle"].as_str().unwrap_or("app"))}}))
                 }
             }
-            "GetConnections" => Ok(json!({"qConnections": self.connections.values().collect::<Vec<_>>()})),
+            "GetConnections" => {
+                Ok(json!({"qConnections": self.connections.values().collect::<Vec<_>>()}))
+            }
             "GetConnection" => {
                 let id = str_param(params, "qConnectionId");
                 self.connection_by_id(id)
@@ -401,7 +408,10 @@ impl AppState {
                     return err(INVALID_PARAMETER, "a connection needs a qName");
                 }
                 if self.connections.contains_key(&name) {
-                    return err(CONNECTION_EXISTS, format!("Connection already exists ({name})"));
+                    return err(
+                        CONNECTION_EXISTS,
+                        format!("Connection already exists ({name})"),
+                    );
                 }
                 let id = self.new_id("conn");
                 self.store_connection(&name, &id, &conn, true);
@@ -691,7 +701,8 @@ impl AppState {
         for c in e.children {
             self.remove_tree(&c);
         }
-        self.handles.retain(|_, t| *t != Target::Entity(id.to_string()));
+        self.handles
+            .retain(|_, t| *t != Target::Entity(id.to_string()));
     }
 
     fn tree(&self, id: &str) -> Value {
@@ -743,7 +754,10 @@ impl AppState {
                 let mut params = Map::new();
                 params.insert("qProp".into(), child_props);
                 let made = self.create(Kind::Object, &params, session, Some(id))?;
-                made["qInfo"]["qId"].as_str().unwrap_or_default().to_string()
+                made["qInfo"]["qId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
             };
             self.set_tree(&child_id, child)?;
         }
@@ -764,7 +778,8 @@ impl AppState {
         self.entities
             .iter()
             .find(|(_, e)| {
-                e.kind == Kind::Variable && e.props.get("qName").and_then(Value::as_str) == Some(name)
+                e.kind == Kind::Variable
+                    && e.props.get("qName").and_then(Value::as_str) == Some(name)
             })
             .map(|(id, _)| id.clone())
     }
@@ -860,7 +875,9 @@ impl AppState {
                     "qHyperCube".to_string(),
                     match self.cube(value) {
                         Ok(cube) => cube.layout(value),
-                        Err((_, message)) => json!({"qError": {"qErrorCode": 7005, "qContext": message}}),
+                        Err((_, message)) => {
+                            json!({"qError": {"qErrorCode": 7005, "qContext": message}})
+                        }
                     },
                 )),
                 "qMeasureListDef" => Some(("qMeasureList".into(), self.list(Kind::Measure, value))),
@@ -971,7 +988,10 @@ impl AppState {
         }
         if !values.is_empty() && values.iter().all(Value::is_number) {
             tags.push("$numeric");
-            if values.iter().all(|v| v.as_f64().is_some_and(|n| n.fract() == 0.0)) {
+            if values
+                .iter()
+                .all(|v| v.as_f64().is_some_and(|n| n.fract() == 0.0))
+            {
                 tags.push("$integer");
             }
         } else {
@@ -1086,7 +1106,13 @@ impl AppState {
                     let linked = in_tables(f);
                     let distinct: BTreeSet<String> = table
                         .and_then(|t| t.fields.iter().position(|x| x == f).map(|i| (t, i)))
-                        .map(|(t, i)| t.rows.iter().filter_map(|r| r.get(i)).map(Value::to_string).collect())
+                        .map(|(t, i)| {
+                            t.rows
+                                .iter()
+                                .filter_map(|r| r.get(i))
+                                .map(Value::to_string)
+                                .collect()
+                        })
                         .unwrap_or_default();
                     let key_type = if linked.len() < 2 {
                         "NOT_KEY"
@@ -1117,7 +1143,9 @@ impl AppState {
 
     /// A master item's definition by library id.
     fn library(&self, id: &str, pointer: &str) -> Option<Value> {
-        self.entities.get(id).and_then(|e| e.props.pointer(pointer).cloned())
+        self.entities
+            .get(id)
+            .and_then(|e| e.props.pointer(pointer).cloned())
     }
 
     fn cube(&self, def: &Value) -> Result<Cube, (i32, String)> {
@@ -1189,7 +1217,9 @@ impl AppState {
             }
         }
         if dims.is_empty() {
-            let all = table.map(|t| (0..t.rows.len()).collect()).unwrap_or_default();
+            let all = table
+                .map(|t| (0..t.rows.len()).collect())
+                .unwrap_or_default();
             groups = vec![(Vec::new(), all)];
         }
         groups.sort_by(|a, b| compare_keys(&a.0, &b.0));
@@ -1240,7 +1270,11 @@ impl AppState {
     fn evaluate(&self, expr: &str, _state: Option<&str>) -> Option<Cell> {
         match Aggregation::parse(expr) {
             Some(a) => {
-                let needed = if a.field == "*" { None } else { Some(a.field.clone()) };
+                let needed = if a.field == "*" {
+                    None
+                } else {
+                    Some(a.field.clone())
+                };
                 let table = self.visible_tables().iter().find(|t| match &needed {
                     Some(f) => t.fields.contains(f),
                     None => true,
@@ -1289,8 +1323,10 @@ fn dim_cell(v: &Value, elem: usize) -> Value {
             let f = n.as_f64().unwrap_or(f64::NAN);
             json!({"qText": num_text(f), "qNum": f, "qElemNumber": elem, "qState": "O"})
         }
-        other => json!({"qText": other.as_str().map(str::to_string).unwrap_or_else(|| other.to_string()),
-            "qNum": "NaN", "qElemNumber": elem, "qState": "O"}),
+        other => {
+            json!({"qText": other.as_str().map(str::to_string).unwrap_or_else(|| other.to_string()),
+            "qNum": "NaN", "qElemNumber": elem, "qState": "O"})
+        }
     }
 }
 
