@@ -32,6 +32,7 @@ pub async fn run(cli: Cli, project: Option<Project>) -> CliResult {
             return crate::spec::fetch(opts, out.as_deref()).await;
         }
         Command::Completion { shell } => return completion(*shell),
+        Command::Context(c) => return crate::context::run(c, opts),
         _ => {}
     }
     output::verbose(&format!("connecting to {}", connect::websocket_url(opts)?));
@@ -188,6 +189,7 @@ async fn on_doc(
         | Command::App(_)
         | Command::Status
         | Command::Completion { .. }
+        | Command::Context(_)
         | Command::Version
         | Command::Spec(_) => Err(Failure("internal: handled before an app is opened".into())),
     }

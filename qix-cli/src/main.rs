@@ -7,6 +7,7 @@ mod build;
 mod commands;
 mod connect;
 mod connections;
+mod context;
 mod datamodel;
 mod entities;
 mod eval;
@@ -82,6 +83,9 @@ pub struct ConnectOpts {
     /// Print only ids (corectl's --bash).
     #[arg(short = 'q', long, global = true, conflicts_with = "json")]
     pub quiet: bool,
+    /// The context to connect with (default: the current one; see `qix context`).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
 }
 
 /// Where `build` and `plan` read the app from; each flag wins over the project file's key.
@@ -207,6 +211,30 @@ pub enum ConnectionCommand {
         connections: Vec<String>,
         #[arg(long)]
         no_save: bool,
+    },
+}
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum ContextCommand {
+    /// Saves the connection settings given (engine, headers, certificates, ttl, insecure)
+    /// as a context.
+    Set {
+        name: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Makes a context the current one.
+    Use { name: String },
+    /// Leaves no context current.
+    Clear,
+    /// Prints a context (default: the current one).
+    Get { name: Option<String> },
+    /// Lists the contexts (`*` marks the current one).
+    Ls,
+    /// Removes contexts.
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
     },
 }
 
@@ -349,6 +377,9 @@ pub enum Command {
     },
     /// The engine, the app and the connection.
     Status,
+    /// Named connection settings (corectl's contexts).
+    #[command(subcommand)]
+    Context(ContextCommand),
     /// Prints a completion script for a shell.
     Completion { shell: clap_complete::Shell },
     /// The engine's API specification.

@@ -881,6 +881,10 @@ fn the_readme_samples_are_the_golden_outputs() {
         ("$ qix --app /apps/Sales.qvf eval 'Sum(Sales)'\n", "eval"),
         ("$ qix apps\n", "apps"),
         ("$ qix values Region\n", "values"),
+        ("$ qix build\n", "build"),
+        ("$ qix plan\n", "plan"),
+        ("$ qix unbuild --dir sales-project\n", "unbuild"),
+        ("$ qix assoc --format mermaid\n", "assoc-mermaid"),
     ] {
         let text = golden_text(golden);
         assert!(

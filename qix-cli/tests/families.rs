@@ -429,3 +429,91 @@ async fn completion_scripts_for_shells() {
         out.stderr
     );
 }
+
+#[tokio::test]
+async fn contexts_keep_connection_settings_with_the_lowest_precedence() {
+    let app = FakeApp::new("ctx.qvf");
+    let mock = serve(&app).await;
+    let url = format!("ws://{}", mock.addr());
+    let dir = temp_dir("contexts");
+    let home = dir.join("home");
+    let home_s = home.to_str().unwrap();
+    let env = [("QIX_HOME", home_s)];
+    let set = qix_in(
+        &dir,
+        &env,
+        &[
+            "--engine",
+            &url,
+            "--header",
+            "X-Team: data",
+            "context",
+            "set",
+            "dev",
+            "--comment",
+            "the mock",
+        ],
+    )
+    .await;
+    expect_code(&set, 0, "context set");
+    assert_eq!(
+        set.stdout,
+        format!("Context dev created ({}/contexts.yml).\n", home_s)
+    );
+    expect_code(
+        &qix_in(&dir, &env, &["context", "use", "dev"]).await,
+        0,
+        "context use",
+    );
+    let ls = qix_in(&dir, &env, &["context", "ls"]).await;
+    expect_code(&ls, 0, "context ls");
+    assert!(
+        ls.stdout.contains("│ *") && ls.stdout.contains("the mock"),
+        "{}",
+        ls.stdout
+    );
+    let get = qix_in(&dir, &env, &["context", "get"]).await;
+    expect_code(&get, 0, "context get");
+    assert_eq!(
+        get.stdout,
+        format!("name: dev\nengine: {url}\nheaders:\n  X-Team: data\ncomment: the mock\n")
+    );
+    // No --engine: the current context's engine and header.
+    let out = qix_in(&dir, &env, &["--app", "ctx.qvf", "script", "get"]).await;
+    expect_code(&out, 0, "a command in the context");
+    assert_eq!(
+        mock.connections().last().unwrap().header("x-team"),
+        Some("data")
+    );
+    // The environment wins over the context.
+    let out = qix_in(
+        &dir,
+        &[("QIX_HOME", home_s), ("QIX_ENGINE", "ws://127.0.0.1:9")],
+        &["--app", "ctx.qvf", "script", "get"],
+    )
+    .await;
+    assert_eq!(out.code, Some(1), "QIX_ENGINE was not used: {}", out.stderr);
+    // Clear, then an unknown one, then remove.
+    expect_code(
+        &qix_in(&dir, &env, &["context", "clear"]).await,
+        0,
+        "context clear",
+    );
+    let out = qix_in(&dir, &env, &["context", "get"]).await;
+    assert_eq!(
+        one_line_error(&out, "get with none current"),
+        "qix: no current context; name one\n"
+    );
+    let out = qix_in(&dir, &env, &["--context", "prod", "script", "get"]).await;
+    assert_eq!(
+        one_line_error(&out, "unknown context"),
+        "qix: there is no context \"prod\" (qix context ls)\n"
+    );
+    expect_code(
+        &qix_in(&dir, &env, &["context", "rm", "dev"]).await,
+        0,
+        "context rm",
+    );
+    let ls = qix_in(&dir, &env, &["-q", "context", "ls"]).await;
+    assert_eq!(ls.stdout, "");
+}

@@ -17,6 +17,7 @@ use clap::ArgMatches;
 use clap::parser::ValueSource;
 
 pub use connections::{ConnectionSpec, ConnectionsSource};
+pub use yaml::parse as parse_yaml;
 use yaml::{ConfigFile, Globs};
 
 use crate::{CliResult, ConnectOpts, Failure};
@@ -33,6 +34,10 @@ pub fn load(cli: &mut crate::Cli, matches: &ArgMatches) -> CliResult<Option<Proj
     let project = Project::find(cli.conn.config.as_deref())?;
     if let Some(p) = &project {
         p.apply(&mut cli.conn, matches);
+    }
+    // `context set` saves what was given, not what a context gave.
+    if !matches!(cli.command, crate::Command::Context(_)) {
+        crate::context::apply(&mut cli.conn, matches, project.as_ref())?;
     }
     Ok(project)
 }

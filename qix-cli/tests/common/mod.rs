@@ -25,6 +25,8 @@ pub async fn qix_in(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Out {
         .env_remove("QIX_APP")
         .env_remove("QLIK_API_KEY")
         .env_remove("QIX_SCHEMAS_DIR")
+        // No contexts of the machine's user: a test that wants some sets QIX_HOME.
+        .env("QIX_HOME", dir.join(".qix-home"))
         .kill_on_drop(true);
     for (k, v) in env {
         cmd.env(k, v);
