@@ -24,6 +24,31 @@ pub struct Info {
     pub r#type: String,
 }
 
+/// App properties the engine keeps itself ("do not update", says the spec; or made by
+/// the reload): left out of projects, so that a reload is not a change to commit.
+pub const ENGINE_APP_PROPERTIES: [&str; 4] = [
+    "qLastReloadTime",
+    "qMigrationHash",
+    "qSavedInProductVersion",
+    "qHasSectionAccess",
+];
+
+/// The app properties without the engine's own (see [`ENGINE_APP_PROPERTIES`]).
+pub fn without_engine_app_properties(mut v: Value) -> Value {
+    if let Value::Object(m) = &mut v {
+        for k in ENGINE_APP_PROPERTIES {
+            m.remove(k);
+        }
+    }
+    v
+}
+
+/// The app properties as projects keep them.
+pub async fn app_properties(doc: &Doc) -> CliResult<Value> {
+    let v = to_json(&doc.get_app_properties().await?, "app properties")?;
+    Ok(without_engine_app_properties(v))
+}
+
 pub fn to_json(v: &impl Serialize, what: &str) -> CliResult<Value> {
     serde_json::to_value(v).map_err(|e| Failure(format!("cannot write {what} as JSON: {e}")))
 }

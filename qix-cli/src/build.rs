@@ -176,6 +176,10 @@ fn so_far(done: &[(&Item, Done)]) -> String {
     }
 }
 
+fn e_id(info: &NxInfo) -> String {
+    info.id.clone().unwrap_or_default()
+}
+
 fn typed<T: DeserializeOwned>(value: &Value, what: &str) -> CliResult<T> {
     // The files were decoded once when read: this cannot fail on them.
     serde_json::from_value(value.clone()).map_err(|e| Failure(format!("not {what}: {e}")))
@@ -294,7 +298,14 @@ async fn entity(doc: &Doc, e: &EntityFile, add: bool) -> CliResult {
                     ..Default::default()
                 })
                 .await?;
-            created.object.set_full_property_tree(entry).await?
+            if let Err(e) = created.object.set_full_property_tree(entry).await {
+                // Not an empty object left behind unsaid: removed, or named.
+                let left = match doc.destroy_object(e_id(&created.info)).await {
+                    Ok(true) => "the empty object made for it was removed",
+                    _ => "an empty object with its id is left in the app",
+                };
+                return Err(Failure(format!("{e} ({left})")));
+            }
         }
         (Kind::Object, false) if e.tree => {
             doc.get_object(e.id.clone())

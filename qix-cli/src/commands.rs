@@ -74,6 +74,13 @@ async fn on_doc(
         Command::Build(args) => crate::build::run(session, doc, project, args, opts).await,
         Command::Plan(args) => {
             let sources = crate::plan::Sources::new(project, args);
+            if sources.is_empty() && project.is_none() {
+                return Err(Failure(
+                    "nothing to plan: no corectl.yml (or qix.yml) here, no --config, and no \
+                     --script, --connections, --app-properties or entity globs"
+                        .into(),
+                ));
+            }
             let desired = crate::plan::Desired::read(&sources)?;
             let items = crate::plan::compute(doc, &desired).await?;
             crate::plan::print(&items, opts)?;

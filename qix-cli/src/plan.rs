@@ -287,8 +287,9 @@ pub async fn compute(doc: &Doc, desired: &Desired) -> CliResult<Vec<Item>> {
         });
     }
     if let Some((file, value)) = &desired.app_properties {
-        let have = appstate::to_json(&doc.get_app_properties().await?, "app properties")?;
-        let paths = diff_paths(value, &have);
+        let have = appstate::app_properties(doc).await?;
+        let want = appstate::without_engine_app_properties(value.clone());
+        let paths = diff_paths(&want, &have);
         items.push(Item {
             what: What::AppProperties {
                 file: file.clone(),

@@ -47,7 +47,7 @@ pub async fn run(doc: &Doc, dir: Option<&Path>, opts: &ConnectOpts) -> CliResult
     }
     let objects = appstate::root_objects(doc, &ids(Kind::Object)).await?;
     let script = doc.get_script().await?;
-    let app_properties = appstate::to_json(&doc.get_app_properties().await?, "app properties")?;
+    let app_properties = appstate::app_properties(doc).await?;
     let connections = doc.get_connections().await?;
 
     let dir = match dir {

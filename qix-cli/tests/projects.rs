@@ -196,6 +196,9 @@ async fn unbuild_writes_a_project_that_builds_the_same_app() {
             &std::fs::read_to_string(out_dir.join(f)).unwrap(),
         );
     }
+    // What the engine keeps itself (the reload's time) is not in the project.
+    let props = std::fs::read_to_string(out_dir.join("app-properties.json")).unwrap();
+    assert!(!props.contains("qLastReloadTime"), "{props}");
     // The script byte for byte.
     assert_eq!(
         std::fs::read(out_dir.join("script.qvs")).unwrap(),
@@ -579,6 +582,7 @@ async fn bad_input_is_one_line_and_leaves_the_app_untouched() {
         ),
         ("missing-config", &[], &["--config", "nope.yml", "build"]),
         ("nothing-to-build", &[], &["--app", "bad.qvf", "build"]),
+        ("nothing-to-plan", &[], &["--app", "bad.qvf", "plan"]),
         (
             "unknown-measure",
             &[],
@@ -643,6 +647,25 @@ async fn an_engine_error_mid_build_says_what_was_done_before_it() {
     assert_eq!(app.saves(), 0);
     assert!(app.reloads().is_empty());
     assert!(!app.ids().iter().any(|i| i.starts_with("object")));
+
+    // A property tree the engine refuses: the empty object made for it is removed again.
+    let app = letters(FakeApp::new("entities.qvf"));
+    let mock = serve(&app).await;
+    mock.expect("SetFullPropertyTree")
+        .returns_error(8, "", "Invalid parameters");
+    let env = entities_env(&mock.url());
+    let out = run(&dir, &env, &["build"]).await;
+    let line = one_line_error(&out, "tree refused");
+    assert!(
+        line.contains("(the empty object made for it was removed); done before it, not saved:"),
+        "{line}"
+    );
+    assert!(
+        app.properties("sheet-overview").is_none(),
+        "{:?}",
+        app.ids()
+    );
+    assert!(app.properties("object-letters").is_some());
 
     // A reload that fails: the build says so, and does not save.
     let app = letters(FakeApp::new("entities.qvf"));

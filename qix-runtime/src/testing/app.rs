@@ -348,7 +348,14 @@ impl AppState {
                 self.script = str_param(params, "qScript").to_string();
                 Ok(json!({}))
             }
-            "GetAppProperties" => Ok(json!({"qProp": self.app_properties})),
+            "GetAppProperties" => {
+                // As engines do, the properties carry the last reload's time.
+                let mut props = self.app_properties.clone();
+                if let (Some(t), Some(m)) = (&self.last_reload, props.as_object_mut()) {
+                    m.insert("qLastReloadTime".into(), json!(t));
+                }
+                Ok(json!({ "qProp": props }))
+            }
             "SetAppProperties" => {
                 self.app_properties = params.get("qProp").cloned().unwrap_or(json!({}));
                 Ok(json!({}))
