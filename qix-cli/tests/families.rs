@@ -185,6 +185,33 @@ async fn set_and_rm_create_update_remove_then_save() {
 }
 
 #[tokio::test]
+async fn a_variable_is_found_by_name_when_its_id_differs() {
+    let (app, _mock, dir, url) = built().await;
+    let vars = dir.join("variables.json");
+    let text = std::fs::read_to_string(&vars)
+        .unwrap()
+        .replace("\"variable-first\"", "\"renamed\"");
+    std::fs::write(&vars, text.replace("'a'", "'b'")).unwrap();
+    let env = [
+        ("QIX_TEST_ENGINE", url.as_str()),
+        ("QIX_TEST_CONNECT", "c.internal"),
+    ];
+    let out = qix_in(&dir, &env, &["build", "--no-reload"]).await;
+    expect_code(&out, 0, "build with a renamed variable id");
+    // Updated, not created twice (the engine allows one variable per name).
+    assert!(
+        out.stdout.contains("renamed") && out.stdout.contains("Built: 0 created, 1 updated"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        app.properties("variable-first").unwrap()["qDefinition"],
+        "'b'"
+    );
+    assert!(app.properties("renamed").is_none());
+}
+
+#[tokio::test]
 async fn eval_measures_by_dimensions_and_object_data() {
     let (_app, _mock, _dir, url) = built().await;
     golden(
@@ -306,6 +333,29 @@ async fn connections_states_apps_and_status() {
         Some("new-pw")
     );
     assert_eq!(app.connections().len(), 2);
+    // `ls` redacts the credentials in connection strings.
+    std::fs::write(dir.join("odbc.yml"), "connections:\n  files:\n    type: ODBC\n    connectionstring: DSN=sales;UID=sa;PWD=hunter2;\n").unwrap();
+    let out = qix_in(
+        &dir,
+        &[],
+        &[
+            "--engine",
+            &url,
+            "--app",
+            "entities.qvf",
+            "connection",
+            "set",
+            "odbc.yml",
+            "--no-save",
+        ],
+    )
+    .await;
+    expect_code(&out, 0, "connection set odbc");
+    let ls = ok(&url, &["connection", "ls"]).await;
+    assert!(
+        ls.contains("DSN=sales;UID=<redacted>;PWD=<redacted>;") && !ls.contains("hunter2"),
+        "{ls}"
+    );
     ok(&url, &["connection", "rm", "files"]).await;
     assert_eq!(app.connections().len(), 1);
 
@@ -402,6 +452,16 @@ async fn the_project_file_is_between_flags_and_the_environment() {
     .await;
     expect_code(&out, 0, "--config");
     assert_eq!(app.script(), "LOAD 1 AS x AUTOGENERATE 1;\n");
+    // corectl's flags as keys of the file.
+    std::fs::write(
+        sub.join("corectl.yml"),
+        format!("engine: {url}\napp: p.qvf\nscript: s.qvs\nno-reload: true\nno-save: true\n"),
+    )
+    .unwrap();
+    let (reloads, saves) = (app.reloads().len(), app.saves());
+    let out = qix_in(&dir, &[], &["--config", "sub/corectl.yml", "build"]).await;
+    expect_code(&out, 0, "no-reload and no-save from the file");
+    assert_eq!((app.reloads().len(), app.saves()), (reloads, saves));
 }
 
 #[tokio::test]

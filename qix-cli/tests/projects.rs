@@ -164,8 +164,9 @@ async fn plan_shows_what_build_would_change_and_exits_2() {
 #[tokio::test]
 async fn unbuild_writes_a_project_that_builds_the_same_app() {
     // An app built from the project, unbuilt, built into a new empty app, unbuilt again:
-    // the two folders are the same byte for byte, and a plan of either is empty.
-    let first = letters(FakeApp::new("entities.qvf"));
+    // the two folders are the same byte for byte, and a plan of either is empty. The
+    // variable the load script makes is not written (the script makes it again).
+    let first = letters(FakeApp::new("entities.qvf")).script_variable("vLoaded", "=Now()");
     let mock = serve(&first).await;
     let dir = project_copy("entities");
     let env = entities_env(&mock.url());
@@ -196,6 +197,11 @@ async fn unbuild_writes_a_project_that_builds_the_same_app() {
             &std::fs::read_to_string(out_dir.join(f)).unwrap(),
         );
     }
+    let vars = std::fs::read_to_string(out_dir.join("variables.json")).unwrap();
+    assert!(
+        !vars.contains("vLoaded") && vars.contains("vFirst"),
+        "{vars}"
+    );
     // What the engine keeps itself (the reload's time) is not in the project.
     let props = std::fs::read_to_string(out_dir.join("app-properties.json")).unwrap();
     assert!(!props.contains("qLastReloadTime"), "{props}");
@@ -581,6 +587,11 @@ async fn bad_input_is_one_line_and_leaves_the_app_untouched() {
             &["build"],
         ),
         ("missing-config", &[], &["--config", "nope.yml", "build"]),
+        (
+            "missing-certificates",
+            &[("p/corectl.yml", "app: bad.qvf\ncertificates: ./certs\n")],
+            &["--config", "p/corectl.yml", "build"],
+        ),
         ("nothing-to-build", &[], &["--app", "bad.qvf", "build"]),
         ("nothing-to-plan", &[], &["--app", "bad.qvf", "plan"]),
         (

@@ -196,12 +196,24 @@ impl Project {
                 connections::specs_in(map, &|v, key| ctx.env(v, key), &shown, &text)?,
             )),
         };
+        let certificates = rel(&file.certificates, "certificates")?;
+        if let (Some(dir), Some(given)) = (&certificates, &file.certificates) {
+            for name in ["client.pem", "client_key.pem", "root.pem"] {
+                if !dir.join(name).is_file() {
+                    return Err(Failure(format!(
+                        "{}: {} is missing",
+                        ctx.at(given, "certificates"),
+                        dir.join(name).display()
+                    )));
+                }
+            }
+        }
         Ok(Project {
             file: path.to_path_buf(),
             engine: sub(&file.engine, "engine")?,
             app: sub(&file.app, "app")?,
             headers,
-            certificates: rel(&file.certificates, "certificates")?,
+            certificates,
             ttl,
             script: rel(&file.script, "script")?,
             app_properties: rel(&file.app_properties, "app-properties")?,

@@ -91,6 +91,8 @@ struct Entity {
     children: Vec<String>,
     /// A session object: not in `GetAllInfos`, not saved.
     session: bool,
+    /// A variable the load script made (`qIsScriptCreated` in the variable list).
+    script_created: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -167,6 +169,24 @@ impl FakeApp {
     /// The data model is there from the start (as in an app reloaded before).
     pub fn loaded(self) -> FakeApp {
         lock(&self.state).loaded = true;
+        self
+    }
+
+    /// A variable as the load script makes one (`LET name = definition;`).
+    pub fn script_variable(self, name: &str, definition: &str) -> FakeApp {
+        let id = format!("script-{name}");
+        lock(&self.state).entities.insert(
+            id.clone(),
+            Entity {
+                kind: Kind::Variable,
+                props: json!({"qInfo": {"qId": id, "qType": "variable"}, "qName": name,
+                    "qDefinition": definition}),
+                parent: None,
+                children: Vec::new(),
+                session: false,
+                script_created: true,
+            },
+        );
         self
     }
 
@@ -675,6 +695,7 @@ impl AppState {
                 parent: parent.map(str::to_string),
                 children: Vec::new(),
                 session,
+                script_created: false,
             },
         );
         if let Some(p) = parent.and_then(|p| self.entities.get_mut(p)) {
@@ -932,7 +953,8 @@ impl AppState {
             .filter(|e| e.kind == Kind::Variable && !e.session)
             .map(|e| {
                 json!({"qName": e.props["qName"], "qDefinition": e.props["qDefinition"],
-                    "qInfo": info_of(&e.props), "qData": {}})
+                    "qInfo": info_of(&e.props), "qIsScriptCreated": e.script_created,
+                    "qData": {}})
             })
             .collect();
         json!({ "qItems": items })
