@@ -865,4 +865,17 @@ fn the_readme_samples_are_the_golden_outputs() {
             "README.md's sample of {command:?} differs from tests/golden/{golden}.snap"
         );
     }
+    // The sample errors of project files are lines of the bad-input golden output.
+    let bad = golden_text("bad-input");
+    let samples: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.starts_with("qix: ") && !l.contains("Global.OpenDoc"))
+        .collect();
+    assert!(samples.len() >= 5, "{samples:?}");
+    for line in samples {
+        assert!(
+            bad.lines().any(|b| b.ends_with(line)),
+            "README.md's error {line:?} is not in tests/golden/bad-input.snap"
+        );
+    }
 }
