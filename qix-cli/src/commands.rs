@@ -1,50 +1,110 @@
 //! One function per command, each on the typed API.
 
-use std::io::IsTerminal;
 use std::path::Path;
-use std::time::Duration;
 
-use futures_util::StreamExt;
-use indicatif::{ProgressBar, ProgressStyle};
-use qix_generated::helpers::reload::with_progress;
 use qix_generated::prelude::*;
 use qix_generated::types::{
     BookmarkListDef, DimensionListDef, FieldListDef, FieldValue, GenericObjectLayout,
     GenericObjectProperties, ListObjectDef, MeasureListDef, NxCell, NxContainerEntry, NxDataPage,
-    NxInfo, NxInlineDimensionDef, NxPage, ProgressData, StateEnumType, VariableListDef,
+    NxInfo, NxInlineDimensionDef, NxPage, StateEnumType, VariableListDef,
 };
 use serde_json::json;
 
 use crate::output::{self, opt};
-use crate::{Cli, CliResult, Command, ConnectOpts, Failure, ScriptCommand, SpecCommand, connect};
+use crate::project::Project;
+use crate::{
+    AppCommand, Cli, CliResult, Command, ConnectOpts, Failure, ObjectCommand, ScriptCommand,
+    SpecCommand, connect,
+};
 
 /// Rows of a field's values fetched by `values` (the engine's page limit is 10 000 cells).
 const VALUES_PAGE: i32 = 10_000;
 
-pub async fn run(cli: Cli) -> CliResult {
+pub async fn run(cli: Cli, project: Option<Project>) -> CliResult {
     let opts = &cli.conn;
+    output::set_verbose(opts.verbose);
+    if let Some(p) = &project {
+        output::verbose(&format!("project file {}", p.file.display()));
+    }
     match &cli.command {
         Command::Version => return version(opts).await,
         Command::Spec(SpecCommand::Fetch { out }) => {
             return crate::spec::fetch(opts, out.as_deref()).await;
         }
+        Command::Completion { shell } => return completion(*shell),
+        Command::Context(c) => return crate::context::run(c, opts),
         _ => {}
     }
+    output::verbose(&format!("connecting to {}", connect::websocket_url(opts)?));
     let session = connect::session(opts).await?;
     let result = match &cli.command {
-        Command::Apps => apps(&session, opts).await,
+        Command::Apps | Command::App(AppCommand::Ls) => apps(&session, opts).await,
+        Command::App(AppCommand::Rm { apps }) => {
+            crate::datamodel::remove_apps(&session, apps, opts).await
+        }
+        Command::Status => crate::datamodel::status(&session, opts).await,
         command => {
             let doc = connect::open_app(&session, opts).await?;
-            on_doc(command, &session, &doc, opts).await
+            on_doc(command, &session, &doc, project.as_ref(), opts).await
         }
     };
     session.close().await;
     result
 }
 
-async fn on_doc(command: &Command, session: &Session, doc: &Doc, opts: &ConnectOpts) -> CliResult {
+fn completion(shell: clap_complete::Shell) -> CliResult {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "qix", &mut out);
+    let text = String::from_utf8(out)
+        .map_err(|e| Failure(format!("the completion script is not UTF-8: {e}")))?;
+    output::line(text.trim_end_matches('\n'))
+}
+
+async fn on_doc(
+    command: &Command,
+    session: &Session,
+    doc: &Doc,
+    project: Option<&Project>,
+    opts: &ConnectOpts,
+) -> CliResult {
+    use crate::entities::{self, Family};
     match command {
-        Command::Eval { expression } => eval(doc, expression, opts).await,
+        Command::Eval { expression } => crate::eval::run(doc, expression, opts).await,
+        Command::Build(args) => crate::build::run(session, doc, project, args, opts).await,
+        Command::Plan(args) => {
+            let sources = crate::plan::Sources::new(project, args);
+            if sources.is_empty() && project.is_none() {
+                return Err(Failure(
+                    "nothing to plan: no corectl.yml (or qix.yml) here, no --config, and no \
+                     --script, --connections, --app-properties or entity globs"
+                        .into(),
+                ));
+            }
+            let desired = crate::plan::Desired::read(&sources)?;
+            let items = crate::plan::compute(doc, &desired).await?;
+            crate::plan::print(&items, opts)?;
+            let (add, change, remove, _) = crate::plan::counts(&items);
+            if add + change + remove > 0 {
+                output::set_exit_status(2);
+            }
+            Ok(())
+        }
+        Command::Unbuild { dir } => crate::unbuild::run(doc, dir.as_deref(), opts).await,
+        Command::Measure(c) => entities::run(doc, Family::Measure, c, opts).await,
+        Command::Dimension(c) => entities::run(doc, Family::Dimension, c, opts).await,
+        Command::Variable(c) => entities::run(doc, Family::Variable, c, opts).await,
+        Command::Bookmark(c) => entities::run(doc, Family::Bookmark, c, opts).await,
+        Command::Object(ObjectCommand::Entity(c)) => {
+            entities::run(doc, Family::Object, c, opts).await
+        }
+        Command::Object(ObjectCommand::Data { id }) => entities::data(doc, id, opts).await,
+        Command::Connection(c) => crate::connections::run(doc, c, opts).await,
+        Command::State(c) => crate::datamodel::states(doc, c, opts).await,
+        Command::Tables => crate::datamodel::tables(doc, opts).await,
+        Command::Keys => crate::datamodel::keys(doc, opts).await,
+        Command::Meta => crate::datamodel::meta(doc, opts).await,
+        Command::Assoc { format } => crate::datamodel::assoc(doc, *format, opts).await,
         Command::Script(ScriptCommand::Get) => {
             let script = doc.get_script().await?;
             if opts.json {
@@ -60,7 +120,7 @@ async fn on_doc(command: &Command, session: &Session, doc: &Doc, opts: &ConnectO
             status(opts, "Script set.")?;
             save_unless(doc, *no_save, opts).await
         }
-        Command::Reload { no_save } => reload(session, doc, *no_save, opts).await,
+        Command::Reload(args) => reload(session, doc, args, opts).await,
         Command::Save => save_unless(doc, false, opts).await,
         Command::Fields => fields(doc, opts).await,
         Command::Values { field } => values(doc, field, opts).await,
@@ -133,19 +193,23 @@ async fn on_doc(command: &Command, session: &Session, doc: &Doc, opts: &ConnectO
             )
         }
         Command::Variables => variables(doc, opts).await,
-        Command::Apps | Command::Version | Command::Spec(_) => {
-            unreachable!("handled before an app is opened")
-        }
+        Command::Apps
+        | Command::App(_)
+        | Command::Status
+        | Command::Completion { .. }
+        | Command::Context(_)
+        | Command::Version
+        | Command::Spec(_) => Err(Failure("internal: handled before an app is opened".into())),
     }
 }
 
-fn read_file(path: &Path) -> CliResult<String> {
+pub(crate) fn read_file(path: &Path) -> CliResult<String> {
     std::fs::read_to_string(path)
         .map_err(|e| Failure(format!("cannot read {}: {e}", path.display())))
 }
 
 /// A status line for people; machine output (`--json`) has none.
-fn status(opts: &ConnectOpts, text: &str) -> CliResult {
+pub(crate) fn status(opts: &ConnectOpts, text: &str) -> CliResult {
     if opts.json {
         Ok(())
     } else {
@@ -153,7 +217,7 @@ fn status(opts: &ConnectOpts, text: &str) -> CliResult {
     }
 }
 
-async fn save_unless(doc: &Doc, no_save: bool, opts: &ConnectOpts) -> CliResult {
+pub(crate) async fn save_unless(doc: &Doc, no_save: bool, opts: &ConnectOpts) -> CliResult {
     if no_save {
         return if opts.json {
             output::json(&json!({"saved": false}))
@@ -161,7 +225,7 @@ async fn save_unless(doc: &Doc, no_save: bool, opts: &ConnectOpts) -> CliResult 
             Ok(())
         };
     }
-    doc.do_save().await?;
+    crate::reload::save(doc, opts.no_data).await?;
     if opts.json {
         output::json(&json!({"saved": true}))
     } else {
@@ -199,7 +263,7 @@ async fn version(opts: &ConnectOpts) -> CliResult {
     }
 }
 
-async fn eval(doc: &Doc, expression: &str, opts: &ConnectOpts) -> CliResult {
+pub(crate) async fn eval(doc: &Doc, expression: &str, opts: &ConnectOpts) -> CliResult {
     let value: FieldValue = doc.evaluate_ex(expression).await?;
     if opts.json {
         return output::json(&value);
@@ -212,7 +276,7 @@ async fn eval(doc: &Doc, expression: &str, opts: &ConnectOpts) -> CliResult {
     output::line(&text)
 }
 
-async fn apps(session: &Session, opts: &ConnectOpts) -> CliResult {
+pub(crate) async fn apps(session: &Session, opts: &ConnectOpts) -> CliResult {
     let list = session.global().get_doc_list().await?;
     if opts.json {
         return output::json(&list);
@@ -231,7 +295,7 @@ async fn apps(session: &Session, opts: &ConnectOpts) -> CliResult {
     output::table(&["Id", "Name", "Last reload", "Size"], rows)
 }
 
-fn list_props(kind: &str) -> GenericObjectProperties {
+pub(crate) fn list_props(kind: &str) -> GenericObjectProperties {
     GenericObjectProperties {
         info: Some(NxInfo {
             r#type: Some(kind.into()),
@@ -242,7 +306,7 @@ fn list_props(kind: &str) -> GenericObjectProperties {
 }
 
 /// The layout of a session object made for one listing (gone with the session).
-async fn session_layout(
+pub(crate) async fn session_layout(
     doc: &Doc,
     props: GenericObjectProperties,
 ) -> CliResult<GenericObjectLayout> {
@@ -250,7 +314,7 @@ async fn session_layout(
     Ok(object.get_layout().await?)
 }
 
-fn entries(items: Vec<NxContainerEntry>, opts: &ConnectOpts) -> CliResult {
+pub(crate) fn entries(items: Vec<NxContainerEntry>, opts: &ConnectOpts) -> CliResult {
     if opts.json {
         return output::json(&items);
     }
@@ -410,81 +474,31 @@ async fn variables(doc: &Doc, opts: &ConnectOpts) -> CliResult {
     output::table(&["Variable", "Definition"], rows)
 }
 
-/// The lines of progress text in one `GetProgress` answer: persistent lines (new since
-/// the last answer), then the transient one.
-fn progress_lines(p: &ProgressData) -> (Vec<String>, Option<String>) {
-    let persistent = p
-        .persistent_progress
-        .as_deref()
-        .unwrap_or_default()
-        .lines()
-        .map(str::trim_end)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect();
-    let transient = p
-        .transient_progress
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_string);
-    (persistent, transient)
-}
-
-async fn reload(session: &Session, doc: &Doc, no_save: bool, opts: &ConnectOpts) -> CliResult {
-    let mut progress = with_progress(
-        &session.global(),
-        doc.do_reload_ex(),
-        Duration::from_millis(500),
-    );
-    // A bar on a terminal; plain lines (on stderr, so --json stdout stays JSON) otherwise.
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {elapsed} {wide_msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar
-    });
-    while let Some(update) = progress.next().await {
-        // A failed poll says nothing about the reload: its result decides.
-        let Ok(update) = update else { continue };
-        let (lines, transient) = progress_lines(&update);
-        for l in lines {
-            match &bar {
-                Some(bar) => bar.println(&l),
-                None => eprintln!("{l}"),
-            }
-        }
-        if let (Some(bar), Some(t)) = (&bar, transient) {
-            bar.set_message(t);
-        }
-    }
-    let result = progress.finish().await;
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
-    let result = result?;
-    if result.success != Some(true) {
-        let log = result
-            .script_log_file
-            .as_deref()
-            .map(|f| format!(" (script log: {f})"))
-            .unwrap_or_default();
+async fn reload(
+    session: &Session,
+    doc: &Doc,
+    args: &crate::ReloadArgs,
+    opts: &ConnectOpts,
+) -> CliResult {
+    let options = crate::reload::ReloadOptions {
+        silent: args.silent,
+        limit: args.limit,
+    };
+    let result = crate::reload::run(session, doc, options).await?;
+    if let Some(failure) = crate::reload::failure(&result) {
         if opts.json {
             output::json(&result)?;
         }
-        return Err(Failure(format!("the reload failed{log}")));
+        return Err(failure);
     }
     if opts.json {
         output::json(&result)?;
     } else {
         output::line("Reload finished.")?;
     }
-    if no_save {
+    if args.no_save {
         return Ok(());
     }
-    doc.do_save().await?;
+    crate::reload::save(doc, opts.no_data).await?;
     status(opts, "App saved.")
 }

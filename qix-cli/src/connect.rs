@@ -117,7 +117,8 @@ pub async fn session(opts: &ConnectOpts) -> CliResult<Session> {
 }
 
 /// The app as corectl opens it: the session's active doc (a URL with `/app/<id>`, or a
-/// session attached to an open app), else `OpenDoc(--app)`.
+/// session attached to an open app), else `OpenDoc(--app)` (without its data with
+/// `--no-data`).
 pub async fn open_app(session: &Session, opts: &ConnectOpts) -> CliResult<Doc> {
     let global = session.global();
     match global.get_active_doc().await {
@@ -126,7 +127,13 @@ pub async fn open_app(session: &Session, opts: &ConnectOpts) -> CliResult<Doc> {
         // the error to report.
         Err(e) if e.engine_code().is_none() => Err(e.into()),
         Err(active_err) => match &opts.app {
-            Some(app) => Ok(global.open_doc(app.clone()).await?),
+            Some(app) => {
+                let mut open = global.open_doc(app.clone());
+                if opts.no_data {
+                    open = open.no_data(true);
+                }
+                Ok(open.await?)
+            }
             None => Err(Failure(format!(
                 "no app is open in this session ({active_err}); name one with --app or QIX_APP"
             ))),

@@ -1,6 +1,7 @@
 //! Tables for people, exact JSON for programs.
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use comfy_table::{ContentArrangement, Table, presets};
 use serde::Serialize;
@@ -58,4 +59,28 @@ pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> CliResult {
 
 pub fn opt<T: ToString>(v: &Option<T>) -> String {
     v.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
+static VERBOSE: AtomicBool = AtomicBool::new(false);
+static EXIT_STATUS: AtomicU8 = AtomicU8::new(0);
+
+/// Turns `-v` on: [`verbose`] lines go to stderr.
+pub fn set_verbose(on: bool) {
+    VERBOSE.store(on, Ordering::Relaxed);
+}
+
+/// A line of what is being done (`-v`), on stderr so that stdout stays the output.
+pub fn verbose(text: &str) {
+    if VERBOSE.load(Ordering::Relaxed) {
+        eprintln!("qix: {text}");
+    }
+}
+
+/// The status a command that succeeded exits with (`plan`: 2 when there are changes).
+pub fn set_exit_status(status: u8) {
+    EXIT_STATUS.store(status, Ordering::Relaxed);
+}
+
+pub fn exit_status() -> u8 {
+    EXIT_STATUS.load(Ordering::Relaxed)
 }

@@ -4,8 +4,12 @@
 //! errors as one line with a non-zero exit, and the corectl recordings of
 //! `../shared/corpus/traffic/` replayed strictly.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use common::{golden, golden_dir, shared};
 
 use qix_generated::catalog;
 use qix_runtime::testing::{MockEngine, Recording, Replay, Row};
@@ -78,37 +82,6 @@ async fn fails(mock: &MockEngine, args: &[&str]) -> String {
     );
     assert!(out.stderr.starts_with("qix: "), "{:?}", out.stderr);
     out.stderr
-}
-
-/// `../shared/` beside the workspace (read-only data: specs, recorded traffic).
-fn shared() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
-    assert!(
-        dir.join("corpus").is_dir(),
-        "the shared data folder is missing: expected {} beside the checkout (see the README)",
-        dir.display()
-    );
-    dir
-}
-
-/// The folder of the output snapshots (`<name>.snap`, insta).
-fn golden_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
-}
-
-/// Checks a command's output against its snapshot `tests/golden/<name>.snap`; a failure
-/// shows the diff. `INSTA_UPDATE=always cargo test -p qix-cli --test cli` rewrites them.
-fn golden(name: &str, got: &str) {
-    // insta ignores a difference in trailing newlines only: every output ends with one.
-    assert!(
-        got.ends_with('\n'),
-        "{name}: output ends without a newline: {got:?}"
-    );
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(golden_dir());
-    settings.set_prepend_module_to_snapshot(false);
-    settings.set_omit_expression(true);
-    settings.bind(|| insta::assert_snapshot!(name, got));
 }
 
 /// The output a snapshot holds (its text after insta's header), with its final newline.
@@ -893,11 +866,28 @@ fn the_readme_samples_are_the_golden_outputs() {
         ("$ qix --app /apps/Sales.qvf eval 'Sum(Sales)'\n", "eval"),
         ("$ qix apps\n", "apps"),
         ("$ qix values Region\n", "values"),
+        ("$ qix build\n", "build"),
+        ("$ qix plan\n", "plan"),
+        ("$ qix unbuild --dir sales-project\n", "unbuild"),
+        ("$ qix assoc --format mermaid\n", "assoc-mermaid"),
     ] {
         let text = golden_text(golden);
         assert!(
             readme.contains(&format!("{command}{text}")),
             "README.md's sample of {command:?} differs from tests/golden/{golden}.snap"
+        );
+    }
+    // The sample errors of project files are lines of the bad-input golden output.
+    let bad = golden_text("bad-input");
+    let samples: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.starts_with("qix: ") && !l.contains("Global.OpenDoc"))
+        .collect();
+    assert!(samples.len() >= 5, "{samples:?}");
+    for line in samples {
+        assert!(
+            bad.lines().any(|b| b.ends_with(line)),
+            "README.md's error {line:?} is not in tests/golden/bad-input.snap"
         );
     }
 }

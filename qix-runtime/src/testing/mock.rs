@@ -64,6 +64,7 @@ struct MockState {
     after_connected: Option<Fault>,
     param_names: Option<ParamNames>,
     expectations: Vec<ExpectationState>,
+    fallback: Option<Fallback>,
     received: Vec<MockRequest>,
     failures: Vec<String>,
     connections: Vec<Connection>,
@@ -227,6 +228,7 @@ impl Reply {
 }
 
 type Responder = Arc<dyn Fn(&MockRequest) -> Reply + Send + Sync>;
+type Fallback = Arc<dyn Fn(&MockRequest) -> Option<Reply> + Send + Sync>;
 
 struct ExpectationState {
     method: String,
@@ -441,6 +443,7 @@ impl MockEngine {
                 after_connected: None,
                 param_names: None,
                 expectations: Vec::new(),
+                fallback: None,
                 received: Vec::new(),
                 failures: Vec::new(),
                 connections: Vec::new(),
@@ -507,6 +510,17 @@ impl MockEngine {
     /// `qix_generated::catalog::params_of`).
     pub fn param_names(&self, names: ParamNames) -> &Self {
         lock(&self.shared.state).param_names = Some(names);
+        self
+    }
+
+    /// Answers the requests no expectation matches with what `f` makes of them (a stateful
+    /// fake such as [`FakeApp`](super::FakeApp)); a `None` leaves the request unmatched.
+    /// Expectations still come first, so a test can inject an engine error into a fake.
+    pub fn fallback(
+        &self,
+        f: impl Fn(&MockRequest) -> Option<Reply> + Send + Sync + 'static,
+    ) -> &Self {
+        lock(&self.shared.state).fallback = Some(Arc::new(f));
         self
     }
 
@@ -1017,6 +1031,16 @@ impl ExpectConversation {
                 notify_before: e.notify_before.clone(),
                 delay: e.delay,
                 fault: e.fault.clone(),
+            });
+        }
+        if let Some(reply) = state.fallback.clone().and_then(|f| f(req)) {
+            return Ok(Plan {
+                responder: Arc::new(move |_| reply.clone()),
+                change: Vec::new(),
+                close: Vec::new(),
+                notify_before: Vec::new(),
+                delay: None,
+                fault: None,
             });
         }
         if req.method == "CancelRequest" && req.handle == -1 {
