@@ -180,17 +180,25 @@ fn big_patches(bytes: usize, patches: usize, with_big: bool, with_small: bool) -
         let mut smalls = 0;
         while let Some(req) = peer.sent.blocking_recv() {
             let v: Value = serde_json::from_str(&req).unwrap_or_else(|e| die(&e.to_string()));
-            let id = v["id"].as_i64().unwrap_or_else(|| die("a request without an id"));
+            let id = v["id"]
+                .as_i64()
+                .unwrap_or_else(|| die("a request without an id"));
             if v["delta"] != true {
                 die("a request without delta: the client lost a base");
             }
             let body = if v["handle"] == 2 {
-                big.next().unwrap_or_else(|| die("more big requests than answers"))
+                big.next()
+                    .unwrap_or_else(|| die("more big requests than answers"))
             } else {
                 smalls += 1;
-                if smalls == 1 { first_small.clone() } else { small.clone() }
+                if smalls == 1 {
+                    first_small.clone()
+                } else {
+                    small.clone()
+                }
             };
-            let frame = format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{body},\"delta\":true}}");
+            let frame =
+                format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{body},\"delta\":true}}");
             if peer.push.send(Frame::Text(Text::from(frame))).is_err() {
                 return;
             }
@@ -203,7 +211,9 @@ fn big_patches(bytes: usize, patches: usize, with_big: bool, with_small: bool) -
         .unwrap_or_else(|e| die(&e.to_string()));
     let (latencies, cpu_per_patch) = rt.block_on(async move {
         let session = Session::from_transport(t, SessionOptions::default());
-        let big = GenericObject::from_object(session.register_object(ObjectInfo::new(2, "GenericObject")));
+        let big = GenericObject::from_object(
+            session.register_object(ObjectInfo::new(2, "GenericObject")),
+        );
         let small = session.register_object(ObjectInfo::new(3, "GenericObject"));
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let done = stop.clone();
@@ -213,10 +223,19 @@ fn big_patches(bytes: usize, patches: usize, with_big: bool, with_small: bool) -
                 let t0 = Instant::now();
                 small
                     .call(
-                        qix_runtime::MethodInfo::new("GetLayout").delta("qLayout").read(),
+                        qix_runtime::MethodInfo::new("GetLayout")
+                            .delta("qLayout")
+                            .read(),
                         qix_runtime::__private::Params::new(),
                         Default::default(),
-                        |ctx, raw| qix_runtime::__private::decode::delta_out::<Value>(ctx, raw, "qLayout", "GetLayout"),
+                        |ctx, raw| {
+                            qix_runtime::__private::decode::delta_out::<Value>(
+                                ctx,
+                                raw,
+                                "qLayout",
+                                "GetLayout",
+                            )
+                        },
                     )
                     .await
                     .unwrap_or_else(|e| die(&format!("small call: {e}")));
@@ -231,7 +250,10 @@ fn big_patches(bytes: usize, patches: usize, with_big: bool, with_small: bool) -
             // as the whole process's CPU per patch.
             let p0 = process_cpu_ns();
             for _ in 0..patches {
-                let l = big.get_layout().await.unwrap_or_else(|e| die(&format!("big GetLayout: {e}")));
+                let l = big
+                    .get_layout()
+                    .await
+                    .unwrap_or_else(|e| die(&format!("big GetLayout: {e}")));
                 std::hint::black_box(l);
             }
             cpu = (process_cpu_ns() - p0) as f64 / patches as f64;
@@ -243,7 +265,11 @@ fn big_patches(bytes: usize, patches: usize, with_big: bool, with_small: bool) -
     });
     drop(rt);
     let _ = engine.join();
-    let latencies = if latencies.is_empty() { Value::Null } else { percentiles(latencies) };
+    let latencies = if latencies.is_empty() {
+        Value::Null
+    } else {
+        percentiles(latencies)
+    };
     (latencies, cpu_per_patch / 1e6)
 }
 

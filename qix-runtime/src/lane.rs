@@ -145,11 +145,17 @@ mod tests {
         let key: Key = (2, "GetLayout");
         assert!(!lane.takes(&key, 100));
         assert!(lane.takes(&key, BIG));
-        assert!(lane.push(Job::DropHandle(9)), "the first job starts a thread");
+        assert!(
+            lane.push(Job::DropHandle(9)),
+            "the first job starts a thread"
+        );
         assert!(lane.busy());
         assert!(!lane.push(Job::Clear), "one thread at a time");
         lane.keys.insert(key, 1);
-        assert!(lane.takes(&key, 100), "a small answer follows a big one of its key");
+        assert!(
+            lane.takes(&key, 100),
+            "a small answer follows a big one of its key"
+        );
         assert!(!lane.takes(&(3, "GetLayout"), 100));
         lane.done(Some(key));
         assert!(!lane.takes(&key, 100));

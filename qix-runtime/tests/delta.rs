@@ -560,24 +560,30 @@ async fn big_answers_are_patched_off_the_connection_task_in_order() {
         let key = Arc::new(Mutex::new(None::<Value>));
         let engine = key.clone();
         let n = AtomicUsize::new(0);
-        mock.expect("GetLayout").on_handle(2).respond_with(move |req| {
-            assert!(req.delta);
-            let i = n.fetch_add(1, Ordering::SeqCst) as u64 + 1;
-            let mut base = engine.lock().unwrap();
-            // Big and small patches alternate: a small one follows a big one of its key.
-            let now = if i % 2 == 1 { big(i) } else {
-                let mut v = base.clone().unwrap();
-                v["n"] = json!(i);
-                v
-            };
-            let patch = match &*base {
-                None => json!([{"op": "add", "path": "/", "value": now}]),
-                Some(b) => engine_patch(b, &now),
-            };
-            *base = Some(now);
-            Reply::result(json!({ "qLayout": patch })).with_delta()
-        });
-        mock.expect("GetProperties").on_handle(3).returns(json!({"qProp": {"x": 1}}));
+        mock.expect("GetLayout")
+            .on_handle(2)
+            .respond_with(move |req| {
+                assert!(req.delta);
+                let i = n.fetch_add(1, Ordering::SeqCst) as u64 + 1;
+                let mut base = engine.lock().unwrap();
+                // Big and small patches alternate: a small one follows a big one of its key.
+                let now = if i % 2 == 1 {
+                    big(i)
+                } else {
+                    let mut v = base.clone().unwrap();
+                    v["n"] = json!(i);
+                    v
+                };
+                let patch = match &*base {
+                    None => json!([{"op": "add", "path": "/", "value": now}]),
+                    Some(b) => engine_patch(b, &now),
+                };
+                *base = Some(now);
+                Reply::result(json!({ "qLayout": patch })).with_delta()
+            });
+        mock.expect("GetProperties")
+            .on_handle(3)
+            .returns(json!({"qProp": {"x": 1}}));
         let session = connect(&mock).await;
         let o = session.register_object(ObjectInfo::new(2, "GenericObject"));
         let other = session.register_object(ObjectInfo::new(3, "GenericObject"));
@@ -596,9 +602,18 @@ async fn big_answers_are_patched_off_the_connection_task_in_order() {
         for (i, v) in seen.iter().enumerate() {
             let n = i as u64 + 1;
             assert_eq!(v["n"], json!(n), "answer {n} in order");
-            assert_eq!(v["pages"][0], json!(format!("page {}", if n % 2 == 1 { n } else { n - 1 })));
+            assert_eq!(
+                v["pages"][0],
+                json!(format!("page {}", if n % 2 == 1 { n } else { n - 1 }))
+            );
         }
-        assert_eq!(mock.received_method("GetLayout").iter().filter(|r| !r.delta).count(), 0);
+        assert_eq!(
+            mock.received_method("GetLayout")
+                .iter()
+                .filter(|r| !r.delta)
+                .count(),
+            0
+        );
     })
     .await;
 }

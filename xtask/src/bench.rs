@@ -673,7 +673,10 @@ fn delta_rows(t: &mut Table, r: &Value) {
     t.row(
         "delta",
         &format!("same: process CPU per {mb:.0} MiB patch (patch and typed decode)"),
-        format!("{:.0} ms", b["cpu_ms_per_patch"].as_f64().unwrap_or(f64::NAN)),
+        format!(
+            "{:.0} ms",
+            b["cpu_ms_per_patch"].as_f64().unwrap_or(f64::NAN)
+        ),
         String::new(),
         String::new(),
         "",
