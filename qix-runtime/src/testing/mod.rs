@@ -1,9 +1,11 @@
 //! Testing kit (feature `testing`): a [`MockEngine`] on a real loopback WebSocket, a
-//! [`Replay`] of recorded sessions, and request matching by meaning.
+//! [`Replay`] of recorded sessions, request matching by meaning, and a [`MockCube`] of any
+//! size for extraction tests and benchmarks.
 //!
 //! Recording is [`JsonLinesLog`](crate::JsonLinesLog): what it writes,
 //! [`Recording::parse`] reads.
 
+mod cube;
 mod matching;
 mod mock;
 mod replay;
@@ -13,6 +15,7 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
+pub use cube::{MockCell, MockColumn, MockCube};
 pub use matching::{MockRequest, NormalParams, ParamMatch, ParamNames, diff_params};
 pub use mock::{ConnectionInfo, Expectation, Fault, MockEngine, Reply};
 pub use replay::{Recording, Replay, ReplayTransport, Row};
