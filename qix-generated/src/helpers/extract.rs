@@ -25,8 +25,7 @@
 //! - **Window**: up to [`Extract::window`] page requests in flight (default
 //!   [`DEFAULT_WINDOW`]); results come back in order, so memory is bounded by the window.
 //! - **Consistent snapshot**: the extraction watches the object's `changed()`. When the
-//!   engine reports a change before the last page arrived (a selection, a reload, a
-//!   reconnection that restored the object), the pages in flight are cancelled and the
+//!   engine reports a change before the last page arrived (a selection, a reload), the pages in flight are cancelled and the
 //!   extraction starts over with a fresh layout, announced by a new [`Event::Begin`]
 //!   ([`OnChange::Restart`], the default), or ends with [`ExtractError::Changed`]
 //!   ([`OnChange::Fail`]). Pages of two states of the data are never mixed.
@@ -201,11 +200,13 @@ pub enum ExtractError {
         to: u64,
         got: u64,
     },
-    /// The object was closed during the extraction.
-    #[error("{object} was closed during the extraction: {reason:?}")]
+    /// The engine closed the object during the extraction (or a reconnection could not
+    /// restore it).
+    #[error("{object} was closed during the extraction ({reason}) after {rows} rows")]
     Closed {
         object: String,
-        reason: Option<ClosedReason>,
+        reason: ClosedReason,
+        rows: u64,
     },
     /// An option or the cube's shape does not allow an extraction.
     #[error("{0}")]
@@ -510,8 +511,13 @@ impl<K: PageKind> Driver<K> {
                             }
                         }
                         Next::Change(false) => {
-                            let e = self.closed();
-                            return Some(Err(self.fail(e).await));
+                            // No more changes come. When the session ended, the calls in
+                            // flight fail with an error naming their rows; when the engine
+                            // closed the object, their answers may never come: stop now.
+                            self.changes = None;
+                            if let Some(e) = self.closed() {
+                                return Some(Err(self.fail(e).await));
+                            }
                         }
                         Next::Page(Some((request, result))) => {
                             return match self.take(request, result) {
@@ -706,20 +712,27 @@ impl<K: PageKind> Driver<K> {
         Ok(())
     }
 
+    /// The object is closed for a reason other than the end of the session.
+    fn closed(&self) -> Option<ExtractError> {
+        let reason = self.object.as_ref()?.object().closed_reason()?;
+        if matches!(reason, ClosedReason::SessionEnded(_)) {
+            return None;
+        }
+        let rows = match &self.state {
+            State::Pages { rows, .. } => *rows,
+            _ => 0,
+        };
+        Some(ExtractError::Closed {
+            object: self.object(),
+            reason,
+            rows,
+        })
+    }
+
     /// Takes every change already reported (a burst is one restart).
     fn drain_changes(&mut self) {
         if let Some(changes) = self.changes.as_mut() {
             while let Some(Some(_)) = changes.next().now_or_never() {}
-        }
-    }
-
-    fn closed(&self) -> ExtractError {
-        ExtractError::Closed {
-            object: self.object(),
-            reason: self
-                .object
-                .as_ref()
-                .and_then(|o| o.object().closed_reason()),
         }
     }
 
