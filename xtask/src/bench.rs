@@ -61,6 +61,9 @@ pub struct BenchArgs {
     /// No extraction scenario (1,000,000 rows with a simulated round trip).
     #[arg(long)]
     pub skip_extract: bool,
+    /// Only the extraction scenario.
+    #[arg(long, conflicts_with = "skip_extract")]
+    pub extract_only: bool,
     /// qixbench repetitions (default 5; --quick 1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub reps: Option<u32>,
@@ -81,6 +84,14 @@ pub fn run(o: BenchArgs) -> Result<ExitCode, String> {
     let mut failed = Vec::new();
     let facts = machine_facts();
     let load_start = load_average();
+    if o.extract_only {
+        let reps = o.reps.unwrap_or(if o.quick { 1 } else { 3 });
+        match extract::run(o.quick, reps) {
+            Ok(f) => extract::rows(&mut t, &f),
+            Err(e) => failed.push(format!("extraction: {e}")),
+        }
+        return Ok(finish(&facts, &load_start, &t, &failed));
+    }
 
     // Release builds first, one at a time (never two cargo builds at once).
     let bench_bin = root().join("target/release/examples/qixbench");
@@ -149,6 +160,11 @@ pub fn run(o: BenchArgs) -> Result<ExitCode, String> {
         }
     }
 
+    Ok(finish(&facts, &load_start, &t, &failed))
+}
+
+/// Prints the table and the failures.
+fn finish(facts: &str, load_start: &str, t: &Table, failed: &[String]) -> ExitCode {
     println!();
     println!(
         "{facts}; load average {load_start} at the start, {} at the end",
@@ -158,12 +174,12 @@ pub fn run(o: BenchArgs) -> Result<ExitCode, String> {
     print!("{}", t.render());
     if !failed.is_empty() {
         println!();
-        for f in &failed {
+        for f in failed {
             println!("failed: {f}");
         }
-        return Ok(ExitCode::from(1));
+        return ExitCode::from(1);
     }
-    Ok(ExitCode::SUCCESS)
+    ExitCode::SUCCESS
 }
 
 fn step(what: &str) {

@@ -233,11 +233,8 @@ fn run_cli(cli: &Path, port: u16, file: &PathBuf) -> Result<Run, String> {
     if got != pid || !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
         return Err(format!("qix extract failed (status {status})"));
     }
-    let v: Value = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .ok_or("qix extract printed no JSON summary")?;
+    let v: Value = serde_json::from_str(stdout.trim())
+        .map_err(|e| format!("qix extract --json printed no JSON summary ({e}): {stdout:?}"))?;
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     let _ = std::io::stderr().flush();
     Ok(Run {
