@@ -46,6 +46,7 @@ mod http;
 mod intercept;
 mod lane;
 pub mod layout;
+mod lock;
 mod macros;
 mod notification;
 mod object;
@@ -77,7 +78,8 @@ mod version_order;
 
 pub use blob::Blob;
 pub use builder::{SessionBuilder, TlsOptions};
-pub use call::{CallFuture, CallOptions, DecodeContext, MethodInfo};
+pub use call::{CallFuture, CallOptions, MethodInfo};
+pub use decode::DecodeContext;
 pub use error::{
     ABORTED, CloseInfo, ConfigError, DecodeError, DeltaError, EngineCloseCode, EngineError, Error,
     Result, TransportError,
@@ -100,8 +102,8 @@ pub use version::{compare_versions, supports};
 pub mod __private {
     pub use serde;
 
-    pub use crate::call::Decoder;
-    pub use crate::call::{DecodeContext, MethodInfo};
+    pub use crate::call::MethodInfo;
+    pub use crate::decode::{DecodeContext, Decoder};
     pub use crate::params::Params;
     pub use crate::{de, decode, ser};
 }

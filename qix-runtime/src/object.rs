@@ -3,12 +3,14 @@
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, broadcast};
 
-use crate::call::{CallFuture, CallOptions, Decoder, MethodInfo, Request};
+use crate::call::{CallFuture, CallOptions, MethodInfo, Request};
+use crate::decode::Decoder;
 use crate::error::Error;
+use crate::lock::lock;
 use crate::params::Params;
 use crate::restore::Origin;
 use crate::session::Session;
@@ -59,12 +61,6 @@ impl std::fmt::Display for ClosedReason {
             ClosedReason::NotRestored(why) => write!(f, "not restored after a reconnection: {why}"),
         }
     }
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every critical section here is a single insert, remove or assignment: a panic cannot
-    // leave the data half-changed, so a poisoned lock is still usable.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 pub(crate) struct ObjectInner {

@@ -24,7 +24,8 @@ use serde_json::{Value, json};
 use crate::decode::ObjectRef;
 use crate::delta;
 use crate::error::{Error, Result};
-use crate::object::{ClosedReason, ObjectInfo, ObjectInner, lock};
+use crate::lock::lock;
+use crate::object::{ClosedReason, ObjectInfo, ObjectInner};
 
 /// How an object can be opened again.
 #[derive(Clone)]
