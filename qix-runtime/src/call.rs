@@ -7,7 +7,6 @@
 
 use std::borrow::Cow;
 use std::future::Future;
-use std::ops::Range;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -17,13 +16,13 @@ use futures_util::future::BoxFuture;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use tokio::time::Sleep;
 
+use crate::answer::{Answer, Reply};
 use crate::decode::{DecodeContext, Decoder};
 use crate::error::{ABORTED, Error, Result};
+use crate::handle::ObjectInner;
 use crate::intercept::{CallInfo, Decision, Outcome};
-use crate::object::ObjectInner;
 use crate::observe;
 use crate::session::{Dispatch, Session};
-use crate::transport::Text;
 
 /// What generated code says about a method besides its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,49 +91,6 @@ pub(crate) struct Request {
     pub(crate) opens: bool,
     /// Safe to send again (see [`MethodInfo::read`]).
     pub(crate) read: bool,
-}
-
-/// A result the connection task hands a caller: the frame (or the patched value) and where
-/// the `result` is in it, and the object the answer opened.
-pub(crate) struct Answer {
-    pub(crate) text: Text,
-    pub(crate) range: Range<usize>,
-    pub(crate) opened: Option<Arc<ObjectInner>>,
-    /// A delta answer, applied: the out-param's value (the text range is then empty).
-    pub(crate) patched: Option<Patched>,
-}
-
-/// The value of a delta method's out-param after its patches (`None`: removed).
-pub(crate) struct Patched {
-    pub(crate) value: Option<Arc<serde_json::Value>>,
-    pub(crate) out: &'static str,
-}
-
-impl Answer {
-    /// The `result` JSON as received (empty for a delta answer: see `patched`).
-    pub(crate) fn result_str(&self) -> &str {
-        &self.text.as_str()[self.range.clone()]
-    }
-
-    /// The `result` JSON as text (built from the value for a delta answer: only for
-    /// interceptors, which see text).
-    fn result_text(&self) -> Cow<'_, str> {
-        match &self.patched {
-            None => Cow::Borrowed(&self.text.as_str()[self.range.clone()]),
-            Some(p) => Cow::Owned(
-                serde_json::json!({ p.out: p.value.as_deref().unwrap_or(&serde_json::Value::Null) })
-                    .to_string(),
-            ),
-        }
-    }
-}
-
-pub(crate) enum Reply {
-    Done(Result<Answer>),
-    /// The call was not written before its connection was lost: send it again.
-    Requeue,
-    /// The engine aborted a call the user asked it to abort: final, never retried.
-    Aborted(Error),
 }
 
 /// Interceptors may ask for a retry; this bounds a loop of them.

@@ -12,10 +12,10 @@ use std::sync::Arc;
 use metrics::Gauge;
 use tokio::sync::oneshot;
 
-use crate::call::Reply;
+use crate::answer::Reply;
 use crate::delta;
 use crate::error::Error;
-use crate::object::ObjectInner;
+use crate::handle::ObjectInner;
 use crate::observe::{MethodMetrics, MethodTable};
 
 /// The delta cache slot of a call: which cache its answer patches.

@@ -537,7 +537,7 @@ fn restore_task(shared: Arc<Shared>, attempts: u32) -> Restoring {
 /// The SESSION_CREATED path: every object is opened again.
 async fn recreate(
     shared: &Arc<Shared>,
-    objects: Vec<Arc<crate::object::ObjectInner>>,
+    objects: Vec<Arc<crate::handle::ObjectInner>>,
     call: restore::Caller<'_>,
 ) -> ResumeReport {
     let outcome = restore::recreate(objects, call).await;

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
-use crate::call::Patched;
+use crate::answer::Patched;
 use crate::de::Key;
 use crate::error::{DecodeError, Error, Result};
-use crate::object::{Object, ObjectInfo, ObjectInner};
+use crate::handle::{ObjectInfo, ObjectInner};
+use crate::object::Object;
 use crate::session::Session;
 
 /// What a decoder gets beside the `result` JSON: the session, and the object the answer

@@ -28,6 +28,7 @@
 #[doc(hidden)]
 #[path = "fuzzing.rs"]
 pub mod __fuzz;
+mod answer;
 mod blob;
 mod builder;
 mod call;
@@ -41,6 +42,7 @@ pub mod delta;
 mod envelope;
 mod error;
 mod extra;
+mod handle;
 #[cfg(feature = "http")]
 mod http;
 mod intercept;
@@ -85,9 +87,10 @@ pub use error::{
     Result, TransportError,
 };
 pub use extra::Extra;
+pub use handle::{ClosedReason, ObjectInfo};
 pub use intercept::{CallInfo, Decision, Interceptor, Outcome};
 pub use notification::{Notification, ResumeReport, SessionState};
-pub use object::{ClosedReason, Object, ObjectInfo};
+pub use object::Object;
 pub use reconnect::{Reconnect, RetryPolicy};
 pub use session::{GLOBAL_HANDLE, Session, SessionOptions};
 pub use stream::{BroadcastStream, Lagged};
