@@ -511,7 +511,7 @@ impl Session {
                     tx,
                     method: req.method.clone(),
                     target: req.target.clone(),
-                    sent_at: std::time::Instant::now(),
+                    sent_at: None,
                     written: false,
                     delta,
                     opens: req.opens,
