@@ -9,6 +9,7 @@ use indexmap::IndexMap;
 use crate::companion::Companion;
 use crate::ir::*;
 use crate::names;
+use crate::settings::Settings;
 use crate::spec::{Schema, Spec};
 
 pub use crate::names::{EXTRA_FIELD, HANDLE_ACCESSORS, UNKNOWN_VARIANT};
@@ -58,11 +59,12 @@ struct Lowerer<'a> {
     problems: Vec<Problem>,
 }
 
-/// Validates a spec and lowers it to the IR.
-pub fn lower(spec: &Spec, companion: &Companion, origin: &str) -> Result<Api, Invalid> {
+/// Validates a spec and lowers it to the IR, with the companion map and secret list of
+/// `settings` (its history and output choices do not concern the lowering).
+pub fn lower(spec: &Spec, settings: &Settings, origin: &str) -> Result<Api, Invalid> {
     let mut l = Lowerer {
         spec,
-        companion,
+        companion: &settings.companion,
         problems: Vec::new(),
     };
     let api = l.api();

@@ -76,6 +76,15 @@ impl Secrets {
         })
     }
 
+    /// Reads a secret list from a file.
+    pub fn load(path: &std::path::Path) -> crate::Result<Secrets> {
+        let text = std::fs::read_to_string(path).map_err(|source| crate::Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Secrets::parse(&text, &path.display().to_string())?)
+    }
+
     pub fn builtin() -> Secrets {
         Secrets::parse(BUILTIN, "schemas/secrets.json")
             .unwrap_or_else(|e| panic!("the built-in secret list is broken: {e}"))

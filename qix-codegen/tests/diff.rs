@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use qix_codegen::Companion;
+use qix_codegen::Settings;
 use qix_codegen::diff::{self, Change, DiffOptions, Kind, Report};
 use qix_codegen::history;
 use qix_codegen::ir::Api;
@@ -19,7 +19,7 @@ fn fixture_dir() -> PathBuf {
 
 fn fixture(name: &str) -> Api {
     let path = fixture_dir().join(format!("{name}.openrpc"));
-    history::load_api(&path, &Companion::builtin()).unwrap_or_else(|e| panic!("{e}"))
+    history::load_api(&path, &Settings::default()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn with_docs(docs: bool) -> DiffOptions {
@@ -40,7 +40,7 @@ fn real_history() -> &'static [Api] {
             dir.display()
         );
         let started = Instant::now();
-        let apis = history::load_history(&dir, &Companion::builtin()).unwrap_or_else(|e| panic!("{e}"));
+        let apis = history::load_history(&dir, &Settings::default()).unwrap_or_else(|e| panic!("{e}"));
         eprintln!("loaded {} specs from {} in {:.2?}", apis.len(), dir.display(), started.elapsed());
         apis
     })

@@ -75,7 +75,6 @@ impl SessionExt for Session {
         Global::new(self)
     }
 }
-
 /// Hand-written helpers on the generated types: paging hypercubes, reloads with progress.
 /// (Not generated: `qix-generated/src/helpers/`.)
 pub mod helpers;

@@ -9,6 +9,7 @@ use std::str::FromStr;
 use crate::companion::Companion;
 use crate::error::{Error, Result};
 use crate::history::load_api;
+use crate::settings::Settings;
 use crate::specpath::find_spec;
 
 use super::model::Verdict;
@@ -106,13 +107,13 @@ pub fn run(req: &Request, out: &mut dyn Write) -> Result<bool> {
     let root = req.search_root.as_deref();
     let old_path = find_spec(&req.old, req.spec_dir.as_deref(), root)?;
     let new_path = find_spec(&req.new, req.spec_dir.as_deref(), root)?;
-    let companion = match &req.companion {
-        Some(p) => Companion::load(p)?,
-        None => Companion::builtin(),
+    let settings = match &req.companion {
+        Some(p) => Settings::default().with_companion(Companion::load(p)?),
+        None => Settings::default(),
     };
     let (old, new) = std::thread::scope(|s| {
-        let old = s.spawn(|| load_api(&old_path, &companion));
-        let new = load_api(&new_path, &companion);
+        let old = s.spawn(|| load_api(&old_path, &settings));
+        let new = load_api(&new_path, &settings);
         (join(old, &old_path), new)
     });
     let (old, new) = (old?, new?);

@@ -3,7 +3,7 @@
 use super::*;
 
 impl Cx<'_> {
-    pub(super) fn lib_rs(&self) -> TokenStream {
+    pub(super) fn lib_rs(&self) -> Result<TokenStream, EmitError> {
         let version = &self.api.version;
         let title = format!(
             " Typed Rust for the Qlik Associative Engine's QIX API, engine version {version}."
@@ -62,7 +62,22 @@ impl Cx<'_> {
             }
             None => quote!(),
         };
-        quote! {
+        // Declared last, as the crate's own: the generator never writes their files.
+        let extra = self
+            .extra_modules
+            .iter()
+            .map(|m| {
+                let name: Ident = syn::parse_str(&m.name).map_err(|_| EmitError::ModuleName {
+                    name: m.name.clone(),
+                })?;
+                let doc = doc_attrs(&m.doc);
+                Ok(quote! {
+                    #doc
+                    pub mod #name;
+                })
+            })
+            .collect::<Result<Vec<_>, EmitError>>()?;
+        Ok(quote! {
             #![doc = #title]
             #![doc = ""]
             #![doc = " Every engine class is a handle type at the crate root ([`Global`], [`Doc`], [`GenericObject`], …)"]
@@ -95,6 +110,8 @@ impl Cx<'_> {
             pub const API_VERSION: &str = #version;
 
             #session_ext
-        }
+
+            #(#extra)*
+        })
     }
 }

@@ -18,6 +18,7 @@ use quote::quote;
 use crate::docs;
 use crate::ir::*;
 use crate::names;
+use crate::settings::{ExtraModule, Settings};
 use format::{Piece, Table};
 
 /// Why the emitter cannot write the crate of a validated API: shapes the runtime has no
@@ -35,6 +36,9 @@ pub enum EmitError {
     /// The secret list marks a param or property that is not a string.
     #[error(transparent)]
     Secret(#[from] crate::secrets::SecretsError),
+    /// An extra module (see [`Settings::extra_modules`]) whose name is no Rust identifier.
+    #[error("extra module {name:?}: not a Rust identifier")]
+    ModuleName { name: String },
     /// The generator built tokens that do not parse: a bug in the generator.
     #[error("{path}: generated tokens do not parse: {source}")]
     Tokens {
@@ -52,11 +56,11 @@ pub struct File {
 }
 
 /// Emits every file of the generated crate's `src/`.
-pub fn emit(api: &Api) -> Result<Vec<File>, EmitError> {
-    let cx = Cx::new(api);
+pub fn emit(api: &Api, settings: &Settings) -> Result<Vec<File>, EmitError> {
+    let cx = Cx::new(api, settings);
     cx.secrets.check(api)?;
     let mut files = vec![
-        cx.file("lib.rs", vec![Piece::Items(cx.lib_rs())], true)?,
+        cx.file("lib.rs", vec![Piece::Items(cx.lib_rs()?)], true)?,
         cx.file("types.rs", vec![Piece::Items(cx.types_rs()?)], false)?,
         cx.file("errors.rs", cx.errors_rs(), false)?,
         cx.file("catalog.rs", cx.catalog_rs(), false)?,
@@ -86,7 +90,9 @@ struct Cx<'a> {
     /// Type name → what it is, resolved through aliases.
     kinds: HashMap<&'a str, &'a TypeDef>,
     /// Params and properties whose `Debug` is redacted (`schemas/secrets.json`).
-    secrets: crate::secrets::Secrets,
+    secrets: &'a crate::secrets::Secrets,
+    /// Hand-written modules `lib.rs` declares.
+    extra_modules: &'a [ExtraModule],
 }
 
 /// How a Rust value of some `TypeRef` travels on the wire.
@@ -101,12 +107,13 @@ enum Wire {
 }
 
 impl<'a> Cx<'a> {
-    fn new(api: &'a Api) -> Self {
+    fn new(api: &'a Api, settings: &'a Settings) -> Self {
         let kinds = api.types.iter().map(|(n, t)| (n.as_str(), t)).collect();
         Cx {
             api,
             kinds,
-            secrets: crate::secrets::Secrets::builtin(),
+            secrets: &settings.secrets,
+            extra_modules: &settings.extra_modules,
         }
     }
 
