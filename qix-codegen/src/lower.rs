@@ -9,6 +9,7 @@ use indexmap::IndexMap;
 use crate::companion::Companion;
 use crate::ir::*;
 use crate::names;
+use crate::secrets::Secrets;
 use crate::settings::Settings;
 use crate::spec::{Schema, Spec};
 
@@ -56,6 +57,7 @@ impl std::error::Error for Invalid {}
 struct Lowerer<'a> {
     spec: &'a Spec,
     companion: &'a Companion,
+    secrets: &'a Secrets,
     problems: Vec<Problem>,
 }
 
@@ -65,6 +67,7 @@ pub fn lower(spec: &Spec, settings: &Settings, origin: &str) -> Result<Api, Inva
     let mut l = Lowerer {
         spec,
         companion: &settings.companion,
+        secrets: &settings.secrets,
         problems: Vec::new(),
     };
     let api = l.api();
@@ -408,6 +411,7 @@ impl Lowerer<'_> {
                 default: p.default.clone(),
                 boxed: false,
                 facts: self.facts(&p.stability, p.deprecated, &p.deprecation_description, &[]),
+                secret: self.secrets.property(name, pname),
             });
         }
         let mut dynamic = Vec::new();
@@ -432,6 +436,7 @@ impl Lowerer<'_> {
                     default: None,
                     boxed: false,
                     facts: Facts::default(),
+                    secret: self.secrets.property(name, aname),
                 });
             }
         }
@@ -635,6 +640,7 @@ impl Lowerer<'_> {
                 doc: p.description.clone(),
                 default: p.schema.default.clone(),
                 since: None,
+                secret: self.secrets.param(&m.name, &p.name),
             });
         }
         self.check_unique(

@@ -1,6 +1,8 @@
 //! The secret list: params and properties that carry credentials, kept by hand in
-//! `schemas/secrets.json` (the spec has no secret flag). The emitter writes `Debug` impls
-//! that redact them and the list as data (`catalog::SECRETS`) for the runtime.
+//! `schemas/secrets.json` (the spec has no secret flag). The lowering marks the params and
+//! properties it names ([`ParamDef::secret`], [`FieldDef::secret`](crate::ir::FieldDef));
+//! the emitter writes `Debug` impls that redact them and the list as data
+//! (`catalog::SECRETS`) for the runtime.
 
 use proc_macro2::{Ident, TokenStream};
 use quote::quote;
@@ -126,35 +128,36 @@ impl Secrets {
         }
         out
     }
+}
 
-    /// Secrets must be strings (what the runtime's redaction and the `Debug` impls handle).
-    pub fn check(&self, api: &Api) -> Result<(), SecretsError> {
-        for c in &api.classes {
-            for m in &c.methods {
-                for p in &m.params {
-                    if self.param(&m.full_name(), &p.name).is_some() && p.ty != TypeRef::String {
-                        return Err(SecretsError::NotAString {
-                            item: format!("{}({})", m.full_name(), p.name),
-                            ty: p.ty.describe(),
-                        });
-                    }
+/// Secrets must be strings (what the runtime's redaction and the `Debug` impls handle):
+/// checked on the lowered API, whose params and properties know whether they are secret.
+pub fn check(api: &Api) -> Result<(), SecretsError> {
+    for c in &api.classes {
+        for m in &c.methods {
+            for p in &m.params {
+                if p.secret.is_some() && p.ty != TypeRef::String {
+                    return Err(SecretsError::NotAString {
+                        item: format!("{}({})", m.full_name(), p.name),
+                        ty: p.ty.describe(),
+                    });
                 }
             }
         }
-        for (name, t) in &api.types {
-            if let TypeDef::Struct(s) = t {
-                for f in s.fields.iter().chain(&s.dynamic) {
-                    if self.property(name, &f.name).is_some() && f.ty != TypeRef::String {
-                        return Err(SecretsError::NotAString {
-                            item: format!("{name}.{}", f.name),
-                            ty: f.ty.describe(),
-                        });
-                    }
-                }
-            }
-        }
-        Ok(())
     }
+    for (name, t) in &api.types {
+        if let TypeDef::Struct(s) = t {
+            for f in s.fields.iter().chain(&s.dynamic) {
+                if f.secret.is_some() && f.ty != TypeRef::String {
+                    return Err(SecretsError::NotAString {
+                        item: format!("{name}.{}", f.name),
+                        ty: f.ty.describe(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn kind_tokens(r: Redact) -> TokenStream {
@@ -197,13 +200,13 @@ pub(crate) fn debug_impl(name: &Ident, fields: &[(Ident, Option<Redact>)]) -> Op
 
 /// The list as data for the runtime, with positions: `catalog::SECRETS`. Only the entries
 /// this API has.
-pub(crate) fn catalog_item(secrets: &Secrets, api: &Api) -> TokenStream {
+pub(crate) fn catalog_item(api: &Api) -> TokenStream {
     let mut params = Vec::new();
     for c in &api.classes {
         for m in &c.methods {
             let full = m.full_name();
             for p in &m.params {
-                if let Some(r) = secrets.param(&full, &p.name) {
+                if let Some(r) = p.secret {
                     let (name, pos, kind) = (&p.name, p.position, kind_tokens(r));
                     params.push(quote! {
                         ::qix_runtime::redact::SecretParam { method: #full, param: #name, position: #pos, kind: #kind },
@@ -216,7 +219,7 @@ pub(crate) fn catalog_item(secrets: &Secrets, api: &Api) -> TokenStream {
     for (name, t) in &api.types {
         if let TypeDef::Struct(s) = t {
             for f in s.fields.iter().chain(&s.dynamic) {
-                if let Some(r) = secrets.property(name, &f.name) {
+                if let Some(r) = f.secret {
                     let (prop, kind) = (&f.name, kind_tokens(r));
                     properties.push(quote! {
                         ::qix_runtime::redact::SecretProperty { type_name: #name, property: #prop, kind: #kind },
@@ -238,17 +241,11 @@ pub(crate) fn catalog_item(secrets: &Secrets, api: &Api) -> TokenStream {
 
 /// Request fields with how each is redacted: the handle and call options never are.
 pub(crate) fn request_fields(
-    secrets: &Secrets,
-    method: &str,
     params: &[ParamDef],
     ident: impl Fn(&str) -> Ident,
 ) -> Vec<(Ident, Option<Redact>)> {
     let mut out = vec![(ident("object"), None)];
-    out.extend(
-        params
-            .iter()
-            .map(|p| (ident(&p.rust_name), secrets.param(method, &p.name))),
-    );
+    out.extend(params.iter().map(|p| (ident(&p.rust_name), p.secret)));
     out.push((ident("call_options"), None));
     out
 }

@@ -4,7 +4,7 @@ use super::*;
 
 impl Cx<'_> {
     pub(super) fn catalog_rs(&self) -> Vec<Piece> {
-        let secrets = crate::secrets::catalog_item(&self.secrets, self.api);
+        let secrets = crate::secrets::catalog_item(self.api);
         let rows = self
             .api
             .classes

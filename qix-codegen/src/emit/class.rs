@@ -114,7 +114,6 @@ impl Cx<'_> {
         let fn_name = ident(&m.rust_name);
         let req = ident(&names::camel(&m.name));
         let wire_method = &m.name;
-        let handle_ty = ident(&class.name);
 
         let mut doc = self.item_doc(m.doc.as_deref(), &m.facts, "object");
         let required: Vec<&ParamDef> = m.params.iter().filter(|p| p.required).collect();
@@ -158,11 +157,7 @@ impl Cx<'_> {
         for p in &m.params {
             let id = ident(&p.rust_name);
             let ty = self.rust_type(&p.ty);
-            let write_value = match self.wire(&p.ty, || format!("{full}({})", p.name))? {
-                Wire::Num => quote!(&::qix_runtime::__private::ser::Num(v)),
-                Wire::Nums => quote!(&::qix_runtime::__private::ser::Nums(v)),
-                Wire::Plain => quote!(v),
-            };
+            let wire = self.wire(&p.ty, || format!("{full}({})", p.name))?;
             let pname = &p.name;
             let is_string = p.ty == TypeRef::String;
             if p.required {
@@ -174,19 +169,12 @@ impl Cx<'_> {
                     field_inits.push(quote!(#id,));
                 }
                 field_decls.push(quote!(#id: #ty,));
-                let v = match self.wire(&p.ty, || format!("{full}({})", p.name))? {
-                    Wire::Num => quote!(&::qix_runtime::__private::ser::Num(self.#id)),
-                    Wire::Nums => quote!(&::qix_runtime::__private::ser::Nums(&self.#id)),
-                    Wire::Plain => quote!(&self.#id),
-                };
+                let v = wire.encode(quote!(self.#id), false);
                 writes.push(quote!(p.arg(#pname, #v);));
             } else {
                 field_inits.push(quote!(#id: ::std::option::Option::None,));
                 field_decls.push(quote!(#id: ::std::option::Option<#ty>,));
-                let v = match self.wire(&p.ty, || format!("{full}({})", p.name))? {
-                    Wire::Num => quote!(&::qix_runtime::__private::ser::Num(*v)),
-                    _ => write_value,
-                };
+                let v = wire.encode(quote!(v), true);
                 writes.push(quote! {
                     if let ::std::option::Option::Some(v) = &self.#id {
                         p.arg(#pname, #v);
@@ -261,8 +249,7 @@ impl Cx<'_> {
                 }
             }
         };
-        let _ = handle_ty;
-        let secret_fields = crate::secrets::request_fields(&self.secrets, &full, &m.params, ident);
+        let secret_fields = crate::secrets::request_fields(&m.params, ident);
         let secret_debug = crate::secrets::debug_impl(&req, &secret_fields);
         let derive = match secret_debug {
             Some(_) => quote!(#[derive(Clone)]),
@@ -324,17 +311,12 @@ impl Cx<'_> {
                     ));
                 }
                 let ty = self.rust_type(&one.ty);
-                // Delta methods (see `method_items`) decode the patched value when the
-                // answer was a delta.
-                let out_fn = if name != "qSuccess" {
-                    quote!(delta_out)
+                // Delta methods (the lowering decided which) decode the patched value when
+                // the answer was a delta.
+                let (out_fn, ctx, ctx_arg) = if m.protocol.delta.is_some() {
+                    (quote!(delta_out), quote!(ctx), quote!(ctx,))
                 } else {
-                    quote!(out)
-                };
-                let (ctx, ctx_arg) = if name != "qSuccess" {
-                    (quote!(ctx), quote!(ctx,))
-                } else {
-                    (quote!(_), quote!())
+                    (quote!(out), quote!(_), quote!())
                 };
                 let decode = match self.wire(&one.ty, || full.clone())? {
                     Wire::Num => {
@@ -383,6 +365,7 @@ impl Cx<'_> {
                             list: false,
                             doc: String::new(),
                             deprecated: quote!(),
+                            secret: None,
                         });
                         pub_fields.push(quote! { #odoc_attrs pub #id: crate::#cls, });
                         convert.push(quote! {
@@ -403,6 +386,7 @@ impl Cx<'_> {
                             list,
                             doc: String::new(),
                             deprecated: quote!(),
+                            secret: None,
                         });
                         pub_fields.push(quote! { #odoc_attrs pub #id: #base, });
                         if list {

@@ -58,7 +58,7 @@ pub struct File {
 /// Emits every file of the generated crate's `src/`.
 pub fn emit(api: &Api, settings: &Settings) -> Result<Vec<File>, EmitError> {
     let cx = Cx::new(api, settings);
-    cx.secrets.check(api)?;
+    crate::secrets::check(api)?;
     let mut files = vec![
         cx.file("lib.rs", vec![Piece::Items(cx.lib_rs()?)], true)?,
         cx.file("types.rs", vec![Piece::Items(cx.types_rs()?)], false)?,
@@ -89,8 +89,6 @@ struct Cx<'a> {
     api: &'a Api,
     /// Type name → what it is, resolved through aliases.
     kinds: HashMap<&'a str, &'a TypeDef>,
-    /// Params and properties whose `Debug` is redacted (`schemas/secrets.json`).
-    secrets: &'a crate::secrets::Secrets,
     /// Hand-written modules `lib.rs` declares.
     extra_modules: &'a [ExtraModule],
 }
@@ -106,13 +104,30 @@ enum Wire {
     Nums,
 }
 
+impl Wire {
+    /// The value `Params::arg` serializes for a param: `value` is the param (`self.x`), or,
+    /// when `is_ref`, a reference to it (`v` of `if let Some(v) = &self.x`).
+    fn encode(self, value: TokenStream, is_ref: bool) -> TokenStream {
+        let reference = if is_ref {
+            value.clone()
+        } else {
+            quote!(&#value)
+        };
+        match self {
+            Wire::Plain => reference,
+            Wire::Num if is_ref => quote!(&::qix_runtime::__private::ser::Num(*#value)),
+            Wire::Num => quote!(&::qix_runtime::__private::ser::Num(#value)),
+            Wire::Nums => quote!(&::qix_runtime::__private::ser::Nums(#reference)),
+        }
+    }
+}
+
 impl<'a> Cx<'a> {
     fn new(api: &'a Api, settings: &'a Settings) -> Self {
         let kinds = api.types.iter().map(|(n, t)| (n.as_str(), t)).collect();
         Cx {
             api,
             kinds,
-            secrets: &settings.secrets,
             extra_modules: &settings.extra_modules,
         }
     }
@@ -252,6 +267,8 @@ struct StructField {
     list: bool,
     doc: String,
     deprecated: TokenStream,
+    /// How the field's `Debug` redacts it (the lowering marked it secret).
+    secret: Option<Redact>,
 }
 
 /// `#[doc = " line"]` for each line of a doc text.

@@ -82,6 +82,7 @@ impl Cx<'_> {
                     list: self.is_list(&f.ty),
                     doc: self.field_doc(f),
                     deprecated: self.deprecated_attr(&f.facts),
+                    secret: f.secret,
                 })
             })
             .collect::<Result<_, EmitError>>()?;
@@ -166,15 +167,8 @@ impl Cx<'_> {
                 #vis #ident: #ty,
             }
         });
-        let mut secret_fields: Vec<_> = fields
-            .iter()
-            .map(|f| {
-                let r = public
-                    .then(|| self.secrets.property(spec_name, &f.wire))
-                    .flatten();
-                (f.ident.clone(), r)
-            })
-            .collect();
+        let mut secret_fields: Vec<_> =
+            fields.iter().map(|f| (f.ident.clone(), f.secret)).collect();
         secret_fields.push((ident(names::EXTRA_FIELD), None));
         let secret_debug = crate::secrets::debug_impl(name, &secret_fields);
         let derive = match secret_debug {
