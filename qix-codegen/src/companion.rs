@@ -8,8 +8,10 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
-/// The project's own companion map, built in so the binary works on its own.
-pub const BUILTIN: &str = include_str!("../../schemas/companion.json");
+/// The project's own companion map, built in so the binary works on its own: a copy of
+/// `schemas/companion.json` inside the crate (so it packages), which `cargo xtask
+/// regenerate` writes and `cargo xtask check` keeps equal.
+pub const BUILTIN: &str = include_str!("../builtin/companion.json");
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Companion {

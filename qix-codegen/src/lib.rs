@@ -10,6 +10,7 @@
 //! callers pass the workspace root where one is needed (spec lookup). Every fallible
 //! function returns [`Error`].
 
+pub mod cli;
 pub mod companion;
 pub mod diff;
 pub mod docs;
@@ -24,10 +25,6 @@ pub mod secrets;
 pub mod settings;
 pub mod spec;
 pub mod specpath;
-// The runtime's file, compiled here too: one version order for both, and no dependency of
-// the generator on the runtime.
-#[path = "../../qix-runtime/src/version_order.rs"]
-mod version_order;
 
 use std::path::Path;
 

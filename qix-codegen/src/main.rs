@@ -10,14 +10,11 @@
 //! and on each subcommand prints the usage. Exit status: 0 success, 1 `diff` crossed its
 //! threshold, 2 bad arguments or the tool failed.
 
-mod diff_args;
-
-use diff_args::DiffArgs;
-
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
+use qix_codegen::cli::DiffArgs;
 use qix_codegen::diff;
 use qix_codegen::{Companion, Settings};
 

@@ -481,7 +481,7 @@ fn tool_failures_are_errors_with_context() {
     let base = fixture_dir().join("base.openrpc").display().to_string();
     let err = diff::run(&req(&base, "no-such-version-0.0"), &mut Vec::new()).unwrap_err();
     assert!(
-        matches!(err, qix_codegen::Error::SpecNotFound { .. }),
+        matches!(err, qix_codegen::cli::CliError::SpecNotFound { .. }),
         "{err}"
     );
     let err = err.to_string();

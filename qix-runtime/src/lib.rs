@@ -71,9 +71,6 @@ mod traffic;
 pub mod transport;
 mod url;
 mod version;
-// Shared with qix-codegen, which uses all of it; the runtime only orders versions.
-#[allow(dead_code)]
-mod version_order;
 
 pub use blob::Blob;
 pub use builder::{SessionBuilder, TlsOptions};

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use qix_codegen::{
-    Companion, DriftKind, Generated, Mode, Secrets, Settings, Spec, ensure_files, specpath,
+    Companion, DriftKind, File, Generated, Mode, Secrets, Settings, Spec, ensure_files, specpath,
 };
 use sha2::{Digest, Sha256};
 
@@ -285,6 +285,34 @@ fn out_dir() -> PathBuf {
     root().join("qix-generated/src")
 }
 
+/// Where qix-codegen keeps its built-in copies of `schemas/companion.json` and
+/// `schemas/secrets.json` (a crate packages only its own files).
+const BUILTIN_DIR: &str = "qix-codegen/builtin";
+
+/// The built-in copies as they must be: the files of `schemas/`.
+fn builtin_copies() -> Result<Vec<File>, String> {
+    ["companion.json", "secrets.json"]
+        .into_iter()
+        .map(|name| {
+            let path = root().join("schemas").join(name);
+            let contents =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(File {
+                path: name.to_string(),
+                contents,
+            })
+        })
+        .collect()
+}
+
+/// The generated crate and the built-in copies, each as (folder shown, folder, files).
+fn outputs(g: &Generated) -> Result<Vec<(&'static str, PathBuf, Vec<File>)>, String> {
+    Ok(vec![
+        ("qix-generated/src", out_dir(), g.files.clone()),
+        (BUILTIN_DIR, root().join(BUILTIN_DIR), builtin_copies()?),
+    ])
+}
+
 pub fn regenerate(mut args: RegenerateArgs) -> Result<ExitCode, String> {
     let t0 = Instant::now();
     if let Some(url) = args.from_engine.take() {
@@ -311,13 +339,14 @@ pub fn regenerate(mut args: RegenerateArgs) -> Result<ExitCode, String> {
     for w in &g.warnings {
         eprintln!("warning: {w}");
     }
-    let dir = out_dir();
-    let drift = ensure_files(&dir, &g.files, Mode::Write).map_err(|e| e.to_string())?;
     let mut changed = 0;
-    for d in &drift {
-        match d.kind {
-            DriftKind::Stale => eprintln!("removed {}", dir.join(&d.path).display()),
-            _ => changed += 1,
+    for (_, dir, files) in outputs(&g)? {
+        let drift = ensure_files(&dir, &files, Mode::Write).map_err(|e| e.to_string())?;
+        for d in &drift {
+            match d.kind {
+                DriftKind::Stale => eprintln!("removed {}", dir.join(&d.path).display()),
+                _ => changed += 1,
+            }
         }
     }
     // The pin says what this generation used (no versions: no history).
@@ -347,20 +376,19 @@ fn report_unpinned(h: &History) {
 }
 
 /// The files of `qix-generated/src` that differ from a fresh generation from the pinned
-/// spec with `history` (resolved as `check` does), as messages: the loop of `regenerate`,
-/// writing nothing.
+/// spec with `history` (resolved as `check` does), and the built-in copies of qix-codegen
+/// that differ from `schemas/`, as messages: the loop of `regenerate`, writing nothing.
 pub fn drift(history: &HistoryArgs) -> Result<Vec<String>, String> {
     let resolved = resolve_history(history, false, false, &HistoryPin::path())?;
     if let Some(h) = &resolved {
         report_unpinned(h);
     }
     let (g, _) = generate(None, resolved.as_ref())?;
-    let dir = out_dir();
-    let drift = ensure_files(&dir, &g.files, Mode::Check).map_err(|e| e.to_string())?;
-    Ok(drift
-        .iter()
-        .map(|d| {
-            let shown = Path::new("qix-generated/src").join(&d.path);
+    let mut problems = Vec::new();
+    for (shown_dir, dir, files) in outputs(&g)? {
+        let drift = ensure_files(&dir, &files, Mode::Check).map_err(|e| e.to_string())?;
+        problems.extend(drift.iter().map(|d| {
+            let shown = Path::new(shown_dir).join(&d.path);
             match d.kind {
                 DriftKind::Missing => format!("{} is missing", shown.display()),
                 DriftKind::Differs { line } => {
@@ -368,8 +396,9 @@ pub fn drift(history: &HistoryArgs) -> Result<Vec<String>, String> {
                 }
                 DriftKind::Stale => format!("{} is not generated any more", shown.display()),
             }
-        })
-        .collect())
+        }));
+    }
+    Ok(problems)
 }
 
 /// `check`: regenerates in memory from the pinned spec and the pinned history (or as
