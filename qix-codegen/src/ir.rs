@@ -24,6 +24,20 @@ pub struct Api {
     /// The class of the session's root object (handle -1), when the spec has it (from the
     /// companion map).
     pub root_class: Option<String>,
+    /// How the runtime opens objects again after a reconnection: the companion map's
+    /// entries whose method this API has.
+    pub reopen: Vec<ReopenById>,
+}
+
+/// A class whose objects the runtime opens again by id, and the method that does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReopenById {
+    /// The class of the object (`GenericObject`).
+    pub class: String,
+    /// The method's class (`Doc`).
+    pub on: String,
+    /// The method (`GetObject`).
+    pub method: String,
 }
 
 #[derive(Debug, Clone)]

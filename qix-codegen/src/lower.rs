@@ -260,11 +260,37 @@ impl Lowerer<'_> {
             .root_class
             .clone()
             .filter(|c| classes.contains_key(c));
+        // Only what this version has; a method that opens another class is a mistake of the
+        // companion map.
+        let mut reopen = Vec::new();
+        for (class, full) in &self.companion.reopen.by_id {
+            let path = format!("companion.json: reopen.byId.{class}");
+            let Some((on, method)) = full.split_once('.') else {
+                self.problem(path, format!("{full:?} is not Class.Method"));
+                continue;
+            };
+            let Some(m) = classes
+                .get(on)
+                .and_then(|ms| ms.iter().find(|m| m.name == method))
+            else {
+                continue;
+            };
+            if m.protocol.opens.as_deref() != Some(class.as_str()) {
+                self.problem(path, format!("{full} does not open a {class}"));
+                continue;
+            }
+            reopen.push(ReopenById {
+                class: class.clone(),
+                on: on.to_string(),
+                method: method.to_string(),
+            });
+        }
         Api {
             version: spec.info.version.clone(),
             title: spec.info.title.clone(),
             default_stability: spec.stability.clone(),
             root_class,
+            reopen,
             classes: classes
                 .into_iter()
                 .map(|(name, methods)| Class { name, methods })

@@ -200,18 +200,27 @@ pub(crate) fn debug_impl(name: &Ident, fields: &[(Ident, Option<Redact>)]) -> Op
     })
 }
 
-/// The list as data for the runtime, with positions: `catalog::SECRETS`. Only the entries
-/// this API has.
-pub(crate) fn catalog_item(api: &Api) -> TokenStream {
+/// The list as a `Secrets` value of the runtime's `redact` module at `redact` (a path:
+/// `::qix_runtime::redact` from a generated crate, `crate::redact` inside the runtime), with
+/// the positions of the params. Only the entries this API has.
+pub(crate) fn secrets_value(api: &Api, redact: &TokenStream) -> TokenStream {
+    let kind = |r: Redact| {
+        let variant = match r {
+            Redact::Value => quote!(Value),
+            Redact::ConnectionString => quote!(ConnectionString),
+            Redact::Script => quote!(Script),
+        };
+        quote!(#redact::SecretKind::#variant)
+    };
     let mut params = Vec::new();
     for c in &api.classes {
         for m in &c.methods {
             let full = m.full_name();
             for p in &m.params {
                 if let Some(r) = p.secret {
-                    let (name, pos, kind) = (&p.name, p.position, kind_tokens(r));
+                    let (name, pos, kind) = (&p.name, p.position, kind(r));
                     params.push(quote! {
-                        ::qix_runtime::redact::SecretParam { method: #full, param: #name, position: #pos, kind: #kind },
+                        #redact::SecretParam { method: #full, param: #name, position: #pos, kind: #kind },
                     });
                 }
             }
@@ -222,22 +231,32 @@ pub(crate) fn catalog_item(api: &Api) -> TokenStream {
         if let TypeDef::Struct(s) = t {
             for f in s.fields.iter().chain(&s.dynamic) {
                 if let Some(r) = f.secret {
-                    let (prop, kind) = (&f.name, kind_tokens(r));
+                    let (prop, kind) = (&f.name, kind(r));
                     properties.push(quote! {
-                        ::qix_runtime::redact::SecretProperty { type_name: #name, property: #prop, kind: #kind },
+                        #redact::SecretProperty { type_name: #name, property: #prop, kind: #kind },
                     });
                 }
             }
         }
     }
     quote! {
-        /// Params and properties that carry secrets (`schemas/secrets.json`), with the
-        /// positions of the params: what `Debug` of requests and types redacts, as data.
-        /// The runtime redacts frames with its own copy, `qix_runtime::redact::BUILTIN`.
-        pub static SECRETS: ::qix_runtime::redact::Secrets = ::qix_runtime::redact::Secrets {
+        #redact::Secrets {
             params: &[#(#params)*],
             properties: &[#(#properties)*],
-        };
+        }
+    }
+}
+
+/// The list as data for the runtime, with positions: `catalog::SECRETS`. Only the entries
+/// this API has.
+pub(crate) fn catalog_item(api: &Api) -> TokenStream {
+    let value = secrets_value(api, &quote!(::qix_runtime::redact));
+    quote! {
+        /// Params and properties that carry secrets (`schemas/secrets.json`), with the
+        /// positions of the params: what `Debug` of requests and types redacts, as data.
+        /// The runtime redacts frames with `qix_runtime::redact::BUILTIN`, generated from
+        /// the same list and the pinned spec.
+        pub static SECRETS: ::qix_runtime::redact::Secrets = #value;
     }
 }
 

@@ -137,11 +137,10 @@ const CASES: &[Case] = &[
         ("method.delta_changed", "Global.IsDesktopMode", C, C),
         ("result.removed", "Global.IsDesktopMode -> qReturn", B, B),
     ]),
-    // A handle result became a value: the method opens nothing and its value travels as a delta.
+    // A handle result became a value: the method opens nothing.
     ("base", "method-opens-changed", false, &[
-        ("method.delta_changed", "Doc.GetObject", C, C),
-        ("method.opens_changed", "Doc.GetObject", B, B),
-        ("result.changed", "Doc.GetObject -> qReturn", B, B),
+        ("method.opens_changed", "Doc.CreateObject", B, B),
+        ("result.changed", "Doc.CreateObject -> qReturn", B, B),
     ]),
     ("base", "result-changed", false, &[("result.changed", "GenericObject.GetHyperCubeData -> qDataPages", B, B)]),
     // The properties of a schema that comes or goes are part of its one record.

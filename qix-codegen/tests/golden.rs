@@ -74,6 +74,10 @@ fn several_out_properties_make_a_struct_with_all_of_them() {
     assert!(code.contains(
         "#[derive(Debug, Clone, PartialEq)]\n#[non_exhaustive]\npub struct GetAppLayoutishOutput {"
     ));
+    // The crate states the runtime contract it was generated for, and tests start from a
+    // mock engine that knows the param names.
+    assert!(code.contains("#![allow(clippy::all)]\n::qix_runtime::__contract!(1);\n"));
+    assert!(code.contains("#[cfg(feature = \"testing\")]\npub async fn mock_engine()"));
     // The prelude names every handle type and the entry trait.
     assert!(code.contains("pub mod prelude {"));
     assert!(code.contains("Result, Session, SessionExt,"));

@@ -235,3 +235,26 @@ fn regenerating_gives_identical_bytes() {
     let b = qix_codegen::generate_file(&path, &Settings::default()).unwrap();
     assert_eq!(a.files, b.files);
 }
+
+/// The reopen rules of the companion map (`reopen.byId`) hold in every version: each
+/// method, where a version has it, opens the class it is listed for (else the lowering
+/// reports a problem), and the newest version has all of them, so the runtime's generated
+/// table is complete.
+#[test]
+fn reopen_rules_resolve_in_every_version() {
+    let companion = Companion::builtin();
+    assert!(companion.reopen.by_id.len() >= 5);
+    let settings = Settings::default();
+    let newest = all_specs()
+        .into_iter()
+        .max_by(|a, b| {
+            let v = |p: &PathBuf| p.file_stem().unwrap().to_string_lossy().into_owned();
+            qix_codegen::specpath::version_cmp(&v(a), &v(b))
+        })
+        .unwrap();
+    let api = qix_codegen::history::load_api(&newest, &settings).unwrap_or_else(|e| panic!("{e}"));
+    let classes: Vec<&str> = api.reopen.iter().map(|r| r.class.as_str()).collect();
+    let listed: Vec<&str> = companion.reopen.by_id.keys().map(String::as_str).collect();
+    assert_eq!(classes, listed, "{}", newest.display());
+    assert!(api.reopen.iter().all(|r| r.on == "Doc"));
+}

@@ -289,6 +289,10 @@ fn out_dir() -> PathBuf {
 /// `schemas/secrets.json` (a crate packages only its own files).
 const BUILTIN_DIR: &str = "qix-codegen/builtin";
 
+/// The runtime's tables of the pinned API (secret list, reopen rules), generated with the
+/// crate: a folder of its own, as the drift check owns every `.rs` file of a folder.
+const RUNTIME_TABLES_DIR: &str = "qix-runtime/src/api_tables";
+
 /// The built-in copies as they must be: the files of `schemas/`.
 fn builtin_copies() -> Result<Vec<File>, String> {
     ["companion.json", "secrets.json"]
@@ -305,11 +309,17 @@ fn builtin_copies() -> Result<Vec<File>, String> {
         .collect()
 }
 
-/// The generated crate and the built-in copies, each as (folder shown, folder, files).
+/// The generated crate, the built-in copies and the runtime's tables, each as (folder
+/// shown, folder, files).
 fn outputs(g: &Generated) -> Result<Vec<(&'static str, PathBuf, Vec<File>)>, String> {
     Ok(vec![
         ("qix-generated/src", out_dir(), g.files.clone()),
         (BUILTIN_DIR, root().join(BUILTIN_DIR), builtin_copies()?),
+        (
+            RUNTIME_TABLES_DIR,
+            root().join(RUNTIME_TABLES_DIR),
+            vec![qix_codegen::emit::runtime_tables(&g.api).map_err(|e| e.to_string())?],
+        ),
     ])
 }
 

@@ -55,6 +55,16 @@ impl Cx<'_> {
                     .map(|m| m.params)
             }
 
+            /// A started [`MockEngine`](::qix_runtime::testing::MockEngine) that knows this
+            /// API's param names ([`params_of`]), so expectations and recordings match
+            /// positional params by name: what a test of this API starts from.
+            #[cfg(feature = "testing")]
+            pub async fn mock_engine() -> ::qix_runtime::testing::MockEngine {
+                let mock = ::qix_runtime::testing::MockEngine::start().await;
+                mock.param_names(params_of);
+                mock
+            }
+
             #secrets
         };
         vec![Piece::Items(head), Piece::Table(table), Piece::Items(tail)]

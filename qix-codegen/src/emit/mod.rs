@@ -8,6 +8,7 @@ mod class;
 mod crate_root;
 mod errors;
 mod format;
+mod runtime_tables;
 mod types;
 
 use std::collections::HashMap;
@@ -72,10 +73,34 @@ pub fn emit(api: &Api, settings: &Settings) -> Result<Vec<File>, EmitError> {
     Ok(files)
 }
 
+/// The runtime's tables of the API (`qix-runtime/src/api_tables/mod.rs`): its secret list
+/// and reopen rules, generated under the drift check instead of kept by hand. Only the `on`
+/// class `Doc` is supported for reopening by id (the runtime looks the object up on its doc).
+pub fn runtime_tables(api: &Api) -> Result<File, EmitError> {
+    let settings = Settings::default();
+    let cx = Cx::new(api, &settings);
+    crate::secrets::check(api)?;
+    if let Some(r) = api.reopen.iter().find(|r| r.on != "Doc") {
+        return Err(EmitError::Unsupported {
+            item: format!("reopen.byId.{}", r.class),
+            shape: format!(
+                "reopening by a method of {} (the runtime reopens on the doc)",
+                r.on
+            ),
+        });
+    }
+    cx.file("mod.rs", vec![Piece::Items(cx.runtime_tables_rs())], false)
+}
+
 /// The module a class lives in: `GenericObject` → `generic_object`.
 pub fn module_name(class: &str) -> String {
     names::method_name(class)
 }
+
+/// The contract with the runtime the generated code is written for (the runtime's
+/// `__CONTRACT`): a generated crate states it with `::qix_runtime::__contract!`, so a crate
+/// generated for another runtime fails with one clear message.
+pub const RUNTIME_CONTRACT: u32 = 1;
 
 /// The header of every generated file.
 pub fn header(version: &str) -> String {
