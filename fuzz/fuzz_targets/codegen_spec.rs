@@ -4,12 +4,12 @@
 
 use std::sync::LazyLock;
 
-use qix_codegen::{Companion, Spec};
+use qix_codegen::{Settings, Spec};
 
-static COMPANION: LazyLock<Companion> = LazyLock::new(Companion::builtin);
+static SETTINGS: LazyLock<Settings> = LazyLock::new(Settings::default);
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let Ok(spec) = Spec::parse(data, "fuzz.json") {
-        let _ = qix_codegen::lower::lower(&spec, &COMPANION, "fuzz.json");
+        let _ = qix_codegen::lower::lower(&spec, &SETTINGS, "fuzz.json");
     }
 });

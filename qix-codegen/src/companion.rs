@@ -8,8 +8,10 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
-/// The project's own companion map, built in so the binary works on its own.
-pub const BUILTIN: &str = include_str!("../../schemas/companion.json");
+/// The project's own companion map, built in so the binary works on its own: a copy of
+/// `schemas/companion.json` inside the crate (so it packages), which `cargo xtask
+/// regenerate` writes and `cargo xtask check` keeps equal.
+pub const BUILTIN: &str = include_str!("../builtin/companion.json");
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Companion {
@@ -22,6 +24,20 @@ pub struct Companion {
     /// Which methods are reads (safe to send again).
     #[serde(default)]
     pub reads: Reads,
+    /// How the runtime opens objects again after a reconnection.
+    #[serde(default)]
+    pub reopen: Reopen,
+}
+
+/// How the runtime opens an object again after a reconnection lost the engine session.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reopen {
+    #[serde(rename = "$comment", default)]
+    pub comment: Option<String>,
+    /// Class → the `Doc.Method` that opens an object of the class by its id.
+    #[serde(rename = "byId", default)]
+    pub by_id: BTreeMap<String, String>,
 }
 
 /// The methods that only read (safe to send again): those whose name starts with one of

@@ -23,6 +23,9 @@ pub enum Error {
         origin: String,
         source: crate::emit::EmitError,
     },
+    /// A secret list could not be parsed.
+    #[error("{0}")]
+    Secrets(#[from] crate::secrets::SecretsError),
     /// A companion map could not be parsed.
     #[error("{origin}: not a companion map: {source}")]
     Companion {
@@ -59,23 +62,6 @@ pub enum Error {
     /// Loading a spec panicked (a bug in the generator).
     #[error("{}: loading the spec panicked", path.display())]
     Panicked { path: PathBuf },
-    /// No spec named: neither a file nor a version.
-    #[error("no spec given (a file or an engine version such as 12.2528.0)")]
-    NoSpecGiven,
-    /// A path with folders that is not a file.
-    #[error("{name}: no such spec file{}", crate::specpath::how_to_get(name))]
-    NoSuchSpecFile { name: String },
-    /// A version (or file name) on none of the folders of the search path. `looked` holds
-    /// each folder searched, where it comes from and what it has.
-    #[error("{}", crate::specpath::not_found_message(name, file, looked))]
-    SpecNotFound {
-        name: String,
-        file: String,
-        looked: Vec<crate::specpath::Looked>,
-    },
-    /// The report of `diff` could not be written.
-    #[error("cannot write the report: {source}")]
-    WriteReport { source: std::io::Error },
 }
 
 /// The result of the generator's functions.
@@ -87,7 +73,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::{Companion, Spec};
+    use crate::{Companion, Settings, Spec};
 
     #[test]
     fn io_failures_name_the_path_and_keep_the_io_error() {
@@ -111,14 +97,14 @@ mod tests {
         assert!(e.to_string().contains("cannot read"), "{e}");
         assert!(e.source().is_some_and(|s| s.is::<std::io::Error>()));
 
-        let e = crate::history::load_history(&missing, &Companion::builtin()).unwrap_err();
+        let e = crate::history::load_history(&missing, &Settings::default()).unwrap_err();
         assert!(matches!(e, Error::ListDir { .. }), "{e:?}");
         assert!(e.to_string().contains("cannot list the folder"), "{e}");
     }
 
     #[test]
     fn spec_failures_keep_the_parse_or_lowering_error() {
-        let e = crate::generate_file(Path::new("/no/such/spec.json"), &Companion::builtin())
+        let e = crate::generate_file(Path::new("/no/such/spec.json"), &Settings::default())
             .unwrap_err();
         assert!(e.source().is_some_and(|s| s.is::<LoadError>()), "{e:?}");
         assert!(
@@ -133,7 +119,7 @@ mod tests {
             "t.json",
         )
         .unwrap();
-        let e = crate::generate(&spec, &Companion::builtin(), "t.json").unwrap_err();
+        let e = crate::generate(&spec, "t.json", &Settings::default()).unwrap_err();
         let invalid = e.source().and_then(|s| s.downcast_ref::<Invalid>());
         assert!(invalid.is_some_and(|i| !i.problems.is_empty()), "{e:?}");
         assert!(e.to_string().starts_with("t.json: 1 problem(s)"), "{e}");

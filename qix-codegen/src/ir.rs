@@ -6,6 +6,8 @@
 use indexmap::IndexMap;
 use serde_json::Value;
 
+pub use crate::secrets::Redact;
+
 #[derive(Debug, Clone)]
 pub struct Api {
     /// `info.version` of the spec.
@@ -22,6 +24,20 @@ pub struct Api {
     /// The class of the session's root object (handle -1), when the spec has it (from the
     /// companion map).
     pub root_class: Option<String>,
+    /// How the runtime opens objects again after a reconnection: the companion map's
+    /// entries whose method this API has.
+    pub reopen: Vec<ReopenById>,
+}
+
+/// A class whose objects the runtime opens again by id, and the method that does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReopenById {
+    /// The class of the object (`GenericObject`).
+    pub class: String,
+    /// The method's class (`Doc`).
+    pub on: String,
+    /// The method (`GetObject`).
+    pub method: String,
 }
 
 #[derive(Debug, Clone)]
@@ -64,7 +80,8 @@ pub struct MethodDef {
 }
 
 /// What the runtime must know about a method beyond its shape: decided once, by the
-/// lowering, from the spec and the companion map; the emitter only writes it down.
+/// lowering, from the spec and the companion map; the emitter only writes it down, and
+/// `diff` reports its changes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Protocol {
     /// The out-param to ask the delta protocol for: the method's one out-param, unless it
@@ -96,6 +113,8 @@ pub struct ParamDef {
     pub doc: Option<String>,
     pub default: Option<Value>,
     pub since: Option<String>,
+    /// Carries a credential (`schemas/secrets.json`): how its value is redacted.
+    pub secret: Option<Redact>,
 }
 
 /// One out-property of a result (`qReturn`, `qLayout`, `qInfo`, `qSessionAppId`, …).
@@ -226,6 +245,8 @@ pub struct FieldDef {
     /// (the element of a matrix) small.
     pub boxed: bool,
     pub facts: Facts,
+    /// Carries a credential (`schemas/secrets.json`): how its value is redacted.
+    pub secret: Option<Redact>,
 }
 
 #[derive(Debug, Clone)]

@@ -9,6 +9,8 @@ use indexmap::IndexMap;
 use crate::companion::Companion;
 use crate::ir::*;
 use crate::names;
+use crate::secrets::Secrets;
+use crate::settings::Settings;
 use crate::spec::{Schema, Spec};
 
 pub use crate::names::{EXTRA_FIELD, HANDLE_ACCESSORS, UNKNOWN_VARIANT};
@@ -55,14 +57,17 @@ impl std::error::Error for Invalid {}
 struct Lowerer<'a> {
     spec: &'a Spec,
     companion: &'a Companion,
+    secrets: &'a Secrets,
     problems: Vec<Problem>,
 }
 
-/// Validates a spec and lowers it to the IR.
-pub fn lower(spec: &Spec, companion: &Companion, origin: &str) -> Result<Api, Invalid> {
+/// Validates a spec and lowers it to the IR, with the companion map and secret list of
+/// `settings` (its history and output choices do not concern the lowering).
+pub fn lower(spec: &Spec, settings: &Settings, origin: &str) -> Result<Api, Invalid> {
     let mut l = Lowerer {
         spec,
-        companion,
+        companion: &settings.companion,
+        secrets: &settings.secrets,
         problems: Vec::new(),
     };
     let api = l.api();
@@ -255,11 +260,37 @@ impl Lowerer<'_> {
             .root_class
             .clone()
             .filter(|c| classes.contains_key(c));
+        // Only what this version has; a method that opens another class is a mistake of the
+        // companion map.
+        let mut reopen = Vec::new();
+        for (class, full) in &self.companion.reopen.by_id {
+            let path = format!("companion.json: reopen.byId.{class}");
+            let Some((on, method)) = full.split_once('.') else {
+                self.problem(path, format!("{full:?} is not Class.Method"));
+                continue;
+            };
+            let Some(m) = classes
+                .get(on)
+                .and_then(|ms| ms.iter().find(|m| m.name == method))
+            else {
+                continue;
+            };
+            if m.protocol.opens.as_deref() != Some(class.as_str()) {
+                self.problem(path, format!("{full} does not open a {class}"));
+                continue;
+            }
+            reopen.push(ReopenById {
+                class: class.clone(),
+                on: on.to_string(),
+                method: method.to_string(),
+            });
+        }
         Api {
             version: spec.info.version.clone(),
             title: spec.info.title.clone(),
             default_stability: spec.stability.clone(),
             root_class,
+            reopen,
             classes: classes
                 .into_iter()
                 .map(|(name, methods)| Class { name, methods })
@@ -406,6 +437,7 @@ impl Lowerer<'_> {
                 default: p.default.clone(),
                 boxed: false,
                 facts: self.facts(&p.stability, p.deprecated, &p.deprecation_description, &[]),
+                secret: self.secrets.property(name, pname),
             });
         }
         let mut dynamic = Vec::new();
@@ -430,6 +462,7 @@ impl Lowerer<'_> {
                     default: None,
                     boxed: false,
                     facts: Facts::default(),
+                    secret: self.secrets.property(name, aname),
                 });
             }
         }
@@ -633,6 +666,7 @@ impl Lowerer<'_> {
                 doc: p.description.clone(),
                 default: p.schema.default.clone(),
                 since: None,
+                secret: self.secrets.param(&m.name, &p.name),
             });
         }
         self.check_unique(

@@ -10,16 +10,13 @@
 //! and on each subcommand prints the usage. Exit status: 0 success, 1 `diff` crossed its
 //! threshold, 2 bad arguments or the tool failed.
 
-mod diff_args;
-
-use diff_args::DiffArgs;
-
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use qix_codegen::Companion;
+use qix_codegen::cli::DiffArgs;
 use qix_codegen::diff;
+use qix_codegen::{Companion, Settings};
 
 /// This checkout's root, for the binary's defaults only (the library takes it as a
 /// parameter): the runtime a generated crate depends on, and the last folders of the spec
@@ -116,19 +113,20 @@ fn main() -> ExitCode {
     }
 }
 
-fn companion(path: Option<&Path>) -> qix_codegen::Result<Companion> {
-    match path {
-        Some(p) => Companion::load(p),
-        None => Ok(Companion::builtin()),
-    }
+/// The built-in settings, with the companion map at `path` when one is given.
+fn settings(path: Option<&Path>) -> qix_codegen::Result<Settings> {
+    Ok(match path {
+        Some(p) => Settings::default().with_companion(Companion::load(p)?),
+        None => Settings::default(),
+    })
 }
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Generate(a) => {
-            let companion = companion(a.companion.as_deref()).map_err(|e| e.to_string())?;
+            let settings = settings(a.companion.as_deref()).map_err(|e| e.to_string())?;
             let generated =
-                qix_codegen::generate_file(&a.spec, &companion).map_err(|e| e.to_string())?;
+                qix_codegen::generate_file(&a.spec, &settings).map_err(|e| e.to_string())?;
             for w in &generated.warnings {
                 eprintln!("warning: {w}");
             }
@@ -148,8 +146,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     qix_codegen::RuntimeDep::Path(path)
                 }
             };
-            qix_codegen::write_crate_with(&a.out, &generated, &runtime)
-                .map_err(|e| e.to_string())?;
+            qix_codegen::write_crate(&a.out, &generated, &runtime).map_err(|e| e.to_string())?;
             eprintln!(
                 "wrote {} files for engine API {} into {}",
                 generated.files.len() + 1,
@@ -159,9 +156,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check(a) => {
-            let companion = companion(a.companion.as_deref()).map_err(|e| e.to_string())?;
+            let settings = settings(a.companion.as_deref()).map_err(|e| e.to_string())?;
             let generated =
-                qix_codegen::generate_file(&a.spec, &companion).map_err(|e| e.to_string())?;
+                qix_codegen::generate_file(&a.spec, &settings).map_err(|e| e.to_string())?;
             for w in &generated.warnings {
                 eprintln!("warning: {w}");
             }

@@ -1,6 +1,8 @@
 //! The secret list: params and properties that carry credentials, kept by hand in
-//! `schemas/secrets.json` (the spec has no secret flag). The emitter writes `Debug` impls
-//! that redact them and the list as data (`catalog::SECRETS`) for the runtime.
+//! `schemas/secrets.json` (the spec has no secret flag). The lowering marks the params and
+//! properties it names ([`ParamDef::secret`], [`FieldDef::secret`](crate::ir::FieldDef));
+//! the emitter writes `Debug` impls that redact them and the list as data
+//! (`catalog::SECRETS`) for the runtime.
 
 use proc_macro2::{Ident, TokenStream};
 use quote::quote;
@@ -8,8 +10,10 @@ use serde::Deserialize;
 
 use crate::ir::{Api, ParamDef, TypeDef, TypeRef};
 
-/// The project's own list, built in so the binary works on its own.
-pub const BUILTIN: &str = include_str!("../../schemas/secrets.json");
+/// The project's own list, built in so the binary works on its own: a copy of
+/// `schemas/secrets.json` inside the crate (so it packages), which `cargo xtask
+/// regenerate` writes and `cargo xtask check` keeps equal.
+pub const BUILTIN: &str = include_str!("../builtin/secrets.json");
 
 /// How a secret is redacted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -76,6 +80,15 @@ impl Secrets {
         })
     }
 
+    /// Reads a secret list from a file.
+    pub fn load(path: &std::path::Path) -> crate::Result<Secrets> {
+        let text = std::fs::read_to_string(path).map_err(|source| crate::Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Secrets::parse(&text, &path.display().to_string())?)
+    }
+
     pub fn builtin() -> Secrets {
         Secrets::parse(BUILTIN, "schemas/secrets.json")
             .unwrap_or_else(|e| panic!("the built-in secret list is broken: {e}"))
@@ -117,35 +130,36 @@ impl Secrets {
         }
         out
     }
+}
 
-    /// Secrets must be strings (what the runtime's redaction and the `Debug` impls handle).
-    pub fn check(&self, api: &Api) -> Result<(), SecretsError> {
-        for c in &api.classes {
-            for m in &c.methods {
-                for p in &m.params {
-                    if self.param(&m.full_name(), &p.name).is_some() && p.ty != TypeRef::String {
-                        return Err(SecretsError::NotAString {
-                            item: format!("{}({})", m.full_name(), p.name),
-                            ty: p.ty.describe(),
-                        });
-                    }
+/// Secrets must be strings (what the runtime's redaction and the `Debug` impls handle):
+/// checked on the lowered API, whose params and properties know whether they are secret.
+pub fn check(api: &Api) -> Result<(), SecretsError> {
+    for c in &api.classes {
+        for m in &c.methods {
+            for p in &m.params {
+                if p.secret.is_some() && p.ty != TypeRef::String {
+                    return Err(SecretsError::NotAString {
+                        item: format!("{}({})", m.full_name(), p.name),
+                        ty: p.ty.describe(),
+                    });
                 }
             }
         }
-        for (name, t) in &api.types {
-            if let TypeDef::Struct(s) = t {
-                for f in s.fields.iter().chain(&s.dynamic) {
-                    if self.property(name, &f.name).is_some() && f.ty != TypeRef::String {
-                        return Err(SecretsError::NotAString {
-                            item: format!("{name}.{}", f.name),
-                            ty: f.ty.describe(),
-                        });
-                    }
-                }
-            }
-        }
-        Ok(())
     }
+    for (name, t) in &api.types {
+        if let TypeDef::Struct(s) = t {
+            for f in s.fields.iter().chain(&s.dynamic) {
+                if f.secret.is_some() && f.ty != TypeRef::String {
+                    return Err(SecretsError::NotAString {
+                        item: format!("{name}.{}", f.name),
+                        ty: f.ty.describe(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn kind_tokens(r: Redact) -> TokenStream {
@@ -186,18 +200,27 @@ pub(crate) fn debug_impl(name: &Ident, fields: &[(Ident, Option<Redact>)]) -> Op
     })
 }
 
-/// The list as data for the runtime, with positions: `catalog::SECRETS`. Only the entries
-/// this API has.
-pub(crate) fn catalog_item(secrets: &Secrets, api: &Api) -> TokenStream {
+/// The list as a `Secrets` value of the runtime's `redact` module at `redact` (a path:
+/// `::qix_runtime::redact` from a generated crate, `crate::redact` inside the runtime), with
+/// the positions of the params. Only the entries this API has.
+pub(crate) fn secrets_value(api: &Api, redact: &TokenStream) -> TokenStream {
+    let kind = |r: Redact| {
+        let variant = match r {
+            Redact::Value => quote!(Value),
+            Redact::ConnectionString => quote!(ConnectionString),
+            Redact::Script => quote!(Script),
+        };
+        quote!(#redact::SecretKind::#variant)
+    };
     let mut params = Vec::new();
     for c in &api.classes {
         for m in &c.methods {
             let full = m.full_name();
             for p in &m.params {
-                if let Some(r) = secrets.param(&full, &p.name) {
-                    let (name, pos, kind) = (&p.name, p.position, kind_tokens(r));
+                if let Some(r) = p.secret {
+                    let (name, pos, kind) = (&p.name, p.position, kind(r));
                     params.push(quote! {
-                        ::qix_runtime::redact::SecretParam { method: #full, param: #name, position: #pos, kind: #kind },
+                        #redact::SecretParam { method: #full, param: #name, position: #pos, kind: #kind },
                     });
                 }
             }
@@ -207,39 +230,43 @@ pub(crate) fn catalog_item(secrets: &Secrets, api: &Api) -> TokenStream {
     for (name, t) in &api.types {
         if let TypeDef::Struct(s) = t {
             for f in s.fields.iter().chain(&s.dynamic) {
-                if let Some(r) = secrets.property(name, &f.name) {
-                    let (prop, kind) = (&f.name, kind_tokens(r));
+                if let Some(r) = f.secret {
+                    let (prop, kind) = (&f.name, kind(r));
                     properties.push(quote! {
-                        ::qix_runtime::redact::SecretProperty { type_name: #name, property: #prop, kind: #kind },
+                        #redact::SecretProperty { type_name: #name, property: #prop, kind: #kind },
                     });
                 }
             }
         }
     }
     quote! {
-        /// Params and properties that carry secrets (`schemas/secrets.json`), with the
-        /// positions of the params: what `Debug` of requests and types redacts, as data.
-        /// The runtime redacts frames with its own copy, `qix_runtime::redact::BUILTIN`.
-        pub static SECRETS: ::qix_runtime::redact::Secrets = ::qix_runtime::redact::Secrets {
+        #redact::Secrets {
             params: &[#(#params)*],
             properties: &[#(#properties)*],
-        };
+        }
+    }
+}
+
+/// The list as data for the runtime, with positions: `catalog::SECRETS`. Only the entries
+/// this API has.
+pub(crate) fn catalog_item(api: &Api) -> TokenStream {
+    let value = secrets_value(api, &quote!(::qix_runtime::redact));
+    quote! {
+        /// Params and properties that carry secrets (`schemas/secrets.json`), with the
+        /// positions of the params: what `Debug` of requests and types redacts, as data.
+        /// The runtime redacts frames with `qix_runtime::redact::BUILTIN`, generated from
+        /// the same list and the pinned spec.
+        pub static SECRETS: ::qix_runtime::redact::Secrets = #value;
     }
 }
 
 /// Request fields with how each is redacted: the handle and call options never are.
 pub(crate) fn request_fields(
-    secrets: &Secrets,
-    method: &str,
     params: &[ParamDef],
     ident: impl Fn(&str) -> Ident,
 ) -> Vec<(Ident, Option<Redact>)> {
     let mut out = vec![(ident("object"), None)];
-    out.extend(
-        params
-            .iter()
-            .map(|p| (ident(&p.rust_name), secrets.param(method, &p.name))),
-    );
+    out.extend(params.iter().map(|p| (ident(&p.rust_name), p.secret)));
     out.push((ident("call_options"), None));
     out
 }

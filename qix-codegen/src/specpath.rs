@@ -6,9 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::cli::CliError;
 
-pub use crate::version_order::{compare as version_cmp, is_version};
+pub use qix_version::{compare as version_cmp, is_version};
 
 /// The environment variable naming a folder of specs.
 pub const SCHEMAS_DIR_ENV: &str = "QIX_SCHEMAS_DIR";
@@ -61,17 +61,17 @@ pub fn find_spec(
     name_or_path: &str,
     extra_dir: Option<&Path>,
     root: Option<&Path>,
-) -> Result<PathBuf> {
+) -> Result<PathBuf, CliError> {
     let given = Path::new(name_or_path);
     if given.is_file() {
         return Ok(given.to_path_buf());
     }
     if name_or_path.is_empty() {
-        return Err(Error::NoSpecGiven);
+        return Err(CliError::NoSpecGiven);
     }
     let has_dir = given.components().count() > 1;
     if has_dir {
-        return Err(Error::NoSuchSpecFile {
+        return Err(CliError::NoSuchSpecFile {
             name: name_or_path.to_string(),
         });
     }
@@ -98,14 +98,14 @@ pub fn find_spec(
             }
         })
         .collect();
-    Err(Error::SpecNotFound {
+    Err(CliError::SpecNotFound {
         name: name_or_path.to_string(),
         file,
         looked,
     })
 }
 
-/// The message of [`Error::SpecNotFound`].
+/// The message of [`CliError::SpecNotFound`].
 pub(crate) fn not_found_message(name: &str, file: &str, looked: &[Looked]) -> String {
     let mut msg = format!("spec {name:?} not found; looked for {file} in:");
     for l in looked {
@@ -202,7 +202,7 @@ mod tests {
         assert!(
             matches!(
                 find_spec("0.0.0-missing", Some(&dir), None),
-                Err(Error::SpecNotFound { .. })
+                Err(CliError::SpecNotFound { .. })
             ),
             "{err}"
         );

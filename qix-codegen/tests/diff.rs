@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use qix_codegen::Companion;
+use qix_codegen::Settings;
 use qix_codegen::diff::{self, Change, DiffOptions, Kind, Report};
 use qix_codegen::history;
 use qix_codegen::ir::Api;
@@ -19,7 +19,7 @@ fn fixture_dir() -> PathBuf {
 
 fn fixture(name: &str) -> Api {
     let path = fixture_dir().join(format!("{name}.openrpc"));
-    history::load_api(&path, &Companion::builtin()).unwrap_or_else(|e| panic!("{e}"))
+    history::load_api(&path, &Settings::default()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn with_docs(docs: bool) -> DiffOptions {
@@ -40,7 +40,7 @@ fn real_history() -> &'static [Api] {
             dir.display()
         );
         let started = Instant::now();
-        let apis = history::load_history(&dir, &Companion::builtin()).unwrap_or_else(|e| panic!("{e}"));
+        let apis = history::load_history(&dir, &Settings::default()).unwrap_or_else(|e| panic!("{e}"));
         eprintln!("loaded {} specs from {} in {:.2?}", apis.len(), dir.display(), started.elapsed());
         apis
     })
@@ -132,7 +132,16 @@ const CASES: &[Case] = &[
     ("base", "result-added-shape-changed", false, &[("result.added", "Doc.GetObject -> qInfo", C, B)]),
     ("base", "result-added-shape-kept", false, &[("result.added", "Doc.CreateObject -> qWarning", C, C)]),
     ("base", "result-removed-many", false, &[("result.removed", "Doc.CreateObject -> qInfo", D, B)]),
-    ("base", "result-removed-sole", false, &[("result.removed", "Global.IsDesktopMode -> qReturn", B, B)]),
+    // The sole out-param went, so there is none to ask the delta protocol for.
+    ("base", "result-removed-sole", false, &[
+        ("method.delta_changed", "Global.IsDesktopMode", C, C),
+        ("result.removed", "Global.IsDesktopMode -> qReturn", B, B),
+    ]),
+    // A handle result became a value: the method opens nothing.
+    ("base", "method-opens-changed", false, &[
+        ("method.opens_changed", "Doc.CreateObject", B, B),
+        ("result.changed", "Doc.CreateObject -> qReturn", B, B),
+    ]),
     ("base", "result-changed", false, &[("result.changed", "GenericObject.GetHyperCubeData -> qDataPages", B, B)]),
     // The properties of a schema that comes or goes are part of its one record.
     ("base", "schema-added", true, &[("schema.added", "NxFieldDescription", C, C)]),
@@ -239,7 +248,9 @@ fn every_fixture_is_used_and_every_kind_is_covered() {
             "fixture {name}.openrpc has no case in CASES"
         );
     }
-    let covered: BTreeSet<&str> = CASES.iter().flat_map(|c| c.3.iter().map(|e| e.0)).collect();
+    let mut covered: BTreeSet<&str> = CASES.iter().flat_map(|c| c.3.iter().map(|e| e.0)).collect();
+    // Facts from the companion map and the secret list: one spec, other settings.
+    covered.extend(SETTINGS_KINDS);
     for k in Kind::ALL {
         assert!(covered.contains(k.as_str()), "no fixture case reports {k}");
     }
@@ -469,7 +480,7 @@ fn tool_failures_are_errors_with_context() {
     let base = fixture_dir().join("base.openrpc").display().to_string();
     let err = diff::run(&req(&base, "no-such-version-0.0"), &mut Vec::new()).unwrap_err();
     assert!(
-        matches!(err, qix_codegen::Error::SpecNotFound { .. }),
+        matches!(err, qix_codegen::cli::CliError::SpecNotFound { .. }),
         "{err}"
     );
     let err = err.to_string();
@@ -612,4 +623,87 @@ fn since_annotations_over_the_real_history() {
         .filter(|m| m.facts.since.is_some())
         .count();
     assert_eq!(added_methods, annotated);
+}
+
+/// The kinds only a change of the companion map or the secret list gives (the fixtures share
+/// both): see [`facts_from_the_settings_are_diffed`].
+const SETTINGS_KINDS: [&str; 3] = [
+    "method.read_changed",
+    "param.secret_changed",
+    "property.secret_changed",
+];
+
+/// The lowering decides the protocol facts and which params and properties are secret;
+/// `diff` reports when they change (here: the base spec lowered with another companion map
+/// and secret list), with the policy's verdicts.
+#[test]
+fn facts_from_the_settings_are_diffed() {
+    use qix_codegen::Companion;
+    use qix_codegen::secrets::{Redact, SecretParam, SecretProperty, Secrets};
+    let path = fixture_dir().join("base.openrpc");
+    let old = history::load_api(&path, &Settings::default()).unwrap();
+    let mut companion = Companion::builtin();
+    companion.reads.except.push("Doc.GetObject".into());
+    let secrets = Secrets {
+        params: vec![SecretParam {
+            method: "Doc.GetObject".into(),
+            param: "qId".into(),
+            redact: Redact::Value,
+        }],
+        properties: vec![SecretProperty {
+            type_name: "NxInfo".into(),
+            property: "qId".into(),
+            redact: Redact::ConnectionString,
+        }],
+    };
+    let settings = Settings::default()
+        .with_companion(companion)
+        .with_secrets(secrets);
+    let new = history::load_api(&path, &settings).unwrap();
+    let changes = diff::diff(&old, &new, &with_docs(true));
+    let got: Vec<(&str, &str, &str, &str, &str)> = changes
+        .iter()
+        .map(|c| {
+            (
+                c.kind.as_str(),
+                c.path.as_str(),
+                c.wire.as_str(),
+                c.krate.as_str(),
+                c.message.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "method.read_changed",
+                "Doc.GetObject",
+                "dangerous",
+                "compatible",
+                "read → write (safe to send again: false)"
+            ),
+            (
+                "param.secret_changed",
+                "Doc.GetObject(qId)",
+                "compatible",
+                "compatible",
+                "secret no → value"
+            ),
+            (
+                "property.secret_changed",
+                "NxInfo.qId",
+                "compatible",
+                "compatible",
+                "secret no → connection string"
+            ),
+        ]
+    );
+    let kinds: BTreeSet<&str> = got.iter().map(|c| c.0).collect();
+    assert_eq!(kinds, SETTINGS_KINDS.into_iter().collect());
+    assert_mirror(
+        &changes,
+        &diff::diff(&new, &old, &with_docs(true)),
+        "settings",
+    );
 }

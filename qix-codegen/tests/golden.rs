@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use qix_codegen::{Companion, Spec};
+use qix_codegen::{Settings, Spec};
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
@@ -18,7 +18,7 @@ fn generate(name: &str) -> String {
     let path = golden_dir().join(format!("{name}.openrpc"));
     let spec = Spec::load(&path).unwrap_or_else(|e| panic!("{e}"));
     let g =
-        qix_codegen::generate(&spec, &Companion::builtin(), name).unwrap_or_else(|e| panic!("{e}"));
+        qix_codegen::generate(&spec, name, &Settings::default()).unwrap_or_else(|e| panic!("{e}"));
     let mut out = String::new();
     for f in &g.files {
         out.push_str(&format!("// ==== {} ====\n", f.path));
@@ -74,6 +74,10 @@ fn several_out_properties_make_a_struct_with_all_of_them() {
     assert!(code.contains(
         "#[derive(Debug, Clone, PartialEq)]\n#[non_exhaustive]\npub struct GetAppLayoutishOutput {"
     ));
+    // The crate states the runtime contract it was generated for, and tests start from a
+    // mock engine that knows the param names.
+    assert!(code.contains("#![allow(clippy::all)]\n::qix_runtime::__contract!(1);\n"));
+    assert!(code.contains("#[cfg(feature = \"testing\")]\npub async fn mock_engine()"));
     // The prelude names every handle type and the entry trait.
     assert!(code.contains("pub mod prelude {"));
     assert!(code.contains("Result, Session, SessionExt,"));
@@ -171,8 +175,8 @@ fn every_golden_spec_has_a_test() {
 
 #[test]
 fn standalone_manifests_take_the_runtime_by_path_or_version_and_forward_features() {
-    use qix_codegen::{RuntimeDep, crate_manifest_with};
-    let by_path = crate_manifest_with(
+    use qix_codegen::{RuntimeDep, crate_manifest};
+    let by_path = crate_manifest(
         "12.9.0",
         "qix-generated",
         &RuntimeDep::Path("/src/qix/qix-runtime".into()),
@@ -187,7 +191,7 @@ fn standalone_manifests_take_the_runtime_by_path_or_version_and_forward_features
         by_path.ends_with("\n[workspace]\n"),
         "builds outside any workspace"
     );
-    let by_version = crate_manifest_with(
+    let by_version = crate_manifest(
         "12.9.0",
         "qix-generated",
         &RuntimeDep::Version("0.1".into()),
@@ -247,4 +251,32 @@ fn secrets_have_redacting_debug_impls_and_are_listed_as_data() {
     // The list as data, with the param's position.
     assert!(code.contains("pub static SECRETS: ::qix_runtime::redact::Secrets"));
     assert!(code.contains("method: \"Global.OpenDoc\",\n            param: \"qPassword\",\n            position: 2usize,"));
+}
+
+/// Hand-written modules are declared by the generator itself (a setting), at the end of
+/// `lib.rs`: no second tool edits generated text. A name that is no identifier is an error.
+#[test]
+fn extra_modules_are_declared_by_the_generator() {
+    let path = golden_dir().join("optional_params.openrpc");
+    let spec = Spec::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let settings = Settings::default().with_extra_module("helpers", "Hand-written.\nTwo lines.");
+    let g = qix_codegen::generate(&spec, "optional_params", &settings).unwrap();
+    let lib = &g
+        .files
+        .iter()
+        .find(|f| f.path == "lib.rs")
+        .unwrap()
+        .contents;
+    assert!(
+        lib.ends_with(";\n/// Hand-written.\n/// Two lines.\npub mod helpers;\n"),
+        "{lib}"
+    );
+    assert!(!g.files.iter().any(|f| f.path.starts_with("helpers")));
+    let settings = Settings::default().with_extra_module("not a name", "");
+    let e = qix_codegen::generate(&spec, "optional_params", &settings).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("\"not a name\": not a Rust identifier"),
+        "{e}"
+    );
 }

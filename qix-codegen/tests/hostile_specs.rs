@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use qix_codegen::{Companion, Spec};
+use qix_codegen::{Settings, Spec};
 
 const HEAD: &str = r##""openrpc": "1.0.0", "info": {"title": "QIX", "version": "12.1.0"}"##;
 
@@ -13,7 +13,7 @@ const HEAD: &str = r##""openrpc": "1.0.0", "info": {"title": "QIX", "version": "
 fn error(json: &str) -> String {
     match Spec::parse(json.as_bytes(), "t.json") {
         Err(e) => e.to_string(),
-        Ok(spec) => match qix_codegen::generate(&spec, &Companion::builtin(), "t.json") {
+        Ok(spec) => match qix_codegen::generate(&spec, "t.json", &Settings::default()) {
             Err(e) => e.to_string(),
             Ok(_) => panic!("expected an error for {}", &json[..json.len().min(300)]),
         },
@@ -163,7 +163,7 @@ fn cyclic_refs_are_errors_naming_the_cycle() {
             "B": {"type": "object", "properties": {"qA": {"$ref": "#/components/schemas/A"}, "qList": {"type": "array", "items": {"$ref": "#/components/schemas/B"}}}}"##,
     );
     let spec = Spec::parse(ok.as_bytes(), "t.json").unwrap();
-    qix_codegen::generate(&spec, &Companion::builtin(), "t.json").unwrap();
+    qix_codegen::generate(&spec, "t.json", &Settings::default()).unwrap();
 }
 
 #[test]
@@ -259,7 +259,7 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
     let json = with_schemas(&format!(r#""A": {items}"#));
     bounded("40 nested arrays", Duration::from_secs(20), move || {
         let spec = Spec::parse(json.as_bytes(), "t.json").unwrap();
-        qix_codegen::lower::lower(&spec, &Companion::builtin(), "t.json").map(drop)
+        qix_codegen::lower::lower(&spec, &Settings::default(), "t.json").map(drop)
     })
     .unwrap_or_else(|e| panic!("{e}"));
 }
@@ -287,7 +287,7 @@ fn huge_documents_finish_in_time() {
     );
     let api = bounded("a huge spec", Duration::from_secs(60), move || {
         let spec = Spec::parse(json.as_bytes(), "huge.json").unwrap();
-        qix_codegen::lower::lower(&spec, &Companion::builtin(), "huge.json")
+        qix_codegen::lower::lower(&spec, &Settings::default(), "huge.json")
     })
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(api.method_count(), 50_000);
@@ -315,7 +315,7 @@ fn codegen_spec_fuzz_check_on_mutated_fixtures() {
         }
     }
     assert!(specs.len() > 20);
-    let companion = Companion::builtin();
+    let settings = Settings::default();
     let mut state = 0x2545_F491_4F6C_DD1Du64;
     let mut next = move |n: usize| {
         state ^= state << 13;
@@ -341,7 +341,7 @@ fn codegen_spec_fuzz_check_on_mutated_fixtures() {
             }
         }
         if let Ok(spec) = Spec::parse(&s, "m.json") {
-            let _ = qix_codegen::lower::lower(&spec, &companion, "m.json");
+            let _ = qix_codegen::lower::lower(&spec, &settings, "m.json");
         }
     }
 }

@@ -3,13 +3,13 @@
 //! generator reserves for them.
 
 use qix_codegen::names;
-use qix_codegen::{Companion, Spec};
+use qix_codegen::{Settings, Spec};
 
 const HEAD: &str = r##""openrpc": "1.0.0", "info": {"title": "QIX", "version": "12.1.0"}"##;
 
 fn error(json: &str) -> String {
     let spec = Spec::parse(json.as_bytes(), "t.json").expect("parses");
-    match qix_codegen::generate(&spec, &Companion::builtin(), "t.json") {
+    match qix_codegen::generate(&spec, "t.json", &Settings::default()) {
         Err(e) => e.to_string(),
         Ok(_) => panic!("expected an error for {json}"),
     }

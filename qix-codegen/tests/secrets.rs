@@ -5,7 +5,7 @@ use std::path::Path;
 
 use qix_codegen::emit::EmitError;
 use qix_codegen::secrets::{Secrets, SecretsError};
-use qix_codegen::{Companion, Spec};
+use qix_codegen::{Settings, Spec};
 
 #[test]
 fn every_secret_is_in_the_pinned_spec() {
@@ -16,7 +16,7 @@ fn every_secret_is_in_the_pinned_spec() {
         .find(|w| w.starts_with("12."))
         .expect("a version in schemas/spec.pin");
     let path = root.join(format!("../shared/schemas/openrpc/{version}.json"));
-    let g = qix_codegen::generate_file(&path, &Companion::builtin()).unwrap();
+    let g = qix_codegen::generate_file(&path, &Settings::default()).unwrap();
     let secrets = Secrets::builtin();
     assert_eq!(secrets.missing(&g.api), Vec::<String>::new());
     assert!(!secrets.params.is_empty() && !secrets.properties.is_empty());
@@ -50,7 +50,7 @@ fn a_secret_that_is_not_a_string_is_refused() {
                      "result": {"schema": {"type": "object"}}}],
         "components": {}}"##;
     let spec = Spec::parse(json.as_bytes(), "t.json").unwrap();
-    let err = qix_codegen::generate(&spec, &Companion::builtin(), "t.json").unwrap_err();
+    let err = qix_codegen::generate(&spec, "t.json", &Settings::default()).unwrap_err();
     let e = err.to_string();
     assert!(
         e.contains("t.json")

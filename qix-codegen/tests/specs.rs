@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use qix_codegen::{Companion, Spec};
+use qix_codegen::{Companion, Settings, Spec};
 
 fn shared_specs() -> PathBuf {
     let dir = match std::env::var_os("QIX_SCHEMAS_DIR") {
@@ -34,9 +34,9 @@ fn all_specs() -> Vec<PathBuf> {
 
 #[test]
 fn every_shared_spec_generates() {
-    let companion = Companion::builtin();
+    let settings = Settings::default();
     for path in all_specs() {
-        let g = qix_codegen::generate_file(&path, &companion).unwrap_or_else(|e| panic!("{e}"));
+        let g = qix_codegen::generate_file(&path, &settings).unwrap_or_else(|e| panic!("{e}"));
         assert!(g.api.method_count() > 300, "{}", path.display());
         assert!(
             g.warnings.is_empty(),
@@ -139,7 +139,7 @@ fn companion_reads_name_real_methods_and_no_write() {
 fn problems(json: &str) -> String {
     match Spec::parse(json.as_bytes(), "test.json") {
         Err(e) => e.to_string(),
-        Ok(spec) => match qix_codegen::generate(&spec, &Companion::builtin(), "test.json") {
+        Ok(spec) => match qix_codegen::generate(&spec, "test.json", &Settings::default()) {
             Err(e) => e.to_string(),
             Ok(_) => panic!("expected an error for {json}"),
         },
@@ -218,7 +218,7 @@ fn unknown_keys_are_warnings() {
         r##"{{{HEAD}, "x-new-top": 1, "methods": [{{"name": "A.B", "x-new": true, "result": {{"schema": {{"type": "object"}}}}}}], "components": {{}}}}"##
     );
     let spec = Spec::parse(json.as_bytes(), "t").unwrap();
-    let g = qix_codegen::generate(&spec, &Companion::builtin(), "t").unwrap();
+    let g = qix_codegen::generate(&spec, "t", &Settings::default()).unwrap();
     assert_eq!(
         g.warnings,
         [
@@ -231,7 +231,30 @@ fn unknown_keys_are_warnings() {
 #[test]
 fn regenerating_gives_identical_bytes() {
     let path = shared_specs().join("12.2528.0.json");
-    let a = qix_codegen::generate_file(&path, &Companion::builtin()).unwrap();
-    let b = qix_codegen::generate_file(&path, &Companion::builtin()).unwrap();
+    let a = qix_codegen::generate_file(&path, &Settings::default()).unwrap();
+    let b = qix_codegen::generate_file(&path, &Settings::default()).unwrap();
     assert_eq!(a.files, b.files);
+}
+
+/// The reopen rules of the companion map (`reopen.byId`) hold in every version: each
+/// method, where a version has it, opens the class it is listed for (else the lowering
+/// reports a problem), and the newest version has all of them, so the runtime's generated
+/// table is complete.
+#[test]
+fn reopen_rules_resolve_in_every_version() {
+    let companion = Companion::builtin();
+    assert!(companion.reopen.by_id.len() >= 5);
+    let settings = Settings::default();
+    let newest = all_specs()
+        .into_iter()
+        .max_by(|a, b| {
+            let v = |p: &PathBuf| p.file_stem().unwrap().to_string_lossy().into_owned();
+            qix_codegen::specpath::version_cmp(&v(a), &v(b))
+        })
+        .unwrap();
+    let api = qix_codegen::history::load_api(&newest, &settings).unwrap_or_else(|e| panic!("{e}"));
+    let classes: Vec<&str> = api.reopen.iter().map(|r| r.class.as_str()).collect();
+    let listed: Vec<&str> = companion.reopen.by_id.keys().map(String::as_str).collect();
+    assert_eq!(classes, listed, "{}", newest.display());
+    assert!(api.reopen.iter().all(|r| r.on == "Doc"));
 }

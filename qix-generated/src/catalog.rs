@@ -365,9 +365,19 @@ pub fn params_of(
         .find(|m| m.name == method && class.is_none_or(|c| c == m.class))
         .map(|m| m.params)
 }
+/// A started [`MockEngine`](::qix_runtime::testing::MockEngine) that knows this
+/// API's param names ([`params_of`]), so expectations and recordings match
+/// positional params by name: what a test of this API starts from.
+#[cfg(feature = "testing")]
+pub async fn mock_engine() -> ::qix_runtime::testing::MockEngine {
+    let mock = ::qix_runtime::testing::MockEngine::start().await;
+    mock.param_names(params_of);
+    mock
+}
 /// Params and properties that carry secrets (`schemas/secrets.json`), with the
 /// positions of the params: what `Debug` of requests and types redacts, as data.
-/// The runtime redacts frames with its own copy, `qix_runtime::redact::BUILTIN`.
+/// The runtime redacts frames with `qix_runtime::redact::BUILTIN`, generated from
+/// the same list and the pinned spec.
 pub static SECRETS: ::qix_runtime::redact::Secrets = ::qix_runtime::redact::Secrets {
     params: &[
         ::qix_runtime::redact::SecretParam {

@@ -5,9 +5,10 @@
 //! `qConnectionString`). The spec does not mark them, so the project keeps the list in
 //! `schemas/secrets.json`; the generator emits `Debug` impls that print [`REDACTED`] for
 //! them and the same list as data (`qix_generated::catalog::SECRETS`). The runtime cannot
-//! see generated types, so it carries its own copy, [`BUILTIN`] (a test keeps the two
-//! equal), and redacts frames by the *names* of those params and properties wherever they
-//! appear, plus the secret positions of array (positional) params.
+//! see generated types, so the generator also writes the list into the runtime,
+//! [`BUILTIN`] (generated under the drift check, never edited by hand), and it redacts frames
+//! by the *names* of those params and properties wherever they appear, plus the secret
+//! positions of array (positional) params.
 //!
 //! What goes through here: every frame before a [`TrafficHook`](crate::TrafficHook) or
 //! [`JsonLinesLog`](crate::JsonLinesLog) sees it, the raw result and message of a
@@ -64,47 +65,10 @@ pub struct Secrets {
     pub properties: &'static [SecretProperty],
 }
 
-/// The runtime's copy of `schemas/secrets.json` (with positions from the pinned spec).
-/// `qix-generated`'s tests check that it equals the generated `catalog::SECRETS`.
-pub static BUILTIN: Secrets = Secrets {
-    params: &[
-        SecretParam {
-            method: "Doc.SetScript",
-            param: "qScript",
-            position: 0,
-            kind: SecretKind::Script,
-        },
-        SecretParam {
-            method: "Global.OpenDoc",
-            param: "qPassword",
-            position: 2,
-            kind: SecretKind::Value,
-        },
-        SecretParam {
-            method: "Global.CreateDocEx",
-            param: "qPassword",
-            position: 2,
-            kind: SecretKind::Value,
-        },
-    ],
-    properties: &[
-        SecretProperty {
-            type_name: "AppScript",
-            property: "qScript",
-            kind: SecretKind::Script,
-        },
-        SecretProperty {
-            type_name: "Connection",
-            property: "qPassword",
-            kind: SecretKind::Value,
-        },
-        SecretProperty {
-            type_name: "Connection",
-            property: "qConnectionString",
-            kind: SecretKind::ConnectionString,
-        },
-    ],
-};
+/// `schemas/secrets.json` with positions from the pinned spec, as the runtime redacts
+/// frames with it: generated (`api_tables`, by `cargo xtask regenerate`, under its drift
+/// check) from the same list and spec as `qix_generated::catalog::SECRETS`, not kept by hand.
+pub static BUILTIN: Secrets = crate::api_tables::SECRETS;
 
 impl Secrets {
     /// How a JSON member of this name is redacted, if it is the name of any secret param

@@ -27,16 +27,13 @@ use crate::error::{Error, Result};
 use crate::handle::{ClosedReason, ObjectInfo, ObjectInner, Origin, SessionState};
 use crate::lock::lock;
 
-/// The getter on `Doc` that opens an object of this class by id.
+/// The getter on `Doc` that opens an object of this class by id: `reopen.byId` of
+/// `schemas/companion.json`, generated into [`crate::api_tables`].
 fn getter(class: &str) -> Option<&'static str> {
-    Some(match class {
-        "GenericObject" => "GetObject",
-        "GenericDimension" => "GetDimension",
-        "GenericMeasure" => "GetMeasure",
-        "GenericBookmark" => "GetBookmark",
-        "GenericVariable" => "GetVariableById",
-        _ => return None,
-    })
+    crate::api_tables::REOPEN_BY_ID
+        .iter()
+        .find(|(c, _)| *c == class)
+        .map(|(_, getter)| *getter)
 }
 
 /// Whether a call's params must be kept until its answer, to restore objects later.

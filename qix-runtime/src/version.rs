@@ -1,5 +1,5 @@
 //! Comparing engine versions, for the `SINCE` constants of generated requests. The
-//! comparison itself is in `version_order.rs`, shared with the generator.
+//! comparison itself is the `qix-version` crate's, shared with the generator.
 
 use std::cmp::Ordering;
 
@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 /// not numbers compare as text. (The generator orders its spec history with this same
 /// function.)
 pub fn compare_versions(a: &str, b: &str) -> Ordering {
-    crate::version_order::compare(a, b)
+    qix_version::compare(a, b)
 }
 
 /// True when an engine at `version` has a method whose request says `since`: check

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use qix_codegen::{Companion, Spec};
+use qix_codegen::{Settings, Spec};
 use serde_json::{Value, json};
 
 mod extract;
@@ -342,14 +342,13 @@ fn codegen_in_process(reps: usize) -> Result<Value, String> {
     if sha256_hex(&bytes) != pin.sha256 {
         return Err(format!("{} is not the pinned spec", path.display()));
     }
-    let companion =
-        Companion::load(&root().join("schemas/companion.json")).map_err(|e| e.to_string())?;
+    // As `regenerate`: the workspace's companion map, secret list and extra modules.
+    let mut settings = crate::codegen::settings()?;
     let origin = path.display().to_string();
-    let gen_once = |history: &[qix_codegen::Api]| -> Result<(f64, Vec<(String, String)>), String> {
+    let gen_once = |settings: &Settings| -> Result<(f64, Vec<(String, String)>), String> {
         let t0 = Instant::now();
         let spec = Spec::parse(&bytes, &origin).map_err(|e| e.to_string())?;
-        let g = qix_codegen::generate_with_history(&spec, &companion, &origin, history)
-            .map_err(|e| e.to_string())?;
+        let g = qix_codegen::generate(&spec, &origin, settings).map_err(|e| e.to_string())?;
         let s = t0.elapsed().as_secs_f64();
         Ok((
             s,
@@ -360,9 +359,9 @@ fn codegen_in_process(reps: usize) -> Result<Value, String> {
     let mut first: Option<Vec<(String, String)>> = None;
     let mut identical = true;
     // One warm-up run (page cache, allocator), then the timed runs.
-    gen_once(&[])?;
+    gen_once(&settings)?;
     for _ in 0..reps {
-        let (s, files) = gen_once(&[])?;
+        let (s, files) = gen_once(&settings)?;
         times.push(s);
         match &first {
             None => first = Some(files),
@@ -384,10 +383,10 @@ fn codegen_in_process(reps: usize) -> Result<Value, String> {
     if let Some(h) = pinned {
         for _ in 0..reps.min(3) {
             let t0 = Instant::now();
-            let history = qix_codegen::history::load_files(&h.files, &companion)
-                .map_err(|e| e.to_string())?;
-            history_specs = history.len();
-            let (_, files) = gen_once(&history)?;
+            settings.history =
+                qix_codegen::history::load_files(&h.files, &settings).map_err(|e| e.to_string())?;
+            history_specs = settings.history.len();
+            let (_, files) = gen_once(&settings)?;
             hist_times.push(t0.elapsed().as_secs_f64());
             match &hist_first {
                 None => hist_first = Some(files),

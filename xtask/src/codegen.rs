@@ -1,12 +1,13 @@
 //! `regenerate` and `check`: the generated crate from the pinned spec (`schemas/spec.pin`)
 //! and the pinned since-version history (`schemas/history.pin`, see [`crate::history_pin`]).
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use qix_codegen::{Companion, File, Generated, Spec, specpath};
+use qix_codegen::{
+    Companion, DriftKind, File, Generated, Mode, Secrets, Settings, Spec, ensure_files, specpath,
+};
 use sha2::{Digest, Sha256};
 
 use crate::history_pin::{self, HistoryPin};
@@ -210,8 +211,7 @@ pub fn resolve_history(
 
 /// Generates from the pinned spec (or `spec`), with the given since-version history.
 fn generate(spec: Option<&str>, history: Option<&History>) -> Result<(Generated, String), String> {
-    let companion_path = root().join("schemas/companion.json");
-    let companion = Companion::load(&companion_path).map_err(|e| e.to_string())?;
+    let settings = settings()?;
     let (path, pinned) = match spec {
         Some(s) => (find_spec(s)?, None),
         None => {
@@ -236,18 +236,17 @@ fn generate(spec: Option<&str>, history: Option<&History>) -> Result<(Generated,
     let spec = Spec::parse(&bytes, &origin).map_err(|e| e.to_string())?;
     let apis = match history {
         Some(h) => {
-            qix_codegen::history::load_files(&h.files, &companion).map_err(|e| e.to_string())?
+            qix_codegen::history::load_files(&h.files, &settings).map_err(|e| e.to_string())?
         }
         None => Vec::new(),
     };
-    let mut g = qix_codegen::generate_with_history(&spec, &companion, &origin, &apis)
-        .map_err(|e| e.to_string())?;
-    add_hand_written_modules(&mut g)?;
+    let settings = settings.with_history(apis);
+    let g = qix_codegen::generate(&spec, &origin, &settings).map_err(|e| e.to_string())?;
     let note = match history {
         Some(h) => format!(
             "from {} with the pinned history of {} specs in {}",
             path.display(),
-            apis.len(),
+            settings.history.len(),
             h.dir.display()
         ),
         None => format!(
@@ -263,28 +262,65 @@ pub fn find_spec(name: &str) -> Result<PathBuf, String> {
     specpath::find_spec(name, None, Some(&root())).map_err(|e| e.to_string())
 }
 
-/// Hand-written modules of `qix-generated` (helpers on the generated types), declared in
-/// the generated `lib.rs` of this workspace's crate only: a crate generated elsewhere
+/// The settings of this workspace's generation: the companion map and secret list of
+/// `schemas/`, and the hand-written modules of `qix-generated` (helpers on the generated
+/// types), which its generated `lib.rs` declares. A crate generated elsewhere
 /// (`qix-codegen generate --out`, `compile-all`) has no such files. They live in folders
 /// (`src/helpers/`), which the generated file list and the drift check never include.
-const HAND_WRITTEN: &str = "
-/// Hand-written helpers on the generated types: paging hypercubes, reloads with progress.
-/// (Not generated: `qix-generated/src/helpers/`.)
-pub mod helpers;
-";
-
-fn add_hand_written_modules(g: &mut Generated) -> Result<(), String> {
-    let lib = g
-        .files
-        .iter_mut()
-        .find(|f| f.path == "lib.rs")
-        .ok_or("the generator wrote no lib.rs")?;
-    lib.contents.push_str(HAND_WRITTEN);
-    Ok(())
+pub fn settings() -> Result<Settings, String> {
+    let schemas = root().join("schemas");
+    let companion = Companion::load(&schemas.join("companion.json")).map_err(|e| e.to_string())?;
+    let secrets = Secrets::load(&schemas.join("secrets.json")).map_err(|e| e.to_string())?;
+    Ok(Settings::default()
+        .with_companion(companion)
+        .with_secrets(secrets)
+        .with_extra_module(
+            "helpers",
+            "Hand-written helpers on the generated types: paging hypercubes, reloads with progress.\n\
+             (Not generated: `qix-generated/src/helpers/`.)",
+        ))
 }
 
 fn out_dir() -> PathBuf {
     root().join("qix-generated/src")
+}
+
+/// Where qix-codegen keeps its built-in copies of `schemas/companion.json` and
+/// `schemas/secrets.json` (a crate packages only its own files).
+const BUILTIN_DIR: &str = "qix-codegen/builtin";
+
+/// The runtime's tables of the pinned API (secret list, reopen rules), generated with the
+/// crate: a folder of its own, as the drift check owns every `.rs` file of a folder.
+const RUNTIME_TABLES_DIR: &str = "qix-runtime/src/api_tables";
+
+/// The built-in copies as they must be: the files of `schemas/`.
+fn builtin_copies() -> Result<Vec<File>, String> {
+    ["companion.json", "secrets.json"]
+        .into_iter()
+        .map(|name| {
+            let path = root().join("schemas").join(name);
+            let contents =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(File {
+                path: name.to_string(),
+                contents,
+            })
+        })
+        .collect()
+}
+
+/// The generated crate, the built-in copies and the runtime's tables, each as (folder
+/// shown, folder, files).
+fn outputs(g: &Generated) -> Result<Vec<(&'static str, PathBuf, Vec<File>)>, String> {
+    Ok(vec![
+        ("qix-generated/src", out_dir(), g.files.clone()),
+        (BUILTIN_DIR, root().join(BUILTIN_DIR), builtin_copies()?),
+        (
+            RUNTIME_TABLES_DIR,
+            root().join(RUNTIME_TABLES_DIR),
+            vec![qix_codegen::emit::runtime_tables(&g.api).map_err(|e| e.to_string())?],
+        ),
+    ])
 }
 
 pub fn regenerate(mut args: RegenerateArgs) -> Result<ExitCode, String> {
@@ -313,19 +349,15 @@ pub fn regenerate(mut args: RegenerateArgs) -> Result<ExitCode, String> {
     for w in &g.warnings {
         eprintln!("warning: {w}");
     }
-    let dir = out_dir();
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut changed = 0;
-    for f in &g.files {
-        let path = dir.join(&f.path);
-        if std::fs::read_to_string(&path).ok().as_deref() != Some(f.contents.as_str()) {
-            changed += 1;
+    for (_, dir, files) in outputs(&g)? {
+        let drift = ensure_files(&dir, &files, Mode::Write).map_err(|e| e.to_string())?;
+        for d in &drift {
+            match d.kind {
+                DriftKind::Stale => eprintln!("removed {}", dir.join(&d.path).display()),
+                _ => changed += 1,
+            }
         }
-        qix_codegen::write_if_changed(&path, &f.contents).map_err(|e| e.to_string())?;
-    }
-    for stale in stale_files(&dir, &g.files)? {
-        std::fs::remove_file(&stale).map_err(|e| format!("{}: {e}", stale.display()))?;
-        eprintln!("removed {}", stale.display());
     }
     // The pin says what this generation used (no versions: no history).
     let pin = history.as_ref().map(|h| h.pin.clone()).unwrap_or_default();
@@ -353,52 +385,28 @@ fn report_unpinned(h: &History) {
     }
 }
 
-/// Files in the generated folder that the generator no longer writes.
-fn stale_files(dir: &Path, files: &[File]) -> Result<Vec<PathBuf>, String> {
-    let wanted: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-    let mut stale = Vec::new();
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().to_string();
-        if name.ends_with(".rs") && !wanted.contains(name.as_str()) {
-            stale.push(e.path());
-        }
-    }
-    stale.sort();
-    Ok(stale)
-}
-
 /// The files of `qix-generated/src` that differ from a fresh generation from the pinned
-/// spec with `history` (resolved as `check` does), as messages.
+/// spec with `history` (resolved as `check` does), and the built-in copies of qix-codegen
+/// that differ from `schemas/`, as messages: the loop of `regenerate`, writing nothing.
 pub fn drift(history: &HistoryArgs) -> Result<Vec<String>, String> {
     let resolved = resolve_history(history, false, false, &HistoryPin::path())?;
     if let Some(h) = &resolved {
         report_unpinned(h);
     }
     let (g, _) = generate(None, resolved.as_ref())?;
-    let dir = out_dir();
     let mut problems = Vec::new();
-    for f in &g.files {
-        let path = dir.join(&f.path);
-        match std::fs::read_to_string(&path) {
-            Ok(old) if old == f.contents => {}
-            Ok(old) => {
-                let line = old
-                    .lines()
-                    .zip(f.contents.lines())
-                    .position(|(a, b)| a != b)
-                    .map(|i| i + 1)
-                    .unwrap_or_else(|| old.lines().count().min(f.contents.lines().count()) + 1);
-                problems.push(format!(
-                    "qix-generated/src/{} differs (first at line {line})",
-                    f.path
-                ));
+    for (shown_dir, dir, files) in outputs(&g)? {
+        let drift = ensure_files(&dir, &files, Mode::Check).map_err(|e| e.to_string())?;
+        problems.extend(drift.iter().map(|d| {
+            let shown = Path::new(shown_dir).join(&d.path);
+            match d.kind {
+                DriftKind::Missing => format!("{} is missing", shown.display()),
+                DriftKind::Differs { line } => {
+                    format!("{} differs (first at line {line})", shown.display())
+                }
+                DriftKind::Stale => format!("{} is not generated any more", shown.display()),
             }
-            Err(_) => problems.push(format!("qix-generated/src/{} is missing", f.path)),
-        }
-    }
-    for stale in stale_files(&dir, &g.files)? {
-        problems.push(format!("{} is not generated any more", stale.display()));
+        }));
     }
     Ok(problems)
 }

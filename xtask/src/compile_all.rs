@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-use qix_codegen::{Companion, specpath};
+use qix_codegen::{RuntimeDep, Settings, specpath};
 
 use crate::codegen::{default_history_dir, find_spec, root};
 
@@ -47,16 +47,20 @@ pub fn run(args: CompileAllArgs) -> Result<ExitCode, String> {
             specpath::versions_in(&shared)
         }
     };
-    let companion =
-        Companion::load(&root().join("schemas/companion.json")).map_err(|e| e.to_string())?;
-    let runtime = root().join("qix-runtime");
+    // The workspace's settings, but for the hand-written modules, which only its own
+    // qix-generated has.
+    let settings = Settings {
+        extra_modules: Vec::new(),
+        ..crate::codegen::settings()?
+    };
+    let runtime = RuntimeDep::Path(root().join("qix-runtime"));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
 
     let t0 = Instant::now();
     let mut members = Vec::new();
     for v in &versions {
         let path = find_spec(v)?;
-        let g = qix_codegen::generate_file(&path, &companion).map_err(|e| e.to_string())?;
+        let g = qix_codegen::generate_file(&path, &settings).map_err(|e| e.to_string())?;
         let name = format!("qix-generated-{}", v.replace('.', "-"));
         let crate_dir = dir.join(&name);
         let src = crate_dir.join("src");

@@ -8,6 +8,7 @@
 //! cargo xtask compile-all [--dir DIR] [--versions A,B,…] [--build]
 //! cargo xtask bench [--quick] [--compile] [--skip-runtime] [--reps N]
 //! cargo xtask fuzz-seeds
+//! cargo xtask package-check
 //! ```
 //!
 //! Every option takes its value as `--key value` or `--key=value`; `cargo xtask --help` and
@@ -18,15 +19,12 @@ mod codegen;
 mod compile_all;
 mod fuzz_seeds;
 mod history_pin;
-
-#[path = "../../qix-codegen/src/diff_args.rs"]
-mod diff_args;
-
-use diff_args::DiffArgs;
+mod package_check;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use qix_codegen::cli::DiffArgs;
 use qix_codegen::diff;
 
 #[derive(Debug, Parser)]
@@ -60,6 +58,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Seed corpora for the fuzz targets in fuzz/ (fuzz/corpus/<target>), from ../shared.
     FuzzSeeds,
+    /// Every crate packages: `cargo package --workspace --no-verify`, and no source file
+    /// includes a path outside its crate (#[path], include_str!, …).
+    PackageCheck,
 }
 
 fn main() -> ExitCode {
@@ -81,6 +82,7 @@ fn main() -> ExitCode {
         Command::CompileAll(a) => compile_all::run(a),
         Command::Bench(a) => bench::run(a),
         Command::FuzzSeeds => fuzz_seeds::run(),
+        Command::PackageCheck => package_check::run(),
     };
     match result {
         Ok(code) => code,
@@ -100,6 +102,7 @@ impl Command {
             Command::CompileAll(_) => "compile-all",
             Command::Bench(_) => "bench",
             Command::FuzzSeeds => "fuzz-seeds",
+            Command::PackageCheck => "package-check",
         }
     }
 }

@@ -6,9 +6,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use crate::cli::CliError;
 use crate::companion::Companion;
 use crate::error::{Error, Result};
 use crate::history::load_api;
+use crate::settings::Settings;
 use crate::specpath::find_spec;
 
 use super::model::Verdict;
@@ -102,17 +104,17 @@ impl Request {
 /// Runs a comparison and writes its report to `out`. `Ok(true)` when a change reaches the
 /// `fail_on` threshold (the commands exit with 1), `Ok(false)` when none does; `Err` when
 /// the tool fails (a spec not found or invalid, the report not written).
-pub fn run(req: &Request, out: &mut dyn Write) -> Result<bool> {
+pub fn run(req: &Request, out: &mut dyn Write) -> Result<bool, CliError> {
     let root = req.search_root.as_deref();
     let old_path = find_spec(&req.old, req.spec_dir.as_deref(), root)?;
     let new_path = find_spec(&req.new, req.spec_dir.as_deref(), root)?;
-    let companion = match &req.companion {
-        Some(p) => Companion::load(p)?,
-        None => Companion::builtin(),
+    let settings = match &req.companion {
+        Some(p) => Settings::default().with_companion(Companion::load(p)?),
+        None => Settings::default(),
     };
     let (old, new) = std::thread::scope(|s| {
-        let old = s.spawn(|| load_api(&old_path, &companion));
-        let new = load_api(&new_path, &companion);
+        let old = s.spawn(|| load_api(&old_path, &settings));
+        let new = load_api(&new_path, &settings);
         (join(old, &old_path), new)
     });
     let (old, new) = (old?, new?);
@@ -131,7 +133,7 @@ pub fn run(req: &Request, out: &mut dyn Write) -> Result<bool> {
     };
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
-        .map_err(|source| Error::WriteReport { source })?;
+        .map_err(|source| CliError::WriteReport { source })?;
     Ok(changes.iter().any(|c| c.worst() >= req.fail_on))
 }
 

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use crate::ir::{
-    Api, EnumDef, ErrorCodeDef, Facts, FieldDef, MethodDef, OutDef, ParamDef, StructDef, TypeDef,
-    TypeRef,
+    Api, EnumDef, ErrorCodeDef, Facts, FieldDef, MethodDef, OutDef, ParamDef, Redact, StructDef,
+    TypeDef, TypeRef,
 };
 
 use super::model::{Change, Context, Kind, Scope, Verdict};
@@ -257,6 +257,7 @@ impl<'a> Differ<'a> {
                 .values(Some(before.join(", ")), Some(after.join(", "))),
             );
         }
+        self.protocol(scope, &path, a, b);
         self.doc(
             scope,
             &path,
@@ -266,6 +267,45 @@ impl<'a> Differ<'a> {
         );
         self.params(scope, &path, a, b);
         self.results(scope, &path, a, b);
+    }
+
+    /// The facts the lowering decided for the runtime (see [`crate::ir::Protocol`]).
+    fn protocol(&mut self, scope: &Scope, path: &str, a: &MethodDef, b: &MethodDef) {
+        let (x, y) = (&a.protocol, &b.protocol);
+        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
+        if x.delta != y.delta {
+            let e = Entry::new(
+                Kind::MethodDeltaChanged,
+                path,
+                format!("delta out-param {} → {}", show(&x.delta), show(&y.delta)),
+            )
+            .values(x.delta.clone(), y.delta.clone());
+            self.push(scope, e);
+        }
+        if x.opens != y.opens {
+            let e = Entry::new(
+                Kind::MethodOpensChanged,
+                path,
+                format!("opens {} → {}", show(&x.opens), show(&y.opens)),
+            )
+            .values(x.opens.clone(), y.opens.clone());
+            self.push(scope, e);
+        }
+        if x.read != y.read {
+            let word = |read: bool| if read { "read" } else { "write" };
+            let e = Entry::new(
+                Kind::MethodReadChanged,
+                path,
+                format!(
+                    "{} → {} (safe to send again: {})",
+                    word(x.read),
+                    word(y.read),
+                    y.read
+                ),
+            )
+            .values(Some(word(x.read).into()), Some(word(y.read).into()));
+            self.push(scope, e);
+        }
     }
 
     fn params(&mut self, scope: &Scope, method: &str, a: &'a MethodDef, b: &'a MethodDef) {
@@ -387,6 +427,19 @@ impl<'a> Differ<'a> {
                     Context::ToOptional
                 })
                 .values(Some(required_word(o).into()), Some(required_word(n).into()));
+                self.push(scope, e);
+            }
+            if o.secret != n.secret {
+                let e = Entry::new(
+                    Kind::ParamSecretChanged,
+                    &path,
+                    format!(
+                        "secret {} → {}",
+                        show_secret(o.secret),
+                        show_secret(n.secret)
+                    ),
+                )
+                .values(Some(show_secret(o.secret)), Some(show_secret(n.secret)));
                 self.push(scope, e);
             }
             if o.default != n.default {
@@ -629,6 +682,19 @@ impl<'a> Differ<'a> {
                 ),
             )
             .values(Some(from.into()), Some(to.into()));
+            self.push(scope, e);
+        }
+        if x.secret != y.secret {
+            let e = Entry::new(
+                Kind::PropertySecretChanged,
+                path,
+                format!(
+                    "secret {} → {}",
+                    show_secret(x.secret),
+                    show_secret(y.secret)
+                ),
+            )
+            .values(Some(show_secret(x.secret)), Some(show_secret(y.secret)));
             self.push(scope, e);
         }
         if x.default != y.default {
@@ -1010,4 +1076,16 @@ fn value_desc(v: &crate::ir::EnumValue) -> String {
         s.push_str(&format!(" ({})", extra.join(", ")));
     }
     s
+}
+
+/// How a param or property is redacted, for messages: `no`, `value`, `connection string`,
+/// `script`.
+fn show_secret(r: Option<Redact>) -> String {
+    match r {
+        None => "no",
+        Some(Redact::Value) => "value",
+        Some(Redact::ConnectionString) => "connection string",
+        Some(Redact::Script) => "script",
+    }
+    .to_string()
 }

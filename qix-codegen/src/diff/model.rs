@@ -74,6 +74,9 @@ kinds! {
     MethodDeprecated = "method.deprecated", mirror MethodUndeprecated;
     MethodUndeprecated = "method.undeprecated", mirror MethodDeprecated;
     MethodAccessControlChanged = "method.access_control_changed", mirror MethodAccessControlChanged;
+    MethodDeltaChanged = "method.delta_changed", mirror MethodDeltaChanged;
+    MethodOpensChanged = "method.opens_changed", mirror MethodOpensChanged;
+    MethodReadChanged = "method.read_changed", mirror MethodReadChanged;
     ParamAdded = "param.added", mirror ParamRemoved;
     ParamRemoved = "param.removed", mirror ParamAdded;
     ParamRenamed = "param.renamed", mirror ParamRenamed;
@@ -81,6 +84,7 @@ kinds! {
     ParamTypeChanged = "param.type_changed", mirror ParamTypeChanged;
     ParamRequiredChanged = "param.required_changed", mirror ParamRequiredChanged;
     ParamDefaultChanged = "param.default_changed", mirror ParamDefaultChanged;
+    ParamSecretChanged = "param.secret_changed", mirror ParamSecretChanged;
     ResultAdded = "result.added", mirror ResultRemoved;
     ResultRemoved = "result.removed", mirror ResultAdded;
     ResultChanged = "result.changed", mirror ResultChanged;
@@ -95,6 +99,7 @@ kinds! {
     PropertyTypeChanged = "property.type_changed", mirror PropertyTypeChanged;
     PropertyDefaultChanged = "property.default_changed", mirror PropertyDefaultChanged;
     PropertyBoxingChanged = "property.boxing_changed", mirror PropertyBoxingChanged;
+    PropertySecretChanged = "property.secret_changed", mirror PropertySecretChanged;
     PropertyStabilityChanged = "property.stability_changed", mirror PropertyStabilityChanged;
     PropertyDeprecated = "property.deprecated", mirror PropertyUndeprecated;
     PropertyUndeprecated = "property.undeprecated", mirror PropertyDeprecated;

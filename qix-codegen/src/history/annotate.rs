@@ -126,6 +126,7 @@ mod tests {
     use super::*;
     use crate::companion::Companion;
     use crate::lower;
+    use crate::settings::Settings;
     use crate::spec::Spec;
 
     fn api(
@@ -171,7 +172,12 @@ mod tests {
             },
         );
         let spec = Spec::parse(text.as_bytes(), version).unwrap();
-        lower::lower(&spec, &Companion::default(), version).unwrap()
+        lower::lower(
+            &spec,
+            &Settings::default().with_companion(Companion::default()),
+            version,
+        )
+        .unwrap()
     }
 
     #[test]

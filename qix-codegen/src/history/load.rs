@@ -5,17 +5,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::companion::Companion;
 use crate::error::{Error, Result};
 use crate::ir::Api;
 use crate::lower;
+use crate::settings::Settings;
 use crate::spec::Spec;
 use crate::specpath::{is_version, version_cmp};
 
 /// Reads and lowers one spec file.
-pub fn load_api(path: &Path, companion: &Companion) -> Result<Api> {
+pub fn load_api(path: &Path, settings: &Settings) -> Result<Api> {
     let spec = Spec::load(path)?;
-    Ok(lower::lower(&spec, companion, &path.display().to_string())?)
+    Ok(lower::lower(&spec, settings, &path.display().to_string())?)
 }
 
 /// The spec files of `dir` (files named `<version>.json`; other files, such as
@@ -42,25 +42,25 @@ pub fn spec_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Loads and lowers every spec in `dir` (see [`spec_files`]), oldest version first. Files
 /// are read in parallel.
-pub fn load_history(dir: &Path, companion: &Companion) -> Result<Vec<Api>> {
+pub fn load_history(dir: &Path, settings: &Settings) -> Result<Vec<Api>> {
     let files = spec_files(dir)?;
     if files.is_empty() {
         return Err(Error::NoSpecs {
             dir: dir.to_path_buf(),
         });
     }
-    load_files(&files, companion)
+    load_files(&files, settings)
 }
 
 /// Loads and lowers the given spec files in parallel, oldest version first.
-pub fn load_files(files: &[PathBuf], companion: &Companion) -> Result<Vec<Api>> {
-    let mut apis = load_all(files, companion)?;
+pub fn load_files(files: &[PathBuf], settings: &Settings) -> Result<Vec<Api>> {
+    let mut apis = load_all(files, settings)?;
     apis.sort_by(|a, b| version_cmp(&a.version, &b.version));
     Ok(apis)
 }
 
 /// Loads files on as many threads as there are cores; the first error (in file order) wins.
-fn load_all(files: &[PathBuf], companion: &Companion) -> Result<Vec<Api>> {
+fn load_all(files: &[PathBuf], settings: &Settings) -> Result<Vec<Api>> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(files.len());
@@ -72,7 +72,7 @@ fn load_all(files: &[PathBuf], companion: &Companion) -> Result<Vec<Api>> {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(path) = files.get(i) else { break };
-                    let loaded = load_api(path, companion);
+                    let loaded = load_api(path, settings);
                     if let Ok(mut slots) = slots.lock() {
                         slots[i] = Some(loaded);
                     }
@@ -102,7 +102,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("companion.json"), "{}").unwrap();
         std::fs::write(dir.join("notes.txt"), "x").unwrap();
-        let e = load_history(&dir, &Companion::builtin()).unwrap_err();
+        let e = load_history(&dir, &Settings::default()).unwrap_err();
         assert!(matches!(e, Error::NoSpecs { .. }), "{e:?}");
         assert!(e.to_string().contains("no specs"), "{e}");
 
@@ -117,7 +117,7 @@ mod tests {
             std::fs::write(dir.join(format!("{v}.json")), text).unwrap();
         }
         assert_eq!(spec_files(&dir).unwrap().len(), 2);
-        let apis = load_history(&dir, &Companion::builtin()).unwrap();
+        let apis = load_history(&dir, &Settings::default()).unwrap();
         let versions: Vec<&str> = apis.iter().map(|a| a.version.as_str()).collect();
         assert_eq!(versions, ["1.9.0", "1.10.0"]);
         std::fs::remove_dir_all(&dir).unwrap();

@@ -41,8 +41,7 @@ pub async fn engine(args: &Args, script: impl FnOnce(&MockEngine)) -> (String, O
     match &args.engine {
         Some(url) => (url.clone(), None),
         None => {
-            let mock = MockEngine::start().await;
-            mock.param_names(qix_generated::catalog::params_of);
+            let mock = qix_generated::catalog::mock_engine().await;
             script(&mock);
             eprintln!(
                 "(no --engine: running against a mock engine at {})",

@@ -1,12 +1,9 @@
 //! The options of `diff`: one declaration for `qix-codegen diff` and `cargo xtask diff`.
-//!
-//! Not part of the library (which parses no arguments): both binaries include this file,
-//! `xtask` with `#[path]`.
 
 use std::path::PathBuf;
 
+use crate::diff::{self, Format, Verdict};
 use clap::Args;
-use qix_codegen::diff::{self, Format, Verdict};
 
 /// The options of `diff`.
 #[derive(Debug, Args)]

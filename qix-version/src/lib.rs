@@ -2,9 +2,9 @@
 //! the spec history, picking since-versions) and the runtime (`qix_runtime::supports`, which
 //! compares a live engine's version with a request's `SINCE`).
 //!
-//! One file, compiled into both crates (`qix-codegen` includes it with `#[path]`): it has no
-//! dependencies, so the generator does not depend on the runtime (tokio, rustls), nor the
-//! runtime on the generator (syn), and the workspace keeps its crates.
+//! A crate of its own, without dependencies, that both depend on: the generator does not
+//! depend on the runtime (tokio, rustls), nor the runtime on the generator (syn), and each
+//! packages on its own (no file compiled into two crates by `#[path]`).
 //!
 //! Not `semver`: the names are not always semantic versions. Two-part names (`12.2528`) must
 //! order before their `.0` extension, an engine may report a name with surrounding
