@@ -1,6 +1,7 @@
 //! Testing kit (feature `testing`): a [`MockEngine`] on a real loopback WebSocket, a
-//! [`Replay`] of recorded sessions, request matching by meaning, and a stateful
-//! [`FakeApp`] to serve behind a mock.
+//! [`Replay`] of recorded sessions, request matching by meaning, a stateful
+//! [`FakeApp`] to serve behind a mock, and a [`FakeTenant`] (an OAuth token endpoint and
+//! a token-checking door in front of a mock) for testing sign-in.
 //!
 //! Recording is [`JsonLinesLog`](crate::JsonLinesLog): what it writes,
 //! [`Recording::parse`] reads.
@@ -9,6 +10,7 @@ mod app;
 mod matching;
 mod mock;
 mod replay;
+mod tenant;
 mod wire;
 
 use std::fmt;
@@ -19,6 +21,7 @@ pub use app::{FakeApp, FakeTable};
 pub use matching::{MockRequest, NormalParams, ParamMatch, ParamNames, diff_params};
 pub use mock::{ConnectionInfo, Expectation, Fault, MockEngine, Reply};
 pub use replay::{Recording, Replay, ReplayTransport, Row};
+pub use tenant::{FakeTenant, TokenAnswer, TokenRequest};
 pub use wire::UNMATCHED_ERROR_CODE;
 
 /// What [`MockEngine::verify`] or [`Replay::verify`] found wrong: one problem per entry,
