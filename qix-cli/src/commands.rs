@@ -126,6 +126,7 @@ async fn on_doc(
         Command::Values { field } => values(doc, field, opts).await,
         Command::Select { field, values } => select(doc, field, values, opts).await,
         Command::Objects => objects(doc, opts).await,
+        Command::Extract(args) => crate::extract::run(doc, args, opts).await,
         Command::Layout { id } => {
             let layout: GenericObjectLayout =
                 doc.get_object(id.clone()).await?.get_layout().await?;

@@ -11,6 +11,7 @@ mod context;
 mod datamodel;
 mod entities;
 mod eval;
+mod extract;
 mod output;
 mod plan;
 mod project;
@@ -345,6 +346,9 @@ pub enum Command {
     },
     /// Lists the app's objects.
     Objects,
+    /// Writes a whole table (an object's hypercube, or an ad hoc one of --dimension and
+    /// --measure) to a CSV, Parquet or Arrow file, or CSV on stdout (`-o -`).
+    Extract(extract::ExtractArgs),
     /// Prints an object's layout.
     Layout { id: String },
     /// Prints an object's properties.

@@ -222,7 +222,8 @@ pub struct FieldDef {
     pub ty: TypeRef,
     pub doc: Option<String>,
     pub default: Option<Value>,
-    /// Boxed to break a cycle of types that contain each other.
+    /// Boxed to break a cycle of types that contain each other, or to keep a data cell
+    /// (the element of a matrix) small.
     pub boxed: bool,
     pub facts: Facts,
 }

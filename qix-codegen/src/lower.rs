@@ -114,6 +114,7 @@ impl Lowerer<'_> {
         );
         self.check_alias_cycles(&types);
         mark_boxed(&mut types);
+        mark_cells_boxed(&mut types);
 
         let mut classes: BTreeMap<String, Vec<MethodDef>> = BTreeMap::new();
         let mut first_at: HashMap<&str, usize> = HashMap::new();
@@ -800,6 +801,70 @@ fn mark_boxed(types: &mut IndexMap<String, TypeDef>) {
                 s.fields[i].boxed = true;
             } else {
                 s.dynamic[i - n].boxed = true;
+            }
+        }
+    }
+}
+
+/// Boxes the nested structs of data cells: the element types of matrices (an array of
+/// arrays, such as a data page's `qMatrix` or a pivot page's `qData`), of which a page
+/// holds up to 10,000. Their nested structs (attribute values, search highlights, mini
+/// charts) are rarely sent, but inline they made every cell large: `NxCell` was 384 bytes,
+/// which decoding a page initialized, moved and dropped once per cell; behind a `Box`
+/// (8 bytes while absent) it is 152 (see the decode rows of `cargo xtask bench`).
+fn mark_cells_boxed(types: &mut IndexMap<String, TypeDef>) {
+    /// The item type of an array, through aliases (`NxCellRows` = array of `NxCell`).
+    fn item<'a>(ty: &'a TypeRef, types: &'a IndexMap<String, TypeDef>) -> Option<&'a TypeRef> {
+        let mut ty = ty;
+        // Alias chains are short; the bound only guards against a cycle the lowering
+        // reports elsewhere.
+        for _ in 0..16 {
+            match ty {
+                TypeRef::Array(t) => return Some(t),
+                TypeRef::Named(n) => match types.get(n) {
+                    Some(TypeDef::Alias(a)) => ty = &a.target,
+                    _ => return None,
+                },
+                _ => return None,
+            }
+        }
+        None
+    }
+    let is_struct = |n: &str, types: &IndexMap<String, TypeDef>| {
+        matches!(types.get(n), Some(TypeDef::Struct(_)))
+    };
+    let mut cells: Vec<String> = Vec::new();
+    for t in types.values() {
+        let TypeDef::Struct(s) = t else { continue };
+        for f in s.fields.iter().chain(&s.dynamic) {
+            let cell = item(&f.ty, types).and_then(|row| item(row, types));
+            if let Some(TypeRef::Named(n)) = cell {
+                if is_struct(n, types) && !cells.contains(n) {
+                    cells.push(n.clone());
+                }
+            }
+        }
+    }
+    for name in cells {
+        let nested: Vec<usize> = match types.get(&name) {
+            Some(TypeDef::Struct(s)) => s
+                .fields
+                .iter()
+                .chain(&s.dynamic)
+                .enumerate()
+                .filter(|(_, f)| matches!(&f.ty, TypeRef::Named(n) if is_struct(n, types)))
+                .map(|(i, _)| i)
+                .collect(),
+            _ => continue,
+        };
+        if let Some(TypeDef::Struct(s)) = types.get_mut(&name) {
+            let n = s.fields.len();
+            for i in nested {
+                if i < n {
+                    s.fields[i].boxed = true;
+                } else {
+                    s.dynamic[i - n].boxed = true;
+                }
             }
         }
     }

@@ -1177,18 +1177,18 @@ pub type NxCellRows = ::std::vec::Vec<crate::types::NxCell>;
         /// Search hits.
         /// The search hits are highlighted.
         /// This parameter is optional.
-        pub highlight_ranges: Option<NxHighlightRanges>,
+        pub highlight_ranges: Option<Box<NxHighlightRanges>>,
         #[wire("qAttrExps")]
         /// Attribute expression values.
-        pub attr_exps: Option<NxAttributeExpressionValues>,
+        pub attr_exps: Option<Box<NxAttributeExpressionValues>>,
         #[wire("qAttrDims")]
         /// Attribute dimensions values.
-        pub attr_dims: Option<NxAttributeDimValues>,
+        pub attr_dims: Option<Box<NxAttributeDimValues>>,
         #[wire("qIsNull")]
         /// Is set to _true_ if the value is Null.
         pub is_null: Option<bool>,
         #[wire("qMiniChart")]
-        pub mini_chart: Option<NxMiniChartData>,
+        pub mini_chart: Option<Box<NxMiniChartData>>,
         #[wire("qInExtRow")]
         pub in_ext_row: Option<bool>,
     }
@@ -1320,7 +1320,7 @@ pub type NxMiniChartRows = ::std::vec::Vec<crate::types::NxMiniChartCell>;
         pub elem_number: Option<i32>,
         #[wire("qAttrExps")]
         /// Attribute expressions values.
-        pub attr_exps: Option<NxAttributeExpressionValues>,
+        pub attr_exps: Option<Box<NxAttributeExpressionValues>>,
     }
 }
 ::qix_runtime::__struct! {
@@ -1529,9 +1529,9 @@ pub type ArrayOfNxValuePoint = ::std::vec::Vec<crate::types::NxPivotValuePoint>;
         pub r#type: Option<NxDimCellType>,
         #[wire("qAttrExps")]
         /// Attribute expressions values.
-        pub attr_exps: Option<NxAttributeExpressionValues>,
+        pub attr_exps: Option<Box<NxAttributeExpressionValues>>,
         #[wire("qAttrDims")]
-        pub attr_dims: Option<NxAttributeDimValues>,
+        pub attr_dims: Option<Box<NxAttributeDimValues>>,
     }
 }
 ::qix_runtime::__struct! {

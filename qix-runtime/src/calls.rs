@@ -5,8 +5,8 @@
 //! Every way a call leaves the table goes through a method here, so the in-flight gauge
 //! (`qix_calls_in_flight`) is the table's size and cannot drift.
 
+use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use metrics::Gauge;
@@ -85,8 +85,8 @@ pub(crate) struct CallTable {
 impl CallTable {
     pub(crate) fn new(in_flight: Gauge) -> Self {
         CallTable {
-            pending: HashMap::new(),
-            cancelled: HashMap::new(),
+            pending: HashMap::default(),
+            cancelled: HashMap::default(),
             closed: None,
             delta: None,
             methods: MethodTable::default(),

@@ -42,7 +42,7 @@
 //! the engine moves its base only when it answers a delta request, so a key with no delta
 //! request in flight at the cut is still in step.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -358,8 +358,8 @@ pub(crate) struct Cache {
 impl Cache {
     pub(crate) fn new(max_bytes: usize, max_entries: usize) -> Self {
         Cache {
-            entries: HashMap::new(),
-            pinned: HashSet::new(),
+            entries: HashMap::default(),
+            pinned: HashSet::default(),
             bytes: 0,
             clock: 0,
             max_bytes,

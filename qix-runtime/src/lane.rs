@@ -10,7 +10,9 @@
 //! nothing in the lane are patched where they arrive, as before: the lane costs a small
 //! answer one lock and a map lookup.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 

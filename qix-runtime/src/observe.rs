@@ -17,8 +17,8 @@
 //! costs a hash lookup and two clock reads (`cargo xtask bench` measures it against a
 //! session with a recorder).
 
+use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 

@@ -6,7 +6,9 @@
 //! (a raw call on an older closed handle is sent, and the engine answers it with an
 //! error).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::sync::{Arc, Weak};
 
 use crate::object::ObjectInner;

@@ -221,7 +221,9 @@ impl Shared {
                 };
                 if let (Outcome::Result(raw), Some(slot)) = (&outcome, p.delta) {
                     let raw = raw.get();
-                    if self.lane_takes(&slot.key, raw.len()) {
+                    // A full answer to a request without delta touches no cache: never
+                    // the lane's business (the common case of a pinned key).
+                    if (delta || slot.asked) && self.lane_takes(&slot.key, raw.len()) {
                         self.to_lane(Job::Answer {
                             range: range_in(&text, raw),
                             text: text.clone(),

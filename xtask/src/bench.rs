@@ -11,7 +11,10 @@
 //!    fresh target folder: the whole build and the qix-generated crate alone (`--timings`);
 //! 3. decode: the largest corpus layouts and a 1,000-row data page, typed against
 //!    `serde_json::Value` (the `decode` mode of the release qixbench client);
-//! 4. runtime: a copy of `../shared/qixbench` runs this SDK's client
+//! 4. extraction: 1,000,000 rows × 4 columns with 10 ms per round trip and without,
+//!    read by sequential paging, `helpers::extract` (windows 1, 4, 8, 16) and the CLI to
+//!    CSV and Parquet (`bench/extract.rs`);
+//! 5. runtime: a copy of `../shared/qixbench` runs this SDK's client
 //!    (`qix-generated/examples/qixbench.rs`), the bare Rust client (`raw-rust`,
 //!    `raw-rust-typed`) and enigma.js when `node` is there; then 10,000 idle sessions for
 //!    the memory per session.
@@ -25,6 +28,8 @@ use std::time::{Duration, Instant};
 
 use qix_codegen::{Companion, Spec};
 use serde_json::{Value, json};
+
+mod extract;
 
 use crate::codegen::{HistoryArgs, find_spec, read_pin, resolve_history, root, sha256_hex};
 use crate::history_pin::HistoryPin;
@@ -53,6 +58,12 @@ pub struct BenchArgs {
     /// No qixbench runs (codegen and decode only).
     #[arg(long)]
     pub skip_runtime: bool,
+    /// No extraction scenario (1,000,000 rows with a simulated round trip).
+    #[arg(long)]
+    pub skip_extract: bool,
+    /// Only the extraction scenario.
+    #[arg(long, conflicts_with = "skip_extract")]
+    pub extract_only: bool,
     /// qixbench repetitions (default 5; --quick 1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub reps: Option<u32>,
@@ -73,6 +84,14 @@ pub fn run(o: BenchArgs) -> Result<ExitCode, String> {
     let mut failed = Vec::new();
     let facts = machine_facts();
     let load_start = load_average();
+    if o.extract_only {
+        let reps = o.reps.unwrap_or(if o.quick { 1 } else { 3 });
+        match extract::run(o.quick, reps) {
+            Ok(f) => extract::rows(&mut t, &f),
+            Err(e) => failed.push(format!("extraction: {e}")),
+        }
+        return Ok(finish(&facts, &load_start, &t, &failed));
+    }
 
     // Release builds first, one at a time (never two cargo builds at once).
     let bench_bin = root().join("target/release/examples/qixbench");
@@ -122,6 +141,14 @@ pub fn run(o: BenchArgs) -> Result<ExitCode, String> {
         Err(e) => failed.push(format!("delta: {e}")),
     }
 
+    if !o.skip_extract {
+        let reps = o.reps.unwrap_or(if o.quick { 1 } else { 3 });
+        match extract::run(o.quick, reps) {
+            Ok(f) => extract::rows(&mut t, &f),
+            Err(e) => failed.push(format!("extraction: {e}")),
+        }
+    }
+
     if !o.skip_runtime {
         step("runtime (qixbench)");
         match runtime(&bench_bin, &o) {
@@ -133,6 +160,11 @@ pub fn run(o: BenchArgs) -> Result<ExitCode, String> {
         }
     }
 
+    Ok(finish(&facts, &load_start, &t, &failed))
+}
+
+/// Prints the table and the failures.
+fn finish(facts: &str, load_start: &str, t: &Table, failed: &[String]) -> ExitCode {
     println!();
     println!(
         "{facts}; load average {load_start} at the start, {} at the end",
@@ -142,12 +174,12 @@ pub fn run(o: BenchArgs) -> Result<ExitCode, String> {
     print!("{}", t.render());
     if !failed.is_empty() {
         println!();
-        for f in &failed {
+        for f in failed {
             println!("failed: {f}");
         }
-        return Ok(ExitCode::from(1));
+        return ExitCode::from(1);
     }
-    Ok(ExitCode::SUCCESS)
+    ExitCode::SUCCESS
 }
 
 fn step(what: &str) {

@@ -85,7 +85,7 @@ pub const POLICY: &[Rule] = &[
     rule(PropertyDefaultChanged, Response, C, C, "no request leaves it unset"),
     rule(PropertyDefaultChanged, Both, D, C, "requests that leave it unset behave differently"),
     rule(PropertyDefaultChanged, Unused, C, C, "no request leaves it unset"),
-    rule(PropertyBoxingChanged, Any, C, B, "a Rust-only change: the field type gains or loses a `Box` (a cycle of types)"),
+    rule(PropertyBoxingChanged, Any, C, B, "a Rust-only change: the field type gains or loses a `Box` (a cycle of types, or a data cell's nested struct)"),
     rule(PropertyStabilityChanged, Lowered, D, C, "the engine no longer promises to keep the property as it is"),
     rule(PropertyStabilityChanged, Raised, C, C, "a stronger promise"),
     rule(PropertyDeprecated, Any, C, C, "still works; `#[deprecated]` only warns"),

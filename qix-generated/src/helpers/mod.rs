@@ -1,10 +1,14 @@
 //! Hand-written helpers on the generated types (this folder is not generated; the
 //! generator and `cargo xtask check` never touch it).
 //!
+//! - [`extract`](crate::helpers::extract): a whole table out, pages fetched concurrently, in
+//!   order, from one consistent state of the data, with typed columns (and Arrow record
+//!   batches with the `arrow` feature);
 //! - [`paging`](crate::helpers::paging): every page of a hypercube as a `Stream`, in data, stack or pivot mode;
 //! - [`reload`](crate::helpers::reload): a reload (`DoReload`/`DoReloadEx`) with a stream of its `GetProgress`
 //!   updates, cancelled when dropped.
 
+pub mod extract;
 pub mod paging;
 pub mod reload;
 

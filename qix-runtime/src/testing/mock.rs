@@ -140,6 +140,8 @@ pub struct Reply {
 #[derive(Debug, Clone, PartialEq)]
 enum Outcome {
     Result(Value),
+    /// A `result` already serialized (large answers: no JSON tree built per request).
+    RawResult(Arc<str>),
     Error {
         code: i32,
         parameter: String,
@@ -156,6 +158,15 @@ impl Reply {
             close: Vec::new(),
             delta: false,
             fault: None,
+        }
+    }
+
+    /// A `result` given as JSON text, sent as it is (for large answers such as data pages:
+    /// no JSON tree is built for them). The text must be a JSON value.
+    pub fn raw_result(json: impl Into<Arc<str>>) -> Self {
+        Reply {
+            outcome: Outcome::RawResult(json.into()),
+            ..Reply::result(json!({}))
         }
     }
 
@@ -202,9 +213,22 @@ impl Reply {
         self
     }
 
+    /// The frame's text when the result is raw text (spliced in, not parsed).
+    fn raw_frame(&self, id: Option<i64>, change: &[i32], close: &[i32]) -> Option<String> {
+        let Outcome::RawResult(raw) = &self.outcome else {
+            return None;
+        };
+        let mut head = self.frame(id, change, close);
+        head["result"] = json!(0);
+        let head = head.to_string();
+        let at = head.find("\"result\":0")? + "\"result\":".len();
+        Some(format!("{}{raw}{}", &head[..at], &head[at + 1..]))
+    }
+
     fn frame(&self, id: Option<i64>, change: &[i32], close: &[i32]) -> Value {
         let mut frame = match &self.outcome {
             Outcome::Result(v) => json!({"jsonrpc": "2.0", "id": id, "result": v}),
+            Outcome::RawResult(_) => json!({"jsonrpc": "2.0", "id": id}),
             Outcome::Error {
                 code,
                 parameter,
@@ -1092,9 +1116,14 @@ impl ExpectConversation {
             .map(|(m, p)| Action::Send(wire::notification_frame(m, p)))
             .collect();
         let reply = (plan.responder)(req);
-        let frame = reply.frame(req.id, &plan.change, &plan.close);
-        self.classes.learn(&frame);
-        let text = frame.to_string();
+        let text = match reply.raw_frame(req.id, &plan.change, &plan.close) {
+            Some(text) => text,
+            None => {
+                let frame = reply.frame(req.id, &plan.change, &plan.close);
+                self.classes.learn(&frame);
+                frame.to_string()
+            }
+        };
         match reply.fault.or(plan.fault) {
             None => actions.push(match plan.delay {
                 Some(d) => Action::SendAfter(d, text),

@@ -1,12 +1,14 @@
 //! Testing kit (feature `testing`): a [`MockEngine`] on a real loopback WebSocket, a
 //! [`Replay`] of recorded sessions, request matching by meaning, a stateful
-//! [`FakeApp`] to serve behind a mock, and a [`FakeTenant`] (an OAuth token endpoint and
-//! a token-checking door in front of a mock) for testing sign-in.
+//! [`FakeApp`] to serve behind a mock, a [`MockCube`] of any size for extraction tests and
+//! benchmarks, and a [`FakeTenant`] (an OAuth token endpoint and a token-checking door in
+//! front of a mock) for testing sign-in.
 //!
 //! Recording is [`JsonLinesLog`](crate::JsonLinesLog): what it writes,
 //! [`Recording::parse`] reads.
 
 mod app;
+mod cube;
 mod matching;
 mod mock;
 mod replay;
@@ -18,6 +20,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use app::{FakeApp, FakeTable};
+pub use cube::{MockCell, MockColumn, MockCube};
 pub use matching::{MockRequest, NormalParams, ParamMatch, ParamNames, diff_params};
 pub use mock::{ConnectionInfo, Expectation, Fault, MockEngine, Reply};
 pub use replay::{Recording, Replay, ReplayTransport, Row};
