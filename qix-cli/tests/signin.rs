@@ -637,3 +637,63 @@ async fn qlik_sense_enterprise_prefix_header_authentication_and_jwt_from_the_com
     assert_eq!(last(&mock).path, "/jwt/app/abc-1");
     assert_eq!(bearer(&last(&mock)), Some(format!("Bearer {jwt}").as_str()));
 }
+
+#[tokio::test]
+async fn context_name_on_any_command_picks_a_context_over_the_current_one() {
+    let dir = temp_dir("ctx-pick");
+    let a = serve(&FakeApp::new("a.qvf")).await;
+    let b = serve(&FakeApp::new("a.qvf")).await;
+    let home = dir.join("home");
+    let env = [("QIX_HOME", home.to_str().unwrap())];
+    for (name, mock) in [("a", &a), ("b", &b)] {
+        let engine = format!("ws://{}", mock.addr());
+        let header = format!("X-Ctx: {name}");
+        let set = qix_in(
+            &dir,
+            &env,
+            &[
+                "--engine", &engine, "--header", &header, "context", "set", name,
+            ],
+        )
+        .await;
+        expect_code(&set, 0, name);
+    }
+    expect_code(
+        &qix_in(&dir, &env, &["context", "use", "a"]).await,
+        0,
+        "use a",
+    );
+    let ctx = |c: &ConnectionInfo| c.header("x-ctx").map(str::to_string);
+
+    // The current context, then another one named on the command line (any command).
+    expect_code(&qix_in(&dir, &env, &["apps"]).await, 0, "current");
+    assert_eq!(ctx(&last(&a)), Some("a".into()));
+    let out = qix_in(
+        &dir,
+        &env,
+        &["-v", "--context", "b", "--app", "a.qvf", "fields"],
+    )
+    .await;
+    expect_code(&out, 0, "--context b");
+    assert_eq!(ctx(&last(&b)), Some("b".into()));
+    assert!(out.stderr.contains("qix: context b\n"), "{}", out.stderr);
+    assert_eq!(a.connections().len(), 1, "the current one was not used");
+
+    // An --engine flag elsewhere: the current context stays out of it (its header too).
+    let out = qix_in(
+        &dir,
+        &env,
+        &["-v", "--engine", &format!("ws://{}", b.addr()), "apps"],
+    )
+    .await;
+    expect_code(&out, 0, "--engine over the current context");
+    assert_eq!(ctx(&last(&b)), None);
+    assert!(out.stderr.contains("context a not used"), "{}", out.stderr);
+
+    // After `context clear` no context applies, but one can still be named.
+    expect_code(&qix_in(&dir, &env, &["context", "clear"]).await, 0, "clear");
+    let out = qix_in(&dir, &env, &["--context", "a", "apps"]).await;
+    expect_code(&out, 0, "--context a after clear");
+    assert_eq!(ctx(&last(&a)), Some("a".into()));
+    assert_eq!(a.connections().len(), 2);
+}
