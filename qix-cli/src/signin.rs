@@ -451,3 +451,132 @@ mod tests {
         }
     }
 }
+
+/// The README's "Signing in" section shows command lines; each must be one qix accepts,
+/// so a renamed or dropped flag cannot leave the README promising it.
+#[cfg(test)]
+mod readme {
+    use clap::CommandFactory;
+
+    /// The commands of one shell line, as words: quotes ('…', "…") group, an unquoted `;`
+    /// ends a command, an unquoted `#` starting a word ends the line; `$VAR` stays as text
+    /// (any value parses the same way).
+    fn shell(line: &str) -> Vec<Vec<String>> {
+        let mut commands = vec![Vec::new()];
+        let mut word: Option<String> = None;
+        let mut quote: Option<char> = None;
+        for c in line.chars() {
+            let current = commands.len() - 1;
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), c) => word.get_or_insert_with(String::new).push(c),
+                (None, '\'' | '"') => {
+                    quote = Some(c);
+                    word.get_or_insert_with(String::new);
+                }
+                (None, '#') if word.is_none() => break,
+                (None, ';') => {
+                    commands[current].extend(word.take());
+                    commands.push(Vec::new());
+                }
+                (None, c) if c.is_whitespace() => commands[current].extend(word.take()),
+                (None, c) => word.get_or_insert_with(String::new).push(c),
+            }
+        }
+        let last = commands.len() - 1;
+        commands[last].extend(word);
+        commands.retain(|c| !c.is_empty());
+        commands
+    }
+
+    /// The `$ qix …` commands of the section: continuations joined, leading `NAME=value`
+    /// assignments dropped.
+    fn commands(section: &str) -> Vec<Vec<String>> {
+        let mut lines = Vec::new();
+        let mut pending = String::new();
+        for line in section.lines() {
+            let line = line.trim();
+            if pending.is_empty() && !line.starts_with("$ ") {
+                continue;
+            }
+            match line.strip_suffix('\\') {
+                Some(part) => {
+                    pending.push_str(part);
+                    pending.push(' ');
+                }
+                None => {
+                    pending.push_str(line);
+                    lines.push(std::mem::take(&mut pending));
+                }
+            }
+        }
+        lines
+            .iter()
+            .flat_map(|line| shell(line.trim_start_matches("$ ")))
+            .map(|words| {
+                words
+                    .into_iter()
+                    .skip_while(|w| w.contains('=') && !w.starts_with('-'))
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_signing_in_sections_command_lines_parse() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+        let readme = std::fs::read_to_string(path).expect("the workspace README");
+        let start = readme
+            .find("\n## Signing in\n")
+            .expect("README.md has a \"Signing in\" section");
+        let section = &readme[start + 1..];
+        let end = section[3..].find("\n## ").map_or(section.len(), |i| i + 3);
+        let commands = commands(&section[..end]);
+        // Every way with its example: API key, OAuth client (flags and environment),
+        // contexts, QSEoW (header, custom header, JWT, certificates).
+        assert!(commands.len() >= 14, "{commands:?}");
+        for c in &commands {
+            assert_eq!(c[0], "qix", "{c:?}");
+            if let Err(e) = crate::Cli::command().try_get_matches_from(c) {
+                panic!("README.md: `{}` does not parse: {e}", c.join(" "));
+            }
+        }
+        for flag in [
+            "--bearer",
+            "--client-id",
+            "--client-secret",
+            "--context",
+            "--header",
+            "--certs",
+        ] {
+            assert!(
+                commands.iter().any(|c| c.iter().any(|w| w == flag)),
+                "no example with {flag}"
+            );
+        }
+    }
+
+    #[test]
+    fn shell_lines_split_into_commands_of_words() {
+        assert_eq!(
+            shell(
+                r#"qix --header 'X-Qlik-User: UserDirectory=D; UserId=U' --bearer "$JWT" apps; qix ls # x"#
+            ),
+            [
+                vec![
+                    "qix",
+                    "--header",
+                    "X-Qlik-User: UserDirectory=D; UserId=U",
+                    "--bearer",
+                    "$JWT",
+                    "apps"
+                ],
+                vec!["qix", "ls"]
+            ]
+        );
+        assert_eq!(
+            commands("$ A=1 qix a \\\n    --b 'c d'\ntext\n"),
+            [vec!["qix", "a", "--b", "c d"]]
+        );
+    }
+}
