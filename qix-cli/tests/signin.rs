@@ -697,3 +697,139 @@ async fn context_name_on_any_command_picks_a_context_over_the_current_one() {
     assert_eq!(ctx(&last(&a)), Some("a".into()));
     assert_eq!(a.connections().len(), 2);
 }
+
+/// A TLS front on loopback (`localhost`) that requires a client certificate issued by
+/// `client_ca` and passes the bytes on to `mock`, as Qlik Sense's engine port (4747) does.
+async fn mutual_tls_front(
+    mock: &MockEngine,
+    server: rustls::ServerConfig,
+) -> (u16, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+    let engine = mock.addr();
+    let task = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                // A client without an acceptable certificate fails here: nothing reaches
+                // the engine.
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut inner) = tokio::net::TcpStream::connect(engine).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut inner).await;
+            });
+        }
+    });
+    (port, task)
+}
+
+#[tokio::test]
+async fn client_certificates_and_x_qlik_user_reach_an_engine_that_requires_them() {
+    use rcgen::ExtendedKeyUsagePurpose;
+    let dir = temp_dir("mtls");
+    let mock = serve(&FakeApp::new("a.qvf")).await;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let leaf = |names: &[&str], usage: ExtendedKeyUsagePurpose| {
+        let mut p = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap();
+        p.extended_key_usages = vec![usage];
+        let key = KeyPair::generate().unwrap();
+        let cert = p.signed_by(&key, &ca).unwrap();
+        (cert, key)
+    };
+    let (server_cert, server_key) = leaf(&["localhost"], ExtendedKeyUsagePurpose::ServerAuth);
+    let (client_cert, client_key) = leaf(&["qix-client"], ExtendedKeyUsagePurpose::ClientAuth);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone()).unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            vec![server_cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
+                server_key.serialize_der(),
+            )),
+        )
+        .unwrap();
+    let (port, front) = mutual_tls_front(&mock, config).await;
+    let engine = format!("wss://localhost:{port}");
+
+    // A `--certs` folder as Qlik Sense exports it: the engine's CA and a client it issued.
+    let write_certs = |name: &str, cert: &str, key: &str| {
+        let folder = dir.join(name);
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join("root.pem"), ca.pem()).unwrap();
+        std::fs::write(folder.join("client.pem"), cert).unwrap();
+        std::fs::write(folder.join("client_key.pem"), key).unwrap();
+        folder
+    };
+    let good = write_certs("good", &client_cert.pem(), &client_key.serialize_pem());
+    let user = "X-Qlik-User: UserDirectory=INTERNAL; UserId=sa_engine";
+    let out = qix_in(
+        &dir,
+        &[],
+        &[
+            "-v",
+            "--engine",
+            &engine,
+            "--certs",
+            good.to_str().unwrap(),
+            "--header",
+            user,
+            "apps",
+        ],
+    )
+    .await;
+    expect_code(&out, 0, "client certificate and X-Qlik-User");
+    assert_eq!(
+        last(&mock).header("x-qlik-user"),
+        Some("UserDirectory=INTERNAL; UserId=sa_engine")
+    );
+    // -v says what it does, not who it signs in as.
+    assert!(
+        out.stderr.contains("qix: connecting to wss://localhost:")
+            && !out.stderr.contains("sa_engine"),
+        "{}",
+        out.stderr
+    );
+
+    // A client certificate the engine's CA did not issue: refused in the handshake.
+    let stranger = rcgen::generate_simple_self_signed(vec!["stranger".to_string()]).unwrap();
+    let bad = write_certs(
+        "bad",
+        &stranger.cert.pem(),
+        &stranger.signing_key.serialize_pem(),
+    );
+    let out = qix_in(
+        &dir,
+        &[],
+        &[
+            "--engine",
+            &engine,
+            "--certs",
+            bad.to_str().unwrap(),
+            "--header",
+            user,
+            "apps",
+        ],
+    )
+    .await;
+    let line = one_line_error(&out, "a client certificate of another CA");
+    assert!(line.contains(&engine), "{line}");
+    assert_eq!(mock.connections().len(), 1, "nothing got through");
+    front.abort();
+}
