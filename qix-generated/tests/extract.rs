@@ -15,7 +15,7 @@ use qix_generated::helpers::extract::{
 };
 use qix_generated::prelude::*;
 use qix_generated::types::{GenericObjectLayout, HyperCube};
-use qix_runtime::testing::{MockColumn, MockCube, MockEngine, Reply, within};
+use qix_runtime::testing::{MockColumn, MockCube, MockEngine, ParamMatch, Reply, within};
 use serde_json::{Value, json};
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -37,7 +37,16 @@ fn cube(rows: u64) -> MockCube {
 
 /// A mock with a doc (1) whose object "cube" (2) serves `cube`.
 async fn serve(cube: &MockCube) -> (MockEngine, Session, GenericObject) {
+    serve_after(cube, |_| {}).await
+}
+
+/// As `serve`, with expectations of `pre` registered first (so they win).
+async fn serve_after(
+    cube: &MockCube,
+    pre: impl FnOnce(&MockEngine),
+) -> (MockEngine, Session, GenericObject) {
     let mock = MockEngine::start().await;
+    pre(&mock);
     mock.param_names(qix_generated::catalog::params_of);
     mock.expect("GetObject").returns(
         json!({"qReturn": {"qType": "GenericObject", "qHandle": 2, "qGenericId": "cube"}}),
@@ -231,7 +240,24 @@ async fn the_window_bounds_the_requests_in_flight_at_the_mock() {
 async fn a_change_between_pages_starts_over_and_never_mixes_two_states() {
     let cube = cube(20_000);
     cube.change_at(6_000);
-    let (mock, _s, object) = serve(&cube).await;
+    // Pages past the one that carries the change answer late, so they are still in flight
+    // when the change is seen, whatever the scheduling (registered first: picked first).
+    let late = cube.clone();
+    let pre = move |mock: &MockEngine| {
+        mock.expect("GetHyperCubeData")
+            .on_handle(2)
+            .with_params(ParamMatch::custom(|p| {
+                p.get("qPages")
+                    .and_then(|p| p.get(0))
+                    .and_then(|p| p.get("qTop"))
+                    .and_then(Value::as_u64)
+                    .is_some_and(|top| top > 6_000)
+            }))
+            .respond_with(move |req| late.answer(req, 2))
+            .delay(Duration::from_millis(300))
+            .optional();
+    };
+    let (mock, _s, object) = serve_after(&cube, pre).await;
     let all = events(Extract::object(&object).window(4).page_rows(1000).rows())
         .await
         .unwrap();

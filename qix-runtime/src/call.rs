@@ -7,7 +7,6 @@
 
 use std::borrow::Cow;
 use std::future::Future;
-use std::ops::Range;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -17,12 +16,13 @@ use futures_util::future::BoxFuture;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use tokio::time::Sleep;
 
+use crate::answer::{Answer, Reply};
+use crate::decode::{DecodeContext, Decoder};
 use crate::error::{ABORTED, Error, Result};
+use crate::handle::ObjectInner;
 use crate::intercept::{CallInfo, Decision, Outcome};
-use crate::object::{Object, ObjectInfo, ObjectInner};
 use crate::observe;
 use crate::session::{Dispatch, Session};
-use crate::transport::Text;
 
 /// What generated code says about a method besides its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,91 +92,6 @@ pub(crate) struct Request {
     /// Safe to send again (see [`MethodInfo::read`]).
     pub(crate) read: bool,
 }
-
-/// A result the connection task hands a caller: the frame (or the patched value) and where
-/// the `result` is in it, and the object the answer opened.
-pub(crate) struct Answer {
-    pub(crate) text: Text,
-    pub(crate) range: Range<usize>,
-    pub(crate) opened: Option<Arc<ObjectInner>>,
-    /// A delta answer, applied: the out-param's value (the text range is then empty).
-    pub(crate) patched: Option<Patched>,
-}
-
-/// The value of a delta method's out-param after its patches (`None`: removed).
-pub(crate) struct Patched {
-    pub(crate) value: Option<Arc<serde_json::Value>>,
-    pub(crate) out: &'static str,
-}
-
-impl Answer {
-    /// The `result` JSON as received (empty for a delta answer: see `patched`).
-    pub(crate) fn result_str(&self) -> &str {
-        &self.text.as_str()[self.range.clone()]
-    }
-
-    /// The `result` JSON as text (built from the value for a delta answer: only for
-    /// interceptors, which see text).
-    fn result_text(&self) -> Cow<'_, str> {
-        match &self.patched {
-            None => Cow::Borrowed(&self.text.as_str()[self.range.clone()]),
-            Some(p) => Cow::Owned(
-                serde_json::json!({ p.out: p.value.as_deref().unwrap_or(&serde_json::Value::Null) })
-                    .to_string(),
-            ),
-        }
-    }
-}
-
-pub(crate) enum Reply {
-    Done(Result<Answer>),
-    /// The call was not written before its connection was lost: send it again.
-    Requeue,
-    /// The engine aborted a call the user asked it to abort: final, never retried.
-    Aborted(Error),
-}
-
-/// What a decoder gets beside the `result` JSON: the session, and the object the answer
-/// opened (registered by the connection task when the answer arrived).
-pub struct DecodeContext<'a> {
-    session: &'a Session,
-    opened: Option<&'a Arc<ObjectInner>>,
-    patched: Option<&'a Patched>,
-}
-
-impl<'a> DecodeContext<'a> {
-    pub(crate) fn new(session: &'a Session, opened: Option<&'a Arc<ObjectInner>>) -> Self {
-        DecodeContext {
-            session,
-            opened,
-            patched: None,
-        }
-    }
-
-    pub fn session(&self) -> &Session {
-        self.session
-    }
-
-    /// For a delta answer: the out-param's value after its patches (`Some(None)`: the
-    /// engine removed it). [`decode::delta_out`](crate::decode::delta_out) reads it.
-    pub fn patched(&self) -> Option<Option<&serde_json::Value>> {
-        self.patched.map(|p| p.value.as_deref())
-    }
-
-    /// The handle for an object the answer named: the one registered on arrival (which a
-    /// later `close` may already have closed), or a new registration.
-    pub(crate) fn object(&self, info: ObjectInfo) -> Object {
-        match self.opened {
-            Some(o) if o.info.handle == info.handle && o.info.qtype == info.qtype => {
-                Object::new(self.session.clone(), o.clone())
-            }
-            _ => self.session.register_object(info),
-        }
-    }
-}
-
-/// Decodes a call's `result` JSON into the call's output.
-pub type Decoder<T> = fn(&DecodeContext<'_>, &str) -> Result<T>;
 
 /// Interceptors may ask for a retry; this bounds a loop of them.
 const MAX_INTERCEPTOR_RETRIES: u32 = 16;
@@ -421,88 +336,120 @@ impl<T> Future for CallFuture<T> {
                     Poll::Pending => return check_deadline(c, cx),
                 },
             };
-            let (done, final_abort) = match reply {
-                Reply::Requeue => {
-                    c.id = None;
-                    c.state = State::Queued(None);
+            match c.settle(reply) {
+                Settled::Again => {
+                    c.resend();
                     continue;
                 }
-                Reply::Done(done) => (done, false),
-                Reply::Aborted(e) => (Err(e), true),
-            };
-            if c.req.read && !c.resent_full && matches!(&done, Err(Error::Delta(_))) {
-                // The connection task pinned the key to full answers before this reply:
-                // the read goes again, without delta, and the caller never sees the miss.
-                c.resent_full = true;
-                c.id = None;
-                c.state = State::Queued(None);
-                continue;
-            }
-            // Interceptors see the outcome first; they may replace it or ask for a retry.
-            let interceptors = c.session.interceptors();
-            let mut replaced: Option<Result<String>> = None;
-            let mut retry = false;
-            if !interceptors.is_empty() {
-                let mut text_view;
-                for i in interceptors.iter().rev() {
-                    let outcome = match (&replaced, &done) {
-                        (Some(Ok(s)), _) => Outcome::Result(s),
-                        (Some(Err(e)), _) => Outcome::Error(e),
-                        (None, Ok(a)) => {
-                            text_view = a.result_text();
-                            Outcome::Result(&text_view)
-                        }
-                        (None, Err(e)) => Outcome::Error(e),
-                    };
-                    match i.response(&c.info(), outcome) {
-                        Decision::Continue => {}
-                        Decision::Replace(r) => replaced = Some(r),
-                        Decision::Retry => {
-                            retry = c.interceptor_retries < MAX_INTERCEPTOR_RETRIES;
-                            break;
-                        }
-                    }
+                Settled::Final(fin) => {
+                    let (out, bytes) = fin.decode(c, decode);
+                    c.finish(&out, bytes);
+                    return Poll::Ready(out);
                 }
             }
-            if retry {
-                c.interceptor_retries += 1;
-                c.id = None;
-                c.state = State::Queued(None);
-                continue;
-            }
-            let aborted =
-                !final_abort && matches!(&done, Err(Error::Engine(e)) if e.code == ABORTED);
-            if replaced.is_none() && aborted && c.retries_left > 0 {
-                c.retries_left -= 1;
-                c.retries += 1;
-                c.id = None;
-                c.state = State::Queued(None);
-                continue;
-            }
-            let (out, bytes) = match (replaced, done) {
-                (Some(Ok(json)), opened) => {
-                    let opened = opened.ok().and_then(|a| a.opened);
-                    let ctx = DecodeContext::new(&c.session, opened.as_ref());
-                    (
-                        decode(&ctx, &json).map_err(|e| label(e, c)),
-                        Some(json.len()),
-                    )
-                }
-                (Some(Err(e)), _) => (Err(e), None),
-                (None, Ok(a)) => {
-                    let mut ctx = DecodeContext::new(&c.session, a.opened.as_ref());
-                    ctx.patched = a.patched.as_ref();
-                    let raw = a.result_str();
-                    (
-                        decode(&ctx, raw).map_err(|e| label(e, c)),
-                        Some(a.text.len()),
-                    )
-                }
-                (None, Err(e)) => (Err(e), None),
-            };
-            c.finish(&out, bytes);
-            return Poll::Ready(out);
         }
+    }
+}
+
+/// What a reply comes to once the retry rules and the interceptors have seen it.
+enum Settled {
+    /// The request goes again (a requeue, a transparent re-read, a retry).
+    Again,
+    Final(Final),
+}
+
+/// The outcome the caller gets: the answer, or what an interceptor replaced it with.
+enum Final {
+    Answer(Result<Answer>),
+    Replaced {
+        json: Result<String>,
+        opened: Option<Arc<ObjectInner>>,
+    },
+}
+
+impl Final {
+    fn decode<T>(self, c: &Call, decode: Decoder<T>) -> (Result<T>, Option<usize>) {
+        match self {
+            Final::Replaced {
+                json: Ok(json),
+                opened,
+            } => {
+                let ctx = DecodeContext::new(&c.session, opened.as_ref());
+                let out = decode(&ctx, &json).map_err(|e| label(e, c));
+                (out, Some(json.len()))
+            }
+            Final::Replaced { json: Err(e), .. } | Final::Answer(Err(e)) => (Err(e), None),
+            Final::Answer(Ok(a)) => {
+                let ctx = DecodeContext::new(&c.session, a.opened.as_ref())
+                    .with_patched(a.patched.as_ref());
+                let out = decode(&ctx, a.result_str()).map_err(|e| label(e, c));
+                (out, Some(a.text.len()))
+            }
+        }
+    }
+}
+
+impl Call {
+    /// Back to the queue, to be sent under a new id.
+    fn resend(&mut self) {
+        self.id = None;
+        self.state = State::Queued(None);
+    }
+
+    /// Applies the rules to a reply, in order: a requeue after a lost connection, the
+    /// transparent re-read after a delta miss, the interceptors (which may replace the
+    /// outcome or ask for a retry), then the retry of aborted reads. Not generic: one copy
+    /// for every output type.
+    fn settle(&mut self, reply: Reply) -> Settled {
+        let (done, final_abort) = match reply {
+            Reply::Requeue => return Settled::Again,
+            Reply::Done(done) => (done, false),
+            Reply::Aborted(e) => (Err(e), true),
+        };
+        if self.req.read && !self.resent_full && matches!(&done, Err(Error::Delta(_))) {
+            // The connection task pinned the key to full answers before this reply: the
+            // read goes again, without delta, and the caller never sees the miss.
+            self.resent_full = true;
+            return Settled::Again;
+        }
+        let mut replaced: Option<Result<String>> = None;
+        let interceptors = self.session.interceptors();
+        if !interceptors.is_empty() {
+            let mut text_view;
+            for i in interceptors.iter().rev() {
+                let outcome = match (&replaced, &done) {
+                    (Some(Ok(s)), _) => Outcome::Result(s),
+                    (Some(Err(e)), _) => Outcome::Error(e),
+                    (None, Ok(a)) => {
+                        text_view = a.result_text();
+                        Outcome::Result(&text_view)
+                    }
+                    (None, Err(e)) => Outcome::Error(e),
+                };
+                match i.response(&self.info(), outcome) {
+                    Decision::Continue => {}
+                    Decision::Replace(r) => replaced = Some(r),
+                    Decision::Retry if self.interceptor_retries < MAX_INTERCEPTOR_RETRIES => {
+                        self.interceptor_retries += 1;
+                        return Settled::Again;
+                    }
+                    Decision::Retry => break,
+                }
+            }
+        }
+        if let Some(json) = replaced {
+            return Settled::Final(Final::Replaced {
+                json,
+                opened: done.ok().and_then(|a| a.opened),
+            });
+        }
+        let aborted = !final_abort && matches!(&done, Err(Error::Engine(e)) if e.code == ABORTED);
+        if aborted && self.retries_left > 0 {
+            self.retries_left -= 1;
+            self.retries += 1;
+            return Settled::Again;
+        }
+        Settled::Final(Final::Answer(done))
     }
 }
 

@@ -136,7 +136,9 @@ pub(crate) async fn run(
             &mut up,
         )
         .await;
-        let why = match end {
+        // How the next connection is made: `None` for a resume by hand (one attempt, now),
+        // else the reconnection policy and the reason the connection was lost.
+        let policy: Option<(Reconnect, Error)> = match end {
             End::Closing(why) => {
                 close_gracefully(&mut *transport).await;
                 finish(&shared, &mut resume_waiters, why);
@@ -158,53 +160,46 @@ pub(crate) async fn run(
                     finish(&shared, &mut resume_waiters, closed_by_client());
                     return;
                 }
-                // A resume by hand starts afresh: one attempt, now.
+                // A resume by hand starts afresh.
                 episode = None;
-                match reconnect(
-                    &shared,
-                    &mut rx,
-                    &mut control,
-                    &mut resume_waiters,
-                    None,
-                    &mut episode,
-                )
-                .await
-                {
-                    Ok((t, attempts)) => {
-                        transport = t;
-                        restoring = Some(restore_task(shared.clone(), attempts));
-                        continue;
+                None
+            }
+            End::Lost(why) => {
+                lost(&shared, &why);
+                let may = shared.connector.is_some() && reconnect::worth_reconnecting(&why);
+                match shared.options.reconnect.clone() {
+                    Some(policy) if may => {
+                        // The episode goes on unless the connection that just ended had
+                        // stayed up.
+                        if up.since.elapsed() >= policy.stable_after
+                            || shared.user_call_succeeded_on(up.epoch)
+                        {
+                            episode = None;
+                        }
+                        Some((policy, why))
                     }
-                    Err(e) => {
-                        finish(&shared, &mut resume_waiters, e);
+                    // No automatic reconnection: a waiting `resume()` gets its one try.
+                    None if may && !resume_waiters.is_empty() => {
+                        episode = None;
+                        None
+                    }
+                    _ => {
+                        finish(&shared, &mut resume_waiters, why);
                         return;
                     }
                 }
             }
-            End::Lost(why) => why,
         };
-        lost(&shared, &why);
-        let policy = shared.options.reconnect.clone();
-        let may = shared.connector.is_some() && reconnect::worth_reconnecting(&why);
-        if !may || (policy.is_none() && resume_waiters.is_empty()) {
-            finish(&shared, &mut resume_waiters, why);
-            return;
-        }
-        // The episode goes on unless the connection that just ended had stayed up.
-        let stable_after = policy.as_ref().map_or(Duration::ZERO, |p| p.stable_after);
-        if up.since.elapsed() >= stable_after || shared.user_call_succeeded_on(up.epoch) {
-            episode = None;
-        }
-        match reconnect(
+        let next = reconnect(
             &shared,
             &mut rx,
             &mut control,
             &mut resume_waiters,
-            policy.as_ref().map(|p| (p, why)),
+            policy,
             &mut episode,
         )
-        .await
-        {
+        .await;
+        match next {
             Ok((t, attempts)) => {
                 transport = t;
                 restoring = Some(restore_task(shared.clone(), attempts));
@@ -376,7 +371,7 @@ async fn reconnect(
     rx: &mut mpsc::UnboundedReceiver<Command>,
     control: &mut mpsc::UnboundedReceiver<Control>,
     waiters: &mut ResumeWaiters,
-    policy: Option<(&Reconnect, Error)>,
+    policy: Option<(Reconnect, Error)>,
     episode: &mut Option<Episode>,
 ) -> Result<(Box<dyn Transport>, u32)> {
     let Some(connector) = shared.connector.clone() else {
@@ -542,7 +537,7 @@ fn restore_task(shared: Arc<Shared>, attempts: u32) -> Restoring {
 /// The SESSION_CREATED path: every object is opened again.
 async fn recreate(
     shared: &Arc<Shared>,
-    objects: Vec<Arc<crate::object::ObjectInner>>,
+    objects: Vec<Arc<crate::handle::ObjectInner>>,
     call: restore::Caller<'_>,
 ) -> ResumeReport {
     let outcome = restore::recreate(objects, call).await;

@@ -2,14 +2,64 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
-use crate::call::DecodeContext;
+use crate::answer::Patched;
 use crate::de::Key;
 use crate::error::{DecodeError, Error, Result};
-use crate::object::{Object, ObjectInfo};
+use crate::handle::{ObjectInfo, ObjectInner};
+use crate::object::Object;
+use crate::session::Session;
+
+/// What a decoder gets beside the `result` JSON: the session, and the object the answer
+/// opened (registered by the connection task when the answer arrived).
+pub struct DecodeContext<'a> {
+    session: &'a Session,
+    opened: Option<&'a Arc<ObjectInner>>,
+    patched: Option<&'a Patched>,
+}
+
+impl<'a> DecodeContext<'a> {
+    pub(crate) fn new(session: &'a Session, opened: Option<&'a Arc<ObjectInner>>) -> Self {
+        DecodeContext {
+            session,
+            opened,
+            patched: None,
+        }
+    }
+
+    pub(crate) fn with_patched(mut self, patched: Option<&'a Patched>) -> Self {
+        self.patched = patched;
+        self
+    }
+
+    pub fn session(&self) -> &Session {
+        self.session
+    }
+
+    /// For a delta answer: the out-param's value after its patches (`Some(None)`: the
+    /// engine removed it). [`decode::delta_out`](crate::decode::delta_out) reads it.
+    pub fn patched(&self) -> Option<Option<&serde_json::Value>> {
+        self.patched.map(|p| p.value.as_deref())
+    }
+
+    /// The handle for an object the answer named: the one registered on arrival (which a
+    /// later `close` may already have closed), or a new registration.
+    pub(crate) fn object(&self, info: ObjectInfo) -> Object {
+        match self.opened {
+            Some(o) if o.info.handle == info.handle && o.info.qtype == info.qtype => {
+                Object::new(self.session.clone(), o.clone())
+            }
+            _ => self.session.register_object(info),
+        }
+    }
+}
+
+/// Decodes a call's `result` JSON into the call's output.
+pub type Decoder<T> = fn(&DecodeContext<'_>, &str) -> Result<T>;
 
 /// The `ObjectInterface` the engine answers with when a method opens an object.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]

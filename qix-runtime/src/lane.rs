@@ -119,13 +119,13 @@ pub(crate) fn start(shared: Arc<crate::shared::Shared>) {
     let handle = tokio::runtime::Handle::try_current();
     let run = move || {
         loop {
-            let job = crate::object::lock(&shared.lane).next();
+            let job = crate::lock::lock(&shared.lane).next();
             let Some(job) = job else {
                 return;
             };
             let key = job.key();
             shared.run_lane_job(job);
-            crate::object::lock(&shared.lane).done(key);
+            crate::lock::lock(&shared.lane).done(key);
         }
     };
     match handle {

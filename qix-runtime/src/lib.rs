@@ -30,6 +30,7 @@
 #[doc(hidden)]
 #[path = "fuzzing.rs"]
 pub mod __fuzz;
+mod answer;
 mod auth;
 mod blob;
 mod builder;
@@ -44,11 +45,13 @@ pub mod delta;
 mod envelope;
 mod error;
 mod extra;
+mod handle;
 #[cfg(feature = "http")]
 mod http;
 mod intercept;
 mod lane;
 pub mod layout;
+mod lock;
 mod macros;
 mod notification;
 #[cfg(feature = "http")]
@@ -83,17 +86,19 @@ mod version_order;
 pub use auth::{Auth, AuthHeaders};
 pub use blob::Blob;
 pub use builder::{SessionBuilder, TlsOptions};
-pub use call::{CallFuture, CallOptions, DecodeContext, MethodInfo};
+pub use call::{CallFuture, CallOptions, MethodInfo};
+pub use decode::DecodeContext;
 pub use error::{
     ABORTED, AuthError, CloseInfo, ConfigError, DecodeError, DeltaError, EngineCloseCode,
     EngineError, Error, Result, TransportError,
 };
 pub use extra::Extra;
+pub use handle::{ClosedReason, ObjectInfo};
 pub use intercept::{CallInfo, Decision, Interceptor, Outcome};
 pub use notification::{Notification, ResumeReport, SessionState};
 #[cfg(feature = "http")]
 pub use oauth::{ClientCredentials, TOKEN_PATH};
-pub use object::{ClosedReason, Object, ObjectInfo};
+pub use object::Object;
 pub use reconnect::{Reconnect, RetryPolicy};
 pub use session::{GLOBAL_HANDLE, Session, SessionOptions};
 pub use stream::{BroadcastStream, Lagged};
@@ -108,8 +113,8 @@ pub use version::{compare_versions, supports};
 pub mod __private {
     pub use serde;
 
-    pub use crate::call::Decoder;
-    pub use crate::call::{DecodeContext, MethodInfo};
+    pub use crate::call::MethodInfo;
+    pub use crate::decode::{DecodeContext, Decoder};
     pub use crate::params::Params;
     pub use crate::{de, decode, ser};
 }

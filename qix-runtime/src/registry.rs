@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::sync::{Arc, Weak};
 
-use crate::object::ObjectInner;
+use crate::handle::ObjectInner;
 
 /// How many closed handles are remembered.
 const CLOSED_REMEMBERED: usize = 4096;
@@ -121,8 +121,8 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::object::ObjectInfo;
-    use crate::restore::Origin;
+    use crate::handle::ObjectInfo;
+    use crate::handle::Origin;
 
     fn object(handle: i32) -> Arc<ObjectInner> {
         Arc::new(ObjectInner::new(

@@ -24,77 +24,8 @@ use serde_json::{Value, json};
 use crate::decode::ObjectRef;
 use crate::delta;
 use crate::error::{Error, Result};
-use crate::object::{ClosedReason, ObjectInfo, ObjectInner, lock};
-
-/// How an object can be opened again.
-#[derive(Clone)]
-pub(crate) enum Origin {
-    /// `Global`: handle -1, always there.
-    Root,
-    /// A doc, with the params of the `OpenDoc` that opened it (JSON text), if it was one.
-    Doc { open: Option<String> },
-    /// An object with a persistent id, fetched again with `getter` on its doc.
-    ById {
-        doc: Arc<ObjectInner>,
-        getter: &'static str,
-    },
-    /// A session object (or variable) made by `create`, with what this client last set
-    /// on it (see [`SessionState`]).
-    Session {
-        doc: Arc<ObjectInner>,
-        create: &'static str,
-        state: SessionState,
-    },
-    /// Cannot be opened again; the reason is given when it is closed.
-    Unrestorable(String),
-}
-
-impl std::fmt::Debug for Origin {
-    // The params and properties are not printed: `OpenDoc` params may hold a password.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Origin::Root => f.write_str("Root"),
-            Origin::Doc { open } => write!(
-                f,
-                "Doc {{ open: {} }}",
-                if open.is_some() {
-                    "<params kept>"
-                } else {
-                    "none"
-                }
-            ),
-            Origin::ById { doc, getter } => {
-                write!(f, "ById {{ doc: {}, getter: {getter} }}", doc.handle())
-            }
-            Origin::Session { doc, create, state } => write!(
-                f,
-                "Session {{ doc: {}, create: {create}, props: {}, children: {}, soft patches: {} }}",
-                doc.handle(),
-                if state.props.is_some() {
-                    "<kept>"
-                } else {
-                    "unknown"
-                },
-                state.tree.is_some(),
-                state.soft.len()
-            ),
-            Origin::Unrestorable(why) => write!(f, "Unrestorable({why:?})"),
-        }
-    }
-}
-
-/// What a session object is made of again after a `SESSION_CREATED` reconnection: the
-/// properties this client last set (`SetProperties`, hard `ApplyPatches`, the root of a
-/// `SetFullPropertyTree`), the full property tree when one was set (its children are made
-/// again with it), and the soft patches applied since the last `ClearSoftPatches` (soft
-/// patches are not part of the properties: they are replayed as soft patches).
-#[derive(Clone, Default)]
-pub(crate) struct SessionState {
-    /// `None`: unknown (a patch could not be replayed), so the object cannot be made again.
-    pub(crate) props: Option<Value>,
-    pub(crate) tree: Option<Value>,
-    pub(crate) soft: Vec<Value>,
-}
+use crate::handle::{ClosedReason, ObjectInfo, ObjectInner, Origin, SessionState};
+use crate::lock::lock;
 
 /// The getter on `Doc` that opens an object of this class by id.
 fn getter(class: &str) -> Option<&'static str> {
@@ -495,11 +426,11 @@ async fn restore_session_object(
 /// Waits for the answer of a restore call (as long as a user's call would: the session's
 /// call timeout, if any) and returns its `result` JSON.
 pub(crate) async fn await_internal(
-    rx: tokio::sync::oneshot::Receiver<crate::call::Reply>,
+    rx: tokio::sync::oneshot::Receiver<crate::answer::Reply>,
     limit: Option<std::time::Duration>,
     method: &'static str,
 ) -> Result<String> {
-    use crate::call::Reply;
+    use crate::answer::Reply;
     let wait = async {
         match rx.await {
             Ok(Reply::Done(Ok(a))) => Ok(a.result_str().to_string()),

@@ -13,17 +13,20 @@ use futures_util::FutureExt;
 use serde_json::Value;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot, watch};
 
-use crate::call::{CallFuture, Reply, Request};
+use crate::answer::Reply;
+use crate::call::{CallFuture, Request};
 use crate::calls::{CallTable, DeltaSlot, Pending};
 use crate::connection::{self, Connector};
 use crate::error::{Error, Result, closed_by_client};
+use crate::handle::{ObjectInfo, ObjectInner, Origin};
 use crate::intercept::Interceptor;
+use crate::lock::lock;
 use crate::notification::{Notification, ResumeReport, SessionState};
-use crate::object::{Object, ObjectInfo, ObjectInner, lock};
+use crate::object::Object;
 use crate::observe::SessionMetrics;
 use crate::reconnect::{Reconnect, RetryPolicy};
 use crate::registry::Registry;
-use crate::restore::{self, Origin};
+use crate::restore;
 use crate::shared::{ENDED, LIVE, Shared};
 use crate::stream::BroadcastStream;
 use crate::traffic::HookQueue;
@@ -508,7 +511,7 @@ impl Session {
                     tx,
                     method: req.method.clone(),
                     target: req.target.clone(),
-                    sent_at: std::time::Instant::now(),
+                    sent_at: None,
                     written: false,
                     delta,
                     opens: req.opens,

@@ -10,16 +10,17 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use tokio::sync::{Notify, Semaphore, broadcast, oneshot, watch};
 
-use crate::call::{Answer, Patched, Reply};
+use crate::answer::{Answer, Patched, Reply};
 use crate::calls::{Answered, CallTable, DeltaSlot, Pending};
 use crate::connection::Connector;
 use crate::decode::ObjectRef;
 use crate::delta;
 use crate::envelope::{self, Incoming, Outcome};
 use crate::error::{ABORTED, DeltaError, EngineError, Error, Result};
+use crate::handle::{ClosedReason, ObjectInfo, ObjectInner};
 use crate::lane::{self, Job, Lane};
+use crate::lock::lock;
 use crate::notification::{Notification, SessionState};
-use crate::object::{ClosedReason, ObjectInfo, ObjectInner, lock};
 use crate::observe::SessionMetrics;
 use crate::registry::Registry;
 use crate::restore;
@@ -101,6 +102,7 @@ impl Shared {
     /// sent back to be sent again (with new handles), calls already given up are skipped.
     pub(crate) fn select_writes(&self, batch: Vec<(i64, u64, String)>) -> Vec<String> {
         let epoch = self.epoch();
+        let now = std::time::Instant::now();
         let mut out = Vec::with_capacity(batch.len());
         let mut requeued = Vec::new();
         {
@@ -111,7 +113,7 @@ impl Shared {
                     requeued.extend(table.remove(id));
                     continue;
                 }
-                if table.mark_written(id) {
+                if table.mark_written(id, now) {
                     out.push(frame);
                 }
             }
@@ -154,7 +156,7 @@ impl Shared {
                 tx,
                 method: Cow::Borrowed(method),
                 target: self.global.clone(),
-                sent_at: std::time::Instant::now(),
+                sent_at: None,
                 // Written on the restore's own channel, which dies with the connection:
                 // if the connection is lost, it failed.
                 written: true,
@@ -206,7 +208,7 @@ impl Shared {
                                     });
                                     return Ok(());
                                 }
-                                let _ = self.patch(slot, raw, delta, "a cancelled call");
+                                let _ = self.patch(slot, raw, delta, &cancelled);
                             }
                             if let Some(t) = c.tracked {
                                 restore::track(&t.target, &t.method, &t.params);
@@ -280,7 +282,9 @@ impl Shared {
     /// Hands a call its reply, with its metrics.
     fn deliver(&self, p: Pending, reply: Reply) {
         if let Some(m) = &p.metrics {
-            m.duration.record(p.sent_at.elapsed());
+            if let Some(sent_at) = p.sent_at {
+                m.duration.record(sent_at.elapsed());
+            }
             if matches!(reply, Reply::Done(Ok(_))) {
                 m.ok.increment(1);
             }
@@ -350,7 +354,7 @@ impl Shared {
                 delta,
                 tracked,
             } => {
-                let _ = self.patch(slot, &text.as_str()[range], delta, "a cancelled call");
+                let _ = self.patch(slot, &text.as_str()[range], delta, &cancelled);
                 if let Some(t) = tracked {
                     restore::track(&t.target, &t.method, &t.params);
                 }
@@ -390,7 +394,7 @@ impl Shared {
         }
         let mut answer = Answer::whole_of(text, raw);
         if let Some(d) = p.delta {
-            if let Some(patched) = self.patch(d, raw, delta, &full())? {
+            if let Some(patched) = self.patch(d, raw, delta, full)? {
                 // Decoders of delta methods read the value, not the text.
                 answer.range = 0..0;
                 answer.patched = Some(patched);
@@ -431,7 +435,15 @@ impl Shared {
     /// Applies a delta answer to its cache and returns the patched out-param value (the
     /// caller decodes it directly: no text round trip); `None` when the answer was not a
     /// delta (the result is used as it is).
-    fn patch(&self, d: DeltaSlot, raw: &str, delta: bool, method: &str) -> Result<Option<Patched>> {
+    // (The method's name is only formatted when a patch fails: it was a `format!` per
+    // answer in profiles.)
+    fn patch(
+        &self,
+        d: DeltaSlot,
+        raw: &str,
+        delta: bool,
+        method: &dyn Fn() -> String,
+    ) -> Result<Option<Patched>> {
         if !delta {
             if d.asked {
                 // A full answer to a delta request: what the engine keeps as its base now
@@ -443,7 +455,7 @@ impl Shared {
         let fail = |index: usize, op: &str, path: &str, message: String| {
             self.diverged(d.key);
             Error::Delta(Box::new(DeltaError {
-                method: method.to_string(),
+                method: method(),
                 out: d.out.to_string(),
                 index,
                 op: op.to_string(),
@@ -451,7 +463,7 @@ impl Shared {
                 message,
             }))
         };
-        let ops: Vec<delta::Op> = crate::decode::out(raw, d.out, method)
+        let ops: Vec<delta::Op> = crate::decode::out(raw, d.out, "a delta answer")
             .map_err(|e| fail(0, "-", "-", format!("the answer is not a patch list: {e}")))?;
         let (base, bytes) = {
             let mut table = lock(&self.table);
@@ -603,4 +615,9 @@ impl Answer {
             patched: None,
         }
     }
+}
+
+/// The name a late answer's patch errors go by (nobody awaits them; they are logged).
+fn cancelled() -> String {
+    "a cancelled call".into()
 }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
 use std::pin::pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
@@ -19,6 +19,7 @@ use super::VerifyError;
 use super::matching::{HandleClasses, MockRequest, ParamMatch, ParamNames, to_json};
 use super::replay::Replay;
 use super::wire::{self, Action, Conversation, Reaction, UNMATCHED_ERROR_CODE};
+use crate::lock::lock;
 
 /// A mock engine: a WebSocket server on `127.0.0.1` that answers requests from
 /// expectations (or replays a recording, see [`Replay::serve`]), pushes notifications and
@@ -327,11 +328,6 @@ struct Plan {
 pub struct Expectation {
     shared: Arc<MockShared>,
     index: usize,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A test that panicked holding the lock leaves consistent data: keep going.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Expectation {

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use futures_util::{Sink, Stream};
@@ -15,6 +15,7 @@ use super::matching::{HandleClasses, MockRequest, ParamNames, diff_params, short
 use super::mock::{MockEngine, Mode};
 use super::wire::{self, Action, Conversation, Reaction, UNMATCHED_ERROR_CODE};
 use crate::error::{CloseInfo, Error};
+use crate::lock::lock;
 use crate::transport::{Frame, Text};
 
 /// One frame of a recording.
@@ -197,10 +198,6 @@ struct Run {
     failures: Vec<String>,
     matched: usize,
     next_expected: Option<String>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Replay {
