@@ -7,8 +7,9 @@ use qix_runtime::{EngineUrl, JsonLinesLog, SessionBuilder};
 
 use crate::{CliResult, ConnectOpts, Failure};
 
-/// The WebSocket URL: an engine URL with a path is used as given (a Qlik Cloud
-/// `wss://tenant/app/<id>`, say); a bare host gets `/app/<app>` and `/ttl/<seconds>`.
+/// The WebSocket URL: an engine URL with an `/app/…` path or a query is used as given (a
+/// Qlik Cloud `wss://tenant/app/<id>`, say); otherwise its path is a virtual proxy prefix
+/// (`wss://sense.example.com/jwt`), and `/app/<app>` and `/ttl/<seconds>` go after it.
 pub fn websocket_url(opts: &ConnectOpts) -> CliResult<String> {
     let engine = opts.engine.trim();
     if engine.is_empty() {
@@ -28,10 +29,8 @@ pub fn websocket_url(opts: &ConnectOpts) -> CliResult<String> {
         format!("ws://{engine}")
     };
     let after_scheme = with_scheme.split_once("://").map_or("", |(_, r)| r);
-    let has_path = after_scheme
-        .split_once('/')
-        .is_some_and(|(_, path)| !path.is_empty());
-    if has_path {
+    let path = after_scheme.split_once('/').map_or("", |(_, p)| p);
+    if path.contains(['?', '#']) || path.split('/').any(|segment| segment == "app") {
         return Ok(with_scheme);
     }
     let mut url = EngineUrl::new(with_scheme).app(opts.app.clone().unwrap_or_default());
@@ -42,15 +41,25 @@ pub fn websocket_url(opts: &ConnectOpts) -> CliResult<String> {
 }
 
 /// The HTTP(S) base URL of the engine (for `spec fetch`): scheme mapped back from ws(s),
-/// path dropped.
+/// the virtual proxy prefix kept, the app path dropped.
 pub fn http_base(opts: &ConnectOpts) -> CliResult<String> {
     let ws = websocket_url(opts)?;
     let (scheme, rest) = ws
         .split_once("://")
         .ok_or_else(|| Failure(format!("--engine {:?} has no scheme", opts.engine)))?;
-    let host = rest.split('/').next().unwrap_or(rest);
+    let rest = rest.split(['?', '#']).next().unwrap_or(rest);
+    let mut parts = rest.split('/');
+    let host = parts.next().unwrap_or(rest);
+    let prefix: Vec<&str> = parts
+        .take_while(|segment| *segment != "app")
+        .filter(|segment| !segment.is_empty())
+        .collect();
     let scheme = if scheme == "wss" { "https" } else { "http" };
-    Ok(format!("{scheme}://{host}"))
+    if prefix.is_empty() {
+        Ok(format!("{scheme}://{host}"))
+    } else {
+        Ok(format!("{scheme}://{host}/{}", prefix.join("/")))
+    }
 }
 
 /// NAME:VALUE pairs of `--header`.
@@ -92,17 +101,17 @@ pub fn cert_files(
 
 fn builder(opts: &ConnectOpts) -> CliResult<SessionBuilder> {
     let mut b = Session::builder(websocket_url(opts)?);
-    if let Some(token) = opts.bearer.as_deref().filter(|t| !t.is_empty()) {
-        b = b.bearer(token);
+    if let Some(token) = opts.bearer.as_ref().filter(|t| !t.is_empty()) {
+        b = b.bearer(token.expose());
     }
     for (name, value) in headers(opts)? {
         b = b.header(name, value);
     }
-    if let Some((client, key, root)) = cert_files(opts)? {
-        b = b.client_certificate(client, key).root_certificate(root);
-    }
-    if opts.insecure {
-        b = b.danger_accept_invalid_certs();
+    b = b.tls(crate::signin::tls_options(opts)?);
+    // Asked again for every connection: a fresh token whenever the last one is near its
+    // end.
+    if let Some(auth) = crate::signin::client_credentials(opts)? {
+        b = b.auth(auth);
     }
     if let Some(path) = &opts.traffic {
         let log = JsonLinesLog::create(path)
@@ -185,6 +194,32 @@ mod tests {
         assert_eq!(
             http_base(&opts(&["--engine", "wss://tenant:8443/app/abc"])).unwrap(),
             "https://tenant:8443"
+        );
+        // A path without `/app/` is a virtual proxy prefix: the app goes after it.
+        assert_eq!(
+            url(&["--engine", "wss://sense.example.com/jwt/", "--app", "abc-1"]),
+            "wss://sense.example.com/jwt/app/abc-1"
+        );
+        assert_eq!(
+            url(&["--engine", "https://sense.example.com/a/b", "--ttl", "5"]),
+            "wss://sense.example.com/a/b/app//ttl/5"
+        );
+        assert_eq!(
+            url(&["--engine", "wss://sense.example.com/hdr/app/abc-1"]),
+            "wss://sense.example.com/hdr/app/abc-1"
+        );
+        // A query (a ticket, say) means the URL is complete.
+        assert_eq!(
+            url(&["--engine", "wss://s/hdr?qlikTicket=t", "--app", "x"]),
+            "wss://s/hdr?qlikTicket=t"
+        );
+        assert_eq!(
+            http_base(&opts(&["--engine", "wss://s:4443/jwt/app/abc"])).unwrap(),
+            "https://s:4443/jwt"
+        );
+        assert_eq!(
+            http_base(&opts(&["--engine", "ws://s/jwt", "--app", "x"])).unwrap(),
+            "http://s/jwt"
         );
     }
 }

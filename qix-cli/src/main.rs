@@ -16,6 +16,7 @@ mod output;
 mod plan;
 mod project;
 mod reload;
+mod signin;
 mod spec;
 mod unbuild;
 
@@ -34,8 +35,9 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// How to reach the engine; every command takes these, also from the environment.
-#[derive(Debug, Args, Clone)]
+/// How to reach the engine; every command takes these, also from the environment. Its
+/// `Debug` shows no credential (see [`signin`]).
+#[derive(Args, Clone)]
 pub struct ConnectOpts {
     /// Engine URL: ws(s)://host:port/prefix (port and prefix optional), http(s)://… or
     /// host:port.
@@ -49,9 +51,31 @@ pub struct ConnectOpts {
     /// The app to open when the session has no active app (an id, or a path on Qlik Core).
     #[arg(long, global = true, env = "QIX_APP")]
     pub app: Option<String>,
-    /// A bearer token (Qlik Cloud API key).
-    #[arg(long, global = true, env = "QLIK_API_KEY", hide_env_values = true)]
-    pub bearer: Option<String>,
+    /// A bearer token: a Qlik Cloud API key, or a JWT (Qlik Sense Enterprise).
+    #[arg(
+        long,
+        global = true,
+        env = "QLIK_API_KEY",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub bearer: Option<signin::Secret>,
+    /// An OAuth client id (Qlik Cloud client credentials: a fresh token for every
+    /// connection that needs one).
+    #[arg(long, global = true, env = "QLIK_CLIENT_ID", value_name = "ID")]
+    pub client_id: Option<String>,
+    /// The OAuth client's secret.
+    #[arg(
+        long,
+        global = true,
+        env = "QLIK_CLIENT_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub client_secret: Option<signin::Secret>,
+    /// Where OAuth tokens come from (default: https://<engine host>/oauth/token).
+    #[arg(long, global = true, value_name = "URL")]
+    pub token_url: Option<String>,
     /// An extra HTTP header, NAME:VALUE (repeatable).
     #[arg(long = "header", global = true, value_name = "NAME:VALUE")]
     pub headers: Vec<String>,

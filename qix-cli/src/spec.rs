@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use qix_runtime::TlsOptions;
+use qix_runtime::Auth;
 use qix_runtime::spec_fetch::fetch_spec;
 
 use crate::{CliResult, ConnectOpts, Failure, connect};
@@ -11,17 +11,13 @@ use crate::{CliResult, ConnectOpts, Failure, connect};
 pub async fn fetch(opts: &ConnectOpts, out: Option<&Path>) -> CliResult {
     let base = connect::http_base(opts)?;
     let mut headers = connect::headers(opts)?;
-    if let Some(token) = opts.bearer.as_deref().filter(|t| !t.is_empty()) {
-        headers.push(("Authorization".into(), format!("Bearer {token}")));
+    if let Some(token) = opts.bearer.as_ref().filter(|t| !t.is_empty()) {
+        headers.push(("Authorization".into(), format!("Bearer {}", token.expose())));
     }
-    let mut tls = TlsOptions {
-        danger_accept_invalid_certs: opts.insecure,
-        ..Default::default()
-    };
-    if let Some((client, key, root)) = connect::cert_files(opts)? {
-        tls.client_cert = Some((client, key));
-        tls.extra_roots.push(root);
+    if let Some(auth) = crate::signin::client_credentials(opts)? {
+        headers.extend(auth.headers().await.map_err(qix_runtime::Error::Auth)?);
     }
+    let tls = crate::signin::tls_options(opts)?;
     let body = fetch_spec(&base, &headers, &tls, Duration::from_secs(60)).await?;
     let version = spec_version(&body).map_err(|why| {
         Failure(format!(

@@ -8,8 +8,9 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue, Uri};
 use tokio::net::TcpStream;
 
+use crate::auth::Auth;
 use crate::connection::Connector;
-use crate::error::{ConfigError, Error, Result, TransportError, ws_cause};
+use crate::error::{AuthError, ConfigError, Error, Result, TransportError, ws_cause};
 use crate::intercept::Interceptor;
 use crate::notification::SessionState;
 use crate::reconnect::{Reconnect, RetryPolicy};
@@ -35,6 +36,7 @@ pub struct TlsOptions {
 pub struct SessionBuilder {
     url: String,
     headers: Vec<(String, String)>,
+    auth: Option<AuthSource>,
     tls: TlsOptions,
     connect_timeout: Duration,
     on_connected_timeout: Option<Duration>,
@@ -49,6 +51,7 @@ impl Session {
         SessionBuilder {
             url: url.into(),
             headers: Vec::new(),
+            auth: None,
             tls: TlsOptions::default(),
             connect_timeout: Duration::from_secs(30),
             on_connected_timeout: Some(Duration::from_secs(10)),
@@ -88,6 +91,36 @@ impl SessionBuilder {
     /// A `Cookie` header (a proxy session cookie, say).
     pub fn cookie(self, cookie: impl Into<String>) -> Self {
         self.header("Cookie", cookie)
+    }
+
+    /// A credentials hook, asked for headers before every connection attempt (the first
+    /// connection and each reconnection), so a reconnection signs in with fresh
+    /// credentials (see [`Auth`] for how its failures are treated). Its headers replace
+    /// builder headers of the same name. Replaces an earlier `auth` or
+    /// `client_credentials`.
+    pub fn auth(mut self, auth: Arc<dyn Auth>) -> Self {
+        self.auth = Some(AuthSource::Hook(auth));
+        self
+    }
+
+    /// Signs in with Qlik Cloud OAuth client credentials: a token from the tenant's
+    /// `/oauth/token` (the engine URL's host and port, see
+    /// [`ClientCredentials::token_url_for`](crate::ClientCredentials::token_url_for)),
+    /// over this builder's TLS settings, fetched again when it nears its expiry — also
+    /// for a reconnection. For another token URL, or one token cache shared by several
+    /// sessions, give a [`ClientCredentials`](crate::ClientCredentials) to
+    /// [`auth`](Self::auth). Feature `http`.
+    #[cfg(feature = "http")]
+    pub fn client_credentials(
+        mut self,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        self.auth = Some(AuthSource::ClientCredentials {
+            id: client_id.into(),
+            secret: client_secret.into(),
+        });
+        self
     }
 
     pub fn tls(mut self, tls: TlsOptions) -> Self {
@@ -230,12 +263,13 @@ impl SessionBuilder {
                     e,
                 ))
             })?;
-            let v = HeaderValue::from_str(value).map_err(|e| {
+            let mut v = HeaderValue::from_str(value).map_err(|e| {
                 Error::Config(ConfigError::with_cause(
                     format!("bad value for header {name}: {e}"),
                     e,
                 ))
             })?;
+            v.set_sensitive(true);
             headers.push((n, v));
         }
         let host = uri
@@ -270,9 +304,11 @@ impl SessionBuilder {
         };
         let timeout = self.connect_timeout;
         let redacted = redact_url(&self.url);
+        let auth = self.auth_hook()?;
         let target = Arc::new(Target {
             uri,
             headers,
+            auth,
             host,
             port,
             limits,
@@ -320,6 +356,18 @@ impl SessionBuilder {
         }
     }
 
+    fn auth_hook(&self) -> Result<Option<Arc<dyn Auth>>> {
+        Ok(match &self.auth {
+            None => None,
+            Some(AuthSource::Hook(h)) => Some(h.clone()),
+            #[cfg(feature = "http")]
+            Some(AuthSource::ClientCredentials { id, secret }) => Some(Arc::new(
+                crate::oauth::ClientCredentials::for_engine(&self.url, id.clone(), secret.clone())?
+                    .tls(self.tls.clone()),
+            )),
+        })
+    }
+
     #[cfg(feature = "rustls")]
     fn tls_connector(&self) -> Result<Tls> {
         crate::tls::connector(&self.tls).map(tokio_rustls::TlsConnector::from)
@@ -339,10 +387,22 @@ type Tls = tokio_rustls::TlsConnector;
 #[cfg(not(feature = "rustls"))]
 type Tls = std::convert::Infallible;
 
+/// How a session signs in, as the builder was told.
+enum AuthSource {
+    Hook(Arc<dyn Auth>),
+    #[cfg(feature = "http")]
+    ClientCredentials {
+        id: String,
+        secret: String,
+    },
+}
+
 /// Where and how every connection of a session goes.
 struct Target {
     uri: Uri,
     headers: Vec<(HeaderName, HeaderValue)>,
+    /// Asked for more headers before each attempt.
+    auth: Option<Arc<dyn Auth>>,
     host: String,
     port: u16,
     limits: tokio_websockets::Limits,
@@ -370,9 +430,17 @@ impl std::fmt::Debug for SessionBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Header values are credentials (bearer tokens, cookies): never print them.
         let headers: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        let auth = self.auth.as_ref().map(|a| match a {
+            AuthSource::Hook(_) => "a credentials hook".to_string(),
+            #[cfg(feature = "http")]
+            AuthSource::ClientCredentials { id, .. } => {
+                format!("OAuth client credentials (client id {id:?})")
+            }
+        });
         f.debug_struct("SessionBuilder")
             .field("url", &redact_url(&self.url))
             .field("headers", &headers)
+            .field("auth", &auth)
             .field("tls", &self.tls)
             .field("connect_timeout", &self.connect_timeout)
             .finish()
@@ -380,7 +448,7 @@ impl std::fmt::Debug for SessionBuilder {
 }
 
 /// The URL without a query string (which may carry tickets) or user info.
-fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     let url = &*crate::redact::connection_string(url);
     match url.split_once('?') {
         Some((base, _)) => format!("{base}?<redacted>"),
@@ -392,8 +460,84 @@ fn redact_url(url: &str) -> String {
 const WRITE_BUFFER: usize = 64 << 10;
 const READ_BUFFER: usize = 64 << 10;
 
-/// Opens one WebSocket: TCP, TLS, upgrade, within the connect timeout.
+/// Opens one WebSocket: the credentials hook first (when there is one), then TCP, TLS and
+/// the upgrade. A 401 to credentials from the hook tells the hook and asks it once more.
 async fn open(t: Arc<Target>) -> Result<Box<dyn Transport>> {
+    let Some(auth) = &t.auth else {
+        return upgrade(&t, &t.headers).await.map_err(|f| match f {
+            // The same headers would be refused again: not worth reconnecting with.
+            Failed::Unauthorized(e) => refused_credentials("the engine refused the credentials", e),
+            Failed::Other(e) => e,
+        });
+    };
+    let headers = signed_headers(&t, auth.as_ref()).await?;
+    match upgrade(&t, &headers).await {
+        Ok(ws) => Ok(ws),
+        Err(Failed::Other(e)) => Err(e),
+        Err(Failed::Unauthorized(_)) => {
+            tracing::info!(target: "qix", url = %t.redacted, "the engine refused the credentials (HTTP 401): asking the credentials hook for fresh ones");
+            auth.refused();
+            let headers = signed_headers(&t, auth.as_ref()).await?;
+            upgrade(&t, &headers).await.map_err(|f| match f {
+                Failed::Unauthorized(e) => {
+                    refused_credentials("the engine refused fresh credentials", e)
+                }
+                Failed::Other(e) => e,
+            })
+        }
+    }
+}
+
+/// A 401 as a sign-in failure that is not worth retrying.
+fn refused_credentials(what: &str, e: Error) -> Error {
+    let text = match &e {
+        Error::Transport(t) => t.message().to_string(),
+        other => other.to_string(),
+    };
+    Error::Auth(AuthError::refused(format!("{what}: {text}")).with_cause(e))
+}
+
+/// The builder's headers with the hook's, which replace those of the same name. The hook
+/// gets the connect timeout; what it gives is checked, and never quoted.
+async fn signed_headers(t: &Target, auth: &dyn Auth) -> Result<Vec<(HeaderName, HeaderValue)>> {
+    let given = tokio::time::timeout(t.timeout, auth.headers())
+        .await
+        .map_err(|_| Error::Timeout {
+            what: "signing in (the credentials hook)".into(),
+            after: t.timeout,
+        })?
+        .map_err(Error::Auth)?;
+    let mut headers = t.headers.clone();
+    for (name, value) in given {
+        let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            Error::Auth(AuthError::refused(format!(
+                "the credentials hook gave a bad header name {name:?}"
+            )))
+        })?;
+        let mut v = HeaderValue::from_str(&value).map_err(|_| {
+            Error::Auth(AuthError::refused(format!(
+                "the credentials hook gave a bad value for header {n}"
+            )))
+        })?;
+        v.set_sensitive(true);
+        headers.retain(|(h, _)| *h != n);
+        headers.push((n, v));
+    }
+    Ok(headers)
+}
+
+/// Why one upgrade failed: a 401 (the credentials), or anything else.
+enum Failed {
+    Unauthorized(Error),
+    Other(Error),
+}
+
+/// TCP, TLS and the WebSocket upgrade with `headers`, within the connect timeout.
+async fn upgrade(
+    t: &Target,
+    headers: &[(HeaderName, HeaderValue)],
+) -> std::result::Result<Box<dyn Transport>, Failed> {
+    let mut unauthorized = false;
     let open = async {
         let tcp = TcpStream::connect((t.host.as_str(), t.port))
             .await
@@ -446,7 +590,7 @@ async fn open(t: Arc<Target>) -> Result<Box<dyn Transport>> {
         let mut builder = tokio_websockets::ClientBuilder::from_uri(t.uri.clone())
             .limits(t.limits)
             .config(config);
-        for (name, value) in &t.headers {
+        for (name, value) in headers {
             builder = builder
                 .add_header(name.clone(), value.clone())
                 .map_err(|e| {
@@ -457,6 +601,12 @@ async fn open(t: Arc<Target>) -> Result<Box<dyn Transport>> {
                 })?;
         }
         let (ws, _response) = builder.connect_on(io).await.map_err(|e| {
+            unauthorized = matches!(
+                e,
+                tokio_websockets::Error::Upgrade(
+                    tokio_websockets::upgrade::Error::DidNotSwitchProtocols(401)
+                )
+            );
             let text = e.to_string();
             Error::Transport(TransportError::with_cause(
                 format!(
@@ -475,11 +625,17 @@ async fn open(t: Arc<Target>) -> Result<Box<dyn Transport>> {
     // make every future that awaits `connect` that big (and moved that much).
     let ws = tokio::time::timeout(t.timeout, Box::pin(open))
         .await
-        .map_err(|_| Error::Timeout {
-            what: format!("connecting to {}", t.redacted),
-            after: t.timeout,
-        })??;
-    Ok(Box::new(WsTransport::new(ws)))
+        .map_err(|_| {
+            Failed::Other(Error::Timeout {
+                what: format!("connecting to {}", t.redacted),
+                after: t.timeout,
+            })
+        })?;
+    match ws {
+        Ok(ws) => Ok(Box::new(WsTransport::new(ws))),
+        Err(e) if unauthorized => Err(Failed::Unauthorized(e)),
+        Err(e) => Err(Failed::Other(e)),
+    }
 }
 
 /// What an HTTP status instead of the upgrade means for an engine.

@@ -251,6 +251,74 @@ error_with_cause!(
     ConfigError
 );
 
+/// Signing in failed: the credentials hook ([`Auth`](crate::Auth)) could not give headers
+/// (a token endpoint that refused the client, answered nonsense or could not be reached),
+/// or the engine refused credentials that were just fetched. Whether trying again later
+/// may help is part of the error: automatic reconnection retries a retryable one within
+/// its backoff, and ends the session at once on one that is not (a refused client id is
+/// not worth asking again and again).
+#[derive(Debug, Clone)]
+pub struct AuthError {
+    message: String,
+    retryable: bool,
+    cause: Option<Cause>,
+}
+
+impl AuthError {
+    /// A failure that may pass: the token endpoint is down, unreachable, overloaded (HTTP
+    /// 5xx, 429) or too slow.
+    pub fn retryable(message: impl Into<String>) -> Self {
+        AuthError {
+            message: message.into(),
+            retryable: true,
+            cause: None,
+        }
+    }
+
+    /// A failure that asking again cannot fix: the credentials were refused (HTTP 400,
+    /// 401, 403), the token URL is wrong, the answer is not a token.
+    pub fn refused(message: impl Into<String>) -> Self {
+        AuthError {
+            message: message.into(),
+            retryable: false,
+            cause: None,
+        }
+    }
+
+    /// The same failure, caused by `cause` (whose text the message should include).
+    pub fn with_cause(
+        mut self,
+        cause: impl Into<Box<dyn StdError + Send + Sync + 'static>>,
+    ) -> Self {
+        self.cause = Some(Arc::from(cause.into()));
+        self
+    }
+
+    /// Whether a later attempt may succeed.
+    pub fn is_retryable(&self) -> bool {
+        self.retryable
+    }
+
+    /// The description, without the `Error` variant's prefix.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl StdError for AuthError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.cause
+            .as_deref()
+            .map(|c| c as &(dyn StdError + 'static))
+    }
+}
+
 /// The cause of an I/O failure: a TLS failure comes as an `io::Error` around the rustls
 /// error, and `io::Error::source` skips that error; take it out so it is the cause.
 pub(crate) fn io_cause(io: std::io::Error) -> Box<dyn StdError + Send + Sync + 'static> {
@@ -346,6 +414,11 @@ pub enum Error {
     /// underlying error, if any, is the [`source`](StdError::source) of the [`ConfigError`].
     #[error("bad session configuration: {0}")]
     Config(#[source] ConfigError),
+    /// Signing in failed (see [`AuthError`]: the credentials hook, or the engine refusing
+    /// fresh credentials with HTTP 401); [`AuthError::is_retryable`] says whether a later
+    /// attempt may succeed.
+    #[error("sign-in failed: {0}")]
+    Auth(#[source] AuthError),
     /// Automatic reconnection spent its budget ([`Reconnect`](crate::Reconnect)'s
     /// attempts or time) without a connection that stayed up; the session ended. `last`
     /// is why the last attempt failed.
@@ -381,13 +454,16 @@ impl Error {
     /// True when retrying later may help: a connection that closed for a reason that
     /// automatic reconnection also reconnects after ([`CloseInfo::is_transient`]: a
     /// network drop, 4205 busy, 4230, 4240, 1001, 1011, …), a timeout, a transport
-    /// failure, or the engine aborted the request for a newer one (error 15,
-    /// `LOCERR_GENERIC_ABORTED`). False for a close this client made, for 4202, 4203 and
-    /// 4204, and once reconnection gave up ([`Error::ReconnectFailed`]).
+    /// failure, a sign-in that failed for a passing reason ([`AuthError::is_retryable`]:
+    /// a token endpoint that is down), or the engine aborted the request for a newer one
+    /// (error 15, `LOCERR_GENERIC_ABORTED`). False for a close this client made, for 4202,
+    /// 4203 and 4204, for refused credentials, and once reconnection gave up
+    /// ([`Error::ReconnectFailed`]).
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::ConnectionClosed(c) => c.is_transient(),
             Error::Timeout { .. } | Error::Transport(_) => true,
+            Error::Auth(a) => a.is_retryable(),
             Error::Engine(e) => e.code == ABORTED,
             _ => false,
         }
@@ -395,7 +471,7 @@ impl Error {
 
     /// A short name of the kind of failure, for metrics and logs: `engine`, `closed`,
     /// `transport`, `timeout`, `protocol`, `decode`, `delta`, `not_found`,
-    /// `object_closed`, `rejected`, `encode`, `config`, `reconnect`, `internal`.
+    /// `object_closed`, `rejected`, `encode`, `config`, `auth`, `reconnect`, `internal`.
     pub fn kind(&self) -> &'static str {
         match self {
             Error::Engine(_) => "engine",
@@ -410,6 +486,7 @@ impl Error {
             Error::SessionRejected { .. } => "rejected",
             Error::Encode(_) => "encode",
             Error::Config(_) => "config",
+            Error::Auth(_) => "auth",
             Error::ReconnectFailed { .. } => "reconnect",
             Error::Internal(_) => "internal",
         }

@@ -4,6 +4,8 @@
 //!   notifications, `change`/`close` lifecycle of [`Object`]s, cancellation and timeouts;
 //! - [`SessionBuilder`]: headers (bearer tokens, `X-Qlik-User`, cookies), TLS with rustls,
 //!   client certificates, timeouts;
+//! - signing in with credentials asked for before every connection attempt ([`Auth`]),
+//!   and Qlik Cloud's OAuth client credentials (`ClientCredentials`, feature `http`);
 //! - [`Error`]: the one error type;
 //! - the session in the real world: the delta protocol ([`delta`]), reconnection with
 //!   restored handles ([`Reconnect`], [`Session::suspend`], [`Session::resume`]), retry of
@@ -33,6 +35,7 @@ mod answer;
 // API), formatted by the generator.
 #[rustfmt::skip]
 mod api_tables;
+mod auth;
 mod blob;
 mod builder;
 mod call;
@@ -55,6 +58,8 @@ pub mod layout;
 mod lock;
 mod macros;
 mod notification;
+#[cfg(feature = "http")]
+mod oauth;
 mod object;
 mod observe;
 mod params;
@@ -79,18 +84,21 @@ pub mod transport;
 mod url;
 mod version;
 
+pub use auth::{Auth, AuthHeaders};
 pub use blob::Blob;
 pub use builder::{SessionBuilder, TlsOptions};
 pub use call::{CallFuture, CallOptions, MethodInfo};
 pub use decode::DecodeContext;
 pub use error::{
-    ABORTED, CloseInfo, ConfigError, DecodeError, DeltaError, EngineCloseCode, EngineError, Error,
-    Result, TransportError,
+    ABORTED, AuthError, CloseInfo, ConfigError, DecodeError, DeltaError, EngineCloseCode,
+    EngineError, Error, Result, TransportError,
 };
 pub use extra::Extra;
 pub use handle::{ClosedReason, ObjectInfo};
 pub use intercept::{CallInfo, Decision, Interceptor, Outcome};
 pub use notification::{Notification, ResumeReport, SessionState};
+#[cfg(feature = "http")]
+pub use oauth::{ClientCredentials, TOKEN_PATH};
 pub use object::Object;
 pub use reconnect::{Reconnect, RetryPolicy};
 pub use session::{GLOBAL_HANDLE, Session, SessionOptions};

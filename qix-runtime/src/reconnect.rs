@@ -65,12 +65,15 @@ impl Reconnect {
 }
 
 /// Whether a lost connection (or a failed attempt) is worth connecting again: the one
-/// rule of [`CloseInfo::is_transient`](crate::CloseInfo::is_transient) for closes, and
-/// yes after a transport failure or a timeout.
+/// rule of [`CloseInfo::is_transient`](crate::CloseInfo::is_transient) for closes, yes
+/// after a transport failure or a timeout, and for a failed sign-in what the
+/// [`AuthError`](crate::AuthError) says (a token endpoint that is down: yes; refused
+/// credentials: no).
 pub(crate) fn worth_reconnecting(e: &Error) -> bool {
     match e {
         Error::ConnectionClosed(c) => c.is_transient(),
         Error::Transport(_) | Error::Timeout { .. } => true,
+        Error::Auth(a) => a.is_retryable(),
         _ => false,
     }
 }
@@ -164,5 +167,10 @@ mod tests {
             last: Box::new(close(Some(4205))),
         };
         assert!(!gave_up.is_retryable() && !worth_reconnecting(&gave_up));
+        // A token endpoint that is down: retried; refused credentials: not.
+        let down = Error::Auth(crate::AuthError::retryable("down"));
+        assert!(down.is_retryable() && worth_reconnecting(&down));
+        let refused = Error::Auth(crate::AuthError::refused("401"));
+        assert!(!refused.is_retryable() && !worth_reconnecting(&refused));
     }
 }

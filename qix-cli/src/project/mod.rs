@@ -31,14 +31,26 @@ pub fn load(cli: &mut crate::Cli, matches: &ArgMatches) -> CliResult<Option<Proj
     if matches!(cli.command, crate::Command::Completion { .. }) {
         return Ok(None);
     }
+    let flag_headers = cli.conn.headers.clone();
     let project = Project::find(cli.conn.config.as_deref())?;
     if let Some(p) = &project {
         p.apply(&mut cli.conn, matches);
     }
-    // `context set` saves what was given, not what a context gave.
-    if !matches!(cli.command, crate::Command::Context(_)) {
-        crate::context::apply(&mut cli.conn, matches, project.as_ref())?;
+    crate::output::set_verbose(cli.conn.verbose);
+    if matches!(cli.command, crate::Command::Context(_)) {
+        // `context set` saves what its command line gave, not what a context or the
+        // environment's credentials gave.
+        crate::signin::command_line_only(&mut cli.conn, matches);
+        return Ok(project);
     }
+    let context = crate::context::apply(&mut cli.conn, matches, project.as_ref())?;
+    crate::signin::resolve(
+        &mut cli.conn,
+        matches,
+        &flag_headers,
+        project.as_ref(),
+        context.as_ref(),
+    )?;
     Ok(project)
 }
 

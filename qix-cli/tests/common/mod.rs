@@ -18,18 +18,29 @@ pub struct Out {
 /// Runs `qix args…` in `dir` with `env` set, the environment's connection variables
 /// removed; fails the test after 60 s.
 pub async fn qix_in(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Out {
+    qix_env(dir, env, &[], args).await
+}
+
+/// [`qix_in`], with the variables of `unset` removed after `env` is set (`QIX_HOME`, to
+/// use the platform's config folder).
+pub async fn qix_env(dir: &Path, env: &[(&str, &str)], unset: &[&str], args: &[&str]) -> Out {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_qix"));
     cmd.args(args)
         .current_dir(dir)
         .env_remove("QIX_ENGINE")
         .env_remove("QIX_APP")
         .env_remove("QLIK_API_KEY")
+        .env_remove("QLIK_CLIENT_ID")
+        .env_remove("QLIK_CLIENT_SECRET")
         .env_remove("QIX_SCHEMAS_DIR")
         // No contexts of the machine's user: a test that wants some sets QIX_HOME.
         .env("QIX_HOME", dir.join(".qix-home"))
         .kill_on_drop(true);
     for (k, v) in env {
         cmd.env(k, v);
+    }
+    for k in unset {
+        cmd.env_remove(k);
     }
     let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
         .await

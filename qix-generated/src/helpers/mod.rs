@@ -17,8 +17,8 @@ pub use reload::{ReloadProgress, with_progress};
 
 /// The workspace README's Rust examples, as doctests of this crate: the usage example is
 /// compiled and the testing-kit example run from the README itself, so it cannot drift
-/// from the API. (With `testing`, which the README's mock example needs; CI tests with
-/// `--all-features`.)
-#[cfg(all(doctest, feature = "testing"))]
+/// from the API. (With `testing`, which the README's mock example needs, and `http`, which
+/// its OAuth client credentials example needs; CI tests with `--all-features`.)
+#[cfg(all(doctest, feature = "testing", feature = "http"))]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;

@@ -1,7 +1,8 @@
 //! Testing kit (feature `testing`): a [`MockEngine`] on a real loopback WebSocket, a
 //! [`Replay`] of recorded sessions, request matching by meaning, a stateful
-//! [`FakeApp`] to serve behind a mock, and a [`MockCube`] of any size for extraction
-//! tests and benchmarks.
+//! [`FakeApp`] to serve behind a mock, a [`MockCube`] of any size for extraction tests and
+//! benchmarks, and a [`FakeTenant`] (an OAuth token endpoint and a token-checking door in
+//! front of a mock) for testing sign-in.
 //!
 //! Recording is [`JsonLinesLog`](crate::JsonLinesLog): what it writes,
 //! [`Recording::parse`] reads.
@@ -11,6 +12,7 @@ mod cube;
 mod matching;
 mod mock;
 mod replay;
+mod tenant;
 mod wire;
 
 use std::fmt;
@@ -22,6 +24,7 @@ pub use cube::{MockCell, MockColumn, MockCube};
 pub use matching::{MockRequest, NormalParams, ParamMatch, ParamNames, diff_params};
 pub use mock::{ConnectionInfo, Expectation, Fault, MockEngine, Reply};
 pub use replay::{Recording, Replay, ReplayTransport, Row};
+pub use tenant::{FakeTenant, TokenAnswer, TokenRequest};
 pub use wire::UNMATCHED_ERROR_CODE;
 
 /// What [`MockEngine::verify`] or [`Replay::verify`] found wrong: one problem per entry,
