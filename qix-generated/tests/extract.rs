@@ -884,3 +884,74 @@ async fn a_dropped_connection_ends_the_extraction_with_an_error_naming_the_page(
         Some(qix_runtime::Error::ConnectionClosed(_))
     ));
 }
+
+#[tokio::test]
+async fn a_connection_lost_mid_way_starts_over_once_the_object_is_back() {
+    use qix_generated::qix_runtime::Reconnect;
+    let cube = cube(20_000);
+    let mock = MockEngine::start().await;
+    mock.param_names(qix_generated::catalog::params_of);
+    // Pages past the first 5,000 rows answer late on the first connection, so the cut
+    // finds them in flight.
+    let late = cube.clone();
+    let first_connection = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let first = first_connection.clone();
+    mock.expect("GetHyperCubeData")
+        .on_handle(2)
+        .with_params(ParamMatch::custom(move |p| {
+            first.load(std::sync::atomic::Ordering::SeqCst)
+                && p.get("qPages")
+                    .and_then(|p| p.get(0))
+                    .and_then(|p| p.get("qTop"))
+                    .and_then(Value::as_u64)
+                    .is_some_and(|top| top >= 5_000)
+        }))
+        .respond_with(move |req| late.answer(req, 2))
+        .delay(Duration::from_secs(5))
+        .optional();
+    mock.expect("OpenDoc")
+        .returns(json!({"qReturn": {"qType": "Doc", "qHandle": 1, "qGenericId": "app"}}));
+    mock.expect("GetObject").on_handle(1).returns(
+        json!({"qReturn": {"qType": "GenericObject", "qHandle": 2, "qGenericId": "cube"}}),
+    );
+    mock.expect("GetActiveDoc")
+        .returns(json!({"qReturn": {"qType": "Doc", "qHandle": 1, "qGenericId": "app"}}));
+    cube.serve(&mock, 2, "cube");
+    let session = mock
+        .session()
+        .reconnect(Reconnect {
+            initial_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(50),
+            ..Reconnect::default()
+        })
+        .connect()
+        .await
+        .unwrap();
+    let doc = Global::new(&session).open_doc("app").await.unwrap();
+    let object = doc.get_object("cube").await.unwrap();
+    let run = tokio::spawn(events(
+        Extract::object(&object).window(4).page_rows(1000).rows(),
+    ));
+    mock.wait_for("GetHyperCubeData", 8, LIMIT).await.unwrap();
+    // The engine kept the session (it is checked, not trusted); the pages in flight are lost.
+    first_connection.store(false, std::sync::atomic::Ordering::SeqCst);
+    mock.on_connected(Some("SESSION_ATTACHED"));
+    mock.drop_connections();
+    let all = within(LIMIT, "the extraction across the cut", run)
+        .await
+        .unwrap()
+        .expect("the extraction waits for the object and starts over instead of failing");
+    let begins = all.iter().filter(|e| matches!(e, Event::Begin(_))).count();
+    assert_eq!(
+        begins, 2,
+        "one start, one start over after the reconnection"
+    );
+    let (_, rows, summary) = last_snapshot(all);
+    assert_eq!(summary.restarts, 1);
+    assert_eq!(rows.len(), 20_000);
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r.index, i as u64);
+        assert_served(&cube, 0, r);
+    }
+    assert_eq!(mock.connections().len(), 2);
+}

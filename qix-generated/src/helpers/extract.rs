@@ -29,6 +29,10 @@
 //!   extraction starts over with a fresh layout, announced by a new [`Event::Begin`]
 //!   ([`OnChange::Restart`], the default), or ends with [`ExtractError::Changed`]
 //!   ([`OnChange::Fail`]). Pages of two states of the data are never mixed.
+//! - **Reconnection**: pages lost with a connection do not end an extraction that may
+//!   start over: it waits until a reconnection has restored the object and starts over
+//!   (counted as a restart; a new engine session may hold other data). Without
+//!   reconnection, or when the object is not restored, it fails naming the lost page.
 //! - **Typed columns** from `qDimensionInfo`/`qMeasureInfo` ([`Table`], [`ColumnKind`]);
 //!   cells keep their text, number and element number (the generated `NxCell`).
 //! - **Modes**: straight cubes as pages or rows ([`Extract::pages`], [`Extract::rows`]),
@@ -520,6 +524,14 @@ impl<K: PageKind> Driver<K> {
                             }
                         }
                         Next::Page(Some((request, result))) => {
+                            if matches!(&result, Err(e) if self.waits_for_restore(e))
+                                && self.restored().await
+                            {
+                                if let Err(e) = self.restart() {
+                                    return Some(Err(self.fail(e).await));
+                                }
+                                continue;
+                            }
                             return match self.take(request, result) {
                                 Ok(page) => Some(Ok(Event::Data(page))),
                                 Err(e) => Some(Err(self.fail(e).await)),
@@ -686,6 +698,26 @@ impl<K: PageKind> Driver<K> {
         };
         *index += 1;
         Ok(page)
+    }
+
+    /// A page lost with its connection, in an extraction that may start over: worth
+    /// waiting for the session's reconnection (when it has none, the session ends and so
+    /// does the wait).
+    fn waits_for_restore(&self, e: &Error) -> bool {
+        matches!(e, Error::ConnectionClosed(_))
+            && e.is_retryable()
+            && matches!(self.on_change, OnChange::Restart { .. })
+    }
+
+    /// Waits until the object is back after a reconnection (`changed()` fires when it is
+    /// restored: true) or gone (the stream ends when it closes, also when the session
+    /// ends: false). The data may differ on the new connection (a new engine session has
+    /// no selections), so the caller starts over rather than going on.
+    async fn restored(&mut self) -> bool {
+        match self.changes.as_mut() {
+            Some(changes) => changes.next().await.is_some(),
+            None => false,
+        }
     }
 
     /// The data changed: start over, or fail.
