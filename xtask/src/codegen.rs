@@ -309,15 +309,31 @@ fn builtin_copies() -> Result<Vec<File>, String> {
         .collect()
 }
 
-/// The generated crate, the built-in copies and the runtime's tables, each as (folder
-/// shown, folder, files).
-fn outputs(g: &Generated) -> Result<Vec<(&'static str, PathBuf, Vec<File>)>, String> {
+/// A folder the generation owns: every `.rs` file in it is written by `regenerate` and
+/// compared by `check`.
+struct Output {
+    /// The folder as messages name it (relative to the workspace root).
+    shown: &'static str,
+    dir: PathBuf,
+    files: Vec<File>,
+}
+
+/// The generated crate, the built-in copies and the runtime's tables.
+fn outputs(g: &Generated) -> Result<Vec<Output>, String> {
+    let output = |shown: &'static str, files| Output {
+        shown,
+        dir: root().join(shown),
+        files,
+    };
     Ok(vec![
-        ("qix-generated/src", out_dir(), g.files.clone()),
-        (BUILTIN_DIR, root().join(BUILTIN_DIR), builtin_copies()?),
-        (
+        Output {
+            shown: "qix-generated/src",
+            dir: out_dir(),
+            files: g.files.clone(),
+        },
+        output(BUILTIN_DIR, builtin_copies()?),
+        output(
             RUNTIME_TABLES_DIR,
-            root().join(RUNTIME_TABLES_DIR),
             vec![qix_codegen::emit::runtime_tables(&g.api).map_err(|e| e.to_string())?],
         ),
     ])
@@ -350,7 +366,7 @@ pub fn regenerate(mut args: RegenerateArgs) -> Result<ExitCode, String> {
         eprintln!("warning: {w}");
     }
     let mut changed = 0;
-    for (_, dir, files) in outputs(&g)? {
+    for Output { dir, files, .. } in outputs(&g)? {
         let drift = ensure_files(&dir, &files, Mode::Write).map_err(|e| e.to_string())?;
         for d in &drift {
             match d.kind {
@@ -395,10 +411,10 @@ pub fn drift(history: &HistoryArgs) -> Result<Vec<String>, String> {
     }
     let (g, _) = generate(None, resolved.as_ref())?;
     let mut problems = Vec::new();
-    for (shown_dir, dir, files) in outputs(&g)? {
+    for Output { shown, dir, files } in outputs(&g)? {
         let drift = ensure_files(&dir, &files, Mode::Check).map_err(|e| e.to_string())?;
         problems.extend(drift.iter().map(|d| {
-            let shown = Path::new(shown_dir).join(&d.path);
+            let shown = Path::new(shown).join(&d.path);
             match d.kind {
                 DriftKind::Missing => format!("{} is missing", shown.display()),
                 DriftKind::Differs { line } => {

@@ -58,7 +58,7 @@ pub struct File {
 
 /// Emits every file of the generated crate's `src/`.
 pub fn emit(api: &Api, settings: &Settings) -> Result<Vec<File>, EmitError> {
-    let cx = Cx::new(api, settings);
+    let cx = Cx::new(api, &settings.extra_modules);
     crate::secrets::check(api)?;
     let mut files = vec![
         cx.file("lib.rs", vec![Piece::Items(cx.lib_rs()?)], true)?,
@@ -77,8 +77,7 @@ pub fn emit(api: &Api, settings: &Settings) -> Result<Vec<File>, EmitError> {
 /// and reopen rules, generated under the drift check instead of kept by hand. Only the `on`
 /// class `Doc` is supported for reopening by id (the runtime looks the object up on its doc).
 pub fn runtime_tables(api: &Api) -> Result<File, EmitError> {
-    let settings = Settings::default();
-    let cx = Cx::new(api, &settings);
+    let cx = Cx::new(api, &[]);
     crate::secrets::check(api)?;
     if let Some(r) = api.reopen.iter().find(|r| r.on != "Doc") {
         return Err(EmitError::Unsupported {
@@ -148,12 +147,12 @@ impl Wire {
 }
 
 impl<'a> Cx<'a> {
-    fn new(api: &'a Api, settings: &'a Settings) -> Self {
+    fn new(api: &'a Api, extra_modules: &'a [ExtraModule]) -> Self {
         let kinds = api.types.iter().map(|(n, t)| (n.as_str(), t)).collect();
         Cx {
             api,
             kinds,
-            extra_modules: &settings.extra_modules,
+            extra_modules,
         }
     }
 
