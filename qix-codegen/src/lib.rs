@@ -25,6 +25,7 @@ pub mod secrets;
 pub mod settings;
 pub mod spec;
 pub mod specpath;
+pub mod version_order;
 
 use std::path::Path;
 

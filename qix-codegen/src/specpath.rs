@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::CliError;
 
-pub use qix_version::{compare as version_cmp, is_version};
+pub use crate::version_order::{compare as version_cmp, is_version};
 
 /// The environment variable naming a folder of specs.
 pub const SCHEMAS_DIR_ENV: &str = "QIX_SCHEMAS_DIR";

@@ -1,5 +1,6 @@
 //! Comparing engine versions, for the `SINCE` constants of generated requests. The
-//! comparison itself is the `qix-version` crate's, shared with the generator.
+//! comparison itself is the generator's (`qix_codegen::version_order`), generated into
+//! `api_tables` under the drift check.
 
 use std::cmp::Ordering;
 
@@ -7,7 +8,7 @@ use std::cmp::Ordering;
 /// not numbers compare as text. (The generator orders its spec history with this same
 /// function.)
 pub fn compare_versions(a: &str, b: &str) -> Ordering {
-    qix_version::compare(a, b)
+    crate::api_tables::version_order::compare(a, b)
 }
 
 /// True when an engine at `version` has a method whose request says `since`: check

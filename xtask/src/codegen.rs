@@ -334,7 +334,7 @@ fn outputs(g: &Generated) -> Result<Vec<Output>, String> {
         output(BUILTIN_DIR, builtin_copies()?),
         output(
             RUNTIME_TABLES_DIR,
-            vec![qix_codegen::emit::runtime_tables(&g.api).map_err(|e| e.to_string())?],
+            qix_codegen::emit::runtime_tables(&g.api).map_err(|e| e.to_string())?,
         ),
     ])
 }

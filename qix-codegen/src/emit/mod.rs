@@ -73,10 +73,12 @@ pub fn emit(api: &Api, settings: &Settings) -> Result<Vec<File>, EmitError> {
     Ok(files)
 }
 
-/// The runtime's tables of the API (`qix-runtime/src/api_tables/mod.rs`): its secret list
-/// and reopen rules, generated under the drift check instead of kept by hand. Only the `on`
-/// class `Doc` is supported for reopening by id (the runtime looks the object up on its doc).
-pub fn runtime_tables(api: &Api) -> Result<File, EmitError> {
+/// The runtime's tables of the API (`qix-runtime/src/api_tables/`): its secret list and
+/// reopen rules (`mod.rs`), generated under the drift check instead of kept by hand, and the
+/// generator's version ordering (`version_order.rs`, a copy of
+/// [`version_order`](crate::version_order)). Only the `on` class `Doc` is supported for
+/// reopening by id (the runtime looks the object up on its doc).
+pub fn runtime_tables(api: &Api) -> Result<Vec<File>, EmitError> {
     let cx = Cx::new(api, &[]);
     crate::secrets::check(api)?;
     if let Some(r) = api.reopen.iter().find(|r| r.on != "Doc") {
@@ -88,7 +90,18 @@ pub fn runtime_tables(api: &Api) -> Result<File, EmitError> {
             ),
         });
     }
-    cx.file("mod.rs", vec![Piece::Items(cx.runtime_tables_rs())], false)
+    let mut version_order = header(&api.version);
+    version_order.push_str(
+        "//\n// A copy of qix-codegen/src/version_order.rs: edit that file, then `cargo xtask regenerate`.\n\n",
+    );
+    version_order.push_str(include_str!("../version_order.rs"));
+    Ok(vec![
+        cx.file("mod.rs", vec![Piece::Items(cx.runtime_tables_rs())], false)?,
+        File {
+            path: "version_order.rs".into(),
+            contents: version_order,
+        },
+    ])
 }
 
 /// The module a class lives in: `GenericObject` → `generic_object`.

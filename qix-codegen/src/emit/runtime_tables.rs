@@ -25,6 +25,10 @@ impl Cx<'_> {
             /// (`reopen.byId` of the companion map): how objects are restored after a
             /// reconnection lost the engine session.
             pub(crate) static REOPEN_BY_ID: &[(&str, &str)] = &[#(#reopen)*];
+
+            /// Engine version ordering, the generator's own (the runtime uses `compare`).
+            #[allow(dead_code)]
+            pub(crate) mod version_order;
         }
     }
 }

@@ -55,3 +55,6 @@ pub(crate) static REOPEN_BY_ID: &[(&str, &str)] = &[
     ("GenericObject", "GetObject"),
     ("GenericVariable", "GetVariableById"),
 ];
+/// Engine version ordering, the generator's own (the runtime uses `compare`).
+#[allow(dead_code)]
+pub(crate) mod version_order;

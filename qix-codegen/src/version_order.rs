@@ -2,9 +2,11 @@
 //! the spec history, picking since-versions) and the runtime (`qix_runtime::supports`, which
 //! compares a live engine's version with a request's `SINCE`).
 //!
-//! A crate of its own, without dependencies, that both depend on: the generator does not
-//! depend on the runtime (tokio, rustls), nor the runtime on the generator (syn), and each
-//! packages on its own (no file compiled into two crates by `#[path]`).
+//! Its one home is this file. The runtime gets it as generated output: `cargo xtask
+//! regenerate` writes a copy to `qix-runtime/src/api_tables/version_order.rs`, and the drift
+//! check fails when the two differ. So the generator does not depend on the runtime (tokio,
+//! rustls), nor the runtime on the generator (syn), each crate packages on its own (no file
+//! compiled into two crates by `#[path]`), and the workspace keeps its crates.
 //!
 //! Not `semver`: the names are not always semantic versions. Two-part names (`12.2528`) must
 //! order before their `.0` extension, an engine may report a name with surrounding
