@@ -955,3 +955,63 @@ async fn a_connection_lost_mid_way_starts_over_once_the_object_is_back() {
     }
     assert_eq!(mock.connections().len(), 2);
 }
+
+#[tokio::test]
+async fn a_connection_lost_for_good_for_the_object_fails_naming_the_page() {
+    use qix_generated::qix_runtime::Reconnect;
+    let cube = cube(20_000);
+    let mock = MockEngine::start().await;
+    mock.param_names(qix_generated::catalog::params_of);
+    let late = cube.clone();
+    mock.expect("GetHyperCubeData")
+        .on_handle(2)
+        .with_params(ParamMatch::custom(|p| {
+            p.get("qPages")
+                .and_then(|p| p.get(0))
+                .and_then(|p| p.get("qTop"))
+                .and_then(Value::as_u64)
+                .is_some_and(|top| top >= 5_000)
+        }))
+        .respond_with(move |req| late.answer(req, 2))
+        .delay(Duration::from_secs(5))
+        .optional();
+    mock.expect("OpenDoc")
+        .times(1)
+        .returns(json!({"qReturn": {"qType": "Doc", "qHandle": 1, "qGenericId": "app"}}));
+    // The new engine session cannot open the app again: the object is not restored.
+    mock.expect("OpenDoc")
+        .returns_error(1002, "app", "App not found")
+        .optional();
+    mock.expect("GetObject").on_handle(1).returns(
+        json!({"qReturn": {"qType": "GenericObject", "qHandle": 2, "qGenericId": "cube"}}),
+    );
+    cube.serve(&mock, 2, "cube");
+    let session = mock
+        .session()
+        .reconnect(Reconnect {
+            initial_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(50),
+            ..Reconnect::default()
+        })
+        .connect()
+        .await
+        .unwrap();
+    let doc = Global::new(&session).open_doc("app").await.unwrap();
+    let object = doc.get_object("cube").await.unwrap();
+    let run = tokio::spawn(events(
+        Extract::object(&object).window(4).page_rows(1000).rows(),
+    ));
+    mock.wait_for("GetHyperCubeData", 8, LIMIT).await.unwrap();
+    mock.on_connected(Some("SESSION_CREATED"));
+    mock.drop_connections();
+    let e = within(LIMIT, "the extraction across the cut", run)
+        .await
+        .unwrap()
+        .expect_err("an object that is not restored ends the extraction");
+    let text = e.to_string();
+    assert!(
+        text.contains("GetHyperCubeData for rows 5000..6000"),
+        "{text}"
+    );
+    assert!(object.object().is_closed());
+}
