@@ -58,6 +58,46 @@ async fn serve_after(
     (mock, session, object)
 }
 
+/// Pages of the cube on handle 2 whose first row passes `late` answer `delay` after they
+/// were asked for (register before the cube is served: the first match answers).
+fn answer_late(
+    mock: &MockEngine,
+    cube: &MockCube,
+    delay: Duration,
+    late: impl Fn(u64) -> bool + Send + Sync + 'static,
+) {
+    let cube = cube.clone();
+    mock.expect("GetHyperCubeData")
+        .on_handle(2)
+        .with_params(ParamMatch::custom(move |p| {
+            p.get("qPages")
+                .and_then(|p| p.get(0))
+                .and_then(|p| p.get("qTop"))
+                .and_then(Value::as_u64)
+                .is_some_and(&late)
+        }))
+        .respond_with(move |req| cube.answer(req, 2))
+        .delay(delay)
+        .optional();
+}
+
+/// A session that reconnects at once, with the doc `app` open and its object `cube`.
+async fn reconnecting_cube(mock: &MockEngine) -> (Session, GenericObject) {
+    let session = mock
+        .session()
+        .reconnect(qix_generated::qix_runtime::Reconnect {
+            initial_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(50),
+            ..Default::default()
+        })
+        .connect()
+        .await
+        .unwrap();
+    let doc = Global::new(&session).open_doc("app").await.unwrap();
+    let object = doc.get_object("cube").await.unwrap();
+    (session, object)
+}
+
 /// Every event of an extraction, or its error.
 async fn events<T: Send + 'static>(
     s: qix_generated::helpers::extract::Extraction<T>,
@@ -242,20 +282,8 @@ async fn a_change_between_pages_starts_over_and_never_mixes_two_states() {
     cube.change_at(6_000);
     // Pages past the one that carries the change answer late, so they are still in flight
     // when the change is seen, whatever the scheduling (registered first: picked first).
-    let late = cube.clone();
-    let pre = move |mock: &MockEngine| {
-        mock.expect("GetHyperCubeData")
-            .on_handle(2)
-            .with_params(ParamMatch::custom(|p| {
-                p.get("qPages")
-                    .and_then(|p| p.get(0))
-                    .and_then(|p| p.get("qTop"))
-                    .and_then(Value::as_u64)
-                    .is_some_and(|top| top > 6_000)
-            }))
-            .respond_with(move |req| late.answer(req, 2))
-            .delay(Duration::from_millis(300))
-            .optional();
+    let pre = |mock: &MockEngine| {
+        answer_late(mock, &cube, Duration::from_millis(300), |top| top > 6_000);
     };
     let (mock, _s, object) = serve_after(&cube, pre).await;
     let all = events(Extract::object(&object).window(4).page_rows(1000).rows())
@@ -887,28 +915,16 @@ async fn a_dropped_connection_ends_the_extraction_with_an_error_naming_the_page(
 
 #[tokio::test]
 async fn a_connection_lost_mid_way_starts_over_once_the_object_is_back() {
-    use qix_generated::qix_runtime::Reconnect;
     let cube = cube(20_000);
     let mock = MockEngine::start().await;
     mock.param_names(qix_generated::catalog::params_of);
     // Pages past the first 5,000 rows answer late on the first connection, so the cut
     // finds them in flight.
-    let late = cube.clone();
     let first_connection = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let first = first_connection.clone();
-    mock.expect("GetHyperCubeData")
-        .on_handle(2)
-        .with_params(ParamMatch::custom(move |p| {
-            first.load(std::sync::atomic::Ordering::SeqCst)
-                && p.get("qPages")
-                    .and_then(|p| p.get(0))
-                    .and_then(|p| p.get("qTop"))
-                    .and_then(Value::as_u64)
-                    .is_some_and(|top| top >= 5_000)
-        }))
-        .respond_with(move |req| late.answer(req, 2))
-        .delay(Duration::from_secs(5))
-        .optional();
+    answer_late(&mock, &cube, Duration::from_secs(5), move |top| {
+        first.load(std::sync::atomic::Ordering::SeqCst) && top >= 5_000
+    });
     mock.expect("OpenDoc")
         .returns(json!({"qReturn": {"qType": "Doc", "qHandle": 1, "qGenericId": "app"}}));
     mock.expect("GetObject").on_handle(1).returns(
@@ -917,18 +933,7 @@ async fn a_connection_lost_mid_way_starts_over_once_the_object_is_back() {
     mock.expect("GetActiveDoc")
         .returns(json!({"qReturn": {"qType": "Doc", "qHandle": 1, "qGenericId": "app"}}));
     cube.serve(&mock, 2, "cube");
-    let session = mock
-        .session()
-        .reconnect(Reconnect {
-            initial_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(50),
-            ..Reconnect::default()
-        })
-        .connect()
-        .await
-        .unwrap();
-    let doc = Global::new(&session).open_doc("app").await.unwrap();
-    let object = doc.get_object("cube").await.unwrap();
+    let (_session, object) = reconnecting_cube(&mock).await;
     let run = tokio::spawn(events(
         Extract::object(&object).window(4).page_rows(1000).rows(),
     ));
@@ -958,23 +963,10 @@ async fn a_connection_lost_mid_way_starts_over_once_the_object_is_back() {
 
 #[tokio::test]
 async fn a_connection_lost_for_good_for_the_object_fails_naming_the_page() {
-    use qix_generated::qix_runtime::Reconnect;
     let cube = cube(20_000);
     let mock = MockEngine::start().await;
     mock.param_names(qix_generated::catalog::params_of);
-    let late = cube.clone();
-    mock.expect("GetHyperCubeData")
-        .on_handle(2)
-        .with_params(ParamMatch::custom(|p| {
-            p.get("qPages")
-                .and_then(|p| p.get(0))
-                .and_then(|p| p.get("qTop"))
-                .and_then(Value::as_u64)
-                .is_some_and(|top| top >= 5_000)
-        }))
-        .respond_with(move |req| late.answer(req, 2))
-        .delay(Duration::from_secs(5))
-        .optional();
+    answer_late(&mock, &cube, Duration::from_secs(5), |top| top >= 5_000);
     mock.expect("OpenDoc")
         .times(1)
         .returns(json!({"qReturn": {"qType": "Doc", "qHandle": 1, "qGenericId": "app"}}));
@@ -986,18 +978,7 @@ async fn a_connection_lost_for_good_for_the_object_fails_naming_the_page() {
         json!({"qReturn": {"qType": "GenericObject", "qHandle": 2, "qGenericId": "cube"}}),
     );
     cube.serve(&mock, 2, "cube");
-    let session = mock
-        .session()
-        .reconnect(Reconnect {
-            initial_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(50),
-            ..Reconnect::default()
-        })
-        .connect()
-        .await
-        .unwrap();
-    let doc = Global::new(&session).open_doc("app").await.unwrap();
-    let object = doc.get_object("cube").await.unwrap();
+    let (_session, object) = reconnecting_cube(&mock).await;
     let run = tokio::spawn(events(
         Extract::object(&object).window(4).page_rows(1000).rows(),
     ));
