@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{LIMIT, call, connect};
 use qix_runtime::testing::{Fault, MockEngine, within};
-use qix_runtime::{Error, Reconnect};
+use qix_runtime::{CallFuture, Error, Reconnect, Session};
 use serde_json::json;
 
 /// A backoff without jitter, so its waits are exact lower bounds.
@@ -194,6 +194,22 @@ async fn a_live_connection_is_pinged_and_kept() {
     .await;
 }
 
+/// Calls big enough to fill the socket buffers both ways when the peer stopped reading:
+/// the connection task's writes block.
+fn fill_the_socket(session: &Session) -> Vec<CallFuture<serde_json::Value>> {
+    let big = "x".repeat(1 << 20);
+    (0..32)
+        .map(|_| {
+            call(
+                &session.global_object(),
+                "Write",
+                json!({ "qData": big }),
+                None,
+            )
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn close_returns_promptly_when_the_peer_stopped_reading() {
     within(LIMIT, "close with a stuck peer", async {
@@ -203,19 +219,7 @@ async fn close_returns_promptly_when_the_peer_stopped_reading() {
         mock.expect("Write").no_response();
         let session = connect(&mock).await;
         mock.go_silent();
-        // Enough to fill the socket buffers both ways: the connection task's writes
-        // block.
-        let big = "x".repeat(1 << 20);
-        let calls: Vec<_> = (0..32)
-            .map(|_| {
-                call(
-                    &session.global_object(),
-                    "Write",
-                    json!({ "qData": big }),
-                    None,
-                )
-            })
-            .collect();
+        let calls = fill_the_socket(&session);
         tokio::time::sleep(Duration::from_millis(100)).await;
         let started = Instant::now();
         tokio::time::timeout(Duration::from_secs(3), session.close())
@@ -249,17 +253,7 @@ async fn dropping_the_last_handle_ends_the_connection_even_with_a_stuck_peer() {
         mock.expect("Write").no_response();
         let session = connect(&mock).await;
         mock.go_silent();
-        let big = "x".repeat(1 << 20);
-        let calls: Vec<_> = (0..32)
-            .map(|_| {
-                call(
-                    &session.global_object(),
-                    "Write",
-                    json!({ "qData": big }),
-                    None,
-                )
-            })
-            .collect();
+        let calls = fill_the_socket(&session);
         tokio::time::sleep(Duration::from_millis(100)).await;
         // The mock's tasks and the session's connection task.
         let tasks_before = metrics.num_alive_tasks();
